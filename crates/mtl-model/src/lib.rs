@@ -1,0 +1,29 @@
+//! The candle models of mtl-lab: modality stems, the shared trunk, task heads,
+//! the sharing strategies, and seeded parameter initialisation.
+//!
+//! This crate computes only: it writes no files and knows nothing of SQLite
+//! or the terminal.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec};
+//! let spec = ModelSpec {
+//!     tasks: vec![TaskSpec { name: "digits".into(), input: InputSpec::Image { channels: 1, height: 28, width: 28 }, n_classes: 10 }],
+//!     strategy: Strategy::Hard,
+//!     width: 16,
+//!     hidden: 32,
+//! };
+//! let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
+//! let logits = net.forward(0, &Tensor::zeros((4, 1, 28, 28), DType::F32, &Device::Cpu)?)?;
+//! assert_eq!(logits.dims(), &[4, 10]);
+//! assert!(params.n_parameters() > 0);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod init;
+pub mod layers;
+mod network;
+
+pub use init::Parameters;
+pub use network::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec};

@@ -1,0 +1,423 @@
+//! Draws the report's charts with plotters. Each chart is one drawing
+//! function generic over the backend, run once for PNG and once for SVG.
+//! Text uses DejaVu Sans embedded in the binary: nothing is read from the system.
+//!
+//! ```ignore
+//! register_embedded_font()?;
+//! let chart = MetricByLambdaChart { title: "shapes: test accuracy vs λ".into(), y_description: "test accuracy", data: &by_lambda };
+//! let [png, svg] = write_png_and_svg(&chart, out_dir, "quickstart-shapes-accuracy-vs-lambda")?;
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::backend::{BitMapBackend, SVGBackend};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::aggregate::{MeanCurves, MetricByLambda, RunGroup, SINGLE_TASK_STRATEGY};
+use crate::ReportError;
+
+/// The family every text style uses; registered from the embedded font.
+/// `sans-serif` keeps the SVGs' text readable in browsers that lack DejaVu.
+const FONT_FAMILY: &str = "sans-serif";
+
+/// Tableau 10: distinct for the usual handful of groups, colour-blind tolerable.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(127, 127, 127),
+];
+const BASELINE_COLOUR: RGBColor = RGBColor(40, 40, 40);
+const LEGEND_WIDTH: u32 = 250;
+
+type PlotResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<TickedAxis, RangedCoordf64>>;
+
+/// A linear axis whose ticks sit exactly at given values (the λs swept, the
+/// epochs), so every λ is labelled; plotters' `WithKeyPoints` cannot be used
+/// with a mesh over `f64` (it lacks a value formatter).
+struct TickedAxis {
+    linear: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.linear.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.linear.range()
+    }
+}
+
+/// Registers the embedded DejaVu Sans under [`FONT_FAMILY`], once per process.
+pub(crate) fn register_embedded_font() -> Result<(), ReportError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let registered = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+    });
+    if registered {
+        Ok(())
+    } else {
+        Err(ReportError::Font)
+    }
+}
+
+/// A chart that can be drawn on any plotters backend.
+pub(crate) trait Chart {
+    /// Pixel size of the PNG (and of the SVG's view box).
+    fn size(&self) -> (u32, u32);
+    /// Draws the whole chart on `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB>;
+}
+
+/// Writes `out_dir/stem.png` and `out_dir/stem.svg`.
+pub(crate) fn write_png_and_svg(chart: &impl Chart, out_dir: &Path, stem: &str) -> Result<[PathBuf; 2], ReportError> {
+    let png_path = out_dir.join(format!("{stem}.png"));
+    let svg_path = out_dir.join(format!("{stem}.svg"));
+    let plot_error = |path: &Path, error: &dyn std::fmt::Display| ReportError::Plot {
+        path: path.to_owned(),
+        message: error.to_string(),
+    };
+    {
+        let root = BitMapBackend::new(&png_path, chart.size()).into_drawing_area();
+        chart.draw(&root).and_then(|()| root.present()).map_err(|error| plot_error(&png_path, &error))?;
+    }
+    {
+        let root = SVGBackend::new(&svg_path, chart.size()).into_drawing_area();
+        chart.draw(&root).and_then(|()| root.present()).map_err(|error| plot_error(&svg_path, &error))?;
+    }
+    Ok([png_path, svg_path])
+}
+
+/// A final metric against λ: mean line, ±1 std band and points per method,
+/// methods without λ (single-task baselines) as dashed horizontal lines.
+pub(crate) struct MetricByLambdaChart<'a> {
+    /// Title above the chart.
+    pub title: String,
+    /// The y axis's description, e.g. `test accuracy`.
+    pub y_description: &'a str,
+    /// The numbers.
+    pub data: &'a MetricByLambda,
+}
+
+impl Chart for MetricByLambdaChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1000, 560)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB> {
+        root.fill(&WHITE)?;
+        let root = root.margin(10, 0, 0, 0).titled(&self.title, text_style(24.0))?;
+        let (plot_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
+
+        let lambdas: Vec<f64> = self.data.lines.iter().flat_map(|line| line.points.iter().map(|p| p.0)).collect();
+        let use_log_x = lambdas_need_log_axis(&lambdas);
+        let to_x = |lambda: f64| if use_log_x { lambda.ln() } else { lambda };
+        let mut x_key_points: Vec<f64> = lambdas.iter().map(|&lambda| to_x(lambda)).collect();
+        x_key_points.sort_by(f64::total_cmp);
+        x_key_points.dedup();
+        let (x_min, x_max) = padded_range(x_key_points.iter().copied(), 0.06);
+
+        let line_extremes = self.data.lines.iter().flat_map(|line| {
+            line.points.iter().flat_map(|(_, stats)| [stats.mean - stats.std, stats.mean + stats.std])
+        });
+        let reference_means = self.data.references.iter().map(|(_, stats)| stats.mean);
+        let (y_min, y_max) = padded_range(line_extremes.chain(reference_means), 0.08);
+
+        let x_description = if use_log_x { "λ (log scale)" } else { "λ" };
+        let format_x = |x: &f64| short_number(if use_log_x { x.exp() } else { *x });
+        let mut chart =
+            build_chart(&plot_area, None, (x_min, x_max), thin(x_key_points, 12), (y_min, y_max))?;
+        configure_mesh(&mut chart, x_description, self.y_description, &format_x)?;
+
+        let mut legend_entries = Vec::new();
+        for (line_index, line) in self.data.lines.iter().enumerate() {
+            let colour = PALETTE[line_index % PALETTE.len()];
+            let upper = line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean + stats.std));
+            let lower = line.points.iter().rev().map(|(lambda, stats)| (to_x(*lambda), stats.mean - stats.std));
+            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), colour.mix(0.15))))?;
+            // Whiskers keep the spread visible where the band is one point wide.
+            chart.draw_series(line.points.iter().map(|(lambda, stats)| {
+                let x = to_x(*lambda);
+                PathElement::new(vec![(x, stats.mean - stats.std), (x, stats.mean + stats.std)], colour.mix(0.6))
+            }))?;
+            let means: Vec<(f64, f64)> = line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean)).collect();
+            chart.draw_series(LineSeries::new(means.clone(), colour.stroke_width(2)))?;
+            chart.draw_series(means.into_iter().map(|point| Circle::new(point, 4, colour.filled())))?;
+            legend_entries.push(LegendEntry { label: line.method.clone(), colour, dashed: false, marker: true });
+        }
+        for (reference_index, (method, stats)) in self.data.references.iter().enumerate() {
+            let colour = reference_colour(method, reference_index + self.data.lines.len());
+            let ends = [(x_min, stats.mean), (x_max, stats.mean)];
+            chart.draw_series(DashedLineSeries::new(ends, 10, 6, colour.stroke_width(2)))?;
+            let label = format!("{method} (n={})", stats.n);
+            legend_entries.push(LegendEntry { label, colour, dashed: true, marker: false });
+        }
+        draw_legend(&legend_area, &legend_entries, &["mean over seeds;", "band: ±1 sample std"])
+    }
+}
+
+/// Learning curves of one task, averaged over seeds per group: loss
+/// (train solid, val dashed) and val accuracy side by side.
+pub(crate) struct LearningCurvesChart<'a> {
+    /// Title above both panels.
+    pub title: String,
+    /// The groups, in the order of `curves`.
+    pub groups: &'a [RunGroup],
+    /// Per-group curves from [`crate::aggregate::mean_curves`].
+    pub curves: &'a [MeanCurves],
+}
+
+impl Chart for LearningCurvesChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1400, 560)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB> {
+        root.fill(&WHITE)?;
+        let root = root.margin(10, 0, 0, 0).titled(&self.title, text_style(24.0))?;
+        let (panels_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
+        let (loss_area, accuracy_area) = panels_area.split_horizontally(panels_area.dim_in_pixel().0 / 2);
+        let colours = self.group_colours();
+
+        let loss_panel = [("train", "loss", false), ("val", "loss", true)];
+        self.draw_panel(&loss_area, "loss (train solid, val dashed)", "loss", &loss_panel, &colours)?;
+        let accuracy_panel = [("val", "accuracy", false)];
+        self.draw_panel(&accuracy_area, "val accuracy", "accuracy", &accuracy_panel, &colours)?;
+
+        let legend_entries: Vec<LegendEntry> = self
+            .groups
+            .iter()
+            .zip(self.curves)
+            .zip(&colours)
+            .filter(|((_, curves), _)| !curves.is_empty())
+            .map(|((group, _), &colour)| LegendEntry { label: group.label(), colour, dashed: false, marker: false })
+            .collect();
+        draw_legend(&legend_area, &legend_entries, &["mean over seeds"])
+    }
+}
+
+impl LearningCurvesChart<'_> {
+    /// Palette colours in group order; baselines in dark grey as in the λ chart.
+    fn group_colours(&self) -> Vec<RGBColor> {
+        let mut next_palette_index = 0;
+        self.groups
+            .iter()
+            .map(|group| {
+                if group.lambda.is_none() && group.method.starts_with(SINGLE_TASK_STRATEGY) {
+                    return BASELINE_COLOUR;
+                }
+                next_palette_index += 1;
+                PALETTE[(next_palette_index - 1) % PALETTE.len()]
+            })
+            .collect()
+    }
+
+    /// One panel: for each group, the `(split, metric, dashed)` series asked for.
+    fn draw_panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        caption: &str,
+        y_description: &str,
+        series: &[(&str, &str, bool)],
+        colours: &[RGBColor],
+    ) -> PlotResult<DB> {
+        let selected = |curves: &'_ MeanCurves| -> Vec<(Vec<(f64, f64)>, bool)> {
+            series
+                .iter()
+                .filter_map(|(split, metric, dashed)| {
+                    let points = curves.get(&(split.to_string(), metric.to_string()))?;
+                    Some((points.iter().map(|&(epoch, value)| (f64::from(epoch), value)).collect(), *dashed))
+                })
+                .collect()
+        };
+        let lines_by_group: Vec<Vec<(Vec<(f64, f64)>, bool)>> = self.curves.iter().map(selected).collect();
+        let all_points = || lines_by_group.iter().flatten().flat_map(|(points, _)| points.iter());
+        let max_epoch = all_points().map(|&(epoch, _)| epoch).fold(1.0, f64::max);
+        let epochs: Vec<f64> = (1..=max_epoch as u32).map(f64::from).collect();
+        let (y_min, y_max) = padded_range(all_points().map(|&(_, value)| value), 0.06);
+
+        let mut chart = build_chart(area, Some(caption), (0.7, max_epoch + 0.3), thin(epochs, 10), (y_min, y_max))?;
+        configure_mesh(&mut chart, "epoch", y_description, &|epoch: &f64| format!("{epoch:.0}"))?;
+        for (lines, &colour) in lines_by_group.into_iter().zip(colours) {
+            for (points, dashed) in lines {
+                if dashed {
+                    chart.draw_series(DashedLineSeries::new(points, 8, 5, colour.stroke_width(2)))?;
+                } else {
+                    chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn text_style(size: f64) -> TextStyle<'static> {
+    TextStyle::from((FONT_FAMILY, size).into_font()).color(&BLACK)
+}
+
+fn build_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: Option<&str>,
+    (x_min, x_max): (f64, f64),
+    x_key_points: Vec<f64>,
+    (y_min, y_max): (f64, f64),
+) -> Result<Chart2d<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(16).x_label_area_size(52).y_label_area_size(72);
+    if let Some(caption) = caption {
+        builder.caption(caption, text_style(18.0));
+    }
+    builder.build_cartesian_2d(TickedAxis { linear: (x_min..x_max).into(), ticks: x_key_points }, y_min..y_max)
+}
+
+fn configure_mesh<DB: DrawingBackend>(
+    chart: &mut Chart2d<'_, DB>,
+    x_description: &str,
+    y_description: &str,
+    format_x: &dyn Fn(&f64) -> String,
+) -> PlotResult<DB> {
+    chart
+        .configure_mesh()
+        .x_desc(x_description)
+        .y_desc(y_description)
+        .x_label_formatter(format_x)
+        .y_label_formatter(&|y| short_number(*y))
+        .label_style(text_style(14.0))
+        .axis_desc_style(text_style(16.0))
+        .bold_line_style(RGBColor(220, 220, 220))
+        .light_line_style(RGBColor(245, 245, 245))
+        .max_light_lines(1)
+        .draw()
+}
+
+struct LegendEntry {
+    label: String,
+    colour: RGBColor,
+    dashed: bool,
+    marker: bool,
+}
+
+/// Draws the legend in its own column, so it never covers data.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[LegendEntry], notes: &[&str]) -> PlotResult<DB> {
+    let available_height = area.dim_in_pixel().1 as i32 - 60 - 20 * notes.len() as i32;
+    let row_height = (available_height / entries.len().max(1) as i32).clamp(12, 26);
+    let top = 40;
+    for (entry_index, entry) in entries.iter().enumerate() {
+        let y = top + row_height * entry_index as i32;
+        let style = entry.colour.stroke_width(3);
+        if entry.dashed {
+            for dash_start in [4, 18, 32] {
+                area.draw(&PathElement::new(vec![(dash_start, y), (dash_start + 9, y)], style))?;
+            }
+        } else {
+            area.draw(&PathElement::new(vec![(4, y), (41, y)], style))?;
+        }
+        if entry.marker {
+            area.draw(&Circle::new((22, y), 4, entry.colour.filled()))?;
+        }
+        let label_style = text_style(f64::from(row_height.min(22)) * 0.68).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw_text(&entry.label, &label_style, (50, y))?;
+    }
+    let notes_top = top + row_height * entries.len() as i32 + 12;
+    for (note_index, note) in notes.iter().enumerate() {
+        let note_style = text_style(13.0).color(&RGBColor(90, 90, 90));
+        area.draw_text(note, &note_style, (4, notes_top + 18 * note_index as i32))?;
+    }
+    Ok(())
+}
+
+fn reference_colour(method: &str, index: usize) -> RGBColor {
+    if method.starts_with(SINGLE_TASK_STRATEGY) {
+        BASELINE_COLOUR
+    } else {
+        PALETTE[index % PALETTE.len()]
+    }
+}
+
+/// λ values spanning more than a factor of 4 crowd together at the left of a
+/// linear axis (0.25 … 4), so they get a log axis; zero or negative λ cannot.
+pub(crate) fn lambdas_need_log_axis(lambdas: &[f64]) -> bool {
+    let min = lambdas.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = lambdas.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    min > 0.0 && max / min > 4.0
+}
+
+/// The smallest and largest value, widened by `fraction` of the span
+/// (or by a small fixed amount when all values are equal or there are none).
+fn padded_range(values: impl Iterator<Item = f64>, fraction: f64) -> (f64, f64) {
+    let (min, max) = values
+        .filter(|value| value.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), value| (min.min(value), max.max(value)));
+    if !min.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if max > min { (max - min) * fraction } else { 0.05 * min.abs().max(1.0) };
+    (min - pad, max + pad)
+}
+
+/// At most `max_points` key points, evenly picked, so axis labels do not overlap.
+fn thin(points: Vec<f64>, max_points: usize) -> Vec<f64> {
+    let step = points.len().div_ceil(max_points).max(1);
+    points.into_iter().step_by(step).collect()
+}
+
+/// A number with at most 4 significant digits and no float noise (`exp(ln 0.25)`).
+pub(crate) fn short_number(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let rounded: f64 = format!("{value:.3e}").parse().unwrap_or(value);
+    format!("{rounded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_axis_only_when_lambdas_span_more_than_four_times() {
+        let cases: [(&[f64], bool); 5] = [
+            (&[0.25, 0.5, 1.0, 2.0, 4.0], true),
+            (&[0.5, 1.0, 2.0], false),
+            (&[0.0, 1.0, 10.0], false),
+            (&[1.0], false),
+            (&[], false),
+        ];
+        for (lambdas, expected) in cases {
+            assert_eq!(lambdas_need_log_axis(lambdas), expected, "λ = {lambdas:?}");
+        }
+    }
+
+    #[test]
+    fn short_numbers_drop_float_noise() {
+        let cases = [(0.25_f64.ln().exp(), "0.25"), (0.001, "0.001"), (4.0, "4"), (0.123456, "0.1235"), (0.0, "0")];
+        for (value, expected) in cases {
+            assert_eq!(short_number(value), expected, "{value}");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Renders `index.html`: one self-contained page (inline CSS, no scripts, no
+//! network) with each experiment's charts and a table of its runs. Pure: it
+//! builds a string; the caller writes it.
+//!
+//! ```ignore
+//! let page = render_index(Path::new("mtl.db"), &[ExperimentSection { name, runs, charts }]);
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::path::Path;
+
+use mtl_store::{MetricKey, RunRecord};
+
+use crate::aggregate::task_names;
+
+/// One experiment's part of the page.
+pub(crate) struct ExperimentSection {
+    /// Experiment name.
+    pub name: String,
+    /// All its runs, whatever their status.
+    pub runs: Vec<mtl_store::RunRecord>,
+    /// Its charts, in display order.
+    pub charts: Vec<ChartLink>,
+}
+
+/// A chart as the page refers to it: file names relative to the page.
+pub(crate) struct ChartLink {
+    /// Caption and alt text.
+    pub title: String,
+    /// The PNG shown inline.
+    pub png_file_name: String,
+    /// The SVG linked below it.
+    pub svg_file_name: String,
+}
+
+/// Settings people read first; the rest follow alphabetically.
+const LEADING_PARAMS: [&str; 4] = ["strategy", "weighting", "lambda", "seed"];
+
+const STYLE: &str = "
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #222; margin: 0 auto;
+       max-width: 1200px; padding: 1rem; line-height: 1.4; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.3rem; border-bottom: 2px solid #ddd; margin-top: 2.5rem; }
+figure { margin: 1.5rem 0; } figcaption { font-size: .9rem; color: #555; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.table-scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .85rem; }
+th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
+th { background: #f6f6f6; position: sticky; top: 0; }
+td.text { text-align: left; }
+.status-done { color: #1a7f37; } .status-failed { color: #cf222e; } .status-running, .status-interrupted { color: #9a6700; }
+.meta { color: #666; font-size: .9rem; }
+";
+
+/// The whole page for `sections`, read from `database`.
+pub(crate) fn render_index(database: &Path, sections: &[ExperimentSection]) -> String {
+    let mut page = String::new();
+    let n_runs: usize = sections.iter().map(|section| section.runs.len()).sum();
+    // Writing to a String cannot fail, so the fmt results are ignored.
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>mtl-lab report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>mtl-lab report</h1>\n<p class=\"meta\">{} experiment(s), {n_runs} run(s), from <code>{}</code>. \
+         Charts show finished runs only, as mean over seeds (band: ±1 sample standard deviation).</p>\n",
+        sections.len(),
+        escape(&database.display().to_string()),
+    );
+    for section in sections {
+        render_section(&mut page, section);
+    }
+    page.push_str("</body>\n</html>\n");
+    page
+}
+
+fn render_section(page: &mut String, section: &ExperimentSection) {
+    let _ = writeln!(page, "<section>\n<h2>{}</h2>", escape(&section.name));
+    if section.charts.is_empty() {
+        page.push_str("<p class=\"meta\">No finished runs to chart yet.</p>\n");
+    }
+    for chart in &section.charts {
+        let _ = writeln!(
+            page,
+            "<figure><img src=\"{png}\" alt=\"{title}\" loading=\"lazy\">\
+             <figcaption>{title} — <a href=\"{svg}\">SVG</a></figcaption></figure>",
+            png = escape(&chart.png_file_name),
+            svg = escape(&chart.svg_file_name),
+            title = escape(&chart.title),
+        );
+    }
+    render_runs_table(page, &section.runs);
+    page.push_str("</section>\n");
+}
+
+fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
+    let all_params: BTreeSet<&str> = runs.iter().flat_map(|run| run.params.keys().map(String::as_str)).collect();
+    let leading = LEADING_PARAMS.iter().copied().filter(|name| all_params.contains(name));
+    let param_names: Vec<&str> = leading.chain(all_params.iter().copied().filter(|name| !LEADING_PARAMS.contains(name))).collect();
+    let metric_columns: Vec<(MetricKey, String)> = task_names(runs)
+        .into_iter()
+        .flat_map(|task| {
+            [("accuracy", "test accuracy"), ("macro_f1", "test macro-F1")].map(|(metric, heading)| {
+                let key = MetricKey { task: task.clone(), split: "test".into(), metric: metric.into() };
+                (key, format!("{task} {heading}"))
+            })
+        })
+        .collect();
+
+    page.push_str("<h3>Runs</h3>\n<div class=\"table-scroll\"><table>\n<thead><tr><th>run</th><th>status</th>");
+    for heading in param_names.iter().map(|name| name.to_string()).chain(metric_columns.iter().map(|c| c.1.clone())) {
+        let _ = write!(page, "<th>{}</th>", escape(&heading));
+    }
+    page.push_str("</tr></thead>\n<tbody>\n");
+    for run in runs {
+        let status = run.status.as_str();
+        let error_title = run.error.as_deref().map(|error| format!(" title=\"{}\"", escape(error))).unwrap_or_default();
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td class=\"text status-{status}\"{error_title}>{status}</td>",
+            run.id.0
+        );
+        for name in &param_names {
+            let (class, shown) = match run.params.get(*name) {
+                Some(mtl_store::ParamValue::Text(text)) => (" class=\"text\"", text.clone()),
+                Some(value) => ("", value.to_string()),
+                None => ("", "–".to_string()),
+            };
+            let _ = write!(page, "<td{class}>{}</td>", escape(&shown));
+        }
+        for (key, _) in &metric_columns {
+            let shown = run.final_metrics.get(key).map_or_else(|| "–".to_string(), |value| format!("{value:.4}"));
+            let _ = write!(page, "<td>{shown}</td>");
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</tbody></table></div>\n");
+}
+
+/// Escapes text for HTML content and double- or single-quoted attributes.
+pub(crate) fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use mtl_store::{ParamValue, RunId, RunStatus};
+
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(escape(r#"<b>"a" & 'b'</b>"#), "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;");
+    }
+
+    #[test]
+    fn table_lists_every_param_and_escapes_text() {
+        let run = RunRecord {
+            id: RunId(3),
+            experiment: "<x>".into(),
+            trial_key: "k".into(),
+            status: RunStatus::Failed,
+            started_at: None,
+            ended_at: None,
+            error: Some("loss was \"NaN\"".into()),
+            params: BTreeMap::from([
+                ("strategy".into(), ParamValue::Text("<hard>".into())),
+                ("zeta".into(), ParamValue::Num(0.5)),
+                ("lambda".into(), ParamValue::Num(2.0)),
+            ]),
+            final_epoch: Some(1),
+            final_metrics: BTreeMap::from([(
+                MetricKey { task: "shapes".into(), split: "test".into(), metric: "accuracy".into() },
+                0.91234,
+            )]),
+        };
+        let section = ExperimentSection { name: "<x>".into(), runs: vec![run], charts: vec![] };
+        let page = render_index(Path::new("a&b.db"), &[section]);
+        for expected in [
+            "<h2>&lt;x&gt;</h2>",
+            "<code>a&amp;b.db</code>",
+            "<th>strategy</th><th>lambda</th><th>zeta</th><th>shapes test accuracy</th><th>shapes test macro-F1</th>",
+            "title=\"loss was &quot;NaN&quot;\">failed</td>",
+            "<td class=\"text\">&lt;hard&gt;</td><td>2</td><td>0.5</td><td>0.9123</td><td>–</td>",
+        ] {
+            assert!(page.contains(expected), "expected {expected:?} in:\n{page}");
+        }
+        assert!(!page.contains("<hard>"));
+    }
+}

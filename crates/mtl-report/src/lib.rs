@@ -1,0 +1,231 @@
+//! Turns a results database into a report folder: `index.html` plus every
+//! chart as PNG and SVG beside it. Reads results only through mtl-store.
+//!
+//! Per experiment and task it draws the final test accuracy against λ (one
+//! line per strategy, mean ± sample std over seeds, single-task baseline as a
+//! dashed line) and the learning curves averaged over seeds; the page adds a
+//! table of every run.
+//!
+//! ```no_run
+//! use mtl_report::{write_report, ReportOptions};
+//! let store = mtl_store::Store::open_existing("mtl.db".as_ref())?;
+//! let options = ReportOptions { experiment: None, out_dir: "report".into() };
+//! let summary = write_report(&store, &options)?;
+//! println!("wrote {} ({} runs)", summary.index.display(), summary.n_runs);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod aggregate;
+mod charts;
+mod html;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use mtl_store::{MetricKey, RunId, Store};
+
+use crate::charts::{LearningCurvesChart, MetricByLambdaChart};
+use crate::html::{ChartLink, ExperimentSection};
+
+/// What to report and where.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Only this experiment; `None` reports every experiment, one section each.
+    pub experiment: Option<String>,
+    /// The folder that receives `index.html` and the charts; created if needed.
+    pub out_dir: PathBuf,
+}
+
+/// What [`write_report`] wrote.
+#[derive(Clone, Debug)]
+pub struct ReportSummary {
+    /// The page, `out_dir/index.html`.
+    pub index: PathBuf,
+    /// Every chart file, PNG and SVG.
+    pub charts: Vec<PathBuf>,
+    /// Runs listed in the report, whatever their status.
+    pub n_runs: usize,
+}
+
+/// Errors of report generation; each names the experiment or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading the results database failed.
+    #[error(transparent)]
+    Store(#[from] mtl_store::StoreError),
+    /// `--experiment` names no experiment of the database.
+    #[error("no experiment named {name:?} in {database}; known experiments: {}", list_or_none(known))]
+    UnknownExperiment {
+        /// The name asked for.
+        name: String,
+        /// The database file.
+        database: PathBuf,
+        /// The experiments it has.
+        known: Vec<String>,
+    },
+    /// Nothing to report.
+    #[error("no runs {} in {database} (run `mtl run` first)", match experiment {
+        Some(name) => format!("of experiment {name:?}"),
+        None => "of any experiment".to_string(),
+    })]
+    NoRuns {
+        /// The experiment asked for, if one was.
+        experiment: Option<String>,
+        /// The database file.
+        database: PathBuf,
+    },
+    /// Creating the report folder or writing a file failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The folder or file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Drawing or encoding a chart failed.
+    #[error("drawing chart {path}: {message}")]
+    Plot {
+        /// The chart file.
+        path: PathBuf,
+        /// What plotters said.
+        message: String,
+    },
+    /// The embedded DejaVu Sans font could not be loaded (a build defect).
+    #[error("the embedded DejaVu Sans font could not be loaded")]
+    Font,
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "(none)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Writes `options.out_dir/index.html` and its charts from `store`.
+pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSummary, ReportError> {
+    let known = store.experiments()?;
+    let experiment_names = match &options.experiment {
+        Some(name) if known.contains(name) => vec![name.clone()],
+        Some(name) => {
+            let database = store.path().to_owned();
+            return Err(ReportError::UnknownExperiment { name: name.clone(), database, known });
+        }
+        None => known,
+    };
+    let mut runs_by_experiment = Vec::new();
+    for name in experiment_names {
+        let runs = store.runs(Some(&name))?;
+        if !runs.is_empty() {
+            runs_by_experiment.push((name, runs));
+        }
+    }
+    // Fail before touching the folder: a bad request leaves nothing behind.
+    if runs_by_experiment.is_empty() {
+        let database = store.path().to_owned();
+        return Err(ReportError::NoRuns { experiment: options.experiment.clone(), database });
+    }
+    charts::register_embedded_font()?;
+    let out_dir = &options.out_dir;
+    std::fs::create_dir_all(out_dir).map_err(|source| ReportError::Io { path: out_dir.clone(), source })?;
+
+    let mut file_stems = UniqueFileStems::default();
+    let mut chart_files = Vec::new();
+    let mut sections = Vec::new();
+    for (name, runs) in runs_by_experiment {
+        let groups = aggregate::group_runs(&runs);
+        let done_run_ids: Vec<RunId> = groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
+        let metric_rows = store.metric_rows(&done_run_ids)?;
+        let mut charts = Vec::new();
+        for task in aggregate::task_names(&runs) {
+            let test_accuracy = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+            let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
+            if !by_lambda.lines.is_empty() {
+                let title = format!("{task}: test accuracy vs λ");
+                let chart = MetricByLambdaChart { title: title.clone(), y_description: "test accuracy", data: &by_lambda };
+                let stem = file_stems.claim(&[&name, &task, "test-accuracy-vs-lambda"]);
+                chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
+                charts.push(chart_link(title, &stem));
+            }
+            let curves = aggregate::mean_curves(&groups, &metric_rows, &task);
+            if curves.iter().any(|group_curves| !group_curves.is_empty()) {
+                let title = format!("{task}: learning curves (mean over seeds)");
+                let chart = LearningCurvesChart { title: title.clone(), groups: &groups, curves: &curves };
+                let stem = file_stems.claim(&[&name, &task, "learning-curves"]);
+                chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
+                charts.push(chart_link(title, &stem));
+            }
+        }
+        sections.push(ExperimentSection { name, runs, charts });
+    }
+
+    let index = out_dir.join("index.html");
+    let page = html::render_index(store.path(), &sections);
+    std::fs::write(&index, page).map_err(|source| ReportError::Io { path: index.clone(), source })?;
+    let n_runs = sections.iter().map(|section| section.runs.len()).sum();
+    Ok(ReportSummary { index, charts: chart_files, n_runs })
+}
+
+fn chart_link(title: String, stem: &str) -> ChartLink {
+    ChartLink { title, png_file_name: format!("{stem}.png"), svg_file_name: format!("{stem}.svg") }
+}
+
+/// File names from user-chosen experiment and task names: sanitised, and
+/// made unique because different names can sanitise alike (`a b`, `a-b`).
+#[derive(Default)]
+struct UniqueFileStems {
+    claimed: HashSet<String>,
+}
+
+impl UniqueFileStems {
+    fn claim(&mut self, parts: &[&str]) -> String {
+        let base = parts.iter().map(|part| sanitise_file_stem(part)).collect::<Vec<_>>().join("-");
+        let mut stem = base.clone();
+        let mut suffix = 2;
+        while !self.claimed.insert(stem.clone()) {
+            stem = format!("{base}-{suffix}");
+            suffix += 1;
+        }
+        stem
+    }
+}
+
+/// Lower-case ASCII letters, digits and single dashes only: safe on every file
+/// system and in a URL without escaping.
+fn sanitise_file_stem(name: &str) -> String {
+    let mut stem = String::new();
+    for character in name.chars().flat_map(char::to_lowercase) {
+        if character.is_ascii_alphanumeric() {
+            stem.push(character);
+        } else if !stem.is_empty() && !stem.ends_with('-') {
+            stem.push('-');
+        }
+    }
+    let trimmed = stem.trim_end_matches('-');
+    if trimmed.is_empty() {
+        "unnamed".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_are_sanitised_and_unique() {
+        let mut stems = UniqueFileStems::default();
+        let cases = [
+            (vec!["image+text λ sweep", "Shapes"], "image-text-sweep-shapes"),
+            (vec!["a b", "t"], "a-b-t"),
+            (vec!["a-b", "t"], "a-b-t-2"),
+            (vec!["../..", "t"], "unnamed-t"),
+        ];
+        for (parts, expected) in cases {
+            assert_eq!(stems.claim(&parts), expected, "{parts:?}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Builds a real results database through mtl-store, renders the report and
+//! checks the files. Set `MTL_REPORT_SAMPLE_DIR` to keep the full report of
+//! the sweep fixture there for a look.
+
+use std::path::Path;
+
+use mtl_report::{write_report, ReportError, ReportOptions, ReportSummary};
+use mtl_store::{MetricPoint, NewRun, ParamValue, RunStatus, Store};
+
+const SWEEP: &str = "shapes+reviews λ sweep";
+const SMOKE: &str = "smoke";
+const EPOCHS: u32 = 5;
+
+/// One run of `experiment` with the runner's param conventions; logs `EPOCHS`
+/// epochs of made-up but plausible metrics for `tasks`.
+fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f64>, seed: u32, tasks: &[&str]) {
+    let experiment_id = store.experiment(experiment).expect("experiment");
+    let mut params = vec![
+        ("strategy".to_string(), ParamValue::Text(strategy.into())),
+        ("weighting".to_string(), ParamValue::Text("static".into())),
+        ("seed".to_string(), ParamValue::Num(f64::from(seed))),
+        ("lr".to_string(), ParamValue::Num(0.001)),
+        ("epochs".to_string(), ParamValue::Num(f64::from(EPOCHS))),
+        ("batch_size".to_string(), ParamValue::Num(64.0)),
+    ];
+    if let Some(lambda) = lambda {
+        params.push(("lambda".to_string(), ParamValue::Num(lambda)));
+    }
+    let trial_key = format!("{strategy}-{lambda:?}-{seed}-{}", tasks.join("+"));
+    let new_run = NewRun { experiment: experiment_id, trial_key: &trial_key, settings_json: "{}", params: &params };
+    let run = store.begin_run(&new_run).expect("begin run");
+    for epoch in 1..=EPOCHS {
+        let progress = f64::from(epoch) / f64::from(EPOCHS);
+        let mut points = Vec::new();
+        for (task_index, task) in tasks.iter().enumerate() {
+            // Sharing helps most near λ = 1.5 in this fixture; seeds add a little spread.
+            let sharing_gain = lambda.map_or(0.0, |lambda: f64| 0.06 * (-(lambda.ln() - 0.4).powi(2) / 2.0).exp() - 0.02);
+            let seed_noise = 0.012 * (f64::from(seed) - 1.0) * if task_index == 0 { 1.0 } else { -0.7 };
+            let accuracy = 0.62 + 0.2 * progress + sharing_gain + seed_noise - 0.05 * task_index as f64;
+            let loss = 1.6 * (1.0 - 0.7 * progress) - sharing_gain;
+            points.push(MetricPoint::new(task, "train", "loss", loss * 0.9));
+            points.push(MetricPoint::new(task, "train", "accuracy", accuracy + 0.03));
+            for split in ["val", "test"] {
+                points.push(MetricPoint::new(task, split, "loss", loss));
+                points.push(MetricPoint::new(task, split, "accuracy", accuracy));
+                points.push(MetricPoint::new(task, split, "macro_f1", accuracy - 0.02));
+            }
+        }
+        store.log_epoch(run, epoch, &points).expect("log epoch");
+    }
+    store.finish_run(run, RunStatus::Done, None).expect("finish run");
+}
+
+/// The sweep (single-task baselines, hard sharing over 5 λ, 3 seeds, one
+/// failed run) and a small second experiment.
+fn fixture_store(path: &Path) -> Store {
+    let mut store = Store::open(path).expect("open store");
+    for seed in 0..3 {
+        for task in ["shapes", "reviews"] {
+            log_run(&mut store, SWEEP, "single-task", None, seed, &[task]);
+        }
+        for lambda in [0.25, 0.5, 1.0, 2.0, 4.0] {
+            log_run(&mut store, SWEEP, "hard", Some(lambda), seed, &["shapes", "reviews"]);
+        }
+    }
+    let experiment_id = store.experiment(SWEEP).expect("experiment");
+    let params = [("strategy".to_string(), ParamValue::Text("hard".into())), ("lambda".into(), ParamValue::Num(8.0))];
+    let new_run = NewRun { experiment: experiment_id, trial_key: "failed", settings_json: "{}", params: &params };
+    let failed = store.begin_run(&new_run).expect("begin run");
+    store.finish_run(failed, RunStatus::Failed, Some("loss became NaN at epoch 2")).expect("finish run");
+    for seed in 0..2 {
+        log_run(&mut store, SMOKE, "hard", Some(1.0), seed, &["digits", "sentiment"]);
+    }
+    store
+}
+
+fn check_files(summary: &ReportSummary, expected_chart_stems: &[&str]) {
+    let index = std::fs::read_to_string(&summary.index).expect("index.html readable");
+    let mut expected_files: Vec<String> =
+        expected_chart_stems.iter().flat_map(|stem| [format!("{stem}.png"), format!("{stem}.svg")]).collect();
+    expected_files.sort();
+    let mut got_files: Vec<String> = summary
+        .charts
+        .iter()
+        .map(|path| path.file_name().expect("file name").to_string_lossy().into_owned())
+        .collect();
+    got_files.sort();
+    assert_eq!(got_files, expected_files, "chart files");
+    for chart in &summary.charts {
+        let bytes = std::fs::read(chart).unwrap_or_else(|error| panic!("reading {}: {error}", chart.display()));
+        let name = chart.file_name().expect("file name").to_string_lossy();
+        if name.ends_with(".png") {
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
+            assert!(bytes.len() > 20_000, "{name} is only {} bytes", bytes.len());
+            assert!(index.contains(&format!("<img src=\"{name}\"")), "index.html lacks {name}");
+        } else {
+            assert!(String::from_utf8_lossy(&bytes).contains("<svg"), "{name} is not an SVG");
+            assert!(bytes.len() > 5_000, "{name} is only {} bytes", bytes.len());
+            assert!(index.contains(&format!("<a href=\"{name}\">")), "index.html lacks a link to {name}");
+        }
+    }
+}
+
+#[test]
+fn report_of_every_experiment_writes_index_and_charts() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = fixture_store(&temp.path().join("mtl.db"));
+    let out_dir = match std::env::var_os("MTL_REPORT_SAMPLE_DIR") {
+        Some(dir) => dir.into(),
+        None => temp.path().join("nested/report"),
+    };
+    let summary = write_report(&store, &ReportOptions { experiment: None, out_dir: out_dir.clone() }).expect("report");
+
+    assert_eq!(summary.index, out_dir.join("index.html"));
+    assert_eq!(summary.n_runs, 6 + 15 + 1 + 2);
+    check_files(
+        &summary,
+        &[
+            "shapes-reviews-sweep-reviews-test-accuracy-vs-lambda",
+            "shapes-reviews-sweep-reviews-learning-curves",
+            "shapes-reviews-sweep-shapes-test-accuracy-vs-lambda",
+            "shapes-reviews-sweep-shapes-learning-curves",
+            "smoke-digits-test-accuracy-vs-lambda",
+            "smoke-digits-learning-curves",
+            "smoke-sentiment-test-accuracy-vs-lambda",
+            "smoke-sentiment-learning-curves",
+        ],
+    );
+    let index = std::fs::read_to_string(&summary.index).expect("index.html readable");
+    for expected in ["<h2>shapes+reviews λ sweep</h2>", "<h2>smoke</h2>", "loss became NaN at epoch 2", "shapes test macro-F1"] {
+        assert!(index.contains(expected), "index.html lacks {expected:?}");
+    }
+    assert!(!index.contains("http://") && !index.contains("https://"), "index.html must not need the network");
+}
+
+#[test]
+fn report_of_one_experiment_has_only_its_charts() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = fixture_store(&temp.path().join("mtl.db"));
+    let options = ReportOptions { experiment: Some(SMOKE.into()), out_dir: temp.path().join("report") };
+    let summary = write_report(&store, &options).expect("report");
+    assert_eq!(summary.n_runs, 2);
+    check_files(
+        &summary,
+        &[
+            "smoke-digits-test-accuracy-vs-lambda",
+            "smoke-digits-learning-curves",
+            "smoke-sentiment-test-accuracy-vs-lambda",
+            "smoke-sentiment-learning-curves",
+        ],
+    );
+}
+
+#[test]
+fn unknown_experiment_lists_the_known_ones_and_writes_nothing() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = fixture_store(&temp.path().join("mtl.db"));
+    let out_dir = temp.path().join("report");
+    let error = write_report(&store, &ReportOptions { experiment: Some("nope".into()), out_dir: out_dir.clone() })
+        .expect_err("unknown experiment");
+    assert!(matches!(error, ReportError::UnknownExperiment { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("\"nope\"") && message.contains("shapes+reviews λ sweep, smoke"), "{message}");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn empty_database_is_an_error() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&temp.path().join("mtl.db")).expect("open store");
+    let error = write_report(&store, &ReportOptions { experiment: None, out_dir: temp.path().join("report") })
+        .expect_err("no runs");
+    assert!(matches!(error, ReportError::NoRuns { experiment: None, .. }), "{error:?}");
+    assert!(error.to_string().starts_with("no runs of any experiment in "), "{error}");
+}

@@ -1,0 +1,497 @@
+//! The results database: the only crate that knows SQL.
+//!
+//! A [`Store`] is one SQLite file in WAL mode. Its schema is an ordered list of
+//! migrations tracked by `PRAGMA user_version`; a database written by a newer
+//! mtl-lab is refused, never modified. All writes of one epoch go in one
+//! transaction, so a crash leaves either the whole epoch or none of it.
+//!
+//! ```no_run
+//! use mtl_store::{MetricPoint, NewRun, RunStatus, Store};
+//! let mut store = Store::open("mtl.db".as_ref())?;
+//! let experiment = store.experiment("quickstart")?;
+//! let run = store.begin_run(&NewRun { experiment, trial_key: "ab12", settings_json: "{}", params: &[] })?;
+//! store.log_epoch(run, 1, &[MetricPoint::new("digits", "test", "accuracy", 0.97)])?;
+//! store.finish_run(run, RunStatus::Done, None)?;
+//! # Ok::<(), mtl_store::StoreError>(())
+//! ```
+#![warn(missing_docs)]
+
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+pub use schema::SCHEMA_VERSION;
+
+/// Errors of the results database; each names the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file does not exist (for commands that only read).
+    #[error("no results database at {path} (run `mtl run` first, or pass --db)")]
+    Missing {
+        /// The path that was looked up.
+        path: PathBuf,
+    },
+    /// The file exists but is not an SQLite database.
+    #[error("{path} is not an mtl-lab results database (not an SQLite file)")]
+    NotADatabase {
+        /// The offending file.
+        path: PathBuf,
+    },
+    /// The database was written by a newer mtl-lab.
+    #[error("{path} has schema version {found}, newer than this mtl-lab supports ({supported}); upgrade mtl-lab")]
+    NewerSchema {
+        /// The offending file.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Any other SQLite failure.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Row id of an experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExperimentId(pub i64);
+
+/// Row id of a run (one trial of a sweep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+/// A typed setting: numbers compare as numbers, strings as strings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A numeric setting (λ, seed, learning rate, …).
+    Num(f64),
+    /// A textual setting (strategy, weighting, …).
+    Text(String),
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::Num(x) => write!(f, "{x}"),
+            ParamValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Life cycle of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Training, or killed before it could say otherwise.
+    Running,
+    /// Finished every epoch.
+    Done,
+    /// Stopped by an error; the run's `error` says which.
+    Failed,
+    /// Stopped by the user.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> RunStatus {
+        match s {
+            "done" => RunStatus::Done,
+            "failed" => RunStatus::Failed,
+            "interrupted" => RunStatus::Interrupted,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// Which series a metric value belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct MetricKey {
+    /// Task name, e.g. `digits`.
+    pub task: String,
+    /// `train`, `val` or `test`.
+    pub split: String,
+    /// `loss`, `accuracy`, `macro_f1`, …
+    pub metric: String,
+}
+
+impl std::fmt::Display for MetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.task, self.split, self.metric)
+    }
+}
+
+/// One value of one metric, as logged at the end of an epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// Which series.
+    pub key: MetricKey,
+    /// The value.
+    pub value: f64,
+}
+
+impl MetricPoint {
+    /// A point for `task`, `split`, `metric`.
+    pub fn new(task: &str, split: &str, metric: &str, value: f64) -> MetricPoint {
+        let key = MetricKey { task: task.into(), split: split.into(), metric: metric.into() };
+        MetricPoint { key, value }
+    }
+}
+
+/// A metric value at one epoch of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricRow {
+    /// The run.
+    pub run: RunId,
+    /// 1-based epoch.
+    pub epoch: u32,
+    /// Which series.
+    pub key: MetricKey,
+    /// The value.
+    pub value: f64,
+}
+
+/// What is known of a run when it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct NewRun<'a> {
+    /// The experiment it belongs to.
+    pub experiment: ExperimentId,
+    /// Hash of the trial's resolved settings; unique within the experiment.
+    pub trial_key: &'a str,
+    /// The resolved settings as JSON, kept verbatim.
+    pub settings_json: &'a str,
+    /// The settings users filter and group by.
+    pub params: &'a [(String, ParamValue)],
+}
+
+/// A run with its settings and the metrics of its last epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    /// Row id.
+    pub id: RunId,
+    /// Experiment name.
+    pub experiment: String,
+    /// Hash of the resolved settings.
+    pub trial_key: String,
+    /// Life-cycle state.
+    pub status: RunStatus,
+    /// RFC 3339 start time.
+    pub started_at: Option<String>,
+    /// RFC 3339 end time.
+    pub ended_at: Option<String>,
+    /// Why the run failed, if it did.
+    pub error: Option<String>,
+    /// Typed settings by name.
+    pub params: BTreeMap<String, ParamValue>,
+    /// The last epoch logged, if any.
+    pub final_epoch: Option<u32>,
+    /// Metric values of the last logged epoch.
+    pub final_metrics: BTreeMap<MetricKey, f64>,
+}
+
+/// An open results database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens `path` for reading and writing, creating and migrating it as needed.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(|e| sqlite_err(path, e))?;
+        Store::init(conn, path, true)
+    }
+
+    /// Opens an existing database; fails if `path` does not exist.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.to_owned() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
+        Store::init(conn, path, false)
+    }
+
+    fn init(mut conn: Connection, path: &Path, create: bool) -> Result<Store> {
+        let err = |e| sqlite_err(path, e);
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // Reading the version is the first statement that touches the file:
+        // a file that is not a database fails here.
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        if create || version < SCHEMA_VERSION {
+            schema::migrate(&mut conn).map_err(err)?;
+        }
+        Ok(Store { conn, path: path.to_owned() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |e| sqlite_err(&self.path, e)
+    }
+
+    /// The id of experiment `name`, created if new.
+    pub fn experiment(&mut self, name: &str) -> Result<ExperimentId> {
+        let now = now();
+        self.conn
+            .execute(
+                "INSERT INTO experiments (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, now],
+            )
+            .map_err(self.err())?;
+        let id = self
+            .conn
+            .query_row("SELECT id FROM experiments WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(self.err())?;
+        Ok(ExperimentId(id))
+    }
+
+    /// Names of all experiments, oldest first.
+    pub fn experiments(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM experiments ORDER BY id").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The run of `trial_key` in `experiment`, if one was ever started.
+    pub fn run_status(&self, experiment: ExperimentId, trial_key: &str) -> Result<Option<(RunId, RunStatus)>> {
+        self.conn
+            .query_row(
+                "SELECT id, status FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
+                params![experiment.0, trial_key],
+                |r| Ok((RunId(r.get(0)?), RunStatus::parse(&r.get::<_, String>(1)?))),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Marks a trial as running, in one transaction. A trial that ran before
+    /// without finishing keeps its row; its old metrics and settings are cleared.
+    pub fn begin_run(&mut self, new: &NewRun) -> Result<RunId> {
+        let now = now();
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
+                params![new.experiment.0, new.trial_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let run = match existing {
+            Some(id) => {
+                tx.execute("DELETE FROM metrics WHERE run_id = ?1", [id]).map_err(err)?;
+                tx.execute("DELETE FROM params WHERE run_id = ?1", [id]).map_err(err)?;
+                tx.execute(
+                    "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3 WHERE id = ?1",
+                    params![id, now, new.settings_json],
+                )
+                .map_err(err)?;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO runs (experiment_id, trial_key, status, started_at, settings) VALUES (?1, ?2, 'running', ?3, ?4)",
+                    params![new.experiment.0, new.trial_key, now, new.settings_json],
+                )
+                .map_err(err)?;
+                tx.last_insert_rowid()
+            }
+        };
+        {
+            let mut stmt = tx
+                .prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            for (key, value) in new.params {
+                let (num, text) = match value {
+                    ParamValue::Num(x) => (Some(*x), None),
+                    ParamValue::Text(s) => (None, Some(s.as_str())),
+                };
+                stmt.execute(params![run, key, num, text]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(RunId(run))
+    }
+
+    /// Writes every metric of one epoch in one transaction.
+    pub fn log_epoch(&mut self, run: RunId, epoch: u32, points: &[MetricPoint]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO metrics (run_id, task, split, metric, epoch, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(err)?;
+            for p in points {
+                let k = &p.key;
+                stmt.execute(params![run.0, k.task, k.split, k.metric, epoch, p.value]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Records the end of a run.
+    pub fn finish_run(&mut self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+                params![run.0, status.as_str(), now(), error],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Every run, optionally of one experiment, in id order, with its
+    /// settings and the metrics of its last logged epoch.
+    pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error
+                 FROM runs r JOIN experiments e ON e.id = r.experiment_id
+                 WHERE ?1 IS NULL OR e.name = ?1 ORDER BY r.id",
+            )
+            .map_err(&err)?;
+        let mut runs: Vec<RunRecord> = stmt
+            .query_map([experiment], |r| {
+                Ok(RunRecord {
+                    id: RunId(r.get(0)?),
+                    experiment: r.get(1)?,
+                    trial_key: r.get(2)?,
+                    status: RunStatus::parse(&r.get::<_, String>(3)?),
+                    started_at: r.get(4)?,
+                    ended_at: r.get(5)?,
+                    error: r.get(6)?,
+                    params: BTreeMap::new(),
+                    final_epoch: None,
+                    final_metrics: BTreeMap::new(),
+                })
+            })
+            .map_err(&err)?
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let index: BTreeMap<RunId, usize> = runs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+
+        let mut stmt = self.conn.prepare("SELECT run_id, key, num, text FROM params").map_err(&err)?;
+        let mut rows = stmt.query([]).map_err(&err)?;
+        while let Some(r) = rows.next().map_err(&err)? {
+            let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
+            let num: Option<f64> = r.get(2).map_err(&err)?;
+            let value = match num {
+                Some(x) => ParamValue::Num(x),
+                None => ParamValue::Text(r.get::<_, Option<String>>(3).map_err(&err)?.unwrap_or_default()),
+            };
+            runs[i].params.insert(r.get(1).map_err(&err)?, value);
+        }
+
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT m.run_id, m.epoch, m.task, m.split, m.metric, m.value
+                 FROM metrics m JOIN (SELECT run_id, MAX(epoch) AS epoch FROM metrics GROUP BY run_id) last
+                 ON last.run_id = m.run_id AND last.epoch = m.epoch",
+            )
+            .map_err(&err)?;
+        let mut rows = stmt.query([]).map_err(&err)?;
+        while let Some(r) = rows.next().map_err(&err)? {
+            let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
+            let key = MetricKey {
+                task: r.get(2).map_err(&err)?,
+                split: r.get(3).map_err(&err)?,
+                metric: r.get(4).map_err(&err)?,
+            };
+            runs[i].final_epoch = Some(r.get(1).map_err(&err)?);
+            runs[i].final_metrics.insert(key, r.get(5).map_err(&err)?);
+        }
+        Ok(runs)
+    }
+
+    /// Every metric point of the given runs, ordered by run, series and epoch.
+    pub fn metric_rows(&self, runs: &[RunId]) -> Result<Vec<MetricRow>> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT run_id, epoch, task, split, metric, value FROM metrics
+                 WHERE run_id = ?1 ORDER BY task, split, metric, epoch",
+            )
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for run in runs {
+            let rows = stmt
+                .query_map([run.0], |r| {
+                    Ok(MetricRow {
+                        run: RunId(r.get(0)?),
+                        epoch: r.get(1)?,
+                        key: MetricKey { task: r.get(2)?, split: r.get(3)?, metric: r.get(4)? },
+                        value: r.get(5)?,
+                    })
+                })
+                .map_err(&err)?;
+            for row in rows {
+                out.push(row.map_err(&err)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn sqlite_err(path: &Path, source: rusqlite::Error) -> StoreError {
+    let not_a_db = matches!(
+        &source,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase
+    );
+    if not_a_db {
+        StoreError::NotADatabase { path: path.to_owned() }
+    } else {
+        StoreError::Sqlite { path: path.to_owned(), source }
+    }
+}

@@ -1,1 +1,101 @@
-fn main() {}
+//! `mtl`: the command-line front end of mtl-lab.
+//!
+//! Thin glue over the library crates: parses flags, prints, maps errors to
+//! exit codes (0 success, 1 a run failed or was interrupted, 2 bad input).
+
+mod ls;
+mod output;
+mod progress;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "mtl",
+    version,
+    about = "Multi-task learning experiments: sweep λ, sharing strategies and seeds; log to SQLite; report",
+    long_about = "mtl-lab trains one shared-parameter model on several tasks at once with the loss \
+L = L(T1) + λ·L(T2) + …, sweeps λ, sharing strategies and seeds, logs every per-task metric per epoch \
+to an SQLite database, and turns that database into charts and an HTML report.\n\n\
+Start with:  mtl run experiments/quickstart.toml   (writes mtl.db and report/index.html)",
+    after_help = "Exit codes: 0 success, 1 a run failed or was interrupted, 2 bad input (usage, experiment file, data, database)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run (or resume) the sweep of an experiment file, then write the report.
+    ///
+    /// Trials already finished in the database are skipped; failed or
+    /// unfinished ones are trained again.
+    Run(run::RunArgs),
+    /// Write index.html and the charts (PNG and SVG) from the database.
+    Report(ReportArgs),
+    /// List runs with their settings and final per-task metrics.
+    Ls(ls::LsArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The results database.
+    #[arg(long, default_value = "mtl.db")]
+    db: PathBuf,
+    /// Report only this experiment (default: every experiment).
+    #[arg(long)]
+    experiment: Option<String>,
+    /// The report folder.
+    #[arg(long, default_value = "report")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Report(args) => report(args),
+        Command::Ls(args) => ls::ls(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+/// 2 for bad input (nothing was written), 1 for everything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    use mtl_store::StoreError;
+    let bad_input = error.chain().any(|cause| {
+        cause.is::<mtl_runner::config::ConfigError>()
+            || matches!(
+                cause.downcast_ref::<StoreError>(),
+                Some(StoreError::Missing { .. } | StoreError::NotADatabase { .. } | StoreError::NewerSchema { .. })
+            )
+            || matches!(
+                cause.downcast_ref::<mtl_report::ReportError>(),
+                Some(mtl_report::ReportError::UnknownExperiment { .. } | mtl_report::ReportError::NoRuns { .. })
+            )
+    });
+    if bad_input {
+        2
+    } else {
+        1
+    }
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = mtl_store::Store::open_existing(&args.db)?;
+    let options = mtl_report::ReportOptions { experiment: args.experiment, out_dir: args.out };
+    let summary = mtl_report::write_report(&store, &options)?;
+    println!("wrote {} ({} runs, {} chart files)", summary.index.display(), summary.n_runs, summary.charts.len());
+    Ok(ExitCode::SUCCESS)
+}

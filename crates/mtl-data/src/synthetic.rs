@@ -176,7 +176,7 @@ pub fn reviews(name: &str, config: &ReviewsConfig, seed: u64) -> TaskData {
         let mut labels = Vec::with_capacity(n);
         while labels.len() < n {
             // Phrases stay contiguous: fillers and phrases are segments, shuffled as wholes.
-            let n_phrases = 1 + rng.below(4);
+            let n_phrases = 1 + rng.below(3);
             let n_fillers = rng.range(config.seq_len as f64 / 3.0, (config.seq_len - 3 * n_phrases) as f64) as usize;
             let mut segments: Vec<Vec<u32>> =
                 (0..n_fillers).map(|_| vec![id_of(0, rng.below(NEUTRAL.len()))]).collect();

@@ -2,10 +2,11 @@
 //! only in their seed, mean ± std over seeds, single-task baselines and
 //! per-epoch averaged learning curves. Pure: no IO, no plotting.
 //!
-//! ```ignore
-//! let groups = group_runs(&runs);
-//! let key = MetricKey { task: "shapes".into(), split: "test".into(), metric: "accuracy".into() };
-//! let by_lambda = final_metric_by_lambda(&runs, &groups, &key);
+//! ```
+//! use mtl_report::aggregate::seed_stats;
+//! // Two seeds: mean 0.85, sample std 0.05·√2.
+//! let stats = seed_stats(&[0.8, 0.9]).expect("finite values");
+//! assert!((stats.mean - 0.85).abs() < 1e-12 && (stats.std - 0.0707107).abs() < 1e-6);
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -151,8 +152,11 @@ pub fn final_metric_by_lambda(runs: &[RunRecord], groups: &[RunGroup], key: &Met
     result
 }
 
-/// Per-epoch means over a group's seeds, by `(split, metric)` of one task.
-pub type MeanCurves = BTreeMap<(String, String), Vec<(u32, f64)>>;
+/// Which curve of a task: `(split, metric)`, e.g. `("val", "loss")`.
+pub type SeriesKey = (String, String);
+
+/// Per-epoch means over a group's seeds, `(epoch, mean)` by series of one task.
+pub type MeanCurves = BTreeMap<SeriesKey, Vec<(u32, f64)>>;
 
 /// Learning curves of `task` for each group, aligned with `groups` (a group
 /// without rows for the task gets empty curves, so colours can follow the
@@ -163,7 +167,7 @@ pub fn mean_curves(groups: &[RunGroup], rows: &[MetricRow], task: &str) -> Vec<M
         .enumerate()
         .flat_map(|(group_index, group)| group.runs.iter().map(move |run| (*run, group_index)))
         .collect();
-    let mut values: Vec<BTreeMap<(String, String), BTreeMap<u32, Vec<f64>>>> = vec![BTreeMap::new(); groups.len()];
+    let mut values: Vec<BTreeMap<SeriesKey, BTreeMap<u32, Vec<f64>>>> = vec![BTreeMap::new(); groups.len()];
     for row in rows.iter().filter(|row| row.key.task == task) {
         let Some(&group_index) = group_index_by_run.get(&row.run) else { continue };
         let series = (row.key.split.clone(), row.key.metric.clone());

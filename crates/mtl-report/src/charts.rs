@@ -2,7 +2,7 @@
 //! function generic over the backend, run once for PNG and once for SVG.
 //! Text uses DejaVu Sans embedded in the binary: nothing is read from the system.
 //!
-//! ```ignore
+//! ```text
 //! register_embedded_font()?;
 //! let chart = MetricByLambdaChart { title: "shapes: test accuracy vs λ".into(), y_description: "test accuracy", data: &by_lambda };
 //! let [png, svg] = write_png_and_svg(&chart, out_dir, "quickstart-shapes-accuracy-vs-lambda")?;
@@ -150,8 +150,7 @@ impl Chart for MetricByLambdaChart<'_> {
 
         let x_description = if use_log_x { "λ (log scale)" } else { "λ" };
         let format_x = |x: &f64| short_number(if use_log_x { x.exp() } else { *x });
-        let mut chart =
-            build_chart(&plot_area, None, (x_min, x_max), thin(x_key_points, 12), (y_min, y_max))?;
+        let mut chart = build_chart(&plot_area, None, (x_min, x_max), thin(x_key_points, 12), (y_min, y_max))?;
         configure_mesh(&mut chart, x_description, self.y_description, &format_x)?;
 
         let mut legend_entries = Vec::new();
@@ -159,13 +158,15 @@ impl Chart for MetricByLambdaChart<'_> {
             let colour = PALETTE[line_index % PALETTE.len()];
             let upper = line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean + stats.std));
             let lower = line.points.iter().rev().map(|(lambda, stats)| (to_x(*lambda), stats.mean - stats.std));
-            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), colour.mix(0.15))))?;
+            chart
+                .draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), colour.mix(0.15))))?;
             // Whiskers keep the spread visible where the band is one point wide.
             chart.draw_series(line.points.iter().map(|(lambda, stats)| {
                 let x = to_x(*lambda);
                 PathElement::new(vec![(x, stats.mean - stats.std), (x, stats.mean + stats.std)], colour.mix(0.6))
             }))?;
-            let means: Vec<(f64, f64)> = line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean)).collect();
+            let means: Vec<(f64, f64)> =
+                line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean)).collect();
             chart.draw_series(LineSeries::new(means.clone(), colour.stroke_width(2)))?;
             chart.draw_series(means.into_iter().map(|point| Circle::new(point, 4, colour.filled())))?;
             legend_entries.push(LegendEntry { label: line.method.clone(), colour, dashed: false, marker: true });
@@ -246,17 +247,18 @@ impl LearningCurvesChart<'_> {
         series: &[(&str, &str, bool)],
         colours: &[RGBColor],
     ) -> PlotResult<DB> {
-        let selected = |curves: &'_ MeanCurves| -> Vec<(Vec<(f64, f64)>, bool)> {
+        let selected = |curves: &'_ MeanCurves| -> Vec<PanelLine> {
             series
                 .iter()
                 .filter_map(|(split, metric, dashed)| {
                     let points = curves.get(&(split.to_string(), metric.to_string()))?;
-                    Some((points.iter().map(|&(epoch, value)| (f64::from(epoch), value)).collect(), *dashed))
+                    let points = points.iter().map(|&(epoch, value)| (f64::from(epoch), value)).collect();
+                    Some(PanelLine { points, dashed: *dashed })
                 })
                 .collect()
         };
-        let lines_by_group: Vec<Vec<(Vec<(f64, f64)>, bool)>> = self.curves.iter().map(selected).collect();
-        let all_points = || lines_by_group.iter().flatten().flat_map(|(points, _)| points.iter());
+        let lines_by_group: Vec<Vec<PanelLine>> = self.curves.iter().map(selected).collect();
+        let all_points = || lines_by_group.iter().flatten().flat_map(|line| line.points.iter());
         let max_epoch = all_points().map(|&(epoch, _)| epoch).fold(1.0, f64::max);
         let epochs: Vec<f64> = (1..=max_epoch as u32).map(f64::from).collect();
         let (y_min, y_max) = padded_range(all_points().map(|&(_, value)| value), 0.06);
@@ -264,16 +266,22 @@ impl LearningCurvesChart<'_> {
         let mut chart = build_chart(area, Some(caption), (0.7, max_epoch + 0.3), thin(epochs, 10), (y_min, y_max))?;
         configure_mesh(&mut chart, "epoch", y_description, &|epoch: &f64| format!("{epoch:.0}"))?;
         for (lines, &colour) in lines_by_group.into_iter().zip(colours) {
-            for (points, dashed) in lines {
-                if dashed {
-                    chart.draw_series(DashedLineSeries::new(points, 8, 5, colour.stroke_width(2)))?;
+            for line in lines {
+                if line.dashed {
+                    chart.draw_series(DashedLineSeries::new(line.points, 8, 5, colour.stroke_width(2)))?;
                 } else {
-                    chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+                    chart.draw_series(LineSeries::new(line.points, colour.stroke_width(2)))?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// One curve of a panel in chart coordinates.
+struct PanelLine {
+    points: Vec<(f64, f64)>,
+    dashed: bool,
 }
 
 fn text_style(size: f64) -> TextStyle<'static> {
@@ -323,7 +331,11 @@ struct LegendEntry {
 }
 
 /// Draws the legend in its own column, so it never covers data.
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[LegendEntry], notes: &[&str]) -> PlotResult<DB> {
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+    notes: &[&str],
+) -> PlotResult<DB> {
     let available_height = area.dim_in_pixel().1 as i32 - 60 - 20 * notes.len() as i32;
     let row_height = (available_height / entries.len().max(1) as i32).clamp(12, 26);
     let top = 40;

@@ -2,7 +2,7 @@
 //! network) with each experiment's charts and a table of its runs. Pure: it
 //! builds a string; the caller writes it.
 //!
-//! ```ignore
+//! ```text
 //! let page = render_index(Path::new("mtl.db"), &[ExperimentSection { name, runs, charts }]);
 //! ```
 
@@ -46,7 +46,7 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .table-scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .85rem; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
-th { background: #f6f6f6; position: sticky; top: 0; }
+th { background: #f6f6f6; }
 td.text { text-align: left; }
 .status-done { color: #1a7f37; } .status-failed { color: #cf222e; } .status-running, .status-interrupted { color: #9a6700; }
 .meta { color: #666; font-size: .9rem; }
@@ -96,7 +96,8 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
 fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
     let all_params: BTreeSet<&str> = runs.iter().flat_map(|run| run.params.keys().map(String::as_str)).collect();
     let leading = LEADING_PARAMS.iter().copied().filter(|name| all_params.contains(name));
-    let param_names: Vec<&str> = leading.chain(all_params.iter().copied().filter(|name| !LEADING_PARAMS.contains(name))).collect();
+    let param_names: Vec<&str> =
+        leading.chain(all_params.iter().copied().filter(|name| !LEADING_PARAMS.contains(name))).collect();
     let metric_columns: Vec<(MetricKey, String)> = task_names(runs)
         .into_iter()
         .flat_map(|task| {
@@ -115,11 +116,7 @@ fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
     for run in runs {
         let status = run.status.as_str();
         let error_title = run.error.as_deref().map(|error| format!(" title=\"{}\"", escape(error))).unwrap_or_default();
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td class=\"text status-{status}\"{error_title}>{status}</td>",
-            run.id.0
-        );
+        let _ = write!(page, "<tr><td>{}</td><td class=\"text status-{status}\"{error_title}>{status}</td>", run.id.0);
         for name in &param_names {
             let (class, shown) = match run.params.get(*name) {
                 Some(mtl_store::ParamValue::Text(text)) => (" class=\"text\"", text.clone()),

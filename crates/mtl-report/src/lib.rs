@@ -144,7 +144,8 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
             if !by_lambda.lines.is_empty() {
                 let title = format!("{task}: test accuracy vs λ");
-                let chart = MetricByLambdaChart { title: title.clone(), y_description: "test accuracy", data: &by_lambda };
+                let chart =
+                    MetricByLambdaChart { title: title.clone(), y_description: "test accuracy", data: &by_lambda };
                 let stem = file_stems.claim(&[&name, &task, "test-accuracy-vs-lambda"]);
                 chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
                 charts.push(chart_link(title, &stem));

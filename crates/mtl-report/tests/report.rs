@@ -34,7 +34,8 @@ fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f
         let mut points = Vec::new();
         for (task_index, task) in tasks.iter().enumerate() {
             // Sharing helps most near λ = 1.5 in this fixture; seeds add a little spread.
-            let sharing_gain = lambda.map_or(0.0, |lambda: f64| 0.06 * (-(lambda.ln() - 0.4).powi(2) / 2.0).exp() - 0.02);
+            let sharing_gain =
+                lambda.map_or(0.0, |lambda: f64| 0.06 * (-(lambda.ln() - 0.4).powi(2) / 2.0).exp() - 0.02);
             let seed_noise = 0.012 * (f64::from(seed) - 1.0) * if task_index == 0 { 1.0 } else { -0.7 };
             let accuracy = 0.62 + 0.2 * progress + sharing_gain + seed_noise - 0.05 * task_index as f64;
             let loss = 1.6 * (1.0 - 0.7 * progress) - sharing_gain;
@@ -79,11 +80,8 @@ fn check_files(summary: &ReportSummary, expected_chart_stems: &[&str]) {
     let mut expected_files: Vec<String> =
         expected_chart_stems.iter().flat_map(|stem| [format!("{stem}.png"), format!("{stem}.svg")]).collect();
     expected_files.sort();
-    let mut got_files: Vec<String> = summary
-        .charts
-        .iter()
-        .map(|path| path.file_name().expect("file name").to_string_lossy().into_owned())
-        .collect();
+    let mut got_files: Vec<String> =
+        summary.charts.iter().map(|path| path.file_name().expect("file name").to_string_lossy().into_owned()).collect();
     got_files.sort();
     assert_eq!(got_files, expected_files, "chart files");
     for chart in &summary.charts {
@@ -127,7 +125,9 @@ fn report_of_every_experiment_writes_index_and_charts() {
         ],
     );
     let index = std::fs::read_to_string(&summary.index).expect("index.html readable");
-    for expected in ["<h2>shapes+reviews λ sweep</h2>", "<h2>smoke</h2>", "loss became NaN at epoch 2", "shapes test macro-F1"] {
+    for expected in
+        ["<h2>shapes+reviews λ sweep</h2>", "<h2>smoke</h2>", "loss became NaN at epoch 2", "shapes test macro-F1"]
+    {
         assert!(index.contains(expected), "index.html lacks {expected:?}");
     }
     assert!(!index.contains("http://") && !index.contains("https://"), "index.html must not need the network");

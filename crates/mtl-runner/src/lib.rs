@@ -1,1 +1,24 @@
-//! placeholder
+//! Experiment file → plan of trials → training → the results database.
+//!
+//! - [`config`]: the experiment file's serde types and their validation;
+//! - [`plan`]: the validated plan, its trials and their stable keys;
+//! - [`train`]: the training loop of one trial;
+//! - [`sweep`]: runs a plan against the store, resumably.
+//!
+//! ```no_run
+//! use mtl_runner::{config, sweep};
+//! let plan = config::parse_file("experiments/quickstart.toml".as_ref())?;
+//! let tasks = sweep::load_tasks(&plan);
+//! struct Quiet;
+//! impl sweep::SweepEvents for Quiet {}
+//! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1 };
+//! let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod metrics;
+pub mod plan;
+pub mod sweep;
+pub mod train;

@@ -1,0 +1,116 @@
+//! Progress of a sweep: bars on a terminal, one line per finished trial otherwise.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mtl_runner::plan::{Plan, Trial};
+use mtl_runner::sweep::{SweepEvents, TrialOutcome};
+use mtl_store::RunStatus;
+
+pub struct Progress {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    jobs: Mutex<Vec<(ProgressBar, Instant)>>,
+    n_tasks_trained: Mutex<usize>,
+    total: Mutex<usize>,
+    terminal: bool,
+}
+
+impl Progress {
+    pub fn new(jobs: usize) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let target = if terminal { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let multi = MultiProgress::with_draw_target(target);
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template("trials {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}, eta {eta}]")
+                .expect("template"),
+        );
+        let style = ProgressStyle::with_template("  {prefix:40!} {bar:20} {msg}").expect("template");
+        let bars = (0..jobs)
+            .map(|_| (multi.add(ProgressBar::new(1).with_style(style.clone())), Instant::now()))
+            .collect();
+        Progress {
+            multi,
+            overall,
+            jobs: Mutex::new(bars),
+            n_tasks_trained: Mutex::new(0),
+            total: Mutex::new(0),
+            terminal,
+        }
+    }
+
+    /// Prints above the bars (or plainly when there are none).
+    fn line(&self, text: String) {
+        if self.terminal {
+            self.multi.suspend(|| eprintln!("{text}"));
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn finish(&self) {
+        for (bar, _) in self.jobs.lock().expect("bars").iter() {
+            bar.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+    }
+}
+
+impl SweepEvents for Progress {
+    fn planned(&self, plan: &Plan, pending: &[usize]) {
+        let skipped = plan.trials.len() - pending.len();
+        *self.total.lock().expect("total") = pending.len();
+        self.overall.set_length(pending.len() as u64);
+        self.line(format!(
+            "experiment {:?}: {} trials planned, {} already done, {} to run",
+            plan.experiment,
+            plan.trials.len(),
+            skipped,
+            pending.len()
+        ));
+    }
+
+    fn trial_started(&self, job: usize, trial: &Trial, n_parameters: usize) {
+        let mut jobs = self.jobs.lock().expect("bars");
+        let (bar, started) = &mut jobs[job];
+        *started = Instant::now();
+        bar.reset();
+        bar.set_prefix(format!("{} ({n_parameters} params)", trial.label()));
+    }
+
+    fn step(&self, job: usize, trial: &Trial, epoch: u32, step: usize, steps_per_epoch: usize) {
+        let jobs = self.jobs.lock().expect("bars");
+        let bar = &jobs[job].0;
+        let epochs = trial.settings.epochs as u64;
+        bar.set_length(epochs * steps_per_epoch as u64);
+        bar.set_position((epoch as u64 - 1) * steps_per_epoch as u64 + step as u64);
+        bar.set_message(format!("epoch {epoch}/{epochs}"));
+    }
+
+    fn trial_finished(&self, job: usize, trial: &Trial, outcome: &TrialOutcome) {
+        let elapsed = self.jobs.lock().expect("bars")[job].1.elapsed();
+        let done = {
+            let mut n = self.n_tasks_trained.lock().expect("count");
+            *n += 1;
+            *n
+        };
+        let total = *self.total.lock().expect("total");
+        self.overall.inc(1);
+        let detail = match outcome.status {
+            RunStatus::Done => {
+                let accuracies: Vec<String> = outcome
+                    .final_points
+                    .iter()
+                    .filter(|p| p.key.split == "test" && p.key.metric == "accuracy")
+                    .map(|p| format!("{} {:.3}", p.key.task, p.value))
+                    .collect();
+                format!("done, test accuracy {}", accuracies.join(", "))
+            }
+            _ => format!("FAILED: {}", outcome.error.as_deref().unwrap_or("unknown error")),
+        };
+        self.line(format!("[{done}/{total}] {} ({:.1}s): {detail}", trial.label(), elapsed.as_secs_f64()));
+    }
+}

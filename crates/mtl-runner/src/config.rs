@@ -1,0 +1,408 @@
+//! The experiment file: serde types at the edge, validated once and turned
+//! into a [`Plan`]. Every error names the file, the line and the key.
+//!
+//! ```
+//! let plan = mtl_runner::config::parse_str(
+//!     "name = \"demo\"\n[[tasks]]\nname = \"shapes\"\ndata = { format = \"synthetic-shapes\" }\n",
+//!     "demo.toml".as_ref(),
+//! ).unwrap();
+//! assert_eq!(plan.trials.len(), 1);
+//! ```
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
+use mtl_model::Strategy;
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::plan::{expand, DataSource, ModelConfig, Plan, SweepAxes, TaskSource, TrainingSettings, Weighting};
+
+/// A problem with an experiment file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {}{message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default(), key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The experiment file.
+    pub file: PathBuf,
+    /// 1-based line of the offending value, when known.
+    pub line: Option<usize>,
+    /// Dotted key of the offending value (`sweep.lambda[1]`), when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExperimentFile {
+    name: String,
+    #[serde(default = "default_epochs")]
+    epochs: u32,
+    #[serde(default = "default_seeds")]
+    seeds: Vec<u64>,
+    #[serde(default = "default_batch_size")]
+    batch_size: usize,
+    #[serde(default)]
+    weight_decay: f64,
+    tasks: Vec<TaskEntry>,
+    #[serde(default)]
+    model: ModelEntry,
+    #[serde(default)]
+    sweep: SweepEntry,
+}
+
+fn default_epochs() -> u32 {
+    5
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn default_batch_size() -> usize {
+    64
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskEntry {
+    name: String,
+    kind: Option<String>,
+    data: DataEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "format", rename_all = "kebab-case", deny_unknown_fields)]
+enum DataEntry {
+    SyntheticShapes {
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
+        noise: Option<f64>,
+        #[serde(default)]
+        seed: u64,
+    },
+    SyntheticReviews {
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
+        seq_len: Option<usize>,
+        label_noise: Option<f64>,
+        #[serde(default)]
+        seed: u64,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ModelEntry {
+    width: usize,
+    hidden: usize,
+}
+
+impl Default for ModelEntry {
+    fn default() -> Self {
+        let ModelConfig { width, hidden } = ModelConfig::default();
+        ModelEntry { width, hidden }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SweepEntry {
+    strategy: Vec<String>,
+    weighting: Vec<String>,
+    lambda: Vec<f64>,
+    lr: Vec<f64>,
+}
+
+impl Default for SweepEntry {
+    fn default() -> Self {
+        SweepEntry {
+            strategy: vec!["hard".into()],
+            weighting: vec!["static".into()],
+            lambda: vec![1.0],
+            lr: vec![1e-3],
+        }
+    }
+}
+
+/// Reads and validates an experiment file.
+pub fn parse_file(path: &Path) -> Result<Plan, ConfigError> {
+    let error = |message: String| ConfigError { file: path.to_owned(), line: None, key: None, message };
+    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read the experiment file: {e}")))?;
+    let source = String::from_utf8(bytes)
+        .map_err(|e| error(format!("not UTF-8 text (byte {}); is this a TOML experiment file?", e.utf8_error().valid_up_to())))?;
+    parse_str(&source, path)
+}
+
+/// Validates the text of an experiment file; `path` is used in messages.
+pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
+    let checker = Checker { source, file: path };
+    let file: ExperimentFile = toml::from_str(source).map_err(|e| {
+        let span = e.span();
+        let message = e.message().trim_end_matches('.').to_string();
+        ConfigError {
+            file: path.to_owned(),
+            line: span.as_ref().map(|s| line_of(source, s.start)),
+            key: span.and_then(|s| key_at(source, s.start)),
+            message,
+        }
+    })?;
+    checker.validate(file, source)
+}
+
+struct Checker<'a> {
+    source: &'a str,
+    file: &'a Path,
+}
+
+/// One step of a key path: a table key or an array index.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+use Seg::{Index, Key};
+
+impl Checker<'_> {
+    fn fail<T>(&self, path: &[Seg], message: impl Into<String>) -> Result<T, ConfigError> {
+        let line = locate(self.source, path).map(|span| line_of(self.source, span.start));
+        let key = path
+            .iter()
+            .map(|s| match s {
+                Key(k) => format!(".{k}"),
+                Index(i) => format!("[{i}]"),
+            })
+            .collect::<String>()
+            .trim_start_matches('.')
+            .to_string();
+        Err(ConfigError { file: self.file.to_owned(), line, key: Some(key), message: message.into() })
+    }
+
+    fn non_empty<T>(&self, values: &[T], path: &[Seg]) -> Result<(), ConfigError> {
+        if values.is_empty() {
+            return self.fail(path, "the list is empty; give at least one value");
+        }
+        Ok(())
+    }
+
+    fn count(&self, value: Option<usize>, default: usize, path: &[Seg], range: Range<usize>) -> Result<usize, ConfigError> {
+        let value = value.unwrap_or(default);
+        if !range.contains(&value) {
+            return self.fail(path, format!("{value} is out of range; expected {} to {}", range.start, range.end - 1));
+        }
+        Ok(value)
+    }
+
+    fn fraction(&self, value: Option<f64>, default: f64, path: &[Seg], max: f64) -> Result<f64, ConfigError> {
+        let value = value.unwrap_or(default);
+        if !(value.is_finite() && (0.0..=max).contains(&value)) {
+            return self.fail(path, format!("{value} is out of range; expected 0 to {max}"));
+        }
+        Ok(value)
+    }
+
+    fn validate(&self, file: ExperimentFile, source: &str) -> Result<Plan, ConfigError> {
+        if file.name.trim().is_empty() {
+            self.fail(&[Key("name")], "the experiment name is empty")?;
+        }
+        if !(1..=100_000).contains(&file.epochs) {
+            self.fail(&[Key("epochs")], format!("{} is out of range; expected 1 to 100000", file.epochs))?;
+        }
+        if !(1..=1_000_000).contains(&file.batch_size) {
+            self.fail(&[Key("batch_size")], format!("{} is out of range; expected 1 to 1000000", file.batch_size))?;
+        }
+        if !(file.weight_decay.is_finite() && file.weight_decay >= 0.0) {
+            self.fail(&[Key("weight_decay")], format!("{} must be a finite number ≥ 0", file.weight_decay))?;
+        }
+        self.non_empty(&file.seeds, &[Key("seeds")])?;
+        for (i, seed) in file.seeds.iter().enumerate() {
+            if file.seeds[..i].contains(seed) {
+                self.fail(&[Key("seeds"), Index(i)], format!("seed {seed} is listed twice"))?;
+            }
+        }
+
+        self.non_empty(&file.tasks, &[Key("tasks")])?;
+        let mut tasks = Vec::new();
+        for (i, task) in file.tasks.into_iter().enumerate() {
+            tasks.push(self.task(i, task, &tasks)?);
+        }
+
+        let model = ModelConfig {
+            width: self.count(Some(file.model.width), 0, &[Key("model"), Key("width")], 1..4097)?,
+            hidden: self.count(Some(file.model.hidden), 0, &[Key("model"), Key("hidden")], 1..4097)?,
+        };
+
+        let sweep = file.sweep;
+        self.non_empty(&sweep.strategy, &[Key("sweep"), Key("strategy")])?;
+        let mut strategies = Vec::new();
+        for (i, name) in sweep.strategy.iter().enumerate() {
+            let path = [Key("sweep"), Key("strategy"), Index(i)];
+            let Some(strategy) = Strategy::from_name(name) else {
+                let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
+                return self.fail(&path, format!("unknown strategy \"{name}\"; expected one of {}", known.join(", ")));
+            };
+            if strategies.contains(&strategy) {
+                self.fail(&path, format!("strategy \"{name}\" is listed twice"))?;
+            }
+            strategies.push(strategy);
+        }
+        self.non_empty(&sweep.weighting, &[Key("sweep"), Key("weighting")])?;
+        let mut weightings = Vec::new();
+        for (i, name) in sweep.weighting.iter().enumerate() {
+            let path = [Key("sweep"), Key("weighting"), Index(i)];
+            let Some(weighting) = Weighting::from_name(name) else {
+                let known: Vec<_> = Weighting::ALL.iter().map(|s| s.name()).collect();
+                return self.fail(&path, format!("unknown weighting \"{name}\"; expected one of {}", known.join(", ")));
+            };
+            if weightings.contains(&weighting) {
+                self.fail(&path, format!("weighting \"{name}\" is listed twice"))?;
+            }
+            weightings.push(weighting);
+        }
+        self.non_empty(&sweep.lambda, &[Key("sweep"), Key("lambda")])?;
+        for (i, &lambda) in sweep.lambda.iter().enumerate() {
+            let path = [Key("sweep"), Key("lambda"), Index(i)];
+            if !(lambda.is_finite() && lambda >= 0.0) {
+                self.fail(&path, format!("λ must be a finite number ≥ 0, got {lambda}"))?;
+            }
+            if sweep.lambda[..i].contains(&lambda) {
+                self.fail(&path, format!("λ = {lambda} is listed twice"))?;
+            }
+        }
+        self.non_empty(&sweep.lr, &[Key("sweep"), Key("lr")])?;
+        for (i, &lr) in sweep.lr.iter().enumerate() {
+            let path = [Key("sweep"), Key("lr"), Index(i)];
+            if !(lr.is_finite() && lr > 0.0 && lr < 10.0) {
+                self.fail(&path, format!("the learning rate must be in (0, 10), got {lr}"))?;
+            }
+            if sweep.lr[..i].contains(&lr) {
+                self.fail(&path, format!("lr = {lr} is listed twice"))?;
+            }
+        }
+
+        let settings = TrainingSettings {
+            epochs: file.epochs,
+            batch_size: file.batch_size,
+            weight_decay: file.weight_decay,
+            model,
+        };
+        let axes = SweepAxes {
+            strategies,
+            weightings,
+            lambdas: sweep.lambda,
+            lrs: sweep.lr,
+            seeds: file.seeds,
+        };
+        Ok(expand(file.name, source.to_string(), tasks, settings, axes))
+    }
+
+    fn task(&self, i: usize, task: TaskEntry, earlier: &[TaskSource]) -> Result<TaskSource, ConfigError> {
+        let name_path = [Key("tasks"), Index(i), Key("name")];
+        let valid_name = !task.name.is_empty()
+            && task.name.len() <= 64
+            && task.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            self.fail(&name_path, format!("task name \"{}\" must be 1–64 letters, digits, '_' or '-'", task.name))?;
+        }
+        if earlier.iter().any(|t| t.name == task.name) {
+            self.fail(&name_path, format!("task name \"{}\" is used twice", task.name))?;
+        }
+        let at = |key| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let data = match task.data {
+            DataEntry::SyntheticShapes { n_train, n_val, n_test, noise, seed } => {
+                let default = ShapesConfig::default();
+                DataSource::SyntheticShapes {
+                    config: ShapesConfig {
+                        n_train: self.count(n_train, default.n_train, &at("n_train"), 1..10_000_001)?,
+                        n_val: self.count(n_val, default.n_val, &at("n_val"), 1..10_000_001)?,
+                        n_test: self.count(n_test, default.n_test, &at("n_test"), 1..10_000_001)?,
+                        noise: self.fraction(noise, default.noise, &at("noise"), 2.0)?,
+                    },
+                    seed,
+                }
+            }
+            DataEntry::SyntheticReviews { n_train, n_val, n_test, seq_len, label_noise, seed } => {
+                let default = ReviewsConfig::default();
+                DataSource::SyntheticReviews {
+                    config: ReviewsConfig {
+                        n_train: self.count(n_train, default.n_train, &at("n_train"), 1..10_000_001)?,
+                        n_val: self.count(n_val, default.n_val, &at("n_val"), 1..10_000_001)?,
+                        n_test: self.count(n_test, default.n_test, &at("n_test"), 1..10_000_001)?,
+                        seq_len: self.count(seq_len, default.seq_len, &at("seq_len"), 16..4097)?,
+                        label_noise: self.fraction(label_noise, default.label_noise, &at("label_noise"), 0.5)?,
+                    },
+                    seed,
+                }
+            }
+        };
+        if let Some(kind) = &task.kind {
+            if kind != data.kind() {
+                self.fail(
+                    &[Key("tasks"), Index(i), Key("kind")],
+                    format!("kind \"{kind}\" does not match the data format, which gives \"{}\"", data.kind()),
+                )?;
+            }
+        }
+        Ok(TaskSource { name: task.name, data })
+    }
+}
+
+/// 1-based line of byte `offset`.
+fn line_of(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+/// The span of the value at `path`, if the file has it.
+fn locate(source: &str, path: &[Seg]) -> Option<Range<usize>> {
+    let root = DeTable::parse(source).ok()?;
+    let mut span = root.span();
+    let mut value: Option<&DeValue> = None;
+    let mut table: &DeTable = root.get_ref();
+    for seg in path {
+        let next = match (seg, value) {
+            (Key(k), None) => table.get(*k)?,
+            (Key(k), Some(DeValue::Table(t))) => t.get(*k)?,
+            (Index(i), Some(DeValue::Array(a))) => a.get(*i)?,
+            _ => return Some(span),
+        };
+        span = next.span();
+        value = Some(next.get_ref());
+        if let DeValue::Table(t) = next.get_ref() {
+            table = t;
+        }
+    }
+    Some(span)
+}
+
+/// The dotted key whose value contains byte `offset` (for serde's errors).
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    fn walk(value: &Spanned<DeValue>, offset: usize, path: &mut String) {
+        match value.get_ref() {
+            DeValue::Table(table) => {
+                for (key, child) in table.iter() {
+                    if key.span().contains(&offset) || child.span().contains(&offset) {
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(key.get_ref());
+                        walk(child, offset, path);
+                        return;
+                    }
+                }
+            }
+            DeValue::Array(items) => {
+                if let Some(i) = items.iter().position(|item| item.span().contains(&offset)) {
+                    path.push_str(&format!("[{i}]"));
+                    walk(&items[i], offset, path);
+                }
+            }
+            _ => {}
+        }
+    }
+    let root = DeTable::parse(source).ok()?;
+    let mut path = String::new();
+    let span = root.span();
+    walk(&Spanned::new(span, DeValue::Table(root.into_inner())), offset, &mut path);
+    (!path.is_empty()).then_some(path)
+}

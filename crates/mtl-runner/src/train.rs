@@ -1,0 +1,177 @@
+//! The training loop of one trial: joint multi-task batches, the weighted
+//! loss, AdamW, and per-epoch evaluation of every task on val and test.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
+use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, TaskSpec};
+use mtl_store::MetricPoint;
+
+use crate::metrics::scores;
+use crate::plan::Trial;
+
+/// Batch size used for evaluation (no gradients, so larger is fine).
+const EVAL_BATCH: usize = 500;
+
+/// Why a trial stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// candle failed (shapes, memory, …).
+    #[error("model: {0}")]
+    Model(#[from] candle_core::Error),
+    /// The loss became NaN or infinite.
+    #[error("task {task}: loss is {value} at epoch {epoch}, step {step}")]
+    Diverged {
+        /// The task whose loss diverged.
+        task: String,
+        /// 1-based epoch.
+        epoch: u32,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The offending value.
+        value: f32,
+    },
+    /// The observer asked to stop (e.g. the store could not be written).
+    #[error("{0}")]
+    Observer(String),
+}
+
+/// Receives the progress of a trial.
+pub trait TrainObserver {
+    /// The network is built and has `n_parameters` trainable parameters.
+    fn started(&mut self, _n_parameters: usize) {}
+    /// After each optimiser step.
+    fn step(&mut self, _epoch: u32, _step: usize, _steps_per_epoch: usize) {}
+    /// After each epoch's evaluation; an error stops training.
+    fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String>;
+}
+
+/// The network architecture a trial trains.
+pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
+    let tasks = tasks
+        .iter()
+        .map(|task| {
+            let input = match &task.train.inputs {
+                Inputs::Images { channels, height, width, .. } => {
+                    InputSpec::Image { channels: *channels, height: *height, width: *width }
+                }
+                Inputs::Tokens { vocab_size, .. } => InputSpec::Text { vocab_size: *vocab_size },
+            };
+            TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
+        })
+        .collect();
+    let model = trial.settings.model;
+    ModelSpec { tasks, strategy: trial.strategy, width: model.width, hidden: model.hidden }
+}
+
+/// The examples at `indices` as one input tensor.
+fn batch_inputs(split: &Split, indices: &[usize], device: &Device) -> candle_core::Result<Tensor> {
+    let n = indices.len();
+    match &split.inputs {
+        Inputs::Images { pixels, channels, height, width } => {
+            let size = channels * height * width;
+            let mut data = Vec::with_capacity(n * size);
+            for &i in indices {
+                data.extend_from_slice(&pixels[i * size..(i + 1) * size]);
+            }
+            Tensor::from_vec(data, (n, *channels, *height, *width), device)
+        }
+        Inputs::Tokens { ids, seq_len, .. } => {
+            let mut data = Vec::with_capacity(n * seq_len);
+            for &i in indices {
+                data.extend_from_slice(&ids[i * seq_len..(i + 1) * seq_len]);
+            }
+            Tensor::from_vec(data, (n, *seq_len), device)
+        }
+    }
+}
+
+fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
+}
+
+/// Trains `trial` on `tasks` and reports every epoch to `observer`.
+pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+    let device = Device::Cpu;
+    let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
+    let settings = trial.settings;
+    let adamw = ParamsAdamW { lr: trial.lr, weight_decay: settings.weight_decay, ..Default::default() };
+    let mut optimizer = AdamW::new(params.vars(), adamw)?;
+    observer.started(params.n_parameters());
+    let loss_weights = trial.loss_weights(tasks.len());
+    let train_sizes: Vec<usize> = tasks.iter().map(|t| t.train.len()).collect();
+    let mut sampler = JointSampler::new(&train_sizes, settings.batch_size, Rng::derive(trial.seed, "batches"));
+    let steps_per_epoch = sampler.steps_per_epoch();
+
+    for epoch in 1..=settings.epochs {
+        let mut loss_sums = vec![0f64; tasks.len()];
+        let mut correct = vec![0usize; tasks.len()];
+        let mut seen = vec![0usize; tasks.len()];
+        for step in 1..=steps_per_epoch {
+            let batches = sampler.next_step();
+            let mut total: Option<Tensor> = None;
+            for (task_idx, (task, indices)) in tasks.iter().zip(&batches).enumerate() {
+                let xs = batch_inputs(&task.train, indices, &device)?;
+                let ys = batch_labels(&task.train, indices, &device)?;
+                let logits = net.forward(task_idx, &xs)?;
+                let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
+                let value = loss.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged { task: task.name.clone(), epoch, step, value });
+                }
+                loss_sums[task_idx] += value as f64 * indices.len() as f64;
+                seen[task_idx] += indices.len();
+                let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                correct[task_idx] += predicted.iter().zip(indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
+                let weighted = (loss * loss_weights[task_idx])?;
+                total = Some(match total {
+                    Some(sum) => (sum + weighted)?,
+                    None => weighted,
+                });
+            }
+            if let Some(total) = total {
+                optimizer.backward_step(&total)?;
+            }
+            observer.step(epoch, step, steps_per_epoch);
+        }
+
+        let mut points = Vec::new();
+        for (task_idx, task) in tasks.iter().enumerate() {
+            let n = seen[task_idx].max(1) as f64;
+            points.push(MetricPoint::new(&task.name, "train", "loss", loss_sums[task_idx] / n));
+            points.push(MetricPoint::new(&task.name, "train", "accuracy", correct[task_idx] as f64 / n));
+            for (split_name, split) in [("val", &task.val), ("test", &task.test)] {
+                points.extend(evaluate(&net, task_idx, task, split_name, split, &device)?);
+            }
+        }
+        observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
+    }
+    Ok(())
+}
+
+/// Loss, accuracy and macro-F1 of task `task_idx` on one split.
+fn evaluate(
+    net: &MultiTaskNet,
+    task_idx: usize,
+    task: &TaskData,
+    split_name: &str,
+    split: &Split,
+    device: &Device,
+) -> candle_core::Result<Vec<MetricPoint>> {
+    let mut loss_sum = 0f64;
+    let mut predictions = Vec::with_capacity(split.len());
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let logits = net.forward(task_idx, &batch_inputs(split, chunk, device)?)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &batch_labels(split, chunk, device)?)?;
+        loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        predictions.extend(logits.argmax(D::Minus1)?.to_vec1::<u32>()?);
+    }
+    let s = scores(&predictions, &split.labels, task.n_classes());
+    let n = split.len().max(1) as f64;
+    Ok(vec![
+        MetricPoint::new(&task.name, split_name, "loss", loss_sum / n),
+        MetricPoint::new(&task.name, split_name, "accuracy", s.accuracy),
+        MetricPoint::new(&task.name, split_name, "macro_f1", s.macro_f1),
+    ])
+}

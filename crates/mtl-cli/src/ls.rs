@@ -50,7 +50,9 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|run| {
                     let mut row = vec![run.id.0.to_string(), run.experiment.clone(), run.status.as_str().to_string()];
-                    row.extend(params.iter().map(|p| run.params.get(p).map(ParamValue::to_string).unwrap_or("-".into())));
+                    row.extend(
+                        params.iter().map(|p| run.params.get(p).map(ParamValue::to_string).unwrap_or("-".into())),
+                    );
                     row.extend(metrics.iter().map(|k| output::value(run.final_metrics.get(k).copied())));
                     row
                 })

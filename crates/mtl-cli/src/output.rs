@@ -22,15 +22,16 @@ pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let numeric: Vec<bool> = (0..n)
-        .map(|i| rows.iter().all(|r| r[i].parse::<f64>().is_ok() || r[i] == "-" || r[i].contains('±')))
-        .collect();
+    let numeric: Vec<bool> =
+        (0..n).map(|i| rows.iter().all(|r| r[i].parse::<f64>().is_ok() || r[i] == "-" || r[i].contains('±'))).collect();
     let mut out = String::new();
     let mut line = |cells: &[String]| {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if numeric[i] { format!("{c:>w$}", w = widths[i]) } else { format!("{c:<w$}", w = widths[i]) })
+            .map(
+                |(i, c)| if numeric[i] { format!("{c:>w$}", w = widths[i]) } else { format!("{c:<w$}", w = widths[i]) },
+            )
             .collect();
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };
@@ -75,7 +76,10 @@ mod tests {
 
     #[test]
     fn table_aligns_numbers_right() {
-        let out = table(&["name".into(), "acc".into()], &[vec!["hard".into(), "0.5".into()], vec!["single-task".into(), "0.75".into()]]);
+        let out = table(
+            &["name".into(), "acc".into()],
+            &[vec!["hard".into(), "0.5".into()], vec!["single-task".into(), "0.75".into()]],
+        );
         assert_eq!(out, "name          acc\n-----------  ----\nhard          0.5\nsingle-task  0.75\n");
     }
 }

@@ -29,9 +29,8 @@ impl Progress {
                 .expect("template"),
         );
         let style = ProgressStyle::with_template("  {prefix:40!} {bar:20} {msg}").expect("template");
-        let bars = (0..jobs)
-            .map(|_| (multi.add(ProgressBar::new(1).with_style(style.clone())), Instant::now()))
-            .collect();
+        let bars =
+            (0..jobs).map(|_| (multi.add(ProgressBar::new(1).with_style(style.clone())), Instant::now())).collect();
         Progress {
             multi,
             overall,

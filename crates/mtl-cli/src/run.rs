@@ -18,9 +18,13 @@ pub struct RunArgs {
     /// The results database; created if missing, resumed if it has this experiment.
     #[arg(long, default_value = "mtl.db")]
     db: PathBuf,
-    /// Trials trained at once. On 2 cores, 2 jobs of small models beat 1.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
-    jobs: u32,
+    /// Trials trained at once, each on its own thread [default: the number of cores].
+    ///
+    /// Each trial's own ops then use cores / jobs threads (set RAYON_NUM_THREADS to
+    /// override). Small models train faster as parallel single-threaded trials than
+    /// one at a time on every core. Results do not depend on this setting.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    jobs: Option<u32>,
     /// The report folder written when the sweep ends.
     #[arg(long, default_value = "report")]
     out: PathBuf,
@@ -33,8 +37,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything the user typed is validated before the database is touched.
     let plan = mtl_runner::config::parse_file(&args.file)?;
     let tasks = sweep::load_tasks(&plan);
-    let progress = Progress::new(args.jobs as usize);
-    let options = SweepOptions { db: args.db.clone(), jobs: args.jobs as usize };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Read by rayon and candle when their thread pools start, which is after this point.
+        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
+    }
+    let progress = Progress::new(jobs);
+    let options = SweepOptions { db: args.db.clone(), jobs };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();
     let report = report.context("running the sweep")?;
@@ -85,7 +95,9 @@ fn summary(runs: &[RunRecord], task_names: &[&str]) -> String {
                 let values: Vec<f64> = group
                     .iter()
                     .filter_map(|r| {
-                        r.final_metrics.iter().find(|(k, _)| k.task == *task && k.split == "test" && k.metric == "accuracy")
+                        r.final_metrics
+                            .iter()
+                            .find(|(k, _)| k.task == *task && k.split == "test" && k.metric == "accuracy")
                     })
                     .map(|(_, v)| *v)
                     .collect();

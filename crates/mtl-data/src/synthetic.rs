@@ -147,18 +147,63 @@ pub fn review_vocabulary() -> Vec<&'static str> {
 }
 
 const NEUTRAL: [&str; 40] = [
-    "the", "a", "movie", "film", "plot", "story", "actor", "actors", "cast", "scene", "scenes", "ending", "script",
-    "director", "was", "is", "and", "with", "of", "it", "this", "that", "music", "camera", "dialogue", "characters",
-    "pacing", "sequel", "i", "we", "saw", "watched", "felt", "seemed", "overall", "again", "some", "parts", "also",
+    "the",
+    "a",
+    "movie",
+    "film",
+    "plot",
+    "story",
+    "actor",
+    "actors",
+    "cast",
+    "scene",
+    "scenes",
+    "ending",
+    "script",
+    "director",
+    "was",
+    "is",
+    "and",
+    "with",
+    "of",
+    "it",
+    "this",
+    "that",
+    "music",
+    "camera",
+    "dialogue",
+    "characters",
+    "pacing",
+    "sequel",
+    "i",
+    "we",
+    "saw",
+    "watched",
+    "felt",
+    "seemed",
+    "overall",
+    "again",
+    "some",
+    "parts",
+    "also",
     "then",
 ];
 const POSITIVE: [&str; 12] = [
-    "good", "great", "excellent", "wonderful", "brilliant", "moving", "funny", "superb", "charming", "solid",
-    "gripping", "beautiful",
+    "good",
+    "great",
+    "excellent",
+    "wonderful",
+    "brilliant",
+    "moving",
+    "funny",
+    "superb",
+    "charming",
+    "solid",
+    "gripping",
+    "beautiful",
 ];
-const NEGATIVE: [&str; 12] = [
-    "bad", "awful", "terrible", "boring", "dull", "weak", "clumsy", "tedious", "poor", "bland", "messy", "painful",
-];
+const NEGATIVE: [&str; 12] =
+    ["bad", "awful", "terrible", "boring", "dull", "weak", "clumsy", "tedious", "poor", "bland", "messy", "painful"];
 const NEGATORS: [&str; 4] = ["not", "never", "hardly", "no"];
 const INTENSIFIERS: [&str; 3] = ["very", "really", "quite"];
 

@@ -25,7 +25,13 @@ impl Conv1d {
 
     /// Creates the parameters `weight` and `bias` under `vb`, with candle-nn's
     /// initialisation (Kaiming normal weight, uniform ±1/√in bias).
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, padding: usize, vb: VarBuilder) -> Result<Conv1d> {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Conv1d> {
         let weight =
             vb.get_with_hints((out_channels, in_channels, kernel), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
         let bound = 1.0 / (in_channels as f64).sqrt();

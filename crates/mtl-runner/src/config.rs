@@ -16,7 +16,6 @@ use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 use mtl_model::Strategy;
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
-use toml::Spanned;
 
 use crate::plan::{expand, DataSource, ModelConfig, Plan, SweepAxes, TaskSource, TrainingSettings, Weighting};
 
@@ -131,8 +130,9 @@ impl Default for SweepEntry {
 pub fn parse_file(path: &Path) -> Result<Plan, ConfigError> {
     let error = |message: String| ConfigError { file: path.to_owned(), line: None, key: None, message };
     let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read the experiment file: {e}")))?;
-    let source = String::from_utf8(bytes)
-        .map_err(|e| error(format!("not UTF-8 text (byte {}); is this a TOML experiment file?", e.utf8_error().valid_up_to())))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        error(format!("not UTF-8 text (byte {}); is this a TOML experiment file?", e.utf8_error().valid_up_to()))
+    })?;
     parse_str(&source, path)
 }
 
@@ -186,7 +186,13 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn count(&self, value: Option<usize>, default: usize, path: &[Seg], range: Range<usize>) -> Result<usize, ConfigError> {
+    fn count(
+        &self,
+        value: Option<usize>,
+        default: usize,
+        path: &[Seg],
+        range: Range<usize>,
+    ) -> Result<usize, ConfigError> {
         let value = value.unwrap_or(default);
         if !range.contains(&value) {
             return self.fail(path, format!("{value} is out of range; expected {} to {}", range.start, range.end - 1));
@@ -287,13 +293,7 @@ impl Checker<'_> {
             weight_decay: file.weight_decay,
             model,
         };
-        let axes = SweepAxes {
-            strategies,
-            weightings,
-            lambdas: sweep.lambda,
-            lrs: sweep.lr,
-            seeds: file.seeds,
-        };
+        let axes = SweepAxes { strategies, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };
         Ok(expand(file.name, source.to_string(), tasks, settings, axes))
     }
 
@@ -375,34 +375,48 @@ fn locate(source: &str, path: &[Seg]) -> Option<Range<usize>> {
     Some(span)
 }
 
-/// The dotted key whose value contains byte `offset` (for serde's errors).
+/// The dotted key at byte `offset` (for serde's errors): the innermost value
+/// whose span contains it, else the nearest key before it. (Spans of `[table]`
+/// headers cover the header only, so containment alone is not enough.)
 fn key_at(source: &str, offset: usize) -> Option<String> {
-    fn walk(value: &Spanned<DeValue>, offset: usize, path: &mut String) {
-        match value.get_ref() {
+    fn collect(value: &DeValue, path: &str, out: &mut Vec<(String, Range<usize>)>) {
+        match value {
             DeValue::Table(table) => {
                 for (key, child) in table.iter() {
-                    if key.span().contains(&offset) || child.span().contains(&offset) {
-                        if !path.is_empty() {
-                            path.push('.');
-                        }
-                        path.push_str(key.get_ref());
-                        walk(child, offset, path);
-                        return;
-                    }
+                    let child_path =
+                        if path.is_empty() { key.get_ref().to_string() } else { format!("{path}.{}", key.get_ref()) };
+                    out.push((child_path.clone(), key.span().start..child.span().end.max(key.span().end)));
+                    collect(child.get_ref(), &child_path, out);
                 }
             }
             DeValue::Array(items) => {
-                if let Some(i) = items.iter().position(|item| item.span().contains(&offset)) {
-                    path.push_str(&format!("[{i}]"));
-                    walk(&items[i], offset, path);
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    out.push((item_path.clone(), item.span()));
+                    collect(item.get_ref(), &item_path, out);
                 }
             }
             _ => {}
         }
     }
     let root = DeTable::parse(source).ok()?;
-    let mut path = String::new();
-    let span = root.span();
-    walk(&Spanned::new(span, DeValue::Table(root.into_inner())), offset, &mut path);
-    (!path.is_empty()).then_some(path)
+    let mut entries = Vec::new();
+    collect(&DeValue::Table(root.into_inner()), "", &mut entries);
+    let innermost = entries.iter().filter(|(_, span)| span.contains(&offset)).min_by_key(|(_, span)| span.len());
+    let nearest_before = || entries.iter().filter(|(_, span)| span.start <= offset).max_by_key(|(_, span)| span.start);
+    innermost.or_else(nearest_before).map(|(path, _)| path.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_at_finds_values_inside_arrays_of_tables_and_inline_tables() {
+        let source = "name = \"x\"\n[[tasks]]\nname = \"a\"\n\n[[tasks]]\nname = \"b\"\ndata = { format = \"p\" }\n";
+        let at = |needle: &str| key_at(source, source.find(needle).expect("needle"));
+        assert_eq!(at("\"p\"").as_deref(), Some("tasks[1].data.format"));
+        assert_eq!(at("\"b\"").as_deref(), Some("tasks[1].name"));
+        assert_eq!(at("\"x\"").as_deref(), Some("name"));
+    }
 }

@@ -173,8 +173,7 @@ fn run_trial(
         settings_json: &trial.settings_json,
         params: &params,
     })?;
-    let mut observer =
-        StoreObserver { store, run, trial, job, events, last_points: Vec::new(), store_error: None };
+    let mut observer = StoreObserver { store, run, trial, job, events, last_points: Vec::new(), store_error: None };
     let result = train(trial, tasks, &mut observer);
     let StoreObserver { store, last_points, store_error, .. } = observer;
     if let Some(e) = store_error {

@@ -122,7 +122,8 @@ pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver
                 loss_sums[task_idx] += value as f64 * indices.len() as f64;
                 seen[task_idx] += indices.len();
                 let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-                correct[task_idx] += predicted.iter().zip(indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
+                correct[task_idx] +=
+                    predicted.iter().zip(indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
                 let weighted = (loss * loss_weights[task_idx])?;
                 total = Some(match total {
                     Some(sum) => (sum + weighted)?,

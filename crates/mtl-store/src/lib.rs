@@ -4,6 +4,9 @@
 //! migrations tracked by `PRAGMA user_version`; a database written by a newer
 //! mtl-lab is refused, never modified. All writes of one epoch go in one
 //! transaction, so a crash leaves either the whole epoch or none of it.
+//! Write transactions start `IMMEDIATE`: a deferred one that read first could
+//! not upgrade to a write after another writer committed, and would fail with
+//! "database is locked" instead of waiting for the busy timeout.
 //!
 //! ```no_run
 //! use mtl_store::{MetricPoint, NewRun, RunStatus, Store};
@@ -22,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 pub use schema::SCHEMA_VERSION;
@@ -241,14 +244,9 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
         // Reading the version is the first statement that touches the file:
         // a file that is not a database fails here.
-        let version: i64 =
-            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: path.to_owned(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(StoreError::NewerSchema { path: path.to_owned(), found: version, supported: SCHEMA_VERSION });
         }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
@@ -309,7 +307,7 @@ impl Store {
         let now = now();
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let existing: Option<i64> = tx
             .query_row(
                 "SELECT id FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
@@ -339,9 +337,8 @@ impl Store {
             }
         };
         {
-            let mut stmt = tx
-                .prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(err)?;
+            let mut stmt =
+                tx.prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(err)?;
             for (key, value) in new.params {
                 let (num, text) = match value {
                     ParamValue::Num(x) => (Some(*x), None),
@@ -358,7 +355,7 @@ impl Store {
     pub fn log_epoch(&mut self, run: RunId, epoch: u32, points: &[MetricPoint]) -> Result<()> {
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut stmt = tx
                 .prepare_cached(

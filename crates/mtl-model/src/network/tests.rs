@@ -120,8 +120,10 @@ fn every_layer_passes_a_finite_difference_gradient_check() -> Result<()> {
     // The whole network, both tasks, through a cross-entropy loss.
     let all: Vec<(String, Var)> = named_vars(&params, "");
     check_gradients(&all, || {
-        let image_loss = candle_nn::loss::cross_entropy(&net.forward(0, &images)?, &Tensor::new(&[0u32, 2], &Device::Cpu)?)?;
-        let text_loss = candle_nn::loss::cross_entropy(&net.forward(1, &tokens)?, &Tensor::new(&[1u32, 0], &Device::Cpu)?)?;
+        let image_loss =
+            candle_nn::loss::cross_entropy(&net.forward(0, &images)?, &Tensor::new(&[0u32, 2], &Device::Cpu)?)?;
+        let text_loss =
+            candle_nn::loss::cross_entropy(&net.forward(1, &tokens)?, &Tensor::new(&[1u32, 0], &Device::Cpu)?)?;
         image_loss + (text_loss * 0.7)?
     })
 }
@@ -157,10 +159,19 @@ fn parameter_names_follow_the_documented_scheme() -> Result<()> {
     assert_eq!(
         names(Strategy::Hard)?,
         [
-            "heads.pics.bias", "heads.pics.weight", "heads.words.bias", "heads.words.weight",
-            "stems.image.rows.bias", "stems.image.rows.weight", "stems.text.embedding.weight",
-            "trunk.conv1.bias", "trunk.conv1.weight", "trunk.conv2.bias", "trunk.conv2.weight",
-            "trunk.fc.bias", "trunk.fc.weight",
+            "heads.pics.bias",
+            "heads.pics.weight",
+            "heads.words.bias",
+            "heads.words.weight",
+            "stems.image.rows.bias",
+            "stems.image.rows.weight",
+            "stems.text.embedding.weight",
+            "trunk.conv1.bias",
+            "trunk.conv1.weight",
+            "trunk.conv2.bias",
+            "trunk.conv2.weight",
+            "trunk.fc.bias",
+            "trunk.fc.weight",
         ]
     );
     let single = names(Strategy::SingleTask)?;
@@ -177,8 +188,13 @@ fn every_trainable_variable_changes_after_one_step() -> Result<()> {
             params.named().map(|(_, v)| v.flatten_all()?.to_vec1::<f32>()).collect::<Result<_>>()?;
         let mut optimizer = candle_nn::AdamW::new(params.vars(), candle_nn::ParamsAdamW::default())?;
         let images = batch(0, 4)?.to_dtype(DType::F32)?;
-        let loss = (candle_nn::loss::cross_entropy(&net.forward(0, &images)?, &Tensor::new(&[0u32, 1, 2, 0], &Device::Cpu)?)?
-            + candle_nn::loss::cross_entropy(&net.forward(1, &batch(1, 4)?)?, &Tensor::new(&[1u32, 0, 1, 1], &Device::Cpu)?)?)?;
+        let loss = (candle_nn::loss::cross_entropy(
+            &net.forward(0, &images)?,
+            &Tensor::new(&[0u32, 1, 2, 0], &Device::Cpu)?,
+        )? + candle_nn::loss::cross_entropy(
+            &net.forward(1, &batch(1, 4)?)?,
+            &Tensor::new(&[1u32, 0, 1, 1], &Device::Cpu)?,
+        )?)?;
         optimizer.backward_step(&loss)?;
         for ((name, var), old) in params.named().zip(before) {
             let new = var.flatten_all()?.to_vec1::<f32>()?;
@@ -210,8 +226,10 @@ fn candle_conv1d_weight_gradient_is_wrong_for_batches_with_several_output_channe
     let conv = candle_nn::Conv1d::new(w.as_tensor().clone(), None, Conv1dConfig { padding: 1, ..Default::default() });
     let ours = crate::layers::Conv1d::from_parts(w.as_tensor().clone(), None, 1);
     let r = random(&[2, 2, 5], 3)?;
-    let candle_grad = (conv.forward(&x)? * &r)?.sum_all()?.backward()?.get(&w).expect("dw").flatten_all()?.to_vec1::<f64>()?;
-    let our_grad = (ours.forward(&x)? * &r)?.sum_all()?.backward()?.get(&w).expect("dw").flatten_all()?.to_vec1::<f64>()?;
+    let candle_grad =
+        (conv.forward(&x)? * &r)?.sum_all()?.backward()?.get(&w).expect("dw").flatten_all()?.to_vec1::<f64>()?;
+    let our_grad =
+        (ours.forward(&x)? * &r)?.sum_all()?.backward()?.get(&w).expect("dw").flatten_all()?.to_vec1::<f64>()?;
     let differs = candle_grad.iter().zip(&our_grad).any(|(a, b)| (a - b).abs() > 1e-6);
     assert!(differs, "candle's conv1d weight gradient now agrees with ours: {candle_grad:?}");
     Ok(())

@@ -1,0 +1,261 @@
+//! End-to-end tests: they run the real `mtl` binary on experiment files
+//! written into a temporary folder and read the SQLite file it writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+
+/// A temporary folder with a small two-task experiment in it.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+/// Two small built-in tasks, hard sharing over two λ, and the baselines: 6 trials.
+const SMALL: &str = r#"
+name = "small"
+epochs = 2
+seeds = [0, 1]
+batch_size = 32
+
+[[tasks]]
+name = "shapes"
+kind = "image-classification"
+data = { format = "synthetic-shapes", n_train = 96, n_val = 32, n_test = 32 }
+
+[[tasks]]
+name = "reviews"
+data = { format = "synthetic-reviews", n_train = 64, n_val = 32, n_test = 32 }
+
+[model]
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["single-task", "hard"]
+lambda = [0.5, 2.0]
+lr = [0.01]
+"#;
+
+impl Workspace {
+    fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+
+    /// Runs `mtl ARGS` in the folder.
+    fn mtl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mtl")).args(args).current_dir(self.dir.path()).output().expect("run mtl")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Panics with both streams unless the exit code is `expected`.
+fn expect_code(output: &Output, expected: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "expected exit {expected}\n--- stdout\n{}\n--- stderr\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// Every metric point, in a fixed order, with values as exact bit patterns.
+fn metric_bits(db: &Path) -> Vec<(String, String, String, String, i64, u64)> {
+    let conn = Connection::open(db).expect("open db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.trial_key, m.task, m.split, m.metric, m.epoch, m.value FROM metrics m
+             JOIN runs r ON r.id = m.run_id ORDER BY 1, 2, 3, 4, 5",
+        )
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, f64>(5)?.to_bits())))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    Connection::open(db).expect("open db").query_row(sql, [], |r| r.get(0)).expect("count")
+}
+
+#[test]
+fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    let out = ws.mtl(&["run", "small.toml"]);
+    expect_code(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("shapes test acc") && stdout.contains("single-task"), "{stdout}");
+    assert!(ws.path("mtl.db").exists());
+    let index = std::fs::read_to_string(ws.path("report/index.html")).expect("report/index.html");
+    assert!(index.contains("<img"), "the report shows charts");
+    // 2 seeds × (1 single-task + 2 λ of hard), 2 epochs, per task: train 2 + val 3 + test 3 metrics.
+    assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 6);
+    assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM metrics"), 6 * 2 * 2 * 8);
+
+    let out = ws.mtl(&["ls", "--format", "json"]);
+    expect_code(&out, 0);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let runs = runs.as_array().expect("an array of runs");
+    assert_eq!(runs.len(), 6);
+    for run in runs {
+        assert_eq!(run["status"], "done");
+        assert_eq!(run["experiment"], "small");
+        let settings = &run["settings"];
+        assert!(settings["seed"].is_number() && settings["lr"] == 0.01, "{run}");
+        let hard = settings["strategy"] == "hard";
+        assert_eq!(settings["lambda"].is_number(), hard, "λ is a setting of hard runs only: {run}");
+        for task in ["shapes", "reviews"] {
+            let accuracy = &run["final_metrics"][format!("{task}.test.accuracy")];
+            assert!(accuracy.as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{run}");
+        }
+        assert_eq!(run["final_epoch"], 2);
+    }
+
+    let out = ws.mtl(&["ls", "--format", "csv"]);
+    expect_code(&out, 0);
+    assert_eq!(text(&out.stdout).lines().count(), 7, "header + one line per run");
+}
+
+#[test]
+fn same_file_and_seed_give_bit_identical_metrics_whatever_the_jobs() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    expect_code(&ws.mtl(&["run", "small.toml", "--db", "a.db", "--no-report", "--jobs", "1"]), 0);
+    expect_code(&ws.mtl(&["run", "small.toml", "--db", "b.db", "--no-report", "--jobs", "2"]), 0);
+    let (a, b) = (metric_bits(&ws.path("a.db")), metric_bits(&ws.path("b.db")));
+    assert_eq!(a.len(), 6 * 2 * 2 * 8);
+    assert_eq!(a, b);
+    // And a different seed really gives different numbers.
+    ws.write("other.toml", &SMALL.replace("seeds = [0, 1]", "seeds = [5, 6]"));
+    expect_code(&ws.mtl(&["run", "other.toml", "--db", "c.db", "--no-report"]), 0);
+    let c: Vec<u64> = metric_bits(&ws.path("c.db")).into_iter().map(|row| row.5).collect();
+    assert_ne!(a.into_iter().map(|row| row.5).collect::<Vec<_>>(), c);
+}
+
+#[test]
+fn running_twice_does_not_redo_finished_trials_but_retrains_unfinished_ones() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    expect_code(&ws.mtl(&["run", "small.toml", "--no-report"]), 0);
+    let db = ws.path("mtl.db");
+    let started = |db: &Path| -> Vec<(i64, String)> {
+        let conn = Connection::open(db).expect("open");
+        let mut stmt = conn.prepare("SELECT id, started_at FROM runs ORDER BY id").expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows")
+    };
+    let before = started(&db);
+
+    let out = ws.mtl(&["run", "small.toml", "--no-report"]);
+    expect_code(&out, 0);
+    assert!(text(&out.stderr).contains("6 already done, 0 to run"), "{}", text(&out.stderr));
+    assert_eq!(started(&db), before, "no run was started again");
+
+    // A trial left unfinished (as after a crash) is trained again, and only it.
+    Connection::open(&db)
+        .expect("open")
+        .execute("UPDATE runs SET status = 'running' WHERE id = 3", [])
+        .expect("update");
+    let out = ws.mtl(&["run", "small.toml", "--no-report"]);
+    expect_code(&out, 0);
+    assert!(text(&out.stderr).contains("5 already done, 1 to run"), "{}", text(&out.stderr));
+    let after = started(&db);
+    assert_eq!(after.len(), 6);
+    for ((id, old), (_, new)) in before.iter().zip(&after) {
+        assert_eq!(old == new, *id != 3, "run {id}");
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 6);
+}
+
+/// A malformed experiment file exits 2, names the key, and writes no database.
+fn check_rejected(replace: &str, with: &str, expected_fragments: &[&str]) {
+    let ws = Workspace::new();
+    assert!(SMALL.contains(replace), "fixture lacks {replace:?}");
+    ws.write("bad.toml", &SMALL.replacen(replace, with, 1));
+    let out = ws.mtl(&["run", "bad.toml"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    for fragment in expected_fragments {
+        assert!(stderr.contains(fragment), "expected {fragment:?} in:\n{stderr}");
+    }
+    assert!(!ws.path("mtl.db").exists(), "no database may be created");
+    assert!(!ws.path("report").exists(), "no report may be written");
+}
+
+#[test]
+fn malformed_experiment_files_exit_2_name_the_key_and_write_nothing() {
+    // (replace, with, fragments the message must contain)
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("batch_size = 32", "batch_size = 32\nbatchsize = 3", &["bad.toml:6", "unknown field `batchsize`"]),
+        ("epochs = 2", "epochs = \"two\"", &["bad.toml:3", "epochs", "invalid type"]),
+        ("lambda = [0.5, 2.0]", "lambda = []", &["bad.toml:22", "sweep.lambda", "empty"]),
+        (
+            "lambda = [0.5, 2.0]",
+            "lambda = [0.5, -1.0]",
+            &["bad.toml:22", "sweep.lambda[1]", "λ must be a finite number ≥ 0"],
+        ),
+        ("lambda = [0.5, 2.0]", "lambda = [nan]", &["sweep.lambda[0]", "NaN"]),
+        ("\"hard\"]", "\"shared\"]", &["bad.toml:21", "sweep.strategy[1]", "unknown strategy \"shared\""]),
+        ("name = \"reviews\"", "name = \"shapes\"", &["bad.toml:13", "tasks[1].name", "used twice"]),
+        ("seeds = [0, 1]", "seeds = []", &["seeds", "empty"]),
+        ("lr = [0.01]", "lr = [0]", &["sweep.lr[0]", "learning rate"]),
+        ("format = \"synthetic-reviews\"", "format = \"synthetic-poems\"", &["tasks", "synthetic-poems"]),
+        ("kind = \"image-classification\"", "kind = \"text-classification\"", &["tasks[0].kind", "does not match"]),
+        ("n_train = 96", "n_train = 0", &["tasks[0].data.n_train", "out of range"]),
+    ];
+    for (replace, with, fragments) in cases {
+        check_rejected(replace, with, fragments);
+    }
+}
+
+#[test]
+fn a_rejected_file_leaves_an_existing_database_unchanged() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    expect_code(&ws.mtl(&["run", "small.toml", "--no-report"]), 0);
+    let before = std::fs::read(ws.path("mtl.db")).expect("db");
+    ws.write("bad.toml", &SMALL.replace("lambda = [0.5, 2.0]", "lambda = [-0.5]"));
+    expect_code(&ws.mtl(&["run", "bad.toml", "--no-report"]), 2);
+    assert_eq!(std::fs::read(ws.path("mtl.db")).expect("db"), before);
+}
+
+#[test]
+fn bad_inputs_outside_the_experiment_file_exit_2() {
+    let ws = Workspace::new();
+    let out = ws.mtl(&["run", "missing.toml"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("missing.toml"));
+
+    ws.write("garbage.toml", "");
+    std::fs::write(ws.path("garbage.toml"), [0xff, 0xfe, 0x00, 0x81]).expect("write");
+    let out = ws.mtl(&["run", "garbage.toml"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("not UTF-8"), "{}", text(&out.stderr));
+
+    let out = ws.mtl(&["ls", "--db", "nothing.db"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("no results database at nothing.db"), "{}", text(&out.stderr));
+    assert!(!ws.path("nothing.db").exists());
+
+    ws.write("notes.db", "these are my notes, not a database, and they are long enough to matter\n");
+    let out = ws.mtl(&["ls", "--db", "notes.db"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("not an mtl-lab results database"), "{}", text(&out.stderr));
+
+    let out = ws.mtl(&["run", "small.toml", "--jobs", "0"]);
+    expect_code(&out, 2);
+}

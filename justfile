@@ -1,0 +1,22 @@
+# Everyday commands. `just --list` shows them; each is a plain cargo command,
+# so nothing here is needed to use mtl-lab.
+
+# Run the quickstart: writes mtl.db and report/index.html
+demo:
+    cargo run --release -- run experiments/quickstart.toml
+
+# Build the release binary (target/release/mtl)
+build:
+    cargo build --release
+
+# The test suite, exactly as CI runs it (plus fmt and clippy)
+test:
+    cargo test --workspace
+
+# Everything CI checks
+ci:
+    bash .ci/run
+
+# List the runs of the database in the current folder
+ls *ARGS:
+    cargo run --release -- ls {{ARGS}}

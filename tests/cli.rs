@@ -129,6 +129,27 @@ fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {
     let out = ws.mtl(&["ls", "--format", "csv"]);
     expect_code(&out, 0);
     assert_eq!(text(&out.stdout).lines().count(), 7, "header + one line per run");
+
+    // --where filters on typed settings and final metrics, --sort orders (descending with '-').
+    let ids = |args: &[&str]| -> Vec<(i64, f64)> {
+        let out = ws.mtl(&[&["ls", "--format", "json"], args].concat());
+        expect_code(&out, 0);
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let runs = runs.as_array().expect("array").clone();
+        runs.iter().map(|r| (r["id"].as_i64().expect("id"), r["settings"]["lambda"].as_f64().unwrap_or(-1.0))).collect()
+    };
+    let hard = ids(&["--where", "strategy = 'hard' and lambda >= 1", "--sort", "-lambda,id"]);
+    assert_eq!(hard.len(), 2, "{hard:?}");
+    assert!(hard.iter().all(|(_, l)| *l == 2.0));
+    assert!(hard[0].0 < hard[1].0);
+    assert_eq!(ids(&["--where", "strategy in ('single-task') or lambda < 1"]).len(), 4);
+    assert_eq!(ids(&["--where", "not status = 'done'"]).len(), 0);
+    let out = ws.mtl(&["ls", "--where", "lamda > 1"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("unknown key \"lamda\""), "{}", text(&out.stderr));
+    let out = ws.mtl(&["ls", "--where", "lambda >"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("^"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -196,30 +217,29 @@ fn check_rejected(replace: &str, with: &str, expected_fragments: &[&str]) {
     assert!(!ws.path("report").exists(), "no report may be written");
 }
 
-#[test]
-fn malformed_experiment_files_exit_2_name_the_key_and_write_nothing() {
-    // (replace, with, fragments the message must contain)
-    let cases: &[(&str, &str, &[&str])] = &[
-        ("batch_size = 32", "batch_size = 32\nbatchsize = 3", &["bad.toml:6", "unknown field `batchsize`"]),
-        ("epochs = 2", "epochs = \"two\"", &["bad.toml:3", "epochs", "invalid type"]),
-        ("lambda = [0.5, 2.0]", "lambda = []", &["bad.toml:22", "sweep.lambda", "empty"]),
-        (
-            "lambda = [0.5, 2.0]",
-            "lambda = [0.5, -1.0]",
-            &["bad.toml:22", "sweep.lambda[1]", "λ must be a finite number ≥ 0"],
-        ),
-        ("lambda = [0.5, 2.0]", "lambda = [nan]", &["sweep.lambda[0]", "NaN"]),
-        ("\"hard\"]", "\"shared\"]", &["bad.toml:21", "sweep.strategy[1]", "unknown strategy \"shared\""]),
-        ("name = \"reviews\"", "name = \"shapes\"", &["bad.toml:13", "tasks[1].name", "used twice"]),
-        ("seeds = [0, 1]", "seeds = []", &["seeds", "empty"]),
-        ("lr = [0.01]", "lr = [0]", &["sweep.lr[0]", "learning rate"]),
-        ("format = \"synthetic-reviews\"", "format = \"synthetic-poems\"", &["tasks", "synthetic-poems"]),
-        ("kind = \"image-classification\"", "kind = \"text-classification\"", &["tasks[0].kind", "does not match"]),
-        ("n_train = 96", "n_train = 0", &["tasks[0].data.n_train", "out of range"]),
-    ];
-    for (replace, with, fragments) in cases {
-        check_rejected(replace, with, fragments);
-    }
+macro_rules! rejected {
+    ($($name:ident: $replace:expr => $with:expr, $fragments:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            check_rejected($replace, $with, &$fragments);
+        }
+    )*};
+}
+
+// A malformed experiment file exits 2, names the key (and line), and writes nothing.
+rejected! {
+    rejects_an_unknown_key: "batch_size = 32" => "batch_size = 32\nbatchsize = 3", ["bad.toml:6", "unknown field `batchsize`"];
+    rejects_a_wrong_type: "epochs = 2" => "epochs = \"two\"", ["bad.toml:3", "epochs", "invalid type"];
+    rejects_an_empty_sweep_list: "lambda = [0.5, 2.0]" => "lambda = []", ["bad.toml:22", "sweep.lambda", "empty"];
+    rejects_a_negative_lambda: "lambda = [0.5, 2.0]" => "lambda = [0.5, -1.0]", ["bad.toml:22", "sweep.lambda[1]", "λ must be a finite number ≥ 0"];
+    rejects_a_nan_lambda: "lambda = [0.5, 2.0]" => "lambda = [nan]", ["bad.toml:22", "sweep.lambda[0]", "NaN"];
+    rejects_an_unknown_strategy: "\"hard\"]" => "\"shared\"]", ["bad.toml:21", "sweep.strategy[1]", "unknown strategy \"shared\""];
+    rejects_a_duplicate_task_name: "name = \"reviews\"" => "name = \"shapes\"", ["bad.toml:13", "tasks[1].name", "used twice"];
+    rejects_empty_seeds: "seeds = [0, 1]" => "seeds = []", ["seeds", "empty"];
+    rejects_a_zero_learning_rate: "lr = [0.01]" => "lr = [0]", ["sweep.lr[0]", "learning rate"];
+    rejects_an_unknown_data_format: "format = \"synthetic-reviews\"" => "format = \"synthetic-poems\"", ["bad.toml:14", "tasks[1].data.format", "synthetic-poems"];
+    rejects_a_kind_that_contradicts_the_format: "kind = \"image-classification\"" => "kind = \"text-classification\"", ["tasks[0].kind", "does not match"];
+    rejects_an_empty_training_set: "n_train = 96" => "n_train = 0", ["tasks[0].data.n_train", "out of range"];
 }
 
 #[test]

@@ -4,10 +4,14 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::cmp::Ordering;
+
+use mtl_store::filter::{lookup, Filter, BUILT_IN_KEYS};
 use mtl_store::{ParamValue, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
 use crate::output::{self, Format};
+use crate::BadInput;
 
 #[derive(clap::Args)]
 pub struct LsArgs {
@@ -17,6 +21,16 @@ pub struct LsArgs {
     /// Only runs of this experiment.
     #[arg(long)]
     experiment: Option<String>,
+    /// Only runs matching this filter, e.g.
+    /// "strategy = 'hard' and (lambda >= 0.5 or reviews.test.accuracy > 0.85)".
+    /// Keys: settings, final metrics (task.split.metric), id, experiment, status,
+    /// trial_key. Operators: = != < <= > >= in (…) not in (…), and, or, not, ( ).
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// Sort by these comma-separated keys; a leading '-' sorts descending
+    /// (e.g. "strategy,-reviews.test.accuracy"). Default: run id.
+    #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
+    sort: Option<String>,
     /// Output format; csv and json list every final metric, the table only test accuracy.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -27,7 +41,36 @@ const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&args.db)?;
-    let runs = store.runs(args.experiment.as_deref())?;
+    let mut runs = store.runs(args.experiment.as_deref())?;
+    let known = known_keys(&runs);
+    if let Some(text) = &args.filter {
+        let filter = Filter::parse(text).map_err(|e| BadInput(format!("--where: {e}")))?;
+        check_keys(text, filter.keys().iter().map(|(k, at)| (k.as_str(), *at)), &known, "--where")?;
+        runs.retain(|run| filter.matches(run));
+    }
+    if let Some(text) = &args.sort {
+        let mut keys = Vec::new();
+        let mut offset = 0;
+        for part in text.split(',') {
+            let key = part.trim().trim_start_matches('-');
+            keys.push((key, part.trim().starts_with('-'), offset + part.find(key).unwrap_or(0)));
+            offset += part.len() + 1;
+        }
+        check_keys(text, keys.iter().map(|(k, _, at)| (*k, *at)), &known, "--sort")?;
+        runs.sort_by(|a, b| {
+            keys.iter()
+                .map(|(key, descending, _)| {
+                    let order = compare_values(lookup(a, key), lookup(b, key));
+                    if *descending {
+                        order.reverse()
+                    } else {
+                        order
+                    }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+    }
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&Value::Array(runs.iter().map(run_json).collect()))? + "\n",
         Format::Table | Format::Csv => {
@@ -65,6 +108,9 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         }
     };
     print!("{out}");
+    if runs.is_empty() && args.format == Format::Table {
+        eprintln!("(no runs{})", if args.filter.is_some() { " match" } else { "" });
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -84,4 +130,47 @@ fn run_json(run: &RunRecord) -> Value {
         "final_epoch": run.final_epoch,
         "final_metrics": metrics,
     })
+}
+
+/// Every key a filter or sort may name, given the runs of the database.
+fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
+    let mut keys: BTreeSet<String> = BUILT_IN_KEYS.iter().map(|k| k.to_string()).collect();
+    for run in runs {
+        keys.extend(run.params.keys().cloned());
+        keys.extend(run.final_metrics.keys().map(|k| k.to_string()));
+    }
+    keys
+}
+
+/// Rejects keys no run has (a typo would otherwise silently match nothing).
+fn check_keys<'a>(
+    text: &str,
+    keys: impl Iterator<Item = (&'a str, usize)>,
+    known: &BTreeSet<String>,
+    flag: &str,
+) -> Result<(), BadInput> {
+    for (key, at) in keys {
+        if !known.contains(key) {
+            let list: Vec<&str> = known.iter().map(String::as_str).collect();
+            let caret = " ".repeat(text[..at].chars().count());
+            return Err(BadInput(format!(
+                "{flag}: unknown key {key:?}\n  {text}\n  {caret}^\nknown keys: {}",
+                list.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Numbers before text, missing values last.
+fn compare_values(a: Option<ParamValue>, b: Option<ParamValue>) -> Ordering {
+    match (a, b) {
+        (Some(ParamValue::Num(x)), Some(ParamValue::Num(y))) => x.total_cmp(&y),
+        (Some(ParamValue::Text(x)), Some(ParamValue::Text(y))) => x.cmp(&y),
+        (Some(ParamValue::Num(_)), Some(ParamValue::Text(_))) => Ordering::Less,
+        (Some(ParamValue::Text(_)), Some(ParamValue::Num(_))) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
 }

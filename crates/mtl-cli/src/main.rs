@@ -76,11 +76,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// A usage error found after clap's parsing (e.g. an unknown key in --where).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
 /// 2 for bad input (nothing was written), 1 for everything else.
 fn exit_code(error: &anyhow::Error) -> u8 {
     use mtl_store::StoreError;
     let bad_input = error.chain().any(|cause| {
-        cause.is::<mtl_runner::config::ConfigError>()
+        cause.is::<BadInput>()
+            || cause.is::<mtl_runner::config::ConfigError>()
             || matches!(
                 cause.downcast_ref::<StoreError>(),
                 Some(StoreError::Missing { .. } | StoreError::NotADatabase { .. } | StoreError::NewerSchema { .. })

@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod filter;
 mod schema;
 
 use std::collections::BTreeMap;

@@ -15,10 +15,13 @@
 #![warn(missing_docs)]
 
 mod dataset;
+pub mod formats;
+mod raw;
 mod rng;
 mod sampler;
 pub mod synthetic;
 
 pub use dataset::{Inputs, Modality, Split, TaskData};
+pub use raw::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 pub use rng::Rng;
 pub use sampler::JointSampler;

@@ -1,0 +1,1 @@
+//! Image formats: IDX, CIFAR binary batches, image folders, MultiMNIST.

@@ -1,0 +1,8 @@
+//! Readers of the standard image and text data formats.
+//!
+//! Each reader returns a [`crate::Sourced`] of [`crate::LabeledImages`] or
+//! [`crate::LabeledTexts`], or a [`crate::DataError`] naming the file and what
+//! is wrong with it. Readers only read: they write nothing.
+
+pub mod images;
+pub mod text;

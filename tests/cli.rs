@@ -153,19 +153,29 @@ fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {
 }
 
 #[test]
-fn same_file_and_seed_give_bit_identical_metrics_whatever_the_jobs() {
+fn same_file_and_seed_give_bit_identical_metrics_whatever_the_jobs_and_threads() {
     let ws = Workspace::new();
-    ws.write("small.toml", SMALL);
-    expect_code(&ws.mtl(&["run", "small.toml", "--db", "a.db", "--no-report", "--jobs", "1"]), 0);
-    expect_code(&ws.mtl(&["run", "small.toml", "--db", "b.db", "--no-report", "--jobs", "2"]), 0);
-    let (a, b) = (metric_bits(&ws.path("a.db")), metric_bits(&ws.path("b.db")));
+    // Wide enough that candle's matmuls split work over threads.
+    ws.write("small.toml", &SMALL.replace("width = 8", "width = 48").replace("hidden = 8", "hidden = 96"));
+    let run = |db: &str, jobs: &str, threads: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mtl"))
+            .args(["run", "small.toml", "--db", db, "--no-report", "--jobs", jobs])
+            .env("RAYON_NUM_THREADS", threads)
+            .current_dir(ws.dir.path())
+            .output()
+            .expect("run mtl");
+        expect_code(&out, 0);
+        metric_bits(&ws.path(db))
+    };
+    let a = run("a.db", "1", "1");
     assert_eq!(a.len(), 6 * 2 * 2 * 8);
-    assert_eq!(a, b);
+    assert_eq!(a, run("b.db", "1", "2"), "one job, one thread vs two threads");
+    assert_eq!(a, run("c.db", "2", "1"), "two jobs");
     // And a different seed really gives different numbers.
     ws.write("other.toml", &SMALL.replace("seeds = [0, 1]", "seeds = [5, 6]"));
-    expect_code(&ws.mtl(&["run", "other.toml", "--db", "c.db", "--no-report"]), 0);
-    let c: Vec<u64> = metric_bits(&ws.path("c.db")).into_iter().map(|row| row.5).collect();
-    assert_ne!(a.into_iter().map(|row| row.5).collect::<Vec<_>>(), c);
+    expect_code(&ws.mtl(&["run", "other.toml", "--db", "d.db", "--no-report"]), 0);
+    let d: Vec<u64> = metric_bits(&ws.path("d.db")).into_iter().map(|row| row.5).collect();
+    assert_ne!(a.into_iter().map(|row| row.5).collect::<Vec<_>>(), d);
 }
 
 #[test]
@@ -276,6 +286,9 @@ fn bad_inputs_outside_the_experiment_file_exit_2() {
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("not an mtl-lab results database"), "{}", text(&out.stderr));
 
+    ws.write("small.toml", SMALL);
     let out = ws.mtl(&["run", "small.toml", "--jobs", "0"]);
     expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("--jobs"), "{}", text(&out.stderr));
+    assert!(!ws.path("mtl.db").exists());
 }

@@ -41,6 +41,17 @@ const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&args.db)?;
+    if let Some(name) = &args.experiment {
+        let known = store.experiments()?;
+        if !known.contains(name) {
+            return Err(BadInput(format!(
+                "no experiment named {name:?} in {}; known experiments: {}",
+                args.db.display(),
+                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+            ))
+            .into());
+        }
+    }
     let mut runs = store.runs(args.experiment.as_deref())?;
     let known = known_keys(&runs);
     if let Some(text) = &args.filter {

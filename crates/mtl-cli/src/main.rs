@@ -61,6 +61,12 @@ struct ReportArgs {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`mtl ls | head`), as other command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
@@ -87,6 +93,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     let bad_input = error.chain().any(|cause| {
         cause.is::<BadInput>()
             || cause.is::<mtl_runner::config::ConfigError>()
+            || cause.is::<mtl_data::DataError>()
             || matches!(
                 cause.downcast_ref::<StoreError>(),
                 Some(StoreError::Missing { .. } | StoreError::NotADatabase { .. } | StoreError::NewerSchema { .. })

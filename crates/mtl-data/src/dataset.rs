@@ -110,6 +110,8 @@ pub struct TaskData {
     pub val: Split,
     /// Test examples (reported).
     pub test: Split,
+    /// The vocabulary token ids refer to (text tasks read from files).
+    pub vocabulary: Option<crate::formats::text::Vocabulary>,
 }
 
 impl TaskData {

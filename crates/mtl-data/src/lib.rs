@@ -16,6 +16,7 @@
 
 mod dataset;
 pub mod formats;
+pub mod prepare;
 mod raw;
 mod rng;
 mod sampler;

@@ -60,8 +60,9 @@ const SIDE: usize = 28;
 
 /// The shapes task, generated from `seed`.
 pub fn shapes(name: &str, config: &ShapesConfig, seed: u64) -> TaskData {
-    let mut rng = Rng::derive(seed, "synthetic-shapes");
-    let mut split = |n: usize| {
+    // One stream per split: changing n_train leaves val and test as they were.
+    let split = |n: usize, part: &str| {
+        let mut rng = Rng::derive(seed, &format!("synthetic-shapes/{part}"));
         let mut pixels = Vec::with_capacity(n * SIDE * SIDE);
         let mut labels = Vec::with_capacity(n);
         for _ in 0..n {
@@ -71,8 +72,15 @@ pub fn shapes(name: &str, config: &ShapesConfig, seed: u64) -> TaskData {
         }
         Split { inputs: Inputs::Images { pixels, channels: 1, height: SIDE, width: SIDE }, labels }
     };
-    let (train, val, test) = (split(config.n_train), split(config.n_val), split(config.n_test));
-    TaskData { name: name.into(), class_names: SHAPE_NAMES.map(String::from).to_vec(), train, val, test }
+    let (train, val, test) = (split(config.n_train, "train"), split(config.n_val, "val"), split(config.n_test, "test"));
+    TaskData {
+        name: name.into(),
+        class_names: SHAPE_NAMES.map(String::from).to_vec(),
+        train,
+        val,
+        test,
+        vocabulary: None,
+    }
 }
 
 /// Distance from `p` to the segment `a`–`b`.
@@ -215,8 +223,8 @@ pub fn reviews(name: &str, config: &ReviewsConfig, seed: u64) -> TaskData {
     let negator_at = neg_at + NEGATIVE.len();
     let intensifier_at = negator_at + NEGATORS.len();
 
-    let mut rng = Rng::derive(seed, "synthetic-reviews");
-    let mut split = |n: usize| {
+    let split = |n: usize, part: &str| {
+        let mut rng = Rng::derive(seed, &format!("synthetic-reviews/{part}"));
         let mut ids = Vec::with_capacity(n * config.seq_len);
         let mut labels = Vec::with_capacity(n);
         while labels.len() < n {
@@ -256,8 +264,15 @@ pub fn reviews(name: &str, config: &ReviewsConfig, seed: u64) -> TaskData {
         }
         Split { inputs: Inputs::Tokens { ids, seq_len: config.seq_len, vocab_size }, labels }
     };
-    let (train, val, test) = (split(config.n_train), split(config.n_val), split(config.n_test));
-    TaskData { name: name.into(), class_names: vec!["negative".into(), "positive".into()], train, val, test }
+    let (train, val, test) = (split(config.n_train, "train"), split(config.n_val, "val"), split(config.n_test, "test"));
+    TaskData {
+        name: name.into(),
+        class_names: vec!["negative".into(), "positive".into()],
+        train,
+        val,
+        test,
+        vocabulary: None,
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +288,8 @@ mod tests {
         let a = small_shapes(1);
         assert_eq!(a, small_shapes(1));
         assert_ne!(a.train, small_shapes(2).train);
+        let more = shapes("s", &ShapesConfig { n_train: 90, n_val: 6, n_test: 12, noise: 0.3 }, 1);
+        assert_eq!((&more.val, &more.test), (&a.val, &a.test), "val and test do not depend on n_train");
         assert_eq!((a.train.len(), a.val.len(), a.test.len()), (60, 6, 12));
         let Inputs::Images { pixels, channels, height, width } = &a.train.inputs else { panic!("not images") };
         assert_eq!((*channels, *height, *width), (1, 28, 28));

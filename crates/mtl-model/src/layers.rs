@@ -54,3 +54,15 @@ impl Conv1d {
         }
     }
 }
+
+/// 2×2 max pooling with stride 2 (odd trailing rows/columns are dropped, as in PyTorch).
+///
+/// Not candle's `max_pool2d`, whose backward gives the arg-max only a quarter
+/// of the gradient (candle 0.11.1): here the window is a reshaped axis and the
+/// max is a reduction, whose backward routes the whole gradient to the arg-max.
+pub fn max_pool2x2(xs: &Tensor) -> Result<Tensor> {
+    let (batch, channels, height, width) = xs.dims4()?;
+    let (h, w) = (height / 2, width / 2);
+    let xs = if height % 2 == 1 || width % 2 == 1 { xs.narrow(2, 0, 2 * h)?.narrow(3, 0, 2 * w)? } else { xs.clone() };
+    xs.reshape((batch, channels, h, 2, w, 2))?.max(5)?.max(3)
+}

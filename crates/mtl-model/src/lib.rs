@@ -6,12 +6,11 @@
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec};
+//! use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};
 //! let spec = ModelSpec {
 //!     tasks: vec![TaskSpec { name: "digits".into(), input: InputSpec::Image { channels: 1, height: 28, width: 28 }, n_classes: 10 }],
 //!     strategy: Strategy::Hard,
-//!     width: 16,
-//!     hidden: 32,
+//!     trunk: TrunkSpec::Sequence { width: 16, hidden: 32 },
 //! };
 //! let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
 //! let logits = net.forward(0, &Tensor::zeros((4, 1, 28, 28), DType::F32, &Device::Cpu)?)?;
@@ -26,4 +25,4 @@ pub mod layers;
 mod network;
 
 pub use init::Parameters;
-pub use network::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec};
+pub use network::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};

@@ -9,6 +9,11 @@
 //! The trunk is conv(k3) → relu → conv(k3) → relu → max over time → linear →
 //! relu: the TextCNN recipe (Kim 2014), shared. Heads are linear layers.
 //!
+//! For image-only task sets there is also the LeNet trunk of the MultiMNIST
+//! literature (Sener & Koltun 2018): conv(C→10, k5) → max-pool 2 → relu →
+//! conv(10→20, k5) → max-pool 2 → relu → fc → relu (50); images enter it
+//! directly (no stem), and its heads are fc 50→50 → relu → fc 50→classes.
+//!
 //! | strategy | stems | trunk | heads |
 //! |---|---|---|---|
 //! | `single-task` | one per task | one per task | one per task |
@@ -20,10 +25,10 @@
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor, D};
-use candle_nn::{Embedding, Linear, Module, VarBuilder};
+use candle_nn::{Conv2d, Embedding, Linear, Module, VarBuilder};
 
 use crate::init::{Parameters, SeededBackend};
-use crate::layers::Conv1d;
+use crate::layers::{max_pool2x2, Conv1d};
 
 /// What a task's inputs look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +96,21 @@ impl Strategy {
     }
 }
 
+/// The shape of the shared trunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrunkSpec {
+    /// Stems turn images and texts into sequences of `width` channels; the
+    /// trunk is a 1-D CNN with `hidden` channels and a `hidden`-sized output.
+    Sequence {
+        /// Channels of the sequence the stems produce.
+        width: usize,
+        /// Channels of the trunk and size of the shared representation.
+        hidden: usize,
+    },
+    /// The LeNet trunk for images (no stems), representation of size 50.
+    LeNet,
+}
+
 /// The whole architecture.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
@@ -98,13 +118,16 @@ pub struct ModelSpec {
     pub tasks: Vec<TaskSpec>,
     /// The sharing strategy.
     pub strategy: Strategy,
-    /// Channels of the sequence the stems produce.
-    pub width: usize,
-    /// Channels of the trunk and size of the shared representation.
-    pub hidden: usize,
+    /// The trunk.
+    pub trunk: TrunkSpec,
 }
 
+/// Size of the LeNet trunk's output.
+const LENET_REPRESENTATION: usize = 50;
+
 enum Stem {
+    /// The input as it is (the LeNet trunk reads images directly).
+    Identity,
     /// Rows as a sequence: `[B, C, H, W]` → `[B, width, H]`.
     Image { rows: Conv1d },
     /// Tokens as a sequence: `[B, T]` → `[B, width, T]`.
@@ -116,7 +139,8 @@ fn conv_k3(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Co
 }
 
 impl Stem {
-    fn new(input: &InputSpec, width: usize, vb: VarBuilder) -> Result<Stem> {
+    fn new(input: &InputSpec, trunk: TrunkSpec, vb: VarBuilder) -> Result<Stem> {
+        let TrunkSpec::Sequence { width, .. } = trunk else { return Ok(Stem::Identity) };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => {
                 Stem::Image { rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
@@ -129,6 +153,7 @@ impl Stem {
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
+            Stem::Identity => Ok(xs.clone()),
             Stem::Image { rows } => {
                 let (batch, channels, height, columns) = xs.dims4()?;
                 let sequence = xs.permute((0, 1, 3, 2))?.reshape((batch, channels * columns, height))?;
@@ -139,26 +164,87 @@ impl Stem {
     }
 }
 
-struct Trunk {
-    conv1: Conv1d,
-    conv2: Conv1d,
-    fc: Linear,
+enum Trunk {
+    Sequence { conv1: Conv1d, conv2: Conv1d, fc: Linear },
+    LeNet { conv1: Conv2d, conv2: Conv2d, fc: Linear },
 }
 
 impl Trunk {
-    fn new(width: usize, hidden: usize, vb: VarBuilder) -> Result<Trunk> {
-        Ok(Trunk {
-            conv1: conv_k3(width, hidden, vb.pp("conv1"))?,
-            conv2: conv_k3(hidden, hidden, vb.pp("conv2"))?,
-            fc: candle_nn::linear(hidden, hidden, vb.pp("fc"))?,
+    fn new(spec: TrunkSpec, input: &InputSpec, vb: VarBuilder) -> Result<Trunk> {
+        Ok(match (spec, *input) {
+            (TrunkSpec::Sequence { width, hidden }, _) => Trunk::Sequence {
+                conv1: conv_k3(width, hidden, vb.pp("conv1"))?,
+                conv2: conv_k3(hidden, hidden, vb.pp("conv2"))?,
+                fc: candle_nn::linear(hidden, hidden, vb.pp("fc"))?,
+            },
+            (TrunkSpec::LeNet, InputSpec::Image { channels, height, width }) => {
+                // Two valid 5×5 convolutions, each followed by a 2×2 pool.
+                let side = |n: usize| ((n.saturating_sub(4)) / 2).saturating_sub(4) / 2;
+                if side(height) == 0 || side(width) == 0 {
+                    candle_core::bail!("the lenet trunk needs images of at least 16×16, got {height}×{width}");
+                }
+                Trunk::LeNet {
+                    conv1: candle_nn::conv2d(channels, 10, 5, Default::default(), vb.pp("conv1"))?,
+                    conv2: candle_nn::conv2d(10, 20, 5, Default::default(), vb.pp("conv2"))?,
+                    fc: candle_nn::linear(20 * side(height) * side(width), LENET_REPRESENTATION, vb.pp("fc"))?,
+                }
+            }
+            (TrunkSpec::LeNet, InputSpec::Text { .. }) => {
+                candle_core::bail!("the lenet trunk reads images only; use the sequence trunk for text tasks")
+            }
         })
     }
 
-    /// `[B, width, T]` → `[B, hidden]`.
+    /// The stem's output → `[B, representation]`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let xs = self.conv1.forward(xs)?.relu()?;
-        let xs = self.conv2.forward(&xs)?.relu()?;
-        self.fc.forward(&xs.max(D::Minus1)?)?.relu()
+        match self {
+            Trunk::Sequence { conv1, conv2, fc } => {
+                let xs = conv1.forward(xs)?.relu()?;
+                let xs = conv2.forward(&xs)?.relu()?;
+                fc.forward(&xs.max(D::Minus1)?)?.relu()
+            }
+            Trunk::LeNet { conv1, conv2, fc } => {
+                let xs = max_pool2x2(&conv1.forward(xs)?)?.relu()?;
+                let xs = max_pool2x2(&conv2.forward(&xs)?)?.relu()?;
+                fc.forward(&xs.flatten_from(1)?)?.relu()
+            }
+        }
+    }
+}
+
+impl TrunkSpec {
+    /// Size of the shared representation the heads read.
+    pub fn representation(&self) -> usize {
+        match self {
+            TrunkSpec::Sequence { hidden, .. } => *hidden,
+            TrunkSpec::LeNet => LENET_REPRESENTATION,
+        }
+    }
+}
+
+/// A task's head: linear, or (LeNet) linear → relu → linear.
+enum Head {
+    Linear(Linear),
+    Mlp(Linear, Linear),
+}
+
+impl Head {
+    fn new(spec: TrunkSpec, n_classes: usize, vb: VarBuilder) -> Result<Head> {
+        let input = spec.representation();
+        Ok(match spec {
+            TrunkSpec::Sequence { .. } => Head::Linear(candle_nn::linear(input, n_classes, vb)?),
+            TrunkSpec::LeNet => Head::Mlp(
+                candle_nn::linear(input, LENET_REPRESENTATION, vb.pp("fc1"))?,
+                candle_nn::linear(LENET_REPRESENTATION, n_classes, vb.pp("fc2"))?,
+            ),
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Head::Linear(fc) => fc.forward(xs),
+            Head::Mlp(fc1, fc2) => fc2.forward(&fc1.forward(xs)?.relu()?),
+        }
     }
 }
 
@@ -173,7 +259,7 @@ struct Route {
 pub struct MultiTaskNet {
     stems: Vec<Stem>,
     trunks: Vec<Trunk>,
-    heads: Vec<Linear>,
+    heads: Vec<Head>,
     routes: Vec<Route>,
 }
 
@@ -190,8 +276,8 @@ impl MultiTaskNet {
             let modality = task.input.modality();
             let route = match spec.strategy {
                 Strategy::SingleTask => {
-                    stems.push(Stem::new(&task.input, spec.width, vb.pp("stems").pp(modality).pp(&task.name))?);
-                    trunks.push(Trunk::new(spec.width, spec.hidden, vb.pp("trunk").pp(&task.name))?);
+                    stems.push(Stem::new(&task.input, spec.trunk, vb.pp("stems").pp(modality).pp(&task.name))?);
+                    trunks.push(Trunk::new(spec.trunk, &task.input, vb.pp("trunk").pp(&task.name))?);
                     Route { stem: stems.len() - 1, trunk: trunks.len() - 1 }
                 }
                 Strategy::Hard => {
@@ -204,18 +290,18 @@ impl MultiTaskNet {
                             shared_stems[i].1
                         ),
                         None => {
-                            stems.push(Stem::new(&task.input, spec.width, vb.pp("stems").pp(modality))?);
+                            stems.push(Stem::new(&task.input, spec.trunk, vb.pp("stems").pp(modality))?);
                             shared_stems.push((modality, task.input));
                             stems.len() - 1
                         }
                     };
                     if trunks.is_empty() {
-                        trunks.push(Trunk::new(spec.width, spec.hidden, vb.pp("trunk"))?);
+                        trunks.push(Trunk::new(spec.trunk, &task.input, vb.pp("trunk"))?);
                     }
                     Route { stem, trunk: 0 }
                 }
             };
-            heads.push(candle_nn::linear(spec.hidden, task.n_classes, vb.pp("heads").pp(&task.name))?);
+            heads.push(Head::new(spec.trunk, task.n_classes, vb.pp("heads").pp(&task.name))?);
             routes.push(route);
         }
         Ok((MultiTaskNet { stems, trunks, heads, routes }, backend.parameters()))

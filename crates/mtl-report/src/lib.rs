@@ -76,7 +76,7 @@ pub enum ReportError {
         database: PathBuf,
     },
     /// Creating the report folder or writing a file failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Io {
         /// The folder or file.
         path: PathBuf,

@@ -1,6 +1,7 @@
 //! Experiment file → plan of trials → training → the results database.
 //!
 //! - [`config`]: the experiment file's serde types and their validation;
+//! - [`data`]: where each task's examples come from, and loading them;
 //! - [`plan`]: the validated plan, its trials and their stable keys;
 //! - [`train`]: the training loop of one trial;
 //! - [`sweep`]: runs a plan against the store, resumably.
@@ -8,7 +9,7 @@
 //! ```no_run
 //! use mtl_runner::{config, sweep};
 //! let plan = config::parse_file("experiments/quickstart.toml".as_ref())?;
-//! let tasks = sweep::load_tasks(&plan);
+//! let tasks = mtl_runner::data::load_tasks(&plan.tasks)?;
 //! struct Quiet;
 //! impl sweep::SweepEvents for Quiet {}
 //! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1 };
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod data;
 pub mod metrics;
 pub mod plan;
 pub mod sweep;

@@ -5,62 +5,11 @@
 //! setting, so the same file gives the same keys and a finished trial is
 //! recognised when the file is run again.
 
-use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
-use mtl_data::TaskData;
-use mtl_model::Strategy;
+use crate::data::DataSource;
+use mtl_model::{Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// Where a task's examples come from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DataSource {
-    /// The built-in shapes images.
-    SyntheticShapes {
-        /// Sizes and noise.
-        config: ShapesConfig,
-        /// Generation seed (fixed per experiment, unlike the trial seed).
-        seed: u64,
-    },
-    /// The built-in review texts.
-    SyntheticReviews {
-        /// Sizes, length and label noise.
-        config: ReviewsConfig,
-        /// Generation seed.
-        seed: u64,
-    },
-}
-
-impl DataSource {
-    /// `image-classification` or `text-classification`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DataSource::SyntheticShapes { .. } => "image-classification",
-            DataSource::SyntheticReviews { .. } => "text-classification",
-        }
-    }
-
-    /// Produces the task's examples.
-    pub fn load(&self, task_name: &str) -> TaskData {
-        match self {
-            DataSource::SyntheticShapes { config, seed } => mtl_data::synthetic::shapes(task_name, config, *seed),
-            DataSource::SyntheticReviews { config, seed } => mtl_data::synthetic::reviews(task_name, config, *seed),
-        }
-    }
-
-    fn settings(&self) -> Value {
-        match self {
-            DataSource::SyntheticShapes { config, seed } => json!({
-                "format": "synthetic-shapes", "n_train": config.n_train, "n_val": config.n_val,
-                "n_test": config.n_test, "noise": config.noise, "seed": seed,
-            }),
-            DataSource::SyntheticReviews { config, seed } => json!({
-                "format": "synthetic-reviews", "n_train": config.n_train, "n_val": config.n_val,
-                "n_test": config.n_test, "seq_len": config.seq_len, "label_noise": config.label_noise, "seed": seed,
-            }),
-        }
-    }
-}
 
 /// A task of the experiment.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,18 +20,16 @@ pub struct TaskSource {
     pub data: DataSource,
 }
 
-/// Sizes of the network.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ModelConfig {
-    /// Channels of the stems' output sequence.
-    pub width: usize,
-    /// Trunk channels and shared representation size.
-    pub hidden: usize,
-}
+/// The network's trunk (the strategy decides how it is shared).
+pub type ModelConfig = TrunkSpec;
 
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig { width: 32, hidden: 64 }
+/// Default trunk: the sequence CNN, 32 channels in, 64 out.
+pub const DEFAULT_MODEL: ModelConfig = TrunkSpec::Sequence { width: 32, hidden: 64 };
+
+fn model_settings(model: &ModelConfig) -> Value {
+    match model {
+        TrunkSpec::Sequence { width, hidden } => json!({ "trunk": "sequence", "width": width, "hidden": hidden }),
+        TrunkSpec::LeNet => json!({ "trunk": "lenet" }),
     }
 }
 
@@ -119,7 +66,7 @@ pub struct TrainingSettings {
     pub batch_size: usize,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f64,
-    /// Network sizes.
+    /// The trunk.
     pub model: ModelConfig,
 }
 
@@ -157,6 +104,8 @@ pub struct Trial {
     pub settings: TrainingSettings,
     /// Every resolved setting, as canonical JSON (what the key hashes).
     pub settings_json: String,
+    /// Hash of the tasks' data settings (8 hex digits): runs on different data differ in it.
+    pub data_key: String,
 }
 
 impl Trial {
@@ -175,9 +124,17 @@ impl Trial {
             ("seed".to_string(), ParamValue::Num(self.seed as f64)),
             ("epochs".to_string(), ParamValue::Num(s.epochs as f64)),
             ("batch_size".to_string(), ParamValue::Num(s.batch_size as f64)),
-            ("width".to_string(), ParamValue::Num(s.model.width as f64)),
-            ("hidden".to_string(), ParamValue::Num(s.model.hidden as f64)),
+            ("weight_decay".to_string(), ParamValue::Num(s.weight_decay)),
+            ("data".to_string(), ParamValue::Text(self.data_key.clone())),
         ];
+        match s.model {
+            TrunkSpec::Sequence { width, hidden } => params.extend([
+                ("trunk".to_string(), ParamValue::Text("sequence".into())),
+                ("width".to_string(), ParamValue::Num(width as f64)),
+                ("hidden".to_string(), ParamValue::Num(hidden as f64)),
+            ]),
+            TrunkSpec::LeNet => params.push(("trunk".to_string(), ParamValue::Text("lenet".into()))),
+        }
         if let Some(lambda) = self.lambda {
             params.insert(2, ("lambda".to_string(), ParamValue::Num(lambda)));
         }
@@ -215,6 +172,7 @@ pub(crate) fn expand(
 ) -> Plan {
     let task_settings: Vec<Value> =
         tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
+    let data_key = hex(&Sha256::digest(Value::Array(task_settings.clone()).to_string().as_bytes())[..4]);
     let mut trials = Vec::new();
     for &strategy in &axes.strategies {
         let (weightings, lambdas): (Vec<Weighting>, Vec<Option<f64>>) = match strategy {
@@ -231,7 +189,7 @@ pub(crate) fn expand(
                             "epochs": settings.epochs,
                             "batch_size": settings.batch_size,
                             "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
-                            "model": { "trunk": "cnn1d", "width": settings.model.width, "hidden": settings.model.hidden },
+                            "model": model_settings(&settings.model),
                             "strategy": strategy.name(),
                             "weighting": weighting.name(),
                             "lambda": lambda,
@@ -240,13 +198,27 @@ pub(crate) fn expand(
                         });
                         // serde_json's map is ordered by key, so this text is canonical.
                         let settings_json = resolved.to_string();
-                        let digest = Sha256::digest(settings_json.as_bytes());
-                        let key = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-                        trials.push(Trial { key, strategy, weighting, lambda, lr, seed, settings, settings_json });
+                        let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
+                        let data_key = data_key.clone();
+                        trials.push(Trial {
+                            key,
+                            strategy,
+                            weighting,
+                            lambda,
+                            lr,
+                            seed,
+                            settings,
+                            settings_json,
+                            data_key,
+                        });
                     }
                 }
             }
         }
     }
     Plan { experiment, source, tasks, trials }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

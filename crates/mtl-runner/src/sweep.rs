@@ -64,11 +64,6 @@ pub enum SweepError {
     Store(#[from] StoreError),
 }
 
-/// Produces every task's examples, in plan order.
-pub fn load_tasks(plan: &Plan) -> Vec<TaskData> {
-    plan.tasks.iter().map(|task| task.data.load(&task.name)).collect()
-}
-
 /// Trains every trial of `plan` not yet done in the database.
 pub fn run_sweep(
     plan: &Plan,

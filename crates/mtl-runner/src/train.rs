@@ -60,8 +60,7 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
         .collect();
-    let model = trial.settings.model;
-    ModelSpec { tasks, strategy: trial.strategy, width: model.width, hidden: model.hidden }
+    ModelSpec { tasks, strategy: trial.strategy, trunk: trial.settings.model }
 }
 
 /// The examples at `indices` as one input tensor.
@@ -144,6 +143,15 @@ pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver
             for (split_name, split) in [("val", &task.val), ("test", &task.test)] {
                 points.extend(evaluate(&net, task_idx, task, split_name, split, &device)?);
             }
+        }
+        if let Some(bad) = points.iter().find(|p| !p.value.is_finite()) {
+            let value = bad.value as f32;
+            return Err(TrainError::Diverged {
+                task: format!("{} ({})", bad.key.task, bad.key),
+                epoch,
+                step: steps_per_epoch,
+                value,
+            });
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
     }

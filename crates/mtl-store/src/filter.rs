@@ -71,11 +71,10 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, FilterError> {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i] as char;
+    while let Some(c) = text[i..].chars().next() {
         let start = i;
         if c.is_whitespace() {
-            i += 1;
+            i += c.len_utf8();
             continue;
         }
         let token = match c {
@@ -145,6 +144,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, FilterError> {
                 Token::Num(number.parse().map_err(|_| error(start, format!("{number:?} is not a number")))?)
             }
             _ if c.is_alphabetic() || c == '_' => {
+                i += c.len_utf8();
                 while i < bytes.len() {
                     let d = text[i..].chars().next().unwrap_or(' ');
                     if d.is_alphanumeric() || matches!(d, '_' | '.' | '-') {
@@ -433,6 +433,9 @@ mod tests {
         check_error("and", 0, "expected a key");
         check_error("seed = 1.2.3", 7, "not a number");
         check_error("strategy not = 'x'", 13, "expected in after not");
+        check_error("lambda ≥ 1", 7, "unexpected character '≥'");
+        check_error("lambda > 1 — 2", 11, "unexpected character '—'");
+        check_error("🙂 = 1", 0, "unexpected character");
     }
 
     #[test]

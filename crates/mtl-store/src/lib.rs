@@ -56,8 +56,8 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: i64,
     },
-    /// Any other SQLite failure.
-    #[error("database {path}: {source}")]
+    /// Any other SQLite failure (the cause follows in the error chain).
+    #[error("database {path}")]
     Sqlite {
         /// The database file.
         path: PathBuf,
@@ -414,8 +414,14 @@ impl Store {
             .map_err(&err)?;
         let index: BTreeMap<RunId, usize> = runs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
 
-        let mut stmt = self.conn.prepare("SELECT run_id, key, num, text FROM params").map_err(&err)?;
-        let mut rows = stmt.query([]).map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.run_id, p.key, p.num, p.text FROM params p JOIN runs r ON r.id = p.run_id
+                 JOIN experiments e ON e.id = r.experiment_id WHERE ?1 IS NULL OR e.name = ?1",
+            )
+            .map_err(&err)?;
+        let mut rows = stmt.query([experiment]).map_err(&err)?;
         while let Some(r) = rows.next().map_err(&err)? {
             let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
             let num: Option<f64> = r.get(2).map_err(&err)?;
@@ -431,10 +437,12 @@ impl Store {
             .prepare(
                 "SELECT m.run_id, m.epoch, m.task, m.split, m.metric, m.value
                  FROM metrics m JOIN (SELECT run_id, MAX(epoch) AS epoch FROM metrics GROUP BY run_id) last
-                 ON last.run_id = m.run_id AND last.epoch = m.epoch",
+                 ON last.run_id = m.run_id AND last.epoch = m.epoch
+                 JOIN runs r ON r.id = m.run_id JOIN experiments e ON e.id = r.experiment_id
+                 WHERE ?1 IS NULL OR e.name = ?1",
             )
             .map_err(&err)?;
-        let mut rows = stmt.query([]).map_err(&err)?;
+        let mut rows = stmt.query([experiment]).map_err(&err)?;
         while let Some(r) = rows.next().map_err(&err)? {
             let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
             let key = MetricKey {

@@ -17,8 +17,7 @@ fn spec(strategy: Strategy, width: usize, hidden: usize) -> ModelSpec {
             TaskSpec { name: "words".into(), input: TEXT, n_classes: 2 },
         ],
         strategy,
-        width,
-        hidden,
+        trunk: TrunkSpec::Sequence { width, hidden },
     }
 }
 
@@ -44,7 +43,9 @@ fn check_gradients(vars: &[(String, Var)], loss: impl Fn() -> Result<Tensor>) ->
         let analytic = analytic.flatten_all()?.to_vec1::<f64>()?;
         let original = var.flatten_all()?.to_vec1::<f64>()?;
         let eps = 1e-6;
-        for i in 0..original.len() {
+        // Large tensors: an evenly spread sample of at most 300 elements.
+        let stride = original.len().div_ceil(300);
+        for i in (0..original.len()).step_by(stride) {
             let mut perturbed = original.clone();
             let mut at = |delta: f64| -> Result<f64> {
                 perturbed[i] = original[i] + delta;
@@ -232,5 +233,93 @@ fn candle_conv1d_weight_gradient_is_wrong_for_batches_with_several_output_channe
         (ours.forward(&x)? * &r)?.sum_all()?.backward()?.get(&w).expect("dw").flatten_all()?.to_vec1::<f64>()?;
     let differs = candle_grad.iter().zip(&our_grad).any(|(a, b)| (a - b).abs() > 1e-6);
     assert!(differs, "candle's conv1d weight gradient now agrees with ours: {candle_grad:?}");
+    Ok(())
+}
+
+#[test]
+fn candle_conv2d_and_our_max_pool_pass_finite_difference_checks_on_odd_shapes() -> Result<()> {
+    // candle's conv2d backward is right (unlike its conv1d's and max_pool2d's): checked here.
+    use crate::layers::max_pool2x2;
+    for (batch, cin, cout, h, w, k) in [(2, 3, 4, 7, 6, 3), (1, 1, 2, 9, 9, 5), (3, 2, 1, 5, 8, 2)] {
+        let weight = Var::from_tensor(&random(&[cout, cin, k, k], 1)?)?;
+        let bias = Var::from_tensor(&random(&[cout], 2)?)?;
+        let input = Var::from_tensor(&random(&[batch, cin, h, w], 3)?)?;
+        let conv =
+            candle_nn::Conv2d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), Default::default());
+        let vars =
+            [("weight".to_string(), weight.clone()), ("bias".into(), bias.clone()), ("input".into(), input.clone())];
+        check_gradients(&vars, || weighted_sum(&max_pool2x2(&conv.forward(&input)?)?, 4))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn max_pool_matches_a_hand_case() -> Result<()> {
+    // DESIGN.md's case: x = [[1, 2], [3, 4]]; sum(max_pool(x)) = 4 with gradient [[0, 0], [0, 1]]
+    // (PyTorch agrees; candle 0.11.1's max_pool2d gives 0.25 at the arg-max).
+    let x = Var::from_tensor(&Tensor::new(&[[[[1f64, 2.], [3., 4.]]]], &Device::Cpu)?)?;
+    let pooled = crate::layers::max_pool2x2(&x)?;
+    assert_eq!(pooled.flatten_all()?.to_vec1::<f64>()?, [4.0]);
+    let grad = pooled.sum_all()?.backward()?.get(&x).expect("gradient").flatten_all()?.to_vec1::<f64>()?;
+    assert_eq!(grad, [0., 0., 0., 1.]);
+    // Odd sizes drop the last row/column, as PyTorch does: 3×3 → 1×1 over the top-left 2×2.
+    let odd = Tensor::new(&[[[[1f64, 2., 9.], [3., 4., 9.], [9., 9., 9.]]]], &Device::Cpu)?;
+    assert_eq!(crate::layers::max_pool2x2(&odd)?.flatten_all()?.to_vec1::<f64>()?, [4.0]);
+    Ok(())
+}
+
+fn lenet_spec(strategy: Strategy, side: usize) -> ModelSpec {
+    let input = InputSpec::Image { channels: 1, height: side, width: side };
+    ModelSpec {
+        tasks: vec![
+            TaskSpec { name: "left".into(), input, n_classes: 10 },
+            TaskSpec { name: "right".into(), input, n_classes: 10 },
+        ],
+        strategy,
+        trunk: TrunkSpec::LeNet,
+    }
+}
+
+#[test]
+fn lenet_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
+    // MultiLeNet on 28×28 (Sener & Koltun 2018):
+    //   trunk: conv 1→10 k5 (250 + 10), conv 10→20 k5 (5000 + 20), fc 320→50 (16000 + 50) = 21330
+    //   each head: fc 50→50 (2550), fc 50→10 (510) = 3060
+    let hard = 21330 + 2 * 3060;
+    let single = 2 * 21330 + 2 * 3060;
+    for (strategy, expected) in [(Strategy::Hard, hard), (Strategy::SingleTask, single)] {
+        let (net, params) = MultiTaskNet::new(&lenet_spec(strategy, 28), 0, DType::F32, &Device::Cpu)?;
+        assert_eq!(params.n_parameters(), expected, "{strategy:?}");
+        let images = Tensor::zeros((3, 1, 28, 28), DType::F32, &Device::Cpu)?;
+        assert_eq!(net.representation(0, &images)?.dims(), &[3, 50]);
+        assert_eq!(net.forward(1, &images)?.dims(), &[3, 10]);
+    }
+    let text = ModelSpec {
+        tasks: vec![TaskSpec { name: "t".into(), input: TEXT, n_classes: 2 }],
+        ..lenet_spec(Strategy::Hard, 28)
+    };
+    assert!(MultiTaskNet::new(&text, 0, DType::F32, &Device::Cpu).is_err(), "lenet reads images only");
+    Ok(())
+}
+
+#[test]
+fn lenet_passes_a_finite_difference_gradient_check_and_every_variable_moves() -> Result<()> {
+    // 16×16 inputs keep the check fast: 16 → conv 12 → pool 6 → conv 2 → pool 1.
+    let (net, params) = MultiTaskNet::new(&lenet_spec(Strategy::Hard, 16), 1, DType::F64, &Device::Cpu)?;
+    let images = random(&[2, 1, 16, 16], 7)?;
+    let labels = Tensor::new(&[3u32, 8], &Device::Cpu)?;
+    let loss = || -> Result<Tensor> {
+        let left = candle_nn::loss::cross_entropy(&net.forward(0, &images)?, &labels)?;
+        let right = candle_nn::loss::cross_entropy(&net.forward(1, &images)?, &labels)?;
+        left + (right * 0.5)?
+    };
+    check_gradients(&named_vars(&params, ""), loss)?;
+    let before: Vec<Vec<f64>> =
+        params.named().map(|(_, v)| v.flatten_all()?.to_vec1::<f64>()).collect::<Result<_>>()?;
+    let mut optimizer = candle_nn::AdamW::new(params.vars(), candle_nn::ParamsAdamW::default())?;
+    optimizer.backward_step(&loss()?)?;
+    for ((name, var), old) in params.named().zip(before) {
+        assert_ne!(var.flatten_all()?.to_vec1::<f64>()?, old, "{name} did not change");
+    }
     Ok(())
 }

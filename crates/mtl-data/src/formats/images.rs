@@ -1,1 +1,0 @@
-//! Image formats: IDX, CIFAR binary batches, image folders, MultiMNIST.

@@ -1,0 +1,173 @@
+//! CSV and TSV files (RFC 4180 quoting): one example per row, text and label in named or numbered columns.
+
+use super::classes_from_labels;
+use super::decode::decode_owned;
+use crate::{DataError, LabeledTexts, LoadReport, Sourced};
+use std::fmt;
+use std::path::Path;
+
+/// How to read a delimited file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DelimitedOptions {
+    /// The field separator: `b','` for CSV, `b'\t'` for TSV.
+    pub delimiter: u8,
+    /// The first row names the columns.
+    pub has_header: bool,
+    /// The column holding the text.
+    pub text_column: Column,
+    /// The column holding the label (a class name, or a class index "0", "1", …).
+    pub label_column: Column,
+}
+
+/// A column of a delimited file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Column {
+    /// By its name in the header row.
+    Name(String),
+    /// By position, 0-based.
+    Index(usize),
+}
+
+impl fmt::Display for Column {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Column::Name(name) => write!(f, "column '{name}'"),
+            Column::Index(index) => write!(f, "column {index}"),
+        }
+    }
+}
+
+/// Reads a CSV or TSV file; every example is in `train`.
+///
+/// Labels that are all non-negative integers are class indices (classes "0".."max"); otherwise each
+/// distinct label is a class, classes sorted alphabetically. Labels are trimmed; texts are kept as they are.
+pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<LabeledTexts>, DataError> {
+    // Decoded first, so that Windows-1252 files read too (the csv crate wants UTF-8).
+    let decoded = decode_owned(std::fs::read(path).map_err(|e| DataError::io(path, e))?);
+    if decoded.text.trim().is_empty() {
+        return Err(DataError::invalid(path, "empty file"));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(options.delimiter)
+        .has_headers(options.has_header)
+        // Short rows are reported below with the column they lack.
+        .flexible(true)
+        .from_reader(decoded.text.as_bytes());
+    let csv_error = |e: csv::Error| DataError::invalid(path, format!("malformed delimited file: {e}"));
+    let header = if options.has_header { Some(reader.headers().map_err(csv_error)?.clone()) } else { None };
+    let text_index = column_index(path, &options.text_column, header.as_ref())?;
+    let label_index = column_index(path, &options.label_column, header.as_ref())?;
+
+    let mut texts = Vec::new();
+    let mut raw_labels = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        let line = record.position().map_or(0, |p| p.line());
+        let field = |index: usize, column: &Column| {
+            record.get(index).ok_or_else(|| {
+                let message = format!("line {line}: row has {} fields, no {column}", record.len());
+                DataError::invalid(path, message)
+            })
+        };
+        texts.push(field(text_index, &options.text_column)?.to_owned());
+        raw_labels.push((field(label_index, &options.label_column)?.trim().to_owned(), line));
+    }
+    if texts.is_empty() {
+        return Err(DataError::invalid(path, "no rows"));
+    }
+    let (class_names, labels) = classes_from_labels(path, &raw_labels)?;
+    let report = LoadReport {
+        files_read: 1,
+        decoded_as_windows_1252: usize::from(decoded.windows_1252),
+        replacements: decoded.replacements,
+        ..LoadReport::default()
+    };
+    Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
+}
+
+fn column_index(path: &Path, column: &Column, header: Option<&csv::StringRecord>) -> Result<usize, DataError> {
+    let name = match column {
+        Column::Index(index) => return Ok(*index),
+        Column::Name(name) => name,
+    };
+    let Some(header) = header else {
+        return Err(DataError::invalid(
+            path,
+            format!("{column}: columns can only be named when the file has a header"),
+        ));
+    };
+    header.iter().position(|h| h == name).ok_or_else(|| {
+        let names: Vec<String> = header.iter().map(|h| format!("'{h}'")).collect();
+        DataError::invalid(path, format!("no {column} in the header; it has {}", names.join(", ")))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(delimiter: u8, has_header: bool, text: Column, label: Column) -> DelimitedOptions {
+        DelimitedOptions { delimiter, has_header, text_column: text, label_column: label }
+    }
+
+    fn csv_by_name() -> DelimitedOptions {
+        options(b',', true, Column::Name("review".to_owned()), Column::Name("label".to_owned()))
+    }
+
+    /// Writes `content` to a temporary `name` and reads it.
+    fn read(name: &str, content: &[u8], options: &DelimitedOptions) -> Result<Sourced<LabeledTexts>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let dir = dir.path().to_string_lossy().into_owned();
+        delimited(&path, options).map_err(|e| e.to_string().replace(&dir, "DIR"))
+    }
+
+    fn check(content: &[u8], options: &DelimitedOptions, classes: &[&str], texts: &[&str], labels: &[u32]) {
+        let sourced = read("data.csv", content, options).unwrap();
+        assert_eq!(sourced.class_names, classes);
+        assert_eq!(sourced.train.texts, texts);
+        assert_eq!(sourced.train.labels, labels);
+        assert_eq!(sourced.report.files_read, 1);
+    }
+
+    fn check_err(content: &[u8], options: &DelimitedOptions, expected: &str) {
+        assert_eq!(read("data.csv", content, options).unwrap_err(), expected);
+    }
+
+    #[test]
+    fn delimited_reads_csv_and_tsv() {
+        // Quoted commas, doubled quotes, a newline inside quotes; name labels sorted alphabetically.
+        let csv = b"id,review,label\n1,\"Great, really.\",pos\n2,\"He said \"\"meh\"\".\",neg\n3,\"two\nlines\",pos\n";
+        check(csv, &csv_by_name(), &["neg", "pos"], &["Great, really.", "He said \"meh\".", "two\nlines"], &[1, 0, 1]);
+        // TSV without header, by index; integer labels (class 1 unused still gets a name).
+        let tsv = options(b'\t', false, Column::Index(1), Column::Index(0));
+        check(b"2\tgood, fine\n0\tbad\r\n", &tsv, &["0", "1", "2"], &["good, fine", "bad"], &[2, 0]);
+        // Windows-1252 and a label with spaces around it.
+        let sourced = read("w.csv", b"review,label\nit\x92s ok\x85, 1 \n", &csv_by_name()).unwrap();
+        assert_eq!((sourced.train.texts[0].as_str(), sourced.train.labels[0]), ("it’s ok…", 1));
+        assert_eq!((sourced.report.decoded_as_windows_1252, sourced.report.replacements), (1, 0));
+    }
+
+    #[test]
+    fn delimited_errors() {
+        let by_name = csv_by_name();
+        check_err(
+            b"id,text,label\n1,x,pos\n",
+            &by_name,
+            "DIR/data.csv: no column 'review' in the header; it has 'id', 'text', 'label'",
+        );
+        let no_header = options(b',', false, Column::Name("review".to_owned()), Column::Index(1));
+        check_err(
+            b"x,pos\n",
+            &no_header,
+            "DIR/data.csv: column 'review': columns can only be named when the file has a header",
+        );
+        check_err(b"", &by_name, "DIR/data.csv: empty file");
+        check_err(b"review,label\n", &by_name, "DIR/data.csv: no rows");
+        let by_index = options(b',', false, Column::Index(0), Column::Index(2));
+        check_err(b" \n", &by_index, "DIR/data.csv: empty file");
+        check_err(b"a,b,pos\n\"two\nlines\",b\n", &by_index, "DIR/data.csv: line 2: row has 2 fields, no column 2");
+        check_err(b"review,label\nx,\n", &by_name, "DIR/data.csv: line 2: empty label");
+    }
+}

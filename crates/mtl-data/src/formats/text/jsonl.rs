@@ -1,0 +1,124 @@
+//! JSON Lines: one object per line, text and label in named fields.
+
+use super::classes_from_labels;
+use super::decode::decode_owned;
+use crate::{DataError, LabeledTexts, LoadReport, Sourced};
+use serde_json::Value;
+use std::path::Path;
+
+/// Reads a JSONL file of objects; every example is in `train`. Blank lines are skipped.
+///
+/// `text_field` must be a string; `label_field` a string or a non-negative integer, with the class rules of
+/// [`super::delimited`].
+pub fn jsonl(path: &Path, text_field: &str, label_field: &str) -> Result<Sourced<LabeledTexts>, DataError> {
+    let decoded = decode_owned(std::fs::read(path).map_err(|e| DataError::io(path, e))?);
+    let mut texts = Vec::new();
+    let mut raw_labels = Vec::new();
+    for (line_idx, line) in decoded.text.lines().enumerate() {
+        let line_number = line_idx as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let invalid = |message: String| DataError::invalid(path, format!("line {line_number}: {message}"));
+        let object = match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => return Err(invalid("not a JSON object".to_owned())),
+            Err(e) => {
+                // serde_json counts lines within the one line it was given: keep only the column.
+                let text = e.to_string();
+                let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(what, _)| what);
+                return Err(invalid(format!("column {}: bad JSON: {what}", e.column())));
+            }
+        };
+        let field = |name: &str| object.get(name).ok_or_else(|| invalid(format!("no field '{name}'")));
+        match field(text_field)? {
+            Value::String(text) => texts.push(text.clone()),
+            other => return Err(invalid(format!("field '{text_field}' is {}, not a string", kind(other)))),
+        }
+        let label = match field(label_field)? {
+            Value::String(label) => label.trim().to_owned(),
+            Value::Number(n) if n.is_u64() => n.to_string(),
+            other => {
+                let message =
+                    format!("field '{label_field}' is {}, not a string or a non-negative integer", kind(other));
+                return Err(invalid(message));
+            }
+        };
+        raw_labels.push((label, line_number));
+    }
+    if texts.is_empty() {
+        return Err(DataError::invalid(path, "no records"));
+    }
+    let (class_names, labels) = classes_from_labels(path, &raw_labels)?;
+    let report = LoadReport {
+        files_read: 1,
+        decoded_as_windows_1252: usize::from(decoded.windows_1252),
+        replacements: decoded.replacements,
+        ..LoadReport::default()
+    };
+    Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
+}
+
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(_) => "a boolean".to_owned(),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(_) => "a string".to_owned(),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `content` to a temporary file and reads it with fields "text" and "label".
+    fn read(content: &str) -> Result<Sourced<LabeledTexts>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.jsonl");
+        std::fs::write(&path, content).unwrap();
+        let dir = dir.path().to_string_lossy().into_owned();
+        jsonl(&path, "text", "label").map_err(|e| e.to_string().replace(&dir, "DIR"))
+    }
+
+    fn check(content: &str, classes: &[&str], texts: &[&str], labels: &[u32]) {
+        let sourced = read(content).unwrap();
+        assert_eq!(sourced.class_names, classes, "{content}");
+        assert_eq!(sourced.train.texts, texts, "{content}");
+        assert_eq!(sourced.train.labels, labels, "{content}");
+    }
+
+    fn check_err(content: &str, expected: &str) {
+        assert_eq!(read(content).unwrap_err(), expected, "{content}");
+    }
+
+    #[test]
+    fn jsonl_reads_records() {
+        let names = "{\"text\": \"fine, \\\"really\\\"\", \"label\": \"pos\", \"id\": 1}\n\n{\"label\": \"neg\", \"text\": \"meh\"}\n";
+        check(names, &["neg", "pos"], &["fine, \"really\"", "meh"], &[1, 0]);
+        check(
+            "{\"text\": \"a\", \"label\": 2}\r\n{\"text\": \"b\", \"label\": \"0\"}",
+            &["0", "1", "2"],
+            &["a", "b"],
+            &[2, 0],
+        );
+    }
+
+    #[test]
+    fn jsonl_errors() {
+        check_err(
+            "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 1\n",
+            "DIR/data.jsonl: line 2: column 24: bad JSON: EOF while parsing an object",
+        );
+        check_err("{\"text\": \"a\", \"label\": 1}\n\n{\"text\": \"b\"}\n", "DIR/data.jsonl: line 3: no field 'label'");
+        check_err("{\"text\": 5, \"label\": 1}", "DIR/data.jsonl: line 1: field 'text' is the number 5, not a string");
+        check_err(
+            "{\"text\": \"a\", \"label\": -1}",
+            "DIR/data.jsonl: line 1: field 'label' is the number -1, not a string or a non-negative integer",
+        );
+        check_err("[1, 2]", "DIR/data.jsonl: line 1: not a JSON object");
+        check_err("\n \n", "DIR/data.jsonl: no records");
+    }
+}

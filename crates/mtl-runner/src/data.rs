@@ -1,0 +1,266 @@
+//! Where each task's examples come from, as resolved from the experiment file,
+//! and how they are loaded (once per sweep; tasks that read the same input,
+//! like MultiMNIST's left and right digit, share one load).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mtl_data::formats::images::{self, CifarLabels, ImageFolderOptions, MultiDigits, Unreadable};
+use mtl_data::formats::text::{self, Column, DelimitedOptions};
+use mtl_data::prepare::{image_task, text_task, Amount, Carve, SplitPolicy, TextOptions};
+use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
+use mtl_data::{DataError, LabeledImages, Sourced, TaskData};
+use serde_json::{json, Value};
+
+/// Which digit of a MultiMNIST image a task predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Digit {
+    /// The top-left digit.
+    Left,
+    /// The bottom-right digit.
+    Right,
+}
+
+/// A text file format with its columns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TextFormat {
+    /// `{train,test}/{neg,pos}/*.txt`.
+    AclImdb,
+    /// One file per class, one example per line.
+    Lines(Vec<PathBuf>),
+    /// CSV or TSV.
+    Delimited(DelimitedOptions),
+    /// One JSON object per line.
+    Jsonl {
+        /// Field holding the text.
+        text_field: String,
+        /// Field holding the label.
+        label_field: String,
+    },
+}
+
+/// An image file format.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageFormat {
+    /// IDX files (MNIST, Fashion-MNIST, EMNIST) in a folder.
+    Idx,
+    /// CIFAR-10/100 binary batches.
+    Cifar(CifarLabels),
+    /// `root/<class>/*.png|jpg|gif|bmp`, optionally under train/val/test.
+    Folder(ImageFolderOptions),
+    /// MultiMNIST composed from the IDX digits of the folder.
+    MultiMnist {
+        /// Seed of the pairing of digits.
+        seed: u64,
+        /// The digit this task predicts.
+        digit: Digit,
+    },
+}
+
+/// Where a task's examples come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// The built-in shapes images.
+    SyntheticShapes {
+        /// Sizes and noise.
+        config: ShapesConfig,
+        /// Generation seed (fixed per experiment, unlike the trial seed).
+        seed: u64,
+    },
+    /// The built-in review texts.
+    SyntheticReviews {
+        /// Sizes, length and label noise.
+        config: ReviewsConfig,
+        /// Generation seed.
+        seed: u64,
+    },
+    /// Image files.
+    Images {
+        /// File or folder, resolved against the experiment file's folder.
+        path: PathBuf,
+        /// Their format.
+        format: ImageFormat,
+        /// How missing splits are carved.
+        split: SplitPolicy,
+    },
+    /// Text files.
+    Texts {
+        /// File or folder (for `Lines`, the files are in the format).
+        path: PathBuf,
+        /// Their format.
+        format: TextFormat,
+        /// How missing splits are carved.
+        split: SplitPolicy,
+        /// Tokenisation.
+        options: TextOptions,
+    },
+}
+
+fn amount(a: &Amount) -> Value {
+    match a {
+        Amount::Count(c) => json!(c),
+        Amount::Fraction(f) => json!(f),
+    }
+}
+
+fn split_settings(split: &SplitPolicy) -> Value {
+    let carve = match split.carve {
+        Carve::Random => "random",
+        Carve::Tail => "tail",
+    };
+    json!({ "val_size": amount(&split.val), "test_size": amount(&split.test), "carve": carve, "seed": split.seed })
+}
+
+fn column(c: &Column) -> Value {
+    match c {
+        Column::Name(name) => json!(name),
+        Column::Index(i) => json!(i),
+    }
+}
+
+impl DataSource {
+    /// `image-classification` or `text-classification`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DataSource::SyntheticShapes { .. } | DataSource::Images { .. } => "image-classification",
+            DataSource::SyntheticReviews { .. } | DataSource::Texts { .. } => "text-classification",
+        }
+    }
+
+    /// Every setting that decides the examples, for the trial key.
+    pub fn settings(&self) -> Value {
+        match self {
+            DataSource::SyntheticShapes { config, seed } => json!({
+                "format": "synthetic-shapes", "n_train": config.n_train, "n_val": config.n_val,
+                "n_test": config.n_test, "noise": config.noise, "seed": seed,
+            }),
+            DataSource::SyntheticReviews { config, seed } => json!({
+                "format": "synthetic-reviews", "n_train": config.n_train, "n_val": config.n_val,
+                "n_test": config.n_test, "seq_len": config.seq_len, "label_noise": config.label_noise, "seed": seed,
+            }),
+            DataSource::Images { path, format, split } => {
+                let format = match format {
+                    ImageFormat::Idx => json!({ "format": "mnist-idx" }),
+                    ImageFormat::Cifar(labels) => json!({ "format": "cifar", "labels": format!("{labels:?}") }),
+                    ImageFormat::Folder(o) => json!({
+                        "format": "image-folder", "channels": o.channels, "height": o.height, "width": o.width,
+                        "on_unreadable": format!("{:?}", o.on_unreadable),
+                    }),
+                    ImageFormat::MultiMnist { seed, digit } => {
+                        json!({ "format": "multimnist", "seed": seed, "digit": format!("{digit:?}") })
+                    }
+                };
+                json!({ "path": path, "source": format, "split": split_settings(split) })
+            }
+            DataSource::Texts { path, format, split, options } => {
+                let format = match format {
+                    TextFormat::AclImdb => json!({ "format": "aclimdb" }),
+                    TextFormat::Lines(files) => json!({ "format": "text-lines", "files": files }),
+                    TextFormat::Delimited(o) => json!({
+                        "format": if o.delimiter == b'\t' { "tsv" } else { "csv" }, "header": o.has_header,
+                        "text_column": column(&o.text_column), "label_column": column(&o.label_column),
+                    }),
+                    TextFormat::Jsonl { text_field, label_field } => {
+                        json!({ "format": "jsonl", "text_field": text_field, "label_field": label_field })
+                    }
+                };
+                json!({
+                    "path": path, "source": format, "split": split_settings(split),
+                    "max_len": options.max_len, "vocab_size": options.vocab_size, "min_freq": options.min_freq,
+                })
+            }
+        }
+    }
+
+    /// Tasks whose sources give equal keys read the same inputs: they share
+    /// batches (one image, several labels).
+    pub fn shared_input_key(&self) -> Option<String> {
+        match self {
+            DataSource::Images { path, format: ImageFormat::MultiMnist { seed, .. }, split } => {
+                Some(format!("multimnist:{}:{seed}:{}", path.display(), split_settings(split)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Loads every task of a plan, in order. Sources read once per sweep.
+pub fn load_tasks(tasks: &[crate::plan::TaskSource]) -> Result<Vec<TaskData>, DataError> {
+    let mut multi_digits: HashMap<(PathBuf, u64), Sourced<MultiDigits>> = HashMap::new();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let name = task.name.as_str();
+        let data = match &task.data {
+            DataSource::SyntheticShapes { config, seed } => mtl_data::synthetic::shapes(name, config, *seed),
+            DataSource::SyntheticReviews { config, seed } => mtl_data::synthetic::reviews(name, config, *seed),
+            DataSource::Images { path, format: ImageFormat::MultiMnist { seed, digit }, split } => {
+                let key = (path.clone(), *seed);
+                if !multi_digits.contains_key(&key) {
+                    multi_digits.insert(key.clone(), compose_multi_mnist(path, *seed)?);
+                }
+                let composed = &multi_digits[&key];
+                let pick = |m: &MultiDigits| -> LabeledImages {
+                    let mut images = m.images.clone();
+                    if *digit == Digit::Right {
+                        images.labels = m.right_labels.clone();
+                    }
+                    images
+                };
+                let sourced = Sourced {
+                    class_names: composed.class_names.clone(),
+                    train: pick(&composed.train),
+                    val: composed.val.as_ref().map(pick),
+                    test: composed.test.as_ref().map(pick),
+                    report: composed.report.clone(),
+                };
+                image_task(name, path, sourced, split)?
+            }
+            DataSource::Images { path, format, split } => {
+                let sourced = match format {
+                    ImageFormat::Idx => images::idx_dir(path)?,
+                    ImageFormat::Cifar(labels) => images::cifar(path, *labels)?,
+                    ImageFormat::Folder(options) => images::image_folder(path, options)?,
+                    ImageFormat::MultiMnist { .. } => unreachable!("handled above"),
+                };
+                image_task(name, path, sourced, split)?
+            }
+            DataSource::Texts { path, format, split, options } => {
+                let sourced = match format {
+                    TextFormat::AclImdb => text::aclimdb(path)?,
+                    TextFormat::Lines(files) => text::lines_per_class(files)?,
+                    TextFormat::Delimited(o) => text::delimited(path, o)?,
+                    TextFormat::Jsonl { text_field, label_field } => text::jsonl(path, text_field, label_field)?,
+                };
+                text_task(name, path, sourced, split, options)?
+            }
+        };
+        out.push(data);
+    }
+    Ok(out)
+}
+
+/// MultiMNIST from the IDX digits at `path`, each split composed on its own.
+fn compose_multi_mnist(path: &Path, seed: u64) -> Result<Sourced<MultiDigits>, DataError> {
+    let digits = images::idx_dir(path)?;
+    Ok(Sourced {
+        class_names: digits.class_names,
+        train: images::multi_mnist(&digits.train, seed)?,
+        val: digits.val.as_ref().map(|v| images::multi_mnist(v, seed ^ 1)).transpose()?,
+        test: digits.test.as_ref().map(|t| images::multi_mnist(t, seed ^ 2)).transpose()?,
+        report: digits.report,
+    })
+}
+
+/// Defaults of the experiment file for file-backed data.
+pub mod defaults {
+    use super::*;
+
+    /// Validation examples carved from train when the format has none: 10%.
+    pub const VAL: Amount = Amount::Fraction(0.1);
+    /// Test examples carved when the format has none: 20%.
+    pub const TEST: Amount = Amount::Fraction(0.2);
+    /// Tokenisation.
+    pub const TEXT: TextOptions = TextOptions { max_len: 256, vocab_size: 20_000, min_freq: 2 };
+    /// Image folders: unreadable files fail the load.
+    pub const UNREADABLE: Unreadable = Unreadable::Fail;
+}

@@ -292,3 +292,169 @@ fn bad_inputs_outside_the_experiment_file_exit_2() {
     assert!(text(&out.stderr).contains("--jobs"), "{}", text(&out.stderr));
     assert!(!ws.path("mtl.db").exists());
 }
+
+/// Writes an IDX file (gzip-compressed when `gz`) holding `dims` and `data` as unsigned bytes.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8], gz: bool) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend(data);
+    if gz {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&bytes).expect("gzip");
+        bytes = encoder.finish().expect("gzip");
+    }
+    std::fs::write(path, bytes).expect("write idx");
+}
+
+/// A tiny MNIST-like folder: `n` 28×28 digits whose class is drawn as a bright row band.
+fn write_digits(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut pixels = Vec::with_capacity(n * 784);
+    let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+    for &label in &labels {
+        for row in 0..28 {
+            for col in 0..28u32 {
+                let on = row / 9 == label as usize && col % 2 == 0;
+                pixels.push(if on { 255 } else { (col * 3) as u8 });
+            }
+        }
+    }
+    write_idx(&dir.join("t10k-images-idx3-ubyte.gz"), &[n as u32, 28, 28], &pixels, true);
+    write_idx(&dir.join("t10k-labels-idx1-ubyte.gz"), &[n as u32], &labels, true);
+}
+
+/// A CSV of reviews with quoted commas and newlines; label names.
+fn write_reviews_csv(path: &Path, n: usize) {
+    let mut text = String::from("id,text,label\n");
+    for i in 0..n {
+        let (review, label) =
+            if i % 2 == 0 { ("\"good, really\ngood\"", "pos") } else { ("\"bad, \"\"awful\"\" film\"", "neg") };
+        text += &format!("{i},{review},{label}\n");
+    }
+    std::fs::write(path, text).expect("write csv");
+}
+
+const FILES: &str = r#"
+name = "files"
+epochs = 1
+seeds = [0]
+batch_size = 16
+
+[[tasks]]
+name = "digits"
+data = { format = "mnist-idx", path = "digits", test_size = 20, val_size = 10, carve = "tail" }
+
+[[tasks]]
+name = "reviews"
+data = { format = "csv", path = "reviews.csv", text_column = "text", label_column = "label", max_len = 8, min_freq = 1 }
+
+[model]
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["hard"]
+"#;
+
+#[test]
+fn an_experiment_on_files_in_real_formats_runs_and_stores_its_vocabulary() {
+    let ws = Workspace::new();
+    write_digits(&ws.path("digits"), 90);
+    write_reviews_csv(&ws.path("reviews.csv"), 40);
+    ws.write("files.toml", FILES);
+    let out = ws.mtl(&["run", "files.toml", "--no-report"]);
+    expect_code(&out, 0);
+    let db = ws.path("mtl.db");
+    // digits: 90 = 60 train + 10 val + 20 test (the tail); reviews: 40 = 32 + 8 (random 20% test, 10% val).
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 1);
+    let vocabulary: String = Connection::open(&db)
+        .expect("db")
+        .query_row(
+            "SELECT CAST(b.content AS TEXT) FROM artifacts a JOIN blobs b ON b.sha256 = a.sha256 WHERE a.name = 'vocabulary/reviews'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("vocabulary stored with the run");
+    let tokens: Vec<&str> = vocabulary.lines().collect();
+    assert_eq!(&tokens[..2], ["<pad>", "<oov>"]);
+    for word in ["good", "bad", "awful", ",", "\""] {
+        assert!(tokens.contains(&word) || word == "\"", "{word:?} in {tokens:?}");
+    }
+
+    let out = ws.mtl(&["data", "inspect", "digits", "--format", "json"]);
+    expect_code(&out, 0);
+    let inspection: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(inspection["format"], "mnist-idx");
+    assert_eq!(inspection["splits"][0]["count"], 90);
+    assert_eq!(inspection["splits"][0]["per_class"]["0"], 30);
+    let out = ws.mtl(&["data", "inspect", "reviews.csv"]);
+    expect_code(&out, 0);
+    let table = text(&out.stdout);
+    assert!(table.contains("csv") && table.contains("40") && table.contains("neg"), "{table}");
+}
+
+/// Bad data: `mtl run` exits 2, names the file and the problem, and writes nothing.
+fn check_bad_data(setup: impl Fn(&Workspace), fragments: &[&str]) {
+    let ws = Workspace::new();
+    write_digits(&ws.path("digits"), 90);
+    write_reviews_csv(&ws.path("reviews.csv"), 40);
+    setup(&ws);
+    ws.write("files.toml", FILES);
+    let out = ws.mtl(&["run", "files.toml"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    for fragment in fragments {
+        assert!(stderr.contains(fragment), "expected {fragment:?} in:\n{stderr}");
+    }
+    assert!(!ws.path("mtl.db").exists(), "no database may be created");
+}
+
+#[test]
+fn bad_data_exits_2_naming_the_file_and_the_problem() {
+    let images = "t10k-images-idx3-ubyte.gz";
+    check_bad_data(
+        |ws| {
+            let path = ws.path("digits").join(images);
+            let bytes = std::fs::read(&path).expect("read");
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
+        },
+        &[images, "truncated"],
+    );
+    check_bad_data(
+        |ws| write_idx(&ws.path("digits").join(images), &[90, 28, 28], &vec![0; 90 * 784 - 5], false),
+        &[images, "truncated"],
+    );
+    check_bad_data(
+        |ws| std::fs::write(ws.path("digits").join(images), [1u8, 2, 3, 4, 5, 6, 7, 8]).expect("write"),
+        &[images, "magic"],
+    );
+    check_bad_data(
+        |ws| write_idx(&ws.path("digits").join("t10k-labels-idx1-ubyte.gz"), &[80], &[0; 80], true),
+        &["t10k-labels-idx1-ubyte.gz", "90", "80"],
+    );
+    check_bad_data(|ws| std::fs::remove_dir_all(ws.path("digits")).expect("rm"), &["digits"]);
+    check_bad_data(|ws| std::fs::write(ws.path("reviews.csv"), "").expect("empty"), &["reviews.csv", "empty"]);
+    check_bad_data(
+        |ws| std::fs::write(ws.path("reviews.csv"), "id,body,label\n1,nice,pos\n").expect("write"),
+        &["reviews.csv", "text", "body"],
+    );
+}
+
+#[test]
+fn an_empty_class_folder_is_reported_by_name() {
+    let ws = Workspace::new();
+    for (class, files) in [("cats", 1), ("dogs", 0)] {
+        let dir = ws.path("pets").join(class);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for i in 0..files {
+            std::fs::write(dir.join(format!("{i}.txt")), "not an image").expect("write");
+        }
+    }
+    let out = ws.mtl(&["data", "inspect", "pets", "--as", "image-folder"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cats") || stderr.contains("dogs"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 //! Thin glue over the library crates: parses flags, prints, maps errors to
 //! exit codes (0 success, 1 a run failed or was interrupted, 2 bad input).
 
+mod data;
 mod ls;
 mod output;
 mod progress;
@@ -45,6 +46,9 @@ enum Command {
     Report(ReportArgs),
     /// List runs with their settings and final per-task metrics.
     Ls(ls::LsArgs),
+    /// Look at data sets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report(args),
         Command::Ls(args) => ls::ls(args),
+        Command::Data(command) => data::data(command),
     };
     match result {
         Ok(code) => code,

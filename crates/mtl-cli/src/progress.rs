@@ -7,7 +7,7 @@ use std::time::Instant;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtl_runner::plan::{Plan, Trial};
 use mtl_runner::sweep::{SweepEvents, TrialOutcome};
-use mtl_store::RunStatus;
+use mtl_store::{MetricPoint, RunStatus};
 
 pub struct Progress {
     multi: MultiProgress,
@@ -87,6 +87,26 @@ impl SweepEvents for Progress {
         bar.set_length(epochs * steps_per_epoch as u64);
         bar.set_position((epoch as u64 - 1) * steps_per_epoch as u64 + step as u64);
         bar.set_message(format!("epoch {epoch}/{epochs}"));
+    }
+
+    fn epoch(&self, job: usize, trial: &Trial, epoch: u32, points: &[MetricPoint]) {
+        // On a terminal the bars show this; in a log, one line per epoch shows a long trial moving.
+        if self.terminal {
+            return;
+        }
+        let elapsed = self.jobs.lock().expect("bars")[job].1.elapsed();
+        let accuracies: Vec<String> = points
+            .iter()
+            .filter(|p| p.key.split != "train" && p.key.metric == "accuracy")
+            .map(|p| format!("{}.{} {:.3}", p.key.task, p.key.split, p.value))
+            .collect();
+        self.line(format!(
+            "    {} epoch {epoch}/{} ({:.0}s): accuracy {}",
+            trial.label(),
+            trial.settings.epochs,
+            elapsed.as_secs_f64(),
+            accuracies.join(", ")
+        ));
     }
 
     fn trial_finished(&self, job: usize, trial: &Trial, outcome: &TrialOutcome) {

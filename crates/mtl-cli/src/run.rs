@@ -36,7 +36,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything the user typed is validated before the database is touched.
     let plan = mtl_runner::config::parse_file(&args.file)?;
-    let tasks = mtl_runner::data::load_tasks(&plan.tasks)?;
+    let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {

@@ -16,6 +16,7 @@
 
 mod dataset;
 pub mod formats;
+pub mod inspect;
 pub mod prepare;
 mod raw;
 mod rng;
@@ -25,4 +26,4 @@ pub mod synthetic;
 pub use dataset::{Inputs, Modality, Split, TaskData};
 pub use raw::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 pub use rng::Rng;
-pub use sampler::JointSampler;
+pub use sampler::{JointSampler, SamplingPolicy};

@@ -313,6 +313,18 @@ impl MultiTaskNet {
         self.trunks[route.trunk].forward(&self.stems[route.stem].forward(xs)?)
     }
 
+    /// Tasks with equal keys compute the same representation of the same input
+    /// (same stem and trunk), so it can be computed once for all of them.
+    pub fn representation_key(&self, task_idx: usize) -> (usize, usize) {
+        let route = self.routes[task_idx];
+        (route.stem, route.trunk)
+    }
+
+    /// Logits of task `task_idx` from a representation computed by [`MultiTaskNet::representation`].
+    pub fn head(&self, task_idx: usize, representation: &Tensor) -> Result<Tensor> {
+        self.heads[task_idx].forward(representation)
+    }
+
     /// Logits of task `task_idx` for a batch of its inputs: `[B, n_classes]`.
     /// Images are `[B, C, H, W]` floats, texts `[B, T]` u32 token ids.
     pub fn forward(&self, task_idx: usize, xs: &Tensor) -> Result<Tensor> {

@@ -16,6 +16,7 @@ use mtl_data::formats::images::{CifarLabels, ImageFolderOptions, Unreadable};
 use mtl_data::formats::text::{Column, DelimitedOptions};
 use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
+use mtl_data::SamplingPolicy;
 use mtl_model::{Strategy, TrunkSpec};
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
@@ -49,6 +50,8 @@ struct ExperimentFile {
     batch_size: usize,
     #[serde(default)]
     weight_decay: f64,
+    sampling: Option<String>,
+    temperature: Option<f64>,
     tasks: Vec<TaskEntry>,
     #[serde(default)]
     model: ModelEntry,
@@ -389,10 +392,29 @@ impl Checker<'_> {
             }
         }
 
+        let sampling = match (file.sampling.as_deref().unwrap_or("all"), file.temperature) {
+            ("all", None) => SamplingPolicy::EveryTask,
+            ("proportional", None) => SamplingPolicy::Proportional,
+            ("temperature", Some(t)) if t.is_finite() && t > 0.0 => SamplingPolicy::Temperature(t),
+            ("temperature", Some(t)) => return self.fail(&[Key("temperature")], format!("{t} must be a number > 0")),
+            ("temperature", None) => {
+                return self.fail(&[Key("sampling")], "sampling = \"temperature\" needs temperature = T")
+            }
+            ("all" | "proportional", Some(_)) => {
+                return self.fail(&[Key("temperature")], "temperature applies only to sampling = \"temperature\"")
+            }
+            (other, _) => {
+                return self.fail(
+                    &[Key("sampling")],
+                    format!("unknown sampling \"{other}\"; expected \"all\", \"proportional\" or \"temperature\""),
+                )
+            }
+        };
         let settings = TrainingSettings {
             epochs: file.epochs,
             batch_size: file.batch_size,
             weight_decay: file.weight_decay,
+            sampling,
             model,
         };
         let axes = SweepAxes { strategies, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };

@@ -184,6 +184,34 @@ impl DataSource {
     }
 }
 
+/// The loaded tasks of a plan and which of them read the same inputs.
+#[derive(Clone, Debug)]
+pub struct TaskSet {
+    /// Every task's examples, in plan order.
+    pub tasks: Vec<TaskData>,
+    /// Tasks that share inputs (and so batches), as index lists in plan order;
+    /// every task is in exactly one group.
+    pub input_groups: Vec<Vec<usize>>,
+}
+
+/// Loads every task of a plan and groups those that read the same inputs.
+pub fn load_task_set(sources: &[crate::plan::TaskSource]) -> Result<TaskSet, DataError> {
+    let tasks = load_tasks(sources)?;
+    let mut input_groups: Vec<Vec<usize>> = Vec::new();
+    let mut keys: Vec<Option<String>> = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let key = source.data.shared_input_key();
+        match key.as_ref().and_then(|k| keys.iter().position(|other| other.as_ref() == Some(k))) {
+            Some(group) => input_groups[group].push(i),
+            None => {
+                input_groups.push(vec![i]);
+                keys.push(key);
+            }
+        }
+    }
+    Ok(TaskSet { tasks, input_groups })
+}
+
 /// Loads every task of a plan, in order. Sources read once per sweep.
 pub fn load_tasks(tasks: &[crate::plan::TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let mut multi_digits: HashMap<(PathBuf, u64), Sourced<MultiDigits>> = HashMap::new();

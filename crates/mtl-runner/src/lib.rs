@@ -9,7 +9,7 @@
 //! ```no_run
 //! use mtl_runner::{config, sweep};
 //! let plan = config::parse_file("experiments/quickstart.toml".as_ref())?;
-//! let tasks = mtl_runner::data::load_tasks(&plan.tasks)?;
+//! let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
 //! struct Quiet;
 //! impl sweep::SweepEvents for Quiet {}
 //! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1 };

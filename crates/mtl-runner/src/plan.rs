@@ -6,6 +6,7 @@
 //! recognised when the file is run again.
 
 use crate::data::DataSource;
+use mtl_data::SamplingPolicy;
 use mtl_model::{Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
@@ -66,6 +67,8 @@ pub struct TrainingSettings {
     pub batch_size: usize,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f64,
+    /// Which tasks contribute to each step.
+    pub sampling: SamplingPolicy,
     /// The trunk.
     pub model: ModelConfig,
 }
@@ -125,6 +128,7 @@ impl Trial {
             ("epochs".to_string(), ParamValue::Num(s.epochs as f64)),
             ("batch_size".to_string(), ParamValue::Num(s.batch_size as f64)),
             ("weight_decay".to_string(), ParamValue::Num(s.weight_decay)),
+            ("sampling".to_string(), ParamValue::Text(sampling_name(&s.sampling))),
             ("data".to_string(), ParamValue::Text(self.data_key.clone())),
         ];
         match s.model {
@@ -188,6 +192,7 @@ pub(crate) fn expand(
                             "tasks": task_settings,
                             "epochs": settings.epochs,
                             "batch_size": settings.batch_size,
+                            "sampling": sampling_name(&settings.sampling),
                             "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
                             "model": model_settings(&settings.model),
                             "strategy": strategy.name(),
@@ -221,4 +226,13 @@ pub(crate) fn expand(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `all`, `proportional` or `temperature=T`.
+pub fn sampling_name(policy: &SamplingPolicy) -> String {
+    match policy {
+        SamplingPolicy::EveryTask => "all".into(),
+        SamplingPolicy::Proportional => "proportional".into(),
+        SamplingPolicy::Temperature(t) => format!("temperature={t}"),
+    }
 }

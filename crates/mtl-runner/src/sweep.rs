@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use mtl_data::TaskData;
+use crate::data::TaskSet;
 use mtl_store::{MetricPoint, NewRun, RunId, RunStatus, Store, StoreError};
 
 use crate::plan::{Plan, Trial};
@@ -50,6 +50,8 @@ pub trait SweepEvents: Sync {
     fn planned(&self, _plan: &Plan, _pending: &[usize]) {}
     /// A worker started a trial; its network has `n_parameters` parameters.
     fn trial_started(&self, _job: usize, _trial: &Trial, _n_parameters: usize) {}
+    /// A trial finished an epoch; `points` are its metrics.
+    fn epoch(&self, _job: usize, _trial: &Trial, _epoch: u32, _points: &[MetricPoint]) {}
     /// A worker finished an optimiser step.
     fn step(&self, _job: usize, _trial: &Trial, _epoch: u32, _step: usize, _steps_per_epoch: usize) {}
     /// A trial ended.
@@ -67,7 +69,7 @@ pub enum SweepError {
 /// Trains every trial of `plan` not yet done in the database.
 pub fn run_sweep(
     plan: &Plan,
-    tasks: &[TaskData],
+    tasks: &TaskSet,
     options: &SweepOptions,
     events: &dyn SweepEvents,
 ) -> Result<SweepReport, SweepError> {
@@ -139,6 +141,7 @@ impl TrainObserver for StoreObserver<'_> {
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String> {
         match self.store.log_epoch(self.run, epoch, points) {
             Ok(()) => {
+                self.events.epoch(self.job, self.trial, epoch, points);
                 self.last_points = points.to_vec();
                 Ok(())
             }
@@ -156,7 +159,7 @@ fn run_trial(
     experiment: mtl_store::ExperimentId,
     plan: &Plan,
     trial_idx: usize,
-    tasks: &[TaskData],
+    tasks: &TaskSet,
     job: usize,
     events: &dyn SweepEvents,
 ) -> Result<TrialOutcome, SweepError> {
@@ -168,6 +171,12 @@ fn run_trial(
         settings_json: &trial.settings_json,
         params: &params,
     })?;
+    // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same one.
+    for task in &tasks.tasks {
+        if let Some(vocabulary) = &task.vocabulary {
+            store.attach_blob(run, &format!("vocabulary/{}", task.name), vocabulary.to_text().as_bytes())?;
+        }
+    }
     let mut observer = StoreObserver { store, run, trial, job, events, last_points: Vec::new(), store_error: None };
     let result = train(trial, tasks, &mut observer);
     let StoreObserver { store, last_points, store_error, .. } = observer;

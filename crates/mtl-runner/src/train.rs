@@ -4,6 +4,8 @@
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
+
+use crate::data::TaskSet;
 use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, TaskSpec};
 use mtl_store::MetricPoint;
 
@@ -89,8 +91,9 @@ fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_cor
     Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
 }
 
-/// Trains `trial` on `tasks` and reports every epoch to `observer`.
-pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+/// Trains `trial` on `task_set` and reports every epoch to `observer`.
+pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+    let tasks = &task_set.tasks;
     let device = Device::Cpu;
     let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
     let settings = trial.settings;
@@ -98,8 +101,11 @@ pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver
     let mut optimizer = AdamW::new(params.vars(), adamw)?;
     observer.started(params.n_parameters());
     let loss_weights = trial.loss_weights(tasks.len());
-    let train_sizes: Vec<usize> = tasks.iter().map(|t| t.train.len()).collect();
-    let mut sampler = JointSampler::new(&train_sizes, settings.batch_size, Rng::derive(trial.seed, "batches"));
+    // Tasks that share inputs share batches: the sampler walks input groups.
+    let groups = &task_set.input_groups;
+    let group_sizes: Vec<usize> = groups.iter().map(|g| tasks[g[0]].train.len()).collect();
+    let rng = Rng::derive(trial.seed, "batches");
+    let mut sampler = JointSampler::with_policy(&group_sizes, settings.batch_size, settings.sampling, rng);
     let steps_per_epoch = sampler.steps_per_epoch();
 
     for epoch in 1..=settings.epochs {
@@ -107,27 +113,41 @@ pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver
         let mut correct = vec![0usize; tasks.len()];
         let mut seen = vec![0usize; tasks.len()];
         for step in 1..=steps_per_epoch {
-            let batches = sampler.next_step();
             let mut total: Option<Tensor> = None;
-            for (task_idx, (task, indices)) in tasks.iter().zip(&batches).enumerate() {
-                let xs = batch_inputs(&task.train, indices, &device)?;
-                let ys = batch_labels(&task.train, indices, &device)?;
-                let logits = net.forward(task_idx, &xs)?;
-                let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
-                let value = loss.to_scalar::<f32>()?;
-                if !value.is_finite() {
-                    return Err(TrainError::Diverged { task: task.name.clone(), epoch, step, value });
+            for (group_idx, indices) in sampler.next_step() {
+                let group = &groups[group_idx];
+                let xs = batch_inputs(&tasks[group[0]].train, &indices, &device)?;
+                // One representation per (stem, trunk) route: computed once for tasks that share it.
+                let mut representations: Vec<((usize, usize), Tensor)> = Vec::new();
+                for &task_idx in group {
+                    let task = &tasks[task_idx];
+                    let key = net.representation_key(task_idx);
+                    let representation = match representations.iter().find(|(k, _)| *k == key) {
+                        Some((_, r)) => r.clone(),
+                        None => {
+                            let r = net.representation(task_idx, &xs)?;
+                            representations.push((key, r.clone()));
+                            r
+                        }
+                    };
+                    let logits = net.head(task_idx, &representation)?;
+                    let ys = batch_labels(&task.train, &indices, &device)?;
+                    let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
+                    let value = loss.to_scalar::<f32>()?;
+                    if !value.is_finite() {
+                        return Err(TrainError::Diverged { task: task.name.clone(), epoch, step, value });
+                    }
+                    loss_sums[task_idx] += value as f64 * indices.len() as f64;
+                    seen[task_idx] += indices.len();
+                    let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                    correct[task_idx] +=
+                        predicted.iter().zip(&indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
+                    let weighted = (loss * loss_weights[task_idx])?;
+                    total = Some(match total {
+                        Some(sum) => (sum + weighted)?,
+                        None => weighted,
+                    });
                 }
-                loss_sums[task_idx] += value as f64 * indices.len() as f64;
-                seen[task_idx] += indices.len();
-                let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-                correct[task_idx] +=
-                    predicted.iter().zip(indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
-                let weighted = (loss * loss_weights[task_idx])?;
-                total = Some(match total {
-                    Some(sum) => (sum + weighted)?,
-                    None => weighted,
-                });
             }
             if let Some(total) = total {
                 optimizer.backward_step(&total)?;
@@ -141,7 +161,10 @@ pub fn train(trial: &Trial, tasks: &[TaskData], observer: &mut dyn TrainObserver
             points.push(MetricPoint::new(&task.name, "train", "loss", loss_sums[task_idx] / n));
             points.push(MetricPoint::new(&task.name, "train", "accuracy", correct[task_idx] as f64 / n));
             for (split_name, split) in [("val", &task.val), ("test", &task.test)] {
-                points.extend(evaluate(&net, task_idx, task, split_name, split, &device)?);
+                // A split can be empty on purpose (val_size = 0): then it has no metrics.
+                if !split.is_empty() {
+                    points.extend(evaluate(&net, task_idx, task, split_name, split, &device)?);
+                }
             }
         }
         if let Some(bad) = points.iter().find(|p| !p.value.is_finite()) {

@@ -321,6 +321,7 @@ impl Store {
             Some(id) => {
                 tx.execute("DELETE FROM metrics WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute("DELETE FROM params WHERE run_id = ?1", [id]).map_err(err)?;
+                tx.execute("DELETE FROM artifacts WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute(
                     "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3 WHERE id = ?1",
                     params![id, now, new.settings_json],
@@ -350,6 +351,37 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(RunId(run))
+    }
+
+    /// Stores `content` as artifact `name` of `run` (e.g. `vocabulary/sentiment`);
+    /// identical content is kept once. Returns its sha256.
+    pub fn attach_blob(&mut self, run: RunId, name: &str, content: &[u8]) -> Result<String> {
+        use sha2::Digest;
+        let sha256: String = sha2::Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect();
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        tx.execute("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)", params![sha256, content])
+            .map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, path) VALUES (?1, ?2, ?3, NULL)",
+            params![run.0, name, sha256],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(sha256)
+    }
+
+    /// The content of artifact `name` of `run`, if stored in the database.
+    pub fn blob(&self, run: RunId, name: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT b.content FROM artifacts a JOIN blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?1 AND a.name = ?2",
+                params![run.0, name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
     }
 
     /// Writes every metric of one epoch in one transaction.

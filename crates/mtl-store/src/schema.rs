@@ -40,6 +40,18 @@ const MIGRATIONS: &[&str] = &[
         value   REAL NOT NULL,
         PRIMARY KEY (run_id, task, split, metric, epoch)
     ) WITHOUT ROWID;",
+    // 1 -> 2: artifacts of a run (vocabularies, later checkpoints), content stored once by hash.
+    "CREATE TABLE blobs (
+        sha256   TEXT PRIMARY KEY,
+        content  BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE artifacts (
+        run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name    TEXT NOT NULL,
+        sha256  TEXT NOT NULL,
+        path    TEXT,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;",
 ];
 
 /// The version this build writes.

@@ -1,0 +1,115 @@
+//! `mtl data inspect`: what a data set holds, before an experiment uses it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mtl_data::inspect::{inspect, Format as DataFormat, Inspection};
+use serde_json::json;
+
+use crate::output::{self, Format};
+use crate::BadInput;
+
+#[derive(clap::Subcommand)]
+pub enum DataCommand {
+    /// Recognise a data set's format and print counts per split and class,
+    /// image size or text length, and the problems found.
+    ///
+    /// Formats: mnist-idx (a folder of IDX files), cifar, image-folder,
+    /// aclimdb (folder or .tar.gz), text-lines (name.pos, name.neg, … in one folder),
+    /// csv, tsv (header with `text` and `label` columns), jsonl (`text` and `label` fields).
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// The file or folder.
+    path: PathBuf,
+    /// Read it as this format instead of guessing from names and layout.
+    #[arg(long = "as", value_name = "FORMAT")]
+    as_format: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
+    let DataCommand::Inspect(args) = command;
+    let hint = match &args.as_format {
+        None => None,
+        Some(name) => Some(DataFormat::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = DataFormat::ALL.iter().map(|(_, n)| *n).collect();
+            BadInput(format!("--as: unknown format {name:?}; expected one of {}", known.join(", ")))
+        })?),
+    };
+    let inspection = inspect(&args.path, hint)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&as_json(&inspection))?),
+        Format::Table | Format::Csv => print!("{}", as_text(&inspection, args.format)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn as_json(i: &Inspection) -> serde_json::Value {
+    let splits: Vec<_> = i
+        .splits
+        .iter()
+        .map(|s| {
+            let per_class: serde_json::Map<String, serde_json::Value> =
+                i.class_names.iter().zip(&s.per_class).map(|(c, n)| (c.clone(), json!(n))).collect();
+            json!({
+                "name": s.name,
+                "count": s.count,
+                "per_class": per_class,
+                "image_shape": s.image_shape.map(|(c, h, w)| json!({ "channels": c, "height": h, "width": w })),
+                "text_tokens": s.text_lengths.map(|l| json!({ "min": l.min, "median": l.median, "mean": l.mean, "max": l.max })),
+            })
+        })
+        .collect();
+    json!({
+        "path": i.path,
+        "format": i.format.name(),
+        "classes": i.class_names,
+        "files_read": i.files_read,
+        "splits": splits,
+        "problems": i.problems,
+    })
+}
+
+fn as_text(i: &Inspection, format: Format) -> String {
+    let mut header: Vec<String> = vec!["split".into(), "examples".into()];
+    header.extend(i.class_names.iter().cloned());
+    let rows: Vec<Vec<String>> = i
+        .splits
+        .iter()
+        .map(|s| {
+            let mut row = vec![s.name.clone(), s.count.to_string()];
+            row.extend(s.per_class.iter().map(usize::to_string));
+            row
+        })
+        .collect();
+    if format == Format::Csv {
+        return output::csv(&header, &rows);
+    }
+    let mut out = format!("{}: {} ({} files read)\n\n", i.path.display(), i.format.name(), i.files_read);
+    out += &output::table(&header, &rows);
+    for s in &i.splits {
+        if let Some((c, h, w)) = s.image_shape {
+            out += &format!("{}: images {c}×{h}×{w}\n", s.name);
+        }
+        if let Some(l) = s.text_lengths {
+            out += &format!(
+                "{}: tokens per text min {}, median {}, mean {:.1}, max {}\n",
+                s.name, l.min, l.median, l.mean, l.max
+            );
+        }
+    }
+    if i.problems.is_empty() {
+        out += "problems: none\n";
+    } else {
+        out += "problems:\n";
+        for p in &i.problems {
+            out += &format!("  - {p}\n");
+        }
+    }
+    out
+}

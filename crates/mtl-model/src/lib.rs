@@ -11,6 +11,7 @@
 //!     tasks: vec![TaskSpec { name: "digits".into(), input: InputSpec::Image { channels: 1, height: 28, width: 28 }, n_classes: 10 }],
 //!     strategy: Strategy::Hard,
 //!     trunk: TrunkSpec::Sequence { width: 16, hidden: 32 },
+//!     dropout: 0.0,
 //! };
 //! let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
 //! let logits = net.forward(0, &Tensor::zeros((4, 1, 28, 28), DType::F32, &Device::Cpu)?)?;

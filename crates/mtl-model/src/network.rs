@@ -28,6 +28,7 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Conv2d, Embedding, Linear, Module, VarBuilder};
 
 use crate::init::{Parameters, SeededBackend};
+use mtl_data::Rng;
 use crate::layers::{max_pool2x2, Conv1d};
 
 /// What a task's inputs look like.
@@ -120,7 +121,12 @@ pub struct ModelSpec {
     pub strategy: Strategy,
     /// The trunk.
     pub trunk: TrunkSpec,
+    /// Probability of zeroing each feature entering the trunk's last layer, in training.
+    pub dropout: f64,
 }
+
+/// Feature maps of the image stem's 5×5 convolution.
+const IMAGE_STEM_MAPS: usize = 16;
 
 /// Size of the LeNet trunk's output.
 const LENET_REPRESENTATION: usize = 50;
@@ -128,8 +134,9 @@ const LENET_REPRESENTATION: usize = 50;
 enum Stem {
     /// The input as it is (the LeNet trunk reads images directly).
     Identity,
-    /// Rows as a sequence: `[B, C, H, W]` → `[B, width, H]`.
-    Image { rows: Conv1d },
+    /// A 5×5 convolution (16 maps, same size) → relu → 2×2 max-pool, then the
+    /// pooled rows as a sequence: `[B, C, H, W]` → `[B, width, H/2]`.
+    Image { local: Conv2d, rows: Conv1d },
     /// Tokens as a sequence: `[B, T]` → `[B, width, T]`.
     Text { embedding: Embedding },
 }
@@ -143,10 +150,18 @@ impl Stem {
         let TrunkSpec::Sequence { width, .. } = trunk else { return Ok(Stem::Identity) };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => {
-                Stem::Image { rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
+                let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
+                Stem::Image {
+                    local: candle_nn::conv2d(channels, IMAGE_STEM_MAPS, 5, config, vb.pp("local"))?,
+                    rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
+                }
             }
             InputSpec::Text { vocab_size } => {
-                Stem::Text { embedding: candle_nn::embedding(vocab_size, width, vb.pp("embedding"))? }
+                // Small initial embeddings (std 0.1, not candle's 1): with unit-variance vectors the
+                // random features of a long text swamp the max over time, and learning starts slowly.
+                let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.1 };
+                let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init)?;
+                Stem::Text { embedding: Embedding::new(table, width) }
             }
         })
     }
@@ -154,9 +169,10 @@ impl Stem {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
             Stem::Identity => Ok(xs.clone()),
-            Stem::Image { rows } => {
-                let (batch, channels, height, columns) = xs.dims4()?;
-                let sequence = xs.permute((0, 1, 3, 2))?.reshape((batch, channels * columns, height))?;
+            Stem::Image { local, rows } => {
+                let maps = max_pool2x2(&local.forward(xs)?.relu()?)?;
+                let (batch, channels, height, columns) = maps.dims4()?;
+                let sequence = maps.permute((0, 1, 3, 2))?.reshape((batch, channels * columns, height))?;
                 rows.forward(&sequence)?.relu()
             }
             Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
@@ -195,20 +211,30 @@ impl Trunk {
         })
     }
 
-    /// The stem's output → `[B, representation]`.
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        match self {
+    /// The stem's output → `[B, representation]`; `dropout` masks the features entering `fc`.
+    fn forward(&self, xs: &Tensor, dropout: Option<(f64, &mut Rng)>) -> Result<Tensor> {
+        let (features, fc) = match self {
             Trunk::Sequence { conv1, conv2, fc } => {
                 let xs = conv1.forward(xs)?.relu()?;
-                let xs = conv2.forward(&xs)?.relu()?;
-                fc.forward(&xs.max(D::Minus1)?)?.relu()
+                (conv2.forward(&xs)?.relu()?.max(D::Minus1)?, fc)
             }
             Trunk::LeNet { conv1, conv2, fc } => {
                 let xs = max_pool2x2(&conv1.forward(xs)?)?.relu()?;
-                let xs = max_pool2x2(&conv2.forward(&xs)?)?.relu()?;
-                fc.forward(&xs.flatten_from(1)?)?.relu()
+                (max_pool2x2(&conv2.forward(&xs)?)?.relu()?.flatten_from(1)?, fc)
             }
-        }
+        };
+        let features = match dropout {
+            Some((p, rng)) if p > 0.0 => {
+                // Inverted dropout with a mask from mtl-lab's seeded generator (candle's cannot be seeded).
+                let keep: Vec<f32> = (0..features.elem_count())
+                    .map(|_| if rng.chance(p) { 0.0 } else { (1.0 / (1.0 - p)) as f32 })
+                    .collect();
+                let mask = Tensor::from_vec(keep, features.shape(), features.device())?.to_dtype(features.dtype())?;
+                (features * mask)?
+            }
+            _ => features,
+        };
+        fc.forward(&features)?.relu()
     }
 }
 
@@ -261,6 +287,7 @@ pub struct MultiTaskNet {
     trunks: Vec<Trunk>,
     heads: Vec<Head>,
     routes: Vec<Route>,
+    dropout: f64,
 }
 
 impl MultiTaskNet {
@@ -304,13 +331,19 @@ impl MultiTaskNet {
             heads.push(Head::new(spec.trunk, task.n_classes, vb.pp("heads").pp(&task.name))?);
             routes.push(route);
         }
-        Ok((MultiTaskNet { stems, trunks, heads, routes }, backend.parameters()))
+        Ok((MultiTaskNet { stems, trunks, heads, routes, dropout: spec.dropout }, backend.parameters()))
     }
 
-    /// The shared representation of a batch of task `task_idx`'s inputs: `[B, hidden]`.
+    /// The shared representation of a batch of task `task_idx`'s inputs: `[B, hidden]` (evaluation: no dropout).
     pub fn representation(&self, task_idx: usize, xs: &Tensor) -> Result<Tensor> {
         let route = self.routes[task_idx];
-        self.trunks[route.trunk].forward(&self.stems[route.stem].forward(xs)?)
+        self.trunks[route.trunk].forward(&self.stems[route.stem].forward(xs)?, None)
+    }
+
+    /// The representation in training: with the spec's dropout, masks drawn from `rng`.
+    pub fn representation_train(&self, task_idx: usize, xs: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        let route = self.routes[task_idx];
+        self.trunks[route.trunk].forward(&self.stems[route.stem].forward(xs)?, Some((self.dropout, rng)))
     }
 
     /// Tasks with equal keys compute the same representation of the same input

@@ -209,6 +209,7 @@ enum DataEntry {
 #[serde(deny_unknown_fields)]
 struct ModelEntry {
     trunk: Option<String>,
+    dropout: Option<f64>,
     width: Option<usize>,
     hidden: Option<usize>,
 }
@@ -410,12 +411,17 @@ impl Checker<'_> {
                 )
             }
         };
+        let dropout = file.model.dropout.unwrap_or(0.0);
+        if !(0.0..1.0).contains(&dropout) {
+            self.fail(&[Key("model"), Key("dropout")], format!("{dropout} must be in [0, 1)"))?;
+        }
         let settings = TrainingSettings {
             epochs: file.epochs,
             batch_size: file.batch_size,
             weight_decay: file.weight_decay,
             sampling,
             model,
+            dropout,
         };
         let axes = SweepAxes { strategies, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };
         Ok(expand(file.name, source.to_string(), tasks, settings, axes))

@@ -71,6 +71,8 @@ pub struct TrainingSettings {
     pub sampling: SamplingPolicy,
     /// The trunk.
     pub model: ModelConfig,
+    /// Dropout before the trunk's last layer, in training.
+    pub dropout: f64,
 }
 
 /// The swept values, as validated.
@@ -129,6 +131,7 @@ impl Trial {
             ("batch_size".to_string(), ParamValue::Num(s.batch_size as f64)),
             ("weight_decay".to_string(), ParamValue::Num(s.weight_decay)),
             ("sampling".to_string(), ParamValue::Text(sampling_name(&s.sampling))),
+            ("dropout".to_string(), ParamValue::Num(s.dropout)),
             ("data".to_string(), ParamValue::Text(self.data_key.clone())),
         ];
         match s.model {
@@ -195,6 +198,7 @@ pub(crate) fn expand(
                             "sampling": sampling_name(&settings.sampling),
                             "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
                             "model": model_settings(&settings.model),
+                            "dropout": settings.dropout,
                             "strategy": strategy.name(),
                             "weighting": weighting.name(),
                             "lambda": lambda,

@@ -62,7 +62,7 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
         .collect();
-    ModelSpec { tasks, strategy: trial.strategy, trunk: trial.settings.model }
+    ModelSpec { tasks, strategy: trial.strategy, trunk: trial.settings.model, dropout: trial.settings.dropout }
 }
 
 /// The examples at `indices` as one input tensor.
@@ -106,6 +106,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let group_sizes: Vec<usize> = groups.iter().map(|g| tasks[g[0]].train.len()).collect();
     let rng = Rng::derive(trial.seed, "batches");
     let mut sampler = JointSampler::with_policy(&group_sizes, settings.batch_size, settings.sampling, rng);
+    let mut dropout_rng = Rng::derive(trial.seed, "dropout");
     let steps_per_epoch = sampler.steps_per_epoch();
 
     for epoch in 1..=settings.epochs {
@@ -125,7 +126,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                     let representation = match representations.iter().find(|(k, _)| *k == key) {
                         Some((_, r)) => r.clone(),
                         None => {
-                            let r = net.representation(task_idx, &xs)?;
+                            let r = net.representation_train(task_idx, &xs, &mut dropout_rng)?;
                             representations.push((key, r.clone()));
                             r
                         }

@@ -18,6 +18,7 @@ fn spec(strategy: Strategy, width: usize, hidden: usize) -> ModelSpec {
         ],
         strategy,
         trunk: TrunkSpec::Sequence { width, hidden },
+        dropout: 0.0,
     }
 }
 
@@ -114,7 +115,13 @@ fn every_layer_passes_a_finite_difference_gradient_check() -> Result<()> {
     let trunk_input = Var::from_tensor(&random(&[2, 3, 6], 3)?)?;
     let mut trunk_vars = named_vars(&params, "trunk");
     trunk_vars.push(("trunk input".into(), trunk_input.clone()));
-    check_gradients(&trunk_vars, || weighted_sum(&net.trunks[0].forward(&trunk_input)?, 4))?;
+    check_gradients(&trunk_vars, || weighted_sum(&net.trunks[0].forward(&trunk_input, None)?, 4))?;
+    // With dropout: the same mask for every evaluation, so finite differences see one function.
+    let dropout_loss = || {
+        let mut rng = Rng::new(11);
+        weighted_sum(&net.trunks[0].forward(&trunk_input, Some((0.5, &mut rng)))?, 4)
+    };
+    check_gradients(&trunk_vars, dropout_loss)?;
     let head_input = random(&[2, 4], 5)?;
     check_gradients(&named_vars(&params, "heads.pics"), || weighted_sum(&net.heads[0].forward(&head_input)?, 6))?;
 
@@ -133,11 +140,12 @@ fn every_layer_passes_a_finite_difference_gradient_check() -> Result<()> {
 fn output_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
     let (width, hidden) = (8, 16);
     // Hand count, hard sharing:
-    //   image stem: conv k3 over rows, in = channels·columns = 2·4 = 8 → 8·8·3 + 8 = 200
+    //   image stem: conv 5×5, 2 → 16 maps (16·2·25 + 16 = 816), then conv k3 over the pooled rows,
+    //     in = maps·(columns/2) = 16·2 = 32 → 32·8·3 + 8 = 776; together 1592
     //   text stem: embedding 7·8 = 56
     //   trunk: conv 8→16 (8·16·3 + 16 = 400), conv 16→16 (16·16·3 + 16 = 784), fc 16·16 + 16 = 272 → 1456
     //   heads: 16·3 + 3 = 51 and 16·2 + 2 = 34
-    let hard = 200 + 56 + 1456 + 51 + 34;
+    let hard = 1592 + 56 + 1456 + 51 + 34;
     // single-task: the same, with one trunk per task.
     let single = hard + 1456;
     for (strategy, expected) in [(Strategy::Hard, hard), (Strategy::SingleTask, single)] {
@@ -277,6 +285,7 @@ fn lenet_spec(strategy: Strategy, side: usize) -> ModelSpec {
         ],
         strategy,
         trunk: TrunkSpec::LeNet,
+        dropout: 0.0,
     }
 }
 

@@ -6,11 +6,11 @@
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};
+//! use mtl_model::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};
 //! let spec = ModelSpec {
 //!     tasks: vec![TaskSpec { name: "digits".into(), input: InputSpec::Image { channels: 1, height: 28, width: 28 }, n_classes: 10 }],
 //!     strategy: Strategy::Hard,
-//!     trunk: TrunkSpec::Sequence { width: 16, hidden: 32 },
+//!     trunk: TrunkSpec::Sequence { width: 16, hidden: 32, image_stem: ImageStem::Conv },
 //!     dropout: 0.0,
 //! };
 //! let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
@@ -26,4 +26,4 @@ pub mod layers;
 mod network;
 
 pub use init::Parameters;
-pub use network::{InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};
+pub use network::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};

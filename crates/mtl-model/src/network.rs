@@ -28,8 +28,8 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Conv2d, Embedding, Linear, Module, VarBuilder};
 
 use crate::init::{Parameters, SeededBackend};
-use mtl_data::Rng;
 use crate::layers::{max_pool2x2, Conv1d};
+use mtl_data::Rng;
 
 /// What a task's inputs look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,9 +107,21 @@ pub enum TrunkSpec {
         width: usize,
         /// Channels of the trunk and size of the shared representation.
         hidden: usize,
+        /// How images become sequences.
+        image_stem: ImageStem,
     },
     /// The LeNet trunk for images (no stems), representation of size 50.
     LeNet,
+}
+
+/// How the sequence trunk's image stem reads an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageStem {
+    /// A 5×5 convolution (16 maps) → relu → 2×2 max-pool, then the pooled rows
+    /// as a sequence: stronger (MNIST), and slower.
+    Conv,
+    /// The rows themselves as the sequence: cheapest.
+    Rows,
 }
 
 /// The whole architecture.
@@ -134,9 +146,9 @@ const LENET_REPRESENTATION: usize = 50;
 enum Stem {
     /// The input as it is (the LeNet trunk reads images directly).
     Identity,
-    /// A 5×5 convolution (16 maps, same size) → relu → 2×2 max-pool, then the
-    /// pooled rows as a sequence: `[B, C, H, W]` → `[B, width, H/2]`.
-    Image { local: Conv2d, rows: Conv1d },
+    /// Optionally a 5×5 convolution (16 maps, same size) → relu → 2×2 max-pool,
+    /// then the rows as a sequence: `[B, C, H, W]` → `[B, width, H or H/2]`.
+    Image { local: Option<Conv2d>, rows: Conv1d },
     /// Tokens as a sequence: `[B, T]` → `[B, width, T]`.
     Text { embedding: Embedding },
 }
@@ -147,15 +159,20 @@ fn conv_k3(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Co
 
 impl Stem {
     fn new(input: &InputSpec, trunk: TrunkSpec, vb: VarBuilder) -> Result<Stem> {
-        let TrunkSpec::Sequence { width, .. } = trunk else { return Ok(Stem::Identity) };
+        let TrunkSpec::Sequence { width, image_stem, .. } = trunk else { return Ok(Stem::Identity) };
         Ok(match *input {
-            InputSpec::Image { channels, width: columns, .. } => {
-                let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
-                Stem::Image {
-                    local: candle_nn::conv2d(channels, IMAGE_STEM_MAPS, 5, config, vb.pp("local"))?,
-                    rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
+            InputSpec::Image { channels, width: columns, .. } => match image_stem {
+                ImageStem::Conv => {
+                    let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
+                    Stem::Image {
+                        local: Some(candle_nn::conv2d(channels, IMAGE_STEM_MAPS, 5, config, vb.pp("local"))?),
+                        rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
+                    }
                 }
-            }
+                ImageStem::Rows => {
+                    Stem::Image { local: None, rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
+                }
+            },
             InputSpec::Text { vocab_size } => {
                 // Small initial embeddings (std 0.1, not candle's 1): with unit-variance vectors the
                 // random features of a long text swamp the max over time, and learning starts slowly.
@@ -170,7 +187,10 @@ impl Stem {
         match self {
             Stem::Identity => Ok(xs.clone()),
             Stem::Image { local, rows } => {
-                let maps = max_pool2x2(&local.forward(xs)?.relu()?)?;
+                let maps = match local {
+                    Some(conv) => max_pool2x2(&conv.forward(xs)?.relu()?)?,
+                    None => xs.clone(),
+                };
                 let (batch, channels, height, columns) = maps.dims4()?;
                 let sequence = maps.permute((0, 1, 3, 2))?.reshape((batch, channels * columns, height))?;
                 rows.forward(&sequence)?.relu()
@@ -188,7 +208,7 @@ enum Trunk {
 impl Trunk {
     fn new(spec: TrunkSpec, input: &InputSpec, vb: VarBuilder) -> Result<Trunk> {
         Ok(match (spec, *input) {
-            (TrunkSpec::Sequence { width, hidden }, _) => Trunk::Sequence {
+            (TrunkSpec::Sequence { width, hidden, .. }, _) => Trunk::Sequence {
                 conv1: conv_k3(width, hidden, vb.pp("conv1"))?,
                 conv2: conv_k3(hidden, hidden, vb.pp("conv2"))?,
                 fc: candle_nn::linear(hidden, hidden, vb.pp("fc"))?,

@@ -17,7 +17,7 @@ use mtl_data::formats::text::{Column, DelimitedOptions};
 use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 use mtl_data::SamplingPolicy;
-use mtl_model::{Strategy, TrunkSpec};
+use mtl_model::{ImageStem, Strategy, TrunkSpec};
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
@@ -209,6 +209,7 @@ enum DataEntry {
 #[serde(deny_unknown_fields)]
 struct ModelEntry {
     trunk: Option<String>,
+    image_stem: Option<String>,
     dropout: Option<f64>,
     width: Option<usize>,
     hidden: Option<usize>,
@@ -509,17 +510,32 @@ impl Checker<'_> {
     }
 
     fn model(&self, entry: &ModelEntry) -> Result<ModelConfig, ConfigError> {
-        let TrunkSpec::Sequence { width: default_width, hidden: default_hidden } = DEFAULT_MODEL else {
+        let TrunkSpec::Sequence { width: default_width, hidden: default_hidden, .. } = DEFAULT_MODEL else {
             unreachable!("the default trunk is the sequence CNN")
         };
         match entry.trunk.as_deref().unwrap_or("sequence") {
             "sequence" => Ok(TrunkSpec::Sequence {
                 width: self.count(entry.width, default_width, &[Key("model"), Key("width")], 1..4097)?,
                 hidden: self.count(entry.hidden, default_hidden, &[Key("model"), Key("hidden")], 1..4097)?,
+                image_stem: match entry.image_stem.as_deref().unwrap_or("conv") {
+                    "conv" => ImageStem::Conv,
+                    "rows" => ImageStem::Rows,
+                    other => {
+                        return self.fail(
+                            &[Key("model"), Key("image_stem")],
+                            format!("unknown image stem \"{other}\"; expected \"conv\" or \"rows\""),
+                        )
+                    }
+                },
             }),
             "lenet" => {
-                for (key, value) in [("width", entry.width), ("hidden", entry.hidden)] {
-                    if value.is_some() {
+                let given = [
+                    ("width", entry.width.is_some()),
+                    ("hidden", entry.hidden.is_some()),
+                    ("image_stem", entry.image_stem.is_some()),
+                ];
+                for (key, is_given) in given {
+                    if is_given {
                         self.fail(&[Key("model"), Key(key)], "the lenet trunk has fixed sizes; remove this key")?;
                     }
                 }

@@ -7,7 +7,7 @@
 
 use crate::data::DataSource;
 use mtl_data::SamplingPolicy;
-use mtl_model::{Strategy, TrunkSpec};
+use mtl_model::{ImageStem, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -24,12 +24,14 @@ pub struct TaskSource {
 /// The network's trunk (the strategy decides how it is shared).
 pub type ModelConfig = TrunkSpec;
 
-/// Default trunk: the sequence CNN, 32 channels in, 64 out.
-pub const DEFAULT_MODEL: ModelConfig = TrunkSpec::Sequence { width: 32, hidden: 64 };
+/// Default trunk: the sequence CNN, 32 channels in, 64 out, images through the conv stem.
+pub const DEFAULT_MODEL: ModelConfig = TrunkSpec::Sequence { width: 32, hidden: 64, image_stem: ImageStem::Conv };
 
 fn model_settings(model: &ModelConfig) -> Value {
     match model {
-        TrunkSpec::Sequence { width, hidden } => json!({ "trunk": "sequence", "width": width, "hidden": hidden }),
+        TrunkSpec::Sequence { width, hidden, image_stem } => json!({
+            "trunk": "sequence", "width": width, "hidden": hidden, "image_stem": image_stem_name(*image_stem),
+        }),
         TrunkSpec::LeNet => json!({ "trunk": "lenet" }),
     }
 }
@@ -135,8 +137,9 @@ impl Trial {
             ("data".to_string(), ParamValue::Text(self.data_key.clone())),
         ];
         match s.model {
-            TrunkSpec::Sequence { width, hidden } => params.extend([
+            TrunkSpec::Sequence { width, hidden, image_stem } => params.extend([
                 ("trunk".to_string(), ParamValue::Text("sequence".into())),
+                ("image_stem".to_string(), ParamValue::Text(image_stem_name(image_stem).into())),
                 ("width".to_string(), ParamValue::Num(width as f64)),
                 ("hidden".to_string(), ParamValue::Num(hidden as f64)),
             ]),
@@ -238,5 +241,13 @@ pub fn sampling_name(policy: &SamplingPolicy) -> String {
         SamplingPolicy::EveryTask => "all".into(),
         SamplingPolicy::Proportional => "proportional".into(),
         SamplingPolicy::Temperature(t) => format!("temperature={t}"),
+    }
+}
+
+/// `conv` or `rows`.
+pub fn image_stem_name(stem: ImageStem) -> &'static str {
+    match stem {
+        ImageStem::Conv => "conv",
+        ImageStem::Rows => "rows",
     }
 }

@@ -17,7 +17,7 @@ fn spec(strategy: Strategy, width: usize, hidden: usize) -> ModelSpec {
             TaskSpec { name: "words".into(), input: TEXT, n_classes: 2 },
         ],
         strategy,
-        trunk: TrunkSpec::Sequence { width, hidden },
+        trunk: TrunkSpec::Sequence { width, hidden, image_stem: ImageStem::Conv },
         dropout: 0.0,
     }
 }
@@ -148,8 +148,20 @@ fn output_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
     let hard = 1592 + 56 + 1456 + 51 + 34;
     // single-task: the same, with one trunk per task.
     let single = hard + 1456;
-    for (strategy, expected) in [(Strategy::Hard, hard), (Strategy::SingleTask, single)] {
-        let (net, params) = MultiTaskNet::new(&spec(strategy, width, hidden), 0, DType::F32, &Device::Cpu)?;
+    // The row stem alone: conv k3 over rows, in = channels·columns = 2·4 = 8 → 8·8·3 + 8 = 200.
+    let rows = hard - 1592 + 200;
+    let rows_spec = |strategy| ModelSpec {
+        trunk: TrunkSpec::Sequence { width, hidden, image_stem: ImageStem::Rows },
+        ..spec(strategy, width, hidden)
+    };
+    let cases = [
+        (spec(Strategy::Hard, width, hidden), hard),
+        (spec(Strategy::SingleTask, width, hidden), single),
+        (rows_spec(Strategy::Hard), rows),
+    ];
+    for (spec, expected) in cases {
+        let strategy = spec.strategy;
+        let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
         assert_eq!(params.n_parameters(), expected, "{strategy:?}");
         let images = batch(0, 3)?.to_dtype(DType::F32)?;
         assert_eq!(net.forward(0, &images)?.dims(), &[3, 3]);
@@ -172,6 +184,8 @@ fn parameter_names_follow_the_documented_scheme() -> Result<()> {
             "heads.pics.weight",
             "heads.words.bias",
             "heads.words.weight",
+            "stems.image.local.bias",
+            "stems.image.local.weight",
             "stems.image.rows.bias",
             "stems.image.rows.weight",
             "stems.text.embedding.weight",

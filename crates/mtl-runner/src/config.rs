@@ -347,32 +347,8 @@ impl Checker<'_> {
         let model = self.model(&file.model)?;
 
         let sweep = file.sweep;
-        self.non_empty(&sweep.strategy, &[Key("sweep"), Key("strategy")])?;
-        let mut strategies = Vec::new();
-        for (i, name) in sweep.strategy.iter().enumerate() {
-            let path = [Key("sweep"), Key("strategy"), Index(i)];
-            let Some(strategy) = Strategy::from_name(name) else {
-                let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
-                return self.fail(&path, format!("unknown strategy \"{name}\"; expected one of {}", known.join(", ")));
-            };
-            if strategies.contains(&strategy) {
-                self.fail(&path, format!("strategy \"{name}\" is listed twice"))?;
-            }
-            strategies.push(strategy);
-        }
-        self.non_empty(&sweep.weighting, &[Key("sweep"), Key("weighting")])?;
-        let mut weightings = Vec::new();
-        for (i, name) in sweep.weighting.iter().enumerate() {
-            let path = [Key("sweep"), Key("weighting"), Index(i)];
-            let Some(weighting) = Weighting::from_name(name) else {
-                let known: Vec<_> = Weighting::ALL.iter().map(|s| s.name()).collect();
-                return self.fail(&path, format!("unknown weighting \"{name}\"; expected one of {}", known.join(", ")));
-            };
-            if weightings.contains(&weighting) {
-                self.fail(&path, format!("weighting \"{name}\" is listed twice"))?;
-            }
-            weightings.push(weighting);
-        }
+        let strategies = self.names(&sweep.strategy, "strategy", &Strategy::ALL, |s| s.name())?;
+        let weightings = self.names(&sweep.weighting, "weighting", &Weighting::ALL, |w| w.name())?;
         self.non_empty(&sweep.lambda, &[Key("sweep"), Key("lambda")])?;
         for (i, &lambda) in sweep.lambda.iter().enumerate() {
             let path = [Key("sweep"), Key("lambda"), Index(i)];
@@ -426,6 +402,30 @@ impl Checker<'_> {
         };
         let axes = SweepAxes { strategies, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };
         Ok(expand(file.name, source.to_string(), tasks, settings, axes))
+    }
+
+    /// A sweep list of names (`sweep.<key>`): not empty, each known, none twice.
+    fn names<T: Copy + PartialEq>(
+        &self,
+        names: &[String],
+        key: &str,
+        all: &[T],
+        name_of: fn(T) -> &'static str,
+    ) -> Result<Vec<T>, ConfigError> {
+        self.non_empty(names, &[Key("sweep"), Key(key)])?;
+        let mut values = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let path = [Key("sweep"), Key(key), Index(i)];
+            let Some(value) = all.iter().copied().find(|v| name_of(*v) == name) else {
+                let known: Vec<&str> = all.iter().map(|v| name_of(*v)).collect();
+                return self.fail(&path, format!("unknown {key} \"{name}\"; expected one of {}", known.join(", ")));
+            };
+            if values.contains(&value) {
+                self.fail(&path, format!("{key} \"{name}\" is listed twice"))?;
+            }
+            values.push(value);
+        }
+        Ok(values)
     }
 
     fn split(

@@ -446,15 +446,18 @@ fn bad_data_exits_2_naming_the_file_and_the_problem() {
 #[test]
 fn an_empty_class_folder_is_reported_by_name() {
     let ws = Workspace::new();
-    for (class, files) in [("cats", 1), ("dogs", 0)] {
-        let dir = ws.path("pets").join(class);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        for i in 0..files {
-            std::fs::write(dir.join(format!("{i}.txt")), "not an image").expect("write");
-        }
-    }
+    let cats = ws.path("pets").join("cats");
+    std::fs::create_dir_all(&cats).expect("mkdir");
+    std::fs::create_dir_all(ws.path("pets").join("dogs")).expect("mkdir");
+    image::GrayImage::from_pixel(8, 8, image::Luma([200])).save(cats.join("tabby 1.png")).expect("png");
     let out = ws.mtl(&["data", "inspect", "pets", "--as", "image-folder"]);
     expect_code(&out, 2);
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("cats") || stderr.contains("dogs"), "{stderr}");
+    assert!(stderr.contains("dogs") && !stderr.contains("cats"), "{stderr}");
+    // With a picture in each class the folder reads.
+    image::GrayImage::from_pixel(8, 8, image::Luma([9])).save(ws.path("pets/dogs/rex.png")).expect("png");
+    let out = ws.mtl(&["data", "inspect", "pets", "--as", "image-folder", "--format", "json"]);
+    expect_code(&out, 0);
+    let inspection: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(inspection["classes"], serde_json::json!(["cats", "dogs"]));
 }

@@ -1,12 +1,12 @@
 //! `mtl run`: plan, train, summarise, report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use mtl_runner::sweep::{self, SweepOptions};
-use mtl_store::{ParamValue, RunRecord, RunStatus, Store};
+use mtl_store::{MetricKey, RunRecord, RunStatus, Store};
 
 use crate::output;
 use crate::progress::Progress;
@@ -71,55 +71,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Test accuracy per task, mean ± std over seeds, one row per (strategy, λ, lr).
+/// Test accuracy per task, mean ± sample std over seeds, one row per group of
+/// runs that differ only in their seed (the report's grouping).
 fn summary(runs: &[RunRecord], task_names: &[&str]) -> String {
-    let mut groups: BTreeMap<(String, String, String), Vec<&RunRecord>> = BTreeMap::new();
-    for run in runs.iter().filter(|r| r.status == RunStatus::Done) {
-        let param = |k: &str| run.params.get(k).map(ParamValue::to_string).unwrap_or_else(|| "-".into());
-        // Sort numerically within a strategy by padding λ.
-        let lambda = run.params.get("lambda").and_then(|v| match v {
-            ParamValue::Num(x) => Some(format!("{x:020.6}")),
-            ParamValue::Text(_) => None,
-        });
-        groups.entry((param("strategy"), lambda.unwrap_or_default(), param("lr"))).or_default().push(run);
-    }
-    let mut header: Vec<String> = ["strategy", "λ", "lr", "seeds"].map(String::from).to_vec();
+    use mtl_report::aggregate::{group_runs, seed_stats};
+    let mut header: Vec<String> = ["method", "λ", "seeds"].map(String::from).to_vec();
     header.extend(task_names.iter().map(|t| format!("{t} test acc")));
-    let rows: Vec<Vec<String>> = groups
-        .values()
+    let rows: Vec<Vec<String>> = group_runs(runs)
+        .iter()
         .map(|group| {
-            let first = group[0];
-            let param = |k: &str| first.params.get(k).map(ParamValue::to_string).unwrap_or_else(|| "-".into());
-            let mut row = vec![param("strategy"), param("lambda"), param("lr"), group.len().to_string()];
+            let members: Vec<&RunRecord> = runs.iter().filter(|r| group.runs.contains(&r.id)).collect();
+            let lambda = group.lambda.map_or("-".to_string(), |l| l.to_string());
+            let mut row = vec![group.method.clone(), lambda, members.len().to_string()];
             for task in task_names {
-                let values: Vec<f64> = group
-                    .iter()
-                    .filter_map(|r| {
-                        r.final_metrics
-                            .iter()
-                            .find(|(k, _)| k.task == *task && k.split == "test" && k.metric == "accuracy")
-                    })
-                    .map(|(_, v)| *v)
-                    .collect();
-                row.push(mean_std(&values));
+                let key = MetricKey { task: task.to_string(), split: "test".into(), metric: "accuracy".into() };
+                let values: Vec<f64> = members.iter().filter_map(|r| r.final_metrics.get(&key).copied()).collect();
+                row.push(seed_stats(&values).map_or("-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std)));
             }
             row
         })
         .collect();
     output::table(&header, &rows)
-}
-
-/// `mean ± sample std` with 4 decimals.
-fn mean_std(values: &[f64]) -> String {
-    if values.is_empty() {
-        return "-".into();
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let std = if values.len() > 1 {
-        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
-    format!("{mean:.4} ± {std:.4}")
 }

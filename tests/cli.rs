@@ -461,3 +461,38 @@ fn an_empty_class_folder_is_reported_by_name() {
     let inspection: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(inspection["classes"], serde_json::json!(["cats", "dogs"]));
 }
+
+#[test]
+fn checkpoints_are_written_recorded_with_their_sha256_and_parameter_counts_stored() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    expect_code(&ws.mtl(&["run", "small.toml", "--no-report", "--save-checkpoints", "--checkpoints", "ckpt"]), 0);
+    let conn = Connection::open(ws.path("mtl.db")).expect("db");
+    let mut stmt = conn
+        .prepare("SELECT r.trial_key, a.path, a.sha256 FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE a.name = 'checkpoint'")
+        .expect("prepare");
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 6, "one checkpoint per trial");
+    for (key, path, sha256) in rows {
+        assert!(path.ends_with(&format!("small/{key}.safetensors")), "{path}");
+        let bytes = std::fs::read(ws.dir.path().join(&path)).expect("checkpoint file");
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(digest, sha256);
+    }
+    // Parameter counts, as the model tests count them: hard shares the trunk, single-task does not.
+    let count_of = |strategy: &str| -> f64 {
+        conn.query_row(
+            "SELECT DISTINCT p.num FROM params p JOIN params s ON s.run_id = p.run_id
+             WHERE p.key = 'n_parameters' AND s.key = 'strategy' AND s.text = ?1",
+            [strategy],
+            |r| r.get(0),
+        )
+        .expect("one count per strategy")
+    };
+    assert!(count_of("single-task") > count_of("hard"));
+}

@@ -31,6 +31,14 @@ pub struct RunArgs {
     /// Do not write the report.
     #[arg(long)]
     no_report: bool,
+    /// Write each finished trial's parameters as a safetensors file
+    /// (DIR/<experiment>/<trial key>.safetensors; names stems.…, trunk.…, heads.<task>.…);
+    /// the store records its path and sha256.
+    #[arg(long)]
+    save_checkpoints: bool,
+    /// Where --save-checkpoints writes.
+    #[arg(long, value_name = "DIR", default_value = "checkpoints")]
+    checkpoints: PathBuf,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -44,7 +52,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
     }
     let progress = Progress::new(jobs);
-    let options = SweepOptions { db: args.db.clone(), jobs };
+    let checkpoint_dir = args.save_checkpoints.then(|| args.checkpoints.clone());
+    let options = SweepOptions { db: args.db.clone(), jobs, checkpoint_dir };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();
     let report = report.context("running the sweep")?;

@@ -35,6 +35,27 @@ impl Parameters {
     pub fn n_parameters(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
     }
+
+    /// The current values by name, e.g. to write a checkpoint.
+    pub fn tensors(&self) -> std::collections::HashMap<String, Tensor> {
+        self.vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect()
+    }
+
+    /// Overwrites every variable from `tensors` (a checkpoint of the same
+    /// architecture): each name must be there with the same shape, and no other.
+    pub fn load(&self, tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        for (name, var) in &self.vars {
+            let Some(value) = tensors.get(name) else { candle_core::bail!("the checkpoint has no {name}") };
+            if value.shape() != var.shape() {
+                candle_core::bail!("{name}: the checkpoint has shape {:?}, the model {:?}", value.shape(), var.shape());
+            }
+            var.set(&value.to_dtype(var.dtype())?)?;
+        }
+        if let Some(extra) = tensors.keys().find(|name| !self.vars.contains_key(*name)) {
+            candle_core::bail!("the checkpoint has {extra}, which this model does not");
+        }
+        Ok(())
+    }
 }
 
 /// A variable store that initialises new variables from a seeded generator.

@@ -1,12 +1,13 @@
 //! Runs a plan against the results database: skips finished trials, trains
 //! the rest on `jobs` threads, and writes each epoch in one transaction.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::data::TaskSet;
-use mtl_store::{MetricPoint, NewRun, RunId, RunStatus, Store, StoreError};
+use mtl_model::Parameters;
+use mtl_store::{MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store, StoreError};
 
 use crate::plan::{Plan, Trial};
 use crate::train::{train, TrainObserver};
@@ -18,6 +19,8 @@ pub struct SweepOptions {
     pub db: PathBuf,
     /// Trials trained at once (threads).
     pub jobs: usize,
+    /// Where to write one safetensors checkpoint per finished trial, if anywhere.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// What happened to one trial.
@@ -102,7 +105,8 @@ pub fn run_sweep(
                         let Some(&trial_idx) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else {
                             return Ok(());
                         };
-                        let outcome = run_trial(&mut store, experiment, plan, trial_idx, tasks, job, events)?;
+                        let context = Context { experiment, plan, tasks, events, options };
+                        let outcome = run_trial(&mut store, &context, trial_idx, job)?;
                         events.trial_finished(job, &plan.trials[trial_idx], &outcome);
                         outcomes.lock().expect("outcome lock").push(outcome);
                     }
@@ -132,6 +136,9 @@ struct StoreObserver<'a> {
 impl TrainObserver for StoreObserver<'_> {
     fn started(&mut self, n_parameters: usize) {
         self.events.trial_started(self.job, self.trial, n_parameters);
+        if let Err(e) = self.store.set_param(self.run, "n_parameters", &ParamValue::Num(n_parameters as f64)) {
+            self.store_error.get_or_insert(e);
+        }
     }
 
     fn step(&mut self, epoch: u32, step: usize, steps_per_epoch: usize) {
@@ -154,15 +161,34 @@ impl TrainObserver for StoreObserver<'_> {
     }
 }
 
-fn run_trial(
-    store: &mut Store,
+/// Writes `DIR/<experiment>/<trial key>.safetensors`; returns its path and sha256.
+fn save_checkpoint(dir: &Path, plan: &Plan, trial: &Trial, params: &Parameters) -> Result<(PathBuf, String), String> {
+    use sha2::Digest;
+    let folder: String = plan
+        .experiment
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    let folder = dir.join(folder);
+    std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let path = folder.join(format!("{}.safetensors", trial.key));
+    candle_core::safetensors::save(&params.tensors(), &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let sha256 = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    Ok((path, sha256))
+}
+
+/// What every trial of a sweep shares.
+struct Context<'a> {
     experiment: mtl_store::ExperimentId,
-    plan: &Plan,
-    trial_idx: usize,
-    tasks: &TaskSet,
-    job: usize,
-    events: &dyn SweepEvents,
-) -> Result<TrialOutcome, SweepError> {
+    plan: &'a Plan,
+    tasks: &'a TaskSet,
+    events: &'a dyn SweepEvents,
+    options: &'a SweepOptions,
+}
+
+fn run_trial(store: &mut Store, context: &Context, trial_idx: usize, job: usize) -> Result<TrialOutcome, SweepError> {
+    let Context { experiment, plan, tasks, events, options } = *context;
     let trial = &plan.trials[trial_idx];
     let params = trial.params();
     let run = store.begin_run(&NewRun {
@@ -184,7 +210,16 @@ fn run_trial(
         return Err(e.into());
     }
     let (status, error) = match result {
-        Ok(()) => (RunStatus::Done, None),
+        Ok(params) => match &options.checkpoint_dir {
+            None => (RunStatus::Done, None),
+            Some(dir) => match save_checkpoint(dir, plan, trial, &params) {
+                Ok((path, sha256)) => {
+                    store.attach_file(run, "checkpoint", &path, &sha256)?;
+                    (RunStatus::Done, None)
+                }
+                Err(e) => (RunStatus::Failed, Some(format!("writing the checkpoint: {e}"))),
+            },
+        },
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
     store.finish_run(run, status, error.as_deref())?;

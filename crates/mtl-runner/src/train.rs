@@ -6,7 +6,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
 
 use crate::data::TaskSet;
-use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, TaskSpec};
+use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, TaskSpec};
 use mtl_store::MetricPoint;
 
 use crate::metrics::scores;
@@ -91,8 +91,9 @@ fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_cor
     Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
 }
 
-/// Trains `trial` on `task_set` and reports every epoch to `observer`.
-pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+/// Trains `trial` on `task_set`, reports every epoch to `observer`, and returns
+/// the trained parameters.
+pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver) -> Result<Parameters, TrainError> {
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
     let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
@@ -179,7 +180,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
     }
-    Ok(())
+    Ok(params)
 }
 
 /// Loss, accuracy and macro-F1 of task `task_idx` on one split.

@@ -372,6 +372,42 @@ impl Store {
         Ok(sha256)
     }
 
+    /// Records a file written for `run` (e.g. its checkpoint) by path and sha256.
+    pub fn attach_file(&mut self, run: RunId, name: &str, path: &Path, sha256: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, path) VALUES (?1, ?2, ?3, ?4)",
+                params![run.0, name, sha256, path.to_string_lossy()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Sets one setting of a run known only once it started (e.g. its parameter count).
+    pub fn set_param(&mut self, run: RunId, key: &str, value: &ParamValue) -> Result<()> {
+        let (num, text) = match value {
+            ParamValue::Num(x) => (Some(*x), None),
+            ParamValue::Text(s) => (None, Some(s.as_str())),
+        };
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)",
+                params![run.0, key, num, text],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The files recorded for `run`: (name, path, sha256).
+    pub fn artifact_files(&self, run: RunId) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, path, sha256 FROM artifacts WHERE run_id = ?1 AND path IS NOT NULL ORDER BY name")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([run.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// The content of artifact `name` of `run`, if stored in the database.
     pub fn blob(&self, run: RunId, name: &str) -> Result<Option<Vec<u8>>> {
         self.conn

@@ -346,3 +346,30 @@ fn lenet_passes_a_finite_difference_gradient_check_and_every_variable_moves() ->
     }
     Ok(())
 }
+
+#[test]
+fn a_checkpoint_loads_back_into_the_same_architecture_with_identical_outputs() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("mtl-model-checkpoint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("net.safetensors");
+    for spec in [spec(Strategy::Hard, 4, 8), lenet_spec(Strategy::SingleTask, 16)] {
+        let (net, params) = MultiTaskNet::new(&spec, 1, DType::F32, &Device::Cpu)?;
+        candle_core::safetensors::save(&params.tensors(), &path)?;
+        let (other, other_params) = MultiTaskNet::new(&spec, 2, DType::F32, &Device::Cpu)?;
+        let input = if matches!(spec.trunk, TrunkSpec::LeNet) { random(&[3, 1, 16, 16], 4)? } else { batch(0, 3)? };
+        let input = input.to_dtype(DType::F32)?;
+        let before = other.forward(0, &input)?.flatten_all()?.to_vec1::<f32>()?;
+        assert_ne!(before, net.forward(0, &input)?.flatten_all()?.to_vec1::<f32>()?, "seeds 1 and 2 differ");
+        other_params.load(&candle_core::safetensors::load(&path, &Device::Cpu)?)?;
+        assert_eq!(
+            other.forward(0, &input)?.flatten_all()?.to_vec1::<f32>()?,
+            net.forward(0, &input)?.flatten_all()?.to_vec1::<f32>()?
+        );
+    }
+    // A checkpoint of another architecture is refused with the offending name.
+    let (_, params) = MultiTaskNet::new(&spec(Strategy::Hard, 4, 8), 1, DType::F32, &Device::Cpu)?;
+    let error = params.load(&candle_core::safetensors::load(&path, &Device::Cpu)?).expect_err("mismatch");
+    assert!(error.to_string().contains("the checkpoint has no"), "{error}");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -496,3 +496,42 @@ fn checkpoints_are_written_recorded_with_their_sha256_and_parameter_counts_store
     };
     assert!(count_of("single-task") > count_of("hard"));
 }
+
+#[test]
+fn ctrl_c_marks_the_running_trial_interrupted_and_exits_1() {
+    use std::io::{BufRead, BufReader, Read};
+    let ws = Workspace::new();
+    ws.write("long.toml", &SMALL.replace("epochs = 2", "epochs = 500"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mtl"))
+        .args(["run", "long.toml", "--no-report", "--jobs", "1"])
+        .current_dir(ws.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn mtl");
+    // Outside a terminal, mtl prints one line per epoch: wait for the first, then press Ctrl-C.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !seen.contains("epoch 1/500") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read") > 0, "mtl ended early:\n{seen}");
+        seen += &line;
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    stderr.read_to_string(&mut seen).expect("read");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{seen}");
+    assert!(seen.contains("1 trial(s) marked interrupted"), "{seen}");
+    let db = ws.path("mtl.db");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'interrupted'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"), 0);
+    let error: String = Connection::open(&db)
+        .expect("db")
+        .query_row("SELECT error FROM runs WHERE status = 'interrupted'", [], |r| r.get(0))
+        .expect("error");
+    assert!(error.starts_with("interrupted at epoch"), "{error}");
+    let check: String =
+        Connection::open(&db).expect("db").query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(check, "ok");
+}

@@ -1,9 +1,10 @@
 //! `mtl`: the command-line front end of mtl-lab.
 //!
 //! Thin glue over the library crates: parses flags, prints, maps errors to
-//! exit codes (0 success, 1 a trial failed, 2 bad input).
+//! exit codes (0 success, 1 a trial failed or the run was interrupted, 2 bad input).
 
 mod data;
+mod interrupt;
 mod ls;
 mod output;
 mod progress;
@@ -28,7 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 L = L(T1) + λ·L(T2) + …, sweeps λ, sharing strategies and seeds, logs every per-task metric per epoch \
 to an SQLite database, and turns that database into charts and an HTML report.\n\n\
 Start with:  mtl run experiments/quickstart.toml   (writes mtl.db and report/index.html)",
-    after_help = "Exit codes: 0 success, 1 a trial failed, 2 bad input (usage, experiment file, data, database)."
+    after_help = "Exit codes: 0 success, 1 a trial failed or the run was interrupted, 2 bad input (usage, experiment file, data, database)."
 )]
 struct Cli {
     #[command(subcommand)]

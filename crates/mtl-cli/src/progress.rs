@@ -28,7 +28,7 @@ impl Progress {
             ProgressStyle::with_template("trials {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}, eta {eta}]")
                 .expect("template"),
         );
-        let style = ProgressStyle::with_template("  {prefix:40!} {bar:20} {msg}").expect("template");
+        let style = ProgressStyle::with_template("  {prefix:52!} {bar:20} {msg}").expect("template");
         let bars =
             (0..jobs).map(|_| (multi.add(ProgressBar::new(1).with_style(style.clone())), Instant::now())).collect();
         Progress {
@@ -128,6 +128,7 @@ impl SweepEvents for Progress {
                     .collect();
                 format!("done, test accuracy {}", accuracies.join(", "))
             }
+            RunStatus::Interrupted => format!("interrupted ({})", outcome.error.as_deref().unwrap_or("Ctrl-C")),
             _ => format!("FAILED: {}", outcome.error.as_deref().unwrap_or("unknown error")),
         };
         self.line(format!("[{done}/{total}] {} ({:.1}s): {detail}", trial.label(), elapsed.as_secs_f64()));

@@ -53,10 +53,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let progress = Progress::new(jobs);
     let checkpoint_dir = args.save_checkpoints.then(|| args.checkpoints.clone());
-    let options = SweepOptions { db: args.db.clone(), jobs, checkpoint_dir };
+    let options = SweepOptions { db: args.db.clone(), jobs, checkpoint_dir, stop: Some(crate::interrupt::install()) };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();
     let report = report.context("running the sweep")?;
+    let interrupted = report.outcomes.iter().filter(|o| o.status == RunStatus::Interrupted).count();
+    if crate::interrupt::requested() {
+        eprintln!(
+            "interrupted: {interrupted} trial(s) marked interrupted; run the same command again to resume (finished trials are kept)"
+        );
+        return Ok(ExitCode::from(1));
+    }
 
     let store = Store::open_existing(&args.db)?;
     let keys: BTreeSet<&str> = plan.trials.iter().map(|t| t.key.as_str()).collect();

@@ -12,7 +12,7 @@
 //! let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
 //! struct Quiet;
 //! impl sweep::SweepEvents for Quiet {}
-//! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None };
+//! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None };
 //! let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

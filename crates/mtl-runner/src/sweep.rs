@@ -2,7 +2,7 @@
 //! the rest on `jobs` threads, and writes each epoch in one transaction.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::data::TaskSet;
@@ -10,7 +10,7 @@ use mtl_model::Parameters;
 use mtl_store::{MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store, StoreError};
 
 use crate::plan::{Plan, Trial};
-use crate::train::{train, TrainObserver};
+use crate::train::{train, TrainError, TrainObserver};
 
 /// How to run a sweep.
 #[derive(Clone, Debug)]
@@ -21,6 +21,9 @@ pub struct SweepOptions {
     pub jobs: usize,
     /// Where to write one safetensors checkpoint per finished trial, if anywhere.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Set (e.g. by a Ctrl-C handler) to stop: the running trials end as
+    /// `Interrupted` after their current step, and no new trial starts.
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// What happened to one trial.
@@ -30,7 +33,7 @@ pub struct TrialOutcome {
     pub trial_idx: usize,
     /// Its run in the database.
     pub run: RunId,
-    /// `Done` or `Failed`.
+    /// `Done`, `Failed` or `Interrupted`.
     pub status: RunStatus,
     /// Why it failed.
     pub error: Option<String>,
@@ -99,7 +102,8 @@ pub fn run_sweep(
                 let work = || -> Result<(), SweepError> {
                     let mut store = Store::open(&options.db)?;
                     loop {
-                        if first_error.lock().expect("error lock").is_some() {
+                        let stopped = options.stop.is_some_and(|s| s.load(Ordering::SeqCst));
+                        if stopped || first_error.lock().expect("error lock").is_some() {
                             return Ok(());
                         }
                         let Some(&trial_idx) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else {
@@ -131,6 +135,7 @@ struct StoreObserver<'a> {
     events: &'a dyn SweepEvents,
     last_points: Vec<MetricPoint>,
     store_error: Option<StoreError>,
+    stop: Option<&'static AtomicBool>,
 }
 
 impl TrainObserver for StoreObserver<'_> {
@@ -143,6 +148,10 @@ impl TrainObserver for StoreObserver<'_> {
 
     fn step(&mut self, epoch: u32, step: usize, steps_per_epoch: usize) {
         self.events.step(self.job, self.trial, epoch, step, steps_per_epoch);
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String> {
@@ -203,7 +212,16 @@ fn run_trial(store: &mut Store, context: &Context, trial_idx: usize, job: usize)
             store.attach_blob(run, &format!("vocabulary/{}", task.name), vocabulary.to_text().as_bytes())?;
         }
     }
-    let mut observer = StoreObserver { store, run, trial, job, events, last_points: Vec::new(), store_error: None };
+    let mut observer = StoreObserver {
+        store,
+        run,
+        trial,
+        job,
+        events,
+        last_points: Vec::new(),
+        store_error: None,
+        stop: options.stop,
+    };
     let result = train(trial, tasks, &mut observer);
     let StoreObserver { store, last_points, store_error, .. } = observer;
     if let Some(e) = store_error {
@@ -220,6 +238,7 @@ fn run_trial(store: &mut Store, context: &Context, trial_idx: usize, job: usize)
                 Err(e) => (RunStatus::Failed, Some(format!("writing the checkpoint: {e}"))),
             },
         },
+        Err(e @ TrainError::Interrupted { .. }) => (RunStatus::Interrupted, Some(e.to_string())),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
     store.finish_run(run, status, error.as_deref())?;

@@ -33,6 +33,14 @@ pub enum TrainError {
         /// The offending value.
         value: f32,
     },
+    /// The user interrupted training (Ctrl-C).
+    #[error("interrupted at epoch {epoch}, step {step}")]
+    Interrupted {
+        /// 1-based epoch.
+        epoch: u32,
+        /// 1-based step within the epoch.
+        step: usize,
+    },
     /// The observer asked to stop (e.g. the store could not be written).
     #[error("{0}")]
     Observer(String),
@@ -44,6 +52,10 @@ pub trait TrainObserver {
     fn started(&mut self, _n_parameters: usize) {}
     /// After each optimiser step.
     fn step(&mut self, _epoch: u32, _step: usize, _steps_per_epoch: usize) {}
+    /// Asked after each step: true stops training with [`TrainError::Interrupted`].
+    fn should_stop(&self) -> bool {
+        false
+    }
     /// After each epoch's evaluation; an error stops training.
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String>;
 }
@@ -155,6 +167,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 optimizer.backward_step(&total)?;
             }
             observer.step(epoch, step, steps_per_epoch);
+            if observer.should_stop() {
+                return Err(TrainError::Interrupted { epoch, step });
+            }
         }
 
         let mut points = Vec::new();

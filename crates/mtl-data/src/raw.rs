@@ -6,8 +6,8 @@ use std::path::PathBuf;
 /// A problem with a data file or folder; always names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The file or folder could not be read.
-    #[error("{path}: {source}")]
+    /// The file or folder could not be read (the cause follows in the error chain).
+    #[error("{path}")]
     Io {
         /// The offending path.
         path: PathBuf,

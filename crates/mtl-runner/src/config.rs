@@ -38,6 +38,21 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The `format` values of `[[tasks]] data`, as `DataEntry` spells them.
+const DATA_FORMATS: [&str; 11] = [
+    "synthetic-shapes",
+    "synthetic-reviews",
+    "mnist-idx",
+    "multimnist",
+    "cifar",
+    "image-folder",
+    "aclimdb",
+    "text-lines",
+    "csv",
+    "tsv",
+    "jsonl",
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExperimentFile {
@@ -250,7 +265,11 @@ pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
     let checker = Checker { source, file: path };
     let file: ExperimentFile = toml::from_str(source).map_err(|e| {
         let span = e.span();
-        let message = e.message().trim_end_matches('.').to_string();
+        let mut message = e.message().trim_end_matches('.').to_string();
+        if message.contains("expected variant identifier") {
+            // serde names no variants when the tag has the wrong type.
+            message += &format!("; data formats: {}", DATA_FORMATS.join(", "));
+        }
         ConfigError {
             file: path.to_owned(),
             // A span over the whole file (e.g. a missing top-level key) points at no line or key.
@@ -702,7 +721,11 @@ impl Checker<'_> {
             if kind != data.kind() {
                 self.fail(
                     &[Key("tasks"), Index(i), Key("kind")],
-                    format!("kind \"{kind}\" does not match the data format, which gives \"{}\"", data.kind()),
+                    format!(
+                        "kind \"{kind}\" does not match the data format, which gives \"{}\" \
+                         (kinds: image-classification, text-classification)",
+                        data.kind()
+                    ),
                 )?;
             }
         }
@@ -780,5 +803,19 @@ mod tests {
         assert_eq!(at("\"p\"").as_deref(), Some("tasks[1].data.format"));
         assert_eq!(at("\"b\"").as_deref(), Some("tasks[1].name"));
         assert_eq!(at("\"x\"").as_deref(), Some("name"));
+    }
+}
+
+#[cfg(test)]
+mod format_list_tests {
+    use super::*;
+
+    #[test]
+    fn the_listed_data_formats_are_exactly_those_the_parser_accepts() {
+        for format in DATA_FORMATS {
+            let source = format!("name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"{format}\" }}\n");
+            let error = parse_str(&source, Path::new("x.toml")).err().map(|e| e.message).unwrap_or_default();
+            assert!(!error.contains("unknown variant"), "{format}: {error}");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! CSV and TSV files (RFC 4180 quoting): one example per row, text and label in named or numbered columns.
 
-use super::classes_from_labels;
 use super::decode::decode_owned;
-use crate::{DataError, LabeledTexts, LoadReport, Sourced};
+use super::one_file;
+use crate::{DataError, LabeledTexts, Sourced};
 use std::fmt;
 use std::path::Path;
 
@@ -75,14 +75,7 @@ pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<Labe
     if texts.is_empty() {
         return Err(DataError::invalid(path, "no rows"));
     }
-    let (class_names, labels) = classes_from_labels(path, &raw_labels)?;
-    let report = LoadReport {
-        files_read: 1,
-        decoded_as_windows_1252: usize::from(decoded.windows_1252),
-        replacements: decoded.replacements,
-        ..LoadReport::default()
-    };
-    Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
+    one_file(path, texts, &raw_labels, &decoded)
 }
 
 fn column_index(path: &Path, column: &Column, header: Option<&csv::StringRecord>) -> Result<usize, DataError> {

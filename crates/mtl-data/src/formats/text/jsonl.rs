@@ -1,8 +1,8 @@
 //! JSON Lines: one object per line, text and label in named fields.
 
-use super::classes_from_labels;
 use super::decode::decode_owned;
-use crate::{DataError, LabeledTexts, LoadReport, Sourced};
+use super::one_file;
+use crate::{DataError, LabeledTexts, Sourced};
 use serde_json::Value;
 use std::path::Path;
 
@@ -49,14 +49,7 @@ pub fn jsonl(path: &Path, text_field: &str, label_field: &str) -> Result<Sourced
     if texts.is_empty() {
         return Err(DataError::invalid(path, "no records"));
     }
-    let (class_names, labels) = classes_from_labels(path, &raw_labels)?;
-    let report = LoadReport {
-        files_read: 1,
-        decoded_as_windows_1252: usize::from(decoded.windows_1252),
-        replacements: decoded.replacements,
-        ..LoadReport::default()
-    };
-    Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
+    one_file(path, texts, &raw_labels, &decoded)
 }
 
 fn kind(value: &Value) -> String {

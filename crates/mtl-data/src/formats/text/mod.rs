@@ -26,8 +26,25 @@ pub use lines::lines_per_class;
 pub use tokenize::{tokenize, tokenize_all};
 pub use vocabulary::Vocabulary;
 
-use crate::DataError;
+use crate::{DataError, LabeledTexts, LoadReport, Sourced};
 use std::path::Path;
+
+/// The examples of a single decoded file (CSV, TSV, JSONL): all of them train.
+fn one_file(
+    path: &Path,
+    texts: Vec<String>,
+    raw_labels: &[(String, u64)],
+    decoded: &Decoded,
+) -> Result<Sourced<LabeledTexts>, DataError> {
+    let (class_names, labels) = classes_from_labels(path, raw_labels)?;
+    let report = LoadReport {
+        files_read: 1,
+        decoded_as_windows_1252: usize::from(decoded.windows_1252),
+        replacements: decoded.replacements,
+        ..LoadReport::default()
+    };
+    Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
+}
 
 /// Integer labels beyond this are taken for a wrong column (an id, a score), not class indices.
 const MAX_INTEGER_LABEL: u32 = 100_000;

@@ -12,7 +12,8 @@ use mtl_store::{MetricPoint, RunStatus};
 pub struct Progress {
     multi: MultiProgress,
     overall: ProgressBar,
-    jobs: Mutex<Vec<(ProgressBar, Instant)>>,
+    /// Per job: its bar, when its trial started, and the trial network's parameter count.
+    jobs: Mutex<Vec<(ProgressBar, Instant, usize)>>,
     n_tasks_trained: Mutex<usize>,
     total: Mutex<usize>,
     terminal: bool,
@@ -30,7 +31,7 @@ impl Progress {
         );
         let style = ProgressStyle::with_template("  {prefix:52!} {bar:20} {msg}").expect("template");
         let bars =
-            (0..jobs).map(|_| (multi.add(ProgressBar::new(1).with_style(style.clone())), Instant::now())).collect();
+            (0..jobs).map(|_| (multi.add(ProgressBar::new(1).with_style(style.clone())), Instant::now(), 0)).collect();
         Progress {
             multi,
             overall,
@@ -51,7 +52,7 @@ impl Progress {
     }
 
     pub fn finish(&self) {
-        for (bar, _) in self.jobs.lock().expect("bars").iter() {
+        for (bar, _, _) in self.jobs.lock().expect("bars").iter() {
             bar.finish_and_clear();
         }
         self.overall.finish_and_clear();
@@ -74,8 +75,9 @@ impl SweepEvents for Progress {
 
     fn trial_started(&self, job: usize, trial: &Trial, n_parameters: usize) {
         let mut jobs = self.jobs.lock().expect("bars");
-        let (bar, started) = &mut jobs[job];
+        let (bar, started, parameters) = &mut jobs[job];
         *started = Instant::now();
+        *parameters = n_parameters;
         bar.reset();
         bar.set_prefix(format!("{} ({n_parameters} params)", trial.label()));
     }
@@ -110,7 +112,11 @@ impl SweepEvents for Progress {
     }
 
     fn trial_finished(&self, job: usize, trial: &Trial, outcome: &TrialOutcome) {
-        let elapsed = self.jobs.lock().expect("bars")[job].1.elapsed();
+        let (elapsed, n_parameters) = {
+            let mut jobs = self.jobs.lock().expect("bars");
+            // Taken, so that a next trial failing before its network is built shows none.
+            (jobs[job].1.elapsed(), std::mem::take(&mut jobs[job].2))
+        };
         let done = {
             let mut n = self.n_tasks_trained.lock().expect("count");
             *n += 1;
@@ -131,6 +137,8 @@ impl SweepEvents for Progress {
             RunStatus::Interrupted => format!("interrupted ({})", outcome.error.as_deref().unwrap_or("Ctrl-C")),
             _ => format!("FAILED: {}", outcome.error.as_deref().unwrap_or("unknown error")),
         };
-        self.line(format!("[{done}/{total}] {} ({:.1}s): {detail}", trial.label(), elapsed.as_secs_f64()));
+        let time = elapsed.as_secs_f64();
+        let size = if n_parameters > 0 { format!("{n_parameters} params, ") } else { String::new() };
+        self.line(format!("[{done}/{total}] {} ({size}{time:.1}s): {detail}", trial.label()));
     }
 }

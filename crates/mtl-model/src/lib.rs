@@ -6,10 +6,10 @@
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use mtl_model::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};
+//! use mtl_model::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Sharing, TaskSpec, TrunkSpec};
 //! let spec = ModelSpec {
 //!     tasks: vec![TaskSpec { name: "digits".into(), input: InputSpec::Image { channels: 1, height: 28, width: 28 }, n_classes: 10 }],
-//!     strategy: Strategy::Hard,
+//!     sharing: Sharing::Hard,
 //!     trunk: TrunkSpec::Sequence { width: 16, hidden: 32, image_stem: ImageStem::Conv },
 //!     dropout: 0.0,
 //! };
@@ -26,4 +26,4 @@ pub mod layers;
 mod network;
 
 pub use init::Parameters;
-pub use network::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Strategy, TaskSpec, TrunkSpec};
+pub use network::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Sharing, Strategy, TaskSpec, TrunkSpec};

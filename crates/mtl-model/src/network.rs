@@ -7,29 +7,57 @@
 //! - a text is its sequence of token embeddings.
 //!
 //! The trunk is conv(k3) → relu → conv(k3) → relu → max over time → linear →
-//! relu: the TextCNN recipe (Kim 2014), shared. Heads are linear layers.
+//! relu: the TextCNN recipe (Kim 2014). Heads are linear layers.
 //!
 //! For image-only task sets there is also the LeNet trunk of the MultiMNIST
 //! literature (Sener & Koltun 2018): conv(C→10, k5) → max-pool 2 → relu →
 //! conv(10→20, k5) → max-pool 2 → relu → fc → relu (50); images enter it
 //! directly (no stem), and its heads are fc 50→50 → relu → fc 50→classes.
 //!
-//! | strategy | stems | trunk | heads |
-//! |---|---|---|---|
-//! | `single-task` | one per task | one per task | one per task |
-//! | `hard` | one per modality | one, shared by all tasks | one per task |
+//! ## Sharing strategies
+//! The strategy decides what the tasks share between the stems and the heads.
+//! Stems are per modality under every strategy but `single-task`, so with
+//! images and text (multi-input) the image task and the text task meet only in
+//! the trunk; tasks that read the same inputs (MultiMNIST) share one batch,
+//! and the trunk computes every task's representation of it in one pass.
+//! Each trunk is three blocks (`conv1`, `conv2`, `fc`; see `blocks`).
 //!
-//! Parameter names are stable: `stems.<modality>.…`, `trunk.…`, `heads.<task>.…`;
-//! under `single-task` the task is appended (`stems.image.digits.…`, `trunk.digits.…`).
+//! | strategy | stems | trunk | with images + text | parameters |
+//! |---|---|---|---|---|
+//! | `single-task` | per task | one per task | independent networks | `stems.<m>.<task>.…`, `trunk.<task>.…` |
+//! | `hard` | per modality | one, shared | both inputs through one trunk | `trunk.conv1.…` |
+//! | `soft` | per modality | one per task, L2 penalty on their differences | each input through its task's trunk; the penalty couples them | `trunk.<task>.…` |
+//! | `cross-stitch` | per modality | one per task, mixed by α after each block | an input runs through every column (the mixing needs all), its task reads its own | `trunk.<task>.…`, `trunk.stitch.<block>` |
+//! | `mmoe` | per modality | shared experts, a softmax gate per task | gates read the input, so they can route images and text to different experts | `trunk.level1.shared.<e>.…`, `trunk.level1.gates.<task>.…` |
+//! | `cgc` | per modality | shared and per-task experts, a gate per task | as `mmoe`, plus experts only one task trains | `trunk.level1.tasks.<task>.<e>.…` |
+//! | `ple` | per modality | CGC levels over block ranges, shared gates between them | as `cgc` | `trunk.level<k>.…`, `trunk.level<k>.shared_gate.…` |
+//! | `mtan` | per modality | one shared, per-task attention masks after each block | masks chosen per task on either input | `trunk.…`, `trunk.attention.<task>.<block>.…` |
+//!
+//! References: hard sharing (Caruana 1993), soft sharing (Duong et al. 2015),
+//! cross-stitch units (Misra et al. 2016), MMoE (Ma et al. 2018), CGC and PLE
+//! (Tang et al. 2020), MTAN (Liu et al. 2019). Where a paper's architecture
+//! had to be fitted to these trunks:
+//! - gates read the stem output averaged over time (sequences) or flattened (images);
+//! - experts are whole trunks (or, under `ple`, the blocks of their level);
+//! - MTAN's mask for block j reads the shared features after block j and, from block 2 on,
+//!   the task's attended features of block j−1 passed through the shared block j (the
+//!   paper's shared alignment layer), through a 1×1 linear map and a sigmoid.
+//!
+//! Parameter names are stable: `stems.<modality>.…`, `trunk.…`, `heads.<task>.…`.
+
+mod blocks;
+mod sharing;
+mod stem;
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Result, Tensor, D};
-use candle_nn::{Conv2d, Embedding, Linear, Module, VarBuilder};
+use candle_core::{DType, Device, Result, Tensor};
 
 use crate::init::{Parameters, SeededBackend};
-use crate::layers::{max_pool2x2, Conv1d};
+use blocks::{Dropout, Head};
 use mtl_data::Rng;
+use sharing::Trunk;
+use stem::Stem;
 
 /// What a task's inputs look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,30 +98,175 @@ pub struct TaskSpec {
     pub n_classes: usize,
 }
 
-/// How much of the network the tasks share.
+/// The sharing strategies, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Strategy {
     /// Independent networks, one per task: the baseline.
     SingleTask,
-    /// One shared trunk (and one stem per modality), task-specific heads (Caruana 1993).
+    /// One shared trunk, task-specific heads (Caruana 1993).
     Hard,
+    /// A trunk per task, coupled by an L2 penalty on their differences (Duong et al. 2015).
+    Soft,
+    /// A trunk per task, mixed after each block by learned α (Misra et al. 2016).
+    CrossStitch,
+    /// Shared experts, a softmax gate per task (Ma et al. 2018).
+    Mmoe,
+    /// Shared and task-specific experts, a gate per task (Tang et al. 2020).
+    Cgc,
+    /// Stacked CGC levels (Tang et al. 2020).
+    Ple,
+    /// Per-task attention masks over a shared trunk (Liu et al. 2019).
+    Mtan,
 }
 
 impl Strategy {
     /// Every strategy, in documentation order.
-    pub const ALL: [Strategy; 2] = [Strategy::SingleTask, Strategy::Hard];
+    pub const ALL: [Strategy; 8] = [
+        Strategy::SingleTask,
+        Strategy::Hard,
+        Strategy::Soft,
+        Strategy::CrossStitch,
+        Strategy::Mmoe,
+        Strategy::Cgc,
+        Strategy::Ple,
+        Strategy::Mtan,
+    ];
 
     /// The name used in experiment files and the store.
     pub fn name(self) -> &'static str {
         match self {
             Strategy::SingleTask => "single-task",
             Strategy::Hard => "hard",
+            Strategy::Soft => "soft",
+            Strategy::CrossStitch => "cross-stitch",
+            Strategy::Mmoe => "mmoe",
+            Strategy::Cgc => "cgc",
+            Strategy::Ple => "ple",
+            Strategy::Mtan => "mtan",
         }
     }
 
     /// Parses a name given by [`Strategy::name`].
     pub fn from_name(name: &str) -> Option<Strategy> {
         Strategy::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// A strategy with its hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sharing {
+    /// See [`Strategy::SingleTask`].
+    SingleTask,
+    /// See [`Strategy::Hard`].
+    Hard,
+    /// See [`Strategy::Soft`].
+    Soft {
+        /// Weight of the penalty `Σ_{t<u} Σ_params ‖θ_t − θ_u‖²` added to the loss.
+        weight: f64,
+    },
+    /// See [`Strategy::CrossStitch`].
+    CrossStitch {
+        /// Initial α of a column with itself; the rest of each row is shared equally.
+        init: f64,
+    },
+    /// See [`Strategy::Mmoe`].
+    Mmoe {
+        /// Number of experts.
+        experts: usize,
+    },
+    /// See [`Strategy::Cgc`].
+    Cgc {
+        /// Shared experts.
+        experts: usize,
+        /// Experts of each task.
+        task_experts: usize,
+    },
+    /// See [`Strategy::Ple`].
+    Ple {
+        /// Shared experts per level.
+        experts: usize,
+        /// Experts of each task per level.
+        task_experts: usize,
+        /// Levels (1 to 3): each of the first levels covers one trunk block, the last the rest.
+        levels: usize,
+    },
+    /// See [`Strategy::Mtan`].
+    Mtan,
+}
+
+impl Sharing {
+    /// The strategy with its default hyperparameters.
+    pub fn default_for(strategy: Strategy) -> Sharing {
+        match strategy {
+            Strategy::SingleTask => Sharing::SingleTask,
+            Strategy::Hard => Sharing::Hard,
+            Strategy::Soft => Sharing::Soft { weight: 0.01 },
+            Strategy::CrossStitch => Sharing::CrossStitch { init: 0.9 },
+            Strategy::Mmoe => Sharing::Mmoe { experts: 3 },
+            Strategy::Cgc => Sharing::Cgc { experts: 2, task_experts: 1 },
+            Strategy::Ple => Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
+            Strategy::Mtan => Sharing::Mtan,
+        }
+    }
+
+    /// Which strategy this is.
+    pub fn strategy(&self) -> Strategy {
+        match self {
+            Sharing::SingleTask => Strategy::SingleTask,
+            Sharing::Hard => Strategy::Hard,
+            Sharing::Soft { .. } => Strategy::Soft,
+            Sharing::CrossStitch { .. } => Strategy::CrossStitch,
+            Sharing::Mmoe { .. } => Strategy::Mmoe,
+            Sharing::Cgc { .. } => Strategy::Cgc,
+            Sharing::Ple { .. } => Strategy::Ple,
+            Sharing::Mtan => Strategy::Mtan,
+        }
+    }
+
+    /// The hyperparameters by the names the store uses (`soft_weight`, `stitch_init`, `experts`, …).
+    pub fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        match *self {
+            Sharing::SingleTask | Sharing::Hard | Sharing::Mtan => vec![],
+            Sharing::Soft { weight } => vec![("soft_weight", weight)],
+            Sharing::CrossStitch { init } => vec![("stitch_init", init)],
+            Sharing::Mmoe { experts } => vec![("experts", experts as f64)],
+            Sharing::Cgc { experts, task_experts } => {
+                vec![("experts", experts as f64), ("task_experts", task_experts as f64)]
+            }
+            Sharing::Ple { experts, task_experts, levels } => {
+                vec![("experts", experts as f64), ("task_experts", task_experts as f64), ("levels", levels as f64)]
+            }
+        }
+    }
+
+    /// The strategy name with its hyperparameters, e.g. `soft(soft_weight=0.01)`.
+    pub fn label(&self) -> String {
+        let hyperparameters = self.hyperparameters();
+        if hyperparameters.is_empty() {
+            return self.strategy().name().to_string();
+        }
+        let shown: Vec<String> = hyperparameters.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        format!("{}({})", self.strategy().name(), shown.join(", "))
+    }
+
+    /// Whether the hyperparameters are usable; the message says which is not.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match *self {
+            Sharing::Soft { weight } if !(weight.is_finite() && weight >= 0.0) => {
+                Err(format!("the soft-sharing weight must be a finite number ≥ 0, got {weight}"))
+            }
+            Sharing::CrossStitch { init } if !(0.0..=1.0).contains(&init) => {
+                Err(format!("the cross-stitch init must be between 0 and 1, got {init}"))
+            }
+            Sharing::Mmoe { experts: 0 } => Err("mmoe needs at least 1 expert".into()),
+            Sharing::Cgc { experts: 0, task_experts: 0 } | Sharing::Ple { experts: 0, task_experts: 0, .. } => {
+                Err("experts and task_experts cannot both be 0".into())
+            }
+            Sharing::Ple { levels, .. } if !(1..=3).contains(&levels) => {
+                Err(format!("ple levels must be 1, 2 or 3 (the trunk has 3 blocks), got {levels}"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -129,137 +302,19 @@ pub enum ImageStem {
 pub struct ModelSpec {
     /// The tasks, in experiment order.
     pub tasks: Vec<TaskSpec>,
-    /// The sharing strategy.
-    pub strategy: Strategy,
+    /// The sharing strategy and its hyperparameters.
+    pub sharing: Sharing,
     /// The trunk.
     pub trunk: TrunkSpec,
     /// Probability of zeroing each feature entering the trunk's last layer, in training.
     pub dropout: f64,
 }
 
-/// Feature maps of the image stem's 5×5 convolution.
-const IMAGE_STEM_MAPS: usize = 16;
-
 /// Size of the LeNet trunk's output.
 const LENET_REPRESENTATION: usize = 50;
 
-enum Stem {
-    /// The input as it is (the LeNet trunk reads images directly).
-    Identity,
-    /// Optionally a 5×5 convolution (16 maps, same size) → relu → 2×2 max-pool,
-    /// then the rows as a sequence: `[B, C, H, W]` → `[B, width, H or H/2]`.
-    Image { local: Option<Conv2d>, rows: Conv1d },
-    /// Tokens as a sequence: `[B, T]` → `[B, width, T]`.
-    Text { embedding: Embedding },
-}
-
-fn conv_k3(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Conv1d> {
-    Conv1d::new(in_channels, out_channels, 3, 1, vb)
-}
-
-impl Stem {
-    fn new(input: &InputSpec, trunk: TrunkSpec, vb: VarBuilder) -> Result<Stem> {
-        let TrunkSpec::Sequence { width, image_stem, .. } = trunk else { return Ok(Stem::Identity) };
-        Ok(match *input {
-            InputSpec::Image { channels, width: columns, .. } => match image_stem {
-                ImageStem::Conv => {
-                    let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
-                    Stem::Image {
-                        local: Some(candle_nn::conv2d(channels, IMAGE_STEM_MAPS, 5, config, vb.pp("local"))?),
-                        rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
-                    }
-                }
-                ImageStem::Rows => {
-                    Stem::Image { local: None, rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
-                }
-            },
-            InputSpec::Text { vocab_size } => {
-                // Small initial embeddings (std 0.1, not candle's 1): with unit-variance vectors the
-                // random features of a long text swamp the max over time, and learning starts slowly.
-                let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.1 };
-                let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init)?;
-                Stem::Text { embedding: Embedding::new(table, width) }
-            }
-        })
-    }
-
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        match self {
-            Stem::Identity => Ok(xs.clone()),
-            Stem::Image { local, rows } => {
-                let maps = match local {
-                    Some(conv) => max_pool2x2(&conv.forward(xs)?.relu()?)?,
-                    None => xs.clone(),
-                };
-                let (batch, channels, height, columns) = maps.dims4()?;
-                let sequence = maps.permute((0, 1, 3, 2))?.reshape((batch, channels * columns, height))?;
-                rows.forward(&sequence)?.relu()
-            }
-            Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
-        }
-    }
-}
-
-enum Trunk {
-    Sequence { conv1: Conv1d, conv2: Conv1d, fc: Linear },
-    LeNet { conv1: Conv2d, conv2: Conv2d, fc: Linear },
-}
-
-impl Trunk {
-    fn new(spec: TrunkSpec, input: &InputSpec, vb: VarBuilder) -> Result<Trunk> {
-        Ok(match (spec, *input) {
-            (TrunkSpec::Sequence { width, hidden, .. }, _) => Trunk::Sequence {
-                conv1: conv_k3(width, hidden, vb.pp("conv1"))?,
-                conv2: conv_k3(hidden, hidden, vb.pp("conv2"))?,
-                fc: candle_nn::linear(hidden, hidden, vb.pp("fc"))?,
-            },
-            (TrunkSpec::LeNet, InputSpec::Image { channels, height, width }) => {
-                // Two valid 5×5 convolutions, each followed by a 2×2 pool.
-                let side = |n: usize| ((n.saturating_sub(4)) / 2).saturating_sub(4) / 2;
-                if side(height) == 0 || side(width) == 0 {
-                    candle_core::bail!("the lenet trunk needs images of at least 16×16, got {height}×{width}");
-                }
-                Trunk::LeNet {
-                    conv1: candle_nn::conv2d(channels, 10, 5, Default::default(), vb.pp("conv1"))?,
-                    conv2: candle_nn::conv2d(10, 20, 5, Default::default(), vb.pp("conv2"))?,
-                    fc: candle_nn::linear(20 * side(height) * side(width), LENET_REPRESENTATION, vb.pp("fc"))?,
-                }
-            }
-            (TrunkSpec::LeNet, InputSpec::Text { .. }) => {
-                candle_core::bail!("the lenet trunk reads images only; use the sequence trunk for text tasks")
-            }
-        })
-    }
-
-    /// The stem's output → `[B, representation]`; `dropout` masks the features entering `fc`.
-    fn forward(&self, xs: &Tensor, dropout: Option<(f64, &mut Rng)>) -> Result<Tensor> {
-        let (features, fc) = match self {
-            Trunk::Sequence { conv1, conv2, fc } => {
-                let xs = conv1.forward(xs)?.relu()?;
-                (conv2.forward(&xs)?.relu()?.max(D::Minus1)?, fc)
-            }
-            Trunk::LeNet { conv1, conv2, fc } => {
-                let xs = max_pool2x2(&conv1.forward(xs)?)?.relu()?;
-                (max_pool2x2(&conv2.forward(&xs)?)?.relu()?.flatten_from(1)?, fc)
-            }
-        };
-        let features = match dropout {
-            Some((p, rng)) if p > 0.0 => {
-                // Inverted dropout with a mask from mtl-lab's seeded generator (candle's cannot be seeded).
-                let keep: Vec<f32> = (0..features.elem_count())
-                    .map(|_| if rng.chance(p) { 0.0 } else { (1.0 / (1.0 - p)) as f32 })
-                    .collect();
-                let mask = Tensor::from_vec(keep, features.shape(), features.device())?.to_dtype(features.dtype())?;
-                (features * mask)?
-            }
-            _ => features,
-        };
-        fc.forward(&features)?.relu()
-    }
-}
-
 impl TrunkSpec {
-    /// Size of the shared representation the heads read.
+    /// Size of the representation the heads read.
     pub fn representation(&self) -> usize {
         match self {
             TrunkSpec::Sequence { hidden, .. } => *hidden,
@@ -268,112 +323,141 @@ impl TrunkSpec {
     }
 }
 
-/// A task's head: linear, or (LeNet) linear → relu → linear.
-enum Head {
-    Linear(Linear),
-    Mlp(Linear, Linear),
-}
-
-impl Head {
-    fn new(spec: TrunkSpec, n_classes: usize, vb: VarBuilder) -> Result<Head> {
-        let input = spec.representation();
-        Ok(match spec {
-            TrunkSpec::Sequence { .. } => Head::Linear(candle_nn::linear(input, n_classes, vb)?),
-            TrunkSpec::LeNet => Head::Mlp(
-                candle_nn::linear(input, LENET_REPRESENTATION, vb.pp("fc1"))?,
-                candle_nn::linear(LENET_REPRESENTATION, n_classes, vb.pp("fc2"))?,
-            ),
-        })
-    }
-
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        match self {
-            Head::Linear(fc) => fc.forward(xs),
-            Head::Mlp(fc1, fc2) => fc2.forward(&fc1.forward(xs)?.relu()?),
-        }
-    }
-}
-
-/// Which stem and trunk a task goes through.
-#[derive(Clone, Copy, Debug)]
-struct Route {
-    stem: usize,
-    trunk: usize,
-}
-
 /// A multi-task network built from a [`ModelSpec`].
 pub struct MultiTaskNet {
     stems: Vec<Stem>,
-    trunks: Vec<Trunk>,
+    /// The stem each task's inputs go through.
+    stem_of_task: Vec<usize>,
+    trunk: Trunk,
     heads: Vec<Head>,
-    routes: Vec<Route>,
     dropout: f64,
+    /// `soft`: the penalty weight and, per task, its trunk column's variables in name order.
+    soft: Option<(f64, Vec<Vec<Tensor>>)>,
 }
 
 impl MultiTaskNet {
     /// Builds the network with parameters drawn from `seed`, and returns it
     /// with its trainable variables.
     pub fn new(spec: &ModelSpec, seed: u64, dtype: DType, device: &Device) -> Result<(MultiTaskNet, Parameters)> {
+        if let Err(message) = spec.sharing.validate() {
+            candle_core::bail!("{message}");
+        }
+        if spec.tasks.is_empty() {
+            candle_core::bail!("a model needs at least one task");
+        }
         let backend = Arc::new(SeededBackend::new(seed));
         let vb = backend.builder(dtype, device);
-        let (mut stems, mut trunks, mut heads, mut routes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        // Stems shared per modality under `hard`: remember which input each built stem takes.
-        let mut shared_stems: Vec<(&'static str, InputSpec)> = Vec::new();
+        let per_task_stems = spec.sharing == Sharing::SingleTask;
+        let mut stems = Vec::new();
+        let mut stem_of_task = Vec::new();
+        // Stems shared per modality: the input each built stem takes.
+        let mut stem_inputs: Vec<InputSpec> = Vec::new();
         for task in &spec.tasks {
             let modality = task.input.modality();
-            let route = match spec.strategy {
-                Strategy::SingleTask => {
-                    stems.push(Stem::new(&task.input, spec.trunk, vb.pp("stems").pp(modality).pp(&task.name))?);
-                    trunks.push(Trunk::new(spec.trunk, &task.input, vb.pp("trunk").pp(&task.name))?);
-                    Route { stem: stems.len() - 1, trunk: trunks.len() - 1 }
-                }
-                Strategy::Hard => {
-                    let stem = match shared_stems.iter().position(|(m, _)| *m == modality) {
-                        Some(i) if shared_stems[i].1 == task.input => i,
-                        Some(i) => candle_core::bail!(
-                            "task {} has input {:?}, but the shared {modality} stem takes {:?}",
-                            task.name,
-                            task.input,
-                            shared_stems[i].1
-                        ),
-                        None => {
-                            stems.push(Stem::new(&task.input, spec.trunk, vb.pp("stems").pp(modality))?);
-                            shared_stems.push((modality, task.input));
-                            stems.len() - 1
-                        }
-                    };
-                    if trunks.is_empty() {
-                        trunks.push(Trunk::new(spec.trunk, &task.input, vb.pp("trunk"))?);
-                    }
-                    Route { stem, trunk: 0 }
+            let shared = stem_inputs.iter().position(|input| input.modality() == modality);
+            let index = match shared {
+                Some(i) if !per_task_stems && stem_inputs[i] == task.input => i,
+                Some(i) if !per_task_stems => candle_core::bail!(
+                    "task {} has input {:?}, but the shared {modality} stem takes {:?}",
+                    task.name,
+                    task.input,
+                    stem_inputs[i]
+                ),
+                _ => {
+                    let vb = vb.pp("stems").pp(modality);
+                    let vb = if per_task_stems { vb.pp(&task.name) } else { vb };
+                    stems.push(Stem::new(&task.input, spec.trunk, vb)?);
+                    stem_inputs.push(task.input);
+                    stems.len() - 1
                 }
             };
-            heads.push(Head::new(spec.trunk, task.n_classes, vb.pp("heads").pp(&task.name))?);
-            routes.push(route);
+            stem_of_task.push(index);
         }
-        Ok((MultiTaskNet { stems, trunks, heads, routes, dropout: spec.dropout }, backend.parameters()))
+        if matches!(spec.trunk, TrunkSpec::LeNet) && !per_task_stems {
+            if let Some(other) = spec.tasks.iter().find(|t| t.input != spec.tasks[0].input) {
+                candle_core::bail!(
+                    "a shared lenet trunk needs one image size, but {} has {:?} and {} has {:?}",
+                    spec.tasks[0].name,
+                    spec.tasks[0].input,
+                    other.name,
+                    other.input
+                );
+            }
+        }
+        let trunk = Trunk::new(spec.sharing, spec.trunk, &spec.tasks, vb.pp("trunk"))?;
+        let heads = spec
+            .tasks
+            .iter()
+            .map(|task| Head::new(spec.trunk, task.n_classes, vb.pp("heads").pp(&task.name)))
+            .collect::<Result<_>>()?;
+        let parameters = backend.parameters();
+        if let Sharing::CrossStitch { init } = spec.sharing {
+            for (name, var) in parameters.named().filter(|(name, _)| name.starts_with("trunk.stitch.")) {
+                // Built constant (drawing nothing from the generator); the values are set here.
+                let n = var.dim(0)?;
+                let other = sharing::stitch_off_diagonal(init, n);
+                let values: Vec<f64> = (0..n * n).map(|i| if i / n == i % n { init } else { other }).collect();
+                let alpha = Tensor::from_vec(values, (n, n), device)?.to_dtype(dtype)?;
+                var.set(&alpha).map_err(|e| e.context(format!("initialising {name}")))?;
+            }
+        }
+        let soft = match spec.sharing {
+            Sharing::Soft { weight } => {
+                let columns = spec
+                    .tasks
+                    .iter()
+                    .map(|task| {
+                        let prefix = format!("trunk.{}.", task.name);
+                        parameters
+                            .named()
+                            .filter(|(name, _)| name.starts_with(&prefix))
+                            .map(|(_, var)| var.as_tensor().clone())
+                            .collect()
+                    })
+                    .collect();
+                Some((weight, columns))
+            }
+            _ => None,
+        };
+        let net = MultiTaskNet { stems, stem_of_task, trunk, heads, dropout: spec.dropout, soft };
+        Ok((net, parameters))
     }
 
-    /// The shared representation of a batch of task `task_idx`'s inputs: `[B, hidden]` (evaluation: no dropout).
+    fn representations_with(&self, tasks: &[usize], xs: &Tensor, dropout: &mut Dropout) -> Result<Vec<Tensor>> {
+        let mut representations: Vec<Option<Tensor>> = vec![None; tasks.len()];
+        // Each stem runs once; the trunk then serves every task of that stem in one pass.
+        for (position, &task) in tasks.iter().enumerate() {
+            if representations[position].is_some() {
+                continue;
+            }
+            let stem = self.stem_of_task[task];
+            let (positions, same_stem): (Vec<usize>, Vec<usize>) =
+                tasks.iter().enumerate().filter(|(_, &t)| self.stem_of_task[t] == stem).map(|(p, &t)| (p, t)).unzip();
+            let outputs = self.trunk.forward(&self.stems[stem].forward(xs)?, &same_stem, dropout)?;
+            for (p, output) in positions.into_iter().zip(outputs) {
+                representations[p] = Some(output);
+            }
+        }
+        Ok(representations.into_iter().map(|r| r.expect("every task computed")).collect())
+    }
+
+    /// The representations `[B, r]` of `tasks` (indices into the spec's tasks), which all
+    /// read the batch `xs`, one per task in order (evaluation: no dropout).
+    pub fn representations(&self, tasks: &[usize], xs: &Tensor) -> Result<Vec<Tensor>> {
+        self.representations_with(tasks, xs, &mut Dropout::off())
+    }
+
+    /// The representations in training: with the spec's dropout, masks drawn from `rng`.
+    pub fn representations_train(&self, tasks: &[usize], xs: &Tensor, rng: &mut Rng) -> Result<Vec<Tensor>> {
+        self.representations_with(tasks, xs, &mut Dropout::new(self.dropout, rng))
+    }
+
+    /// The representation of one task (evaluation).
     pub fn representation(&self, task_idx: usize, xs: &Tensor) -> Result<Tensor> {
-        let route = self.routes[task_idx];
-        self.trunks[route.trunk].forward(&self.stems[route.stem].forward(xs)?, None)
+        Ok(self.representations(&[task_idx], xs)?.remove(0))
     }
 
-    /// The representation in training: with the spec's dropout, masks drawn from `rng`.
-    pub fn representation_train(&self, task_idx: usize, xs: &Tensor, rng: &mut Rng) -> Result<Tensor> {
-        let route = self.routes[task_idx];
-        self.trunks[route.trunk].forward(&self.stems[route.stem].forward(xs)?, Some((self.dropout, rng)))
-    }
-
-    /// Tasks with equal keys compute the same representation of the same input
-    /// (same stem and trunk), so it can be computed once for all of them.
-    pub fn representation_key(&self, task_idx: usize) -> (usize, usize) {
-        let route = self.routes[task_idx];
-        (route.stem, route.trunk)
-    }
-
-    /// Logits of task `task_idx` from a representation computed by [`MultiTaskNet::representation`].
+    /// Logits of task `task_idx` from its representation.
     pub fn head(&self, task_idx: usize, representation: &Tensor) -> Result<Tensor> {
         self.heads[task_idx].forward(representation)
     }
@@ -383,7 +467,28 @@ impl MultiTaskNet {
     pub fn forward(&self, task_idx: usize, xs: &Tensor) -> Result<Tensor> {
         self.heads[task_idx].forward(&self.representation(task_idx, xs)?)
     }
+
+    /// The strategy's own term of the loss, if it has one: under `soft`,
+    /// `weight · Σ_{t<u} Σ_params ‖θ_t − θ_u‖²` over the tasks' trunk columns.
+    pub fn penalty(&self) -> Result<Option<Tensor>> {
+        let Some((weight, columns)) = &self.soft else { return Ok(None) };
+        let mut total: Option<Tensor> = None;
+        for t in 0..columns.len() {
+            for u in t + 1..columns.len() {
+                for (a, b) in columns[t].iter().zip(&columns[u]) {
+                    let term = (a - b)?.sqr()?.sum_all()?;
+                    total = Some(match total {
+                        Some(sum) => (sum + term)?,
+                        None => term,
+                    });
+                }
+            }
+        }
+        total.map(|sum| sum * *weight).transpose()
+    }
 }
 
+#[cfg(test)]
+mod strategy_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Turns runs into the numbers the charts show: groups of runs that differ
-//! only in their seed, mean ± std over seeds, single-task baselines and
-//! per-epoch averaged learning curves. Pure: no IO, no plotting.
+//! only in their seed, mean ± std over seeds, single-task baselines,
+//! per-epoch averaged learning curves and the comparison of strategies at
+//! each one's best λ. Pure: no IO, no plotting.
 //!
 //! ```
 //! use mtl_report::aggregate::seed_stats;
@@ -15,6 +16,10 @@ use mtl_store::{MetricKey, MetricRow, ParamValue, RunId, RunRecord, RunStatus};
 
 /// The strategy whose runs train one task alone: the baseline of that task.
 pub const SINGLE_TASK_STRATEGY: &str = "single-task";
+
+/// Multi-task strategies in the order `mtl_model::Strategy` documents them
+/// (mtl-report reads names from the store and does not depend on mtl-model).
+pub const MULTI_TASK_STRATEGY_ORDER: [&str; 7] = ["hard", "soft", "cross-stitch", "mmoe", "cgc", "ple", "mtan"];
 
 /// Mean and spread of one value over seeds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -89,7 +94,9 @@ pub fn group_runs(runs: &[RunRecord]) -> Vec<RunGroup> {
         let strategy = strategy_of(run);
         let mut method = strategy.clone();
         for ((param_strategy, name), values) in &values_by_strategy_and_param {
-            let is_identity = matches!(name.as_str(), "seed" | "lambda" | "strategy");
+            // The parameter count follows from the strategy (and the task of a
+            // single-task run): it describes a method, it does not name one.
+            let is_identity = matches!(name.as_str(), "seed" | "lambda" | "strategy" | "n_parameters");
             if *param_strategy == strategy && values.len() > 1 && !is_identity {
                 let shown = run.params.get(name).map(ParamValue::to_string).unwrap_or_else(|| "—".to_string());
                 method.push_str(&format!(", {name}={shown}"));
@@ -150,6 +157,123 @@ pub fn final_metric_by_lambda(runs: &[RunRecord], groups: &[RunGroup], key: &Met
     // Baselines lead the references; group order already sorts λ.
     result.references.sort_by_key(|(method, _)| !method.starts_with(SINGLE_TASK_STRATEGY));
     result
+}
+
+/// One method at one λ: final test accuracy per task over seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MethodResult {
+    /// The method (see [`RunGroup::method`]).
+    pub method: String,
+    /// The λ chosen for it; `None` for methods without λ.
+    pub lambda: Option<f64>,
+    /// Final test accuracy over seeds, aligned with
+    /// [`StrategyComparison::tasks`]; `None` where no run logged it.
+    pub test_accuracy_by_task: Vec<Option<SeedStats>>,
+    /// The `n_parameters` setting of the group's first run, if recorded.
+    pub n_parameters: Option<f64>,
+}
+
+impl MethodResult {
+    /// Axis and table label, e.g. `soft λ=1` or `single-task`.
+    pub fn label(&self) -> String {
+        match self.lambda {
+            Some(lambda) => format!("{} λ={lambda}", self.method),
+            None => self.method.clone(),
+        }
+    }
+}
+
+/// Every method of an experiment side by side, each at its best λ.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct StrategyComparison {
+    /// Task names, sorted.
+    pub tasks: Vec<String>,
+    /// Methods with λ, in [`MULTI_TASK_STRATEGY_ORDER`] (others after it,
+    /// alphabetically), each at the λ chosen by [`compare_strategies`].
+    pub multi_task: Vec<MethodResult>,
+    /// Methods without λ (the single-task baselines first).
+    pub references: Vec<MethodResult>,
+}
+
+impl StrategyComparison {
+    /// Every method, references first.
+    pub fn methods(&self) -> impl Iterator<Item = &MethodResult> {
+        self.references.iter().chain(&self.multi_task)
+    }
+}
+
+/// Compares the methods of `groups`, each at one λ: the λ whose mean over
+/// seeds of the run's mean-over-tasks final val accuracy is highest (test
+/// accuracy for a method that logged no val accuracy; ties go to the smaller
+/// λ). A λ whose runs logged neither is never chosen, and a method with no
+/// such λ is left out. Methods without λ are the references.
+pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyComparison {
+    let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
+    let runs_of = |group: &RunGroup| -> Vec<&RunRecord> {
+        group.runs.iter().filter_map(|id| run_by_id.get(id).copied()).collect()
+    };
+    let tasks = task_names(runs);
+    let result_of = |group: &RunGroup| {
+        let group_runs = runs_of(group);
+        let test_accuracy_by_task = tasks
+            .iter()
+            .map(|task| {
+                let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+                let values: Vec<f64> =
+                    group_runs.iter().filter_map(|run| run.final_metrics.get(&key).copied()).collect();
+                seed_stats(&values)
+            })
+            .collect();
+        let n_parameters = group_runs.first().and_then(|run| num_param(run, "n_parameters"));
+        MethodResult { method: group.method.clone(), lambda: group.lambda, test_accuracy_by_task, n_parameters }
+    };
+
+    let mut references = Vec::new();
+    let mut lambda_groups_by_method: BTreeMap<&str, Vec<&RunGroup>> = BTreeMap::new();
+    for group in groups {
+        match group.lambda {
+            Some(_) => lambda_groups_by_method.entry(&group.method).or_default().push(group),
+            None => references.push(result_of(group)),
+        }
+    }
+    references.sort_by_key(|result| !result.method.starts_with(SINGLE_TASK_STRATEGY));
+
+    let mut multi_task = Vec::new();
+    for method_groups in lambda_groups_by_method.into_values() {
+        let logged_val = method_groups
+            .iter()
+            .flat_map(|group| runs_of(group))
+            .any(|run| run.final_metrics.keys().any(|key| key.split == "val" && key.metric == "accuracy"));
+        let selection_split = if logged_val { "val" } else { "test" };
+        let scored = method_groups.iter().filter_map(|group| {
+            let per_run: Vec<f64> =
+                runs_of(group).into_iter().filter_map(|run| mean_accuracy_over_tasks(run, selection_split)).collect();
+            Some((*group, group.lambda?, seed_stats(&per_run)?.mean))
+        });
+        let best = scored.max_by(|(_, a_lambda, a_score), (_, b_lambda, b_score)| {
+            a_score.total_cmp(b_score).then(b_lambda.total_cmp(a_lambda))
+        });
+        if let Some((group, _, _)) = best {
+            multi_task.push(result_of(group));
+        }
+    }
+    // Already alphabetical by method; a stable sort puts known strategies first.
+    multi_task.sort_by_key(|result| {
+        let strategy = result.method.split(',').next().unwrap_or_default();
+        MULTI_TASK_STRATEGY_ORDER.iter().position(|known| *known == strategy).unwrap_or(MULTI_TASK_STRATEGY_ORDER.len())
+    });
+    StrategyComparison { tasks, multi_task, references }
+}
+
+/// The mean over tasks of a run's final `split` accuracy; `None` when it logged none.
+fn mean_accuracy_over_tasks(run: &RunRecord, split: &str) -> Option<f64> {
+    let values: Vec<f64> = run
+        .final_metrics
+        .iter()
+        .filter(|(key, _)| key.split == split && key.metric == "accuracy")
+        .map(|(_, value)| *value)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// Which curve of a task: `(split, metric)`, e.g. `("val", "loss")`.
@@ -340,6 +464,121 @@ mod tests {
         assert_eq!(train_loss, &vec![(1, 2.5), (2, 1.5)]);
         assert_eq!(curves[0][&("val".to_string(), "loss".to_string())], vec![(1, 2.5)]);
         assert!(curves[1].is_empty());
+    }
+
+    /// `run` with these final `(task, split, accuracy)` metrics and, if given, `n_parameters`.
+    fn run_with(
+        id: i64,
+        strategy: &str,
+        lambda: Option<f64>,
+        seed: f64,
+        n_parameters: Option<f64>,
+        accuracies: &[(&str, &str, f64)],
+    ) -> RunRecord {
+        let mut record = run(id, strategy, lambda, seed, 0.0);
+        record.final_metrics = accuracies
+            .iter()
+            .map(|&(task, split, value)| {
+                (MetricKey { task: task.into(), split: split.into(), metric: "accuracy".into() }, value)
+            })
+            .collect();
+        if let Some(n_parameters) = n_parameters {
+            record.params.insert("n_parameters".into(), ParamValue::Num(n_parameters));
+        }
+        record
+    }
+
+    /// One line per method, references first: `label | task stats… | n_parameters`.
+    fn comparison_table(comparison: &StrategyComparison) -> Vec<String> {
+        comparison
+            .methods()
+            .map(|result| {
+                let cells =
+                    comparison.tasks.iter().zip(&result.test_accuracy_by_task).map(|(task, stats)| match stats {
+                        Some(stats) => format!("{task} {:.6} ± {:.6} ({})", stats.mean, stats.std, stats.n),
+                        None => format!("{task} –"),
+                    });
+                let n_parameters = result.n_parameters.map_or("–".to_string(), |n| n.to_string());
+                std::iter::once(result.label()).chain(cells).chain([n_parameters]).collect::<Vec<_>>().join(" | ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn strategies_are_compared_at_their_best_lambda() {
+        let runs = vec![
+            // single-task: one run per task and seed; n_parameters differs by task.
+            run_with(1, "single-task", None, 0.0, Some(100.0), &[("shapes", "test", 0.5), ("shapes", "val", 0.9)]),
+            run_with(2, "single-task", None, 1.0, Some(100.0), &[("shapes", "test", 0.75)]),
+            run_with(3, "single-task", None, 0.0, Some(200.0), &[("reviews", "test", 0.25)]),
+            run_with(4, "single-task", None, 0.0, Some(300.0), &[("digits", "test", 0.5)]),
+            // hard: val run means (over shapes and reviews) per λ:
+            //   λ=0.5: (0.75+0.25)/2 = 0.5 and (0.5+0.5)/2 = 0.5 → 0.5
+            //   λ=2:   (0.75+0.75)/2 = 0.75 and (0.5+0.5)/2 = 0.5 → 0.625, chosen
+            //   although λ=0.5 has the better test accuracy.
+            run_with(
+                10,
+                "hard",
+                Some(0.5),
+                0.0,
+                Some(1500.0),
+                &[("shapes", "val", 0.75), ("reviews", "val", 0.25), ("shapes", "test", 1.0), ("reviews", "test", 1.0)],
+            ),
+            run_with(11, "hard", Some(0.5), 1.0, Some(1500.0), &[("shapes", "val", 0.5), ("reviews", "val", 0.5)]),
+            run_with(
+                12,
+                "hard",
+                Some(2.0),
+                0.0,
+                Some(1500.0),
+                &[("shapes", "val", 0.75), ("reviews", "val", 0.75), ("shapes", "test", 0.8), ("reviews", "test", 0.7)],
+            ),
+            run_with(
+                13,
+                "hard",
+                Some(2.0),
+                1.0,
+                Some(1500.0),
+                &[("shapes", "val", 0.5), ("reviews", "val", 0.5), ("shapes", "test", 0.9)],
+            ),
+            // soft: λ=0.25 and λ=1 tie on val (0.5 each) → the smaller λ.
+            run_with(20, "soft", Some(0.25), 0.0, None, &[("shapes", "val", 0.5), ("shapes", "test", 0.6)]),
+            run_with(21, "soft", Some(1.0), 0.0, None, &[("shapes", "val", 0.5), ("shapes", "test", 0.7)]),
+            // ple logged no val accuracy: chosen by test, 0.7 (λ=1) over 0.6 (λ=0.5).
+            run_with(30, "ple", Some(0.5), 0.0, None, &[("shapes", "test", 0.6)]),
+            run_with(31, "ple", Some(1.0), 0.0, None, &[("shapes", "test", 0.7)]),
+            // A strategy mtl-report does not know goes last, though first alphabetically.
+            run_with(40, "aaa-custom", Some(1.0), 0.0, None, &[("shapes", "test", 0.4)]),
+            // A λ without any accuracy is never chosen; a method with only such λ is left out.
+            run_with(50, "cgc", Some(1.0), 0.0, None, &[]),
+        ];
+        let comparison = compare_strategies(&runs, &group_runs(&runs));
+        assert_eq!(comparison.tasks, vec!["digits", "reviews", "shapes"]);
+        let expected = vec![
+            // n_parameters does not split single-task; the first run's count is shown.
+            // shapes: mean(0.5, 0.75) = 0.625, std = 0.125·√2 = 0.176777
+            "single-task | digits 0.500000 ± 0.000000 (1) | reviews 0.250000 ± 0.000000 (1) \
+             | shapes 0.625000 ± 0.176777 (2) | 100",
+            // shapes: mean(0.8, 0.9) = 0.85, std = 0.05·√2 = 0.070711; reviews only from run 12
+            "hard λ=2 | digits – | reviews 0.700000 ± 0.000000 (1) | shapes 0.850000 ± 0.070711 (2) | 1500",
+            "soft λ=0.25 | digits – | reviews – | shapes 0.600000 ± 0.000000 (1) | –",
+            "ple λ=1 | digits – | reviews – | shapes 0.700000 ± 0.000000 (1) | –",
+            "aaa-custom λ=1 | digits – | reviews – | shapes 0.400000 ± 0.000000 (1) | –",
+        ];
+        assert_eq!(comparison_table(&comparison), expected);
+    }
+
+    #[test]
+    fn methods_without_lambda_are_references_single_task_first() {
+        let runs = vec![
+            run_with(1, "baseline-x", None, 0.0, None, &[("shapes", "test", 0.5)]),
+            run_with(2, "single-task", None, 0.0, None, &[("shapes", "test", 0.25)]),
+        ];
+        let comparison = compare_strategies(&runs, &group_runs(&runs));
+        assert!(comparison.multi_task.is_empty());
+        let expected =
+            vec!["single-task | shapes 0.250000 ± 0.000000 (1) | –", "baseline-x | shapes 0.500000 ± 0.000000 (1) | –"];
+        assert_eq!(comparison_table(&comparison), expected);
     }
 
     #[test]

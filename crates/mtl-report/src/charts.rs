@@ -18,7 +18,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::aggregate::{MeanCurves, MetricByLambda, RunGroup, SINGLE_TASK_STRATEGY};
+use crate::aggregate::{MeanCurves, MetricByLambda, RunGroup, StrategyComparison, SINGLE_TASK_STRATEGY};
 use crate::ReportError;
 
 /// The family every text style uses; registered from the embedded font.
@@ -169,16 +169,103 @@ impl Chart for MetricByLambdaChart<'_> {
                 line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean)).collect();
             chart.draw_series(LineSeries::new(means.clone(), colour.stroke_width(2)))?;
             chart.draw_series(means.into_iter().map(|point| Circle::new(point, 4, colour.filled())))?;
-            legend_entries.push(LegendEntry { label: line.method.clone(), colour, dashed: false, marker: true });
+            legend_entries.push(LegendEntry { label: line.method.clone(), colour, symbol: LegendSymbol::LineWithDot });
         }
         for (reference_index, (method, stats)) in self.data.references.iter().enumerate() {
             let colour = reference_colour(method, reference_index + self.data.lines.len());
             let ends = [(x_min, stats.mean), (x_max, stats.mean)];
             chart.draw_series(DashedLineSeries::new(ends, 10, 6, colour.stroke_width(2)))?;
             let label = format!("{method} (n={})", stats.n);
-            legend_entries.push(LegendEntry { label, colour, dashed: true, marker: false });
+            legend_entries.push(LegendEntry { label, colour, symbol: LegendSymbol::Dashed });
         }
         draw_legend(&legend_area, &legend_entries, &["mean over seeds;", "band: ±1 sample std"])
+    }
+}
+
+/// Final test accuracy of each method at its chosen λ: per method one bar
+/// per task (mean over seeds, ±1 std whisker), in a colour per task; the
+/// references (single-task baselines) as dashed lines in the task's colour.
+pub(crate) struct StrategyComparisonChart<'a> {
+    /// Title above the chart.
+    pub title: String,
+    /// The numbers.
+    pub data: &'a StrategyComparison,
+}
+
+impl Chart for StrategyComparisonChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        // Room for labels like `cross-stitch λ=0.25` under each method.
+        let width = LEGEND_WIDTH + 120 + 160 * self.data.multi_task.len() as u32;
+        (width.max(1000), 560)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB> {
+        root.fill(&WHITE)?;
+        let root = root.margin(10, 0, 0, 0).titled(&self.title, text_style(24.0))?;
+        let (plot_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
+
+        let methods = &self.data.multi_task;
+        let bar_extremes = methods
+            .iter()
+            .flat_map(|method| method.test_accuracy_by_task.iter().flatten())
+            .flat_map(|stats| [stats.mean - stats.std, stats.mean + stats.std]);
+        let reference_means = self
+            .data
+            .references
+            .iter()
+            .flat_map(|reference| reference.test_accuracy_by_task.iter().flatten())
+            .map(|stats| stats.mean);
+        // Not from 0: the differences between strategies are a few points.
+        let (y_min, y_max) = padded_range(bar_extremes.chain(reference_means), 0.08);
+        let (y_min, y_max) = (y_min.max(0.0), y_max.min(1.0));
+
+        let (x_min, x_max) = (-0.5, methods.len().max(1) as f64 - 0.5);
+        let labels: Vec<String> = methods.iter().map(|method| method.label()).collect();
+        let format_x = |x: &f64| labels.get(x.round() as usize).cloned().unwrap_or_default();
+        let method_positions = (0..methods.len()).map(|index| index as f64).collect();
+        let mut chart = build_chart(&plot_area, None, (x_min, x_max), method_positions, (y_min, y_max))?;
+        configure_mesh(&mut chart, "strategy", "test accuracy", &format_x)?;
+
+        let task_colour = |task_index: usize| PALETTE[task_index % PALETTE.len()];
+        let bar_width = 0.8 / self.data.tasks.len().max(1) as f64;
+        for (method_index, method) in methods.iter().enumerate() {
+            for (task_index, stats) in method.test_accuracy_by_task.iter().enumerate() {
+                let Some(stats) = stats else { continue };
+                let left = method_index as f64 - 0.4 + bar_width * task_index as f64;
+                let (right, centre) = (left + 0.9 * bar_width, left + 0.45 * bar_width);
+                let colour = task_colour(task_index);
+                chart.draw_series([Rectangle::new([(left, y_min), (right, stats.mean)], colour.mix(0.8).filled())])?;
+                let low = (stats.mean - stats.std).max(y_min);
+                let high = (stats.mean + stats.std).min(y_max);
+                let cap = 0.15 * bar_width;
+                let whisker_style = BASELINE_COLOUR.stroke_width(2);
+                chart.draw_series([
+                    PathElement::new(vec![(centre, low), (centre, high)], whisker_style),
+                    PathElement::new(vec![(centre - cap, low), (centre + cap, low)], whisker_style),
+                    PathElement::new(vec![(centre - cap, high), (centre + cap, high)], whisker_style),
+                ])?;
+            }
+        }
+
+        let mut legend_entries: Vec<LegendEntry> = (self.data.tasks.iter().enumerate())
+            .map(|(task_index, task)| LegendEntry {
+                label: task.clone(),
+                colour: task_colour(task_index),
+                symbol: LegendSymbol::Swatch,
+            })
+            .collect();
+        for reference in &self.data.references {
+            for (task_index, stats) in reference.test_accuracy_by_task.iter().enumerate() {
+                let Some(stats) = stats else { continue };
+                let colour = task_colour(task_index);
+                let ends = [(x_min, stats.mean), (x_max, stats.mean)];
+                chart.draw_series(DashedLineSeries::new(ends, 10, 6, colour.stroke_width(2)))?;
+                let label = format!("{}: {}", reference.method, self.data.tasks[task_index]);
+                legend_entries.push(LegendEntry { label, colour, symbol: LegendSymbol::Dashed });
+            }
+        }
+        let notes = ["bars: mean over seeds,", "whiskers: ±1 sample std;", "λ: best mean val accuracy"];
+        draw_legend(&legend_area, &legend_entries, &notes)
     }
 }
 
@@ -216,7 +303,7 @@ impl Chart for LearningCurvesChart<'_> {
             .zip(self.curves)
             .zip(&colours)
             .filter(|((_, curves), _)| !curves.is_empty())
-            .map(|((group, _), &colour)| LegendEntry { label: group.label(), colour, dashed: false, marker: false })
+            .map(|((group, _), &colour)| LegendEntry { label: group.label(), colour, symbol: LegendSymbol::Line })
             .collect();
         draw_legend(&legend_area, &legend_entries, &["mean over seeds"])
     }
@@ -326,8 +413,15 @@ fn configure_mesh<DB: DrawingBackend>(
 struct LegendEntry {
     label: String,
     colour: RGBColor,
-    dashed: bool,
-    marker: bool,
+    symbol: LegendSymbol,
+}
+
+enum LegendSymbol {
+    Line,
+    LineWithDot,
+    Dashed,
+    /// A filled square, for bars.
+    Swatch,
 }
 
 /// Draws the legend in its own column, so it never covers data.
@@ -342,14 +436,18 @@ fn draw_legend<DB: DrawingBackend>(
     for (entry_index, entry) in entries.iter().enumerate() {
         let y = top + row_height * entry_index as i32;
         let style = entry.colour.stroke_width(3);
-        if entry.dashed {
-            for dash_start in [4, 18, 32] {
-                area.draw(&PathElement::new(vec![(dash_start, y), (dash_start + 9, y)], style))?;
+        match entry.symbol {
+            LegendSymbol::Line | LegendSymbol::LineWithDot => {
+                area.draw(&PathElement::new(vec![(4, y), (41, y)], style))?;
             }
-        } else {
-            area.draw(&PathElement::new(vec![(4, y), (41, y)], style))?;
+            LegendSymbol::Dashed => {
+                for dash_start in [4, 18, 32] {
+                    area.draw(&PathElement::new(vec![(dash_start, y), (dash_start + 9, y)], style))?;
+                }
+            }
+            LegendSymbol::Swatch => area.draw(&Rectangle::new([(14, y - 7), (30, y + 7)], entry.colour.filled()))?,
         }
-        if entry.marker {
+        if matches!(entry.symbol, LegendSymbol::LineWithDot) {
             area.draw(&Circle::new((22, y), 4, entry.colour.filled()))?;
         }
         let label_style = text_style(f64::from(row_height.min(22)) * 0.68).pos(Pos::new(HPos::Left, VPos::Center));

@@ -1,6 +1,7 @@
 //! Renders `index.html`: one self-contained page (inline CSS, no scripts, no
-//! network) with each experiment's charts and a table of its runs. Pure: it
-//! builds a string; the caller writes it.
+//! network) with each experiment's charts (the strategy comparison with its
+//! table of numbers) and a table of its runs. Pure: it builds a string; the
+//! caller writes it.
 //!
 //! ```text
 //! let page = render_index(Path::new("mtl.db"), &[ExperimentSection { name, runs, charts }]);
@@ -12,7 +13,7 @@ use std::path::Path;
 
 use mtl_store::{MetricKey, RunRecord};
 
-use crate::aggregate::task_names;
+use crate::aggregate::{task_names, StrategyComparison};
 
 /// One experiment's part of the page.
 pub(crate) struct ExperimentSection {
@@ -32,6 +33,8 @@ pub(crate) struct ChartLink {
     pub png_file_name: String,
     /// The SVG linked below it.
     pub svg_file_name: String,
+    /// The numbers of a strategy comparison chart, shown as a table below it.
+    pub strategy_table: Option<StrategyComparison>,
 }
 
 /// Settings people read first; the rest follow alphabetically.
@@ -50,6 +53,7 @@ th { background: #f6f6f6; }
 td.text { text-align: left; }
 .status-done { color: #1a7f37; } .status-failed { color: #cf222e; } .status-running, .status-interrupted { color: #9a6700; }
 .meta { color: #666; font-size: .9rem; }
+caption { caption-side: top; text-align: left; font-size: .85rem; color: #555; padding: .3rem 0; }
 ";
 
 /// The whole page for `sections`, read from `database`.
@@ -88,6 +92,9 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
             svg = escape(&chart.svg_file_name),
             title = escape(&chart.title),
         );
+        if let Some(comparison) = &chart.strategy_table {
+            render_strategy_table(page, comparison);
+        }
     }
     render_runs_table(page, &section.runs);
     page.push_str("</section>\n");
@@ -130,6 +137,29 @@ fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
             let _ = write!(page, "<td>{shown}</td>");
         }
         page.push_str("</tr>\n");
+    }
+    page.push_str("</tbody></table></div>\n");
+}
+
+fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
+    page.push_str(
+        "<div class=\"table-scroll\"><table>\n<caption>Final test accuracy: mean ± sample std (n seeds); \
+         each method at the λ with the best mean val accuracy (test accuracy where no val was logged)\
+         </caption>\n<thead><tr><th>method</th>",
+    );
+    for task in &comparison.tasks {
+        let _ = write!(page, "<th>{} test accuracy</th>", escape(task));
+    }
+    page.push_str("<th>parameters</th></tr></thead>\n<tbody>\n");
+    for method in comparison.methods() {
+        let _ = write!(page, "<tr><td class=\"text\">{}</td>", escape(&method.label()));
+        for stats in &method.test_accuracy_by_task {
+            let shown = stats
+                .map_or_else(|| "–".to_string(), |stats| format!("{:.4} ± {:.4} ({})", stats.mean, stats.std, stats.n));
+            let _ = write!(page, "<td>{shown}</td>");
+        }
+        let n_parameters = method.n_parameters.map_or_else(|| "–".to_string(), |n| n.to_string());
+        let _ = writeln!(page, "<td>{n_parameters}</td></tr>");
     }
     page.push_str("</tbody></table></div>\n");
 }

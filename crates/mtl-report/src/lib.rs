@@ -1,10 +1,14 @@
 //! Turns a results database into a report folder: `index.html` plus every
 //! chart as PNG and SVG beside it. Reads results only through mtl-store.
 //!
-//! Per experiment and task it draws the final test accuracy against λ (one
-//! line per strategy, mean ± sample std over seeds, single-task baseline as a
-//! dashed line) and the learning curves averaged over seeds; the page adds a
-//! table of every run.
+//! Per experiment with at least two methods it first compares the strategies:
+//! final test accuracy per task as grouped bars (one group per multi-task
+//! method at its best-val λ, mean ± sample std over seeds, single-task
+//! baselines as dashed lines), with the same numbers and each method's
+//! parameter count in a table below. Per task it then draws the final test
+//! accuracy against λ (one line per strategy, single-task baseline as a dashed
+//! line) and the learning curves averaged over seeds; the page ends each
+//! experiment with a table of every run.
 //!
 //! ```no_run
 //! use mtl_report::{write_report, ReportOptions};
@@ -25,7 +29,7 @@ use std::path::PathBuf;
 
 use mtl_store::{MetricKey, RunId, Store};
 
-use crate::charts::{LearningCurvesChart, MetricByLambdaChart};
+use crate::charts::{LearningCurvesChart, MetricByLambdaChart, StrategyComparisonChart};
 use crate::html::{ChartLink, ExperimentSection};
 
 /// What to report and where.
@@ -139,6 +143,14 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         let done_run_ids: Vec<RunId> = groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
         let metric_rows = store.metric_rows(&done_run_ids)?;
         let mut charts = Vec::new();
+        let comparison = aggregate::compare_strategies(&runs, &groups);
+        if comparison.methods().count() >= 2 {
+            let title = format!("{name}: test accuracy by strategy (mean ± std over seeds)");
+            let chart = StrategyComparisonChart { title: title.clone(), data: &comparison };
+            let stem = file_stems.claim(&[&name, "strategies"]);
+            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
+            charts.push(ChartLink { strategy_table: Some(comparison), ..chart_link(title, &stem) });
+        }
         for task in aggregate::task_names(&runs) {
             let test_accuracy = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
             let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
@@ -170,7 +182,12 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
 }
 
 fn chart_link(title: String, stem: &str) -> ChartLink {
-    ChartLink { title, png_file_name: format!("{stem}.png"), svg_file_name: format!("{stem}.svg") }
+    ChartLink {
+        title,
+        png_file_name: format!("{stem}.png"),
+        svg_file_name: format!("{stem}.svg"),
+        strategy_table: None,
+    }
 }
 
 /// File names from user-chosen experiment and task names: sanitised, and

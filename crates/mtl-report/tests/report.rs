@@ -9,6 +9,7 @@ use mtl_store::{MetricPoint, NewRun, ParamValue, RunStatus, Store};
 
 const SWEEP: &str = "shapes+reviews λ sweep";
 const SMOKE: &str = "smoke";
+const STRATEGIES: &str = "strategy comparison";
 const EPOCHS: u32 = 5;
 
 /// One run of `experiment` with the runner's param conventions; logs `EPOCHS`
@@ -29,6 +30,14 @@ fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f
     let trial_key = format!("{strategy}-{lambda:?}-{seed}-{}", tasks.join("+"));
     let new_run = NewRun { experiment: experiment_id, trial_key: &trial_key, settings_json: "{}", params: &params };
     let run = store.begin_run(&new_run).expect("begin run");
+    // Set once the network is built, as the runner does; single-task differs by task.
+    let n_parameters = match (strategy, tasks[0]) {
+        ("single-task", "shapes") => 12_000.0,
+        ("single-task", _) => 9_000.0,
+        ("hard", _) => 15_000.0,
+        _ => 24_000.0,
+    };
+    store.set_param(run, "n_parameters", &ParamValue::Num(n_parameters)).expect("set n_parameters");
     for epoch in 1..=EPOCHS {
         let progress = f64::from(epoch) / f64::from(EPOCHS);
         let mut points = Vec::new();
@@ -114,6 +123,7 @@ fn report_of_every_experiment_writes_index_and_charts() {
     check_files(
         &summary,
         &[
+            "shapes-reviews-sweep-strategies",
             "shapes-reviews-sweep-reviews-test-accuracy-vs-lambda",
             "shapes-reviews-sweep-reviews-learning-curves",
             "shapes-reviews-sweep-shapes-test-accuracy-vs-lambda",
@@ -149,6 +159,58 @@ fn report_of_one_experiment_has_only_its_charts() {
             "smoke-sentiment-learning-curves",
         ],
     );
+}
+
+#[test]
+fn strategy_comparison_chart_and_table_come_first() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&temp.path().join("mtl.db")).expect("open store");
+    for seed in 0..2 {
+        for task in ["shapes", "reviews"] {
+            log_run(&mut store, STRATEGIES, "single-task", None, seed, &[task]);
+        }
+        for lambda in [0.5, 2.0] {
+            log_run(&mut store, STRATEGIES, "hard", Some(lambda), seed, &["shapes", "reviews"]);
+        }
+        log_run(&mut store, STRATEGIES, "soft", Some(1.0), seed, &["shapes", "reviews"]);
+    }
+    let out_dir = temp.path().join("report");
+    let summary = write_report(&store, &ReportOptions { experiment: None, out_dir: out_dir.clone() }).expect("report");
+    let stem = "strategy-comparison-strategies";
+    let mut expected_stems = vec![stem.to_string()];
+    for task in ["reviews", "shapes"] {
+        for chart in ["test-accuracy-vs-lambda", "learning-curves"] {
+            expected_stems.push(format!("strategy-comparison-{task}-{chart}"));
+        }
+    }
+    check_files(&summary, &expected_stems.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Validation equals test in the fixture; its sharing gain
+    // 0.06·exp(−(ln λ − 0.4)²/2) − 0.02 is 0.0130 at λ=0.5 and 0.0375 at λ=2, so hard gets λ=2.
+    let svg = std::fs::read_to_string(out_dir.join(format!("{stem}.svg"))).expect("svg readable");
+    for label in ["hard λ=2", "soft λ=1", "single-task: shapes", "single-task: reviews"] {
+        assert!(svg.contains(label), "{stem}.svg lacks {label:?}");
+    }
+    assert!(!svg.contains("hard λ=0.5"), "{stem}.svg shows the λ that was not chosen");
+
+    let index = std::fs::read_to_string(&summary.index).expect("index.html readable");
+    let first_figure = index.find("<figure>").expect("a figure");
+    assert!(index[first_figure..].starts_with(&format!("<figure><img src=\"{stem}.png\"")), "strategies chart first");
+    // Final epoch: accuracy = 0.82 + gain(λ) + 0.012·(seed − 1)·(1 for the first task, −0.7 for the second)
+    // − 0.05·task_index. single-task trains one task per run (index 0, no gain): 0.808, 0.820 →
+    // 0.8140 ± 0.0085 (std 0.012/√2) for both tasks; the first run (shapes, seed 0) has 12000 parameters.
+    // soft λ=1, gain 0.0353870: shapes 0.843387, 0.855387 → 0.8494 ± 0.0085;
+    // reviews 0.813787, 0.805387 → 0.8096 ± 0.0059 (std 0.0084/√2).
+    for expected in [
+        "<thead><tr><th>method</th><th>reviews test accuracy</th><th>shapes test accuracy</th><th>parameters</th></tr></thead>",
+        "<tr><td class=\"text\">single-task</td><td>0.8140 ± 0.0085 (2)</td><td>0.8140 ± 0.0085 (2)</td><td>12000</td></tr>",
+        "<tr><td class=\"text\">soft λ=1</td><td>0.8096 ± 0.0059 (2)</td><td>0.8494 ± 0.0085 (2)</td><td>24000</td></tr>",
+    ] {
+        assert!(index.contains(expected), "index.html lacks {expected:?}");
+    }
+    let rows: Vec<&str> = index.lines().filter(|line| line.starts_with("<tr><td class=\"text\">")).collect();
+    let methods: Vec<&str> = rows.iter().filter_map(|row| row.split(['>', '<']).nth(4)).collect();
+    assert_eq!(methods, ["single-task", "hard λ=2", "soft λ=1"], "strategy table rows");
 }
 
 #[test]

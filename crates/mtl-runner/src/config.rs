@@ -17,7 +17,7 @@ use mtl_data::formats::text::{Column, DelimitedOptions};
 use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 use mtl_data::SamplingPolicy;
-use mtl_model::{ImageStem, Strategy, TrunkSpec};
+use mtl_model::{ImageStem, Sharing, Strategy, TrunkSpec};
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
@@ -72,6 +72,8 @@ struct ExperimentFile {
     model: ModelEntry,
     #[serde(default)]
     sweep: SweepEntry,
+    #[serde(default)]
+    strategy: StrategyEntries,
 }
 
 fn default_epochs() -> u32 {
@@ -230,6 +232,68 @@ struct ModelEntry {
     hidden: Option<usize>,
 }
 
+/// One value, or a list of values to sweep.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    fn values(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(value) => vec![value.clone()],
+            OneOrMany::Many(values) => values.clone(),
+        }
+    }
+}
+
+/// `[strategy.<name>]`: hyperparameters of the strategies that have them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StrategyEntries {
+    soft: Option<SoftEntry>,
+    #[serde(rename = "cross-stitch")]
+    cross_stitch: Option<CrossStitchEntry>,
+    mmoe: Option<MmoeEntry>,
+    cgc: Option<CgcEntry>,
+    ple: Option<PleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SoftEntry {
+    weight: Option<OneOrMany<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrossStitchEntry {
+    init: Option<OneOrMany<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MmoeEntry {
+    experts: Option<OneOrMany<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CgcEntry {
+    experts: Option<OneOrMany<usize>>,
+    task_experts: Option<OneOrMany<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PleEntry {
+    experts: Option<OneOrMany<usize>>,
+    task_experts: Option<OneOrMany<usize>>,
+    levels: Option<OneOrMany<usize>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct SweepEntry {
@@ -367,6 +431,10 @@ impl Checker<'_> {
 
         let sweep = file.sweep;
         let strategies = self.names(&sweep.strategy, "strategy", &Strategy::ALL, |s| s.name())?;
+        let mut sharings = Vec::new();
+        for strategy in strategies {
+            sharings.extend(self.sharings(strategy, &file.strategy)?);
+        }
         let weightings = self.names(&sweep.weighting, "weighting", &Weighting::ALL, |w| w.name())?;
         self.non_empty(&sweep.lambda, &[Key("sweep"), Key("lambda")])?;
         for (i, &lambda) in sweep.lambda.iter().enumerate() {
@@ -419,8 +487,101 @@ impl Checker<'_> {
             model,
             dropout,
         };
-        let axes = SweepAxes { strategies, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };
+        let axes = SweepAxes { sharings, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };
         Ok(expand(file.name, source.to_string(), tasks, settings, axes))
+    }
+
+    /// Every combination of `strategy`'s hyperparameters given under `[strategy.<name>]`
+    /// (a value or a list to sweep; defaults for those not given), each validated.
+    fn sharings(&self, strategy: Strategy, entries: &StrategyEntries) -> Result<Vec<Sharing>, ConfigError> {
+        let floats = |given: &Option<OneOrMany<f64>>| given.clone();
+        let counts = |given: &Option<OneOrMany<usize>>| {
+            given.as_ref().map(|g| match g {
+                OneOrMany::One(v) => OneOrMany::One(*v as f64),
+                OneOrMany::Many(vs) => OneOrMany::Many(vs.iter().map(|&v| v as f64).collect()),
+            })
+        };
+        // The file's keys, in the order of `Sharing::hyperparameters`, and what the file gives for each.
+        let (keys, given): (&[&str], Vec<Option<OneOrMany<f64>>>) = match strategy {
+            Strategy::Soft => (&["weight"], vec![entries.soft.as_ref().and_then(|e| floats(&e.weight))]),
+            Strategy::CrossStitch => (&["init"], vec![entries.cross_stitch.as_ref().and_then(|e| floats(&e.init))]),
+            Strategy::Mmoe => (&["experts"], vec![entries.mmoe.as_ref().and_then(|e| counts(&e.experts))]),
+            Strategy::Cgc => {
+                let entry = entries.cgc.as_ref();
+                (
+                    &["experts", "task_experts"],
+                    vec![entry.and_then(|e| counts(&e.experts)), entry.and_then(|e| counts(&e.task_experts))],
+                )
+            }
+            Strategy::Ple => {
+                let entry = entries.ple.as_ref();
+                (
+                    &["experts", "task_experts", "levels"],
+                    vec![
+                        entry.and_then(|e| counts(&e.experts)),
+                        entry.and_then(|e| counts(&e.task_experts)),
+                        entry.and_then(|e| counts(&e.levels)),
+                    ],
+                )
+            }
+            Strategy::SingleTask | Strategy::Hard | Strategy::Mtan => return Ok(vec![Sharing::default_for(strategy)]),
+        };
+        let build = |values: &[f64]| match strategy {
+            Strategy::Soft => Sharing::Soft { weight: values[0] },
+            Strategy::CrossStitch => Sharing::CrossStitch { init: values[0] },
+            Strategy::Mmoe => Sharing::Mmoe { experts: values[0] as usize },
+            Strategy::Cgc => Sharing::Cgc { experts: values[0] as usize, task_experts: values[1] as usize },
+            _ => Sharing::Ple {
+                experts: values[0] as usize,
+                task_experts: values[1] as usize,
+                levels: values[2] as usize,
+            },
+        };
+        let name = strategy.name();
+        let defaults: Vec<f64> = Sharing::default_for(strategy).hyperparameters().iter().map(|(_, v)| *v).collect();
+        let mut axes: Vec<Vec<f64>> = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            let Some(given) = &given[k] else {
+                axes.push(vec![defaults[k]]);
+                continue;
+            };
+            let values = given.values();
+            let at = |i: usize| match given {
+                OneOrMany::One(_) => vec![Key("strategy"), Key(name), Key(key)],
+                OneOrMany::Many(_) => vec![Key("strategy"), Key(name), Key(key), Index(i)],
+            };
+            self.non_empty(&values, &at(0)[..3])?;
+            for (i, &value) in values.iter().enumerate() {
+                if values[..i].contains(&value) {
+                    self.fail(&at(i), format!("{value} is listed twice"))?;
+                }
+                // Each value on its own, with the defaults for the rest.
+                let mut probe = defaults.clone();
+                probe[k] = value;
+                if let Err(message) = build(&probe).validate() {
+                    self.fail(&at(i), message)?;
+                }
+            }
+            axes.push(values);
+        }
+        let mut combinations: Vec<Vec<f64>> = vec![Vec::new()];
+        for axis in axes {
+            combinations = combinations
+                .into_iter()
+                .flat_map(|prefix| {
+                    axis.iter().map(move |&value| prefix.iter().copied().chain([value]).collect::<Vec<f64>>())
+                })
+                .collect();
+        }
+        let mut sharings = Vec::new();
+        for values in combinations {
+            let sharing = build(&values);
+            if let Err(message) = sharing.validate() {
+                self.fail(&[Key("strategy"), Key(name)], message)?;
+            }
+            sharings.push(sharing);
+        }
+        Ok(sharings)
     }
 
     /// A sweep list of names (`sweep.<key>`): not empty, each known, none twice.

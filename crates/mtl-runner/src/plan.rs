@@ -7,7 +7,7 @@
 
 use crate::data::DataSource;
 use mtl_data::SamplingPolicy;
-use mtl_model::{ImageStem, Strategy, TrunkSpec};
+use mtl_model::{ImageStem, Sharing, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -80,8 +80,8 @@ pub struct TrainingSettings {
 /// The swept values, as validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepAxes {
-    /// Sharing strategies.
-    pub strategies: Vec<Strategy>,
+    /// Sharing strategies, each with one combination of its hyperparameters.
+    pub sharings: Vec<Sharing>,
     /// Loss-weighting methods.
     pub weightings: Vec<Weighting>,
     /// λ values (weight of tasks 2..n; task 1 has weight 1).
@@ -97,8 +97,8 @@ pub struct SweepAxes {
 pub struct Trial {
     /// Hash of the resolved settings (16 hex digits).
     pub key: String,
-    /// Sharing strategy.
-    pub strategy: Strategy,
+    /// Sharing strategy and its hyperparameters.
+    pub sharing: Sharing,
     /// Loss weighting.
     pub weighting: Weighting,
     /// λ; `None` for single-task trials, where it has no meaning.
@@ -125,7 +125,7 @@ impl Trial {
     pub fn params(&self) -> Vec<(String, ParamValue)> {
         let s = &self.settings;
         let mut params = vec![
-            ("strategy".to_string(), ParamValue::Text(self.strategy.name().into())),
+            ("strategy".to_string(), ParamValue::Text(self.sharing.strategy().name().into())),
             ("weighting".to_string(), ParamValue::Text(self.weighting.name().into())),
             ("lr".to_string(), ParamValue::Num(self.lr)),
             ("seed".to_string(), ParamValue::Num(self.seed as f64)),
@@ -145,16 +145,19 @@ impl Trial {
             ]),
             TrunkSpec::LeNet => params.push(("trunk".to_string(), ParamValue::Text("lenet".into()))),
         }
+        for (name, value) in self.sharing.hyperparameters() {
+            params.push((name.to_string(), ParamValue::Num(value)));
+        }
         if let Some(lambda) = self.lambda {
             params.insert(2, ("lambda".to_string(), ParamValue::Num(lambda)));
         }
         params
     }
 
-    /// A short human label, e.g. `hard λ=0.5 lr=0.001 seed=1`.
+    /// A short human label, e.g. `hard λ=0.5 lr=0.001 seed=1` or `mmoe(experts=3) λ=1 lr=0.001 seed=0`.
     pub fn label(&self) -> String {
         let lambda = self.lambda.map(|l| format!(" λ={l}")).unwrap_or_default();
-        format!("{}{lambda} lr={} seed={}", self.strategy.name(), self.lr, self.seed)
+        format!("{}{lambda} lr={} seed={}", self.sharing.label(), self.lr, self.seed)
     }
 }
 
@@ -184,8 +187,8 @@ pub(crate) fn expand(
         tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
     let data_key = hex(&Sha256::digest(Value::Array(task_settings.clone()).to_string().as_bytes())[..4]);
     let mut trials = Vec::new();
-    for &strategy in &axes.strategies {
-        let (weightings, lambdas): (Vec<Weighting>, Vec<Option<f64>>) = match strategy {
+    for &sharing in &axes.sharings {
+        let (weightings, lambdas): (Vec<Weighting>, Vec<Option<f64>>) = match sharing.strategy() {
             Strategy::SingleTask => (vec![Weighting::Static], vec![None]),
             _ => (axes.weightings.clone(), axes.lambdas.iter().copied().map(Some).collect()),
         };
@@ -193,7 +196,7 @@ pub(crate) fn expand(
             for &lambda in &lambdas {
                 for &lr in &axes.lrs {
                     for &seed in &axes.seeds {
-                        let resolved = json!({
+                        let mut resolved = json!({
                             "experiment": experiment,
                             "tasks": task_settings,
                             "epochs": settings.epochs,
@@ -202,19 +205,29 @@ pub(crate) fn expand(
                             "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
                             "model": model_settings(&settings.model),
                             "dropout": settings.dropout,
-                            "strategy": strategy.name(),
+                            "strategy": sharing.strategy().name(),
                             "weighting": weighting.name(),
                             "lambda": lambda,
                             "lr": lr,
                             "seed": seed,
                         });
+                        // Only strategies with hyperparameters have the key, so that the keys of
+                        // trials run before strategies had any stay the same.
+                        let hyperparameters = sharing.hyperparameters();
+                        if !hyperparameters.is_empty() {
+                            let values: serde_json::Map<String, Value> = hyperparameters
+                                .into_iter()
+                                .map(|(name, value)| (name.to_string(), json!(value)))
+                                .collect();
+                            resolved["sharing"] = Value::Object(values);
+                        }
                         // serde_json's map is ordered by key, so this text is canonical.
                         let settings_json = resolved.to_string();
                         let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
                         let data_key = data_key.clone();
                         trials.push(Trial {
                             key,
-                            strategy,
+                            sharing,
                             weighting,
                             lambda,
                             lr,

@@ -74,7 +74,7 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
         .collect();
-    ModelSpec { tasks, strategy: trial.strategy, trunk: trial.settings.model, dropout: trial.settings.dropout }
+    ModelSpec { tasks, sharing: trial.sharing, trunk: trial.settings.model, dropout: trial.settings.dropout }
 }
 
 /// The examples at `indices` as one input tensor.
@@ -131,20 +131,11 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             for (group_idx, indices) in sampler.next_step() {
                 let group = &groups[group_idx];
                 let xs = batch_inputs(&tasks[group[0]].train, &indices, &device)?;
-                // One representation per (stem, trunk) route: computed once for tasks that share it.
-                let mut representations: Vec<((usize, usize), Tensor)> = Vec::new();
-                for &task_idx in group {
+                // One pass of the trunk gives every task of the group its representation.
+                let representations = net.representations_train(group, &xs, &mut dropout_rng)?;
+                for (&task_idx, representation) in group.iter().zip(&representations) {
                     let task = &tasks[task_idx];
-                    let key = net.representation_key(task_idx);
-                    let representation = match representations.iter().find(|(k, _)| *k == key) {
-                        Some((_, r)) => r.clone(),
-                        None => {
-                            let r = net.representation_train(task_idx, &xs, &mut dropout_rng)?;
-                            representations.push((key, r.clone()));
-                            r
-                        }
-                    };
-                    let logits = net.head(task_idx, &representation)?;
+                    let logits = net.head(task_idx, representation)?;
                     let ys = batch_labels(&task.train, &indices, &device)?;
                     let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
                     let value = loss.to_scalar::<f32>()?;
@@ -162,6 +153,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                         None => weighted,
                     });
                 }
+            }
+            if let (Some(loss), Some(penalty)) = (&total, net.penalty()?) {
+                total = Some((loss + penalty)?);
             }
             if let Some(total) = total {
                 optimizer.backward_step(&total)?;

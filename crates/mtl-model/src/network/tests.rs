@@ -1,22 +1,25 @@
 //! Shapes, parameter counts, gradient checks against finite differences, and
 //! "every variable changes after a step", for every layer and strategy.
 
+use super::blocks::Dropout;
 use super::*;
+use crate::layers::Conv1d;
 use candle_core::Var;
+use candle_core::D;
 use candle_nn::Conv1dConfig;
-use candle_nn::Optimizer;
+use candle_nn::{Module, Optimizer};
 use mtl_data::Rng;
 
 const IMAGE: InputSpec = InputSpec::Image { channels: 2, height: 5, width: 4 };
 const TEXT: InputSpec = InputSpec::Text { vocab_size: 7 };
 
-fn spec(strategy: Strategy, width: usize, hidden: usize) -> ModelSpec {
+fn spec(sharing: Sharing, width: usize, hidden: usize) -> ModelSpec {
     ModelSpec {
         tasks: vec![
             TaskSpec { name: "pics".into(), input: IMAGE, n_classes: 3 },
             TaskSpec { name: "words".into(), input: TEXT, n_classes: 2 },
         ],
-        strategy,
+        sharing,
         trunk: TrunkSpec::Sequence { width, hidden, image_stem: ImageStem::Conv },
         dropout: 0.0,
     }
@@ -104,7 +107,7 @@ fn conv_k3_matches_a_hand_computed_case() -> Result<()> {
 
 #[test]
 fn every_layer_passes_a_finite_difference_gradient_check() -> Result<()> {
-    let spec = spec(Strategy::Hard, 3, 4);
+    let spec = spec(Sharing::Hard, 3, 4);
     let (net, params) = MultiTaskNet::new(&spec, 0, DType::F64, &Device::Cpu)?;
     let images = batch(0, 2)?;
     let tokens = batch(1, 2)?;
@@ -115,11 +118,13 @@ fn every_layer_passes_a_finite_difference_gradient_check() -> Result<()> {
     let trunk_input = Var::from_tensor(&random(&[2, 3, 6], 3)?)?;
     let mut trunk_vars = named_vars(&params, "trunk");
     trunk_vars.push(("trunk input".into(), trunk_input.clone()));
-    check_gradients(&trunk_vars, || weighted_sum(&net.trunks[0].forward(&trunk_input, None)?, 4))?;
+    let trunk =
+        |dropout: &mut Dropout| -> Result<Tensor> { Ok(net.trunk.forward(&trunk_input, &[0], dropout)?.remove(0)) };
+    check_gradients(&trunk_vars, || weighted_sum(&trunk(&mut Dropout::off())?, 4))?;
     // With dropout: the same mask for every evaluation, so finite differences see one function.
     let dropout_loss = || {
         let mut rng = Rng::new(11);
-        weighted_sum(&net.trunks[0].forward(&trunk_input, Some((0.5, &mut rng)))?, 4)
+        weighted_sum(&trunk(&mut Dropout::new(0.5, &mut rng))?, 4)
     };
     check_gradients(&trunk_vars, dropout_loss)?;
     let head_input = random(&[2, 4], 5)?;
@@ -155,12 +160,12 @@ fn output_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
         ..spec(strategy, width, hidden)
     };
     let cases = [
-        (spec(Strategy::Hard, width, hidden), hard),
-        (spec(Strategy::SingleTask, width, hidden), single),
-        (rows_spec(Strategy::Hard), rows),
+        (spec(Sharing::Hard, width, hidden), hard),
+        (spec(Sharing::SingleTask, width, hidden), single),
+        (rows_spec(Sharing::Hard), rows),
     ];
     for (spec, expected) in cases {
-        let strategy = spec.strategy;
+        let strategy = spec.sharing;
         let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
         assert_eq!(params.n_parameters(), expected, "{strategy:?}");
         let images = batch(0, 3)?.to_dtype(DType::F32)?;
@@ -178,7 +183,7 @@ fn parameter_names_follow_the_documented_scheme() -> Result<()> {
         Ok(params.named().map(|(n, _)| n.to_string()).collect())
     };
     assert_eq!(
-        names(Strategy::Hard)?,
+        names(Sharing::Hard)?,
         [
             "heads.pics.bias",
             "heads.pics.weight",
@@ -197,7 +202,7 @@ fn parameter_names_follow_the_documented_scheme() -> Result<()> {
             "trunk.fc.weight",
         ]
     );
-    let single = names(Strategy::SingleTask)?;
+    let single = names(Sharing::SingleTask)?;
     assert!(single.contains(&"stems.image.pics.rows.weight".to_string()));
     assert!(single.contains(&"trunk.words.conv2.weight".to_string()));
     Ok(())
@@ -205,7 +210,7 @@ fn parameter_names_follow_the_documented_scheme() -> Result<()> {
 
 #[test]
 fn every_trainable_variable_changes_after_one_step() -> Result<()> {
-    for strategy in Strategy::ALL {
+    for strategy in [Sharing::SingleTask, Sharing::Hard] {
         let (net, params) = MultiTaskNet::new(&spec(strategy, 4, 8), 3, DType::F32, &Device::Cpu)?;
         let before: Vec<Vec<f32>> =
             params.named().map(|(_, v)| v.flatten_all()?.to_vec1::<f32>()).collect::<Result<_>>()?;
@@ -230,7 +235,7 @@ fn every_trainable_variable_changes_after_one_step() -> Result<()> {
 #[test]
 fn same_seed_same_parameters() -> Result<()> {
     let values = |seed| -> Result<Vec<Vec<f32>>> {
-        let (_, params) = MultiTaskNet::new(&spec(Strategy::Hard, 4, 8), seed, DType::F32, &Device::Cpu)?;
+        let (_, params) = MultiTaskNet::new(&spec(Sharing::Hard, 4, 8), seed, DType::F32, &Device::Cpu)?;
         params.named().map(|(_, v)| v.flatten_all()?.to_vec1::<f32>()).collect()
     };
     assert_eq!(values(9)?, values(9)?);
@@ -290,14 +295,14 @@ fn max_pool_matches_a_hand_case() -> Result<()> {
     Ok(())
 }
 
-fn lenet_spec(strategy: Strategy, side: usize) -> ModelSpec {
+fn lenet_spec(sharing: Sharing, side: usize) -> ModelSpec {
     let input = InputSpec::Image { channels: 1, height: side, width: side };
     ModelSpec {
         tasks: vec![
             TaskSpec { name: "left".into(), input, n_classes: 10 },
             TaskSpec { name: "right".into(), input, n_classes: 10 },
         ],
-        strategy,
+        sharing,
         trunk: TrunkSpec::LeNet,
         dropout: 0.0,
     }
@@ -310,7 +315,7 @@ fn lenet_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
     //   each head: fc 50→50 (2550), fc 50→10 (510) = 3060
     let hard = 21330 + 2 * 3060;
     let single = 2 * 21330 + 2 * 3060;
-    for (strategy, expected) in [(Strategy::Hard, hard), (Strategy::SingleTask, single)] {
+    for (strategy, expected) in [(Sharing::Hard, hard), (Sharing::SingleTask, single)] {
         let (net, params) = MultiTaskNet::new(&lenet_spec(strategy, 28), 0, DType::F32, &Device::Cpu)?;
         assert_eq!(params.n_parameters(), expected, "{strategy:?}");
         let images = Tensor::zeros((3, 1, 28, 28), DType::F32, &Device::Cpu)?;
@@ -319,7 +324,7 @@ fn lenet_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
     }
     let text = ModelSpec {
         tasks: vec![TaskSpec { name: "t".into(), input: TEXT, n_classes: 2 }],
-        ..lenet_spec(Strategy::Hard, 28)
+        ..lenet_spec(Sharing::Hard, 28)
     };
     assert!(MultiTaskNet::new(&text, 0, DType::F32, &Device::Cpu).is_err(), "lenet reads images only");
     Ok(())
@@ -328,7 +333,7 @@ fn lenet_shapes_and_parameter_counts_match_a_hand_count() -> Result<()> {
 #[test]
 fn lenet_passes_a_finite_difference_gradient_check_and_every_variable_moves() -> Result<()> {
     // 16×16 inputs keep the check fast: 16 → conv 12 → pool 6 → conv 2 → pool 1.
-    let (net, params) = MultiTaskNet::new(&lenet_spec(Strategy::Hard, 16), 1, DType::F64, &Device::Cpu)?;
+    let (net, params) = MultiTaskNet::new(&lenet_spec(Sharing::Hard, 16), 1, DType::F64, &Device::Cpu)?;
     let images = random(&[2, 1, 16, 16], 7)?;
     let labels = Tensor::new(&[3u32, 8], &Device::Cpu)?;
     let loss = || -> Result<Tensor> {
@@ -352,7 +357,7 @@ fn a_checkpoint_loads_back_into_the_same_architecture_with_identical_outputs() -
     let dir = std::env::temp_dir().join(format!("mtl-model-checkpoint-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("net.safetensors");
-    for spec in [spec(Strategy::Hard, 4, 8), lenet_spec(Strategy::SingleTask, 16)] {
+    for spec in [spec(Sharing::Hard, 4, 8), lenet_spec(Sharing::SingleTask, 16)] {
         let (net, params) = MultiTaskNet::new(&spec, 1, DType::F32, &Device::Cpu)?;
         candle_core::safetensors::save(&params.tensors(), &path)?;
         let (other, other_params) = MultiTaskNet::new(&spec, 2, DType::F32, &Device::Cpu)?;
@@ -367,7 +372,7 @@ fn a_checkpoint_loads_back_into_the_same_architecture_with_identical_outputs() -
         );
     }
     // A checkpoint of another architecture is refused with the offending name.
-    let (_, params) = MultiTaskNet::new(&spec(Strategy::Hard, 4, 8), 1, DType::F32, &Device::Cpu)?;
+    let (_, params) = MultiTaskNet::new(&spec(Sharing::Hard, 4, 8), 1, DType::F32, &Device::Cpu)?;
     let error = params.load(&candle_core::safetensors::load(&path, &Device::Cpu)?).expect_err("mismatch");
     assert!(error.to_string().contains("the checkpoint has no"), "{error}");
     std::fs::remove_dir_all(&dir)?;

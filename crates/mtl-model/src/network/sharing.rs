@@ -1,0 +1,254 @@
+//! The trunk under each sharing strategy: what is shared between the tasks'
+//! paths from the stem output to the representation their heads read.
+
+use candle_core::{Result, Tensor, D};
+use candle_nn::{Linear, Module, VarBuilder};
+
+use super::blocks::{boundaries, gate_features, ChannelLinear, Column, Dropout, BLOCK_NAMES};
+use super::{InputSpec, Sharing, TaskSpec, TrunkSpec};
+
+/// The trunk of a [`super::MultiTaskNet`].
+pub(crate) enum Trunk {
+    /// One column that every task reads (`hard`).
+    Shared(Column),
+    /// One column per task (`single-task`, `soft`); with `stitches` (`cross-stitch`),
+    /// the columns' activations are mixed after each block by an `[n_tasks, n_tasks]` matrix α:
+    /// task t's next input is `Σ_u α[t][u]·h_u`.
+    Columns { columns: Vec<Column>, stitches: Vec<Tensor> },
+    /// Mixture-of-experts levels (`mmoe`, `cgc`, `ple`).
+    Experts(Vec<ExpertLevel>),
+    /// A shared column with per-task attention masks after each block (`mtan`):
+    /// `masks[task][block]`.
+    Attention { shared: Column, masks: Vec<Vec<ChannelLinear>> },
+}
+
+/// One level of experts (Tang et al. 2020): shared experts read the shared
+/// input, task t's experts read task t's input; task t's gate mixes its own
+/// and the shared experts; the shared gate (every level but the last) mixes
+/// all experts into the next level's shared input. MMoE is one level without
+/// task experts; CGC is one level.
+pub(crate) struct ExpertLevel {
+    pub(crate) shared: Vec<Column>,
+    task_experts: Vec<Vec<Column>>,
+    gates: Vec<Linear>,
+    shared_gate: Option<Linear>,
+}
+
+/// The blocks each PLE level covers: one block per level, the last level takes the rest.
+fn level_ranges(levels: usize) -> Vec<std::ops::Range<usize>> {
+    let n_blocks = BLOCK_NAMES.len();
+    (0..levels).map(|k| if k + 1 == levels { k..n_blocks } else { k..k + 1 }).collect()
+}
+
+impl Trunk {
+    /// The trunk of `sharing` for `tasks` (every task's input reaches it through a
+    /// stem of the same output shape), with parameters under `vb` (`trunk`).
+    pub(crate) fn new(sharing: Sharing, trunk: TrunkSpec, tasks: &[TaskSpec], vb: VarBuilder) -> Result<Trunk> {
+        let input: &InputSpec = &tasks[0].input;
+        let all_blocks = 0..BLOCK_NAMES.len();
+        let per_task_columns = || -> Result<Vec<Column>> {
+            tasks.iter().map(|task| Column::new(trunk, &task.input, all_blocks.clone(), vb.pp(&task.name))).collect()
+        };
+        Ok(match sharing {
+            Sharing::Hard => Trunk::Shared(Column::new(trunk, input, all_blocks, vb)?),
+            Sharing::SingleTask | Sharing::Soft { .. } => {
+                Trunk::Columns { columns: per_task_columns()?, stitches: Vec::new() }
+            }
+            Sharing::CrossStitch { .. } => {
+                let n = tasks.len();
+                // α starts at `init` on the diagonal and shares the rest equally, so rows sum to 1
+                // (Misra et al. 2016 found (α_self, α_other) = (0.9, 0.1) best for two tasks).
+                let mut stitches = Vec::new();
+                for name in BLOCK_NAMES {
+                    let alpha = vb.pp("stitch").get_with_hints((n, n), name, candle_nn::Init::Const(0.0))?;
+                    stitches.push(alpha);
+                }
+                Trunk::Columns { columns: per_task_columns()?, stitches }
+            }
+            Sharing::Mmoe { experts } => {
+                Trunk::Experts(vec![ExpertLevel::new(trunk, tasks, 0..3, experts, 0, false, vb.pp("level1"))?])
+            }
+            Sharing::Cgc { experts, task_experts } => Trunk::Experts(vec![ExpertLevel::new(
+                trunk,
+                tasks,
+                0..3,
+                experts,
+                task_experts,
+                false,
+                vb.pp("level1"),
+            )?]),
+            Sharing::Ple { experts, task_experts, levels } => {
+                let ranges = level_ranges(levels);
+                let n_levels = ranges.len();
+                let levels = ranges
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, range)| {
+                        let vb = vb.pp(format!("level{}", k + 1));
+                        ExpertLevel::new(trunk, tasks, range, experts, task_experts, k + 1 < n_levels, vb)
+                    })
+                    .collect::<Result<_>>()?;
+                Trunk::Experts(levels)
+            }
+            Sharing::Mtan => {
+                let shapes = boundaries(trunk, input)?;
+                let mut masks = Vec::new();
+                for task in tasks {
+                    let vb = vb.pp("attention").pp(&task.name);
+                    let mut task_masks = Vec::new();
+                    for (block, name) in BLOCK_NAMES.iter().enumerate() {
+                        let channels = shapes[block + 1].channels();
+                        // The first mask sees the shared features; later ones also the task's
+                        // attended features of the block before, passed through this block.
+                        let in_channels = if block == 0 { channels } else { 2 * channels };
+                        task_masks.push(ChannelLinear(candle_nn::linear(in_channels, channels, vb.pp(name))?));
+                    }
+                    masks.push(task_masks);
+                }
+                Trunk::Attention { shared: Column::new(trunk, input, all_blocks, vb)?, masks }
+            }
+        })
+    }
+
+    /// The representations of `tasks` (indices into the model's tasks), which all read `xs`: one per task.
+    pub(crate) fn forward(&self, xs: &Tensor, tasks: &[usize], dropout: &mut Dropout) -> Result<Vec<Tensor>> {
+        match self {
+            Trunk::Shared(column) => {
+                let representation = column.forward(xs, dropout)?;
+                Ok(tasks.iter().map(|_| representation.clone()).collect())
+            }
+            Trunk::Columns { columns, stitches } if stitches.is_empty() => {
+                tasks.iter().map(|&task| columns[task].forward(xs, dropout)).collect()
+            }
+            Trunk::Columns { columns, stitches } => {
+                // Every column runs on the input: the mixing couples them all.
+                let mut activations: Vec<Tensor> = columns.iter().map(|_| xs.clone()).collect();
+                for (block, alpha) in stitches.iter().enumerate() {
+                    let outputs = columns
+                        .iter()
+                        .zip(&activations)
+                        .map(|(column, h)| column.blocks[block].forward(h, dropout))
+                        .collect::<Result<Vec<_>>>()?;
+                    activations = stitch(alpha, &outputs)?;
+                }
+                Ok(tasks.iter().map(|&task| activations[task].clone()).collect())
+            }
+            Trunk::Experts(levels) => {
+                let n_tasks = levels[0].gates.len();
+                let mut task_inputs: Vec<Tensor> = (0..n_tasks).map(|_| xs.clone()).collect();
+                let mut shared_input = xs.clone();
+                for level in levels {
+                    let (outputs, shared) = level.forward(&task_inputs, &shared_input, dropout)?;
+                    task_inputs = outputs;
+                    if let Some(shared) = shared {
+                        shared_input = shared;
+                    }
+                }
+                Ok(tasks.iter().map(|&task| task_inputs[task].clone()).collect())
+            }
+            Trunk::Attention { shared, masks } => {
+                let mut attended: Vec<Option<Tensor>> = vec![None; tasks.len()];
+                let mut shared_features = xs.clone();
+                for (index, block) in shared.blocks.iter().enumerate() {
+                    shared_features = block.forward(&shared_features, dropout)?;
+                    for (slot, &task) in attended.iter_mut().zip(tasks) {
+                        let mask_input = match slot.take() {
+                            None => shared_features.clone(),
+                            Some(previous) => Tensor::cat(&[&shared_features, &block.forward(&previous, dropout)?], 1)?,
+                        };
+                        let mask = candle_nn::ops::sigmoid(&masks[task][index].forward(&mask_input)?)?;
+                        *slot = Some((&shared_features * mask)?);
+                    }
+                }
+                Ok(attended.into_iter().map(|a| a.expect("the trunk has blocks")).collect())
+            }
+        }
+    }
+}
+
+/// The initial α between two different columns: the rest of a row after `init`, shared equally.
+pub(crate) fn stitch_off_diagonal(init: f64, n_tasks: usize) -> f64 {
+    if n_tasks > 1 {
+        (1.0 - init) / (n_tasks - 1) as f64
+    } else {
+        0.0
+    }
+}
+
+/// Cross-stitch mixing: `out[t] = Σ_u α[t][u]·h[u]`.
+pub(crate) fn stitch(alpha: &Tensor, activations: &[Tensor]) -> Result<Vec<Tensor>> {
+    let shape = activations[0].shape().clone();
+    let n = activations.len();
+    let flat = Tensor::stack(activations, 0)?.reshape((n, ()))?;
+    let mixed = alpha.matmul(&flat)?;
+    (0..n).map(|t| mixed.get(t)?.reshape(&shape)).collect()
+}
+
+/// `Σ_e softmax(gate_logits)[e]·outputs[e]`, per example.
+fn mix(outputs: &[Tensor], gate_logits: &Tensor) -> Result<Tensor> {
+    // `ops::softmax`, not the fused `softmax_last_dim`, which records no backward (DESIGN.md).
+    let weights = candle_nn::ops::softmax(gate_logits, D::Minus1)?;
+    let stacked = Tensor::stack(outputs, 1)?;
+    let mut weight_shape = vec![1; stacked.rank()];
+    weight_shape[0] = stacked.dim(0)?;
+    weight_shape[1] = outputs.len();
+    stacked.broadcast_mul(&weights.reshape(weight_shape)?)?.sum(1)
+}
+
+impl ExpertLevel {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        trunk: TrunkSpec,
+        tasks: &[TaskSpec],
+        blocks: std::ops::Range<usize>,
+        n_shared: usize,
+        n_task_experts: usize,
+        has_shared_gate: bool,
+        vb: VarBuilder,
+    ) -> Result<ExpertLevel> {
+        let input = &tasks[0].input;
+        let gate_size = boundaries(trunk, input)?[blocks.start].gate_size();
+        let expert = |vb: VarBuilder| Column::new(trunk, input, blocks.clone(), vb);
+        let shared = (0..n_shared).map(|e| expert(vb.pp("shared").pp(e))).collect::<Result<_>>()?;
+        let mut task_experts = Vec::new();
+        let mut gates = Vec::new();
+        for task in tasks {
+            let vb_task = vb.pp("tasks").pp(&task.name);
+            task_experts.push((0..n_task_experts).map(|e| expert(vb_task.pp(e))).collect::<Result<Vec<_>>>()?);
+            gates.push(candle_nn::linear(gate_size, n_task_experts + n_shared, vb.pp("gates").pp(&task.name))?);
+        }
+        let shared_gate = if has_shared_gate {
+            Some(candle_nn::linear(gate_size, tasks.len() * n_task_experts + n_shared, vb.pp("shared_gate"))?)
+        } else {
+            None
+        };
+        Ok(ExpertLevel { shared, task_experts, gates, shared_gate })
+    }
+
+    /// Every task's output, and the next level's shared input (when this level has a shared gate).
+    fn forward(
+        &self,
+        task_inputs: &[Tensor],
+        shared_input: &Tensor,
+        dropout: &mut Dropout,
+    ) -> Result<(Vec<Tensor>, Option<Tensor>)> {
+        let shared_outputs =
+            self.shared.iter().map(|e| e.forward(shared_input, dropout)).collect::<Result<Vec<_>>>()?;
+        let mut all_outputs = Vec::new();
+        let mut task_outputs = Vec::new();
+        for ((experts, gate), input) in self.task_experts.iter().zip(&self.gates).zip(task_inputs) {
+            let mut outputs = experts.iter().map(|e| e.forward(input, dropout)).collect::<Result<Vec<_>>>()?;
+            all_outputs.extend(outputs.iter().cloned());
+            outputs.extend(shared_outputs.iter().cloned());
+            task_outputs.push(mix(&outputs, &gate.forward(&gate_features(input)?)?)?);
+        }
+        let shared = match &self.shared_gate {
+            Some(gate) => {
+                all_outputs.extend(shared_outputs);
+                Some(mix(&all_outputs, &gate.forward(&gate_features(shared_input)?)?)?)
+            }
+            None => None,
+        };
+        Ok((task_outputs, shared))
+    }
+}

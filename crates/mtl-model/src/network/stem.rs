@@ -1,0 +1,67 @@
+//! Modality stems: each turns its inputs into what the trunk reads.
+
+use candle_core::{Result, Tensor};
+use candle_nn::{Conv2d, Embedding, Module, VarBuilder};
+
+use super::{ImageStem, InputSpec, TrunkSpec};
+use crate::layers::{max_pool2x2, Conv1d};
+
+/// Feature maps of the image stem's 5×5 convolution.
+const IMAGE_STEM_MAPS: usize = 16;
+
+pub(crate) enum Stem {
+    /// The input as it is (the LeNet trunk reads images directly).
+    Identity,
+    /// Optionally a 5×5 convolution (16 maps, same size) → relu → 2×2 max-pool,
+    /// then the rows as a sequence: `[B, C, H, W]` → `[B, width, H or H/2]`.
+    Image { local: Option<Conv2d>, rows: Conv1d },
+    /// Tokens as a sequence: `[B, T]` → `[B, width, T]`.
+    Text { embedding: Embedding },
+}
+
+fn conv_k3(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Conv1d> {
+    Conv1d::new(in_channels, out_channels, 3, 1, vb)
+}
+
+impl Stem {
+    pub(crate) fn new(input: &InputSpec, trunk: TrunkSpec, vb: VarBuilder) -> Result<Stem> {
+        let TrunkSpec::Sequence { width, image_stem, .. } = trunk else { return Ok(Stem::Identity) };
+        Ok(match *input {
+            InputSpec::Image { channels, width: columns, .. } => match image_stem {
+                ImageStem::Conv => {
+                    let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
+                    Stem::Image {
+                        local: Some(candle_nn::conv2d(channels, IMAGE_STEM_MAPS, 5, config, vb.pp("local"))?),
+                        rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
+                    }
+                }
+                ImageStem::Rows => {
+                    Stem::Image { local: None, rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
+                }
+            },
+            InputSpec::Text { vocab_size } => {
+                // Small initial embeddings (std 0.1, not candle's 1): with unit-variance vectors the
+                // random features of a long text swamp the max over time, and learning starts slowly.
+                let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.1 };
+                let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init)?;
+                Stem::Text { embedding: Embedding::new(table, width) }
+            }
+        })
+    }
+
+    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Stem::Identity => Ok(xs.clone()),
+            Stem::Image { local, rows } => {
+                let maps = match local {
+                    Some(conv) => max_pool2x2(&conv.forward(xs)?.relu()?)?,
+                    None => xs.clone(),
+                };
+                let (batch, channels, height, columns) = maps.dims4()?;
+                let sequence = maps.permute((0, 1, 3, 2))?.reshape((batch, channels * columns, height))?;
+                rows.forward(&sequence)?.relu()
+            }
+            Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Every sharing strategy, on both kinds of task set (images + text through the
+//! sequence trunk; two tasks on the same images through LeNet): shapes,
+//! parameter counts against hand counts, finite-difference gradient checks,
+//! every variable moving after a step, and each strategy's own hand cases.
+
+use super::sharing::stitch;
+use super::*;
+
+use candle_nn::Optimizer;
+
+const IMAGE: InputSpec = InputSpec::Image { channels: 2, height: 5, width: 4 };
+const TEXT: InputSpec = InputSpec::Text { vocab_size: 7 };
+
+/// Every strategy with small hyperparameters (two experts where there are any).
+fn all_sharings() -> [Sharing; 8] {
+    [
+        Sharing::SingleTask,
+        Sharing::Hard,
+        Sharing::Soft { weight: 0.1 },
+        Sharing::CrossStitch { init: 0.9 },
+        Sharing::Mmoe { experts: 2 },
+        Sharing::Cgc { experts: 1, task_experts: 1 },
+        Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
+        Sharing::Mtan,
+    ]
+}
+
+/// Images (`pics`, 3 classes) and text (`words`, 2 classes) through the sequence trunk.
+fn multi_input(sharing: Sharing, width: usize, hidden: usize) -> ModelSpec {
+    ModelSpec {
+        tasks: vec![
+            TaskSpec { name: "pics".into(), input: IMAGE, n_classes: 3 },
+            TaskSpec { name: "words".into(), input: TEXT, n_classes: 2 },
+        ],
+        sharing,
+        trunk: TrunkSpec::Sequence { width, hidden, image_stem: ImageStem::Conv },
+        dropout: 0.0,
+    }
+}
+
+/// Two 10-class tasks on the same `side`×`side` images through LeNet (MultiMNIST).
+fn same_input(sharing: Sharing, side: usize) -> ModelSpec {
+    let input = InputSpec::Image { channels: 1, height: side, width: side };
+    ModelSpec {
+        tasks: vec![
+            TaskSpec { name: "left".into(), input, n_classes: 10 },
+            TaskSpec { name: "right".into(), input, n_classes: 10 },
+        ],
+        sharing,
+        trunk: TrunkSpec::LeNet,
+        dropout: 0.0,
+    }
+}
+
+fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let mut rng = Rng::new(seed);
+    let n = shape.iter().product();
+    Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu)
+}
+
+fn tokens(n: usize) -> Result<Tensor> {
+    Tensor::from_vec((0..n * 6).map(|i| (i * 5 % 7) as u32).collect::<Vec<_>>(), (n, 6), &Device::Cpu)
+}
+
+/// Both tasks' cross-entropy losses, summed, on a batch of `n` examples of each.
+fn joint_loss(spec: &ModelSpec, net: &MultiTaskNet, dtype: DType, n: usize) -> Result<Tensor> {
+    let labels =
+        |classes: u32| Tensor::from_vec((0..n as u32).map(|i| i % classes).collect::<Vec<_>>(), n, &Device::Cpu);
+    let mut total = match net.penalty()? {
+        Some(penalty) => penalty,
+        None => Tensor::zeros((), dtype, &Device::Cpu)?,
+    };
+    if matches!(spec.trunk, TrunkSpec::LeNet) {
+        let side = match spec.tasks[0].input {
+            InputSpec::Image { height, .. } => height,
+            InputSpec::Text { .. } => unreachable!("lenet reads images"),
+        };
+        let images = random(&[n, 1, side, side], 7)?.to_dtype(dtype)?;
+        // One pass for both tasks, as training does for tasks that share inputs.
+        let representations = net.representations(&[0, 1], &images)?;
+        for (task, representation) in representations.iter().enumerate() {
+            let logits = net.head(task, representation)?;
+            total = (total + candle_nn::loss::cross_entropy(&logits, &labels(10 - task as u32)?)?)?;
+        }
+    } else {
+        let images = random(&[n, 2, 5, 4], 11)?.to_dtype(dtype)?;
+        total = (total + candle_nn::loss::cross_entropy(&net.forward(0, &images)?, &labels(3)?)?)?;
+        total = (total + (candle_nn::loss::cross_entropy(&net.forward(1, &tokens(n)?)?, &labels(2)?)? * 0.7)?)?;
+    }
+    Ok(total)
+}
+
+#[test]
+fn parameter_counts_match_a_hand_count() -> Result<()> {
+    // Sequence trunk, width 8, hidden 16 (hand counts of tests.rs):
+    //   stems: image 1592, text 56 → 1648; heads 51 + 34 = 85
+    //   one trunk column: conv1 8→16 k3 (400), conv2 16→16 k3 (784), fc 16→16 (272) = 1456
+    let (stems, heads, column) = (1648, 85, 1456);
+    // mmoe(2): 2 columns + a gate per task over the stem output averaged over time (8 → 2: 18).
+    let mmoe = 2 * column + 2 * 18;
+    // cgc(1 shared, 1 per task): 3 columns + a gate per task (8 → 2: 18).
+    let cgc = 3 * column + 2 * 18;
+    // ple(1, 1, 2 levels): level 1 = conv1 ×3 experts (1200), task gates 8 → 2 (2·18),
+    //   shared gate 8 → 3 (27); level 2 = conv2 + fc ×3 (3·1056), task gates 16 → 2 (2·34).
+    let ple = 1200 + 36 + 27 + 3 * 1056 + 68;
+    // mtan: the shared column + per task masks 16→16 (272), 32→16 (528), 32→16 (528).
+    let mtan = column + 2 * (272 + 528 + 528);
+    let expected_trunks = [
+        (Sharing::SingleTask, 2 * column),
+        (Sharing::Hard, column),
+        (Sharing::Soft { weight: 0.1 }, 2 * column),
+        (Sharing::CrossStitch { init: 0.9 }, 2 * column + 3 * 4),
+        (Sharing::Mmoe { experts: 2 }, mmoe),
+        (Sharing::Cgc { experts: 1, task_experts: 1 }, cgc),
+        (Sharing::Ple { experts: 1, task_experts: 1, levels: 2 }, ple),
+        (Sharing::Mtan, mtan),
+    ];
+    for (sharing, trunk) in expected_trunks {
+        let (_, params) = MultiTaskNet::new(&multi_input(sharing, 8, 16), 0, DType::F32, &Device::Cpu)?;
+        assert_eq!(params.n_parameters(), stems + trunk + heads, "{}", sharing.label());
+    }
+
+    // LeNet on 28×28: trunk 21330 (conv1 260, conv2 5020, fc 320→50 16050), heads 2 × 3060.
+    let (lenet, lenet_heads) = (21330, 6120);
+    // mmoe(2): gates read the flattened image, 784 → 2 (1570) per task.
+    // mtan masks per task: 10→10 (110), 40→20 (820), 100→50 (5050).
+    // ple(1, 1, 2): level 1 = conv1 ×3 (780), task gates 784 → 2 (2·1570), shared gate 784 → 3 (2355);
+    //   level 2 = conv2 + fc ×3 (3·21070), task gates read 10×12×12 = 1440 → 2 (2·2882).
+    let expected_lenet = [
+        (Sharing::Hard, lenet),
+        (Sharing::CrossStitch { init: 0.9 }, 2 * lenet + 12),
+        (Sharing::Mmoe { experts: 2 }, 2 * lenet + 2 * 1570),
+        (Sharing::Ple { experts: 1, task_experts: 1, levels: 2 }, 780 + 3140 + 2355 + 3 * 21070 + 2 * 2882),
+        (Sharing::Mtan, lenet + 2 * (110 + 820 + 5050)),
+    ];
+    for (sharing, trunk) in expected_lenet {
+        let (_, params) = MultiTaskNet::new(&same_input(sharing, 28), 0, DType::F32, &Device::Cpu)?;
+        assert_eq!(params.n_parameters(), trunk + lenet_heads, "lenet {}", sharing.label());
+    }
+    Ok(())
+}
+
+#[test]
+fn output_shapes_for_both_kinds_of_task_set() -> Result<()> {
+    for sharing in all_sharings() {
+        let (net, _) = MultiTaskNet::new(&multi_input(sharing, 4, 6), 1, DType::F32, &Device::Cpu)?;
+        let images = random(&[3, 2, 5, 4], 1)?.to_dtype(DType::F32)?;
+        assert_eq!(net.forward(0, &images)?.dims(), &[3, 3], "{}", sharing.label());
+        assert_eq!(net.forward(1, &tokens(3)?)?.dims(), &[3, 2], "{}", sharing.label());
+        assert_eq!(net.representation(1, &tokens(3)?)?.dims(), &[3, 6], "{}", sharing.label());
+
+        let (net, _) = MultiTaskNet::new(&same_input(sharing, 28), 1, DType::F32, &Device::Cpu)?;
+        let images = random(&[3, 1, 28, 28], 2)?.to_dtype(DType::F32)?;
+        let both = net.representations(&[0, 1], &images)?;
+        assert_eq!(both.len(), 2);
+        // One pass for both tasks gives what each task's own pass gives.
+        for (task, representation) in both.iter().enumerate() {
+            assert_eq!(representation.dims(), &[3, 50], "{}", sharing.label());
+            let alone = net.representation(task, &images)?;
+            let difference = (representation - alone)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert_eq!(difference, 0.0, "{} task {task}", sharing.label());
+        }
+        assert_eq!(net.forward(1, &images)?.dims(), &[3, 10]);
+    }
+    Ok(())
+}
+
+/// Central finite differences of `loss` against autograd for every variable
+/// (f64, step 1e-6; large variables on an evenly spread sample of ≤ 60 elements).
+fn check_gradients(params: &Parameters, loss: impl Fn() -> Result<Tensor>) -> Result<()> {
+    let grads = loss()?.backward()?;
+    for (name, var) in params.named() {
+        let analytic = grads.get(var).unwrap_or_else(|| panic!("{name} received no gradient"));
+        let analytic = analytic.flatten_all()?.to_vec1::<f64>()?;
+        let original = var.flatten_all()?.to_vec1::<f64>()?;
+        let eps = 1e-6;
+        for i in (0..original.len()).step_by(original.len().div_ceil(60)) {
+            let at = |delta: f64| -> Result<f64> {
+                let mut perturbed = original.clone();
+                perturbed[i] += delta;
+                var.set(&Tensor::from_vec(perturbed, var.shape(), &Device::Cpu)?)?;
+                loss()?.to_scalar::<f64>()
+            };
+            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
+            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu)?)?;
+            let tolerance = 1e-6 * (1.0 + numeric.abs());
+            assert!((numeric - analytic[i]).abs() < tolerance, "{name}[{i}]: autograd {} vs fd {numeric}", analytic[i]);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_strategy_passes_a_finite_difference_gradient_check() -> Result<()> {
+    for sharing in all_sharings() {
+        let spec = multi_input(sharing, 3, 4);
+        let (net, params) = MultiTaskNet::new(&spec, 2, DType::F64, &Device::Cpu)?;
+        check_gradients(&params, || joint_loss(&spec, &net, DType::F64, 2))?;
+    }
+    // The LeNet variants of the strategies whose layers differ on feature maps (16×16 keeps it fast).
+    for sharing in
+        [Sharing::CrossStitch { init: 0.7 }, Sharing::Ple { experts: 1, task_experts: 1, levels: 3 }, Sharing::Mtan]
+    {
+        let spec = same_input(sharing, 16);
+        let (net, params) = MultiTaskNet::new(&spec, 3, DType::F64, &Device::Cpu)?;
+        check_gradients(&params, || joint_loss(&spec, &net, DType::F64, 2))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn every_trainable_variable_of_every_strategy_changes_after_one_step() -> Result<()> {
+    for sharing in all_sharings() {
+        for spec in [multi_input(sharing, 4, 8), same_input(sharing, 16)] {
+            let (net, params) = MultiTaskNet::new(&spec, 3, DType::F32, &Device::Cpu)?;
+            let before: Vec<Vec<f32>> =
+                params.named().map(|(_, v)| v.flatten_all()?.to_vec1::<f32>()).collect::<Result<_>>()?;
+            let mut optimizer = candle_nn::AdamW::new(params.vars(), candle_nn::ParamsAdamW::default())?;
+            optimizer.backward_step(&joint_loss(&spec, &net, DType::F32, 4)?)?;
+            for ((name, var), old) in params.named().zip(before) {
+                assert_ne!(var.flatten_all()?.to_vec1::<f32>()?, old, "{}: {name} did not change", sharing.label());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn soft_sharing_penalty_matches_a_hand_computation() -> Result<()> {
+    // Three tasks on the sequence trunk (width 8, hidden 16: 1456 parameters per column).
+    // Every parameter of column a is 0, of b is 1, of c is 3, weight w = 0.1:
+    //   penalty = w · 1456 · ((0−1)² + (0−3)² + (1−3)²) = 0.1 · 1456 · 14 = 2038.4
+    //   d penalty / dθ_a = 2w · ((θ_a − θ_b) + (θ_a − θ_c)) = 0.2 · (−1 − 3) = −0.8
+    let mut spec = multi_input(Sharing::Soft { weight: 0.1 }, 8, 16);
+    spec.tasks =
+        ["a", "b", "c"].iter().map(|name| TaskSpec { name: name.to_string(), input: IMAGE, n_classes: 2 }).collect();
+    let (net, params) = MultiTaskNet::new(&spec, 0, DType::F64, &Device::Cpu)?;
+    for (name, var) in params.named() {
+        let value = match name.split('.').nth(1) {
+            Some("a") if name.starts_with("trunk.") => 0.0,
+            Some("b") if name.starts_with("trunk.") => 1.0,
+            Some("c") if name.starts_with("trunk.") => 3.0,
+            _ => continue,
+        };
+        var.set(&Tensor::full(value, var.shape(), &Device::Cpu)?)?;
+    }
+    let penalty = net.penalty()?.expect("soft sharing has a penalty");
+    assert!((penalty.to_scalar::<f64>()? - 2038.4).abs() < 1e-9, "{penalty}");
+    let grads = penalty.backward()?;
+    for (name, var) in params.named().filter(|(name, _)| name.starts_with("trunk.a.")) {
+        let grad = grads.get(var).expect("gradient").flatten_all()?.to_vec1::<f64>()?;
+        assert!(grad.iter().all(|g| (g + 0.8).abs() < 1e-12), "{name}: {grad:?}");
+    }
+    // The other strategies add nothing.
+    let (hard, _) = MultiTaskNet::new(&multi_input(Sharing::Hard, 8, 16), 0, DType::F64, &Device::Cpu)?;
+    assert!(hard.penalty()?.is_none());
+    Ok(())
+}
+
+#[test]
+fn cross_stitch_starts_from_its_documented_initialisation() -> Result<()> {
+    let alphas = |spec: &ModelSpec| -> Result<Vec<(String, Vec<Vec<f64>>)>> {
+        let (_, params) = MultiTaskNet::new(spec, 0, DType::F64, &Device::Cpu)?;
+        params
+            .named()
+            .filter(|(name, _)| name.starts_with("trunk.stitch."))
+            .map(|(name, var)| Ok((name.to_string(), var.as_tensor().to_vec2::<f64>()?)))
+            .collect()
+    };
+    // Two tasks, init 0.9: α = [[0.9, 0.1], [0.1, 0.9]] after each of the three blocks.
+    let two = alphas(&multi_input(Sharing::CrossStitch { init: 0.9 }, 4, 8))?;
+    let names: Vec<&str> = two.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["trunk.stitch.conv1", "trunk.stitch.conv2", "trunk.stitch.fc"]);
+    let check = |alpha: &[Vec<f64>], diagonal: f64, other: f64| {
+        for (t, row) in alpha.iter().enumerate() {
+            for (u, &value) in row.iter().enumerate() {
+                let expected = if t == u { diagonal } else { other };
+                assert!((value - expected).abs() < 1e-12, "α[{t}][{u}] = {value}");
+            }
+        }
+    };
+    for (_, alpha) in &two {
+        check(alpha, 0.9, 0.1);
+    }
+    // Three tasks, init 0.8: the other 0.2 of each row split equally.
+    let mut spec = multi_input(Sharing::CrossStitch { init: 0.8 }, 4, 8);
+    spec.tasks.push(TaskSpec { name: "more".into(), input: IMAGE, n_classes: 2 });
+    for (_, alpha) in alphas(&spec)? {
+        check(&alpha, 0.8, 0.1);
+    }
+    Ok(())
+}
+
+#[test]
+fn cross_stitch_mixing_matches_a_hand_case_and_identity_alpha_leaves_columns_independent() -> Result<()> {
+    // α = [[0.9, 0.1], [0.2, 0.8]], h0 = [1, 2], h1 = [3, 4]:
+    //   out0 = 0.9·[1, 2] + 0.1·[3, 4] = [1.2, 2.2]; out1 = 0.2·[1, 2] + 0.8·[3, 4] = [2.6, 3.6]
+    let alpha = Tensor::new(&[[0.9f64, 0.1], [0.2, 0.8]], &Device::Cpu)?;
+    let h = [Tensor::new(&[[1f64, 2.]], &Device::Cpu)?, Tensor::new(&[[3f64, 4.]], &Device::Cpu)?];
+    let mixed = stitch(&alpha, &h)?;
+    for (out, expected) in mixed.iter().zip([[1.2, 2.2], [2.6, 3.6]]) {
+        let got = out.flatten_all()?.to_vec1::<f64>()?;
+        assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() < 1e-12), "{got:?} vs {expected:?}");
+    }
+    // With α = I (init 1) cross-stitch is soft sharing without the penalty: same seed, same columns
+    // (the stitches are constants, so they draw nothing), same outputs.
+    let images = random(&[3, 2, 5, 4], 5)?;
+    let output = |sharing| -> Result<Vec<f64>> {
+        let (net, _) = MultiTaskNet::new(&multi_input(sharing, 4, 8), 4, DType::F64, &Device::Cpu)?;
+        net.forward(0, &images)?.flatten_all()?.to_vec1::<f64>()
+    };
+    assert_eq!(output(Sharing::CrossStitch { init: 1.0 })?, output(Sharing::Soft { weight: 0.0 })?);
+    Ok(())
+}
+
+#[test]
+fn parameter_names_follow_the_documented_scheme() -> Result<()> {
+    let names = |sharing| -> Result<Vec<String>> {
+        let (_, params) = MultiTaskNet::new(&multi_input(sharing, 2, 2), 0, DType::F32, &Device::Cpu)?;
+        Ok(params.named().map(|(n, _)| n.to_string()).filter(|n| n.starts_with("trunk.")).collect())
+    };
+    let cases: [(Sharing, &[&str]); 5] = [
+        (Sharing::Soft { weight: 0.1 }, &["trunk.pics.conv1.weight", "trunk.words.fc.bias"]),
+        (Sharing::CrossStitch { init: 0.9 }, &["trunk.stitch.conv2", "trunk.words.conv2.weight"]),
+        (Sharing::Mmoe { experts: 2 }, &["trunk.level1.shared.1.conv1.weight", "trunk.level1.gates.words.weight"]),
+        (
+            Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
+            &[
+                "trunk.level1.tasks.pics.0.conv1.weight",
+                "trunk.level1.shared_gate.bias",
+                "trunk.level2.shared.0.fc.weight",
+            ],
+        ),
+        (Sharing::Mtan, &["trunk.conv1.weight", "trunk.attention.pics.conv2.weight"]),
+    ];
+    for (sharing, expected) in cases {
+        let names = names(sharing)?;
+        for name in expected {
+            assert!(names.iter().any(|n| n == name), "{}: no {name} in {names:?}", sharing.label());
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn invalid_hyperparameters_are_refused_with_a_reason() {
+    let cases = [
+        (Sharing::Soft { weight: -1.0 }, "soft-sharing weight"),
+        (Sharing::CrossStitch { init: 1.5 }, "cross-stitch init"),
+        (Sharing::Mmoe { experts: 0 }, "at least 1 expert"),
+        (Sharing::Cgc { experts: 0, task_experts: 0 }, "cannot both be 0"),
+        (Sharing::Ple { experts: 1, task_experts: 1, levels: 4 }, "levels must be 1, 2 or 3"),
+    ];
+    for (sharing, expected) in cases {
+        let error = MultiTaskNet::new(&multi_input(sharing, 2, 2), 0, DType::F32, &Device::Cpu).err().expect("refused");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+}
+
+#[test]
+fn gates_are_softmax_mixtures_of_the_experts() -> Result<()> {
+    // A hand case of an MMoE gate: two experts, gate logits [0, ln 3] → weights [1/4, 3/4];
+    // expert outputs [1, 2] and [3, 4] → 0.25·[1, 2] + 0.75·[3, 4] = [2.5, 3.5].
+    let (net, params) = MultiTaskNet::new(&same_input(Sharing::Mmoe { experts: 2 }, 16), 0, DType::F64, &Device::Cpu)?;
+    // Zero gate weights and biases [0, ln 3] make the gate constant; compare with the experts' own outputs.
+    for (name, var) in params.named().filter(|(name, _)| name.starts_with("trunk.level1.gates.")) {
+        let value = if name.ends_with("bias") {
+            Tensor::new(&[0f64, 3f64.ln()], &Device::Cpu)?
+        } else {
+            Tensor::zeros(var.shape(), DType::F64, &Device::Cpu)?
+        };
+        var.set(&value)?;
+    }
+    let images = random(&[2, 1, 16, 16], 9)?;
+    let mixed = net.representation(0, &images)?;
+    let Trunk::Experts(levels) = &net.trunk else { panic!("mmoe has expert levels") };
+    let expert = |e: usize| levels[0].shared[e].forward(&images, &mut Dropout::off());
+    let expected = ((expert(0)? * 0.25)? + (expert(1)? * 0.75)?)?;
+    let difference = (mixed - expected)?.abs()?.max_all()?.to_scalar::<f64>()?;
+    assert!(difference < 1e-12, "{difference}");
+    Ok(())
+}

@@ -250,6 +250,57 @@ rejected! {
     rejects_an_unknown_data_format: "format = \"synthetic-reviews\"" => "format = \"synthetic-poems\"", ["bad.toml:14", "tasks[1].data.format", "synthetic-poems"];
     rejects_a_kind_that_contradicts_the_format: "kind = \"image-classification\"" => "kind = \"text-classification\"", ["tasks[0].kind", "does not match"];
     rejects_an_empty_training_set: "n_train = 96" => "n_train = 0", ["tasks[0].data.n_train", "out of range"];
+    rejects_an_unknown_strategy_hyperparameter: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.soft]\nwieght = 0.1", ["bad.toml:26", "unknown field `wieght`", "expected `weight`"];
+    rejects_an_unknown_strategy_section: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.sof]\nweight = 0.1", ["bad.toml:25", "unknown field `sof`"];
+    rejects_out_of_range_ple_levels: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.ple]\nlevels = [2, 4]", ["bad.toml:26", "strategy.ple.levels[1]", "levels must be 1, 2 or 3"];
+    rejects_a_repeated_soft_weight: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.soft]\nweight = [0.1, 0.1]", ["bad.toml:26", "strategy.soft.weight[1]", "listed twice"];
+    rejects_cgc_without_experts: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.cgc]\nexperts = 0\ntask_experts = 0", ["strategy.cgc", "cannot both be 0"];
+}
+
+#[test]
+fn every_strategy_trains_and_the_store_records_its_hyperparameters_and_size() {
+    let ws = Workspace::new();
+    let all = r#"strategy = ["single-task", "hard", "soft", "cross-stitch", "mmoe", "cgc", "ple", "mtan"]"#;
+    let experiment = SMALL
+        .replace(r#"strategy = ["single-task", "hard"]"#, all)
+        .replace("lambda = [0.5, 2.0]", "lambda = [1.0]")
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        + "\n[strategy.soft]\nweight = [0.01, 0.1]\n\n[strategy.mmoe]\nexperts = 2\n";
+    ws.write("all.toml", &experiment);
+    let out = ws.mtl(&["run", "all.toml"]);
+    expect_code(&out, 0);
+    // One trial per strategy and soft weight: 1 + 1 + 2 + 1 + 1 + 1 + 1 + 1.
+    let db = ws.path("mtl.db");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 9);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM params WHERE key = 'n_parameters'"), 9);
+    let conn = Connection::open(&db).expect("db");
+    let soft_weights: Vec<f64> = conn
+        .prepare("SELECT num FROM params WHERE key = 'soft_weight' ORDER BY num")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(soft_weights, [0.01, 0.1]);
+    let mmoe_experts: f64 = conn
+        .query_row(
+            "SELECT p.num FROM params p JOIN params s ON s.run_id = p.run_id
+             WHERE p.key = 'experts' AND s.key = 'strategy' AND s.text = 'mmoe'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("mmoe records its experts");
+    assert_eq!(mmoe_experts, 2.0);
+    // Each finished trial's line shows its parameter count.
+    let stderr = text(&out.stderr);
+    let finished: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(finished.len(), 9, "{stderr}");
+    assert!(finished.iter().all(|l| l.contains(" params, ")), "{stderr}");
+    assert!(finished.iter().any(|l| l.contains("mmoe(experts=2) λ=1")), "{stderr}");
+    // The report compares the strategies.
+    for file in ["report/small-strategies.png", "report/small-strategies.svg"] {
+        assert!(ws.path(file).exists(), "{file}");
+    }
 }
 
 #[test]

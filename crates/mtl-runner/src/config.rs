@@ -431,8 +431,12 @@ impl Checker<'_> {
 
         let sweep = file.sweep;
         let strategies = self.names(&sweep.strategy, "strategy", &Strategy::ALL, |s| s.name())?;
+        // Sections of strategies left out of the sweep are checked too: a mistake there shows now.
+        for strategy in Strategy::ALL.into_iter().filter(|s| !strategies.contains(s)) {
+            self.sharings(strategy, &file.strategy)?;
+        }
         let mut sharings = Vec::new();
-        for strategy in strategies {
+        for &strategy in &strategies {
             sharings.extend(self.sharings(strategy, &file.strategy)?);
         }
         let weightings = self.names(&sweep.weighting, "weighting", &Weighting::ALL, |w| w.name())?;
@@ -978,5 +982,52 @@ mod format_list_tests {
             let error = parse_str(&source, Path::new("x.toml")).err().map(|e| e.message).unwrap_or_default();
             assert!(!error.contains("unknown variant"), "{format}: {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod strategy_tests {
+    use super::*;
+
+    fn sharings(sweep: &str, sections: &str) -> Vec<Sharing> {
+        let source = format!(
+            "name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"synthetic-shapes\" }}\n[sweep]\nstrategy = {sweep}\n{sections}"
+        );
+        let plan = parse_str(&source, Path::new("x.toml")).expect("valid");
+        plan.trials.iter().map(|trial| trial.sharing).collect()
+    }
+
+    #[test]
+    fn hyperparameter_lists_expand_into_their_product_in_sweep_order() {
+        let ple = |experts, levels| Sharing::Ple { experts, task_experts: 1, levels };
+        assert_eq!(
+            sharings("[\"ple\", \"hard\"]", "[strategy.ple]\nexperts = [1, 2]\nlevels = [1, 3]\n"),
+            [ple(1, 1), ple(1, 3), ple(2, 1), ple(2, 3), Sharing::Hard]
+        );
+        // A single value is one trial; defaults fill what the file leaves out.
+        assert_eq!(
+            sharings("[\"mmoe\", \"soft\"]", "[strategy.mmoe]\nexperts = 4\n"),
+            [Sharing::Mmoe { experts: 4 }, Sharing::default_for(Strategy::Soft)]
+        );
+    }
+
+    #[test]
+    fn only_strategies_with_hyperparameters_change_their_trial_keys() {
+        // Keys of hard and single-task trials must not change with the new sections (resume).
+        let source = |sections: &str| {
+            format!("name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"synthetic-shapes\" }}\n[sweep]\nstrategy = [\"hard\", \"soft\"]\n{sections}")
+        };
+        let keys = |sections: &str| -> Vec<String> {
+            parse_str(&source(sections), Path::new("x.toml"))
+                .expect("valid")
+                .trials
+                .into_iter()
+                .map(|t| t.key)
+                .collect()
+        };
+        let plain = keys("");
+        let weighted = keys("[strategy.soft]\nweight = 0.5\n");
+        assert_eq!(plain[0], weighted[0], "hard");
+        assert_ne!(plain[1], weighted[1], "soft");
     }
 }

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// the store records its path and sha256.
     #[arg(long)]
     save_checkpoints: bool,
+    /// The largest plan run without asking: a bigger one asks for confirmation on a
+    /// terminal and stops otherwise (exit 2). Raise it to run a big sweep unattended.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_trials: usize,
     /// Where --save-checkpoints writes.
     #[arg(long, value_name = "DIR", default_value = "checkpoints")]
     checkpoints: PathBuf,
@@ -44,6 +48,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything the user typed is validated before the database is touched.
     let plan = mtl_runner::config::parse_file(&args.file)?;
+    confirm_size(plan.trials.len(), args.max_trials)?;
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
@@ -85,6 +90,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A plan over `max_trials` runs only when the user says so at a terminal.
+fn confirm_size(n_trials: usize, max_trials: usize) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if n_trials <= max_trials {
+        return Ok(());
+    }
+    let over = format!("the plan has {n_trials} trials, more than --max-trials {max_trials}");
+    if !std::io::stdin().is_terminal() {
+        return Err(crate::BadInput(format!("{over}; pass --max-trials {n_trials} to run it")).into());
+    }
+    eprint!("{over}. Run all {n_trials}? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(crate::BadInput("not started".into()).into())
+    }
 }
 
 /// Test accuracy per task, mean ± sample std over seeds, one row per group of

@@ -1,7 +1,10 @@
 //! Turns runs into the numbers the charts show: groups of runs that differ
 //! only in their seed, mean ± std over seeds, single-task baselines,
-//! per-epoch averaged learning curves and the comparison of strategies at
-//! each one's best λ. Pure: no IO, no plotting.
+//! per-epoch averaged learning curves, the comparison of strategies at
+//! each one's best λ, training diagnostics (task weights, gradient cosines)
+//! averaged per step, and the comparison of weighting methods (accuracy, time
+//! per step against static weighting, final weights and cosines). Pure: no
+//! IO, no plotting.
 //!
 //! ```
 //! use mtl_report::aggregate::seed_stats;
@@ -12,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mtl_store::{MetricKey, MetricRow, ParamValue, RunId, RunRecord, RunStatus};
+use mtl_store::{DiagnosticRow, MetricKey, MetricRow, ParamValue, RunId, RunRecord, RunStatus};
 
 /// The strategy whose runs train one task alone: the baseline of that task.
 pub const SINGLE_TASK_STRATEGY: &str = "single-task";
@@ -89,17 +92,28 @@ pub fn group_runs(runs: &[RunRecord]) -> Vec<RunGroup> {
         }
     }
 
+    // The parameter count follows from the strategy (and the task of a
+    // single-task run), and the training time and step count vary between
+    // seeds: they describe a method, they do not name one.
+    let names_a_method =
+        |name: &str| !matches!(name, "seed" | "lambda" | "strategy" | "n_parameters" | "train_seconds" | "steps");
     let mut groups: Vec<RunGroup> = Vec::new();
     for run in &done_runs {
         let strategy = strategy_of(run);
+        let mut varying_names: Vec<&str> = values_by_strategy_and_param
+            .iter()
+            .filter(|((param_strategy, name), values)| {
+                *param_strategy == strategy && values.len() > 1 && names_a_method(name)
+            })
+            .map(|((_, name), _)| name.as_str())
+            .collect();
+        // The weighting method leads: `hard, weighting=cagrad, cagrad_c=0.4`.
+        varying_names.sort_by_key(|name| (*name != "weighting", *name));
         let mut method = strategy.clone();
-        for ((param_strategy, name), values) in &values_by_strategy_and_param {
-            // The parameter count follows from the strategy (and the task of a
-            // single-task run): it describes a method, it does not name one.
-            let is_identity = matches!(name.as_str(), "seed" | "lambda" | "strategy" | "n_parameters");
-            if *param_strategy == strategy && values.len() > 1 && !is_identity {
-                let shown = run.params.get(name).map(ParamValue::to_string).unwrap_or_else(|| "—".to_string());
-                method.push_str(&format!(", {name}={shown}"));
+        // A setting the run lacks (another method's hyperparameter) is left out of its label.
+        for name in varying_names {
+            if let Some(value) = run.params.get(name) {
+                method.push_str(&format!(", {name}={value}"));
             }
         }
         let lambda = num_param(run, "lambda");
@@ -215,15 +229,7 @@ pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyCo
     let tasks = task_names(runs);
     let result_of = |group: &RunGroup| {
         let group_runs = runs_of(group);
-        let test_accuracy_by_task = tasks
-            .iter()
-            .map(|task| {
-                let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
-                let values: Vec<f64> =
-                    group_runs.iter().filter_map(|run| run.final_metrics.get(&key).copied()).collect();
-                seed_stats(&values)
-            })
-            .collect();
+        let test_accuracy_by_task = test_accuracy_by_task(&group_runs, &tasks);
         let n_parameters = group_runs.first().and_then(|run| num_param(run, "n_parameters"));
         MethodResult { method: group.method.clone(), lambda: group.lambda, test_accuracy_by_task, n_parameters }
     };
@@ -265,6 +271,15 @@ pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyCo
     StrategyComparison { tasks, multi_task, references }
 }
 
+/// Final test accuracy of `runs` over seeds, per task of `tasks`.
+fn test_accuracy_by_task(runs: &[&RunRecord], tasks: &[String]) -> Vec<Option<SeedStats>> {
+    let stats_of = |task: &String| {
+        let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+        seed_stats(&runs.iter().filter_map(|run| run.final_metrics.get(&key).copied()).collect::<Vec<_>>())
+    };
+    tasks.iter().map(stats_of).collect()
+}
+
 /// The mean over tasks of a run's final `split` accuracy; `None` when it logged none.
 fn mean_accuracy_over_tasks(run: &RunRecord, split: &str) -> Option<f64> {
     let values: Vec<f64> = run
@@ -286,11 +301,7 @@ pub type MeanCurves = BTreeMap<SeriesKey, Vec<(u32, f64)>>;
 /// without rows for the task gets empty curves, so colours can follow the
 /// group's index). An epoch's mean is over the seeds that logged it.
 pub fn mean_curves(groups: &[RunGroup], rows: &[MetricRow], task: &str) -> Vec<MeanCurves> {
-    let group_index_by_run: BTreeMap<RunId, usize> = groups
-        .iter()
-        .enumerate()
-        .flat_map(|(group_index, group)| group.runs.iter().map(move |run| (*run, group_index)))
-        .collect();
+    let group_index_by_run = group_index_by_run(groups);
     let mut values: Vec<BTreeMap<SeriesKey, BTreeMap<u32, Vec<f64>>>> = vec![BTreeMap::new(); groups.len()];
     for row in rows.iter().filter(|row| row.key.task == task) {
         let Some(&group_index) = group_index_by_run.get(&row.run) else { continue };
@@ -311,6 +322,192 @@ pub fn mean_curves(groups: &[RunGroup], rows: &[MetricRow], task: &str) -> Vec<M
                 })
                 .collect()
         })
+        .collect()
+}
+
+/// Which series of a diagnostic: `(task, other task)`, the other task empty
+/// unless the diagnostic is pairwise (`grad_cosine`).
+pub type DiagnosticSeries = (String, String);
+
+/// Per-step means over a group's seeds, `(step, mean)` by series of one diagnostic.
+pub type MeanDiagnostics = BTreeMap<DiagnosticSeries, Vec<(u64, f64)>>;
+
+/// The diagnostic `name` (e.g. `weight`) of each group, aligned with
+/// `groups` (a group without rows gets no series). A series' mean at a step
+/// is over the group's runs that logged the series, and only steps that every
+/// one of those runs logged are kept: a mean over a changing set of seeds
+/// would jump where a seed stops. Non-finite values are left out of a mean as
+/// in [`seed_stats`].
+pub fn mean_diagnostics(groups: &[RunGroup], rows: &[DiagnosticRow], name: &str) -> Vec<MeanDiagnostics> {
+    let group_index_by_run = group_index_by_run(groups);
+    type ValueByStep = BTreeMap<u64, f64>;
+    let mut values: Vec<BTreeMap<DiagnosticSeries, BTreeMap<RunId, ValueByStep>>> = vec![BTreeMap::new(); groups.len()];
+    for row in rows.iter().filter(|row| row.point.name == name) {
+        let Some(&group_index) = group_index_by_run.get(&row.run) else { continue };
+        let series = (row.point.task.clone(), row.point.other.clone());
+        values[group_index].entry(series).or_default().entry(row.run).or_default().insert(row.step, row.point.value);
+    }
+    let mean_curve = |by_run: BTreeMap<RunId, ValueByStep>| -> Vec<(u64, f64)> {
+        let steps_of_first_run = by_run.values().next().into_iter().flat_map(BTreeMap::keys);
+        steps_of_first_run
+            .filter_map(|step| {
+                let step_values: Option<Vec<f64>> = by_run.values().map(|by_step| by_step.get(step).copied()).collect();
+                Some((*step, seed_stats(&step_values?)?.mean))
+            })
+            .collect()
+    };
+    values
+        .into_iter()
+        .map(|by_series| by_series.into_iter().map(|(series, by_run)| (series, mean_curve(by_run))).collect())
+        .collect()
+}
+
+/// The usual order of weighting methods, `static` (the reference) first.
+pub const WEIGHTING_ORDER: [&str; 16] = [
+    "static",
+    "equal",
+    "uncertainty",
+    "dwa",
+    "rlw",
+    "gls",
+    "famo",
+    "db-mtl",
+    "gradnorm",
+    "pcgrad",
+    "mgda",
+    "cagrad",
+    "imtl",
+    "gradvac",
+    "aligned-mtl",
+    "nash-mtl",
+];
+
+/// One group (method and λ) in a comparison of weighting methods.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MethodSummary {
+    /// The method (see [`RunGroup::method`]).
+    pub method: String,
+    /// λ, for static weighting by λ.
+    pub lambda: Option<f64>,
+    /// Final test accuracy over seeds, aligned with [`MethodComparison::tasks`].
+    pub test_accuracy_by_task: Vec<Option<SeedStats>>,
+    /// `train_seconds / steps` over the runs that recorded both.
+    pub seconds_per_step: Option<SeedStats>,
+    /// The mean seconds per step over that of the `static` weighting groups
+    /// of the same strategy (the mean of their means when there are several
+    /// λ); `None` when there is no such group or either side has no timing.
+    pub relative_to_static: Option<f64>,
+    /// Each task's `weight` in the last logging window of each run, over
+    /// seeds, aligned with [`MethodComparison::tasks`].
+    pub final_weight_by_task: Vec<Option<SeedStats>>,
+    /// Each pair's `grad_cosine` in the last logging window of each run, over
+    /// seeds, aligned with [`MethodComparison::task_pairs`].
+    pub final_cosine_by_pair: Vec<Option<SeedStats>>,
+}
+
+/// Every group of an experiment with its accuracy, cost and final diagnostics.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MethodComparison {
+    /// Task names, sorted.
+    pub tasks: Vec<String>,
+    /// The `(task, other)` pairs that have a `grad_cosine`, sorted.
+    pub task_pairs: Vec<(String, String)>,
+    /// Ordered by strategy (single-task, then [`MULTI_TASK_STRATEGY_ORDER`]),
+    /// then weighting ([`WEIGHTING_ORDER`]), then method and λ; unknown names
+    /// after known ones.
+    pub methods: Vec<MethodSummary>,
+}
+
+/// Compares every group of `groups` (not only the best λ): accuracy, time
+/// per step, and final weights and gradient cosines from `diagnostics`.
+pub fn compare_methods(runs: &[RunRecord], groups: &[RunGroup], diagnostics: &[DiagnosticRow]) -> MethodComparison {
+    let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
+    let runs_of = |group: &RunGroup| -> Vec<&RunRecord> {
+        group.runs.iter().filter_map(|id| run_by_id.get(id).copied()).collect()
+    };
+    let tasks = task_names(runs);
+    // The last logging window of each run: (run, name, task, other) → (step, value).
+    let mut final_diagnostics: BTreeMap<(RunId, &str, &str, &str), (u64, f64)> = BTreeMap::new();
+    for row in diagnostics {
+        let point = &row.point;
+        let key = (row.run, point.name.as_str(), point.task.as_str(), point.other.as_str());
+        let last = final_diagnostics.entry(key).or_insert((row.step, point.value));
+        if row.step >= last.0 {
+            *last = (row.step, point.value);
+        }
+    }
+    let task_pairs: Vec<(String, String)> = final_diagnostics
+        .keys()
+        .filter(|(_, name, _, _)| *name == "grad_cosine")
+        .map(|(_, _, task, other)| (task.to_string(), other.to_string()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let final_stats = |group_runs: &[&RunRecord], name: &str, task: &str, other: &str| {
+        let values: Vec<f64> = group_runs
+            .iter()
+            .filter_map(|run| final_diagnostics.get(&(run.id, name, task, other)).map(|(_, value)| *value))
+            .collect();
+        seed_stats(&values)
+    };
+
+    // (strategy, weighting, summary) per group.
+    let mut described: Vec<(String, String, MethodSummary)> = groups
+        .iter()
+        .map(|group| {
+            let group_runs = runs_of(group);
+            let first_run = group_runs.first();
+            let strategy = first_run.and_then(|run| text_param(run, "strategy")).unwrap_or_default();
+            let weighting = first_run.and_then(|run| text_param(run, "weighting")).unwrap_or_default();
+            let per_run_seconds_per_step: Vec<f64> = group_runs
+                .iter()
+                .filter_map(|run| Some(num_param(run, "train_seconds")? / num_param(run, "steps")?))
+                .collect();
+            let summary = MethodSummary {
+                method: group.method.clone(),
+                lambda: group.lambda,
+                test_accuracy_by_task: test_accuracy_by_task(&group_runs, &tasks),
+                seconds_per_step: seed_stats(&per_run_seconds_per_step),
+                relative_to_static: None,
+                final_weight_by_task: tasks.iter().map(|task| final_stats(&group_runs, "weight", task, "")).collect(),
+                final_cosine_by_pair: (task_pairs.iter())
+                    .map(|(task, other)| final_stats(&group_runs, "grad_cosine", task, other))
+                    .collect(),
+            };
+            (strategy, weighting, summary)
+        })
+        .collect();
+
+    let static_seconds_per_step = |strategy: &str| {
+        let means: Vec<f64> = (described.iter())
+            .filter(|(group_strategy, weighting, _)| group_strategy == strategy && weighting == "static")
+            .filter_map(|(_, _, summary)| Some(summary.seconds_per_step?.mean))
+            .collect();
+        seed_stats(&means).map(|stats| stats.mean).filter(|mean| *mean > 0.0)
+    };
+    let references: Vec<Option<f64>> =
+        described.iter().map(|(strategy, _, _)| static_seconds_per_step(strategy)).collect();
+    for ((_, _, summary), reference) in described.iter_mut().zip(references) {
+        summary.relative_to_static =
+            summary.seconds_per_step.zip(reference).map(|(own, reference)| own.mean / reference);
+    }
+
+    let position = |known: &[&str], name: &str| known.iter().position(|k| *k == name).unwrap_or(known.len());
+    // Groups come sorted by method and λ; a stable sort keeps that within a weighting.
+    described.sort_by_key(|(strategy, weighting, _)| {
+        let strategy_position =
+            if strategy == SINGLE_TASK_STRATEGY { 0 } else { 1 + position(&MULTI_TASK_STRATEGY_ORDER, strategy) };
+        (strategy_position, position(&WEIGHTING_ORDER, weighting))
+    });
+    let methods = described.into_iter().map(|(_, _, summary)| summary).collect();
+    MethodComparison { tasks, task_pairs, methods }
+}
+
+fn group_index_by_run(groups: &[RunGroup]) -> BTreeMap<RunId, usize> {
+    groups
+        .iter()
+        .enumerate()
+        .flat_map(|(group_index, group)| group.runs.iter().map(move |run| (*run, group_index)))
         .collect()
 }
 
@@ -586,5 +783,151 @@ mod tests {
         let mut other = run(2, "single-task", None, 0.0, 0.5);
         other.final_metrics = BTreeMap::from([(MetricKey { task: "reviews".into(), ..test_accuracy() }, 0.5)]);
         assert_eq!(task_names(&[run(1, "hard", Some(1.0), 0.0, 0.9), other]), vec!["reviews", "shapes"]);
+    }
+
+    /// A done `strategy` run with `weighting`, optional λ and timing, and a final `shapes` test accuracy.
+    fn weighted_run(
+        id: i64,
+        strategy: &str,
+        weighting: &str,
+        lambda: Option<f64>,
+        seed: f64,
+        timing: Option<(f64, f64)>,
+        accuracy: f64,
+    ) -> RunRecord {
+        let mut record = run(id, strategy, lambda, seed, accuracy);
+        record.params.insert("weighting".into(), ParamValue::Text(weighting.into()));
+        if let Some((train_seconds, steps)) = timing {
+            record.params.insert("train_seconds".into(), ParamValue::Num(train_seconds));
+            record.params.insert("steps".into(), ParamValue::Num(steps));
+        }
+        record
+    }
+
+    fn diagnostic(run: i64, step: u64, name: &str, task: &str, other: &str, value: f64) -> DiagnosticRow {
+        let point = mtl_store::DiagnosticPoint { name: name.into(), task: task.into(), other: other.into(), value };
+        DiagnosticRow { run: RunId(run), step, epoch: 1, point }
+    }
+
+    #[test]
+    fn weighting_leads_the_label_and_timing_and_missing_settings_do_not_name_a_method() {
+        let mut cagrad = weighted_run(5, "hard", "cagrad", None, 0.0, Some((9.0, 100.0)), 0.5);
+        cagrad.params.insert("cagrad_c".into(), ParamValue::Num(0.4));
+        let runs = vec![
+            weighted_run(1, "hard", "static", Some(1.0), 0.0, Some((10.0, 100.0)), 0.5),
+            weighted_run(2, "hard", "static", Some(1.0), 1.0, Some((11.0, 120.0)), 0.5),
+            weighted_run(3, "hard", "pcgrad", None, 0.0, Some((20.0, 100.0)), 0.5),
+            weighted_run(4, "hard", "pcgrad", None, 1.0, Some((21.0, 120.0)), 0.5),
+            cagrad,
+        ];
+        let summary: Vec<(String, Vec<i64>)> =
+            group_runs(&runs).iter().map(|group| (group.label(), group.runs.iter().map(|id| id.0).collect())).collect();
+        let expected = vec![
+            ("hard, weighting=cagrad, cagrad_c=0.4".to_string(), vec![5]),
+            ("hard, weighting=pcgrad".to_string(), vec![3, 4]),
+            ("hard, weighting=static λ=1".to_string(), vec![1, 2]),
+        ];
+        assert_eq!(summary, expected);
+    }
+
+    #[test]
+    fn mean_diagnostics_average_steps_every_run_of_the_series_logged() {
+        let groups = vec![
+            RunGroup { method: "hard, weighting=pcgrad".into(), lambda: None, runs: vec![RunId(1), RunId(2)] },
+            RunGroup { method: "hard, weighting=static".into(), lambda: Some(1.0), runs: vec![RunId(3)] },
+        ];
+        let rows = vec![
+            diagnostic(1, 10, "weight", "shapes", "", 1.5),
+            diagnostic(1, 20, "weight", "shapes", "", 1.0),
+            diagnostic(2, 10, "weight", "shapes", "", 0.5),
+            diagnostic(2, 20, "weight", "shapes", "", 2.0),
+            // Only run 1 reached step 30: dropped rather than shown as run 1 alone.
+            diagnostic(1, 30, "weight", "shapes", "", 9.0),
+            // Only run 1 logged `reviews`: its mean is run 1's value.
+            diagnostic(1, 10, "weight", "reviews", "", 0.25),
+            diagnostic(1, 10, "grad_cosine", "shapes", "reviews", -0.5),
+            diagnostic(2, 10, "grad_norm", "shapes", "", 7.0),
+            diagnostic(99, 10, "weight", "shapes", "", 9.0),
+        ];
+        let weights = mean_diagnostics(&groups, &rows, "weight");
+        let series = |task: &str| (task.to_string(), String::new());
+        // step 10: (1.5 + 0.5) / 2 = 1; step 20: (1 + 2) / 2 = 1.5
+        let expected_pcgrad =
+            BTreeMap::from([(series("reviews"), vec![(10, 0.25)]), (series("shapes"), vec![(10, 1.0), (20, 1.5)])]);
+        assert_eq!(weights, vec![expected_pcgrad, BTreeMap::new()]);
+        let cosines = mean_diagnostics(&groups, &rows, "grad_cosine");
+        let pair = ("shapes".to_string(), "reviews".to_string());
+        assert_eq!(cosines, vec![BTreeMap::from([(pair, vec![(10, -0.5)])]), BTreeMap::new()]);
+    }
+
+    /// One line per method: `label | shapes accuracy | ms per step | relative | weights | cosines`.
+    fn method_table(comparison: &MethodComparison) -> Vec<String> {
+        let shown = |stats: &Option<SeedStats>| match stats {
+            Some(stats) => format!("{:.6} ± {:.6} ({})", stats.mean, stats.std, stats.n),
+            None => "–".to_string(),
+        };
+        comparison
+            .methods
+            .iter()
+            .map(|summary| {
+                let label = RunGroup { method: summary.method.clone(), lambda: summary.lambda, runs: vec![] }.label();
+                let accuracies: Vec<String> = summary.test_accuracy_by_task.iter().map(shown).collect();
+                let weights: Vec<String> = summary.final_weight_by_task.iter().map(shown).collect();
+                let cosines: Vec<String> = summary.final_cosine_by_pair.iter().map(shown).collect();
+                let milliseconds =
+                    summary.seconds_per_step.map_or("–".to_string(), |stats| format!("{:.3} ms", 1e3 * stats.mean));
+                let relative =
+                    summary.relative_to_static.map_or("–".to_string(), |relative| format!("{relative:.4}×"));
+                [label, accuracies.join(", "), milliseconds, relative, weights.join(", "), cosines.join(", ")]
+                    .join(" | ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn methods_are_compared_by_accuracy_cost_and_final_diagnostics() {
+        let runs = vec![
+            // hard static: λ=0.5 at (10/1000 + 12/1000) / 2 = 11 ms per step, λ=2 at 13 ms;
+            // the reference of hard is their mean, 12 ms.
+            weighted_run(1, "hard", "static", Some(0.5), 0.0, Some((10.0, 1000.0)), 0.5),
+            weighted_run(2, "hard", "static", Some(0.5), 1.0, Some((12.0, 1000.0)), 0.75),
+            weighted_run(3, "hard", "static", Some(2.0), 0.0, Some((13.0, 1000.0)), 0.5),
+            // pcgrad: 30/1000 and 33/1100 s are both 30 ms (run 6 has no timing) → 30 / 12 = 2.5×.
+            weighted_run(4, "hard", "pcgrad", None, 0.0, Some((30.0, 1000.0)), 0.8),
+            weighted_run(5, "hard", "pcgrad", None, 1.0, Some((33.0, 1100.0)), 0.9),
+            weighted_run(6, "hard", "pcgrad", None, 2.0, None, 0.7),
+            // single-task is its own static reference; mmoe has none.
+            weighted_run(7, "single-task", "static", None, 0.0, Some((5.0, 1000.0)), 0.25),
+            weighted_run(8, "mmoe", "cagrad", None, 0.0, Some((40.0, 1000.0)), 0.5),
+        ];
+        let diagnostics = vec![
+            diagnostic(4, 10, "weight", "shapes", "", 1.5),
+            diagnostic(4, 20, "weight", "shapes", "", 1.25),
+            diagnostic(4, 10, "grad_cosine", "reviews", "shapes", 0.5),
+            diagnostic(4, 20, "grad_cosine", "reviews", "shapes", -0.25),
+            // The last window is the largest step, whatever the row order.
+            diagnostic(5, 20, "weight", "shapes", "", 0.75),
+            diagnostic(5, 10, "weight", "shapes", "", 2.0),
+            diagnostic(5, 20, "grad_cosine", "reviews", "shapes", -0.75),
+            diagnostic(5, 20, "grad_norm", "shapes", "", 3.0),
+            diagnostic(1, 20, "weight", "shapes", "", 1.0),
+        ];
+        let comparison = compare_methods(&runs, &group_runs(&runs), &diagnostics);
+        assert_eq!(comparison.tasks, vec!["shapes"]);
+        assert_eq!(comparison.task_pairs, vec![("reviews".to_string(), "shapes".to_string())]);
+        let expected = vec![
+            "single-task | 0.250000 ± 0.000000 (1) | 5.000 ms | 1.0000× | – | –",
+            // λ=0.5: 11 / 12 = 0.9167×; accuracy mean(0.5, 0.75) = 0.625, std = 0.125·√2 = 0.176777.
+            "hard, weighting=static λ=0.5 | 0.625000 ± 0.176777 (2) | 11.000 ms | 0.9167× \
+             | 1.000000 ± 0.000000 (1) | –",
+            // λ=2: 13 / 12 = 1.0833×.
+            "hard, weighting=static λ=2 | 0.500000 ± 0.000000 (1) | 13.000 ms | 1.0833× | – | –",
+            // accuracy mean(0.8, 0.9, 0.7) = 0.8, std 0.1; final weights 1.25 and 0.75 → 1 ± 0.25·√2
+            // = 0.353553; final cosines −0.25 and −0.75 → −0.5 ± 0.353553.
+            "hard, weighting=pcgrad | 0.800000 ± 0.100000 (3) | 30.000 ms | 2.5000× \
+             | 1.000000 ± 0.353553 (2) | -0.500000 ± 0.353553 (2)",
+            "mmoe | 0.500000 ± 0.000000 (1) | 40.000 ms | – | – | –",
+        ];
+        assert_eq!(method_table(&comparison), expected);
     }
 }

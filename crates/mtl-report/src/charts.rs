@@ -1,5 +1,7 @@
-//! Draws the report's charts with plotters. Each chart is one drawing
-//! function generic over the backend, run once for PNG and once for SVG.
+//! Draws the report's charts with plotters: the strategy comparison, a
+//! metric against λ, learning curves, and training diagnostics over steps.
+//! Each chart is one drawing function generic over the backend, run once for
+//! PNG and once for SVG.
 //! Text uses DejaVu Sans embedded in the binary: nothing is read from the system.
 //!
 //! ```text
@@ -8,6 +10,7 @@
 //! let [png, svg] = write_png_and_svg(&chart, out_dir, "quickstart-shapes-accuracy-vs-lambda")?;
 //! ```
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -18,7 +21,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::aggregate::{MeanCurves, MetricByLambda, RunGroup, StrategyComparison, SINGLE_TASK_STRATEGY};
+use crate::aggregate::{
+    DiagnosticSeries, MeanCurves, MeanDiagnostics, MetricByLambda, RunGroup, StrategyComparison, SINGLE_TASK_STRATEGY,
+};
 use crate::ReportError;
 
 /// The family every text style uses; registered from the embedded font.
@@ -290,7 +295,7 @@ impl Chart for LearningCurvesChart<'_> {
         let root = root.margin(10, 0, 0, 0).titled(&self.title, text_style(24.0))?;
         let (panels_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
         let (loss_area, accuracy_area) = panels_area.split_horizontally(panels_area.dim_in_pixel().0 / 2);
-        let colours = self.group_colours();
+        let colours = group_colours(self.groups);
 
         let loss_panel = [("train", "loss", false), ("val", "loss", true)];
         self.draw_panel(&loss_area, "loss (train solid, val dashed)", "loss", &loss_panel, &colours)?;
@@ -309,22 +314,23 @@ impl Chart for LearningCurvesChart<'_> {
     }
 }
 
-impl LearningCurvesChart<'_> {
-    /// Palette colours in group order; baselines in dark grey as in the λ chart.
-    fn group_colours(&self) -> Vec<RGBColor> {
-        let mut next_palette_index = 0;
-        self.groups
-            .iter()
-            .map(|group| {
-                if group.lambda.is_none() && group.method.starts_with(SINGLE_TASK_STRATEGY) {
-                    return BASELINE_COLOUR;
-                }
-                next_palette_index += 1;
-                PALETTE[(next_palette_index - 1) % PALETTE.len()]
-            })
-            .collect()
-    }
+/// Palette colours in group order; baselines in dark grey as in the λ chart.
+/// Charts of one experiment get the same groups, so a method keeps its colour.
+fn group_colours(groups: &[RunGroup]) -> Vec<RGBColor> {
+    let mut next_palette_index = 0;
+    groups
+        .iter()
+        .map(|group| {
+            if group.lambda.is_none() && group.method.starts_with(SINGLE_TASK_STRATEGY) {
+                return BASELINE_COLOUR;
+            }
+            next_palette_index += 1;
+            PALETTE[(next_palette_index - 1) % PALETTE.len()]
+        })
+        .collect()
+}
 
+impl LearningCurvesChart<'_> {
     /// One panel: for each group, the `(split, metric, dashed)` series asked for.
     fn draw_panel<DB: DrawingBackend>(
         &self,
@@ -365,6 +371,104 @@ impl LearningCurvesChart<'_> {
     }
 }
 
+/// A training diagnostic against the optimiser step, averaged over seeds: one
+/// line per (group, series), the colour naming the group (as in the learning
+/// curves) and the dash pattern and marker naming the task or task pair.
+pub(crate) struct DiagnosticChart<'a> {
+    /// Title above the chart.
+    pub title: String,
+    /// The y axis's description, e.g. `task weight`.
+    pub y_description: &'a str,
+    /// A fixed y range (cosines live in [−1, 1]); `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
+    /// Draws a horizontal line at 0 (for cosines: below it the tasks conflict).
+    pub zero_line: bool,
+    /// The groups, in the order of `curves`.
+    pub groups: &'a [RunGroup],
+    /// Per-group curves from [`crate::aggregate::mean_diagnostics`].
+    pub curves: &'a [MeanDiagnostics],
+}
+
+/// Dash and gap lengths of the n-th series' line; `None` is solid.
+const SERIES_DASHES: [Option<(u32, u32)>; 4] = [None, Some((10, 6)), Some((3, 4)), Some((16, 4))];
+
+impl Chart for DiagnosticChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1100, 560)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB> {
+        root.fill(&WHITE)?;
+        let root = root.margin(10, 0, 0, 0).titled(&self.title, text_style(24.0))?;
+        let (plot_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
+
+        let all_series: BTreeSet<&DiagnosticSeries> = self.curves.iter().flat_map(|curves| curves.keys()).collect();
+        let series_index = |series: &DiagnosticSeries| all_series.iter().position(|known| *known == series);
+        let all_points = || self.curves.iter().flat_map(|curves| curves.values().flatten());
+        let mut steps: Vec<f64> = all_points().map(|&(step, _)| step as f64).collect();
+        steps.sort_by(f64::total_cmp);
+        steps.dedup();
+        let (x_min, x_max) = padded_range(steps.iter().copied(), 0.03);
+        let y_range = self.y_range.unwrap_or_else(|| padded_range(all_points().map(|&(_, value)| value), 0.06));
+
+        let mut chart = build_chart(&plot_area, None, (x_min, x_max), thin(steps, 10), y_range)?;
+        configure_mesh(&mut chart, "optimiser step", self.y_description, &|step: &f64| format!("{step:.0}"))?;
+        if self.zero_line {
+            chart.draw_series([PathElement::new(vec![(x_min, 0.0), (x_max, 0.0)], BASELINE_COLOUR.stroke_width(1))])?;
+        }
+
+        let mut legend_entries = Vec::new();
+        for ((group, curves), colour) in self.groups.iter().zip(self.curves).zip(group_colours(self.groups)) {
+            if curves.values().all(Vec::is_empty) {
+                continue;
+            }
+            for (series, points) in curves {
+                let index = series_index(series).unwrap_or_default();
+                let points: Vec<(f64, f64)> = points.iter().map(|&(step, value)| (step as f64, value)).collect();
+                let style = colour.stroke_width(2);
+                match SERIES_DASHES[index % SERIES_DASHES.len()] {
+                    None => chart.draw_series(LineSeries::new(points.clone(), style))?,
+                    Some((dash, gap)) => chart.draw_series(DashedLineSeries::new(points.clone(), dash, gap, style))?,
+                };
+                // At most a dozen markers per line, so long runs stay readable.
+                let marker_every = points.len().div_ceil(12).max(1);
+                let marked: Vec<(f64, f64)> = points.into_iter().step_by(marker_every).collect();
+                draw_markers(chart.plotting_area(), &marked, index, style)?;
+            }
+            legend_entries.push(LegendEntry { label: group.label(), colour, symbol: LegendSymbol::Line });
+        }
+        for (index, (task, other)) in all_series.iter().enumerate() {
+            let label = if other.is_empty() { task.clone() } else { format!("{task} · {other}") };
+            legend_entries.push(LegendEntry { label, colour: BASELINE_COLOUR, symbol: LegendSymbol::Series(index) });
+        }
+        let pairwise = all_series.iter().any(|(_, other)| !other.is_empty());
+        let style_note = if pairwise { "line style: task pair" } else { "line style: task" };
+        draw_legend(&legend_area, &legend_entries, &["mean over seeds;", "colour: method,", style_note])
+    }
+}
+
+/// Draws the n-th series' marker (circle, triangle, square, cross) at each
+/// point; in data coordinates on a chart, in pixels in the legend.
+fn draw_markers<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    points: &[CT::From],
+    series_index: usize,
+    style: ShapeStyle,
+) -> PlotResult<DB>
+where
+    CT::From: Clone,
+{
+    for point in points.iter().cloned() {
+        match series_index % 4 {
+            0 => area.draw(&Circle::new(point, 4, style.filled()))?,
+            1 => area.draw(&TriangleMarker::new(point, 5, style.filled()))?,
+            2 => area.draw(&(EmptyElement::at(point) + Rectangle::new([(-4, -4), (4, 4)], style.filled())))?,
+            _ => area.draw(&Cross::new(point, 4, style))?,
+        }
+    }
+    Ok(())
+}
+
 /// One curve of a panel in chart coordinates.
 struct PanelLine {
     points: Vec<(f64, f64)>,
@@ -396,12 +500,18 @@ fn configure_mesh<DB: DrawingBackend>(
     y_description: &str,
     format_x: &dyn Fn(&f64) -> String,
 ) -> PlotResult<DB> {
+    // Ticks are computed by steps from the axis start: 0 comes out as 2e-16.
+    let y_span = {
+        let range = chart.y_range();
+        range.end - range.start
+    };
+    let format_y = |y: &f64| short_number(if y.abs() < 1e-9 * y_span { 0.0 } else { *y });
     chart
         .configure_mesh()
         .x_desc(x_description)
         .y_desc(y_description)
         .x_label_formatter(format_x)
-        .y_label_formatter(&|y| short_number(*y))
+        .y_label_formatter(&format_y)
         .label_style(text_style(14.0))
         .axis_desc_style(text_style(16.0))
         .bold_line_style(RGBColor(220, 220, 220))
@@ -422,6 +532,8 @@ enum LegendSymbol {
     Dashed,
     /// A filled square, for bars.
     Swatch,
+    /// The dash pattern and marker of the n-th series of a [`DiagnosticChart`].
+    Series(usize),
 }
 
 /// Draws the legend in its own column, so it never covers data.
@@ -446,6 +558,14 @@ fn draw_legend<DB: DrawingBackend>(
                 }
             }
             LegendSymbol::Swatch => area.draw(&Rectangle::new([(14, y - 7), (30, y + 7)], entry.colour.filled()))?,
+            LegendSymbol::Series(index) => {
+                let (dash, gap) = SERIES_DASHES[index % SERIES_DASHES.len()].unwrap_or((37, 0));
+                for dash_start in (4..41).step_by((dash + gap) as usize) {
+                    let dash_end = (dash_start + dash as i32).min(41);
+                    area.draw(&PathElement::new(vec![(dash_start, y), (dash_end, y)], style))?;
+                }
+                draw_markers(area, &[(22, y)], index, entry.colour.stroke_width(2))?;
+            }
         }
         if matches!(entry.symbol, LegendSymbol::LineWithDot) {
             area.draw(&Circle::new((22, y), 4, entry.colour.filled()))?;

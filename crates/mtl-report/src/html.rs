@@ -1,10 +1,11 @@
 //! Renders `index.html`: one self-contained page (inline CSS, no scripts, no
 //! network) with each experiment's charts (the strategy comparison with its
-//! table of numbers) and a table of its runs. Pure: it builds a string; the
+//! table of numbers), the comparison of its weighting methods, and a table of
+//! its runs. Pure: it builds a string; the
 //! caller writes it.
 //!
 //! ```text
-//! let page = render_index(Path::new("mtl.db"), &[ExperimentSection { name, runs, charts }]);
+//! let page = render_index(Path::new("mtl.db"), &[ExperimentSection { name, runs, charts, method_table: None }]);
 //! ```
 
 use std::collections::BTreeSet;
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use mtl_store::{MetricKey, RunRecord};
 
-use crate::aggregate::{task_names, StrategyComparison};
+use crate::aggregate::{task_names, MethodComparison, SeedStats, StrategyComparison};
 
 /// One experiment's part of the page.
 pub(crate) struct ExperimentSection {
@@ -23,6 +24,9 @@ pub(crate) struct ExperimentSection {
     pub runs: Vec<mtl_store::RunRecord>,
     /// Its charts, in display order.
     pub charts: Vec<ChartLink>,
+    /// The comparison of weighting methods, shown after the strategy
+    /// comparison (or first, when there is none).
+    pub method_table: Option<MethodComparison>,
 }
 
 /// A chart as the page refers to it: file names relative to the page.
@@ -83,6 +87,10 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
     if section.charts.is_empty() {
         page.push_str("<p class=\"meta\">No finished runs to chart yet.</p>\n");
     }
+    let mut method_table = section.method_table.as_ref();
+    if !section.charts.iter().any(|chart| chart.strategy_table.is_some()) {
+        method_table.take().into_iter().for_each(|comparison| render_method_table(page, comparison));
+    }
     for chart in &section.charts {
         let _ = writeln!(
             page,
@@ -94,6 +102,7 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
         );
         if let Some(comparison) = &chart.strategy_table {
             render_strategy_table(page, comparison);
+            method_table.take().into_iter().for_each(|comparison| render_method_table(page, comparison));
         }
     }
     render_runs_table(page, &section.runs);
@@ -154,14 +163,61 @@ fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
     for method in comparison.methods() {
         let _ = write!(page, "<tr><td class=\"text\">{}</td>", escape(&method.label()));
         for stats in &method.test_accuracy_by_task {
-            let shown = stats
-                .map_or_else(|| "–".to_string(), |stats| format!("{:.4} ± {:.4} ({})", stats.mean, stats.std, stats.n));
-            let _ = write!(page, "<td>{shown}</td>");
+            let _ = write!(page, "<td>{}</td>", accuracy_cell(stats));
         }
         let n_parameters = method.n_parameters.map_or_else(|| "–".to_string(), |n| n.to_string());
         let _ = writeln!(page, "<td>{n_parameters}</td></tr>");
     }
     page.push_str("</tbody></table></div>\n");
+}
+
+fn render_method_table(page: &mut String, comparison: &MethodComparison) {
+    page.push_str(
+        "<h3>Weighting methods</h3>\n<div class=\"table-scroll\"><table>\n<caption>Every method and λ: \
+         final test accuracy, mean ± sample std (n seeds); training time per optimiser step, mean over runs, \
+         and relative to static weighting of the same strategy (the mean over its λ); task weights and \
+         gradient cosines of each run's last logging window, mean over seeds</caption>\n\
+         <thead><tr><th>method</th><th>λ</th>",
+    );
+    let weighted_task_indices: Vec<usize> = (0..comparison.tasks.len())
+        .filter(|&task_index| comparison.methods.iter().any(|method| method.final_weight_by_task[task_index].is_some()))
+        .collect();
+    for task in &comparison.tasks {
+        let _ = write!(page, "<th>{} test accuracy</th>", escape(task));
+    }
+    page.push_str("<th>time per step (ms)</th><th>relative to static</th>");
+    for &task_index in &weighted_task_indices {
+        let _ = write!(page, "<th>{} final weight</th>", escape(&comparison.tasks[task_index]));
+    }
+    for (task, other) in &comparison.task_pairs {
+        let _ = write!(page, "<th>{} · {} final cosine</th>", escape(task), escape(other));
+    }
+    page.push_str("</tr></thead>\n<tbody>\n");
+    let dash = || "–".to_string();
+    let mean_cell = |stats: &Option<SeedStats>| stats.map_or_else(dash, |stats| format!("{:.3}", stats.mean));
+    for method in &comparison.methods {
+        let lambda = method.lambda.map_or_else(dash, |lambda| lambda.to_string());
+        let _ = write!(page, "<tr><td class=\"text\">{}</td><td>{lambda}</td>", escape(&method.method));
+        for stats in &method.test_accuracy_by_task {
+            let _ = write!(page, "<td>{}</td>", accuracy_cell(stats));
+        }
+        let milliseconds = method.seconds_per_step.map_or_else(dash, |stats| format!("{:.2}", 1e3 * stats.mean));
+        let relative = method.relative_to_static.map_or_else(dash, |relative| format!("{relative:.2}×"));
+        let _ = write!(page, "<td>{milliseconds}</td><td>{relative}</td>");
+        for &task_index in &weighted_task_indices {
+            let _ = write!(page, "<td>{}</td>", mean_cell(&method.final_weight_by_task[task_index]));
+        }
+        for stats in &method.final_cosine_by_pair {
+            let _ = write!(page, "<td>{}</td>", mean_cell(stats));
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</tbody></table></div>\n");
+}
+
+/// `mean ± std (n)` of a final accuracy, or a dash.
+fn accuracy_cell(stats: &Option<SeedStats>) -> String {
+    stats.map_or_else(|| "–".to_string(), |stats| format!("{:.4} ± {:.4} ({})", stats.mean, stats.std, stats.n))
 }
 
 /// Escapes text for HTML content and double- or single-quoted attributes.
@@ -214,7 +270,7 @@ mod tests {
                 0.91234,
             )]),
         };
-        let section = ExperimentSection { name: "<x>".into(), runs: vec![run], charts: vec![] };
+        let section = ExperimentSection { name: "<x>".into(), runs: vec![run], charts: vec![], method_table: None };
         let page = render_index(Path::new("a&b.db"), &[section]);
         for expected in [
             "<h2>&lt;x&gt;</h2>",

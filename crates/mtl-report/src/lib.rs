@@ -5,10 +5,15 @@
 //! final test accuracy per task as grouped bars (one group per multi-task
 //! method at its best-val λ, mean ± sample std over seeds, single-task
 //! baselines as dashed lines), with the same numbers and each method's
-//! parameter count in a table below. Per task it then draws the final test
-//! accuracy against λ (one line per strategy, single-task baseline as a dashed
-//! line) and the learning curves averaged over seeds; the page ends each
-//! experiment with a table of every run.
+//! parameter count in a table below. Where runs differ in their weighting
+//! method, a table compares every method and λ: test accuracy, time per step
+//! (also relative to static weighting), final task weights and gradient
+//! cosines. Where runs logged training diagnostics, the task weights and the
+//! gradient cosines over training follow, one line per method and task (or
+//! task pair). Per task it then draws the final test accuracy against λ (one
+//! line per strategy, single-task baseline as a dashed line) and the learning
+//! curves averaged over seeds; the page ends each experiment with a table of
+//! every run.
 //!
 //! ```no_run
 //! use mtl_report::{write_report, ReportOptions};
@@ -24,12 +29,12 @@ pub mod aggregate;
 mod charts;
 mod html;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
-use mtl_store::{MetricKey, RunId, Store};
+use mtl_store::{MetricKey, ParamValue, RunId, Store};
 
-use crate::charts::{LearningCurvesChart, MetricByLambdaChart, StrategyComparisonChart};
+use crate::charts::{DiagnosticChart, LearningCurvesChart, MetricByLambdaChart, StrategyComparisonChart};
 use crate::html::{ChartLink, ExperimentSection};
 
 /// What to report and where.
@@ -151,6 +156,30 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
             charts.push(ChartLink { strategy_table: Some(comparison), ..chart_link(title, &stem) });
         }
+        let diagnostic_rows = store.diagnostic_rows(&done_run_ids)?;
+        // (diagnostic, file stem suffix, title, y description, cosine: fixed [−1, 1] axis with a line at 0)
+        let diagnostic_charts = [
+            ("weight", "task-weights", "task weights over training", "task weight", false),
+            ("grad_cosine", "gradient-cosine", "gradient cosine over training", "cosine of task gradients", true),
+        ];
+        for (diagnostic, stem_suffix, caption, y_description, is_cosine) in diagnostic_charts {
+            let curves = aggregate::mean_diagnostics(&groups, &diagnostic_rows, diagnostic);
+            if curves.iter().flat_map(|group_curves| group_curves.values()).all(Vec::is_empty) {
+                continue;
+            }
+            let title = format!("{name}: {caption} (mean over seeds)");
+            let chart = DiagnosticChart {
+                title: title.clone(),
+                y_description,
+                y_range: is_cosine.then_some((-1.05, 1.05)),
+                zero_line: is_cosine,
+                groups: &groups,
+                curves: &curves,
+            };
+            let stem = file_stems.claim(&[&name, stem_suffix]);
+            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
+            charts.push(chart_link(title, &stem));
+        }
         for task in aggregate::task_names(&runs) {
             let test_accuracy = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
             let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
@@ -171,7 +200,10 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
                 charts.push(chart_link(title, &stem));
             }
         }
-        sections.push(ExperimentSection { name, runs, charts });
+        let weightings: BTreeSet<String> =
+            runs.iter().filter_map(|run| run.params.get("weighting")).map(ParamValue::to_string).collect();
+        let method_table = (weightings.len() > 1).then(|| aggregate::compare_methods(&runs, &groups, &diagnostic_rows));
+        sections.push(ExperimentSection { name, runs, charts, method_table });
     }
 
     let index = out_dir.join("index.html");

@@ -5,20 +5,33 @@
 use std::path::Path;
 
 use mtl_report::{write_report, ReportError, ReportOptions, ReportSummary};
-use mtl_store::{MetricPoint, NewRun, ParamValue, RunStatus, Store};
+use mtl_store::{DiagnosticPoint, MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store};
 
 const SWEEP: &str = "shapes+reviews λ sweep";
 const SMOKE: &str = "smoke";
 const STRATEGIES: &str = "strategy comparison";
 const EPOCHS: u32 = 5;
 
+/// One run of `experiment` with static weighting (see [`log_weighted_run`]).
+fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f64>, seed: u32, tasks: &[&str]) {
+    log_weighted_run(store, experiment, strategy, "static", lambda, seed, tasks);
+}
+
 /// One run of `experiment` with the runner's param conventions; logs `EPOCHS`
 /// epochs of made-up but plausible metrics for `tasks`.
-fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f64>, seed: u32, tasks: &[&str]) {
+fn log_weighted_run(
+    store: &mut Store,
+    experiment: &str,
+    strategy: &str,
+    weighting: &str,
+    lambda: Option<f64>,
+    seed: u32,
+    tasks: &[&str],
+) -> RunId {
     let experiment_id = store.experiment(experiment).expect("experiment");
     let mut params = vec![
         ("strategy".to_string(), ParamValue::Text(strategy.into())),
-        ("weighting".to_string(), ParamValue::Text("static".into())),
+        ("weighting".to_string(), ParamValue::Text(weighting.into())),
         ("seed".to_string(), ParamValue::Num(f64::from(seed))),
         ("lr".to_string(), ParamValue::Num(0.001)),
         ("epochs".to_string(), ParamValue::Num(f64::from(EPOCHS))),
@@ -27,7 +40,7 @@ fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f
     if let Some(lambda) = lambda {
         params.push(("lambda".to_string(), ParamValue::Num(lambda)));
     }
-    let trial_key = format!("{strategy}-{lambda:?}-{seed}-{}", tasks.join("+"));
+    let trial_key = format!("{strategy}-{weighting}-{lambda:?}-{seed}-{}", tasks.join("+"));
     let new_run = NewRun { experiment: experiment_id, trial_key: &trial_key, settings_json: "{}", params: &params };
     let run = store.begin_run(&new_run).expect("begin run");
     // Set once the network is built, as the runner does; single-task differs by task.
@@ -59,6 +72,7 @@ fn log_run(store: &mut Store, experiment: &str, strategy: &str, lambda: Option<f
         store.log_epoch(run, epoch, &points).expect("log epoch");
     }
     store.finish_run(run, RunStatus::Done, None).expect("finish run");
+    run
 }
 
 /// The sweep (single-task baselines, hard sharing over 5 λ, 3 seeds, one
@@ -208,9 +222,96 @@ fn strategy_comparison_chart_and_table_come_first() {
     ] {
         assert!(index.contains(expected), "index.html lacks {expected:?}");
     }
+    assert!(!index.contains("Weighting methods"), "one weighting method needs no comparison of methods");
     let rows: Vec<&str> = index.lines().filter(|line| line.starts_with("<tr><td class=\"text\">")).collect();
     let methods: Vec<&str> = rows.iter().filter_map(|row| row.split(['>', '<']).nth(4)).collect();
     assert_eq!(methods, ["single-task", "hard λ=2", "soft λ=1"], "strategy table rows");
+}
+
+#[test]
+fn weighting_methods_get_diagnostic_charts_and_a_comparison_table() {
+    const WEIGHTING: &str = "weighting comparison";
+    const STEPS_PER_EPOCH: u64 = 100;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&temp.path().join("mtl.db")).expect("open store");
+    for seed in 0..2 {
+        for (weighting, lambda) in [("static", Some(0.5)), ("pcgrad", None)] {
+            let run = log_weighted_run(&mut store, WEIGHTING, "hard", weighting, lambda, seed, &["shapes", "reviews"]);
+            // static: 10 and 12 ms per step; pcgrad: 20 and 23 ms.
+            let train_seconds = match weighting {
+                "static" => 5.0 + f64::from(seed),
+                _ => 10.0 + 1.5 * f64::from(seed),
+            };
+            let steps = STEPS_PER_EPOCH * u64::from(EPOCHS);
+            store.set_param(run, "train_seconds", &ParamValue::Num(train_seconds)).expect("set train_seconds");
+            store.set_param(run, "steps", &ParamValue::Num(steps as f64)).expect("set steps");
+            for epoch in 1..=EPOCHS {
+                let progress = f64::from(epoch) / f64::from(EPOCHS);
+                // static keeps [1, λ]; pcgrad's weights drift apart, faster for seed 1.
+                let shapes_weight = lambda.map_or(1.0 + 0.2 * progress * f64::from(seed + 1), |_| 1.0);
+                let reviews_weight = lambda.unwrap_or(2.0 - shapes_weight);
+                let cosine = 0.3 - 0.5 * progress - 0.1 * f64::from(seed) + lambda.map_or(0.0, |_| 0.4);
+                let point = |name: &str, task: &str, other: &str, value: f64| DiagnosticPoint {
+                    name: name.into(),
+                    task: task.into(),
+                    other: other.into(),
+                    value,
+                };
+                let points = [
+                    point("weight", "shapes", "", shapes_weight),
+                    point("weight", "reviews", "", reviews_weight),
+                    point("grad_norm", "shapes", "", 2.0),
+                    point("grad_cosine", "shapes", "reviews", cosine),
+                ];
+                let step = STEPS_PER_EPOCH * u64::from(epoch);
+                store.log_diagnostics(run, epoch, step, &points).expect("log diagnostics");
+            }
+        }
+    }
+    let out_dir = temp.path().join("report");
+    let summary = write_report(&store, &ReportOptions { experiment: None, out_dir: out_dir.clone() }).expect("report");
+    let mut expected_stems: Vec<String> = ["strategies", "task-weights", "gradient-cosine"]
+        .iter()
+        .map(|chart| format!("weighting-comparison-{chart}"))
+        .collect();
+    for task in ["reviews", "shapes"] {
+        for chart in ["test-accuracy-vs-lambda", "learning-curves"] {
+            expected_stems.push(format!("weighting-comparison-{task}-{chart}"));
+        }
+    }
+    check_files(&summary, &expected_stems.iter().map(String::as_str).collect::<Vec<_>>());
+    for stem in ["weighting-comparison-task-weights", "weighting-comparison-gradient-cosine"] {
+        let svg = std::fs::read_to_string(out_dir.join(format!("{stem}.svg"))).expect("svg readable");
+        for label in ["hard, weighting=static λ=0.5", "hard, weighting=pcgrad"] {
+            assert!(svg.contains(label), "{stem}.svg lacks {label:?}");
+        }
+    }
+
+    let index = std::fs::read_to_string(&summary.index).expect("index.html readable");
+    // The diagnostic charts follow the strategy chart and its tables, before the per-task charts.
+    let position = |text: &str| index.find(text).unwrap_or_else(|| panic!("index.html lacks {text:?}"));
+    assert!(position("weighting-comparison-strategies.png") < position("<h3>Weighting methods</h3>"));
+    assert!(position("<h3>Weighting methods</h3>") < position("weighting-comparison-task-weights.png"));
+    assert!(position("weighting-comparison-task-weights.png") < position("weighting-comparison-gradient-cosine.png"));
+    assert!(position("weighting-comparison-gradient-cosine.png") < position("weighting-comparison-reviews-test"));
+    // Final accuracy as in `strategy_comparison_chart_and_table_come_first`, gain 0.0130 for
+    // static λ=0.5 and none for pcgrad (no λ): static shapes 0.821, 0.833 → 0.8270 ± 0.0085;
+    // reviews 0.7914, 0.7830 → 0.7872 ± 0.0059; pcgrad shapes 0.808, 0.820 → 0.8140 ± 0.0085;
+    // reviews 0.7784, 0.7700 → 0.7742 ± 0.0059. Time per step: static (5/500 + 6/500) / 2 = 11 ms, pcgrad (10/500 + 11.5/500) / 2
+    // = 21.5 ms → 21.5 / 11 = 1.95×. Final weights (epoch 5): static [1, 0.5]; pcgrad shapes
+    // mean(1.2, 1.4) = 1.3, reviews mean(0.8, 0.6) = 0.7. Final cosine 0.3 − 0.5 − 0.1·seed (+ 0.4 for
+    // static): pcgrad mean(−0.2, −0.3) = −0.25, static 0.15.
+    for expected in [
+        "<thead><tr><th>method</th><th>λ</th><th>reviews test accuracy</th><th>shapes test accuracy</th>\
+         <th>time per step (ms)</th><th>relative to static</th><th>reviews final weight</th>\
+         <th>shapes final weight</th><th>shapes · reviews final cosine</th></tr></thead>",
+        "<tr><td class=\"text\">hard, weighting=static</td><td>0.5</td><td>0.7872 ± 0.0059 (2)</td>\
+         <td>0.8270 ± 0.0085 (2)</td><td>11.00</td><td>1.00×</td><td>0.500</td><td>1.000</td><td>0.150</td></tr>",
+        "<tr><td class=\"text\">hard, weighting=pcgrad</td><td>–</td><td>0.7742 ± 0.0059 (2)</td>\
+         <td>0.8140 ± 0.0085 (2)</td><td>21.50</td><td>1.95×</td><td>0.700</td><td>1.300</td><td>-0.250</td></tr>",
+    ] {
+        assert!(index.contains(expected), "index.html lacks {expected:?}");
+    }
 }
 
 #[test]

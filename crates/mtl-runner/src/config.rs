@@ -22,7 +22,9 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
 use crate::data::{defaults, DataSource, Digit, ImageFormat, TextFormat};
-use crate::plan::{expand, ModelConfig, Plan, SweepAxes, TaskSource, TrainingSettings, Weighting, DEFAULT_MODEL};
+use crate::diagnostics::DiagnosticsSettings;
+use crate::plan::{expand, ModelConfig, Plan, StaticWeights, SweepAxes, TaskSource, TrainingSettings, DEFAULT_MODEL};
+use crate::weighting::Method;
 
 /// A problem with an experiment file.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,11 @@ struct ExperimentFile {
     sweep: SweepEntry,
     #[serde(default)]
     strategy: StrategyEntries,
+    /// `[weighting.<method>]`: hyperparameter name → a value or a list.
+    #[serde(default)]
+    diagnostics: DiagnosticsEntry,
+    #[serde(default)]
+    weighting: std::collections::BTreeMap<String, std::collections::BTreeMap<String, OneOrMany<f64>>>,
 }
 
 fn default_epochs() -> u32 {
@@ -232,6 +239,16 @@ struct ModelEntry {
     hidden: Option<usize>,
 }
 
+/// `[diagnostics]`: when training diagnostics are measured and logged.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DiagnosticsEntry {
+    /// Log window in steps; 0 (default) = averages per epoch.
+    every: Option<u64>,
+    /// Loss-level methods: measure per-task gradients every this many steps; 0 = never.
+    measure_every: Option<u64>,
+}
+
 /// One value, or a list of values to sweep.
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
@@ -299,8 +316,17 @@ struct PleEntry {
 struct SweepEntry {
     strategy: Vec<String>,
     weighting: Vec<String>,
-    lambda: Vec<f64>,
+    lambda: LambdaEntry,
     lr: Vec<f64>,
+}
+
+/// `sweep.lambda`: a list of λ (the seed formula), or a table: per-task lists,
+/// `{ simplex = K, total = T }`, or `{ random = N, low = A, high = B, seed = S }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum LambdaEntry {
+    List(Vec<f64>),
+    Space(std::collections::BTreeMap<String, toml::Value>),
 }
 
 impl Default for SweepEntry {
@@ -308,7 +334,7 @@ impl Default for SweepEntry {
         SweepEntry {
             strategy: vec!["hard".into()],
             weighting: vec!["static".into()],
-            lambda: vec![1.0],
+            lambda: LambdaEntry::List(vec![1.0]),
             lr: vec![1e-3],
         }
     }
@@ -439,17 +465,28 @@ impl Checker<'_> {
         for &strategy in &strategies {
             sharings.extend(self.sharings(strategy, &file.strategy)?);
         }
-        let weightings = self.names(&sweep.weighting, "weighting", &Weighting::ALL, |w| w.name())?;
-        self.non_empty(&sweep.lambda, &[Key("sweep"), Key("lambda")])?;
-        for (i, &lambda) in sweep.lambda.iter().enumerate() {
-            let path = [Key("sweep"), Key("lambda"), Index(i)];
-            if !(lambda.is_finite() && lambda >= 0.0) {
-                self.fail(&path, format!("λ must be a finite number ≥ 0, got {lambda}"))?;
-            }
-            if sweep.lambda[..i].contains(&lambda) {
-                self.fail(&path, format!("λ = {lambda} is listed twice"))?;
+        let all_methods: Vec<Method> = Method::NAMES.iter().filter_map(|name| Method::default_for(name)).collect();
+        let methods = self.names(&sweep.weighting, "weighting", &all_methods, |m| m.name())?;
+        for name in file.weighting.keys() {
+            if Method::default_for(name).is_none() {
+                self.fail(
+                    &[Key("weighting"), Key(name)],
+                    format!("unknown weighting method \"{name}\"; expected one of {}", Method::NAMES.join(", ")),
+                )?;
             }
         }
+        let mut weightings = Vec::new();
+        for method in &all_methods {
+            let expanded = self.methods(*method, &file.weighting)?;
+            if methods.iter().any(|m| m.name() == method.name()) {
+                weightings.push((methods.iter().position(|m| m.name() == method.name()), expanded));
+            }
+        }
+        // In the order of sweep.weighting.
+        weightings.sort_by_key(|(position, _)| *position);
+        let weightings: Vec<Method> = weightings.into_iter().flat_map(|(_, expanded)| expanded).collect();
+        let task_names: Vec<String> = tasks.iter().map(|t: &TaskSource| t.name.clone()).collect();
+        let static_weights = self.static_weights(&sweep.lambda, &task_names)?;
         self.non_empty(&sweep.lr, &[Key("sweep"), Key("lr")])?;
         for (i, &lr) in sweep.lr.iter().enumerate() {
             let path = [Key("sweep"), Key("lr"), Index(i)];
@@ -483,7 +520,25 @@ impl Checker<'_> {
         if !(0.0..1.0).contains(&dropout) {
             self.fail(&[Key("model"), Key("dropout")], format!("{dropout} must be in [0, 1)"))?;
         }
+        let defaults = DiagnosticsSettings::default();
+        let diagnostics = DiagnosticsSettings {
+            log_every: file.diagnostics.every.unwrap_or(defaults.log_every),
+            measure_every: file.diagnostics.measure_every.unwrap_or(defaults.measure_every),
+        };
+        if sampling != SamplingPolicy::EveryTask {
+            // A method that weighs tasks against each other needs every task in every step.
+            if let Some(i) = sweep.weighting.iter().position(|name| !["static", "equal"].contains(&name.as_str())) {
+                self.fail(
+                    &[Key("sweep"), Key("weighting"), Index(i)],
+                    format!(
+                        "{} needs every task in every step; use sampling = \"all\" (the default)",
+                        sweep.weighting[i]
+                    ),
+                )?;
+            }
+        }
         let settings = TrainingSettings {
+            diagnostics,
             epochs: file.epochs,
             batch_size: file.batch_size,
             weight_decay: file.weight_decay,
@@ -491,7 +546,7 @@ impl Checker<'_> {
             model,
             dropout,
         };
-        let axes = SweepAxes { sharings, weightings, lambdas: sweep.lambda, lrs: sweep.lr, seeds: file.seeds };
+        let axes = SweepAxes { sharings, weightings, static_weights, lrs: sweep.lr, seeds: file.seeds };
         Ok(expand(file.name, source.to_string(), tasks, settings, axes))
     }
 
@@ -586,6 +641,210 @@ impl Checker<'_> {
             sharings.push(sharing);
         }
         Ok(sharings)
+    }
+
+    /// Every combination of `method`'s hyperparameters given under `[weighting.<name>]`
+    /// (defaults for those not given). A file key is the store name without the method's prefix
+    /// (`[weighting.cagrad] c` is `cagrad_c`).
+    fn methods(
+        &self,
+        method: Method,
+        entries: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, OneOrMany<f64>>>,
+    ) -> Result<Vec<Method>, ConfigError> {
+        let name = method.name();
+        let defaults = method.hyperparameters();
+        let prefix = format!("{}_", name.replace('-', "_"));
+        let file_key = |store_name: &str| store_name.strip_prefix(&prefix).unwrap_or(store_name).to_string();
+        let given = entries.get(name);
+        if let Some(given) = given {
+            for key in given.keys() {
+                if !defaults.iter().any(|(store_name, _)| file_key(store_name) == *key) {
+                    let known: Vec<String> = defaults.iter().map(|(n, _)| file_key(n)).collect();
+                    let expected = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                    self.fail(
+                        &[Key("weighting"), Key(name), Key(key)],
+                        format!("{name} has no hyperparameter \"{key}\"; it has: {expected}"),
+                    )?;
+                }
+            }
+        }
+        let mut combinations: Vec<Vec<(&'static str, f64)>> = vec![Vec::new()];
+        for &(store_name, default) in &defaults {
+            let key = file_key(store_name);
+            let values = match given.and_then(|g| g.get(&key)) {
+                None => vec![default],
+                Some(one_or_many) => {
+                    let values = one_or_many.values();
+                    let at = |i: usize| match one_or_many {
+                        OneOrMany::One(_) => vec![Key("weighting"), Key(name), Key(&key)],
+                        OneOrMany::Many(_) => vec![Key("weighting"), Key(name), Key(&key), Index(i)],
+                    };
+                    self.non_empty(&values, &at(0)[..3])?;
+                    for (i, &value) in values.iter().enumerate() {
+                        if values[..i].contains(&value) {
+                            self.fail(&at(i), format!("{value} is listed twice"))?;
+                        }
+                        if let Err(message) = method.with(&[(store_name, value)]) {
+                            self.fail(&at(i), message)?;
+                        }
+                    }
+                    values
+                }
+            };
+            combinations = combinations
+                .into_iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |&v| prefix.iter().copied().chain([(store_name, v)]).collect())
+                })
+                .collect();
+        }
+        combinations
+            .iter()
+            .map(|values| method.with(values).or_else(|message| self.fail(&[Key("weighting"), Key(name)], message)))
+            .collect()
+    }
+
+    /// The static weights `sweep.lambda` asks for.
+    fn static_weights(&self, entry: &LambdaEntry, task_names: &[String]) -> Result<Vec<StaticWeights>, ConfigError> {
+        fn at(key: &str) -> Vec<Seg<'_>> {
+            vec![Key("sweep"), Key("lambda"), Key(key)]
+        }
+        let weight_ok = |w: f64| w.is_finite() && w >= 0.0;
+        let table = match entry {
+            LambdaEntry::List(lambdas) => {
+                self.non_empty(lambdas, &[Key("sweep"), Key("lambda")])?;
+                for (i, &lambda) in lambdas.iter().enumerate() {
+                    let path = [Key("sweep"), Key("lambda"), Index(i)];
+                    if !weight_ok(lambda) {
+                        self.fail(&path, format!("λ must be a finite number ≥ 0, got {lambda}"))?;
+                    }
+                    if lambdas[..i].contains(&lambda) {
+                        self.fail(&path, format!("λ = {lambda} is listed twice"))?;
+                    }
+                }
+                return Ok(lambdas.iter().map(|&l| StaticWeights::Lambda(l)).collect());
+            }
+            LambdaEntry::Space(table) => table,
+        };
+        let number = |key: &str| -> Result<Option<f64>, ConfigError> {
+            match table.get(key) {
+                None => Ok(None),
+                Some(toml::Value::Integer(i)) => Ok(Some(*i as f64)),
+                Some(toml::Value::Float(f)) => Ok(Some(*f)),
+                Some(other) => self.fail(&at(key), format!("expected a number, got {}", other.type_str())),
+            }
+        };
+        let count = |key: &str, max: f64| -> Result<usize, ConfigError> {
+            match number(key)? {
+                Some(n) if n.fract() == 0.0 && (1.0..=max).contains(&n) => Ok(n as usize),
+                Some(n) => self.fail(&at(key), format!("{n} must be a whole number from 1 to {max}")),
+                None => unreachable!("asked only for keys present"),
+            }
+        };
+        let only = |allowed: &[&str]| -> Result<(), ConfigError> {
+            match table.keys().find(|k| !allowed.contains(&k.as_str())) {
+                Some(key) => {
+                    self.fail(&at(key), format!("unexpected key here; this form takes {}", allowed.join(", ")))
+                }
+                None => Ok(()),
+            }
+        };
+        let named = |weights: Vec<f64>| -> StaticWeights {
+            StaticWeights::PerTask(task_names.iter().cloned().zip(weights).collect())
+        };
+        let n = task_names.len();
+        if table.contains_key("simplex") {
+            // Every weight vector whose entries are multiples of total/K and sum to total.
+            only(&["simplex", "total"])?;
+            let steps = count("simplex", 1000.0)?;
+            let total = number("total")?.unwrap_or(1.0);
+            if !(total.is_finite() && total > 0.0) {
+                self.fail(&at("total"), format!("{total} must be a number > 0"))?;
+            }
+            let mut grid: Vec<Vec<usize>> = vec![Vec::new()];
+            for t in 0..n {
+                grid = grid
+                    .into_iter()
+                    .flat_map(|prefix| {
+                        let used: usize = prefix.iter().sum();
+                        let choices: Vec<usize> =
+                            if t + 1 == n { vec![steps - used] } else { (0..=steps - used).collect() };
+                        choices.into_iter().map(move |k| prefix.iter().copied().chain([k]).collect::<Vec<_>>())
+                    })
+                    .collect();
+            }
+            return Ok(grid
+                .into_iter()
+                .map(|ks| named(ks.iter().map(|&k| total * k as f64 / steps as f64).collect()))
+                .collect());
+        }
+        if table.contains_key("random") {
+            // Task 1 keeps weight 1; tasks 2..n get λ drawn log-uniformly from [low, high].
+            only(&["random", "low", "high", "seed"])?;
+            let samples = count("random", 100_000.0)?;
+            let low = number("low")?.unwrap_or(0.01);
+            let high = number("high")?.unwrap_or(100.0);
+            if !(low.is_finite() && low > 0.0) {
+                self.fail(&at("low"), format!("{low} must be a number > 0 (the range is log-uniform)"))?;
+            }
+            if !(high.is_finite() && high > low) {
+                self.fail(&at("high"), format!("{high} must be a number > low = {low}"))?;
+            }
+            let seed = number("seed")?.unwrap_or(0.0);
+            if !(seed.fract() == 0.0 && seed >= 0.0) {
+                self.fail(&at("seed"), format!("{seed} must be a whole number ≥ 0"))?;
+            }
+            let mut rng = mtl_data::Rng::derive(seed as u64, "lambda-search");
+            return Ok((0..samples)
+                .map(|_| {
+                    named((0..n).map(|t| if t == 0 { 1.0 } else { rng.range(low.ln(), high.ln()).exp() }).collect())
+                })
+                .collect());
+        }
+        // Per-task lists: their product; tasks not listed keep weight 1.
+        if let Some(unknown) = table.keys().find(|k| !task_names.contains(k)) {
+            self.fail(
+                &at(unknown),
+                format!(
+                    "\"{unknown}\" is not a task; sweep.lambda takes a list, per-task lists (tasks: {}), simplex = K or random = N",
+                    task_names.join(", ")
+                ),
+            )?;
+        }
+        let mut combinations: Vec<Vec<f64>> = vec![Vec::new()];
+        for task in task_names {
+            let values: Vec<f64> = match table.get(task) {
+                None => vec![1.0],
+                Some(toml::Value::Array(items)) => {
+                    let mut values = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        let path = [Key("sweep"), Key("lambda"), Key(task), Index(i)];
+                        let value = match item {
+                            toml::Value::Integer(v) => *v as f64,
+                            toml::Value::Float(v) => *v,
+                            other => return self.fail(&path, format!("expected a number, got {}", other.type_str())),
+                        };
+                        if !weight_ok(value) {
+                            self.fail(&path, format!("a weight must be a finite number ≥ 0, got {value}"))?;
+                        }
+                        if values.contains(&value) {
+                            self.fail(&path, format!("{value} is listed twice"))?;
+                        }
+                        values.push(value);
+                    }
+                    self.non_empty(&values, &at(task))?;
+                    values
+                }
+                Some(other) => {
+                    return self.fail(&at(task), format!("expected a list of weights, got {}", other.type_str()))
+                }
+            };
+            combinations = combinations
+                .into_iter()
+                .flat_map(|prefix| values.iter().map(move |&v| prefix.iter().copied().chain([v]).collect()))
+                .collect();
+        }
+        Ok(combinations.into_iter().map(named).collect())
     }
 
     /// A sweep list of names (`sweep.<key>`): not empty, each known, none twice.

@@ -20,7 +20,10 @@
 
 pub mod config;
 pub mod data;
+pub mod diagnostics;
+mod gradients;
 pub mod metrics;
 pub mod plan;
 pub mod sweep;
 pub mod train;
+pub mod weighting;

@@ -36,29 +36,7 @@ fn model_settings(model: &ModelConfig) -> Value {
     }
 }
 
-/// How the task losses are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Weighting {
-    /// `L = L1 + λ·(L2 + … + Ln)`: the seed formula.
-    Static,
-}
-
-impl Weighting {
-    /// Every weighting method.
-    pub const ALL: [Weighting; 1] = [Weighting::Static];
-
-    /// The name used in experiment files and the store.
-    pub fn name(self) -> &'static str {
-        match self {
-            Weighting::Static => "static",
-        }
-    }
-
-    /// Parses a name given by [`Weighting::name`].
-    pub fn from_name(name: &str) -> Option<Weighting> {
-        Weighting::ALL.into_iter().find(|w| w.name() == name)
-    }
-}
+use crate::weighting::Method;
 
 /// Settings every trial of an experiment shares.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,6 +53,9 @@ pub struct TrainingSettings {
     pub model: ModelConfig,
     /// Dropout before the trunk's last layer, in training.
     pub dropout: f64,
+    /// When training diagnostics are measured and logged (they never change the results,
+    /// so they are not part of the trial key).
+    pub diagnostics: crate::diagnostics::DiagnosticsSettings,
 }
 
 /// The swept values, as validated.
@@ -82,14 +63,23 @@ pub struct TrainingSettings {
 pub struct SweepAxes {
     /// Sharing strategies, each with one combination of its hyperparameters.
     pub sharings: Vec<Sharing>,
-    /// Loss-weighting methods.
-    pub weightings: Vec<Weighting>,
-    /// λ values (weight of tasks 2..n; task 1 has weight 1).
-    pub lambdas: Vec<f64>,
+    /// Loss-weighting methods, each with one combination of its hyperparameters.
+    pub weightings: Vec<Method>,
+    /// The static weights to try (one trial each under `static` weighting).
+    pub static_weights: Vec<StaticWeights>,
     /// Learning rates.
     pub lrs: Vec<f64>,
     /// Trial seeds (initialisation and batch order).
     pub seeds: Vec<u64>,
+}
+
+/// The loss weights of one static-weighting trial.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StaticWeights {
+    /// `[1, λ, …, λ]`: the seed formula.
+    Lambda(f64),
+    /// One weight per task, by task name in task order (a per-task grid, a simplex grid or a random sample).
+    PerTask(Vec<(String, f64)>),
 }
 
 /// One training run of the sweep.
@@ -100,9 +90,12 @@ pub struct Trial {
     /// Sharing strategy and its hyperparameters.
     pub sharing: Sharing,
     /// Loss weighting.
-    pub weighting: Weighting,
-    /// λ; `None` for single-task trials, where it has no meaning.
+    pub weighting: Method,
+    /// λ; `None` for single-task trials, for methods that set the weights themselves,
+    /// and for per-task weights.
     pub lambda: Option<f64>,
+    /// Per-task static weights (by task name), when the sweep gave them per task.
+    pub task_weights: Option<Vec<(String, f64)>>,
     /// Learning rate.
     pub lr: f64,
     /// Seed of initialisation and batch order.
@@ -116,9 +109,12 @@ pub struct Trial {
 }
 
 impl Trial {
-    /// Loss weight of each task: `[1, λ, …, λ]` (all 1 without λ).
+    /// Static loss weight of each task: the per-task weights, or `[1, λ, …, λ]` (all 1 without λ).
     pub fn loss_weights(&self, n_tasks: usize) -> Vec<f64> {
-        (0..n_tasks).map(|t| if t == 0 { 1.0 } else { self.lambda.unwrap_or(1.0) }).collect()
+        match &self.task_weights {
+            Some(weights) => weights.iter().map(|(_, w)| *w).collect(),
+            None => (0..n_tasks).map(|t| if t == 0 { 1.0 } else { self.lambda.unwrap_or(1.0) }).collect(),
+        }
     }
 
     /// The settings users filter, group and plot by.
@@ -145,19 +141,30 @@ impl Trial {
             ]),
             TrunkSpec::LeNet => params.push(("trunk".to_string(), ParamValue::Text("lenet".into()))),
         }
-        for (name, value) in self.sharing.hyperparameters() {
+        for (name, value) in self.sharing.hyperparameters().into_iter().chain(self.weighting.hyperparameters()) {
             params.push((name.to_string(), ParamValue::Num(value)));
         }
         if let Some(lambda) = self.lambda {
             params.insert(2, ("lambda".to_string(), ParamValue::Num(lambda)));
         }
+        for (task, weight) in self.task_weights.iter().flatten() {
+            params.push((format!("weight.{task}"), ParamValue::Num(*weight)));
+        }
         params
     }
 
-    /// A short human label, e.g. `hard λ=0.5 lr=0.001 seed=1` or `mmoe(experts=3) λ=1 lr=0.001 seed=0`.
+    /// A short human label, e.g. `hard λ=0.5 lr=0.001 seed=1` or `mmoe(experts=3) pcgrad lr=0.001 seed=0`.
     pub fn label(&self) -> String {
-        let lambda = self.lambda.map(|l| format!(" λ={l}")).unwrap_or_default();
-        format!("{}{lambda} lr={} seed={}", self.sharing.label(), self.lr, self.seed)
+        let mut lambda = self.lambda.map(|l| format!(" λ={l}")).unwrap_or_default();
+        if let Some(weights) = &self.task_weights {
+            let shown: Vec<String> = weights.iter().map(|(_, w)| format!("{w:.3}")).collect();
+            lambda = format!(" w=[{}]", shown.join(","));
+        }
+        let weighting = match self.weighting {
+            Method::Static => String::new(),
+            other => format!(" {}", weighting_label(other)),
+        };
+        format!("{}{weighting}{lambda} lr={} seed={}", self.sharing.label(), self.lr, self.seed)
     }
 }
 
@@ -188,12 +195,23 @@ pub(crate) fn expand(
     let data_key = hex(&Sha256::digest(Value::Array(task_settings.clone()).to_string().as_bytes())[..4]);
     let mut trials = Vec::new();
     for &sharing in &axes.sharings {
-        let (weightings, lambdas): (Vec<Weighting>, Vec<Option<f64>>) = match sharing.strategy() {
-            Strategy::SingleTask => (vec![Weighting::Static], vec![None]),
-            _ => (axes.weightings.clone(), axes.lambdas.iter().copied().map(Some).collect()),
+        // Single-task trials train each task alone; only static weighting has λ.
+        let weightings = match sharing.strategy() {
+            Strategy::SingleTask => vec![Method::Static],
+            _ => axes.weightings.clone(),
         };
         for &weighting in &weightings {
-            for &lambda in &lambdas {
+            let static_weights: Vec<Option<&StaticWeights>> = match (sharing.strategy(), weighting) {
+                (Strategy::SingleTask, _) => vec![None],
+                (_, Method::Static) => axes.static_weights.iter().map(Some).collect(),
+                _ => vec![None],
+            };
+            for weights in static_weights {
+                let (lambda, task_weights) = match weights {
+                    Some(StaticWeights::Lambda(lambda)) => (Some(*lambda), None),
+                    Some(StaticWeights::PerTask(weights)) => (None, Some(weights.clone())),
+                    None => (None, None),
+                };
                 for &lr in &axes.lrs {
                     for &seed in &axes.seeds {
                         let mut resolved = json!({
@@ -221,6 +239,17 @@ pub(crate) fn expand(
                                 .collect();
                             resolved["sharing"] = Value::Object(values);
                         }
+                        if let Some(weights) = &task_weights {
+                            resolved["task_weights"] = weights.iter().map(|(_, w)| json!(w)).collect();
+                        }
+                        let hyperparameters = weighting.hyperparameters();
+                        if !hyperparameters.is_empty() {
+                            let values: serde_json::Map<String, Value> = hyperparameters
+                                .into_iter()
+                                .map(|(name, value)| (name.to_string(), json!(value)))
+                                .collect();
+                            resolved["weighting_hyperparameters"] = Value::Object(values);
+                        }
                         // serde_json's map is ordered by key, so this text is canonical.
                         let settings_json = resolved.to_string();
                         let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
@@ -230,6 +259,7 @@ pub(crate) fn expand(
                             sharing,
                             weighting,
                             lambda,
+                            task_weights: task_weights.clone(),
                             lr,
                             seed,
                             settings,
@@ -246,6 +276,21 @@ pub(crate) fn expand(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The method's name with its hyperparameters, e.g. `cagrad(c=0.4)`.
+pub fn weighting_label(method: Method) -> String {
+    let prefix = format!("{}_", method.name().replace('-', "_"));
+    let shown: Vec<String> = method
+        .hyperparameters()
+        .into_iter()
+        .map(|(name, value)| format!("{}={value}", name.strip_prefix(&prefix).unwrap_or(name)))
+        .collect();
+    if shown.is_empty() {
+        method.name().to_string()
+    } else {
+        format!("{}({})", method.name(), shown.join(", "))
+    }
 }
 
 /// `all`, `proportional` or `temperature=T`.

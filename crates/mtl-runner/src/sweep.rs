@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::data::TaskSet;
 use mtl_model::Parameters;
-use mtl_store::{MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store, StoreError};
+use mtl_store::{DiagnosticPoint, MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store, StoreError};
 
 use crate::plan::{Plan, Trial};
 use crate::train::{train, TrainError, TrainObserver};
@@ -167,6 +167,22 @@ impl TrainObserver for StoreObserver<'_> {
                 Err(message)
             }
         }
+    }
+
+    fn timing(&mut self, steps: u64, seconds: f64) {
+        for (key, value) in [("steps", steps as f64), ("train_seconds", seconds)] {
+            if let Err(e) = self.store.set_param(self.run, key, &ParamValue::Num(value)) {
+                self.store_error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn diagnostics(&mut self, epoch: u32, step: u64, points: &[DiagnosticPoint]) -> Result<(), String> {
+        self.store.log_diagnostics(self.run, epoch, step, points).map_err(|e| {
+            let message = e.to_string();
+            self.store_error = Some(e);
+            message
+        })
     }
 }
 

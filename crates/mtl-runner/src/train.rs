@@ -1,13 +1,16 @@
 //! The training loop of one trial: joint multi-task batches, the weighted
 //! loss, AdamW, and per-epoch evaluation of every task on val and test.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
 
 use crate::data::TaskSet;
+use crate::diagnostics::Diagnostics;
+use crate::gradients::{add_into, TaskGradients};
+use crate::weighting::{Decision, Method, StepInput, Weighter};
 use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, TaskSpec};
-use mtl_store::MetricPoint;
+use mtl_store::{DiagnosticPoint, MetricPoint};
 
 use crate::metrics::scores;
 use crate::plan::Trial;
@@ -58,6 +61,12 @@ pub trait TrainObserver {
     }
     /// After each epoch's evaluation; an error stops training.
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String>;
+    /// When training ends: `steps` optimiser steps took `seconds` (evaluation not counted).
+    fn timing(&mut self, _steps: u64, _seconds: f64) {}
+    /// At the end of each diagnostics window (by default each epoch, before its evaluation).
+    fn diagnostics(&mut self, _epoch: u32, _step: u64, _points: &[DiagnosticPoint]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The network architecture a trial trains.
@@ -113,7 +122,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let adamw = ParamsAdamW { lr: trial.lr, weight_decay: settings.weight_decay, ..Default::default() };
     let mut optimizer = AdamW::new(params.vars(), adamw)?;
     observer.started(params.n_parameters());
-    let loss_weights = trial.loss_weights(tasks.len());
+    let static_weights = trial.loss_weights(tasks.len());
     // Tasks that share inputs share batches: the sampler walks input groups.
     let groups = &task_set.input_groups;
     let group_sizes: Vec<usize> = groups.iter().map(|g| tasks[g[0]].train.len()).collect();
@@ -122,12 +131,23 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let mut dropout_rng = Rng::derive(trial.seed, "dropout");
     let steps_per_epoch = sampler.steps_per_epoch();
 
+    let vars = params.vars();
+    let method = trial.weighting;
+    let mut weighter = method.start(tasks.len(), trial.seed);
+    let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let mut diagnostics = Diagnostics::new(settings.diagnostics, task_names);
+    let mut global_step = 0u64;
+    let mut step_seconds = 0f64;
+
     for epoch in 1..=settings.epochs {
         let mut loss_sums = vec![0f64; tasks.len()];
         let mut correct = vec![0usize; tasks.len()];
         let mut seen = vec![0usize; tasks.len()];
         for step in 1..=steps_per_epoch {
-            let mut total: Option<Tensor> = None;
+            global_step += 1;
+            let step_started = std::time::Instant::now();
+            // This step's (task, unweighted loss), in the order the sampler gave them.
+            let mut losses: Vec<(usize, Tensor)> = Vec::new();
             for (group_idx, indices) in sampler.next_step() {
                 let group = &groups[group_idx];
                 let xs = batch_inputs(&tasks[group[0]].train, &indices, &device)?;
@@ -147,24 +167,32 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                     let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
                     correct[task_idx] +=
                         predicted.iter().zip(&indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
-                    let weighted = (loss * loss_weights[task_idx])?;
-                    total = Some(match total {
-                        Some(sum) => (sum + weighted)?,
-                        None => weighted,
-                    });
+                    losses.push((task_idx, loss));
                 }
             }
-            if let (Some(loss), Some(penalty)) = (&total, net.penalty()?) {
-                total = Some((loss + penalty)?);
-            }
-            if let Some(total) = total {
-                optimizer.backward_step(&total)?;
+            update(&mut Update {
+                method,
+                weighter: weighter.as_mut(),
+                diagnostics: &mut diagnostics,
+                losses: &losses,
+                static_weights: &static_weights,
+                n_tasks: tasks.len(),
+                global_step,
+                net: &net,
+                vars: &vars,
+                optimizer: &mut optimizer,
+            })?;
+            step_seconds += step_started.elapsed().as_secs_f64();
+            if let Some(points) = diagnostics.window(global_step, step == steps_per_epoch) {
+                observer.diagnostics(epoch, global_step, &points).map_err(TrainError::Observer)?;
             }
             observer.step(epoch, step, steps_per_epoch);
             if observer.should_stop() {
                 return Err(TrainError::Interrupted { epoch, step });
             }
         }
+        let mean_losses: Vec<f64> = loss_sums.iter().zip(&seen).map(|(sum, &n)| sum / n.max(1) as f64).collect();
+        weighter.end_epoch(&mean_losses);
 
         let mut points = Vec::new();
         for (task_idx, task) in tasks.iter().enumerate() {
@@ -189,6 +217,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
     }
+    observer.timing(global_step, step_seconds);
     Ok(params)
 }
 
@@ -217,4 +246,99 @@ fn evaluate(
         MetricPoint::new(&task.name, split_name, "accuracy", s.accuracy),
         MetricPoint::new(&task.name, split_name, "macro_f1", s.macro_f1),
     ])
+}
+
+/// What one optimiser step needs.
+struct Update<'a> {
+    method: Method,
+    weighter: &'a mut dyn Weighter,
+    diagnostics: &'a mut Diagnostics,
+    losses: &'a [(usize, Tensor)],
+    static_weights: &'a [f64],
+    n_tasks: usize,
+    global_step: u64,
+    net: &'a MultiTaskNet,
+    vars: &'a [Var],
+    optimizer: &'a mut AdamW,
+}
+
+/// Weighs the step's task losses with the method and takes one optimiser step.
+fn update(u: &mut Update) -> candle_core::Result<()> {
+    let penalty = u.net.penalty()?;
+    // Steps where only some tasks drew a batch (sampling other than "all"): the static
+    // weights of those tasks (the config allows only static and equal weighting then).
+    if u.losses.len() < u.n_tasks {
+        let mut total: Option<Tensor> = None;
+        for (task_idx, loss) in u.losses {
+            let weight = if u.method == Method::Equal { 1.0 } else { u.static_weights[*task_idx] };
+            let weighted = (loss * weight)?;
+            total = Some(match total {
+                Some(sum) => (sum + weighted)?,
+                None => weighted,
+            });
+        }
+        return match (total, penalty) {
+            (Some(total), Some(penalty)) => u.optimizer.backward_step(&(total + penalty)?),
+            (Some(total), None) => u.optimizer.backward_step(&total),
+            (None, _) => Ok(()),
+        };
+    }
+    // Every task is present: losses in task order for the method.
+    let mut by_task: Vec<Option<&Tensor>> = vec![None; u.n_tasks];
+    for (task_idx, loss) in u.losses {
+        by_task[*task_idx] = Some(loss);
+    }
+    let task_losses: Vec<Tensor> = by_task.into_iter().map(|l| l.expect("every task present").clone()).collect();
+    let loss_values: Vec<f64> =
+        task_losses.iter().map(|l| l.to_scalar::<f32>().map(f64::from)).collect::<candle_core::Result<_>>()?;
+    let needs_gradients = u.method.needs_gradients();
+    let measured = if needs_gradients || u.diagnostics.measures_at(u.global_step) {
+        Some(TaskGradients::compute(&task_losses, u.vars)?)
+    } else {
+        None
+    };
+    let input = StepInput {
+        losses: &loss_values,
+        static_weights: u.static_weights,
+        shared_gradients: if needs_gradients { measured.as_ref().map(|g| g.flat.as_slice()) } else { None },
+    };
+    let decision = u.weighter.step(&input);
+    if let Some(gradients) = &measured {
+        u.diagnostics.record_gradients(&gradients.flat);
+    }
+    match (&decision, &measured) {
+        (Decision::LossWeights(weights), _) if !needs_gradients => {
+            u.diagnostics.record_weights(weights);
+            // One backward of Σ w_i L_i, summed in the sampler's order (as before there were methods).
+            let mut total: Option<Tensor> = None;
+            for (task_idx, loss) in u.losses {
+                let weighted = (loss * weights[*task_idx])?;
+                total = Some(match total {
+                    Some(sum) => (sum + weighted)?,
+                    None => weighted,
+                });
+            }
+            let total = total.expect("at least one task");
+            let total = match penalty {
+                Some(penalty) => (total + penalty)?,
+                None => total,
+            };
+            u.optimizer.backward_step(&total)
+        }
+        (_, Some(gradients)) => {
+            let weights = match &decision {
+                Decision::LossWeights(weights) | Decision::SharedGradient { weights, .. } => weights,
+            };
+            u.diagnostics.record_weights(weights);
+            let mut grads = gradients.combine(&decision, u.vars)?;
+            if let Some(penalty) = penalty {
+                add_into(&mut grads, &penalty.backward()?, u.vars)?;
+            }
+            u.optimizer.step(&grads)
+        }
+        (Decision::SharedGradient { .. }, None) => {
+            candle_core::bail!("{} returned a gradient without being given gradients", u.method.name())
+        }
+        (Decision::LossWeights(_), None) => unreachable!("handled above"),
+    }
 }

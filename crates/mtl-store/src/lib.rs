@@ -179,6 +179,34 @@ pub struct MetricRow {
     pub value: f64,
 }
 
+/// One training diagnostic, averaged over a logging window: e.g. a task's
+/// weight (`weight`), its gradient norm on the shared parameters
+/// (`grad_norm`), or the cosine between two tasks' gradients (`grad_cosine`, with `other`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagnosticPoint {
+    /// What is measured: `weight`, `grad_norm`, `grad_cosine`, …
+    pub name: String,
+    /// The task.
+    pub task: String,
+    /// The second task of a pairwise diagnostic; empty otherwise.
+    pub other: String,
+    /// The value.
+    pub value: f64,
+}
+
+/// A diagnostic of one run at one step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagnosticRow {
+    /// The run.
+    pub run: RunId,
+    /// 1-based optimiser step (counted over the whole run) that ends the logging window.
+    pub step: u64,
+    /// 1-based epoch of that step.
+    pub epoch: u32,
+    /// The point.
+    pub point: DiagnosticPoint,
+}
+
 /// What is known of a run when it starts.
 #[derive(Clone, Copy, Debug)]
 pub struct NewRun<'a> {
@@ -320,6 +348,7 @@ impl Store {
         let run = match existing {
             Some(id) => {
                 tx.execute("DELETE FROM metrics WHERE run_id = ?1", [id]).map_err(err)?;
+                tx.execute("DELETE FROM diagnostics WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute("DELETE FROM params WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute("DELETE FROM artifacts WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute(
@@ -437,6 +466,54 @@ impl Store {
             }
         }
         tx.commit().map_err(err)
+    }
+
+    /// Writes the diagnostics of one logging window (ending at `step`, in `epoch`) in one transaction.
+    pub fn log_diagnostics(&mut self, run: RunId, epoch: u32, step: u64, points: &[DiagnosticPoint]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO diagnostics (run_id, step, epoch, name, task, other, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            for p in points {
+                stmt.execute(params![run.0, step as i64, epoch, p.name, p.task, p.other, p.value]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Every diagnostic of the given runs, ordered by run, name, task, other task and step.
+    pub fn diagnostic_rows(&self, runs: &[RunId]) -> Result<Vec<DiagnosticRow>> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT run_id, step, epoch, name, task, other, value FROM diagnostics
+                 WHERE run_id = ?1 ORDER BY name, task, other, step",
+            )
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for run in runs {
+            let rows = stmt
+                .query_map([run.0], |r| {
+                    Ok(DiagnosticRow {
+                        run: RunId(r.get(0)?),
+                        step: r.get::<_, i64>(1)? as u64,
+                        epoch: r.get(2)?,
+                        point: DiagnosticPoint { name: r.get(3)?, task: r.get(4)?, other: r.get(5)?, value: r.get(6)? },
+                    })
+                })
+                .map_err(&err)?;
+            for row in rows {
+                out.push(row.map_err(&err)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Records the end of a run.

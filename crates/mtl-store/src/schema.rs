@@ -52,6 +52,17 @@ const MIGRATIONS: &[&str] = &[
         path    TEXT,
         PRIMARY KEY (run_id, name)
     ) WITHOUT ROWID;",
+    // 2 -> 3: training diagnostics (task weights, gradient norms and cosines), per logging window.
+    "CREATE TABLE diagnostics (
+        run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step    INTEGER NOT NULL,
+        epoch   INTEGER NOT NULL,
+        name    TEXT NOT NULL,
+        task    TEXT NOT NULL,
+        other   TEXT NOT NULL,
+        value   REAL NOT NULL,
+        PRIMARY KEY (run_id, name, task, other, step)
+    ) WITHOUT ROWID;",
 ];
 
 /// The version this build writes.

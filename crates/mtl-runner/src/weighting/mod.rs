@@ -1,0 +1,483 @@
+//! Loss weighting and gradient aggregation methods, as pure computations.
+//!
+//! A [`Method`] (a value of the `weighting` sweep axis) starts a [`Weighter`] per training run.
+//! At every optimiser step the weighter gets the tasks' loss values and, for the methods that
+//! [need them](Method::needs_gradients), each task's gradient of the shared parameters
+//! (flattened); it answers with a [`Decision`]: loss weights, or the shared parameters' update.
+//! No candle here: inputs are `f64` losses and `f32` gradients, computations are in `f64`, and
+//! every random draw comes from [`mtl_data::Rng`] seeded by [`Method::start`].
+//!
+//! - loss level (`loss_level`): static, equal, uncertainty, dwa, rlw, gls, famo, and gradnorm;
+//! - gradient surgery (`surgery`): pcgrad, gradvac, db-mtl;
+//! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl,
+//!   aligned-mtl, nash-mtl.
+//!
+//! Each method cites its paper and, where we follow it instead, the official code; departures
+//! from either are noted on the method.
+//!
+//! ```
+//! use mtl_runner::weighting::{Decision, Method, StepInput};
+//!
+//! let method = Method::default_for("mgda").unwrap();
+//! let mut weighter = method.start(2, 7);
+//! let grads = vec![vec![1.0f32, 0.0], vec![0.0, 2.0]];
+//! let input = StepInput { losses: &[0.7, 1.3], static_weights: &[1.0, 1.0], shared_gradients: Some(&grads) };
+//! // MGDA: the min-norm point of the segment between the two gradients, α = (0.8, 0.2).
+//! let Decision::SharedGradient { gradient, weights } = weighter.step(&input) else { unreachable!() };
+//! assert!((weights[0] - 0.8).abs() < 1e-12 && (gradient[1] - 0.4).abs() < 1e-6);
+//! ```
+
+mod linalg;
+mod loss_level;
+mod solvers;
+mod surgery;
+
+use mtl_data::Rng;
+
+pub use loss_level::{dwa_weights, uncertainty_objective};
+pub use solvers::{aligned_mtl_transform, min_norm_weights, nash_weights};
+
+/// A weighting method with its hyperparameters (a value of the `weighting` sweep axis).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// The seed formula: the caller's λ weights.
+    Static,
+    /// Every weight 1.
+    Equal,
+    /// Kendall, Gal & Cipolla 2018: learned homoscedastic uncertainty.
+    Uncertainty,
+    /// Dynamic weight average, Liu, Johns & Davison 2019.
+    Dwa {
+        /// Softmax temperature T (default 2, the paper's).
+        temperature: f64,
+    },
+    /// Random loss weighting, Lin et al. 2022: softmax of standard normal draws, each step.
+    Rlw,
+    /// Geometric loss strategy, Chennupati et al. 2019: minimise `(Π L_i)^(1/n)`.
+    Gls,
+    /// FAMO, Liu et al. 2023.
+    Famo {
+        /// Weight decay γ of the logits (default 0.01: `famo.py` and `--gamma` in the official
+        /// code; its run scripts use 0.001 for QM9 and 0.01 for CelebA).
+        gamma: f64,
+        /// Adam learning rate of the logits (default 0.025, the official `w_lr`).
+        lr: f64,
+    },
+    /// DB-MTL, dual-balancing, Lin et al. 2023.
+    DbMtl {
+        /// EMA decay β of the log-loss gradients (default 0.9, LibMTL's `--DB_beta`).
+        beta: f64,
+        /// Decay exponent σ of `β_t = β / t^σ` (default 0, LibMTL's `--DB_beta_sigma`).
+        beta_sigma: f64,
+    },
+    /// GradNorm, Chen et al. 2018.
+    GradNorm {
+        /// Restoring-force strength α (default 1.5, LibMTL's; the paper tunes it per dataset).
+        alpha: f64,
+        /// Adam learning rate of the weights (default 0.025, the rate Nash-MTL's and FAMO's code
+        /// give weighting parameters).
+        lr: f64,
+    },
+    /// PCGrad, Yu et al. 2020.
+    PcGrad,
+    /// MGDA, Sener & Koltun 2018: the min-norm point of the gradients' convex hull.
+    Mgda,
+    /// CAGrad, Liu et al. 2021.
+    Cagrad {
+        /// Radius c of the ball around the mean gradient (default 0.5, the official `cagrad`
+        /// function's and LibMTL's; Nash-MTL's and FAMO's scripts use 0.4).
+        c: f64,
+    },
+    /// IMTL-G, Liu et al. 2021.
+    Imtl,
+    /// GradVac, Wang et al. 2021.
+    GradVac {
+        /// EMA decay β of the similarity targets (default 0.01, the paper's; LibMTL defaults
+        /// to 0.5).
+        beta: f64,
+    },
+    /// Aligned-MTL, Senushkin et al. 2023.
+    AlignedMtl,
+    /// Nash-MTL, Navon et al. 2022.
+    NashMtl,
+}
+
+impl Method {
+    /// Every method's name, as the experiment file spells it.
+    pub const NAMES: [&'static str; 16] = [
+        "static",
+        "equal",
+        "uncertainty",
+        "dwa",
+        "rlw",
+        "gls",
+        "famo",
+        "db-mtl",
+        "gradnorm",
+        "pcgrad",
+        "mgda",
+        "cagrad",
+        "imtl",
+        "gradvac",
+        "aligned-mtl",
+        "nash-mtl",
+    ];
+
+    /// The method's name (one of [`Method::NAMES`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Static => "static",
+            Method::Equal => "equal",
+            Method::Uncertainty => "uncertainty",
+            Method::Dwa { .. } => "dwa",
+            Method::Rlw => "rlw",
+            Method::Gls => "gls",
+            Method::Famo { .. } => "famo",
+            Method::DbMtl { .. } => "db-mtl",
+            Method::GradNorm { .. } => "gradnorm",
+            Method::PcGrad => "pcgrad",
+            Method::Mgda => "mgda",
+            Method::Cagrad { .. } => "cagrad",
+            Method::Imtl => "imtl",
+            Method::GradVac { .. } => "gradvac",
+            Method::AlignedMtl => "aligned-mtl",
+            Method::NashMtl => "nash-mtl",
+        }
+    }
+
+    /// The method called `name`, with its default hyperparameters (see each variant).
+    pub fn default_for(name: &str) -> Option<Method> {
+        Some(match name {
+            "static" => Method::Static,
+            "equal" => Method::Equal,
+            "uncertainty" => Method::Uncertainty,
+            "dwa" => Method::Dwa { temperature: 2.0 },
+            "rlw" => Method::Rlw,
+            "gls" => Method::Gls,
+            "famo" => Method::Famo { gamma: 0.01, lr: 0.025 },
+            "db-mtl" => Method::DbMtl { beta: 0.9, beta_sigma: 0.0 },
+            "gradnorm" => Method::GradNorm { alpha: 1.5, lr: 0.025 },
+            "pcgrad" => Method::PcGrad,
+            "mgda" => Method::Mgda,
+            "cagrad" => Method::Cagrad { c: 0.5 },
+            "imtl" => Method::Imtl,
+            "gradvac" => Method::GradVac { beta: 0.01 },
+            "aligned-mtl" => Method::AlignedMtl,
+            "nash-mtl" => Method::NashMtl,
+            _ => return None,
+        })
+    }
+
+    /// The hyperparameters under their store names (`<method>_<name>`), empty for methods
+    /// without any.
+    pub fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        match *self {
+            Method::Dwa { temperature } => vec![("dwa_temperature", temperature)],
+            Method::Famo { gamma, lr } => vec![("famo_gamma", gamma), ("famo_lr", lr)],
+            Method::DbMtl { beta, beta_sigma } => vec![("db_mtl_beta", beta), ("db_mtl_beta_sigma", beta_sigma)],
+            Method::GradNorm { alpha, lr } => vec![("gradnorm_alpha", alpha), ("gradnorm_lr", lr)],
+            Method::Cagrad { c } => vec![("cagrad_c", c)],
+            Method::GradVac { beta } => vec![("gradvac_beta", beta)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// This method with the hyperparameters named in `values` (store names, as
+    /// [`Method::hyperparameters`] gives them) replaced, or why a name or value is not allowed.
+    pub fn with(&self, values: &[(&str, f64)]) -> Result<Method, String> {
+        let mut method = *self;
+        for &(store_name, value) in values {
+            let key = store_name.strip_prefix(&format!("{}_", self.name().replace('-', "_"))).unwrap_or(store_name);
+            let (slot, allowed, range): (&mut f64, bool, &str) = match (&mut method, key) {
+                (Method::Dwa { temperature }, "temperature") => (temperature, value > 0.0, "> 0"),
+                (Method::Famo { gamma, .. }, "gamma") => (gamma, value >= 0.0, "≥ 0"),
+                (Method::Famo { lr, .. }, "lr") => (lr, value > 0.0, "> 0"),
+                (Method::DbMtl { beta, .. }, "beta") => (beta, (0.0..1.0).contains(&value), "in [0, 1)"),
+                (Method::DbMtl { beta_sigma, .. }, "beta_sigma") => (beta_sigma, value >= 0.0, "≥ 0"),
+                (Method::GradNorm { alpha, .. }, "alpha") => (alpha, value >= 0.0, "≥ 0"),
+                (Method::GradNorm { lr, .. }, "lr") => (lr, value > 0.0, "> 0"),
+                // Liu et al. 2021 (Thm. 3.2): c ∈ [0, 1) for convergence to a stationary point.
+                (Method::Cagrad { c }, "c") => (c, (0.0..1.0).contains(&value), "in [0, 1)"),
+                (Method::GradVac { beta }, "beta") => (beta, (0.0..=1.0).contains(&value), "in [0, 1]"),
+                _ => return Err(format!("{} has no hyperparameter \"{key}\"", self.name())),
+            };
+            if !(value.is_finite() && allowed) {
+                return Err(format!("{key} must be a finite number {range}, got {value}"));
+            }
+            *slot = value;
+        }
+        Ok(method)
+    }
+
+    /// Whether [`StepInput::shared_gradients`] must be given: gradnorm and every
+    /// gradient-level method.
+    pub fn needs_gradients(&self) -> bool {
+        matches!(
+            self,
+            Method::DbMtl { .. }
+                | Method::GradNorm { .. }
+                | Method::PcGrad
+                | Method::Mgda
+                | Method::Cagrad { .. }
+                | Method::Imtl
+                | Method::GradVac { .. }
+                | Method::AlignedMtl
+                | Method::NashMtl
+        )
+    }
+
+    /// One line: backward passes per step and extra memory (n = number of tasks). The n × n
+    /// matrices the solvers use are negligible next to the gradients.
+    pub fn cost(&self) -> &'static str {
+        match self {
+            Method::Static | Method::Equal | Method::Rlw | Method::Gls => {
+                "1 backward pass of the weighted loss, no extra memory"
+            }
+            Method::Uncertainty => "1 backward pass of the weighted loss, n learned log-variances",
+            Method::Dwa { .. } => "1 backward pass of the weighted loss, the last two epochs' mean losses",
+            Method::Famo { .. } => "1 backward pass of the weighted loss, n logits and the previous step's losses",
+            Method::DbMtl { .. } => {
+                "n backward passes, n × shared-parameter gradients plus their moving averages (n × shared parameters in f64)"
+            }
+            Method::GradVac { .. } => "n backward passes, n × shared-parameter gradients and n² similarity targets",
+            Method::GradNorm { .. }
+            | Method::PcGrad
+            | Method::Mgda
+            | Method::Cagrad { .. }
+            | Method::Imtl
+            | Method::AlignedMtl
+            | Method::NashMtl => "n backward passes, n × shared-parameter gradients",
+        }
+    }
+
+    /// A fresh state for one training run on `n_tasks` tasks. Random draws (rlw's weights,
+    /// pcgrad's and gradvac's task orders) come from `Rng::derive(seed, "weighting.<name>")`.
+    pub fn start(&self, n_tasks: usize, seed: u64) -> Box<dyn Weighter> {
+        let rng = || Rng::derive(seed, &format!("weighting.{}", self.name()));
+        let inner: Box<dyn Weighter> = match *self {
+            Method::Static => Box::new(loss_level::Fixed { weights: None }),
+            Method::Equal => Box::new(loss_level::Fixed { weights: Some(vec![1.0; n_tasks]) }),
+            Method::Uncertainty => Box::new(loss_level::Uncertainty {
+                log_variances: vec![0.0; n_tasks],
+                adam: linalg::Adam::new(n_tasks, loss_level::UNCERTAINTY_LR, 0.0),
+            }),
+            Method::Dwa { temperature } => Box::new(loss_level::Dwa { temperature, n_tasks, history: Vec::new() }),
+            Method::Rlw => Box::new(loss_level::Rlw { rng: rng() }),
+            Method::Gls => Box::new(loss_level::Gls),
+            Method::Famo { gamma, lr } => Box::new(loss_level::Famo {
+                logits: vec![0.0; n_tasks],
+                adam: linalg::Adam::new(n_tasks, lr, gamma),
+                previous_losses: None,
+            }),
+            Method::DbMtl { beta, beta_sigma } => {
+                Box::new(surgery::DbMtl { beta, beta_sigma, step: 0, averages: Vec::new() })
+            }
+            Method::GradNorm { alpha, lr } => Box::new(loss_level::GradNorm {
+                alpha,
+                weights: vec![1.0; n_tasks],
+                adam: linalg::Adam::new(n_tasks, lr, 0.0),
+                initial_losses: None,
+            }),
+            Method::PcGrad => Box::new(surgery::PcGrad { rng: rng() }),
+            Method::Mgda => Box::new(solvers::GramSolver { weights_of: solvers::min_norm_from_gram }),
+            Method::Cagrad { c } => Box::new(solvers::Cagrad { c }),
+            Method::Imtl => Box::new(solvers::GramSolver { weights_of: solvers::imtl_weights }),
+            Method::GradVac { beta } => {
+                Box::new(surgery::GradVac { beta, targets: vec![vec![0.0; n_tasks]; n_tasks], rng: rng() })
+            }
+            Method::AlignedMtl => Box::new(solvers::GramSolver { weights_of: solvers::aligned_mtl_weights }),
+            Method::NashMtl => Box::new(solvers::NashMtl { previous: vec![1.0; n_tasks] }),
+        };
+        Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
+    }
+}
+
+/// What the training loop gives a method at each step.
+pub struct StepInput<'a> {
+    /// This step's loss value of each task (unweighted, finite).
+    pub losses: &'a [f64],
+    /// `static` only: the caller's λ weights (task 1 = 1). Others ignore it.
+    pub static_weights: &'a [f64],
+    /// Per task, the gradient of its unweighted loss with respect to the shared parameters,
+    /// flattened; `Some` exactly when [`Method::needs_gradients`].
+    pub shared_gradients: Option<&'a [Vec<f32>]>,
+}
+
+/// How to turn the tasks' losses into one update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Every parameter's gradient is `Σ_i w_i ∇L_i` (loss-level methods, gradnorm and
+    /// nash-mtl).
+    LossWeights(Vec<f64>),
+    /// The shared parameters' gradient is `gradient` (same flattening as the input); each
+    /// task-specific parameter keeps its own task's unweighted gradient.
+    SharedGradient {
+        /// The shared parameters' update direction.
+        gradient: Vec<f32>,
+        /// The effective task weights, for the diagnostics: `gradient = Σ_i weights_i g_i` exactly
+        /// for every method but db-mtl (whose weights scale moving averages; see there).
+        weights: Vec<f64>,
+    },
+}
+
+/// One training run's state of a method.
+pub trait Weighter: Send {
+    /// Called once per optimiser step.
+    fn step(&mut self, input: &StepInput) -> Decision;
+    /// Called after each epoch with each task's mean training loss of that epoch (DWA uses these).
+    fn end_epoch(&mut self, _mean_losses: &[f64]) {}
+}
+
+/// Checks the input's shape once for every method, so a caller's mistake names the method
+/// instead of surfacing as an index error in a solver.
+struct Checked {
+    name: &'static str,
+    n_tasks: usize,
+    needs_gradients: bool,
+    inner: Box<dyn Weighter>,
+}
+
+impl Weighter for Checked {
+    fn step(&mut self, input: &StepInput) -> Decision {
+        let n = self.n_tasks;
+        assert_eq!(input.losses.len(), n, "{}: expected {n} losses", self.name);
+        if self.needs_gradients {
+            let grads = input.shared_gradients.unwrap_or_else(|| panic!("{} needs the shared gradients", self.name));
+            assert_eq!(grads.len(), n, "{}: expected {n} gradients", self.name);
+            assert!(grads.iter().all(|g| g.len() == grads[0].len()), "{}: gradients of different lengths", self.name);
+        }
+        self.inner.step(input)
+    }
+
+    fn end_epoch(&mut self, mean_losses: &[f64]) {
+        self.inner.end_epoch(mean_losses);
+    }
+}
+
+/// The gradients of a method that needs them (checked by `Checked`).
+fn shared_gradients<'a>(input: &StepInput<'a>) -> &'a [Vec<f32>] {
+    input.shared_gradients.expect("Checked verifies that gradient methods get gradients")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= tol, "{what}: got {got:?}, want {want:?} (±{tol})");
+        }
+    }
+
+    pub(crate) fn loss_weights(decision: Decision) -> Vec<f64> {
+        match decision {
+            Decision::LossWeights(weights) => weights,
+            other => panic!("expected loss weights, got {other:?}"),
+        }
+    }
+
+    /// Runs `method` through `steps` (per step, per task: its loss and shared gradient) and
+    /// compares the last step's shared gradient and weights.
+    pub(crate) fn check_shared(
+        method: Method,
+        steps: &[&[(f64, &[f32])]],
+        gradient: &[f64],
+        weights: &[f64],
+        tol: f64,
+    ) {
+        let mut weighter = method.start(steps[0].len(), 5);
+        let mut last = None;
+        for step in steps {
+            let losses: Vec<f64> = step.iter().map(|(loss, _)| *loss).collect();
+            let grads: Vec<Vec<f32>> = step.iter().map(|(_, grad)| grad.to_vec()).collect();
+            let input = StepInput { losses: &losses, static_weights: &[], shared_gradients: Some(&grads) };
+            last = Some(weighter.step(&input));
+        }
+        match last {
+            Some(Decision::SharedGradient { gradient: got, weights: got_weights }) => {
+                let got: Vec<f64> = got.iter().map(|&g| f64::from(g)).collect();
+                // The gradient is f32: allow its rounding on top of `tol`.
+                assert_close(&got, gradient, tol + 1e-6, &format!("{} gradient", method.name()));
+                assert_close(&got_weights, weights, tol, &format!("{} weights", method.name()));
+            }
+            other => panic!("{}: expected a shared gradient, got {other:?}", method.name()),
+        }
+    }
+
+    #[test]
+    fn names_round_trip_with_defaults() {
+        for name in Method::NAMES {
+            let method = Method::default_for(name).unwrap_or_else(|| panic!("{name} has no default"));
+            assert_eq!(method.name(), name);
+            // Every hyperparameter is stored under the method's prefix.
+            let prefix = name.replace('-', "_");
+            assert!(method.hyperparameters().iter().all(|(key, _)| key.starts_with(&prefix)), "{name}");
+            assert!(!method.cost().is_empty());
+        }
+        assert_eq!(Method::default_for("mean"), None);
+        assert_eq!(Method::default_for("cagrad").unwrap().hyperparameters(), vec![("cagrad_c", 0.5)]);
+        assert_eq!(Method::default_for("dwa").unwrap().hyperparameters(), vec![("dwa_temperature", 2.0)]);
+    }
+
+    #[test]
+    fn with_replaces_and_validates_hyperparameters() {
+        let cagrad = Method::default_for("cagrad").unwrap();
+        assert_eq!(cagrad.with(&[("cagrad_c", 0.2)]), Ok(Method::Cagrad { c: 0.2 }));
+        assert_eq!(cagrad.with(&[("cagrad_c", 1.0)]), Err("c must be a finite number in [0, 1), got 1".to_string()));
+        assert_eq!(cagrad.with(&[("cagrad_beta", 0.1)]), Err("cagrad has no hyperparameter \"beta\"".to_string()));
+        let famo = Method::default_for("famo").unwrap();
+        assert_eq!(famo.with(&[("famo_lr", 0.1), ("famo_gamma", 0.0)]), Ok(Method::Famo { gamma: 0.0, lr: 0.1 }));
+        assert!(famo.with(&[("famo_lr", f64::NAN)]).is_err());
+        // Every default passes its own validation.
+        for name in Method::NAMES {
+            let method = Method::default_for(name).unwrap();
+            assert_eq!(method.with(&method.hyperparameters()), Ok(method), "{name}");
+        }
+    }
+
+    #[test]
+    fn gradient_methods_are_the_ones_that_need_gradients() {
+        let needing: Vec<&str> =
+            Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().needs_gradients()).collect();
+        assert_eq!(
+            needing,
+            ["db-mtl", "gradnorm", "pcgrad", "mgda", "cagrad", "imtl", "gradvac", "aligned-mtl", "nash-mtl"]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "mgda needs the shared gradients")]
+    fn a_gradient_method_without_gradients_names_itself() {
+        let mut weighter = Method::Mgda.start(2, 0);
+        weighter.step(&StepInput { losses: &[1.0, 1.0], static_weights: &[], shared_gradients: None });
+    }
+
+    #[test]
+    fn every_method_handles_zero_and_equal_gradients() {
+        // Degenerate inputs a real run can produce (a task whose gradient vanishes; identical
+        // tasks) must give finite decisions.
+        let cases = [vec![vec![0.0f32, 0.0], vec![1.0, 2.0]], vec![vec![1.0, 2.0], vec![1.0, 2.0]]];
+        for name in Method::NAMES {
+            let method = Method::default_for(name).unwrap();
+            for grads in &cases {
+                let mut weighter = method.start(2, 3);
+                for _ in 0..3 {
+                    let input = StepInput {
+                        losses: &[0.5, 2.0],
+                        static_weights: &[1.0, 1.0],
+                        shared_gradients: method.needs_gradients().then_some(grads.as_slice()),
+                    };
+                    let finite = match weighter.step(&input) {
+                        Decision::LossWeights(w) => w.iter().all(|x| x.is_finite()),
+                        Decision::SharedGradient { gradient, weights } => {
+                            gradient.iter().all(|x| x.is_finite()) && weights.iter().all(|x| x.is_finite())
+                        }
+                    };
+                    assert!(finite, "{name} on {grads:?}");
+                    weighter.end_epoch(&[0.5, 2.0]);
+                }
+            }
+        }
+    }
+}

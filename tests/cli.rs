@@ -254,7 +254,80 @@ rejected! {
     rejects_an_unknown_strategy_section: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.sof]\nweight = 0.1", ["bad.toml:25", "unknown field `sof`"];
     rejects_out_of_range_ple_levels: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.ple]\nlevels = [2, 4]", ["bad.toml:26", "strategy.ple.levels[1]", "levels must be 1, 2 or 3"];
     rejects_a_repeated_soft_weight: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.soft]\nweight = [0.1, 0.1]", ["bad.toml:26", "strategy.soft.weight[1]", "listed twice"];
+    rejects_an_unknown_weighting: "lr = [0.01]" => "lr = [0.01]\nweighting = [\"static\", \"pcgard\"]", ["bad.toml:24", "sweep.weighting[1]", "unknown weighting \"pcgard\""];
+    rejects_an_out_of_range_method_hyperparameter: "lr = [0.01]" => "lr = [0.01]\n\n[weighting.cagrad]\nc = 1.5", ["bad.toml:26", "weighting.cagrad.c", "in [0, 1)"];
+    rejects_an_unknown_method_hyperparameter: "lr = [0.01]" => "lr = [0.01]\n\n[weighting.cagrad]\ncc = 0.5", ["bad.toml:26", "weighting.cagrad.cc", "no hyperparameter \"cc\"; it has: c"];
+    rejects_lambda_for_an_unknown_task: "lambda = [0.5, 2.0]" => "lambda = { revues = [1.0] }", ["bad.toml:22", "sweep.lambda.revues", "\"revues\" is not a task"];
+    rejects_an_empty_simplex: "lambda = [0.5, 2.0]" => "lambda = { simplex = 0 }", ["sweep.lambda.simplex", "whole number from 1"];
     rejects_cgc_without_experts: "lr = [0.01]" => "lr = [0.01]\n\n[strategy.cgc]\nexperts = 0\ntask_experts = 0", ["strategy.cgc", "cannot both be 0"];
+}
+
+#[test]
+fn a_gradient_method_without_every_task_in_every_step_is_rejected() {
+    let ws = Workspace::new();
+    let experiment = SMALL
+        .replace("batch_size = 32", "batch_size = 32\nsampling = \"proportional\"")
+        .replace("lr = [0.01]", "lr = [0.01]\nweighting = [\"static\", \"pcgrad\"]");
+    ws.write("bad.toml", &experiment);
+    let out = ws.mtl(&["run", "bad.toml"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.toml:25: sweep.weighting[1]: pcgrad needs every task in every step"), "{stderr}");
+    assert!(!ws.path("mtl.db").exists());
+}
+
+#[test]
+fn a_plan_over_max_trials_stops_without_a_terminal() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    let out = ws.mtl(&["run", "small.toml", "--max-trials", "5"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the plan has 6 trials, more than --max-trials 5; pass --max-trials 6"), "{stderr}");
+    assert!(!ws.path("mtl.db").exists());
+}
+
+#[test]
+fn diagnostics_of_a_static_and_a_pcgrad_run_reach_the_store_and_the_report() {
+    let ws = Workspace::new();
+    let experiment = SMALL
+        .replace(r#"strategy = ["single-task", "hard"]"#, r#"strategy = ["hard"]"#)
+        .replace("lambda = [0.5, 2.0]", "lambda = [0.5]\nweighting = [\"static\", \"pcgrad\"]")
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        + "\n[diagnostics]\nmeasure_every = 1\n";
+    ws.write("diag.toml", &experiment);
+    expect_code(&ws.mtl(&["run", "diag.toml"]), 0);
+    let conn = Connection::open(ws.path("mtl.db")).expect("db");
+    let rows = |weighting: &str, name: &str| -> Vec<(i64, String, f64)> {
+        conn.prepare(
+            "SELECT d.epoch, d.task, d.value FROM diagnostics d JOIN params p ON p.run_id = d.run_id
+             WHERE p.key = 'weighting' AND p.text = ?1 AND d.name = ?2 ORDER BY d.epoch, d.task",
+        )
+        .expect("prepare")
+        .query_map([weighting, name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    };
+    // Static weights are the experiment's: 1 for shapes, λ = 0.5 for reviews, in both epochs.
+    let weights = rows("static", "weight");
+    assert_eq!(
+        weights,
+        [(1, "reviews".into(), 0.5), (1, "shapes".into(), 1.0), (2, "reviews".into(), 0.5), (2, "shapes".into(), 1.0)]
+    );
+    for weighting in ["static", "pcgrad"] {
+        let cosines = rows(weighting, "grad_cosine");
+        assert_eq!(cosines.len(), 2, "{weighting}: one per epoch");
+        assert!(cosines.iter().all(|(_, _, c)| (-1.0..=1.0).contains(c)), "{cosines:?}");
+        assert_eq!(rows(weighting, "grad_norm").len(), 4, "{weighting}: per task and epoch");
+    }
+    let timing: f64 = conn
+        .query_row("SELECT COUNT(*) FROM params WHERE key IN ('steps', 'train_seconds')", [], |r| r.get(0))
+        .expect("timing");
+    assert_eq!(timing, 4.0);
+    for chart in ["small-task-weights.svg", "small-gradient-cosine.svg"] {
+        assert!(ws.path("report").join(chart).exists(), "{chart}");
+    }
 }
 
 #[test]

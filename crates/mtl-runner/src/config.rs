@@ -1290,3 +1290,53 @@ mod strategy_tests {
         assert_ne!(plain[1], weighted[1], "soft");
     }
 }
+
+#[cfg(test)]
+mod lambda_space_tests {
+    use super::*;
+
+    /// The static loss weights of each trial for a `sweep.lambda` value over tasks a, b (and c).
+    fn weights(lambda: &str, n_tasks: usize) -> Vec<Vec<f64>> {
+        let tasks: String = ["a", "b", "c"][..n_tasks]
+            .iter()
+            .map(|name| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-shapes\" }}\n"))
+            .collect();
+        let source = format!("name = \"x\"\n{tasks}[sweep]\nlambda = {lambda}\n");
+        let plan = parse_str(&source, Path::new("x.toml")).expect("valid");
+        plan.trials.iter().map(|trial| trial.loss_weights(n_tasks)).collect()
+    }
+
+    #[test]
+    fn per_task_lists_are_a_product_and_unlisted_tasks_keep_weight_1() {
+        assert_eq!(weights("{ b = [0.5, 2] }", 2), [vec![1.0, 0.5], vec![1.0, 2.0]]);
+        assert_eq!(weights("{ a = [1, 3], c = [0] }", 3), [vec![1.0, 1.0, 0.0], vec![3.0, 1.0, 0.0]]);
+        // The plain list is the seed formula [1, λ, …, λ].
+        assert_eq!(weights("[0.1, 10]", 3), [vec![1.0, 0.1, 0.1], vec![1.0, 10.0, 10.0]]);
+    }
+
+    #[test]
+    fn a_simplex_grid_has_every_composition_of_the_total() {
+        // 2 tasks, K = 4: (0, 4), (1, 3), …, (4, 0) quarters of 1.
+        let two = weights("{ simplex = 4 }", 2);
+        assert_eq!(two, [[0.0, 1.0], [0.25, 0.75], [0.5, 0.5], [0.75, 0.25], [1.0, 0.0]]);
+        // 3 tasks, K = 2, total 3: C(2 + 2, 2) = 6 vectors, each summing to 3.
+        let three = weights("{ simplex = 2, total = 3 }", 3);
+        assert_eq!(three.len(), 6);
+        assert!(three.iter().all(|w| (w.iter().sum::<f64>() - 3.0).abs() < 1e-12), "{three:?}");
+        assert!(three.contains(&vec![1.5, 0.0, 1.5]));
+    }
+
+    #[test]
+    fn random_search_draws_log_uniform_weights_from_its_seed() {
+        let drawn = weights("{ random = 200, low = 0.1, high = 10, seed = 3 }", 3);
+        assert_eq!(drawn.len(), 200);
+        assert!(drawn.iter().all(|w| w[0] == 1.0), "task 1 keeps weight 1");
+        let others: Vec<f64> = drawn.iter().flat_map(|w| w[1..].to_vec()).collect();
+        assert!(others.iter().all(|w| (0.1..=10.0).contains(w)), "{others:?}");
+        // Log-uniform on [0.1, 10]: about half below 1 (400 draws; 5 standard deviations is ±50).
+        let below_one = others.iter().filter(|&&w| w < 1.0).count();
+        assert!((150..=250).contains(&below_one), "{below_one} of 400 below 1");
+        assert_eq!(drawn, weights("{ random = 200, low = 0.1, high = 10, seed = 3 }", 3));
+        assert_ne!(drawn, weights("{ random = 200, low = 0.1, high = 10, seed = 4 }", 3));
+    }
+}

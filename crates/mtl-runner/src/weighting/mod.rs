@@ -85,7 +85,7 @@ pub enum Method {
     /// CAGrad, Liu et al. 2021.
     Cagrad {
         /// Radius c of the ball around the mean gradient (default 0.5, the official `cagrad`
-        /// function's and LibMTL's; Nash-MTL's and FAMO's scripts use 0.4).
+        /// function's and LibMTL's; Nash-MTL's and FAMO's `--c` defaults to 0.4).
         c: f64,
     },
     /// IMTL-G, Liu et al. 2021.

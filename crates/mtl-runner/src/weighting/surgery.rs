@@ -47,10 +47,11 @@ impl Weighter for PcGrad {
 /// (eq. 2), which makes the cosine exactly `φ̂_ij`; then `φ̂_ij ← (1−β) φ̂_ij + β φ_ij` (eq. 3).
 /// The update is `Σ_i g_i'`.
 ///
-/// Two choices: (1) the whole flattened shared gradient is one group (the paper works per layer
-/// or per parameter block; LibMTL's `GradVac_group_type = 0` is this); (2) the EMA is updated
-/// for every pair as in the paper's Alg. 1, whereas LibMTL updates it only inside the `if`, which
-/// keeps `φ̂` from ever rising above 0.
+/// Two choices: (1) the whole flattened shared gradient is one group (LibMTL's
+/// `GradVac_group_type = 0`; the paper also discusses finer groups, per layer or per parameter
+/// matrix, LibMTL's types 1 and 2); (2) the EMA is updated for every pair as in the paper's
+/// Alg. 1 (and TorchJD's `GradVac`), whereas LibMTL updates it only inside the `if`, which keeps
+/// `φ̂` from ever rising above 0.
 pub(super) struct GradVac {
     pub(super) beta: f64,
     /// `targets[i][j]` = φ̂_ij.

@@ -277,6 +277,41 @@ fn a_gradient_method_without_every_task_in_every_step_is_rejected() {
 }
 
 #[test]
+fn mgda_on_the_representation_needs_one_shared_representation_and_trains_on_multimnist() {
+    let ws = Workspace::new();
+    // Images and text are different inputs: no representation is shared, so mgda-ub is refused.
+    ws.write("bad.toml", &SMALL.replace("lr = [0.01]", "lr = [0.01]\nweighting = [\"mgda-ub\"]"));
+    let out = ws.mtl(&["run", "bad.toml"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("mgda-ub needs every task to read the same inputs"), "{}", text(&out.stderr));
+    assert!(!ws.path("mtl.db").exists());
+
+    // MultiMNIST: both digits of one image through one trunk.
+    write_digits(&ws.path("digits"), 90);
+    let task = |name: &str| {
+        format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"multimnist\", path = \"digits\", digit = \"{name}\", test_size = 20, val_size = 10 }}\n")
+    };
+    let experiment = format!(
+        "name = \"mm\"\nepochs = 1\nbatch_size = 16\n{}{}[model]\ntrunk = \"lenet\"\n[sweep]\nstrategy = [\"hard\"]\nweighting = [\"mgda\", \"mgda-ub\"]\n",
+        task("left"),
+        task("right")
+    );
+    ws.write("mm.toml", &experiment);
+    expect_code(&ws.mtl(&["run", "mm.toml", "--no-report"]), 0);
+    // The min-norm weights lie on the simplex: they sum to 1 at every step, so their epoch means do too.
+    let sums: Vec<f64> = Connection::open(ws.path("mtl.db"))
+        .expect("db")
+        .prepare("SELECT SUM(value) FROM diagnostics WHERE name = 'weight' GROUP BY run_id ORDER BY run_id")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(sums.len(), 2);
+    assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-9), "{sums:?}");
+}
+
+#[test]
 fn a_plan_over_max_trials_stops_without_a_terminal() {
     let ws = Workspace::new();
     ws.write("small.toml", SMALL);

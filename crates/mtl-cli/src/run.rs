@@ -50,6 +50,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = mtl_runner::config::parse_file(&args.file)?;
     confirm_size(plan.trials.len(), args.max_trials)?;
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
+    if let Some((trial, reason)) =
+        plan.trials.iter().find_map(|t| mtl_runner::train::unsupported(t, &tasks).map(|reason| (t, reason)))
+    {
+        return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {

@@ -9,7 +9,7 @@ use crate::data::TaskSet;
 use crate::diagnostics::Diagnostics;
 use crate::gradients::{add_into, TaskGradients};
 use crate::weighting::{Decision, Method, StepInput, Weighter};
-use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, TaskSpec};
+use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, Sharing, TaskSpec};
 use mtl_store::{DiagnosticPoint, MetricPoint};
 
 use crate::metrics::scores;
@@ -44,6 +44,9 @@ pub enum TrainError {
         /// 1-based step within the epoch.
         step: usize,
     },
+    /// The trial's settings cannot work on these tasks.
+    #[error("{0}")]
+    Unsupported(String),
     /// The observer asked to stop (e.g. the store could not be written).
     #[error("{0}")]
     Observer(String),
@@ -112,6 +115,19 @@ fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_cor
     Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
 }
 
+/// Why `trial` cannot train on `task_set`, if it cannot (checked before a sweep starts, and by [`train`]).
+pub fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
+    let method = trial.weighting;
+    let one_representation = trial.sharing == Sharing::Hard && task_set.input_groups.len() == 1;
+    (method.on_representation() && !one_representation).then(|| {
+        format!(
+            "{} needs every task to read the same inputs through one shared trunk (hard sharing), so that \
+             they share one representation (Sener & Koltun 2018); use mgda for the shared parameters",
+            method.name()
+        )
+    })
+}
+
 /// Trains `trial` on `task_set`, reports every epoch to `observer`, and returns
 /// the trained parameters.
 pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver) -> Result<Parameters, TrainError> {
@@ -131,6 +147,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let mut dropout_rng = Rng::derive(trial.seed, "dropout");
     let steps_per_epoch = sampler.steps_per_epoch();
 
+    if let Some(reason) = unsupported(trial, task_set) {
+        return Err(TrainError::Unsupported(reason));
+    }
     let vars = params.vars();
     let method = trial.weighting;
     let mut weighter = method.start(tasks.len(), trial.seed);
@@ -138,6 +157,13 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let mut diagnostics = Diagnostics::new(settings.diagnostics, task_names);
     let mut global_step = 0u64;
     let mut step_seconds = 0f64;
+    if method.on_representation() && !(trial.sharing == Sharing::Hard && groups.len() == 1) {
+        return Err(TrainError::Unsupported(format!(
+            "{} needs every task to read the same inputs through one shared trunk (hard sharing), so that \
+             they share one representation (Sener & Koltun 2018); use mgda for the shared parameters",
+            method.name()
+        )));
+    }
 
     for epoch in 1..=settings.epochs {
         let mut loss_sums = vec![0f64; tasks.len()];
@@ -148,11 +174,24 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             let step_started = std::time::Instant::now();
             // This step's (task, unweighted loss), in the order the sampler gave them.
             let mut losses: Vec<(usize, Tensor)> = Vec::new();
+            // MGDA-UB: each task's loss gradient with respect to the shared representation.
+            let mut representation_gradients: Vec<Vec<f32>> = vec![Vec::new(); tasks.len()];
             for (group_idx, indices) in sampler.next_step() {
                 let group = &groups[group_idx];
                 let xs = batch_inputs(&tasks[group[0]].train, &indices, &device)?;
                 // One pass of the trunk gives every task of the group its representation.
                 let representations = net.representations_train(group, &xs, &mut dropout_rng)?;
+                if method.on_representation() {
+                    // The heads again, on a detached copy of the one shared representation.
+                    let shared = Var::from_tensor(&representations[0].detach())?;
+                    for &task_idx in group {
+                        let logits = net.head(task_idx, shared.as_tensor())?;
+                        let ys = batch_labels(&tasks[task_idx].train, &indices, &device)?;
+                        let grads = candle_nn::loss::cross_entropy(&logits, &ys)?.backward()?;
+                        let grad = grads.get(&shared).expect("the head reads the representation");
+                        representation_gradients[task_idx] = grad.flatten_all()?.to_vec1::<f32>()?;
+                    }
+                }
                 for (&task_idx, representation) in group.iter().zip(&representations) {
                     let task = &tasks[task_idx];
                     let logits = net.head(task_idx, representation)?;
@@ -175,6 +214,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 weighter: weighter.as_mut(),
                 diagnostics: &mut diagnostics,
                 losses: &losses,
+                representation_gradients: &representation_gradients,
                 static_weights: &static_weights,
                 n_tasks: tasks.len(),
                 global_step,
@@ -254,6 +294,7 @@ struct Update<'a> {
     weighter: &'a mut dyn Weighter,
     diagnostics: &'a mut Diagnostics,
     losses: &'a [(usize, Tensor)],
+    representation_gradients: &'a [Vec<f32>],
     static_weights: &'a [f64],
     n_tasks: usize,
     global_step: u64,
@@ -291,7 +332,8 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
     let task_losses: Vec<Tensor> = by_task.into_iter().map(|l| l.expect("every task present").clone()).collect();
     let loss_values: Vec<f64> =
         task_losses.iter().map(|l| l.to_scalar::<f32>().map(f64::from)).collect::<candle_core::Result<_>>()?;
-    let needs_gradients = u.method.needs_gradients();
+    // Methods that need the shared parameters' per-task gradients (not MGDA-UB's representation gradients).
+    let needs_gradients = u.method.needs_gradients() && !u.method.on_representation();
     let measured = if needs_gradients || u.diagnostics.measures_at(u.global_step) {
         Some(TaskGradients::compute(&task_losses, u.vars)?)
     } else {
@@ -300,7 +342,13 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
     let input = StepInput {
         losses: &loss_values,
         static_weights: u.static_weights,
-        shared_gradients: if needs_gradients { measured.as_ref().map(|g| g.flat.as_slice()) } else { None },
+        shared_gradients: if u.method.on_representation() {
+            Some(u.representation_gradients)
+        } else if needs_gradients {
+            measured.as_ref().map(|g| g.flat.as_slice())
+        } else {
+            None
+        },
     };
     let decision = u.weighter.step(&input);
     if let Some(gradients) = &measured {

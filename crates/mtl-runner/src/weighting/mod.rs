@@ -100,11 +100,15 @@ pub enum Method {
     AlignedMtl,
     /// Nash-MTL, Navon et al. 2022.
     NashMtl,
+    /// MGDA-UB, Sener & Koltun 2018 (Sec. 3.3): the min-norm weights of the task gradients with
+    /// respect to the shared representation (an upper bound of the shared-parameter problem),
+    /// applied to the losses. Needs tasks that share one representation (hard sharing, same inputs).
+    MgdaUb,
 }
 
 impl Method {
     /// Every method's name, as the experiment file spells it.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "static",
         "equal",
         "uncertainty",
@@ -121,6 +125,7 @@ impl Method {
         "gradvac",
         "aligned-mtl",
         "nash-mtl",
+        "mgda-ub",
     ];
 
     /// The method's name (one of [`Method::NAMES`]).
@@ -142,6 +147,7 @@ impl Method {
             Method::GradVac { .. } => "gradvac",
             Method::AlignedMtl => "aligned-mtl",
             Method::NashMtl => "nash-mtl",
+            Method::MgdaUb => "mgda-ub",
         }
     }
 
@@ -164,6 +170,7 @@ impl Method {
             "gradvac" => Method::GradVac { beta: 0.01 },
             "aligned-mtl" => Method::AlignedMtl,
             "nash-mtl" => Method::NashMtl,
+            "mgda-ub" => Method::MgdaUb,
             _ => return None,
         })
     }
@@ -223,7 +230,14 @@ impl Method {
                 | Method::GradVac { .. }
                 | Method::AlignedMtl
                 | Method::NashMtl
+                | Method::MgdaUb
         )
+    }
+
+    /// Whether the gradients it needs are with respect to the shared representation (one
+    /// tensor every task's head reads) rather than the shared parameters.
+    pub fn on_representation(&self) -> bool {
+        matches!(self, Method::MgdaUb)
     }
 
     /// One line: backward passes per step and extra memory (n = number of tasks). The n × n
@@ -247,6 +261,9 @@ impl Method {
             | Method::Imtl
             | Method::AlignedMtl
             | Method::NashMtl => "n backward passes, n × shared-parameter gradients",
+            Method::MgdaUb => {
+                "n backward passes through the heads only, n × representation gradients (batch × width), then 1 backward pass of the weighted loss"
+            }
         }
     }
 
@@ -287,6 +304,7 @@ impl Method {
             }
             Method::AlignedMtl => Box::new(solvers::GramSolver { weights_of: solvers::aligned_mtl_weights }),
             Method::NashMtl => Box::new(solvers::NashMtl { previous: vec![1.0; n_tasks] }),
+            Method::MgdaUb => Box::new(solvers::MinNormLossWeights),
         };
         Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
     }

@@ -289,6 +289,18 @@ fn argmin(x: &[f64]) -> usize {
     (0..x.len()).min_by(|&a, &b| x[a].total_cmp(&x[b])).unwrap_or(0)
 }
 
+/// MGDA-UB: the min-norm weights of the representation gradients, as loss weights
+/// (Sener & Koltun 2018, Sec. 3.3: the weights found on ∂L_i/∂Z scale the losses).
+pub(super) struct MinNormLossWeights;
+
+impl Weighter for MinNormLossWeights {
+    fn step(&mut self, input: &StepInput) -> Decision {
+        let gradients: Vec<Vec<f64>> =
+            shared_gradients(input).iter().map(|g| g.iter().map(|&x| x as f64).collect()).collect();
+        Decision::LossWeights(min_norm_weights(&gradients))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{assert_close, check_shared, loss_weights};
@@ -462,16 +474,4 @@ mod tests {
 
     /// `weighting_reference.py`, section nash-mtl.
     const NASH_REFERENCE: [f64; 3] = [0.8614231961733311, 0.8523323341747431, 0.4626454323087876];
-}
-
-/// MGDA-UB: the min-norm weights of the representation gradients, as loss weights
-/// (Sener & Koltun 2018, Sec. 3.3: the weights found on ∂L_i/∂Z scale the losses).
-pub(super) struct MinNormLossWeights;
-
-impl Weighter for MinNormLossWeights {
-    fn step(&mut self, input: &StepInput) -> Decision {
-        let gradients: Vec<Vec<f64>> =
-            shared_gradients(input).iter().map(|g| g.iter().map(|&x| x as f64).collect()).collect();
-        Decision::LossWeights(min_norm_weights(&gradients))
-    }
 }

@@ -20,3 +20,12 @@ ci:
 # List the runs of the database in the current folder
 ls *ARGS:
     cargo run --release -- ls {{ARGS}}
+
+# Training throughput of the reference workloads (samples/s, peak memory)
+bench *ARGS:
+    cargo run --release -- bench {{ARGS}}
+
+# mtl-lab against PyTorch, alternating runs (needs torch: see README, Performance)
+bench-vs-torch python="~/torch-venv/bin/python":
+    cargo build --release
+    python3 benches/side_by_side.py --python {{python}}

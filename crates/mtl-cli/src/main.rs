@@ -3,6 +3,7 @@
 //! Thin glue over the library crates: parses flags, prints, maps errors to
 //! exit codes (0 success, 1 a trial failed or the run was interrupted, 2 bad input).
 
+mod bench;
 mod data;
 mod interrupt;
 mod ls;
@@ -50,6 +51,12 @@ enum Command {
     /// Look at data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Training throughput (samples/s) and peak memory of the reference workloads,
+    /// on random inputs of their shapes.
+    ///
+    /// benches/torch_reference.py runs the same workloads in PyTorch; `just bench-vs-torch`
+    /// runs both side by side.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -78,6 +85,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report(args),
         Command::Ls(args) => ls::ls(args),
         Command::Data(command) => data::data(command),
+        Command::Bench(args) => bench::bench(args),
     };
     match result {
         Ok(code) => code,

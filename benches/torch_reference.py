@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The reference workloads of `mtl bench` in PyTorch, for side-by-side speed figures.
+
+Same models, shapes, batch, optimiser and thread count as mtl-lab's
+`crates/mtl-runner/src/bench.rs`; random inputs; the median training
+throughput over repeats after warm-up, and peak resident memory.
+
+    python3 -m venv ~/torch-venv && ~/torch-venv/bin/pip install torch
+    ~/torch-venv/bin/python benches/torch_reference.py --workload w1 --threads 2
+
+mtl-lab never needs torch otherwise.
+"""
+
+import argparse
+import random
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MultiLeNet(nn.Module):
+    """w1/w2: the MultiMNIST LeNet (Sener & Koltun 2018) with two heads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, 5)
+        self.conv2 = nn.Conv2d(10, 20, 5)
+        self.fc = nn.Linear(320, 50)
+        self.heads = nn.ModuleList([nn.Sequential(nn.Linear(50, 50), nn.ReLU(), nn.Linear(50, 10)) for _ in range(2)])
+
+    def shared(self):
+        return list(self.conv1.parameters()) + list(self.conv2.parameters()) + list(self.fc.parameters())
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        z = F.relu(self.fc(x.flatten(1)))
+        return [head(z) for head in self.heads]
+
+
+class ImageText(nn.Module):
+    """w4: the image+text model of experiments/mnist-imdb.toml (conv stem, width 64, hidden 128)."""
+
+    def __init__(self, vocab=20_000, width=64, hidden=128):
+        super().__init__()
+        self.local = nn.Conv2d(1, 16, 5, padding=2)
+        self.rows = nn.Conv1d(16 * 14, width, 3, padding=1)
+        self.embedding = nn.Embedding(vocab, width)
+        self.conv1 = nn.Conv1d(width, hidden, 3, padding=1)
+        self.conv2 = nn.Conv1d(hidden, hidden, 3, padding=1)
+        self.fc = nn.Linear(hidden, hidden)
+        self.digits = nn.Linear(hidden, 10)
+        self.sentiment = nn.Linear(hidden, 2)
+
+    def trunk(self, seq):
+        x = F.relu(self.conv2(F.relu(self.conv1(seq)))).amax(dim=2)
+        return F.relu(self.fc(F.dropout(x, 0.5, self.training)))
+
+    def forward(self, images, tokens):
+        maps = F.max_pool2d(F.relu(self.local(images)), 2)  # [B, 16, 14, 14]
+        b, c, h, w = maps.shape
+        rows = maps.permute(0, 1, 3, 2).reshape(b, c * w, h)  # the rows as a sequence
+        image_seq = F.relu(self.rows(rows))
+        text_seq = self.embedding(tokens).transpose(1, 2)
+        return self.digits(self.trunk(image_seq)), self.sentiment(self.trunk(text_seq))
+
+
+def pcgrad(grads, rng):
+    """Yu et al. 2020, Alg. 1: project each task gradient off the others it conflicts with; sum."""
+    projected = []
+    for i, g in enumerate(grads):
+        g = g.clone()
+        others = [j for j in range(len(grads)) if j != i]
+        rng.shuffle(others)
+        for j in others:
+            dot = torch.dot(g, grads[j])
+            if dot < 0:
+                g -= dot / grads[j].norm() ** 2 * grads[j]
+        projected.append(g)
+    return torch.stack(projected).sum(0)
+
+
+def make_step(workload):
+    torch.manual_seed(0)
+    if workload in ("w1", "w2"):
+        model = MultiLeNet()
+        batch = 256
+        x = torch.rand(batch, 1, 28, 28)
+        y = [torch.randint(0, 10, (batch,)) for _ in range(2)]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.0)
+        rng = random.Random(0)
+        shared = model.shared()
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            losses = [F.cross_entropy(logits[0], y[0]), 0.5 * F.cross_entropy(logits[1], y[1])]
+            if workload == "w1":
+                sum(losses).backward()
+            else:
+                # One backward per task (shared + own head), projection, one step.
+                flat = []
+                for t, loss in enumerate(losses):
+                    params = shared + list(model.heads[t].parameters())
+                    grads = torch.autograd.grad(loss, params, retain_graph=t == 0)
+                    for p, g in zip(params[len(shared):], grads[len(shared):]):
+                        p.grad = g
+                    flat.append(torch.cat([g.flatten() for g in grads[: len(shared)]]))
+                combined = pcgrad(flat, rng)
+                offset = 0
+                for p in shared:
+                    p.grad = combined[offset : offset + p.numel()].view_as(p)
+                    offset += p.numel()
+            optimizer.step()
+
+        return step, batch
+    if workload == "w4":
+        model = ImageText()
+        batch = 64
+        images = torch.rand(batch, 1, 28, 28)
+        tokens = torch.randint(0, 20_000, (batch, 400))
+        y_digits = torch.randint(0, 10, (batch,))
+        y_sentiment = torch.randint(0, 2, (batch,))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            digits, sentiment = model(images, tokens)
+            (F.cross_entropy(digits, y_digits) + F.cross_entropy(sentiment, y_sentiment)).backward()
+            optimizer.step()
+
+        return step, 2 * batch
+    raise SystemExit(f"unknown workload {workload}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", default="w1", choices=["w1", "w2", "w4"])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads [default: the number of cores]")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    import os
+
+    threads = args.threads or os.cpu_count()
+    torch.set_num_threads(threads)
+    step, samples_per_step = make_step(args.workload)
+    for _ in range(3):
+        step()
+    repeats = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        repeats.append(args.steps * samples_per_step / (time.perf_counter() - started))
+    median = sorted(repeats)[len(repeats) // 2]
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    shown = " ".join(f"{r:.0f}" for r in repeats)
+    print(
+        f"{args.workload}: {median:.0f} samples/s (median of {args.repeats} × {args.steps} steps, "
+        f"{samples_per_step} samples/step, {threads} threads; repeats {shown}), peak RSS {peak_mib:.0f} MiB "
+        f"[torch {torch.__version__}]"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+//! Training throughput of the reference workloads: the real training loop
+//! ([`crate::train::train`]) on random data of each workload's shapes, timed
+//! step by step (evaluation excluded).
+//!
+//! | workload | model | batch | loss, optimiser |
+//! |---|---|---|---|
+//! | `w1` | MultiLeNet, two 10-class heads on the same 1×28×28 images | 256 | CE_left + 0.5·CE_right, AdamW lr 5e-4, no weight decay |
+//! | `w2` | w1 with PCGrad: one backward per task, projection, one step | 256 | as w1 |
+//! | `w4` | the image+text model of `experiments/mnist-imdb.toml` (conv stem, width 64, hidden 128, dropout 0.5; IMDb-sized vocabulary 20,000, length 400) | 64 per task | CE_digits + CE_sentiment, AdamW lr 1e-3 |
+
+use std::time::Instant;
+
+use mtl_data::{Inputs, Rng, Split, TaskData};
+use mtl_store::MetricPoint;
+
+use crate::data::TaskSet;
+use crate::train::{train, TrainError, TrainObserver};
+
+/// A reference workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// MultiLeNet, static weights.
+    W1,
+    /// MultiLeNet, PCGrad.
+    W2,
+    /// The MNIST + IMDb model.
+    W4,
+}
+
+impl Workload {
+    /// Every workload this build runs.
+    pub const ALL: [Workload; 3] = [Workload::W1, Workload::W2, Workload::W4];
+
+    /// `w1`, `w2`, `w4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "w1",
+            Workload::W2 => "w2",
+            Workload::W4 => "w4",
+        }
+    }
+
+    /// Parses a name given by [`Workload::name`].
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    /// The experiment file that sets the workload's model and optimiser (its data entries are
+    /// placeholders: the benchmark trains on random inputs of the same shapes).
+    fn experiment(self) -> &'static str {
+        match self {
+            Workload::W1 | Workload::W2 => {
+                r#"
+name = "bench"
+epochs = 1
+batch_size = 256
+[[tasks]]
+name = "left"
+data = { format = "synthetic-shapes" }
+[[tasks]]
+name = "right"
+data = { format = "synthetic-shapes" }
+[model]
+trunk = "lenet"
+[diagnostics]
+measure_every = 0
+[sweep]
+strategy = ["hard"]
+lambda = [0.5]
+lr = [0.0005]
+"#
+            }
+            Workload::W4 => {
+                r#"
+name = "bench"
+epochs = 1
+batch_size = 64
+[[tasks]]
+name = "digits"
+data = { format = "synthetic-shapes" }
+[[tasks]]
+name = "sentiment"
+data = { format = "synthetic-reviews" }
+[model]
+trunk = "sequence"
+width = 64
+hidden = 128
+dropout = 0.5
+[diagnostics]
+measure_every = 0
+[sweep]
+strategy = ["hard"]
+lambda = [1.0]
+lr = [0.001]
+"#
+            }
+        }
+    }
+}
+
+/// How long to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchOptions {
+    /// Untimed steps first (allocation, thread pools, caches).
+    pub warmup_steps: usize,
+    /// Timed repeats; the median is reported.
+    pub repeats: usize,
+    /// Steps per repeat.
+    pub steps_per_repeat: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions { warmup_steps: 3, repeats: 5, steps_per_repeat: 10 }
+    }
+}
+
+/// What a benchmark measured.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    /// Training examples per step, all tasks together (w1: 256 images feed both heads).
+    pub samples_per_step: usize,
+    /// Samples per second of each repeat.
+    pub repeats: Vec<f64>,
+    /// The median of `repeats`.
+    pub median_samples_per_second: f64,
+    /// Peak resident memory of the process (Linux `VmHWM`), if known.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Random inputs of the workload's shapes: `n` training examples per task.
+fn random_task_set(workload: Workload, n: usize) -> TaskSet {
+    let mut rng = Rng::derive(0, "bench");
+    let mut images = |n: usize| Inputs::Images {
+        pixels: (0..n * 784).map(|_| rng.range(0.0, 1.0) as f32).collect(),
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    let mut rng_labels = Rng::derive(1, "bench");
+    let mut split = |inputs: Inputs, classes: usize| {
+        let n = inputs.len();
+        Split { inputs, labels: (0..n).map(|_| rng_labels.below(classes) as u32).collect() }
+    };
+    let task = |name: &str, classes: usize, train: Split, held_out: Split| TaskData {
+        name: name.into(),
+        class_names: (0..classes).map(|c| c.to_string()).collect(),
+        train,
+        val: held_out.clone(),
+        test: held_out,
+        vocabulary: None,
+    };
+    match workload {
+        Workload::W1 | Workload::W2 => {
+            let (train_images, test_images) = (images(n), images(1));
+            let left = task("left", 10, split(train_images.clone(), 10), split(test_images.clone(), 10));
+            let right = task("right", 10, split(train_images, 10), split(test_images, 10));
+            TaskSet { tasks: vec![left, right], input_groups: vec![vec![0, 1]] }
+        }
+        Workload::W4 => {
+            let digits = task("digits", 10, split(images(n), 10), split(images(1), 10));
+            let tokens = |n: usize| {
+                let mut token_rng = Rng::derive(2, "bench");
+                Inputs::Tokens {
+                    ids: (0..n * 400).map(|_| token_rng.below(20_000) as u32).collect(),
+                    seq_len: 400,
+                    vocab_size: 20_000,
+                }
+            };
+            let sentiment = task("sentiment", 2, split(tokens(n), 2), split(tokens(1), 2));
+            TaskSet { tasks: vec![digits, sentiment], input_groups: vec![vec![0], vec![1]] }
+        }
+    }
+}
+
+/// Records when each step ended.
+struct StepClock {
+    step_ends: Vec<Instant>,
+}
+
+impl TrainObserver for StepClock {
+    fn started(&mut self, _n_parameters: usize) {
+        self.step_ends.push(Instant::now());
+    }
+    fn step(&mut self, _epoch: u32, _step: usize, _steps_per_epoch: usize) {
+        self.step_ends.push(Instant::now());
+    }
+    fn epoch(&mut self, _epoch: u32, _points: &[MetricPoint]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Trains the workload for `warmup + repeats × steps` steps (one epoch) and measures throughput.
+pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, TrainError> {
+    let plan = crate::config::parse_str(workload.experiment(), "bench.toml".as_ref())
+        .map_err(|e| TrainError::Unsupported(format!("the {} experiment: {e}", workload.name())))?;
+    let trial = {
+        let mut trial = plan.trials[0].clone();
+        if workload == Workload::W2 {
+            trial.weighting = crate::weighting::Method::PcGrad;
+            trial.lambda = None;
+        }
+        trial
+    };
+    let steps = options.warmup_steps + options.repeats * options.steps_per_repeat;
+    let batch = trial.settings.batch_size;
+    let task_set = random_task_set(workload, batch * steps);
+    let mut clock = StepClock { step_ends: Vec::new() };
+    train(&trial, &task_set, &mut clock)?;
+    let samples_per_step = batch * task_set.input_groups.len();
+    let durations: Vec<f64> = clock.step_ends.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    let repeats: Vec<f64> = durations[options.warmup_steps..]
+        .chunks(options.steps_per_repeat)
+        .map(|chunk| (chunk.len() * samples_per_step) as f64 / chunk.iter().sum::<f64>())
+        .collect();
+    let mut sorted = repeats.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median_samples_per_second = sorted[sorted.len() / 2];
+    Ok(BenchResult { samples_per_step, repeats, median_samples_per_second, peak_rss_bytes: peak_rss_bytes() })
+}
+
+/// `VmHWM` of `/proc/self/status`, in bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_trains_on_inputs_of_its_shapes_and_reports_throughput() {
+        let options = BenchOptions { warmup_steps: 1, repeats: 3, steps_per_repeat: 1 };
+        for workload in [Workload::W1, Workload::W2] {
+            let result = run(workload, options).expect("runs");
+            assert_eq!(result.samples_per_step, 256, "{workload:?}: one batch of images feeds both heads");
+            assert_eq!(result.repeats.len(), 3);
+            assert!(result.repeats.iter().all(|r| r.is_finite() && *r > 0.0));
+            assert!(result.repeats.contains(&result.median_samples_per_second));
+        }
+        let task_set = random_task_set(Workload::W4, 2);
+        assert_eq!(task_set.input_groups, [vec![0], vec![1]], "images and text are separate batches");
+        assert_eq!(task_set.tasks[1].train.inputs.example_size(), 400);
+    }
+}

@@ -11,10 +11,10 @@
 //! | `fc` | dropout → linear → relu | flatten → dropout → linear → relu (50) |
 
 use candle_core::{Result, Tensor, D};
-use candle_nn::{Conv2d, Linear, Module, VarBuilder};
+use candle_nn::{Linear, Module, VarBuilder};
 
 use super::{InputSpec, TrunkSpec, LENET_REPRESENTATION};
-use crate::layers::{max_pool2x2, Conv1d};
+use crate::layers::{max_pool2x2_relu, Conv1d, Conv2d};
 use mtl_data::Rng;
 
 /// Names of the trunk's blocks, in order; they prefix the blocks' parameters.
@@ -137,10 +137,8 @@ impl Block {
             (TrunkSpec::Sequence { .. }, _) => {
                 Block::SequenceConv2(Conv1d::new(shapes[1].channels(), shapes[2].channels(), 3, 1, vb)?)
             }
-            (TrunkSpec::LeNet, 0) => {
-                Block::LeNetConv1(candle_nn::conv2d(shapes[0].channels(), 10, 5, Default::default(), vb)?)
-            }
-            (TrunkSpec::LeNet, _) => Block::LeNetConv2(candle_nn::conv2d(10, 20, 5, Default::default(), vb)?),
+            (TrunkSpec::LeNet, 0) => Block::LeNetConv1(Conv2d::new(shapes[0].channels(), 10, 5, 0, vb)?),
+            (TrunkSpec::LeNet, _) => Block::LeNetConv2(Conv2d::new(10, 20, 5, 0, vb)?),
         })
     }
 
@@ -148,8 +146,7 @@ impl Block {
         match self {
             Block::SequenceConv1(conv) => conv.forward(xs)?.relu(),
             Block::SequenceConv2(conv) => conv.forward(xs)?.relu()?.max(D::Minus1),
-            Block::LeNetConv1(conv) => max_pool2x2(&conv.forward(xs)?)?.relu(),
-            Block::LeNetConv2(conv) => max_pool2x2(&conv.forward(xs)?)?.relu(),
+            Block::LeNetConv1(conv) | Block::LeNetConv2(conv) => max_pool2x2_relu(&conv.forward(xs)?),
             Block::Fc(fc) => fc.forward(&dropout.apply(&xs.flatten_from(1)?)?)?.relu(),
         }
     }

@@ -1,10 +1,10 @@
 //! Modality stems: each turns its inputs into what the trunk reads.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Embedding, Module, VarBuilder};
+use candle_nn::{Embedding, Module, VarBuilder};
 
 use super::{ImageStem, InputSpec, TrunkSpec};
-use crate::layers::{max_pool2x2, Conv1d};
+use crate::layers::{max_pool2x2_relu, Conv1d, Conv2d};
 
 /// Feature maps of the image stem's 5×5 convolution.
 const IMAGE_STEM_MAPS: usize = 16;
@@ -28,13 +28,10 @@ impl Stem {
         let TrunkSpec::Sequence { width, image_stem, .. } = trunk else { return Ok(Stem::Identity) };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
-                ImageStem::Conv => {
-                    let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
-                    Stem::Image {
-                        local: Some(candle_nn::conv2d(channels, IMAGE_STEM_MAPS, 5, config, vb.pp("local"))?),
-                        rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
-                    }
-                }
+                ImageStem::Conv => Stem::Image {
+                    local: Some(Conv2d::new(channels, IMAGE_STEM_MAPS, 5, 2, vb.pp("local"))?),
+                    rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
+                },
                 ImageStem::Rows => {
                     Stem::Image { local: None, rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
                 }
@@ -54,7 +51,8 @@ impl Stem {
             Stem::Identity => Ok(xs.clone()),
             Stem::Image { local, rows } => {
                 let maps = match local {
-                    Some(conv) => max_pool2x2(&conv.forward(xs)?.relu()?)?,
+                    // relu then pool = pool then relu, fused into one op.
+                    Some(conv) => max_pool2x2_relu(&conv.forward(xs)?)?,
                     None => xs.clone(),
                 };
                 let (batch, channels, height, columns) = maps.dims4()?;

@@ -460,8 +460,11 @@ pub(crate) mod tests {
             Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().needs_gradients()).collect();
         assert_eq!(
             needing,
-            ["db-mtl", "gradnorm", "pcgrad", "mgda", "cagrad", "imtl", "gradvac", "aligned-mtl", "nash-mtl"]
+            ["db-mtl", "gradnorm", "pcgrad", "mgda", "cagrad", "imtl", "gradvac", "aligned-mtl", "nash-mtl", "mgda-ub"]
         );
+        let on_representation: Vec<&str> =
+            Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().on_representation()).collect();
+        assert_eq!(on_representation, ["mgda-ub"]);
     }
 
     #[test]

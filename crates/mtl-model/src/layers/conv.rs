@@ -1,0 +1,298 @@
+//! [`Conv1d`] and [`Conv2d`]: stride-1 zero-padded convolutions with a fused
+//! bias, as candle custom ops over the kernels of `super::kernels`.
+//!
+//! One op serves both: a 1-D convolution is a 2-D one over a single row
+//! (`[B, C, T]` is read as `[B, C, 1, T]`, the kernel `[O, C, k]` as `[O, C, 1, k]`).
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_nn::{Init, VarBuilder};
+
+use super::kernels::{conv_backward, conv_forward, Element, Geometry};
+
+/// 1-D convolution, stride 1, zero padding on both sides, bias fused.
+#[derive(Clone, Debug)]
+pub struct Conv1d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    padding: usize,
+}
+
+impl Conv1d {
+    /// A convolution with `weight` `[out, in, k]` and optional `bias` `[out]`.
+    pub fn from_parts(weight: Tensor, bias: Option<Tensor>, padding: usize) -> Conv1d {
+        Conv1d { weight, bias, padding }
+    }
+
+    /// Creates the parameters `weight` `[out, in, k]` and `bias` `[out]` under `vb`,
+    /// drawn exactly as candle-nn 0.11.1's `conv1d` draws them (same order, same
+    /// `Init`s), so that a seeded model is the same whichever implementation runs.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Conv1d> {
+        let weight =
+            vb.get_with_hints((out_channels, in_channels, kernel), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
+        let bias = vb.get_with_hints(out_channels, "bias", bias_init(in_channels))?;
+        Ok(Conv1d { weight, bias: Some(bias), padding })
+    }
+
+    /// `[B, in, T]` → `[B, out, T + 2·padding − k + 1]`.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding))
+    }
+}
+
+impl Module for Conv1d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        Conv1d::forward(self, xs)
+    }
+}
+
+/// 2-D convolution with a square kernel, stride 1, the same zero padding on
+/// every side, bias fused.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// A convolution with `weight` `[out, in, kh, kw]` and optional `bias` `[out]`.
+    pub fn from_parts(weight: Tensor, bias: Option<Tensor>, padding: usize) -> Conv2d {
+        Conv2d { weight, bias, padding }
+    }
+
+    /// Creates the parameters `weight` `[out, in, k, k]` and `bias` `[out]` under `vb`,
+    /// drawn exactly as candle-nn 0.11.1's `conv2d` draws them (Kaiming normal weight,
+    /// then the bias uniform in ±1/√in — candle's bound uses the input channels only).
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Conv2d> {
+        let shape = (out_channels, in_channels, kernel, kernel);
+        let weight = vb.get_with_hints(shape, "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
+        let bias = vb.get_with_hints(out_channels, "bias", bias_init(in_channels))?;
+        Ok(Conv2d { weight, bias: Some(bias), padding })
+    }
+
+    /// `[B, in, H, W]` → `[B, out, H + 2·padding − kh + 1, W + 2·padding − kw + 1]`.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        convolve(xs, &self.weight, self.bias.as_ref(), (self.padding, self.padding))
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        Conv2d::forward(self, xs)
+    }
+}
+
+/// candle-nn's bias initialisation for convolutions.
+fn bias_init(in_channels: usize) -> Init {
+    let bound = 1.0 / (in_channels as f64).sqrt();
+    Init::Uniform { lo: -bound, up: bound }
+}
+
+fn convolve(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>, padding: (usize, usize)) -> Result<Tensor> {
+    // The kernels read contiguous memory; `contiguous` is free when it already is.
+    let bias = match bias {
+        Some(bias) => bias.contiguous()?,
+        // A constant zero bias keeps one op for both cases; it needs no gradient.
+        None => Tensor::zeros(weight.dim(0)?, weight.dtype(), weight.device())?,
+    };
+    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { padding })
+}
+
+/// `(x, weight, bias)` → the convolution; `padding` is (rows, columns).
+struct ConvOp {
+    padding: (usize, usize),
+}
+
+/// `(x, weight, output gradient)` → dW, db and (if `with_input`) dX, flattened
+/// and concatenated in that order, so that one pass computes all three.
+struct ConvBackwardOp {
+    padding: (usize, usize),
+    with_input: bool,
+}
+
+fn geometry(input: &Layout, weight: &Layout, (pad_height, pad_width): (usize, usize)) -> Result<Geometry> {
+    let (batch, in_channels, in_height, in_width, out_channels, weight_channels, kernel_height, kernel_width) =
+        match (input.dims(), weight.dims()) {
+            (&[b, c, t], &[o, wc, k]) => (b, c, 1, t, o, wc, 1, k),
+            (&[b, c, h, w], &[o, wc, kh, kw]) => (b, c, h, w, o, wc, kh, kw),
+            (x, w) => candle_core::bail!(
+                "conv: input {x:?} and kernel {w:?} must be [B, C, T] and [O, C, k] or [B, C, H, W] and [O, C, kh, kw]"
+            ),
+        };
+    if weight_channels != in_channels {
+        candle_core::bail!("conv: the input has {in_channels} channels, the kernel {weight_channels}");
+    }
+    if [in_channels, in_height, in_width, out_channels, kernel_height, kernel_width].contains(&0) {
+        candle_core::bail!("conv: empty input {:?} or kernel {:?}", input.dims(), weight.dims());
+    }
+    if in_height + 2 * pad_height < kernel_height || in_width + 2 * pad_width < kernel_width {
+        candle_core::bail!("conv: kernel {:?} larger than the padded input {:?}", weight.dims(), input.dims());
+    }
+    Ok(Geometry {
+        batch,
+        in_channels,
+        in_height,
+        in_width,
+        out_channels,
+        kernel_height,
+        kernel_width,
+        pad_height,
+        pad_width,
+    })
+}
+
+/// The contiguous data of a tensor as a slice of `T`.
+fn slice<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&storage.as_slice::<T>()?[start..end]),
+        None => candle_core::bail!("conv: the {what} must be contiguous"),
+    }
+}
+
+fn output_shape(input: &Layout, geometry: &Geometry) -> Shape {
+    let (batch, channels) = (geometry.batch, geometry.out_channels);
+    match input.dims().len() {
+        3 => Shape::from((batch, channels, geometry.out_width())),
+        _ => Shape::from((batch, channels, geometry.out_height(), geometry.out_width())),
+    }
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        "mtl-conv"
+    }
+
+    fn cpu_fwd(
+        &self,
+        input: &CpuStorage,
+        input_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let geometry = geometry(input_layout, weight_layout, self.padding)?;
+        if bias_layout.dims() != [geometry.out_channels] {
+            candle_core::bail!("conv: bias {:?} for {} output channels", bias_layout.dims(), geometry.out_channels);
+        }
+        let (input, weight, bias) = ((input, input_layout), (weight, weight_layout), (bias, bias_layout));
+        let output = match same_dtype(&[input.0, weight.0, bias.0])? {
+            DType::F32 => forward::<f32>(&geometry, input, weight, bias)?,
+            _ => forward::<f64>(&geometry, input, weight, bias)?,
+        };
+        Ok((output, output_shape(input_layout, &geometry)))
+    }
+
+    fn bwd(
+        &self,
+        input: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _output: &Tensor,
+        output_grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // The network's first convolution reads the images, which need no gradient:
+        // skipping dX there saves the costliest part of its backward.
+        let with_input = input.track_op();
+        let backward = ConvBackwardOp { padding: self.padding, with_input };
+        // No backward of the backward: gradients of gradients are not needed.
+        let packed = input.apply_op3_no_bwd(weight, &output_grad.contiguous()?, &backward)?;
+        let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
+        let weight_grad = packed.narrow(0, 0, n_weight)?.reshape(weight.shape())?;
+        let bias_grad = packed.narrow(0, n_weight, n_bias)?;
+        let input_grad = match with_input {
+            true => Some(packed.narrow(0, n_weight + n_bias, input.elem_count())?.reshape(input.shape())?),
+            false => None,
+        };
+        Ok((input_grad, weight.track_op().then_some(weight_grad), bias.track_op().then_some(bias_grad)))
+    }
+}
+
+impl CustomOp3 for ConvBackwardOp {
+    fn name(&self) -> &'static str {
+        "mtl-conv-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        input: &CpuStorage,
+        input_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+        output_grad: &CpuStorage,
+        output_grad_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let geometry = geometry(input_layout, weight_layout, self.padding)?;
+        if output_grad_layout.shape() != &output_shape(input_layout, &geometry) {
+            candle_core::bail!("conv backward: output gradient {:?}", output_grad_layout.dims());
+        }
+        let with_input = self.with_input;
+        let (input, weight, output_grad) =
+            ((input, input_layout), (weight, weight_layout), (output_grad, output_grad_layout));
+        let packed = match same_dtype(&[input.0, weight.0, output_grad.0])? {
+            DType::F32 => backward::<f32>(&geometry, input, weight, output_grad, with_input)?,
+            _ => backward::<f64>(&geometry, input, weight, output_grad, with_input)?,
+        };
+        let len = weight_layout.shape().elem_count()
+            + geometry.out_channels
+            + if with_input { input_layout.shape().elem_count() } else { 0 };
+        Ok((packed, Shape::from(len)))
+    }
+}
+
+type Argument<'a> = (&'a CpuStorage, &'a Layout);
+
+fn forward<T: Element>(geometry: &Geometry, input: Argument, weight: Argument, bias: Argument) -> Result<CpuStorage> {
+    let output = conv_forward::<T>(
+        geometry,
+        slice(input.0, input.1, "input")?,
+        slice(weight.0, weight.1, "kernel")?,
+        slice(bias.0, bias.1, "bias")?,
+    );
+    Ok(T::to_cpu_storage_owned(output))
+}
+
+fn backward<T: Element>(
+    geometry: &Geometry,
+    input: Argument,
+    weight: Argument,
+    output_grad: Argument,
+    with_input: bool,
+) -> Result<CpuStorage> {
+    let grads = conv_backward::<T>(
+        geometry,
+        slice(input.0, input.1, "input")?,
+        slice(weight.0, weight.1, "kernel")?,
+        slice(output_grad.0, output_grad.1, "output gradient")?,
+        with_input,
+    );
+    let mut packed = grads.weight;
+    packed.extend_from_slice(&grads.bias);
+    if let Some(input_grad) = grads.input {
+        packed.extend_from_slice(&input_grad);
+    }
+    Ok(T::to_cpu_storage_owned(packed))
+}
+
+/// The common dtype of the arguments, which must be f32 or f64.
+fn same_dtype(storages: &[&CpuStorage]) -> Result<DType> {
+    let dtype = storages[0].dtype();
+    if storages.iter().any(|s| s.dtype() != dtype) || !matches!(dtype, DType::F32 | DType::F64) {
+        let dtypes: Vec<DType> = storages.iter().map(|s| s.dtype()).collect();
+        candle_core::bail!("conv: f32 or f64 tensors of one dtype expected, got {dtypes:?}");
+    }
+    Ok(dtype)
+}

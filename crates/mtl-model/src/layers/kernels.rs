@@ -1,0 +1,304 @@
+//! CPU kernels of the convolutions: im2col, col2im and the `gemm` calls,
+//! generic over f32 and f64, with the batch split over rayon.
+//!
+//! Everything here works on contiguous row-major slices; the candle ops in
+//! `conv` check layouts and dtypes before calling in.
+
+use std::cell::RefCell;
+
+use candle_core::WithDType;
+use rayon::prelude::*;
+
+/// Samples per unit of backward work. Fixed rather than derived from the
+/// number of threads, so that the batch sums of the weight and bias gradients
+/// are added in the same order however many threads run: results are
+/// bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
+pub(super) const SAMPLES_PER_CHUNK: usize = 8;
+
+/// The element types the kernels run on (those `gemm` supports and mtl-lab uses).
+pub(super) trait Element: WithDType {
+    /// Runs `f` on a scratch buffer of `len` elements (contents unspecified),
+    /// kept per thread between calls so that im2col allocates nothing in steady state.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! element {
+    ($t:ty) => {
+        impl Element for $t {
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static SCRATCH: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
+                }
+                // Taken out rather than borrowed, so that a re-entrant call on the
+                // same thread gets a fresh buffer instead of a borrow panic.
+                let mut buffer = SCRATCH.with(|scratch| std::mem::take(&mut *scratch.borrow_mut()));
+                if buffer.len() < len {
+                    buffer.resize(len, 0.0);
+                }
+                let result = f(&mut buffer[..len]);
+                SCRATCH.with(|scratch| *scratch.borrow_mut() = buffer);
+                result
+            }
+        }
+    };
+}
+element!(f32);
+element!(f64);
+
+/// Shapes of a stride-1, zero-padded convolution of `[B, C, H, W]` by
+/// `[O, C, kh, kw]` (a 1-D convolution is the case `H = kh = 1`, no row padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) in_channels: usize,
+    pub(super) in_height: usize,
+    pub(super) in_width: usize,
+    pub(super) out_channels: usize,
+    pub(super) kernel_height: usize,
+    pub(super) kernel_width: usize,
+    pub(super) pad_height: usize,
+    pub(super) pad_width: usize,
+}
+
+impl Geometry {
+    pub(super) fn out_height(&self) -> usize {
+        self.in_height + 2 * self.pad_height + 1 - self.kernel_height
+    }
+
+    pub(super) fn out_width(&self) -> usize {
+        self.in_width + 2 * self.pad_width + 1 - self.kernel_width
+    }
+
+    /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel_height * self.kernel_width
+    }
+
+    /// Columns of the im2col matrix: one per output position.
+    fn positions(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    fn input_len(&self) -> usize {
+        self.in_channels * self.in_height * self.in_width
+    }
+
+    fn output_len(&self) -> usize {
+        self.out_channels * self.positions()
+    }
+
+    /// The output columns `lo..hi` whose input column (`ox + j − pad`) lies inside the image.
+    fn valid_columns(&self, j: usize) -> (usize, usize) {
+        let out_width = self.out_width();
+        let lo = self.pad_width.saturating_sub(j).min(out_width);
+        let hi = (self.in_width + self.pad_width).saturating_sub(j).min(out_width).max(lo);
+        (lo, hi)
+    }
+
+    /// The input row read by output row `oy` through kernel row `i`, if inside the image.
+    fn input_row(&self, oy: usize, i: usize) -> Option<usize> {
+        (oy + i).checked_sub(self.pad_height).filter(|&row| row < self.in_height)
+    }
+}
+
+/// One sample `[C, H, W]` → its patches `[C·kh·kw, Ho·Wo]`, zeros where the window
+/// reads padding.
+fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T]) {
+    let (width, out_width, positions) = (geometry.in_width, geometry.out_width(), geometry.positions());
+    let zero = T::from_f64(0.0);
+    let mut rows = columns.chunks_exact_mut(positions);
+    for channel in 0..geometry.in_channels {
+        for i in 0..geometry.kernel_height {
+            for j in 0..geometry.kernel_width {
+                let row = rows.next().expect("one im2col row per channel and kernel offset");
+                let (lo, hi) = geometry.valid_columns(j);
+                for (oy, out) in row.chunks_exact_mut(out_width).enumerate() {
+                    let Some(input_row) = geometry.input_row(oy, i) else {
+                        out.fill(zero);
+                        continue;
+                    };
+                    let source = &input[(channel * geometry.in_height + input_row) * width..][..width];
+                    out[..lo].fill(zero);
+                    out[hi..].fill(zero);
+                    if lo < hi {
+                        out[lo..hi].copy_from_slice(&source[lo + j - geometry.pad_width..hi + j - geometry.pad_width]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each patch gradient back onto the input
+/// positions it was read from (`input_grad` must start at zero).
+fn col2im<T: Element>(geometry: &Geometry, columns: &[T], input_grad: &mut [T]) {
+    let (width, out_width, positions) = (geometry.in_width, geometry.out_width(), geometry.positions());
+    let mut rows = columns.chunks_exact(positions);
+    for channel in 0..geometry.in_channels {
+        for i in 0..geometry.kernel_height {
+            for j in 0..geometry.kernel_width {
+                let row = rows.next().expect("one im2col row per channel and kernel offset");
+                let (lo, hi) = geometry.valid_columns(j);
+                if lo == hi {
+                    continue;
+                }
+                for (oy, out) in row.chunks_exact(out_width).enumerate() {
+                    let Some(input_row) = geometry.input_row(oy, i) else { continue };
+                    let target = &mut input_grad[(channel * geometry.in_height + input_row) * width..][..width];
+                    let target = &mut target[lo + j - geometry.pad_width..hi + j - geometry.pad_width];
+                    for (t, &g) in target.iter_mut().zip(&out[lo..hi]) {
+                        *t += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A read-only matrix view for [`matmul`]: element (r, c) is `data[r·row_stride + c·col_stride]`.
+struct View<'a, T> {
+    data: &'a [T],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// `dst[m×n]` (row-major, contiguous) = (`accumulate` ? `dst` : 0) + `lhs[m×k]` · `rhs[k×n]`,
+/// single-threaded (the callers parallelise over samples).
+fn matmul<T: Element>(dst: &mut [T], (m, n, k): (usize, usize, usize), accumulate: bool, lhs: View<T>, rhs: View<T>) {
+    assert_eq!(dst.len(), m * n, "matmul destination");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(T::from_f64(0.0));
+        }
+        return;
+    }
+    // gemm reads through raw pointers: the last element of each operand must be in bounds.
+    assert!((m - 1) * lhs.row_stride + (k - 1) * lhs.col_stride < lhs.data.len(), "matmul lhs");
+    assert!((k - 1) * rhs.row_stride + (n - 1) * rhs.col_stride < rhs.data.len(), "matmul rhs");
+    // SAFETY: the asserts above keep every access in bounds; `dst` is borrowed mutably and
+    // does not alias the operands; T is f32 or f64 (the `Element` impls), which gemm supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            T::from_f64(1.0),
+            T::from_f64(1.0),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `y[b] = bias + weight · im2col(x[b])` for every sample, in parallel over samples:
+/// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]`.
+pub(super) fn conv_forward<T: Element>(geometry: &Geometry, input: &[T], weight: &[T], bias: &[T]) -> Vec<T> {
+    let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
+    let mut output = vec![T::from_f64(0.0); geometry.batch * geometry.output_len()];
+    output.par_chunks_mut(geometry.output_len()).zip(input.par_chunks(geometry.input_len())).for_each(|(out, x)| {
+        T::with_scratch(patch_len * positions, |columns| {
+            im2col(geometry, x, columns);
+            // The bias is fused: the product is accumulated onto it.
+            for (row, &b) in out.chunks_exact_mut(positions).zip(bias) {
+                row.fill(b);
+            }
+            let lhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
+            let rhs = View { data: &*columns, row_stride: positions, col_stride: 1 };
+            matmul(out, (out_channels, positions, patch_len), true, lhs, rhs);
+        })
+    });
+    output
+}
+
+/// Gradients of a convolution for the output gradient `[B, O, Ho·Wo]`.
+pub(super) struct ConvGradients<T> {
+    /// `[O, C·kh·kw]`.
+    pub(super) weight: Vec<T>,
+    /// `[O]`.
+    pub(super) bias: Vec<T>,
+    /// `[B, C, H, W]`, when asked for.
+    pub(super) input: Option<Vec<T>>,
+}
+
+/// dW, db and (if `with_input`) dX in one pass over the batch. Chunks of
+/// [`SAMPLES_PER_CHUNK`] samples run in parallel, each summing its own partial
+/// dW and db; the partials are then added in chunk order (see the constant).
+pub(super) fn conv_backward<T: Element>(
+    geometry: &Geometry,
+    input: &[T],
+    weight: &[T],
+    output_grad: &[T],
+    with_input: bool,
+) -> ConvGradients<T> {
+    let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
+    let (input_len, output_len) = (geometry.input_len(), geometry.output_len());
+    let zero = T::from_f64(0.0);
+    let chunk = |chunk_idx: usize, mut input_grad: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
+        let first = chunk_idx * SAMPLES_PER_CHUNK;
+        let samples = first..(first + SAMPLES_PER_CHUNK).min(geometry.batch);
+        let mut weight_grad = vec![zero; out_channels * patch_len];
+        let mut bias_grad = vec![zero; out_channels];
+        let scratch_len = if with_input { 2 } else { 1 } * patch_len * positions;
+        T::with_scratch(scratch_len, |scratch| {
+            let (columns, column_grads) = scratch.split_at_mut(patch_len * positions);
+            for sample in samples {
+                let x = &input[sample * input_len..][..input_len];
+                let dy = &output_grad[sample * output_len..][..output_len];
+                im2col(geometry, x, columns);
+                // dW += dY[O×N] · columnsᵀ[N×K]
+                let lhs = View { data: dy, row_stride: positions, col_stride: 1 };
+                let rhs = View { data: &*columns, row_stride: 1, col_stride: positions };
+                matmul(&mut weight_grad, (out_channels, patch_len, positions), true, lhs, rhs);
+                for (b, row) in bias_grad.iter_mut().zip(dy.chunks_exact(positions)) {
+                    *b += row.iter().fold(zero, |sum, &v| sum + v);
+                }
+                if let Some(input_grad) = input_grad.as_deref_mut() {
+                    // dcolumns[K×N] = Wᵀ[K×O] · dY[O×N], then back onto the image.
+                    let lhs = View { data: weight, row_stride: 1, col_stride: patch_len };
+                    let rhs = View { data: dy, row_stride: positions, col_stride: 1 };
+                    matmul(column_grads, (patch_len, positions, out_channels), false, lhs, rhs);
+                    let local = sample - chunk_idx * SAMPLES_PER_CHUNK;
+                    col2im(geometry, column_grads, &mut input_grad[local * input_len..][..input_len]);
+                }
+            }
+        });
+        (weight_grad, bias_grad)
+    };
+
+    let n_chunks = geometry.batch.div_ceil(SAMPLES_PER_CHUNK);
+    let (partials, input_grad): (Vec<_>, _) = if with_input {
+        let mut input_grad = vec![zero; geometry.batch * input_len];
+        let partials = input_grad
+            .par_chunks_mut(SAMPLES_PER_CHUNK * input_len)
+            .enumerate()
+            .map(|(chunk_idx, grads)| chunk(chunk_idx, Some(grads)))
+            .collect();
+        (partials, Some(input_grad))
+    } else {
+        ((0..n_chunks).into_par_iter().map(|chunk_idx| chunk(chunk_idx, None)).collect(), None)
+    };
+
+    let mut partials = partials.into_iter();
+    let (mut weight_grad, mut bias_grad) =
+        partials.next().unwrap_or_else(|| (vec![zero; out_channels * patch_len], vec![zero; out_channels]));
+    for (weight_part, bias_part) in partials {
+        weight_grad.iter_mut().zip(weight_part).for_each(|(sum, v)| *sum += v);
+        bias_grad.iter_mut().zip(bias_part).for_each(|(sum, v)| *sum += v);
+    }
+    ConvGradients { weight: weight_grad, bias: bias_grad, input: input_grad }
+}

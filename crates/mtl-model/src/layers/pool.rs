@@ -1,0 +1,187 @@
+//! 2×2 max pooling with stride 2, optionally fused with relu, as a candle
+//! custom op that records each window's arg-max in the forward pass and routes
+//! the whole gradient there in the backward pass.
+//!
+//! Not candle's `max_pool2d`, whose backward gives the arg-max only a quarter
+//! of the gradient (candle 0.11.1, DESIGN.md).
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// 2×2 max pooling with stride 2: `[B, C, H, W]` → `[B, C, H/2, W/2]` (odd trailing
+/// rows/columns are dropped, as in PyTorch). The gradient goes whole to each window's
+/// maximum; among equal values, to the first in row-major order (as PyTorch's).
+pub fn max_pool2x2(xs: &Tensor) -> Result<Tensor> {
+    pool(xs, false)
+}
+
+/// `relu(max_pool2x2(xs))` (= `max_pool2x2(relu(xs))`) in one pass. Where the
+/// window's maximum is negative the output is 0 and no gradient flows; at exactly 0
+/// the gradient passes, as through candle's relu.
+pub fn max_pool2x2_relu(xs: &Tensor) -> Result<Tensor> {
+    pool(xs, true)
+}
+
+fn pool(xs: &Tensor, relu: bool) -> Result<Tensor> {
+    xs.contiguous()?.apply_op1(MaxPool { relu, winners: Mutex::new(None) })
+}
+
+/// Where a window's gradient goes: 0–3 the window position in row-major order,
+/// [`NO_WINNER`] when relu clipped the window.
+type Winner = u8;
+const NO_WINNER: Winner = 4;
+
+struct MaxPool {
+    relu: bool,
+    /// Each output's [`Winner`], recorded by the forward pass for the backward pass
+    /// (one op value per application, so it holds one forward's record).
+    winners: Mutex<Option<Arc<Vec<Winner>>>>,
+}
+
+/// `[B, C, H, W]` → (planes B·C, H, W, pooled H, pooled W).
+fn planes(dims: &[usize]) -> Result<(usize, usize, usize, usize, usize)> {
+    let &[batch, channels, height, width] = dims else {
+        candle_core::bail!("max_pool2x2: [B, C, H, W] expected, got {dims:?}")
+    };
+    Ok((batch * channels, height, width, height / 2, width / 2))
+}
+
+fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result<(Vec<T>, Vec<Winner>)> {
+    let (n_planes, height, width, out_height, out_width) = planes(dims)?;
+    let zero = T::from_f64(0.0);
+    let mut output = vec![zero; n_planes * out_height * out_width];
+    let mut winners = vec![NO_WINNER; output.len()];
+    if output.is_empty() {
+        return Ok((output, winners));
+    }
+    let plane_len = out_height * out_width;
+    output
+        .par_chunks_mut(plane_len)
+        .zip(winners.par_chunks_mut(plane_len))
+        .zip(input.par_chunks(height * width))
+        .for_each(|((output, winners), input)| {
+            for oy in 0..out_height {
+                let top = &input[2 * oy * width..][..width];
+                let bottom = &input[(2 * oy + 1) * width..][..width];
+                for ox in 0..out_width {
+                    let window = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]];
+                    let (mut best, mut winner) = (window[0], 0);
+                    for (position, &value) in window.iter().enumerate().skip(1) {
+                        // Strictly greater: ties go to the first. NaN wins, so it propagates.
+                        if value > best || (is_nan(value) && !is_nan(best)) {
+                            (best, winner) = (value, position as Winner);
+                        }
+                    }
+                    let at = oy * out_width + ox;
+                    if relu && best < zero {
+                        (output[at], winners[at]) = (zero, NO_WINNER);
+                    } else {
+                        (output[at], winners[at]) = (best, winner);
+                    }
+                }
+            }
+        });
+    Ok((output, winners))
+}
+
+/// NaN is the one value not equal to itself (`WithDType` offers no `is_nan`).
+#[allow(clippy::eq_op)]
+fn is_nan<T: PartialEq>(value: T) -> bool {
+    value != value
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "mtl-max-pool2x2"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("max_pool2x2: the input must be contiguous")
+        };
+        let (output, winners) = match storage {
+            CpuStorage::F32(data) => {
+                let (output, winners) = pool_forward(&data[start..end], layout.dims(), self.relu)?;
+                (CpuStorage::F32(output), winners)
+            }
+            CpuStorage::F64(data) => {
+                let (output, winners) = pool_forward(&data[start..end], layout.dims(), self.relu)?;
+                (CpuStorage::F64(output), winners)
+            }
+            other => candle_core::bail!("max_pool2x2: f32 or f64 expected, got {:?}", other.dtype()),
+        };
+        *self.winners.lock().expect("max-pool record") = Some(Arc::new(winners));
+        let (_, _, _, out_height, out_width) = planes(layout.dims())?;
+        let dims = layout.dims();
+        Ok((output, Shape::from((dims[0], dims[1], out_height, out_width))))
+    }
+
+    fn bwd(&self, input: &Tensor, _output: &Tensor, output_grad: &Tensor) -> Result<Option<Tensor>> {
+        let winners = self.winners.lock().expect("max-pool record").clone();
+        let Some(winners) = winners else { candle_core::bail!("max_pool2x2: backward before forward") };
+        let backward = MaxPoolBackward { winners, input_dims: input.dims().to_vec() };
+        // No backward of the backward: gradients of gradients are not needed.
+        Ok(Some(output_grad.contiguous()?.apply_op1_no_bwd(&backward)?))
+    }
+}
+
+/// Output gradient → input gradient: each output's gradient at its recorded winner, zeros elsewhere.
+struct MaxPoolBackward {
+    winners: Arc<Vec<Winner>>,
+    input_dims: Vec<usize>,
+}
+
+impl MaxPoolBackward {
+    fn run<T: WithDType>(&self, output_grad: &[T]) -> Result<Vec<T>> {
+        let (n_planes, height, width, out_height, out_width) = planes(&self.input_dims)?;
+        if output_grad.len() != self.winners.len() {
+            candle_core::bail!(
+                "max_pool2x2 backward: {} gradients for {} outputs",
+                output_grad.len(),
+                self.winners.len()
+            );
+        }
+        let mut input_grad = vec![T::from_f64(0.0); n_planes * height * width];
+        let plane_len = out_height * out_width;
+        if plane_len == 0 {
+            return Ok(input_grad);
+        }
+        input_grad
+            .par_chunks_mut(height * width)
+            .zip(output_grad.par_chunks(plane_len))
+            .zip(self.winners.par_chunks(plane_len))
+            .for_each(|((input_grad, output_grad), winners)| {
+                for oy in 0..out_height {
+                    for ox in 0..out_width {
+                        let at = oy * out_width + ox;
+                        let winner = winners[at] as usize;
+                        if winner != NO_WINNER as usize {
+                            input_grad[(2 * oy + winner / 2) * width + 2 * ox + winner % 2] = output_grad[at];
+                        }
+                    }
+                }
+            });
+        Ok(input_grad)
+    }
+}
+
+impl CustomOp1 for MaxPoolBackward {
+    fn name(&self) -> &'static str {
+        "mtl-max-pool2x2-backward"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("max_pool2x2 backward: the gradient must be contiguous")
+        };
+        let input_grad = match storage.dtype() {
+            DType::F32 => CpuStorage::F32(self.run(&storage.as_slice::<f32>()?[start..end])?),
+            DType::F64 => CpuStorage::F64(self.run(&storage.as_slice::<f64>()?[start..end])?),
+            dtype => candle_core::bail!("max_pool2x2 backward: f32 or f64 expected, got {dtype:?}"),
+        };
+        Ok((input_grad, Shape::from(self.input_dims.clone())))
+    }
+}

@@ -1,0 +1,325 @@
+//! Values and gradients of the custom ops against references: candle's own
+//! conv2d (forward and backward) and conv1d (forward only: its backward is wrong),
+//! finite differences, and hand-computed max-pool cases.
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Module, Result, Tensor, Var};
+use mtl_data::Rng;
+
+use super::{max_pool2x2, max_pool2x2_relu, Conv1d, Conv2d};
+use crate::init::SeededBackend;
+
+fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let mut rng = Rng::new(seed);
+    let n = shape.iter().product();
+    Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu)
+}
+
+fn random_var(shape: &[usize], seed: u64, dtype: DType) -> Result<Var> {
+    Var::from_tensor(&random(shape, seed)?.to_dtype(dtype)?)
+}
+
+fn values(tensor: &Tensor) -> Result<Vec<f64>> {
+    tensor.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()
+}
+
+fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) -> Result<()> {
+    assert_eq!(ours.dims(), reference.dims(), "{what}: shape");
+    for (i, (a, b)) in values(ours)?.into_iter().zip(values(reference)?).enumerate() {
+        assert!((a - b).abs() <= tolerance * (1.0 + b.abs()), "{what}[{i}]: ours {a}, reference {b}");
+    }
+    Ok(())
+}
+
+/// A loss that weights every output element differently, so that a gradient
+/// that is merely scaled or permuted is caught.
+fn weighted_sum(out: &Tensor, seed: u64) -> Result<Tensor> {
+    (out * random(out.dims(), seed)?.to_dtype(out.dtype())?)?.sum_all()
+}
+
+/// Compares the autograd gradient of `loss` for each variable with central
+/// finite differences, element by element (f64, step 1e-6).
+fn check_finite_differences(vars: &[(&str, &Var)], loss: impl Fn() -> Result<Tensor>) -> Result<()> {
+    let grads = loss()?.backward()?;
+    for (name, var) in vars {
+        let analytic = values(grads.get(var).unwrap_or_else(|| panic!("{name} received no gradient")))?;
+        let original = values(var)?;
+        let eps = 1e-6;
+        for i in 0..original.len() {
+            let mut perturbed = original.clone();
+            let mut at = |delta: f64| -> Result<f64> {
+                perturbed[i] = original[i] + delta;
+                var.set(&Tensor::from_vec(perturbed.clone(), var.shape(), &Device::Cpu)?)?;
+                loss()?.to_scalar::<f64>()
+            };
+            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
+            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu)?)?;
+            let tolerance = 1e-6 * (1.0 + numeric.abs());
+            assert!(
+                (numeric - analytic[i]).abs() < tolerance,
+                "{name}[{i}]: autograd {} vs finite difference {numeric}",
+                analytic[i]
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Conv2dCase {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    padding: usize,
+}
+
+/// Values and the gradients of input, kernel and bias against candle's conv2d
+/// (whose backward is right), and no input gradient when the input needs none.
+fn check_conv2d(case: Conv2dCase, dtype: DType, tolerance: f64) -> Result<()> {
+    let Conv2dCase { batch, in_channels, out_channels, height, width, kernel, padding } = case;
+    let weight = random_var(&[out_channels, in_channels, kernel, kernel], 1, dtype)?;
+    let bias = random_var(&[out_channels], 2, dtype)?;
+    let input = random_var(&[batch, in_channels, height, width], 3, dtype)?;
+    let ours = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+    let config = candle_nn::Conv2dConfig { padding, ..Default::default() };
+    let reference = candle_nn::Conv2d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), config);
+
+    let (our_out, reference_out) = (ours.forward(&input)?, reference.forward(&input)?);
+    assert_close(&format!("{case:?} output"), &our_out, &reference_out, tolerance)?;
+    let our_grads = weighted_sum(&our_out, 4)?.backward()?;
+    let reference_grads = weighted_sum(&reference_out, 4)?.backward()?;
+    for (name, var) in [("input", &input), ("weight", &weight), ("bias", &bias)] {
+        let grad = |grads: &candle_core::backprop::GradStore| grads.get(var).expect("gradient").clone();
+        assert_close(&format!("{case:?} d{name}"), &grad(&our_grads), &grad(&reference_grads), tolerance)?;
+    }
+
+    // An input that needs no gradient (the images): none is computed, the others are unchanged.
+    let images = input.as_tensor().detach();
+    let grads = weighted_sum(&ours.forward(&images)?, 4)?.backward()?;
+    assert!(grads.get(&images).is_none(), "{case:?}: an input gradient nobody asked for");
+    for var in [&weight, &bias] {
+        assert_eq!(values(grads.get(var).expect("gradient"))?, values(our_grads.get(var).expect("gradient"))?);
+    }
+    Ok(())
+}
+
+const CONV2D_CASES: [Conv2dCase; 8] = [
+    Conv2dCase { batch: 1, in_channels: 1, out_channels: 1, height: 5, width: 7, kernel: 1, padding: 0 },
+    Conv2dCase { batch: 3, in_channels: 2, out_channels: 4, height: 7, width: 6, kernel: 3, padding: 2 },
+    Conv2dCase { batch: 2, in_channels: 3, out_channels: 5, height: 9, width: 8, kernel: 5, padding: 0 },
+    Conv2dCase { batch: 1, in_channels: 1, out_channels: 3, height: 6, width: 5, kernel: 5, padding: 2 },
+    // More than one chunk of samples in the backward pass (8 per chunk), the last one partial.
+    Conv2dCase { batch: 9, in_channels: 2, out_channels: 3, height: 5, width: 5, kernel: 3, padding: 0 },
+    Conv2dCase { batch: 17, in_channels: 1, out_channels: 2, height: 6, width: 7, kernel: 3, padding: 1 },
+    // A kernel wider than the image: some output positions read only padding.
+    Conv2dCase { batch: 4, in_channels: 3, out_channels: 2, height: 3, width: 3, kernel: 5, padding: 2 },
+    Conv2dCase { batch: 3, in_channels: 4, out_channels: 1, height: 1, width: 1, kernel: 1, padding: 0 },
+];
+
+#[test]
+fn conv2d_matches_candle_values_and_gradients_in_f64() -> Result<()> {
+    for case in CONV2D_CASES {
+        check_conv2d(case, DType::F64, 1e-12)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn conv2d_matches_candle_values_and_gradients_in_f32() -> Result<()> {
+    for case in CONV2D_CASES {
+        check_conv2d(case, DType::F32, 1e-4)?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Conv1dCase {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    length: usize,
+    kernel: usize,
+    padding: usize,
+}
+
+/// Values against candle's conv1d (its forward is right), gradients against finite
+/// differences (its backward is not: see network::tests).
+fn check_conv1d(case: Conv1dCase) -> Result<()> {
+    let Conv1dCase { batch, in_channels, out_channels, length, kernel, padding } = case;
+    let weight = random_var(&[out_channels, in_channels, kernel], 1, DType::F64)?;
+    let bias = random_var(&[out_channels], 2, DType::F64)?;
+    let input = random_var(&[batch, in_channels, length], 3, DType::F64)?;
+    let ours = Conv1d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+    let config = candle_nn::Conv1dConfig { padding, ..Default::default() };
+    let reference = candle_nn::Conv1d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), config);
+    assert_close(&format!("{case:?} output"), &ours.forward(&input)?, &reference.forward(&input)?, 1e-12)?;
+    let vars = [("input", &input), ("weight", &weight), ("bias", &bias)];
+    check_finite_differences(&vars, || weighted_sum(&ours.forward(&input)?, 4))
+}
+
+#[test]
+fn conv1d_matches_candle_values_and_finite_difference_gradients() -> Result<()> {
+    let cases = [
+        Conv1dCase { batch: 1, in_channels: 1, out_channels: 1, length: 5, kernel: 1, padding: 0 },
+        Conv1dCase { batch: 3, in_channels: 2, out_channels: 4, length: 7, kernel: 3, padding: 1 },
+        Conv1dCase { batch: 2, in_channels: 3, out_channels: 5, length: 9, kernel: 5, padding: 2 },
+        Conv1dCase { batch: 9, in_channels: 4, out_channels: 3, length: 6, kernel: 3, padding: 0 },
+        Conv1dCase { batch: 1, in_channels: 2, out_channels: 2, length: 2, kernel: 5, padding: 2 },
+        Conv1dCase { batch: 17, in_channels: 1, out_channels: 2, length: 5, kernel: 3, padding: 1 },
+    ];
+    for case in cases {
+        check_conv1d(case)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn conv1d_without_bias_is_the_convolution_alone() -> Result<()> {
+    // One channel, kernel [1, 2, 3], padding 1 over x = [1, 0, 2]:
+    // y = [0·1 + 1·2 + 0·3, 1·1 + 0·2 + 2·3, 0·1 + 2·2 + 0·3] = [2, 7, 4].
+    let conv = Conv1d::from_parts(Tensor::new(&[[[1f64, 2., 3.]]], &Device::Cpu)?, None, 1);
+    let y = conv.forward(&Tensor::new(&[[[1f64, 0., 2.]]], &Device::Cpu)?)?;
+    assert_eq!(values(&y)?, [2., 7., 4.]);
+    Ok(())
+}
+
+#[test]
+fn convolutions_refuse_mismatched_shapes_with_an_error() -> Result<()> {
+    let conv = |weight: &[usize], input: &[usize], padding| -> String {
+        let conv = Conv2d::from_parts(random(weight, 1).expect("weight"), None, padding);
+        conv.forward(&random(input, 2).expect("input")).expect_err("refused").to_string()
+    };
+    assert!(conv(&[2, 3, 3, 3], &[1, 2, 5, 5], 0).contains("the input has 2 channels, the kernel 3"));
+    assert!(conv(&[2, 1, 5, 5], &[1, 1, 3, 3], 0).contains("larger than the padded input"));
+    assert!(conv(&[2, 1, 3], &[1, 1, 5, 5], 0).contains("must be"));
+    let f32_input = random(&[1, 1, 5, 5], 2)?.to_dtype(DType::F32)?;
+    let mixed = Conv2d::from_parts(random(&[2, 1, 3, 3], 1)?, None, 0).forward(&f32_input);
+    assert!(mixed.expect_err("refused").to_string().contains("one dtype"));
+    Ok(())
+}
+
+/// Runs forward and backward of a convolution on a `threads`-thread rayon pool and
+/// returns the bits of the output and of every gradient.
+fn conv_bits_on(threads: usize, conv: &Conv2d, vars: &[&Var], input: &Var) -> Result<Vec<Vec<u32>>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+    pool.install(|| {
+        let out = conv.forward(input)?;
+        let grads = weighted_sum(&out, 4)?.backward()?;
+        let mut bits = vec![out.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect()];
+        for var in vars.iter().chain([&input]) {
+            let grad = grads.get(var).expect("gradient").flatten_all()?.to_vec1::<f32>()?;
+            bits.push(grad.iter().map(|v| v.to_bits()).collect());
+        }
+        Ok(bits)
+    })
+}
+
+#[test]
+fn conv_results_are_bit_identical_whatever_the_number_of_threads() -> Result<()> {
+    // 37 samples: five chunks, the last partial, spread differently over 1, 2 and 3 threads.
+    let weight = random_var(&[6, 3, 5, 5], 1, DType::F32)?;
+    let bias = random_var(&[6], 2, DType::F32)?;
+    let input = random_var(&[37, 3, 12, 11], 3, DType::F32)?;
+    let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), 1);
+    let one_thread = conv_bits_on(1, &conv, &[&weight, &bias], &input)?;
+    for threads in [2, 3] {
+        assert!(one_thread == conv_bits_on(threads, &conv, &[&weight, &bias], &input)?, "{threads} threads differ");
+    }
+    Ok(())
+}
+
+#[test]
+fn convolutions_draw_their_parameters_exactly_as_candle_nn_does() -> Result<()> {
+    // Parameters come from a seeded generator in construction order: the same names,
+    // shapes, order and initialisation as candle-nn's conv1d/conv2d give the same model.
+    let draw = |build: &dyn Fn(candle_nn::VarBuilder) -> Result<()>| -> Result<Vec<(String, Vec<f64>)>> {
+        let backend = Arc::new(SeededBackend::new(5));
+        build(backend.builder(DType::F32, &Device::Cpu).pp("layer"))?;
+        backend.parameters().named().map(|(name, var)| Ok((name.to_string(), values(var)?))).collect()
+    };
+    let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
+    let ours = draw(&|vb| Conv2d::new(3, 7, 5, 2, vb).map(drop))?;
+    assert_eq!(ours, draw(&|vb| candle_nn::conv2d(3, 7, 5, config, vb).map(drop))?);
+    assert_eq!(ours.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["layer.bias", "layer.weight"]);
+    let config = candle_nn::Conv1dConfig { padding: 1, ..Default::default() };
+    let ours = draw(&|vb| Conv1d::new(4, 6, 3, 1, vb).map(drop))?;
+    assert_eq!(ours, draw(&|vb| candle_nn::conv1d(4, 6, 3, config, vb).map(drop))?);
+    Ok(())
+}
+
+/// `max_pool2x2` (or the relu variant) of `x` `[H, W]` (one sample, one channel)
+/// gives `pooled`, and the gradient of its sum is `grad` (row-major).
+fn check_pool(x: &[&[f64]], relu: bool, pooled: &[f64], grad: &[f64]) -> Result<()> {
+    let (height, width) = (x.len(), x[0].len());
+    let flat: Vec<f64> = x.iter().flat_map(|row| row.iter().copied()).collect();
+    let input = Var::from_tensor(&Tensor::from_vec(flat, (1, 1, height, width), &Device::Cpu)?)?;
+    let ours = if relu { max_pool2x2_relu(&input)? } else { max_pool2x2(&input)? };
+    let our_grad = ours.sum_all()?.backward()?.get(&input).expect("gradient").clone();
+    assert_eq!(values(&ours)?, pooled, "{x:?}, relu {relu}: pooled");
+    assert_eq!(values(&our_grad)?, grad, "{x:?}, relu {relu}: gradient");
+    Ok(())
+}
+
+#[test]
+fn max_pool_matches_hand_computed_cases() -> Result<()> {
+    // PyTorch's max_pool2d (and relu) give the same values and gradients.
+    // DESIGN.md's case: the whole gradient to the arg-max (candle 0.11.1 gives 0.25).
+    check_pool(&[&[1., 2.], &[3., 4.]], false, &[4.], &[0., 0., 0., 1.])?;
+    // Ties: the first maximum in row-major order takes it all.
+    check_pool(&[&[5., 5.], &[5., 5.]], false, &[5.], &[1., 0., 0., 0.])?;
+    check_pool(&[&[1., 3.], &[3., 2.]], false, &[3.], &[0., 1., 0., 0.])?;
+    // Odd sizes: the last row and column are dropped, as in PyTorch (3×5 → 1×2).
+    check_pool(
+        &[&[1., 2., 0., 7., 9.], &[3., 4., 8., 6., 9.], &[9., 9., 9., 9., 9.]],
+        false,
+        &[4., 8.],
+        &[0., 0., 0., 0., 0., 0., 1., 1., 0., 0., 0., 0., 0., 0., 0.],
+    )?;
+    // relu: a negative maximum gives 0 and no gradient ...
+    check_pool(&[&[-1., -2.], &[-3., -4.]], true, &[0.], &[0., 0., 0., 0.])?;
+    // ... a maximum of exactly 0 passes it (candle's relu has gradient 1 at 0) ...
+    check_pool(&[&[-1., 0.], &[-3., -4.]], true, &[0.], &[0., 1., 0., 0.])?;
+    // ... and a positive one is untouched.
+    check_pool(&[&[-1., 2.], &[0.5, -4.], &[1., 1.]], true, &[2.], &[0., 1., 0., 0., 0., 0.])
+}
+
+#[test]
+fn max_pool_matches_candle_values_and_finite_difference_gradients_on_odd_shapes() -> Result<()> {
+    for (batch, channels, height, width) in [(1, 1, 2, 2), (3, 2, 5, 7), (2, 3, 6, 4), (1, 4, 9, 3), (2, 1, 3, 3)] {
+        let input = random_var(&[batch, channels, height, width], 7, DType::F64)?;
+        // candle's max_pool2d forward is right (only its backward is not); it drops odd edges too.
+        let (even_height, even_width) = (height / 2 * 2, width / 2 * 2);
+        let reference = input.narrow(2, 0, even_height)?.narrow(3, 0, even_width)?.max_pool2d(2)?;
+        assert_close("max_pool2x2", &max_pool2x2(&input)?, &reference, 0.0)?;
+        assert_close("max_pool2x2_relu", &max_pool2x2_relu(&input)?, &reference.relu()?, 0.0)?;
+        for relu in [false, true] {
+            let pool = |x: &Tensor| if relu { max_pool2x2_relu(x) } else { max_pool2x2(x) };
+            check_finite_differences(&[("input", &input)], || weighted_sum(&pool(&input)?, 8))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn max_pool_of_a_single_column_is_empty_and_passes_no_gradient() -> Result<()> {
+    let input = random_var(&[2, 1, 3, 1], 7, DType::F64)?;
+    let pooled = max_pool2x2_relu(&input)?;
+    assert_eq!(pooled.dims(), &[2, 1, 1, 0]);
+    let grad = (pooled.sum_all()? + input.sum_all()?)?.backward()?.get(&input).expect("gradient").clone();
+    assert_eq!(values(&grad)?, [1.0; 6], "only the direct term's gradient");
+    Ok(())
+}
+
+#[test]
+fn max_pool_reads_non_contiguous_inputs() -> Result<()> {
+    // A transposed view is pooled as its values, not as its memory.
+    let input = random_var(&[2, 3, 4, 6], 9, DType::F64)?;
+    let transposed = input.transpose(2, 3)?;
+    let expected = max_pool2x2(&transposed.contiguous()?)?;
+    assert_close("transposed", &max_pool2x2(&transposed)?, &expected, 0.0)?;
+    check_finite_differences(&[("input", &input)], || weighted_sum(&max_pool2x2_relu(&input.transpose(2, 3)?)?, 3))
+}

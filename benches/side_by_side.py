@@ -32,7 +32,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mtl", default=str(ROOT / "target/release/mtl"))
     parser.add_argument("--python", default=sys.executable, help="a Python that has torch")
-    parser.add_argument("--workloads", default="w1,w2,w4")
+    parser.add_argument("--workloads", default="w1,w2,w3,w4")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="both sides [default: the number of cores]")
     args = parser.parse_args()

@@ -41,6 +41,22 @@ class MultiLeNet(nn.Module):
         return [head(z) for head in self.heads]
 
 
+class TextCnn(nn.Module):
+    """w3: TextCNN (Kim 2014), two 2-class heads sharing the text trunk."""
+
+    def __init__(self, vocab=20_000, width=128, filters=100):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, width)
+        self.convs = nn.ModuleList([nn.Conv1d(width, filters, k) for k in (3, 4, 5)])
+        self.heads = nn.ModuleList([nn.Linear(3 * filters, 2) for _ in range(2)])
+
+    def forward(self, tokens):
+        x = self.embedding(tokens).transpose(1, 2)
+        z = torch.cat([F.relu(conv(x)).amax(dim=2) for conv in self.convs], dim=1)
+        z = F.dropout(z, 0.5, self.training)
+        return [head(z) for head in self.heads]
+
+
 class ImageText(nn.Module):
     """w4: the image+text model of experiments/mnist-imdb.toml (conv stem, width 64, hidden 128)."""
 
@@ -117,6 +133,20 @@ def make_step(workload):
             optimizer.step()
 
         return step, batch
+    if workload == "w3":
+        model = TextCnn()
+        batch = 64
+        tokens = torch.randint(0, 20_000, (batch, 256))
+        y = [torch.randint(0, 2, (batch,)) for _ in range(2)]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(tokens)
+            (F.cross_entropy(logits[0], y[0]) + F.cross_entropy(logits[1], y[1])).backward()
+            optimizer.step()
+
+        return step, batch
     if workload == "w4":
         model = ImageText()
         batch = 64
@@ -138,7 +168,7 @@ def make_step(workload):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workload", default="w1", choices=["w1", "w2", "w4"])
+    parser.add_argument("--workload", default="w1", choices=["w1", "w2", "w3", "w4"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads [default: the number of cores]")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)

@@ -7,8 +7,9 @@ use mtl_runner::bench::{BenchOptions, Workload};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// The workload: w1 (MultiLeNet, batch 256, static weights), w2 (w1 with PCGrad),
-    /// w4 (the MNIST + IMDb model, batch 64 per task). Default: all of them.
-    #[arg(long, value_parser = ["w1", "w2", "w4"])]
+    /// w3 (TextCNN, two tasks on texts of length 256, batch 64), w4 (the MNIST + IMDb model,
+    /// batch 64 per task). Default: all of them.
+    #[arg(long, value_parser = ["w1", "w2", "w3", "w4"])]
     workload: Option<String>,
     /// Threads for candle's ops [default: the number of cores].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]

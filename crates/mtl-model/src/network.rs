@@ -9,6 +9,9 @@
 //! The trunk is conv(k3) → relu → conv(k3) → relu → max over time → linear →
 //! relu: the TextCNN recipe (Kim 2014). Heads are linear layers.
 //!
+//! For text-only task sets there is TextCNN (Kim 2014): embeddings → convolutions of widths
+//! 3, 4, 5 → relu → max over time, concatenated → dropout; its heads are linear.
+//!
 //! For image-only task sets there is also the LeNet trunk of the MultiMNIST
 //! literature (Sener & Koltun 2018): conv(C→10, k5) → max-pool 2 → relu →
 //! conv(10→20, k5) → max-pool 2 → relu → fc → relu (50); images enter it
@@ -285,6 +288,14 @@ pub enum TrunkSpec {
     },
     /// The LeNet trunk for images (no stems), representation of size 50.
     LeNet,
+    /// TextCNN (Kim 2014) for text: token embeddings of `width`, convolutions of widths 3, 4
+    /// and 5 with `filters` maps each → relu → max over time, concatenated (3·`filters`).
+    TextCnn {
+        /// Embedding size.
+        width: usize,
+        /// Feature maps per convolution width.
+        filters: usize,
+    },
 }
 
 /// How the sequence trunk's image stem reads an image.
@@ -313,12 +324,16 @@ pub struct ModelSpec {
 /// Size of the LeNet trunk's output.
 const LENET_REPRESENTATION: usize = 50;
 
+/// TextCNN's convolution widths (Kim 2014).
+const TEXTCNN_WIDTHS: [usize; 3] = [3, 4, 5];
+
 impl TrunkSpec {
     /// Size of the representation the heads read.
     pub fn representation(&self) -> usize {
         match self {
             TrunkSpec::Sequence { hidden, .. } => *hidden,
             TrunkSpec::LeNet => LENET_REPRESENTATION,
+            TrunkSpec::TextCnn { filters, .. } => TEXTCNN_WIDTHS.len() * filters,
         }
     }
 }

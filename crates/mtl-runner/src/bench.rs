@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | `w1` | MultiLeNet, two 10-class heads on the same 1×28×28 images | 256 | CE_left + 0.5·CE_right, AdamW lr 5e-4, no weight decay |
 //! | `w2` | w1 with PCGrad: one backward per task, projection, one step | 256 | as w1 |
+//! | `w3` | TextCNN (Kim 2014): embedding 20,000×128, convolutions of widths 3/4/5 × 100 maps, relu, max over time, dropout 0.5; two 2-class heads on the same texts of length 256 | 64 | CE_1 + CE_2, AdamW lr 1e-3 |
 //! | `w4` | the image+text model of `experiments/mnist-imdb.toml` (conv stem, width 64, hidden 128, dropout 0.5; IMDb-sized vocabulary 20,000, length 400) | 64 per task | CE_digits + CE_sentiment, AdamW lr 1e-3 |
 
 use std::time::Instant;
@@ -23,19 +24,22 @@ pub enum Workload {
     W1,
     /// MultiLeNet, PCGrad.
     W2,
+    /// TextCNN, two tasks on the same texts.
+    W3,
     /// The MNIST + IMDb model.
     W4,
 }
 
 impl Workload {
     /// Every workload this build runs.
-    pub const ALL: [Workload; 3] = [Workload::W1, Workload::W2, Workload::W4];
+    pub const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4];
 
     /// `w1`, `w2`, `w4`.
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
             Workload::W2 => "w2",
+            Workload::W3 => "w3",
             Workload::W4 => "w4",
         }
     }
@@ -68,6 +72,30 @@ measure_every = 0
 strategy = ["hard"]
 lambda = [0.5]
 lr = [0.0005]
+"#
+            }
+            Workload::W3 => {
+                r#"
+name = "bench"
+epochs = 1
+batch_size = 64
+[[tasks]]
+name = "topic"
+data = { format = "synthetic-reviews" }
+[[tasks]]
+name = "tone"
+data = { format = "synthetic-reviews" }
+[model]
+trunk = "textcnn"
+width = 128
+filters = 100
+dropout = 0.5
+[diagnostics]
+measure_every = 0
+[sweep]
+strategy = ["hard"]
+lambda = [1.0]
+lr = [0.001]
 "#
             }
             Workload::W4 => {
@@ -157,6 +185,18 @@ fn random_task_set(workload: Workload, n: usize) -> TaskSet {
             let right = task("right", 10, split(train_images, 10), split(test_images, 10));
             TaskSet { tasks: vec![left, right], input_groups: vec![vec![0, 1]] }
         }
+        Workload::W3 => {
+            let mut token_rng = Rng::derive(3, "bench");
+            let mut tokens = |n: usize| Inputs::Tokens {
+                ids: (0..n * 256).map(|_| token_rng.below(20_000) as u32).collect(),
+                seq_len: 256,
+                vocab_size: 20_000,
+            };
+            let (train_tokens, test_tokens) = (tokens(n), tokens(1));
+            let topic = task("topic", 2, split(train_tokens.clone(), 2), split(test_tokens.clone(), 2));
+            let tone = task("tone", 2, split(train_tokens, 2), split(test_tokens, 2));
+            TaskSet { tasks: vec![topic, tone], input_groups: vec![vec![0, 1]] }
+        }
         Workload::W4 => {
             let digits = task("digits", 10, split(images(n), 10), split(images(1), 10));
             let tokens = |n: usize| {
@@ -241,6 +281,9 @@ mod tests {
             assert!(result.repeats.iter().all(|r| r.is_finite() && *r > 0.0));
             assert!(result.repeats.contains(&result.median_samples_per_second));
         }
+        let texts = random_task_set(Workload::W3, 2);
+        assert_eq!(texts.input_groups, [vec![0, 1]], "both tasks read the same texts");
+        assert_eq!(texts.tasks[0].train.inputs.example_size(), 256);
         let task_set = random_task_set(Workload::W4, 2);
         assert_eq!(task_set.input_groups, [vec![0], vec![1]], "images and text are separate batches");
         assert_eq!(task_set.tasks[1].train.inputs.example_size(), 400);

@@ -237,6 +237,7 @@ struct ModelEntry {
     dropout: Option<f64>,
     width: Option<usize>,
     hidden: Option<usize>,
+    filters: Option<usize>,
 }
 
 /// `[diagnostics]`: when training diagnostics are measured and logged.
@@ -957,6 +958,9 @@ impl Checker<'_> {
             unreachable!("the default trunk is the sequence CNN")
         };
         match entry.trunk.as_deref().unwrap_or("sequence") {
+            "sequence" if entry.filters.is_some() => {
+                self.fail(&[Key("model"), Key("filters")], "filters belongs to the textcnn trunk")
+            }
             "sequence" => Ok(TrunkSpec::Sequence {
                 width: self.count(entry.width, default_width, &[Key("model"), Key("width")], 1..4097)?,
                 hidden: self.count(entry.hidden, default_hidden, &[Key("model"), Key("hidden")], 1..4097)?,
@@ -971,11 +975,27 @@ impl Checker<'_> {
                     }
                 },
             }),
+            "textcnn" => {
+                for (key, is_given) in [("hidden", entry.hidden.is_some()), ("image_stem", entry.image_stem.is_some())]
+                {
+                    if is_given {
+                        self.fail(
+                            &[Key("model"), Key(key)],
+                            "the textcnn trunk has no such setting; it takes width and filters",
+                        )?;
+                    }
+                }
+                Ok(TrunkSpec::TextCnn {
+                    width: self.count(entry.width, 128, &[Key("model"), Key("width")], 1..4097)?,
+                    filters: self.count(entry.filters, 100, &[Key("model"), Key("filters")], 1..4097)?,
+                })
+            }
             "lenet" => {
                 let given = [
                     ("width", entry.width.is_some()),
                     ("hidden", entry.hidden.is_some()),
                     ("image_stem", entry.image_stem.is_some()),
+                    ("filters", entry.filters.is_some()),
                 ];
                 for (key, is_given) in given {
                     if is_given {
@@ -986,7 +1006,7 @@ impl Checker<'_> {
             }
             other => self.fail(
                 &[Key("model"), Key("trunk")],
-                format!("unknown trunk \"{other}\"; expected \"sequence\" or \"lenet\""),
+                format!("unknown trunk \"{other}\"; expected \"sequence\", \"lenet\" or \"textcnn\""),
             ),
         }
     }

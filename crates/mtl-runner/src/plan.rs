@@ -33,6 +33,7 @@ fn model_settings(model: &ModelConfig) -> Value {
             "trunk": "sequence", "width": width, "hidden": hidden, "image_stem": image_stem_name(*image_stem),
         }),
         TrunkSpec::LeNet => json!({ "trunk": "lenet" }),
+        TrunkSpec::TextCnn { width, filters } => json!({ "trunk": "textcnn", "width": width, "filters": filters }),
     }
 }
 
@@ -140,6 +141,11 @@ impl Trial {
                 ("hidden".to_string(), ParamValue::Num(hidden as f64)),
             ]),
             TrunkSpec::LeNet => params.push(("trunk".to_string(), ParamValue::Text("lenet".into()))),
+            TrunkSpec::TextCnn { width, filters } => params.extend([
+                ("trunk".to_string(), ParamValue::Text("textcnn".into())),
+                ("width".to_string(), ParamValue::Num(width as f64)),
+                ("filters".to_string(), ParamValue::Num(filters as f64)),
+            ]),
         }
         for (name, value) in self.sharing.hyperparameters().into_iter().chain(self.weighting.hyperparameters()) {
             params.push((name.to_string(), ParamValue::Num(value)));

@@ -4,16 +4,16 @@
 //! (cross-stitch mixes after each, PLE's levels cover ranges of them, MTAN
 //! masks each one's output):
 //!
-//! | block | sequence trunk | LeNet trunk |
-//! |---|---|---|
-//! | `conv1` | conv k3 → relu: `[B, width, T]` → `[B, hidden, T]` | conv 5×5 → pool → relu |
-//! | `conv2` | conv k3 → relu → max over time → `[B, hidden]` | conv 5×5 → pool → relu |
-//! | `fc` | dropout → linear → relu | flatten → dropout → linear → relu (50) |
+//! | block | sequence trunk | LeNet trunk | TextCNN |
+//! |---|---|---|---|
+//! | `conv1` | conv k3 → relu: `[B, width, T]` → `[B, hidden, T]` | conv 5×5 → pool → relu | convs k3, k4, k5 → relu → max over time, concatenated |
+//! | `conv2` | conv k3 → relu → max over time → `[B, hidden]` | conv 5×5 → pool → relu | (none) |
+//! | `fc` | dropout → linear → relu | flatten → dropout → linear → relu (50) | dropout |
 
 use candle_core::{Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 
-use super::{InputSpec, TrunkSpec, LENET_REPRESENTATION};
+use super::{InputSpec, TrunkSpec, LENET_REPRESENTATION, TEXTCNN_WIDTHS};
 use crate::layers::{max_pool2x2_relu, Conv1d, Conv2d};
 use mtl_data::Rng;
 
@@ -86,6 +86,18 @@ pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<[Feature
         (TrunkSpec::LeNet, InputSpec::Text { .. }) => {
             candle_core::bail!("the lenet trunk reads images only; use the sequence trunk for text tasks")
         }
+        (TrunkSpec::TextCnn { width, filters }, InputSpec::Text { .. }) => {
+            let size = TEXTCNN_WIDTHS.len() * filters;
+            [
+                Features::Sequence { channels: width },
+                Features::Vector { size },
+                Features::Vector { size },
+                Features::Vector { size },
+            ]
+        }
+        (TrunkSpec::TextCnn { .. }, InputSpec::Image { .. }) => {
+            candle_core::bail!("the textcnn trunk reads text only; use the sequence trunk for image tasks")
+        }
     })
 }
 
@@ -122,6 +134,12 @@ pub(crate) enum Block {
     LeNetConv1(Conv2d),
     LeNetConv2(Conv2d),
     Fc(Linear),
+    /// TextCNN's parallel convolutions, each → relu → max over time, concatenated.
+    TextCnnConvs(Vec<Conv1d>),
+    /// TextCNN's empty middle block.
+    Identity,
+    /// TextCNN's last block: dropout only.
+    Dropout,
 }
 
 impl Block {
@@ -130,6 +148,14 @@ impl Block {
         let shapes = boundaries(trunk, input)?;
         let vb = vb.pp(BLOCK_NAMES[index]);
         Ok(match (trunk, index) {
+            (TrunkSpec::TextCnn { width, filters }, 0) => Block::TextCnnConvs(
+                TEXTCNN_WIDTHS
+                    .iter()
+                    .map(|&k| Conv1d::new(width, filters, k, 0, vb.pp(format!("k{k}"))))
+                    .collect::<Result<_>>()?,
+            ),
+            (TrunkSpec::TextCnn { .. }, 1) => Block::Identity,
+            (TrunkSpec::TextCnn { .. }, _) => Block::Dropout,
             (_, 2) => Block::Fc(candle_nn::linear(shapes[2].gate_size(), shapes[3].channels(), vb)?),
             (TrunkSpec::Sequence { .. }, 0) => {
                 Block::SequenceConv1(Conv1d::new(shapes[0].channels(), shapes[1].channels(), 3, 1, vb)?)
@@ -148,6 +174,13 @@ impl Block {
             Block::SequenceConv2(conv) => conv.forward(xs)?.relu()?.max(D::Minus1),
             Block::LeNetConv1(conv) | Block::LeNetConv2(conv) => max_pool2x2_relu(&conv.forward(xs)?),
             Block::Fc(fc) => fc.forward(&dropout.apply(&xs.flatten_from(1)?)?)?.relu(),
+            Block::TextCnnConvs(convs) => {
+                let pooled =
+                    convs.iter().map(|conv| conv.forward(xs)?.relu()?.max(D::Minus1)).collect::<Result<Vec<_>>>()?;
+                Tensor::cat(&pooled, 1)
+            }
+            Block::Identity => Ok(xs.clone()),
+            Block::Dropout => dropout.apply(xs),
         }
     }
 }
@@ -204,7 +237,9 @@ impl Head {
     pub(crate) fn new(trunk: TrunkSpec, n_classes: usize, vb: VarBuilder) -> Result<Head> {
         let input = trunk.representation();
         Ok(match trunk {
-            TrunkSpec::Sequence { .. } => Head::Linear(candle_nn::linear(input, n_classes, vb)?),
+            TrunkSpec::Sequence { .. } | TrunkSpec::TextCnn { .. } => {
+                Head::Linear(candle_nn::linear(input, n_classes, vb)?)
+            }
             TrunkSpec::LeNet => Head::Mlp(
                 candle_nn::linear(input, LENET_REPRESENTATION, vb.pp("fc1"))?,
                 candle_nn::linear(LENET_REPRESENTATION, n_classes, vb.pp("fc2"))?,

@@ -25,7 +25,12 @@ fn conv_k3(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Co
 
 impl Stem {
     pub(crate) fn new(input: &InputSpec, trunk: TrunkSpec, vb: VarBuilder) -> Result<Stem> {
-        let TrunkSpec::Sequence { width, image_stem, .. } = trunk else { return Ok(Stem::Identity) };
+        let (width, image_stem) = match trunk {
+            TrunkSpec::Sequence { width, image_stem, .. } => (width, image_stem),
+            // TextCNN reads token embeddings; `boundaries` refuses images for it.
+            TrunkSpec::TextCnn { width, .. } => (width, ImageStem::Rows),
+            TrunkSpec::LeNet => return Ok(Stem::Identity),
+        };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
                 ImageStem::Conv => Stem::Image {

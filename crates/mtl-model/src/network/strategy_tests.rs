@@ -403,3 +403,42 @@ fn a_checkpoint_of_every_strategy_loads_back_with_identical_outputs() -> Result<
     }
     Ok(())
 }
+
+/// Two 2-class tasks on the same texts through TextCNN (embedding width 4, 3 maps per width).
+fn text_only(sharing: Sharing) -> ModelSpec {
+    ModelSpec {
+        tasks: vec![
+            TaskSpec { name: "topic".into(), input: TEXT, n_classes: 2 },
+            TaskSpec { name: "tone".into(), input: TEXT, n_classes: 2 },
+        ],
+        sharing,
+        trunk: TrunkSpec::TextCnn { width: 4, filters: 3 },
+        dropout: 0.0,
+    }
+}
+
+#[test]
+fn textcnn_matches_a_hand_count_and_passes_a_gradient_check() -> Result<()> {
+    // Hand count (hard): embedding 7·4 = 28; convs 4→3 of widths 3, 4, 5: (36 + 3) + (48 + 3) + (60 + 3) = 153;
+    // heads 9 → 2 each: 20 + 20.
+    let spec = text_only(Sharing::Hard);
+    let (net, params) = MultiTaskNet::new(&spec, 0, DType::F64, &Device::Cpu)?;
+    assert_eq!(params.n_parameters(), 28 + 153 + 40);
+    assert_eq!(net.representation(0, &tokens(2)?)?.dims(), &[2, 9]);
+    let loss = || -> Result<Tensor> {
+        let labels = Tensor::new(&[0u32, 1], &Device::Cpu)?;
+        let both = net.representations(&[0, 1], &tokens(2)?)?;
+        let first = candle_nn::loss::cross_entropy(&net.head(0, &both[0])?, &labels)?;
+        first + (candle_nn::loss::cross_entropy(&net.head(1, &both[1])?, &labels)? * 0.5)?
+    };
+    check_gradients(&params, loss)?;
+    // Every strategy builds on it; images are refused.
+    for sharing in all_sharings() {
+        let (net, _) = MultiTaskNet::new(&text_only(sharing), 1, DType::F32, &Device::Cpu)?;
+        assert_eq!(net.forward(1, &tokens(3)?)?.dims(), &[3, 2], "{}", sharing.label());
+    }
+    let images = ModelSpec { trunk: TrunkSpec::TextCnn { width: 4, filters: 3 }, ..multi_input(Sharing::Hard, 4, 4) };
+    let error = MultiTaskNet::new(&images, 0, DType::F32, &Device::Cpu).err().expect("refused");
+    assert!(error.to_string().contains("textcnn trunk reads text only"), "{error}");
+    Ok(())
+}

@@ -326,7 +326,6 @@ fn a_plan_over_max_trials_stops_without_a_terminal() {
 fn diagnostics_of_a_static_and_a_pcgrad_run_reach_the_store_and_the_report() {
     let ws = Workspace::new();
     let experiment = SMALL
-        .replace(r#"strategy = ["single-task", "hard"]"#, r#"strategy = ["hard"]"#)
         .replace("lambda = [0.5, 2.0]", "lambda = [0.5]\nweighting = [\"static\", \"pcgrad\"]")
         .replace("seeds = [0, 1]", "seeds = [0]")
         + "\n[diagnostics]\nmeasure_every = 1\n";
@@ -336,7 +335,9 @@ fn diagnostics_of_a_static_and_a_pcgrad_run_reach_the_store_and_the_report() {
     let rows = |weighting: &str, name: &str| -> Vec<(i64, String, f64)> {
         conn.prepare(
             "SELECT d.epoch, d.task, d.value FROM diagnostics d JOIN params p ON p.run_id = d.run_id
-             WHERE p.key = 'weighting' AND p.text = ?1 AND d.name = ?2 ORDER BY d.epoch, d.task",
+             WHERE p.key = 'weighting' AND p.text = ?1 AND d.name = ?2
+               AND d.run_id IN (SELECT run_id FROM params WHERE key = 'strategy' AND text = 'hard')
+             ORDER BY d.epoch, d.task",
         )
         .expect("prepare")
         .query_map([weighting, name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -359,7 +360,17 @@ fn diagnostics_of_a_static_and_a_pcgrad_run_reach_the_store_and_the_report() {
     let timing: f64 = conn
         .query_row("SELECT COUNT(*) FROM params WHERE key IN ('steps', 'train_seconds')", [], |r| r.get(0))
         .expect("timing");
-    assert_eq!(timing, 4.0);
+    assert_eq!(timing, 6.0, "steps and train_seconds of the three runs");
+    // Single-task networks share nothing: no gradient norms or cosines, only their weights.
+    let single_task_gradients: f64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM diagnostics d JOIN params p ON p.run_id = d.run_id
+             WHERE p.key = 'strategy' AND p.text = 'single-task' AND d.name <> 'weight'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(single_task_gradients, 0.0);
     for chart in ["small-task-weights.svg", "small-gradient-cosine.svg"] {
         assert!(ws.path("report").join(chart).exists(), "{chart}");
     }

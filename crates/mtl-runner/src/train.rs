@@ -351,7 +351,8 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
         },
     };
     let decision = u.weighter.step(&input);
-    if let Some(gradients) = &measured {
+    // Without shared parameters (single-task) there are no gradients to compare.
+    if let Some(gradients) = measured.as_ref().filter(|g| g.flat.iter().any(|f| !f.is_empty())) {
         u.diagnostics.record_gradients(&gradients.flat);
     }
     match (&decision, &measured) {

@@ -21,6 +21,18 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc (v3)'s `mi_option_purge_delay`; libmimalloc-sys names no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory committed instead of returning it to the OS after 10 ms: every
+/// training step allocates and frees the same large buffers (a 20,000-word embedding's
+/// gradient and optimiser moments are 10 MB each), and giving them back made the kernel
+/// zero fresh pages on every step (23,590 page faults in a short w3 bench; 448 without).
+fn keep_freed_memory() {
+    // SAFETY: sets one of mimalloc's global options; called first thing in main.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "mtl",
@@ -79,6 +91,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),

@@ -102,15 +102,17 @@ impl Geometry {
 }
 
 /// One sample `[C, H, W]` → its patches `[C·kh·kw, Ho·Wo]`, zeros where the window
-/// reads padding.
-fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T]) {
+/// reads padding. Row r of the patches starts at `columns[r·row_stride]`, so that the
+/// patches of several samples can sit side by side in one matrix.
+fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T], row_stride: usize) {
     let (width, out_width, positions) = (geometry.in_width, geometry.out_width(), geometry.positions());
     let zero = T::from_f64(0.0);
-    let mut rows = columns.chunks_exact_mut(positions);
+    let mut row_idx = 0;
     for channel in 0..geometry.in_channels {
         for i in 0..geometry.kernel_height {
             for j in 0..geometry.kernel_width {
-                let row = rows.next().expect("one im2col row per channel and kernel offset");
+                let row = &mut columns[row_idx * row_stride..][..positions];
+                row_idx += 1;
                 let (lo, hi) = geometry.valid_columns(j);
                 for (oy, out) in row.chunks_exact_mut(out_width).enumerate() {
                     let Some(input_row) = geometry.input_row(oy, i) else {
@@ -131,13 +133,14 @@ fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T]) {
 
 /// The adjoint of [`im2col`]: adds each patch gradient back onto the input
 /// positions it was read from (`input_grad` must start at zero).
-fn col2im<T: Element>(geometry: &Geometry, columns: &[T], input_grad: &mut [T]) {
+fn col2im<T: Element>(geometry: &Geometry, columns: &[T], row_stride: usize, input_grad: &mut [T]) {
     let (width, out_width, positions) = (geometry.in_width, geometry.out_width(), geometry.positions());
-    let mut rows = columns.chunks_exact(positions);
+    let mut row_idx = 0;
     for channel in 0..geometry.in_channels {
         for i in 0..geometry.kernel_height {
             for j in 0..geometry.kernel_width {
-                let row = rows.next().expect("one im2col row per channel and kernel offset");
+                let row = &columns[row_idx * row_stride..][..positions];
+                row_idx += 1;
                 let (lo, hi) = geometry.valid_columns(j);
                 if lo == hi {
                     continue;
@@ -205,23 +208,41 @@ fn matmul<T: Element>(dst: &mut [T], (m, n, k): (usize, usize, usize), accumulat
     }
 }
 
-/// `y[b] = bias + weight · im2col(x[b])` for every sample, in parallel over samples:
-/// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]`.
+/// `y[b] = bias + weight · im2col(x[b])` for every sample:
+/// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]`. Chunks of
+/// [`SAMPLES_PER_CHUNK`] samples run in parallel, each as one matrix product over
+/// the patches of all its samples side by side (bigger products run faster than
+/// one small product per sample).
 pub(super) fn conv_forward<T: Element>(geometry: &Geometry, input: &[T], weight: &[T], bias: &[T]) -> Vec<T> {
     let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
-    let mut output = vec![T::from_f64(0.0); geometry.batch * geometry.output_len()];
-    output.par_chunks_mut(geometry.output_len()).zip(input.par_chunks(geometry.input_len())).for_each(|(out, x)| {
-        T::with_scratch(patch_len * positions, |columns| {
-            im2col(geometry, x, columns);
-            // The bias is fused: the product is accumulated onto it.
-            for (row, &b) in out.chunks_exact_mut(positions).zip(bias) {
-                row.fill(b);
-            }
-            let lhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
-            let rhs = View { data: &*columns, row_stride: positions, col_stride: 1 };
-            matmul(out, (out_channels, positions, patch_len), true, lhs, rhs);
-        })
-    });
+    let (input_len, output_len) = (geometry.input_len(), geometry.output_len());
+    let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
+    output
+        .par_chunks_mut(SAMPLES_PER_CHUNK * output_len)
+        .zip(input.par_chunks(SAMPLES_PER_CHUNK * input_len))
+        .for_each(|(out, x)| {
+            let samples = x.len() / input_len.max(1);
+            let width = samples * positions;
+            T::with_scratch(patch_len * width + out_channels * width, |scratch| {
+                let (columns, product) = scratch.split_at_mut(patch_len * width);
+                for s in 0..samples {
+                    im2col(geometry, &x[s * input_len..][..input_len], &mut columns[s * positions..], width);
+                }
+                // The bias is fused: the product is accumulated onto it.
+                for (row, &b) in product.chunks_exact_mut(width).zip(bias) {
+                    row.fill(b);
+                }
+                let lhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
+                let rhs = View { data: &*columns, row_stride: width, col_stride: 1 };
+                matmul(product, (out_channels, width, patch_len), true, lhs, rhs);
+                // [O, samples·N] → [samples, O, N].
+                for (o, row) in product.chunks_exact(width).enumerate() {
+                    for (s, values) in row.chunks_exact(positions).enumerate() {
+                        out[s * output_len + o * positions..][..positions].copy_from_slice(values);
+                    }
+                }
+            })
+        });
     output
 }
 
@@ -248,32 +269,44 @@ pub(super) fn conv_backward<T: Element>(
     let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
     let (input_len, output_len) = (geometry.input_len(), geometry.output_len());
     let zero = T::from_f64(0.0);
-    let chunk = |chunk_idx: usize, mut input_grad: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
+    let chunk = |chunk_idx: usize, input_grad: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
         let first = chunk_idx * SAMPLES_PER_CHUNK;
-        let samples = first..(first + SAMPLES_PER_CHUNK).min(geometry.batch);
+        let samples = (first + SAMPLES_PER_CHUNK).min(geometry.batch) - first;
+        let width = samples * positions;
         let mut weight_grad = vec![zero; out_channels * patch_len];
         let mut bias_grad = vec![zero; out_channels];
-        let scratch_len = if with_input { 2 } else { 1 } * patch_len * positions;
+        let scratch_len = (if with_input { 2 } else { 1 }) * patch_len * width + out_channels * width;
         T::with_scratch(scratch_len, |scratch| {
-            let (columns, column_grads) = scratch.split_at_mut(patch_len * positions);
-            for sample in samples {
-                let x = &input[sample * input_len..][..input_len];
-                let dy = &output_grad[sample * output_len..][..output_len];
-                im2col(geometry, x, columns);
-                // dW += dY[O×N] · columnsᵀ[N×K]
-                let lhs = View { data: dy, row_stride: positions, col_stride: 1 };
-                let rhs = View { data: &*columns, row_stride: 1, col_stride: positions };
-                matmul(&mut weight_grad, (out_channels, patch_len, positions), true, lhs, rhs);
-                for (b, row) in bias_grad.iter_mut().zip(dy.chunks_exact(positions)) {
-                    *b += row.iter().fold(zero, |sum, &v| sum + v);
+            let (columns, rest) = scratch.split_at_mut(patch_len * width);
+            let (dy, column_grads) = rest.split_at_mut(out_channels * width);
+            // The chunk's patches side by side [K, samples·N], and dY as [O, samples·N].
+            for s in 0..samples {
+                let sample = first + s;
+                im2col(geometry, &input[sample * input_len..][..input_len], &mut columns[s * positions..], width);
+                let sample_dy = &output_grad[sample * output_len..][..output_len];
+                for (o, values) in sample_dy.chunks_exact(positions).enumerate() {
+                    dy[o * width + s * positions..][..positions].copy_from_slice(values);
                 }
-                if let Some(input_grad) = input_grad.as_deref_mut() {
-                    // dcolumns[K×N] = Wᵀ[K×O] · dY[O×N], then back onto the image.
-                    let lhs = View { data: weight, row_stride: 1, col_stride: patch_len };
-                    let rhs = View { data: dy, row_stride: positions, col_stride: 1 };
-                    matmul(column_grads, (patch_len, positions, out_channels), false, lhs, rhs);
-                    let local = sample - chunk_idx * SAMPLES_PER_CHUNK;
-                    col2im(geometry, column_grads, &mut input_grad[local * input_len..][..input_len]);
+            }
+            // dW = dY[O×M] · columnsᵀ[M×K], with M = samples·N.
+            let lhs = View { data: &*dy, row_stride: width, col_stride: 1 };
+            let rhs = View { data: &*columns, row_stride: 1, col_stride: width };
+            matmul(&mut weight_grad, (out_channels, patch_len, width), false, lhs, rhs);
+            for (b, row) in bias_grad.iter_mut().zip(dy.chunks_exact(width)) {
+                *b = row.iter().fold(zero, |sum, &v| sum + v);
+            }
+            if let Some(input_grad) = input_grad {
+                // dcolumns[K×M] = Wᵀ[K×O] · dY[O×M], then back onto each image.
+                let lhs = View { data: weight, row_stride: 1, col_stride: patch_len };
+                let rhs = View { data: &*dy, row_stride: width, col_stride: 1 };
+                matmul(column_grads, (patch_len, width, out_channels), false, lhs, rhs);
+                for s in 0..samples {
+                    col2im(
+                        geometry,
+                        &column_grads[s * positions..],
+                        width,
+                        &mut input_grad[s * input_len..][..input_len],
+                    );
                 }
             }
         });

@@ -63,34 +63,26 @@ fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result
         .zip(winners.par_chunks_mut(plane_len))
         .zip(input.par_chunks(height * width))
         .for_each(|((output, winners), input)| {
-            for oy in 0..out_height {
-                let top = &input[2 * oy * width..][..width];
-                let bottom = &input[(2 * oy + 1) * width..][..width];
-                for ox in 0..out_width {
-                    let window = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]];
-                    let (mut best, mut winner) = (window[0], 0);
-                    for (position, &value) in window.iter().enumerate().skip(1) {
-                        // Strictly greater: ties go to the first. NaN wins, so it propagates.
-                        if value > best || (is_nan(value) && !is_nan(best)) {
-                            (best, winner) = (value, position as Winner);
+            let rows = output.chunks_exact_mut(out_width).zip(winners.chunks_exact_mut(out_width));
+            for (oy, (output, winners)) in rows.enumerate() {
+                let top = input[2 * oy * width..][..2 * out_width].chunks_exact(2);
+                let bottom = input[(2 * oy + 1) * width..][..2 * out_width].chunks_exact(2);
+                for (((output, winner), top), bottom) in output.iter_mut().zip(winners.iter_mut()).zip(top).zip(bottom)
+                {
+                    // Strictly greater: ties go to the first. A NaN (the one value with `v != v`;
+                    // `WithDType` has no `is_nan`) wins, so it propagates.
+                    let (mut best, mut position) = (top[0], 0);
+                    for (index, value) in [(1, top[1]), (2, bottom[0]), (3, bottom[1])] {
+                        #[allow(clippy::eq_op)]
+                        if value > best || value != value {
+                            (best, position) = (value, index);
                         }
                     }
-                    let at = oy * out_width + ox;
-                    if relu && best < zero {
-                        (output[at], winners[at]) = (zero, NO_WINNER);
-                    } else {
-                        (output[at], winners[at]) = (best, winner);
-                    }
+                    (*output, *winner) = if relu && best < zero { (zero, NO_WINNER) } else { (best, position) };
                 }
             }
         });
     Ok((output, winners))
-}
-
-/// NaN is the one value not equal to itself (`WithDType` offers no `is_nan`).
-#[allow(clippy::eq_op)]
-fn is_nan<T: PartialEq>(value: T) -> bool {
-    value != value
 }
 
 impl CustomOp1 for MaxPool {

@@ -1,5 +1,5 @@
 //! CPU kernels of the convolutions: im2col, col2im and the `gemm` calls,
-//! generic over f32 and f64, with the batch split over rayon.
+//! generic over f32 and f64, with the batch split over candle's own CPU thread pool.
 //!
 //! Everything here works on contiguous row-major slices; the candle ops in
 //! `conv` check layouts and dtypes before calling in.
@@ -7,13 +7,42 @@
 use std::cell::RefCell;
 
 use candle_core::WithDType;
-use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Samples per unit of backward work. Fixed rather than derived from the
 /// number of threads, so that the batch sums of the weight and bias gradients
 /// are added in the same order however many threads run: results are
 /// bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
 pub(super) const SAMPLES_PER_CHUNK: usize = 8;
+
+thread_local! {
+    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `work` with every parallel loop it starts on this thread run in order on this
+/// thread instead: the tests compare such runs with the pool's, bit for bit.
+#[cfg(test)]
+pub(super) fn sequentially<R>(work: impl FnOnce() -> R) -> R {
+    SEQUENTIAL.with(|s| s.set(true));
+    let result = work();
+    SEQUENTIAL.with(|s| s.set(false));
+    result
+}
+
+/// Runs `work(i)` for `i` in `0..n` on candle's own CPU thread pool — the one its ops
+/// use, so that no second pool's idle workers spin on the same cores.
+pub(super) fn parallel_for(n: usize, work: impl Fn(usize) + Sync) {
+    if SEQUENTIAL.with(|s| s.get()) {
+        (0..n).for_each(work);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(&work));
+    }
+}
+
+/// `data` cut into `chunk_len`-element chunks that parallel work can take one by one.
+pub(super) fn lockable_chunks<T>(data: &mut [T], chunk_len: usize) -> Vec<Mutex<&mut [T]>> {
+    data.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect()
+}
 
 /// The element types the kernels run on (those `gemm` supports and mtl-lab uses).
 pub(super) trait Element: WithDType {
@@ -217,32 +246,33 @@ pub(super) fn conv_forward<T: Element>(geometry: &Geometry, input: &[T], weight:
     let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
     let (input_len, output_len) = (geometry.input_len(), geometry.output_len());
     let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
-    output
-        .par_chunks_mut(SAMPLES_PER_CHUNK * output_len)
-        .zip(input.par_chunks(SAMPLES_PER_CHUNK * input_len))
-        .for_each(|(out, x)| {
-            let samples = x.len() / input_len.max(1);
-            let width = samples * positions;
-            T::with_scratch(patch_len * width + out_channels * width, |scratch| {
-                let (columns, product) = scratch.split_at_mut(patch_len * width);
-                for s in 0..samples {
-                    im2col(geometry, &x[s * input_len..][..input_len], &mut columns[s * positions..], width);
+    let chunks = lockable_chunks(&mut output, SAMPLES_PER_CHUNK * output_len);
+    parallel_for(chunks.len(), |chunk_idx| {
+        let mut out = chunks[chunk_idx].lock().expect("output chunk");
+        let samples = out.len() / output_len.max(1);
+        let x = &input[chunk_idx * SAMPLES_PER_CHUNK * input_len..][..samples * input_len];
+        let width = samples * positions;
+        T::with_scratch(patch_len * width + out_channels * width, |scratch| {
+            let (columns, product) = scratch.split_at_mut(patch_len * width);
+            for s in 0..samples {
+                im2col(geometry, &x[s * input_len..][..input_len], &mut columns[s * positions..], width);
+            }
+            // The bias is fused: the product is accumulated onto it.
+            for (row, &b) in product.chunks_exact_mut(width).zip(bias) {
+                row.fill(b);
+            }
+            let lhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
+            let rhs = View { data: &*columns, row_stride: width, col_stride: 1 };
+            matmul(product, (out_channels, width, patch_len), true, lhs, rhs);
+            // [O, samples·N] → [samples, O, N].
+            for (o, row) in product.chunks_exact(width).enumerate() {
+                for (s, values) in row.chunks_exact(positions).enumerate() {
+                    out[s * output_len + o * positions..][..positions].copy_from_slice(values);
                 }
-                // The bias is fused: the product is accumulated onto it.
-                for (row, &b) in product.chunks_exact_mut(width).zip(bias) {
-                    row.fill(b);
-                }
-                let lhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
-                let rhs = View { data: &*columns, row_stride: width, col_stride: 1 };
-                matmul(product, (out_channels, width, patch_len), true, lhs, rhs);
-                // [O, samples·N] → [samples, O, N].
-                for (o, row) in product.chunks_exact(width).enumerate() {
-                    for (s, values) in row.chunks_exact(positions).enumerate() {
-                        out[s * output_len + o * positions..][..positions].copy_from_slice(values);
-                    }
-                }
-            })
-        });
+            }
+        })
+    });
+    drop(chunks);
     output
 }
 
@@ -314,19 +344,19 @@ pub(super) fn conv_backward<T: Element>(
     };
 
     let n_chunks = geometry.batch.div_ceil(SAMPLES_PER_CHUNK);
-    let (partials, input_grad): (Vec<_>, _) = if with_input {
-        let mut input_grad = vec![zero; geometry.batch * input_len];
-        let partials = input_grad
-            .par_chunks_mut(SAMPLES_PER_CHUNK * input_len)
-            .enumerate()
-            .map(|(chunk_idx, grads)| chunk(chunk_idx, Some(grads)))
-            .collect();
-        (partials, Some(input_grad))
-    } else {
-        ((0..n_chunks).into_par_iter().map(|chunk_idx| chunk(chunk_idx, None)).collect(), None)
-    };
-
-    let mut partials = partials.into_iter();
+    let mut input_grad = with_input.then(|| vec![zero; geometry.batch * input_len]);
+    let partials: Vec<Mutex<Option<(Vec<T>, Vec<T>)>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
+    {
+        let grad_chunks = input_grad.as_deref_mut().map(|g| lockable_chunks(g, SAMPLES_PER_CHUNK * input_len));
+        parallel_for(n_chunks, |chunk_idx| {
+            let result = match &grad_chunks {
+                Some(chunks) => chunk(chunk_idx, Some(&mut chunks[chunk_idx].lock().expect("input gradient chunk"))),
+                None => chunk(chunk_idx, None),
+            };
+            *partials[chunk_idx].lock().expect("partial sums") = Some(result);
+        });
+    }
+    let mut partials = partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran"));
     let (mut weight_grad, mut bias_grad) =
         partials.next().unwrap_or_else(|| (vec![zero; out_channels * patch_len], vec![zero; out_channels]));
     for (weight_part, bias_part) in partials {

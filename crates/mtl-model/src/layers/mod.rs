@@ -18,7 +18,9 @@
 //! - **Speed.** Its conv backward is a direct transposed convolution plus an
 //!   element-wise im2col gather and a strided sum for the bias; training spent most
 //!   of its time there. Here [`Conv1d`] and [`Conv2d`] are im2col + one `gemm` call
-//!   per sample, the batch split over rayon, the bias fused into the same op (and its
+//!   per chunk of 8 samples (their patches side by side), the chunks spread over
+//!   candle's own CPU thread pool (a second pool, e.g. rayon's, would compete with its
+//!   spinning workers for the cores), the bias fused into the same op (and its
 //!   gradient into the same backward pass), and the input gradient skipped when the
 //!   input needs none (the first layer reads the images).
 //! - **Correctness.** Its conv1d backward returns a wrong kernel gradient whenever

@@ -7,9 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::kernels::{lockable_chunks, parallel_for};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
-use rayon::prelude::*;
 
 /// 2×2 max pooling with stride 2: `[B, C, H, W]` → `[B, C, H/2, W/2]` (odd trailing
 /// rows/columns are dropped, as in PyTorch). The gradient goes whole to each window's
@@ -58,11 +58,16 @@ fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result
         return Ok((output, winners));
     }
     let plane_len = out_height * out_width;
-    output
-        .par_chunks_mut(plane_len)
-        .zip(winners.par_chunks_mut(plane_len))
-        .zip(input.par_chunks(height * width))
-        .for_each(|((output, winners), input)| {
+    // Planes in groups, so that one unit of parallel work is not a single small plane.
+    let planes_per_unit = (4096 / plane_len).max(1);
+    let output_chunks = lockable_chunks(&mut output, planes_per_unit * plane_len);
+    let winner_chunks = lockable_chunks(&mut winners, planes_per_unit * plane_len);
+    parallel_for(output_chunks.len(), |unit| {
+        let mut outputs = output_chunks[unit].lock().expect("output chunk");
+        let mut unit_winners = winner_chunks[unit].lock().expect("winner chunk");
+        let planes = outputs.chunks_exact_mut(plane_len).zip(unit_winners.chunks_exact_mut(plane_len));
+        for (p, (output, winners)) in planes.enumerate() {
+            let input = &input[(unit * planes_per_unit + p) * height * width..][..height * width];
             let rows = output.chunks_exact_mut(out_width).zip(winners.chunks_exact_mut(out_width));
             for (oy, (output, winners)) in rows.enumerate() {
                 let top = input[2 * oy * width..][..2 * out_width].chunks_exact(2);
@@ -81,7 +86,9 @@ fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result
                     (*output, *winner) = if relu && best < zero { (zero, NO_WINNER) } else { (best, position) };
                 }
             }
-        });
+        }
+    });
+    drop((output_chunks, winner_chunks));
     Ok((output, winners))
 }
 
@@ -141,11 +148,14 @@ impl MaxPoolBackward {
         if plane_len == 0 {
             return Ok(input_grad);
         }
-        input_grad
-            .par_chunks_mut(height * width)
-            .zip(output_grad.par_chunks(plane_len))
-            .zip(self.winners.par_chunks(plane_len))
-            .for_each(|((input_grad, output_grad), winners)| {
+        let planes_per_unit = (4096 / plane_len).max(1);
+        let grad_chunks = lockable_chunks(&mut input_grad, planes_per_unit * height * width);
+        parallel_for(grad_chunks.len(), |unit| {
+            let mut grads = grad_chunks[unit].lock().expect("input gradient chunk");
+            for (p, input_grad) in grads.chunks_exact_mut(height * width).enumerate() {
+                let plane = unit * planes_per_unit + p;
+                let output_grad = &output_grad[plane * plane_len..][..plane_len];
+                let winners = &self.winners[plane * plane_len..][..plane_len];
                 for oy in 0..out_height {
                     for ox in 0..out_width {
                         let at = oy * out_width + ox;
@@ -155,7 +165,9 @@ impl MaxPoolBackward {
                         }
                     }
                 }
-            });
+            }
+        });
+        drop(grad_chunks);
         Ok(input_grad)
     }
 }

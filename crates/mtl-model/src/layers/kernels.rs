@@ -276,6 +276,9 @@ pub(super) fn conv_forward<T: Element>(geometry: &Geometry, input: &[T], weight:
     output
 }
 
+/// One chunk's sums of (dW, db).
+type PartialSums<T> = (Vec<T>, Vec<T>);
+
 /// Gradients of a convolution for the output gradient `[B, O, Ho·Wo]`.
 pub(super) struct ConvGradients<T> {
     /// `[O, C·kh·kw]`.
@@ -345,7 +348,8 @@ pub(super) fn conv_backward<T: Element>(
 
     let n_chunks = geometry.batch.div_ceil(SAMPLES_PER_CHUNK);
     let mut input_grad = with_input.then(|| vec![zero; geometry.batch * input_len]);
-    let partials: Vec<Mutex<Option<(Vec<T>, Vec<T>)>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
+    // Each chunk's partial (dW, db), filled in by whichever thread runs it.
+    let partials: Vec<Mutex<Option<PartialSums<T>>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
     {
         let grad_chunks = input_grad.as_deref_mut().map(|g| lockable_chunks(g, SAMPLES_PER_CHUNK * input_len));
         parallel_for(n_chunks, |chunk_idx| {

@@ -24,6 +24,7 @@ pub mod data;
 pub mod diagnostics;
 mod gradients;
 pub mod metrics;
+pub mod optimizer;
 pub mod plan;
 pub mod sweep;
 pub mod train;

@@ -2,7 +2,9 @@
 //! loss, AdamW, and per-epoch evaluation of every task on val and test.
 
 use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::ParamsAdamW;
+
+use crate::optimizer::FusedAdamW;
 use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
 
 use crate::data::TaskSet;
@@ -136,7 +138,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
     let settings = trial.settings;
     let adamw = ParamsAdamW { lr: trial.lr, weight_decay: settings.weight_decay, ..Default::default() };
-    let mut optimizer = AdamW::new(params.vars(), adamw)?;
+    let mut optimizer = FusedAdamW::new(params.vars(), adamw)?;
     observer.started(params.n_parameters());
     let static_weights = trial.loss_weights(tasks.len());
     // Tasks that share inputs share batches: the sampler walks input groups.
@@ -300,7 +302,7 @@ struct Update<'a> {
     global_step: u64,
     net: &'a MultiTaskNet,
     vars: &'a [Var],
-    optimizer: &'a mut AdamW,
+    optimizer: &'a mut FusedAdamW,
 }
 
 /// Weighs the step's task losses with the method and takes one optimiser step.

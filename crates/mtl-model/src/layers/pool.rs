@@ -78,10 +78,11 @@ fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result
                     // `WithDType` has no `is_nan`) wins, so it propagates.
                     let (mut best, mut position) = (top[0], 0);
                     for (index, value) in [(1, top[1]), (2, bottom[0]), (3, bottom[1])] {
-                        #[allow(clippy::eq_op)]
-                        if value > best || value != value {
-                            (best, position) = (value, index);
-                        }
+                        // `|`, not `||`: no branch to mispredict on random data.
+                        #[allow(clippy::eq_op, clippy::nonminimal_bool)]
+                        let take = (value > best) | (value != value);
+                        best = if take { value } else { best };
+                        position = if take { index } else { position };
                     }
                     (*output, *winner) = if relu && best < zero { (zero, NO_WINNER) } else { (best, position) };
                 }
@@ -156,13 +157,19 @@ impl MaxPoolBackward {
                 let plane = unit * planes_per_unit + p;
                 let output_grad = &output_grad[plane * plane_len..][..plane_len];
                 let winners = &self.winners[plane * plane_len..][..plane_len];
+                // Every window writes its four cells (the winner's gradient, zeros elsewhere):
+                // sequential stores, no data-dependent index.
+                let zero = T::from_f64(0.0);
                 for oy in 0..out_height {
-                    for ox in 0..out_width {
-                        let at = oy * out_width + ox;
-                        let winner = winners[at] as usize;
-                        if winner != NO_WINNER as usize {
-                            input_grad[(2 * oy + winner / 2) * width + 2 * ox + winner % 2] = output_grad[at];
-                        }
+                    let (top, bottom) = input_grad[2 * oy * width..][..2 * width].split_at_mut(width);
+                    let windows = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+                    let row =
+                        output_grad[oy * out_width..][..out_width].iter().zip(&winners[oy * out_width..][..out_width]);
+                    for ((top, bottom), (&grad, &winner)) in windows.zip(row) {
+                        top[0] = if winner == 0 { grad } else { zero };
+                        top[1] = if winner == 1 { grad } else { zero };
+                        bottom[0] = if winner == 2 { grad } else { zero };
+                        bottom[1] = if winner == 3 { grad } else { zero };
                     }
                 }
             }

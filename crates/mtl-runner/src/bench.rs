@@ -51,78 +51,34 @@ impl Workload {
 
     /// The experiment file that sets the workload's model and optimiser (its data entries are
     /// placeholders: the benchmark trains on random inputs of the same shapes).
-    fn experiment(self) -> &'static str {
-        match self {
+    fn experiment(self) -> String {
+        let (batch, tasks, model, lambda, lr) = match self {
             Workload::W1 | Workload::W2 => {
-                r#"
-name = "bench"
-epochs = 1
-batch_size = 256
-[[tasks]]
-name = "left"
-data = { format = "synthetic-shapes" }
-[[tasks]]
-name = "right"
-data = { format = "synthetic-shapes" }
-[model]
-trunk = "lenet"
-[diagnostics]
-measure_every = 0
-[sweep]
-strategy = ["hard"]
-lambda = [0.5]
-lr = [0.0005]
-"#
+                (256, [("left", "shapes"), ("right", "shapes")], "trunk = \"lenet\"", 0.5, 0.0005)
             }
-            Workload::W3 => {
-                r#"
-name = "bench"
-epochs = 1
-batch_size = 64
-[[tasks]]
-name = "topic"
-data = { format = "synthetic-reviews" }
-[[tasks]]
-name = "tone"
-data = { format = "synthetic-reviews" }
-[model]
-trunk = "textcnn"
-width = 128
-filters = 100
-dropout = 0.5
-[diagnostics]
-measure_every = 0
-[sweep]
-strategy = ["hard"]
-lambda = [1.0]
-lr = [0.001]
-"#
-            }
-            Workload::W4 => {
-                r#"
-name = "bench"
-epochs = 1
-batch_size = 64
-[[tasks]]
-name = "digits"
-data = { format = "synthetic-shapes" }
-[[tasks]]
-name = "sentiment"
-data = { format = "synthetic-reviews" }
-[model]
-trunk = "sequence"
-width = 64
-hidden = 128
-dropout = 0.5
-[diagnostics]
-measure_every = 0
-[sweep]
-strategy = ["hard"]
-lambda = [1.0]
-lr = [0.001]
-"#
-            }
-        }
+            Workload::W3 => (
+                64,
+                [("topic", "reviews"), ("tone", "reviews")],
+                "trunk = \"textcnn\"\nwidth = 128\nfilters = 100\ndropout = 0.5",
+                1.0,
+                0.001,
+            ),
+            Workload::W4 => (
+                64,
+                [("digits", "shapes"), ("sentiment", "reviews")],
+                "trunk = \"sequence\"\nwidth = 64\nhidden = 128\ndropout = 0.5",
+                1.0,
+                0.001,
+            ),
+        };
+        let tasks: String = tasks
+            .iter()
+            .map(|(name, kind)| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-{kind}\" }}\n"))
+            .collect();
+        format!(
+            "name = \"bench\"\nepochs = 1\nbatch_size = {batch}\n{tasks}[model]\n{model}\n[diagnostics]\nmeasure_every = 0\n\
+             [sweep]\nstrategy = [\"hard\"]\nlambda = [{lambda:?}]\nlr = [{lr:?}]\n"
+        )
     }
 }
 
@@ -232,7 +188,7 @@ impl TrainObserver for StepClock {
 
 /// Trains the workload for `warmup + repeats × steps` steps (one epoch) and measures throughput.
 pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, TrainError> {
-    let plan = crate::config::parse_str(workload.experiment(), "bench.toml".as_ref())
+    let plan = crate::config::parse_str(&workload.experiment(), "bench.toml".as_ref())
         .map_err(|e| TrainError::Unsupported(format!("the {} experiment: {e}", workload.name())))?;
     let trial = {
         let mut trial = plan.trials[0].clone();
@@ -280,6 +236,10 @@ mod tests {
             assert_eq!(result.repeats.len(), 3);
             assert!(result.repeats.iter().all(|r| r.is_finite() && *r > 0.0));
             assert!(result.repeats.contains(&result.median_samples_per_second));
+        }
+        for workload in Workload::ALL {
+            let plan = crate::config::parse_str(&workload.experiment(), "bench.toml".as_ref()).expect("valid");
+            assert_eq!(plan.trials.len(), 1, "{workload:?}");
         }
         let texts = random_task_set(Workload::W3, 2);
         assert_eq!(texts.input_groups, [vec![0, 1]], "both tasks read the same texts");

@@ -235,26 +235,16 @@ pub(crate) fn expand(
                             "lr": lr,
                             "seed": seed,
                         });
-                        // Only strategies with hyperparameters have the key, so that the keys of
-                        // trials run before strategies had any stay the same.
-                        let hyperparameters = sharing.hyperparameters();
-                        if !hyperparameters.is_empty() {
-                            let values: serde_json::Map<String, Value> = hyperparameters
-                                .into_iter()
-                                .map(|(name, value)| (name.to_string(), json!(value)))
-                                .collect();
-                            resolved["sharing"] = Value::Object(values);
+                        // Only settings that have hyperparameters add a key, so that the keys of
+                        // trials run before there were any stay the same.
+                        if let Some(values) = hyperparameter_object(sharing.hyperparameters()) {
+                            resolved["sharing"] = values;
                         }
                         if let Some(weights) = &task_weights {
                             resolved["task_weights"] = weights.iter().map(|(_, w)| json!(w)).collect();
                         }
-                        let hyperparameters = weighting.hyperparameters();
-                        if !hyperparameters.is_empty() {
-                            let values: serde_json::Map<String, Value> = hyperparameters
-                                .into_iter()
-                                .map(|(name, value)| (name.to_string(), json!(value)))
-                                .collect();
-                            resolved["weighting_hyperparameters"] = Value::Object(values);
+                        if let Some(values) = hyperparameter_object(weighting.hyperparameters()) {
+                            resolved["weighting_hyperparameters"] = values;
                         }
                         // serde_json's map is ordered by key, so this text is canonical.
                         let settings_json = resolved.to_string();
@@ -278,6 +268,13 @@ pub(crate) fn expand(
         }
     }
     Plan { experiment, source, tasks, trials }
+}
+
+/// `{name: value, …}`, or nothing when there are no hyperparameters.
+fn hyperparameter_object(hyperparameters: Vec<(&'static str, f64)>) -> Option<Value> {
+    (!hyperparameters.is_empty()).then(|| {
+        Value::Object(hyperparameters.into_iter().map(|(name, value)| (name.to_string(), json!(value))).collect())
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -25,18 +25,12 @@ impl Weighter for PcGrad {
     fn step(&mut self, input: &StepInput) -> Decision {
         let grads = shared_gradients(input);
         let k = gram(grads);
-        let n = k.len();
-        let mut weights = vec![0.0; n];
-        for i in 0..n {
-            let mut coefficients = unit(n, i);
-            for j in shuffled_others(&mut self.rng, n, i) {
-                let conflict = dot(&coefficients, &k[j]);
-                if conflict < 0.0 {
-                    coefficients[j] -= conflict / k[j][j];
-                }
+        let weights = pairwise(&mut self.rng, &k, |_, j, coefficients| {
+            let conflict = dot(coefficients, &k[j]);
+            if conflict < 0.0 {
+                coefficients[j] -= conflict / k[j][j];
             }
-            add_into(&mut weights, &coefficients);
-        }
+        });
         Decision::SharedGradient { gradient: combine(grads, &weights), weights }
     }
 }
@@ -63,27 +57,22 @@ impl Weighter for GradVac {
     fn step(&mut self, input: &StepInput) -> Decision {
         let grads = shared_gradients(input);
         let k = gram(grads);
-        let n = k.len();
-        let mut weights = vec![0.0; n];
-        for i in 0..n {
-            let mut coefficients = unit(n, i);
-            for j in shuffled_others(&mut self.rng, n, i) {
-                let norm_i = quadratic(&k, &coefficients).max(0.0).sqrt();
-                let norm_j = k[j][j].sqrt();
-                if norm_i == 0.0 || norm_j == 0.0 {
-                    continue; // no direction, no similarity
-                }
-                let phi = (dot(&coefficients, &k[j]) / (norm_i * norm_j)).clamp(-1.0, 1.0);
-                let target = self.targets[i][j];
-                if phi < target && target < 1.0 {
-                    let sin_target = (1.0 - target * target).sqrt();
-                    let numerator = target * (1.0 - phi * phi).sqrt() - phi * sin_target;
-                    coefficients[j] += norm_i * numerator / (norm_j * sin_target);
-                }
-                self.targets[i][j] = (1.0 - self.beta) * target + self.beta * phi;
+        let (beta, targets) = (self.beta, &mut self.targets);
+        let weights = pairwise(&mut self.rng, &k, |i, j, coefficients| {
+            let norm_i = quadratic(&k, coefficients).max(0.0).sqrt();
+            let norm_j = k[j][j].sqrt();
+            if norm_i == 0.0 || norm_j == 0.0 {
+                return; // no direction, no similarity
             }
-            add_into(&mut weights, &coefficients);
-        }
+            let phi = (dot(coefficients, &k[j]) / (norm_i * norm_j)).clamp(-1.0, 1.0);
+            let target = targets[i][j];
+            if phi < target && target < 1.0 {
+                let sin_target = (1.0 - target * target).sqrt();
+                let numerator = target * (1.0 - phi * phi).sqrt() - phi * sin_target;
+                coefficients[j] += norm_i * numerator / (norm_j * sin_target);
+            }
+            targets[i][j] = (1.0 - beta) * target + beta * phi;
+        });
         Decision::SharedGradient { gradient: combine(grads, &weights), weights }
     }
 }
@@ -129,23 +118,25 @@ impl Weighter for DbMtl {
     }
 }
 
-fn unit(n: usize, i: usize) -> Vec<f64> {
-    let mut e = vec![0.0; n];
-    e[i] = 1.0;
-    e
-}
-
-fn add_into(total: &mut [f64], x: &[f64]) {
-    for (t, v) in total.iter_mut().zip(x) {
-        *t += v;
+/// The loop PCGrad and GradVac share: for each task i, its gradient's coefficients start at
+/// `e_i` and `adjust(i, j, coefficients)` edits them against each other task j, in a random
+/// order; the update's effective task weights are the sum of all tasks' coefficients.
+fn pairwise(rng: &mut Rng, k: &[Vec<f64>], mut adjust: impl FnMut(usize, usize, &mut [f64])) -> Vec<f64> {
+    let n = k.len();
+    let mut weights = vec![0.0; n];
+    for i in 0..n {
+        let mut coefficients = vec![0.0; n];
+        coefficients[i] = 1.0;
+        let mut others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        rng.shuffle(&mut others);
+        for j in others {
+            adjust(i, j, &mut coefficients);
+        }
+        for (w, c) in weights.iter_mut().zip(&coefficients) {
+            *w += c;
+        }
     }
-}
-
-/// The tasks other than `i`, in a random order.
-fn shuffled_others(rng: &mut Rng, n: usize, i: usize) -> Vec<usize> {
-    let mut others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
-    rng.shuffle(&mut others);
-    others
+    weights
 }
 
 #[cfg(test)]

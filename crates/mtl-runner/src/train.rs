@@ -174,8 +174,10 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         for step in 1..=steps_per_epoch {
             global_step += 1;
             let step_started = std::time::Instant::now();
-            // This step's (task, unweighted loss), in the order the sampler gave them.
+            // This step's (task, unweighted loss), in the order the sampler gave them, and each
+            // task's loss value (read once, here).
             let mut losses: Vec<(usize, Tensor)> = Vec::new();
+            let mut loss_values = vec![f64::NAN; tasks.len()];
             // MGDA-UB: each task's loss gradient with respect to the shared representation.
             let mut representation_gradients: Vec<Vec<f32>> = vec![Vec::new(); tasks.len()];
             for (group_idx, indices) in sampler.next_step() {
@@ -208,6 +210,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                     let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
                     correct[task_idx] +=
                         predicted.iter().zip(&indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
+                    loss_values[task_idx] = value as f64;
                     losses.push((task_idx, loss));
                 }
             }
@@ -216,6 +219,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 weighter: weighter.as_mut(),
                 diagnostics: &mut diagnostics,
                 losses: &losses,
+                loss_values: &loss_values,
                 representation_gradients: &representation_gradients,
                 static_weights: &static_weights,
                 n_tasks: tasks.len(),
@@ -296,6 +300,8 @@ struct Update<'a> {
     weighter: &'a mut dyn Weighter,
     diagnostics: &'a mut Diagnostics,
     losses: &'a [(usize, Tensor)],
+    /// Each task's loss value this step (NaN for tasks without a batch).
+    loss_values: &'a [f64],
     representation_gradients: &'a [Vec<f32>],
     static_weights: &'a [f64],
     n_tasks: usize,
@@ -332,8 +338,6 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
         by_task[*task_idx] = Some(loss);
     }
     let task_losses: Vec<Tensor> = by_task.into_iter().map(|l| l.expect("every task present").clone()).collect();
-    let loss_values: Vec<f64> =
-        task_losses.iter().map(|l| l.to_scalar::<f32>().map(f64::from)).collect::<candle_core::Result<_>>()?;
     // Methods that need the shared parameters' per-task gradients (not MGDA-UB's representation gradients).
     let needs_gradients = u.method.needs_gradients() && !u.method.on_representation();
     let measured = if needs_gradients || u.diagnostics.measures_at(u.global_step) {
@@ -342,7 +346,7 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
         None
     };
     let input = StepInput {
-        losses: &loss_values,
+        losses: u.loss_values,
         static_weights: u.static_weights,
         shared_gradients: if u.method.on_representation() {
             Some(u.representation_gradients)

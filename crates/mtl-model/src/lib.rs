@@ -24,6 +24,8 @@
 mod init;
 pub mod layers;
 mod network;
+#[cfg(test)]
+mod testing;
 
 pub use init::Parameters;
 pub use network::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Sharing, Strategy, TaskSpec, TrunkSpec};

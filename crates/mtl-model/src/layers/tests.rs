@@ -5,16 +5,10 @@
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Module, Result, Tensor, Var};
-use mtl_data::Rng;
 
 use super::{max_pool2x2, max_pool2x2_relu, Conv1d, Conv2d};
 use crate::init::SeededBackend;
-
-fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
-    let mut rng = Rng::new(seed);
-    let n = shape.iter().product();
-    Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu)
-}
+use crate::testing::{check_gradients, random, weighted_sum};
 
 fn random_var(shape: &[usize], seed: u64, dtype: DType) -> Result<Var> {
     Var::from_tensor(&random(shape, seed)?.to_dtype(dtype)?)
@@ -32,38 +26,9 @@ fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) -
     Ok(())
 }
 
-/// A loss that weights every output element differently, so that a gradient
-/// that is merely scaled or permuted is caught.
-fn weighted_sum(out: &Tensor, seed: u64) -> Result<Tensor> {
-    (out * random(out.dims(), seed)?.to_dtype(out.dtype())?)?.sum_all()
-}
-
-/// Compares the autograd gradient of `loss` for each variable with central
-/// finite differences, element by element (f64, step 1e-6).
+/// Every element of every variable against finite differences.
 fn check_finite_differences(vars: &[(&str, &Var)], loss: impl Fn() -> Result<Tensor>) -> Result<()> {
-    let grads = loss()?.backward()?;
-    for (name, var) in vars {
-        let analytic = values(grads.get(var).unwrap_or_else(|| panic!("{name} received no gradient")))?;
-        let original = values(var)?;
-        let eps = 1e-6;
-        for i in 0..original.len() {
-            let mut perturbed = original.clone();
-            let mut at = |delta: f64| -> Result<f64> {
-                perturbed[i] = original[i] + delta;
-                var.set(&Tensor::from_vec(perturbed.clone(), var.shape(), &Device::Cpu)?)?;
-                loss()?.to_scalar::<f64>()
-            };
-            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
-            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu)?)?;
-            let tolerance = 1e-6 * (1.0 + numeric.abs());
-            assert!(
-                (numeric - analytic[i]).abs() < tolerance,
-                "{name}[{i}]: autograd {} vs finite difference {numeric}",
-                analytic[i]
-            );
-        }
-    }
-    Ok(())
+    check_gradients(vars, usize::MAX, loss)
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -6,6 +6,8 @@
 use super::sharing::stitch;
 use super::*;
 
+use crate::testing::random;
+use candle_core::Var;
 use candle_nn::Optimizer;
 
 const IMAGE: InputSpec = InputSpec::Image { channels: 2, height: 5, width: 4 };
@@ -50,12 +52,6 @@ fn same_input(sharing: Sharing, side: usize) -> ModelSpec {
         trunk: TrunkSpec::LeNet,
         dropout: 0.0,
     }
-}
-
-fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
-    let mut rng = Rng::new(seed);
-    let n = shape.iter().product();
-    Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu)
 }
 
 fn tokens(n: usize) -> Result<Tensor> {
@@ -165,29 +161,10 @@ fn output_shapes_for_both_kinds_of_task_set() -> Result<()> {
     Ok(())
 }
 
-/// Central finite differences of `loss` against autograd for every variable
-/// (f64, step 1e-6; large variables on an evenly spread sample of ≤ 60 elements).
+/// Finite differences on up to 60 elements of every variable.
 fn check_gradients(params: &Parameters, loss: impl Fn() -> Result<Tensor>) -> Result<()> {
-    let grads = loss()?.backward()?;
-    for (name, var) in params.named() {
-        let analytic = grads.get(var).unwrap_or_else(|| panic!("{name} received no gradient"));
-        let analytic = analytic.flatten_all()?.to_vec1::<f64>()?;
-        let original = var.flatten_all()?.to_vec1::<f64>()?;
-        let eps = 1e-6;
-        for i in (0..original.len()).step_by(original.len().div_ceil(60)) {
-            let at = |delta: f64| -> Result<f64> {
-                let mut perturbed = original.clone();
-                perturbed[i] += delta;
-                var.set(&Tensor::from_vec(perturbed, var.shape(), &Device::Cpu)?)?;
-                loss()?.to_scalar::<f64>()
-            };
-            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
-            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu)?)?;
-            let tolerance = 1e-6 * (1.0 + numeric.abs());
-            assert!((numeric - analytic[i]).abs() < tolerance, "{name}[{i}]: autograd {} vs fd {numeric}", analytic[i]);
-        }
-    }
-    Ok(())
+    let vars: Vec<(&str, &Var)> = params.named().collect();
+    crate::testing::check_gradients(&vars, 60, loss)
 }
 
 #[test]

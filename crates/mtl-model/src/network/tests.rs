@@ -4,6 +4,7 @@
 use super::blocks::Dropout;
 use super::*;
 use crate::layers::Conv1d;
+use crate::testing::{random, weighted_sum};
 use candle_core::Var;
 use candle_core::D;
 use candle_nn::Conv1dConfig;
@@ -25,12 +26,6 @@ fn spec(sharing: Sharing, width: usize, hidden: usize) -> ModelSpec {
     }
 }
 
-fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
-    let mut rng = Rng::new(seed);
-    let n = shape.iter().product();
-    Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu)
-}
-
 fn batch(task_idx: usize, n: usize) -> Result<Tensor> {
     match task_idx {
         0 => random(&[n, 2, 5, 4], 11),
@@ -38,41 +33,10 @@ fn batch(task_idx: usize, n: usize) -> Result<Tensor> {
     }
 }
 
-/// Compares the autograd gradient of `loss` for each variable with central
-/// finite differences, element by element (f64, step 1e-6).
+/// Finite differences on up to 300 elements of each variable.
 fn check_gradients(vars: &[(String, Var)], loss: impl Fn() -> Result<Tensor>) -> Result<()> {
-    let grads = loss()?.backward()?;
-    for (name, var) in vars {
-        let analytic = grads.get(var).unwrap_or_else(|| panic!("{name} received no gradient"));
-        let analytic = analytic.flatten_all()?.to_vec1::<f64>()?;
-        let original = var.flatten_all()?.to_vec1::<f64>()?;
-        let eps = 1e-6;
-        // Large tensors: an evenly spread sample of at most 300 elements.
-        let stride = original.len().div_ceil(300);
-        for i in (0..original.len()).step_by(stride) {
-            let mut perturbed = original.clone();
-            let mut at = |delta: f64| -> Result<f64> {
-                perturbed[i] = original[i] + delta;
-                var.set(&Tensor::from_vec(perturbed.clone(), var.shape(), &Device::Cpu)?)?;
-                loss()?.to_scalar::<f64>()
-            };
-            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
-            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu)?)?;
-            let tolerance = 1e-6 * (1.0 + numeric.abs());
-            assert!(
-                (numeric - analytic[i]).abs() < tolerance,
-                "{name}[{i}]: autograd {} vs finite difference {numeric}",
-                analytic[i]
-            );
-        }
-    }
-    Ok(())
-}
-
-/// A loss that weights every output element differently, so that a gradient
-/// that is merely scaled or permuted is caught.
-fn weighted_sum(out: &Tensor, seed: u64) -> Result<Tensor> {
-    (out * random(out.dims(), seed)?)?.sum_all()
+    let vars: Vec<(&str, &Var)> = vars.iter().map(|(name, var)| (name.as_str(), var)).collect();
+    crate::testing::check_gradients(&vars, 300, loss)
 }
 
 fn named_vars(params: &Parameters, prefix: &str) -> Vec<(String, Var)> {

@@ -1,0 +1,55 @@
+//! Helpers the crate's tests share: seeded random tensors, and the finite-difference
+//! check every layer's gradients go through.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use mtl_data::Rng;
+
+/// Standard normal values (f64) from `seed`.
+pub(crate) fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let mut rng = Rng::new(seed);
+    let n = shape.iter().product();
+    Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu)
+}
+
+/// A loss that weights every output element differently, so that a gradient
+/// that is merely scaled or permuted is caught.
+pub(crate) fn weighted_sum(out: &Tensor, seed: u64) -> Result<Tensor> {
+    (out * random(out.dims(), seed)?.to_dtype(out.dtype())?)?.sum_all()
+}
+
+fn values(tensor: &Tensor) -> Result<Vec<f64>> {
+    tensor.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()
+}
+
+/// Compares the autograd gradient of `loss` for each variable with central finite
+/// differences (f64, step 1e-6, tolerance 1e-6·(1 + |numeric|)), on at most
+/// `max_elements` evenly spread elements of each variable.
+pub(crate) fn check_gradients(
+    vars: &[(&str, &Var)],
+    max_elements: usize,
+    loss: impl Fn() -> Result<Tensor>,
+) -> Result<()> {
+    let grads = loss()?.backward()?;
+    for (name, var) in vars {
+        let analytic = values(grads.get(var).unwrap_or_else(|| panic!("{name} received no gradient")))?;
+        let original = values(var)?;
+        let eps = 1e-6;
+        for i in (0..original.len()).step_by(original.len().div_ceil(max_elements).max(1)) {
+            let at = |delta: f64| -> Result<f64> {
+                let mut perturbed = original.clone();
+                perturbed[i] += delta;
+                var.set(&Tensor::from_vec(perturbed, var.shape(), &Device::Cpu)?.to_dtype(var.dtype())?)?;
+                loss()?.to_scalar::<f64>()
+            };
+            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
+            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu)?.to_dtype(var.dtype())?)?;
+            let tolerance = 1e-6 * (1.0 + numeric.abs());
+            assert!(
+                (numeric - analytic[i]).abs() < tolerance,
+                "{name}[{i}]: autograd {} vs finite difference {numeric}",
+                analytic[i]
+            );
+        }
+    }
+    Ok(())
+}

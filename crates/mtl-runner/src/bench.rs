@@ -71,13 +71,14 @@ impl Workload {
                 0.001,
             ),
         };
+        let weighting = if self == Workload::W2 { "pcgrad" } else { "static" };
         let tasks: String = tasks
             .iter()
             .map(|(name, kind)| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-{kind}\" }}\n"))
             .collect();
         format!(
             "name = \"bench\"\nepochs = 1\nbatch_size = {batch}\n{tasks}[model]\n{model}\n[diagnostics]\nmeasure_every = 0\n\
-             [sweep]\nstrategy = [\"hard\"]\nlambda = [{lambda:?}]\nlr = [{lr:?}]\n"
+             [sweep]\nstrategy = [\"hard\"]\nweighting = [\"{weighting}\"]\nlambda = [{lambda:?}]\nlr = [{lr:?}]\n"
         )
     }
 }
@@ -190,14 +191,7 @@ impl TrainObserver for StepClock {
 pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, TrainError> {
     let plan = crate::config::parse_str(&workload.experiment(), "bench.toml".as_ref())
         .map_err(|e| TrainError::Unsupported(format!("the {} experiment: {e}", workload.name())))?;
-    let trial = {
-        let mut trial = plan.trials[0].clone();
-        if workload == Workload::W2 {
-            trial.weighting = crate::weighting::Method::PcGrad;
-            trial.lambda = None;
-        }
-        trial
-    };
+    let trial = plan.trials[0].clone();
     let steps = options.warmup_steps + options.repeats * options.steps_per_repeat;
     let batch = trial.settings.batch_size;
     let task_set = random_task_set(workload, batch * steps);
@@ -240,6 +234,8 @@ mod tests {
         for workload in Workload::ALL {
             let plan = crate::config::parse_str(&workload.experiment(), "bench.toml".as_ref()).expect("valid");
             assert_eq!(plan.trials.len(), 1, "{workload:?}");
+            let pcgrad = plan.trials[0].weighting == crate::weighting::Method::PcGrad;
+            assert_eq!(pcgrad, workload == Workload::W2, "{workload:?}");
         }
         let texts = random_task_set(Workload::W3, 2);
         assert_eq!(texts.input_groups, [vec![0, 1]], "both tasks read the same texts");

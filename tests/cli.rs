@@ -705,3 +705,12 @@ fn ctrl_c_marks_the_running_trial_interrupted_and_exits_1() {
         Connection::open(&db).expect("db").query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn the_report_orders_strategies_and_methods_as_the_model_and_runner_name_them() {
+    // mtl-report reads names from the store and depends on neither crate: its orders are copies.
+    let strategies: Vec<&str> =
+        mtl_model::Strategy::ALL.iter().map(|s| s.name()).filter(|name| *name != "single-task").collect();
+    assert_eq!(mtl_report::aggregate::MULTI_TASK_STRATEGY_ORDER.to_vec(), strategies);
+    assert_eq!(mtl_report::aggregate::WEIGHTING_ORDER, mtl_runner::weighting::Method::NAMES);
+}

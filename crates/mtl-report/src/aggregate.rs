@@ -362,8 +362,10 @@ pub fn mean_diagnostics(groups: &[RunGroup], rows: &[DiagnosticRow], name: &str)
         .collect()
 }
 
-/// The usual order of weighting methods, `static` (the reference) first.
-pub const WEIGHTING_ORDER: [&str; 16] = [
+/// The usual order of weighting methods, `static` (the reference) first: that of
+/// `mtl_runner::weighting::Method::NAMES` (mtl-report does not depend on the runner; an
+/// end-to-end test checks that the two agree).
+pub const WEIGHTING_ORDER: [&str; 17] = [
     "static",
     "equal",
     "uncertainty",
@@ -380,6 +382,7 @@ pub const WEIGHTING_ORDER: [&str; 16] = [
     "gradvac",
     "aligned-mtl",
     "nash-mtl",
+    "mgda-ub",
 ];
 
 /// One group (method and λ) in a comparison of weighting methods.

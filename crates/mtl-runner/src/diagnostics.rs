@@ -72,12 +72,19 @@ impl Diagnostics {
         }
     }
 
-    /// After a step: the window's averages when it ends here (and a new window starts), else nothing.
-    pub(crate) fn window(&mut self, global_step: u64, end_of_epoch: bool) -> Option<Vec<DiagnosticPoint>> {
-        let ends = match self.settings.log_every {
-            0 => end_of_epoch,
-            every => global_step % every == 0,
-        };
+    /// After a step: the window's averages when it ends here (and a new window starts), else
+    /// nothing. The last step of training ends the last window, however short.
+    pub(crate) fn window(
+        &mut self,
+        global_step: u64,
+        end_of_epoch: bool,
+        last_step: bool,
+    ) -> Option<Vec<DiagnosticPoint>> {
+        let ends = last_step
+            || match self.settings.log_every {
+                0 => end_of_epoch,
+                every => global_step % every == 0,
+            };
         if !ends || self.sums.is_empty() {
             return None;
         }
@@ -106,11 +113,11 @@ mod tests {
         // Step 1: weights [1, 3], gradients [3, 4] and [-4, 3] (norms 5, cosine 0).
         diagnostics.record_weights(&[1.0, 3.0]);
         diagnostics.record_gradients(&[vec![3.0, 4.0], vec![-4.0, 3.0]]);
-        assert!(diagnostics.window(1, false).is_none(), "the window is 2 steps");
+        assert!(diagnostics.window(1, false, false).is_none(), "the window is 2 steps");
         // Step 2: weights [1, 1], gradients [3, 4] and [-3, -4] (norms 5, cosine -1).
         diagnostics.record_weights(&[1.0, 1.0]);
         diagnostics.record_gradients(&[vec![3.0, 4.0], vec![-3.0, -4.0]]);
-        let points = diagnostics.window(2, false).expect("window ends");
+        let points = diagnostics.window(2, false, false).expect("window ends");
         let value = |name: &str, task: &str, other: &str| {
             points.iter().find(|p| p.name == name && p.task == task && p.other == other).expect("point").value
         };
@@ -119,6 +126,10 @@ mod tests {
         assert_eq!(value("grad_cosine", "a", "b"), -0.5);
         assert_eq!(value("grad_norm", "a", ""), 5.0);
         assert_eq!(points.len(), 5);
-        assert!(diagnostics.window(4, true).is_none(), "nothing recorded since");
+        assert!(diagnostics.window(4, true, false).is_none(), "nothing recorded since");
+        // Step 5, the last of training: its window (one step) is logged, though shorter than 2.
+        diagnostics.record_weights(&[1.0, 4.0]);
+        let last = diagnostics.window(5, true, true).expect("the last window is logged");
+        assert!(last.iter().any(|p| p.name == "weight" && p.task == "b" && p.value == 4.0), "{last:?}");
     }
 }

@@ -229,7 +229,8 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 optimizer: &mut optimizer,
             })?;
             step_seconds += step_started.elapsed().as_secs_f64();
-            if let Some(points) = diagnostics.window(global_step, step == steps_per_epoch) {
+            let last_step = step == steps_per_epoch && epoch == settings.epochs;
+            if let Some(points) = diagnostics.window(global_step, step == steps_per_epoch, last_step) {
                 observer.diagnostics(epoch, global_step, &points).map_err(TrainError::Observer)?;
             }
             observer.step(epoch, step, steps_per_epoch);

@@ -4,11 +4,14 @@
 //! One op serves both: a 1-D convolution is a 2-D one over a single row
 //! (`[B, C, T]` is read as `[B, C, 1, T]`, the kernel `[O, C, k]` as `[O, C, 1, k]`).
 
+use std::sync::{Arc, Mutex};
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
 use candle_nn::{Init, VarBuilder};
 
-use super::kernels::{conv_backward, conv_forward, Element, Geometry};
+use super::kernels::{conv_backward, conv_forward, Element, Geometry, Output, OutputGrad};
+use super::pool::Winner;
 
 /// 1-D convolution, stride 1, zero padding on both sides, bias fused.
 #[derive(Clone, Debug)]
@@ -42,7 +45,7 @@ impl Conv1d {
 
     /// `[B, in, T]` → `[B, out, T + 2·padding − k + 1]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding))
+        convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding), Output::Full)
     }
 }
 
@@ -85,7 +88,15 @@ impl Conv2d {
 
     /// `[B, in, H, W]` → `[B, out, H + 2·padding − kh + 1, W + 2·padding − kw + 1]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        convolve(xs, &self.weight, self.bias.as_ref(), (self.padding, self.padding))
+        convolve(xs, &self.weight, self.bias.as_ref(), (self.padding, self.padding), Output::Full)
+    }
+
+    /// `relu(max_pool2x2(forward(xs)))` in one op: `[B, in, H, W]` →
+    /// `[B, out, Ho/2, Wo/2]`. The same values and gradients as the three ops in a
+    /// row, but the full-size output and its gradient stay in per-chunk scratch
+    /// memory instead of becoming tensors (the largest ones of a LeNet step).
+    pub fn forward_pool_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        convolve(xs, &self.weight, self.bias.as_ref(), (self.padding, self.padding), Output::PooledRelu)
     }
 }
 
@@ -101,19 +112,29 @@ fn bias_init(in_channels: usize) -> Init {
     Init::Uniform { lo: -bound, up: bound }
 }
 
-fn convolve(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>, padding: (usize, usize)) -> Result<Tensor> {
+fn convolve(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    padding: (usize, usize),
+    output: Output,
+) -> Result<Tensor> {
     // The kernels read contiguous memory; `contiguous` is free when it already is.
     let bias = match bias {
         Some(bias) => bias.contiguous()?,
         // A constant zero bias keeps one op for both cases; it needs no gradient.
         None => Tensor::zeros(weight.dim(0)?, weight.dtype(), weight.device())?,
     };
-    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { padding })
+    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { padding, output, winners: Mutex::new(None) })
 }
 
-/// `(x, weight, bias)` → the convolution; `padding` is (rows, columns).
+/// `(x, weight, bias)` → the convolution (pooled if `output` says so); `padding` is (rows, columns).
 struct ConvOp {
     padding: (usize, usize),
+    output: Output,
+    /// A pooled output's winners, recorded by the forward pass for the backward pass
+    /// (one op value per application, so it holds one forward's record).
+    winners: Mutex<Option<Arc<Vec<Winner>>>>,
 }
 
 /// `(x, weight, output gradient)` → dW, db and (if `with_input`) dX, flattened
@@ -121,6 +142,8 @@ struct ConvOp {
 struct ConvBackwardOp {
     padding: (usize, usize),
     with_input: bool,
+    /// The forward pass's winners when its output was pooled.
+    winners: Option<Arc<Vec<Winner>>>,
 }
 
 fn geometry(input: &Layout, weight: &Layout, (pad_height, pad_width): (usize, usize)) -> Result<Geometry> {
@@ -162,11 +185,12 @@ fn slice<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout, what: &str)
     }
 }
 
-fn output_shape(input: &Layout, geometry: &Geometry) -> Shape {
+fn output_shape(input: &Layout, geometry: &Geometry, output: Output) -> Shape {
     let (batch, channels) = (geometry.batch, geometry.out_channels);
-    match input.dims().len() {
-        3 => Shape::from((batch, channels, geometry.out_width())),
-        _ => Shape::from((batch, channels, geometry.out_height(), geometry.out_width())),
+    match (input.dims().len(), output) {
+        (3, _) => Shape::from((batch, channels, geometry.out_width())),
+        (_, Output::Full) => Shape::from((batch, channels, geometry.out_height(), geometry.out_width())),
+        (_, Output::PooledRelu) => Shape::from((batch, channels, geometry.out_height() / 2, geometry.out_width() / 2)),
     }
 }
 
@@ -188,12 +212,18 @@ impl CustomOp3 for ConvOp {
         if bias_layout.dims() != [geometry.out_channels] {
             candle_core::bail!("conv: bias {:?} for {} output channels", bias_layout.dims(), geometry.out_channels);
         }
+        if self.output == Output::PooledRelu && input_layout.dims().len() != 4 {
+            candle_core::bail!("conv: only a 2-D convolution can pool its output");
+        }
         let (input, weight, bias) = ((input, input_layout), (weight, weight_layout), (bias, bias_layout));
-        let output = match same_dtype(&[input.0, weight.0, bias.0])? {
-            DType::F32 => forward::<f32>(&geometry, input, weight, bias)?,
-            _ => forward::<f64>(&geometry, input, weight, bias)?,
+        let (output, winners) = match same_dtype(&[input.0, weight.0, bias.0])? {
+            DType::F32 => forward::<f32>(&geometry, input, weight, bias, self.output)?,
+            _ => forward::<f64>(&geometry, input, weight, bias, self.output)?,
         };
-        Ok((output, output_shape(input_layout, &geometry)))
+        if self.output == Output::PooledRelu {
+            *self.winners.lock().expect("conv pool record") = Some(Arc::new(winners));
+        }
+        Ok((output, output_shape(input_layout, &geometry, self.output)))
     }
 
     fn bwd(
@@ -207,7 +237,11 @@ impl CustomOp3 for ConvOp {
         // The network's first convolution reads the images, which need no gradient:
         // skipping dX there saves the costliest part of its backward.
         let with_input = input.track_op();
-        let backward = ConvBackwardOp { padding: self.padding, with_input };
+        let winners = self.winners.lock().expect("conv pool record").clone();
+        if self.output == Output::PooledRelu && winners.is_none() {
+            candle_core::bail!("conv: backward before forward");
+        }
+        let backward = ConvBackwardOp { padding: self.padding, with_input, winners };
         // No backward of the backward: gradients of gradients are not needed.
         let packed = input.apply_op3_no_bwd(weight, &output_grad.contiguous()?, &backward)?;
         let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
@@ -236,15 +270,17 @@ impl CustomOp3 for ConvBackwardOp {
         output_grad_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let geometry = geometry(input_layout, weight_layout, self.padding)?;
-        if output_grad_layout.shape() != &output_shape(input_layout, &geometry) {
+        let output = if self.winners.is_some() { Output::PooledRelu } else { Output::Full };
+        if output_grad_layout.shape() != &output_shape(input_layout, &geometry, output) {
             candle_core::bail!("conv backward: output gradient {:?}", output_grad_layout.dims());
         }
         let with_input = self.with_input;
         let (input, weight, output_grad) =
             ((input, input_layout), (weight, weight_layout), (output_grad, output_grad_layout));
+        let winners = self.winners.as_deref().map(Vec::as_slice);
         let packed = match same_dtype(&[input.0, weight.0, output_grad.0])? {
-            DType::F32 => backward::<f32>(&geometry, input, weight, output_grad, with_input)?,
-            _ => backward::<f64>(&geometry, input, weight, output_grad, with_input)?,
+            DType::F32 => backward::<f32>(&geometry, input, weight, (output_grad, winners), with_input)?,
+            _ => backward::<f64>(&geometry, input, weight, (output_grad, winners), with_input)?,
         };
         let len = weight_layout.shape().elem_count()
             + geometry.out_channels
@@ -255,28 +291,40 @@ impl CustomOp3 for ConvBackwardOp {
 
 type Argument<'a> = (&'a CpuStorage, &'a Layout);
 
-fn forward<T: Element>(geometry: &Geometry, input: Argument, weight: Argument, bias: Argument) -> Result<CpuStorage> {
-    let output = conv_forward::<T>(
+fn forward<T: Element>(
+    geometry: &Geometry,
+    input: Argument,
+    weight: Argument,
+    bias: Argument,
+    output: Output,
+) -> Result<(CpuStorage, Vec<Winner>)> {
+    let (output, winners) = conv_forward::<T>(
         geometry,
         slice(input.0, input.1, "input")?,
         slice(weight.0, weight.1, "kernel")?,
         slice(bias.0, bias.1, "bias")?,
+        output,
     );
-    Ok(T::to_cpu_storage_owned(output))
+    Ok((T::to_cpu_storage_owned(output), winners))
 }
 
 fn backward<T: Element>(
     geometry: &Geometry,
     input: Argument,
     weight: Argument,
-    output_grad: Argument,
+    (output_grad, winners): (Argument, Option<&[Winner]>),
     with_input: bool,
 ) -> Result<CpuStorage> {
+    let grad = slice(output_grad.0, output_grad.1, "output gradient")?;
+    let output_grad = match winners {
+        Some(winners) => OutputGrad::PooledRelu { grad, winners },
+        None => OutputGrad::Full(grad),
+    };
     let grads = conv_backward::<T>(
         geometry,
         slice(input.0, input.1, "input")?,
         slice(weight.0, weight.1, "kernel")?,
-        slice(output_grad.0, output_grad.1, "output gradient")?,
+        output_grad,
         with_input,
     );
     let mut packed = grads.weight;

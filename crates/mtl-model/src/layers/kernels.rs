@@ -9,6 +9,8 @@ use std::cell::RefCell;
 use candle_core::WithDType;
 use std::sync::Mutex;
 
+use super::pool::{pool_plane, unpool_plane, Winner};
+
 /// Samples per unit of backward work. Fixed rather than derived from the
 /// number of threads, so that the batch sums of the weight and bias gradients
 /// are added in the same order however many threads run: results are
@@ -237,18 +239,51 @@ fn matmul<T: Element>(dst: &mut [T], (m, n, k): (usize, usize, usize), accumulat
     }
 }
 
-/// `y[b] = bias + weight · im2col(x[b])` for every sample:
-/// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]`. Chunks of
+/// Whether the convolution's output is pooled inside the op (2×2 max-pool, then relu):
+/// the full-size output then never leaves the chunk's scratch buffer, and neither does
+/// its gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Output {
+    /// `[B, O, Ho, Wo]`.
+    Full,
+    /// `relu(max_pool2x2(·))`: `[B, O, Ho/2, Wo/2]`, plus each window's winner.
+    PooledRelu,
+}
+
+impl Geometry {
+    /// Elements of one sample's op output.
+    pub(super) fn op_output_len(&self, output: Output) -> usize {
+        match output {
+            Output::Full => self.output_len(),
+            Output::PooledRelu => self.out_channels * (self.out_height() / 2) * (self.out_width() / 2),
+        }
+    }
+}
+
+/// `y[b] = bias + weight · im2col(x[b])` for every sample, pooled if asked:
+/// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]` (or the pooled
+/// `[B, O, Ho/2·Wo/2]` and its winners; no winners otherwise). Chunks of
 /// [`SAMPLES_PER_CHUNK`] samples run in parallel, each as one matrix product over
 /// the patches of all its samples side by side (bigger products run faster than
 /// one small product per sample).
-pub(super) fn conv_forward<T: Element>(geometry: &Geometry, input: &[T], weight: &[T], bias: &[T]) -> Vec<T> {
+pub(super) fn conv_forward<T: Element>(
+    geometry: &Geometry,
+    input: &[T],
+    weight: &[T],
+    bias: &[T],
+    kind: Output,
+) -> (Vec<T>, Vec<Winner>) {
     let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
-    let (input_len, output_len) = (geometry.input_len(), geometry.output_len());
+    let (input_len, output_len) = (geometry.input_len(), geometry.op_output_len(kind));
+    let (pooled_width, pooled_len) = (geometry.out_width() / 2, output_len / out_channels.max(1));
     let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
+    let mut winners = vec![0; if kind == Output::PooledRelu { output.len() } else { 0 }];
     let chunks = lockable_chunks(&mut output, SAMPLES_PER_CHUNK * output_len);
+    let winner_chunks = lockable_chunks(&mut winners, SAMPLES_PER_CHUNK * output_len);
     parallel_for(chunks.len(), |chunk_idx| {
         let mut out = chunks[chunk_idx].lock().expect("output chunk");
+        // None for a full output, which records no winners.
+        let mut winners = winner_chunks.get(chunk_idx).map(|chunk| chunk.lock().expect("winner chunk"));
         let samples = out.len() / output_len.max(1);
         let x = &input[chunk_idx * SAMPLES_PER_CHUNK * input_len..][..samples * input_len];
         let width = samples * positions;
@@ -264,22 +299,38 @@ pub(super) fn conv_forward<T: Element>(geometry: &Geometry, input: &[T], weight:
             let lhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
             let rhs = View { data: &*columns, row_stride: width, col_stride: 1 };
             matmul(product, (out_channels, width, patch_len), true, lhs, rhs);
-            // [O, samples·N] → [samples, O, N].
+            // [O, samples·N] → [samples, O, N], pooled on the way if asked.
             for (o, row) in product.chunks_exact(width).enumerate() {
                 for (s, values) in row.chunks_exact(positions).enumerate() {
-                    out[s * output_len + o * positions..][..positions].copy_from_slice(values);
+                    let target = s * output_len + o * pooled_len;
+                    let out = &mut out[target..][..pooled_len];
+                    match winners.as_deref_mut() {
+                        None => out.copy_from_slice(values),
+                        Some(winners) => {
+                            let winners = &mut winners[target..][..pooled_len];
+                            pool_plane(values, geometry.out_width(), out, winners, pooled_width, true);
+                        }
+                    }
                 }
             }
         })
     });
-    drop(chunks);
-    output
+    drop((chunks, winner_chunks));
+    (output, winners)
 }
 
 /// One chunk's sums of (dW, db).
 type PartialSums<T> = (Vec<T>, Vec<T>);
 
-/// Gradients of a convolution for the output gradient `[B, O, Ho·Wo]`.
+/// The gradient arriving at a convolution op: of its full output `[B, O, Ho·Wo]`, or of
+/// its pooled output `[B, O, Ho/2·Wo/2]` with the winners its forward pass recorded.
+#[derive(Clone, Copy)]
+pub(super) enum OutputGrad<'a, T> {
+    Full(&'a [T]),
+    PooledRelu { grad: &'a [T], winners: &'a [Winner] },
+}
+
+/// Gradients of a convolution.
 pub(super) struct ConvGradients<T> {
     /// `[O, C·kh·kw]`.
     pub(super) weight: Vec<T>,
@@ -289,18 +340,25 @@ pub(super) struct ConvGradients<T> {
     pub(super) input: Option<Vec<T>>,
 }
 
-/// dW, db and (if `with_input`) dX in one pass over the batch. Chunks of
+/// dW, db and (if `with_input`) dX in one pass over the batch (a pooled output's
+/// gradient is routed back to the full output in the chunk's scratch). Chunks of
 /// [`SAMPLES_PER_CHUNK`] samples run in parallel, each summing its own partial
 /// dW and db; the partials are then added in chunk order (see the constant).
 pub(super) fn conv_backward<T: Element>(
     geometry: &Geometry,
     input: &[T],
     weight: &[T],
-    output_grad: &[T],
+    output_grad: OutputGrad<T>,
     with_input: bool,
 ) -> ConvGradients<T> {
     let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
-    let (input_len, output_len) = (geometry.input_len(), geometry.output_len());
+    let input_len = geometry.input_len();
+    let kind = match output_grad {
+        OutputGrad::Full(_) => Output::Full,
+        OutputGrad::PooledRelu { .. } => Output::PooledRelu,
+    };
+    let (output_len, pooled_width) = (geometry.op_output_len(kind), geometry.out_width() / 2);
+    let pooled_len = output_len / out_channels.max(1);
     let zero = T::from_f64(0.0);
     let chunk = |chunk_idx: usize, input_grad: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
         let first = chunk_idx * SAMPLES_PER_CHUNK;
@@ -316,9 +374,16 @@ pub(super) fn conv_backward<T: Element>(
             for s in 0..samples {
                 let sample = first + s;
                 im2col(geometry, &input[sample * input_len..][..input_len], &mut columns[s * positions..], width);
-                let sample_dy = &output_grad[sample * output_len..][..output_len];
-                for (o, values) in sample_dy.chunks_exact(positions).enumerate() {
-                    dy[o * width + s * positions..][..positions].copy_from_slice(values);
+                for o in 0..out_channels {
+                    let target = &mut dy[o * width + s * positions..][..positions];
+                    let source = sample * output_len + o * pooled_len;
+                    match output_grad {
+                        OutputGrad::Full(grad) => target.copy_from_slice(&grad[source..][..positions]),
+                        OutputGrad::PooledRelu { grad, winners } => {
+                            let (grad, winners) = (&grad[source..][..pooled_len], &winners[source..][..pooled_len]);
+                            unpool_plane(grad, winners, pooled_width, target, geometry.out_width());
+                        }
+                    }
                 }
             }
             // dW = dY[O×M] · columnsᵀ[M×K], with M = samples·N.

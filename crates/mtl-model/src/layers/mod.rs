@@ -23,6 +23,8 @@
 //!   spinning workers for the cores), the bias fused into the same op (and its
 //!   gradient into the same backward pass), and the input gradient skipped when the
 //!   input needs none (the first layer reads the images).
+//! - **Fusion.** [`Conv2d::forward_pool_relu`] is conv → [`max_pool2x2_relu`] in one op: the
+//!   full-size output and its gradient stay in each chunk's scratch buffer.
 //! - **Correctness.** Its conv1d backward returns a wrong kernel gradient whenever
 //!   batch > 1 and out_channels > 1 (the test
 //!   `candle_conv1d_weight_gradient_is_wrong_for_batches_with_several_output_channels`

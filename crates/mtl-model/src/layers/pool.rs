@@ -31,7 +31,7 @@ fn pool(xs: &Tensor, relu: bool) -> Result<Tensor> {
 
 /// Where a window's gradient goes: 0–3 the window position in row-major order,
 /// [`NO_WINNER`] when relu clipped the window.
-type Winner = u8;
+pub(super) type Winner = u8;
 const NO_WINNER: Winner = 4;
 
 struct MaxPool {
@@ -68,29 +68,71 @@ fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result
         let planes = outputs.chunks_exact_mut(plane_len).zip(unit_winners.chunks_exact_mut(plane_len));
         for (p, (output, winners)) in planes.enumerate() {
             let input = &input[(unit * planes_per_unit + p) * height * width..][..height * width];
-            let rows = output.chunks_exact_mut(out_width).zip(winners.chunks_exact_mut(out_width));
-            for (oy, (output, winners)) in rows.enumerate() {
-                let top = input[2 * oy * width..][..2 * out_width].chunks_exact(2);
-                let bottom = input[(2 * oy + 1) * width..][..2 * out_width].chunks_exact(2);
-                for (((output, winner), top), bottom) in output.iter_mut().zip(winners.iter_mut()).zip(top).zip(bottom)
-                {
-                    // Strictly greater: ties go to the first. A NaN (the one value with `v != v`;
-                    // `WithDType` has no `is_nan`) wins, so it propagates.
-                    let (mut best, mut position) = (top[0], 0);
-                    for (index, value) in [(1, top[1]), (2, bottom[0]), (3, bottom[1])] {
-                        // `|`, not `||`: no branch to mispredict on random data.
-                        #[allow(clippy::eq_op, clippy::nonminimal_bool)]
-                        let take = (value > best) | (value != value);
-                        best = if take { value } else { best };
-                        position = if take { index } else { position };
-                    }
-                    (*output, *winner) = if relu && best < zero { (zero, NO_WINNER) } else { (best, position) };
-                }
-            }
+            pool_plane(input, width, output, winners, out_width, relu);
         }
     });
     drop((output_chunks, winner_chunks));
     Ok((output, winners))
+}
+
+/// Pools one `[H, W]` plane (row length `width`) into `output` and `winners`, both
+/// `[H/2, out_width]`; shared with the convolution that pools its own output.
+pub(super) fn pool_plane<T: WithDType>(
+    input: &[T],
+    width: usize,
+    output: &mut [T],
+    winners: &mut [Winner],
+    out_width: usize,
+    relu: bool,
+) {
+    let zero = T::from_f64(0.0);
+    let rows = output.chunks_exact_mut(out_width).zip(winners.chunks_exact_mut(out_width));
+    for (oy, (output, winners)) in rows.enumerate() {
+        let top = input[2 * oy * width..][..2 * out_width].chunks_exact(2);
+        let bottom = input[(2 * oy + 1) * width..][..2 * out_width].chunks_exact(2);
+        for (((output, winner), top), bottom) in output.iter_mut().zip(winners.iter_mut()).zip(top).zip(bottom) {
+            // Strictly greater: ties go to the first. A NaN (the one value with `v != v`;
+            // `WithDType` has no `is_nan`) wins, so it propagates.
+            let (mut best, mut position) = (top[0], 0);
+            for (index, value) in [(1, top[1]), (2, bottom[0]), (3, bottom[1])] {
+                // `|`, not `||`: no branch to mispredict on random data.
+                #[allow(clippy::eq_op, clippy::nonminimal_bool)]
+                let take = (value > best) | (value != value);
+                best = if take { value } else { best };
+                position = if take { index } else { position };
+            }
+            (*output, *winner) = if relu && best < zero { (zero, NO_WINNER) } else { (best, position) };
+        }
+    }
+}
+
+/// The adjoint of [`pool_plane`]: writes every cell of the `[H, W]` plane `input_grad`
+/// (row length `width`): each window's gradient at its winner, zeros elsewhere,
+/// including the odd last row and column that pooling drops.
+pub(super) fn unpool_plane<T: WithDType>(
+    output_grad: &[T],
+    winners: &[Winner],
+    out_width: usize,
+    input_grad: &mut [T],
+    width: usize,
+) {
+    let zero = T::from_f64(0.0);
+    let out_height = if out_width == 0 { 0 } else { output_grad.len() / out_width };
+    for oy in 0..out_height {
+        let (top, bottom) = input_grad[2 * oy * width..][..2 * width].split_at_mut(width);
+        top[2 * out_width..].fill(zero);
+        bottom[2 * out_width..].fill(zero);
+        // Sequential stores, no data-dependent index.
+        let windows = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+        let row = output_grad[oy * out_width..][..out_width].iter().zip(&winners[oy * out_width..][..out_width]);
+        for ((top, bottom), (&grad, &winner)) in windows.zip(row) {
+            top[0] = if winner == 0 { grad } else { zero };
+            top[1] = if winner == 1 { grad } else { zero };
+            bottom[0] = if winner == 2 { grad } else { zero };
+            bottom[1] = if winner == 3 { grad } else { zero };
+        }
+    }
+    input_grad[2 * out_height * width..].fill(zero);
 }
 
 impl CustomOp1 for MaxPool {
@@ -157,21 +199,7 @@ impl MaxPoolBackward {
                 let plane = unit * planes_per_unit + p;
                 let output_grad = &output_grad[plane * plane_len..][..plane_len];
                 let winners = &self.winners[plane * plane_len..][..plane_len];
-                // Every window writes its four cells (the winner's gradient, zeros elsewhere):
-                // sequential stores, no data-dependent index.
-                let zero = T::from_f64(0.0);
-                for oy in 0..out_height {
-                    let (top, bottom) = input_grad[2 * oy * width..][..2 * width].split_at_mut(width);
-                    let windows = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
-                    let row =
-                        output_grad[oy * out_width..][..out_width].iter().zip(&winners[oy * out_width..][..out_width]);
-                    for ((top, bottom), (&grad, &winner)) in windows.zip(row) {
-                        top[0] = if winner == 0 { grad } else { zero };
-                        top[1] = if winner == 1 { grad } else { zero };
-                        bottom[0] = if winner == 2 { grad } else { zero };
-                        bottom[1] = if winner == 3 { grad } else { zero };
-                    }
-                }
+                unpool_plane(output_grad, winners, out_width, input_grad, width);
             }
         });
         drop(grad_chunks);

@@ -167,10 +167,10 @@ fn convolutions_refuse_mismatched_shapes_with_an_error() -> Result<()> {
     Ok(())
 }
 
-/// Runs forward and backward of a convolution (and a pool after it) and returns the bits of
-/// the output and of every gradient.
-fn conv_bits(conv: &Conv2d, vars: &[&Var], input: &Var) -> Result<Vec<Vec<u32>>> {
-    let out = crate::layers::max_pool2x2_relu(&conv.forward(input)?)?;
+/// Runs forward and backward of a convolution (and a pool after it, as three ops or as
+/// one) and returns the bits of the output and of every gradient.
+fn conv_bits(conv: &Conv2d, vars: &[&Var], input: &Var, fused: bool) -> Result<Vec<Vec<u32>>> {
+    let out = if fused { conv.forward_pool_relu(input)? } else { max_pool2x2_relu(&conv.forward(input)?)? };
     let grads = weighted_sum(&out, 4)?.backward()?;
     let mut bits = vec![out.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect()];
     for var in vars.iter().chain([&input]) {
@@ -188,10 +188,48 @@ fn conv_results_are_bit_identical_whatever_the_number_of_threads() -> Result<()>
     let bias = random_var(&[6], 2, DType::F32)?;
     let input = random_var(&[37, 3, 12, 11], 3, DType::F32)?;
     let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), 1);
-    let in_order = crate::layers::kernels::sequentially(|| conv_bits(&conv, &[&weight, &bias], &input))?;
-    for _ in 0..3 {
-        assert!(in_order == conv_bits(&conv, &[&weight, &bias], &input)?, "the pool's result differs");
+    for fused in [false, true] {
+        let in_order = crate::layers::kernels::sequentially(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
+        for _ in 0..3 {
+            assert!(in_order == conv_bits(&conv, &[&weight, &bias], &input, fused)?, "the pool's result differs");
+        }
     }
+    Ok(())
+}
+
+#[test]
+fn fused_conv_pool_relu_equals_the_three_ops_bit_for_bit_and_passes_finite_differences() -> Result<()> {
+    // Odd and even conv outputs (the pool drops an odd last row/column), padding, several
+    // chunks with a partial last one, and one sample.
+    let cases = [
+        Conv2dCase { batch: 11, in_channels: 3, out_channels: 5, height: 9, width: 8, kernel: 3, padding: 1 },
+        Conv2dCase { batch: 1, in_channels: 1, out_channels: 2, height: 6, width: 7, kernel: 2, padding: 0 },
+        Conv2dCase { batch: 17, in_channels: 2, out_channels: 3, height: 12, width: 12, kernel: 5, padding: 0 },
+    ];
+    for case in cases {
+        let Conv2dCase { batch, in_channels, out_channels, height, width, kernel, padding } = case;
+        let weight = random_var(&[out_channels, in_channels, kernel, kernel], 1, DType::F32)?;
+        let bias = random_var(&[out_channels], 2, DType::F32)?;
+        let input = random_var(&[batch, in_channels, height, width], 3, DType::F32)?;
+        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let vars = [&weight, &bias];
+        assert!(conv_bits(&conv, &vars, &input, true)? == conv_bits(&conv, &vars, &input, false)?, "{case:?}");
+
+        let [weight, bias, input] = [&weight, &bias, &input].map(|v| Var::from_tensor(&v.to_dtype(DType::F64)?));
+        let (weight, bias, input) = (weight?, bias?, input?);
+        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let vars = [("weight", &weight), ("bias", &bias), ("input", &input)];
+        check_finite_differences(&vars, || weighted_sum(&conv.forward_pool_relu(&input)?, 6))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn only_a_2d_convolution_pools_its_output() -> Result<()> {
+    // A [B, C, T] input with a [O, C, k] kernel is a valid 1-D convolution, but is not pooled.
+    let conv = Conv2d::from_parts(random(&[2, 1, 3], 1)?, None, 0);
+    let sequence = conv.forward_pool_relu(&random(&[2, 1, 7], 2)?);
+    assert!(sequence.expect_err("refused").to_string().contains("only a 2-D convolution can pool"));
     Ok(())
 }
 

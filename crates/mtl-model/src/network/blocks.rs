@@ -14,7 +14,7 @@ use candle_core::{Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::{InputSpec, TrunkSpec, LENET_REPRESENTATION, TEXTCNN_WIDTHS};
-use crate::layers::{max_pool2x2_relu, Conv1d, Conv2d};
+use crate::layers::{Conv1d, Conv2d};
 use mtl_data::Rng;
 
 /// Names of the trunk's blocks, in order; they prefix the blocks' parameters.
@@ -172,7 +172,7 @@ impl Block {
         match self {
             Block::SequenceConv1(conv) => conv.forward(xs)?.relu(),
             Block::SequenceConv2(conv) => conv.forward(xs)?.relu()?.max(D::Minus1),
-            Block::LeNetConv1(conv) | Block::LeNetConv2(conv) => max_pool2x2_relu(&conv.forward(xs)?),
+            Block::LeNetConv1(conv) | Block::LeNetConv2(conv) => conv.forward_pool_relu(xs),
             Block::Fc(fc) => fc.forward(&dropout.apply(&xs.flatten_from(1)?)?)?.relu(),
             Block::TextCnnConvs(convs) => {
                 let pooled =

@@ -4,7 +4,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Embedding, Module, VarBuilder};
 
 use super::{ImageStem, InputSpec, TrunkSpec};
-use crate::layers::{max_pool2x2_relu, Conv1d, Conv2d};
+use crate::layers::{Conv1d, Conv2d};
 
 /// Feature maps of the image stem's 5×5 convolution.
 const IMAGE_STEM_MAPS: usize = 16;
@@ -56,8 +56,8 @@ impl Stem {
             Stem::Identity => Ok(xs.clone()),
             Stem::Image { local, rows } => {
                 let maps = match local {
-                    // relu then pool = pool then relu, fused into one op.
-                    Some(conv) => max_pool2x2_relu(&conv.forward(xs)?)?,
+                    // relu then pool = pool then relu, fused with the convolution into one op.
+                    Some(conv) => conv.forward_pool_relu(xs)?,
                     None => xs.clone(),
                 };
                 let (batch, channels, height, columns) = maps.dims4()?;

@@ -117,7 +117,7 @@ pub(super) fn unpool_plane<T: WithDType>(
     width: usize,
 ) {
     let zero = T::from_f64(0.0);
-    let out_height = if out_width == 0 { 0 } else { output_grad.len() / out_width };
+    let out_height = output_grad.len().checked_div(out_width).unwrap_or(0);
     for oy in 0..out_height {
         let (top, bottom) = input_grad[2 * oy * width..][..2 * width].split_at_mut(width);
         top[2 * out_width..].fill(zero);

@@ -29,3 +29,7 @@ bench *ARGS:
 bench-vs-torch python="~/torch-venv/bin/python":
     cargo build --release
     python3 benches/side_by_side.py --python {{python}}
+
+# The results database at scale: logging throughput, then ls/compare on 10,000 runs
+bench-store:
+    benches/store_scale.sh

@@ -6,6 +6,11 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+mod support {
+    pub mod browser;
+}
+use support::browser;
+
 /// A temporary folder with a small two-task experiment in it.
 struct Workspace {
     dir: tempfile::TempDir,
@@ -150,6 +155,90 @@ fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {
     let out = ws.mtl(&["ls", "--where", "lambda >"]);
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("^"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn show_compare_sql_and_export_answer_from_a_real_sweep_database() {
+    let ws = Workspace::new();
+    let file = ws.write("small.toml", SMALL);
+    expect_code(&ws.mtl(&["run", "small.toml", "--no-report"]), 0);
+
+    // Provenance: the file, its text (by hash), the version and the host.
+    let out = ws.mtl(&["ls", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let first = &runs[0];
+    assert_eq!(first["provenance"]["experiment_file"], "small.toml");
+    assert_eq!(first["provenance"]["mtl_version"], env!("CARGO_PKG_VERSION"));
+    assert!(first["provenance"]["host"].is_string(), "{first}");
+    let sha256 = first["experiment_sha256"].as_str().expect("hash").to_string();
+    let query = format!("SELECT CAST(content AS TEXT) AS text FROM blobs WHERE sha256 = '{sha256}'");
+    let stored = ws.mtl(&["sql", &query, "--format", "json"]);
+    expect_code(&stored, 0);
+    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).expect("json");
+    assert_eq!(stored[0]["text"], std::fs::read_to_string(&file).expect("read"), "the file's text, by its hash");
+
+    // compare: three groups of two seeds; the baselines against themselves give Δm 0.
+    let out = ws.mtl(&["compare", "--group-by", "strategy,lambda", "--format", "json"]);
+    expect_code(&out, 0);
+    let groups: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let groups = groups.as_array().expect("array");
+    let labels: Vec<String> =
+        groups.iter().map(|g| format!("{} {}", g["group"]["strategy"], g["group"]["lambda"])).collect();
+    assert_eq!(labels, ["\"hard\" 0.5", "\"hard\" 2.0", "\"single-task\" null"]);
+    assert!(groups.iter().all(|g| g["runs"].as_array().map(Vec::len) == Some(2)));
+    assert!(groups[2]["delta_m_percent"].as_f64().expect("Δm").abs() < 1e-12);
+    // The mean of a group is the mean of its runs' test accuracy at their best epochs, as SQL computes it.
+    let out = ws.mtl(&[
+        "sql",
+        "SELECT AVG(b.value) FROM best_metrics b JOIN settings s ON s.run_id = b.run_id
+         WHERE s.key = 'lambda' AND s.value = 0.5 AND b.task = 'shapes' AND b.split = 'test' AND b.metric = 'accuracy'",
+        "--format",
+        "csv",
+    ]);
+    expect_code(&out, 0);
+    let from_sql: f64 = text(&out.stdout).lines().nth(1).expect("a row").parse().expect("a number");
+    let from_compare = groups[0]["metrics"]["shapes.test.accuracy"]["mean"].as_f64().expect("mean");
+    assert!((from_sql - from_compare).abs() < 1e-12, "{from_sql} vs {from_compare}");
+    let table = text(&ws.mtl(&["compare"]).stdout);
+    assert!(table.contains("Δm%") && table.contains("positive = better than single-task"), "{table}");
+
+    // show: settings, one epoch table per task (the best epoch marked), by id or key prefix.
+    let out = ws.mtl(&["show", "1"]);
+    expect_code(&out, 0);
+    let shown = text(&out.stdout);
+    for fragment in
+        ["run 1 · experiment small · done", "file        small.toml", "task shapes", "task reviews", "val.accuracy"]
+    {
+        assert!(shown.contains(fragment), "{fragment:?} in\n{shown}");
+    }
+    let key = first["trial_key"].as_str().expect("key");
+    expect_code(&ws.mtl(&["show", &key[..8]]), 0);
+    let out = ws.mtl(&["show", "99"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("no run \"99\""), "{}", text(&out.stderr));
+
+    // sql is read-only: a write is refused with exit 2 and changes nothing.
+    let out = ws.mtl(&["sql", "DELETE FROM runs"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("read-only"), "{}", text(&out.stderr));
+    assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs"), 6);
+
+    // export: every metric point with the settings joined, as CSV and JSON.
+    let out = ws.mtl(&["export", "--format", "csv"]);
+    expect_code(&out, 0);
+    let csv = text(&out.stdout);
+    let header = csv.lines().next().expect("header");
+    assert!(
+        header.starts_with("run_id,experiment,trial_key,status,") && header.ends_with(",task,split,metric,epoch,value")
+    );
+    assert!(header.contains(",lambda,") && header.contains(",seed,"), "{header}");
+    assert_eq!(csv.lines().count(), 1 + 6 * 2 * 2 * 8);
+    let out = ws.mtl(&["export", "--format", "json", "--where", "strategy = 'hard'"]);
+    expect_code(&out, 0);
+    let points: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let points = points.as_array().expect("array");
+    assert_eq!(points.len(), 4 * 2 * 2 * 8);
+    assert!(points.iter().all(|p| p["strategy"] == "hard" && p["lambda"].is_number() && p["value"].is_number()));
 }
 
 #[test]
@@ -374,6 +463,44 @@ fn diagnostics_of_a_static_and_a_pcgrad_run_reach_the_store_and_the_report() {
     for chart in ["small-task-weights.svg", "small-gradient-cosine.svg"] {
         assert!(ws.path("report").join(chart).exists(), "{chart}");
     }
+}
+
+#[test]
+fn report_opens_in_a_real_browser_with_every_image_loaded_no_console_errors_and_sortable_tables() {
+    assert!(
+        browser::chromium().is_some(),
+        "this test opens the report in headless Chromium, which is not on PATH: install it with \
+         `apt-get install chromium` (Debian's package; .ci/run installs it)"
+    );
+    let ws = Workspace::new();
+    // Single-task and hard under two weightings, with diagnostics: every kind of chart and
+    // all three tables (strategy comparison, weighting methods, runs).
+    let experiment = SMALL
+        .replace("lambda = [0.5, 2.0]", "lambda = [0.5]\nweighting = [\"static\", \"pcgrad\"]")
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        + "\n[diagnostics]\nmeasure_every = 1\n";
+    ws.write("browser.toml", &experiment);
+    expect_code(&ws.mtl(&["run", "browser.toml", "--no-report"]), 0);
+    expect_code(&ws.mtl(&["report"]), 0);
+
+    let name = "report_opens_in_a_real_browser";
+    let check = browser::check_report(&ws.path("report"), &ws.path(&format!("{name}.png")));
+    // Kept where a person can look at them after the run.
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("browser-screenshots");
+    std::fs::create_dir_all(&kept).expect("target/browser-screenshots");
+    for screenshot in &check.screenshots {
+        std::fs::copy(screenshot, kept.join(screenshot.file_name().expect("file name"))).expect("copy screenshot");
+    }
+    assert!(
+        check.problems().is_empty(),
+        "the report failed in the browser (screenshots in {}):\n{}",
+        kept.display(),
+        check.problems().join("\n")
+    );
+    // 7 charts: strategies, task weights, gradient cosines, and per task accuracy vs λ and learning curves.
+    assert_eq!(check.images_total, 7, "{check:#?}");
+    assert_eq!(check.sortable_tables, 3, "{check:#?}");
+    assert!(!ws.path("report/.browser-check.html").exists(), "the instrumented copy is removed");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `mtl ls`: runs with their settings and final per-task metrics.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use std::cmp::Ordering;
@@ -40,25 +40,7 @@ pub struct LsArgs {
 const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(&args.db)?;
-    if let Some(name) = &args.experiment {
-        let known = store.experiments()?;
-        if !known.contains(name) {
-            return Err(BadInput(format!(
-                "no experiment named {name:?} in {}; known experiments: {}",
-                args.db.display(),
-                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
-            ))
-            .into());
-        }
-    }
-    let mut runs = store.runs(args.experiment.as_deref())?;
-    let known = known_keys(&runs);
-    if let Some(text) = &args.filter {
-        let filter = Filter::parse(text).map_err(|e| BadInput(format!("--where: {e}")))?;
-        check_keys(text, filter.keys().iter().map(|(k, at)| (k.as_str(), *at)), &known, "--where")?;
-        runs.retain(|run| filter.matches(run));
-    }
+    let (_, mut runs, known) = select_runs(&args.db, args.experiment.as_deref(), args.filter.as_deref())?;
     if let Some(text) = &args.sort {
         let mut keys = Vec::new();
         let mut offset = 0;
@@ -140,7 +122,40 @@ fn run_json(run: &RunRecord) -> Value {
         "settings": settings,
         "final_epoch": run.final_epoch,
         "final_metrics": metrics,
+        "best_epoch": run.best_epoch,
+        "provenance": run.provenance,
+        "experiment_sha256": run.experiment_sha256,
     })
+}
+
+/// Opens the database and returns the runs of `experiment` (all if none) that match
+/// `filter`, with every key a filter, sort or grouping may name. An unknown experiment
+/// or key, or a filter that does not parse, is bad input.
+pub fn select_runs(
+    db: &Path,
+    experiment: Option<&str>,
+    filter: Option<&str>,
+) -> anyhow::Result<(Store, Vec<RunRecord>, BTreeSet<String>)> {
+    let store = Store::open_existing(db)?;
+    if let Some(name) = experiment {
+        let known = store.experiments()?;
+        if !known.iter().any(|k| k == name) {
+            return Err(BadInput(format!(
+                "no experiment named {name:?} in {}; known experiments: {}",
+                db.display(),
+                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+            ))
+            .into());
+        }
+    }
+    let mut runs = store.runs(experiment)?;
+    let known = known_keys(&runs);
+    if let Some(text) = filter {
+        let filter = Filter::parse(text).map_err(|e| BadInput(format!("--where: {e}")))?;
+        check_keys(text, filter.keys().iter().map(|(k, at)| (k.as_str(), *at)), &known, "--where")?;
+        runs.retain(|run| filter.matches(run));
+    }
+    Ok((store, runs, known))
 }
 
 /// Every key a filter or sort may name, given the runs of the database.
@@ -154,7 +169,7 @@ fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
 }
 
 /// Rejects keys no run has (a typo would otherwise silently match nothing).
-fn check_keys<'a>(
+pub fn check_keys<'a>(
     text: &str,
     keys: impl Iterator<Item = (&'a str, usize)>,
     known: &BTreeSet<String>,

@@ -4,12 +4,16 @@
 //! exit codes (0 success, 1 a trial failed or the run was interrupted, 2 bad input).
 
 mod bench;
+mod compare;
 mod data;
+mod export;
 mod interrupt;
 mod ls;
 mod output;
 mod progress;
 mod run;
+mod show;
+mod sql;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +64,18 @@ enum Command {
     Report(ReportArgs),
     /// List runs with their settings and final per-task metrics.
     Ls(ls::LsArgs),
+    /// One run: settings, provenance, a per-epoch table per task, its diagnostics.
+    Show(show::ShowArgs),
+    /// Groups of runs over seeds: mean ± std per task metric, Δm% against the
+    /// single-task baselines, the Pareto front.
+    ///
+    /// Each run counts with its test metrics at its best validation epoch.
+    /// Example: mtl compare --group-by strategy,lambda --where "lr = 0.001"
+    Compare(compare::CompareArgs),
+    /// Run one read-only SQL statement (see its --help for the views).
+    Sql(sql::SqlArgs),
+    /// Every metric point with its run's settings, as CSV or JSON (for pandas & co).
+    Export(export::ExportArgs),
     /// Look at data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -97,6 +113,10 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report(args),
         Command::Ls(args) => ls::ls(args),
+        Command::Show(args) => show::show(args),
+        Command::Compare(args) => compare::compare(args),
+        Command::Sql(args) => sql::sql(args),
+        Command::Export(args) => export::export(args),
         Command::Data(command) => data::data(command),
         Command::Bench(args) => bench::bench(args),
     };
@@ -123,7 +143,13 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<mtl_data::DataError>()
             || matches!(
                 cause.downcast_ref::<StoreError>(),
-                Some(StoreError::Missing { .. } | StoreError::NotADatabase { .. } | StoreError::NewerSchema { .. })
+                Some(
+                    StoreError::Missing { .. }
+                        | StoreError::NotADatabase { .. }
+                        | StoreError::NewerSchema { .. }
+                        | StoreError::WriteRefused { .. }
+                        | StoreError::BadQuery { .. }
+                )
             )
             || matches!(
                 cause.downcast_ref::<mtl_report::ReportError>(),

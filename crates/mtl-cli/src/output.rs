@@ -13,8 +13,58 @@ pub enum Format {
     Json,
 }
 
-/// Left-aligns text columns and right-aligns numeric ones.
+/// Left-aligns text columns and right-aligns numeric ones, leaving out the last
+/// columns that do not fit the terminal (when stdout is one) and saying so.
 pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    fit_table(header, rows, terminal_width())
+}
+
+/// The width of the terminal on stdout: `COLUMNS` if set, else asked of the
+/// terminal; none when stdout is not a terminal (a pipe or file gets every column).
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(size.ws_col as usize)
+}
+
+/// [`table`] for a given width (`None`: no limit). At least the first column is kept.
+pub fn fit_table(header: &[String], rows: &[Vec<String>], width: Option<usize>) -> String {
+    let cell_width =
+        |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0);
+    let mut kept = header.len();
+    if let Some(width) = width {
+        let mut used = 0;
+        for i in 0..header.len() {
+            used += cell_width(i) + if i > 0 { 2 } else { 0 };
+            if used > width && i > 0 {
+                kept = i;
+                break;
+            }
+        }
+    }
+    let header_kept = &header[..kept];
+    let rows_kept: Vec<Vec<String>> = rows.iter().map(|r| r[..kept].to_vec()).collect();
+    let mut out = aligned(header_kept, &rows_kept);
+    if kept < header.len() {
+        let _ = writeln!(
+            out,
+            "({} more column(s) do not fit the terminal: {}; use --format csv or json for every column)",
+            header.len() - kept,
+            header[kept..].join(", ")
+        );
+    }
+    out
+}
+
+fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
     let n = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -45,6 +95,15 @@ pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
 
 /// RFC 4180 CSV: fields with commas, quotes or newlines are quoted.
 pub fn csv(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let _ = writeln!(out, "{}", csv_line(row));
+    }
+    out
+}
+
+/// One CSV record, without its line end.
+pub fn csv_line(cells: &[String]) -> String {
     let field = |s: &String| {
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -52,11 +111,7 @@ pub fn csv(header: &[String], rows: &[Vec<String>]) -> String {
             s.clone()
         }
     };
-    let mut out = String::new();
-    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let _ = writeln!(out, "{}", row.iter().map(field).collect::<Vec<_>>().join(","));
-    }
-    out
+    cells.iter().map(field).collect::<Vec<_>>().join(",")
 }
 
 /// A metric value with 4 decimals, or `-`.
@@ -81,5 +136,18 @@ mod tests {
             &[vec!["hard".into(), "0.5".into()], vec!["single-task".into(), "0.75".into()]],
         );
         assert_eq!(out, "name          acc\n-----------  ----\nhard          0.5\nsingle-task  0.75\n");
+    }
+
+    #[test]
+    fn columns_that_do_not_fit_are_left_out_and_named() {
+        let header: Vec<String> = ["name", "acc", "loss"].map(String::from).to_vec();
+        let rows = vec![["single-task", "0.75", "0.5"].map(String::from).to_vec()];
+        // name 11 + 2 + acc 4 = 17 fits in 20; + 2 + loss 4 = 23 does not.
+        let out = fit_table(&header, &rows, Some(20));
+        assert!(out.starts_with("name          acc\n"), "{out}");
+        assert!(out.contains("(1 more column(s) do not fit the terminal: loss;"), "{out}");
+        assert_eq!(fit_table(&header, &rows, Some(23)), fit_table(&header, &rows, None));
+        // The first column always stays.
+        assert!(fit_table(&header, &rows, Some(3)).starts_with("name"));
     }
 }

@@ -63,7 +63,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let progress = Progress::new(jobs);
     let checkpoint_dir = args.save_checkpoints.then(|| args.checkpoints.clone());
-    let options = SweepOptions { db: args.db.clone(), jobs, checkpoint_dir, stop: Some(crate::interrupt::install()) };
+    let options = SweepOptions {
+        db: args.db.clone(),
+        jobs,
+        checkpoint_dir,
+        stop: Some(crate::interrupt::install()),
+        provenance: mtl_runner::provenance::collect(&args.file),
+    };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();
     let report = report.context("running the sweep")?;

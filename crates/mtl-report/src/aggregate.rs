@@ -556,6 +556,7 @@ mod tests {
             params,
             final_epoch: Some(2),
             final_metrics: BTreeMap::from([(test_accuracy(), accuracy)]),
+            ..RunRecord::default()
         }
     }
 

@@ -1,7 +1,7 @@
-//! Renders `index.html`: one self-contained page (inline CSS, no scripts, no
-//! network) with each experiment's charts (the strategy comparison with its
-//! table of numbers), the comparison of its weighting methods, and a table of
-//! its runs. Pure: it builds a string; the
+//! Renders `index.html`: one self-contained page (inline CSS, one inline
+//! script that sorts tables, no network) with each experiment's charts (the
+//! strategy comparison with its table of numbers), the comparison of its
+//! weighting methods, and a table of its runs. Pure: it builds a string; the
 //! caller writes it.
 //!
 //! ```text
@@ -58,7 +58,54 @@ td.text { text-align: left; }
 .status-done { color: #1a7f37; } .status-failed { color: #cf222e; } .status-running, .status-interrupted { color: #9a6700; }
 .meta { color: #666; font-size: .9rem; }
 caption { caption-side: top; text-align: left; font-size: .85rem; color: #555; padding: .3rem 0; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th:hover { background: #ececec; }
+table.sortable th::after { content: \" ↕\"; color: #aaa; }
+table.sortable th[aria-sort=ascending]::after { content: \" ▲\"; color: inherit; }
+table.sortable th[aria-sort=descending]::after { content: \" ▼\"; color: inherit; }
 ";
+
+/// Sorts a `table.sortable` by the column whose header is clicked (or given
+/// Enter/Space), ascending first, then toggling. A cell that starts with a
+/// number sorts by it (`0.8323 ± 0.0381 (2)`, `1.00×`); other cells as text
+/// (numbers before text); empty cells and dashes last in both directions.
+const SORT_SCRIPT: &str = r#"
+(() => {
+  function sortKey(cell) {
+    const text = cell ? cell.textContent.trim() : '';
+    if (text === '' || text === '-' || text === '\u2013') return null;
+    const number = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?(?=$|[\s\u00d7%])/i.exec(text);
+    return number ? parseFloat(number[0]) : text;
+  }
+  function compareKeys(a, b, sign) {
+    if (a === null || b === null) return (a === null) - (b === null);
+    if (typeof a !== typeof b) return typeof a === 'number' ? -1 : 1;
+    return sign * (typeof a === 'number' ? a - b : a.localeCompare(b, undefined, { numeric: true }));
+  }
+  document.querySelectorAll('table.sortable').forEach((table) => {
+    const headers = [...table.tHead.rows[0].cells];
+    headers.forEach((header, column) => {
+      header.tabIndex = 0;
+      const sort = () => {
+        const descending = header.getAttribute('aria-sort') === 'ascending';
+        const body = table.tBodies[0];
+        const keyed = [...body.rows].map((row) => [sortKey(row.cells[column]), row]);
+        keyed.sort((a, b) => compareKeys(a[0], b[0], descending ? -1 : 1));
+        body.append(...keyed.map((pair) => pair[1]));
+        headers.forEach((other) => other.removeAttribute('aria-sort'));
+        header.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
+      };
+      header.addEventListener('click', sort);
+      header.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter' || event.key === ' ') {
+          event.preventDefault();
+          sort();
+        }
+      });
+    });
+  });
+})();
+"#;
 
 /// The whole page for `sections`, read from `database`.
 pub(crate) fn render_index(database: &Path, sections: &[ExperimentSection]) -> String {
@@ -78,7 +125,7 @@ pub(crate) fn render_index(database: &Path, sections: &[ExperimentSection]) -> S
     for section in sections {
         render_section(&mut page, section);
     }
-    page.push_str("</body>\n</html>\n");
+    let _ = write!(page, "<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n");
     page
 }
 
@@ -124,7 +171,9 @@ fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
         })
         .collect();
 
-    page.push_str("<h3>Runs</h3>\n<div class=\"table-scroll\"><table>\n<thead><tr><th>run</th><th>status</th>");
+    page.push_str(
+        "<h3>Runs</h3>\n<div class=\"table-scroll\"><table class=\"sortable\">\n<thead><tr><th>run</th><th>status</th>",
+    );
     for heading in param_names.iter().map(|name| name.to_string()).chain(metric_columns.iter().map(|c| c.1.clone())) {
         let _ = write!(page, "<th>{}</th>", escape(&heading));
     }
@@ -152,7 +201,7 @@ fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
 
 fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
     page.push_str(
-        "<div class=\"table-scroll\"><table>\n<caption>Final test accuracy: mean ± sample std (n seeds); \
+        "<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Final test accuracy: mean ± sample std (n seeds); \
          each method at the λ with the best mean val accuracy (test accuracy where no val was logged)\
          </caption>\n<thead><tr><th>method</th>",
     );
@@ -173,7 +222,7 @@ fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
 
 fn render_method_table(page: &mut String, comparison: &MethodComparison) {
     page.push_str(
-        "<h3>Weighting methods</h3>\n<div class=\"table-scroll\"><table>\n<caption>Every method and λ: \
+        "<h3>Weighting methods</h3>\n<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Every method and λ: \
          final test accuracy, mean ± sample std (n seeds); training time per optimiser step, mean over runs, \
          and relative to static weighting of the same strategy (the mean over its λ); task weights and \
          gradient cosines of each run's last logging window, mean over seeds</caption>\n\
@@ -269,6 +318,7 @@ mod tests {
                 MetricKey { task: "shapes".into(), split: "test".into(), metric: "accuracy".into() },
                 0.91234,
             )]),
+            ..RunRecord::default()
         };
         let section = ExperimentSection { name: "<x>".into(), runs: vec![run], charts: vec![], method_table: None };
         let page = render_index(Path::new("a&b.db"), &[section]);
@@ -282,5 +332,9 @@ mod tests {
             assert!(page.contains(expected), "expected {expected:?} in:\n{page}");
         }
         assert!(!page.contains("<hard>"));
+        // The runs table sorts in the page, with the one inline script.
+        assert!(page.contains("<table class=\"sortable\">\n<thead><tr><th>run</th>"), "{page}");
+        assert_eq!(page.matches("<script>").count(), 1);
+        assert!(!page.contains("<script src"), "no external script");
     }
 }

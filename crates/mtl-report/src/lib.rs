@@ -27,6 +27,7 @@
 
 pub mod aggregate;
 mod charts;
+pub mod compare;
 mod html;
 
 use std::collections::{BTreeSet, HashSet};

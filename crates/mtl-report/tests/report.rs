@@ -41,7 +41,13 @@ fn log_weighted_run(
         params.push(("lambda".to_string(), ParamValue::Num(lambda)));
     }
     let trial_key = format!("{strategy}-{weighting}-{lambda:?}-{seed}-{}", tasks.join("+"));
-    let new_run = NewRun { experiment: experiment_id, trial_key: &trial_key, settings_json: "{}", params: &params };
+    let new_run = NewRun {
+        experiment: experiment_id,
+        trial_key: &trial_key,
+        settings_json: "{}",
+        params: &params,
+        provenance: &Default::default(),
+    };
     let run = store.begin_run(&new_run).expect("begin run");
     // Set once the network is built, as the runner does; single-task differs by task.
     let n_parameters = match (strategy, tasks[0]) {
@@ -89,7 +95,13 @@ fn fixture_store(path: &Path) -> Store {
     }
     let experiment_id = store.experiment(SWEEP).expect("experiment");
     let params = [("strategy".to_string(), ParamValue::Text("hard".into())), ("lambda".into(), ParamValue::Num(8.0))];
-    let new_run = NewRun { experiment: experiment_id, trial_key: "failed", settings_json: "{}", params: &params };
+    let new_run = NewRun {
+        experiment: experiment_id,
+        trial_key: "failed",
+        settings_json: "{}",
+        params: &params,
+        provenance: &Default::default(),
+    };
     let failed = store.begin_run(&new_run).expect("begin run");
     store.finish_run(failed, RunStatus::Failed, Some("loss became NaN at epoch 2")).expect("finish run");
     for seed in 0..2 {

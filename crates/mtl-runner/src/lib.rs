@@ -4,7 +4,8 @@
 //! - [`data`]: where each task's examples come from, and loading them;
 //! - [`plan`]: the validated plan, its trials and their stable keys;
 //! - [`train`]: the training loop of one trial;
-//! - [`sweep`]: runs a plan against the store, resumably.
+//! - [`sweep`]: runs a plan against the store, resumably;
+//! - [`provenance`]: what each run records about how it was made.
 //!
 //! ```no_run
 //! use mtl_runner::{config, sweep};
@@ -12,7 +13,8 @@
 //! let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
 //! struct Quiet;
 //! impl sweep::SweepEvents for Quiet {}
-//! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None };
+//! let provenance = mtl_runner::provenance::collect("experiments/quickstart.toml".as_ref());
+//! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None, provenance };
 //! let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -26,6 +28,7 @@ mod gradients;
 pub mod metrics;
 pub mod optimizer;
 pub mod plan;
+pub mod provenance;
 pub mod sweep;
 pub mod train;
 pub mod weighting;

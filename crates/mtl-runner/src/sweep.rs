@@ -24,6 +24,8 @@ pub struct SweepOptions {
     /// Set (e.g. by a Ctrl-C handler) to stop: the running trials end as
     /// `Interrupted` after their current step, and no new trial starts.
     pub stop: Option<&'static AtomicBool>,
+    /// Recorded with every run (see [`crate::provenance::collect`]).
+    pub provenance: mtl_store::Provenance,
 }
 
 /// What happened to one trial.
@@ -221,6 +223,7 @@ fn run_trial(store: &mut Store, context: &Context, trial_idx: usize, job: usize)
         trial_key: &trial.key,
         settings_json: &trial.settings_json,
         params: &params,
+        provenance: &options.provenance,
     })?;
     // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same one.
     for task in &tasks.tasks {

@@ -6,7 +6,8 @@
 //! unary   := 'not' unary | '(' expr ')' | key op value | key ['not'] 'in' '(' value (',' value)* ')'
 //! op      := '=' | '!=' | '<' | '<=' | '>' | '>='
 //! key     := a setting (strategy, lambda, seed, …), a final metric (task.split.metric),
-//!            or one of id, experiment, status, trial_key
+//!            or one of id, experiment, status, trial_key, host, git_commit, mtl_version,
+//!            experiment_file
 //! value   := number | 'text' | "text"
 //! ```
 //! Numbers compare as numbers and text as text; a comparison with a missing
@@ -317,6 +318,10 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
         "experiment" => Some(ParamValue::Text(run.experiment.clone())),
         "status" => Some(ParamValue::Text(run.status.as_str().into())),
         "trial_key" => Some(ParamValue::Text(run.trial_key.clone())),
+        "host" => run.provenance.host.clone().map(ParamValue::Text),
+        "git_commit" => run.provenance.git_commit.clone().map(ParamValue::Text),
+        "mtl_version" => run.provenance.mtl_version.clone().map(ParamValue::Text),
+        "experiment_file" => run.provenance.experiment_file.clone().map(ParamValue::Text),
         _ => {
             run.params.get(key).cloned().or_else(|| {
                 run.final_metrics.iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| ParamValue::Num(*v))
@@ -325,8 +330,9 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
     }
 }
 
-/// Keys every run has, whatever its settings.
-pub const BUILT_IN_KEYS: [&str; 4] = ["id", "experiment", "status", "trial_key"];
+/// Keys every run has, whatever its settings (the provenance ones may be missing).
+pub const BUILT_IN_KEYS: [&str; 8] =
+    ["id", "experiment", "status", "trial_key", "host", "git_commit", "mtl_version", "experiment_file"];
 
 fn compare(left: &ParamValue, op: &str, right: &ParamValue) -> bool {
     let ordering = match (left, right) {
@@ -378,6 +384,7 @@ mod tests {
             params,
             final_epoch: Some(3),
             final_metrics: BTreeMap::from([(key, accuracy)]),
+            ..RunRecord::default()
         }
     }
 

@@ -12,7 +12,9 @@
 //! use mtl_store::{MetricPoint, NewRun, RunStatus, Store};
 //! let mut store = Store::open("mtl.db".as_ref())?;
 //! let experiment = store.experiment("quickstart")?;
-//! let run = store.begin_run(&NewRun { experiment, trial_key: "ab12", settings_json: "{}", params: &[] })?;
+//! let provenance = mtl_store::Provenance::default();
+//! let new_run = NewRun { experiment, trial_key: "ab12", settings_json: "{}", params: &[], provenance: &provenance };
+//! let run = store.begin_run(&new_run)?;
 //! store.log_epoch(run, 1, &[MetricPoint::new("digits", "test", "accuracy", 0.97)])?;
 //! store.finish_run(run, RunStatus::Done, None)?;
 //! # Ok::<(), mtl_store::StoreError>(())
@@ -56,6 +58,22 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// A statement given to [`Store::query`] would write.
+    #[error("{path} is opened read-only here; this statement would change it: {statement}")]
+    WriteRefused {
+        /// The database file.
+        path: PathBuf,
+        /// The statement.
+        statement: String,
+    },
+    /// A statement given to [`Store::query`] is not valid SQL for this database.
+    #[error("{path}: {message}")]
+    BadQuery {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's message.
+        message: String,
+    },
     /// Any other SQLite failure (the cause follows in the error chain).
     #[error("database {path}")]
     Sqlite {
@@ -74,7 +92,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct ExperimentId(pub i64);
 
 /// Row id of a run (one trial of a sweep).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct RunId(pub i64);
 
@@ -98,10 +116,11 @@ impl std::fmt::Display for ParamValue {
 }
 
 /// Life cycle of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Training, or killed before it could say otherwise.
+    #[default]
     Running,
     /// Finished every epoch.
     Done,
@@ -218,10 +237,29 @@ pub struct NewRun<'a> {
     pub settings_json: &'a str,
     /// The settings users filter and group by.
     pub params: &'a [(String, ParamValue)],
+    /// What made the run.
+    pub provenance: &'a Provenance,
 }
 
-/// A run with its settings and the metrics of its last epoch.
-#[derive(Clone, Debug, PartialEq)]
+/// What made a run: the experiment file, the program and the machine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Provenance {
+    /// The experiment file as given on the command line.
+    pub experiment_file: Option<String>,
+    /// Its text, kept in the database once per distinct content (see [`Store::blob_by_hash`]).
+    #[serde(skip)]
+    pub experiment_text: Option<String>,
+    /// The mtl-lab version that ran it.
+    pub mtl_version: Option<String>,
+    /// `git rev-parse HEAD` of the experiment file's folder, `-dirty` appended when
+    /// tracked files had uncommitted changes; none outside a git checkout.
+    pub git_commit: Option<String>,
+    /// The machine's host name.
+    pub host: Option<String>,
+}
+
+/// A run with its settings, provenance and the metrics of its last and its best epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunRecord {
     /// Row id.
     pub id: RunId,
@@ -243,6 +281,52 @@ pub struct RunRecord {
     pub final_epoch: Option<u32>,
     /// Metric values of the last logged epoch.
     pub final_metrics: BTreeMap<MetricKey, f64>,
+    /// The epoch with the highest mean validation accuracy over the tasks (the first
+    /// on ties), set when the run finishes; none for a run without validation accuracy.
+    pub best_epoch: Option<u32>,
+    /// Metric values of the best epoch.
+    pub best_metrics: BTreeMap<MetricKey, f64>,
+    /// What made the run (its experiment file's hash is `experiment_sha256`).
+    pub provenance: Provenance,
+    /// sha256 of the experiment file's text.
+    pub experiment_sha256: Option<String>,
+}
+
+/// A value in the result of [`Store::query`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SqlValue {
+    /// SQL NULL.
+    Null,
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// A blob, shown by its length.
+    Blob(usize),
+}
+
+impl std::fmt::Display for SqlValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SqlValue::Null => Ok(()),
+            SqlValue::Integer(x) => write!(f, "{x}"),
+            SqlValue::Real(x) => write!(f, "{x}"),
+            SqlValue::Text(t) => f.write_str(t),
+            SqlValue::Blob(n) => write!(f, "<{n} bytes>"),
+        }
+    }
+}
+
+/// The columns and rows of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, each with one value per column.
+    pub rows: Vec<Vec<SqlValue>>,
 }
 
 /// An open results database.
@@ -266,6 +350,25 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
         Store::init(conn, path, false)
+    }
+
+    /// Opens an existing database read-only: SQLite refuses every write through it.
+    /// The database must have this build's schema (open it once with
+    /// [`Store::open_existing`] to migrate an older one).
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.to_owned() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
+        let err = |e| sqlite_err(path, e);
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "query_only", true).map_err(err)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { path: path.to_owned(), found: version, supported: SCHEMA_VERSION });
+        }
+        Ok(Store { conn, path: path.to_owned() })
     }
 
     fn init(mut conn: Connection, path: &Path, create: bool) -> Result<Store> {
@@ -337,6 +440,11 @@ impl Store {
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let provenance = new.provenance;
+        let experiment_sha256 = match &provenance.experiment_text {
+            Some(text) => Some(insert_blob(&tx, text.as_bytes()).map_err(err)?),
+            None => None,
+        };
         let existing: Option<i64> = tx
             .query_row(
                 "SELECT id FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
@@ -352,7 +460,8 @@ impl Store {
                 tx.execute("DELETE FROM params WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute("DELETE FROM artifacts WHERE run_id = ?1", [id]).map_err(err)?;
                 tx.execute(
-                    "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3 WHERE id = ?1",
+                    "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3,
+                     best_epoch = NULL WHERE id = ?1",
                     params![id, now, new.settings_json],
                 )
                 .map_err(err)?;
@@ -367,6 +476,19 @@ impl Store {
                 tx.last_insert_rowid()
             }
         };
+        tx.execute(
+            "UPDATE runs SET experiment_file = ?2, experiment_sha256 = ?3, mtl_version = ?4, git_commit = ?5, host = ?6
+             WHERE id = ?1",
+            params![
+                run,
+                provenance.experiment_file,
+                experiment_sha256,
+                provenance.mtl_version,
+                provenance.git_commit,
+                provenance.host
+            ],
+        )
+        .map_err(err)?;
         {
             let mut stmt =
                 tx.prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(err)?;
@@ -385,13 +507,10 @@ impl Store {
     /// Stores `content` as artifact `name` of `run` (e.g. `vocabulary/sentiment`);
     /// identical content is kept once. Returns its sha256.
     pub fn attach_blob(&mut self, run: RunId, name: &str, content: &[u8]) -> Result<String> {
-        use sha2::Digest;
-        let sha256: String = sha2::Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect();
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-        tx.execute("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)", params![sha256, content])
-            .map_err(err)?;
+        let sha256 = insert_blob(&tx, content).map_err(err)?;
         tx.execute(
             "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, path) VALUES (?1, ?2, ?3, NULL)",
             params![run.0, name, sha256],
@@ -445,6 +564,14 @@ impl Store {
                 params![run.0, name],
                 |r| r.get(0),
             )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// The stored content with this sha256 (e.g. a run's experiment file), if any.
+    pub fn blob_by_hash(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT content FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0))
             .optional()
             .map_err(self.err())
     }
@@ -516,25 +643,29 @@ impl Store {
         Ok(out)
     }
 
-    /// Records the end of a run.
+    /// Records the end of a run and its best epoch (see [`RunRecord::best_epoch`]).
     pub fn finish_run(&mut self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4, best_epoch = (SELECT epoch FROM metrics m
+                     WHERE m.run_id = ?1 AND m.split = 'val' AND m.metric = 'accuracy'
+                     GROUP BY epoch ORDER BY AVG(value) DESC, epoch LIMIT 1)
+                 WHERE id = ?1",
                 params![run.0, status.as_str(), now(), error],
             )
             .map_err(self.err())?;
-        Ok(())
+        self.widen_runs_view(run)
     }
 
-    /// Every run, optionally of one experiment, in id order, with its
-    /// settings and the metrics of its last logged epoch.
+    /// Every run, optionally of one experiment, in id order, with its settings,
+    /// provenance and the metrics of its last and its best epoch.
     pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
         let err = self.err();
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error
+                "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error, r.best_epoch,
+                        r.experiment_file, r.experiment_sha256, r.mtl_version, r.git_commit, r.host
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id
                  WHERE ?1 IS NULL OR e.name = ?1 ORDER BY r.id",
             )
@@ -549,9 +680,16 @@ impl Store {
                     started_at: r.get(4)?,
                     ended_at: r.get(5)?,
                     error: r.get(6)?,
-                    params: BTreeMap::new(),
-                    final_epoch: None,
-                    final_metrics: BTreeMap::new(),
+                    best_epoch: r.get(7)?,
+                    provenance: Provenance {
+                        experiment_file: r.get(8)?,
+                        experiment_text: None,
+                        mtl_version: r.get(10)?,
+                        git_commit: r.get(11)?,
+                        host: r.get(12)?,
+                    },
+                    experiment_sha256: r.get(9)?,
+                    ..RunRecord::default()
                 })
             })
             .map_err(&err)?
@@ -577,28 +715,126 @@ impl Store {
             runs[i].params.insert(r.get(1).map_err(&err)?, value);
         }
 
+        // One seek per run into the metrics' (run, epoch, …) key for each of the two epochs.
+        for (view, best) in [("final_metrics", false), ("best_metrics", true)] {
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT run_id, epoch, task, split, metric, value FROM {view} WHERE ?1 IS NULL OR experiment = ?1"
+                ))
+                .map_err(&err)?;
+            let mut rows = stmt.query([experiment]).map_err(&err)?;
+            while let Some(r) = rows.next().map_err(&err)? {
+                let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
+                let key = MetricKey {
+                    task: r.get(2).map_err(&err)?,
+                    split: r.get(3).map_err(&err)?,
+                    metric: r.get(4).map_err(&err)?,
+                };
+                let value = r.get(5).map_err(&err)?;
+                if best {
+                    runs[i].best_metrics.insert(key, value);
+                } else {
+                    runs[i].final_epoch = Some(r.get(1).map_err(&err)?);
+                    runs[i].final_metrics.insert(key, value);
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Adds the settings and metrics of `run` to the columns of the view `runs_wide`
+    /// (one row per run: its fields, provenance, one column per setting and one per
+    /// final metric, `task.split.metric`), rebuilding the view when any is new.
+    fn widen_runs_view(&mut self, run: RunId) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let added = tx
+            .execute("INSERT OR IGNORE INTO wide_columns (setting) SELECT key FROM params WHERE run_id = ?1", [run.0])
+            .map_err(err)?
+            + tx.execute(
+                "INSERT OR IGNORE INTO wide_columns (task, split, metric)
+                 SELECT DISTINCT task, split, metric FROM metrics WHERE run_id = ?1",
+                [run.0],
+            )
+            .map_err(err)?;
+        if added > 0 {
+            rebuild_runs_view(&tx).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Runs one SQL statement and returns its column names and rows. A statement that
+    /// would write is refused before it runs ([`StoreError::WriteRefused`]); on a
+    /// connection from [`Store::open_read_only`] SQLite would refuse it anyway.
+    pub fn query(&self, sql: &str) -> Result<QueryResult> {
+        let bad = |e: rusqlite::Error| match e {
+            rusqlite::Error::SqliteFailure(_, Some(message)) => {
+                StoreError::BadQuery { path: self.path.clone(), message }
+            }
+            rusqlite::Error::SqlInputError { msg, offset, .. } => {
+                StoreError::BadQuery { path: self.path.clone(), message: format!("{msg} (at character {offset})") }
+            }
+            rusqlite::Error::MultipleStatement => {
+                StoreError::BadQuery { path: self.path.clone(), message: "one statement at a time".into() }
+            }
+            rusqlite::Error::Empty => StoreError::BadQuery { path: self.path.clone(), message: "no statement".into() },
+            other => sqlite_err(&self.path, other),
+        };
+        let mut stmt = self.conn.prepare(sql).map_err(bad)?;
+        if !stmt.readonly() {
+            return Err(StoreError::WriteRefused { path: self.path.clone(), statement: sql.trim().to_string() });
+        }
+        let columns: Vec<String> = stmt.column_names().map(String::from).collect();
+        let n = columns.len();
+        let mut rows = Vec::new();
+        let mut cursor = stmt.query([]).map_err(bad)?;
+        while let Some(row) = cursor.next().map_err(bad)? {
+            let values = (0..n)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => SqlValue::Null,
+                        rusqlite::types::ValueRef::Integer(x) => SqlValue::Integer(x),
+                        rusqlite::types::ValueRef::Real(x) => SqlValue::Real(x),
+                        rusqlite::types::ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                        rusqlite::types::ValueRef::Blob(b) => SqlValue::Blob(b.len()),
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(bad)?;
+            rows.push(values);
+        }
+        Ok(QueryResult { columns, rows })
+    }
+
+    /// Calls `f` with every metric point, optionally of one experiment, in the
+    /// order run, epoch, task, split, metric, without holding them all in memory.
+    pub fn for_each_metric_point(&self, experiment: Option<&str>, mut f: impl FnMut(&MetricRow)) -> Result<()> {
+        let err = self.err();
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT m.run_id, m.epoch, m.task, m.split, m.metric, m.value
-                 FROM metrics m JOIN (SELECT run_id, MAX(epoch) AS epoch FROM metrics GROUP BY run_id) last
-                 ON last.run_id = m.run_id AND last.epoch = m.epoch
+                "SELECT m.run_id, m.epoch, m.task, m.split, m.metric, m.value FROM metrics m
                  JOIN runs r ON r.id = m.run_id JOIN experiments e ON e.id = r.experiment_id
-                 WHERE ?1 IS NULL OR e.name = ?1",
+                 WHERE ?1 IS NULL OR e.name = ?1 ORDER BY m.run_id, m.epoch, m.task, m.split, m.metric",
             )
             .map_err(&err)?;
         let mut rows = stmt.query([experiment]).map_err(&err)?;
         while let Some(r) = rows.next().map_err(&err)? {
-            let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
-            let key = MetricKey {
-                task: r.get(2).map_err(&err)?,
-                split: r.get(3).map_err(&err)?,
-                metric: r.get(4).map_err(&err)?,
+            let row = MetricRow {
+                run: RunId(r.get(0).map_err(&err)?),
+                epoch: r.get(1).map_err(&err)?,
+                key: MetricKey {
+                    task: r.get(2).map_err(&err)?,
+                    split: r.get(3).map_err(&err)?,
+                    metric: r.get(4).map_err(&err)?,
+                },
+                value: r.get(5).map_err(&err)?,
             };
-            runs[i].final_epoch = Some(r.get(1).map_err(&err)?);
-            runs[i].final_metrics.insert(key, r.get(5).map_err(&err)?);
+            f(&row);
         }
-        Ok(runs)
+        Ok(())
     }
 
     /// Every metric point of the given runs, ordered by run, series and epoch.
@@ -629,6 +865,64 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// (Re)creates the view `runs_wide` from the table `wide_columns`.
+pub(crate) fn rebuild_runs_view(conn: &Connection) -> rusqlite::Result<()> {
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let mut columns: Vec<String> = [
+        "r.id AS run_id",
+        "e.name AS experiment",
+        "r.trial_key",
+        "r.status",
+        "r.started_at",
+        "r.ended_at",
+        "r.error",
+        "r.best_epoch",
+        "r.experiment_file",
+        "r.experiment_sha256",
+        "r.mtl_version",
+        "r.git_commit",
+        "r.host",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut stmt = conn.prepare("SELECT setting, task, split, metric FROM wide_columns ORDER BY 1, 2, 3, 4")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))?;
+    for row in rows {
+        let (setting, task, split, metric): (String, String, String, String) = row?;
+        columns.push(if task.is_empty() {
+            format!(
+                "(SELECT COALESCE(num, text) FROM params p WHERE p.run_id = r.id AND p.key = {}) AS {}",
+                literal(&setting),
+                quote(&setting)
+            )
+        } else {
+            format!(
+                "(SELECT value FROM metrics m WHERE m.run_id = r.id
+                  AND m.epoch = (SELECT MAX(epoch) FROM metrics l WHERE l.run_id = r.id)
+                  AND m.task = {} AND m.split = {} AND m.metric = {}) AS {}",
+                literal(&task),
+                literal(&split),
+                literal(&metric),
+                quote(&format!("{task}.{split}.{metric}"))
+            )
+        });
+    }
+    conn.execute_batch(&format!(
+        "DROP VIEW IF EXISTS runs_wide;
+         CREATE VIEW runs_wide AS SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id;",
+        columns.join(",\n  ")
+    ))
+}
+
+/// Stores `content` once, keyed by its sha256, which it returns.
+fn insert_blob(conn: &Connection, content: &[u8]) -> rusqlite::Result<String> {
+    use sha2::Digest;
+    let sha256: String = sha2::Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)", params![sha256, content])?;
+    Ok(sha256)
 }
 
 fn now() -> String {

@@ -63,6 +63,61 @@ const MIGRATIONS: &[&str] = &[
         value   REAL NOT NULL,
         PRIMARY KEY (run_id, name, task, other, step)
     ) WITHOUT ROWID;",
+    // 3 -> 4: provenance of runs, the best epoch on validation, metrics keyed by epoch
+    // first (an epoch's points are one range: final and best metrics are seeks), indexes
+    // for listing and filtering, and the documented views (`runs_wide` is rebuilt by
+    // `Store::refresh_views` as settings and metrics appear).
+    "ALTER TABLE runs ADD COLUMN experiment_file TEXT;
+    ALTER TABLE runs ADD COLUMN experiment_sha256 TEXT;
+    ALTER TABLE runs ADD COLUMN mtl_version TEXT;
+    ALTER TABLE runs ADD COLUMN git_commit TEXT;
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN best_epoch INTEGER;
+    CREATE TABLE metrics_by_epoch (
+        run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch   INTEGER NOT NULL,
+        task    TEXT NOT NULL,
+        split   TEXT NOT NULL,
+        metric  TEXT NOT NULL,
+        value   REAL NOT NULL,
+        PRIMARY KEY (run_id, epoch, task, split, metric)
+    ) WITHOUT ROWID;
+    INSERT INTO metrics_by_epoch (run_id, epoch, task, split, metric, value)
+        SELECT run_id, epoch, task, split, metric, value FROM metrics;
+    DROP TABLE metrics;
+    ALTER TABLE metrics_by_epoch RENAME TO metrics;
+    UPDATE runs SET best_epoch = (SELECT epoch FROM metrics m
+        WHERE m.run_id = runs.id AND m.split = 'val' AND m.metric = 'accuracy'
+        GROUP BY epoch ORDER BY AVG(value) DESC, epoch LIMIT 1) WHERE status = 'done';
+    CREATE INDEX runs_by_experiment ON runs (experiment_id, status);
+    CREATE INDEX params_by_key ON params (key, num, text);
+    CREATE VIEW settings AS
+        SELECT run_id, key, COALESCE(num, text) AS value FROM params;
+    CREATE VIEW metric_points AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM metrics m JOIN runs r ON r.id = m.run_id JOIN experiments e ON e.id = r.experiment_id;
+    -- CROSS JOIN keeps runs the outer loop: one seek per run, not a scan of every point.
+    CREATE VIEW final_metrics AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM runs r CROSS JOIN metrics m ON m.run_id = r.id
+             AND m.epoch = (SELECT MAX(epoch) FROM metrics last WHERE last.run_id = r.id)
+        JOIN experiments e ON e.id = r.experiment_id;
+    CREATE VIEW best_metrics AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM runs r CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = r.best_epoch
+        JOIN experiments e ON e.id = r.experiment_id;
+    CREATE TABLE wide_columns (
+        setting  TEXT NOT NULL DEFAULT '',
+        task     TEXT NOT NULL DEFAULT '',
+        split    TEXT NOT NULL DEFAULT '',
+        metric   TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (setting, task, split, metric)
+    ) WITHOUT ROWID;
+    INSERT INTO wide_columns (setting) SELECT DISTINCT key FROM params;
+    INSERT INTO wide_columns (task, split, metric) SELECT DISTINCT task, split, metric FROM metrics;",
 ];
 
 /// The version this build writes.
@@ -76,6 +131,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    if version < 4 {
+        crate::rebuild_runs_view(&tx)?;
     }
     tx.commit()
 }

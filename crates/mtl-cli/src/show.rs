@@ -1,0 +1,195 @@
+//! `mtl show RUN`: one run's fields, provenance, settings, a per-epoch table per
+//! task and a summary of its training diagnostics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mtl_store::{DiagnosticRow, RunRecord, Store};
+use serde_json::{json, Map, Value};
+
+use crate::output::{self, Format};
+use crate::BadInput;
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// The run: its id (as `mtl ls` lists it) or its trial key (a unique prefix of 6 or more characters will do).
+    run: String,
+    /// The results database.
+    #[arg(long, default_value = "mtl.db")]
+    db: PathBuf,
+    /// Output format (csv is not offered: a run is several tables).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    if args.format == Format::Csv {
+        return Err(
+            BadInput("mtl show prints table or json; for csv use `mtl export --where \"id = N\"`".into()).into()
+        );
+    }
+    let store = Store::open_existing(&args.db)?;
+    let run = find_run(&store, &args.run, &args.db)?;
+    let metrics = store.metric_rows(&[run.id])?;
+    let diagnostics = store.diagnostic_rows(&[run.id])?;
+    // Per task: epoch → split.metric → value.
+    let mut by_task: BTreeMap<&str, BTreeMap<u32, BTreeMap<String, f64>>> = BTreeMap::new();
+    for row in &metrics {
+        let series = format!("{}.{}", row.key.split, row.key.metric);
+        by_task.entry(&row.key.task).or_default().entry(row.epoch).or_default().insert(series, row.value);
+    }
+    let summaries = summarise(&diagnostics);
+    if args.format == Format::Json {
+        let epochs: Map<String, Value> = by_task
+            .iter()
+            .map(|(task, epochs)| {
+                let rows: Vec<Value> = epochs
+                    .iter()
+                    .map(|(epoch, values)| {
+                        let mut object: Map<String, Value> =
+                            values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                        object.insert("epoch".into(), json!(epoch));
+                        Value::Object(object)
+                    })
+                    .collect();
+                (task.to_string(), Value::Array(rows))
+            })
+            .collect();
+        let diagnostics: Vec<Value> = summaries
+            .iter()
+            .map(|(key, s)| json!({"name": key.0, "task": key.1, "other": key.2, "windows": s.n, "first": s.first, "last": s.last, "mean": s.mean, "min": s.min, "max": s.max}))
+            .collect();
+        let settings: Map<String, Value> = run.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let out = json!({
+            "id": run.id, "experiment": run.experiment, "trial_key": run.trial_key, "status": run.status,
+            "started_at": run.started_at, "ended_at": run.ended_at, "error": run.error,
+            "provenance": run.provenance, "experiment_sha256": run.experiment_sha256,
+            "best_epoch": run.best_epoch, "final_epoch": run.final_epoch,
+            "settings": settings, "epochs": epochs, "diagnostics": diagnostics,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut out = format!("run {} · experiment {} · {}\n", run.id.0, run.experiment, run.status.as_str());
+    out.push_str(&format!("trial key   {}\n", run.trial_key));
+    let time = |t: &Option<String>| t.clone().unwrap_or_else(|| "-".into());
+    out.push_str(&format!("started     {}\nended       {}\n", time(&run.started_at), time(&run.ended_at)));
+    if let Some(error) = &run.error {
+        out.push_str(&format!("error       {error}\n"));
+    }
+    let p = &run.provenance;
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    out.push_str(&format!(
+        "file        {} (sha256 {})\nmtl-lab     {} · git {} · host {}\n",
+        or_dash(&p.experiment_file),
+        or_dash(&run.experiment_sha256),
+        or_dash(&p.mtl_version),
+        or_dash(&p.git_commit),
+        or_dash(&p.host)
+    ));
+    let settings: Vec<Vec<String>> = run.params.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect();
+    out.push_str("\nsettings\n");
+    out.push_str(&output::table(&["setting".into(), "value".into()], &settings));
+    for (task, epochs) in &by_task {
+        let series: Vec<String> = {
+            let mut all: Vec<String> = epochs.values().flat_map(|v| v.keys().cloned()).collect();
+            all.sort_by_key(|s| (split_rank(s), s.clone()));
+            all.dedup();
+            all
+        };
+        let best = run.best_epoch.map_or(String::new(), |e| format!(" (best epoch on validation: {e})"));
+        out.push_str(&format!("\ntask {task}{best}\n"));
+        let mut header = vec!["epoch".to_string()];
+        header.extend(series.iter().cloned());
+        let rows: Vec<Vec<String>> = epochs
+            .iter()
+            .map(|(epoch, values)| {
+                let marker = if run.best_epoch == Some(*epoch) { "*" } else { "" };
+                std::iter::once(format!("{epoch}{marker}"))
+                    .chain(series.iter().map(|s| output::value(values.get(s).copied())))
+                    .collect()
+            })
+            .collect();
+        out.push_str(&output::table(&header, &rows));
+    }
+    if !summaries.is_empty() {
+        let windows = summaries.values().map(|s| s.n).max().unwrap_or(0);
+        out.push_str(&format!("\ndiagnostics ({windows} logging windows)\n"));
+        let header: Vec<String> =
+            ["name", "task", "other", "first", "last", "mean", "min", "max"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = summaries
+            .iter()
+            .map(|((name, task, other), s)| {
+                let mut row =
+                    vec![name.clone(), task.clone(), if other.is_empty() { "-".into() } else { other.clone() }];
+                row.extend([s.first, s.last, s.mean, s.min, s.max].map(|v| output::value(Some(v))));
+                row
+            })
+            .collect();
+        out.push_str(&output::table(&header, &rows));
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// train, then val, then test, then anything else.
+fn split_rank(series: &str) -> usize {
+    ["train.", "val.", "test."].iter().position(|p| series.starts_with(p)).unwrap_or(3)
+}
+
+fn find_run(store: &Store, wanted: &str, db: &std::path::Path) -> anyhow::Result<RunRecord> {
+    let runs = store.runs(None)?;
+    let matches: Vec<&RunRecord> = match wanted.parse::<i64>() {
+        Ok(id) => runs.iter().filter(|r| r.id.0 == id).collect(),
+        Err(_) if wanted.len() >= 6 => runs.iter().filter(|r| r.trial_key.starts_with(wanted)).collect(),
+        Err(_) => {
+            return Err(BadInput(format!("{wanted:?}: give a run id or at least 6 characters of a trial key")).into())
+        }
+    };
+    match matches.as_slice() {
+        [run] => Ok((*run).clone()),
+        [] => Err(BadInput(format!("no run {wanted:?} in {} (`mtl ls` lists them)", db.display())).into()),
+        several => Err(BadInput(format!(
+            "{wanted:?} matches {} runs ({}); give more of the trial key or the id",
+            several.len(),
+            several.iter().map(|r| r.id.0.to_string()).collect::<Vec<_>>().join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// One diagnostic series over the logging windows.
+struct Summary {
+    n: usize,
+    first: f64,
+    last: f64,
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+/// (name, task, other) → its summary; rows come ordered by name, task, other, step.
+fn summarise(rows: &[DiagnosticRow]) -> BTreeMap<(String, String, String), Summary> {
+    let mut series: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+    for row in rows {
+        let p = &row.point;
+        series.entry((p.name.clone(), p.task.clone(), p.other.clone())).or_default().push(p.value);
+    }
+    series
+        .into_iter()
+        .map(|(key, values)| {
+            let n = values.len();
+            let summary = Summary {
+                n,
+                first: values[0],
+                last: values[n - 1],
+                mean: values.iter().sum::<f64>() / n as f64,
+                min: values.iter().copied().fold(f64::INFINITY, f64::min),
+                max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            };
+            (key, summary)
+        })
+        .collect()
+}

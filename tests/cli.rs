@@ -497,10 +497,62 @@ fn report_opens_in_a_real_browser_with_every_image_loaded_no_console_errors_and_
         kept.display(),
         check.problems().join("\n")
     );
-    // 7 charts: strategies, task weights, gradient cosines, and per task accuracy vs λ and learning curves.
-    assert_eq!(check.images_total, 7, "{check:#?}");
+    // 9 charts: strategies, Δm% heatmap, Pareto front, task weights, gradient cosines, and per
+    // task accuracy vs λ and learning curves.
+    assert_eq!(check.images_total, 9, "{check:#?}");
     assert_eq!(check.sortable_tables, 3, "{check:#?}");
     assert!(!ws.path("report/.browser-check.html").exists(), "the instrumented copy is removed");
+
+    // Any other reports named in MTL_BROWSER_CHECK (folders separated by ':') get the same
+    // checks, e.g. the quickstart's: MTL_BROWSER_CHECK=$PWD/report cargo test -p mtl-cli --test cli report_opens
+    for dir in std::env::var("MTL_BROWSER_CHECK").unwrap_or_default().split(':').filter(|d| !d.is_empty()) {
+        let stem = Path::new(dir).file_name().map_or("report".into(), |n| n.to_string_lossy().into_owned());
+        let check = browser::check_report(Path::new(dir), &kept.join(format!("{stem}.png")));
+        assert!(check.problems().is_empty(), "{dir} failed in the browser:\n{}", check.problems().join("\n"));
+        eprintln!(
+            "{dir}: {} images loaded, {} sortable tables, no console errors",
+            check.images_total, check.sortable_tables
+        );
+    }
+}
+
+#[test]
+fn report_open_hands_the_page_to_the_desktop_opener() {
+    let ws = Workspace::new();
+    ws.write("small.toml", &SMALL.replace("seeds = [0, 1]", "seeds = [0]"));
+    expect_code(&ws.mtl(&["run", "small.toml", "--no-report"]), 0);
+    // A stand-in for xdg-open (open on macOS) that records what it was asked to open.
+    let bin = ws.path("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let opener = bin.join(if cfg!(target_os = "macos") { "open" } else { "xdg-open" });
+    std::fs::write(&opener, format!("#!/bin/sh\necho \"$1\" > {}\n", ws.path("opened").display())).expect("opener");
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(env!("CARGO_BIN_EXE_mtl"))
+        .args(["report", "--open"])
+        .env("PATH", &path)
+        .current_dir(ws.path(""))
+        .output()
+        .expect("run mtl");
+    expect_code(&out, 0);
+    // The opener runs in the background: wait for its record (bounded).
+    for _ in 0..100 {
+        if ws.path("opened").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let opened = std::fs::read_to_string(ws.path("opened")).expect("the opener was called");
+    assert_eq!(opened.trim(), "report/index.html");
+    // Without any opener it says so and still succeeds.
+    let out = Command::new(env!("CARGO_BIN_EXE_mtl"))
+        .args(["report", "--open"])
+        .env("PATH", ws.path("empty"))
+        .current_dir(ws.path(""))
+        .output()
+        .expect("run mtl");
+    expect_code(&out, 0);
+    assert!(text(&out.stderr).contains("open report/index.html yourself"), "{}", text(&out.stderr));
 }
 
 #[test]

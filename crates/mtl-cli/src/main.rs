@@ -98,6 +98,9 @@ struct ReportArgs {
     /// The report folder.
     #[arg(long, default_value = "report")]
     out: PathBuf,
+    /// Open index.html in the default browser afterwards (xdg-open, or open on macOS).
+    #[arg(long)]
+    open: bool,
 }
 
 fn main() -> ExitCode {
@@ -168,5 +171,22 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let options = mtl_report::ReportOptions { experiment: args.experiment, out_dir: args.out };
     let summary = mtl_report::write_report(&store, &options)?;
     println!("wrote {} ({} runs, {} chart files)", summary.index.display(), summary.n_runs, summary.charts.len());
+    if args.open {
+        open_in_browser(&summary.index);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hands `page` to the desktop's browser; says so, rather than failing, where there is none.
+fn open_in_browser(page: &std::path::Path) {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let started = std::process::Command::new(opener)
+        .arg(page)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        eprintln!("no browser to open it with ({opener} not found); open {} yourself", page.display());
+    }
 }

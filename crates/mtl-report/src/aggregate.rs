@@ -141,6 +141,13 @@ pub struct LambdaLine {
     pub points: Vec<(f64, SeedStats)>,
 }
 
+impl LambdaLine {
+    /// The band the chart shades: `(λ, mean − std, mean + std)` per point.
+    pub fn band(&self) -> Vec<(f64, f64, f64)> {
+        self.points.iter().map(|(lambda, s)| (*lambda, s.mean - s.std, s.mean + s.std)).collect()
+    }
+}
+
 /// A final metric against λ: the λ-swept lines, and the methods without λ
 /// (single-task baselines first) as horizontal references.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -220,7 +227,8 @@ impl StrategyComparison {
 /// seeds of the run's mean-over-tasks final val accuracy is highest (test
 /// accuracy for a method that logged no val accuracy; ties go to the smaller
 /// λ). A λ whose runs logged neither is never chosen, and a method with no
-/// such λ is left out. Methods without λ are the references.
+/// such λ is left out. A method without λ (e.g. a gradient-level weighting)
+/// is compared as it is; the single-task baselines are the references.
 pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyComparison {
     let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
     let runs_of = |group: &RunGroup| -> Vec<&RunRecord> {
@@ -237,12 +245,12 @@ pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyCo
     let mut references = Vec::new();
     let mut lambda_groups_by_method: BTreeMap<&str, Vec<&RunGroup>> = BTreeMap::new();
     for group in groups {
-        match group.lambda {
-            Some(_) => lambda_groups_by_method.entry(&group.method).or_default().push(group),
-            None => references.push(result_of(group)),
+        if is_baseline(group) {
+            references.push(result_of(group));
+        } else {
+            lambda_groups_by_method.entry(&group.method).or_default().push(group);
         }
     }
-    references.sort_by_key(|result| !result.method.starts_with(SINGLE_TASK_STRATEGY));
 
     let mut multi_task = Vec::new();
     for method_groups in lambda_groups_by_method.into_values() {
@@ -254,7 +262,7 @@ pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyCo
         let scored = method_groups.iter().filter_map(|group| {
             let per_run: Vec<f64> =
                 runs_of(group).into_iter().filter_map(|run| mean_accuracy_over_tasks(run, selection_split)).collect();
-            Some((*group, group.lambda?, seed_stats(&per_run)?.mean))
+            Some((*group, group.lambda.unwrap_or(f64::NEG_INFINITY), seed_stats(&per_run)?.mean))
         });
         let best = scored.max_by(|(_, a_lambda, a_score), (_, b_lambda, b_score)| {
             a_score.total_cmp(b_score).then(b_lambda.total_cmp(a_lambda))
@@ -269,6 +277,38 @@ pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyCo
         MULTI_TASK_STRATEGY_ORDER.iter().position(|known| *known == strategy).unwrap_or(MULTI_TASK_STRATEGY_ORDER.len())
     });
     StrategyComparison { tasks, multi_task, references }
+}
+
+/// Whether a group is a single-task baseline.
+pub fn is_baseline(group: &RunGroup) -> bool {
+    group.lambda.is_none() && group.method.starts_with(SINGLE_TASK_STRATEGY)
+}
+
+/// The groups a chart with one line per group draws when there are many: every
+/// single-task baseline, and the `max` other groups with the highest mean over
+/// seeds of the runs' mean-over-tasks final val accuracy (test where no val was
+/// logged), in their original order. All of them when there are at most `max`.
+pub fn displayed_groups(runs: &[RunRecord], groups: &[RunGroup], max: usize) -> Vec<RunGroup> {
+    let others = groups.iter().filter(|g| !is_baseline(g)).count();
+    if others <= max {
+        return groups.to_vec();
+    }
+    let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
+    let score = |group: &RunGroup| {
+        let per_run: Vec<f64> = group
+            .runs
+            .iter()
+            .filter_map(|id| run_by_id.get(id))
+            .filter_map(|run| mean_accuracy_over_tasks(run, "val").or_else(|| mean_accuracy_over_tasks(run, "test")))
+            .collect();
+        seed_stats(&per_run).map_or(f64::NEG_INFINITY, |s| s.mean)
+    };
+    let mut ranked: Vec<(usize, f64)> =
+        groups.iter().enumerate().filter(|(_, g)| !is_baseline(g)).map(|(i, g)| (i, score(g))).collect();
+    // Best first; ties keep the original order.
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let kept: BTreeSet<usize> = ranked.iter().take(max).map(|(i, _)| *i).collect();
+    groups.iter().enumerate().filter(|(i, g)| is_baseline(g) || kept.contains(i)).map(|(_, g)| g.clone()).collect()
 }
 
 /// Final test accuracy of `runs` over seeds, per task of `tasks`.
@@ -770,16 +810,58 @@ mod tests {
     }
 
     #[test]
-    fn methods_without_lambda_are_references_single_task_first() {
+    fn a_method_without_lambda_is_compared_as_it_is_and_only_single_task_is_a_reference() {
+        // E.g. a gradient-level weighting, which has no λ: a bar of its own, not a reference line.
         let runs = vec![
-            run_with(1, "baseline-x", None, 0.0, None, &[("shapes", "test", 0.5)]),
+            run_with(1, "hard, weighting=pcgrad", None, 0.0, None, &[("shapes", "test", 0.5)]),
             run_with(2, "single-task", None, 0.0, None, &[("shapes", "test", 0.25)]),
         ];
         let comparison = compare_strategies(&runs, &group_runs(&runs));
-        assert!(comparison.multi_task.is_empty());
-        let expected =
-            vec!["single-task | shapes 0.250000 ± 0.000000 (1) | –", "baseline-x | shapes 0.500000 ± 0.000000 (1) | –"];
+        assert_eq!(comparison.references.len(), 1);
+        let expected = vec![
+            "single-task | shapes 0.250000 ± 0.000000 (1) | –",
+            "hard, weighting=pcgrad | shapes 0.500000 ± 0.000000 (1) | –",
+        ];
         assert_eq!(comparison_table(&comparison), expected);
+    }
+
+    #[test]
+    fn the_lambda_band_is_mean_plus_minus_sample_std_by_hand() {
+        // hard λ=1 over three seeds: 0.70, 0.80, 0.90 → mean 0.80, std √((0.01 + 0 + 0.01)/2) = 0.1;
+        // λ=2 over two seeds: 0.60, 0.64 → mean 0.62, std 0.02·√2 = 0.0282843.
+        let runs = vec![
+            run(1, "hard", Some(1.0), 0.0, 0.70),
+            run(2, "hard", Some(1.0), 1.0, 0.80),
+            run(3, "hard", Some(1.0), 2.0, 0.90),
+            run(4, "hard", Some(2.0), 0.0, 0.60),
+            run(5, "hard", Some(2.0), 1.0, 0.64),
+        ];
+        let by_lambda = final_metric_by_lambda(&runs, &group_runs(&runs), &test_accuracy());
+        let band = by_lambda.lines[0].band();
+        let expected = [(1.0, 0.70, 0.90), (2.0, 0.62 - 0.0282843, 0.62 + 0.0282843)];
+        assert_eq!(band.len(), 2);
+        for ((lambda, low, high), (e_lambda, e_low, e_high)) in band.into_iter().zip(expected) {
+            assert_eq!(lambda, e_lambda);
+            assert!((low - e_low).abs() < 1e-6 && (high - e_high).abs() < 1e-6, "{lambda}: {low} {high}");
+        }
+    }
+
+    #[test]
+    fn only_the_best_groups_are_drawn_when_there_are_many() {
+        // Five λ groups of hard (val accuracy rises with λ) and the baseline: at most 2 others drawn.
+        let mut runs: Vec<RunRecord> = (1..=5)
+            .map(|i| {
+                let mut r = run(i, "hard", Some(i as f64), 0.0, 0.5);
+                let val = MetricKey { split: "val".into(), ..test_accuracy() };
+                r.final_metrics.insert(val, 0.1 * i as f64);
+                r
+            })
+            .collect();
+        runs.push(run(9, "single-task", None, 0.0, 0.6));
+        let groups = group_runs(&runs);
+        let shown: Vec<String> = displayed_groups(&runs, &groups, 2).iter().map(RunGroup::label).collect();
+        assert_eq!(shown, ["hard λ=4", "hard λ=5", "single-task"]);
+        assert_eq!(displayed_groups(&runs, &groups, 5), groups, "few enough: all");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Draws the report's charts with plotters: the strategy comparison, a
-//! metric against λ, learning curves, and training diagnostics over steps.
+//! metric against λ, learning curves, training diagnostics over steps, the
+//! Pareto front of task against task, and the Δm% heatmap.
 //! Each chart is one drawing function generic over the backend, run once for
 //! PNG and once for SVG.
 //! Text uses DejaVu Sans embedded in the binary: nothing is read from the system.
@@ -22,8 +23,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::aggregate::{
-    DiagnosticSeries, MeanCurves, MeanDiagnostics, MetricByLambda, RunGroup, StrategyComparison, SINGLE_TASK_STRATEGY,
+    is_baseline, DiagnosticSeries, MeanCurves, MeanDiagnostics, MetricByLambda, RunGroup, StrategyComparison,
+    SINGLE_TASK_STRATEGY,
 };
+use crate::tradeoff::{DeltaMGrid, ParetoData, PointKind};
 use crate::ReportError;
 
 /// The family every text style uses; registered from the embedded font.
@@ -44,7 +47,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
 ];
 const BASELINE_COLOUR: RGBColor = RGBColor(40, 40, 40);
-const LEGEND_WIDTH: u32 = 250;
+const LEGEND_WIDTH: u32 = 290;
 
 type PlotResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<TickedAxis, RangedCoordf64>>;
@@ -161,14 +164,15 @@ impl Chart for MetricByLambdaChart<'_> {
         let mut legend_entries = Vec::new();
         for (line_index, line) in self.data.lines.iter().enumerate() {
             let colour = PALETTE[line_index % PALETTE.len()];
-            let upper = line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean + stats.std));
-            let lower = line.points.iter().rev().map(|(lambda, stats)| (to_x(*lambda), stats.mean - stats.std));
+            let band = line.band();
+            let upper = band.iter().map(|&(lambda, _, high)| (to_x(lambda), high));
+            let lower = band.iter().rev().map(|&(lambda, low, _)| (to_x(lambda), low));
             chart
                 .draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), colour.mix(0.15))))?;
             // Whiskers keep the spread visible where the band is one point wide.
-            chart.draw_series(line.points.iter().map(|(lambda, stats)| {
-                let x = to_x(*lambda);
-                PathElement::new(vec![(x, stats.mean - stats.std), (x, stats.mean + stats.std)], colour.mix(0.6))
+            chart.draw_series(band.iter().map(|&(lambda, low, high)| {
+                let x = to_x(lambda);
+                PathElement::new(vec![(x, low), (x, high)], colour.mix(0.6))
             }))?;
             let means: Vec<(f64, f64)> =
                 line.points.iter().map(|(lambda, stats)| (to_x(*lambda), stats.mean)).collect();
@@ -199,8 +203,9 @@ pub(crate) struct StrategyComparisonChart<'a> {
 
 impl Chart for StrategyComparisonChart<'_> {
     fn size(&self) -> (u32, u32) {
-        // Room for labels like `cross-stitch λ=0.25` under each method.
-        let width = LEGEND_WIDTH + 120 + 160 * self.data.multi_task.len() as u32;
+        // Room for labels like `cross-stitch λ=0.25` (or longer) under each method.
+        let longest = self.data.multi_task.iter().map(|m| m.label().chars().count()).max().unwrap_or(0) as u32;
+        let width = LEGEND_WIDTH + 120 + (8 * longest + 16).max(160) * self.data.multi_task.len() as u32;
         (width.max(1000), 560)
     }
 
@@ -321,7 +326,7 @@ fn group_colours(groups: &[RunGroup]) -> Vec<RGBColor> {
     groups
         .iter()
         .map(|group| {
-            if group.lambda.is_none() && group.method.starts_with(SINGLE_TASK_STRATEGY) {
+            if is_baseline(group) {
                 return BASELINE_COLOUR;
             }
             next_palette_index += 1;
@@ -447,6 +452,169 @@ impl Chart for DiagnosticChart<'_> {
     }
 }
 
+/// Task against task, one panel per pair of tasks: every finished run as a
+/// point (test accuracy at its best validation epoch), the non-dominated front as
+/// a step line, equal-weight runs and single-task runs marked, and the
+/// single-task baselines as a star with dashed guides.
+pub(crate) struct ParetoChart<'a> {
+    /// Title above the panels.
+    pub title: String,
+    /// One panel per pair, in a grid of up to 3 columns.
+    pub panels: &'a [ParetoData],
+}
+
+const PARETO_COLUMNS: usize = 3;
+
+impl Chart for ParetoChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        let columns = self.panels.len().clamp(1, PARETO_COLUMNS) as u32;
+        let rows = self.panels.len().div_ceil(PARETO_COLUMNS).max(1) as u32;
+        (LEGEND_WIDTH + 560 * columns, 60 + 520 * rows)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB> {
+        root.fill(&WHITE)?;
+        let root = root.margin(10, 0, 0, 0).titled(&self.title, text_style(24.0))?;
+        let (grid_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
+        let columns = self.panels.len().clamp(1, PARETO_COLUMNS);
+        let rows = self.panels.len().div_ceil(PARETO_COLUMNS).max(1);
+        let cells = grid_area.split_evenly((rows, columns));
+        // Many runs: smaller, fainter points, so that density shows.
+        let n_points = self.panels.iter().map(|p| p.points.len()).max().unwrap_or(0);
+        let (radius, alpha) = if n_points > 500 { (2, 0.25) } else { (4, 0.7) };
+        for (panel, area) in self.panels.iter().zip(&cells) {
+            let xs = panel.points.iter().map(|p| p.0).chain(panel.single_task.map(|s| s.0));
+            let ys = panel.points.iter().map(|p| p.1).chain(panel.single_task.map(|s| s.1));
+            let (x_min, x_max) = padded_range(xs, 0.06);
+            let (y_min, y_max) = padded_range(ys, 0.06);
+            let mut chart = ChartBuilder::on(area)
+                .margin(16)
+                .x_label_area_size(48)
+                .y_label_area_size(64)
+                .build_cartesian_2d(x_min..x_max, y_min..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc(format!("{} test accuracy", panel.x_task))
+                .y_desc(format!("{} test accuracy", panel.y_task))
+                .x_label_formatter(&|x| short_number(*x))
+                .y_label_formatter(&|y| short_number(*y))
+                .label_style(text_style(14.0))
+                .axis_desc_style(text_style(16.0))
+                .bold_line_style(RGBColor(220, 220, 220))
+                .light_line_style(RGBColor(245, 245, 245))
+                .max_light_lines(1)
+                .draw()?;
+            if let Some((x, y)) = panel.single_task {
+                let guide = BASELINE_COLOUR.stroke_width(1);
+                chart.draw_series(DashedLineSeries::new([(x, y_min), (x, y_max)], 6, 4, guide))?;
+                chart.draw_series(DashedLineSeries::new([(x_min, y), (x_max, y)], 6, 4, guide))?;
+            }
+            for (kind, colour) in [
+                // Single-task runs first, so that they never hide a multi-task run.
+                (PointKind::SingleTask, BASELINE_COLOUR),
+                (PointKind::Run, PALETTE[0]),
+                (PointKind::EqualWeights, PALETTE[1]),
+            ] {
+                let style = colour.mix(alpha).filled();
+                let points = panel.points.iter().filter(|p| p.2 == kind);
+                match kind {
+                    PointKind::Run => chart.draw_series(points.map(|p| Circle::new((p.0, p.1), radius, style)))?,
+                    _ => chart.draw_series(points.map(|p| TriangleMarker::new((p.0, p.1), radius + 3, style)))?,
+                };
+            }
+            // The front as a staircase: from each point right, then down to the next.
+            let mut steps = Vec::new();
+            for (i, &(x, y)) in panel.front.iter().enumerate() {
+                steps.push((x, y));
+                if let Some(&(_, next_y)) = panel.front.get(i + 1) {
+                    steps.push((x, next_y));
+                }
+            }
+            chart.draw_series(LineSeries::new(steps.into_iter().rev(), PALETTE[3].stroke_width(2)))?;
+            chart.draw_series(panel.front.iter().map(|&p| Circle::new(p, radius + 1, PALETTE[3].stroke_width(2))))?;
+            if let Some(star) = panel.single_task {
+                chart.draw_series([Cross::new(star, 9, BASELINE_COLOUR.stroke_width(3))])?;
+            }
+        }
+        let legend_entries = [
+            ("run", PALETTE[0], LegendSymbol::LineWithDot),
+            ("equal weights (λ = 1)", PALETTE[1], LegendSymbol::LineWithDot),
+            ("single-task run", BASELINE_COLOUR, LegendSymbol::LineWithDot),
+            ("Pareto front", PALETTE[3], LegendSymbol::Line),
+            ("single-task baseline (×)", BASELINE_COLOUR, LegendSymbol::Dashed),
+        ]
+        .map(|(label, colour, symbol)| LegendEntry { label: label.into(), colour, symbol });
+        let notes = ["each point: one run,", "test accuracy at its", "best validation epoch"];
+        draw_legend(&legend_area, &legend_entries, &notes)
+    }
+}
+
+/// Δm% as a heatmap: rows strategies, columns weighting methods or λ; blue
+/// better than single-task, red worse, the value written in each cell.
+pub(crate) struct DeltaMHeatmapChart<'a> {
+    /// Title above the chart.
+    pub title: String,
+    /// The numbers.
+    pub grid: &'a DeltaMGrid,
+}
+
+impl Chart for DeltaMHeatmapChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        let width = 180 + 110 * self.grid.columns.len() as u32;
+        let height = 150 + 56 * self.grid.rows.len() as u32;
+        (width.max(640), height.max(220))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<DB> {
+        root.fill(&WHITE)?;
+        let root = root.margin(10, 10, 10, 10).titled(&self.title, text_style(22.0))?;
+        let (width, height) = root.dim_in_pixel();
+        let (left, top) = (170_i32, 40_i32);
+        let cell_width = (width as i32 - left - 10) / self.grid.columns.len().max(1) as i32;
+        let cell_height = ((height as i32 - top - 50) / self.grid.rows.len().max(1) as i32).min(56);
+        let largest = self.grid.cells.iter().flatten().flatten().map(|(d, _)| d.abs()).fold(1e-9, f64::max);
+        let centred = |text: &str, size: f64, (x, y): (i32, i32)| {
+            root.draw_text(text, &text_style(size).pos(Pos::new(HPos::Center, VPos::Center)), (x, y))
+        };
+        centred(&self.grid.column_title, 15.0, (left + cell_width * self.grid.columns.len() as i32 / 2, 10))?;
+        for (c, column) in self.grid.columns.iter().enumerate() {
+            centred(column, 14.0, (left + cell_width * c as i32 + cell_width / 2, top - 12))?;
+        }
+        for (r, row) in self.grid.rows.iter().enumerate() {
+            let y = top + cell_height * r as i32;
+            let label_style = text_style(14.0).pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw_text(row, &label_style, (left - 8, y + cell_height / 2))?;
+            for (c, cell) in self.grid.cells[r].iter().enumerate() {
+                let x = left + cell_width * c as i32;
+                let corners = [(x + 1, y + 1), (x + cell_width - 1, y + cell_height - 1)];
+                let Some((delta, lambda)) = cell else {
+                    root.draw(&Rectangle::new(corners, RGBColor(245, 245, 245).filled()))?;
+                    continue;
+                };
+                root.draw(&Rectangle::new(corners, diverging_colour(delta / largest).filled()))?;
+                let shown = match lambda {
+                    Some(lambda) => format!("{delta:+.2} (λ={})", short_number(*lambda)),
+                    None => format!("{delta:+.2}"),
+                };
+                centred(&shown, 13.0, (x + cell_width / 2, y + cell_height / 2))?;
+            }
+        }
+        let note = "Δm% against single-task, test accuracy at each run's best validation epoch; \
+                    + = better (Maninis et al. 2019); grey: no runs";
+        let note_style = text_style(12.0).color(&RGBColor(90, 90, 90));
+        root.draw_text(note, &note_style, (4, top + cell_height * self.grid.rows.len() as i32 + 14))?;
+        Ok(())
+    }
+}
+
+/// White at 0, blue towards +1, red towards −1 (`t` clamped to [−1, 1]).
+fn diverging_colour(t: f64) -> RGBColor {
+    let t = t.clamp(-1.0, 1.0);
+    let (target, amount) = if t >= 0.0 { ((33.0, 102.0, 172.0), t) } else { ((178.0, 24.0, 43.0), -t) };
+    let mix = |channel: f64| (255.0 + (channel - 255.0) * 0.85 * amount) as u8;
+    RGBColor(mix(target.0), mix(target.1), mix(target.2))
+}
+
 /// Draws the n-th series' marker (circle, triangle, square, cross) at each
 /// point; in data coordinates on a chart, in pixels in the legend.
 fn draw_markers<DB: DrawingBackend, CT: CoordTranslate>(
@@ -570,8 +738,23 @@ fn draw_legend<DB: DrawingBackend>(
         if matches!(entry.symbol, LegendSymbol::LineWithDot) {
             area.draw(&Circle::new((22, y), 4, entry.colour.filled()))?;
         }
-        let label_style = text_style(f64::from(row_height.min(22)) * 0.68).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw_text(&entry.label, &label_style, (50, y))?;
+        // Long labels get a smaller font (down to 10 px) before they lose their middle.
+        let longest = entries.iter().map(|e| e.label.chars().count()).max().unwrap_or(1) as f64;
+        let fitting = (f64::from(area.dim_in_pixel().0) - 54.0) / (0.6 * longest);
+        let size = (f64::from(row_height.min(22)) * 0.68).min(fitting.max(10.0));
+        let label_style = text_style(size).pos(Pos::new(HPos::Left, VPos::Center));
+        // A label longer than the column loses its middle (about 0.6 em per character):
+        // the strategy at the start and the distinguishing setting at the end stay.
+        let fits = ((f64::from(area.dim_in_pixel().0) - 54.0) / (0.6 * size)).max(5.0) as usize;
+        let chars: Vec<char> = entry.label.chars().collect();
+        let label = if chars.len() > fits {
+            let head = (fits - 1) / 2;
+            let tail = fits - 1 - head;
+            chars[..head].iter().chain(['…'].iter()).chain(&chars[chars.len() - tail..]).collect()
+        } else {
+            entry.label.clone()
+        };
+        area.draw_text(&label, &label_style, (50, y))?;
     }
     let notes_top = top + row_height * entries.len() as i32 + 12;
     for (note_index, note) in notes.iter().enumerate() {

@@ -72,7 +72,7 @@ pub struct GroupRow {
 pub struct Comparison {
     /// The grouping keys.
     pub group_by: Vec<String>,
-    /// The test metrics shown, `task.test.metric`, by task then metric.
+    /// The metrics shown, `task.test.metric` (or the split asked of [`compare_on`]), by task then metric.
     pub columns: Vec<MetricKey>,
     /// The metrics Δm% and the Pareto front use.
     pub delta_metrics: Vec<String>,
@@ -94,10 +94,21 @@ pub fn selected_metric(run: &RunRecord, key: &MetricKey) -> Option<f64> {
 /// experiment. `delta_metrics` (default: every test metric but `loss`) are the
 /// metrics Δm% averages and whose first, per task, spans the Pareto front.
 pub fn compare(runs: &[RunRecord], group_by: &[String], delta_metrics: Option<&[String]>) -> Comparison {
+    compare_on(runs, group_by, delta_metrics, "test")
+}
+
+/// [`compare`] on the metrics of another split (e.g. `val`, to choose among groups
+/// without looking at test).
+pub fn compare_on(
+    runs: &[RunRecord],
+    group_by: &[String],
+    delta_metrics: Option<&[String]>,
+    split: &str,
+) -> Comparison {
     let done: Vec<&RunRecord> = runs.iter().filter(|r| r.status == RunStatus::Done).collect();
     let tested = |run: &RunRecord| -> Vec<MetricKey> {
         let metrics = if run.best_epoch.is_some() { &run.best_metrics } else { &run.final_metrics };
-        metrics.keys().filter(|k| k.split == "test").cloned().collect()
+        metrics.keys().filter(|k| k.split == split).cloned().collect()
     };
     let columns: Vec<MetricKey> = done.iter().flat_map(|r| tested(r)).collect::<BTreeSet<_>>().into_iter().collect();
     let delta_metrics: Vec<String> = match delta_metrics {

@@ -5,7 +5,8 @@
 //! caller writes it.
 //!
 //! ```text
-//! let page = render_index(Path::new("mtl.db"), &[ExperimentSection { name, runs, charts, method_table: None }]);
+//! let section = ExperimentSection { name, runs, charts, method_table: None, hidden_groups: 0, source, runs_csv };
+//! let page = render_index(Path::new("mtl.db"), &[section]);
 //! ```
 
 use std::collections::BTreeSet;
@@ -27,7 +28,31 @@ pub(crate) struct ExperimentSection {
     /// The comparison of weighting methods, shown after the strategy
     /// comparison (or first, when there is none).
     pub method_table: Option<MethodComparison>,
+    /// Groups of runs left out of the charts with a line per group.
+    pub hidden_groups: usize,
+    /// The experiment file and versions.
+    pub source: Source,
+    /// The file, beside the page, that lists every run as CSV.
+    pub runs_csv: String,
 }
+
+/// Where an experiment's runs came from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Source {
+    /// The experiment file of the latest run, as given to `mtl run`.
+    pub file: Option<String>,
+    /// Its text.
+    pub text: Option<String>,
+    /// How many different texts of the file the runs were made from.
+    pub file_versions: usize,
+    /// Every mtl-lab version, git commit and host of the runs.
+    pub mtl_versions: Vec<String>,
+    pub git_commits: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
+/// Rows of the runs table at most; every run is in the CSV file beside the page.
+const MAX_TABLE_ROWS: usize = 1000;
 
 /// A chart as the page refers to it: file names relative to the page.
 pub(crate) struct ChartLink {
@@ -45,6 +70,9 @@ pub(crate) struct ChartLink {
 const LEADING_PARAMS: [&str; 4] = ["strategy", "weighting", "lambda", "seed"];
 
 const STYLE: &str = "
+pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .8rem; }
+details summary { cursor: pointer; }
+@media (max-width: 640px) { body { padding: .5rem; } h1 { font-size: 1.3rem; } th, td { padding: .2rem .35rem; } }
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #222; margin: 0 auto;
        max-width: 1200px; padding: 1rem; line-height: 1.4; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.3rem; border-bottom: 2px solid #ddd; margin-top: 2.5rem; }
@@ -134,6 +162,18 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
     if section.charts.is_empty() {
         page.push_str("<p class=\"meta\">No finished runs to chart yet.</p>\n");
     }
+    render_source(page, &section.source);
+    if section.hidden_groups > 0 {
+        let _ = writeln!(
+            page,
+            "<p class=\"meta\">The strategy chart, the λ charts, the learning curves and the diagnostics show the \
+             single-task baselines and the {} other groups with the best mean validation accuracy; {} more groups \
+             are left out of them. The Δm% heatmap and the Pareto chart use every run; <code>mtl compare</code> \
+             lists every group, and the runs table every run.</p>",
+            crate::MAX_LINES,
+            section.hidden_groups
+        );
+    }
     let mut method_table = section.method_table.as_ref();
     if !section.charts.iter().any(|chart| chart.strategy_table.is_some()) {
         method_table.take().into_iter().for_each(|comparison| render_method_table(page, comparison));
@@ -152,11 +192,61 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
             method_table.take().into_iter().for_each(|comparison| render_method_table(page, comparison));
         }
     }
-    render_runs_table(page, &section.runs);
+    render_runs_table(page, &section.runs, &section.runs_csv);
     page.push_str("</section>\n");
 }
 
-fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
+fn render_source(page: &mut String, source: &Source) {
+    let list = |values: &[String]| if values.is_empty() { "–".to_string() } else { escape(&values.join(", ")) };
+    let _ = writeln!(
+        page,
+        "<p class=\"meta\">mtl-lab {} · git {} · host {}</p>",
+        list(&source.mtl_versions),
+        list(&source.git_commits),
+        list(&source.hosts)
+    );
+    if let (Some(file), Some(text)) = (&source.file, &source.text) {
+        let versions = match source.file_versions {
+            0 | 1 => String::new(),
+            n => format!(" (the runs were made from {n} versions of it; this is the latest)"),
+        };
+        let _ = writeln!(
+            page,
+            "<details><summary>Experiment file <code>{}</code>{versions}</summary><pre>{}</pre></details>",
+            escape(file),
+            escape(text)
+        );
+    }
+}
+
+/// Every run of a section as CSV: id, status, error, settings, final test metrics.
+pub(crate) fn runs_csv(runs: &[RunRecord]) -> String {
+    let params: BTreeSet<&str> = runs.iter().flat_map(|run| run.params.keys().map(String::as_str)).collect();
+    let metrics: BTreeSet<&MetricKey> = runs.iter().flat_map(|run| run.final_metrics.keys()).collect();
+    let field = |text: String| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    };
+    let mut out = String::new();
+    let header = ["run", "status", "error"].iter().map(|h| h.to_string());
+    let header = header.chain(params.iter().map(|p| p.to_string())).chain(metrics.iter().map(|k| k.to_string()));
+    let _ = writeln!(out, "{}", header.map(field).collect::<Vec<_>>().join(","));
+    for run in runs {
+        let cells = [run.id.0.to_string(), run.status.as_str().to_string(), run.error.clone().unwrap_or_default()];
+        let cells = cells
+            .into_iter()
+            .chain(params.iter().map(|p| run.params.get(*p).map_or(String::new(), |v| v.to_string())))
+            .chain(metrics.iter().map(|k| run.final_metrics.get(*k).map_or(String::new(), |v| v.to_string())));
+        let _ = writeln!(out, "{}", cells.map(field).collect::<Vec<_>>().join(","));
+    }
+    out
+}
+
+fn render_runs_table(page: &mut String, all_runs: &[RunRecord], csv_file: &str) {
+    let runs = &all_runs[..all_runs.len().min(MAX_TABLE_ROWS)];
     let all_params: BTreeSet<&str> = runs.iter().flat_map(|run| run.params.keys().map(String::as_str)).collect();
     let leading = LEADING_PARAMS.iter().copied().filter(|name| all_params.contains(name));
     let param_names: Vec<&str> =
@@ -171,8 +261,17 @@ fn render_runs_table(page: &mut String, runs: &[RunRecord]) {
         })
         .collect();
 
-    page.push_str(
-        "<h3>Runs</h3>\n<div class=\"table-scroll\"><table class=\"sortable\">\n<thead><tr><th>run</th><th>status</th>",
+    let shown = if runs.len() < all_runs.len() {
+        format!("the first {} of {} runs; ", runs.len(), all_runs.len())
+    } else {
+        String::new()
+    };
+    let _ = write!(
+        page,
+        "<h3>Runs</h3>\n<p class=\"meta\">{shown}every run with every final metric: <a href=\"{csv}\">{csv}</a>; \
+         click a header to sort</p>\n<div class=\"table-scroll\"><table class=\"sortable\">\n\
+         <thead><tr><th>run</th><th>status</th>",
+        csv = escape(csv_file)
     );
     for heading in param_names.iter().map(|name| name.to_string()).chain(metric_columns.iter().map(|c| c.1.clone())) {
         let _ = write!(page, "<th>{}</th>", escape(&heading));
@@ -320,8 +419,38 @@ mod tests {
             )]),
             ..RunRecord::default()
         };
-        let section = ExperimentSection { name: "<x>".into(), runs: vec![run], charts: vec![], method_table: None };
+        let source = Source {
+            file: Some("e<1>.toml".into()),
+            text: Some("name = \"<x>\"\n".into()),
+            file_versions: 2,
+            mtl_versions: vec!["0.1.0".into()],
+            git_commits: vec![],
+            hosts: vec!["h1".into(), "h2".into()],
+        };
+        let section = ExperimentSection {
+            name: "<x>".into(),
+            runs: vec![run.clone()],
+            charts: vec![],
+            method_table: None,
+            hidden_groups: 3,
+            source,
+            runs_csv: "x-runs.csv".into(),
+        };
         let page = render_index(Path::new("a&b.db"), &[section]);
+        // The experiment file (escaped), the versions, the hidden groups and the CSV link.
+        for expected in [
+            "<summary>Experiment file <code>e&lt;1&gt;.toml</code> (the runs were made from 2 versions of it",
+            "<pre>name = &quot;&lt;x&gt;&quot;\n</pre>",
+            "mtl-lab 0.1.0 · git – · host h1, h2",
+            "3 more groups are left out of them",
+            "<a href=\"x-runs.csv\">x-runs.csv</a>",
+        ] {
+            assert!(page.contains(expected), "expected {expected:?} in:\n{page}");
+        }
+        assert_eq!(
+            runs_csv(&[run]),
+            "run,status,error,lambda,strategy,zeta,shapes.test.accuracy\n3,failed,\"loss was \"\"NaN\"\"\",2,<hard>,0.5,0.91234\n"
+        );
         for expected in [
             "<h2>&lt;x&gt;</h2>",
             "<code>a&amp;b.db</code>",

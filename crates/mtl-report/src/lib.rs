@@ -5,7 +5,8 @@
 //! final test accuracy per task as grouped bars (one group per multi-task
 //! method at its best-val λ, mean ± sample std over seeds, single-task
 //! baselines as dashed lines), with the same numbers and each method's
-//! parameter count in a table below. Where runs differ in their weighting
+//! parameter count in a table below. A Δm% heatmap (strategy × weighting or
+//! strategy × λ) and the Pareto front of each pair of tasks follow. Where runs differ in their weighting
 //! method, a table compares every method and λ: test accuracy, time per step
 //! (also relative to static weighting), final task weights and gradient
 //! cosines. Where runs logged training diagnostics, the task weights and the
@@ -13,7 +14,8 @@
 //! task pair). Per task it then draws the final test accuracy against λ (one
 //! line per strategy, single-task baseline as a dashed line) and the learning
 //! curves averaged over seeds; the page ends each experiment with a table of
-//! every run.
+//! its runs (every run in a CSV file beside the page). Charts with a line per
+//! group draw at most [`MAX_LINES`] groups besides the baselines.
 //!
 //! ```no_run
 //! use mtl_report::{write_report, ReportOptions};
@@ -29,13 +31,16 @@ pub mod aggregate;
 mod charts;
 pub mod compare;
 mod html;
+pub mod tradeoff;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 use mtl_store::{MetricKey, ParamValue, RunId, Store};
 
-use crate::charts::{DiagnosticChart, LearningCurvesChart, MetricByLambdaChart, StrategyComparisonChart};
+use crate::charts::{
+    DeltaMHeatmapChart, DiagnosticChart, LearningCurvesChart, MetricByLambdaChart, ParetoChart, StrategyComparisonChart,
+};
 use crate::html::{ChartLink, ExperimentSection};
 
 /// What to report and where.
@@ -145,7 +150,10 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     let mut chart_files = Vec::new();
     let mut sections = Vec::new();
     for (name, runs) in runs_by_experiment {
-        let groups = aggregate::group_runs(&runs);
+        let all_groups = aggregate::group_runs(&runs);
+        // Charts with a line per group show the baselines and the best others; with many
+        // runs only their points are read (the tables and the trade-off charts use all).
+        let groups = aggregate::displayed_groups(&runs, &all_groups, MAX_LINES);
         let done_run_ids: Vec<RunId> = groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
         let metric_rows = store.metric_rows(&done_run_ids)?;
         let mut charts = Vec::new();
@@ -157,7 +165,29 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
             charts.push(ChartLink { strategy_table: Some(comparison), ..chart_link(title, &stem) });
         }
-        let diagnostic_rows = store.diagnostic_rows(&done_run_ids)?;
+        if let Some(grid) = tradeoff::delta_m_grid(&runs) {
+            let title = format!("{name}: Δm% against single-task, strategy × {}", grid.column_title);
+            let chart = DeltaMHeatmapChart { title: title.clone(), grid: &grid };
+            let stem = file_stems.claim(&[&name, "delta-m"]);
+            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
+            charts.push(chart_link(title, &stem));
+        }
+        let tasks = aggregate::task_names(&runs);
+        let panels: Vec<tradeoff::ParetoData> = tradeoff::task_pairs(&tasks)
+            .iter()
+            .map(|(x, y)| tradeoff::pareto(&runs, x, y))
+            .filter(|panel| !panel.points.is_empty())
+            .collect();
+        if !panels.is_empty() {
+            let title = format!("{name}: Pareto front of test accuracy, task against task");
+            let chart = ParetoChart { title: title.clone(), panels: &panels };
+            let stem = file_stems.claim(&[&name, "pareto"]);
+            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
+            charts.push(chart_link(title, &stem));
+        }
+        // Every group's diagnostics: the weighting table lists every method.
+        let all_done: Vec<RunId> = all_groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
+        let diagnostic_rows = store.diagnostic_rows(&all_done)?;
         // (diagnostic, file stem suffix, title, y description, cosine: fixed [−1, 1] axis with a line at 0)
         let diagnostic_charts = [
             ("weight", "task-weights", "task weights over training", "task weight", false),
@@ -203,8 +233,15 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         }
         let weightings: BTreeSet<String> =
             runs.iter().filter_map(|run| run.params.get("weighting")).map(ParamValue::to_string).collect();
-        let method_table = (weightings.len() > 1).then(|| aggregate::compare_methods(&runs, &groups, &diagnostic_rows));
-        sections.push(ExperimentSection { name, runs, charts, method_table });
+        let method_table =
+            (weightings.len() > 1).then(|| aggregate::compare_methods(&runs, &all_groups, &diagnostic_rows));
+        let hidden_groups = all_groups.len() - groups.len();
+        let source = experiment_source(store, &runs)?;
+        let runs_csv = file_stems.claim(&[&name, "runs"]) + ".csv";
+        let path = out_dir.join(&runs_csv);
+        std::fs::write(&path, html::runs_csv(&runs))
+            .map_err(|source| ReportError::Io { path: path.clone(), source })?;
+        sections.push(ExperimentSection { name, runs, charts, method_table, hidden_groups, source, runs_csv });
     }
 
     let index = out_dir.join("index.html");
@@ -212,6 +249,31 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     std::fs::write(&index, page).map_err(|source| ReportError::Io { path: index.clone(), source })?;
     let n_runs = sections.iter().map(|section| section.runs.len()).sum();
     Ok(ReportSummary { index, charts: chart_files, n_runs })
+}
+
+/// Lines per chart at most (besides the single-task baselines), so that ten
+/// thousand runs still give a readable picture.
+pub const MAX_LINES: usize = 8;
+
+/// The experiment file and the versions behind an experiment's runs.
+fn experiment_source(store: &Store, runs: &[mtl_store::RunRecord]) -> Result<html::Source, ReportError> {
+    let distinct = |field: &dyn Fn(&mtl_store::RunRecord) -> Option<String>| -> Vec<String> {
+        runs.iter().filter_map(field).collect::<BTreeSet<_>>().into_iter().collect()
+    };
+    // The most recent run's file: what a re-run would read.
+    let latest = runs.iter().filter(|r| r.experiment_sha256.is_some()).max_by_key(|r| r.started_at.clone());
+    let text = match latest.and_then(|r| r.experiment_sha256.as_deref()) {
+        Some(sha256) => store.blob_by_hash(sha256)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        None => None,
+    };
+    Ok(html::Source {
+        file: latest.and_then(|r| r.provenance.experiment_file.clone()),
+        text,
+        file_versions: distinct(&|r| r.experiment_sha256.clone()).len(),
+        mtl_versions: distinct(&|r| r.provenance.mtl_version.clone()),
+        git_commits: distinct(&|r| r.provenance.git_commit.clone()),
+        hosts: distinct(&|r| r.provenance.host.clone()),
+    })
 }
 
 fn chart_link(title: String, stem: &str) -> ChartLink {

@@ -137,7 +137,8 @@ const CHECK_SCRIPT: &str = r#"<script>
         && new Set(keys.filter((key) => key !== null)).size >= 2;
     });
     const column = numeric.find((candidate) => !inOrder(keysOf(candidate), 1)) ?? numeric[0];
-    if (column === undefined) return { table: name, sorted: false, detail: 'no numeric column with two values' };
+    const clickable = headers.every((cell) => getComputedStyle(cell).cursor === 'pointer');
+    if (column === undefined) return { table: name, sorted: false, clickable, detail: 'no numeric column with two values' };
     const header = headers[column];
     const rowsBefore = [...body.rows].map((row) => row.textContent).sort().join('\n');
     const clickAndRead = (sign, aria, arrow) => {
@@ -152,7 +153,7 @@ const CHECK_SCRIPT: &str = r#"<script>
     const descending = clickAndRead(-1, 'descending', '\u25BC');
     return {
       table: name, column: header.textContent, sorted: true, ascending: ascending.ok, descending: descending.ok,
-      clickable: headers.every((cell) => getComputedStyle(cell).cursor === 'pointer'),
+      clickable,
       detail: ascending.seen + '; ' + descending.seen,
     };
   };
@@ -318,7 +319,7 @@ fn read_result(dom: &str, stderr: &str) -> BrowserCheck {
             .collect(),
         sorted_ascending: !sorted.is_empty() && sorted.iter().all(|table| table["ascending"] == true),
         sorted_descending: !sorted.is_empty() && sorted.iter().all(|table| table["descending"] == true),
-        headers_look_clickable: !sorted.is_empty() && sorted.iter().all(|table| table["clickable"] == true),
+        headers_look_clickable: !tables.is_empty() && tables.iter().all(|table| table["clickable"] == true),
         ..BrowserCheck::default()
     }
 }

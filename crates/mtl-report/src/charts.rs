@@ -302,10 +302,15 @@ impl Chart for LearningCurvesChart<'_> {
         let (loss_area, accuracy_area) = panels_area.split_horizontally(panels_area.dim_in_pixel().0 / 2);
         let colours = group_colours(self.groups);
 
-        let loss_panel = [("train", "loss", false), ("val", "loss", true)];
-        self.draw_panel(&loss_area, "loss (train solid, val dashed)", "loss", &loss_panel, &colours)?;
-        let accuracy_panel = [("val", "accuracy", false)];
-        self.draw_panel(&accuracy_area, "val accuracy", "accuracy", &accuracy_panel, &colours)?;
+        // Experiments without a validation split show the test curves instead, and say so.
+        let has_val = self.curves.iter().any(|c| c.keys().any(|(split, _)| split == "val"));
+        let split = if has_val { "val" } else { "test" };
+        let loss_panel = [("train", "loss", false), (split, "loss", true)];
+        let loss_caption = format!("loss (train solid, {split} dashed)");
+        self.draw_panel(&loss_area, &loss_caption, "loss", &loss_panel, &colours)?;
+        let accuracy_panel = [(split, "accuracy", false)];
+        let accuracy_caption = if has_val { "val accuracy" } else { "test accuracy (no val split)" };
+        self.draw_panel(&accuracy_area, accuracy_caption, "accuracy", &accuracy_panel, &colours)?;
 
         let legend_entries: Vec<LegendEntry> = self
             .groups

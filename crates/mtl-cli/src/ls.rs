@@ -79,17 +79,34 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             if args.format == Format::Table {
                 params.retain(|p| LEADING.contains(&p.as_str()));
             }
+            // Why runs failed: in the table beside the status when any has a reason (shortened),
+            // in CSV always, last.
+            let table = args.format == Format::Table;
+            let error_column = !table || runs.iter().any(|r| r.error.is_some());
             let mut header: Vec<String> = ["id", "experiment", "status"].map(String::from).to_vec();
+            if error_column && table {
+                header.push("error".into());
+            }
             header.extend(params.iter().cloned());
             header.extend(metrics.iter().map(|k| k.to_string()));
+            if error_column && !table {
+                header.push("error".into());
+            }
             let rows: Vec<Vec<String>> = runs
                 .iter()
                 .map(|run| {
                     let mut row = vec![run.id.0.to_string(), run.experiment.clone(), run.status.as_str().to_string()];
+                    let error = run.error.clone().unwrap_or_default();
+                    if error_column && table {
+                        row.push(shorten(&error, TABLE_ERROR_CHARS));
+                    }
                     row.extend(
                         params.iter().map(|p| run.params.get(p).map(ParamValue::to_string).unwrap_or("-".into())),
                     );
                     row.extend(metrics.iter().map(|k| output::value(run.final_metrics.get(k).copied())));
+                    if error_column && !table {
+                        row.push(error);
+                    }
                     row
                 })
                 .collect();
@@ -105,6 +122,18 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("(no runs{})", if args.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The longest error the table shows in full; csv and json have every character.
+const TABLE_ERROR_CHARS: usize = 90;
+
+/// `text` on one line, cut to `max` characters with "…".
+fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    one_line.chars().take(max - 1).chain(['…']).collect()
 }
 
 fn run_json(run: &RunRecord) -> Value {
@@ -123,6 +152,9 @@ fn run_json(run: &RunRecord) -> Value {
         "final_epoch": run.final_epoch,
         "final_metrics": metrics,
         "best_epoch": run.best_epoch,
+        "attempts": run.attempts,
+        "owner": run.owner,
+        "heartbeat_at": run.heartbeat_at,
         "provenance": run.provenance,
         "experiment_sha256": run.experiment_sha256,
     })

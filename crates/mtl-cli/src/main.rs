@@ -4,6 +4,7 @@
 //! exit codes (0 success, 1 a trial failed or the run was interrupted, 2 bad input).
 
 mod bench;
+mod cluster;
 mod compare;
 mod data;
 mod export;
@@ -76,6 +77,14 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Every metric point with its run's settings, as CSV or JSON (for pandas & co).
     Export(export::ExportArgs),
+    /// Where the trials submitted with --executor slurm stand: pending, running, done,
+    /// failed (the database, the shards and squeue together).
+    Status(cluster::StatusArgs),
+    /// Bring finished shards (DB.cluster/*/shards/*.db) into the database; safe to repeat
+    /// and to run while workers write.
+    Merge(cluster::MergeArgs),
+    /// Train one trial of a cluster plan into its shard database (what each array task runs).
+    Worker(cluster::WorkerArgs),
     /// Look at data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -120,6 +129,9 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Sql(args) => sql::sql(args),
         Command::Export(args) => export::export(args),
+        Command::Status(args) => cluster::status(args),
+        Command::Merge(args) => cluster::merge(args),
+        Command::Worker(args) => cluster::worker(args),
         Command::Data(command) => data::data(command),
         Command::Bench(args) => bench::bench(args),
     };

@@ -7,7 +7,7 @@ use std::time::Instant;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtl_runner::plan::{Plan, Trial};
 use mtl_runner::sweep::{SweepEvents, TrialOutcome};
-use mtl_store::{MetricPoint, RunStatus};
+use mtl_store::{MetricPoint, RunStatus, StaleRun};
 
 pub struct Progress {
     multi: MultiProgress,
@@ -60,7 +60,12 @@ impl Progress {
 }
 
 impl SweepEvents for Progress {
-    fn planned(&self, plan: &Plan, pending: &[usize]) {
+    fn planned(&self, plan: &Plan, pending: &[usize], recovered: &[StaleRun]) {
+        for stale in recovered {
+            let trial = plan.trials.iter().find(|t| t.key == stale.trial_key);
+            let label = trial.map_or_else(|| format!("run {}", stale.run.0), |t| t.label());
+            self.line(format!("{label}: marked interrupted ({}); it is trained again", stale.reason));
+        }
         let skipped = plan.trials.len() - pending.len();
         *self.total.lock().expect("total") = pending.len();
         self.overall.set_length(pending.len() as u64);
@@ -71,6 +76,14 @@ impl SweepEvents for Progress {
             skipped,
             pending.len()
         ));
+    }
+
+    fn left_to_other(&self, _job: usize, trial: &Trial, why: &str) {
+        let mut total = self.total.lock().expect("total");
+        *total = total.saturating_sub(1);
+        drop(total);
+        self.overall.set_length(self.overall.length().unwrap_or(1).saturating_sub(1));
+        self.line(format!("{}: {why}; left to it", trial.label()));
     }
 
     fn trial_started(&self, job: usize, trial: &Trial, n_parameters: usize) {
@@ -139,6 +152,11 @@ impl SweepEvents for Progress {
         };
         let time = elapsed.as_secs_f64();
         let size = if n_parameters > 0 { format!("{n_parameters} params, ") } else { String::new() };
-        self.line(format!("[{done}/{total}] {} ({size}{time:.1}s): {detail}", trial.label()));
+        let attempt = match (outcome.attempt, &outcome.recovered) {
+            (_, Some(reason)) => format!(", attempt {}: the last was interrupted, {reason}", outcome.attempt),
+            (1, None) => String::new(),
+            (n, None) => format!(", attempt {n}"),
+        };
+        self.line(format!("[{done}/{total}] {} ({size}{time:.1}s{attempt}): {detail}", trial.label()));
     }
 }

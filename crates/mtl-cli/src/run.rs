@@ -8,6 +8,7 @@ use anyhow::Context;
 use mtl_runner::sweep::{self, SweepOptions};
 use mtl_store::{MetricKey, RunRecord, RunStatus, Store};
 
+use crate::cluster::{Executor, SlurmArgs};
 use crate::output;
 use crate::progress::Progress;
 
@@ -43,6 +44,13 @@ pub struct RunArgs {
     /// Where --save-checkpoints writes.
     #[arg(long, value_name = "DIR", default_value = "checkpoints")]
     checkpoints: PathBuf,
+    /// Where trials run: here, as a Slurm job array (one task per trial, each into its
+    /// own shard database; see `mtl status`, `mtl merge` and the README's "Running on a
+    /// cluster"), or nowhere yet: `plan` writes the plan for another scheduler.
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    executor: Executor,
+    #[command(flatten)]
+    slurm: SlurmArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -54,6 +62,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         plan.trials.iter().find_map(|t| mtl_runner::train::unsupported(t, &tasks).map(|reason| (t, reason)))
     {
         return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
+    }
+    match args.executor {
+        Executor::Slurm => return crate::cluster::submit(&plan, &args.file, &args.db, &args.slurm),
+        Executor::Plan => return crate::cluster::write_plan(&plan, &args.file, &args.db),
+        Executor::Local => {}
+    }
+    if args.slurm.retry_failed || args.slurm.max_parallel.is_some() || !args.slurm.sbatch_args.is_empty() {
+        return Err(
+            crate::BadInput("--retry-failed, --max-parallel and --sbatch-arg go with --executor slurm".into()).into()
+        );
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
@@ -72,6 +90,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();
+    // The store's own error, so that a database that is not one, or is newer, exits 2.
+    let report = report.map_err(|error| match error {
+        sweep::SweepError::Store(error) => error,
+    });
     let report = report.context("running the sweep")?;
     let interrupted = report.outcomes.iter().filter(|o| o.status == RunStatus::Interrupted).count();
     if crate::interrupt::requested() {
@@ -95,6 +117,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     println!("database: {}", args.db.display());
 
+    if !report.left_to_others.is_empty() {
+        let running = report.left_to_others.iter().filter(|(_, why)| why.starts_with("running")).count();
+        eprintln!(
+            "{} trial(s) were left to other processes ({running} still running there)",
+            report.left_to_others.len()
+        );
+    }
     let failed = report.outcomes.iter().filter(|o| o.status != RunStatus::Done).count();
     if failed > 0 {
         eprintln!("{failed} trial(s) failed; `mtl ls --db {}` shows why", args.db.display());

@@ -40,6 +40,9 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The most static weight vectors `sweep.lambda` may ask for (`random = N`, or a simplex grid).
+const MAX_WEIGHT_VECTORS: usize = 100_000;
+
 /// The `format` values of `[[tasks]] data`, as `DataEntry` spells them.
 const DATA_FORMATS: [&str; 11] = [
     "synthetic-shapes",
@@ -357,15 +360,31 @@ pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
     let file: ExperimentFile = toml::from_str(source).map_err(|e| {
         let span = e.span();
         let mut message = e.message().trim_end_matches('.').to_string();
+        // serde names the internal type of a value that has several accepted forms.
+        let forms = [
+            (
+                "LambdaEntry",
+                "expected a list of λ values, or a table: per-task lists, { simplex = K } or { random = N }",
+            ),
+            ("OneOrMany", "expected a number or a list of numbers"),
+            ("SizeEntry", "expected a whole count or a fraction in [0, 1)"),
+            ("ColumnEntry", "expected a column name or a 0-based column index"),
+        ];
+        if let Some((_, expected)) = forms.iter().find(|(name, _)| message.ends_with(&format!("untagged enum {name}")))
+        {
+            message = expected.to_string();
+        }
         if message.contains("expected variant identifier") {
             // serde names no variants when the tag has the wrong type.
             message += &format!("; data formats: {}", DATA_FORMATS.join(", "));
         }
+        // A missing top-level key comes with an empty span at 0 or one over the whole
+        // file: it points at no line or key.
+        let span = span.filter(|s| !(s.start == 0 && (s.is_empty() || s.end >= source.trim_end().len())));
         ConfigError {
             file: path.to_owned(),
-            // A span over the whole file (e.g. a missing top-level key) points at no line or key.
-            line: span.as_ref().filter(|s| s.len() < source.len()).map(|s| line_of(source, s.start)),
-            key: span.filter(|s| s.len() < source.len()).and_then(|s| key_at(source, s.start)),
+            line: span.as_ref().map(|s| line_of(source, s.start)),
+            key: span.and_then(|s| key_at(source, s.start)),
             message,
         }
     })?;
@@ -491,8 +510,8 @@ impl Checker<'_> {
         self.non_empty(&sweep.lr, &[Key("sweep"), Key("lr")])?;
         for (i, &lr) in sweep.lr.iter().enumerate() {
             let path = [Key("sweep"), Key("lr"), Index(i)];
-            if !(lr.is_finite() && lr > 0.0 && lr < 10.0) {
-                self.fail(&path, format!("the learning rate must be in (0, 10), got {lr}"))?;
+            if !(lr.is_finite() && lr > 0.0) {
+                self.fail(&path, format!("the learning rate must be a finite number > 0, got {lr}"))?;
             }
             if sweep.lr[..i].contains(&lr) {
                 self.fail(&path, format!("lr = {lr} is listed twice"))?;
@@ -758,6 +777,17 @@ impl Checker<'_> {
             // Every weight vector whose entries are multiples of total/K and sum to total.
             only(&["simplex", "total"])?;
             let steps = count("simplex", 1000.0)?;
+            // C(K + n − 1, n − 1) vectors: refused before they are built when there are too many.
+            let n_vectors = (1..n).try_fold(1u128, |c, i| c.checked_mul((steps + i) as u128).map(|c| c / i as u128));
+            if n_vectors.is_none_or(|v| v > MAX_WEIGHT_VECTORS as u128) {
+                let many = n_vectors.map_or("too many".to_string(), |v| v.to_string());
+                self.fail(
+                    &at("simplex"),
+                    format!(
+                        "simplex = {steps} over {n} tasks gives {many} weight vectors, more than {MAX_WEIGHT_VECTORS}; use a smaller K"
+                    ),
+                )?;
+            }
             let total = number("total")?.unwrap_or(1.0);
             if !(total.is_finite() && total > 0.0) {
                 self.fail(&at("total"), format!("{total} must be a number > 0"))?;
@@ -782,7 +812,7 @@ impl Checker<'_> {
         if table.contains_key("random") {
             // Task 1 keeps weight 1; tasks 2..n get λ drawn log-uniformly from [low, high].
             only(&["random", "low", "high", "seed"])?;
-            let samples = count("random", 100_000.0)?;
+            let samples = count("random", MAX_WEIGHT_VECTORS as f64)?;
             let low = number("low")?.unwrap_or(0.01);
             let high = number("high")?.unwrap_or(100.0);
             if !(low.is_finite() && low > 0.0) {
@@ -1358,5 +1388,174 @@ mod lambda_space_tests {
         assert!((150..=250).contains(&below_one), "{below_one} of 400 below 1");
         assert_eq!(drawn, weights("{ random = 200, low = 0.1, high = 10, seed = 3 }", 3));
         assert_ne!(drawn, weights("{ random = 200, low = 0.1, high = 10, seed = 4 }", 3));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::parse_str;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    /// A valid file that uses most of the format: every mutation of it must give a plan or a ConfigError.
+    const BASE: &str = r#"name = "fuzz"
+epochs = 2
+seeds = [0, 1]
+batch_size = 16
+weight_decay = 0.01
+
+[[tasks]]
+name = "shapes"
+kind = "image-classification"
+data = { format = "synthetic-shapes", n_train = 64, n_val = 16, n_test = 16, noise = 0.5 }
+
+[[tasks]]
+name = "reviews"
+data = { format = "synthetic-reviews", n_train = 64, seq_len = 16, label_noise = 0.1 }
+
+[model]
+trunk = "sequence"
+image_stem = "rows"
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["single-task", "hard", "soft"]
+weighting = ["static", "pcgrad"]
+lambda = [0.5, 2.0]
+lr = [0.01]
+
+[strategy.soft]
+weight = [0.01, 0.1]
+
+[weighting.pcgrad]
+
+[diagnostics]
+every = 0
+"#;
+
+    /// Values and pieces of TOML that a typo or a wrong type could put anywhere.
+    const TOKENS: &[&str] = &[
+        "-1",
+        "0",
+        "1e999",
+        "nan",
+        "-inf",
+        "99999999999999999999",
+        "4.5",
+        "\"x\"",
+        "\"\"",
+        "[]",
+        "{}",
+        "[1, \"a\"]",
+        "{ simplex = 1000 }",
+        "{ random = 3 }",
+        "true",
+        "=",
+        "[",
+        "]",
+        "[[",
+        "\"",
+        "'",
+        "\n",
+        "#",
+        "é",
+        "\u{0}",
+        "λ",
+        "[[tasks]]",
+        "[sweep]",
+        "name",
+        "data",
+        "format",
+        "lambda",
+        ".",
+        ",",
+    ];
+
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        DeleteLine(usize),
+        DuplicateLine(usize),
+        /// Replace the bytes from a char boundary near `at` for `len` chars with a token.
+        Replace {
+            at: usize,
+            len: usize,
+            token: usize,
+        },
+        Truncate(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::DeleteLine),
+            any::<usize>().prop_map(Mutation::DuplicateLine),
+            (any::<usize>(), 0usize..8, 0..TOKENS.len()).prop_map(|(at, len, token)| Mutation::Replace {
+                at,
+                len,
+                token
+            }),
+            any::<usize>().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    fn apply(text: &str, mutation: &Mutation) -> String {
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let boundary = |at: usize| (0..=at % (text.len() + 1)).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        match *mutation {
+            Mutation::DeleteLine(i) if !lines.is_empty() => {
+                lines.iter().enumerate().filter(|(j, _)| *j != i % lines.len()).map(|(_, l)| *l).collect()
+            }
+            Mutation::DuplicateLine(i) if !lines.is_empty() => {
+                let i = i % lines.len();
+                lines.iter().take(i + 1).chain(lines.iter().skip(i)).copied().collect()
+            }
+            Mutation::Replace { at, len, token } => {
+                let start = boundary(at);
+                let end = text[start..].char_indices().nth(len).map_or(text.len(), |(i, _)| start + i);
+                format!("{}{}{}", &text[..start], TOKENS[token], &text[end..])
+            }
+            Mutation::Truncate(at) => text[..boundary(at)].to_string(),
+            _ => text.to_string(),
+        }
+    }
+
+    /// Ok, or an error that names the file and, when it has a line, a line of the text.
+    fn check(text: &str) -> Result<(), TestCaseError> {
+        match parse_str(text, Path::new("fuzz.toml")) {
+            Ok(plan) => prop_assert!(!plan.trials.is_empty()),
+            Err(error) => {
+                let shown = error.to_string();
+                prop_assert!(shown.starts_with("fuzz.toml"), "{}", shown);
+                if let Some(line) = error.line {
+                    prop_assert!((1..=text.lines().count() + 1).contains(&line), "line {} of {:?}", line, text);
+                    prop_assert!(shown.starts_with(&format!("fuzz.toml:{line}: ")), "{}", shown);
+                }
+                prop_assert!(!error.message.is_empty());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        // Bounded: a few seconds in CI (each valid case builds a small plan).
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_gives_a_plan_or_an_error_naming_the_file(text in any::<String>()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn mutated_files_give_a_plan_or_an_error_naming_file_and_line(mutations in prop::collection::vec(mutation(), 1..4)) {
+            let text = mutations.iter().fold(BASE.to_string(), |text, m| apply(&text, m));
+            check(&text)?;
+        }
+    }
+
+    #[test]
+    fn the_base_file_is_valid() {
+        let plan = parse_str(BASE, Path::new("fuzz.toml")).expect("valid");
+        // single-task (1) + hard × 2 λ + soft × 2 weights × 2 λ, each under 2 methods, 2 seeds.
+        assert!(plan.trials.len() > 8, "{}", plan.trials.len());
     }
 }

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod plan;
 pub mod provenance;
+pub mod shard;
 pub mod sweep;
 pub mod train;
 pub mod weighting;

@@ -1,13 +1,22 @@
-//! Runs a plan against the results database: skips finished trials, trains
-//! the rest on `jobs` threads, and writes each epoch in one transaction.
+//! Runs a plan against the results database: skips finished trials, claims
+//! the rest one by one ([`Store::claim_run`]: several processes may run the same
+//! sweep, and no trial is trained twice), trains them on `jobs` threads, and
+//! writes each epoch in one transaction.
+//!
+//! A trial left `running` by a process that is gone (killed, crashed) is marked
+//! interrupted when the next sweep starts, and trained again.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::data::TaskSet;
 use mtl_model::Parameters;
-use mtl_store::{DiagnosticPoint, MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store, StoreError};
+use mtl_store::{
+    Claim, ClaimPolicy, DiagnosticPoint, MetricPoint, NewRun, Owner, ParamValue, RunId, RunStatus, StaleRun, Store,
+    StoreError,
+};
 
 use crate::plan::{Plan, Trial};
 use crate::train::{train, TrainError, TrainObserver};
@@ -28,6 +37,10 @@ pub struct SweepOptions {
     pub provenance: mtl_store::Provenance,
 }
 
+/// A `running` trial of another host is taken for dead after this long without a
+/// heartbeat (one per epoch). On the same host the owner's pid decides at once.
+pub const STALE_AFTER: Duration = Duration::from_secs(3600);
+
 /// What happened to one trial.
 #[derive(Clone, Debug)]
 pub struct TrialOutcome {
@@ -35,6 +48,10 @@ pub struct TrialOutcome {
     pub trial_idx: usize,
     /// Its run in the database.
     pub run: RunId,
+    /// 1 for its first training, 2 for the second, …
+    pub attempt: u32,
+    /// Why the run was taken from a process that is gone when this one claimed it, if it was.
+    pub recovered: Option<String>,
     /// `Done`, `Failed` or `Interrupted`.
     pub status: RunStatus,
     /// Why it failed.
@@ -48,14 +65,21 @@ pub struct TrialOutcome {
 pub struct SweepReport {
     /// Trials already done before this run started, skipped.
     pub skipped: Vec<usize>,
+    /// Runs left `running` by a process that is gone, marked interrupted when the sweep started.
+    pub recovered: Vec<StaleRun>,
     /// Trials trained now, in the order they finished.
     pub outcomes: Vec<TrialOutcome>,
+    /// Trials left to other processes (running there, or done or ended there since this sweep began), with why.
+    pub left_to_others: Vec<(usize, String)>,
 }
 
 /// Receives the progress of a sweep; called from the worker threads.
 pub trait SweepEvents: Sync {
-    /// Before training starts: the trials to train (indices into the plan).
-    fn planned(&self, _plan: &Plan, _pending: &[usize]) {}
+    /// Before training starts: the trials to train (indices into the plan), and the runs
+    /// that a process that is gone left `running`, now marked interrupted.
+    fn planned(&self, _plan: &Plan, _pending: &[usize], _recovered: &[StaleRun]) {}
+    /// A trial is left to another process; `why` says what it found.
+    fn left_to_other(&self, _job: usize, _trial: &Trial, _why: &str) {}
     /// A worker started a trial; its network has `n_parameters` parameters.
     fn trial_started(&self, _job: usize, _trial: &Trial, _n_parameters: usize) {}
     /// A trial finished an epoch; `points` are its metrics.
@@ -83,6 +107,13 @@ pub fn run_sweep(
 ) -> Result<SweepReport, SweepError> {
     let mut store = Store::open(&options.db)?;
     let experiment = store.experiment(&plan.experiment)?;
+    let host = options.provenance.host.as_deref().unwrap_or("localhost");
+    let mut policy =
+        ClaimPolicy { owner: Owner::this_process(host), stale_after: STALE_AFTER, retry_ended_before: String::new() };
+    let recovered = store.interrupt_stale_runs(experiment, &policy)?;
+    // Failed or interrupted trials are trained again, except those that another process
+    // of this same wave of sweeps (several `mtl run` started together) has just tried.
+    policy.retry_ended_before = mtl_store::now_timestamp();
     let mut pending = Vec::new();
     let mut skipped = Vec::new();
     for (i, trial) in plan.trials.iter().enumerate() {
@@ -92,14 +123,16 @@ pub fn run_sweep(
         }
     }
     drop(store);
-    events.planned(plan, &pending);
+    events.planned(plan, &pending, &recovered);
 
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
+    let left_to_others = Mutex::new(Vec::new());
     let first_error: Mutex<Option<SweepError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for job in 0..options.jobs.clamp(1, pending.len().max(1)) {
             let (next, outcomes, first_error, pending) = (&next, &outcomes, &first_error, &pending);
+            let (left_to_others, policy) = (&left_to_others, &policy);
             scope.spawn(move || {
                 let work = || -> Result<(), SweepError> {
                     let mut store = Store::open(&options.db)?;
@@ -111,10 +144,33 @@ pub fn run_sweep(
                         let Some(&trial_idx) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else {
                             return Ok(());
                         };
-                        let context = Context { experiment, plan, tasks, events, options };
-                        let outcome = run_trial(&mut store, &context, trial_idx, job)?;
-                        events.trial_finished(job, &plan.trials[trial_idx], &outcome);
-                        outcomes.lock().expect("outcome lock").push(outcome);
+                        let trial = &plan.trials[trial_idx];
+                        let params = trial.params();
+                        let new_run = NewRun {
+                            experiment,
+                            trial_key: &trial.key,
+                            settings_json: &trial.settings_json,
+                            params: &params,
+                            provenance: &options.provenance,
+                        };
+                        let why = match store.claim_run(&new_run, policy)? {
+                            Claim::Claimed { run, attempt, recovered } => {
+                                let context = Context { plan, tasks, events, options };
+                                let mut outcome = run_trial(&mut store, &context, trial_idx, job, (run, attempt))?;
+                                outcome.recovered = recovered;
+                                events.trial_finished(job, trial, &outcome);
+                                outcomes.lock().expect("outcome lock").push(outcome);
+                                mtl_store::test_pause("between-trials", &format!("after {}", trial.label()));
+                                continue;
+                            }
+                            Claim::Done => "done by another process".to_string(),
+                            Claim::Running { owner } => format!("running in process {owner}"),
+                            Claim::Tried { status } => {
+                                format!("{} in another process since this sweep began", status.as_str())
+                            }
+                        };
+                        events.left_to_other(job, trial, &why);
+                        left_to_others.lock().expect("left lock").push((trial_idx, why));
                     }
                 };
                 if let Err(e) = work() {
@@ -126,7 +182,12 @@ pub fn run_sweep(
     if let Some(e) = first_error.into_inner().expect("error lock") {
         return Err(e);
     }
-    Ok(SweepReport { skipped, outcomes: outcomes.into_inner().expect("outcome lock") })
+    Ok(SweepReport {
+        skipped,
+        recovered,
+        outcomes: outcomes.into_inner().expect("outcome lock"),
+        left_to_others: left_to_others.into_inner().expect("left lock"),
+    })
 }
 
 struct StoreObserver<'a> {
@@ -207,24 +268,22 @@ fn save_checkpoint(dir: &Path, plan: &Plan, trial: &Trial, params: &Parameters) 
 
 /// What every trial of a sweep shares.
 struct Context<'a> {
-    experiment: mtl_store::ExperimentId,
     plan: &'a Plan,
     tasks: &'a TaskSet,
     events: &'a dyn SweepEvents,
     options: &'a SweepOptions,
 }
 
-fn run_trial(store: &mut Store, context: &Context, trial_idx: usize, job: usize) -> Result<TrialOutcome, SweepError> {
-    let Context { experiment, plan, tasks, events, options } = *context;
+/// Trains a claimed trial (its run and attempt) and records how it ended.
+fn run_trial(
+    store: &mut Store,
+    context: &Context,
+    trial_idx: usize,
+    job: usize,
+    (run, attempt): (RunId, u32),
+) -> Result<TrialOutcome, SweepError> {
+    let Context { plan, tasks, events, options } = *context;
     let trial = &plan.trials[trial_idx];
-    let params = trial.params();
-    let run = store.begin_run(&NewRun {
-        experiment,
-        trial_key: &trial.key,
-        settings_json: &trial.settings_json,
-        params: &params,
-        provenance: &options.provenance,
-    })?;
     // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same one.
     for task in &tasks.tasks {
         if let Some(vocabulary) = &task.vocabulary {
@@ -261,5 +320,5 @@ fn run_trial(store: &mut Store, context: &Context, trial_idx: usize, job: usize)
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
     store.finish_run(run, status, error.as_deref())?;
-    Ok(TrialOutcome { trial_idx, run, status, error, final_points: last_points })
+    Ok(TrialOutcome { trial_idx, run, attempt, recovered: None, status, error, final_points: last_points })
 }

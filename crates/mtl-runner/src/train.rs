@@ -26,17 +26,17 @@ pub enum TrainError {
     /// candle failed (shapes, memory, …).
     #[error("model: {0}")]
     Model(#[from] candle_core::Error),
-    /// The loss became NaN or infinite.
-    #[error("task {task}: loss is {value} at epoch {epoch}, step {step}")]
+    /// A loss or a gradient became NaN or infinite.
+    #[error("diverged: {what} at epoch {epoch}, step {step} (step {global_step} of the run)")]
     Diverged {
-        /// The task whose loss diverged.
-        task: String,
+        /// What became non-finite, e.g. "task shapes: training loss is NaN".
+        what: String,
         /// 1-based epoch.
         epoch: u32,
         /// 1-based step within the epoch.
         step: usize,
-        /// The offending value.
-        value: f32,
+        /// 1-based step counted over the whole run.
+        global_step: u64,
     },
     /// The user interrupted training (Ctrl-C).
     #[error("interrupted at epoch {epoch}, step {step}")]
@@ -203,7 +203,8 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                     let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
                     let value = loss.to_scalar::<f32>()?;
                     if !value.is_finite() {
-                        return Err(TrainError::Diverged { task: task.name.clone(), epoch, step, value });
+                        let what = format!("task {}: training loss is {value}", task.name);
+                        return Err(TrainError::Diverged { what, epoch, step, global_step });
                     }
                     loss_sums[task_idx] += value as f64 * indices.len() as f64;
                     seen[task_idx] += indices.len();
@@ -228,6 +229,11 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 vars: &vars,
                 optimizer: &mut optimizer,
             })?;
+            if let Some((var_idx, value)) = optimizer.non_finite_gradient() {
+                let name = params.named().nth(var_idx).map_or("a parameter", |(name, _)| name);
+                let what = format!("the gradient of {name} has an element {value}");
+                return Err(TrainError::Diverged { what, epoch, step, global_step });
+            }
             step_seconds += step_started.elapsed().as_secs_f64();
             let last_step = step == steps_per_epoch && epoch == settings.epochs;
             if let Some(points) = diagnostics.window(global_step, step == steps_per_epoch, last_step) {
@@ -254,13 +260,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             }
         }
         if let Some(bad) = points.iter().find(|p| !p.value.is_finite()) {
-            let value = bad.value as f32;
-            return Err(TrainError::Diverged {
-                task: format!("{} ({})", bad.key.task, bad.key),
-                epoch,
-                step: steps_per_epoch,
-                value,
-            });
+            let what =
+                format!("task {}: {} {} is {} after the epoch", bad.key.task, bad.key.split, bad.key.metric, bad.value);
+            return Err(TrainError::Diverged { what, epoch, step: steps_per_epoch, global_step });
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
     }

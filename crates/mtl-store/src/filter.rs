@@ -7,7 +7,7 @@
 //! op      := '=' | '!=' | '<' | '<=' | '>' | '>='
 //! key     := a setting (strategy, lambda, seed, …), a final metric (task.split.metric),
 //!            or one of id, experiment, status, trial_key, host, git_commit, mtl_version,
-//!            experiment_file
+//!            experiment_file, attempts
 //! value   := number | 'text' | "text"
 //! ```
 //! Numbers compare as numbers and text as text; a comparison with a missing
@@ -51,10 +51,11 @@ enum Token {
     End,
 }
 
+/// Chains of `or` and of `and` are flat lists, so that a long chain is no deep tree.
 #[derive(Clone, Debug, PartialEq)]
 enum Expr {
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
+    Any(Vec<Expr>),
+    All(Vec<Expr>),
     Not(Box<Expr>),
     Compare { key: String, op: &'static str, value: ParamValue },
     In { key: String, values: Vec<ParamValue> },
@@ -171,11 +172,15 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, FilterError> {
     Ok(tokens)
 }
 
+/// Deepest nesting of parentheses and `not` (the parser recurses once per level).
+const MAX_DEPTH: usize = 100;
+
 struct Parser<'a> {
     text: &'a str,
     tokens: Vec<(Token, usize)>,
     at: usize,
     keys: Vec<(String, usize)>,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -201,21 +206,32 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while *self.peek() == Token::Or {
             self.next();
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::Any(terms) })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while *self.peek() == Token::And {
             self.next();
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::All(terms) })
+    }
+
+    /// `unary` one level down: `not` or parentheses.
+    fn nested(&mut self, parse: fn(&mut Self) -> Result<Expr, FilterError>) -> Result<Expr, FilterError> {
+        if self.depth == MAX_DEPTH {
+            return self.error(&format!("nested more than {MAX_DEPTH} levels deep"));
+        }
+        self.depth += 1;
+        let inner = parse(self);
+        self.depth -= 1;
+        inner
     }
 
     fn value(&mut self) -> Result<ParamValue, FilterError> {
@@ -236,11 +252,11 @@ impl Parser<'_> {
         match self.peek().clone() {
             Token::Not => {
                 self.next();
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                Ok(Expr::Not(Box::new(self.nested(Self::unary)?)))
             }
             Token::Open => {
                 self.next();
-                let inner = self.expr()?;
+                let inner = self.nested(Self::expr)?;
                 if *self.peek() != Token::Close {
                     return self.error("expected )");
                 }
@@ -291,7 +307,7 @@ impl Parser<'_> {
 impl Filter {
     /// Parses an expression; errors point at the position with a caret.
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
-        let mut parser = Parser { text, tokens: tokenize(text)?, at: 0, keys: Vec::new() };
+        let mut parser = Parser { text, tokens: tokenize(text)?, at: 0, keys: Vec::new(), depth: 0 };
         let expr = parser.expr()?;
         if *parser.peek() != Token::End {
             return parser.error("expected and, or or the end");
@@ -322,6 +338,7 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
         "git_commit" => run.provenance.git_commit.clone().map(ParamValue::Text),
         "mtl_version" => run.provenance.mtl_version.clone().map(ParamValue::Text),
         "experiment_file" => run.provenance.experiment_file.clone().map(ParamValue::Text),
+        "attempts" => Some(ParamValue::Num(run.attempts as f64)),
         _ => {
             run.params.get(key).cloned().or_else(|| {
                 run.final_metrics.iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| ParamValue::Num(*v))
@@ -331,8 +348,8 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
 }
 
 /// Keys every run has, whatever its settings (the provenance ones may be missing).
-pub const BUILT_IN_KEYS: [&str; 8] =
-    ["id", "experiment", "status", "trial_key", "host", "git_commit", "mtl_version", "experiment_file"];
+pub const BUILT_IN_KEYS: [&str; 9] =
+    ["id", "experiment", "status", "trial_key", "host", "git_commit", "mtl_version", "experiment_file", "attempts"];
 
 fn compare(left: &ParamValue, op: &str, right: &ParamValue) -> bool {
     let ordering = match (left, right) {
@@ -353,8 +370,8 @@ fn compare(left: &ParamValue, op: &str, right: &ParamValue) -> bool {
 
 fn eval(expr: &Expr, run: &RunRecord) -> bool {
     match expr {
-        Expr::Or(a, b) => eval(a, run) || eval(b, run),
-        Expr::And(a, b) => eval(a, run) && eval(b, run),
+        Expr::Any(terms) => terms.iter().any(|term| eval(term, run)),
+        Expr::All(terms) => terms.iter().all(|term| eval(term, run)),
         Expr::Not(a) => !eval(a, run),
         Expr::Compare { key, op, value } => lookup(run, key).is_some_and(|v| compare(&v, op, value)),
         Expr::In { key, values } => lookup(run, key).is_some_and(|v| values.iter().any(|x| compare(&v, "=", x))),
@@ -449,5 +466,148 @@ mod tests {
     fn keys_are_reported_with_their_positions() {
         let filter = Filter::parse("lamda > 1 or (strategy = 'x')").expect("parse");
         assert_eq!(filter.keys(), [("lamda".to_string(), 0), ("strategy".to_string(), 14)]);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}lambda = 1{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+        let error = Filter::parse(&deep).expect_err("too deep");
+        assert!(error.message.contains("nested more than 100 levels deep"), "{}", error.message);
+        assert!(Filter::parse(&format!("{}lambda = 1", "not ".repeat(100_000))).is_err());
+        let ok = format!("{}lambda = 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(Filter::parse(&ok).is_ok());
+        // A long chain is a flat list: evaluating it recurses once.
+        let chain = vec!["lambda = 0.5"; 20_000].join(" and ");
+        let hard = run("hard", Some(0.5), 0.9, RunStatus::Done);
+        assert!(Filter::parse(&chain).expect("chain").matches(&hard));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Bounded: a few seconds in CI.
+        fn config() -> ProptestConfig {
+            ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() }
+        }
+
+        /// A parse error's caret must point inside the text (the message slices the text there).
+        fn check_error_position(text: &str) {
+            if let Err(error) = Filter::parse(text) {
+                assert!(error.position <= text.len() && text.is_char_boundary(error.position), "{error:?}");
+                let caret_line = error.to_string().lines().last().unwrap_or_default().to_string();
+                assert_eq!(caret_line.chars().count(), 3 + text[..error.position].chars().count(), "{error}");
+            }
+        }
+
+        /// Words of the language and things near them, to reach deep into the parser.
+        fn filterish() -> impl Strategy<Value = String> {
+            let word = prop::sample::select(vec![
+                "lambda",
+                "a.test.accuracy",
+                "=",
+                "==",
+                "!=",
+                "<",
+                "<=",
+                ">",
+                ">=",
+                "!",
+                "'x'",
+                "\"y\"",
+                "'",
+                "\"",
+                "''",
+                "(",
+                ")",
+                ",",
+                "and",
+                "OR",
+                "not",
+                "in",
+                "1",
+                "-2.5e-3",
+                "1.2.3",
+                "-",
+                ".",
+                "e",
+                "≥",
+                "🙂",
+                " ",
+            ]);
+            prop::collection::vec(word, 0..24).prop_map(|words| words.join(" "))
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            "[a-z_][a-z0-9_.-]{0,10}"
+                .prop_filter("not a keyword", |k| !["and", "or", "not", "in"].contains(&k.as_str()))
+        }
+
+        fn value() -> impl Strategy<Value = ParamValue> {
+            prop_oneof![
+                any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(ParamValue::Num),
+                any::<String>().prop_map(ParamValue::Text),
+            ]
+        }
+
+        fn expr() -> impl Strategy<Value = Expr> {
+            let op = prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]);
+            let leaf = prop_oneof![
+                (key(), op, value()).prop_map(|(key, op, value)| Expr::Compare { key, op, value }),
+                (key(), prop::collection::vec(value(), 1..4)).prop_map(|(key, values)| Expr::In { key, values }),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
+                    prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::All),
+                    prop::collection::vec(inner, 2..4).prop_map(Expr::Any),
+                ]
+            })
+        }
+
+        fn render_value(value: &ParamValue) -> String {
+            match value {
+                ParamValue::Num(x) => format!("{x:?}"),
+                ParamValue::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            }
+        }
+
+        /// The text of an expression; compound terms in parentheses.
+        fn render(expr: &Expr) -> String {
+            let term = |e: &Expr| match e {
+                Expr::Any(_) | Expr::All(_) => format!("({})", render(e)),
+                _ => render(e),
+            };
+            match expr {
+                Expr::Any(terms) => terms.iter().map(term).collect::<Vec<_>>().join(" or "),
+                Expr::All(terms) => terms.iter().map(term).collect::<Vec<_>>().join(" and "),
+                Expr::Not(inner) => format!("not {}", term(inner)),
+                Expr::Compare { key, op, value } => format!("{key} {op} {}", render_value(value)),
+                Expr::In { key, values } => {
+                    format!("{key} in ({})", values.iter().map(render_value).collect::<Vec<_>>().join(", "))
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn arbitrary_text_never_panics_and_errors_point_inside_it(text in any::<String>()) {
+                check_error_position(&text);
+            }
+
+            #[test]
+            fn filter_like_text_never_panics_and_errors_point_inside_it(text in filterish()) {
+                check_error_position(&text);
+            }
+
+            #[test]
+            fn generated_expressions_parse_back_to_themselves(expr in expr()) {
+                let text = render(&expr);
+                let parsed = Filter::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                prop_assert_eq!(parsed.expr, expr, "{}", text);
+            }
+        }
     }
 }

@@ -8,6 +8,10 @@
 //! not upgrade to a write after another writer committed, and would fail with
 //! "database is locked" instead of waiting for the busy timeout.
 //!
+//! Several processes may run one sweep: [`Store::claim_run`] takes a trial in one
+//! transaction only if no live process has it, so no trial is trained twice; the
+//! owner's heartbeat goes with each epoch's metrics.
+//!
 //! ```no_run
 //! use mtl_store::{MetricPoint, NewRun, RunStatus, Store};
 //! let mut store = Store::open("mtl.db".as_ref())?;
@@ -22,15 +26,17 @@
 #![warn(missing_docs)]
 
 pub mod filter;
+mod merge;
 mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+pub use merge::MergeSummary;
 pub use schema::SCHEMA_VERSION;
 
 /// Errors of the results database; each names the file involved.
@@ -73,6 +79,17 @@ pub enum StoreError {
         path: PathBuf,
         /// SQLite's message.
         message: String,
+    },
+    /// Another process took over a run this one was training: it found no heartbeat
+    /// for too long and took it for dead.
+    #[error("{path}: run {run} was taken over by another process ({owner}); this one stops")]
+    ClaimLost {
+        /// The database file.
+        path: PathBuf,
+        /// The run.
+        run: i64,
+        /// Its new owner (`host:pid`), if any.
+        owner: String,
     },
     /// Any other SQLite failure (the cause follows in the error chain).
     #[error("database {path}")]
@@ -290,6 +307,97 @@ pub struct RunRecord {
     pub provenance: Provenance,
     /// sha256 of the experiment file's text.
     pub experiment_sha256: Option<String>,
+    /// How many times its training started (more than 1: it was re-run after a failure or a crash).
+    pub attempts: u32,
+    /// The process that trains or last trained it, `host:pid` (none for runs before schema 5).
+    pub owner: Option<String>,
+    /// RFC 3339 time of its last heartbeat (its claim, then each epoch).
+    pub heartbeat_at: Option<String>,
+}
+
+/// A process that trains runs: its host, its pid, and a token unique to the process,
+/// so that a later process that got the same pid is not taken for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Random, one per process.
+    pub token: String,
+}
+
+impl Owner {
+    /// This process, on `host`. Every call in one process gives the same token: a run
+    /// whose owner has this pid but another token was left by an earlier process.
+    pub fn this_process(host: &str) -> Owner {
+        use std::hash::{BuildHasher, Hasher};
+        static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let token = TOKEN.get_or_init(|| {
+            // RandomState's keys come from the OS's random source.
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            format!("{:016x}", hasher.finish())
+        });
+        Owner { host: host.to_string(), pid: std::process::id(), token: token.clone() }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.pid)
+    }
+}
+
+/// How [`Store::claim_run`] decides that a trial is free.
+#[derive(Clone, Debug)]
+pub struct ClaimPolicy {
+    /// The claiming process.
+    pub owner: Owner,
+    /// A `running` run whose owner cannot be checked (another host) is taken for dead
+    /// after this long without a heartbeat.
+    pub stale_after: Duration,
+    /// Failed or interrupted runs that ended at or after this time (RFC 3339, see
+    /// [`now_timestamp`]) were tried by a process of the same wave of sweeps: left as they are.
+    pub retry_ended_before: String,
+}
+
+/// The answer of [`Store::claim_run`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// The trial is this process's to train: a new row, or its old one reset.
+    Claimed {
+        /// Its run.
+        run: RunId,
+        /// 1 for the first training, 2 for the second, …
+        attempt: u32,
+        /// Why an earlier attempt left it `running` though its process is gone (it was
+        /// marked interrupted first), if that happened.
+        recovered: Option<String>,
+    },
+    /// Already done.
+    Done,
+    /// A live process trains it.
+    Running {
+        /// `host:pid`.
+        owner: String,
+    },
+    /// It failed or was interrupted since [`ClaimPolicy::retry_ended_before`].
+    Tried {
+        /// `Failed` or `Interrupted`.
+        status: RunStatus,
+    },
+}
+
+/// A `running` run whose process is gone, as [`Store::interrupt_stale_runs`] found it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StaleRun {
+    /// The run.
+    pub run: RunId,
+    /// Its trial.
+    pub trial_key: String,
+    /// Why it is taken for dead, e.g. "its process node7:4242 has ended".
+    pub reason: String,
 }
 
 /// A value in the result of [`Store::query`].
@@ -333,13 +441,15 @@ pub struct QueryResult {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The owner token of each run this connection claimed and has not finished.
+    claimed: HashMap<RunId, String>,
 }
 
 impl Store {
     /// Opens `path` for reading and writing, creating and migrating it as needed.
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(|e| sqlite_err(path, e))?;
-        Store::init(conn, path, true)
+        Store::init(conn, path)
     }
 
     /// Opens an existing database; fails if `path` does not exist.
@@ -349,7 +459,7 @@ impl Store {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
-        Store::init(conn, path, false)
+        Store::init(conn, path)
     }
 
     /// Opens an existing database read-only: SQLite refuses every write through it.
@@ -368,10 +478,10 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema { path: path.to_owned(), found: version, supported: SCHEMA_VERSION });
         }
-        Ok(Store { conn, path: path.to_owned() })
+        Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() })
     }
 
-    fn init(mut conn: Connection, path: &Path, create: bool) -> Result<Store> {
+    fn init(mut conn: Connection, path: &Path) -> Result<Store> {
         let err = |e| sqlite_err(path, e);
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
         // Reading the version is the first statement that touches the file:
@@ -383,10 +493,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-        if create || version < SCHEMA_VERSION {
+        // A new file has version 0; an up-to-date one skips the exclusive lock of `migrate`.
+        if version < SCHEMA_VERSION {
             schema::migrate(&mut conn).map_err(err)?;
         }
-        Ok(Store { conn, path: path.to_owned() })
+        Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() })
     }
 
     /// The database file.
@@ -433,18 +544,13 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Marks a trial as running, in one transaction. A trial that ran before
-    /// without finishing keeps its row; its old metrics and settings are cleared.
+    /// Marks a trial as running, in one transaction, whoever else may have it. A trial
+    /// that ran before keeps its row; its old metrics and settings are cleared. Sweeps
+    /// use [`Store::claim_run`], which refuses a trial that a live process trains.
     pub fn begin_run(&mut self, new: &NewRun) -> Result<RunId> {
-        let now = now();
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-        let provenance = new.provenance;
-        let experiment_sha256 = match &provenance.experiment_text {
-            Some(text) => Some(insert_blob(&tx, text.as_bytes()).map_err(err)?),
-            None => None,
-        };
         let existing: Option<i64> = tx
             .query_row(
                 "SELECT id FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
@@ -453,55 +559,78 @@ impl Store {
             )
             .optional()
             .map_err(err)?;
-        let run = match existing {
-            Some(id) => {
-                tx.execute("DELETE FROM metrics WHERE run_id = ?1", [id]).map_err(err)?;
-                tx.execute("DELETE FROM diagnostics WHERE run_id = ?1", [id]).map_err(err)?;
-                tx.execute("DELETE FROM params WHERE run_id = ?1", [id]).map_err(err)?;
-                tx.execute("DELETE FROM artifacts WHERE run_id = ?1", [id]).map_err(err)?;
-                tx.execute(
-                    "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3,
-                     best_epoch = NULL WHERE id = ?1",
-                    params![id, now, new.settings_json],
-                )
-                .map_err(err)?;
-                id
+        let (run, _) = start_run(&tx, existing.map(RunId), new, None).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(run)
+    }
+
+    /// Claims a trial for `policy.owner`, in one transaction: it is taken if it has no
+    /// run yet, or its run failed or was interrupted (before `policy.retry_ended_before`),
+    /// or its run is `running` but its process is gone (an owner on this host whose pid
+    /// is dead, or no heartbeat for `policy.stale_after`); such a run is marked
+    /// interrupted and then reset. A taken trial's row is reset as by [`Store::begin_run`],
+    /// with the owner, a heartbeat and one more attempt.
+    pub fn claim_run(&mut self, new: &NewRun, policy: &ClaimPolicy) -> Result<Claim> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {OWNED_RUN_COLUMNS} FROM runs WHERE experiment_id = ?1 AND trial_key = ?2"),
+                params![new.experiment.0, new.trial_key],
+                OwnedRun::from_row,
+            )
+            .optional()
+            .map_err(err)?;
+        let mut recovered = None;
+        if let Some(row) = &existing {
+            match row.status {
+                RunStatus::Done => return Ok(Claim::Done),
+                RunStatus::Running => match row.stale_because(policy) {
+                    None => return Ok(Claim::Running { owner: row.owner_text() }),
+                    Some(reason) => {
+                        row.mark_interrupted(&tx, &reason).map_err(err)?;
+                        recovered = Some(reason);
+                    }
+                },
+                RunStatus::Failed | RunStatus::Interrupted => {
+                    let ended_since = row.ended_at.as_deref().is_some_and(|t| *t >= *policy.retry_ended_before);
+                    if ended_since {
+                        return Ok(Claim::Tried { status: row.status });
+                    }
+                }
             }
-            None => {
-                tx.execute(
-                    "INSERT INTO runs (experiment_id, trial_key, status, started_at, settings) VALUES (?1, ?2, 'running', ?3, ?4)",
-                    params![new.experiment.0, new.trial_key, now, new.settings_json],
-                )
+        }
+        let (run, attempt) = start_run(&tx, existing.map(|row| row.id), new, Some(&policy.owner)).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.claimed.insert(run, policy.owner.token.clone());
+        Ok(Claim::Claimed { run, attempt, recovered })
+    }
+
+    /// Marks every `running` run of `experiment` whose process is gone (see
+    /// [`Store::claim_run`]) as interrupted, in one transaction, ended at its last heartbeat.
+    pub fn interrupt_stale_runs(&mut self, experiment: ExperimentId, policy: &ClaimPolicy) -> Result<Vec<StaleRun>> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let running: Vec<(OwnedRun, String)> = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT {OWNED_RUN_COLUMNS}, trial_key FROM runs WHERE experiment_id = ?1 AND status = 'running'"
+                ))
                 .map_err(err)?;
-                tx.last_insert_rowid()
-            }
+            let rows = stmt.query_map([experiment.0], |r| Ok((OwnedRun::from_row(r)?, r.get(9)?))).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
         };
-        tx.execute(
-            "UPDATE runs SET experiment_file = ?2, experiment_sha256 = ?3, mtl_version = ?4, git_commit = ?5, host = ?6
-             WHERE id = ?1",
-            params![
-                run,
-                provenance.experiment_file,
-                experiment_sha256,
-                provenance.mtl_version,
-                provenance.git_commit,
-                provenance.host
-            ],
-        )
-        .map_err(err)?;
-        {
-            let mut stmt =
-                tx.prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(err)?;
-            for (key, value) in new.params {
-                let (num, text) = match value {
-                    ParamValue::Num(x) => (Some(*x), None),
-                    ParamValue::Text(s) => (None, Some(s.as_str())),
-                };
-                stmt.execute(params![run, key, num, text]).map_err(err)?;
+        let mut stale = Vec::new();
+        for (row, trial_key) in running {
+            if let Some(reason) = row.stale_because(policy) {
+                row.mark_interrupted(&tx, &reason).map_err(err)?;
+                stale.push(StaleRun { run: row.id, trial_key, reason });
             }
         }
         tx.commit().map_err(err)?;
-        Ok(RunId(run))
+        Ok(stale)
     }
 
     /// Stores `content` as artifact `name` of `run` (e.g. `vocabulary/sentiment`);
@@ -576,7 +705,9 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Writes every metric of one epoch in one transaction.
+    /// Writes every metric of one epoch, and the run's heartbeat, in one transaction.
+    /// Fails with [`StoreError::ClaimLost`] (and writes nothing) if another process
+    /// has taken over a run this connection claimed.
     pub fn log_epoch(&mut self, run: RunId, epoch: u32, points: &[MetricPoint]) -> Result<()> {
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
@@ -592,6 +723,8 @@ impl Store {
                 stmt.execute(params![run.0, k.task, k.split, k.metric, epoch, p.value]).map_err(err)?;
             }
         }
+        heartbeat(&tx, &path, run, self.claimed.get(&run))?;
+        test_pause("epoch-write", &format!("run {}, epoch {epoch}", run.0));
         tx.commit().map_err(err)
     }
 
@@ -643,29 +776,39 @@ impl Store {
         Ok(out)
     }
 
-    /// Records the end of a run and its best epoch (see [`RunRecord::best_epoch`]).
+    /// Records the end of a run and its best epoch (see [`RunRecord::best_epoch`]), in one
+    /// transaction with the columns of `runs_wide` it brings. Fails with
+    /// [`StoreError::ClaimLost`] if another process has taken over a run this connection claimed.
     pub fn finish_run(&mut self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4, best_epoch = (SELECT epoch FROM metrics m
-                     WHERE m.run_id = ?1 AND m.split = 'val' AND m.metric = 'accuracy'
-                     GROUP BY epoch ORDER BY AVG(value) DESC, epoch LIMIT 1)
-                 WHERE id = ?1",
-                params![run.0, status.as_str(), now(), error],
-            )
-            .map_err(self.err())?;
-        self.widen_runs_view(run)
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        heartbeat(&tx, &path, run, self.claimed.get(&run))?;
+        tx.execute(
+            "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4, best_epoch = (SELECT epoch FROM metrics m
+                 WHERE m.run_id = ?1 AND m.split = 'val' AND m.metric = 'accuracy'
+                 GROUP BY epoch ORDER BY AVG(value) DESC, epoch LIMIT 1)
+             WHERE id = ?1",
+            params![run.0, status.as_str(), now(), error],
+        )
+        .map_err(err)?;
+        widen_runs_view(&tx, run).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.claimed.remove(&run);
+        Ok(())
     }
 
     /// Every run, optionally of one experiment, in id order, with its settings,
     /// provenance and the metrics of its last and its best epoch.
     pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
         let err = self.err();
-        let mut stmt = self
-            .conn
+        // One snapshot for the several queries, while other processes write.
+        let snapshot = self.conn.unchecked_transaction().map_err(&err)?;
+        let mut stmt = snapshot
             .prepare(
                 "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error, r.best_epoch,
-                        r.experiment_file, r.experiment_sha256, r.mtl_version, r.git_commit, r.host
+                        r.experiment_file, r.experiment_sha256, r.mtl_version, r.git_commit, r.host,
+                        r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id
                  WHERE ?1 IS NULL OR e.name = ?1 ORDER BY r.id",
             )
@@ -689,6 +832,9 @@ impl Store {
                         host: r.get(12)?,
                     },
                     experiment_sha256: r.get(9)?,
+                    attempts: r.get(13)?,
+                    owner: r.get(14)?,
+                    heartbeat_at: r.get(15)?,
                     ..RunRecord::default()
                 })
             })
@@ -697,8 +843,7 @@ impl Store {
             .map_err(&err)?;
         let index: BTreeMap<RunId, usize> = runs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
 
-        let mut stmt = self
-            .conn
+        let mut stmt = snapshot
             .prepare(
                 "SELECT p.run_id, p.key, p.num, p.text FROM params p JOIN runs r ON r.id = p.run_id
                  JOIN experiments e ON e.id = r.experiment_id WHERE ?1 IS NULL OR e.name = ?1",
@@ -717,8 +862,7 @@ impl Store {
 
         // One seek per run into the metrics' (run, epoch, …) key for each of the two epochs.
         for (view, best) in [("final_metrics", false), ("best_metrics", true)] {
-            let mut stmt = self
-                .conn
+            let mut stmt = snapshot
                 .prepare(&format!(
                     "SELECT run_id, epoch, task, split, metric, value FROM {view} WHERE ?1 IS NULL OR experiment = ?1"
                 ))
@@ -741,28 +885,6 @@ impl Store {
             }
         }
         Ok(runs)
-    }
-
-    /// Adds the settings and metrics of `run` to the columns of the view `runs_wide`
-    /// (one row per run: its fields, provenance, one column per setting and one per
-    /// final metric, `task.split.metric`), rebuilding the view when any is new.
-    fn widen_runs_view(&mut self, run: RunId) -> Result<()> {
-        let path = self.path.clone();
-        let err = |e| sqlite_err(&path, e);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-        let added = tx
-            .execute("INSERT OR IGNORE INTO wide_columns (setting) SELECT key FROM params WHERE run_id = ?1", [run.0])
-            .map_err(err)?
-            + tx.execute(
-                "INSERT OR IGNORE INTO wide_columns (task, split, metric)
-                 SELECT DISTINCT task, split, metric FROM metrics WHERE run_id = ?1",
-                [run.0],
-            )
-            .map_err(err)?;
-        if added > 0 {
-            rebuild_runs_view(&tx).map_err(err)?;
-        }
-        tx.commit().map_err(err)
     }
 
     /// Runs one SQL statement and returns its column names and rows. A statement that
@@ -885,6 +1007,10 @@ pub(crate) fn rebuild_runs_view(conn: &Connection) -> rusqlite::Result<()> {
         "r.mtl_version",
         "r.git_commit",
         "r.host",
+        "r.attempts",
+        "r.owner_host",
+        "r.owner_pid",
+        "r.heartbeat_at",
     ]
     .map(String::from)
     .to_vec();
@@ -915,6 +1041,229 @@ pub(crate) fn rebuild_runs_view(conn: &Connection) -> rusqlite::Result<()> {
          CREATE VIEW runs_wide AS SELECT {} FROM runs r JOIN experiments e ON e.id = r.experiment_id;",
         columns.join(",\n  ")
     ))
+}
+
+/// Inserts the row of a trial, or resets `existing` (its old metrics, diagnostics,
+/// settings and artifacts go), as `running` for `owner` with a heartbeat now and
+/// one more attempt, with the trial's provenance and settings. Returns the run and its attempt.
+fn start_run(
+    tx: &Connection,
+    existing: Option<RunId>,
+    new: &NewRun,
+    owner: Option<&Owner>,
+) -> rusqlite::Result<(RunId, u32)> {
+    let now = now();
+    let provenance = new.provenance;
+    let experiment_sha256 = match &provenance.experiment_text {
+        Some(text) => Some(insert_blob(tx, text.as_bytes())?),
+        None => None,
+    };
+    let run = match existing {
+        Some(RunId(id)) => {
+            for table in ["metrics", "diagnostics", "params", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            tx.execute(
+                "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3,
+                 best_epoch = NULL, attempts = attempts + 1 WHERE id = ?1",
+                params![id, now, new.settings_json],
+            )?;
+            id
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO runs (experiment_id, trial_key, status, started_at, settings, attempts)
+                 VALUES (?1, ?2, 'running', ?3, ?4, 1)",
+                params![new.experiment.0, new.trial_key, now, new.settings_json],
+            )?;
+            tx.last_insert_rowid()
+        }
+    };
+    tx.execute(
+        "UPDATE runs SET experiment_file = ?2, experiment_sha256 = ?3, mtl_version = ?4, git_commit = ?5, host = ?6,
+             owner_host = ?7, owner_pid = ?8, owner_token = ?9, heartbeat_at = ?10
+         WHERE id = ?1",
+        params![
+            run,
+            provenance.experiment_file,
+            experiment_sha256,
+            provenance.mtl_version,
+            provenance.git_commit,
+            provenance.host,
+            owner.map(|o| &o.host),
+            owner.map(|o| o.pid),
+            owner.map(|o| &o.token),
+            now,
+        ],
+    )?;
+    let mut stmt = tx.prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)")?;
+    for (key, value) in new.params {
+        let (num, text) = match value {
+            ParamValue::Num(x) => (Some(*x), None),
+            ParamValue::Text(s) => (None, Some(s.as_str())),
+        };
+        stmt.execute(params![run, key, num, text])?;
+    }
+    let attempt = tx.query_row("SELECT attempts FROM runs WHERE id = ?1", [run], |r| r.get(0))?;
+    Ok((RunId(run), attempt))
+}
+
+/// Sets the heartbeat of `run`, checking that it still has the owner `token` (none for
+/// runs started by [`Store::begin_run`]).
+fn heartbeat(tx: &Connection, path: &Path, run: RunId, token: Option<&String>) -> Result<()> {
+    let err = |e| sqlite_err(path, e);
+    let updated = tx
+        .execute("UPDATE runs SET heartbeat_at = ?2 WHERE id = ?1 AND owner_token IS ?3", params![run.0, now(), token])
+        .map_err(err)?;
+    if updated == 0 {
+        let owner: Option<String> = tx
+            .query_row("SELECT owner_host || ':' || owner_pid FROM runs WHERE id = ?1", [run.0], |r| r.get(0))
+            .optional()
+            .map_err(err)?
+            .flatten();
+        return Err(StoreError::ClaimLost {
+            path: path.to_owned(),
+            run: run.0,
+            owner: owner.unwrap_or_else(|| "none".into()),
+        });
+    }
+    Ok(())
+}
+
+/// The columns [`OwnedRun::from_row`] reads, in its order.
+const OWNED_RUN_COLUMNS: &str =
+    "id, status, owner_host, owner_pid, owner_token, heartbeat_at, started_at, ended_at, attempts";
+
+/// A run's row as far as claiming it is concerned.
+struct OwnedRun {
+    id: RunId,
+    status: RunStatus,
+    owner_host: Option<String>,
+    owner_pid: Option<u32>,
+    owner_token: Option<String>,
+    heartbeat_at: Option<String>,
+    started_at: Option<String>,
+    ended_at: Option<String>,
+}
+
+impl OwnedRun {
+    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<OwnedRun> {
+        Ok(OwnedRun {
+            id: RunId(r.get(0)?),
+            status: RunStatus::parse(&r.get::<_, String>(1)?),
+            owner_host: r.get(2)?,
+            owner_pid: r.get(3)?,
+            owner_token: r.get(4)?,
+            heartbeat_at: r.get(5)?,
+            started_at: r.get(6)?,
+            ended_at: r.get(7)?,
+        })
+    }
+
+    fn owner_text(&self) -> String {
+        match (&self.owner_host, self.owner_pid) {
+            (Some(host), Some(pid)) => format!("{host}:{pid}"),
+            _ => "an unknown process".into(),
+        }
+    }
+
+    /// Why this `running` run is taken for dead under `policy`, if it is.
+    fn stale_because(&self, policy: &ClaimPolicy) -> Option<String> {
+        let (Some(host), Some(pid)) = (&self.owner_host, self.owner_pid) else {
+            return Some("it records no owner (started by an older mtl-lab)".into());
+        };
+        let me = &policy.owner;
+        if *host == me.host {
+            if self.owner_token.as_deref() == Some(me.token.as_str()) {
+                return None;
+            }
+            // The same pid with another token: an earlier process that had this process's pid.
+            if pid == me.pid || !process_alive(pid) {
+                return Some(format!("its process {host}:{pid} has ended"));
+            }
+        }
+        let last = self.heartbeat_at.as_deref().or(self.started_at.as_deref());
+        let last_time = last.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let silent = last_time.map(|t| chrono::Utc::now().signed_duration_since(t));
+        match (last, silent) {
+            (Some(last), Some(silent)) if silent.to_std().is_ok_and(|s| s > policy.stale_after) => Some(format!(
+                "no heartbeat from its process {host}:{pid} since {last} (more than {} s)",
+                policy.stale_after.as_secs()
+            )),
+            (Some(_), Some(_)) => None,
+            _ => Some(format!("no heartbeat recorded by its process {host}:{pid}")),
+        }
+    }
+
+    /// Marks the run interrupted, ended at its last sign of life.
+    fn mark_interrupted(&self, tx: &Connection, reason: &str) -> rusqlite::Result<()> {
+        let ended = self.heartbeat_at.clone().or(self.started_at.clone()).unwrap_or_else(now);
+        tx.execute(
+            "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 WHERE id = ?1",
+            params![self.id.0, ended, format!("interrupted: {reason}")],
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether process `pid` of this host exists and is not a zombie.
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let exists =
+        unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A killed process whose parent has not reaped it yet is a zombie: dead all the same.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
+        .is_some_and(|state| state == 'Z' || state == 'X');
+    exists && !zombie
+}
+
+/// Elsewhere the heartbeat decides.
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+/// Adds the settings and metrics of `run` to the columns of the view `runs_wide`
+/// (one row per run: its fields, provenance, one column per setting and one per
+/// final metric, `task.split.metric`), rebuilding the view when any is new.
+fn widen_runs_view(tx: &Connection, run: RunId) -> rusqlite::Result<()> {
+    let added = tx
+        .execute("INSERT OR IGNORE INTO wide_columns (setting) SELECT key FROM params WHERE run_id = ?1", [run.0])?
+        + tx.execute(
+            "INSERT OR IGNORE INTO wide_columns (task, split, metric)
+             SELECT DISTINCT task, split, metric FROM metrics WHERE run_id = ?1",
+            [run.0],
+        )?;
+    if added > 0 {
+        rebuild_runs_view(tx)?;
+    }
+    Ok(())
+}
+
+/// A test hook for the crash tests: when the environment variable `MTL_TEST_PAUSE_AT`
+/// names `point`, prints `mtl test hook: paused at POINT (DETAIL)` to stderr and sleeps
+/// 60 s, so that a test can kill the process exactly there. Points: `epoch-write`
+/// (inside an epoch's write transaction, before it commits) and `between-trials`
+/// (mtl-runner). Not meant for anything else.
+#[doc(hidden)]
+pub fn test_pause(point: &str, detail: &str) {
+    if std::env::var("MTL_TEST_PAUSE_AT").is_ok_and(|at| at == point) {
+        eprintln!("mtl test hook: paused at {point} ({detail})");
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// The current time as the store writes it (RFC 3339, UTC, milliseconds); such
+/// timestamps order as text.
+pub fn now_timestamp() -> String {
+    now()
 }
 
 /// Stores `content` once, keyed by its sha256, which it returns.

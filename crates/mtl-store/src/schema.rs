@@ -118,6 +118,15 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO wide_columns (setting) SELECT DISTINCT key FROM params;
     INSERT INTO wide_columns (task, split, metric) SELECT DISTINCT task, split, metric FROM metrics;",
+    // 4 -> 5: claims of trials by several processes: the owner of a running run (host, pid and a
+    // token unique to the process), its heartbeat (written with every epoch), and how many
+    // times its training started.
+    "ALTER TABLE runs ADD COLUMN owner_host TEXT;
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner_token TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+    ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET attempts = 1 WHERE started_at IS NOT NULL;",
 ];
 
 /// The version this build writes.
@@ -132,7 +141,8 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
-    if version < 4 {
+    if version < SCHEMA_VERSION {
+        // Views name the columns of `runs`: rebuilt after any migration.
         crate::rebuild_runs_view(&tx)?;
     }
     tx.commit()

@@ -1,10 +1,12 @@
 //! The store on real SQLite files: diagnostics round trip, re-runs clear them, an
 //! older database is migrated in place, provenance, the best epoch, the views,
-//! read-only queries and several writers at once.
+//! read-only queries, several writers at once, and claims of trials.
+
+use std::time::Duration;
 
 use mtl_store::{
-    DiagnosticPoint, MetricKey, MetricPoint, NewRun, ParamValue, Provenance, RunStatus, SqlValue, Store, StoreError,
-    SCHEMA_VERSION,
+    Claim, ClaimPolicy, DiagnosticPoint, MetricKey, MetricPoint, NewRun, Owner, ParamValue, Provenance, RunStatus,
+    SqlValue, Store, StoreError, SCHEMA_VERSION,
 };
 
 fn point(name: &str, task: &str, other: &str, value: f64) -> DiagnosticPoint {
@@ -61,6 +63,9 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
          ALTER TABLE runs DROP COLUMN experiment_file; ALTER TABLE runs DROP COLUMN experiment_sha256;
          ALTER TABLE runs DROP COLUMN mtl_version; ALTER TABLE runs DROP COLUMN git_commit;
          ALTER TABLE runs DROP COLUMN host; ALTER TABLE runs DROP COLUMN best_epoch;
+         ALTER TABLE runs DROP COLUMN owner_host; ALTER TABLE runs DROP COLUMN owner_pid;
+         ALTER TABLE runs DROP COLUMN owner_token; ALTER TABLE runs DROP COLUMN heartbeat_at;
+         ALTER TABLE runs DROP COLUMN attempts;
          DROP TABLE diagnostics; PRAGMA user_version = 2;",
     )
     .expect("downgrade");
@@ -72,7 +77,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
     let conn = rusqlite::Connection::open(&path).expect("sqlite");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
 }
 
 fn accuracy_points(val: [f64; 2], test: [f64; 2]) -> Vec<MetricPoint> {
@@ -261,4 +266,158 @@ fn several_writers_share_one_database() {
     assert_eq!(runs.len(), 100);
     assert!(runs.iter().all(|r| r.status == RunStatus::Done && r.final_epoch == Some(10) && r.best_epoch == Some(1)));
     assert_eq!(store.query("PRAGMA integrity_check").expect("check").rows, [vec![SqlValue::Text("ok".into())]]);
+}
+
+/// Claims `key` in experiment "e" for `owner`, treating runs silent for `stale_after` as dead and
+/// retrying failed or interrupted runs that ended before `retry_ended_before`.
+fn claim(store: &mut Store, key: &str, owner: &Owner, stale_after: Duration, retry_ended_before: &str) -> Claim {
+    let experiment = store.experiment("e").expect("experiment");
+    let new_run =
+        NewRun { experiment, trial_key: key, settings_json: "{}", params: &[], provenance: &Default::default() };
+    let policy = ClaimPolicy { owner: owner.clone(), stale_after, retry_ended_before: retry_ended_before.to_string() };
+    store.claim_run(&new_run, &policy).expect("claim")
+}
+
+fn owner(host: &str, pid: u32, token: &str) -> Owner {
+    Owner { host: host.into(), pid, token: token.into() }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[test]
+fn a_trial_is_claimed_only_when_no_live_process_has_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(&dir.path().join("c.db")).expect("open");
+    let me = Owner::this_process("here");
+    let later = "9999";
+    let claimed = |claim: Claim| match claim {
+        Claim::Claimed { run, attempt, recovered } => (run, attempt, recovered),
+        other => panic!("expected a claim, got {other:?}"),
+    };
+
+    // A new trial; then it is ours, running: nobody else takes it.
+    let (run, attempt, recovered) = claimed(claim(&mut store, "new", &me, HOUR, later));
+    assert_eq!((attempt, recovered), (1, None));
+    assert_eq!(claim(&mut store, "new", &me, HOUR, later), Claim::Running { owner: me.to_string() });
+    store.finish_run(run, RunStatus::Done, None).expect("finish");
+    assert_eq!(claim(&mut store, "new", &me, HOUR, later), Claim::Done);
+
+    // A live process of this host (a child that sleeps) keeps its trial; once it is dead, it is taken.
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let other = owner("here", child.id(), "other-token");
+    claimed(claim(&mut store, "theirs", &other, HOUR, later));
+    assert_eq!(claim(&mut store, "theirs", &me, HOUR, later), Claim::Running { owner: format!("here:{}", child.id()) });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let (_, attempt, recovered) = claimed(claim(&mut store, "theirs", &me, HOUR, later));
+    assert_eq!(attempt, 2);
+    assert_eq!(recovered, Some(format!("its process here:{} has ended", child.id())));
+
+    // A process with this process's pid but another token is an earlier one, gone.
+    claimed(claim(&mut store, "same-pid", &owner("here", me.pid, "earlier"), HOUR, later));
+    let (_, _, recovered) = claimed(claim(&mut store, "same-pid", &me, HOUR, later));
+    assert!(recovered.is_some_and(|r| r.contains("has ended")));
+
+    // Another host: only the heartbeat tells; without one for longer than `stale_after`, it is taken.
+    claimed(claim(&mut store, "remote", &owner("elsewhere", 1, "remote-token"), HOUR, later));
+    assert_eq!(claim(&mut store, "remote", &me, HOUR, later), Claim::Running { owner: "elsewhere:1".into() });
+    std::thread::sleep(Duration::from_millis(20));
+    let (_, _, recovered) = claimed(claim(&mut store, "remote", &me, Duration::from_millis(10), later));
+    assert!(recovered.is_some_and(|r| r.contains("no heartbeat from its process elsewhere:1")));
+
+    // Failed runs are retried, unless they ended since the given time (another process of this wave tried them).
+    let (failed, _, _) = claimed(claim(&mut store, "fails", &me, HOUR, later));
+    store.finish_run(failed, RunStatus::Failed, Some("diverged")).expect("finish");
+    assert_eq!(claim(&mut store, "fails", &me, HOUR, "0000"), Claim::Tried { status: RunStatus::Failed });
+    let (again, attempt, _) = claimed(claim(&mut store, "fails", &me, HOUR, later));
+    assert_eq!((again, attempt), (failed, 2));
+    let record = store.runs(None).expect("runs").into_iter().find(|r| r.id == again).expect("the run");
+    assert_eq!((record.status, record.error, record.attempts), (RunStatus::Running, None, 2));
+    assert_eq!(record.owner, Some(me.to_string()));
+}
+
+#[test]
+fn a_run_taken_over_by_another_process_refuses_the_old_owners_writes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("t.db");
+    let mut first = Store::open(&path).expect("open");
+    let mut second = Store::open(&path).expect("open");
+    let (a, b) = (owner("x", 1, "a"), owner("y", 2, "b"));
+    let Claim::Claimed { run, .. } = claim(&mut first, "k", &a, HOUR, "9999") else { panic!("claimed") };
+    first.log_epoch(run, 1, &accuracy_points([0.5, 0.5], [0.5, 0.5])).expect("log");
+    // The second process finds no heartbeat for longer than it allows and takes the run over.
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(matches!(claim(&mut second, "k", &b, Duration::from_millis(10), "9999"), Claim::Claimed { .. }));
+    let lost = first.log_epoch(run, 2, &accuracy_points([0.5, 0.5], [0.5, 0.5])).expect_err("taken over");
+    assert!(matches!(&lost, StoreError::ClaimLost { owner, .. } if owner == "y:2"), "{lost}");
+    assert!(first.finish_run(run, RunStatus::Done, None).is_err());
+    assert!(second.metric_rows(&[run]).expect("rows").is_empty(), "the new attempt starts clean");
+}
+
+#[test]
+fn runs_left_running_by_dead_processes_are_marked_interrupted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(&dir.path().join("s.db")).expect("open");
+    let me = Owner::this_process("here");
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let alive = owner("here", child.id(), "alive");
+    let experiment = store.experiment("e").expect("experiment");
+    claim(&mut store, "alive", &alive, HOUR, "9999");
+    claim(&mut store, "dead", &owner("here", me.pid, "dead"), HOUR, "9999");
+    let old = begin(&mut store, "no-owner");
+    let policy = ClaimPolicy { owner: me.clone(), stale_after: HOUR, retry_ended_before: String::new() };
+    let stale = store.interrupt_stale_runs(experiment, &policy).expect("recover");
+    let mut found: Vec<(&str, &str)> = stale.iter().map(|s| (s.trial_key.as_str(), s.reason.as_str())).collect();
+    found.sort();
+    let dead_reason = format!("its process here:{} has ended", me.pid);
+    assert_eq!(
+        found,
+        [("dead", dead_reason.as_str()), ("no-owner", "it records no owner (started by an older mtl-lab)")]
+    );
+    let runs = store.runs(None).expect("runs");
+    let status_of = |key: &str| runs.iter().find(|r| r.trial_key == key).map(|r| (r.status, r.error.clone()));
+    assert_eq!(status_of("alive"), Some((RunStatus::Running, None)));
+    assert_eq!(status_of("dead"), Some((RunStatus::Interrupted, Some(format!("interrupted: {dead_reason}")))));
+    assert_eq!(runs.iter().find(|r| r.id == old).map(|r| r.status), Some(RunStatus::Interrupted));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}
+
+#[test]
+fn threads_racing_for_the_same_trials_claim_each_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("race.db");
+    drop(Store::open(&path).expect("create"));
+    let keys: Vec<String> = (0..40).map(|i| format!("trial-{i}")).collect();
+    // Eight connections, each its own owner (as eight processes on eight hosts), walk the same
+    // list at once. (Threads of one process share its token: see `Owner::this_process`.)
+    let claims: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let (path, keys) = (&path, &keys);
+                scope.spawn(move || {
+                    let mut store = Store::open(path).expect("open");
+                    let me = owner(&format!("host-{t}"), std::process::id(), &format!("token-{t}"));
+                    let mut mine = Vec::new();
+                    for key in keys {
+                        if let Claim::Claimed { run, .. } = claim(&mut store, key, &me, HOUR, "0000") {
+                            store.log_epoch(run, 1, &accuracy_points([0.5, 0.5], [0.5, 0.5])).expect("log");
+                            store.finish_run(run, RunStatus::Done, None).expect("finish");
+                            mine.push(key.clone());
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let mut all: Vec<String> = claims.concat();
+    all.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(all, expected, "every trial claimed once");
+    let runs = Store::open_existing(&path).expect("open").runs(None).expect("runs");
+    assert!(runs.iter().all(|r| r.status == RunStatus::Done && r.attempts == 1));
+    assert_eq!(Owner::this_process("a").token, Owner::this_process("b").token, "one token per process");
 }

@@ -1,0 +1,445 @@
+//! Sweeps on a cluster: `mtl run --executor slurm` (one job array per submission),
+//! `mtl worker` (one trial into its shard), `mtl merge` (shards into the main
+//! database) and `mtl status` (the database, the shards and `squeue` together).
+//! The contract is `mtl_runner::shard`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use mtl_runner::plan::Plan;
+use mtl_runner::shard::ShardPlan;
+use mtl_runner::sweep::{self, SweepOptions};
+use mtl_store::{MergeSummary, RunStatus, Store};
+use serde_json::json;
+
+use crate::output::{self, Format};
+use crate::BadInput;
+
+/// Where trials run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    /// Here, on `--jobs` threads.
+    #[default]
+    Local,
+    /// As a Slurm job array: one task per trial, each writing its own shard database.
+    Slurm,
+    /// Write the plan only, for another scheduler (e.g. a Kubernetes Indexed Job): it runs
+    /// `mtl worker --plan PLAN` once per index, 0 to N−1.
+    Plan,
+}
+
+/// The flags of `mtl run` for `--executor slurm`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SlurmArgs {
+    /// At most this many array tasks at once (sbatch's `--array=…%K`).
+    #[arg(long, value_name = "K")]
+    pub max_parallel: Option<u32>,
+    /// An extra argument for sbatch, e.g. --sbatch-arg=--partition=gpu (repeatable).
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Submit only the trials that failed or were lost (see `mtl status`), not every unfinished one.
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+/// Writes the plan of an experiment for another scheduler and says how to run it.
+pub fn write_plan(plan: &Plan, file: &Path, db: &Path) -> anyhow::Result<ExitCode> {
+    let shard_plan = ShardPlan::new(plan, file, db);
+    let plan_file = shard_plan.write()?;
+    let n = shard_plan.trial_keys.len();
+    println!("experiment {:?}: {n} trials; plan {}", plan.experiment, plan_file.display());
+    println!(
+        "run `mtl worker --plan {}` once per index 0 to {} (--trial I, or $JOB_COMPLETION_INDEX); then `mtl merge --db {}`",
+        plan_file.display(),
+        n.saturating_sub(1),
+        db.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Submits the trials of `plan` that are not done as one Slurm job array.
+pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::Result<ExitCode> {
+    let shard_plan = ShardPlan::new(plan, file, db);
+    let plan_file = shard_plan.write()?;
+    // Shards finished since the last merge count as done.
+    let mut store = Store::open(db)?;
+    merge_dir(&mut store, &shard_plan.dir())?;
+    let states = trial_states(&shard_plan, &store)?;
+    let wanted: Vec<usize> = states
+        .iter()
+        .enumerate()
+        .filter(|(_, state)| if args.retry_failed { state.is_failed() } else { !state.is_done() && !state.is_queued() })
+        .map(|(i, _)| i)
+        .collect();
+    if wanted.is_empty() {
+        let what = if args.retry_failed { "no failed trials" } else { "every trial is done or queued" };
+        println!("experiment {:?}: {what}; nothing to submit (`mtl status --db {}`)", plan.experiment, db.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = shard_plan.dir();
+    let mut array = index_ranges(&wanted);
+    if let Some(k) = args.max_parallel {
+        array += &format!("%{k}");
+    }
+    let exe = std::env::current_exe()?;
+    let wrap = format!("{} worker --plan {}", shell_quote(&exe), shell_quote(&plan_file));
+    let mut sbatch = Command::new("sbatch");
+    sbatch
+        .arg("--parsable")
+        .arg(format!("--array={array}"))
+        .arg(format!("--job-name=mtl-{}", plan.experiment))
+        .arg(format!("--output={}", dir.join("logs/%A_%a.out").display()))
+        .args(&args.sbatch_args)
+        .arg(format!("--wrap={wrap}"));
+    let output = sbatch
+        .output()
+        .map_err(|e| BadInput(format!("cannot run sbatch ({e}): --executor slurm needs Slurm's sbatch on PATH")))?;
+    if !output.status.success() {
+        anyhow::bail!("sbatch failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
+    let jobs_file = dir.join("jobs");
+    let mut jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
+    jobs += &format!("{job}\n");
+    std::fs::write(&jobs_file, jobs).map_err(|e| anyhow::anyhow!("{}: {e}", jobs_file.display()))?;
+    println!(
+        "experiment {:?}: submitted Slurm job {job}, {} array task(s) ({array}) of {} trials; plan {}",
+        plan.experiment,
+        wanted.len(),
+        shard_plan.trial_keys.len(),
+        plan_file.display()
+    );
+    println!(
+        "follow it with `mtl status --db {0}`; `mtl merge --db {0}` brings finished trials into the database",
+        db.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `0-3,5,7-8` for `[0, 1, 2, 3, 5, 7, 8]` (ascending).
+fn index_ranges(indices: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < indices.len() {
+        let start = indices[i];
+        while i + 1 < indices.len() && indices[i + 1] == indices[i] + 1 {
+            i += 1;
+        }
+        parts.push(if indices[i] == start { start.to_string() } else { format!("{start}-{}", indices[i]) });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// The plan file written by `mtl run --executor slurm` (DB.cluster/<experiment>/plan.json).
+    #[arg(long)]
+    plan: PathBuf,
+    /// The trial's index in the plan. Default: $SLURM_ARRAY_TASK_ID, else
+    /// $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long)]
+    trial: Option<usize>,
+}
+
+/// Trains one trial of a plan into its shard database: exit 0 when it is done, 1 when it failed.
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let index = match args.trial {
+        Some(index) => index,
+        None => ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok())
+            .ok_or_else(|| {
+                BadInput("--trial not given and neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set".into())
+            })?
+            .parse()
+            .map_err(|e| BadInput(format!("the trial index from the environment: {e}")))?,
+    };
+    let shard_plan = ShardPlan::read(&args.plan).map_err(|e| BadInput(e.to_string()))?;
+    let plan = shard_plan.trial_plan(index, &args.plan).map_err(|e| BadInput(e.to_string()))?;
+    let key = plan.trials[0].key.clone();
+    let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
+    let mut provenance = mtl_runner::provenance::collect(&shard_plan.experiment_file);
+    // What the plan was made from, whatever the file holds now.
+    provenance.experiment_text = Some(shard_plan.experiment_text.clone());
+    let options = SweepOptions {
+        db: shard_plan.shard_path(&key),
+        jobs: 1,
+        checkpoint_dir: None,
+        stop: Some(crate::interrupt::install()),
+        provenance,
+    };
+    struct Quiet;
+    impl sweep::SweepEvents for Quiet {}
+    let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
+    let outcome = report.outcomes.first();
+    match outcome.map(|o| (o.status, o.error.clone())) {
+        Some((RunStatus::Done, _)) | None => {
+            println!("trial {index} ({key}): done, in {}", options.db.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((status, error)) => {
+            eprintln!("trial {index} ({key}): {}: {}", status.as_str(), error.unwrap_or_default());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// The main results database.
+    #[arg(long, default_value = "mtl.db")]
+    db: PathBuf,
+}
+
+/// Merges every experiment's shards (DB.cluster/*/shards/*.db) into the database.
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let dirs = cluster_dirs(&args.db);
+    if dirs.is_empty() {
+        return Err(BadInput(format!(
+            "no cluster plans beside {} (nothing was submitted with --executor slurm)",
+            args.db.display()
+        ))
+        .into());
+    }
+    let mut store = Store::open(&args.db)?;
+    let mut total = MergeSummary::default();
+    for dir in &dirs {
+        total.add(&merge_dir(&mut store, dir)?);
+    }
+    println!(
+        "merged into {}: {} done, {} failed; {} already there; {} still running",
+        args.db.display(),
+        total.done,
+        total.failed,
+        total.already_merged,
+        total.running
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<MergeSummary> {
+    let mut summary = MergeSummary::default();
+    for shard in ShardPlan::shards(dir) {
+        summary.add(&store.merge_shard(&shard)?);
+    }
+    Ok(summary)
+}
+
+/// The experiment folders of DB.cluster/, in name order.
+fn cluster_dirs(db: &Path) -> Vec<PathBuf> {
+    let root = ShardPlan::dir_for(db, "x").parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|entries| {
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("plan.json").exists()).collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Where one trial of a plan stands.
+#[derive(Clone, Debug, PartialEq)]
+enum TrialState {
+    /// Done in the main database.
+    Done,
+    /// Done in its shard, not merged yet.
+    DoneNotMerged,
+    /// Failed: in its shard (with the reason), or its array task failed, was cancelled or lost.
+    Failed(String),
+    /// Its array task runs (or its shard says so).
+    Running,
+    /// Its array task waits in the queue.
+    Pending,
+    /// Never submitted.
+    NotSubmitted,
+}
+
+impl TrialState {
+    fn is_done(&self) -> bool {
+        matches!(self, TrialState::Done | TrialState::DoneNotMerged)
+    }
+
+    fn is_failed(&self) -> bool {
+        matches!(self, TrialState::Failed(_))
+    }
+
+    fn is_queued(&self) -> bool {
+        matches!(self, TrialState::Running | TrialState::Pending)
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            TrialState::Done => "done",
+            TrialState::DoneNotMerged => "done, not merged",
+            TrialState::Failed(_) => "failed",
+            TrialState::Running => "running",
+            TrialState::Pending => "pending",
+            TrialState::NotSubmitted => "not submitted",
+        }
+    }
+}
+
+/// Each trial's state, from the main database, its shard and (where Slurm is) `squeue`.
+fn trial_states(plan: &ShardPlan, main: &Store) -> anyhow::Result<Vec<TrialState>> {
+    let experiment_runs: BTreeMap<String, RunStatus> =
+        main.runs(Some(&plan.experiment)).unwrap_or_default().into_iter().map(|r| (r.trial_key, r.status)).collect();
+    let queue = slurm_states(&plan.dir());
+    let submitted = !std::fs::read_to_string(plan.dir().join("jobs")).unwrap_or_default().trim().is_empty();
+    let mut states = Vec::new();
+    for (index, key) in plan.trial_keys.iter().enumerate() {
+        if experiment_runs.get(key) == Some(&RunStatus::Done) {
+            states.push(TrialState::Done);
+            continue;
+        }
+        let shard = plan.shard_path(key);
+        let shard_run = if shard.exists() {
+            Store::open_existing(&shard)?.runs(None)?.into_iter().find(|r| &r.trial_key == key)
+        } else {
+            None
+        };
+        let queued = queue.as_ref().and_then(|q| q.get(&index));
+        let state = match (&shard_run, queued.map(String::as_str)) {
+            (Some(run), _) if run.status == RunStatus::Done => TrialState::DoneNotMerged,
+            (_, Some("PENDING")) => TrialState::Pending,
+            (_, Some("RUNNING" | "COMPLETING" | "CONFIGURING")) => TrialState::Running,
+            (Some(run), _) if run.status != RunStatus::Running => {
+                TrialState::Failed(run.error.clone().unwrap_or_else(|| run.status.as_str().to_string()))
+            }
+            (_, Some(slurm_state)) => TrialState::Failed(format!("array task {}", slurm_state.to_lowercase())),
+            // Slurm answered and no longer knows the task: it ended (or was cancelled) without a result.
+            (_, None) if queue.is_some() && submitted => {
+                TrialState::Failed("lost: its array task ended without a result".into())
+            }
+            (Some(_), None) => TrialState::Running,
+            (None, None) if submitted => TrialState::Pending,
+            (None, None) => TrialState::NotSubmitted,
+        };
+        states.push(state);
+    }
+    Ok(states)
+}
+
+/// Array index → Slurm state of the newest submitted job that has it, from `squeue`;
+/// `None` where Slurm is not there (no squeue, or it fails).
+fn slurm_states(dir: &Path) -> Option<BTreeMap<usize, String>> {
+    let jobs: Vec<String> = std::fs::read_to_string(dir.join("jobs")).ok()?.lines().map(str::to_string).collect();
+    if jobs.is_empty() {
+        return None;
+    }
+    let output = Command::new("squeue")
+        .args(["-h", "-r", "-t", "all", "-o", "%F %K %T", "-j", &jobs.join(",")])
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        // squeue fails for a list of only forgotten jobs: then it knows none of them.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return stderr.contains("Invalid job id").then(BTreeMap::new);
+    }
+    let order: BTreeMap<&str, usize> = jobs.iter().enumerate().map(|(i, j)| (j.as_str(), i)).collect();
+    let mut newest: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(job), Some(index), Some(state)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (Some(&rank), Ok(index)) = (order.get(job), index.parse::<usize>()) else { continue };
+        if newest.get(&index).is_none_or(|(r, _)| rank >= *r) {
+            newest.insert(index, (rank, state.to_string()));
+        }
+    }
+    Some(newest.into_iter().map(|(index, (_, state))| (index, state)).collect())
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The main results database.
+    #[arg(long, default_value = "mtl.db")]
+    db: PathBuf,
+    /// List every trial, not only the unfinished ones.
+    #[arg(long)]
+    all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// Pending, running, done and failed trials of every submitted experiment.
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let dirs = cluster_dirs(&args.db);
+    if dirs.is_empty() {
+        return Err(BadInput(format!(
+            "no cluster plans beside {} (nothing was submitted with --executor slurm)",
+            args.db.display()
+        ))
+        .into());
+    }
+    let store = Store::open(&args.db)?;
+    let mut rows = Vec::new();
+    let mut counts_out = Vec::new();
+    for dir in dirs {
+        let plan = ShardPlan::read(&dir.join("plan.json"))?;
+        let states = trial_states(&plan, &store)?;
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for state in &states {
+            *counts.entry(state.name()).or_default() += 1;
+        }
+        counts_out.push((plan.experiment.clone(), counts.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Vec<_>>()));
+        for (index, (key, state)) in plan.trial_keys.iter().zip(&states).enumerate() {
+            if args.all || !matches!(state, TrialState::Done) {
+                let detail = match state {
+                    TrialState::Failed(reason) => reason.clone(),
+                    _ => String::new(),
+                };
+                rows.push(vec![
+                    plan.experiment.clone(),
+                    index.to_string(),
+                    key.clone(),
+                    state.name().to_string(),
+                    detail,
+                ]);
+            }
+        }
+    }
+    let header: Vec<String> = ["experiment", "index", "trial_key", "state", "detail"].map(String::from).to_vec();
+    match args.format {
+        Format::Json => {
+            let trials: Vec<_> = rows
+                .iter()
+                .map(|r| json!({"experiment": r[0], "index": r[1].parse::<usize>().unwrap_or(0), "trial_key": r[2], "state": r[3], "detail": r[4]}))
+                .collect();
+            let summary: Vec<_> = counts_out
+                .iter()
+                .map(|(e, c)| json!({"experiment": e, "counts": c.iter().cloned().collect::<BTreeMap<_, _>>()}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json!({"experiments": summary, "trials": trials}))?);
+        }
+        Format::Csv => print!("{}", output::csv(&header, &rows)),
+        Format::Table => {
+            for (experiment, counts) in &counts_out {
+                let listed: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
+                println!("{experiment}: {}", listed.join(", "));
+            }
+            if !rows.is_empty() {
+                print!("\n{}", output::table(&header, &rows));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_indices_are_written_as_ranges() {
+        assert_eq!(index_ranges(&[0, 1, 2, 3, 5, 7, 8]), "0-3,5,7-8");
+        assert_eq!(index_ranges(&[4]), "4");
+        assert_eq!(index_ranges(&[]), "");
+    }
+}

@@ -1,0 +1,148 @@
+//! The Slurm executor end to end on a real single-node Slurm cluster
+//! (`scripts/slurm-local.sh up`: Debian's slurm-wlm and munge on localhost, as root).
+//! Built as the `slurm` test of mtl-cli.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+const SMALL: &str = r#"
+name = "small"
+epochs = 2
+seeds = [0, 1]
+batch_size = 32
+
+[[tasks]]
+name = "shapes"
+data = { format = "synthetic-shapes", n_train = 96, n_val = 32, n_test = 32 }
+
+[[tasks]]
+name = "reviews"
+data = { format = "synthetic-reviews", n_train = 64, n_val = 32, n_test = 32 }
+
+[model]
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["single-task", "hard"]
+lambda = [0.5, 2.0]
+lr = [0.01]
+"#;
+
+fn mtl(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_mtl")).args(args).current_dir(dir).output().expect("run mtl");
+    assert!(
+        output.status.success(),
+        "mtl {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every metric point with its value's exact bits, ordered.
+fn metric_bits(db: &Path) -> Vec<(String, String, String, String, i64, u64)> {
+    let conn = Connection::open(db).expect("open db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.trial_key, m.task, m.split, m.metric, m.epoch, m.value FROM metrics m
+             JOIN runs r ON r.id = m.run_id ORDER BY 1, 2, 3, 4, 5",
+        )
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, f64>(5)?.to_bits())))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// The state of each trial, by index, from `mtl status --all --format json`.
+fn states(dir: &Path, db: &str) -> Vec<(String, String)> {
+    let out = mtl(dir, &["status", "--db", db, "--all", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let trials = status["trials"].as_array().expect("trials");
+    trials
+        .iter()
+        .map(|t| (t["state"].as_str().unwrap_or("").into(), t["detail"].as_str().unwrap_or("").into()))
+        .collect()
+}
+
+/// The newest job id submitted for the experiment.
+fn last_job(dir: &Path, db: &str) -> String {
+    let jobs = std::fs::read_to_string(dir.join(format!("{db}.cluster/small/jobs"))).expect("jobs file");
+    jobs.lines().last().expect("a job").to_string()
+}
+
+/// Polls squeue until job `job` has left the queue (bounded).
+fn wait_for(job: &str) {
+    let start = Instant::now();
+    loop {
+        let out = Command::new("squeue").args(["-h", "-j", job]).output().expect("squeue");
+        assert!(out.status.success() || start.elapsed() > Duration::from_secs(1), "squeue failed");
+        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "job {job} still queued after 5 minutes");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn slurm_up() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-local.sh");
+    let out = Command::new(&script).arg("up").output().expect("run scripts/slurm-local.sh");
+    assert!(
+        out.status.success(),
+        "this test needs a single-node Slurm cluster; `{} up` (as root, with apt) failed:\n{}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_retries_a_lost_task() {
+    slurm_up();
+    let dir = tempfile::tempdir().expect("dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("small.toml"), SMALL).expect("experiment");
+
+    // The sweep as a job array, two tasks at a time; then merged, twice.
+    mtl(dir, &["run", "small.toml", "--db", "cluster.db", "--executor", "slurm", "--max-parallel", "2"]);
+    wait_for(&last_job(dir, "cluster.db"));
+    let after_jobs = states(dir, "cluster.db");
+    assert!(after_jobs.iter().all(|(state, _)| state == "done, not merged"), "{after_jobs:?}");
+    let merged = String::from_utf8_lossy(&mtl(dir, &["merge", "--db", "cluster.db"]).stdout).into_owned();
+    assert!(merged.contains("6 done, 0 failed; 0 already there"), "{merged}");
+    let again = String::from_utf8_lossy(&mtl(dir, &["merge", "--db", "cluster.db"]).stdout).into_owned();
+    assert!(again.contains("0 done, 0 failed; 6 already there"), "merging twice changes nothing: {again}");
+    assert!(states(dir, "cluster.db").iter().all(|(state, _)| state == "done"));
+
+    // The same plan run here gives the same trials with bit-identical metrics.
+    mtl(dir, &["run", "small.toml", "--db", "local.db", "--no-report"]);
+    let local = metric_bits(&dir.join("local.db"));
+    assert_eq!(local.len(), 6 * 2 * 2 * 8);
+    assert_eq!(metric_bits(&dir.join("cluster.db")), local);
+
+    // One task at a time; cancel the last while it waits: it is lost, and --retry-failed
+    // submits it alone and completes the plan.
+    mtl(dir, &["run", "small.toml", "--db", "retry.db", "--executor", "slurm", "--max-parallel", "1"]);
+    let job = last_job(dir, "retry.db");
+    let cancelled = Command::new("scancel").arg(format!("{job}_5")).status().expect("scancel");
+    assert!(cancelled.success());
+    wait_for(&job);
+    let after_cancel = states(dir, "retry.db");
+    assert_eq!(after_cancel.iter().filter(|(s, _)| s == "done, not merged").count(), 5, "{after_cancel:?}");
+    assert_eq!(after_cancel[5].0, "failed", "{after_cancel:?}");
+    assert!(after_cancel[5].1.contains("lost"), "{after_cancel:?}");
+    let retried = String::from_utf8_lossy(
+        &mtl(dir, &["run", "small.toml", "--db", "retry.db", "--executor", "slurm", "--retry-failed"]).stdout,
+    )
+    .into_owned();
+    assert!(retried.contains("1 array task(s) (5)"), "{retried}");
+    wait_for(&last_job(dir, "retry.db"));
+    mtl(dir, &["merge", "--db", "retry.db"]);
+    assert!(states(dir, "retry.db").iter().all(|(state, _)| state == "done"));
+    assert_eq!(metric_bits(&dir.join("retry.db")), local);
+}

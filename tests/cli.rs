@@ -199,6 +199,14 @@ fn show_compare_sql_and_export_answer_from_a_real_sweep_database() {
     let from_sql: f64 = text(&out.stdout).lines().nth(1).expect("a row").parse().expect("a number");
     let from_compare = groups[0]["metrics"]["shapes.test.accuracy"]["mean"].as_f64().expect("mean");
     assert!((from_sql - from_compare).abs() < 1e-12, "{from_sql} vs {from_compare}");
+    // Filtered to hard runs, Δm still compares with the experiment's single-task runs.
+    let out = ws.mtl(&["compare", "--where", "strategy = 'hard'", "--format", "json"]);
+    let filtered: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(filtered[0]["delta_m_percent"].is_number(), "{filtered}");
+    assert_eq!(filtered[0]["delta_m_percent"], groups[0]["delta_m_percent"]);
+    let out = ws.mtl(&["compare", "--delta-metrics", "acuracy"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("no run has a metric \"acuracy\""), "{}", text(&out.stderr));
     let table = text(&ws.mtl(&["compare"]).stdout);
     assert!(table.contains("Δm%") && table.contains("positive = better than single-task"), "{table}");
 

@@ -72,7 +72,8 @@ fn states(dir: &Path, db: &str) -> Vec<(String, String)> {
 /// The newest job id submitted for the experiment.
 fn last_job(dir: &Path, db: &str) -> String {
     let jobs = std::fs::read_to_string(dir.join(format!("{db}.cluster/small/jobs"))).expect("jobs file");
-    jobs.lines().last().expect("a job").to_string()
+    // Lines are "JOB INDICES".
+    jobs.lines().last().and_then(|line| line.split_whitespace().next()).expect("a job").to_string()
 }
 
 /// Polls squeue until job `job` has left the queue (bounded).
@@ -102,7 +103,7 @@ fn slurm_up() {
 }
 
 #[test]
-fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_retries_a_lost_task() {
+fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_retries_lost_and_killed_tasks() {
     slurm_up();
     let dir = tempfile::tempdir().expect("dir");
     let dir = dir.path();
@@ -126,7 +127,7 @@ fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_re
     assert_eq!(metric_bits(&dir.join("cluster.db")), local);
 
     // One task at a time; cancel the last while it waits: it is lost, and --retry-failed
-    // submits it alone and completes the plan.
+    // submits it alone; killed while it trains, it fails again; a last retry completes the plan.
     mtl(dir, &["run", "small.toml", "--db", "retry.db", "--executor", "slurm", "--max-parallel", "1"]);
     let job = last_job(dir, "retry.db");
     let cancelled = Command::new("scancel").arg(format!("{job}_5")).status().expect("scancel");
@@ -136,6 +137,44 @@ fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_re
     assert_eq!(after_cancel.iter().filter(|(s, _)| s == "done, not merged").count(), 5, "{after_cancel:?}");
     assert_eq!(after_cancel[5].0, "failed", "{after_cancel:?}");
     assert!(after_cancel[5].1.contains("lost"), "{after_cancel:?}");
+    // Retried, but killed while it trains (paused inside an epoch's write by the test hook):
+    // no shard is left, the task failed, and the trial is failed again.
+    let retried = String::from_utf8_lossy(
+        &mtl(
+            dir,
+            &[
+                "run",
+                "small.toml",
+                "--db",
+                "retry.db",
+                "--executor",
+                "slurm",
+                "--retry-failed",
+                "--sbatch-arg=--export=ALL,MTL_TEST_PAUSE_AT=epoch-write",
+            ],
+        )
+        .stdout,
+    )
+    .into_owned();
+    assert!(retried.contains("1 array task(s) (5)"), "{retried}");
+    let job = last_job(dir, "retry.db");
+    let log = dir.join(format!("retry.db.cluster/small/logs/{job}_5.out"));
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("mtl test hook: paused at epoch-write") {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the worker never paused; its log:\n{:?}",
+            std::fs::read_to_string(&log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(Command::new("scancel").args(["--signal=KILL", &format!("{job}_5")]).status().expect("scancel").success());
+    wait_for(&job);
+    let after_kill = states(dir, "retry.db");
+    assert_eq!(after_kill[5].0, "failed", "{after_kill:?}");
+    let shards = std::fs::read_dir(dir.join("retry.db.cluster/small/shards")).expect("shards").count();
+    assert_eq!(shards, 5, "the killed worker published nothing");
+
     let retried = String::from_utf8_lossy(
         &mtl(dir, &["run", "small.toml", "--db", "retry.db", "--executor", "slurm", "--retry-failed"]).stdout,
     )

@@ -33,7 +33,7 @@ pub enum Executor {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct SlurmArgs {
     /// At most this many array tasks at once (sbatch's `--array=…%K`).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_parallel: Option<u32>,
     /// An extra argument for sbatch, e.g. --sbatch-arg=--partition=gpu (repeatable).
     #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
@@ -61,9 +61,26 @@ pub fn write_plan(plan: &Plan, file: &Path, db: &Path) -> anyhow::Result<ExitCod
 /// Submits the trials of `plan` that are not done as one Slurm job array.
 pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::Result<ExitCode> {
     let shard_plan = ShardPlan::new(plan, file, db);
+    let mut store = Store::open(db)?;
+    let plan_path = shard_plan.dir().join("plan.json");
+    if let Ok(previous) = ShardPlan::read(&plan_path) {
+        if previous.trial_keys != shard_plan.trial_keys {
+            // Queued tasks read the plan when they start: its indices must keep their meaning.
+            let queued = trial_states(&previous, &store)?.iter().filter(|s| s.is_queued()).count();
+            if queued > 0 {
+                return Err(BadInput(format!(
+                    "{}: the experiment's trials changed while {queued} task(s) of the plan submitted before are \
+                     still queued; wait for them (`mtl status`) or scancel them, then submit again",
+                    file.display()
+                ))
+                .into());
+            }
+            // The old jobs' indices named the old plan's trials.
+            let _ = std::fs::remove_file(shard_plan.dir().join("jobs"));
+        }
+    }
     let plan_file = shard_plan.write()?;
     // Shards finished since the last merge count as done.
-    let mut store = Store::open(db)?;
     merge_dir(&mut store, &shard_plan.dir())?;
     let states = trial_states(&shard_plan, &store)?;
     let wanted: Vec<usize> = states
@@ -96,13 +113,16 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
         .output()
         .map_err(|e| BadInput(format!("cannot run sbatch ({e}): --executor slurm needs Slurm's sbatch on PATH")))?;
     if !output.status.success() {
-        anyhow::bail!("sbatch failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        // Nothing was submitted; most often an --sbatch-arg Slurm does not accept.
+        return Err(
+            BadInput(format!("sbatch refused the job: {}", String::from_utf8_lossy(&output.stderr).trim())).into()
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
     let jobs_file = dir.join("jobs");
     let mut jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
-    jobs += &format!("{job}\n");
+    jobs += &format!("{job} {}\n", index_ranges(&wanted));
     std::fs::write(&jobs_file, jobs).map_err(|e| anyhow::anyhow!("{}: {e}", jobs_file.display()))?;
     println!(
         "experiment {:?}: submitted Slurm job {job}, {} array task(s) ({array}) of {} trials; plan {}",
@@ -164,12 +184,22 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let shard_plan = ShardPlan::read(&args.plan).map_err(|e| BadInput(e.to_string()))?;
     let plan = shard_plan.trial_plan(index, &args.plan).map_err(|e| BadInput(e.to_string()))?;
     let key = plan.trials[0].key.clone();
+    let shard = shard_plan.shard_path(&key);
+    if shard_status(&shard, &key).is_ok_and(|s| s.is_some_and(|(status, _)| status == RunStatus::Done)) {
+        println!("trial {index} ({key}): already done in {}", shard.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
     let mut provenance = mtl_runner::provenance::collect(&shard_plan.experiment_file);
     // What the plan was made from, whatever the file holds now.
     provenance.experiment_text = Some(shard_plan.experiment_text.clone());
+    // The trial trains into a database of its own on this node's disk; only the finished
+    // file goes to the shared folder (renamed into place whole), so no two hosts ever
+    // share an SQLite file that is being written.
+    let scratch = std::env::temp_dir().join(format!("mtl-worker-{}-{key}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| anyhow::anyhow!("{}: {e}", scratch.display()))?;
     let options = SweepOptions {
-        db: shard_plan.shard_path(&key),
+        db: scratch.join(format!("{key}.db")),
         jobs: 1,
         checkpoint_dir: None,
         stop: Some(crate::interrupt::install()),
@@ -177,18 +207,40 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     struct Quiet;
     impl sweep::SweepEvents for Quiet {}
-    let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
-    let outcome = report.outcomes.first();
-    match outcome.map(|o| (o.status, o.error.clone())) {
-        Some((RunStatus::Done, _)) | None => {
-            println!("trial {index} ({key}): done, in {}", options.db.display());
+    let result = sweep::run_sweep(&plan, &tasks, &options, &Quiet);
+    let published = result.is_ok().then(|| publish(&options.db, &shard)).transpose();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    published?;
+    match shard_status(&shard, &key)? {
+        Some((RunStatus::Done, _)) => {
+            println!("trial {index} ({key}): done, in {}", shard.display());
             Ok(ExitCode::SUCCESS)
         }
         Some((status, error)) => {
             eprintln!("trial {index} ({key}): {}: {}", status.as_str(), error.unwrap_or_default());
             Ok(ExitCode::from(1))
         }
+        None => anyhow::bail!("trial {index} ({key}): its shard {} holds no run", shard.display()),
     }
+}
+
+/// Copies the finished database `scratch` to `shard`: written beside it, then renamed.
+fn publish(scratch: &Path, shard: &Path) -> anyhow::Result<()> {
+    let partial = shard.with_extension("db.partial");
+    let _ = std::fs::remove_file(&partial);
+    Store::open_existing(scratch)?.vacuum_into(&partial)?;
+    std::fs::rename(&partial, shard).map_err(|e| anyhow::anyhow!("{}: {e}", shard.display()))?;
+    Ok(())
+}
+
+/// The status and error of trial `key` in a shard; `None` when there is no shard.
+fn shard_status(shard: &Path, key: &str) -> anyhow::Result<Option<(RunStatus, Option<String>)>> {
+    if !shard.exists() {
+        return Ok(None);
+    }
+    let run = Store::open_read_only(shard)?.runs(None)?.into_iter().find(|r| r.trial_key == key);
+    Ok(run.map(|r| (r.status, r.error)))
 }
 
 #[derive(clap::Args)]
@@ -224,10 +276,18 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Merges the shards of one experiment; a shard that cannot be read is reported and
+/// left out (its trial shows as failed in `mtl status`), the others are merged.
 fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<MergeSummary> {
     let mut summary = MergeSummary::default();
     for shard in ShardPlan::shards(dir) {
-        summary.add(&store.merge_shard(&shard)?);
+        match store.merge_shard(&shard) {
+            Ok(merged) => summary.add(&merged),
+            Err(error @ (mtl_store::StoreError::NotADatabase { .. } | mtl_store::StoreError::NewerSchema { .. })) => {
+                eprintln!("skipped {}: {error}", shard.display());
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
     Ok(summary)
 }
@@ -289,35 +349,32 @@ impl TrialState {
 /// Each trial's state, from the main database, its shard and (where Slurm is) `squeue`.
 fn trial_states(plan: &ShardPlan, main: &Store) -> anyhow::Result<Vec<TrialState>> {
     let experiment_runs: BTreeMap<String, RunStatus> =
-        main.runs(Some(&plan.experiment)).unwrap_or_default().into_iter().map(|r| (r.trial_key, r.status)).collect();
-    let queue = slurm_states(&plan.dir());
-    let submitted = !std::fs::read_to_string(plan.dir().join("jobs")).unwrap_or_default().trim().is_empty();
+        main.runs(Some(&plan.experiment))?.into_iter().map(|r| (r.trial_key, r.status)).collect();
+    let jobs = submitted_jobs(&plan.dir());
+    let queue = slurm_states(&jobs);
     let mut states = Vec::new();
     for (index, key) in plan.trial_keys.iter().enumerate() {
         if experiment_runs.get(key) == Some(&RunStatus::Done) {
             states.push(TrialState::Done);
             continue;
         }
-        let shard = plan.shard_path(key);
-        let shard_run = if shard.exists() {
-            Store::open_existing(&shard)?.runs(None)?.into_iter().find(|r| &r.trial_key == key)
-        } else {
-            None
+        // A shard exists only once its trial has finished (done, failed or interrupted).
+        let shard = match shard_status(&plan.shard_path(key), key) {
+            Ok(status) => status,
+            Err(error) => Some((RunStatus::Failed, Some(format!("unreadable shard: {error}")))),
         };
-        let queued = queue.as_ref().and_then(|q| q.get(&index));
-        let state = match (&shard_run, queued.map(String::as_str)) {
-            (Some(run), _) if run.status == RunStatus::Done => TrialState::DoneNotMerged,
-            (_, Some("PENDING")) => TrialState::Pending,
-            (_, Some("RUNNING" | "COMPLETING" | "CONFIGURING")) => TrialState::Running,
-            (Some(run), _) if run.status != RunStatus::Running => {
-                TrialState::Failed(run.error.clone().unwrap_or_else(|| run.status.as_str().to_string()))
-            }
-            (_, Some(slurm_state)) => TrialState::Failed(format!("array task {}", slurm_state.to_lowercase())),
+        let submitted = jobs.iter().any(|(_, indices)| indices.contains(&index));
+        let state = match (&shard, queue.as_ref().and_then(|q| q.get(&index)).map(String::as_str)) {
+            (Some((RunStatus::Done, _)), _) => TrialState::DoneNotMerged,
+            (_, Some(slurm)) if QUEUED.contains(&slurm) => TrialState::Pending,
+            (_, Some(slurm)) if ALIVE.contains(&slurm) => TrialState::Running,
+            (Some((status, error)), _) => TrialState::Failed(error.clone().unwrap_or_else(|| status.as_str().into())),
+            (None, Some(slurm)) => TrialState::Failed(format!("array task {} without a result", slurm.to_lowercase())),
             // Slurm answered and no longer knows the task: it ended (or was cancelled) without a result.
-            (_, None) if queue.is_some() && submitted => {
+            (None, None) if submitted && queue.is_some() => {
                 TrialState::Failed("lost: its array task ended without a result".into())
             }
-            (Some(_), None) => TrialState::Running,
+            // No Slurm to ask (another scheduler): submitted and not finished.
             (None, None) if submitted => TrialState::Pending,
             (None, None) => TrialState::NotSubmitted,
         };
@@ -326,23 +383,45 @@ fn trial_states(plan: &ShardPlan, main: &Store) -> anyhow::Result<Vec<TrialState
     Ok(states)
 }
 
+/// Slurm job states that wait to run (again).
+const QUEUED: [&str; 5] = ["PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"];
+/// Slurm job states of a task that runs or may run on (every other state has ended).
+const ALIVE: [&str; 8] =
+    ["RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"];
+
+/// The jobs submitted for an experiment, in order, each with the array indices it had.
+fn submitted_jobs(dir: &Path) -> Vec<(String, Vec<usize>)> {
+    let text = std::fs::read_to_string(dir.join("jobs")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let (job, ranges) = line.split_once(' ')?;
+            let indices = ranges
+                .split(',')
+                .flat_map(|part| match part.split_once('-') {
+                    Some((a, b)) => a.parse().unwrap_or(1)..=b.parse().unwrap_or(0),
+                    None => part.parse().map_or(1..=0, |i| i..=i),
+                })
+                .collect();
+            Some((job.to_string(), indices))
+        })
+        .collect()
+}
+
 /// Array index → Slurm state of the newest submitted job that has it, from `squeue`;
 /// `None` where Slurm is not there (no squeue, or it fails).
-fn slurm_states(dir: &Path) -> Option<BTreeMap<usize, String>> {
-    let jobs: Vec<String> = std::fs::read_to_string(dir.join("jobs")).ok()?.lines().map(str::to_string).collect();
+fn slurm_states(jobs: &[(String, Vec<usize>)]) -> Option<BTreeMap<usize, String>> {
     if jobs.is_empty() {
         return None;
     }
-    let output = Command::new("squeue")
-        .args(["-h", "-r", "-t", "all", "-o", "%F %K %T", "-j", &jobs.join(",")])
-        .output()
-        .ok()?;
+    let ids: Vec<&str> = jobs.iter().map(|(job, _)| job.as_str()).collect();
+    let output =
+        Command::new("squeue").args(["-h", "-r", "-t", "all", "-o", "%F %K %T", "-j", &ids.join(",")]).output().ok()?;
     if !output.status.success() {
         // squeue fails for a list of only forgotten jobs: then it knows none of them.
         let stderr = String::from_utf8_lossy(&output.stderr);
         return stderr.contains("Invalid job id").then(BTreeMap::new);
     }
-    let order: BTreeMap<&str, usize> = jobs.iter().enumerate().map(|(i, j)| (j.as_str(), i)).collect();
+    let order: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, j)| (*j, i)).collect();
     let mut newest: BTreeMap<usize, (usize, String)> = BTreeMap::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let mut parts = line.split_whitespace();
@@ -382,7 +461,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     let mut counts_out = Vec::new();
     for dir in dirs {
-        let plan = ShardPlan::read(&dir.join("plan.json"))?;
+        let plan = ShardPlan::read(&dir.join("plan.json")).map_err(|e| BadInput(e.to_string()))?;
         let states = trial_states(&plan, &store)?;
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for state in &states {

@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mtl_report::compare::{compare as compare_groups, Comparison};
+use std::collections::BTreeSet;
+
+use mtl_report::compare::{compare_against, Comparison};
 use serde_json::{json, Map, Value};
 
 use crate::ls::{check_keys, select_runs};
 use crate::output::{self, Format};
+use crate::BadInput;
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
@@ -35,7 +38,7 @@ pub struct CompareArgs {
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let (_, runs, known) = select_runs(&args.db, args.experiment.as_deref(), args.filter.as_deref())?;
+    let (store, runs, known) = select_runs(&args.db, args.experiment.as_deref(), args.filter.as_deref())?;
     let group_by: Vec<String> = match &args.group_by {
         Some(keys) => {
             let text = keys.join(",");
@@ -55,7 +58,21 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             ["strategy", "weighting", "lambda"].iter().filter(|k| known.contains(**k)).map(|k| k.to_string()).collect()
         }
     };
-    let comparison = compare_groups(&runs, &group_by, args.delta_metrics.as_deref());
+    if let Some(names) = &args.delta_metrics {
+        let known: BTreeSet<&str> =
+            runs.iter().flat_map(|r| r.final_metrics.keys().map(|k| k.metric.as_str())).collect();
+        if let Some(unknown) = names.iter().find(|n| !known.contains(n.as_str())) {
+            let list: Vec<&str> = known.into_iter().collect();
+            return Err(BadInput(format!(
+                "--delta-metrics: no run has a metric {unknown:?}; metrics: {}",
+                list.join(", ")
+            ))
+            .into());
+        }
+    }
+    // The baselines are the experiment's single-task runs, whatever --where kept.
+    let baseline_runs = store.runs(args.experiment.as_deref())?;
+    let comparison = compare_against(&runs, &baseline_runs, &group_by, args.delta_metrics.as_deref(), "test");
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&Value::Array(json_rows(&comparison)))? + "\n",
         Format::Csv => {
@@ -103,17 +120,18 @@ fn group_header(comparison: &Comparison) -> Vec<String> {
 }
 
 fn table_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
+    // Δm% and the front first: a narrow terminal drops columns from the right.
     let mut header = group_header(comparison);
-    header.extend(comparison.columns.iter().map(|k| format!("{} {}", k.task, k.metric)));
     header.extend(["Δm%".to_string(), "pareto".into()]);
+    header.extend(comparison.columns.iter().map(|k| format!("{} {}", k.task, k.metric)));
     let rows = comparison
         .rows
         .iter()
         .map(|row| {
             let mut cells = group_cells(comparison, row);
-            cells.extend(row.stats.iter().map(|s| s.map_or("-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std))));
             cells.push(row.delta_m.map_or("-".into(), |d| format!("{d:+.2}")));
             cells.push(if row.pareto { "*".into() } else { String::new() });
+            cells.extend(row.stats.iter().map(|s| s.map_or("-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std))));
             cells
         })
         .collect();

@@ -1,5 +1,5 @@
-//! Ctrl-C: the first one asks the sweep to stop after the current step (the
-//! running trials are marked interrupted); a second one exits at once.
+//! Ctrl-C (SIGINT) or SIGTERM: the first asks the sweep to stop after the current
+//! step (the running trials are marked interrupted); a second one exits at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,6 +19,8 @@ pub fn install() -> &'static AtomicBool {
     // SAFETY: the handler only touches an atomic and calls _exit.
     unsafe {
         libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
+        // What schedulers send (scancel, a time limit, preemption, a pod's eviction).
+        libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
     }
     &REQUESTED
 }

@@ -63,15 +63,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     {
         return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
     }
+    let slurm_flags =
+        args.slurm.retry_failed || args.slurm.max_parallel.is_some() || !args.slurm.sbatch_args.is_empty();
+    if slurm_flags && args.executor != Executor::Slurm {
+        return Err(
+            crate::BadInput("--retry-failed, --max-parallel and --sbatch-arg go with --executor slurm".into()).into()
+        );
+    }
     match args.executor {
         Executor::Slurm => return crate::cluster::submit(&plan, &args.file, &args.db, &args.slurm),
         Executor::Plan => return crate::cluster::write_plan(&plan, &args.file, &args.db),
         Executor::Local => {}
-    }
-    if args.slurm.retry_failed || args.slurm.max_parallel.is_some() || !args.slurm.sbatch_args.is_empty() {
-        return Err(
-            crate::BadInput("--retry-failed, --max-parallel and --sbatch-arg go with --executor slurm".into()).into()
-        );
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);

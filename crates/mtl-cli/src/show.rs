@@ -141,10 +141,16 @@ fn split_rank(series: &str) -> usize {
 
 fn find_run(store: &Store, wanted: &str, db: &std::path::Path) -> anyhow::Result<RunRecord> {
     let runs = store.runs(None)?;
-    let matches: Vec<&RunRecord> = match wanted.parse::<i64>() {
+    // An id, else (6 characters or more) a trial-key prefix, which may be all digits.
+    let by_id: Vec<&RunRecord> = match wanted.parse::<i64>() {
         Ok(id) => runs.iter().filter(|r| r.id.0 == id).collect(),
-        Err(_) if wanted.len() >= 6 => runs.iter().filter(|r| r.trial_key.starts_with(wanted)).collect(),
-        Err(_) => {
+        Err(_) => Vec::new(),
+    };
+    let matches: Vec<&RunRecord> = match (by_id.is_empty(), wanted.len() >= 6) {
+        (false, _) => by_id,
+        (true, true) => runs.iter().filter(|r| r.trial_key.starts_with(wanted)).collect(),
+        (true, false) if wanted.parse::<i64>().is_ok() => Vec::new(),
+        (true, false) => {
             return Err(BadInput(format!("{wanted:?}: give a run id or at least 6 characters of a trial key")).into())
         }
     };

@@ -25,9 +25,12 @@ pub struct SqlArgs {
 }
 
 pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
-    // Brings an older database to this build's schema (and views) first.
-    drop(Store::open_existing(&args.db)?);
-    let store = Store::open_read_only(&args.db)?;
+    let mut store = Store::open_read_only(&args.db)?;
+    if store.schema_version()? < mtl_store::SCHEMA_VERSION {
+        // An older database is brought to this build's schema (and views) first.
+        drop(Store::open_existing(&args.db)?);
+        store = Store::open_read_only(&args.db)?;
+    }
     let result = store.query(&args.query)?;
     let cells = |row: &[SqlValue]| row.iter().map(SqlValue::to_string).collect::<Vec<_>>();
     let out = match args.format {

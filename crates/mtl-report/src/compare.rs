@@ -105,6 +105,18 @@ pub fn compare_on(
     delta_metrics: Option<&[String]>,
     split: &str,
 ) -> Comparison {
+    compare_against(runs, runs, group_by, delta_metrics, split)
+}
+
+/// [`compare_on`] with the single-task baselines taken from `baseline_runs` (e.g. every
+/// run of the experiment, when `runs` are the ones a filter kept).
+pub fn compare_against(
+    runs: &[RunRecord],
+    baseline_runs: &[RunRecord],
+    group_by: &[String],
+    delta_metrics: Option<&[String]>,
+    split: &str,
+) -> Comparison {
     let done: Vec<&RunRecord> = runs.iter().filter(|r| r.status == RunStatus::Done).collect();
     let tested = |run: &RunRecord| -> Vec<MetricKey> {
         let metrics = if run.best_epoch.is_some() { &run.best_metrics } else { &run.final_metrics };
@@ -133,10 +145,9 @@ pub fn compare_on(
     };
     let mut baselines: BTreeMap<String, BTreeMap<MetricKey, SeedStats>> = BTreeMap::new();
     for experiment in done.iter().map(|r| r.experiment.clone()).collect::<BTreeSet<_>>() {
-        let single: Vec<&RunRecord> = done
+        let single: Vec<&RunRecord> = baseline_runs
             .iter()
-            .copied()
-            .filter(|r| r.experiment == experiment)
+            .filter(|r| r.status == RunStatus::Done && r.experiment == experiment)
             .filter(|r| matches!(r.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY))
             .collect();
         let experiment_baselines =
@@ -149,7 +160,8 @@ pub fn compare_on(
         .map(|((experiment, values), members)| {
             let stats: Vec<Option<SeedStats>> = columns.iter().map(|key| stats_of(&members, key)).collect();
             let baseline = &baselines[&experiment];
-            // Every task with a baseline must be present: a group missing a task is not comparable.
+            // Every metric must have both sides: a group missing a task, or a task without a
+            // baseline, would silently change what Δm averages over.
             let mut terms = Vec::new();
             let mut complete = true;
             for (key, stats) in columns.iter().zip(&stats) {
@@ -160,8 +172,8 @@ pub fn compare_on(
                     (Some(stats), Some(base)) => {
                         terms.push((key.task.as_str(), key.metric.as_str(), stats.mean, base.mean))
                     }
-                    (None, Some(_)) => complete = false,
-                    _ => {}
+                    (None, Some(_)) | (Some(_), None) => complete = false,
+                    (None, None) => {}
                 }
             }
             let delta_m = if complete { delta_m(&terms) } else { None };
@@ -356,6 +368,13 @@ mod tests {
         assert_eq!(comparison.rows[0].delta_m, None, "hard lacks task b");
         let without_baselines = compare(&runs[2..], &["strategy".into()], None);
         assert_eq!(without_baselines.rows[0].delta_m, None);
+        // A task without a baseline: no Δm, rather than one over fewer tasks.
+        let both = run(4, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9), ("b", "accuracy", 0.6)]);
+        let comparison = compare(&[runs[0].clone(), both.clone()], &["strategy".into()], None);
+        assert_eq!(comparison.rows[0].delta_m, None, "b has no single-task run");
+        // Baselines may come from runs a filter left out of the groups.
+        let filtered = compare_against(&[both], &runs[..2], &["strategy".into()], None, "test");
+        assert!(filtered.rows[0].delta_m.is_some_and(|d| d.is_finite()), "{filtered:?}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Logging throughput of mtl-store, logging as a sweep does: per run `begin_run`, one
-//! `log_epoch` transaction per epoch with 2 tasks × 2 splits × 4 metrics, `finish_run`.
+//! Logging throughput of mtl-store, logging as a sweep does: per run `claim_run`, one
+//! `log_epoch` transaction per epoch with 2 tasks × 2 splits × 4 metrics (and the
+//! claim's heartbeat), `finish_run`.
 //!
 //! ```text
 //! cargo bench -p mtl-store --bench logging -- [--runs 10000] [--epochs 100] [--db PATH]
@@ -10,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use mtl_store::{MetricPoint, NewRun, ParamValue, Provenance, RunStatus, Store};
+use mtl_store::{Claim, ClaimPolicy, MetricPoint, NewRun, Owner, ParamValue, Provenance, RunStatus, Store};
 
 fn main() {
     let mut runs = 10_000usize;
@@ -37,6 +38,11 @@ fn main() {
         git_commit: None,
         host: Some("bench".into()),
     };
+    let policy = ClaimPolicy {
+        owner: Owner::this_process("bench"),
+        stale_after: std::time::Duration::from_secs(3600),
+        retry_ended_before: String::new(),
+    };
     let strategies = ["single-task", "hard", "soft", "cross-stitch", "mmoe"];
     let weightings = ["static", "uncertainty", "pcgrad", "mgda"];
     let lambdas = [0.1, 0.3, 1.0, 3.0, 10.0];
@@ -59,7 +65,9 @@ fn main() {
         let key = format!("trial-{i:06}");
         let new_run =
             NewRun { experiment, trial_key: &key, settings_json: "{}", params: &params, provenance: &provenance };
-        let run = store.begin_run(&new_run).expect("begin");
+        let Claim::Claimed { run, .. } = store.claim_run(&new_run, &policy).expect("claim") else {
+            panic!("trial {key} was not claimed")
+        };
         for epoch in 1..=epochs {
             // Deterministic values that rise with the epoch and differ between runs.
             let progress = f64::from(epoch) / f64::from(epochs);

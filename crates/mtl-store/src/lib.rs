@@ -481,6 +481,11 @@ impl Store {
         Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() })
     }
 
+    /// `PRAGMA user_version`: the schema version of the file.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sqlite_err(&self.path, e))
+    }
+
     fn init(mut conn: Connection, path: &Path) -> Result<Store> {
         let err = |e| sqlite_err(path, e);
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;

@@ -2,15 +2,16 @@
 //! node, merged into the main database by `mtl merge`.
 //!
 //! A shard is an ordinary results database. Merging it copies each of its
-//! finished runs (done or failed) with settings, metrics, diagnostics and
-//! artifacts, in one transaction per shard. A run the main database already has
-//! as `done` is left alone, so merging twice changes nothing; a shard run still
-//! `running` is skipped, so merging while workers write is safe (the shard is
-//! read through its own consistent snapshot).
+//! finished runs (done, failed or interrupted) with settings, metrics, diagnostics
+//! and artifacts, in one transaction per shard, opening the shard read-only. The
+//! main database keeps what it has when it has the trial done, has the same
+//! attempt already (same start time), has a newer attempt, or is training the
+//! trial itself (`running`): so merging twice changes nothing. A shard run still
+//! `running` is skipped.
 
 use std::path::Path;
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use crate::{sqlite_err, Result, RunId, Store, StoreError};
 
@@ -21,9 +22,9 @@ pub struct MergeSummary {
     pub done: usize,
     /// Runs copied as `failed` (or `interrupted`).
     pub failed: usize,
-    /// Runs the main database already had as `done`.
+    /// Runs the main database already had (done, this same attempt, or a newer one).
     pub already_merged: usize,
-    /// Runs still training in the shard, left for a later merge.
+    /// Runs still training, in the shard or in the main database, left alone.
     pub running: usize,
 }
 
@@ -38,13 +39,20 @@ impl MergeSummary {
 }
 
 impl Store {
+    /// Writes a compact copy of this database to `path` (which must not exist): one
+    /// self-contained file, as a worker publishes its shard.
+    pub fn vacuum_into(&self, path: &Path) -> Result<()> {
+        self.conn.execute("VACUUM INTO ?1", [path.to_string_lossy()]).map_err(|e| sqlite_err(path, e))?;
+        Ok(())
+    }
+
     /// Copies the finished runs of the shard database at `shard` into this one.
     pub fn merge_shard(&mut self, shard: &Path) -> Result<MergeSummary> {
         if !shard.exists() {
             return Err(StoreError::Missing { path: shard.to_owned() });
         }
-        // The shard must be a database of this schema (it is checked, and migrated if older).
-        drop(Store::open_existing(shard)?);
+        // The shard must be an mtl-lab database no newer than this build (read-only: it is not ours).
+        drop(Store::open_read_only(shard)?);
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
         let uri = format!("file:{}?mode=ro", shard.display().to_string().replace('?', "%3f").replace('#', "%23"));
@@ -91,21 +99,33 @@ impl Store {
             .map_err(err)?;
             let experiment_id: i64 =
                 tx.query_row("SELECT id FROM experiments WHERE name = ?1", [&experiment], |r| r.get(0)).map_err(err)?;
-            let existing: Option<(i64, String)> = tx
+            let existing: Option<(i64, String, Option<String>, Option<String>)> = tx
                 .query_row(
-                    "SELECT id, status FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
+                    "SELECT id, status, started_at, ended_at FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
                     params![experiment_id, trial_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
-                .ok();
+                .optional()
+                .map_err(err)?;
+            let (shard_started, shard_ended): (Option<String>, Option<String>) = tx
+                .query_row("SELECT started_at, ended_at FROM shard.runs WHERE id = ?1", [shard_run], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(err)?;
             match &existing {
-                Some((_, status)) if status == "done" => {
+                Some((_, status, ..)) if status == "running" => {
+                    summary.running += 1;
+                    continue;
+                }
+                // Timestamps are RFC 3339 UTC with milliseconds: they order as text.
+                Some((_, status, started, ended))
+                    if status == "done" || *started == shard_started || *ended >= shard_ended =>
+                {
                     summary.already_merged += 1;
                     continue;
                 }
-                // A failed or interrupted attempt here gives way to the shard's; so does a
-                // `running` row, which a cluster trial never has in the main database.
-                Some((id, _)) => {
+                // An older failed or interrupted attempt gives way to the shard's.
+                Some((id, ..)) => {
                     tx.execute("DELETE FROM runs WHERE id = ?1", [id]).map_err(err)?;
                 }
                 None => {}

@@ -421,3 +421,58 @@ fn threads_racing_for_the_same_trials_claim_each_exactly_once() {
     assert!(runs.iter().all(|r| r.status == RunStatus::Done && r.attempts == 1));
     assert_eq!(Owner::this_process("a").token, Owner::this_process("b").token, "one token per process");
 }
+
+/// A shard: one finished run of trial `key` in its own database file.
+fn shard(dir: &std::path::Path, name: &str, key: &str, status: RunStatus, accuracy: f64) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut store = Store::open(&path).expect("shard");
+    let run = begin(&mut store, key);
+    store.log_epoch(run, 1, &accuracy_points([accuracy, accuracy], [accuracy, accuracy])).expect("log");
+    let error = (status != RunStatus::Done).then_some("diverged at step 3");
+    store.finish_run(run, status, error).expect("finish");
+    path
+}
+
+#[test]
+fn merging_shards_twice_changes_nothing_and_never_overwrites_done_or_running_trials() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut main = Store::open(&dir.path().join("main.db")).expect("main");
+    let failed = shard(dir.path(), "t1-failed.db", "t1", RunStatus::Failed, 0.1);
+    let done = shard(dir.path(), "t2-done.db", "t2", RunStatus::Done, 0.9);
+
+    let first = main.merge_shard(&failed).expect("merge");
+    assert_eq!((first.failed, first.already_merged), (1, 0));
+    let id = main.runs(None).expect("runs")[0].id;
+    // The same failed attempt again: kept as it is, with the same run id.
+    let again = main.merge_shard(&failed).expect("merge");
+    assert_eq!((again.failed, again.already_merged), (0, 1));
+    assert_eq!(main.runs(None).expect("runs")[0].id, id);
+
+    assert_eq!(main.merge_shard(&done).expect("merge").done, 1);
+    assert_eq!(main.merge_shard(&done).expect("merge").already_merged, 1);
+    let runs = main.runs(None).expect("runs");
+    assert_eq!(runs.len(), 2);
+    let t2 = runs.iter().find(|r| r.trial_key == "t2").expect("t2");
+    assert_eq!((t2.status, t2.final_epoch), (RunStatus::Done, Some(1)));
+
+    // A later, successful attempt at t1 replaces the failed one.
+    let retried = shard(dir.path(), "t1-done.db", "t1", RunStatus::Done, 0.8);
+    assert_eq!(main.merge_shard(&retried).expect("merge").done, 1);
+    let t1 = main.runs(None).expect("runs").into_iter().find(|r| r.trial_key == "t1").expect("t1");
+    assert_eq!((t1.status, t1.error), (RunStatus::Done, None));
+    // ... and an older failed attempt never replaces a done one.
+    assert_eq!(main.merge_shard(&failed).expect("merge").already_merged, 1);
+
+    // A trial the main database is training itself is left alone.
+    begin(&mut main, "t3");
+    let t3 = shard(dir.path(), "t3.db", "t3", RunStatus::Done, 0.7);
+    assert_eq!(main.merge_shard(&t3).expect("merge").running, 1);
+    let t3 = main.runs(None).expect("runs").into_iter().find(|r| r.trial_key == "t3").expect("t3");
+    assert_eq!(t3.status, RunStatus::Running);
+    assert_eq!(main.query("PRAGMA integrity_check").expect("check").rows, [vec![SqlValue::Text("ok".into())]]);
+
+    // A file that is not a database is refused by name, and nothing changes.
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"not a database at all, just bytes to fill a page").expect("write");
+    assert!(matches!(main.merge_shard(&garbage), Err(StoreError::NotADatabase { .. })));
+}

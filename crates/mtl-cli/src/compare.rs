@@ -71,8 +71,12 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // The baselines are the experiment's single-task runs, whatever --where kept.
-    let baseline_runs = store.runs(args.experiment.as_deref())?;
-    let comparison = compare_against(&runs, &baseline_runs, &group_by, args.delta_metrics.as_deref(), "test");
+    let all_runs = match args.filter {
+        Some(_) => Some(store.runs(args.experiment.as_deref())?),
+        None => None,
+    };
+    let baseline_runs = all_runs.as_deref().unwrap_or(&runs);
+    let comparison = compare_against(&runs, baseline_runs, &group_by, args.delta_metrics.as_deref(), "test");
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&Value::Array(json_rows(&comparison)))? + "\n",
         Format::Csv => {

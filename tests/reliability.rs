@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+mod support {
+    pub mod common;
+}
+use support::common::{count, expect_code, metric_bits, text};
+
 /// A temporary folder to run `mtl` in.
 struct Workspace {
     dir: tempfile::TempDir,
@@ -50,20 +55,6 @@ impl Workspace {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn expect_code(output: &Output, expected: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(expected),
-        "expected exit {expected}\n--- stdout\n{}\n--- stderr\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
 /// Reads stderr until a line contains `needle`; returns that line.
 fn wait_for_line(stderr: &mut BufReader<ChildStderr>, needle: &str) -> String {
     let mut seen = String::new();
@@ -87,25 +78,6 @@ fn kill_9(child: &mut Child) {
 
 fn integrity_check(db: &Path) -> String {
     Connection::open(db).expect("open db").query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check")
-}
-
-fn count(db: &Path, sql: &str) -> i64 {
-    Connection::open(db).expect("open db").query_row(sql, [], |r| r.get(0)).expect("count")
-}
-
-/// Every metric point, in a fixed order, with values as exact bit patterns.
-fn metric_bits(db: &Path) -> Vec<(String, String, String, String, i64, u64)> {
-    let conn = Connection::open(db).expect("open db");
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.trial_key, m.task, m.split, m.metric, m.epoch, m.value FROM metrics m
-             JOIN runs r ON r.id = m.run_id ORDER BY 1, 2, 3, 4, 5",
-        )
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, f64>(5)?.to_bits())))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
 }
 
 /// A run's row: trial key, status, attempts, owner pid.

@@ -6,31 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
-const SMALL: &str = r#"
-name = "small"
-epochs = 2
-seeds = [0, 1]
-batch_size = 32
-
-[[tasks]]
-name = "shapes"
-data = { format = "synthetic-shapes", n_train = 96, n_val = 32, n_test = 32 }
-
-[[tasks]]
-name = "reviews"
-data = { format = "synthetic-reviews", n_train = 64, n_val = 32, n_test = 32 }
-
-[model]
-width = 8
-hidden = 8
-
-[sweep]
-strategy = ["single-task", "hard"]
-lambda = [0.5, 2.0]
-lr = [0.01]
-"#;
+mod support {
+    pub mod common;
+}
+use support::common::{metric_bits, SMALL};
 
 fn mtl(dir: &Path, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_mtl")).args(args).current_dir(dir).output().expect("run mtl");
@@ -41,21 +20,6 @@ fn mtl(dir: &Path, args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-/// Every metric point with its value's exact bits, ordered.
-fn metric_bits(db: &Path) -> Vec<(String, String, String, String, i64, u64)> {
-    let conn = Connection::open(db).expect("open db");
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.trial_key, m.task, m.split, m.metric, m.epoch, m.value FROM metrics m
-             JOIN runs r ON r.id = m.run_id ORDER BY 1, 2, 3, 4, 5",
-        )
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, f64>(5)?.to_bits())))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
 }
 
 /// The state of each trial, by index, from `mtl status --all --format json`.

@@ -394,14 +394,19 @@ fn submitted_jobs(dir: &Path) -> Vec<(String, Vec<usize>)> {
     let text = std::fs::read_to_string(dir.join("jobs")).unwrap_or_default();
     text.lines()
         .filter_map(|line| {
-            let (job, ranges) = line.split_once(' ')?;
-            let indices = ranges
-                .split(',')
-                .flat_map(|part| match part.split_once('-') {
-                    Some((a, b)) => a.parse().unwrap_or(1)..=b.parse().unwrap_or(0),
-                    None => part.parse().map_or(1..=0, |i| i..=i),
-                })
-                .collect();
+            let (job, ranges) = line.split_once(' ').filter(|(job, _)| job.parse::<u64>().is_ok())?;
+            // "0-3,5": ranges and single indices; anything unreadable names no index.
+            let mut indices = Vec::new();
+            for part in ranges.split(',') {
+                match part.split_once('-') {
+                    Some((a, b)) => {
+                        if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                            indices.extend(a..=b);
+                        }
+                    }
+                    None => indices.extend(part.parse::<usize>().ok()),
+                }
+            }
             Some((job.to_string(), indices))
         })
         .collect()
@@ -520,5 +525,13 @@ mod tests {
         assert_eq!(index_ranges(&[0, 1, 2, 3, 5, 7, 8]), "0-3,5,7-8");
         assert_eq!(index_ranges(&[4]), "4");
         assert_eq!(index_ranges(&[]), "");
+    }
+
+    #[test]
+    fn the_jobs_file_gives_each_job_its_indices() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("jobs"), "17 0-3,5\n18 4\nnot a job line\n").expect("write");
+        let jobs = submitted_jobs(dir.path());
+        assert_eq!(jobs, [("17".to_string(), vec![0, 1, 2, 3, 5]), ("18".to_string(), vec![4])]);
     }
 }

@@ -1,7 +1,6 @@
 //! `mtl compare`: groups of runs by settings, mean ± std over seeds, Δm% against
 //! the single-task baselines, the Pareto front (see `mtl_report::compare`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::collections::BTreeSet;
@@ -9,21 +8,15 @@ use std::collections::BTreeSet;
 use mtl_report::compare::{compare_against, Comparison};
 use serde_json::{json, Map, Value};
 
-use crate::ls::{check_keys, select_runs};
+use crate::ls::{check_keys, Selection};
 use crate::output::{self, Format};
 use crate::BadInput;
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// The results database.
-    #[arg(long, default_value = "mtl.db")]
-    db: PathBuf,
-    /// Only runs of this experiment (groups never mix experiments).
-    #[arg(long)]
-    experiment: Option<String>,
-    /// Only runs matching this filter (the language of `mtl ls --where`).
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    /// The runs; groups never mix experiments.
+    #[command(flatten)]
+    selection: Selection,
     /// Comma-separated settings to group by; runs that differ only in other settings
     /// (the seed) are aggregated. Default: those of strategy, weighting, lambda the runs have.
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
@@ -38,7 +31,7 @@ pub struct CompareArgs {
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let (store, runs, known) = select_runs(&args.db, args.experiment.as_deref(), args.filter.as_deref())?;
+    let (store, runs, known) = args.selection.select()?;
     let group_by: Vec<String> = match &args.group_by {
         Some(keys) => {
             let text = keys.join(",");
@@ -71,8 +64,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // The baselines are the experiment's single-task runs, whatever --where kept.
-    let all_runs = match args.filter {
-        Some(_) => Some(store.runs(args.experiment.as_deref())?),
+    let all_runs = match args.selection.filter {
+        Some(_) => Some(store.runs(args.selection.experiment.as_deref())?),
         None => None,
     };
     let baseline_runs = all_runs.as_deref().unwrap_or(&runs);
@@ -94,7 +87,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     };
     print!("{out}");
     if comparison.rows.is_empty() && args.format == Format::Table {
-        eprintln!("(no finished runs{})", if args.filter.is_some() { " match" } else { "" });
+        eprintln!("(no finished runs{})", if args.selection.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use mtl_store::{ParamValue, RunId, RunRecord};
 use serde_json::{json, Map, Value};
 
-use crate::ls::select_runs;
+use crate::ls::Selection;
 use crate::output::csv_line;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -21,15 +21,8 @@ pub enum ExportFormat {
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The results database.
-    #[arg(long, default_value = "mtl.db")]
-    db: PathBuf,
-    /// Only runs of this experiment.
-    #[arg(long)]
-    experiment: Option<String>,
-    /// Only runs matching this filter (the language of `mtl ls --where`).
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    #[command(flatten)]
+    selection: Selection,
     /// Output format. Columns: run_id, experiment, trial_key, status, every setting
     /// (alphabetical), then task, split, metric, epoch, value.
     #[arg(long, value_enum)]
@@ -40,7 +33,7 @@ pub struct ExportArgs {
 }
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let (store, runs, _) = select_runs(&args.db, args.experiment.as_deref(), args.filter.as_deref())?;
+    let (store, runs, _) = args.selection.select()?;
     let by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|r| (r.id, r)).collect();
     let settings: Vec<&String> =
         runs.iter().flat_map(|r| r.params.keys()).collect::<BTreeSet<_>>().into_iter().collect();
@@ -57,7 +50,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         ExportFormat::Csv => writeln!(out, "{}", csv_line(&header)),
         ExportFormat::Json => write!(out, "["),
     };
-    store.for_each_metric_point(args.experiment.as_deref(), |point| {
+    store.for_each_metric_point(args.selection.experiment.as_deref(), |point| {
         let Some(run) = by_id.get(&point.run) else { return };
         if result.is_err() {
             return;

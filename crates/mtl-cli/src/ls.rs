@@ -13,20 +13,35 @@ use serde_json::{json, Map, Value};
 use crate::output::{self, Format};
 use crate::BadInput;
 
+/// Which runs a listing reads: the database, an experiment, a filter.
 #[derive(clap::Args)]
-pub struct LsArgs {
+pub struct Selection {
     /// The results database.
     #[arg(long, default_value = "mtl.db")]
-    db: PathBuf,
+    pub db: PathBuf,
     /// Only runs of this experiment.
     #[arg(long)]
-    experiment: Option<String>,
+    pub experiment: Option<String>,
     /// Only runs matching this filter, e.g.
     /// "strategy = 'hard' and (lambda >= 0.5 or reviews.test.accuracy > 0.85)".
     /// Keys: settings, final metrics (task.split.metric), id, experiment, status,
-    /// trial_key. Operators: = != < <= > >= in (…) not in (…), and, or, not, ( ).
+    /// trial_key, host, git_commit, mtl_version, experiment_file. Operators: = != < <= > >=
+    /// in (…) not in (…), and, or, not, ( ).
     #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    pub filter: Option<String>,
+}
+
+impl Selection {
+    /// Opens the database and returns the selected runs (see [`select_runs`]).
+    pub fn select(&self) -> anyhow::Result<(Store, Vec<RunRecord>, BTreeSet<String>)> {
+        select_runs(&self.db, self.experiment.as_deref(), self.filter.as_deref())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    selection: Selection,
     /// Sort by these comma-separated keys; a leading '-' sorts descending
     /// (e.g. "strategy,-reviews.test.accuracy"). Default: run id.
     #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
@@ -40,7 +55,7 @@ pub struct LsArgs {
 const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let (_, mut runs, known) = select_runs(&args.db, args.experiment.as_deref(), args.filter.as_deref())?;
+    let (_, mut runs, known) = args.selection.select()?;
     if let Some(text) = &args.sort {
         let mut keys = Vec::new();
         let mut offset = 0;
@@ -119,7 +134,7 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     };
     print!("{out}");
     if runs.is_empty() && args.format == Format::Table {
-        eprintln!("(no runs{})", if args.filter.is_some() { " match" } else { "" });
+        eprintln!("(no runs{})", if args.selection.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,8 @@
 //! End-to-end tests: they run the real `mtl` binary on experiment files
 //! written into a temporary folder and read the SQLite file it writes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use rusqlite::Connection;
 
@@ -11,33 +11,7 @@ mod support {
     pub mod common;
 }
 use support::browser;
-use support::common::{count, expect_code, metric_bits, text, SMALL};
-
-/// A temporary folder with a small two-task experiment in it.
-struct Workspace {
-    dir: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Workspace {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).expect("write fixture");
-        path
-    }
-
-    /// Runs `mtl ARGS` in the folder.
-    fn mtl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_mtl")).args(args).current_dir(self.dir.path()).output().expect("run mtl")
-    }
-}
+use support::common::{count, expect_code, metric_bits, text, Workspace, SMALL};
 
 #[test]
 fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {

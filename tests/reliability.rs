@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -13,36 +13,9 @@ use rusqlite::Connection;
 mod support {
     pub mod common;
 }
-use support::common::{count, expect_code, metric_bits, text};
-
-/// A temporary folder to run `mtl` in.
-struct Workspace {
-    dir: tempfile::TempDir,
-}
+use support::common::{count, expect_code, metric_bits, text, Workspace};
 
 impl Workspace {
-    fn new() -> Workspace {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).expect("write fixture");
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mtl"));
-        command.args(args).current_dir(self.dir.path());
-        command
-    }
-
-    fn mtl(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run mtl")
-    }
-
     /// Starts `mtl ARGS` with its stderr piped (and `MTL_TEST_PAUSE_AT=pause_at` if given).
     fn spawn(&self, args: &[&str], pause_at: Option<&str>) -> (Child, BufReader<ChildStderr>) {
         let mut command = self.command(args);

@@ -2,10 +2,43 @@
 //! and reading a results database as a user would.
 #![allow(dead_code)] // each test file uses its own part
 
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use rusqlite::Connection;
+
+/// A temporary folder to run `mtl` in.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+
+    /// `mtl ARGS`, to run in the folder.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mtl"));
+        command.args(args).current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs `mtl ARGS` in the folder.
+    pub fn mtl(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run mtl")
+    }
+}
 
 /// Two small built-in tasks, hard sharing over two λ, and the baselines: 6 trials.
 pub const SMALL: &str = r#"

@@ -252,14 +252,7 @@ pub struct MergeArgs {
 
 /// Merges every experiment's shards (DB.cluster/*/shards/*.db) into the database.
 pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
-    let dirs = cluster_dirs(&args.db);
-    if dirs.is_empty() {
-        return Err(BadInput(format!(
-            "no cluster plans beside {} (nothing was submitted with --executor slurm)",
-            args.db.display()
-        ))
-        .into());
-    }
+    let dirs = cluster_dirs(&args.db)?;
     let mut store = Store::open(&args.db)?;
     let mut total = MergeSummary::default();
     for dir in &dirs {
@@ -292,16 +285,20 @@ fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<MergeSummary> {
     Ok(summary)
 }
 
-/// The experiment folders of DB.cluster/, in name order.
-fn cluster_dirs(db: &Path) -> Vec<PathBuf> {
+/// The experiment folders of DB.cluster/, in name order; none is bad input.
+fn cluster_dirs(db: &Path) -> Result<Vec<PathBuf>, BadInput> {
     let root = ShardPlan::dir_for(db, "x").parent().map(Path::to_path_buf).unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .map(|entries| {
             entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("plan.json").exists()).collect()
         })
         .unwrap_or_default();
+    if dirs.is_empty() {
+        let message = "(nothing was submitted with --executor slurm or plan)";
+        return Err(BadInput(format!("no cluster plans beside {} {message}", db.display())));
+    }
     dirs.sort();
-    dirs
+    Ok(dirs)
 }
 
 /// Where one trial of a plan stands.
@@ -454,14 +451,7 @@ pub struct StatusArgs {
 
 /// Pending, running, done and failed trials of every submitted experiment.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let dirs = cluster_dirs(&args.db);
-    if dirs.is_empty() {
-        return Err(BadInput(format!(
-            "no cluster plans beside {} (nothing was submitted with --executor slurm)",
-            args.db.display()
-        ))
-        .into());
-    }
+    let dirs = cluster_dirs(&args.db)?;
     let store = Store::open(&args.db)?;
     let mut rows = Vec::new();
     let mut counts_out = Vec::new();

@@ -52,7 +52,7 @@ class TextCnn(nn.Module):
 
     def forward(self, tokens):
         x = self.embedding(tokens).transpose(1, 2)
-        z = torch.cat([F.relu(conv(x)).amax(dim=2) for conv in self.convs], dim=1)
+        z = torch.cat([F.relu(conv(x)).max(dim=2).values for conv in self.convs], dim=1)
         z = F.dropout(z, 0.5, self.training)
         return [head(z) for head in self.heads]
 
@@ -72,7 +72,7 @@ class ImageText(nn.Module):
         self.sentiment = nn.Linear(hidden, 2)
 
     def trunk(self, seq):
-        x = F.relu(self.conv2(F.relu(self.conv1(seq)))).amax(dim=2)
+        x = F.relu(self.conv2(F.relu(self.conv1(seq)))).max(dim=2).values
         return F.relu(self.fc(F.dropout(x, 0.5, self.training)))
 
     def forward(self, images, tokens):

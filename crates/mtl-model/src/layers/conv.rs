@@ -47,6 +47,14 @@ impl Conv1d {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding), Output::Full)
     }
+
+    /// `relu(forward(xs))` maxed over time in one op: `[B, in, T]` → `[B, out]`. The
+    /// gradient goes whole to the first maximum of each row, as PyTorch's `max(dim)`
+    /// routes it (candle's `max` gives it to every tied position: on padded text, to
+    /// each all-padding window). The full-size output stays in per-chunk scratch memory.
+    pub fn forward_relu_max_over_time(&self, xs: &Tensor) -> Result<Tensor> {
+        convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding), Output::MaxReluOverTime)
+    }
 }
 
 impl Module for Conv1d {
@@ -142,6 +150,7 @@ struct ConvOp {
 struct ConvBackwardOp {
     padding: (usize, usize),
     with_input: bool,
+    output: Output,
     /// The forward pass's winners when its output was pooled.
     winners: Option<Arc<Vec<Winner>>>,
 }
@@ -188,6 +197,7 @@ fn slice<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout, what: &str)
 fn output_shape(input: &Layout, geometry: &Geometry, output: Output) -> Shape {
     let (batch, channels) = (geometry.batch, geometry.out_channels);
     match (input.dims().len(), output) {
+        (_, Output::MaxReluOverTime) => Shape::from((batch, channels)),
         (3, _) => Shape::from((batch, channels, geometry.out_width())),
         (_, Output::Full) => Shape::from((batch, channels, geometry.out_height(), geometry.out_width())),
         (_, Output::PooledRelu) => Shape::from((batch, channels, geometry.out_height() / 2, geometry.out_width() / 2)),
@@ -212,15 +222,17 @@ impl CustomOp3 for ConvOp {
         if bias_layout.dims() != [geometry.out_channels] {
             candle_core::bail!("conv: bias {:?} for {} output channels", bias_layout.dims(), geometry.out_channels);
         }
-        if self.output == Output::PooledRelu && input_layout.dims().len() != 4 {
-            candle_core::bail!("conv: only a 2-D convolution can pool its output");
+        match (self.output, input_layout.dims().len()) {
+            (Output::PooledRelu, 3) => candle_core::bail!("conv: only a 2-D convolution can pool its output"),
+            (Output::MaxReluOverTime, 4) => candle_core::bail!("conv: only a 1-D convolution can max over time"),
+            _ => {}
         }
         let (input, weight, bias) = ((input, input_layout), (weight, weight_layout), (bias, bias_layout));
         let (output, winners) = match same_dtype(&[input.0, weight.0, bias.0])? {
             DType::F32 => forward::<f32>(&geometry, input, weight, bias, self.output)?,
             _ => forward::<f64>(&geometry, input, weight, bias, self.output)?,
         };
-        if self.output == Output::PooledRelu {
+        if self.output != Output::Full {
             *self.winners.lock().expect("conv pool record") = Some(Arc::new(winners));
         }
         Ok((output, output_shape(input_layout, &geometry, self.output)))
@@ -238,10 +250,10 @@ impl CustomOp3 for ConvOp {
         // skipping dX there saves the costliest part of its backward.
         let with_input = input.track_op();
         let winners = self.winners.lock().expect("conv pool record").clone();
-        if self.output == Output::PooledRelu && winners.is_none() {
+        if self.output != Output::Full && winners.is_none() {
             candle_core::bail!("conv: backward before forward");
         }
-        let backward = ConvBackwardOp { padding: self.padding, with_input, winners };
+        let backward = ConvBackwardOp { padding: self.padding, with_input, output: self.output, winners };
         // No backward of the backward: gradients of gradients are not needed.
         let packed = input.apply_op3_no_bwd(weight, &output_grad.contiguous()?, &backward)?;
         let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
@@ -270,17 +282,16 @@ impl CustomOp3 for ConvBackwardOp {
         output_grad_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let geometry = geometry(input_layout, weight_layout, self.padding)?;
-        let output = if self.winners.is_some() { Output::PooledRelu } else { Output::Full };
-        if output_grad_layout.shape() != &output_shape(input_layout, &geometry, output) {
+        if output_grad_layout.shape() != &output_shape(input_layout, &geometry, self.output) {
             candle_core::bail!("conv backward: output gradient {:?}", output_grad_layout.dims());
         }
         let with_input = self.with_input;
         let (input, weight, output_grad) =
             ((input, input_layout), (weight, weight_layout), (output_grad, output_grad_layout));
-        let winners = self.winners.as_deref().map(Vec::as_slice);
+        let pooled = self.winners.as_deref().map(|winners| (self.output, winners.as_slice()));
         let packed = match same_dtype(&[input.0, weight.0, output_grad.0])? {
-            DType::F32 => backward::<f32>(&geometry, input, weight, (output_grad, winners), with_input)?,
-            _ => backward::<f64>(&geometry, input, weight, (output_grad, winners), with_input)?,
+            DType::F32 => backward::<f32>(&geometry, input, weight, (output_grad, pooled), with_input)?,
+            _ => backward::<f64>(&geometry, input, weight, (output_grad, pooled), with_input)?,
         };
         let len = weight_layout.shape().elem_count()
             + geometry.out_channels
@@ -312,12 +323,12 @@ fn backward<T: Element>(
     geometry: &Geometry,
     input: Argument,
     weight: Argument,
-    (output_grad, winners): (Argument, Option<&[Winner]>),
+    (output_grad, pooled): (Argument, Option<(Output, &[Winner])>),
     with_input: bool,
 ) -> Result<CpuStorage> {
     let grad = slice(output_grad.0, output_grad.1, "output gradient")?;
-    let output_grad = match winners {
-        Some(winners) => OutputGrad::PooledRelu { grad, winners },
+    let output_grad = match pooled {
+        Some((output, winners)) => OutputGrad::Pooled { output, grad, winners },
         None => OutputGrad::Full(grad),
     };
     let grads = conv_backward::<T>(

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use candle_core::WithDType;
 use std::sync::Mutex;
 
-use super::pool::{pool_plane, unpool_plane, Winner};
+use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
 
 /// Samples per unit of backward work. Fixed rather than derived from the
 /// number of threads, so that the batch sums of the weight and bias gradients
@@ -239,15 +239,16 @@ fn matmul<T: Element>(dst: &mut [T], (m, n, k): (usize, usize, usize), accumulat
     }
 }
 
-/// Whether the convolution's output is pooled inside the op (2×2 max-pool, then relu):
-/// the full-size output then never leaves the chunk's scratch buffer, and neither does
-/// its gradient.
+/// Whether the convolution's output is pooled inside the op: the full-size output
+/// then never leaves the chunk's scratch buffer, and neither does its gradient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Output {
     /// `[B, O, Ho, Wo]`.
     Full,
     /// `relu(max_pool2x2(·))`: `[B, O, Ho/2, Wo/2]`, plus each window's winner.
     PooledRelu,
+    /// `relu(max over the row)` of a 1-D convolution: `[B, O]`, plus each row's winner.
+    MaxReluOverTime,
 }
 
 impl Geometry {
@@ -256,13 +257,14 @@ impl Geometry {
         match output {
             Output::Full => self.output_len(),
             Output::PooledRelu => self.out_channels * (self.out_height() / 2) * (self.out_width() / 2),
+            Output::MaxReluOverTime => self.out_channels,
         }
     }
 }
 
 /// `y[b] = bias + weight · im2col(x[b])` for every sample, pooled if asked:
 /// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]` (or the pooled
-/// `[B, O, Ho/2·Wo/2]` and its winners; no winners otherwise). Chunks of
+/// `[B, O, Ho/2·Wo/2]` or `[B, O]` and its winners; no winners otherwise). Chunks of
 /// [`SAMPLES_PER_CHUNK`] samples run in parallel, each as one matrix product over
 /// the patches of all its samples side by side (bigger products run faster than
 /// one small product per sample).
@@ -277,7 +279,7 @@ pub(super) fn conv_forward<T: Element>(
     let (input_len, output_len) = (geometry.input_len(), geometry.op_output_len(kind));
     let (pooled_width, pooled_len) = (geometry.out_width() / 2, output_len / out_channels.max(1));
     let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
-    let mut winners = vec![0; if kind == Output::PooledRelu { output.len() } else { 0 }];
+    let mut winners = vec![0; if kind == Output::Full { 0 } else { output.len() }];
     let chunks = lockable_chunks(&mut output, SAMPLES_PER_CHUNK * output_len);
     let winner_chunks = lockable_chunks(&mut winners, SAMPLES_PER_CHUNK * output_len);
     parallel_for(chunks.len(), |chunk_idx| {
@@ -304,12 +306,15 @@ pub(super) fn conv_forward<T: Element>(
                 for (s, values) in row.chunks_exact(positions).enumerate() {
                     let target = s * output_len + o * pooled_len;
                     let out = &mut out[target..][..pooled_len];
-                    match winners.as_deref_mut() {
-                        None => out.copy_from_slice(values),
-                        Some(winners) => {
+                    match (kind, winners.as_deref_mut()) {
+                        (Output::PooledRelu, Some(winners)) => {
                             let winners = &mut winners[target..][..pooled_len];
                             pool_plane(values, geometry.out_width(), out, winners, pooled_width, true);
                         }
+                        (Output::MaxReluOverTime, Some(winners)) => {
+                            (out[0], winners[target]) = max_relu_row(values);
+                        }
+                        _ => out.copy_from_slice(values),
                     }
                 }
             }
@@ -323,11 +328,11 @@ pub(super) fn conv_forward<T: Element>(
 type PartialSums<T> = (Vec<T>, Vec<T>);
 
 /// The gradient arriving at a convolution op: of its full output `[B, O, Ho·Wo]`, or of
-/// its pooled output `[B, O, Ho/2·Wo/2]` with the winners its forward pass recorded.
+/// its pooled output (`output` says which) with the winners its forward pass recorded.
 #[derive(Clone, Copy)]
 pub(super) enum OutputGrad<'a, T> {
     Full(&'a [T]),
-    PooledRelu { grad: &'a [T], winners: &'a [Winner] },
+    Pooled { output: Output, grad: &'a [T], winners: &'a [Winner] },
 }
 
 /// Gradients of a convolution.
@@ -355,7 +360,7 @@ pub(super) fn conv_backward<T: Element>(
     let input_len = geometry.input_len();
     let kind = match output_grad {
         OutputGrad::Full(_) => Output::Full,
-        OutputGrad::PooledRelu { .. } => Output::PooledRelu,
+        OutputGrad::Pooled { output, .. } => output,
     };
     let (output_len, pooled_width) = (geometry.op_output_len(kind), geometry.out_width() / 2);
     let pooled_len = output_len / out_channels.max(1);
@@ -379,7 +384,10 @@ pub(super) fn conv_backward<T: Element>(
                     let source = sample * output_len + o * pooled_len;
                     match output_grad {
                         OutputGrad::Full(grad) => target.copy_from_slice(&grad[source..][..positions]),
-                        OutputGrad::PooledRelu { grad, winners } => {
+                        OutputGrad::Pooled { output: Output::MaxReluOverTime, grad, winners } => {
+                            unmax_row(grad[source], winners[source], target);
+                        }
+                        OutputGrad::Pooled { grad, winners, .. } => {
                             let (grad, winners) = (&grad[source..][..pooled_len], &winners[source..][..pooled_len]);
                             unpool_plane(grad, winners, pooled_width, target, geometry.out_width());
                         }

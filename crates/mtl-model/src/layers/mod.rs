@@ -23,14 +23,17 @@
 //!   spinning workers for the cores), the bias fused into the same op (and its
 //!   gradient into the same backward pass), and the input gradient skipped when the
 //!   input needs none (the first layer reads the images).
-//! - **Fusion.** [`Conv2d::forward_pool_relu`] is conv → [`max_pool2x2_relu`] in one op: the
-//!   full-size output and its gradient stay in each chunk's scratch buffer.
+//! - **Fusion.** [`Conv2d::forward_pool_relu`] is conv → [`max_pool2x2_relu`] in one op, and
+//!   [`Conv1d::forward_relu_max_over_time`] conv → relu → max over time: the full-size
+//!   output and its gradient stay in each chunk's scratch buffer.
 //! - **Correctness.** Its conv1d backward returns a wrong kernel gradient whenever
 //!   batch > 1 and out_channels > 1 (the test
 //!   `candle_conv1d_weight_gradient_is_wrong_for_batches_with_several_output_channels`
 //!   pins it), and its `max_pool2d` backward gives the arg-max a quarter of the
 //!   gradient. [`max_pool2x2`] records each window's arg-max and routes the whole
-//!   gradient there; [`max_pool2x2_relu`] fuses the relu that follows every pool.
+//!   gradient there; [`max_pool2x2_relu`] fuses the relu that follows every pool. Its
+//!   `max` backward gives the whole gradient to every tied maximum (over padded text,
+//!   to each all-padding window); the max over time here gives it to the first.
 //!
 //! Results do not depend on the number of threads: the batch sums of the backward
 //! pass run over fixed chunks of samples, added in order.

@@ -29,10 +29,10 @@ fn pool(xs: &Tensor, relu: bool) -> Result<Tensor> {
     xs.contiguous()?.apply_op1(MaxPool { relu, winners: Mutex::new(None) })
 }
 
-/// Where a window's gradient goes: 0–3 the window position in row-major order,
-/// [`NO_WINNER`] when relu clipped the window.
-pub(super) type Winner = u8;
-const NO_WINNER: Winner = 4;
+/// Where a window's gradient goes: its position in the window (0–3 in row-major order
+/// for 2×2, the time step for a max over time), [`NO_WINNER`] when relu clipped it.
+pub(super) type Winner = u32;
+pub(super) const NO_WINNER: Winner = Winner::MAX;
 
 struct MaxPool {
     relu: bool,
@@ -103,6 +103,36 @@ pub(super) fn pool_plane<T: WithDType>(
             }
             (*output, *winner) = if relu && best < zero { (zero, NO_WINNER) } else { (best, position) };
         }
+    }
+}
+
+/// `relu(max(row))` and where its gradient goes: the first maximum (as PyTorch's
+/// `max(dim)` picks), or [`NO_WINNER`] when the maximum is negative. A NaN wins, so it
+/// propagates. candle's `max` backward instead gives the whole gradient to every tied
+/// element, so over padded text (where the all-padding windows tie) it is multiplied
+/// by the number of such windows.
+pub(super) fn max_relu_row<T: WithDType>(row: &[T]) -> (T, Winner) {
+    let zero = T::from_f64(0.0);
+    let (mut best, mut position) = (row[0], 0);
+    for (index, &value) in row.iter().enumerate().skip(1) {
+        // As in `pool_plane`: strictly greater, or a NaN while none has won yet.
+        #[allow(clippy::eq_op, clippy::nonminimal_bool)]
+        let take = (value > best) | ((value != value) & (best == best));
+        best = if take { value } else { best };
+        position = if take { index } else { position };
+    }
+    if best < zero {
+        (zero, NO_WINNER)
+    } else {
+        (best, position as Winner)
+    }
+}
+
+/// The adjoint of [`max_relu_row`]: `grad` at the winner, zeros elsewhere in `row_grad`.
+pub(super) fn unmax_row<T: WithDType>(grad: T, winner: Winner, row_grad: &mut [T]) {
+    row_grad.fill(T::from_f64(0.0));
+    if let Some(cell) = row_grad.get_mut(winner as usize) {
+        *cell = grad;
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Module, Result, Tensor, Var};
+use candle_core::{DType, Device, Module, Result, Tensor, Var, D};
 
 use super::{max_pool2x2, max_pool2x2_relu, Conv1d, Conv2d};
 use crate::init::SeededBackend;
@@ -230,6 +230,83 @@ fn only_a_2d_convolution_pools_its_output() -> Result<()> {
     let conv = Conv2d::from_parts(random(&[2, 1, 3], 1)?, None, 0);
     let sequence = conv.forward_pool_relu(&random(&[2, 1, 7], 2)?);
     assert!(sequence.expect_err("refused").to_string().contains("only a 2-D convolution can pool"));
+    Ok(())
+}
+
+/// Forward and backward of a 1-D convolution, relu and max over time (as three ops or
+/// as one): the bits of the output and of every gradient.
+fn conv1d_max_bits(conv: &Conv1d, vars: &[&Var], input: &Var, fused: bool) -> Result<Vec<Vec<u32>>> {
+    let out = match fused {
+        true => conv.forward_relu_max_over_time(input)?,
+        false => conv.forward(input)?.relu()?.max(D::Minus1)?,
+    };
+    let grads = weighted_sum(&out, 4)?.backward()?;
+    let mut bits = vec![out.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect()];
+    for var in vars.iter().chain([&input]) {
+        let grad = grads.get(var).expect("gradient").flatten_all()?.to_vec1::<f32>()?;
+        bits.push(grad.iter().map(|v| v.to_bits()).collect());
+    }
+    Ok(bits)
+}
+
+#[test]
+fn fused_conv1d_relu_max_equals_the_three_ops_bit_for_bit_and_passes_finite_differences() -> Result<()> {
+    // Random values have no ties, where the two differ (see the next test). Rows whose
+    // maximum is negative (relu clips them) occur in every case; several chunks with a
+    // partial last one, padding, odd lengths, a single output position.
+    let cases = [
+        Conv1dCase { batch: 19, in_channels: 4, out_channels: 6, length: 13, kernel: 3, padding: 0 },
+        Conv1dCase { batch: 1, in_channels: 2, out_channels: 3, length: 5, kernel: 5, padding: 0 },
+        Conv1dCase { batch: 9, in_channels: 3, out_channels: 8, length: 8, kernel: 4, padding: 2 },
+    ];
+    for case in cases {
+        let Conv1dCase { batch, in_channels, out_channels, length, kernel, padding } = case;
+        let weight = random_var(&[out_channels, in_channels, kernel], 1, DType::F32)?;
+        let bias = random_var(&[out_channels], 2, DType::F32)?;
+        let input = random_var(&[batch, in_channels, length], 3, DType::F32)?;
+        let conv = Conv1d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let vars = [&weight, &bias];
+        let fused = conv1d_max_bits(&conv, &vars, &input, true)?;
+        assert!(fused == conv1d_max_bits(&conv, &vars, &input, false)?, "{case:?}");
+        assert!(fused[0].contains(&0), "{case:?}: no row was clipped by relu");
+        let in_order = crate::layers::kernels::sequentially(|| conv1d_max_bits(&conv, &vars, &input, true))?;
+        assert!(in_order == fused, "{case:?}: the pool's result differs from one thread's");
+
+        let [weight, bias, input] = [&weight, &bias, &input].map(|v| Var::from_tensor(&v.to_dtype(DType::F64)?));
+        let (weight, bias, input) = (weight?, bias?, input?);
+        let conv = Conv1d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let vars = [("weight", &weight), ("bias", &bias), ("input", &input)];
+        check_finite_differences(&vars, || weighted_sum(&conv.forward_relu_max_over_time(&input)?, 6))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn max_over_time_gives_the_whole_gradient_to_the_first_of_tied_maxima() -> Result<()> {
+    // The identity convolution (one channel, kernel [1], no bias) over three rows:
+    // [1, 3, 3, 2] → 3, its gradient at the first 3 only; [-1, -2, -1, -3] → relu clips
+    // it to 0, no gradient; [0.5, -1, 0.5, 0.5] → 0.5, gradient at the first. PyTorch's
+    // `relu(x).max(dim=2).values` gives these values and gradients (torch 2.15).
+    let rows = [[1f64, 3., 3., 2.], [-1., -2., -1., -3.], [0.5, -1., 0.5, 0.5]];
+    let x = Var::from_tensor(&Tensor::new(&rows, &Device::Cpu)?.unsqueeze(1)?)?;
+    let identity = Conv1d::from_parts(Tensor::new(&[[[1f64]]], &Device::Cpu)?, None, 0);
+    let y = identity.forward_relu_max_over_time(&x)?;
+    assert_eq!(y.dims(), [3, 1]);
+    assert_eq!(values(&y)?, [3., 0., 0.5]);
+    let grad = values(y.sum_all()?.backward()?.get(&x).expect("gradient"))?;
+    assert_eq!(grad, [0., 1., 0., 0., 0., 0., 0., 0., 1., 0., 0., 0.]);
+    // candle's relu → max gives every tied maximum the whole gradient: over padded text,
+    // where every all-padding window has the same value, that multiplies it by their count.
+    let candle = x.relu()?.max(D::Minus1)?.sum_all()?.backward()?;
+    assert_eq!(values(candle.get(&x).expect("gradient"))?, [0., 1., 1., 0., 0., 0., 0., 0., 1., 0., 1., 1.]);
+    Ok(())
+}
+
+#[test]
+fn only_a_1d_convolution_maxes_over_time() -> Result<()> {
+    let conv = Conv1d::from_parts(random(&[2, 1, 3, 3], 1)?, None, 0);
+    let maps = conv.forward_relu_max_over_time(&random(&[2, 1, 5, 5], 2)?);
+    assert!(maps.expect_err("refused").to_string().contains("only a 1-D convolution can max over time"));
     Ok(())
 }
 

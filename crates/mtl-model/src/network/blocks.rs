@@ -171,12 +171,12 @@ impl Block {
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &mut Dropout) -> Result<Tensor> {
         match self {
             Block::SequenceConv1(conv) => conv.forward(xs)?.relu(),
-            Block::SequenceConv2(conv) => conv.forward(xs)?.relu()?.max(D::Minus1),
+            Block::SequenceConv2(conv) => conv.forward_relu_max_over_time(xs),
             Block::LeNetConv1(conv) | Block::LeNetConv2(conv) => conv.forward_pool_relu(xs),
             Block::Fc(fc) => fc.forward(&dropout.apply(&xs.flatten_from(1)?)?)?.relu(),
             Block::TextCnnConvs(convs) => {
                 let pooled =
-                    convs.iter().map(|conv| conv.forward(xs)?.relu()?.max(D::Minus1)).collect::<Result<Vec<_>>>()?;
+                    convs.iter().map(|conv| conv.forward_relu_max_over_time(xs)).collect::<Result<Vec<_>>>()?;
                 Tensor::cat(&pooled, 1)
             }
             Block::Identity => Ok(xs.clone()),

@@ -6,7 +6,6 @@ use super::*;
 use crate::layers::Conv1d;
 use crate::testing::{random, weighted_sum};
 use candle_core::Var;
-use candle_core::D;
 use candle_nn::Conv1dConfig;
 use candle_nn::{Module, Optimizer};
 use mtl_data::Rng;
@@ -41,16 +40,6 @@ fn check_gradients(vars: &[(String, Var)], loss: impl Fn() -> Result<Tensor>) ->
 
 fn named_vars(params: &Parameters, prefix: &str) -> Vec<(String, Var)> {
     params.named().filter(|(n, _)| n.starts_with(prefix)).map(|(n, v)| (n.to_string(), v.clone())).collect()
-}
-
-#[test]
-fn max_over_time_routes_the_whole_gradient_to_the_arg_max() -> Result<()> {
-    // Hand case: x = [[1, 3, 2], [5, 4, 0]], d sum(max_t x) / dx = [[0, 1, 0], [1, 0, 0]].
-    let x = Var::from_tensor(&Tensor::new(&[[1f64, 3., 2.], [5., 4., 0.]], &Device::Cpu)?)?;
-    let grads = x.max(D::Minus1)?.sum_all()?.backward()?;
-    let grad = grads.get(&x).expect("gradient").to_vec2::<f64>()?;
-    assert_eq!(grad, vec![vec![0., 1., 0.], vec![1., 0., 0.]]);
-    Ok(())
 }
 
 #[test]

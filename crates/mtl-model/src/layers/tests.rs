@@ -167,17 +167,21 @@ fn convolutions_refuse_mismatched_shapes_with_an_error() -> Result<()> {
     Ok(())
 }
 
-/// Runs forward and backward of a convolution (and a pool after it, as three ops or as
-/// one) and returns the bits of the output and of every gradient.
-fn conv_bits(conv: &Conv2d, vars: &[&Var], input: &Var, fused: bool) -> Result<Vec<Vec<u32>>> {
-    let out = if fused { conv.forward_pool_relu(input)? } else { max_pool2x2_relu(&conv.forward(input)?)? };
-    let grads = weighted_sum(&out, 4)?.backward()?;
+/// The bits of `out` and of the gradients of `vars` and `input` (f32) after a backward pass.
+fn output_and_gradient_bits(out: &Tensor, vars: &[&Var], input: &Var) -> Result<Vec<Vec<u32>>> {
+    let grads = weighted_sum(out, 4)?.backward()?;
     let mut bits = vec![out.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect()];
     for var in vars.iter().chain([&input]) {
         let grad = grads.get(var).expect("gradient").flatten_all()?.to_vec1::<f32>()?;
         bits.push(grad.iter().map(|v| v.to_bits()).collect());
     }
     Ok(bits)
+}
+
+/// Forward and backward of a convolution and a pool after it (as three ops or as one).
+fn conv_bits(conv: &Conv2d, vars: &[&Var], input: &Var, fused: bool) -> Result<Vec<Vec<u32>>> {
+    let out = if fused { conv.forward_pool_relu(input)? } else { max_pool2x2_relu(&conv.forward(input)?)? };
+    output_and_gradient_bits(&out, vars, input)
 }
 
 #[test]
@@ -233,20 +237,13 @@ fn only_a_2d_convolution_pools_its_output() -> Result<()> {
     Ok(())
 }
 
-/// Forward and backward of a 1-D convolution, relu and max over time (as three ops or
-/// as one): the bits of the output and of every gradient.
+/// Forward and backward of a 1-D convolution, relu and max over time (as three ops or as one).
 fn conv1d_max_bits(conv: &Conv1d, vars: &[&Var], input: &Var, fused: bool) -> Result<Vec<Vec<u32>>> {
     let out = match fused {
         true => conv.forward_relu_max_over_time(input)?,
         false => conv.forward(input)?.relu()?.max(D::Minus1)?,
     };
-    let grads = weighted_sum(&out, 4)?.backward()?;
-    let mut bits = vec![out.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect()];
-    for var in vars.iter().chain([&input]) {
-        let grad = grads.get(var).expect("gradient").flatten_all()?.to_vec1::<f32>()?;
-        bits.push(grad.iter().map(|v| v.to_bits()).collect());
-    }
-    Ok(bits)
+    output_and_gradient_bits(&out, vars, input)
 }
 
 #[test]

@@ -155,6 +155,13 @@ fn sigkill_at_any_moment_leaves_a_sound_database_and_the_rerun_completes_the_exa
     assert_eq!((rows[0].1.as_str(), rows[0].3), ("running", Some(child.id() as i64)), "left running by the killed pid");
     let first_trial = rows[0].0.clone();
     assert_eq!(count(&db, "SELECT MAX(epoch) FROM metrics"), 1);
+    // `mtl ls` says that its process has ended before any run marks it interrupted.
+    let listed = ws.mtl(&["ls", "--format", "json"]);
+    expect_code(&listed, 0);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let error = listed[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!(":{} has ended; the next `mtl run`", child.id())), "{listed}");
+    assert_eq!(listed[0]["status"], "running");
 
     // 2. During an epoch's write: the hook holds the transaction open after the inserts.
     let (mut child, mut stderr) = ws.spawn(&args, Some("epoch-write"));

@@ -56,6 +56,13 @@ const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let (_, mut runs, known) = args.selection.select()?;
+    // A run left `running` by a process that has ended says so (the file changes at the next `mtl run`).
+    let host = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
+    for run in &mut runs {
+        if let Some(reason) = run.owner_ended(&host) {
+            run.error = Some(format!("{reason}; the next `mtl run` marks it interrupted and trains it again"));
+        }
+    }
     if let Some(text) = &args.sort {
         let mut keys = Vec::new();
         let mut offset = 0;

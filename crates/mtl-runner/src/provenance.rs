@@ -30,7 +30,8 @@ fn git_commit(folder: &Path) -> Option<String> {
     Some(if dirty { format!("{commit}-dirty") } else { commit })
 }
 
-fn host_name() -> Option<String> {
+/// This machine's host name, as runs record it.
+pub fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().or_else(|| std::env::var("HOSTNAME").ok())?;
     Some(name.trim().to_string()).filter(|n| !n.is_empty())
 }

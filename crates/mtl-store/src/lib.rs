@@ -315,6 +315,20 @@ pub struct RunRecord {
     pub heartbeat_at: Option<String>,
 }
 
+impl RunRecord {
+    /// Why this run, still `running` in the file, has no process left: its owner on
+    /// `this_host` has ended (a crash, a kill). The next sweep of its experiment marks
+    /// it interrupted ([`Store::interrupt_stale_runs`]); until then readers can say so.
+    pub fn owner_ended(&self, this_host: &str) -> Option<String> {
+        if self.status != RunStatus::Running {
+            return None;
+        }
+        let (host, pid) = self.owner.as_deref()?.rsplit_once(':')?;
+        let pid: u32 = pid.parse().ok()?;
+        (host == this_host && !process_alive(pid)).then(|| format!("its process {host}:{pid} has ended"))
+    }
+}
+
 /// A process that trains runs: its host, its pid, and a token unique to the process,
 /// so that a later process that got the same pid is not taken for it.
 #[derive(Clone, Debug, PartialEq, Eq)]

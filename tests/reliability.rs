@@ -188,8 +188,9 @@ fn sigkill_at_any_moment_leaves_a_sound_database_and_the_rerun_completes_the_exa
 
     // 4. At varied moments, two trials at a time: while starting, opening, recovering,
     //    claiming, training, evaluating or writing, wherever the kill lands.
-    //    Each run resumes the last, so on a fast machine one may finish the plan before
-    //    its kill lands: then the plan must be complete, and later delays have no work.
+    //    Each run resumes the last, so on a fast machine a late one may finish the plan
+    //    before its kill lands: then the plan must be complete, and later delays have no
+    //    work. Five trials are left, several seconds of work: the kills up to 650 ms land.
     let mut finished_first = None;
     for delay_ms in [30, 120, 250, 400, 650, 900, 1300, 1800] {
         let (mut child, _stderr) = ws.spawn(&["run", "kill.toml", "--no-report", "--jobs", "2"], None);
@@ -197,6 +198,7 @@ fn sigkill_at_any_moment_leaves_a_sound_database_and_the_rerun_completes_the_exa
         let landed = try_kill_9(&mut child);
         check_after_kill(&db, &plan, 2, &format!("killed after {delay_ms} ms"));
         if !landed {
+            assert!(delay_ms > 650, "the run given {delay_ms} ms ended before its kill");
             assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), plan.len() as i64);
             finished_first = Some(delay_ms);
             break;

@@ -60,7 +60,9 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let host = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
     for run in &mut runs {
         if let Some(reason) = run.owner_ended(&host) {
-            run.error = Some(format!("{reason}; the next `mtl run` marks it interrupted and trains it again"));
+            run.error = Some(format!(
+                "{reason}; the next `mtl run` of its experiment marks it interrupted and trains it again"
+            ));
         }
     }
     if let Some(text) = &args.sort {

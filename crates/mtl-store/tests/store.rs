@@ -384,6 +384,32 @@ fn runs_left_running_by_dead_processes_are_marked_interrupted() {
 }
 
 #[test]
+fn a_running_run_says_when_its_process_on_this_host_has_ended() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(&dir.path().join("o.db")).expect("open");
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let pid = child.id();
+    claim(&mut store, "live", &owner("here", pid, "a"), HOUR, "9999");
+    claim(&mut store, "remote", &owner("elsewhere", pid, "b"), HOUR, "9999");
+    let Claim::Claimed { run: done, .. } = claim(&mut store, "done", &owner("here", pid, "c"), HOUR, "9999") else {
+        panic!("claimed")
+    };
+    store.finish_run(done, RunStatus::Done, None).expect("finish");
+    begin(&mut store, "no-owner");
+    let ended = |store: &Store| -> Vec<(String, Option<String>)> {
+        let runs = store.runs(None).expect("runs");
+        runs.into_iter().map(|r| (r.trial_key.clone(), r.owner_ended("here"))).collect()
+    };
+    // Alive, on another host (only its heartbeat can tell), done, or with no owner: nothing to say.
+    assert!(ended(&store).iter().all(|(_, reason)| reason.is_none()), "{:?}", ended(&store));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let reasons = ended(&store);
+    let said: Vec<_> = reasons.iter().filter_map(|(key, reason)| Some((key.as_str(), reason.as_deref()?))).collect();
+    assert_eq!(said, [("live", format!("its process here:{pid} has ended").as_str())]);
+}
+
+#[test]
 fn threads_racing_for_the_same_trials_claim_each_exactly_once() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("race.db");

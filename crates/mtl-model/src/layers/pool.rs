@@ -107,15 +107,16 @@ pub(super) fn pool_plane<T: WithDType>(
 }
 
 /// `relu(max(row))` and where its gradient goes: the first maximum (as PyTorch's
-/// `max(dim)` picks), or [`NO_WINNER`] when the maximum is negative. A NaN wins, so it
-/// propagates. candle's `max` backward instead gives the whole gradient to every tied
+/// `max(dim)` picks), or [`NO_WINNER`] when the maximum is negative. At exactly 0 the
+/// gradient passes, as through candle's relu (PyTorch's relu passes none there). The
+/// first NaN wins, so it propagates. candle's `max` backward instead gives the whole gradient to every tied
 /// element, so over padded text (where the all-padding windows tie) it is multiplied
 /// by the number of such windows.
 pub(super) fn max_relu_row<T: WithDType>(row: &[T]) -> (T, Winner) {
     let zero = T::from_f64(0.0);
     let (mut best, mut position) = (row[0], 0);
     for (index, &value) in row.iter().enumerate().skip(1) {
-        // As in `pool_plane`: strictly greater, or a NaN while none has won yet.
+        // Strictly greater, or a NaN while no NaN has won yet; branch-free (see `pool_plane`).
         #[allow(clippy::eq_op, clippy::nonminimal_bool)]
         let take = (value > best) | ((value != value) & (best == best));
         best = if take { value } else { best };

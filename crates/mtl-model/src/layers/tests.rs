@@ -300,6 +300,23 @@ fn max_over_time_gives_the_whole_gradient_to_the_first_of_tied_maxima() -> Resul
 }
 
 #[test]
+fn max_over_time_propagates_the_first_nan_and_passes_the_gradient_at_exactly_zero() -> Result<()> {
+    // [1, NaN, 5, NaN] → NaN, its gradient at the first NaN; [-1, 0, -2, 0] → 0 at the
+    // first 0, where the gradient passes (as through candle's relu and `max_pool2x2_relu`).
+    let rows = [[1f64, f64::NAN, 5., f64::NAN], [-1., 0., -2., 0.]];
+    let x = Var::from_tensor(&Tensor::new(&rows, &Device::Cpu)?.unsqueeze(1)?)?;
+    let identity = Conv1d::from_parts(Tensor::new(&[[[1f64]]], &Device::Cpu)?, None, 0);
+    let y = values(&identity.forward_relu_max_over_time(&x)?)?;
+    assert!(y[0].is_nan() && y[1] == 0.0, "{y:?}");
+    // d(2·y0 + 3·y1)/dx, so that the NaN output does not reach the other row's gradient.
+    let weights = Tensor::new(&[[2f64], [3.]], &Device::Cpu)?;
+    let loss = (identity.forward_relu_max_over_time(&x)? * weights)?.sum_all()?;
+    let grad = values(loss.backward()?.get(&x).expect("gradient"))?;
+    assert_eq!(grad, [0., 2., 0., 0., 0., 3., 0., 0.]);
+    Ok(())
+}
+
+#[test]
 fn only_a_1d_convolution_maxes_over_time() -> Result<()> {
     let conv = Conv1d::from_parts(random(&[2, 1, 3, 3], 1)?, None, 0);
     let maps = conv.forward_relu_max_over_time(&random(&[2, 1, 5, 5], 2)?);

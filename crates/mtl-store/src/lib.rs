@@ -315,6 +315,14 @@ pub struct RunRecord {
     pub heartbeat_at: Option<String>,
 }
 
+/// A connection to the database file `path`, which must exist, opened with `flags`.
+fn connect_existing(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    if !path.exists() {
+        return Err(StoreError::Missing { path: path.to_owned() });
+    }
+    Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|e| sqlite_err(path, e))
+}
+
 impl RunRecord {
     /// Why this run, still `running` in the file, has no process left: its owner on
     /// `this_host` has ended (a crash, a kill). The next sweep of its experiment marks
@@ -468,23 +476,14 @@ impl Store {
 
     /// Opens an existing database; fails if `path` does not exist.
     pub fn open_existing(path: &Path) -> Result<Store> {
-        if !path.exists() {
-            return Err(StoreError::Missing { path: path.to_owned() });
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
-        Store::init(conn, path)
+        Store::init(connect_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?, path)
     }
 
     /// Opens an existing database read-only: SQLite refuses every write through it.
     /// The database must have this build's schema (open it once with
     /// [`Store::open_existing`] to migrate an older one).
     pub fn open_read_only(path: &Path) -> Result<Store> {
-        if !path.exists() {
-            return Err(StoreError::Missing { path: path.to_owned() });
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
+        let conn = connect_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let err = |e| sqlite_err(path, e);
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
         conn.pragma_update(None, "query_only", true).map_err(err)?;

@@ -32,7 +32,7 @@ fn pool(xs: &Tensor, relu: bool) -> Result<Tensor> {
 /// Where a window's gradient goes: its position in the window (0–3 in row-major order
 /// for 2×2, the time step for a max over time), [`NO_WINNER`] when relu clipped it.
 pub(super) type Winner = u32;
-pub(super) const NO_WINNER: Winner = Winner::MAX;
+const NO_WINNER: Winner = Winner::MAX;
 
 struct MaxPool {
     relu: bool,

@@ -331,7 +331,9 @@ fn a_plan_over_max_trials_stops_without_a_terminal() {
     let out = ws.mtl(&["run", "small.toml", "--max-trials", "5"]);
     expect_code(&out, 2);
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("the plan has 6 trials, more than --max-trials 5; pass --max-trials 6"), "{stderr}");
+    assert!(stderr.contains(
+            "sweep: the sweep has 6 trials (strategy 2 × weighting 1 × lambda 2 × lr 1 × seeds 2), more than the limit of 5 (raise it with mtl run --max-trials)"
+        ), "{stderr}");
     assert!(!ws.path("mtl.db").exists());
 }
 

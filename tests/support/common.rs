@@ -99,3 +99,71 @@ pub fn metric_bits(db: &Path) -> Vec<(String, String, String, String, i64, u64)>
 pub fn count(db: &Path, sql: &str) -> i64 {
     Connection::open(db).expect("open db").query_row(sql, [], |r| r.get(0)).expect("count")
 }
+
+/// Resident memory past which [`run_measured`] kills its child: reading `/dev/zero` or
+/// expanding a huge sweep fills this within seconds, long before any deadline.
+pub const MEMORY_CEILING_KIB: u64 = 1024 * 1024;
+
+/// Runs `command` to its end, killing it (and failing) after `deadline` or past
+/// [`MEMORY_CEILING_KIB`]: guards, not timing checks, so that a regression fails instead
+/// of stalling the suite or exhausting the machine. Returns its output and its own peak
+/// resident memory in KiB, from wait4 (other tests' children do not count).
+pub fn run_measured(mut command: Command, deadline: std::time::Duration) -> (Output, u64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which clippy does not see
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let reader = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = reader(Box::new(child.stderr.take().expect("stderr")));
+    let pid = child.id() as libc::pid_t;
+    let started = std::time::Instant::now();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waiting on our own child, not yet reaped.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(reaped >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if reaped == pid {
+            break;
+        }
+        let resident = resident_kib(pid);
+        let why = if started.elapsed() > deadline {
+            Some(format!("still running after {deadline:?}"))
+        } else if resident > MEMORY_CEILING_KIB {
+            Some(format!("resident memory {resident} KiB, past the {MEMORY_CEILING_KIB} KiB ceiling"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            // SAFETY: signalling, then reaping, our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::wait4(pid, &mut status, 0, &mut usage);
+            }
+            panic!("{command:?}: {why}; killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
+    };
+    (output, usage.ru_maxrss as u64)
+}
+
+/// VmRSS of a running process in KiB (0 once it is gone).
+fn resident_kib(pid: libc::pid_t) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).unwrap_or("0 kB");
+    line.trim().trim_end_matches("kB").trim().parse().unwrap_or(0)
+}

@@ -37,7 +37,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let result = mtl_runner::bench::run(workload, options)?;
         let repeats: Vec<String> = result.repeats.iter().map(|r| format!("{r:.0}")).collect();
         let memory = result.peak_rss_bytes.map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
-        println!(
+        outln!(
             "{}: {:.0} samples/s (median of {} × {} steps, {} samples/step, {threads} threads; repeats {}), peak RSS {memory}",
             workload.name(),
             result.median_samples_per_second,
@@ -45,7 +45,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.steps,
             result.samples_per_step,
             repeats.join(" "),
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode};
 use mtl_runner::plan::Plan;
 use mtl_runner::shard::ShardPlan;
 use mtl_runner::sweep::{self, SweepOptions};
-use mtl_store::{MergeSummary, RunStatus, Store};
+use mtl_store::{MergeSummary, RunStatus, ShardTrial, Store, StoreError};
 use serde_json::json;
 
 use crate::output::{self, Format};
@@ -48,25 +48,27 @@ pub fn write_plan(plan: &Plan, file: &Path, db: &Path) -> anyhow::Result<ExitCod
     let shard_plan = ShardPlan::new(plan, file, db);
     let plan_file = shard_plan.write()?;
     let n = shard_plan.trial_keys.len();
-    println!("experiment {:?}: {n} trials; plan {}", plan.experiment, plan_file.display());
-    println!(
+    outln!("experiment {:?}: {n} trials; plan {}", plan.experiment, plan_file.display())?;
+    outln!(
         "run `mtl worker --plan {}` once per index 0 to {} (--trial I, or $JOB_COMPLETION_INDEX); then `mtl merge --db {}`",
         plan_file.display(),
         n.saturating_sub(1),
         db.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Submits the trials of `plan` that are not done as one Slurm job array.
 pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::Result<ExitCode> {
     let shard_plan = ShardPlan::new(plan, file, db);
+    // Before the database is opened: a folder of another experiment's plan is bad input.
+    let previous = shard_plan.previous()?;
     let mut store = Store::open(db)?;
-    let plan_path = shard_plan.dir().join("plan.json");
-    if let Ok(previous) = ShardPlan::read(&plan_path) {
+    let dir = shard_plan.dir();
+    if let Some(previous) = previous {
         if previous.trial_keys != shard_plan.trial_keys {
             // Queued tasks read the plan when they start: its indices must keep their meaning.
-            let queued = trial_states(&previous, &store)?.iter().filter(|s| s.is_queued()).count();
+            let queued = trial_states(&previous, &dir, &store)?.iter().filter(|s| s.is_queued()).count();
             if queued > 0 {
                 return Err(BadInput(format!(
                     "{}: the experiment's trials changed while {queued} task(s) of the plan submitted before are \
@@ -76,13 +78,13 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
                 .into());
             }
             // The old jobs' indices named the old plan's trials.
-            let _ = std::fs::remove_file(shard_plan.dir().join("jobs"));
+            let _ = std::fs::remove_file(dir.join("jobs"));
         }
     }
     let plan_file = shard_plan.write()?;
     // Shards finished since the last merge count as done.
-    merge_dir(&mut store, &shard_plan.dir())?;
-    let states = trial_states(&shard_plan, &store)?;
+    merge_dir(&mut store, &dir)?;
+    let states = trial_states(&shard_plan, &dir, &store)?;
     let wanted: Vec<usize> = states
         .iter()
         .enumerate()
@@ -91,10 +93,9 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
         .collect();
     if wanted.is_empty() {
         let what = if args.retry_failed { "no failed trials" } else { "every trial is done or queued" };
-        println!("experiment {:?}: {what}; nothing to submit (`mtl status --db {}`)", plan.experiment, db.display());
+        outln!("experiment {:?}: {what}; nothing to submit (`mtl status --db {}`)", plan.experiment, db.display())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let dir = shard_plan.dir();
     let mut array = index_ranges(&wanted);
     if let Some(k) = args.max_parallel {
         array += &format!("%{k}");
@@ -124,17 +125,17 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
     let mut jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
     jobs += &format!("{job} {}\n", index_ranges(&wanted));
     std::fs::write(&jobs_file, jobs).map_err(|e| anyhow::anyhow!("{}: {e}", jobs_file.display()))?;
-    println!(
+    outln!(
         "experiment {:?}: submitted Slurm job {job}, {} array task(s) ({array}) of {} trials; plan {}",
         plan.experiment,
         wanted.len(),
         shard_plan.trial_keys.len(),
         plan_file.display()
-    );
-    println!(
+    )?;
+    outln!(
         "follow it with `mtl status --db {0}`; `mtl merge --db {0}` brings finished trials into the database",
         db.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -185,8 +186,9 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let plan = shard_plan.trial_plan(index, &args.plan).map_err(|e| BadInput(e.to_string()))?;
     let key = plan.trials[0].key.clone();
     let shard = shard_plan.shard_path(&key);
-    if shard_status(&shard, &key).is_ok_and(|s| s.is_some_and(|(status, _)| status == RunStatus::Done)) {
-        println!("trial {index} ({key}): already done in {}", shard.display());
+    let trial = ShardTrial { experiment: &shard_plan.experiment, trial_key: &key };
+    if shard_status(&shard, trial).is_ok_and(|s| s.is_some_and(|(status, _)| status == RunStatus::Done)) {
+        outln!("trial {index} ({key}): already done in {}", shard.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
@@ -212,13 +214,13 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
     published?;
-    match shard_status(&shard, &key)? {
+    match shard_status(&shard, trial)? {
         Some((RunStatus::Done, _)) => {
-            println!("trial {index} ({key}): done, in {}", shard.display());
+            outln!("trial {index} ({key}): done, in {}", shard.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Some((status, error)) => {
-            eprintln!("trial {index} ({key}): {}: {}", status.as_str(), error.unwrap_or_default());
+            note!("trial {index} ({key}): {}: {}", status.as_str(), error.unwrap_or_default());
             Ok(ExitCode::from(1))
         }
         None => anyhow::bail!("trial {index} ({key}): its shard {} holds no run", shard.display()),
@@ -234,13 +236,15 @@ fn publish(scratch: &Path, shard: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The status and error of trial `key` in a shard; `None` when there is no shard.
-fn shard_status(shard: &Path, key: &str) -> anyhow::Result<Option<(RunStatus, Option<String>)>> {
-    if !shard.exists() {
+/// The status and error of `trial` in its shard; `None` when there is no shard, an error
+/// when the shard is not a regular file or does not hold exactly that trial.
+fn shard_status(shard: &Path, trial: ShardTrial) -> anyhow::Result<Option<(RunStatus, Option<String>)>> {
+    // Not `exists()`: that follows links, and a dangling one is there, to be refused.
+    if std::fs::symlink_metadata(shard).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
         return Ok(None);
     }
-    let run = Store::open_read_only(shard)?.runs(None)?.into_iter().find(|r| r.trial_key == key);
-    Ok(run.map(|r| (r.status, r.error)))
+    let run = Store::read_shard(shard, trial)?;
+    Ok(Some((run.status, run.error)))
 }
 
 #[derive(clap::Args)]
@@ -255,39 +259,63 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let dirs = cluster_dirs(&args.db)?;
     let mut store = Store::open(&args.db)?;
     let mut total = MergeSummary::default();
+    let mut skipped = 0;
     for dir in &dirs {
-        total.add(&merge_dir(&mut store, dir)?);
+        let (merged, left_out) = merge_dir(&mut store, dir)?;
+        total.add(&merged);
+        skipped += left_out;
     }
-    println!(
-        "merged into {}: {} done, {} failed; {} already there; {} still running",
+    outln!(
+        "merged into {}: {} done, {} failed; {} already there; {} still running; {skipped} skipped",
         args.db.display(),
         total.done,
         total.failed,
         total.already_merged,
         total.running
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Merges the shards of one experiment; a shard that cannot be read is reported and
-/// left out (its trial shows as failed in `mtl status`), the others are merged.
-fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<MergeSummary> {
+/// Merges the shards of one experiment folder and counts those it skipped. A shard is
+/// merged only if its name designates a trial of the folder's plan and it holds exactly
+/// that trial of that experiment; any other, and one that is not a regular file or cannot
+/// be read, is reported and skipped (its trial shows as failed in `mtl status`). An error
+/// of the main database ends the merge.
+fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<(MergeSummary, usize)> {
     let mut summary = MergeSummary::default();
-    for shard in ShardPlan::shards(dir) {
-        match store.merge_shard(&shard) {
+    let shards = ShardPlan::shards(dir);
+    let plan = match ShardPlan::read(&dir.join("plan.json")) {
+        Ok(plan) => plan,
+        Err(error) => {
+            // Without its plan, nothing says which trial each shard must hold.
+            note!("skipped {} and its {} shard(s): {error}", dir.display(), shards.len());
+            return Ok((summary, shards.len()));
+        }
+    };
+    let mut skipped = 0;
+    for shard in shards {
+        let name = shard.file_stem().and_then(|stem| stem.to_str());
+        let Some(key) = name.filter(|name| plan.trial_keys.iter().any(|key| key == name)) else {
+            let experiment = &plan.experiment;
+            note!("skipped {}: its name designates no trial of the plan of experiment {experiment:?}", shard.display());
+            skipped += 1;
+            continue;
+        };
+        match store.merge_trial_shard(&shard, ShardTrial { experiment: &plan.experiment, trial_key: key }) {
             Ok(merged) => summary.add(&merged),
-            Err(error @ (mtl_store::StoreError::NotADatabase { .. } | mtl_store::StoreError::NewerSchema { .. })) => {
-                eprintln!("skipped {}: {error}", shard.display());
+            Err(StoreError::Shard(rejected)) => {
+                note!("skipped {:#}", anyhow::Error::from(rejected));
+                skipped += 1;
             }
             Err(error) => return Err(error.into()),
         }
     }
-    Ok(summary)
+    Ok((summary, skipped))
 }
 
 /// The experiment folders of DB.cluster/, in name order; none is bad input.
 fn cluster_dirs(db: &Path) -> Result<Vec<PathBuf>, BadInput> {
-    let root = ShardPlan::dir_for(db, "x").parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = ShardPlan::cluster_root(db);
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .map(|entries| {
             entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("plan.json").exists()).collect()
@@ -343,11 +371,12 @@ impl TrialState {
     }
 }
 
-/// Each trial's state, from the main database, its shard and (where Slurm is) `squeue`.
-fn trial_states(plan: &ShardPlan, main: &Store) -> anyhow::Result<Vec<TrialState>> {
+/// Each trial's state, from the main database, its shard in the plan folder `dir` and
+/// (where Slurm is) `squeue`.
+fn trial_states(plan: &ShardPlan, dir: &Path, main: &Store) -> anyhow::Result<Vec<TrialState>> {
     let experiment_runs: BTreeMap<String, RunStatus> =
         main.runs(Some(&plan.experiment))?.into_iter().map(|r| (r.trial_key, r.status)).collect();
-    let jobs = submitted_jobs(&plan.dir());
+    let jobs = submitted_jobs(dir);
     let queue = slurm_states(&jobs);
     let mut states = Vec::new();
     for (index, key) in plan.trial_keys.iter().enumerate() {
@@ -356,9 +385,10 @@ fn trial_states(plan: &ShardPlan, main: &Store) -> anyhow::Result<Vec<TrialState
             continue;
         }
         // A shard exists only once its trial has finished (done, failed or interrupted).
-        let shard = match shard_status(&plan.shard_path(key), key) {
+        let trial = ShardTrial { experiment: &plan.experiment, trial_key: key };
+        let shard = match shard_status(&ShardPlan::shard_in(dir, key), trial) {
             Ok(status) => status,
-            Err(error) => Some((RunStatus::Failed, Some(format!("unreadable shard: {error}")))),
+            Err(error) => Some((RunStatus::Failed, Some(format!("shard not merged: {error:#}")))),
         };
         let submitted = jobs.iter().any(|(_, indices)| indices.contains(&index));
         let state = match (&shard, queue.as_ref().and_then(|q| q.get(&index)).map(String::as_str)) {
@@ -457,7 +487,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let mut counts_out = Vec::new();
     for dir in dirs {
         let plan = ShardPlan::read(&dir.join("plan.json")).map_err(|e| BadInput(e.to_string()))?;
-        let states = trial_states(&plan, &store)?;
+        let states = trial_states(&plan, &dir, &store)?;
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for state in &states {
             *counts.entry(state.name()).or_default() += 1;
@@ -490,16 +520,16 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(e, c)| json!({"experiment": e, "counts": c.iter().cloned().collect::<BTreeMap<_, _>>()}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({"experiments": summary, "trials": trials}))?);
+            outln!("{}", serde_json::to_string_pretty(&json!({"experiments": summary, "trials": trials}))?)?;
         }
-        Format::Csv => print!("{}", output::csv(&header, &rows)),
+        Format::Csv => out!("{}", output::csv(&header, &rows))?,
         Format::Table => {
             for (experiment, counts) in &counts_out {
                 let listed: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
-                println!("{experiment}: {}", listed.join(", "));
+                outln!("{experiment}: {}", listed.join(", "))?;
             }
             if !rows.is_empty() {
-                print!("\n{}", output::table(&header, &rows));
+                out!("\n{}", output::table(&header, &rows))?;
             }
         }
     }

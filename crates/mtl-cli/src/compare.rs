@@ -85,9 +85,9 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             out
         }
     };
-    print!("{out}");
+    out!("{out}")?;
     if comparison.rows.is_empty() && args.format == Format::Table {
-        eprintln!("(no finished runs{})", if args.selection.filter.is_some() { " match" } else { "" });
+        note!("(no finished runs{})", if args.selection.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)
 }

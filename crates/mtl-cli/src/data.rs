@@ -43,9 +43,9 @@ pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
     };
     let inspection = inspect(&args.path, hint)?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&as_json(&inspection))?),
-        Format::Table | Format::Csv => print!("{}", as_text(&inspection, args.format)),
-    }
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&as_json(&inspection))?),
+        Format::Table | Format::Csv => out!("{}", as_text(&inspection, args.format)),
+    }?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mtl_store::{ParamValue, RunId, RunRecord};
+use mtl_store::{ParamValue, RunId, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
 use crate::ls::Selection;
@@ -33,15 +33,35 @@ pub struct ExportArgs {
 }
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    // Refused before the database is opened: the export must never land on what it reads.
+    if let Some(path) = &args.out {
+        crate::guard::Inputs::default().database(&args.selection.db).check_output(path, "--out")?;
+    }
     let (store, runs, _) = args.selection.select()?;
+    let written = match &args.out {
+        Some(path) => crate::guard::write_atomically(path, |out| write_points(&args, &store, &runs, out)),
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = write_points(&args, &store, &runs, &mut out);
+            match written.and_then(|()| Ok(out.flush()?)) {
+                Ok(()) => Ok(()),
+                Err(e) => match e.downcast::<std::io::Error>() {
+                    // `mtl export | head`: the reader went away; that is not an error.
+                    Ok(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    Ok(e) => Err(crate::terminal::OutputFailed(e).into()),
+                    Err(other) => Err(other),
+                },
+            }
+        }
+    };
+    written.map(|()| ExitCode::SUCCESS)
+}
+
+/// Writes every metric point of `runs` to `out` in the chosen format.
+fn write_points(args: &ExportArgs, store: &Store, runs: &[RunRecord], out: &mut dyn Write) -> anyhow::Result<()> {
     let by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|r| (r.id, r)).collect();
     let settings: Vec<&String> =
         runs.iter().flat_map(|r| r.params.keys()).collect::<BTreeSet<_>>().into_iter().collect();
-    let sink: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = std::io::BufWriter::new(sink);
     let mut first = true;
     let mut header: Vec<String> = ["run_id", "experiment", "trial_key", "status"].map(String::from).to_vec();
     header.extend(settings.iter().map(|s| s.to_string()));
@@ -50,7 +70,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         ExportFormat::Csv => writeln!(out, "{}", csv_line(&header)),
         ExportFormat::Json => write!(out, "["),
     };
-    store.for_each_metric_point(args.selection.experiment.as_deref(), |point| {
+    let walked = store.for_each_metric_point(args.selection.experiment.as_deref(), |point| {
         let Some(run) = by_id.get(&point.run) else { return };
         if result.is_err() {
             return;
@@ -89,14 +109,10 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 write!(out, "{separator}{}", Value::Object(object))
             }
         };
-    })?;
+    });
+    walked?;
     if args.format == ExportFormat::Json {
         result = result.and_then(|()| writeln!(out, "{}]", if first { "" } else { "\n" }));
     }
-    match result.and_then(|()| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        // `mtl export | head`: the reader went away; that is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e.into()),
-    }
+    Ok(result?)
 }

@@ -141,9 +141,9 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    print!("{out}");
+    out!("{out}")?;
     if runs.is_empty() && args.format == Format::Table {
-        eprintln!("(no runs{})", if args.selection.filter.is_some() { " match" } else { "" });
+        note!("(no runs{})", if args.selection.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)
 }

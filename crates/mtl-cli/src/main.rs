@@ -3,11 +3,16 @@
 //! Thin glue over the library crates: parses flags, prints, maps errors to
 //! exit codes (0 success, 1 a trial failed or the run was interrupted, 2 bad input).
 
+// First, so that its macros (outln!, note!) are in scope in every module below.
+#[macro_use]
+mod terminal;
+
 mod bench;
 mod cluster;
 mod compare;
 mod data;
 mod export;
+mod guard;
 mod interrupt;
 mod ls;
 mod output;
@@ -135,13 +140,18 @@ fn main() -> ExitCode {
         Command::Data(command) => data::data(command),
         Command::Bench(args) => bench::bench(args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            note!("error: {error:#}");
             ExitCode::from(exit_code(&error))
         }
+    };
+    // Output that could not be written is a failure, even where the work itself was done.
+    if terminal::stderr_failed() && code == ExitCode::SUCCESS {
+        return ExitCode::from(1);
     }
+    code
 }
 
 /// A usage error found after clap's parsing (e.g. an unknown key in --where).
@@ -157,10 +167,17 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<mtl_runner::config::ConfigError>()
             || cause.is::<mtl_data::DataError>()
             || matches!(
+                cause.downcast_ref::<mtl_runner::shard::ShardError>(),
+                Some(mtl_runner::shard::ShardError::OtherExperiment { .. })
+            )
+            || matches!(
                 cause.downcast_ref::<StoreError>(),
                 Some(
                     StoreError::Missing { .. }
+                        | StoreError::NotAFile { .. }
+                        | StoreError::NoFolder { .. }
                         | StoreError::NotADatabase { .. }
+                        | StoreError::OlderSchemaReadOnly { .. }
                         | StoreError::NewerSchema { .. }
                         | StoreError::WriteRefused { .. }
                         | StoreError::BadQuery { .. }
@@ -179,10 +196,11 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    guard::Inputs::default().database(&args.db).check_folder(&args.out, "--out", mtl_report::writes_file_named)?;
     let store = mtl_store::Store::open_existing(&args.db)?;
     let options = mtl_report::ReportOptions { experiment: args.experiment, out_dir: args.out };
     let summary = mtl_report::write_report(&store, &options)?;
-    println!("wrote {} ({} runs, {} chart files)", summary.index.display(), summary.n_runs, summary.charts.len());
+    outln!("wrote {} ({} runs, {} chart files)", summary.index.display(), summary.n_runs, summary.charts.len())?;
     if args.open {
         open_in_browser(&summary.index);
     }
@@ -199,6 +217,6 @@ fn open_in_browser(page: &std::path::Path) {
         .stderr(std::process::Stdio::null())
         .spawn();
     if started.is_err() {
-        eprintln!("no browser to open it with ({opener} not found); open {} yourself", page.display());
+        note!("no browser to open it with ({opener} not found); open {} yourself", page.display());
     }
 }

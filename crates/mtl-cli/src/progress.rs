@@ -45,9 +45,9 @@ impl Progress {
     /// Prints above the bars (or plainly when there are none).
     fn line(&self, text: String) {
         if self.terminal {
-            self.multi.suspend(|| eprintln!("{text}"));
+            self.multi.suspend(|| note!("{text}"));
         } else {
-            eprintln!("{text}");
+            note!("{text}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! `mtl run`: plan, train, summarise, report.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -39,8 +39,10 @@ pub struct RunArgs {
     save_checkpoints: bool,
     /// The largest plan run without asking: a bigger one asks for confirmation on a
     /// terminal and stops otherwise (exit 2). Raise it to run a big sweep unattended.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    max_trials: usize,
+    /// The plan is counted from the file's lists before any trial is built; no plan
+    /// may have more than 100,000 trials.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_trials: u64,
     /// Where --save-checkpoints writes.
     #[arg(long, value_name = "DIR", default_value = "checkpoints")]
     checkpoints: PathBuf,
@@ -55,12 +57,17 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything the user typed is validated before the database is touched.
-    let plan = mtl_runner::config::parse_file(&args.file)?;
-    confirm_size(plan.trials.len(), args.max_trials)?;
+    check_outputs(&args)?;
+    let plan = parse_plan(&args.file, args.max_trials)?;
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
-    if let Some((trial, reason)) =
-        plan.trials.iter().find_map(|t| mtl_runner::train::unsupported(t, &tasks).map(|reason| (t, reason)))
-    {
+    // The model is built once per sharing setting: the rest of a trial does not change it.
+    let mut built = std::collections::HashSet::new();
+    let mut unfit = |trial: &mtl_runner::plan::Trial| {
+        use mtl_runner::train::{unbuildable, unsupported};
+        unsupported(trial, &tasks)
+            .or_else(|| built.insert(format!("{:?}", trial.sharing)).then(|| unbuildable(trial, &tasks)).flatten())
+    };
+    if let Some((trial, reason)) = plan.trials.iter().find_map(|t| unfit(t).map(|reason| (t, reason))) {
         return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
     }
     let slurm_flags =
@@ -78,8 +85,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Threads per trial by the work, not only by cores ÷ jobs: a small network trains
+        // faster on one thread than on two (waking a thread costs more than its share).
         // Read by rayon and candle when their thread pools start, which is after this point.
-        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
+        let threads = (cores / jobs).max(1);
+        let threads = if threads > 1 && any_trial_worth_threads(&plan, &tasks)? { threads } else { 1 };
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let progress = Progress::new(jobs);
     let checkpoint_dir = args.save_checkpoints.then(|| args.checkpoints.clone());
@@ -99,7 +110,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = report.context("running the sweep")?;
     let interrupted = report.outcomes.iter().filter(|o| o.status == RunStatus::Interrupted).count();
     if crate::interrupt::requested() {
-        eprintln!(
+        note!(
             "interrupted: {interrupted} trial(s) marked interrupted; run the same command again to resume (finished trials are kept)"
         );
         return Ok(ExitCode::from(1));
@@ -110,49 +121,86 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runs: Vec<RunRecord> =
         store.runs(Some(&plan.experiment))?.into_iter().filter(|r| keys.contains(r.trial_key.as_str())).collect();
     let task_names: Vec<&str> = plan.tasks.iter().map(|t| t.name.as_str()).collect();
-    println!("\n{}", summary(&runs, &task_names));
+    outln!("\n{}", summary(&runs, &task_names))?;
 
     if !args.no_report {
         let options = mtl_report::ReportOptions { experiment: Some(plan.experiment.clone()), out_dir: args.out };
         let written = mtl_report::write_report(&store, &options)?;
-        println!("report: {}", written.index.display());
+        outln!("report: {}", written.index.display())?;
     }
-    println!("database: {}", args.db.display());
+    outln!("database: {}", args.db.display())?;
 
     if !report.left_to_others.is_empty() {
         let running = report.left_to_others.iter().filter(|(_, why)| why.starts_with("running")).count();
-        eprintln!(
-            "{} trial(s) were left to other processes ({running} still running there)",
-            report.left_to_others.len()
-        );
+        note!("{} trial(s) were left to other processes ({running} still running there)", report.left_to_others.len());
     }
     let failed = report.outcomes.iter().filter(|o| o.status != RunStatus::Done).count();
     if failed > 0 {
-        eprintln!("{failed} trial(s) failed; `mtl ls --db {}` shows why", args.db.display());
+        note!("{failed} trial(s) failed; `mtl ls --db {}` shows why", args.db.display());
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A plan over `max_trials` runs only when the user says so at a terminal.
-fn confirm_size(n_trials: usize, max_trials: usize) -> anyhow::Result<()> {
-    use std::io::{BufRead, IsTerminal, Write};
-    if n_trials <= max_trials {
-        return Ok(());
+/// Whether a training step of some trial has the work to gain from several threads
+/// (estimated once per sharing setting, which alone changes the network).
+fn any_trial_worth_threads(plan: &mtl_runner::plan::Plan, tasks: &mtl_runner::data::TaskSet) -> anyhow::Result<bool> {
+    use mtl_runner::train::{step_work, worth_threads};
+    let mut seen = std::collections::HashSet::new();
+    for trial in plan.trials.iter().filter(|t| seen.insert(format!("{:?}", t.sharing))) {
+        if worth_threads(step_work(trial, tasks)?) {
+            return Ok(true);
+        }
     }
-    let over = format!("the plan has {n_trials} trials, more than --max-trials {max_trials}");
+    Ok(false)
+}
+
+/// Outputs that would overwrite an input, or could not be written after hours of
+/// training, are refused before anything is read or trained.
+fn check_outputs(args: &RunArgs) -> Result<(), crate::BadInput> {
+    use crate::guard::{check_writable_folder, Inputs};
+    let inputs = Inputs::default().file(&args.file, "the experiment file");
+    inputs.check_output(&args.db, "--db")?;
+    let db_folder = args.db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    check_writable_folder(db_folder, "--db")?;
+    let inputs = inputs.database(&args.db);
+    if !args.no_report && args.executor == Executor::Local {
+        inputs.check_folder(&args.out, "--out", mtl_report::writes_file_named)?;
+        check_writable_folder(&args.out, "--out")?;
+    }
+    if args.save_checkpoints {
+        inputs.check_folder(&args.checkpoints, "--checkpoints", |_| false)?;
+        check_writable_folder(&args.checkpoints, "--checkpoints")?;
+    }
+    Ok(())
+}
+
+/// Reads and validates the experiment file; a plan over `max_trials` (counted before it
+/// is built) runs only when the user says so at a terminal.
+fn parse_plan(file: &Path, max_trials: u64) -> anyhow::Result<mtl_runner::plan::Plan> {
+    use mtl_runner::config;
+    use std::io::{BufRead, IsTerminal};
+    let error = match config::parse_file_with(file, max_trials) {
+        Ok(plan) => return Ok(plan),
+        Err(error) => error,
+    };
     if !std::io::stdin().is_terminal() {
-        return Err(crate::BadInput(format!("{over}; pass --max-trials {n_trials} to run it")).into());
+        return Err(error.into());
     }
-    eprint!("{over}. Run all {n_trials}? [y/N] ");
-    std::io::stderr().flush()?;
+    // The file was read; was the plan only too big?
+    let Ok(text) = std::fs::read_to_string(file) else { return Err(error.into()) };
+    let Ok(size) = config::sweep_size(&text, file) else { return Err(error.into()) };
+    if size.trials <= max_trials || size.trials > config::MAX_PLAN_TRIALS {
+        return Err(error.into());
+    }
+    note!("the plan has {} trials ({}), more than --max-trials {max_trials}.", size.trials, size.describe());
+    crate::terminal::write_stderr(format_args!("Run all {}? [y/N] ", size.trials));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(crate::BadInput("not started".into()).into())
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        return Err(crate::BadInput("not started".into()).into());
     }
+    Ok(config::parse_str_with(&text, file, size.trials)?)
 }
 
 /// Test accuracy per task, mean ± sample std over seeds, one row per group of

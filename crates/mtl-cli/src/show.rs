@@ -68,7 +68,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             "best_epoch": run.best_epoch, "final_epoch": run.final_epoch,
             "settings": settings, "epochs": epochs, "diagnostics": diagnostics,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -130,7 +130,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .collect();
         out.push_str(&output::table(&header, &rows));
     }
-    print!("{out}");
+    out!("{out}")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,14 +1,27 @@
-//! `mtl sql`: one read-only SQL statement against the results database.
+//! `mtl sql`: one read-only SQL statement against the results database, its rows written
+//! as SQLite produces them, so that a result of any size goes out in bounded memory.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use mtl_store::{SqlValue, Store};
 use serde_json::{Map, Value};
 
 use crate::output::{self, Format};
+use crate::terminal::OutputFailed;
+
+/// Table output lays out its columns from this many first rows, then streams the rest.
+const TABLE_PAGE_ROWS: usize = 1000;
+
+/// Buffered rows go out at least this often, so that a slow query shows what it has.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(clap::Args)]
+#[command(after_help = "Blobs show as `<blob N bytes>` in table and CSV output and as {\"blob_bytes\": N} in JSON. \
+PRAGMAs that only read are allowed (PRAGMA journal_mode, PRAGMA table_info(runs)). Rows are written as they \
+come; table output lays out its columns from the first 1,000 rows.")]
 pub struct SqlArgs {
     /// One SQL statement, e.g. "SELECT strategy, AVG(\"digits.test.accuracy\") FROM runs_wide GROUP BY 1".
     /// Views: runs_wide (one row per run: fields, provenance, a column per setting and per
@@ -22,6 +35,9 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Write at most N rows (stderr says when the query had more).
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
 }
 
 pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
@@ -31,31 +47,239 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         drop(Store::open_existing(&args.db)?);
         store = Store::open_read_only(&args.db)?;
     }
-    let result = store.query(&args.query)?;
-    let cells = |row: &[SqlValue]| row.iter().map(SqlValue::to_string).collect::<Vec<_>>();
-    let out = match args.format {
-        Format::Table => {
-            let rows: Vec<Vec<String>> = result.rows.iter().map(|r| cells(r)).collect();
-            output::table(&result.columns, &rows)
-        }
-        Format::Csv => output::csv(&result.columns, &result.rows.iter().map(|r| cells(r)).collect::<Vec<_>>()),
-        Format::Json => {
-            let rows: Vec<Value> = result
-                .rows
-                .iter()
-                .map(|row| {
-                    let object: Map<String, Value> = result
-                        .columns
-                        .iter()
-                        .zip(row)
-                        .map(|(c, v)| (c.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
-                        .collect();
-                    Value::Object(object)
-                })
-                .collect();
-            serde_json::to_string_pretty(&rows)? + "\n"
-        }
-    };
-    print!("{out}");
+    let width = if args.format == Format::Table { output::terminal_width() } else { None };
+    let mut rows = RowWriter::new(std::io::stdout().lock(), args.format, width);
+    let summary = store.query_each(&args.query, args.limit, |columns, values| {
+        rows.row(columns, values).map_err(anyhow::Error::from)
+    })?;
+    rows.finish(&summary.columns)?;
+    if summary.more {
+        note!("showed the first {} rows (--limit); the query has more", summary.rows);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes rows in one format as they come: CSV and JSON at once, a table after its first
+/// page (which sets the columns' widths).
+struct RowWriter<W: Write> {
+    out: std::io::BufWriter<W>,
+    format: Format,
+    /// The terminal's width, for tables.
+    width: Option<usize>,
+    rows_written: u64,
+    last_flush: Instant,
+    /// Table rows not yet written: the first page, until its layout is known.
+    page: Vec<Vec<String>>,
+    layout: Option<TableLayout>,
+}
+
+impl<W: Write> RowWriter<W> {
+    fn new(out: W, format: Format, width: Option<usize>) -> RowWriter<W> {
+        RowWriter {
+            out: std::io::BufWriter::with_capacity(64 * 1024, out),
+            format,
+            width,
+            rows_written: 0,
+            last_flush: Instant::now(),
+            page: Vec::new(),
+            layout: None,
+        }
+    }
+
+    fn row(&mut self, columns: &[String], values: &[SqlValue]) -> Result<(), OutputFailed> {
+        let first = self.rows_written == 0;
+        match self.format {
+            Format::Csv => {
+                if first {
+                    writeln!(self.out, "{}", output::csv_line(columns)).map_err(OutputFailed)?;
+                }
+                writeln!(self.out, "{}", output::csv_line(&cells(values))).map_err(OutputFailed)?;
+            }
+            Format::Json => {
+                let object: Map<String, Value> = columns
+                    .iter()
+                    .zip(values)
+                    .map(|(c, v)| (c.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+                    .collect();
+                let pretty = serde_json::to_string_pretty(&Value::Object(object)).unwrap_or_default();
+                // As serde_json would indent the whole array: each object two spaces in.
+                self.out.write_all(if first { b"[\n" } else { b",\n" }).map_err(OutputFailed)?;
+                for (i, line) in pretty.lines().enumerate() {
+                    let end = if i == 0 { "" } else { "\n" };
+                    write!(self.out, "{end}  {line}").map_err(OutputFailed)?;
+                }
+            }
+            Format::Table => match &self.layout {
+                Some(layout) => layout.write_row(&mut self.out, &cells(values))?,
+                None => {
+                    self.page.push(cells(values));
+                    if self.page.len() == TABLE_PAGE_ROWS {
+                        self.write_page(columns)?;
+                    }
+                }
+            },
+        }
+        self.rows_written += 1;
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.out.flush().map_err(OutputFailed)?;
+            self.last_flush = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Lays out the table from the page so far, and writes its header and the page.
+    fn write_page(&mut self, columns: &[String]) -> Result<(), OutputFailed> {
+        let layout = TableLayout::of(columns, &self.page, self.width);
+        layout.write_row(&mut self.out, columns)?;
+        layout.write_row(&mut self.out, &layout.widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
+        for row in self.page.drain(..) {
+            layout.write_row(&mut self.out, &row)?;
+        }
+        self.layout = Some(layout);
+        Ok(())
+    }
+
+    /// Ends the output (a header alone when there was no row).
+    fn finish(mut self, columns: &[String]) -> Result<(), OutputFailed> {
+        let none = self.rows_written == 0;
+        match self.format {
+            Format::Csv if none => writeln!(self.out, "{}", output::csv_line(columns)).map_err(OutputFailed)?,
+            Format::Csv => {}
+            Format::Json => self.out.write_all(if none { b"[]\n" } else { b"\n]\n" }).map_err(OutputFailed)?,
+            Format::Table => {
+                if self.layout.is_none() {
+                    self.write_page(columns)?;
+                }
+                let kept = self.layout.as_ref().map_or(columns.len(), |l| l.widths.len());
+                if kept < columns.len() {
+                    writeln!(
+                        self.out,
+                        "({} more column(s) do not fit the terminal: {}; use --format csv or json for every column)",
+                        columns.len() - kept,
+                        columns[kept..].join(", ")
+                    )
+                    .map_err(OutputFailed)?;
+                }
+            }
+        }
+        self.out.flush().map_err(OutputFailed)
+    }
+}
+
+fn cells(values: &[SqlValue]) -> Vec<String> {
+    values.iter().map(SqlValue::to_string).collect()
+}
+
+/// The columns of a streamed table, as [`output::fit_table`] lays them out for its rows:
+/// the columns that fit the terminal, each as wide as its widest cell of the first page,
+/// numbers right-aligned. Later rows wider than that push the next columns right.
+struct TableLayout {
+    /// Width of each column kept.
+    widths: Vec<usize>,
+    numeric: Vec<bool>,
+}
+
+impl TableLayout {
+    fn of(header: &[String], rows: &[Vec<String>], terminal_width: Option<usize>) -> TableLayout {
+        let cell_width =
+            |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0);
+        let mut kept = header.len();
+        if let Some(terminal_width) = terminal_width {
+            let mut used = 0;
+            for i in 0..header.len() {
+                used += cell_width(i) + if i > 0 { 2 } else { 0 };
+                if used > terminal_width && i > 0 {
+                    kept = i;
+                    break;
+                }
+            }
+        }
+        let is_number = |cell: &String| cell.parse::<f64>().is_ok() || cell == "-" || cell.contains('±');
+        TableLayout {
+            widths: (0..kept).map(cell_width).collect(),
+            numeric: (0..kept).map(|i| rows.iter().all(|r| is_number(&r[i]))).collect(),
+        }
+    }
+
+    fn write_row(&self, out: &mut impl Write, cells: &[String]) -> Result<(), OutputFailed> {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(self.widths.iter().zip(&self.numeric))
+            .map(|(c, (&w, &numeric))| if numeric { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .collect();
+        writeln!(out, "{}", parts.join("  ").trim_end()).map_err(OutputFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(format: Format, width: Option<usize>, header: &[&str], rows: &[Vec<SqlValue>]) -> String {
+        let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+        let mut out = Vec::new();
+        let mut writer = RowWriter::new(&mut out, format, width);
+        for row in rows {
+            writer.row(&header, row).expect("row");
+        }
+        writer.finish(&header).expect("finish");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn sample(n: usize) -> Vec<Vec<SqlValue>> {
+        (0..n)
+            .map(|i| vec![SqlValue::Text(format!("run-{i}")), SqlValue::Real(i as f64 / 4.0), SqlValue::Blob(i)])
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_table_is_the_table_of_its_rows_when_they_fit_one_page() {
+        let header = ["name", "value", "artifact"];
+        for (n, width) in [(0, None), (3, None), (3, Some(14)), (TABLE_PAGE_ROWS, Some(20))] {
+            let rows = sample(n);
+            let as_text: Vec<Vec<String>> = rows.iter().map(|r| cells(r)).collect();
+            let expected = output::fit_table(&header.map(String::from), &as_text, width);
+            assert_eq!(written(Format::Table, width, &header, &rows), expected, "{n} rows, width {width:?}");
+        }
+    }
+
+    #[test]
+    fn rows_after_the_first_page_keep_its_columns() {
+        let rows = sample(TABLE_PAGE_ROWS + 2);
+        let out = written(Format::Table, None, &["name", "value", "artifact"], &rows);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2 + TABLE_PAGE_ROWS + 2);
+        // Widths from the page: name 7 (run-999), value 6 (249.75), artifact 16.
+        assert_eq!(lines[2], "run-0         0  <blob 0 bytes>");
+        // run-1000 is one character wider than the page's widest name: it pushes the rest.
+        assert_eq!(lines[2 + TABLE_PAGE_ROWS], "run-1000     250  <blob 1000 bytes>");
+    }
+
+    #[test]
+    fn streamed_json_is_what_serde_json_writes_for_the_whole_array() {
+        let rows = sample(3);
+        let header = ["name", "value", "artifact"];
+        let whole: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let object: Map<String, Value> = header
+                    .iter()
+                    .zip(r)
+                    .map(|(c, v)| (c.to_string(), serde_json::to_value(v).expect("value")))
+                    .collect();
+                Value::Object(object)
+            })
+            .collect();
+        let expected = serde_json::to_string_pretty(&whole).expect("json") + "\n";
+        assert_eq!(written(Format::Json, None, &header, &rows), expected);
+        assert_eq!(written(Format::Json, None, &header, &[]), "[]\n");
+        assert!(expected.contains("\"artifact\": {\n      \"blob_bytes\": 2\n    }"), "{expected}");
+    }
+
+    #[test]
+    fn csv_has_its_header_even_without_rows() {
+        assert_eq!(written(Format::Csv, None, &["a", "b"], &[]), "a,b\n");
+        let rows = [vec![SqlValue::Text("x,y".into()), SqlValue::Blob(12)]];
+        assert_eq!(written(Format::Csv, None, &["a", "b"], &rows), "a,b\n\"x,y\",<blob 12 bytes>\n");
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::files::{self, Expected};
 use crate::formats::{images, text};
 use crate::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 
@@ -92,7 +93,7 @@ pub struct Inspection {
     pub splits: Vec<SplitSummary>,
     /// Files read.
     pub files_read: usize,
-    /// Problems: skipped files, non-UTF-8 files, replaced bytes, empty classes.
+    /// Problems: skipped files, non-UTF-8 files, replaced bytes, empty classes, a single class, empty texts.
     pub problems: Vec<String>,
 }
 
@@ -102,7 +103,7 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
         return Err(DataError::invalid(path, "no such file or directory"));
     }
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-    if path.is_file() {
+    if !files::check_kind(path, Expected::FileOrFolder)? {
         return Ok(match name.rsplit('.').next().unwrap_or("") {
             "csv" => Format::Csv,
             "tsv" => Format::Tsv,
@@ -149,6 +150,8 @@ fn class_files(dir: &Path, entries: &[String]) -> Vec<PathBuf> {
 
 /// Reads `path` in `format` (detected when `None`) and summarises it.
 pub fn inspect(path: &Path, format: Option<Format>) -> Result<Inspection, DataError> {
+    // Before any reader opens it: a FIFO would block, a device would never end.
+    files::check_kind(path, Expected::FileOrFolder)?;
     let format = match format {
         Some(f) => f,
         None => detect(path)?,
@@ -172,6 +175,7 @@ pub fn inspect(path: &Path, format: Option<Format>) -> Result<Inspection, DataEr
         }
         Format::AclImdb => Ok(summarise_texts(path, format, text::aclimdb(path)?)),
         Format::TextLines => {
+            files::check_kind(path, Expected::Folder)?;
             let entries: Vec<String> = std::fs::read_dir(path)
                 .map_err(|e| DataError::io(path, e))?
                 .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -217,6 +221,13 @@ fn problems(report: &LoadReport, splits: &[SplitSummary], class_names: &[String]
             }
         }
     }
+    let mut with_examples = class_names
+        .iter()
+        .enumerate()
+        .filter(|&(class, _)| splits.iter().any(|split| split.per_class.get(class).is_some_and(|&n| n > 0)));
+    if let (Some((_, only)), None) = (with_examples.next(), with_examples.next()) {
+        problems.push(format!("only one class has examples ({only:?}): there is nothing to tell apart"));
+    }
     problems
 }
 
@@ -239,11 +250,19 @@ fn summarise_images(path: &Path, format: Format, sourced: Sourced<LabeledImages>
 
 fn summarise_texts(path: &Path, format: Format, sourced: Sourced<LabeledTexts>) -> Inspection {
     let n_classes = sourced.class_names.len();
+    let mut empty_texts = Vec::new();
     let splits: Vec<SplitSummary> = splits(&sourced)
         .into_iter()
         .map(|(name, texts)| {
             let mut lengths: Vec<usize> = text::tokenize_all(&texts.texts).iter().map(Vec::len).collect();
             lengths.sort_unstable();
+            // Sorted: the empty texts come first.
+            let n_empty = lengths.iter().take_while(|&&len| len == 0).count();
+            if n_empty == lengths.len() && n_empty > 0 {
+                empty_texts.push(format!("all {n_empty} texts of {name} are empty (no tokens)"));
+            } else if n_empty > 0 {
+                empty_texts.push(format!("{n_empty} of {} texts of {name} are empty (no tokens)", lengths.len()));
+            }
             let text_lengths = (!lengths.is_empty()).then(|| LengthStats {
                 min: lengths[0],
                 median: lengths[lengths.len() / 2],
@@ -259,7 +278,8 @@ fn summarise_texts(path: &Path, format: Format, sourced: Sourced<LabeledTexts>) 
             }
         })
         .collect();
-    let problems = problems(&sourced.report, &splits, &sourced.class_names);
+    let mut problems = problems(&sourced.report, &splits, &sourced.class_names);
+    problems.extend(empty_texts);
     let files_read = sourced.report.files_read;
     Inspection { path: path.into(), format, class_names: sourced.class_names, splits, files_read, problems }
 }

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod dataset;
+pub mod files;
 pub mod formats;
 pub mod inspect;
 pub mod prepare;

@@ -110,15 +110,36 @@ pub(crate) fn write_png_and_svg(chart: &impl Chart, out_dir: &Path, stem: &str) 
         path: path.to_owned(),
         message: error.to_string(),
     };
+    // Drawn under a temporary name and renamed: an interrupted report leaves no half a chart.
+    let partial_png = crate::partial_path(&png_path);
     {
-        let root = BitMapBackend::new(&png_path, chart.size()).into_drawing_area();
-        chart.draw(&root).and_then(|()| root.present()).map_err(|error| plot_error(&png_path, &error))?;
+        let root = BitMapBackend::new(&partial_png, chart.size()).into_drawing_area();
+        let drawn = chart.draw(&root).and_then(|()| root.present());
+        drawn.map_err(|error| {
+            let _ = std::fs::remove_file(&partial_png);
+            plot_error(&png_path, &error)
+        })?;
     }
+    std::fs::rename(&partial_png, &png_path).map_err(|source| ReportError::Io { path: png_path.clone(), source })?;
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(&svg_path, chart.size()).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, chart.size()).into_drawing_area();
         chart.draw(&root).and_then(|()| root.present()).map_err(|error| plot_error(&svg_path, &error))?;
     }
+    crate::write_whole(&svg_path, xml_safe(&svg).as_bytes())?;
     Ok([png_path, svg_path])
+}
+
+/// `text` without the characters XML 1.0 forbids (control characters other than tab,
+/// newline and carriage return), each replaced by U+FFFD: names from older databases
+/// may hold them, and one NUL makes the whole SVG unreadable.
+pub(crate) fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let forbidden = |c: char| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r');
+    if text.contains(forbidden) {
+        text.replace(forbidden, "\u{fffd}").into()
+    } else {
+        text.into()
+    }
 }
 
 /// A final metric against λ: mean line, ±1 std band and points per method,

@@ -378,6 +378,8 @@ pub(crate) fn escape(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&#39;"),
+            // Control characters are not allowed in HTML text: shown as escapes instead.
+            c if c.is_control() && !matches!(c, '\t' | '\n') => escaped.extend(c.escape_default()),
             other => escaped.push(other),
         }
     }

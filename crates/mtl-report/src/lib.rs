@@ -34,7 +34,7 @@ mod html;
 pub mod tradeoff;
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mtl_store::{MetricKey, ParamValue, RunId, Store};
 
@@ -239,14 +239,13 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         let source = experiment_source(store, &runs)?;
         let runs_csv = file_stems.claim(&[&name, "runs"]) + ".csv";
         let path = out_dir.join(&runs_csv);
-        std::fs::write(&path, html::runs_csv(&runs))
-            .map_err(|source| ReportError::Io { path: path.clone(), source })?;
+        write_whole(&path, html::runs_csv(&runs).as_bytes())?;
         sections.push(ExperimentSection { name, runs, charts, method_table, hidden_groups, source, runs_csv });
     }
 
     let index = out_dir.join("index.html");
     let page = html::render_index(store.path(), &sections);
-    std::fs::write(&index, page).map_err(|source| ReportError::Io { path: index.clone(), source })?;
+    write_whole(&index, page.as_bytes())?;
     let n_runs = sections.iter().map(|section| section.runs.len()).sum();
     Ok(ReportSummary { index, charts: chart_files, n_runs })
 }
@@ -294,7 +293,12 @@ struct UniqueFileStems {
 
 impl UniqueFileStems {
     fn claim(&mut self, parts: &[&str]) -> String {
-        let base = parts.iter().map(|part| sanitise_file_stem(part)).collect::<Vec<_>>().join("-");
+        let mut base = parts.iter().map(|part| sanitise_file_stem(part)).collect::<Vec<_>>().join("-");
+        if base.len() > MAX_STEM_BYTES {
+            // A long name is cut, and its hash keeps cut names apart.
+            let hash = fnv1a(parts.join("\0").as_bytes());
+            base = format!("{}-{hash:016x}", base[..MAX_STEM_BYTES - 17].trim_end_matches('-'));
+        }
         let mut stem = base.clone();
         let mut suffix = 2;
         while !self.claimed.insert(stem.clone()) {
@@ -303,6 +307,39 @@ impl UniqueFileStems {
         }
         stem
     }
+}
+
+/// Whether the report may write a file of this name into its folder (`index.html`,
+/// charts, runs CSV files, and their temporary names), so that callers can refuse a
+/// folder where that would overwrite an input.
+pub fn writes_file_named(name: &str) -> bool {
+    name == "index.html" || name.starts_with(".partial-") || [".png", ".svg", ".csv"].iter().any(|e| name.ends_with(e))
+}
+
+/// The longest file stem: with a `-N` suffix and `.html`, `.png` or `.svg` the name
+/// stays far under the 255 bytes file systems allow, whatever the experiment's name.
+const MAX_STEM_BYTES: usize = 120;
+
+/// 64-bit FNV-1a: a stable hash for file names, the same on every machine and build.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Writes `path` whole or not at all: into a temporary name in the same folder, then
+/// renamed into place (an interrupted report leaves no half-written file).
+pub(crate) fn write_whole(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
+    let temporary = partial_path(path);
+    std::fs::write(&temporary, contents).and_then(|()| std::fs::rename(&temporary, path)).map_err(|source| {
+        let _ = std::fs::remove_file(&temporary);
+        ReportError::Io { path: path.to_owned(), source }
+    })
+}
+
+/// `DIR/.partial-NAME`, where a file is written before it is renamed to `DIR/NAME`;
+/// the extension is kept (plotters picks the image format by it).
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".partial-{}-{name}", std::process::id()))
 }
 
 /// Lower-case ASCII letters, digits and single dashes only: safe on every file
@@ -327,6 +364,24 @@ fn sanitise_file_stem(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_names_make_short_distinct_stems() {
+        let mut stems = UniqueFileStems::default();
+        let long = "x".repeat(300);
+        let a = stems.claim(&[&format!("{long}a"), "strategies"]);
+        let b = stems.claim(&[&format!("{long}b"), "strategies"]);
+        assert!(a.len() <= MAX_STEM_BYTES && b.len() <= MAX_STEM_BYTES, "{a} {b}");
+        assert_ne!(a, b);
+        assert!(a.starts_with("xxxx"), "{a}");
+        assert_eq!(stems.claim(&["short", "t"]), "short-t", "short names are kept whole");
+    }
+
+    #[test]
+    fn svg_text_loses_the_characters_xml_forbids() {
+        assert_eq!(charts::xml_safe("a\u{0}b\u{1b}c\td\n"), "a\u{fffd}b\u{fffd}c\td\n");
+        assert_eq!(charts::xml_safe("λ <ok>"), "λ <ok>");
+    }
 
     #[test]
     fn file_stems_are_sanitised_and_unique() {

@@ -26,6 +26,9 @@ use crate::diagnostics::DiagnosticsSettings;
 use crate::plan::{expand, ModelConfig, Plan, StaticWeights, SweepAxes, TaskSource, TrainingSettings, DEFAULT_MODEL};
 use crate::weighting::Method;
 
+mod size;
+pub use size::{SweepSize, MAX_PLAN_TRIALS};
+
 /// A problem with an experiment file.
 #[derive(Debug, thiserror::Error)]
 #[error("{}{}: {}{message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default(), key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
@@ -39,6 +42,10 @@ pub struct ConfigError {
     /// What is wrong.
     pub message: String,
 }
+
+/// The longest experiment name, in bytes: file names made from it (with a short hash
+/// added) stay under the 255 bytes most file systems allow.
+const MAX_NAME_BYTES: usize = 200;
 
 /// The most static weight vectors `sweep.lambda` may ask for (`random = N`, or a simplex grid).
 const MAX_WEIGHT_VECTORS: usize = 100_000;
@@ -344,20 +351,62 @@ impl Default for SweepEntry {
     }
 }
 
-/// Reads and validates an experiment file.
+/// Reads and validates an experiment file whose plan may have up to [`MAX_PLAN_TRIALS`] trials.
 pub fn parse_file(path: &Path) -> Result<Plan, ConfigError> {
+    parse_file_with(path, MAX_PLAN_TRIALS)
+}
+
+/// [`parse_file`] for a plan of at most `max_trials` trials (counted before any is built).
+pub fn parse_file_with(path: &Path, max_trials: u64) -> Result<Plan, ConfigError> {
+    use std::io::Read;
+    /// The largest experiment file read: 1 MiB, far above any real one (a few KiB).
+    const MAX_FILE_BYTES: u64 = 1 << 20;
     let error = |message: String| ConfigError { file: path.to_owned(), line: None, key: None, message };
-    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read the experiment file: {e}")))?;
+    let cannot_read = |e: std::io::Error| error(format!("cannot read the experiment file: {e}"));
+    // Checked before opening: a FIFO would block, a device (`mtl run /dev/zero`) would never end.
+    let metadata = std::fs::metadata(path).map_err(cannot_read)?;
+    if !metadata.is_file() {
+        let kind = mtl_data::files::describe(metadata.file_type());
+        return Err(error(format!("{kind}, not a regular file: an experiment file is a TOML file")));
+    }
+    let too_large =
+        |len: u64| error(format!("{len} bytes: an experiment file may have at most 1 MiB ({MAX_FILE_BYTES} bytes)"));
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // Bounded again while reading, in case the file grew since.
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     let source = String::from_utf8(bytes).map_err(|e| {
         error(format!("not UTF-8 text (byte {}); is this a TOML experiment file?", e.utf8_error().valid_up_to()))
     })?;
-    parse_str(&source, path)
+    parse_str_with(&source, path, max_trials)
 }
 
 /// Validates the text of an experiment file; `path` is used in messages.
 pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
-    let checker = Checker { source, file: path };
-    let file: ExperimentFile = toml::from_str(source).map_err(|e| {
+    parse_str_with(source, path, MAX_PLAN_TRIALS)
+}
+
+/// [`parse_str`] for a plan of at most `max_trials` trials (counted before any is built).
+pub fn parse_str_with(source: &str, path: &Path, max_trials: u64) -> Result<Plan, ConfigError> {
+    let checker = Checker { source, file: path, max_trials: max_trials.min(MAX_PLAN_TRIALS) };
+    checker.validate(deserialize(source, path)?, source)
+}
+
+/// How many trials the text of an experiment file plans, counted from its lists
+/// without building them (the file is not otherwise validated).
+pub fn sweep_size(source: &str, path: &Path) -> Result<SweepSize, ConfigError> {
+    Ok(size::sweep_size(&deserialize(source, path)?))
+}
+
+/// The file's serde types, with messages that name the line and key.
+fn deserialize(source: &str, path: &Path) -> Result<ExperimentFile, ConfigError> {
+    toml::from_str(source).map_err(|e| {
         let span = e.span();
         let mut message = e.message().trim_end_matches('.').to_string();
         // serde names the internal type of a value that has several accepted forms.
@@ -387,13 +436,14 @@ pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
             key: span.and_then(|s| key_at(source, s.start)),
             message,
         }
-    })?;
-    checker.validate(file, source)
+    })
 }
 
 struct Checker<'a> {
     source: &'a str,
     file: &'a Path,
+    /// The most trials the plan may have.
+    max_trials: u64,
 }
 
 /// One step of a key path: a table key or an array index.
@@ -451,6 +501,16 @@ impl Checker<'_> {
         if file.name.trim().is_empty() {
             self.fail(&[Key("name")], "the experiment name is empty")?;
         }
+        // The name reaches terminals, file names (report, checkpoints, the cluster folder) and XML.
+        if let Some(c) = file.name.chars().find(|c| c.is_control()) {
+            let message =
+                format!("the experiment name has a control character ({}); use printable text", c.escape_default());
+            self.fail(&[Key("name")], message)?;
+        }
+        if file.name.len() > MAX_NAME_BYTES {
+            let message = format!("the experiment name is {} bytes long; at most {MAX_NAME_BYTES}", file.name.len());
+            self.fail(&[Key("name")], message)?;
+        }
         if !(1..=100_000).contains(&file.epochs) {
             self.fail(&[Key("epochs")], format!("{} is out of range; expected 1 to 100000", file.epochs))?;
         }
@@ -468,6 +528,7 @@ impl Checker<'_> {
         }
 
         self.non_empty(&file.tasks, &[Key("tasks")])?;
+        self.bounded_sweep(&file)?;
         let mut tasks = Vec::new();
         for (i, task) in file.tasks.into_iter().enumerate() {
             tasks.push(self.task(i, task, &tasks)?);
@@ -725,6 +786,53 @@ impl Checker<'_> {
     }
 
     /// The static weights `sweep.lambda` asks for.
+    /// Refuses a sweep, or one section of it, that asks for too many settings, counted
+    /// from its lists before anything is expanded.
+    fn bounded_sweep(&self, file: &ExperimentFile) -> Result<(), ConfigError> {
+        let too_many = |n: u64| n > MAX_WEIGHT_VECTORS as u64;
+        for strategy in Strategy::ALL {
+            let n = size::strategy_combinations(&file.strategy, strategy.name());
+            if too_many(n) {
+                let message = format!("its lists make {n} combinations, more than {MAX_WEIGHT_VECTORS}");
+                self.fail(&[Key("strategy"), Key(strategy.name())], message)?;
+            }
+        }
+        for name in file.weighting.keys() {
+            let n = size::weighting_combinations(file, name);
+            if too_many(n) {
+                let message = format!("its lists make {n} combinations, more than {MAX_WEIGHT_VECTORS}");
+                self.fail(&[Key("weighting"), Key(name)], message)?;
+            }
+        }
+        let n_vectors = size::weight_vectors(&file.sweep.lambda, file.tasks.len());
+        if let (LambdaEntry::Space(table), true) = (&file.sweep.lambda, too_many(n_vectors)) {
+            let many = if n_vectors == u64::MAX { "too many".to_string() } else { n_vectors.to_string() };
+            let n = file.tasks.len();
+            match table.get("simplex") {
+                Some(steps) => self.fail(
+                    &[Key("sweep"), Key("lambda"), Key("simplex")],
+                    format!("simplex = {steps} over {n} tasks gives {many} weight vectors, more than {MAX_WEIGHT_VECTORS}; use a smaller K"),
+                )?,
+                // `random = N` is checked with its other keys.
+                None if table.contains_key("random") => {}
+                None => self.fail(
+                    &[Key("sweep"), Key("lambda")],
+                    format!("the per-task lists make {many} weight vectors, more than {MAX_WEIGHT_VECTORS}"),
+                )?,
+            }
+        }
+        let size = size::sweep_size(file);
+        if size.trials > self.max_trials {
+            let limit = if self.max_trials >= MAX_PLAN_TRIALS {
+                format!("more than one plan may have ({MAX_PLAN_TRIALS}); split the sweep into several experiments")
+            } else {
+                format!("more than the limit of {} (raise it with mtl run --max-trials)", self.max_trials)
+            };
+            self.fail(&[Key("sweep")], format!("the sweep has {} trials ({}), {limit}", size.trials, size.describe()))?;
+        }
+        Ok(())
+    }
+
     fn static_weights(&self, entry: &LambdaEntry, task_names: &[String]) -> Result<Vec<StaticWeights>, ConfigError> {
         fn at(key: &str) -> Vec<Seg<'_>> {
             vec![Key("sweep"), Key("lambda"), Key(key)]

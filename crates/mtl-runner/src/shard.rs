@@ -10,15 +10,21 @@
 //! file system. Layout, beside the main database `DB`:
 //!
 //! ```text
-//! DB.cluster/<experiment>/plan.json
-//! DB.cluster/<experiment>/shards/<trial key>.db
-//! DB.cluster/<experiment>/logs/<job>_<index>.out
-//! DB.cluster/<experiment>/jobs          one submitted job id per line
+//! DB.cluster/<folder>/plan.json
+//! DB.cluster/<folder>/shards/<trial key>.db
+//! DB.cluster/<folder>/logs/<job>_<index>.out
+//! DB.cluster/<folder>/jobs          one submitted job id per line
 //! ```
+//!
+//! The folder is named after the experiment ([`folder_name`]), one folder per name:
+//! `quickstart` stays `quickstart`; any other name keeps a readable part and gains a
+//! hash of the whole name (`a.b` → `a_b.<16 hex>`). `plan.json` records the real name,
+//! and a folder refuses the plan of another experiment ([`ShardError::OtherExperiment`]).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::{self, ConfigError};
 use crate::plan::Plan;
@@ -60,6 +66,49 @@ pub enum ShardError {
         /// What does not match.
         message: String,
     },
+    /// The experiment's plan folder holds the plan of another experiment: older mtl-labs
+    /// gave names such as `a.b` and `a_b` one folder.
+    #[error(
+        "{dir} holds the plan of experiment {found:?}, not of {wanted:?} (older mtl-labs gave both this folder); \
+         once that plan's tasks have ended, run `mtl merge`, then move the folder out of the way and submit again"
+    )]
+    OtherExperiment {
+        /// The plan folder.
+        dir: PathBuf,
+        /// The experiment its plan records.
+        found: String,
+        /// The experiment being planned.
+        wanted: String,
+    },
+}
+
+/// The longest experiment name that is its own folder name; longer ones are cut and hashed.
+const PLAIN_NAME_MAX: usize = 64;
+
+/// The folder name of an experiment's plan, one per name (injective) and short: a name of
+/// at most 64 lower-case ASCII letters, digits, `-` and `_` is its own folder name; any
+/// other keeps its first 64 characters with every other character as `_`, then `.` and
+/// 16 hex digits of the name's sha256. Plain names have no `.`, so no plain name equals a
+/// hashed one; upper case is hashed too, so that `Small` and `small` differ on
+/// case-insensitive file systems.
+pub fn folder_name(experiment: &str) -> String {
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if !experiment.is_empty() && experiment.len() <= PLAIN_NAME_MAX && experiment.chars().all(plain) {
+        return experiment.to_owned();
+    }
+    let readable: String = experiment
+        .chars()
+        .take(PLAIN_NAME_MAX)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    let hash: String = Sha256::digest(experiment.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{readable}.{hash}")
+}
+
+/// The folder name older mtl-labs gave an experiment: every character but ASCII letters,
+/// digits, `-` and `_` as `_` (not injective: `a.b` and `a_b` shared `a_b`).
+fn old_folder_name(experiment: &str) -> String {
+    experiment.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 impl ShardPlan {
@@ -74,25 +123,39 @@ impl ShardPlan {
         }
     }
 
-    /// `DB.cluster/<experiment>`: the plan, shards, logs and job ids of an experiment.
-    pub fn dir_for(db: &Path, experiment: &str) -> PathBuf {
-        let folder: String = experiment
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-            .collect();
+    /// `DB.cluster`: the plan folders of every experiment of the database `db`.
+    pub fn cluster_root(db: &Path) -> PathBuf {
         let mut cluster = absolute(db).into_os_string();
         cluster.push(".cluster");
-        PathBuf::from(cluster).join(folder)
+        PathBuf::from(cluster)
     }
 
-    /// This plan's folder.
+    /// `DB.cluster/<folder>`: where the plan, shards, logs and job ids of an experiment go.
+    pub fn dir_for(db: &Path, experiment: &str) -> PathBuf {
+        ShardPlan::cluster_root(db).join(folder_name(experiment))
+    }
+
+    /// This plan's folder: [`ShardPlan::dir_for`], or, while that does not exist, the
+    /// folder an older mtl-lab named differently if its plan records this experiment (so
+    /// that its queued tasks, `mtl status` and later submissions go on there).
     pub fn dir(&self) -> PathBuf {
-        ShardPlan::dir_for(&self.db, &self.experiment)
+        let dir = ShardPlan::dir_for(&self.db, &self.experiment);
+        let old = ShardPlan::cluster_root(&self.db).join(old_folder_name(&self.experiment));
+        let old_is_ours = || ShardPlan::read(&old.join("plan.json")).is_ok_and(|p| p.experiment == self.experiment);
+        if old != dir && !dir.exists() && old_is_ours() {
+            return old;
+        }
+        dir
     }
 
     /// The shard database of a trial.
     pub fn shard_path(&self, key: &str) -> PathBuf {
-        self.dir().join("shards").join(format!("{key}.db"))
+        ShardPlan::shard_in(&self.dir(), key)
+    }
+
+    /// The shard database of a trial in the plan folder `dir`.
+    pub fn shard_in(dir: &Path, key: &str) -> PathBuf {
+        dir.join("shards").join(format!("{key}.db"))
     }
 
     /// Every shard database of the experiment's folder, in name order.
@@ -105,8 +168,25 @@ impl ShardPlan {
         shards
     }
 
+    /// The plan in this plan's folder, if it has a readable one; an error if it is the
+    /// plan of another experiment.
+    pub fn previous(&self) -> Result<Option<ShardPlan>, ShardError> {
+        let dir = self.dir();
+        let Ok(previous) = ShardPlan::read(&dir.join("plan.json")) else { return Ok(None) };
+        if previous.experiment != self.experiment {
+            return Err(ShardError::OtherExperiment {
+                dir,
+                found: previous.experiment,
+                wanted: self.experiment.clone(),
+            });
+        }
+        Ok(Some(previous))
+    }
+
     /// Writes `plan.json` (and creates `shards/` and `logs/`); returns the plan file.
+    /// Refused where the folder holds another experiment's plan.
     pub fn write(&self) -> Result<PathBuf, ShardError> {
+        self.previous()?;
         let dir = self.dir();
         let path = dir.join("plan.json");
         let file_error = |e: std::io::Error| ShardError::File { path: path.clone(), message: e.to_string() };
@@ -121,9 +201,13 @@ impl ShardPlan {
         Ok(path)
     }
 
-    /// Reads a `plan.json`.
+    /// Reads a `plan.json`; it must be a regular file (reading a FIFO would wait for a writer).
     pub fn read(path: &Path) -> Result<ShardPlan, ShardError> {
         let file_error = |message: String| ShardError::File { path: path.to_owned(), message };
+        let metadata = std::fs::metadata(path).map_err(|e| file_error(format!("cannot read the plan: {e}")))?;
+        if !metadata.is_file() {
+            return Err(file_error(format!("not a regular file ({})", file_kind(&metadata))));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read the plan: {e}")))?;
         serde_json::from_str(&text).map_err(|e| file_error(format!("not an mtl-lab plan file: {e}")))
     }
@@ -148,6 +232,29 @@ impl ShardPlan {
         };
         plan.trials = vec![trial];
         Ok(plan)
+    }
+}
+
+/// What a path that is not a regular file is, for messages.
+fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let file_type = metadata.file_type();
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+    }
+    if metadata.is_dir() {
+        "a folder"
+    } else {
+        "something else"
     }
 }
 
@@ -206,5 +313,45 @@ lambda = [0.5, 2.0]
         assert!(error.contains("is not in the experiment any more"), "{error}");
         std::fs::write(&written, "{").expect("corrupt");
         assert!(ShardPlan::read(&written).expect_err("corrupt").to_string().contains("not an mtl-lab plan file"));
+    }
+
+    #[test]
+    fn each_experiment_name_has_a_folder_of_its_own_readable_and_short() {
+        assert_eq!(folder_name("quickstart"), "quickstart");
+        assert_eq!(folder_name("strategies-multimnist_2"), "strategies-multimnist_2");
+        let long = "x".repeat(150) + &"é".repeat(150);
+        let names = ["a.b", "a_b", "a/b", "日本", "中国", "Small", "small", "", "..", long.as_str(), &long[..298]];
+        let folders: Vec<String> = names.iter().map(|name| folder_name(name)).collect();
+        for (i, folder) in folders.iter().enumerate() {
+            assert!(!folders[..i].contains(folder), "{:?} and another name share {folder}", names[i]);
+            assert!(folder.len() <= 81 && !folder.is_empty() && !folder.contains('/'), "{folder}");
+            assert!(folder != "." && folder != "..");
+        }
+        assert!(folders[0].starts_with("a_b.") && folders[5].starts_with("Small."), "{folders:?}");
+        assert!(folders[9].starts_with(&"x".repeat(64)), "{}", folders[9]);
+    }
+
+    #[test]
+    fn a_folder_refuses_another_experiment_and_an_old_named_folder_is_found_by_its_recorded_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("mtl.db");
+        let file = dir.path().join("tiny.toml");
+        let named = |name: &str| {
+            std::fs::write(&file, EXPERIMENT.replace("\"tiny\"", &format!("{name:?}"))).expect("write");
+            ShardPlan::new(&config::parse_file(&file).expect("plan"), &file, &db)
+        };
+        // Written by an older mtl-lab: "a.b" in `a_b`.
+        let dotted = named("a.b");
+        let old = dir.path().join("mtl.db.cluster/a_b");
+        std::fs::create_dir_all(&old).expect("mkdir");
+        std::fs::write(old.join("plan.json"), serde_json::to_string(&dotted).expect("json")).expect("write");
+        assert_eq!(dotted.dir(), old);
+        assert_eq!(dotted.write().expect("write"), old.join("plan.json"));
+        let error = named("a_b").write().expect_err("another experiment's folder");
+        assert!(matches!(&error, ShardError::OtherExperiment { found, .. } if found == "a.b"), "{error}");
+        assert_eq!(ShardPlan::read(&old.join("plan.json")).expect("read").experiment, "a.b");
+        // The new folder, once it exists, is the one.
+        std::fs::create_dir_all(ShardPlan::dir_for(&db, "a.b")).expect("mkdir");
+        assert_eq!(dotted.dir(), ShardPlan::dir_for(&db, "a.b"));
     }
 }

@@ -117,16 +117,69 @@ fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_cor
     Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
 }
 
+/// The least work in a training step (multiply-adds and element visits of the ops that
+/// can run on several threads, as the first step measures it) for which a trial hands
+/// work to other threads at all. Below it every op runs on the trial's own thread: for a
+/// small network, waking other threads costs more than it saves. Measured first steps:
+/// the tests' small experiment 29 M and the quickstart 36 M (both slower on two threads
+/// than on one), the bench workloads w1 320 M, w2 520 M, w3 7.5 G, w4 6.0 G.
+/// Results do not depend on it.
+const MIN_SHARED_WORK_PER_STEP: u64 = 1 << 27;
+
+/// The work one training step of `trial` would hand to other threads (as
+/// [`MIN_SHARED_WORK_PER_STEP`] counts it), estimated from the forward pass of one
+/// example per input group, times 3 for the backward pass, times the batch size. So
+/// small a pass starts no thread pool (a backward pass could: an embedding's gradient
+/// is large even for one example), so the caller can still choose the pools' sizes.
+pub fn step_work(trial: &Trial, task_set: &TaskSet) -> Result<u64, TrainError> {
+    let tasks = &task_set.tasks;
+    let device = Device::Cpu;
+    let (net, _params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
+    mtl_model::layers::run_on_one_thread(true);
+    mtl_model::layers::take_parallel_work();
+    let mut rng = Rng::derive(trial.seed, "step-work");
+    for group in task_set.input_groups.iter().filter(|g| !tasks[g[0]].train.is_empty()) {
+        let xs = batch_inputs(&tasks[group[0]].train, &[0], &device)?;
+        for (&task_idx, representation) in group.iter().zip(net.representations_train(group, &xs, &mut rng)?) {
+            net.head(task_idx, &representation)?;
+        }
+    }
+    let forward_per_example = mtl_model::layers::take_parallel_work();
+    mtl_model::layers::run_on_one_thread(false);
+    Ok(forward_per_example.saturating_mul(3).saturating_mul(trial.settings.batch_size as u64))
+}
+
+/// Whether a trial whose step does `work` (see [`step_work`]) gains from more than one thread.
+pub fn worth_threads(work: u64) -> bool {
+    work >= MIN_SHARED_WORK_PER_STEP
+}
+
 /// Why `trial` cannot train on `task_set`, if it cannot (checked before a sweep starts, and by [`train`]).
 pub fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
     let method = trial.weighting;
     let one_representation = trial.sharing == Sharing::Hard && task_set.input_groups.len() == 1;
-    (method.on_representation() && !one_representation).then(|| {
-        format!(
+    if method.on_representation() && !one_representation {
+        return Some(format!(
             "{} needs every task to read the same inputs through one shared trunk (hard sharing), so that \
              they share one representation (Sener & Koltun 2018); use mgda for the shared parameters",
             method.name()
-        )
+        ));
+    }
+    None
+}
+
+/// Why the model of `trial` cannot be built for the inputs of `task_set` (e.g. two image
+/// sizes through one shared stem), found by building it: before a sweep starts, not
+/// after each trial has loaded its data.
+pub fn unbuildable(trial: &Trial, task_set: &TaskSet) -> Option<String> {
+    let built = MultiTaskNet::new(&model_spec(trial, &task_set.tasks), trial.seed, DType::F32, &Device::Cpu);
+    built.err().map(|e| {
+        // The message alone: candle appends a backtrace when RUST_BACKTRACE is set.
+        let e = match e {
+            candle_core::Error::WithBacktrace { inner, .. } => *inner,
+            other => other,
+        };
+        format!("the model cannot be built for these tasks: {e}")
     })
 }
 
@@ -167,6 +220,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         )));
     }
 
+    // The first step runs on this thread alone and measures the work it could have shared.
+    mtl_model::layers::run_on_one_thread(true);
+    mtl_model::layers::take_parallel_work();
     for epoch in 1..=settings.epochs {
         let mut loss_sums = vec![0f64; tasks.len()];
         let mut correct = vec![0usize; tasks.len()];
@@ -235,6 +291,10 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 return Err(TrainError::Diverged { what, epoch, step, global_step });
             }
             step_seconds += step_started.elapsed().as_secs_f64();
+            if global_step == 1 {
+                let work = mtl_model::layers::take_parallel_work();
+                mtl_model::layers::run_on_one_thread(!worth_threads(work));
+            }
             let last_step = step == steps_per_epoch && epoch == settings.epochs;
             if let Some(points) = diagnostics.window(global_step, step == steps_per_epoch, last_step) {
                 observer.diagnostics(epoch, global_step, &points).map_err(TrainError::Observer)?;

@@ -26,7 +26,10 @@
 #![warn(missing_docs)]
 
 pub mod filter;
+mod lock;
 mod merge;
+mod open;
+mod query;
 mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -36,7 +39,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-pub use merge::MergeSummary;
+pub use lock::LockHolder;
+pub use merge::{MergeSummary, ShardRejected, ShardTrial};
+pub use query::{QueryResult, QuerySummary, SqlValue};
 pub use schema::SCHEMA_VERSION;
 
 /// Errors of the results database; each names the file involved.
@@ -47,6 +52,22 @@ pub enum StoreError {
     Missing {
         /// The path that was looked up.
         path: PathBuf,
+    },
+    /// The path is a folder, a device, a FIFO or another thing that is not a regular file.
+    #[error("{path} is {kind}, not a database file")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is, e.g. "a folder".
+        kind: &'static str,
+    },
+    /// A database to create whose folder does not exist.
+    #[error("cannot create the database {path}: {folder} is not an existing folder")]
+    NoFolder {
+        /// The path given.
+        path: PathBuf,
+        /// Its folder.
+        folder: PathBuf,
     },
     /// The file exists but is not an SQLite database.
     #[error("{path} is not an mtl-lab results database (not an SQLite file)")]
@@ -63,6 +84,27 @@ pub enum StoreError {
         found: i64,
         /// The newest version this build knows.
         supported: i64,
+    },
+    /// The database is older than this build and cannot be upgraded where it lies (a
+    /// read-only folder), so its tables and views are not the ones this build reads.
+    #[error("{path} has schema version {found}, older than this mtl-lab's ({supported}), and its folder is read-only so it cannot be upgraded here; run any mtl command on it once where it can be written")]
+    OlderSchemaReadOnly {
+        /// The offending file.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The version this build knows.
+        supported: i64,
+    },
+    /// Another process held the database's lock for longer than this one waits (30 s).
+    #[error("{}", lock::describe_locked(.path, .holder.as_ref(), *.waited))]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+        /// The process that holds the lock, if this machine's lock table shows it.
+        holder: Option<LockHolder>,
+        /// How long this process waits for a lock.
+        waited: Duration,
     },
     /// A statement given to [`Store::query`] would write.
     #[error("{path} is opened read-only here; this statement would change it: {statement}")]
@@ -91,6 +133,10 @@ pub enum StoreError {
         /// Its new owner (`host:pid`), if any.
         owner: String,
     },
+    /// A shard that `mtl merge` does not take: not a regular file, unreadable, or not
+    /// holding exactly the trial its name designates.
+    #[error(transparent)]
+    Shard(#[from] ShardRejected),
     /// Any other SQLite failure (the cause follows in the error chain).
     #[error("database {path}")]
     Sqlite {
@@ -315,14 +361,6 @@ pub struct RunRecord {
     pub heartbeat_at: Option<String>,
 }
 
-/// A connection to the database file `path`, which must exist, opened with `flags`.
-fn connect_existing(path: &Path, flags: OpenFlags) -> Result<Connection> {
-    if !path.exists() {
-        return Err(StoreError::Missing { path: path.to_owned() });
-    }
-    Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|e| sqlite_err(path, e))
-}
-
 impl RunRecord {
     /// Why this run, still `running` in the file, has no process left: its owner on
     /// `this_host` has ended (a crash, a kill). The next sweep of its experiment marks
@@ -422,43 +460,6 @@ pub struct StaleRun {
     pub reason: String,
 }
 
-/// A value in the result of [`Store::query`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum SqlValue {
-    /// SQL NULL.
-    Null,
-    /// An integer.
-    Integer(i64),
-    /// A float.
-    Real(f64),
-    /// Text.
-    Text(String),
-    /// A blob, shown by its length.
-    Blob(usize),
-}
-
-impl std::fmt::Display for SqlValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SqlValue::Null => Ok(()),
-            SqlValue::Integer(x) => write!(f, "{x}"),
-            SqlValue::Real(x) => write!(f, "{x}"),
-            SqlValue::Text(t) => f.write_str(t),
-            SqlValue::Blob(n) => write!(f, "<{n} bytes>"),
-        }
-    }
-}
-
-/// The columns and rows of a query.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueryResult {
-    /// Column names.
-    pub columns: Vec<String>,
-    /// Rows, each with one value per column.
-    pub rows: Vec<Vec<SqlValue>>,
-}
-
 /// An open results database.
 pub struct Store {
     conn: Connection,
@@ -468,29 +469,29 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens `path` for reading and writing, creating and migrating it as needed.
+    /// Opens `path` for reading and writing, creating and migrating it as needed. A path
+    /// that is a folder or not a regular file, or in a folder that does not exist, is
+    /// refused before anything is created.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path).map_err(|e| sqlite_err(path, e))?;
-        Store::init(conn, path)
+        Store::init(open::connect(path, open::Mode::Create)?, path)
     }
 
-    /// Opens an existing database; fails if `path` does not exist.
+    /// Opens an existing database; fails if `path` does not exist. Where the file's
+    /// folder cannot be written (a read-only mount) the database is opened read-only.
     pub fn open_existing(path: &Path) -> Result<Store> {
-        Store::init(connect_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?, path)
+        Store::init(open::connect(path, open::Mode::Existing(OpenFlags::SQLITE_OPEN_READ_WRITE))?, path)
     }
 
     /// Opens an existing database read-only: SQLite refuses every write through it.
     /// The database must have this build's schema (open it once with
     /// [`Store::open_existing`] to migrate an older one).
     pub fn open_read_only(path: &Path) -> Result<Store> {
-        let conn = connect_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        let err = |e| sqlite_err(path, e);
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "query_only", true).map_err(err)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        let open::Opened { conn, version } =
+            open::connect(path, open::Mode::Existing(OpenFlags::SQLITE_OPEN_READ_ONLY))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema { path: path.to_owned(), found: version, supported: SCHEMA_VERSION });
         }
+        conn.pragma_update(None, "query_only", true).map_err(|e| sqlite_err(path, e))?;
         Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() })
     }
 
@@ -499,14 +500,22 @@ impl Store {
         self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sqlite_err(&self.path, e))
     }
 
-    fn init(mut conn: Connection, path: &Path) -> Result<Store> {
+    fn init(opened: open::Opened, path: &Path) -> Result<Store> {
+        let open::Opened { mut conn, version } = opened;
         let err = |e| sqlite_err(path, e);
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        // Reading the version is the first statement that touches the file:
-        // a file that is not a database fails here.
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema { path: path.to_owned(), found: version, supported: SCHEMA_VERSION });
+        }
+        // A file SQLite could open only for reading (read-only media) is read as it is.
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(err)? {
+            if version < SCHEMA_VERSION {
+                return Err(StoreError::OlderSchemaReadOnly {
+                    path: path.to_owned(),
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            return Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() });
         }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
@@ -905,49 +914,6 @@ impl Store {
         Ok(runs)
     }
 
-    /// Runs one SQL statement and returns its column names and rows. A statement that
-    /// would write is refused before it runs ([`StoreError::WriteRefused`]); on a
-    /// connection from [`Store::open_read_only`] SQLite would refuse it anyway.
-    pub fn query(&self, sql: &str) -> Result<QueryResult> {
-        let bad = |e: rusqlite::Error| match e {
-            rusqlite::Error::SqliteFailure(_, Some(message)) => {
-                StoreError::BadQuery { path: self.path.clone(), message }
-            }
-            rusqlite::Error::SqlInputError { msg, offset, .. } => {
-                StoreError::BadQuery { path: self.path.clone(), message: format!("{msg} (at character {offset})") }
-            }
-            rusqlite::Error::MultipleStatement => {
-                StoreError::BadQuery { path: self.path.clone(), message: "one statement at a time".into() }
-            }
-            rusqlite::Error::Empty => StoreError::BadQuery { path: self.path.clone(), message: "no statement".into() },
-            other => sqlite_err(&self.path, other),
-        };
-        let mut stmt = self.conn.prepare(sql).map_err(bad)?;
-        if !stmt.readonly() {
-            return Err(StoreError::WriteRefused { path: self.path.clone(), statement: sql.trim().to_string() });
-        }
-        let columns: Vec<String> = stmt.column_names().map(String::from).collect();
-        let n = columns.len();
-        let mut rows = Vec::new();
-        let mut cursor = stmt.query([]).map_err(bad)?;
-        while let Some(row) = cursor.next().map_err(bad)? {
-            let values = (0..n)
-                .map(|i| {
-                    Ok(match row.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => SqlValue::Null,
-                        rusqlite::types::ValueRef::Integer(x) => SqlValue::Integer(x),
-                        rusqlite::types::ValueRef::Real(x) => SqlValue::Real(x),
-                        rusqlite::types::ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
-                        rusqlite::types::ValueRef::Blob(b) => SqlValue::Blob(b.len()),
-                    })
-                })
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(bad)?;
-            rows.push(values);
-        }
-        Ok(QueryResult { columns, rows })
-    }
-
     /// Calls `f` with every metric point, optionally of one experiment, in the
     /// order run, epoch, task, split, metric, without holding them all in memory.
     pub fn for_each_metric_point(&self, experiment: Option<&str>, mut f: impl FnMut(&MetricRow)) -> Result<()> {
@@ -1297,13 +1263,16 @@ fn now() -> String {
 }
 
 fn sqlite_err(path: &Path, source: rusqlite::Error) -> StoreError {
-    let not_a_db = matches!(
-        &source,
-        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase
-    );
-    if not_a_db {
-        StoreError::NotADatabase { path: path.to_owned() }
-    } else {
-        StoreError::Sqlite { path: path.to_owned(), source }
+    let code = match &source {
+        rusqlite::Error::SqliteFailure(e, _) => Some(e.code),
+        _ => None,
+    };
+    match code {
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase { path: path.to_owned() },
+        // The busy handler has waited its time: say who holds the lock.
+        Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            StoreError::Locked { path: path.to_owned(), holder: LockHolder::of(path), waited: lock::busy_timeout() }
+        }
+        _ => StoreError::Sqlite { path: path.to_owned(), source },
     }
 }

@@ -1,21 +1,76 @@
 //! Ingesting shard databases: one per trial, written by `mtl worker` on a cluster
 //! node, merged into the main database by `mtl merge`.
 //!
-//! A shard is an ordinary results database. Merging it copies each of its
-//! finished runs (done, failed or interrupted) with settings, metrics, diagnostics
-//! and artifacts, in one transaction per shard, opening the shard read-only. The
-//! main database keeps what it has when it has the trial done, has the same
-//! attempt already (same start time), has a newer attempt, or is training the
+//! A shard is an ordinary results database holding exactly one run: the trial that its
+//! file name designates, of its plan's experiment ([`ShardTrial`]). Before anything is
+//! read, a shard must be a regular file (SQLite's open blocks on a FIFO until a writer
+//! comes, and fails late on a folder), open read-only as an mtl-lab database, pass
+//! SQLite's quick check, and hold that one run; otherwise [`Store::merge_trial_shard`]
+//! refuses it with a [`ShardRejected`] and nothing of it is copied. Merging copies its
+//! run, if finished (done, failed or interrupted), with settings, metrics, diagnostics
+//! and artifacts, in one transaction. The main database keeps what it has when it has the trial done, has
+//! the same attempt already (same start time), has a newer attempt, or is training the
 //! trial itself (`running`): so merging twice changes nothing. A shard run still
 //! `running` is skipped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::{sqlite_err, Result, RunId, Store, StoreError};
+use crate::{sqlite_err, Result, RunId, RunRecord, Store};
 
-/// What [`Store::merge_shard`] did.
+/// The trial a shard must hold: the plan's entry that the shard's file name designates.
+#[derive(Clone, Copy, Debug)]
+pub struct ShardTrial<'a> {
+    /// The experiment of the plan.
+    pub experiment: &'a str,
+    /// The trial key that the shard's name designates.
+    pub trial_key: &'a str,
+}
+
+/// Why a shard is not read or merged; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardRejected {
+    /// A folder, a FIFO, a socket, a device or a symbolic link: workers publish regular
+    /// files.
+    #[error("{path}: not a regular file ({kind})")]
+    NotAFile {
+        /// The shard.
+        path: PathBuf,
+        /// What it is instead, e.g. "a FIFO".
+        kind: &'static str,
+    },
+    /// It cannot be read as an mtl-lab database (the cause follows).
+    #[error("{path}: unreadable")]
+    Unreadable {
+        /// The shard.
+        path: PathBuf,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// SQLite's quick check found it damaged (e.g. a truncated copy).
+    #[error("{path}: damaged: {message}")]
+    Damaged {
+        /// The shard.
+        path: PathBuf,
+        /// The check's first finding.
+        message: String,
+    },
+    /// Its runs are not exactly the trial its name designates.
+    #[error("{path}: holds {found}; its name designates trial {trial_key} of experiment {experiment:?} alone")]
+    WrongContents {
+        /// The shard.
+        path: PathBuf,
+        /// What it holds: "2 runs", "no run", "trial … of experiment …".
+        found: String,
+        /// The plan's experiment.
+        experiment: String,
+        /// The trial key of its name.
+        trial_key: String,
+    },
+}
+
+/// What [`Store::merge_trial_shard`] or [`Store::merge_shard`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MergeSummary {
     /// Runs copied as `done`.
@@ -46,20 +101,83 @@ impl Store {
         Ok(())
     }
 
-    /// Copies the finished runs of the shard database at `shard` into this one.
+    /// Opens the shard at `shard` read-only and returns its one run, once checked as
+    /// [`Store::merge_trial_shard`] checks it.
+    pub fn read_shard(shard: &Path, trial: ShardTrial) -> Result<RunRecord> {
+        let store = Store::open_shard(shard, trial)?;
+        let run = store.runs(None).map_err(|e| unreadable(shard, e))?.into_iter().next();
+        // open_shard counted exactly one run, with its experiment.
+        run.ok_or_else(|| wrong_contents(shard, trial, "no run".into()).into())
+    }
+
+    /// Copies the run of `trial`'s shard at `shard`, if finished, into this one (what
+    /// `mtl merge` does). A shard that is not a regular file, not an intact mtl-lab
+    /// database, or does not hold exactly `trial` is refused ([`StoreError::Shard`]) and
+    /// nothing of it is copied; any other error is this database's.
+    pub fn merge_trial_shard(&mut self, shard: &Path, trial: ShardTrial) -> Result<MergeSummary> {
+        drop(Store::open_shard(shard, trial)?);
+        // Checked just above: a regular file (were it swapped since, SQLite still opens by path).
+        self.attach_shard(shard).map_err(|e| unreadable(shard, sqlite_err(shard, e)))?;
+        self.merge_attached_and_detach()
+    }
+
+    /// Copies every finished run of the database at `shard` into this one, whatever
+    /// trials it holds; [`Store::merge_trial_shard`] also checks that a shard holds
+    /// exactly the trial its name designates.
     pub fn merge_shard(&mut self, shard: &Path) -> Result<MergeSummary> {
-        if !shard.exists() {
-            return Err(StoreError::Missing { path: shard.to_owned() });
-        }
         // The shard must be an mtl-lab database no newer than this build (read-only: it is not ours).
         drop(Store::open_read_only(shard)?);
-        let path = self.path.clone();
-        let err = |e| sqlite_err(&path, e);
+        self.attach_shard(shard).map_err(|e| sqlite_err(shard, e))?;
+        self.merge_attached_and_detach()
+    }
+
+    fn attach_shard(&self, shard: &Path) -> rusqlite::Result<usize> {
         let uri = format!("file:{}?mode=ro", shard.display().to_string().replace('?', "%3f").replace('#', "%23"));
-        self.conn.execute("ATTACH DATABASE ?1 AS shard", [&uri]).map_err(|e| sqlite_err(shard, e))?;
+        self.conn.execute("ATTACH DATABASE ?1 AS shard", [&uri])
+    }
+
+    fn merge_attached_and_detach(&mut self) -> Result<MergeSummary> {
         let result = self.merge_attached();
-        self.conn.execute_batch("DETACH DATABASE shard").map_err(err)?;
+        self.conn.execute_batch("DETACH DATABASE shard").map_err(|e| sqlite_err(&self.path, e))?;
         result
+    }
+
+    /// The shard at `path`, read-only, after checking that it is a regular file, an intact
+    /// mtl-lab database no newer than this build, and holds exactly `trial`.
+    fn open_shard(path: &Path, trial: ShardTrial) -> std::result::Result<Store, ShardRejected> {
+        let file_type = std::fs::symlink_metadata(path).map_err(|e| unreadable(path, e))?.file_type();
+        if !file_type.is_file() {
+            return Err(ShardRejected::NotAFile { path: path.to_owned(), kind: file_kind(file_type) });
+        }
+        let store = Store::open_read_only(path).map_err(|e| unreadable(path, e))?;
+        let read_err = |e| unreadable(path, sqlite_err(path, e));
+        let check: String = store.conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)).map_err(read_err)?;
+        if check != "ok" {
+            return Err(ShardRejected::Damaged { path: path.to_owned(), message: check });
+        }
+        let runs: Vec<(String, Option<String>)> = {
+            let mut stmt = store
+                .conn
+                .prepare(
+                    "SELECT r.trial_key, e.name FROM runs r LEFT JOIN experiments e ON e.id = r.experiment_id
+                     ORDER BY r.id LIMIT 3",
+                )
+                .map_err(read_err)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(read_err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(read_err)?
+        };
+        match runs.as_slice() {
+            [(key, Some(experiment))] if key == trial.trial_key && experiment == trial.experiment => Ok(store),
+            [(key, experiment)] => {
+                let experiment = experiment.as_deref().unwrap_or("(none)");
+                Err(wrong_contents(path, trial, format!("trial {key} of experiment {experiment:?}")))
+            }
+            [] => Err(wrong_contents(path, trial, "no run".into())),
+            _ => {
+                let n: i64 = store.conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)).map_err(read_err)?;
+                Err(wrong_contents(path, trial, format!("{n} runs")))
+            }
+        }
     }
 
     fn merge_attached(&mut self) -> Result<MergeSummary> {
@@ -168,5 +286,121 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(summary)
+    }
+}
+
+fn unreadable(path: &Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ShardRejected {
+    ShardRejected::Unreadable { path: path.to_owned(), source: source.into() }
+}
+
+fn wrong_contents(path: &Path, trial: ShardTrial, found: String) -> ShardRejected {
+    ShardRejected::WrongContents {
+        path: path.to_owned(),
+        found,
+        experiment: trial.experiment.to_owned(),
+        trial_key: trial.trial_key.to_owned(),
+    }
+}
+
+/// What a file that is not a regular file is, for messages (as `open` words it).
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "something else"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NewRun, RunStatus, StoreError};
+
+    /// A database with a done run of each `(experiment, trial key)`.
+    fn database(path: &Path, runs: &[(&str, &str)]) {
+        let mut store = Store::open(path).expect("open");
+        for (experiment, key) in runs {
+            let experiment = store.experiment(experiment).expect("experiment");
+            let new = NewRun {
+                experiment,
+                trial_key: key,
+                settings_json: "{}",
+                params: &[],
+                provenance: &Default::default(),
+            };
+            let run = store.begin_run(&new).expect("run");
+            store.finish_run(run, RunStatus::Done, None).expect("finish");
+        }
+    }
+
+    /// Merges `shard` as trial `k1` of experiment `e` into a fresh database: the summary,
+    /// or why it was refused.
+    fn check(dir: &Path, shard: &Path) -> std::result::Result<usize, String> {
+        let main = dir.join(format!("main-{}.db", shard.file_name().expect("name").to_string_lossy()));
+        let mut main = Store::open(&main).expect("main");
+        match main.merge_trial_shard(shard, ShardTrial { experiment: "e", trial_key: "k1" }) {
+            Ok(summary) => Ok(summary.done),
+            Err(StoreError::Shard(rejected)) => {
+                assert!(main.runs(None).expect("runs").is_empty(), "nothing of a refused shard is copied");
+                Err(rejected.to_string())
+            }
+            Err(other) => panic!("{shard:?}: not a shard's error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_shard_must_be_a_regular_file_holding_exactly_the_trial_its_name_designates() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = |name: &str| dir.path().join(name);
+        database(&path("good.db"), &[("e", "k1")]);
+        database(&path("other-experiment.db"), &[("f", "k1")]);
+        database(&path("other-trial.db"), &[("e", "k2")]);
+        database(&path("two.db"), &[("e", "k1"), ("e", "k2")]);
+        database(&path("none.db"), &[]);
+        std::fs::create_dir(path("folder.db")).expect("mkdir");
+        std::os::unix::fs::symlink(path("good.db"), path("link.db")).expect("symlink");
+        std::fs::write(path("text.db"), "not a database, only some text").expect("write");
+        let good = std::fs::read(path("good.db")).expect("read");
+        std::fs::write(path("truncated.db"), &good[..good.len() / 2]).expect("write");
+
+        assert_eq!(check(dir.path(), &path("good.db")), Ok(1));
+        for (name, reason) in [
+            (
+                "other-experiment.db",
+                "holds trial k1 of experiment \"f\"; its name designates trial k1 of experiment \"e\"",
+            ),
+            ("other-trial.db", "holds trial k2 of experiment \"e\""),
+            ("two.db", "holds 2 runs"),
+            ("none.db", "holds no run"),
+            ("folder.db", "not a regular file (a folder)"),
+            ("link.db", "not a regular file (a symbolic link)"),
+            ("text.db", "unreadable"),
+            ("missing.db", "unreadable"),
+        ] {
+            let error = check(dir.path(), &path(name)).expect_err(name);
+            assert!(error.starts_with(&format!("{}: ", path(name).display())), "{error}");
+            assert!(error.contains(reason), "{name}: {error}");
+        }
+        // Half a shard: refused, never merged in part.
+        let error = check(dir.path(), &path("truncated.db")).expect_err("truncated");
+        assert!(error.contains("unreadable") || error.contains("damaged"), "{error}");
     }
 }

@@ -17,24 +17,80 @@ use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
 /// bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
 pub(super) const SAMPLES_PER_CHUNK: usize = 8;
 
+/// How this thread's parallel loops run: by their cost, or (in tests) always in order
+/// on this thread, or always on the pool.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    ByCost,
+    OneThread,
+    #[cfg(test)]
+    Sequential,
+    #[cfg(test)]
+    Parallel,
+}
+
 thread_local! {
-    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::ByCost) };
+    /// The cost of the parallel loops started on this thread since [`take_parallel_work`].
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs every parallel loop started on this thread on this thread alone (`true`), or
+/// by each loop's cost (`false`, the default). Results are the same either way.
+pub fn run_on_one_thread(one_thread: bool) {
+    MODE.with(|m| m.set(if one_thread { Mode::OneThread } else { Mode::ByCost }));
+}
+
+/// The work (multiply-adds, element visits) of the parallel loops started on this
+/// thread since the last call: what a training step would hand to other threads.
+pub fn take_parallel_work() -> u64 {
+    WORK.with(|w| w.replace(0))
+}
+
+/// Runs `work` with every parallel loop it starts on this thread in `mode`.
+#[cfg(test)]
+fn with_mode<R>(mode: Mode, work: impl FnOnce() -> R) -> R {
+    MODE.with(|m| m.set(mode));
+    let result = work();
+    MODE.with(|m| m.set(Mode::ByCost));
+    result
 }
 
 /// Runs `work` with every parallel loop it starts on this thread run in order on this
 /// thread instead: the tests compare such runs with the pool's, bit for bit.
 #[cfg(test)]
 pub(super) fn sequentially<R>(work: impl FnOnce() -> R) -> R {
-    SEQUENTIAL.with(|s| s.set(true));
-    let result = work();
-    SEQUENTIAL.with(|s| s.set(false));
-    result
+    with_mode(Mode::Sequential, work)
 }
 
+/// Runs `work` with every parallel loop it starts on this thread handed to the pool,
+/// however small: the tests' inputs are below [`MIN_PARALLEL_COST`].
+#[cfg(test)]
+pub(super) fn on_the_pool<R>(work: impl FnOnce() -> R) -> R {
+    with_mode(Mode::Parallel, work)
+}
+
+/// The least work (multiply-adds, or element visits for the pools) handed to other
+/// threads. Waking a parked worker costs tens of microseconds to milliseconds (an idle
+/// VM's vCPU must be scheduled again), more than a small op takes on one core: a small
+/// network on two threads trained 29× slower than on one (`--jobs 1`, 2 cores). Below
+/// this the work runs on the calling thread, in the same chunks, so results are the same.
+pub(super) const MIN_PARALLEL_COST: usize = 1 << 21;
+
 /// Runs `work(i)` for `i` in `0..n` on candle's own CPU thread pool — the one its ops
-/// use, so that no second pool's idle workers spin on the same cores.
-pub(super) fn parallel_for(n: usize, work: impl Fn(usize) + Sync) {
-    if SEQUENTIAL.with(|s| s.get()) {
+/// use, so that no second pool's idle workers spin on the same cores — when the whole
+/// loop costs at least [`MIN_PARALLEL_COST`]; on this thread otherwise.
+pub(super) fn parallel_for(n: usize, cost: usize, work: impl Fn(usize) + Sync) {
+    WORK.with(|w| w.set(w.get().saturating_add(cost as u64)));
+    let parallel = match MODE.with(|m| m.get()) {
+        Mode::ByCost => n >= 2 && cost >= MIN_PARALLEL_COST,
+        Mode::OneThread => false,
+        #[cfg(test)]
+        Mode::Sequential => false,
+        #[cfg(test)]
+        Mode::Parallel => true,
+    };
+    if !parallel {
         (0..n).for_each(work);
     } else {
         candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(&work));
@@ -282,7 +338,8 @@ pub(super) fn conv_forward<T: Element>(
     let mut winners = vec![0; if kind == Output::Full { 0 } else { output.len() }];
     let chunks = lockable_chunks(&mut output, SAMPLES_PER_CHUNK * output_len);
     let winner_chunks = lockable_chunks(&mut winners, SAMPLES_PER_CHUNK * output_len);
-    parallel_for(chunks.len(), |chunk_idx| {
+    let cost = geometry.batch * positions * patch_len * out_channels;
+    parallel_for(chunks.len(), cost, |chunk_idx| {
         let mut out = chunks[chunk_idx].lock().expect("output chunk");
         // None for a full output, which records no winners.
         let mut winners = winner_chunks.get(chunk_idx).map(|chunk| chunk.lock().expect("winner chunk"));
@@ -425,7 +482,9 @@ pub(super) fn conv_backward<T: Element>(
     let partials: Vec<Mutex<Option<PartialSums<T>>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
     {
         let grad_chunks = input_grad.as_deref_mut().map(|g| lockable_chunks(g, SAMPLES_PER_CHUNK * input_len));
-        parallel_for(n_chunks, |chunk_idx| {
+        // dW and, where wanted, dX: one or two products the size of the forward one.
+        let cost = geometry.batch * positions * patch_len * out_channels * if with_input { 2 } else { 1 };
+        parallel_for(n_chunks, cost, |chunk_idx| {
             let result = match &grad_chunks {
                 Some(chunks) => chunk(chunk_idx, Some(&mut chunks[chunk_idx].lock().expect("input gradient chunk"))),
                 None => chunk(chunk_idx, None),

@@ -45,6 +45,7 @@ mod kernels;
 mod pool;
 
 pub use conv::{Conv1d, Conv2d};
+pub use kernels::{run_on_one_thread, take_parallel_work};
 pub use pool::{max_pool2x2, max_pool2x2_relu};
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result
     let planes_per_unit = (4096 / plane_len).max(1);
     let output_chunks = lockable_chunks(&mut output, planes_per_unit * plane_len);
     let winner_chunks = lockable_chunks(&mut winners, planes_per_unit * plane_len);
-    parallel_for(output_chunks.len(), |unit| {
+    parallel_for(output_chunks.len(), input.len(), |unit| {
         let mut outputs = output_chunks[unit].lock().expect("output chunk");
         let mut unit_winners = winner_chunks[unit].lock().expect("winner chunk");
         let planes = outputs.chunks_exact_mut(plane_len).zip(unit_winners.chunks_exact_mut(plane_len));
@@ -224,7 +224,7 @@ impl MaxPoolBackward {
         }
         let planes_per_unit = (4096 / plane_len).max(1);
         let grad_chunks = lockable_chunks(&mut input_grad, planes_per_unit * height * width);
-        parallel_for(grad_chunks.len(), |unit| {
+        parallel_for(grad_chunks.len(), n_planes * height * width, |unit| {
             let mut grads = grad_chunks[unit].lock().expect("input gradient chunk");
             for (p, input_grad) in grads.chunks_exact_mut(height * width).enumerate() {
                 let plane = unit * planes_per_unit + p;

@@ -195,7 +195,9 @@ fn conv_results_are_bit_identical_whatever_the_number_of_threads() -> Result<()>
     for fused in [false, true] {
         let in_order = crate::layers::kernels::sequentially(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
         for _ in 0..3 {
-            assert!(in_order == conv_bits(&conv, &[&weight, &bias], &input, fused)?, "the pool's result differs");
+            let on_the_pool =
+                crate::layers::kernels::on_the_pool(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
+            assert!(in_order == on_the_pool, "the pool's result differs");
         }
     }
     Ok(())
@@ -267,7 +269,8 @@ fn fused_conv1d_relu_max_equals_the_three_ops_bit_for_bit_and_passes_finite_diff
         assert!(fused == conv1d_max_bits(&conv, &vars, &input, false)?, "{case:?}");
         assert!(fused[0].contains(&0), "{case:?}: no row was clipped by relu");
         let in_order = crate::layers::kernels::sequentially(|| conv1d_max_bits(&conv, &vars, &input, true))?;
-        assert!(in_order == fused, "{case:?}: the pool's result differs from one thread's");
+        let on_the_pool = crate::layers::kernels::on_the_pool(|| conv1d_max_bits(&conv, &vars, &input, true))?;
+        assert!(in_order == on_the_pool, "{case:?}: the pool's result differs from one thread's");
 
         let [weight, bias, input] = [&weight, &bias, &input].map(|v| Var::from_tensor(&v.to_dtype(DType::F64)?));
         let (weight, bias, input) = (weight?, bias?, input?);
@@ -414,4 +417,21 @@ fn max_pool_reads_non_contiguous_inputs() -> Result<()> {
     let expected = max_pool2x2(&transposed.contiguous()?)?;
     assert_close("transposed", &max_pool2x2(&transposed)?, &expected, 0.0)?;
     check_finite_differences(&[("input", &input)], || weighted_sum(&max_pool2x2_relu(&input.transpose(2, 3)?)?, 3))
+}
+
+#[test]
+fn small_parallel_loops_run_on_the_calling_thread() {
+    use crate::layers::kernels::{parallel_for, MIN_PARALLEL_COST};
+    // Waking a pool worker costs more than a small loop: below the threshold nothing is handed over.
+    let caller = std::thread::current().id();
+    let elsewhere = std::sync::atomic::AtomicUsize::new(0);
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    parallel_for(64, MIN_PARALLEL_COST - 1, |_| {
+        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if std::thread::current().id() != caller {
+            elsewhere.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    assert_eq!(ran.into_inner(), 64);
+    assert_eq!(elsewhere.into_inner(), 0);
 }

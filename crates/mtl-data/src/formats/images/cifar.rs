@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{file_name, numbered_class_names, sorted_entries};
+use crate::files::{self, Expected};
 use crate::{DataError, LabeledImages, LoadReport, Sourced};
 
 /// Which CIFAR-100 labels to read; CIFAR-10 has only one kind.
@@ -89,7 +90,7 @@ fn data_batch_number(name: &str) -> Option<u32> {
 /// beside the batches, or are the label numbers when that file is absent.
 /// Images are 3×32×32.
 pub fn cifar(path: &Path, labels: CifarLabels) -> Result<Sourced<LabeledImages>, DataError> {
-    let is_dir = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?.is_dir();
+    let is_dir = files::check_kind(path, Expected::FileOrFolder)?;
     let (folder, batches) = if is_dir {
         (path.to_path_buf(), sorted_entries(path)?)
     } else {
@@ -159,7 +160,7 @@ fn empty_images() -> LabeledImages {
 
 /// Appends the records of one batch file to `out`.
 fn read_batch(path: &Path, variant: Variant, out: &mut LabeledImages) -> Result<(), DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = files::read(path)?;
     let record_len = variant.label_bytes() + PIXEL_BYTES;
     if bytes.is_empty() || bytes.len() % record_len != 0 {
         let message = format!(
@@ -189,19 +190,22 @@ fn read_batch(path: &Path, variant: Variant, out: &mut LabeledImages) -> Result<
     Ok(())
 }
 
-/// The class names in `path`, one per non-empty line, or None if it does not exist.
+/// The class names in `path`, one per non-empty line (control characters escaped), or None if it
+/// does not exist.
 fn read_class_names(path: &Path, variant: Variant) -> Result<Option<Vec<String>>, DataError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(DataError::io(path, e)),
+    let bytes = match files::read_text(path) {
+        Ok(bytes) => bytes,
+        Err(DataError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| DataError::invalid(path, format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))?;
     let names: Vec<String> = text.lines().map(str::trim).filter(|line| !line.is_empty()).map(String::from).collect();
     if names.len() != variant.n_classes() {
         let message = format!("{} class names, expected {} for {}", names.len(), variant.n_classes(), variant.name());
         return Err(DataError::invalid(path, message));
     }
-    Ok(Some(names))
+    files::escaped_class_names(path, names).map(Some)
 }
 
 #[cfg(test)]

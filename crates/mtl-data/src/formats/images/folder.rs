@@ -7,6 +7,7 @@ use image::imageops::{self, FilterType};
 use image::{ImageBuffer, Pixel};
 
 use super::sorted_entries;
+use crate::files::{self, Expected};
 use crate::{DataError, LabeledImages, LoadReport, Sourced};
 
 /// How [`image_folder`] decodes and sizes images.
@@ -38,7 +39,8 @@ const SPLIT_FOLDERS: [&str; 2] = ["val", "test"];
 /// `root/train/<class>/<image>` plus the optional `root/val/…` and
 /// `root/test/…` (other folders in `root` are then ignored).
 ///
-/// Class names are the class folder names, sorted; with splits they come
+/// Class names are the class folder names, sorted, with control characters
+/// escaped (a newline as `\n`, ESC as `\u{1b}`); with splits they come
 /// from `train/`, and a class folder in `val/` or `test/` that `train/`
 /// lacks is an error. Image files are those with the extensions jpg, jpeg,
 /// png, gif or bmp (any case); other files, sub-folders of class folders,
@@ -57,6 +59,7 @@ pub fn image_folder(root: &Path, options: &ImageFolderOptions) -> Result<Sourced
         );
         return Err(DataError::invalid(root, message));
     }
+    files::check_kind(root, Expected::Folder)?;
     let train_root = root.join("train");
     let split_layout = train_root.is_dir();
     let class_root = if split_layout { train_root } else { root.to_path_buf() };
@@ -91,10 +94,14 @@ pub fn image_folder(root: &Path, options: &ImageFolderOptions) -> Result<Sourced
     Ok(Sourced { class_names, train, val, test, report })
 }
 
-/// The class sub-folders of `dir` as (name, path), sorted by name.
+/// The class sub-folders of `dir` as (name, path), sorted by name; names have their control
+/// characters escaped ([`files::escape_control`]).
 fn class_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
-    let folders = sorted_entries(dir)?.into_iter().filter(|path| path.is_dir() && !is_hidden(path));
-    Ok(folders.map(|path| (path.file_name().unwrap_or_default().to_string_lossy().into_owned(), path)).collect())
+    let folders: Vec<PathBuf> =
+        sorted_entries(dir)?.into_iter().filter(|path| path.is_dir() && !is_hidden(path)).collect();
+    let names = folders.iter().map(|path| path.file_name().unwrap_or_default().to_string_lossy().into_owned());
+    let names = files::escaped_class_names(dir, names.collect())?;
+    Ok(names.into_iter().zip(folders).collect())
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -103,7 +110,8 @@ fn is_hidden(path: &Path) -> bool {
 
 fn is_image_file(path: &Path) -> bool {
     let extension = path.extension().and_then(|ext| ext.to_str()).unwrap_or("");
-    path.is_file() && !is_hidden(path) && EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(extension))
+    // Not only regular files: a FIFO or device named as an image is reported, not silently left out.
+    !path.is_dir() && !is_hidden(path) && EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(extension))
 }
 
 /// Reads every image of the given (label, class folder) pairs.
@@ -144,6 +152,11 @@ fn read_split(
 
 /// One image as `channels × height × width` values in [0, 1], or why it cannot be read.
 fn decode(path: &Path, options: &ImageFolderOptions) -> Result<Vec<f32>, String> {
+    // Checked before opening: opening a FIFO blocks.
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err(format!("{}, not a regular file", files::describe(metadata.file_type())));
+    }
     let image = image::io::Reader::open(path)
         .and_then(|reader| reader.with_guessed_format())
         .map_err(|e| e.to_string())?

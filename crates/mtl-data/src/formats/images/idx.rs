@@ -1,12 +1,13 @@
 //! IDX files (MNIST, Fashion-MNIST, EMNIST), raw or gzip-compressed, and
 //! folders of them.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
 use super::{file_name, numbered_class_names, sorted_entries};
+use crate::files;
 use crate::{DataError, LabeledImages, LoadReport, Sourced};
 
 /// An IDX array of unsigned bytes.
@@ -21,29 +22,79 @@ pub struct IdxArray {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UNSIGNED_BYTE: u8 = 0x08;
 
+/// The most data one IDX file may hold: 1 GiB. EMNIST ByClass, the largest IDX data set, has
+/// 547 MB of images; a header that claims more is refused before anything is allocated.
+pub const MAX_IDX_DATA_BYTES: usize = 1 << 30;
+
+/// Deflate expands data at most about 1032 times, so a gzip file of n bytes holds at most
+/// 1032·n: the first allocation for its data is no larger, whatever the header claims.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// Reads an IDX file of unsigned bytes, gzip-compressed (recognised by its
 /// magic bytes, whatever the file name) or raw.
 ///
 /// The header is checked (two zero bytes, element type 0x08, 1 to 4
-/// dimensions) and the data must be exactly as long as the dimensions say.
+/// dimensions, at most [`MAX_IDX_DATA_BYTES`] of data) and the data must be
+/// exactly as long as the dimensions say. The header bounds the reading: a raw
+/// file of another length is refused from its length, and a gzip stream is
+/// decompressed only up to one byte past the promised size, so a gzip bomb
+/// costs no more memory than the data it claims to hold.
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let compressed = raw.starts_with(&GZIP_MAGIC);
-    let bytes = if compressed {
-        let mut bytes = Vec::new();
-        // Multi-member, as `gzip -c a b > c` and some tools write.
-        MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut bytes)
-            .map_err(|e| DataError::invalid(path, format!("corrupt or truncated gzip stream: {e}")))?;
-        bytes
-    } else {
-        raw
+    let invalid = |message: String| DataError::invalid(path, message);
+    let (file, file_len) = files::open(path)?;
+    let mut file = BufReader::new(file);
+    let compressed = file.fill_buf().map_err(|e| DataError::io(path, e))?.starts_with(&GZIP_MAGIC);
+    // Multi-member, as `gzip -c a b > c` and some tools write.
+    let mut reader: Box<dyn Read> = if compressed { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) };
+    let read_error = |e: std::io::Error| match compressed {
+        true => invalid(format!("corrupt or truncated gzip stream: {e}")),
+        false => DataError::io(path, e),
     };
-    parse_idx(&bytes, compressed).map_err(|message| DataError::invalid(path, message))
+    let mut header = Vec::with_capacity(4 + 4 * 4);
+    (&mut reader).take(4).read_to_end(&mut header).map_err(read_error)?;
+    let n_dims = check_magic(&header).map_err(invalid)?;
+    let header_len = 4 + 4 * n_dims;
+    (&mut reader).take(4 * n_dims as u64).read_to_end(&mut header).map_err(read_error)?;
+    if header.len() < header_len {
+        let len = header.len();
+        return Err(invalid(format!("truncated header: {n_dims} dimensions need {header_len} bytes, file has {len}")));
+    }
+    let dims: Vec<usize> =
+        header[4..].chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize).collect();
+    let expected = data_len(&dims).map_err(invalid)?;
+    let shape = dims_text(&dims);
+    if !compressed {
+        // A raw file's length tells the length of its data before any is read.
+        let actual = file_len.saturating_sub(header_len as u64);
+        if actual > expected as u64 {
+            let trailing = actual - expected as u64;
+            return Err(invalid(format!(
+                "{trailing} trailing bytes: header promises {shape} = {expected} bytes of data, file has {actual}"
+            )));
+        }
+    }
+    let most = if compressed { file_len.saturating_mul(MAX_DEFLATE_RATIO) } else { file_len };
+    let mut data = Vec::with_capacity((expected as u64 + 1).min(most) as usize);
+    // One byte past the promise is enough to know there is more.
+    reader.take(expected as u64 + 1).read_to_end(&mut data).map_err(read_error)?;
+    let decompressed = if compressed { " (decompressed)" } else { "" };
+    if data.len() > expected {
+        return Err(invalid(format!(
+            "trailing data: header promises {shape} = {expected} bytes of data, the file has more{decompressed}"
+        )));
+    }
+    if data.len() < expected {
+        return Err(invalid(format!(
+            "truncated: header promises {shape} = {expected} bytes of data, file has {}{decompressed}",
+            data.len()
+        )));
+    }
+    Ok(IdxArray { dims, data })
 }
 
-fn parse_idx(bytes: &[u8], compressed: bool) -> Result<IdxArray, String> {
-    let Some(&[zero_0, zero_1, element_type, n_dims]) = bytes.get(..4) else {
+/// Checks the magic number (the first 4 bytes, or all there are); answers the number of dimensions.
+fn check_magic(bytes: &[u8]) -> Result<usize, String> {
+    let &[zero_0, zero_1, element_type, n_dims] = bytes else {
         return Err(format!("not an IDX file: {} bytes, shorter than the 4-byte magic number", bytes.len()));
     };
     if (zero_0, zero_1) != (0, 0) {
@@ -66,29 +117,21 @@ fn parse_idx(bytes: &[u8], compressed: bool) -> Result<IdxArray, String> {
     if !(1..=4).contains(&n_dims) {
         return Err(format!("the magic number gives {n_dims} dimensions, expected 1 to 4"));
     }
-    let header_len = 4 + 4 * n_dims as usize;
-    let Some(dim_bytes) = bytes.get(4..header_len) else {
-        return Err(format!("truncated header: {n_dims} dimensions need {header_len} bytes, file has {}", bytes.len()));
-    };
-    let dims: Vec<usize> =
-        dim_bytes.chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize).collect();
-    let shape = dims_text(&dims);
-    let expected =
+    Ok(usize::from(n_dims))
+}
+
+/// The bytes of data `dims` promise, at most [`MAX_IDX_DATA_BYTES`].
+fn data_len(dims: &[usize]) -> Result<usize, String> {
+    let shape = dims_text(dims);
+    let len =
         dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or(format!("dimensions {shape} overflow"))?;
-    let actual = bytes.len() - header_len;
-    let decompressed = if compressed { " (decompressed)" } else { "" };
-    if actual < expected {
+    if len > MAX_IDX_DATA_BYTES {
         return Err(format!(
-            "truncated: header promises {shape} = {expected} bytes of data, file has {actual}{decompressed}"
+            "header promises {shape} = {len} bytes of data; at most 1 GiB ({MAX_IDX_DATA_BYTES} bytes) is read \
+             from one IDX file"
         ));
     }
-    if actual > expected {
-        return Err(format!(
-            "{} trailing bytes: header promises {shape} = {expected} bytes of data, file has {actual}{decompressed}",
-            actual - expected
-        ));
-    }
-    Ok(IdxArray { dims, data: bytes[header_len..].to_vec() })
+    Ok(len)
 }
 
 fn dims_text(dims: &[usize]) -> String {
@@ -135,10 +178,18 @@ pub fn mnist_pair(images: &Path, labels: &Path) -> Result<LabeledImages, DataErr
 /// With both pairs, t10k is the test split; with one pair, it is the
 /// training split and there is no test split. When a file is there both
 /// compressed and decompressed (as torchvision leaves them), the
-/// decompressed one is read. Class names are "0" to the largest label.
+/// decompressed one is read.
+///
+/// Labels are class indices: the classes are "0" to the largest label. Every
+/// class from 1 up must have an example in some split (class 0 may have none,
+/// as EMNIST Letters labels 1 to 26); otherwise the first label above the
+/// first run of empty classes is refused, naming its file and index, so that a
+/// stray label (a 200 among digits) cannot make a class of its own and many
+/// empty ones.
 pub fn idx_dir(dir: &Path) -> Result<Sourced<LabeledImages>, DataError> {
+    // Anything but a folder is listed, so that a FIFO or device with an IDX name is refused, not skipped.
     let names: Vec<String> =
-        sorted_entries(dir)?.iter().filter(|path| path.is_file()).map(|path| file_name(path).to_owned()).collect();
+        sorted_entries(dir)?.iter().filter(|path| !path.is_dir()).map(|path| file_name(path).to_owned()).collect();
     let train = find_pair(dir, &names, "train")?;
     let t10k = find_pair(dir, &names, "t10k")?;
     let (train, test) = match (train, t10k) {
@@ -171,8 +222,11 @@ pub fn idx_dir(dir: &Path) -> Result<Sourced<LabeledImages>, DataError> {
         }
         None => None,
     };
-    let all_labels = train_images.labels.iter().chain(test_images.iter().flat_map(|split| &split.labels));
-    let n_classes = all_labels.max().map_or(0, |&max| max as usize + 1);
+    let mut label_files = vec![(train.1.as_path(), train_images.labels.as_slice())];
+    if let (Some((_, labels)), Some(images)) = (&test, &test_images) {
+        label_files.push((labels.as_path(), images.labels.as_slice()));
+    }
+    let n_classes = n_classes(&label_files)?;
     Ok(Sourced {
         class_names: numbered_class_names(n_classes),
         train: train_images,
@@ -180,6 +234,34 @@ pub fn idx_dir(dir: &Path) -> Result<Sourced<LabeledImages>, DataError> {
         test: test_images,
         report: LoadReport { files_read: if test.is_some() { 4 } else { 2 }, ..LoadReport::default() },
     })
+}
+
+/// The number of classes of the labels of `label_files` (path, labels): see [`idx_dir`].
+fn n_classes(label_files: &[(&Path, &[u32])]) -> Result<usize, DataError> {
+    // IDX labels are bytes.
+    let mut counts = [0usize; 256];
+    for &label in label_files.iter().flat_map(|(_, labels)| labels.iter()) {
+        counts[label as usize % 256] += 1;
+    }
+    let Some(max) = counts.iter().rposition(|&count| count > 0) else { return Ok(0) };
+    let Some(first_empty) = (1..max).find(|&class| counts[class] == 0) else { return Ok(max + 1) };
+    let last_empty = (first_empty..max).take_while(|&class| counts[class] == 0).last().unwrap_or(first_empty);
+    let empty = match last_empty - first_empty {
+        0 => format!("class {first_empty}"),
+        _ => format!("classes {first_empty} to {last_empty}"),
+    };
+    // Some label is above the gap: `max` is.
+    let (path, index, label) = label_files
+        .iter()
+        .find_map(|(path, labels)| {
+            labels.iter().position(|&label| label as usize > last_empty).map(|index| (*path, index, labels[index]))
+        })
+        .unwrap_or((label_files[0].0, 0, max as u32));
+    let message = format!(
+        "label {label} at index {index} leaves {empty} without an example: IDX labels are class indices from 0 \
+         to the largest, and only class 0 may have none (as in EMNIST Letters)"
+    );
+    Err(DataError::invalid(path, message))
 }
 
 /// The image and label files of `split` ("train" or "t10k") in `dir`, if any.
@@ -285,27 +367,27 @@ mod tests {
     #[test]
     fn idx_dir_reads_both_pairs_or_one_as_train() {
         let dir = tempfile::tempdir().unwrap();
-        write_pair(dir.path(), "t10k", 1, &[4], true);
+        write_pair(dir.path(), "t10k", 1, &[1], true);
         let only_test = idx_dir(dir.path()).unwrap();
-        assert_eq!((only_test.train.labels.clone(), only_test.test.clone()), (vec![4], None));
-        assert_eq!(only_test.class_names, ["0", "1", "2", "3", "4"]);
+        assert_eq!((only_test.train.labels.clone(), only_test.test.clone()), (vec![1], None));
+        assert_eq!(only_test.class_names, ["0", "1"]);
 
-        write_pair(dir.path(), "train", 3, &[0, 1, 2], false);
+        write_pair(dir.path(), "train", 3, &[0, 2, 2], false);
         let both = idx_dir(dir.path()).unwrap();
-        assert_eq!(both.train.labels, [0, 1, 2]);
-        assert_eq!(both.test.map(|test| test.labels), Some(vec![4]));
-        assert_eq!(both.class_names.len(), 5);
+        assert_eq!(both.train.labels, [0, 2, 2]);
+        assert_eq!(both.test.map(|test| test.labels), Some(vec![1]));
+        assert_eq!(both.class_names.len(), 3);
         assert_eq!(both.report.files_read, 4);
     }
 
     #[test]
     fn idx_dir_matches_prefixed_names_and_prefers_the_decompressed_copy() {
         let dir = tempfile::tempdir().unwrap();
-        write_pair(dir.path(), "emnist-digits-train", 1, &[9], false);
+        write_pair(dir.path(), "emnist-digits-train", 2, &[1, 0], false);
         // A stale compressed copy with different content is not read.
-        write_pair(dir.path(), "emnist-digits-train", 1, &[1], true);
+        write_pair(dir.path(), "emnist-digits-train", 1, &[2], true);
         let data = idx_dir(dir.path()).unwrap();
-        assert_eq!((data.train.labels, data.class_names.len()), (vec![9], 10));
+        assert_eq!((data.train.labels, data.class_names.len()), (vec![1, 0], 2));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod multi_mnist;
 
 use std::path::{Path, PathBuf};
 
+use crate::files::{self, Expected};
 use crate::DataError;
 
 pub use cifar::{cifar, CifarLabels};
@@ -29,6 +30,7 @@ pub use multi_mnist::{multi_mnist, MultiDigits};
 
 /// The entries of `dir`, sorted by path so that reading is deterministic.
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    files::check_kind(dir, Expected::Folder)?;
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         paths.push(entry.map_err(|e| DataError::io(dir, e))?.path());

@@ -2,6 +2,7 @@
 
 use super::decode::decode_owned;
 use super::parallel_map;
+use crate::files::{self, Expected};
 use crate::{DataError, LabeledTexts, LoadReport, Sourced};
 use std::path::{Path, PathBuf};
 
@@ -11,9 +12,10 @@ const CLASS_NAMES: [&str; 2] = ["neg", "pos"];
 /// parent, or the distributed archive itself (`aclImdb_v1.tar.gz`, read without extracting).
 ///
 /// Labels are 0 = "neg" and 1 = "pos"; `unsup`, the `.feat` files and the url lists are ignored.
-/// Reviews come in a fixed order: negatives then positives, each by numeric id.
+/// Reviews come in a fixed order: negatives then positives, each by numeric id. A review is one example:
+/// it may hold at most [`files::MAX_LINE_BYTES`].
 pub fn aclimdb(root: &Path) -> Result<Sourced<LabeledTexts>, DataError> {
-    if root.is_file() {
+    if !files::check_kind(root, Expected::FileOrFolder)? {
         return aclimdb_archive(root);
     }
     let nested = root.join("aclImdb");
@@ -74,10 +76,9 @@ fn file_order(name: &str) -> (bool, Option<(u64, u64)>, String) {
     (numeric.is_none(), numeric, name.to_owned())
 }
 
-fn read_split(files: &[(PathBuf, u32)], report: &mut LoadReport) -> Result<LabeledTexts, DataError> {
-    let decoded =
-        parallel_map(files, |(path, _)| std::fs::read(path).map(decode_owned).map_err(|e| DataError::io(path, e)));
-    let mut texts = Vec::with_capacity(files.len());
+fn read_split(review_files: &[(PathBuf, u32)], report: &mut LoadReport) -> Result<LabeledTexts, DataError> {
+    let decoded = parallel_map(review_files, |(path, _)| files::read_text(path).map(decode_owned));
+    let mut texts = Vec::with_capacity(review_files.len());
     for result in decoded {
         let decoded = result?;
         report.files_read += 1;
@@ -85,16 +86,16 @@ fn read_split(files: &[(PathBuf, u32)], report: &mut LoadReport) -> Result<Label
         report.replacements += decoded.replacements;
         texts.push(decoded.text);
     }
-    Ok(LabeledTexts { texts, labels: files.iter().map(|&(_, label)| label).collect() })
+    Ok(LabeledTexts { texts, labels: review_files.iter().map(|&(_, label)| label).collect() })
 }
 
 /// Reads the reviews straight from a `.tar` or `.tar.gz` of the aclImdb folder.
 fn aclimdb_archive(path: &Path) -> Result<Sourced<LabeledTexts>, DataError> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let (mut file, _) = files::open(path)?;
     let mut magic = [0u8; 2];
     let gzipped = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let (file, _) = files::open(path)?;
     let reader: Box<dyn Read> = if gzipped {
         Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
     } else {
@@ -114,6 +115,15 @@ fn aclimdb_archive(path: &Path) -> Result<Sourced<LabeledTexts>, DataError> {
         let (Some(split_idx), Some(class_idx)) = (split_idx, class_idx) else { continue };
         if !name.ends_with(".txt") || !entry.header().entry_type().is_file() {
             continue;
+        }
+        // The header's size is checked before it reserves anything.
+        if entry.size() > files::MAX_LINE_BYTES as u64 {
+            let message = format!(
+                "{}: a review of {} bytes, more than the 16 MiB one example may hold",
+                entry_path.display(),
+                entry.size()
+            );
+            return Err(DataError::invalid(path, message));
         }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry.read_to_end(&mut bytes).map_err(broken)?;

@@ -2,6 +2,7 @@
 
 use super::decode::decode_owned;
 use super::one_file;
+use crate::files;
 use crate::{DataError, LabeledTexts, Sourced};
 use std::fmt;
 use std::path::Path;
@@ -41,9 +42,10 @@ impl fmt::Display for Column {
 ///
 /// Labels that are all non-negative integers are class indices (classes "0".."max"); otherwise each
 /// distinct label is a class, classes sorted alphabetically. Labels are trimmed; texts are kept as they are.
+/// A line, and a record (whose quoted fields may span lines), may hold at most [`files::MAX_LINE_BYTES`].
 pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<LabeledTexts>, DataError> {
     // Decoded first, so that Windows-1252 files read too (the csv crate wants UTF-8).
-    let decoded = decode_owned(std::fs::read(path).map_err(|e| DataError::io(path, e))?);
+    let decoded = decode_owned(files::read_text(path)?);
     if decoded.text.trim().is_empty() {
         return Err(DataError::invalid(path, "empty file"));
     }
@@ -63,6 +65,7 @@ pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<Labe
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
         let line = record.position().map_or(0, |p| p.line());
+        files::check_line(path, line, record.as_slice().len(), "record")?;
         let field = |index: usize, column: &Column| {
             record.get(index).ok_or_else(|| {
                 let message = format!("line {line}: row has {} fields, no {column}", record.len());

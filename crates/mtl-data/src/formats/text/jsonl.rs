@@ -2,6 +2,7 @@
 
 use super::decode::decode_owned;
 use super::one_file;
+use crate::files;
 use crate::{DataError, LabeledTexts, Sourced};
 use serde_json::Value;
 use std::path::Path;
@@ -9,9 +10,9 @@ use std::path::Path;
 /// Reads a JSONL file of objects; every example is in `train`. Blank lines are skipped.
 ///
 /// `text_field` must be a string; `label_field` a string or a non-negative integer, with the class rules of
-/// [`super::delimited`].
+/// [`super::delimited`]. A line may hold at most [`crate::files::MAX_LINE_BYTES`].
 pub fn jsonl(path: &Path, text_field: &str, label_field: &str) -> Result<Sourced<LabeledTexts>, DataError> {
-    let decoded = decode_owned(std::fs::read(path).map_err(|e| DataError::io(path, e))?);
+    let decoded = decode_owned(files::read_text(path)?);
     let mut texts = Vec::new();
     let mut raw_labels = Vec::new();
     for (line_idx, line) in decoded.text.lines().enumerate() {

@@ -1,20 +1,22 @@
 //! One file per class, one example per line (rt-polarity's `rt-polarity.pos` / `rt-polarity.neg`).
 
 use super::decode::decode_owned;
+use crate::files::{escape_control, read_text};
 use crate::{DataError, LabeledTexts, LoadReport, Sourced};
 use std::path::{Path, PathBuf};
 
 /// Reads one file per class, in the order given; each non-blank line is one example.
 ///
 /// A class is named by the file's extension when all files share one stem (`rt-polarity.pos` → "pos"),
-/// else by the file name without its extension. An empty file, or two files giving the same class name,
-/// is an error.
+/// else by the file name without its extension, control characters escaped ([`escape_control`]).
+/// An empty file, or two files giving the same class name, is an error; so is a line over
+/// [`crate::files::MAX_LINE_BYTES`].
 pub fn lines_per_class(files: &[PathBuf]) -> Result<Sourced<LabeledTexts>, DataError> {
     let class_names = class_names(files)?;
     let mut report = LoadReport::default();
     let mut train = LabeledTexts { texts: Vec::new(), labels: Vec::new() };
     for (label, path) in files.iter().enumerate() {
-        let decoded = decode_owned(std::fs::read(path).map_err(|e| DataError::io(path, e))?);
+        let decoded = decode_owned(read_text(path)?);
         report.files_read += 1;
         report.decoded_as_windows_1252 += usize::from(decoded.windows_1252);
         report.replacements += decoded.replacements;
@@ -39,7 +41,7 @@ fn class_names(files: &[PathBuf]) -> Result<Vec<String>, DataError> {
     let mut names: Vec<String> = Vec::with_capacity(files.len());
     for path in files {
         let name = if by_extension { extension(path) } else { stem(path) };
-        let Some(name) = name else {
+        let Some(name) = name.map(|name| escape_control(&name).into_owned()) else {
             return Err(DataError::invalid(path, "not a file name: cannot name a class after it"));
         };
         if let Some(other) = names.iter().position(|n| *n == name) {

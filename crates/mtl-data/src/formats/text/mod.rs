@@ -50,7 +50,8 @@ fn one_file(
 const MAX_INTEGER_LABEL: u32 = 100_000;
 
 /// Turns raw labels `(text, line)` into class names and indices: all non-negative integers give
-/// classes "0".."max", anything else gives the distinct names sorted alphabetically.
+/// classes "0".."max", anything else gives the distinct names sorted alphabetically, with their
+/// control characters escaped ([`crate::files::escape_control`]).
 fn classes_from_labels(path: &Path, raw: &[(String, u64)]) -> Result<(Vec<String>, Vec<u32>), DataError> {
     let integers: Option<Vec<u32>> = raw.iter().map(|(label, _)| label.parse::<u32>().ok()).collect();
     if let Some(labels) = integers {
@@ -72,7 +73,7 @@ fn classes_from_labels(path: &Path, raw: &[(String, u64)]) -> Result<(Vec<String
     class_names.dedup();
     // Sorted and deduplicated, so each label is found.
     let labels = raw.iter().map(|(label, _)| class_names.binary_search(label).unwrap_or(0) as u32).collect();
-    Ok((class_names, labels))
+    Ok((crate::files::escaped_class_names(path, class_names)?, labels))
 }
 
 /// `f` over `items`, split into contiguous chunks over a few threads; the output order is the input order

@@ -1,6 +1,7 @@
 //! Outputs that would overwrite an input, the sweep bounded before it is built, checks
 //! made before training, names, and output streams that fail.
 
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -42,6 +43,23 @@ fn export_onto_the_database_it_reads_is_refused_and_changes_nothing() {
     let output = ws.mtl(&["export", "--db", "link.db", "--format", "csv", "--out", "mtl.db"]);
     expect_code(&output, 2);
     assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM metrics"), points);
+
+    // A FIFO (or a terminal, a process substitution) is written to, not replaced.
+    let fifo = ws.path("points.fifo");
+    let c_fifo = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("path");
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read the FIFO"))
+    };
+    let (output, _) =
+        run_measured(ws.command(&["export", "--format", "csv", "--out", "points.fifo"]), Duration::from_secs(60));
+    // Should the export not have opened the FIFO, opening it here lets the reader finish.
+    drop(std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo));
+    expect_code(&output, 0);
+    assert_eq!(String::from_utf8(reader.join().expect("reader")).expect("utf-8").lines().count() as i64, points + 1);
+    assert!(std::fs::symlink_metadata(&fifo).expect("fifo").file_type().is_fifo(), "the FIFO was replaced");
 
     // Elsewhere the export is written whole, with no temporary file left beside it.
     expect_code(&ws.mtl(&["export", "--format", "csv", "--out", "points.csv"]), 0);
@@ -175,8 +193,39 @@ lr = [0.01]
     ws.write("long-name.toml", &long_name);
     let control = SMALL.replace("name = \"small\"", "name = \"bad\\u001b[31mname\"");
     ws.write("control.toml", &control);
-    let cases: [(&[&str], &str); 5] = [
-        (&["run", "two-sizes.toml"], "the model cannot be built for these tasks: task shapes has input"),
+    ws.write("texts.csv", "text,label\ngood film,pos\nbad film,neg\nfine,pos\nawful,neg\n");
+    let short_texts = r#"
+name = "short texts"
+epochs = 1
+batch_size = 2
+
+[[tasks]]
+name = "reviews"
+data = { format = "csv", path = "texts.csv", text_column = "text", label_column = "label", max_len = 2, val_size = 1, test_size = 1 }
+
+[model]
+trunk = "textcnn"
+
+[sweep]
+strategy = ["hard"]
+lambda = [1.0]
+lr = [0.01]
+"#;
+    ws.write("short-texts.toml", short_texts);
+    ws.write("small", "a file named like the experiment's checkpoint folder");
+    std::fs::create_dir(ws.path("a-folder")).expect("folder");
+    let cases: [(&[&str], &str); 9] = [
+        (&["run", "two-sizes.toml"], "the model does not fit these tasks: task shapes has input"),
+        (
+            &["run", "short-texts.toml"],
+            "short-texts.toml: trial hard λ=1 lr=0.01 seed=0: the model does not fit these tasks",
+        ),
+        (
+            &["run", "small.toml", "--save-checkpoints", "--checkpoints", "."],
+            "--checkpoints ./small is a file, not a folder",
+        ),
+        (&["run", "small.toml", "--executor", "plan", "--db", "a-folder"], "--db a-folder is not a database file"),
+        (&["run", "small.toml", "--db", "missing/mtl.db"], "--db missing/mtl.db: missing is not an existing folder"),
         (&["run", "small.toml", "--save-checkpoints", "--checkpoints", "a-file"], "--checkpoints a-file is a file"),
         (&["run", "small.toml", "--save-checkpoints", "--checkpoints", "a-file/sub"], "is inside the file a-file"),
         (&["run", "long-name.toml"], "name: the experiment name is 300 bytes long; at most 200"),
@@ -230,4 +279,23 @@ fn a_full_output_stream_ends_the_output_not_the_work() {
     let output = ws.command(&["run", "small.toml", "--no-report"]).stderr(full()).output().expect("run");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
     assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 6);
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_of_a_sweep_not_the_sweep() {
+    let ws = Workspace::new();
+    ws.write("small.toml", SMALL);
+    // `mtl run … 2>&1 | head -1`: the reader is gone before the first line.
+    let mut child = ws
+        .command(&["run", "small.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{status:?}: killed by SIGPIPE?");
+    assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 6);
+    assert!(ws.path("report").join("index.html").exists(), "the report is written before the summary is printed");
 }

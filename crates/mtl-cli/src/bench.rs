@@ -27,6 +27,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let threads = args.threads.map_or(cores, |t| t as usize);
     // Read by rayon and candle when their thread pools start, which is after this point.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    // A benchmark runs on the threads it is given, whatever the work.
+    mtl_runner::train::choose_threads_by_work(false);
     let workloads: Vec<Workload> = match &args.workload {
         Some(name) => vec![Workload::from_name(name).expect("clap checked the name")],
         None => Workload::ALL.to_vec(),

@@ -138,22 +138,50 @@ fn writable(_dir: &Path) -> bool {
     true
 }
 
-/// Writes `path` whole or not at all: into a temporary file in the same folder,
-/// renamed into place once `write` has succeeded (an interrupted write leaves nothing).
+/// Writes `path` whole or not at all: into a temporary file beside the file it names
+/// (through symbolic links), renamed into place once `write` has succeeded, with the
+/// permissions a new file gets (an interrupted write leaves the old file or none). A path
+/// that is something else than a file (a FIFO, a terminal, `/dev/stdout`, a process
+/// substitution) is written directly: there is nothing to replace.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let folder = match path.parent() {
+    let context = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let mut out = std::io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(path).map_err(context)?);
+        write(&mut out)?;
+        return out.flush().map_err(context);
+    }
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let folder = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let context = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
     let mut temporary = tempfile::Builder::new().prefix(".mtl-partial-").tempfile_in(folder).map_err(context)?;
     {
         let mut out = std::io::BufWriter::new(temporary.as_file_mut());
         write(&mut out)?;
         out.flush().map_err(context)?;
     }
-    temporary.persist(path).map_err(|e| context(e.error))?;
+    temporary.as_file().set_permissions(new_file_permissions()).map_err(context)?;
+    temporary.persist(&target).map_err(|e| context(e.error))?;
     Ok(())
+}
+
+/// rw for everyone less the umask, as `File::create` would give (tempfile's are 0600).
+#[cfg(unix)]
+fn new_file_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: umask() only swaps the process's mask; it is put back at once.
+    let mask = unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        mask
+    };
+    std::fs::Permissions::from_mode(0o666 & !(mask as u32))
+}
+
+#[cfg(not(unix))]
+fn new_file_permissions() -> std::fs::Permissions {
+    std::fs::metadata(".").map(|m| m.permissions()).expect("the working folder")
 }
 
 #[cfg(test)]
@@ -207,5 +235,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "no temporary file left");
         write_atomically(&path, |out| Ok(out.write_all(b"new")?)).expect("write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("mode").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o644, 0o644, "{mode:o}: as a new file, not tempfile's 0600");
+        // Through a symbolic link, the file it names is replaced and the link stays.
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        write_atomically(&link, |out| Ok(out.write_all(b"linked")?)).expect("write");
+        assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "linked");
     }
 }

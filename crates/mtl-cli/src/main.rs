@@ -118,14 +118,22 @@ struct ReportArgs {
 }
 
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`mtl ls | head`), as other command-line tools do.
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of a signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     keep_freed_memory();
     let cli = Cli::parse();
+    // Listings die quietly on a closed pipe (`mtl ls | head`), as other command-line tools
+    // do. Commands that write results (run, worker, merge, report) must not die mid-write:
+    // for them a closed pipe is a failed write, which ends the output, not the work.
+    let writes_results = matches!(
+        cli.command,
+        Command::Run(_) | Command::Worker(_) | Command::Merge(_) | Command::Report(_) | Command::Bench(_)
+    );
+    #[cfg(unix)]
+    if !writes_results {
+        // SAFETY: restoring the default disposition of a signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report(args),

@@ -35,8 +35,21 @@ pub fn terminal_width() -> Option<usize> {
     (ok && size.ws_col > 0).then_some(size.ws_col as usize)
 }
 
+/// `text` with each control character as its escape (`\u{1b}`, `\n`).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(char::is_control) {
+        text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    } else {
+        text.into()
+    }
+}
+
 /// [`table`] for a given width (`None`: no limit). At least the first column is kept.
 pub fn fit_table(header: &[String], rows: &[Vec<String>], width: Option<usize>) -> String {
+    // Text from a database (names an older mtl-lab accepted, data's class names) never
+    // reaches the terminal raw: a control character is shown as its escape.
+    let escaped = |cells: &[String]| -> Vec<String> { cells.iter().map(|c| printable(c).into_owned()).collect() };
+    let (header, rows) = (&escaped(header), &rows.iter().map(|r| escaped(r)).collect::<Vec<_>>());
     let cell_width =
         |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0);
     let mut kept = header.len();
@@ -122,6 +135,13 @@ pub fn value(x: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_show_control_characters_as_escapes() {
+        let out = fit_table(&["name".into()], &[vec!["a\u{1b}[31mb\n".into()]], None);
+        assert!(!out.contains(['\u{1b}', '\u{7}']), "{out:?}");
+        assert!(out.contains("a\\u{1b}[31mb\\n"), "{out}");
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {

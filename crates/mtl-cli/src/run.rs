@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mtl_runner::sweep::{self, SweepOptions};
+use mtl_runner::train::plain_message;
 use mtl_store::{MetricKey, RunRecord, RunStatus, Store};
 
 use crate::cluster::{Executor, SlurmArgs};
@@ -21,9 +22,11 @@ pub struct RunArgs {
     db: PathBuf,
     /// Trials trained at once, each on its own thread [default: the number of cores].
     ///
-    /// Each trial's own ops then use cores / jobs threads (set RAYON_NUM_THREADS to
-    /// override). Small models train faster as parallel single-threaded trials than
-    /// one at a time on every core. Results do not depend on this setting.
+    /// Each trial's own ops may then use cores / jobs threads: a step with little work
+    /// keeps to one thread, a larger one tries both at the start of each epoch and keeps
+    /// the faster (set RAYON_NUM_THREADS to fix the threads instead). Small models train
+    /// faster as parallel single-threaded trials than one at a time on every core.
+    /// Results do not depend on this setting.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: Option<u32>,
     /// The report folder written when the sweep ends.
@@ -59,16 +62,42 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything the user typed is validated before the database is touched.
     check_outputs(&args)?;
     let plan = parse_plan(&args.file, args.max_trials)?;
+    if args.save_checkpoints {
+        let folder = sweep::checkpoint_folder(&args.checkpoints, &plan.experiment);
+        crate::guard::check_writable_folder(&folder, "--checkpoints")?;
+    }
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
-    // The model is built once per sharing setting: the rest of a trial does not change it.
-    let mut built = std::collections::HashSet::new();
-    let mut unfit = |trial: &mtl_runner::plan::Trial| {
-        use mtl_runner::train::{unbuildable, unsupported};
-        unsupported(trial, &tasks)
-            .or_else(|| built.insert(format!("{:?}", trial.sharing)).then(|| unbuildable(trial, &tasks)).flatten())
-    };
-    if let Some((trial, reason)) = plan.trials.iter().find_map(|t| unfit(t).map(|reason| (t, reason))) {
-        return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
+    // Each sharing setting's network is built and run on one example before any trial
+    // trains: what does not fit the data fails now (exit 2), not after the data of every
+    // trial has loaded.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        // The user chose the threads: every trial uses them.
+        mtl_runner::train::choose_threads_by_work(false);
+    } else {
+        // Read by rayon and candle when their thread pools start, which is after this point.
+        // A trial whose steps have too little work keeps to one thread (see `train`).
+        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
+    }
+    let mut any_may_share = false;
+    let mut seen = std::collections::HashSet::new();
+    for trial in &plan.trials {
+        let mut reason = mtl_runner::train::unsupported(trial, &tasks);
+        if reason.is_none() && seen.insert(format!("{:?}", trial.sharing)) {
+            match mtl_runner::train::dry_run(trial, &tasks) {
+                Ok(choice) => any_may_share |= choice.may_share(),
+                Err(error) => reason = Some(format!("the model does not fit these tasks: {}", plain_message(error))),
+            }
+        }
+        if let Some(reason) = reason {
+            return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
+        }
+    }
+    if mtl_runner::train::threads_by_work_enabled() && !any_may_share {
+        // No trial will try more than one thread. candle reads this at each matmul, and
+        // its pool when it starts (on a first large tensor: one example rarely has one).
+        std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     let slurm_flags =
         args.slurm.retry_failed || args.slurm.max_parallel.is_some() || !args.slurm.sbatch_args.is_empty();
@@ -81,16 +110,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Executor::Slurm => return crate::cluster::submit(&plan, &args.file, &args.db, &args.slurm),
         Executor::Plan => return crate::cluster::write_plan(&plan, &args.file, &args.db),
         Executor::Local => {}
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.map_or(cores, |j| j as usize).min(plan.trials.len()).max(1);
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // Threads per trial by the work, not only by cores ÷ jobs: a small network trains
-        // faster on one thread than on two (waking a thread costs more than its share).
-        // Read by rayon and candle when their thread pools start, which is after this point.
-        let threads = (cores / jobs).max(1);
-        let threads = if threads > 1 && any_trial_worth_threads(&plan, &tasks)? { threads } else { 1 };
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let progress = Progress::new(jobs);
     let checkpoint_dir = args.save_checkpoints.then(|| args.checkpoints.clone());
@@ -121,11 +140,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runs: Vec<RunRecord> =
         store.runs(Some(&plan.experiment))?.into_iter().filter(|r| keys.contains(r.trial_key.as_str())).collect();
     let task_names: Vec<&str> = plan.tasks.iter().map(|t| t.name.as_str()).collect();
+    // The report is written before anything is printed: a closed or full stdout then
+    // loses only the printing.
+    let written = match args.no_report {
+        true => None,
+        false => {
+            let options = mtl_report::ReportOptions { experiment: Some(plan.experiment.clone()), out_dir: args.out };
+            Some(mtl_report::write_report(&store, &options)?)
+        }
+    };
     outln!("\n{}", summary(&runs, &task_names))?;
-
-    if !args.no_report {
-        let options = mtl_report::ReportOptions { experiment: Some(plan.experiment.clone()), out_dir: args.out };
-        let written = mtl_report::write_report(&store, &options)?;
+    if let Some(written) = written {
         outln!("report: {}", written.index.display())?;
     }
     outln!("database: {}", args.db.display())?;
@@ -142,26 +167,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether a training step of some trial has the work to gain from several threads
-/// (estimated once per sharing setting, which alone changes the network).
-fn any_trial_worth_threads(plan: &mtl_runner::plan::Plan, tasks: &mtl_runner::data::TaskSet) -> anyhow::Result<bool> {
-    use mtl_runner::train::{step_work, worth_threads};
-    let mut seen = std::collections::HashSet::new();
-    for trial in plan.trials.iter().filter(|t| seen.insert(format!("{:?}", t.sharing))) {
-        if worth_threads(step_work(trial, tasks)?) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// Outputs that would overwrite an input, or could not be written after hours of
 /// training, are refused before anything is read or trained.
 fn check_outputs(args: &RunArgs) -> Result<(), crate::BadInput> {
     use crate::guard::{check_writable_folder, Inputs};
     let inputs = Inputs::default().file(&args.file, "the experiment file");
     inputs.check_output(&args.db, "--db")?;
+    if args.db.exists() && !args.db.is_file() {
+        return Err(crate::BadInput(format!(
+            "--db {} is not a database file (a folder or a device)",
+            args.db.display()
+        )));
+    }
     let db_folder = args.db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !db_folder.is_dir() {
+        let message = format!("--db {}: {} is not an existing folder", args.db.display(), db_folder.display());
+        return Err(crate::BadInput(message));
+    }
     check_writable_folder(db_folder, "--db")?;
     let inputs = inputs.database(&args.db);
     if !args.no_report && args.executor == Executor::Local {
@@ -184,7 +206,9 @@ fn parse_plan(file: &Path, max_trials: u64) -> anyhow::Result<mtl_runner::plan::
         Ok(plan) => return Ok(plan),
         Err(error) => error,
     };
-    if !std::io::stdin().is_terminal() {
+    // Only a plan that is too big is worth asking about.
+    let too_big = error.key.as_deref() == Some("sweep") && error.message.starts_with("the sweep has");
+    if !too_big || !std::io::stdin().is_terminal() {
         return Err(error.into());
     }
     // The file was read; was the plan only too big?

@@ -110,9 +110,9 @@ impl<W: Write> RowWriter<W> {
                 }
             }
             Format::Table => match &self.layout {
-                Some(layout) => layout.write_row(&mut self.out, &cells(values))?,
+                Some(layout) => layout.write_row(&mut self.out, &table_cells(values))?,
                 None => {
-                    self.page.push(cells(values));
+                    self.page.push(table_cells(values));
                     if self.page.len() == TABLE_PAGE_ROWS {
                         self.write_page(columns)?;
                     }
@@ -168,6 +168,11 @@ impl<W: Write> RowWriter<W> {
 
 fn cells(values: &[SqlValue]) -> Vec<String> {
     values.iter().map(SqlValue::to_string).collect()
+}
+
+/// [`cells`] for a terminal: control characters as their escapes.
+fn table_cells(values: &[SqlValue]) -> Vec<String> {
+    values.iter().map(|v| output::printable(&v.to_string()).into_owned()).collect()
 }
 
 /// The columns of a streamed table, as [`output::fit_table`] lays them out for its rows:

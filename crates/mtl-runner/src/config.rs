@@ -1158,7 +1158,7 @@ impl Checker<'_> {
         if !valid_name {
             self.fail(
                 &name_path,
-                format!("task name \"{}\" must be 1–64 letters, digits, '_' or '-', starting with a letter", task.name),
+                format!("task name {:?} must be 1–64 letters, digits, '_' or '-', starting with a letter", task.name),
             )?;
         }
         if earlier.iter().any(|t| t.name == task.name) {

@@ -31,5 +31,6 @@ pub mod plan;
 pub mod provenance;
 pub mod shard;
 pub mod sweep;
+pub mod threads;
 pub mod train;
 pub mod weighting;

@@ -83,12 +83,12 @@ impl FusedAdamW {
                 .zip(grad.chunks(CHUNK))
                 .map(|(((theta, m), v), g)| std::sync::Mutex::new((theta, m, v, g)))
                 .collect();
-            candle_core::utils::barrier_pool().execute_chunked(chunks.len(), |range| {
-                for i in range {
-                    let mut chunk = chunks[i].lock().expect("optimizer chunk");
-                    let (theta, m, v, g) = &mut *chunk;
-                    update(theta, m, v, g);
-                }
+            // On candle's pool, under the same rules as the layers' loops (by size, and
+            // never for a trial kept to one thread).
+            mtl_model::layers::parallel_for(chunks.len(), grad.len() * 4, |i| {
+                let mut chunk = chunks[i].lock().expect("optimizer chunk");
+                let (theta, m, v, g) = &mut *chunk;
+                update(theta, m, v, g);
             });
             drop(chunks);
             slot.var.set(&Tensor::from_vec(theta, slot.var.shape(), slot.var.device())?)?;

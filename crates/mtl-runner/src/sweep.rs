@@ -249,15 +249,18 @@ impl TrainObserver for StoreObserver<'_> {
     }
 }
 
+/// `DIR/<experiment>`, where `--save-checkpoints` writes an experiment's trials (the
+/// name with every character but letters, digits, `-` and `_` as `_`).
+pub fn checkpoint_folder(dir: &Path, experiment: &str) -> PathBuf {
+    let folder: String =
+        experiment.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    dir.join(folder)
+}
+
 /// Writes `DIR/<experiment>/<trial key>.safetensors`; returns its path and sha256.
 fn save_checkpoint(dir: &Path, plan: &Plan, trial: &Trial, params: &Parameters) -> Result<(PathBuf, String), String> {
     use sha2::Digest;
-    let folder: String = plan
-        .experiment
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
-    let folder = dir.join(folder);
+    let folder = checkpoint_folder(dir, &plan.experiment);
     std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let path = folder.join(format!("{}.safetensors", trial.key));
     candle_core::safetensors::save(&params.tensors(), &path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -16,6 +16,7 @@ use mtl_store::{DiagnosticPoint, MetricPoint};
 
 use crate::metrics::scores;
 use crate::plan::Trial;
+use crate::threads::ThreadChoice;
 
 /// Batch size used for evaluation (no gradients, so larger is fine).
 const EVAL_BATCH: usize = 500;
@@ -117,27 +118,27 @@ fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_cor
     Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
 }
 
-/// The least work in a training step (multiply-adds and element visits of the ops that
-/// can run on several threads, as the first step measures it) for which a trial hands
-/// work to other threads at all. Below it every op runs on the trial's own thread: for a
-/// small network, waking other threads costs more than it saves. Measured first steps:
-/// the tests' small experiment 29 M and the quickstart 36 M (both slower on two threads
-/// than on one), the bench workloads w1 320 M, w2 520 M, w3 7.5 G, w4 6.0 G.
-/// Results do not depend on it.
-const MIN_SHARED_WORK_PER_STEP: u64 = 1 << 27;
-
-/// The work one training step of `trial` would hand to other threads (as
-/// [`MIN_SHARED_WORK_PER_STEP`] counts it), estimated from the forward pass of one
-/// example per input group, times 3 for the backward pass, times the batch size. So
-/// small a pass starts no thread pool (a backward pass could: an embedding's gradient
-/// is large even for one example), so the caller can still choose the pools' sizes.
-pub fn step_work(trial: &Trial, task_set: &TaskSet) -> Result<u64, TrainError> {
+/// Builds `trial`'s network and runs one example per input group through it, on this
+/// thread: whether it fits the data (e.g. no text shorter than a kernel) is known before
+/// any trial trains. Returns the trial's [`ThreadChoice`] for the work a training step
+/// would hand to other threads (as [`crate::threads`] counts it: convolutions, pools and
+/// the optimiser, not matmuls): that example's forward pass, times 3 for the backward
+/// pass, times the batch size.
+pub fn dry_run(trial: &Trial, task_set: &TaskSet) -> Result<ThreadChoice, TrainError> {
+    /// Back to the default mode however this ends.
+    struct OneThread;
+    impl Drop for OneThread {
+        fn drop(&mut self) {
+            mtl_model::layers::run_on_one_thread(false);
+        }
+    }
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
     let (net, _params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
+    let _one_thread = OneThread;
     mtl_model::layers::run_on_one_thread(true);
     mtl_model::layers::take_parallel_work();
-    let mut rng = Rng::derive(trial.seed, "step-work");
+    let mut rng = Rng::derive(trial.seed, "dry-run");
     for group in task_set.input_groups.iter().filter(|g| !tasks[g[0]].train.is_empty()) {
         let xs = batch_inputs(&tasks[group[0]].train, &[0], &device)?;
         for (&task_idx, representation) in group.iter().zip(net.representations_train(group, &xs, &mut rng)?) {
@@ -145,13 +146,30 @@ pub fn step_work(trial: &Trial, task_set: &TaskSet) -> Result<u64, TrainError> {
         }
     }
     let forward_per_example = mtl_model::layers::take_parallel_work();
-    mtl_model::layers::run_on_one_thread(false);
-    Ok(forward_per_example.saturating_mul(3).saturating_mul(trial.settings.batch_size as u64))
+    let work = forward_per_example.saturating_mul(3).saturating_mul(trial.settings.batch_size as u64);
+    let steps_per_epoch = sampler(trial, task_set).steps_per_epoch();
+    Ok(ThreadChoice::new(work, steps_per_epoch))
 }
 
-/// Whether a trial whose step does `work` (see [`step_work`]) gains from more than one thread.
-pub fn worth_threads(work: u64) -> bool {
-    work >= MIN_SHARED_WORK_PER_STEP
+/// The batches of `trial`'s training split: tasks that share inputs share batches, so the
+/// sampler walks input groups.
+fn sampler(trial: &Trial, task_set: &TaskSet) -> JointSampler {
+    let tasks = &task_set.tasks;
+    let group_sizes: Vec<usize> = task_set.input_groups.iter().map(|g| tasks[g[0]].train.len()).collect();
+    let rng = Rng::derive(trial.seed, "batches");
+    JointSampler::with_policy(&group_sizes, trial.settings.batch_size, trial.settings.sampling, rng)
+}
+
+/// Whether each trial keeps to one thread when its first step has too little work to
+/// share (the default), or uses the thread pools as they are (where the user chose the
+/// thread count, e.g. with `RAYON_NUM_THREADS`).
+pub fn choose_threads_by_work(on: bool) {
+    mtl_model::layers::choose_threads_by_work(on);
+}
+
+/// Whether trials choose their threads by their work (see [`choose_threads_by_work`]).
+pub fn threads_by_work_enabled() -> bool {
+    mtl_model::layers::threads_by_work()
 }
 
 /// Why `trial` cannot train on `task_set`, if it cannot (checked before a sweep starts, and by [`train`]).
@@ -168,19 +186,13 @@ pub fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
     None
 }
 
-/// Why the model of `trial` cannot be built for the inputs of `task_set` (e.g. two image
-/// sizes through one shared stem), found by building it: before a sweep starts, not
-/// after each trial has loaded its data.
-pub fn unbuildable(trial: &Trial, task_set: &TaskSet) -> Option<String> {
-    let built = MultiTaskNet::new(&model_spec(trial, &task_set.tasks), trial.seed, DType::F32, &Device::Cpu);
-    built.err().map(|e| {
-        // The message alone: candle appends a backtrace when RUST_BACKTRACE is set.
-        let e = match e {
-            candle_core::Error::WithBacktrace { inner, .. } => *inner,
-            other => other,
-        };
-        format!("the model cannot be built for these tasks: {e}")
-    })
+/// `error`'s message alone: candle appends a backtrace when RUST_BACKTRACE is set.
+pub fn plain_message(error: TrainError) -> String {
+    match error {
+        TrainError::Model(candle_core::Error::WithBacktrace { inner, .. }) => inner.to_string(),
+        TrainError::Model(other) => other.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Trains `trial` on `task_set`, reports every epoch to `observer`, and returns
@@ -194,11 +206,8 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let mut optimizer = FusedAdamW::new(params.vars(), adamw)?;
     observer.started(params.n_parameters());
     let static_weights = trial.loss_weights(tasks.len());
-    // Tasks that share inputs share batches: the sampler walks input groups.
     let groups = &task_set.input_groups;
-    let group_sizes: Vec<usize> = groups.iter().map(|g| tasks[g[0]].train.len()).collect();
-    let rng = Rng::derive(trial.seed, "batches");
-    let mut sampler = JointSampler::with_policy(&group_sizes, settings.batch_size, settings.sampling, rng);
+    let mut sampler = sampler(trial, task_set);
     let mut dropout_rng = Rng::derive(trial.seed, "dropout");
     let steps_per_epoch = sampler.steps_per_epoch();
 
@@ -220,8 +229,12 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         )));
     }
 
-    // The first step runs on this thread alone and measures the work it could have shared.
-    mtl_model::layers::run_on_one_thread(true);
+    // The first step runs on this thread alone and measures the work it could have shared
+    // (unless the user chose the thread count).
+    let by_work = mtl_model::layers::threads_by_work();
+    mtl_model::layers::run_on_one_thread(by_work);
+    // Known after the first step, which measures the work it could have shared.
+    let mut thread_choice: Option<ThreadChoice> = None;
     mtl_model::layers::take_parallel_work();
     for epoch in 1..=settings.epochs {
         let mut loss_sums = vec![0f64; tasks.len()];
@@ -229,6 +242,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         let mut seen = vec![0usize; tasks.len()];
         for step in 1..=steps_per_epoch {
             global_step += 1;
+            if let Some(choice) = &thread_choice {
+                mtl_model::layers::run_on_one_thread(choice.one_thread(step));
+            }
             let step_started = std::time::Instant::now();
             // This step's (task, unweighted loss), in the order the sampler gave them, and each
             // task's loss value (read once, here).
@@ -290,10 +306,15 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 let what = format!("the gradient of {name} has an element {value}");
                 return Err(TrainError::Diverged { what, epoch, step, global_step });
             }
-            step_seconds += step_started.elapsed().as_secs_f64();
-            if global_step == 1 {
-                let work = mtl_model::layers::take_parallel_work();
-                mtl_model::layers::run_on_one_thread(!worth_threads(work));
+            let seconds = step_started.elapsed().as_secs_f64();
+            step_seconds += seconds;
+            match &mut thread_choice {
+                Some(choice) => choice.record(step, seconds),
+                None if by_work => {
+                    let work = mtl_model::layers::take_parallel_work();
+                    thread_choice = Some(ThreadChoice::new(work, steps_per_epoch));
+                }
+                None => {}
             }
             let last_step = step == steps_per_epoch && epoch == settings.epochs;
             if let Some(points) = diagnostics.window(global_step, step == steps_per_epoch, last_step) {

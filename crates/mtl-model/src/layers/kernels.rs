@@ -35,6 +35,20 @@ thread_local! {
     static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Whether training decides per trial, by the work of its first step, to keep to one
+/// thread (the default); off where the user chose the thread count.
+static THREADS_BY_WORK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets whether trials choose their threads by their work (see [`threads_by_work`]).
+pub fn choose_threads_by_work(on: bool) {
+    THREADS_BY_WORK.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether trials choose their threads by their work (default: yes).
+pub fn threads_by_work() -> bool {
+    THREADS_BY_WORK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs every parallel loop started on this thread on this thread alone (`true`), or
 /// by each loop's cost (`false`, the default). Results are the same either way.
 pub fn run_on_one_thread(one_thread: bool) {
@@ -75,12 +89,12 @@ pub(super) fn on_the_pool<R>(work: impl FnOnce() -> R) -> R {
 /// VM's vCPU must be scheduled again), more than a small op takes on one core: a small
 /// network on two threads trained 29× slower than on one (`--jobs 1`, 2 cores). Below
 /// this the work runs on the calling thread, in the same chunks, so results are the same.
-pub(super) const MIN_PARALLEL_COST: usize = 1 << 21;
+pub const MIN_PARALLEL_COST: usize = 1 << 21;
 
 /// Runs `work(i)` for `i` in `0..n` on candle's own CPU thread pool — the one its ops
 /// use, so that no second pool's idle workers spin on the same cores — when the whole
 /// loop costs at least [`MIN_PARALLEL_COST`]; on this thread otherwise.
-pub(super) fn parallel_for(n: usize, cost: usize, work: impl Fn(usize) + Sync) {
+pub fn parallel_for(n: usize, cost: usize, work: impl Fn(usize) + Sync) {
     WORK.with(|w| w.set(w.get().saturating_add(cost as u64)));
     let parallel = match MODE.with(|m| m.get()) {
         Mode::ByCost => n >= 2 && cost >= MIN_PARALLEL_COST,

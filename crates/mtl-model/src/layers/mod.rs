@@ -45,7 +45,9 @@ mod kernels;
 mod pool;
 
 pub use conv::{Conv1d, Conv2d};
-pub use kernels::{run_on_one_thread, take_parallel_work};
+pub use kernels::{
+    choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, MIN_PARALLEL_COST,
+};
 pub use pool::{max_pool2x2, max_pool2x2_relu};
 
 #[cfg(test)]

@@ -435,3 +435,21 @@ fn small_parallel_loops_run_on_the_calling_thread() {
     assert_eq!(ran.into_inner(), 64);
     assert_eq!(elsewhere.into_inner(), 0);
 }
+
+#[test]
+fn a_thread_kept_to_one_thread_runs_even_large_loops_itself_and_counts_their_work() {
+    use crate::layers::kernels::{parallel_for, run_on_one_thread, take_parallel_work, MIN_PARALLEL_COST};
+    let caller = std::thread::current().id();
+    let elsewhere = std::sync::atomic::AtomicUsize::new(0);
+    take_parallel_work();
+    run_on_one_thread(true);
+    parallel_for(64, MIN_PARALLEL_COST * 100, |_| {
+        if std::thread::current().id() != caller {
+            elsewhere.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    run_on_one_thread(false);
+    assert_eq!(elsewhere.into_inner(), 0);
+    assert_eq!(take_parallel_work(), (MIN_PARALLEL_COST * 100) as u64, "the work is counted");
+    assert_eq!(take_parallel_work(), 0, "and taken once");
+}

@@ -147,7 +147,7 @@ impl Store {
     fn open_shard(path: &Path, trial: ShardTrial) -> std::result::Result<Store, ShardRejected> {
         let file_type = std::fs::symlink_metadata(path).map_err(|e| unreadable(path, e))?.file_type();
         if !file_type.is_file() {
-            return Err(ShardRejected::NotAFile { path: path.to_owned(), kind: file_kind(file_type) });
+            return Err(ShardRejected::NotAFile { path: path.to_owned(), kind: crate::open::file_kind(file_type) });
         }
         let store = Store::open_read_only(path).map_err(|e| unreadable(path, e))?;
         let read_err = |e| unreadable(path, sqlite_err(path, e));
@@ -299,33 +299,6 @@ fn wrong_contents(path: &Path, trial: ShardTrial, found: String) -> ShardRejecte
         found,
         experiment: trial.experiment.to_owned(),
         trial_key: trial.trial_key.to_owned(),
-    }
-}
-
-/// What a file that is not a regular file is, for messages (as `open` words it).
-fn file_kind(file_type: std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "a FIFO";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-        if file_type.is_char_device() {
-            return "a character device";
-        }
-        if file_type.is_block_device() {
-            return "a block device";
-        }
-    }
-    if file_type.is_dir() {
-        "a folder"
-    } else if file_type.is_symlink() {
-        "a symbolic link"
-    } else {
-        "something else"
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) fn connect(path: &Path, mode: Mode) -> Result<Opened> {
 fn check_path(path: &Path, create: bool) -> Result<bool> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(true),
-        Ok(meta) => Err(StoreError::NotAFile { path: path.to_owned(), kind: file_kind(&meta) }),
+        Ok(meta) => Err(StoreError::NotAFile { path: path.to_owned(), kind: file_kind(meta.file_type()) }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !create {
                 return Err(StoreError::Missing { path: path.to_owned() });
@@ -79,29 +79,28 @@ fn folder_of(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
-#[cfg(unix)]
-fn file_kind(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        "a folder"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
+/// What a path that is not a regular file is, for messages: "a folder", "a FIFO", …
+pub(crate) fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
     }
-}
-
-#[cfg(not(unix))]
-fn file_kind(meta: &std::fs::Metadata) -> &'static str {
-    if meta.is_dir() {
+    if file_type.is_dir() {
         "a folder"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
     } else {
         "not a regular file"
     }

@@ -25,7 +25,7 @@ ls *ARGS:
 bench *ARGS:
     cargo run --release -- bench {{ARGS}}
 
-# mtl-lab against PyTorch, alternating runs (needs torch: see README, Performance)
+# mtl-lab against PyTorch, alternating runs (needs torch: see docs/performance.md)
 bench-vs-torch python="~/torch-venv/bin/python":
     cargo build --release
     python3 benches/side_by_side.py --python {{python}}

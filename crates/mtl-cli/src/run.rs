@@ -50,8 +50,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = "checkpoints")]
     checkpoints: PathBuf,
     /// Where trials run: here, as a Slurm job array (one task per trial, each into its
-    /// own shard database; see `mtl status`, `mtl merge` and the README's "Running on a
-    /// cluster"), or nowhere yet: `plan` writes the plan for another scheduler.
+    /// own shard database; see `mtl status`, `mtl merge` and
+    /// docs/cluster.md), or nowhere yet: `plan` writes the plan for another scheduler.
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     executor: Executor,
     #[command(flatten)]

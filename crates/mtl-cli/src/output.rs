@@ -49,61 +49,75 @@ pub fn fit_table(header: &[String], rows: &[Vec<String>], width: Option<usize>) 
     // Text from a database (names an older mtl-lab accepted, data's class names) never
     // reaches the terminal raw: a control character is shown as its escape.
     let escaped = |cells: &[String]| -> Vec<String> { cells.iter().map(|c| printable(c).into_owned()).collect() };
-    let (header, rows) = (&escaped(header), &rows.iter().map(|r| escaped(r)).collect::<Vec<_>>());
-    let cell_width =
-        |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0);
-    let mut kept = header.len();
-    if let Some(width) = width {
-        let mut used = 0;
-        for i in 0..header.len() {
-            used += cell_width(i) + if i > 0 { 2 } else { 0 };
-            if used > width && i > 0 {
-                kept = i;
-                break;
-            }
-        }
+    let (header, rows) = (escaped(header), rows.iter().map(|r| escaped(r)).collect::<Vec<_>>());
+    let columns = Columns::fit(&header, &rows, width);
+    let mut out = String::new();
+    for line in [columns.line(&header), columns.rule()].into_iter().chain(rows.iter().map(|r| columns.line(r))) {
+        let _ = writeln!(out, "{line}");
     }
-    let header_kept = &header[..kept];
-    let rows_kept: Vec<Vec<String>> = rows.iter().map(|r| r[..kept].to_vec()).collect();
-    let mut out = aligned(header_kept, &rows_kept);
-    if kept < header.len() {
-        let _ = writeln!(
-            out,
-            "({} more column(s) do not fit the terminal: {}; use --format csv or json for every column)",
-            header.len() - kept,
-            header[kept..].join(", ")
-        );
+    if let Some(note) = columns.left_out(&header) {
+        let _ = writeln!(out, "{note}");
     }
     out
 }
 
-fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
-    let n = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(cell.chars().count());
+/// A table's layout: the columns that fit the width (at least the first), each as wide
+/// as its widest cell, numbers right-aligned. [`fit_table`] lays out all its rows with it;
+/// `mtl sql` lays out its first page and streams the rest.
+pub struct Columns {
+    widths: Vec<usize>,
+    numeric: Vec<bool>,
+}
+
+impl Columns {
+    /// The layout of `header` and `rows` in `width` characters (`None`: no limit).
+    pub fn fit(header: &[String], rows: &[Vec<String>], width: Option<usize>) -> Columns {
+        let cell_width =
+            |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0);
+        let mut kept = header.len();
+        if let Some(width) = width {
+            let mut used = 0;
+            for i in 0..header.len() {
+                used += cell_width(i) + if i > 0 { 2 } else { 0 };
+                if used > width && i > 0 {
+                    kept = i;
+                    break;
+                }
+            }
+        }
+        let is_number = |cell: &String| cell.parse::<f64>().is_ok() || cell == "-" || cell.contains('±');
+        Columns {
+            widths: (0..kept).map(cell_width).collect(),
+            numeric: (0..kept).map(|i| rows.iter().all(|r| is_number(&r[i]))).collect(),
         }
     }
-    let numeric: Vec<bool> =
-        (0..n).map(|i| rows.iter().all(|r| r[i].parse::<f64>().is_ok() || r[i] == "-" || r[i].contains('±'))).collect();
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
+
+    /// One row, its cells padded to the columns kept (the others left out).
+    pub fn line(&self, cells: &[String]) -> String {
         let parts: Vec<String> = cells
             .iter()
-            .enumerate()
-            .map(
-                |(i, c)| if numeric[i] { format!("{c:>w$}", w = widths[i]) } else { format!("{c:<w$}", w = widths[i]) },
-            )
+            .zip(self.widths.iter().zip(&self.numeric))
+            .map(|(c, (&w, &numeric))| if numeric { format!("{c:>w$}") } else { format!("{c:<w$}") })
             .collect();
-        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
-    };
-    line(header);
-    line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
-    for row in rows {
-        line(row);
+        parts.join("  ").trim_end().to_string()
     }
-    out
+
+    /// The line of dashes under the header.
+    pub fn rule(&self) -> String {
+        self.line(&self.widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())
+    }
+
+    /// What says which columns did not fit, if any did not.
+    pub fn left_out(&self, header: &[String]) -> Option<String> {
+        let kept = self.widths.len();
+        (kept < header.len()).then(|| {
+            format!(
+                "({} more column(s) do not fit the terminal: {}; use --format csv or json for every column)",
+                header.len() - kept,
+                header[kept..].join(", ")
+            )
+        })
+    }
 }
 
 /// RFC 4180 CSV: fields with commas, quotes or newlines are quoted.

@@ -70,7 +70,7 @@ struct RowWriter<W: Write> {
     last_flush: Instant,
     /// Table rows not yet written: the first page, until its layout is known.
     page: Vec<Vec<String>>,
-    layout: Option<TableLayout>,
+    layout: Option<output::Columns>,
 }
 
 impl<W: Write> RowWriter<W> {
@@ -110,7 +110,7 @@ impl<W: Write> RowWriter<W> {
                 }
             }
             Format::Table => match &self.layout {
-                Some(layout) => layout.write_row(&mut self.out, &table_cells(values))?,
+                Some(layout) => writeln!(self.out, "{}", layout.line(&table_cells(values))).map_err(OutputFailed)?,
                 None => {
                     self.page.push(table_cells(values));
                     if self.page.len() == TABLE_PAGE_ROWS {
@@ -129,11 +129,11 @@ impl<W: Write> RowWriter<W> {
 
     /// Lays out the table from the page so far, and writes its header and the page.
     fn write_page(&mut self, columns: &[String]) -> Result<(), OutputFailed> {
-        let layout = TableLayout::of(columns, &self.page, self.width);
-        layout.write_row(&mut self.out, columns)?;
-        layout.write_row(&mut self.out, &layout.widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
-        for row in self.page.drain(..) {
-            layout.write_row(&mut self.out, &row)?;
+        let layout = output::Columns::fit(columns, &self.page, self.width);
+        for line in
+            [layout.line(columns), layout.rule()].into_iter().chain(self.page.drain(..).map(|r| layout.line(&r)))
+        {
+            writeln!(self.out, "{line}").map_err(OutputFailed)?;
         }
         self.layout = Some(layout);
         Ok(())
@@ -150,15 +150,8 @@ impl<W: Write> RowWriter<W> {
                 if self.layout.is_none() {
                     self.write_page(columns)?;
                 }
-                let kept = self.layout.as_ref().map_or(columns.len(), |l| l.widths.len());
-                if kept < columns.len() {
-                    writeln!(
-                        self.out,
-                        "({} more column(s) do not fit the terminal: {}; use --format csv or json for every column)",
-                        columns.len() - kept,
-                        columns[kept..].join(", ")
-                    )
-                    .map_err(OutputFailed)?;
+                if let Some(note) = self.layout.as_ref().and_then(|l| l.left_out(columns)) {
+                    writeln!(self.out, "{note}").map_err(OutputFailed)?;
                 }
             }
         }
@@ -173,47 +166,6 @@ fn cells(values: &[SqlValue]) -> Vec<String> {
 /// [`cells`] for a terminal: control characters as their escapes.
 fn table_cells(values: &[SqlValue]) -> Vec<String> {
     values.iter().map(|v| output::printable(&v.to_string()).into_owned()).collect()
-}
-
-/// The columns of a streamed table, as [`output::fit_table`] lays them out for its rows:
-/// the columns that fit the terminal, each as wide as its widest cell of the first page,
-/// numbers right-aligned. Later rows wider than that push the next columns right.
-struct TableLayout {
-    /// Width of each column kept.
-    widths: Vec<usize>,
-    numeric: Vec<bool>,
-}
-
-impl TableLayout {
-    fn of(header: &[String], rows: &[Vec<String>], terminal_width: Option<usize>) -> TableLayout {
-        let cell_width =
-            |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0);
-        let mut kept = header.len();
-        if let Some(terminal_width) = terminal_width {
-            let mut used = 0;
-            for i in 0..header.len() {
-                used += cell_width(i) + if i > 0 { 2 } else { 0 };
-                if used > terminal_width && i > 0 {
-                    kept = i;
-                    break;
-                }
-            }
-        }
-        let is_number = |cell: &String| cell.parse::<f64>().is_ok() || cell == "-" || cell.contains('±');
-        TableLayout {
-            widths: (0..kept).map(cell_width).collect(),
-            numeric: (0..kept).map(|i| rows.iter().all(|r| is_number(&r[i]))).collect(),
-        }
-    }
-
-    fn write_row(&self, out: &mut impl Write, cells: &[String]) -> Result<(), OutputFailed> {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(self.widths.iter().zip(&self.numeric))
-            .map(|(c, (&w, &numeric))| if numeric { format!("{c:>w$}") } else { format!("{c:<w$}") })
-            .collect();
-        writeln!(out, "{}", parts.join("  ").trim_end()).map_err(OutputFailed)
-    }
 }
 
 #[cfg(test)]

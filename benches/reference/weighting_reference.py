@@ -1,11 +1,17 @@
-"""Reference numbers for the tests of crates/mtl-runner/src/weighting (solvers.rs).
+"""Reference numbers for the tests of crates/mtl-runner/src/weighting (solvers.rs, nash.rs).
 
 Where no closed form exists, this recomputes the answer the way the original authors' code
-does (or, for MGDA and Nash-MTL, by an independent exact method), in float64, for the three
-gradients below. Run with numpy and scipy (no torch needed):
+does (or, for MGDA and the Nash fixed point, by an independent exact method), in float64, for
+the three gradients below. Run with numpy, scipy, and cvxpy with ECOS (for Nash-MTL; no torch
+needed):
 
-    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install numpy scipy
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install numpy scipy cvxpy ecos
     /tmp/venv/bin/python benches/reference/weighting_reference.py
+
+Nash-MTL follows AvivNavon/nash-mtl at commit cce18403ef5557a6b30f4ba43b896117107d6902
+(methods/weight_methods.py, `NashMTL`, unchanged since 8748f1ae of 2023-09-05; LibMTL's
+`Nash_MTL` at 4336804 is the same procedure). Printed with numpy 2.4.6, scipy 1.17.1,
+cvxpy 1.9.3 and ECOS 2.0.14.
 """
 import itertools
 
@@ -80,13 +86,84 @@ def aligned_mtl(K):
 
 def nash(K):
     """The alpha > 0 with K alpha = 1/alpha (Navon et al. 2022), by scipy's root finder."""
-    sol = root(lambda a: K @ a - 1 / a, np.ones(n) / np.sqrt(np.diag(K)), method="hybr", tol=1e-15)
+    sol = root(lambda a: K @ a - 1 / a, np.ones(len(K)) / np.sqrt(np.diag(K)), method="hybr", tol=1e-15)
     assert sol.success and (sol.x > 0).all()
     assert np.abs(K @ sol.x - 1 / sol.x).max() < 1e-12
     return sol.x
 
 
+def nash_mtl_official(G, start=None, optim_niter=20):
+    """The weights the official Nash-MTL step computes (update_weights_every = 1), as one
+    function: K = G G^T is divided by its Frobenius norm s, then from alpha_t = the previous
+    step's alpha (ones at the start) up to `optim_niter` convex problems are solved with ECOS
+    (max_iters=100):
+
+        min_a  1^T (K/s) a + phi'(alpha_t)^T (a - alpha_t) / s
+        s.t.   -log(a_i s) - log(((K/s) a)_i) <= 0,  a >= 0,
+        phi'(alpha_t) = 1/alpha_t + (K/s)^T (1 / ((K/s) alpha_t)),
+
+    stopping (and keeping alpha_t, not the new solution) when the problem has no solution,
+    when ||(K/s) alpha_t - 1/(alpha_t + 1e-10)|| < 1e-3, or when the new solution moved by less
+    than 1e-6; a solver exception keeps alpha_t too. Returns the weights and how many problems
+    were solved."""
+    import warnings
+
+    import cvxpy as cp
+
+    # The problem is rebuilt from its parameters at every solve, as in the official code.
+    warnings.filterwarnings("ignore", message="You are solving a parameterized problem that is not DPP")
+    K = G @ G.T
+    m = len(K)
+    s = np.linalg.norm(K)
+    K_hat = K / s
+    a = cp.Variable(m, nonneg=True)
+    previous = cp.Parameter(m)
+    gram = cp.Parameter((m, m), value=K_hat)
+    norm = cp.Parameter(1, value=np.array([s]))
+    gram_a = gram @ a
+    slope = 1 / previous + (1 / (gram @ previous)) @ gram
+    problem = cp.Problem(
+        cp.Minimize(cp.sum(gram_a) + slope @ (a - previous) / norm),
+        [-cp.log(a[i] * norm) - cp.log(gram_a[i]) <= 0 for i in range(m)],
+    )
+    alpha_t = np.ones(m) if start is None else np.asarray(start, dtype=float)
+    for solved in range(1, optim_niter + 1):
+        a.value = alpha_t
+        previous.value = alpha_t
+        try:
+            problem.solve(solver=cp.ECOS, max_iters=100)
+        except Exception:  # as broad as the official bare `except`
+            a.value = alpha_t
+        if (a.value is None
+                or np.linalg.norm(K_hat @ alpha_t - 1 / (alpha_t + 1e-10)) < 1e-3
+                or np.linalg.norm(a.value - alpha_t) < 1e-6):
+            break
+        alpha_t = a.value
+    return alpha_t, solved
+
+
 show("mgda", mgda(K))
 show("cagrad c=0.5", cagrad(K, 0.5))
 show("aligned-mtl", aligned_mtl(K))
-show("nash-mtl", nash(K))
+show("nash fixed point", nash(K))
+
+# Nash-MTL's first step, the official way, on four gradient sets.
+NASH_CASES = {
+    # Orthogonal, norms 2 and 0.5: alpha_i (K alpha)_i = 1 gives (1/2, 2).
+    "orthogonal": np.array([[2.0, 0.0], [0.0, 0.5]]),
+    # The three gradients above: the official procedure reaches the fixed point.
+    "three": G,
+    # Norms 0.92, 11.7 and 0.5: after its 20 problems it is where task 1's constraint is
+    # slack, alpha_1 (K alpha)_1 = 6.47, far from the fixed point (1.39, 0.097, 1.31).
+    "slack": np.array([[0.0, -0.2, -0.9], [3.0, -8.0, 8.0], [0.4, -0.3, 0.0]]),
+    # K 1 has a negative entry, so the first problem (from ones) is unbounded: ones are kept.
+    "unbounded": np.array([[-0.8, -0.1, 0.7], [-0.4, -0.3, -0.5], [0.5, -0.5, 1.0]]),
+}
+for name, grads in NASH_CASES.items():
+    weights, solved = nash_mtl_official(grads)
+    show(f"nash-mtl official, {name} ({solved} problems)", weights)
+# A second step starts where the first ended: after "three", the "unbounded" gradients' first
+# problem is bounded and the procedure reaches their fixed point.
+first, _ = nash_mtl_official(NASH_CASES["three"])
+weights, solved = nash_mtl_official(NASH_CASES["unbounded"], start=first)
+show(f"nash-mtl official, unbounded after three ({solved} problems)", weights)

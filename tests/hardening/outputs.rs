@@ -215,7 +215,7 @@ lr = [0.01]
     ws.write("small", "a file named like the experiment's checkpoint folder");
     std::fs::create_dir(ws.path("a-folder")).expect("folder");
     let cases: [(&[&str], &str); 9] = [
-        (&["run", "two-sizes.toml"], "the model does not fit these tasks: task shapes has input"),
+        (&["run", "two-sizes.toml"], "cannot share one image stem under strategy hard: set tasks[0].data.height = 28"),
         (
             &["run", "short-texts.toml"],
             "short-texts.toml: trial hard λ=1 lr=0.01 seed=0: the model does not fit these tasks",

@@ -1,11 +1,14 @@
-//! `mtl compare`: groups of runs by settings, mean ± std over seeds, Δm% against
-//! the single-task baselines, the Pareto front (see `mtl_report::compare`).
-
-use std::process::ExitCode;
+//! `mtl compare`: groups of runs by settings, mean with its 95% interval over seeds,
+//! Δm% against the single-task baselines with its interval, tests against single-task
+//! and the best group, the Pareto front (see `mtl_report::compare`). The run summary
+//! prints the same table.
 
 use std::collections::BTreeSet;
+use std::process::ExitCode;
 
-use mtl_report::compare::{compare_against, Comparison};
+use mtl_report::compare::{compare_against, CompareSpec, Comparison, GroupRow};
+use mtl_report::stats::Verdict;
+use mtl_store::RunRecord;
 use serde_json::{json, Map, Value};
 
 use crate::ls::{check_keys, Selection};
@@ -17,10 +20,19 @@ pub struct CompareArgs {
     /// The runs; groups never mix experiments.
     #[command(flatten)]
     selection: Selection,
-    /// Comma-separated settings to group by; runs that differ only in other settings
-    /// (the seed) are aggregated. Default: those of strategy, weighting, lambda the runs have.
+    /// Comma-separated settings to group by. Runs of a group that differ in any other
+    /// setting but the seed are split by it (the table says which), unless --pool.
+    /// Default: those of strategy, weighting, lambda the runs have.
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     group_by: Option<Vec<String>>,
+    /// A setting to choose per group, best on validation (mean validation accuracy over
+    /// tasks; ties: the smaller value), e.g. `--group-by strategy --pick lambda`: each
+    /// strategy at its best λ, as the report's strategy table.
+    #[arg(long, value_name = "KEY")]
+    pick: Option<String>,
+    /// Pool the runs of a group even when they differ in settings other than the seed.
+    #[arg(long)]
+    pool: bool,
     /// Comma-separated metrics that Δm% averages and whose first (per task) spans the
     /// Pareto front. Default: every test metric but loss.
     #[arg(long, value_name = "METRICS", value_delimiter = ',')]
@@ -34,26 +46,20 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let (store, runs, known) = args.selection.select()?;
     let group_by: Vec<String> = match &args.group_by {
         Some(keys) => {
-            let text = keys.join(",");
-            let mut offset = 0;
-            let positions: Vec<(&str, usize)> = keys
-                .iter()
-                .map(|k| {
-                    let at = offset;
-                    offset += k.len() + 1;
-                    (k.as_str(), at)
-                })
-                .collect();
-            check_keys(&text, positions.into_iter(), &known, "--group-by")?;
+            check_list(keys, &known, "--group-by")?;
             keys.clone()
         }
-        None => {
-            ["strategy", "weighting", "lambda"].iter().filter(|k| known.contains(**k)).map(|k| k.to_string()).collect()
-        }
+        None => default_group_by(&known),
     };
+    if let Some(key) = &args.pick {
+        check_list(std::slice::from_ref(key), &known, "--pick")?;
+        if group_by.contains(key) {
+            return Err(BadInput(format!("--pick {key}: it is also a --group-by key; pick it or group by it")).into());
+        }
+    }
     if let Some(names) = &args.delta_metrics {
         let known: BTreeSet<&str> =
-            runs.iter().flat_map(|r| r.final_metrics.keys().map(|k| k.metric.as_str())).collect();
+            runs.iter().flat_map(|r| r.result_metrics().keys().map(|k| k.metric.as_str())).collect();
         if let Some(unknown) = names.iter().find(|n| !known.contains(n.as_str())) {
             let list: Vec<&str> = known.into_iter().collect();
             return Err(BadInput(format!(
@@ -65,25 +71,25 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     // The baselines are the experiment's single-task runs, whatever --where kept.
     let all_runs = match args.selection.filter {
-        Some(_) => Some(store.runs(args.selection.experiment.as_deref())?),
+        Some(_) => Some(args.selection.all_runs(&store)?),
         None => None,
     };
     let baseline_runs = all_runs.as_deref().unwrap_or(&runs);
-    let comparison = compare_against(&runs, baseline_runs, &group_by, args.delta_metrics.as_deref(), "test");
+    let spec = CompareSpec {
+        group_by,
+        pick: args.pick.clone(),
+        pool: args.pool,
+        delta_metrics: args.delta_metrics.clone(),
+        split: None,
+    };
+    let comparison = compare_against(&runs, baseline_runs, &spec);
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&Value::Array(json_rows(&comparison)))? + "\n",
         Format::Csv => {
             let (header, rows) = csv_rows(&comparison);
             output::csv(&header, &rows)
         }
-        Format::Table => {
-            let (header, rows) = table_rows(&comparison);
-            let mut out = output::table(&header, &rows);
-            if !comparison.rows.is_empty() {
-                out.push_str(&legend(&comparison));
-            }
-            out
-        }
+        Format::Table => render_table(&comparison, &runs),
     };
     out!("{out}")?;
     if comparison.rows.is_empty() && args.format == Format::Table {
@@ -92,16 +98,45 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// strategy, weighting and lambda, those that `known` has.
+pub fn default_group_by(known: &BTreeSet<String>) -> Vec<String> {
+    ["strategy", "weighting", "lambda"].iter().filter(|k| known.contains(**k)).map(|k| k.to_string()).collect()
+}
+
+fn check_list(keys: &[String], known: &BTreeSet<String>, flag: &str) -> Result<(), BadInput> {
+    let text = keys.join(",");
+    let mut offset = 0;
+    let positions: Vec<(&str, usize)> = keys
+        .iter()
+        .map(|k| {
+            let at = offset;
+            offset += k.len() + 1;
+            (k.as_str(), at)
+        })
+        .collect();
+    check_keys(&text, positions.into_iter(), known, flag)
+}
+
 fn several_experiments(comparison: &Comparison) -> bool {
     comparison.rows.iter().any(|r| r.experiment != comparison.rows[0].experiment)
 }
 
-fn group_cells(comparison: &Comparison, row: &mtl_report::compare::GroupRow) -> Vec<String> {
+fn text(value: &Option<mtl_store::ParamValue>) -> String {
+    value.as_ref().map_or("-".into(), |v| v.to_string())
+}
+
+fn group_cells(comparison: &Comparison, row: &GroupRow) -> Vec<String> {
     let mut cells = Vec::new();
     if several_experiments(comparison) {
         cells.push(row.experiment.clone());
     }
-    cells.extend(row.values.iter().map(|v| v.as_ref().map_or("-".into(), |v| v.to_string())));
+    cells.extend(row.values.iter().map(text));
+    if comparison.pick.is_some() {
+        cells.push(match row.candidates {
+            0 | 1 => text(&row.picked),
+            n => format!("{} of {n}", text(&row.picked)),
+        });
+    }
     cells.push(row.runs.len().to_string());
     cells
 }
@@ -111,37 +146,97 @@ fn group_header(comparison: &Comparison) -> Vec<String> {
     if several_experiments(comparison) {
         header.push("experiment".to_string());
     }
-    header.extend(comparison.group_by.iter().cloned());
+    header.extend(comparison.keys());
+    if let Some(key) = &comparison.pick {
+        header.push(format!("{key} picked"));
+    }
     header.push("n".into());
     header
 }
 
-fn table_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
+/// `+`, `−` or `≈` after a value: better, worse, or within noise against single-task.
+fn marker(verdict: Option<Verdict>) -> &'static str {
+    match verdict {
+        Some(Verdict::Better) => " +",
+        Some(Verdict::Worse) => " −",
+        Some(Verdict::WithinNoise) => " ≈",
+        None => "",
+    }
+}
+
+/// The table `mtl compare` prints, with its legend; the run summary prints it too.
+pub fn render_table(comparison: &Comparison, runs: &[RunRecord]) -> String {
     // Δm% and the front first: a narrow terminal drops columns from the right.
     let mut header = group_header(comparison);
-    header.extend(["Δm%".to_string(), "pareto".into()]);
+    header.extend(["Δm% [95% CI]".to_string(), "vs best".into(), "pareto".into()]);
     header.extend(comparison.columns.iter().map(|k| format!("{} {}", k.task, k.metric)));
-    let rows = comparison
+    let rows: Vec<Vec<String>> = comparison
         .rows
         .iter()
         .map(|row| {
             let mut cells = group_cells(comparison, row);
-            cells.push(row.delta_m.map_or("-".into(), |d| format!("{d:+.2}")));
+            cells.push(match &row.delta_m {
+                None => "-".into(),
+                Some(d) => match d.ci95 {
+                    Some((low, high)) => format!("{:+.2} [{low:+.2}, {high:+.2}]{}", d.value, marker(d.verdict)),
+                    None => format!("{:+.2} [n/a]", d.value),
+                },
+            });
+            cells.push(row.standing.map_or("-".into(), |s| s.name().to_string()));
             cells.push(if row.pareto { "*".into() } else { String::new() });
-            cells.extend(row.stats.iter().map(|s| s.map_or("-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std))));
+            for (stats, verdict) in row.stats.iter().zip(&row.versus_single_task) {
+                cells.push(stats.map_or("-".into(), |s| {
+                    let half = s.ci95.map_or("n/a".to_string(), |(low, high)| format!("{:.4}", (high - low) / 2.0));
+                    format!("{:.4} ± {half}{}", s.mean, marker(*verdict))
+                }));
+            }
             cells
         })
         .collect();
-    (header, rows)
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = output::table(&header, &rows);
+    out.push_str(&legend(comparison, runs));
+    out
 }
 
-fn legend(comparison: &Comparison) -> String {
-    format!(
-        "\nTest metrics at each run's best validation epoch, mean ± sample std over the n runs of a group.\n\
-         Δm%: against the single-task runs of the same experiment, over {}; positive = better than single-task \
-         (Maninis et al. 2019). pareto: * = no other group is as good on every task and better on one.\n",
+fn legend(comparison: &Comparison, runs: &[RunRecord]) -> String {
+    let rules: BTreeSet<&str> = runs.iter().map(|r| r.result_rule.describe()).collect();
+    let mut legend = format!(
+        "\nColumns: test metrics. Each run's result: {}. Values: mean ± half-width of the 95% t interval over the n runs of a group \
+         (n/a: one run).\n\
+         Δm%: against the experiment's single-task runs, over {}; positive = better than single-task \
+         (Maninis et al. 2019); interval by first-order propagation of both sides' spread.\n\
+         + better, − worse, ≈ within noise than single-task at the 5% level (Welch's t-test; for Δm%, its interval). \
+         vs best: the group with the highest Δm%, tested by seed-paired t-test where seeds match, else Welch's.\n\
+         pareto: * = no other group is as good on every task and better on one.\n",
+        rules.into_iter().collect::<Vec<_>>().join("; "),
         comparison.delta_metrics.join(", ")
-    )
+    );
+    if !comparison.split_by.is_empty() {
+        legend.push_str(&format!(
+            "Groups are split by {}: their runs differ in it (use --pool to pool them).\n",
+            comparison.split_by.join(", ")
+        ));
+    }
+    if !comparison.pooled.is_empty() {
+        legend.push_str(&format!("Pooled on request although runs differ in: {}.\n", comparison.pooled.join(", ")));
+    }
+    if let Some(key) = &comparison.pick {
+        legend.push_str(&format!(
+            "{key} picked per group: the value with the highest mean validation accuracy over tasks (\"v of k\": \
+             v chosen among k values).\n"
+        ));
+    }
+    let revisions: BTreeSet<u32> = comparison.rows.iter().flat_map(|r| r.revisions.iter().copied()).collect();
+    if revisions.len() > 1 {
+        legend.push_str(&format!(
+            "Runs come from {} revisions of the experiment file; groups hold only runs with identical settings.\n",
+            revisions.len()
+        ));
+    }
+    legend
 }
 
 fn csv_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
@@ -150,9 +245,17 @@ fn csv_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
         header.insert(0, "experiment".into());
     }
     for key in &comparison.columns {
-        header.extend(["mean", "std", "n"].map(|s| format!("{key}.{s}")));
+        header.extend(["mean", "std", "n", "ci95_low", "ci95_high", "vs_single_task"].map(|s| format!("{key}.{s}")));
     }
-    header.extend(["delta_m_percent".to_string(), "pareto".into()]);
+    header.extend(
+        ["delta_m", "delta_m.ci95_low", "delta_m.ci95_high", "delta_m.vs_single_task", "vs_best", "pareto"]
+            .map(String::from),
+    );
+    let verdict = |v: Option<Verdict>| v.map_or(String::new(), |v| v.name().to_string());
+    let interval = |ci: Option<(f64, f64)>| match ci {
+        Some((low, high)) => [low.to_string(), high.to_string()],
+        None => [String::new(), String::new()],
+    };
     let rows = comparison
         .rows
         .iter()
@@ -161,13 +264,19 @@ fn csv_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
             if !several_experiments(comparison) {
                 cells.insert(0, row.experiment.clone());
             }
-            for stats in &row.stats {
+            for (stats, vs) in row.stats.iter().zip(&row.versus_single_task) {
                 match stats {
                     Some(s) => cells.extend([s.mean.to_string(), s.std.to_string(), s.n.to_string()]),
                     None => cells.extend([String::new(), String::new(), "0".into()]),
                 }
+                cells.extend(interval(stats.and_then(|s| s.ci95)));
+                cells.push(verdict(*vs));
             }
-            cells.push(row.delta_m.map_or(String::new(), |d| d.to_string()));
+            let delta = row.delta_m.as_ref();
+            cells.push(delta.map_or(String::new(), |d| d.value.to_string()));
+            cells.extend(interval(delta.and_then(|d| d.ci95)));
+            cells.push(verdict(delta.and_then(|d| d.verdict)));
+            cells.push(row.standing.map_or(String::new(), |s| s.name().to_string()));
             cells.push(row.pareto.to_string());
             cells
         })
@@ -176,12 +285,13 @@ fn csv_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 fn json_rows(comparison: &Comparison) -> Vec<Value> {
+    let keys = comparison.keys();
+    let verdict = |v: Option<Verdict>| v.map(|v| v.name());
     comparison
         .rows
         .iter()
         .map(|row| {
-            let group: Map<String, Value> = comparison
-                .group_by
+            let group: Map<String, Value> = keys
                 .iter()
                 .zip(&row.values)
                 .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
@@ -189,16 +299,31 @@ fn json_rows(comparison: &Comparison) -> Vec<Value> {
             let metrics: Map<String, Value> = comparison
                 .columns
                 .iter()
-                .zip(&row.stats)
-                .filter_map(|(k, s)| s.map(|s| (k.to_string(), json!({"mean": s.mean, "std": s.std, "n": s.n}))))
+                .zip(row.stats.iter().zip(&row.versus_single_task))
+                .filter_map(|(k, (s, vs))| {
+                    let s = (*s)?;
+                    Some((
+                        k.to_string(),
+                        json!({"mean": s.mean, "std": s.std, "n": s.n, "ci95_low": s.ci95.map(|c| c.0),
+                               "ci95_high": s.ci95.map(|c| c.1), "vs_single_task": verdict(*vs)}),
+                    ))
+                })
                 .collect();
+            let delta = row.delta_m.as_ref();
             json!({
                 "experiment": row.experiment,
                 "group": group,
+                "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": row.picked, "among": row.candidates})),
                 "runs": row.runs,
+                "revisions": row.revisions,
                 "metrics": metrics,
-                "delta_m_percent": row.delta_m,
+                "delta_m": delta.map(|d| d.value),
+                "delta_m.ci95_low": delta.and_then(|d| d.ci95).map(|c| c.0),
+                "delta_m.ci95_high": delta.and_then(|d| d.ci95).map(|c| c.1),
+                "delta_m.vs_single_task": verdict(delta.and_then(|d| d.verdict)),
+                "vs_best": row.standing.map(|s| s.name()),
                 "pareto": row.pareto,
+                "split_by": comparison.split_by,
             })
         })
         .collect()

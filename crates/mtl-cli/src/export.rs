@@ -24,7 +24,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     selection: Selection,
     /// Output format. Columns: run_id, experiment, trial_key, status, every setting
-    /// (alphabetical), then task, split, metric, epoch, value.
+    /// (alphabetical), then task, split, metric, epoch, value, is_result (true at the
+    /// run's result epoch: see --epoch).
     #[arg(long, value_enum)]
     format: ExportFormat,
     /// Write here instead of standard output.
@@ -65,7 +66,7 @@ fn write_points(args: &ExportArgs, store: &Store, runs: &[RunRecord], out: &mut 
     let mut first = true;
     let mut header: Vec<String> = ["run_id", "experiment", "trial_key", "status"].map(String::from).to_vec();
     header.extend(settings.iter().map(|s| s.to_string()));
-    header.extend(["task", "split", "metric", "epoch", "value"].map(String::from));
+    header.extend(["task", "split", "metric", "epoch", "value", "is_result"].map(String::from));
     let mut result = match args.format {
         ExportFormat::Csv => writeln!(out, "{}", csv_line(&header)),
         ExportFormat::Json => write!(out, "["),
@@ -86,7 +87,8 @@ fn write_points(args: &ExportArgs, store: &Store, runs: &[RunRecord], out: &mut 
                 cells.extend(settings.iter().map(|s| run.params.get(*s).map_or(String::new(), ParamValue::to_string)));
                 let key = &point.key;
                 cells.extend([key.task.clone(), key.split.clone(), key.metric.clone()]);
-                cells.extend([point.epoch.to_string(), point.value.to_string()]);
+                let is_result = run.result_epoch() == Some(point.epoch);
+                cells.extend([point.epoch.to_string(), point.value.to_string(), is_result.to_string()]);
                 writeln!(out, "{}", csv_line(&cells))
             }
             ExportFormat::Json => {
@@ -104,6 +106,7 @@ fn write_points(args: &ExportArgs, store: &Store, runs: &[RunRecord], out: &mut 
                 object.insert("metric".into(), json!(point.key.metric));
                 object.insert("epoch".into(), json!(point.epoch));
                 object.insert("value".into(), json!(point.value));
+                object.insert("is_result".into(), json!(run.result_epoch() == Some(point.epoch)));
                 let separator = if first { "\n" } else { ",\n" };
                 first = false;
                 write!(out, "{separator}{}", Value::Object(object))

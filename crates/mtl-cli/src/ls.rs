@@ -1,4 +1,4 @@
-//! `mtl ls`: runs with their settings and final per-task metrics.
+//! `mtl ls`: runs with their settings and per-task results (each run at its result epoch).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::cmp::Ordering;
 
 use mtl_store::filter::{lookup, Filter, BUILT_IN_KEYS};
-use mtl_store::{ParamValue, RunRecord, Store};
+use mtl_store::{override_result_epoch, ParamValue, ResultEpoch, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
 use crate::output::{self, Format};
@@ -24,17 +24,33 @@ pub struct Selection {
     pub experiment: Option<String>,
     /// Only runs matching this filter, e.g.
     /// "strategy = 'hard' and (lambda >= 0.5 or reviews.test.accuracy > 0.85)".
-    /// Keys: settings, final metrics (task.split.metric), id, experiment, status,
-    /// trial_key, host, git_commit, mtl_version, experiment_file. Operators: = != < <= > >=
+    /// Keys: settings, result metrics (task.split.metric), id, experiment, status,
+    /// trial_key, host, git_commit, mtl_version, experiment_file, attempts, revision. Operators: = != < <= > >=
     /// in (…) not in (…), and, or, not, ( ).
     #[arg(long = "where", value_name = "EXPR")]
     pub filter: Option<String>,
+    /// Which epoch is each run's result: best-val (its best epoch on validation, by mean
+    /// accuracy over tasks) or last. Default: the experiment file's `result_epoch`
+    /// (best-val unless set). Metrics in filters, sorts and every column follow it.
+    #[arg(long, value_name = "RULE", value_parser = parse_result_epoch)]
+    pub epoch: Option<ResultEpoch>,
+}
+
+pub fn parse_result_epoch(text: &str) -> Result<ResultEpoch, String> {
+    ResultEpoch::parse(text).ok_or_else(|| format!("expected one of: {}", ResultEpoch::NAMES.join(", ")))
 }
 
 impl Selection {
     /// Opens the database and returns the selected runs (see [`select_runs`]).
     pub fn select(&self) -> anyhow::Result<(Store, Vec<RunRecord>, BTreeSet<String>)> {
-        select_runs(&self.db, self.experiment.as_deref(), self.filter.as_deref())
+        select_runs(&self.db, self.experiment.as_deref(), self.filter.as_deref(), self.epoch)
+    }
+
+    /// Every run of the selected experiment(s), ignoring `--where` (e.g. for baselines).
+    pub fn all_runs(&self, store: &Store) -> anyhow::Result<Vec<RunRecord>> {
+        let mut runs = store.runs(self.experiment.as_deref())?;
+        override_result_epoch(&mut runs, self.epoch);
+        Ok(runs)
     }
 }
 
@@ -46,7 +62,7 @@ pub struct LsArgs {
     /// (e.g. "strategy,-reviews.test.accuracy"). Default: run id.
     #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
     sort: Option<String>,
-    /// Output format; csv and json list every final metric, the table only test accuracy.
+    /// Output format; csv and json list every metric of each run's result, the table only test accuracy.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -96,7 +112,7 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             params.extend(others.into_iter().filter(|k| !LEADING.contains(&k.as_str())).cloned());
             let metrics: BTreeSet<_> = runs
                 .iter()
-                .flat_map(|r| r.final_metrics.keys())
+                .flat_map(|r| r.result_metrics().keys())
                 .filter(|k| args.format == Format::Csv || (k.split == "test" && k.metric == "accuracy"))
                 .cloned()
                 .collect();
@@ -107,7 +123,12 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             // in CSV always, last.
             let table = args.format == Format::Table;
             let error_column = !table || runs.iter().any(|r| r.error.is_some());
+            // The experiment file's revision: in CSV always, in the table once a file changed.
+            let revision_column = !table || runs.iter().any(|r| r.revision > 1);
             let mut header: Vec<String> = ["id", "experiment", "status"].map(String::from).to_vec();
+            if revision_column {
+                header.insert(2, "revision".into());
+            }
             if error_column && table {
                 header.push("error".into());
             }
@@ -120,6 +141,9 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|run| {
                     let mut row = vec![run.id.0.to_string(), run.experiment.clone(), run.status.as_str().to_string()];
+                    if revision_column {
+                        row.insert(2, run.revision.to_string());
+                    }
                     let error = run.error.clone().unwrap_or_default();
                     if error_column && table {
                         row.push(shorten(&error, TABLE_ERROR_CHARS));
@@ -127,7 +151,7 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                     row.extend(
                         params.iter().map(|p| run.params.get(p).map(ParamValue::to_string).unwrap_or("-".into())),
                     );
-                    row.extend(metrics.iter().map(|k| output::value(run.final_metrics.get(k).copied())));
+                    row.extend(metrics.iter().map(|k| output::value(run.result(k))));
                     if error_column && !table {
                         row.push(error);
                     }
@@ -163,7 +187,9 @@ fn shorten(text: &str, max: usize) -> String {
 fn run_json(run: &RunRecord) -> Value {
     let settings: Map<String, Value> =
         run.params.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null))).collect();
-    let metrics: Map<String, Value> = run.final_metrics.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let metrics = |metrics: &std::collections::BTreeMap<mtl_store::MetricKey, f64>| -> Map<String, Value> {
+        metrics.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+    };
     json!({
         "id": run.id,
         "experiment": run.experiment,
@@ -173,9 +199,13 @@ fn run_json(run: &RunRecord) -> Value {
         "ended_at": run.ended_at,
         "error": run.error,
         "settings": settings,
+        "result_rule": run.result_rule.name(),
+        "result_epoch": run.result_epoch(),
+        "result_metrics": metrics(run.result_metrics()),
         "final_epoch": run.final_epoch,
-        "final_metrics": metrics,
+        "final_metrics": metrics(&run.final_metrics),
         "best_epoch": run.best_epoch,
+        "revision": run.revision,
         "attempts": run.attempts,
         "owner": run.owner,
         "heartbeat_at": run.heartbeat_at,
@@ -191,6 +221,7 @@ pub fn select_runs(
     db: &Path,
     experiment: Option<&str>,
     filter: Option<&str>,
+    epoch: Option<ResultEpoch>,
 ) -> anyhow::Result<(Store, Vec<RunRecord>, BTreeSet<String>)> {
     let store = Store::open_existing(db)?;
     if let Some(name) = experiment {
@@ -205,6 +236,7 @@ pub fn select_runs(
         }
     }
     let mut runs = store.runs(experiment)?;
+    override_result_epoch(&mut runs, epoch);
     let known = known_keys(&runs);
     if let Some(text) = filter {
         let filter = Filter::parse(text).map_err(|e| BadInput(format!("--where: {e}")))?;
@@ -219,7 +251,7 @@ fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
     let mut keys: BTreeSet<String> = BUILT_IN_KEYS.iter().map(|k| k.to_string()).collect();
     for run in runs {
         keys.extend(run.params.keys().cloned());
-        keys.extend(run.final_metrics.keys().map(|k| k.to_string()));
+        keys.extend(run.result_metrics().keys().map(|k| k.to_string()));
     }
     keys
 }

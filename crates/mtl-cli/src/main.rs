@@ -17,6 +17,7 @@ mod interrupt;
 mod ls;
 mod output;
 mod progress;
+mod revision;
 mod run;
 mod show;
 mod sql;

@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mtl_runner::sweep::{self, SweepOptions};
 use mtl_runner::train::plain_message;
-use mtl_store::{MetricKey, RunRecord, RunStatus, Store};
+use mtl_store::{RunRecord, RunStatus, Store};
 
 use crate::cluster::{Executor, SlurmArgs};
-use crate::output;
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -54,6 +53,10 @@ pub struct RunArgs {
     /// docs/cluster.md), or nowhere yet: `plan` writes the plan for another scheduler.
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     executor: Executor,
+    /// Run the file although the experiment was last run from a file with other
+    /// settings (the changed keys are listed); it becomes the experiment's next revision.
+    #[arg(long)]
+    new_revision: bool,
     #[command(flatten)]
     slurm: SlurmArgs,
 }
@@ -83,7 +86,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut any_may_share = false;
     let mut seen = std::collections::HashSet::new();
     for trial in &plan.trials {
-        let mut reason = mtl_runner::train::unsupported(trial, &tasks);
+        let mut reason = mtl_runner::stems::shared_stem_problem(trial, &plan.tasks, &tasks.tasks)
+            .or_else(|| mtl_runner::train::unsupported(trial, &tasks));
         if reason.is_none() && seen.insert(format!("{:?}", trial.sharing)) {
             match mtl_runner::train::dry_run(trial, &tasks) {
                 Ok(choice) => any_may_share |= choice.may_share(),
@@ -106,6 +110,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             crate::BadInput("--retry-failed, --max-parallel and --sbatch-arg go with --executor slurm".into()).into()
         );
     }
+    crate::revision::check(&args.db, &plan, &args.file, args.new_revision)?;
     match args.executor {
         Executor::Slurm => return crate::cluster::submit(&plan, &args.file, &args.db, &args.slurm),
         Executor::Plan => return crate::cluster::write_plan(&plan, &args.file, &args.db),
@@ -139,17 +144,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let keys: BTreeSet<&str> = plan.trials.iter().map(|t| t.key.as_str()).collect();
     let runs: Vec<RunRecord> =
         store.runs(Some(&plan.experiment))?.into_iter().filter(|r| keys.contains(r.trial_key.as_str())).collect();
-    let task_names: Vec<&str> = plan.tasks.iter().map(|t| t.name.as_str()).collect();
     // The report is written before anything is printed: a closed or full stdout then
-    // loses only the printing.
+    // loses only the printing. It covers the whole database, as `mtl report` does.
     let written = match args.no_report {
         true => None,
         false => {
-            let options = mtl_report::ReportOptions { experiment: Some(plan.experiment.clone()), out_dir: args.out };
+            let options = mtl_report::ReportOptions { experiment: None, out_dir: args.out };
             Some(mtl_report::write_report(&store, &options)?)
         }
     };
-    outln!("\n{}", summary(&runs, &task_names))?;
+    outln!("\n{}", summary(&runs))?;
     if let Some(written) = written {
         outln!("report: {}", written.index.display())?;
     }
@@ -227,25 +231,12 @@ fn parse_plan(file: &Path, max_trials: u64) -> anyhow::Result<mtl_runner::plan::
     Ok(config::parse_str_with(&text, file, size.trials)?)
 }
 
-/// Test accuracy per task, mean ± sample std over seeds, one row per group of
-/// runs that differ only in their seed (the report's grouping).
-fn summary(runs: &[RunRecord], task_names: &[&str]) -> String {
-    use mtl_report::aggregate::{group_runs, seed_stats};
-    let mut header: Vec<String> = ["method", "λ", "seeds"].map(String::from).to_vec();
-    header.extend(task_names.iter().map(|t| format!("{t} test acc")));
-    let rows: Vec<Vec<String>> = group_runs(runs)
-        .iter()
-        .map(|group| {
-            let members: Vec<&RunRecord> = runs.iter().filter(|r| group.runs.contains(&r.id)).collect();
-            let lambda = group.lambda.map_or("-".to_string(), |l| l.to_string());
-            let mut row = vec![group.method.clone(), lambda, members.len().to_string()];
-            for task in task_names {
-                let key = MetricKey { task: task.to_string(), split: "test".into(), metric: "accuracy".into() };
-                let values: Vec<f64> = members.iter().filter_map(|r| r.final_metrics.get(&key).copied()).collect();
-                row.push(seed_stats(&values).map_or("-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std)));
-            }
-            row
-        })
-        .collect();
-    output::table(&header, &rows)
+/// The trials of this plan as `mtl compare --experiment NAME` shows them: one row per
+/// seed group, with intervals, Δm% and the tests.
+fn summary(runs: &[RunRecord]) -> String {
+    let known: BTreeSet<String> = runs.iter().flat_map(|r| r.params.keys().cloned()).collect();
+    let spec = mtl_report::compare::CompareSpec::by(
+        &crate::compare::default_group_by(&known).iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    crate::compare::render_table(&mtl_report::compare::compare(runs, &spec), runs)
 }

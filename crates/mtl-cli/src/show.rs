@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mtl_store::{DiagnosticRow, RunRecord, Store};
+use mtl_store::{DiagnosticRow, ParamValue, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
 use crate::output::{self, Format};
@@ -18,6 +18,10 @@ pub struct ShowArgs {
     /// The results database.
     #[arg(long, default_value = "mtl.db")]
     db: PathBuf,
+    /// Which epoch is the run's result (marked * in the tables): best-val or last.
+    /// Default: the experiment file's `result_epoch`.
+    #[arg(long, value_name = "RULE", value_parser = crate::ls::parse_result_epoch)]
+    epoch: Option<mtl_store::ResultEpoch>,
     /// Output format (csv is not offered: a run is several tables).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -30,7 +34,10 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = Store::open_existing(&args.db)?;
-    let run = find_run(&store, &args.run, &args.db)?;
+    let mut run = find_run(&store, &args.run, &args.db)?;
+    if let Some(rule) = args.epoch {
+        run.result_rule = rule;
+    }
     let metrics = store.metric_rows(&[run.id])?;
     let diagnostics = store.diagnostic_rows(&[run.id])?;
     // Per task: epoch → split.metric → value.
@@ -40,6 +47,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         by_task.entry(&row.key.task).or_default().entry(row.epoch).or_default().insert(series, row.value);
     }
     let summaries = summarise(&diagnostics);
+    let vocabularies = vocabularies(&store, &run, by_task.keys().copied())?;
     if args.format == Format::Json {
         let epochs: Map<String, Value> = by_task
             .iter()
@@ -61,12 +69,18 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .map(|(key, s)| json!({"name": key.0, "task": key.1, "other": key.2, "windows": s.n, "first": s.first, "last": s.last, "mean": s.mean, "min": s.min, "max": s.max}))
             .collect();
         let settings: Map<String, Value> = run.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let vocabularies_json: Vec<Value> = vocabularies
+            .iter()
+            .map(|v| json!({"artifact": v.artifact, "tasks": v.tasks, "tokens": v.tokens}))
+            .collect();
         let out = json!({
             "id": run.id, "experiment": run.experiment, "trial_key": run.trial_key, "status": run.status,
             "started_at": run.started_at, "ended_at": run.ended_at, "error": run.error,
             "provenance": run.provenance, "experiment_sha256": run.experiment_sha256,
-            "best_epoch": run.best_epoch, "final_epoch": run.final_epoch,
+            "result_rule": run.result_rule.name(), "result_epoch": run.result_epoch(),
+            "best_epoch": run.best_epoch, "final_epoch": run.final_epoch, "revision": run.revision,
             "settings": settings, "epochs": epochs, "diagnostics": diagnostics,
+            "vocabularies": vocabularies_json,
         });
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -82,13 +96,23 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let p = &run.provenance;
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     out.push_str(&format!(
-        "file        {} (sha256 {})\nmtl-lab     {} · git {} · host {}\n",
+        "file        {} (revision {}, sha256 {})\nmtl-lab     {} · git {} · host {}\n",
         or_dash(&p.experiment_file),
+        run.revision,
         or_dash(&run.experiment_sha256),
         or_dash(&p.mtl_version),
         or_dash(&p.git_commit),
         or_dash(&p.host)
     ));
+    for vocabulary in &vocabularies {
+        let whose = match vocabulary.tasks.as_slice() {
+            [] => String::new(),
+            [task] => format!("of {task}: "),
+            tasks => format!("shared by {}: ", tasks.join(", ")),
+        };
+        out.push_str(&format!("vocabulary  {whose}{} tokens (<pad> and <oov> included)\n", vocabulary.tokens));
+    }
+    out.push_str(&format!("result      {}\n", describe_result(&run)));
     let settings: Vec<Vec<String>> = run.params.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect();
     out.push_str("\nsettings\n");
     out.push_str(&output::table(&["setting".into(), "value".into()], &settings));
@@ -99,14 +123,13 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             all.dedup();
             all
         };
-        let best = run.best_epoch.map_or(String::new(), |e| format!(" (best epoch on validation: {e})"));
-        out.push_str(&format!("\ntask {task}{best}\n"));
+        out.push_str(&format!("\ntask {task}\n"));
         let mut header = vec!["epoch".to_string()];
         header.extend(series.iter().cloned());
         let rows: Vec<Vec<String>> = epochs
             .iter()
             .map(|(epoch, values)| {
-                let marker = if run.best_epoch == Some(*epoch) { "*" } else { "" };
+                let marker = if run.result_epoch() == Some(*epoch) { "*" } else { "" };
                 std::iter::once(format!("{epoch}{marker}"))
                     .chain(series.iter().map(|s| output::value(values.get(s).copied())))
                     .collect()
@@ -166,6 +189,43 @@ fn find_run(store: &Store, wanted: &str, db: &std::path::Path) -> anyhow::Result
     }
 }
 
+/// A vocabulary stored with a run.
+struct StoredVocabulary {
+    /// Its artifact's name.
+    artifact: String,
+    /// The tasks whose token ids it gives.
+    tasks: Vec<String>,
+    /// Its ids, PAD and OOV included.
+    tokens: usize,
+}
+
+/// The vocabulary the run's text tasks share, or, for runs written before they shared one,
+/// each of `tasks`' own (`vocabulary/<task>`).
+fn vocabularies<'a>(
+    store: &Store,
+    run: &RunRecord,
+    tasks: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<Vec<StoredVocabulary>> {
+    // One token per line, in id order.
+    let tokens = |content: Vec<u8>| String::from_utf8_lossy(&content).lines().count();
+    let shared = mtl_runner::data::VOCABULARY_ARTIFACT;
+    if let Some(content) = store.blob(run.id, shared)? {
+        let tasks = match run.params.get("vocabulary_tasks") {
+            Some(ParamValue::Text(names)) => names.split(',').map(String::from).collect(),
+            _ => Vec::new(),
+        };
+        return Ok(vec![StoredVocabulary { artifact: shared.into(), tasks, tokens: tokens(content) }]);
+    }
+    let mut own = Vec::new();
+    for task in tasks {
+        let artifact = format!("vocabulary/{task}");
+        if let Some(content) = store.blob(run.id, &artifact)? {
+            own.push(StoredVocabulary { artifact, tasks: vec![task.to_string()], tokens: tokens(content) });
+        }
+    }
+    Ok(own)
+}
+
 /// One diagnostic series over the logging windows.
 struct Summary {
     n: usize,
@@ -198,4 +258,18 @@ fn summarise(rows: &[DiagnosticRow]) -> BTreeMap<(String, String, String), Summa
             (key, summary)
         })
         .collect()
+}
+
+/// Which epoch stands for the run and why, in one line.
+fn describe_result(run: &RunRecord) -> String {
+    match (run.result_epoch(), run.result_rule, run.best_epoch) {
+        (None, ..) => "no epoch logged".into(),
+        (Some(epoch), mtl_store::ResultEpoch::BestVal, Some(_)) => format!(
+            "epoch {epoch} (*): the best on validation, by mean accuracy over the tasks (one epoch for the whole run)"
+        ),
+        (Some(epoch), mtl_store::ResultEpoch::BestVal, None) => {
+            format!("epoch {epoch} (*): the last, as the run has no validation accuracy to choose by")
+        }
+        (Some(epoch), mtl_store::ResultEpoch::Last, _) => format!("epoch {epoch} (*): the last (rule: last)"),
+    }
 }

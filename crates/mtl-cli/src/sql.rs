@@ -25,7 +25,8 @@ come; table output lays out its columns from the first 1,000 rows.")]
 pub struct SqlArgs {
     /// One SQL statement, e.g. "SELECT strategy, AVG(\"digits.test.accuracy\") FROM runs_wide GROUP BY 1".
     /// Views: runs_wide (one row per run: fields, provenance, a column per setting and per
-    /// final metric), metric_points, final_metrics, best_metrics, settings; tables: runs,
+    /// metric of its result epoch), result_metrics (each run's result epoch, by its
+    /// experiment's result_epoch rule), metric_points, final_metrics, best_metrics, settings; tables: runs,
     /// params, metrics, diagnostics, artifacts, experiments. The database is opened
     /// read-only: statements that would write are refused.
     query: String,

@@ -1,6 +1,6 @@
 //! From what a format gives to a task's train/val/test splits: carving the
-//! splits a format lacks, and tokenising texts with a vocabulary built on the
-//! training split only.
+//! splits a format lacks, and tokenising texts with a vocabulary built on
+//! training splits only (one task's, or several tasks' that share it).
 //!
 //! ```
 //! use mtl_data::prepare::{split_indices, Amount, Carve, SplitPolicy};
@@ -93,22 +93,35 @@ pub fn split_indices(n: usize, has_val: bool, has_test: bool, policy: &SplitPoli
     Ok((train, val, test))
 }
 
-fn select_images(images: &LabeledImages, indices: &[usize]) -> Split {
+fn select_images(images: &LabeledImages, indices: &[usize]) -> LabeledImages {
     let size = images.channels * images.height * images.width;
     let mut pixels = Vec::with_capacity(indices.len() * size);
     for &i in indices {
         pixels.extend_from_slice(&images.pixels[i * size..(i + 1) * size]);
     }
     let labels = indices.iter().map(|&i| images.labels[i]).collect();
-    Split {
-        inputs: Inputs::Images { pixels, channels: images.channels, height: images.height, width: images.width },
-        labels,
-    }
+    LabeledImages { pixels, labels, ..*images }
 }
 
 fn all_images(images: LabeledImages) -> Split {
     let LabeledImages { pixels, channels, height, width, labels } = images;
     Split { inputs: Inputs::Images { pixels, channels, height, width }, labels }
+}
+
+/// The read images with every split: those the format lacks carved from its training
+/// examples by `policy` (`val` and `test` are always there after). `path` names the data in errors.
+pub fn carve_images(
+    path: &Path,
+    sourced: Sourced<LabeledImages>,
+    policy: &SplitPolicy,
+) -> Result<Sourced<LabeledImages>, DataError> {
+    let Sourced { class_names, train, val, test, report } = sourced;
+    let (train_idx, val_idx, test_idx) = split_indices(train.labels.len(), val.is_some(), test.is_some(), policy)
+        .map_err(|m| DataError::invalid(path, m))?;
+    let val = val.unwrap_or_else(|| select_images(&train, &val_idx));
+    let test = test.unwrap_or_else(|| select_images(&train, &test_idx));
+    let train = select_images(&train, &train_idx);
+    Ok(Sourced { class_names, train, val: Some(val), test: Some(test), report })
 }
 
 /// An image task from a read data set; `path` names the data in errors.
@@ -118,21 +131,21 @@ pub fn image_task(
     sourced: Sourced<LabeledImages>,
     policy: &SplitPolicy,
 ) -> Result<TaskData, DataError> {
-    let Sourced { class_names, train, val, test, .. } = sourced;
-    let (train_idx, val_idx, test_idx) = split_indices(train.labels.len(), val.is_some(), test.is_some(), policy)
-        .map_err(|m| DataError::invalid(path, m))?;
-    let carved = |indices: &[usize], own: Option<LabeledImages>| match own {
-        Some(images) => all_images(images),
-        None => select_images(&train, indices),
-    };
-    let val = carved(&val_idx, val);
-    let test = carved(&test_idx, test);
-    let train = select_images(&train, &train_idx);
-    Ok(TaskData { name: name.into(), class_names, train, val, test, vocabulary: None })
+    let Sourced { class_names, train, val, test, .. } = carve_images(path, sourced, policy)?;
+    let (val, test) = (val.expect("carved"), test.expect("carved"));
+    Ok(TaskData {
+        name: name.into(),
+        class_names,
+        train: all_images(train),
+        val: all_images(val),
+        test: all_images(test),
+        vocabulary: None,
+    })
 }
 
-/// A text task from a read data set: the vocabulary is built on the training
-/// split only, and every split is encoded with it.
+/// A text task from a read data set, with a vocabulary of its own: built on its
+/// training split only, and every split encoded with it. Tasks that share one
+/// vocabulary go through [`carve_texts`], [`shared_vocabulary`] and [`encode_texts`].
 pub fn text_task(
     name: &str,
     path: &Path,
@@ -140,32 +153,82 @@ pub fn text_task(
     policy: &SplitPolicy,
     options: &TextOptions,
 ) -> Result<TaskData, DataError> {
+    let carved = carve_texts(name, path, sourced, policy)?;
+    let vocabulary = shared_vocabulary(&[&carved], options.vocab_size, options.min_freq);
+    Ok(encode_texts(carved, &vocabulary, options.max_len))
+}
+
+/// A text task's examples in their three splits, before any vocabulary: the training
+/// split tokenised (what a vocabulary counts), validation and test as text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarvedTexts {
+    /// The task's name.
+    pub name: String,
+    /// Class names, indexed by label.
+    pub class_names: Vec<String>,
+    /// The training examples' tokens.
+    pub train_tokens: Vec<Vec<String>>,
+    /// The training examples' labels.
+    pub train_labels: Vec<u32>,
+    /// Validation examples (the format's own, or carved from train).
+    pub val: LabeledTexts,
+    /// Test examples (the format's own, or carved).
+    pub test: LabeledTexts,
+}
+
+/// Carves the splits `sourced` lacks and tokenises its training split; `path` names the data in errors.
+pub fn carve_texts(
+    name: &str,
+    path: &Path,
+    sourced: Sourced<LabeledTexts>,
+    policy: &SplitPolicy,
+) -> Result<CarvedTexts, DataError> {
     let Sourced { class_names, train, val, test, .. } = sourced;
     let (train_idx, val_idx, test_idx) = split_indices(train.labels.len(), val.is_some(), test.is_some(), policy)
         .map_err(|m| DataError::invalid(path, m))?;
-    let tokens = tokenize_all(&train.texts);
-    let vocabulary =
-        Vocabulary::build(train_idx.iter().map(|&i| tokens[i].as_slice()), options.vocab_size, options.min_freq);
-    let encode = |tokens: &[Vec<String>], labels: &[u32], indices: &mut dyn Iterator<Item = usize>| {
-        let mut ids = Vec::new();
-        let mut split_labels = Vec::new();
-        for i in indices {
-            ids.extend(vocabulary.encode(&tokens[i], options.max_len));
-            split_labels.push(labels[i]);
-        }
-        Split {
-            inputs: Inputs::Tokens { ids, seq_len: options.max_len, vocab_size: vocabulary.len() },
-            labels: split_labels,
-        }
+    let LabeledTexts { mut texts, labels } = train;
+    // The index lists are disjoint, so each text moves out once.
+    let mut take = |indices: &[usize]| LabeledTexts {
+        texts: indices.iter().map(|&i| std::mem::take(&mut texts[i])).collect(),
+        labels: indices.iter().map(|&i| labels[i]).collect(),
     };
-    let own_split = |own: Option<LabeledTexts>, indices: &[usize]| match own {
-        Some(texts) => encode(&tokenize_all(&texts.texts), &texts.labels, &mut (0..texts.labels.len())),
-        None => encode(&tokens, &train.labels, &mut indices.iter().copied()),
+    let val = val.unwrap_or_else(|| take(&val_idx));
+    let test = test.unwrap_or_else(|| take(&test_idx));
+    let train = take(&train_idx);
+    Ok(CarvedTexts {
+        name: name.into(),
+        class_names,
+        train_tokens: tokenize_all(&train.texts),
+        train_labels: train.labels,
+        val,
+        test,
+    })
+}
+
+/// One vocabulary for every task in `tasks`, from their training splits only: a token's
+/// count is summed over those splits, tokens counted fewer than `min_freq` times are
+/// dropped, the rest ordered by count (highest first, ties by the token's bytes), then
+/// cut to `vocab_size` ids, PAD and OOV included ([`Vocabulary::build`]). The order of
+/// `tasks` does not matter; id k is the same word for each of them.
+pub fn shared_vocabulary(tasks: &[&CarvedTexts], vocab_size: usize, min_freq: usize) -> Vocabulary {
+    let documents = tasks.iter().flat_map(|task| task.train_tokens.iter().map(Vec::as_slice));
+    Vocabulary::build(documents, vocab_size, min_freq)
+}
+
+/// Encodes every split of `carved` with `vocabulary`, `max_len` ids per example.
+pub fn encode_texts(carved: CarvedTexts, vocabulary: &Vocabulary, max_len: usize) -> TaskData {
+    let CarvedTexts { name, class_names, train_tokens, train_labels, val, test } = carved;
+    let encode = |tokens: &[Vec<String>], labels: Vec<u32>| {
+        let mut ids = Vec::with_capacity(tokens.len() * max_len);
+        for example in tokens {
+            ids.extend(vocabulary.encode(example, max_len));
+        }
+        Split { inputs: Inputs::Tokens { ids, seq_len: max_len, vocab_size: vocabulary.len() }, labels }
     };
-    let val = own_split(val, &val_idx);
-    let test = own_split(test, &test_idx);
-    let train = encode(&tokens, &train.labels, &mut train_idx.iter().copied());
-    Ok(TaskData { name: name.into(), class_names, train, val, test, vocabulary: Some(vocabulary) })
+    let val = encode(&tokenize_all(&val.texts), val.labels);
+    let test = encode(&tokenize_all(&test.texts), test.labels);
+    let train = encode(&train_tokens, train_labels);
+    TaskData { name, class_names, train, val, test, vocabulary: Some(vocabulary.clone()) }
 }
 
 #[cfg(test)]
@@ -200,6 +263,98 @@ mod tests {
         assert_eq!(split_indices(100, false, false, &random), Ok((train.clone(), val, test)));
         let other = SplitPolicy { seed: 4, ..random };
         assert_ne!(split_indices(100, false, false, &other).expect("split").0, train);
+    }
+
+    /// A text task whose `train` and `test` texts are given (labels all 0), carved but not yet encoded.
+    fn carved(name: &str, train: &[&str], test: &[&str]) -> CarvedTexts {
+        let texts = |texts: &[&str]| LabeledTexts {
+            texts: texts.iter().map(|t| t.to_string()).collect(),
+            labels: vec![0; texts.len()],
+        };
+        let sourced = Sourced {
+            class_names: vec!["only".into()],
+            train: texts(train),
+            val: None,
+            test: Some(texts(test)),
+            report: Default::default(),
+        };
+        let none = policy(Amount::Count(0), Amount::Count(0), Carve::Tail);
+        carve_texts(name, Path::new(name), sourced, &none).expect("carve")
+    }
+
+    /// The words of `split`'s examples, read back through `vocabulary` (padding left out).
+    fn decoded(split: &Split, vocabulary: &Vocabulary) -> Vec<Vec<String>> {
+        let Inputs::Tokens { ids, seq_len, .. } = &split.inputs else { panic!("tokens") };
+        ids.chunks(*seq_len)
+            .map(|example| {
+                let words = example.iter().filter(|&&id| id != Vocabulary::PAD);
+                words.map(|&id| vocabulary.token(id).expect("id in the vocabulary").to_string()).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_token_id_means_the_same_word_for_every_task_that_shares_the_vocabulary() {
+        let films = || carved("films", &["the film was great", "great acting", "the plot was dull"], &["great film"]);
+        let phones = || carved("phones", &["the battery died", "battery lasts", "the screen cracked"], &["battery"]);
+        // Apart, id 2 is each task's own most frequent word (ties by bytes): "great" for
+        // one, "battery" for the other. That is what sharing must not do.
+        let alone = |c: CarvedTexts| shared_vocabulary(&[&c], 100, 1).token(2).map(str::to_owned);
+        assert_eq!((alone(films()), alone(phones())), (Some("great".into()), Some("battery".into())));
+
+        let (films, phones) = (films(), phones());
+        let vocabulary = shared_vocabulary(&[&films, &phones], 100, 1);
+        // the: 4, battery/great/was: 2 each, then the words seen once, by bytes.
+        let words: Vec<&str> = (2..vocabulary.len() as u32).filter_map(|id| vocabulary.token(id)).collect();
+        let expected =
+            ["the", "battery", "great", "was", "acting", "cracked", "died", "dull", "film", "lasts", "plot", "screen"];
+        assert_eq!(words, expected);
+        let films = encode_texts(films, &vocabulary, 5);
+        let phones = encode_texts(phones, &vocabulary, 5);
+        assert_eq!(films.vocabulary, phones.vocabulary, "one id → word map");
+        for task in [&films, &phones] {
+            let map = task.vocabulary.as_ref().expect("vocabulary");
+            assert_eq!(map, &vocabulary);
+            for (id, word) in words.iter().enumerate() {
+                assert_eq!(map.id(word), id as u32 + 2, "{word} in {}", task.name);
+            }
+        }
+        let text = |texts: &[&str]| -> Vec<Vec<String>> {
+            texts.iter().map(|t| t.split(' ').map(String::from).collect()).collect()
+        };
+        assert_eq!(
+            decoded(&films.train, &vocabulary),
+            text(&["the film was great", "great acting", "the plot was dull"])
+        );
+        assert_eq!(decoded(&films.test, &vocabulary), text(&["great film"]));
+        assert_eq!(
+            decoded(&phones.train, &vocabulary),
+            text(&["the battery died", "battery lasts", "the screen cracked"])
+        );
+        assert_eq!(decoded(&phones.test, &vocabulary), text(&["battery"]));
+        let Inputs::Tokens { ids, vocab_size, .. } = &phones.test.inputs else { panic!("tokens") };
+        assert_eq!((ids.as_slice(), *vocab_size), (&[3, 0, 0, 0, 0][..], 14));
+    }
+
+    #[test]
+    fn a_shared_vocabulary_sums_counts_then_applies_min_freq_then_orders_by_bytes_then_caps() {
+        // a: 2 + 0, b: 1 + 1, c: 1 + 1, d: 1 + 0, e: 0 + 2; "z" is frequent only in a test split.
+        let first = carved("first", &["b a c a", "d"], &["z z z z z"]);
+        let second = carved("second", &["c b e", "e"], &["z z z z z"]);
+        let words = |vocabulary: &Vocabulary| -> Vec<String> {
+            (2..vocabulary.len() as u32).filter_map(|id| vocabulary.token(id)).map(str::to_owned).collect()
+        };
+        // min_freq 2 on the sums keeps b and c (once in each task), which each task alone would drop;
+        // all four tie at 2 and are ordered by their bytes; d (1) is dropped; z never counts.
+        assert_eq!(words(&shared_vocabulary(&[&first, &second], 100, 2)), ["a", "b", "c", "e"]);
+        assert_eq!(words(&shared_vocabulary(&[&first], 100, 2)), ["a"]);
+        assert_eq!(words(&shared_vocabulary(&[&second], 100, 2)), ["e"]);
+        // The cap comes last: 5 ids are PAD, OOV and the first three kept.
+        assert_eq!(words(&shared_vocabulary(&[&first, &second], 5, 2)), ["a", "b", "c"]);
+        // Task order does not matter.
+        assert_eq!(shared_vocabulary(&[&second, &first], 5, 2), shared_vocabulary(&[&first, &second], 5, 2));
+        // min_freq 1: a b c e (2 each), then d.
+        assert_eq!(words(&shared_vocabulary(&[&first, &second], 100, 1)), ["a", "b", "c", "e", "d"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::Optimizer;
 use mtl_data::Rng;
-use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Sharing, TaskSpec, TrunkSpec};
+use mtl_model::{InitScheme, InputSpec, ModelSpec, MultiTaskNet, Sharing, TaskSpec, TrunkSpec};
 
 const BATCH: usize = 256;
 const WARM_UP_STEPS: usize = 3;
@@ -24,6 +24,7 @@ fn main() -> Result<()> {
         sharing: Sharing::Hard,
         trunk: TrunkSpec::LeNet,
         dropout: 0.0,
+        init: InitScheme::Framework,
     };
     let device = Device::Cpu;
     let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &device)?;

@@ -6,12 +6,13 @@
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use mtl_model::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Sharing, TaskSpec, TrunkSpec};
+//! use mtl_model::{ImageStem, InitScheme, InputSpec, ModelSpec, MultiTaskNet, Sharing, TaskSpec, TrunkSpec};
 //! let spec = ModelSpec {
 //!     tasks: vec![TaskSpec { name: "digits".into(), input: InputSpec::Image { channels: 1, height: 28, width: 28 }, n_classes: 10 }],
 //!     sharing: Sharing::Hard,
 //!     trunk: TrunkSpec::Sequence { width: 16, hidden: 32, image_stem: ImageStem::Conv },
 //!     dropout: 0.0,
+//!     init: InitScheme::Framework,
 //! };
 //! let (net, params) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
 //! let logits = net.forward(0, &Tensor::zeros((4, 1, 28, 28), DType::F32, &Device::Cpu)?)?;
@@ -27,5 +28,5 @@ mod network;
 #[cfg(test)]
 mod testing;
 
-pub use init::Parameters;
+pub use init::{InitScheme, Parameters};
 pub use network::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Sharing, Strategy, TaskSpec, TrunkSpec};

@@ -56,7 +56,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use crate::init::{Parameters, SeededBackend};
+use crate::init::{InitScheme, Parameters, SeededBackend};
 use blocks::{Dropout, Head};
 use mtl_data::Rng;
 use sharing::Trunk;
@@ -319,6 +319,8 @@ pub struct ModelSpec {
     pub trunk: TrunkSpec,
     /// Probability of zeroing each feature entering the trunk's last layer, in training.
     pub dropout: f64,
+    /// How linear, convolution and embedding layers draw their initial values.
+    pub init: InitScheme,
 }
 
 /// Size of the LeNet trunk's output.
@@ -381,7 +383,7 @@ impl MultiTaskNet {
                 _ => {
                     let vb = vb.pp("stems").pp(modality);
                     let vb = if per_task_stems { vb.pp(&task.name) } else { vb };
-                    stems.push(Stem::new(&task.input, spec.trunk, vb)?);
+                    stems.push(Stem::new(&task.input, spec.trunk, spec.init, vb)?);
                     stem_inputs.push(task.input);
                     stems.len() - 1
                 }
@@ -399,11 +401,11 @@ impl MultiTaskNet {
                 );
             }
         }
-        let trunk = Trunk::new(spec.sharing, spec.trunk, &spec.tasks, vb.pp("trunk"))?;
+        let trunk = Trunk::new(spec.sharing, spec.trunk, &spec.tasks, spec.init, vb.pp("trunk"))?;
         let heads = spec
             .tasks
             .iter()
-            .map(|task| Head::new(spec.trunk, task.n_classes, vb.pp("heads").pp(&task.name)))
+            .map(|task| Head::new(spec.trunk, task.n_classes, spec.init, vb.pp("heads").pp(&task.name)))
             .collect::<Result<_>>()?;
         let parameters = backend.parameters();
         if let Sharing::CrossStitch { init } = spec.sharing {

@@ -17,6 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mtl_store::{DiagnosticRow, MetricKey, MetricRow, ParamValue, RunId, RunRecord, RunStatus};
 
+use crate::compare::{compare, CompareSpec, GroupRow};
+use crate::groups::mean_accuracy_over_tasks;
+use crate::stats::Verdict;
+
 /// The strategy whose runs train one task alone: the baseline of that task.
 pub const SINGLE_TASK_STRATEGY: &str = "single-task";
 
@@ -33,6 +37,8 @@ pub struct SeedStats {
     pub std: f64,
     /// Number of seeds that contributed.
     pub n: usize,
+    /// 95% interval of the mean, `mean ± t_{0.975, n−1} · std/√n`; `None` for one seed.
+    pub ci95: Option<(f64, f64)>,
 }
 
 /// Mean and sample standard deviation (n − 1 divisor, so the spread of a few
@@ -50,7 +56,8 @@ pub fn seed_stats(values: &[f64]) -> Option<SeedStats> {
     } else {
         0.0
     };
-    Some(SeedStats { mean, std, n })
+    let ci95 = crate::stats::interval(mean, std / (n as f64).sqrt(), (n - 1) as f64);
+    Some(SeedStats { mean, std, n, ci95 })
 }
 
 /// Finished runs that differ only in their seed.
@@ -95,8 +102,7 @@ pub fn group_runs(runs: &[RunRecord]) -> Vec<RunGroup> {
     // The parameter count follows from the strategy (and the task of a
     // single-task run), and the training time and step count vary between
     // seeds: they describe a method, they do not name one.
-    let names_a_method =
-        |name: &str| !matches!(name, "seed" | "lambda" | "strategy" | "n_parameters" | "train_seconds" | "steps");
+    let names_a_method = |name: &str| crate::groups::is_setting(name) && !matches!(name, "lambda" | "strategy");
     let mut groups: Vec<RunGroup> = Vec::new();
     for run in &done_runs {
         let strategy = strategy_of(run);
@@ -164,8 +170,7 @@ pub fn final_metric_by_lambda(runs: &[RunRecord], groups: &[RunGroup], key: &Met
     let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
     let mut result = MetricByLambda::default();
     for group in groups {
-        let values: Vec<f64> =
-            group.runs.iter().filter_map(|id| run_by_id.get(id)?.final_metrics.get(key).copied()).collect();
+        let values: Vec<f64> = group.runs.iter().filter_map(|id| run_by_id.get(id)?.result(key)).collect();
         let Some(stats) = seed_stats(&values) else { continue };
         match group.lambda {
             Some(lambda) => match result.lines.iter_mut().find(|line| line.method == group.method) {
@@ -180,18 +185,24 @@ pub fn final_metric_by_lambda(runs: &[RunRecord], groups: &[RunGroup], key: &Met
     result
 }
 
-/// One method at one λ: final test accuracy per task over seeds.
+/// One method at its chosen λ: test accuracy per task over seeds, and Δm%.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MethodResult {
-    /// The method (see [`RunGroup::method`]).
+    /// The strategy and the settings that tell it apart (e.g. `hard, weighting=pcgrad`).
     pub method: String,
-    /// The λ chosen for it; `None` for methods without λ.
+    /// The λ chosen for it on validation; `None` for methods without λ.
     pub lambda: Option<f64>,
-    /// Final test accuracy over seeds, aligned with
+    /// Test accuracy over seeds (each run's result), aligned with
     /// [`StrategyComparison::tasks`]; `None` where no run logged it.
     pub test_accuracy_by_task: Vec<Option<SeedStats>>,
     /// The `n_parameters` setting of the group's first run, if recorded.
     pub n_parameters: Option<f64>,
+    /// Per task of [`StrategyComparison::tasks`], test accuracy against single-task.
+    pub verdicts: Vec<Option<Verdict>>,
+    /// Which epoch is each run's result, in words.
+    pub rule: &'static str,
+    /// The comparison's row for it: Δm% with its interval, tests, runs.
+    pub row: GroupRow,
 }
 
 impl MethodResult {
@@ -209,10 +220,10 @@ impl MethodResult {
 pub struct StrategyComparison {
     /// Task names, sorted.
     pub tasks: Vec<String>,
-    /// Methods with λ, in [`MULTI_TASK_STRATEGY_ORDER`] (others after it,
-    /// alphabetically), each at the λ chosen by [`compare_strategies`].
+    /// Methods with λ or multi-task, in [`MULTI_TASK_STRATEGY_ORDER`] (others after it,
+    /// alphabetically), each at the λ [`compare`] picked on validation.
     pub multi_task: Vec<MethodResult>,
-    /// Methods without λ (the single-task baselines first).
+    /// The single-task baselines.
     pub references: Vec<MethodResult>,
 }
 
@@ -223,60 +234,57 @@ impl StrategyComparison {
     }
 }
 
-/// Compares the methods of `groups`, each at one λ: the λ whose mean over
-/// seeds of the run's mean-over-tasks final val accuracy is highest (test
-/// accuracy for a method that logged no val accuracy; ties go to the smaller
-/// λ). A λ whose runs logged neither is never chosen, and a method with no
-/// such λ is left out. A method without λ (e.g. a gradient-level weighting)
-/// is compared as it is; the single-task baselines are the references.
-pub fn compare_strategies(runs: &[RunRecord], groups: &[RunGroup]) -> StrategyComparison {
-    let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
-    let runs_of = |group: &RunGroup| -> Vec<&RunRecord> {
-        group.runs.iter().filter_map(|id| run_by_id.get(id).copied()).collect()
-    };
+/// The question "which strategy, at its best λ?": [`compare`] grouped by strategy
+/// (split by any other setting that differs), λ picked per group on validation. So
+/// `mtl compare --group-by strategy --pick lambda` prints the same numbers.
+pub fn strategy_spec() -> CompareSpec {
+    CompareSpec { pick: Some("lambda".into()), ..CompareSpec::by(&["strategy"]) }
+}
+
+/// Compares the methods of `runs`, each at its best λ on validation ([`strategy_spec`]).
+pub fn compare_strategies(runs: &[RunRecord]) -> StrategyComparison {
+    let comparison = compare(runs, &strategy_spec());
     let tasks = task_names(runs);
-    let result_of = |group: &RunGroup| {
-        let group_runs = runs_of(group);
-        let test_accuracy_by_task = test_accuracy_by_task(&group_runs, &tasks);
-        let n_parameters = group_runs.first().and_then(|run| num_param(run, "n_parameters"));
-        MethodResult { method: group.method.clone(), lambda: group.lambda, test_accuracy_by_task, n_parameters }
-    };
-
-    let mut references = Vec::new();
-    let mut lambda_groups_by_method: BTreeMap<&str, Vec<&RunGroup>> = BTreeMap::new();
-    for group in groups {
-        if is_baseline(group) {
-            references.push(result_of(group));
+    let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
+    let mut result = StrategyComparison { tasks: tasks.clone(), ..StrategyComparison::default() };
+    for row in &comparison.rows {
+        let index = |task: &String| {
+            let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+            comparison.columns.iter().position(|c| *c == key)
+        };
+        let strategy = row.values[0].as_ref().map_or("unknown".to_string(), ParamValue::to_string);
+        let mut method = strategy.clone();
+        for (name, value) in comparison.split_by.iter().zip(&row.values[1..]) {
+            if let Some(value) = value {
+                method.push_str(&format!(", {name}={value}"));
+            }
+        }
+        let lambda = match row.picked {
+            Some(ParamValue::Num(lambda)) => Some(lambda),
+            _ => None,
+        };
+        let n_parameters = row.runs.first().and_then(|id| num_param(run_by_id.get(id)?, "n_parameters"));
+        let method_result = MethodResult {
+            method,
+            lambda,
+            test_accuracy_by_task: tasks.iter().map(|t| index(t).and_then(|i| row.stats[i])).collect(),
+            verdicts: tasks.iter().map(|t| index(t).and_then(|i| row.versus_single_task[i])).collect(),
+            rule: row.runs.first().and_then(|id| run_by_id.get(id)).map_or("", |r| r.result_rule.describe()),
+            n_parameters,
+            row: row.clone(),
+        };
+        if strategy == SINGLE_TASK_STRATEGY {
+            result.references.push(method_result);
         } else {
-            lambda_groups_by_method.entry(&group.method).or_default().push(group);
+            result.multi_task.push(method_result);
         }
     }
-
-    let mut multi_task = Vec::new();
-    for method_groups in lambda_groups_by_method.into_values() {
-        let logged_val = method_groups
-            .iter()
-            .flat_map(|group| runs_of(group))
-            .any(|run| run.final_metrics.keys().any(|key| key.split == "val" && key.metric == "accuracy"));
-        let selection_split = if logged_val { "val" } else { "test" };
-        let scored = method_groups.iter().filter_map(|group| {
-            let per_run: Vec<f64> =
-                runs_of(group).into_iter().filter_map(|run| mean_accuracy_over_tasks(run, selection_split)).collect();
-            Some((*group, group.lambda.unwrap_or(f64::NEG_INFINITY), seed_stats(&per_run)?.mean))
-        });
-        let best = scored.max_by(|(_, a_lambda, a_score), (_, b_lambda, b_score)| {
-            a_score.total_cmp(b_score).then(b_lambda.total_cmp(a_lambda))
-        });
-        if let Some((group, _, _)) = best {
-            multi_task.push(result_of(group));
-        }
-    }
-    // Already alphabetical by method; a stable sort puts known strategies first.
-    multi_task.sort_by_key(|result| {
+    // Already alphabetical by strategy; a stable sort puts known strategies first.
+    result.multi_task.sort_by_key(|result| {
         let strategy = result.method.split(',').next().unwrap_or_default();
         MULTI_TASK_STRATEGY_ORDER.iter().position(|known| *known == strategy).unwrap_or(MULTI_TASK_STRATEGY_ORDER.len())
     });
-    StrategyComparison { tasks, multi_task, references }
+    result
 }
 
 /// Whether a group is a single-task baseline.
@@ -311,24 +319,13 @@ pub fn displayed_groups(runs: &[RunRecord], groups: &[RunGroup], max: usize) -> 
     groups.iter().enumerate().filter(|(i, g)| is_baseline(g) || kept.contains(i)).map(|(_, g)| g.clone()).collect()
 }
 
-/// Final test accuracy of `runs` over seeds, per task of `tasks`.
+/// Test accuracy of `runs` over seeds (each run's result), per task of `tasks`.
 fn test_accuracy_by_task(runs: &[&RunRecord], tasks: &[String]) -> Vec<Option<SeedStats>> {
     let stats_of = |task: &String| {
         let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
-        seed_stats(&runs.iter().filter_map(|run| run.final_metrics.get(&key).copied()).collect::<Vec<_>>())
+        seed_stats(&runs.iter().filter_map(|run| run.result(&key)).collect::<Vec<_>>())
     };
     tasks.iter().map(stats_of).collect()
-}
-
-/// The mean over tasks of a run's final `split` accuracy; `None` when it logged none.
-fn mean_accuracy_over_tasks(run: &RunRecord, split: &str) -> Option<f64> {
-    let values: Vec<f64> = run
-        .final_metrics
-        .iter()
-        .filter(|(key, _)| key.split == split && key.metric == "accuracy")
-        .map(|(_, value)| *value)
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// Which curve of a task: `(split, metric)`, e.g. `("val", "loss")`.
@@ -432,7 +429,7 @@ pub struct MethodSummary {
     pub method: String,
     /// λ, for static weighting by λ.
     pub lambda: Option<f64>,
-    /// Final test accuracy over seeds, aligned with [`MethodComparison::tasks`].
+    /// Test accuracy over seeds (each run's result), aligned with [`MethodComparison::tasks`].
     pub test_accuracy_by_task: Vec<Option<SeedStats>>,
     /// `train_seconds / steps` over the runs that recorded both.
     pub seconds_per_step: Option<SeedStats>,
@@ -556,7 +553,8 @@ fn group_index_by_run(groups: &[RunGroup]) -> BTreeMap<RunId, usize> {
 
 /// Task names that appear in any run's final metrics, sorted.
 pub fn task_names(runs: &[RunRecord]) -> Vec<String> {
-    let names: BTreeSet<&String> = runs.iter().flat_map(|run| run.final_metrics.keys().map(|key| &key.task)).collect();
+    let names: BTreeSet<&String> =
+        runs.iter().flat_map(|run| run.result_metrics().keys().map(|key| &key.task)).collect();
     names.into_iter().cloned().collect()
 }
 
@@ -785,15 +783,15 @@ mod tests {
             // soft: λ=0.25 and λ=1 tie on val (0.5 each) → the smaller λ.
             run_with(20, "soft", Some(0.25), 0.0, None, &[("shapes", "val", 0.5), ("shapes", "test", 0.6)]),
             run_with(21, "soft", Some(1.0), 0.0, None, &[("shapes", "val", 0.5), ("shapes", "test", 0.7)]),
-            // ple logged no val accuracy: chosen by test, 0.7 (λ=1) over 0.6 (λ=0.5).
+            // ple logged no val accuracy: nothing to pick by, so the smaller λ (never by test).
             run_with(30, "ple", Some(0.5), 0.0, None, &[("shapes", "test", 0.6)]),
             run_with(31, "ple", Some(1.0), 0.0, None, &[("shapes", "test", 0.7)]),
             // A strategy mtl-report does not know goes last, though first alphabetically.
             run_with(40, "aaa-custom", Some(1.0), 0.0, None, &[("shapes", "test", 0.4)]),
-            // A λ without any accuracy is never chosen; a method with only such λ is left out.
+            // A method without any accuracy still has its row, with nothing in it.
             run_with(50, "cgc", Some(1.0), 0.0, None, &[]),
         ];
-        let comparison = compare_strategies(&runs, &group_runs(&runs));
+        let comparison = compare_strategies(&runs);
         assert_eq!(comparison.tasks, vec!["digits", "reviews", "shapes"]);
         let expected = vec![
             // n_parameters does not split single-task; the first run's count is shown.
@@ -803,7 +801,8 @@ mod tests {
             // shapes: mean(0.8, 0.9) = 0.85, std = 0.05·√2 = 0.070711; reviews only from run 12
             "hard λ=2 | digits – | reviews 0.700000 ± 0.000000 (1) | shapes 0.850000 ± 0.070711 (2) | 1500",
             "soft λ=0.25 | digits – | reviews – | shapes 0.600000 ± 0.000000 (1) | –",
-            "ple λ=1 | digits – | reviews – | shapes 0.700000 ± 0.000000 (1) | –",
+            "cgc λ=1 | digits – | reviews – | shapes – | –",
+            "ple λ=0.5 | digits – | reviews – | shapes 0.600000 ± 0.000000 (1) | –",
             "aaa-custom λ=1 | digits – | reviews – | shapes 0.400000 ± 0.000000 (1) | –",
         ];
         assert_eq!(comparison_table(&comparison), expected);
@@ -816,7 +815,7 @@ mod tests {
             run_with(1, "hard, weighting=pcgrad", None, 0.0, None, &[("shapes", "test", 0.5)]),
             run_with(2, "single-task", None, 0.0, None, &[("shapes", "test", 0.25)]),
         ];
-        let comparison = compare_strategies(&runs, &group_runs(&runs));
+        let comparison = compare_strategies(&runs);
         assert_eq!(comparison.references.len(), 1);
         let expected = vec![
             "single-task | shapes 0.250000 ± 0.000000 (1) | –",

@@ -1,19 +1,28 @@
-//! Groups of runs compared on their test metrics: statistics over seeds, Δm%
-//! against the single-task baselines of the same experiment, and the Pareto front.
+//! Groups of runs compared on their results: statistics over seeds with 95%
+//! intervals, Δm% against the single-task baselines of the same experiment (see
+//! [`crate::delta`]), tests against single-task and against the best group, and the
+//! Pareto front. `mtl compare` prints this, and the report's strategy table and Δm%
+//! heatmap are made of it, so the same question gets the same numbers.
 //!
-//! - **Which epoch.** Each run contributes its test metrics at its best epoch on
-//!   validation ([`RunRecord::best_epoch`]), or at its last epoch when it logged no
-//!   validation accuracy.
-//! - **Δm%** (Maninis et al. 2019; Vandenhende et al. 2021):
-//!   `Δm = 100 · (1/T) · Σ_t (1/M_t) · Σ_m (−1)^{d_m} · (M_{t,m} − B_{t,m}) / B_{t,m}`,
-//!   with `d_m = 1` when lower is better ([`lower_is_better`]) and 0 otherwise, `M` the
-//!   group's mean over seeds and `B` the mean of the experiment's single-task runs.
-//!   **Positive means better than single-task.**
-//! - **Pareto.** A group is Pareto-optimal when no other group of its experiment is at
-//!   least as good on every task's first Δm metric and better on one.
+//! - **Which epoch.** Each run contributes its result ([`RunRecord::result_metrics`]:
+//!   its best validation epoch, or its last, by the experiment's rule or `--epoch`).
+//! - **Groups.** Runs are grouped by the keys asked for within each experiment. Runs of
+//!   a group that differ in another setting (anything but the seed and the picked key)
+//!   are split by it, and [`Comparison::split_by`] names those settings, unless the
+//!   caller pools them ([`CompareSpec::pool`]).
+//! - **Picking.** With [`CompareSpec::pick`] (e.g. `lambda`), each group keeps only the
+//!   runs of the value of that setting whose mean validation score is highest (the mean
+//!   over tasks of validation accuracy, the score that also picks each run's best epoch;
+//!   ties go to the smaller value), and says which it picked.
+//! - **Baselines.** The experiment's single-task runs: those that share the group's value
+//!   of each setting it was split by (e.g. the same `epochs`), and of those, when they
+//!   still differ in settings, the seed group best on validation.
+//! - **Tests.** Each mean has n, the sample std and a 95% t interval. Each metric is
+//!   tested against the baseline with Welch's t-test; each group's Δm% against the best
+//!   group's, paired by seed when both have the same seeds, else Welch's (5% level).
 //!
 //! ```
-//! use mtl_report::compare::delta_m;
+//! use mtl_report::delta::delta_m;
 //! // One task, accuracy 0.9 against a baseline of 0.8: +12.5%.
 //! let delta = delta_m(&[("digits", "accuracy", 0.9, 0.8)]).expect("a baseline");
 //! assert!((delta - 12.5).abs() < 1e-12);
@@ -26,28 +35,53 @@ use mtl_store::filter::lookup;
 use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 
 use crate::aggregate::{seed_stats, SeedStats, SINGLE_TASK_STRATEGY};
+use crate::delta::delta_m_of;
+pub use crate::delta::{delta_m, lower_is_better, DeltaM};
+use crate::groups::{best_on_validation, differing_settings, mean_accuracy_over_tasks, seed_groups, values_of};
+use crate::stats::{paired_test, welch_test, Verdict};
 
-/// Metrics where lower is better (`d_m = 1`); every other metric is higher-is-better.
-pub fn lower_is_better(metric: &str) -> bool {
-    matches!(metric, "loss" | "error" | "error_rate" | "mae" | "mse" | "rmse" | "nll" | "perplexity")
+/// What to compare.
+#[derive(Clone, Debug, Default)]
+pub struct CompareSpec {
+    /// Settings (or built-in keys) to group by.
+    pub group_by: Vec<String>,
+    /// A setting to choose per group, best on validation (e.g. `lambda`).
+    pub pick: Option<String>,
+    /// Pool runs of a group that differ in other settings, instead of splitting them.
+    pub pool: bool,
+    /// Metrics Δm% averages (default: every metric of the split but `loss`).
+    pub delta_metrics: Option<Vec<String>>,
+    /// The split compared (default `test`).
+    pub split: Option<String>,
 }
 
-/// Δm% of `(task, metric, group mean, baseline mean)` terms (see the module
-/// documentation); `None` without terms or with a zero baseline.
-pub fn delta_m(terms: &[(&str, &str, f64, f64)]) -> Option<f64> {
-    let mut by_task: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for &(task, metric, value, baseline) in terms {
-        if baseline == 0.0 || !value.is_finite() || !baseline.is_finite() {
-            return None;
+impl CompareSpec {
+    /// Grouping by `keys`, nothing picked, nothing pooled, on test.
+    pub fn by(keys: &[&str]) -> CompareSpec {
+        CompareSpec { group_by: keys.iter().map(|k| k.to_string()).collect(), ..CompareSpec::default() }
+    }
+}
+
+/// How a group stands against the best group of its experiment (by Δm%).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// The highest Δm%.
+    Best,
+    /// Not distinguishable from the best at the 5% level.
+    WithinNoiseOfBest,
+    /// Significantly below the best.
+    BelowBest,
+}
+
+impl Standing {
+    /// Its name in tables, CSV and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::Best => "best",
+            Standing::WithinNoiseOfBest => "within noise of best",
+            Standing::BelowBest => "below best",
         }
-        let sign = if lower_is_better(metric) { -1.0 } else { 1.0 };
-        by_task.entry(task).or_default().push(sign * (value - baseline) / baseline);
     }
-    if by_task.is_empty() {
-        return None;
-    }
-    let per_task = by_task.values().map(|terms| terms.iter().sum::<f64>() / terms.len() as f64);
-    Some(100.0 * per_task.sum::<f64>() / by_task.len() as f64)
 }
 
 /// Runs that share the values of the grouping keys (and the experiment).
@@ -55,24 +89,57 @@ pub fn delta_m(terms: &[(&str, &str, f64, f64)]) -> Option<f64> {
 pub struct GroupRow {
     /// The experiment.
     pub experiment: String,
-    /// One value per grouping key; `None` where the runs lack the setting.
+    /// One value per [`Comparison::keys`]; `None` where the runs lack the setting.
     pub values: Vec<Option<ParamValue>>,
+    /// The value of the picked setting, when one was picked.
+    pub picked: Option<ParamValue>,
+    /// How many values of the picked setting the group had.
+    pub candidates: usize,
     /// Its runs, in id order.
     pub runs: Vec<RunId>,
+    /// The revisions of the experiment file its runs come from.
+    pub revisions: Vec<u32>,
     /// One entry per [`Comparison::columns`].
     pub stats: Vec<Option<SeedStats>>,
+    /// Per column, against the baseline (Welch's t-test); `None` for the baselines
+    /// themselves or with fewer than two values on a side.
+    pub versus_single_task: Vec<Option<Verdict>>,
     /// Δm% against the experiment's single-task baselines.
-    pub delta_m: Option<f64>,
+    pub delta_m: Option<DeltaM>,
+    /// Against the best Δm% of the experiment; `None` without Δm%.
+    pub standing: Option<Standing>,
     /// On the experiment's Pareto front.
     pub pareto: bool,
+}
+
+impl GroupRow {
+    /// `key=value, …` of the keys, e.g. `strategy=hard, epochs=3`.
+    pub fn describe(&self, keys: &[String]) -> String {
+        keys.iter()
+            .zip(&self.values)
+            .map(|(k, v)| format!("{k}={}", v.as_ref().map_or("-".into(), |v| v.to_string())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Δm% only.
+    pub fn delta_m_value(&self) -> Option<f64> {
+        self.delta_m.as_ref().map(|d| d.value)
+    }
 }
 
 /// The result of [`compare`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
-    /// The grouping keys.
+    /// The grouping keys asked for.
     pub group_by: Vec<String>,
-    /// The metrics shown, `task.test.metric` (or the split asked of [`compare_on`]), by task then metric.
+    /// Settings that differed inside some group and so split it (empty when pooled).
+    pub split_by: Vec<String>,
+    /// Settings that differed inside some group and were pooled on request.
+    pub pooled: Vec<String>,
+    /// The setting picked per group, if any.
+    pub pick: Option<String>,
+    /// The metrics shown, `task.<split>.metric`, by task then metric.
     pub columns: Vec<MetricKey>,
     /// The metrics Δm% and the Pareto front use.
     pub delta_metrics: Vec<String>,
@@ -82,49 +149,36 @@ pub struct Comparison {
     pub baselines: BTreeMap<String, BTreeMap<MetricKey, SeedStats>>,
 }
 
-/// A run's value of a test metric at the epoch it is compared at.
-pub fn selected_metric(run: &RunRecord, key: &MetricKey) -> Option<f64> {
-    match run.best_epoch {
-        Some(_) => run.best_metrics.get(key).copied(),
-        None => run.final_metrics.get(key).copied(),
+impl Comparison {
+    /// The keys of [`GroupRow::values`]: `group_by`, then `split_by`.
+    pub fn keys(&self) -> Vec<String> {
+        self.group_by.iter().chain(&self.split_by).cloned().collect()
     }
 }
 
-/// Groups the finished runs by `group_by` (settings or built-in keys) within each
-/// experiment. `delta_metrics` (default: every test metric but `loss`) are the
-/// metrics Δm% averages and whose first, per task, spans the Pareto front.
-pub fn compare(runs: &[RunRecord], group_by: &[String], delta_metrics: Option<&[String]>) -> Comparison {
-    compare_on(runs, group_by, delta_metrics, "test")
+/// A run's value of a metric: its result (see [`RunRecord::result_metrics`]).
+pub fn selected_metric(run: &RunRecord, key: &MetricKey) -> Option<f64> {
+    run.result(key)
 }
 
-/// [`compare`] on the metrics of another split (e.g. `val`, to choose among groups
-/// without looking at test).
-pub fn compare_on(
-    runs: &[RunRecord],
-    group_by: &[String],
-    delta_metrics: Option<&[String]>,
-    split: &str,
-) -> Comparison {
-    compare_against(runs, runs, group_by, delta_metrics, split)
+/// Compares the finished `runs` (see the module documentation).
+pub fn compare(runs: &[RunRecord], spec: &CompareSpec) -> Comparison {
+    compare_against(runs, runs, spec)
 }
 
-/// [`compare_on`] with the single-task baselines taken from `baseline_runs` (e.g. every
+/// [`compare`] with the single-task baselines taken from `baseline_runs` (e.g. every
 /// run of the experiment, when `runs` are the ones a filter kept).
-pub fn compare_against(
-    runs: &[RunRecord],
-    baseline_runs: &[RunRecord],
-    group_by: &[String],
-    delta_metrics: Option<&[String]>,
-    split: &str,
-) -> Comparison {
+pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &CompareSpec) -> Comparison {
+    let split = spec.split.as_deref().unwrap_or("test");
     let done: Vec<&RunRecord> = runs.iter().filter(|r| r.status == RunStatus::Done).collect();
-    let tested = |run: &RunRecord| -> Vec<MetricKey> {
-        let metrics = if run.best_epoch.is_some() { &run.best_metrics } else { &run.final_metrics };
-        metrics.keys().filter(|k| k.split == split).cloned().collect()
-    };
-    let columns: Vec<MetricKey> = done.iter().flat_map(|r| tested(r)).collect::<BTreeSet<_>>().into_iter().collect();
-    let delta_metrics: Vec<String> = match delta_metrics {
-        Some(names) => names.to_vec(),
+    let columns: Vec<MetricKey> = done
+        .iter()
+        .flat_map(|r| r.result_metrics().keys().filter(|k| k.split == split).cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let delta_metrics: Vec<String> = match &spec.delta_metrics {
+        Some(names) => names.clone(),
         None => columns
             .iter()
             .map(|k| k.metric.clone())
@@ -133,62 +187,185 @@ pub fn compare_against(
             .into_iter()
             .collect(),
     };
+    let delta_keys: Vec<MetricKey> = columns.iter().filter(|k| delta_metrics.contains(&k.metric)).cloned().collect();
 
-    let mut groups: BTreeMap<(String, Vec<SortKey>), Vec<&RunRecord>> = BTreeMap::new();
-    for run in &done {
-        let values = group_by.iter().map(|key| SortKey(lookup(run, key))).collect();
-        groups.entry((run.experiment.clone(), values)).or_default().push(run);
-    }
-
-    let stats_of = |members: &[&RunRecord], key: &MetricKey| {
-        seed_stats(&members.iter().filter_map(|r| selected_metric(r, key)).collect::<Vec<_>>())
+    // Buckets by experiment and the asked keys; then the settings that differ inside them.
+    let bucket_of = |run: &RunRecord, keys: &[String]| -> (String, Vec<SortKey>) {
+        (run.experiment.clone(), keys.iter().map(|key| SortKey(lookup(run, key))).collect())
     };
-    let mut baselines: BTreeMap<String, BTreeMap<MetricKey, SeedStats>> = BTreeMap::new();
-    for experiment in done.iter().map(|r| r.experiment.clone()).collect::<BTreeSet<_>>() {
-        let single: Vec<&RunRecord> = baseline_runs
-            .iter()
-            .filter(|r| r.status == RunStatus::Done && r.experiment == experiment)
-            .filter(|r| matches!(r.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY))
-            .collect();
-        let experiment_baselines =
-            columns.iter().filter_map(|key| Some((key.clone(), stats_of(&single, key)?))).collect();
-        baselines.insert(experiment, experiment_baselines);
+    let mut buckets: BTreeMap<(String, Vec<SortKey>), Vec<&RunRecord>> = BTreeMap::new();
+    for &run in &done {
+        buckets.entry(bucket_of(run, &spec.group_by)).or_default().push(run);
+    }
+    let mut except: Vec<&str> = spec.group_by.iter().map(String::as_str).collect();
+    except.extend(spec.pick.as_deref());
+    let differing: BTreeSet<String> =
+        buckets.values().flat_map(|members| differing_settings(members.iter().copied(), &except)).collect();
+    let mut differing: Vec<String> = differing.into_iter().collect();
+    differing.sort_by_key(|name| (name != "weighting", name.clone()));
+    let (split_by, pooled) = if spec.pool { (Vec::new(), differing) } else { (differing, Vec::new()) };
+    let keys: Vec<String> = spec.group_by.iter().chain(&split_by).cloned().collect();
+    let mut buckets: BTreeMap<(String, Vec<SortKey>), Vec<&RunRecord>> = BTreeMap::new();
+    for &run in &done {
+        buckets.entry(bucket_of(run, &keys)).or_default().push(run);
     }
 
-    let mut rows: Vec<GroupRow> = groups
+    let single_task = single_task_runs(&done, baseline_runs);
+    let mut baselines: BTreeMap<String, BTreeMap<MetricKey, SeedStats>> = BTreeMap::new();
+    for (experiment, candidates) in &single_task {
+        let single = baseline_for(candidates, &[], &split_by);
+        let stats =
+            columns.iter().filter_map(|key| Some((key.clone(), seed_stats(&values_of(&single, key))?))).collect();
+        baselines.insert(experiment.clone(), stats);
+    }
+
+    let mut rows: Vec<GroupRow> = buckets
         .into_iter()
         .map(|((experiment, values), members)| {
-            let stats: Vec<Option<SeedStats>> = columns.iter().map(|key| stats_of(&members, key)).collect();
-            let baseline = &baselines[&experiment];
-            // Every metric must have both sides: a group missing a task, or a task without a
-            // baseline, would silently change what Δm averages over.
-            let mut terms = Vec::new();
-            let mut complete = true;
-            for (key, stats) in columns.iter().zip(&stats) {
-                if !delta_metrics.contains(&key.metric) {
-                    continue;
-                }
-                match (stats, baseline.get(key)) {
-                    (Some(stats), Some(base)) => {
-                        terms.push((key.task.as_str(), key.metric.as_str(), stats.mean, base.mean))
-                    }
-                    (None, Some(_)) | (Some(_), None) => complete = false,
-                    (None, None) => {}
-                }
+            let (members, picked, candidates) = pick(members, spec.pick.as_deref());
+            let single = &baseline_for(&single_task[&experiment], &members, &split_by);
+            let is_baseline = members.iter().all(|r| is_single_task(r));
+            let stats: Vec<Option<SeedStats>> =
+                columns.iter().map(|key| seed_stats(&values_of(&members, key))).collect();
+            let versus_single_task = columns
+                .iter()
+                .map(|key| {
+                    let test = welch_test(&values_of(&members, key), &values_of(single, key))?;
+                    (!is_baseline).then(|| Verdict::of(&test, !lower_is_better(&key.metric)))
+                })
+                .collect();
+            let mut delta_m = if delta_keys.is_empty() { None } else { delta_m_of(&members, single, &delta_keys) };
+            if is_baseline {
+                // The baselines against themselves: 0 by construction, not a finding.
+                delta_m.iter_mut().for_each(|d| d.verdict = None);
             }
-            let delta_m = if complete { delta_m(&terms) } else { None };
             GroupRow {
                 experiment,
                 values: values.into_iter().map(|v| v.0).collect(),
+                picked,
+                candidates,
                 runs: members.iter().map(|r| r.id).collect(),
+                revisions: members.iter().map(|r| r.revision).collect::<BTreeSet<_>>().into_iter().collect(),
                 stats,
+                versus_single_task,
                 delta_m,
+                standing: None,
                 pareto: false,
             }
         })
         .collect();
+    mark_standing(&mut rows);
     mark_pareto(&mut rows, &columns, &delta_metrics);
-    Comparison { group_by: group_by.to_vec(), columns, delta_metrics, rows, baselines }
+    Comparison {
+        group_by: spec.group_by.clone(),
+        split_by,
+        pooled,
+        pick: spec.pick.clone(),
+        columns,
+        delta_metrics,
+        rows,
+        baselines,
+    }
+}
+
+fn is_single_task(run: &RunRecord) -> bool {
+    matches!(run.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY)
+}
+
+/// Per experiment of `done`, the finished single-task runs of `baseline_runs`.
+fn single_task_runs<'a>(done: &[&RunRecord], baseline_runs: &'a [RunRecord]) -> BTreeMap<String, Vec<&'a RunRecord>> {
+    let experiments: BTreeSet<&String> = done.iter().map(|r| &r.experiment).collect();
+    experiments
+        .into_iter()
+        .map(|experiment| {
+            let single = baseline_runs
+                .iter()
+                .filter(|r| r.status == RunStatus::Done && &r.experiment == experiment && is_single_task(r))
+                .collect();
+            (experiment.clone(), single)
+        })
+        .collect()
+}
+
+/// The baseline of a group: of the single-task `candidates`, those that share the group's
+/// value of each `split_by` setting that differs among them (e.g. the same `epochs`), then
+/// of those the seed group best on validation.
+fn baseline_for<'a>(candidates: &[&'a RunRecord], members: &[&RunRecord], split_by: &[String]) -> Vec<&'a RunRecord> {
+    let varying = differing_settings(candidates.iter().copied(), &[]);
+    let matching: Vec<&RunRecord> = match members.first() {
+        Some(first) => candidates
+            .iter()
+            .copied()
+            .filter(|c| split_by.iter().filter(|k| varying.contains(k)).all(|k| lookup(c, k) == lookup(first, k)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let pool = if matching.is_empty() { candidates.to_vec() } else { matching };
+    best_on_validation(&seed_groups(&pool)).cloned().unwrap_or_default()
+}
+
+/// The runs of the value of `key` best on validation (ties: the smaller value), the
+/// value, and how many values there were.
+fn pick<'a>(members: Vec<&'a RunRecord>, key: Option<&str>) -> (Vec<&'a RunRecord>, Option<ParamValue>, usize) {
+    let Some(key) = key else { return (members, None, 0) };
+    let mut by_value: BTreeMap<SortKey, Vec<&RunRecord>> = BTreeMap::new();
+    for run in members {
+        by_value.entry(SortKey(lookup(run, key))).or_default().push(run);
+    }
+    let candidates = by_value.len();
+    let mut best: Option<(SortKey, Vec<&RunRecord>, f64)> = None;
+    for (value, runs) in by_value {
+        let scores: Vec<f64> = runs.iter().filter_map(|r| mean_accuracy_over_tasks(r, "val")).collect();
+        let score =
+            if scores.is_empty() { f64::NEG_INFINITY } else { scores.iter().sum::<f64>() / scores.len() as f64 };
+        if best.as_ref().is_none_or(|(_, _, b)| score > *b) {
+            best = Some((value, runs, score));
+        }
+    }
+    let (value, runs, _) = best.expect("a group has runs");
+    (runs, value.0, candidates)
+}
+
+/// Each group with Δm% against its experiment's best: paired by seed when both have
+/// the same seeds (two at least), else Welch's t-test on the runs' own Δm%.
+fn mark_standing(rows: &mut [GroupRow]) {
+    let experiments: BTreeSet<String> = rows.iter().map(|r| r.experiment.clone()).collect();
+    for experiment in experiments {
+        let best = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.experiment == experiment)
+            .filter_map(|(i, r)| Some((i, r.delta_m_value()?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let Some((best, _)) = best else { continue };
+        let best_runs = rows[best].delta_m.as_ref().map(|d| d.per_run.clone()).unwrap_or_default();
+        for (i, row) in rows.iter_mut().enumerate() {
+            let Some(delta) = row.delta_m.as_ref().filter(|_| row.experiment == experiment) else { continue };
+            if i == best {
+                row.standing = Some(Standing::Best);
+                continue;
+            }
+            let sorted = |runs: &[(Option<f64>, f64)]| {
+                let mut runs = runs.to_vec();
+                runs.sort_by(|a, b| a.0.unwrap_or(f64::NAN).total_cmp(&b.0.unwrap_or(f64::NAN)));
+                runs
+            };
+            let (mine, theirs) = (sorted(&delta.per_run), sorted(&best_runs));
+            let same_seeds = mine.len() == theirs.len()
+                && mine.iter().zip(&theirs).all(|(a, b)| a.0.is_some() && a.0 == b.0)
+                && mine.iter().map(|r| r.0.map(f64::to_bits)).collect::<BTreeSet<_>>().len() == mine.len();
+            let values = |runs: &[(Option<f64>, f64)]| runs.iter().map(|r| r.1).collect::<Vec<f64>>();
+            let test = if same_seeds {
+                paired_test(&values(&mine), &values(&theirs))
+            } else {
+                welch_test(&values(&mine), &values(&theirs))
+            };
+            row.standing = test.map(|test| match Verdict::of(&test, true) {
+                Verdict::Worse => Standing::BelowBest,
+                _ => Standing::WithinNoiseOfBest,
+            });
+        }
+    }
 }
 
 /// The objectives of the front: per task, its first metric among `delta_metrics`.
@@ -235,7 +412,7 @@ fn mark_pareto(rows: &mut [GroupRow], columns: &[MetricKey], delta_metrics: &[St
 
 /// A grouping value ordered as `mtl ls --sort` orders: numbers, then text, then missing.
 #[derive(Clone, Debug, PartialEq)]
-struct SortKey(Option<ParamValue>);
+pub(crate) struct SortKey(pub(crate) Option<ParamValue>);
 
 impl Eq for SortKey {}
 
@@ -260,128 +437,5 @@ impl PartialOrd for SortKey {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(task: &str, metric: &str) -> MetricKey {
-        MetricKey { task: task.into(), split: "test".into(), metric: metric.into() }
-    }
-
-    /// A done run with settings and test metrics at its best epoch (val accuracy logged).
-    fn run(id: i64, strategy: &str, lambda: Option<f64>, seed: f64, metrics: &[(&str, &str, f64)]) -> RunRecord {
-        let mut params = BTreeMap::from([
-            ("strategy".to_string(), ParamValue::Text(strategy.into())),
-            ("seed".to_string(), ParamValue::Num(seed)),
-        ]);
-        if let Some(lambda) = lambda {
-            params.insert("lambda".into(), ParamValue::Num(lambda));
-        }
-        let best: BTreeMap<MetricKey, f64> = metrics.iter().map(|&(t, m, v)| (key(t, m), v)).collect();
-        // The last epoch is worse everywhere: the comparison must read the best one.
-        let last = best.iter().map(|(k, v)| (k.clone(), v - 0.5)).collect();
-        RunRecord {
-            id: RunId(id),
-            experiment: "e".into(),
-            status: RunStatus::Done,
-            params,
-            best_epoch: Some(3),
-            best_metrics: best,
-            final_epoch: Some(5),
-            final_metrics: last,
-            ..RunRecord::default()
-        }
-    }
-
-    #[test]
-    fn delta_m_matches_a_hand_computation_with_mixed_directions() {
-        // Task a: accuracy 0.9 against 0.8 → +0.125; rmse 1.5 against 2.0 (lower is better)
-        //   → −(1.5 − 2)/2 = +0.25; mean over a's two metrics: 0.1875.
-        // Task b: accuracy 0.6 against 0.75 → −0.2.
-        // Δm = 100 · (0.1875 − 0.2) / 2 = −0.625.
-        let terms = [("a", "accuracy", 0.9, 0.8), ("a", "rmse", 1.5, 2.0), ("b", "accuracy", 0.6, 0.75)];
-        assert!((delta_m(&terms).expect("terms") - -0.625).abs() < 1e-12);
-        assert_eq!(delta_m(&[("a", "accuracy", 0.9, 0.0)]), None, "a zero baseline");
-        assert_eq!(delta_m(&[]), None);
-    }
-
-    #[test]
-    fn groups_aggregate_over_seeds_at_the_best_epoch_with_delta_m_and_the_front() {
-        let runs = vec![
-            // Baselines: a accuracy (0.8 + 0.9)/2 = 0.85; b rmse 2.0 (one seed, the other run is b's).
-            run(1, "single-task", None, 0.0, &[("a", "accuracy", 0.8)]),
-            run(2, "single-task", None, 1.0, &[("a", "accuracy", 0.9)]),
-            run(3, "single-task", None, 0.0, &[("b", "rmse", 2.0)]),
-            // hard λ=1, three seeds: a 0.80, 0.85, 0.93 → mean 0.86, sample std
-            //   √(((−0.06)² + (−0.01)² + 0.07²)/2) = √(0.0086/2) = 0.0655744;
-            //   b 1.0, 2.0, 3.0 → mean 2, std 1.
-            run(4, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.80), ("b", "rmse", 1.0)]),
-            run(5, "hard", Some(1.0), 1.0, &[("a", "accuracy", 0.85), ("b", "rmse", 2.0)]),
-            run(6, "hard", Some(1.0), 2.0, &[("a", "accuracy", 0.93), ("b", "rmse", 3.0)]),
-            // hard λ=2: a 0.70, b 1.6: better on b, worse on a than λ=1 — also on the front.
-            run(7, "hard", Some(2.0), 0.0, &[("a", "accuracy", 0.70), ("b", "rmse", 1.6)]),
-            // hard λ=3: a 0.70, b 1.8: dominated by λ=2.
-            run(8, "hard", Some(3.0), 0.0, &[("a", "accuracy", 0.70), ("b", "rmse", 1.8)]),
-        ];
-        let mut failed = run(9, "hard", Some(1.0), 3.0, &[("a", "accuracy", 0.0), ("b", "rmse", 9.0)]);
-        failed.status = RunStatus::Failed;
-        let runs: Vec<RunRecord> = runs.into_iter().chain([failed]).collect();
-        let comparison = compare(&runs, &["strategy".into(), "lambda".into()], None);
-        assert_eq!(comparison.columns, vec![key("a", "accuracy"), key("b", "rmse")]);
-        assert_eq!(comparison.delta_metrics, vec!["accuracy", "rmse"]);
-        let labels: Vec<String> = comparison
-            .rows
-            .iter()
-            .map(|row| {
-                row.values
-                    .iter()
-                    .map(|v| v.as_ref().map_or("-".into(), |v| v.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        assert_eq!(labels, ["hard 1", "hard 2", "hard 3", "single-task -"]);
-
-        let hard1 = &comparison.rows[0];
-        assert_eq!(hard1.runs, vec![RunId(4), RunId(5), RunId(6)], "the failed run is left out");
-        let a = hard1.stats[0].expect("a");
-        assert!((a.mean - 0.86).abs() < 1e-12 && (a.std - 0.0655744).abs() < 1e-6 && a.n == 3, "{a:?}");
-        let b = hard1.stats[1].expect("b");
-        assert!((b.mean - 2.0).abs() < 1e-12 && (b.std - 1.0).abs() < 1e-12 && b.n == 3, "{b:?}");
-        // Δm: a (0.86 − 0.85)/0.85 = 0.0117647; b −(2 − 2)/2 = 0 → 100 · 0.0117647/2 = 0.588235.
-        assert!((hard1.delta_m.expect("Δm") - 0.588235).abs() < 1e-6);
-        // λ=2: a (0.7 − 0.85)/0.85 = −0.176471; b −(1.6 − 2)/2 = 0.2 → 100 · 0.023529/2 = 1.17647.
-        assert!((comparison.rows[1].delta_m.expect("Δm") - 1.176471).abs() < 1e-6);
-        let front: Vec<bool> = comparison.rows.iter().map(|r| r.pareto).collect();
-        // single-task: a 0.85 < 0.86 and b 2.0 = 2.0 → dominated by λ=1.
-        assert_eq!(front, [true, true, false, false]);
-        assert!((comparison.rows[3].delta_m.expect("Δm")).abs() < 1e-12, "the baselines against themselves");
-    }
-
-    #[test]
-    fn a_group_missing_a_task_has_no_delta_m_and_no_baseline_means_none() {
-        let runs = vec![
-            run(1, "single-task", None, 0.0, &[("a", "accuracy", 0.8)]),
-            run(2, "single-task", None, 0.0, &[("b", "accuracy", 0.5)]),
-            run(3, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9)]),
-        ];
-        let comparison = compare(&runs, &["strategy".into()], None);
-        assert_eq!(comparison.rows[0].delta_m, None, "hard lacks task b");
-        let without_baselines = compare(&runs[2..], &["strategy".into()], None);
-        assert_eq!(without_baselines.rows[0].delta_m, None);
-        // A task without a baseline: no Δm, rather than one over fewer tasks.
-        let both = run(4, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9), ("b", "accuracy", 0.6)]);
-        let comparison = compare(&[runs[0].clone(), both.clone()], &["strategy".into()], None);
-        assert_eq!(comparison.rows[0].delta_m, None, "b has no single-task run");
-        // Baselines may come from runs a filter left out of the groups.
-        let filtered = compare_against(&[both], &runs[..2], &["strategy".into()], None, "test");
-        assert!(filtered.rows[0].delta_m.is_some_and(|d| d.is_finite()), "{filtered:?}");
-    }
-
-    #[test]
-    fn runs_without_a_best_epoch_are_compared_at_their_last() {
-        let mut last_only = run(1, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9)]);
-        last_only.best_epoch = None;
-        let comparison = compare(&[last_only], &["strategy".into()], None);
-        assert!((comparison.rows[0].stats[0].expect("a").mean - 0.4).abs() < 1e-12);
-    }
-}
+#[path = "compare_tests.rs"]
+mod tests;

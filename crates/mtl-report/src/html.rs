@@ -5,7 +5,7 @@
 //! caller writes it.
 //!
 //! ```text
-//! let section = ExperimentSection { name, runs, charts, method_table: None, hidden_groups: 0, source, runs_csv };
+//! let section = ExperimentSection { name, runs, charts, method_table: None, hidden_groups: 0, source, runs_csv, verdict: None, skipped: vec![] };
 //! let page = render_index(Path::new("mtl.db"), &[section]);
 //! ```
 
@@ -34,6 +34,10 @@ pub(crate) struct ExperimentSection {
     pub source: Source,
     /// The file, beside the page, that lists every run as CSV.
     pub runs_csv: String,
+    /// One line for the table of contents: the best method's Δm% with its interval.
+    pub verdict: Option<String>,
+    /// Charts not drawn because they would show nothing: `(title, why)`.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Where an experiment's runs came from.
@@ -64,6 +68,8 @@ pub(crate) struct ChartLink {
     pub svg_file_name: String,
     /// The numbers of a strategy comparison chart, shown as a table below it.
     pub strategy_table: Option<StrategyComparison>,
+    /// Said under the chart, e.g. which groups it leaves out and why.
+    pub notes: Vec<String>,
 }
 
 /// Settings people read first; the rest follow alphabetically.
@@ -150,15 +156,43 @@ pub(crate) fn render_index(database: &Path, sections: &[ExperimentSection]) -> S
         sections.len(),
         escape(&database.display().to_string()),
     );
-    for section in sections {
-        render_section(&mut page, section);
+    render_contents(&mut page, sections);
+    for (index, section) in sections.iter().enumerate() {
+        render_section(&mut page, index, section);
     }
     let _ = write!(page, "<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n");
     page
 }
 
-fn render_section(page: &mut String, section: &ExperimentSection) {
-    let _ = writeln!(page, "<section>\n<h2>{}</h2>", escape(&section.name));
+/// The table of contents: each experiment with its revisions, run counts and verdict.
+fn render_contents(page: &mut String, sections: &[ExperimentSection]) {
+    page.push_str(
+        "<nav><h2>Contents</h2>\n<div class=\"table-scroll\"><table>\n<thead><tr><th>experiment</th>\
+         <th>revisions</th><th>runs done / all</th><th>verdict</th></tr></thead>\n<tbody>\n",
+    );
+    for (index, section) in sections.iter().enumerate() {
+        let done = section.runs.iter().filter(|r| r.status == mtl_store::RunStatus::Done).count();
+        let revisions = section.runs.iter().map(|r| r.revision).filter(|r| *r > 0).collect::<BTreeSet<_>>().len();
+        let _ = writeln!(
+            page,
+            "<tr><td class=\"text\"><a href=\"#experiment-{index}\">{}</a></td><td>{}</td><td>{done} / {}</td>\
+             <td class=\"text\">{}</td></tr>",
+            escape(&section.name),
+            revisions.max(1),
+            section.runs.len(),
+            escape(
+                section
+                    .verdict
+                    .as_deref()
+                    .unwrap_or("no multi-task Δm% yet (needs finished single-task and multi-task runs)")
+            )
+        );
+    }
+    page.push_str("</tbody></table></div></nav>\n");
+}
+
+fn render_section(page: &mut String, index: usize, section: &ExperimentSection) {
+    let _ = writeln!(page, "<section id=\"experiment-{index}\">\n<h2>{}</h2>", escape(&section.name));
     if section.charts.is_empty() {
         page.push_str("<p class=\"meta\">No finished runs to chart yet.</p>\n");
     }
@@ -182,15 +216,23 @@ fn render_section(page: &mut String, section: &ExperimentSection) {
         let _ = writeln!(
             page,
             "<figure><img src=\"{png}\" alt=\"{title}\" loading=\"lazy\">\
-             <figcaption>{title} — <a href=\"{svg}\">SVG</a></figcaption></figure>",
+             <figcaption>{title} — <a href=\"{svg}\">SVG</a>{notes}</figcaption></figure>",
             png = escape(&chart.png_file_name),
             svg = escape(&chart.svg_file_name),
             title = escape(&chart.title),
+            notes = chart.notes.iter().map(|note| format!("<br>{}", escape(note))).collect::<String>(),
         );
         if let Some(comparison) = &chart.strategy_table {
             render_strategy_table(page, comparison);
             method_table.take().into_iter().for_each(|comparison| render_method_table(page, comparison));
         }
+    }
+    if !section.skipped.is_empty() {
+        page.push_str("<h3>Charts not drawn</h3>\n<ul class=\"meta\">\n");
+        for (title, why) in &section.skipped {
+            let _ = writeln!(page, "<li>{}: {}</li>", escape(title), escape(why));
+        }
+        page.push_str("</ul>\n");
     }
     render_runs_table(page, &section.runs, &section.runs_csv);
     page.push_str("</section>\n");
@@ -208,7 +250,10 @@ fn render_source(page: &mut String, source: &Source) {
     if let (Some(file), Some(text)) = (&source.file, &source.text) {
         let versions = match source.file_versions {
             0 | 1 => String::new(),
-            n => format!(" (the runs were made from {n} versions of it; this is the latest)"),
+            n => format!(
+                " (the runs were made from {n} revisions of it; this is the latest; runs whose settings differ are \
+                 never pooled)"
+            ),
         };
         let _ = writeln!(
             page,
@@ -222,7 +267,7 @@ fn render_source(page: &mut String, source: &Source) {
 /// Every run of a section as CSV: id, status, error, settings, final test metrics.
 pub(crate) fn runs_csv(runs: &[RunRecord]) -> String {
     let params: BTreeSet<&str> = runs.iter().flat_map(|run| run.params.keys().map(String::as_str)).collect();
-    let metrics: BTreeSet<&MetricKey> = runs.iter().flat_map(|run| run.final_metrics.keys()).collect();
+    let metrics: BTreeSet<&MetricKey> = runs.iter().flat_map(|run| run.result_metrics().keys()).collect();
     let field = |text: String| {
         if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
@@ -231,15 +276,21 @@ pub(crate) fn runs_csv(runs: &[RunRecord]) -> String {
         }
     };
     let mut out = String::new();
-    let header = ["run", "status", "error"].iter().map(|h| h.to_string());
+    let header = ["run", "revision", "status", "error", "result_epoch"].iter().map(|h| h.to_string());
     let header = header.chain(params.iter().map(|p| p.to_string())).chain(metrics.iter().map(|k| k.to_string()));
     let _ = writeln!(out, "{}", header.map(field).collect::<Vec<_>>().join(","));
     for run in runs {
-        let cells = [run.id.0.to_string(), run.status.as_str().to_string(), run.error.clone().unwrap_or_default()];
+        let cells = [
+            run.id.0.to_string(),
+            run.revision.to_string(),
+            run.status.as_str().to_string(),
+            run.error.clone().unwrap_or_default(),
+            run.result_epoch().map_or(String::new(), |e| e.to_string()),
+        ];
         let cells = cells
             .into_iter()
             .chain(params.iter().map(|p| run.params.get(*p).map_or(String::new(), |v| v.to_string())))
-            .chain(metrics.iter().map(|k| run.final_metrics.get(*k).map_or(String::new(), |v| v.to_string())));
+            .chain(metrics.iter().map(|k| run.result(k).map_or(String::new(), |v| v.to_string())));
         let _ = writeln!(out, "{}", cells.map(field).collect::<Vec<_>>().join(","));
     }
     out
@@ -268,8 +319,8 @@ fn render_runs_table(page: &mut String, all_runs: &[RunRecord], csv_file: &str) 
     };
     let _ = write!(
         page,
-        "<h3>Runs</h3>\n<p class=\"meta\">{shown}every run with every final metric: <a href=\"{csv}\">{csv}</a>; \
-         click a header to sort</p>\n<div class=\"table-scroll\"><table class=\"sortable\">\n\
+        "<h3>Runs</h3>\n<p class=\"meta\">{shown}each run's result (see the strategy table); every run with every \
+         metric of its result: <a href=\"{csv}\">{csv}</a>; click a header to sort</p>\n<div class=\"table-scroll\"><table class=\"sortable\">\n\
          <thead><tr><th>run</th><th>status</th>",
         csv = escape(csv_file)
     );
@@ -290,7 +341,7 @@ fn render_runs_table(page: &mut String, all_runs: &[RunRecord], csv_file: &str) 
             let _ = write!(page, "<td{class}>{}</td>", escape(&shown));
         }
         for (key, _) in &metric_columns {
-            let shown = run.final_metrics.get(key).map_or_else(|| "–".to_string(), |value| format!("{value:.4}"));
+            let shown = run.result(key).map_or_else(|| "–".to_string(), |value| format!("{value:.4}"));
             let _ = write!(page, "<td>{shown}</td>");
         }
         page.push_str("</tr>\n");
@@ -299,30 +350,73 @@ fn render_runs_table(page: &mut String, all_runs: &[RunRecord], csv_file: &str) 
 }
 
 fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
-    page.push_str(
-        "<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Final test accuracy: mean ± sample std (n seeds); \
-         each method at the λ with the best mean val accuracy (test accuracy where no val was logged)\
-         </caption>\n<thead><tr><th>method</th>",
+    let rule = comparison.methods().next().map_or("", |m| m.rule);
+    let _ = write!(
+        page,
+        "<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Test accuracy: mean [95% interval] over \
+         the n seeds, {rule}; each method at the λ with the best mean validation accuracy over tasks (\"λ 1 of 4\": \
+         chosen among 4). + better, − worse, ≈ within noise than single-task (Welch's t-test, 5%); Δm% with its \
+         interval; vs best: t-test on the runs' own Δm%, paired by seed. The same numbers as \
+         <code>mtl compare --group-by strategy --pick lambda</code>.</caption>\n\
+         <thead><tr><th>method</th><th>λ</th><th>n</th>"
     );
     for task in &comparison.tasks {
         let _ = write!(page, "<th>{} test accuracy</th>", escape(task));
     }
-    page.push_str("<th>parameters</th></tr></thead>\n<tbody>\n");
+    page.push_str("<th>Δm%</th><th>vs best</th><th>parameters</th></tr></thead>\n<tbody>\n");
     for method in comparison.methods() {
-        let _ = write!(page, "<tr><td class=\"text\">{}</td>", escape(&method.label()));
-        for stats in &method.test_accuracy_by_task {
-            let _ = write!(page, "<td>{}</td>", accuracy_cell(stats));
+        let row = &method.row;
+        let lambda = match (&row.picked, row.candidates) {
+            (Some(value), n) if n > 1 => format!("{value} of {n}"),
+            (Some(value), _) => value.to_string(),
+            (None, _) => "–".to_string(),
+        };
+        let _ = write!(
+            page,
+            "<tr><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td>",
+            escape(&method.method),
+            escape(&lambda),
+            row.runs.len()
+        );
+        for (i, stats) in method.test_accuracy_by_task.iter().enumerate() {
+            let _ = write!(page, "<td>{}{}</td>", interval_cell(stats), marker(method.verdicts[i]));
         }
+        let delta = row.delta_m.as_ref().map_or("–".to_string(), |d| match d.ci95 {
+            Some((low, high)) => format!("{:+.2} [{low:+.2}, {high:+.2}]{}", d.value, marker(d.verdict)),
+            None => format!("{:+.2} [n/a]", d.value),
+        });
+        let standing = row.standing.map_or("–", |s| s.name());
         let n_parameters = method.n_parameters.map_or_else(|| "–".to_string(), |n| n.to_string());
-        let _ = writeln!(page, "<td>{n_parameters}</td></tr>");
+        let _ = writeln!(page, "<td>{delta}</td><td class=\"text\">{standing}</td><td>{n_parameters}</td></tr>");
     }
     page.push_str("</tbody></table></div>\n");
+}
+
+/// ` +`, ` −` or ` ≈` after a value: against single-task.
+fn marker(verdict: Option<crate::stats::Verdict>) -> &'static str {
+    match verdict {
+        Some(crate::stats::Verdict::Better) => " +",
+        Some(crate::stats::Verdict::Worse) => " −",
+        Some(crate::stats::Verdict::WithinNoise) => " ≈",
+        None => "",
+    }
+}
+
+/// `mean [low, high]` of a value over seeds, or a dash.
+fn interval_cell(stats: &Option<SeedStats>) -> String {
+    stats.map_or_else(
+        || "–".to_string(),
+        |s| match s.ci95 {
+            Some((low, high)) => format!("{:.4} [{low:.4}, {high:.4}]", s.mean),
+            None => format!("{:.4} (n = 1)", s.mean),
+        },
+    )
 }
 
 fn render_method_table(page: &mut String, comparison: &MethodComparison) {
     page.push_str(
         "<h3>Weighting methods</h3>\n<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Every method and λ: \
-         final test accuracy, mean ± sample std (n seeds); training time per optimiser step, mean over runs, \
+         test accuracy (each run's result), mean [95% interval] over seeds; training time per optimiser step, mean over runs, \
          and relative to static weighting of the same strategy (the mean over its λ); task weights and \
          gradient cosines of each run's last logging window, mean over seeds</caption>\n\
          <thead><tr><th>method</th><th>λ</th>",
@@ -347,7 +441,7 @@ fn render_method_table(page: &mut String, comparison: &MethodComparison) {
         let lambda = method.lambda.map_or_else(dash, |lambda| lambda.to_string());
         let _ = write!(page, "<tr><td class=\"text\">{}</td><td>{lambda}</td>", escape(&method.method));
         for stats in &method.test_accuracy_by_task {
-            let _ = write!(page, "<td>{}</td>", accuracy_cell(stats));
+            let _ = write!(page, "<td>{}</td>", interval_cell(stats));
         }
         let milliseconds = method.seconds_per_step.map_or_else(dash, |stats| format!("{:.2}", 1e3 * stats.mean));
         let relative = method.relative_to_static.map_or_else(dash, |relative| format!("{relative:.2}×"));
@@ -361,11 +455,6 @@ fn render_method_table(page: &mut String, comparison: &MethodComparison) {
         page.push_str("</tr>\n");
     }
     page.push_str("</tbody></table></div>\n");
-}
-
-/// `mean ± std (n)` of a final accuracy, or a dash.
-fn accuracy_cell(stats: &Option<SeedStats>) -> String {
-    stats.map_or_else(|| "–".to_string(), |stats| format!("{:.4} ± {:.4} ({})", stats.mean, stats.std, stats.n))
 }
 
 /// Escapes text for HTML content and double- or single-quoted attributes.
@@ -437,21 +526,24 @@ mod tests {
             hidden_groups: 3,
             source,
             runs_csv: "x-runs.csv".into(),
+            verdict: None,
+            skipped: vec![("<x>: test accuracy vs λ".into(), "one λ".into())],
         };
         let page = render_index(Path::new("a&b.db"), &[section]);
         // The experiment file (escaped), the versions, the hidden groups and the CSV link.
         for expected in [
-            "<summary>Experiment file <code>e&lt;1&gt;.toml</code> (the runs were made from 2 versions of it",
+            "<summary>Experiment file <code>e&lt;1&gt;.toml</code> (the runs were made from 2 revisions of it",
             "<pre>name = &quot;&lt;x&gt;&quot;\n</pre>",
             "mtl-lab 0.1.0 · git – · host h1, h2",
             "3 more groups are left out of them",
+            "<h3>Charts not drawn</h3>\n<ul class=\"meta\">\n<li>&lt;x&gt;: test accuracy vs λ: one λ</li>\n</ul>",
             "<a href=\"x-runs.csv\">x-runs.csv</a>",
         ] {
             assert!(page.contains(expected), "expected {expected:?} in:\n{page}");
         }
         assert_eq!(
             runs_csv(&[run]),
-            "run,status,error,lambda,strategy,zeta,shapes.test.accuracy\n3,failed,\"loss was \"\"NaN\"\"\",2,<hard>,0.5,0.91234\n"
+            "run,revision,status,error,result_epoch,lambda,strategy,zeta,shapes.test.accuracy\n3,0,failed,\"loss was \"\"NaN\"\"\",1,2,<hard>,0.5,0.91234\n"
         );
         for expected in [
             "<h2>&lt;x&gt;</h2>",

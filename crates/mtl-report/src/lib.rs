@@ -30,7 +30,10 @@
 pub mod aggregate;
 mod charts;
 pub mod compare;
+pub mod delta;
+pub mod groups;
 mod html;
+pub mod stats;
 pub mod tradeoff;
 
 use std::collections::{BTreeSet, HashSet};
@@ -157,7 +160,10 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         let done_run_ids: Vec<RunId> = groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
         let metric_rows = store.metric_rows(&done_run_ids)?;
         let mut charts = Vec::new();
-        let comparison = aggregate::compare_strategies(&runs, &groups);
+        // Charts that would show nothing: the page says why instead.
+        let mut skipped: Vec<(String, String)> = Vec::new();
+        let comparison = aggregate::compare_strategies(&runs);
+        let verdict = verdict_line(&comparison);
         if comparison.methods().count() >= 2 {
             let title = format!("{name}: test accuracy by strategy (mean ± std over seeds)");
             let chart = StrategyComparisonChart { title: title.clone(), data: &comparison };
@@ -185,6 +191,9 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
             charts.push(chart_link(title, &stem));
         }
+        if let Some(reason) = charts::omitted::pareto_chart(tasks.len(), panels.len()) {
+            skipped.push((format!("{name}: Pareto front of test accuracy, task against task"), reason));
+        }
         // Every group's diagnostics: the weighting table lists every method.
         let all_done: Vec<RunId> = all_groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
         let diagnostic_rows = store.diagnostic_rows(&all_done)?;
@@ -195,10 +204,16 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         ];
         for (diagnostic, stem_suffix, caption, y_description, is_cosine) in diagnostic_charts {
             let curves = aggregate::mean_diagnostics(&groups, &diagnostic_rows, diagnostic);
-            if curves.iter().flat_map(|group_curves| group_curves.values()).all(Vec::is_empty) {
-                continue;
-            }
             let title = format!("{name}: {caption} (mean over seeds)");
+            let (notes, left_out) =
+                match charts::omitted::diagnostic_chart(diagnostic, &runs, &groups, &diagnostic_rows, &curves) {
+                    charts::omitted::Verdict::Draw { notes, left_out } => (notes, left_out),
+                    charts::omitted::Verdict::Omit(reason) => {
+                        skipped.push((title, reason));
+                        continue;
+                    }
+                    charts::omitted::Verdict::Nothing => continue,
+                };
             let chart = DiagnosticChart {
                 title: title.clone(),
                 y_description,
@@ -206,15 +221,22 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
                 zero_line: is_cosine,
                 groups: &groups,
                 curves: &curves,
+                steps_per_epoch: &charts::steps_per_epoch(&runs, &groups, &diagnostic_rows),
+                notes: notes.clone(),
+                left_out: &left_out,
             };
             let stem = file_stems.claim(&[&name, stem_suffix]);
             chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-            charts.push(chart_link(title, &stem));
+            charts.push(ChartLink { notes, ..chart_link(title, &stem) });
         }
         for task in aggregate::task_names(&runs) {
             let test_accuracy = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
             let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
-            if !by_lambda.lines.is_empty() {
+            let lambda_omitted = charts::omitted::lambda_chart(&by_lambda);
+            if let (Some(reason), false) = (&lambda_omitted, by_lambda.lines.is_empty()) {
+                skipped.push((format!("{task}: test accuracy vs λ"), reason.clone()));
+            }
+            if lambda_omitted.is_none() {
                 let title = format!("{task}: test accuracy vs λ");
                 let chart =
                     MetricByLambdaChart { title: title.clone(), y_description: "test accuracy", data: &by_lambda };
@@ -240,7 +262,17 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         let runs_csv = file_stems.claim(&[&name, "runs"]) + ".csv";
         let path = out_dir.join(&runs_csv);
         write_whole(&path, html::runs_csv(&runs).as_bytes())?;
-        sections.push(ExperimentSection { name, runs, charts, method_table, hidden_groups, source, runs_csv });
+        sections.push(ExperimentSection {
+            name,
+            runs,
+            charts,
+            method_table,
+            hidden_groups,
+            source,
+            runs_csv,
+            verdict,
+            skipped,
+        });
     }
 
     let index = out_dir.join("index.html");
@@ -248,6 +280,29 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     write_whole(&index, page.as_bytes())?;
     let n_runs = sections.iter().map(|section| section.runs.len()).sum();
     Ok(ReportSummary { index, charts: chart_files, n_runs })
+}
+
+/// The table of contents' line for an experiment: its best multi-task method by Δm%,
+/// with the interval and what it amounts to.
+fn verdict_line(comparison: &aggregate::StrategyComparison) -> Option<String> {
+    let best = comparison
+        .multi_task
+        .iter()
+        .filter_map(|m| Some((m, m.row.delta_m.as_ref()?)))
+        .max_by(|a, b| a.1.value.total_cmp(&b.1.value))?;
+    let (method, delta) = best;
+    let (interval, meaning) = match (delta.ci95, delta.verdict) {
+        (Some((low, high)), Some(verdict)) => (
+            format!(" [{low:+.2}, {high:+.2}]"),
+            match verdict {
+                stats::Verdict::Better => "better than single-task",
+                stats::Verdict::Worse => "worse than single-task",
+                stats::Verdict::WithinNoise => "within noise of single-task",
+            },
+        ),
+        _ => (String::new(), "no interval (one seed)"),
+    };
+    Some(format!("best: {} — Δm% {:+.2}{interval}, {meaning}", method.label(), delta.value))
 }
 
 /// Lines per chart at most (besides the single-task baselines), so that ten
@@ -281,6 +336,7 @@ fn chart_link(title: String, stem: &str) -> ChartLink {
         png_file_name: format!("{stem}.png"),
         svg_file_name: format!("{stem}.svg"),
         strategy_table: None,
+        notes: Vec::new(),
     }
 }
 

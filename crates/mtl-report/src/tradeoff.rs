@@ -6,32 +6,48 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mtl_store::{MetricKey, ParamValue, RunRecord, RunStatus};
+use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 
-use crate::aggregate::{seed_stats, SINGLE_TASK_STRATEGY};
-use crate::compare::{compare, compare_on, selected_metric, GroupRow};
+use crate::aggregate::{group_runs, seed_stats, SeedStats, SINGLE_TASK_STRATEGY};
+use crate::compare::{compare, selected_metric, CompareSpec, GroupRow};
+use crate::stats::Verdict;
 
-/// What a point of the Pareto chart stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PointKind {
-    /// A multi-task run with unequal task weights.
-    Run,
-    /// A multi-task run with equal task weights (λ = 1 under static weighting, or `equal`).
-    EqualWeights,
-    /// A single-task run that logged both tasks (e.g. MultiMNIST's two columns).
-    SingleTask,
+/// One seed group (finished runs that differ only in their seed, [`group_runs`])
+/// as a point of the Pareto chart: the means over its seeds, with their spread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParetoPoint {
+    /// The group's label ([`crate::aggregate::RunGroup::label`]), which names the
+    /// settings that set it apart, e.g. `hard, weighting=pcgrad` or `hard λ=0.5`.
+    pub label: String,
+    /// Its strategy (`single-task` for single-task runs that logged both tasks,
+    /// e.g. MultiMNIST's two columns).
+    pub strategy: String,
+    /// Its weighting method, where the runs record one.
+    pub weighting: Option<String>,
+    /// Its λ, where it has one.
+    pub lambda: Option<f64>,
+    /// Whether its tasks are weighted equally (λ = 1 under static weighting, or `equal`).
+    pub equal_weights: bool,
+    /// The x task's test accuracy over the group's seeds.
+    pub x: SeedStats,
+    /// The y task's test accuracy over the same seeds.
+    pub y: SeedStats,
+    /// Whether it is on the front: no other group's means are at least as high on
+    /// both tasks and higher on one.
+    pub on_front: bool,
 }
 
-/// Task `x` against task `y`: every finished run as a point, and the front.
+/// Task `x` against task `y`: every seed group as a point, and the front of their means.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParetoData {
     /// The task on the x axis.
     pub x_task: String,
     /// The task on the y axis.
     pub y_task: String,
-    /// `(x, y, kind)` of every finished run that has both tasks' test accuracy.
-    pub points: Vec<(f64, f64, PointKind)>,
-    /// The non-dominated points (higher is better on both axes), x ascending.
+    /// Every seed group whose runs have both tasks' test accuracy, in group order.
+    pub points: Vec<ParetoPoint>,
+    /// The non-dominated group means (higher is better on both axes), x ascending,
+    /// duplicates once. A lucky seed cannot define it: it is made of means.
     pub front: Vec<(f64, f64)>,
     /// The single-task baselines: mean test accuracy of each task's single-task runs.
     pub single_task: Option<(f64, f64)>,
@@ -45,50 +61,62 @@ fn is_single_task(run: &RunRecord) -> bool {
     matches!(run.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY)
 }
 
-fn has_equal_weights(run: &RunRecord) -> bool {
-    let text = |key: &str| match run.params.get(key) {
-        Some(ParamValue::Text(s)) => Some(s.as_str()),
+fn text_param(run: &RunRecord, key: &str) -> Option<String> {
+    match run.params.get(key) {
+        Some(ParamValue::Text(s)) => Some(s.clone()),
         _ => None,
-    };
-    let lambda_one = matches!(run.params.get("lambda"), Some(ParamValue::Num(l)) if *l == 1.0);
-    text("weighting") == Some("equal") || (lambda_one && matches!(text("weighting"), None | Some("static")))
+    }
 }
 
-/// The Pareto data of `x_task` against `y_task` over the finished `runs`.
+fn has_equal_weights(run: &RunRecord) -> bool {
+    let weighting = text_param(run, "weighting");
+    let lambda_one = matches!(run.params.get("lambda"), Some(ParamValue::Num(l)) if *l == 1.0);
+    weighting.as_deref() == Some("equal") || (lambda_one && matches!(weighting.as_deref(), None | Some("static")))
+}
+
+/// The Pareto data of `x_task` against `y_task` over the finished `runs`: one point
+/// per seed group (mean ± sample std of [`selected_metric`] over the group's runs that
+/// have both tasks), the front of those means, and the single-task baselines.
 pub fn pareto(runs: &[RunRecord], x_task: &str, y_task: &str) -> ParetoData {
     let (x_key, y_key) = (test_accuracy(x_task), test_accuracy(y_task));
-    let done: Vec<&RunRecord> = runs.iter().filter(|r| r.status == RunStatus::Done).collect();
-    let points: Vec<(f64, f64, PointKind)> = done
-        .iter()
-        .filter_map(|run| {
-            let (x, y) = (selected_metric(run, &x_key)?, selected_metric(run, &y_key)?);
-            let kind = if is_single_task(run) {
-                PointKind::SingleTask
-            } else if has_equal_weights(run) {
-                PointKind::EqualWeights
-            } else {
-                PointKind::Run
-            };
-            (x.is_finite() && y.is_finite()).then_some((x, y, kind))
-        })
-        .collect();
+    let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
+    let mut points = Vec::new();
+    for group in group_runs(runs) {
+        let members: Vec<&RunRecord> = group.runs.iter().filter_map(|id| run_by_id.get(id).copied()).collect();
+        let pairs: Vec<(f64, f64)> = members
+            .iter()
+            .filter_map(|run| Some((selected_metric(run, &x_key)?, selected_metric(run, &y_key)?)))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        let ys: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        let (Some(x), Some(y), Some(first)) = (seed_stats(&xs), seed_stats(&ys), members.first()) else { continue };
+        points.push(ParetoPoint {
+            label: group.label(),
+            strategy: text_param(first, "strategy").unwrap_or_else(|| "unknown".into()),
+            weighting: text_param(first, "weighting"),
+            lambda: group.lambda,
+            equal_weights: !is_single_task(first) && has_equal_weights(first),
+            x,
+            y,
+            on_front: false,
+        });
+    }
+    let means: Vec<(f64, f64)> = points.iter().map(|p| (p.x.mean, p.y.mean)).collect();
+    let dominated = |(x, y): (f64, f64)| means.iter().any(|&(a, b)| a >= x && b >= y && (a > x || b > y));
+    for point in &mut points {
+        point.on_front = !dominated((point.x.mean, point.y.mean));
+    }
+    let mut front: Vec<(f64, f64)> = means.iter().copied().filter(|&p| !dominated(p)).collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    front.dedup();
+    let done_single_task = || runs.iter().filter(|r| r.status == RunStatus::Done && is_single_task(r));
     let baseline = |key: &MetricKey| {
-        let values: Vec<f64> =
-            done.iter().filter(|r| is_single_task(r)).filter_map(|r| selected_metric(r, key)).collect();
+        let values: Vec<f64> = done_single_task().filter_map(|r| selected_metric(r, key)).collect();
         seed_stats(&values).map(|s| s.mean)
     };
     let single_task = baseline(&x_key).zip(baseline(&y_key));
-    ParetoData { x_task: x_task.into(), y_task: y_task.into(), front: front(&points), points, single_task }
-}
-
-/// The points no other point beats on both coordinates (≥ on both and > on one),
-/// x ascending, duplicates once.
-fn front(points: &[(f64, f64, PointKind)]) -> Vec<(f64, f64)> {
-    let dominated = |(x, y): (f64, f64)| points.iter().any(|&(a, b, _)| a >= x && b >= y && (a > x || b > y));
-    let mut front: Vec<(f64, f64)> = points.iter().map(|&(x, y, _)| (x, y)).filter(|&p| !dominated(p)).collect();
-    front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
-    front.dedup();
-    front
+    ParetoData { x_task: x_task.into(), y_task: y_task.into(), points, front, single_task }
 }
 
 /// Every pair of tasks, in order: (a, b) with a before b.
@@ -96,8 +124,8 @@ pub fn task_pairs(tasks: &[String]) -> Vec<(String, String)> {
     tasks.iter().enumerate().flat_map(|(i, a)| tasks[i + 1..].iter().map(move |b| (a.clone(), b.clone()))).collect()
 }
 
-/// Δm% (see [`crate::compare`]) in a grid: one row per multi-task strategy, one
-/// column per weighting method or per λ.
+/// Δm% (see [`crate::delta`]) in a grid: one row per multi-task strategy (with the
+/// settings that split it, e.g. `hard, epochs=3`), one column per weighting method or per λ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeltaMGrid {
     /// What the columns are: `weighting` or `λ`.
@@ -108,74 +136,88 @@ pub struct DeltaMGrid {
     pub columns: Vec<String>,
     /// `cells[row][column]`, `None` where no run is.
     pub cells: Vec<Vec<Option<DeltaMCell>>>,
+    /// The 95% interval of each cell's Δm%, where it has one.
+    pub intervals: Vec<Vec<Option<(f64, f64)>>>,
+    /// Each cell against single-task (`None`: no interval).
+    pub verdicts: Vec<Vec<Option<Verdict>>>,
 }
 
 /// Δm% and, when the cell chose among several λ, the λ it shows.
 pub type DeltaMCell = (f64, Option<f64>);
 
-/// The grid of the finished runs: strategy × weighting when the runs differ in
-/// weighting (each cell at the λ with the best Δm% on validation), else
-/// strategy × λ. `None` without single-task baselines or multi-task runs.
+/// What the grid of `runs` compares: strategy × weighting with λ picked on validation
+/// when the runs differ in weighting, else strategy × λ.
+pub fn delta_m_spec(runs: &[RunRecord]) -> CompareSpec {
+    let weightings: BTreeSet<String> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Done && !is_single_task(r))
+        .map(|r| r.params.get("weighting").map_or("-".into(), ParamValue::to_string))
+        .collect();
+    if weightings.len() > 1 {
+        CompareSpec { pick: Some("lambda".into()), ..CompareSpec::by(&["strategy", "weighting"]) }
+    } else {
+        CompareSpec::by(&["strategy", "lambda"])
+    }
+}
+
+/// The grid of the finished runs, made of [`compare`] with [`delta_m_spec`], so each
+/// cell is the number `mtl compare` prints for the same grouping. `None` without
+/// single-task baselines or multi-task runs.
 pub fn delta_m_grid(runs: &[RunRecord]) -> Option<DeltaMGrid> {
-    let keys = ["strategy".to_string(), "weighting".into(), "lambda".into()];
-    let on_test = compare(runs, &keys, None);
-    let on_val = compare_on(runs, &keys, None, "val");
-    let text = |row: &GroupRow, i: usize| row.values[i].as_ref().map_or("-".to_string(), |v| v.to_string());
-    let lambda = |row: &GroupRow| match row.values[2] {
-        Some(ParamValue::Num(l)) => Some(l),
-        _ => None,
+    let spec = delta_m_spec(runs);
+    let by_weighting = spec.pick.is_some();
+    let comparison = compare(runs, &spec);
+    let text = |value: &Option<ParamValue>| value.as_ref().map_or("-".to_string(), |v| v.to_string());
+    let row_label = |row: &GroupRow| {
+        let mut label = text(&row.values[0]);
+        for (name, value) in comparison.split_by.iter().zip(&row.values[2..]) {
+            if let Some(value) = value {
+                label.push_str(&format!(", {name}={value}"));
+            }
+        }
+        label
     };
     let multi_task: Vec<&GroupRow> =
-        on_test.rows.iter().filter(|r| text(r, 0) != SINGLE_TASK_STRATEGY && r.delta_m.is_some()).collect();
+        comparison.rows.iter().filter(|r| text(&r.values[0]) != SINGLE_TASK_STRATEGY && r.delta_m.is_some()).collect();
     if multi_task.is_empty() {
         return None;
     }
-    let strategies: Vec<String> = ordered(multi_task.iter().map(|r| text(r, 0)));
-    let weightings: BTreeSet<String> = multi_task.iter().map(|r| text(r, 1)).collect();
-    let by_weighting = weightings.len() > 1;
-    let columns: Vec<String> = if by_weighting {
-        weightings.into_iter().collect()
-    } else {
-        let mut lambdas: Vec<f64> = multi_task.iter().filter_map(|r| lambda(r)).collect();
-        lambdas.sort_by(f64::total_cmp);
-        lambdas.dedup();
-        let mut columns: Vec<String> = lambdas.iter().map(|l| l.to_string()).collect();
-        if multi_task.iter().any(|r| lambda(r).is_none()) {
-            columns.push("-".into());
-        }
-        columns
-    };
-    let validation_delta: BTreeMap<Vec<String>, f64> =
-        on_val.rows.iter().filter_map(|r| Some(((0..3).map(|i| text(r, i)).collect(), r.delta_m?))).collect();
-    let mut cells = vec![vec![None; columns.len()]; strategies.len()];
-    for (row_index, strategy) in strategies.iter().enumerate() {
-        for (column_index, column) in columns.iter().enumerate() {
-            let candidates: Vec<&&GroupRow> = multi_task
-                .iter()
-                .filter(|r| &text(r, 0) == strategy)
-                .filter(|r| if by_weighting { &text(r, 1) == column } else { &text(r, 2) == column })
-                .collect();
-            // Several λ (or several weightings under one λ): the best on validation.
-            let chosen = candidates.iter().max_by(|a, b| {
-                let score =
-                    |r: &GroupRow| validation_delta.get(&(0..3).map(|i| text(r, i)).collect::<Vec<_>>()).copied();
-                score(a).unwrap_or(f64::NEG_INFINITY).total_cmp(&score(b).unwrap_or(f64::NEG_INFINITY))
-            });
-            if let Some(row) = chosen {
-                let shown_lambda = (by_weighting && candidates.len() > 1).then(|| lambda(row)).flatten();
-                cells[row_index][column_index] = row.delta_m.map(|d| (d, shown_lambda));
-            }
+    let strategies: Vec<String> = ordered(multi_task.iter().map(|r| row_label(r)));
+    let mut columns: Vec<String> = Vec::new();
+    for row in &multi_task {
+        let column = text(&row.values[1]);
+        if !columns.contains(&column) {
+            columns.push(column);
         }
     }
+    // compare orders numbers before text and missing last, so λ columns are ascending.
+    if by_weighting {
+        columns.sort();
+    }
+    let mut cells = vec![vec![None; columns.len()]; strategies.len()];
+    let mut intervals = vec![vec![None; columns.len()]; strategies.len()];
+    let mut verdicts = vec![vec![None; columns.len()]; strategies.len()];
+    for row in multi_task {
+        let r = strategies.iter().position(|s| *s == row_label(row)).expect("a row");
+        let c = columns.iter().position(|c| *c == text(&row.values[1])).expect("a column");
+        let delta = row.delta_m.as_ref().expect("filtered");
+        let shown_lambda = match (&row.picked, row.candidates > 1) {
+            (Some(ParamValue::Num(lambda)), true) => Some(*lambda),
+            _ => None,
+        };
+        cells[r][c] = Some((delta.value, shown_lambda));
+        intervals[r][c] = delta.ci95;
+        verdicts[r][c] = delta.verdict;
+    }
     let column_title = if by_weighting { "weighting" } else { "λ" }.to_string();
-    Some(DeltaMGrid { column_title, rows: strategies, columns, cells })
+    Some(DeltaMGrid { column_title, rows: strategies, columns, cells, intervals, verdicts })
 }
 
 /// Strategy names in [`crate::aggregate::MULTI_TASK_STRATEGY_ORDER`], unknown ones after, alphabetically.
 fn ordered(names: impl Iterator<Item = String>) -> Vec<String> {
     let mut names: Vec<String> = names.collect::<BTreeSet<_>>().into_iter().collect();
     let order = crate::aggregate::MULTI_TASK_STRATEGY_ORDER;
-    names.sort_by_key(|n| order.iter().position(|k| k == n).unwrap_or(order.len()));
+    names.sort_by_key(|n| order.iter().position(|k| Some(*k) == n.split(',').next()).unwrap_or(order.len()));
     names
 }
 
@@ -207,29 +249,44 @@ mod tests {
 
     #[test]
     fn the_pareto_front_and_markers_match_a_hand_computation() {
-        let hard = |id, lambda: f64, a, b| {
-            run(
-                id,
-                &[("strategy", text("hard")), ("lambda", ParamValue::Num(lambda))],
-                &[("a", "test", a), ("b", "test", b)],
-            )
+        let seeded = |id, strategy: &str, lambda: Option<f64>, seed: f64, accuracies: &[(&str, &str, f64)]| {
+            let mut params = vec![("strategy", text(strategy)), ("seed", ParamValue::Num(seed))];
+            params.extend(lambda.map(|lambda| ("lambda", ParamValue::Num(lambda))));
+            run(id, &params, accuracies)
         };
+        let hard =
+            |id, lambda: f64, seed, a, b| seeded(id, "hard", Some(lambda), seed, &[("a", "test", a), ("b", "test", b)]);
         let runs = vec![
             // Single-task baselines: a (0.8 + 0.9)/2 = 0.85 from two runs, b 0.7 from one.
-            run(1, &[("strategy", text("single-task"))], &[("a", "test", 0.8)]),
-            run(2, &[("strategy", text("single-task"))], &[("a", "test", 0.9)]),
-            run(3, &[("strategy", text("single-task"))], &[("b", "test", 0.7)]),
-            hard(4, 0.5, 0.9, 0.6),  // on the front (best a)
-            hard(5, 1.0, 0.85, 0.7), // on the front, equal weights
-            hard(6, 2.0, 0.8, 0.75), // on the front (best b)
-            hard(7, 3.0, 0.8, 0.65), // dominated by 6
-            hard(8, 4.0, 0.85, 0.7), // a duplicate of 5: on the front once
+            seeded(1, "single-task", None, 0.0, &[("a", "test", 0.8)]),
+            seeded(2, "single-task", None, 1.0, &[("a", "test", 0.9)]),
+            seeded(3, "single-task", None, 0.0, &[("b", "test", 0.7)]),
+            // λ=0.5: one lucky seed (0.9 would be on a front of single runs); the mean
+            // (0.8, 0.6) is dominated by λ=1's (0.85, 0.7). Sample std of a: 0.1·√2.
+            hard(4, 0.5, 0.0, 0.9, 0.6),
+            hard(5, 0.5, 1.0, 0.7, 0.6),
+            hard(6, 1.0, 0.0, 0.85, 0.7), // on the front, equal weights
+            hard(7, 1.0, 1.0, 0.85, 0.7),
+            hard(8, 2.0, 0.0, 0.8, 0.75),  // on the front (best b)
+            hard(9, 3.0, 0.0, 0.8, 0.65),  // dominated by λ=2
+            hard(10, 4.0, 0.0, 0.85, 0.7), // the same means as λ=1: on the front, listed once
         ];
         let data = pareto(&runs, "a", "b");
-        assert_eq!(data.points.len(), 5, "single-task runs with one task are no points");
-        assert_eq!(data.points[1], (0.85, 0.7, PointKind::EqualWeights));
-        assert_eq!(data.points[0].2, PointKind::Run);
-        assert_eq!(data.front, vec![(0.8, 0.75), (0.85, 0.7), (0.9, 0.6)]);
+        let labels: Vec<&str> = data.points.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["hard λ=0.5", "hard λ=1", "hard λ=2", "hard λ=3", "hard λ=4"],
+            "single-task runs with one task are no points"
+        );
+        let lucky = &data.points[0];
+        assert!((lucky.x.mean - 0.8).abs() < 1e-12 && (lucky.x.std - 0.1 * 2f64.sqrt()).abs() < 1e-12, "{lucky:?}");
+        assert_eq!((lucky.x.n, lucky.y.std, lucky.on_front), (2, 0.0, false));
+        let on_front: Vec<bool> = data.points.iter().map(|p| p.on_front).collect();
+        assert_eq!(on_front, [false, true, true, false, true]);
+        let equal: Vec<bool> = data.points.iter().map(|p| p.equal_weights).collect();
+        assert_eq!(equal, [false, true, false, false, false]);
+        assert_eq!((data.points[1].strategy.as_str(), data.points[1].lambda), ("hard", Some(1.0)));
+        assert_eq!(data.front, vec![(0.8, 0.75), (0.85, 0.7)]);
         let (x, y) = data.single_task.expect("baselines");
         assert!((x - 0.85).abs() < 1e-12 && (y - 0.7).abs() < 1e-12, "{x} {y}");
         assert_eq!(task_pairs(&["a".into(), "b".into(), "c".into()]).len(), 3);

@@ -140,7 +140,7 @@ fn random_task_set(workload: Workload, n: usize) -> TaskSet {
             let (train_images, test_images) = (images(n), images(1));
             let left = task("left", 10, split(train_images.clone(), 10), split(test_images.clone(), 10));
             let right = task("right", 10, split(train_images, 10), split(test_images, 10));
-            TaskSet { tasks: vec![left, right], input_groups: vec![vec![0, 1]] }
+            TaskSet::new(vec![left, right], vec![vec![0, 1]])
         }
         Workload::W3 => {
             let mut token_rng = Rng::derive(3, "bench");
@@ -152,7 +152,7 @@ fn random_task_set(workload: Workload, n: usize) -> TaskSet {
             let (train_tokens, test_tokens) = (tokens(n), tokens(1));
             let topic = task("topic", 2, split(train_tokens.clone(), 2), split(test_tokens.clone(), 2));
             let tone = task("tone", 2, split(train_tokens, 2), split(test_tokens, 2));
-            TaskSet { tasks: vec![topic, tone], input_groups: vec![vec![0, 1]] }
+            TaskSet::new(vec![topic, tone], vec![vec![0, 1]])
         }
         Workload::W4 => {
             let digits = task("digits", 10, split(images(n), 10), split(images(1), 10));
@@ -165,7 +165,7 @@ fn random_task_set(workload: Workload, n: usize) -> TaskSet {
                 }
             };
             let sentiment = task("sentiment", 2, split(tokens(n), 2), split(tokens(1), 2));
-            TaskSet { tasks: vec![digits, sentiment], input_groups: vec![vec![0], vec![1]] }
+            TaskSet::new(vec![digits, sentiment], vec![vec![0], vec![1]])
         }
     }
 }

@@ -26,7 +26,12 @@ use crate::diagnostics::DiagnosticsSettings;
 use crate::plan::{expand, ModelConfig, Plan, StaticWeights, SweepAxes, TaskSource, TrainingSettings, DEFAULT_MODEL};
 use crate::weighting::Method;
 
+mod changes;
+mod init;
+mod multimnist;
+mod shared_text;
 mod size;
+pub use changes::changed_keys;
 pub use size::{SweepSize, MAX_PLAN_TRIALS};
 
 /// A problem with an experiment file.
@@ -79,6 +84,8 @@ struct ExperimentFile {
     weight_decay: f64,
     sampling: Option<String>,
     temperature: Option<f64>,
+    /// Which epoch is each run's result: "best-val" (default) or "last".
+    result_epoch: Option<String>,
     tasks: Vec<TaskEntry>,
     #[serde(default)]
     model: ModelEntry,
@@ -180,6 +187,8 @@ enum DataEntry {
         carve: Option<String>,
         #[serde(default)]
         seed: u64,
+        compose_seed: Option<multimnist::ComposeSeedEntry>,
+        resize: Option<String>,
     },
     Cifar {
         path: PathBuf,
@@ -248,6 +257,7 @@ struct ModelEntry {
     width: Option<usize>,
     hidden: Option<usize>,
     filters: Option<usize>,
+    init: Option<init::InitEntry>,
 }
 
 /// `[diagnostics]`: when training diagnostics are measured and logged.
@@ -418,6 +428,8 @@ fn deserialize(source: &str, path: &Path) -> Result<ExperimentFile, ConfigError>
             ("OneOrMany", "expected a number or a list of numbers"),
             ("SizeEntry", "expected a whole count or a fraction in [0, 1)"),
             ("ColumnEntry", "expected a column name or a 0-based column index"),
+            ("InitEntry", "expected an init scheme name or a list of them"),
+            ("ComposeSeedEntry", "expected a whole number ≥ 0 or \"trial\""),
         ];
         if let Some((_, expected)) = forms.iter().find(|(name, _)| message.ends_with(&format!("untagged enum {name}")))
         {
@@ -535,6 +547,7 @@ impl Checker<'_> {
         }
 
         let model = self.model(&file.model)?;
+        let inits = self.inits(file.model.init.as_ref())?;
 
         let sweep = file.sweep;
         let strategies = self.names(&sweep.strategy, "strategy", &Strategy::ALL, |s| s.name())?;
@@ -546,6 +559,7 @@ impl Checker<'_> {
         for &strategy in &strategies {
             sharings.extend(self.sharings(strategy, &file.strategy)?);
         }
+        self.shared_text(&tasks, &strategies)?;
         let all_methods: Vec<Method> = Method::NAMES.iter().filter_map(|name| Method::default_for(name)).collect();
         let methods = self.names(&sweep.weighting, "weighting", &all_methods, |m| m.name())?;
         for name in file.weighting.keys() {
@@ -627,8 +641,20 @@ impl Checker<'_> {
             model,
             dropout,
         };
-        let axes = SweepAxes { sharings, weightings, static_weights, lrs: sweep.lr, seeds: file.seeds };
-        Ok(expand(file.name, source.to_string(), tasks, settings, axes))
+        let axes = SweepAxes { sharings, weightings, static_weights, lrs: sweep.lr, inits, seeds: file.seeds };
+        let result_epoch = match file.result_epoch.as_deref() {
+            None => mtl_store::ResultEpoch::default(),
+            Some(name) => match mtl_store::ResultEpoch::parse(name) {
+                Some(rule) => rule,
+                None => {
+                    let expected = mtl_store::ResultEpoch::NAMES.map(|n| format!("\"{n}\"")).join(" or ");
+                    return self.fail(&[Key("result_epoch")], format!("unknown rule \"{name}\"; expected {expected}"));
+                }
+            },
+        };
+        let mut plan = expand(file.name, source.to_string(), tasks, settings, axes);
+        plan.result_epoch = result_epoch;
+        Ok(plan)
     }
 
     /// Every combination of `strategy`'s hyperparameters given under `[strategy.<name>]`
@@ -1198,7 +1224,7 @@ impl Checker<'_> {
                 format: ImageFormat::Idx,
                 split: self.split(i, val_size, test_size, carve, seed)?,
             },
-            DataEntry::Multimnist { path, digit, val_size, test_size, carve, seed } => {
+            DataEntry::Multimnist { path, digit, val_size, test_size, carve, seed, compose_seed, resize } => {
                 let digit = match digit.as_str() {
                     "left" => Digit::Left,
                     "right" => Digit::Right,
@@ -1208,7 +1234,10 @@ impl Checker<'_> {
                 };
                 DataSource::Images {
                     path: resolve(&path),
-                    format: ImageFormat::MultiMnist { seed, digit },
+                    format: ImageFormat::MultiMnist {
+                        digit,
+                        composition: self.composition(i, compose_seed, resize, seed)?,
+                    },
                     split: self.split(i, val_size, test_size, carve, seed)?,
                 }
             }

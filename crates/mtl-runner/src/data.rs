@@ -1,16 +1,22 @@
 //! Where each task's examples come from, as resolved from the experiment file,
 //! and how they are loaded (once per sweep; tasks that read the same input,
-//! like MultiMNIST's left and right digit, share one load).
+//! like MultiMNIST's left and right digit, share one load; text tasks share one
+//! vocabulary).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use mtl_data::formats::images::{self, CifarLabels, ImageFolderOptions, MultiDigits, Unreadable};
+use mtl_data::formats::images::{self, CifarLabels, ImageFolderOptions, Unreadable};
 use mtl_data::formats::text::{self, Column, DelimitedOptions};
-use mtl_data::prepare::{image_task, text_task, Amount, Carve, SplitPolicy, TextOptions};
+use mtl_data::prepare::{
+    carve_texts, encode_texts, image_task, shared_vocabulary, Amount, Carve, CarvedTexts, SplitPolicy, TextOptions,
+};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
-use mtl_data::{DataError, LabeledImages, Sourced, TaskData};
+use mtl_data::{DataError, TaskData};
 use serde_json::{json, Value};
+
+mod multimnist;
+pub use multimnist::{ComposeSeed, Composition};
 
 /// Which digit of a MultiMNIST image a task predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,12 +54,12 @@ pub enum ImageFormat {
     Cifar(CifarLabels),
     /// `root/<class>/*.png|jpg|gif|bmp`, optionally under train/val/test.
     Folder(ImageFolderOptions),
-    /// MultiMNIST composed from the IDX digits of the folder.
+    /// MultiMNIST composed from the IDX digits of the folder, each split from its own digits.
     MultiMnist {
-        /// Seed of the pairing of digits.
-        seed: u64,
         /// The digit this task predicts.
         digit: Digit,
+        /// How the images are composed.
+        composition: Composition,
     },
 }
 
@@ -146,8 +152,11 @@ impl DataSource {
                         "format": "image-folder", "channels": o.channels, "height": o.height, "width": o.width,
                         "on_unreadable": format!("{:?}", o.on_unreadable),
                     }),
-                    ImageFormat::MultiMnist { seed, digit } => {
-                        json!({ "format": "multimnist", "seed": seed, "digit": format!("{digit:?}") })
+                    ImageFormat::MultiMnist { digit, composition } => {
+                        let mut settings = composition.settings();
+                        settings["format"] = json!("multimnist");
+                        settings["digit"] = json!(format!("{digit:?}"));
+                        settings
                     }
                 };
                 json!({ "path": path, "source": format, "split": split_settings(split) })
@@ -176,8 +185,8 @@ impl DataSource {
     /// batches (one image, several labels).
     pub fn shared_input_key(&self) -> Option<String> {
         match self {
-            DataSource::Images { path, format: ImageFormat::MultiMnist { seed, .. }, split } => {
-                Some(format!("multimnist:{}:{seed}:{}", path.display(), split_settings(split)))
+            DataSource::Images { path, format: ImageFormat::MultiMnist { composition, .. }, split } => {
+                Some(format!("multimnist:{}:{}:{}", path.display(), composition.settings(), split_settings(split)))
             }
             _ => None,
         }
@@ -192,6 +201,25 @@ pub struct TaskSet {
     /// Tasks that share inputs (and so batches), as index lists in plan order;
     /// every task is in exactly one group.
     pub input_groups: Vec<Vec<usize>>,
+    /// The MultiMNIST tasks whose images follow the trial seed (`compose_seed = "trial"`):
+    /// `tasks` holds them composed with seed 0, [`TaskSet::for_seed`] composes a trial's.
+    per_seed: multimnist::PerSeed,
+}
+
+impl TaskSet {
+    /// Tasks read from elsewhere (e.g. generated for a benchmark), none following the trial seed.
+    pub fn new(tasks: Vec<TaskData>, input_groups: Vec<Vec<usize>>) -> TaskSet {
+        TaskSet { tasks, input_groups, per_seed: Default::default() }
+    }
+
+    /// The tasks a trial of seed `seed` trains on: these, with the images of MultiMNIST
+    /// tasks that follow the trial seed composed for `seed`.
+    pub fn for_seed(&self, seed: u64) -> Result<std::borrow::Cow<'_, TaskSet>, DataError> {
+        if self.per_seed.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        self.per_seed.compose(self, seed).map(std::borrow::Cow::Owned)
+    }
 }
 
 /// Loads every task of a plan and groups those that read the same inputs.
@@ -209,39 +237,45 @@ pub fn load_task_set(sources: &[crate::plan::TaskSource]) -> Result<TaskSet, Dat
             }
         }
     }
-    Ok(TaskSet { tasks, input_groups })
+    Ok(TaskSet { tasks, input_groups, per_seed: multimnist::PerSeed::new(sources)? })
 }
 
-/// Loads every task of a plan, in order. Sources read once per sweep.
+/// The run artifact holding the experiment's one vocabulary (one token per line, id
+/// order). Runs written before text tasks shared it have `vocabulary/<task>` per task.
+pub const VOCABULARY_ARTIFACT: &str = "vocabulary";
+
+/// The tasks that share the experiment's one vocabulary, in plan order: every task that
+/// reads text files (the built-in reviews have their own fixed words). Whatever the
+/// strategy, single-task included, so that baselines and multi-task trials tokenise alike.
+pub fn vocabulary_tasks(sources: &[crate::plan::TaskSource]) -> Vec<&str> {
+    sources.iter().filter(|t| matches!(t.data, DataSource::Texts { .. })).map(|t| t.name.as_str()).collect()
+}
+
+/// A task being loaded: text tasks wait for the vocabulary they share.
+enum Loading {
+    Ready(TaskData),
+    Text(CarvedTexts, usize),
+}
+
+/// Loads every task of a plan, in order. Sources read once per sweep. The text tasks
+/// ([`vocabulary_tasks`]) are encoded with one vocabulary built over all of their
+/// training splits ([`shared_vocabulary`]), so that a token id is the same word for each.
 pub fn load_tasks(tasks: &[crate::plan::TaskSource]) -> Result<Vec<TaskData>, DataError> {
-    let mut multi_digits: HashMap<(PathBuf, u64), Sourced<MultiDigits>> = HashMap::new();
-    let mut out = Vec::with_capacity(tasks.len());
+    let mut multi_digits: HashMap<String, multimnist::Input> = HashMap::new();
+    let mut loading = Vec::with_capacity(tasks.len());
+    // The first text task's vocabulary options: validation makes every text task's the same.
+    let mut vocabulary_options: Option<(&Path, TextOptions)> = None;
     for task in tasks {
         let name = task.name.as_str();
         let data = match &task.data {
             DataSource::SyntheticShapes { config, seed } => mtl_data::synthetic::shapes(name, config, *seed),
             DataSource::SyntheticReviews { config, seed } => mtl_data::synthetic::reviews(name, config, *seed),
-            DataSource::Images { path, format: ImageFormat::MultiMnist { seed, digit }, split } => {
-                let key = (path.clone(), *seed);
+            DataSource::Images { path, format: ImageFormat::MultiMnist { digit, composition }, split } => {
+                let key = task.data.shared_input_key().expect("a MultiMNIST input has a key");
                 if !multi_digits.contains_key(&key) {
-                    multi_digits.insert(key.clone(), compose_multi_mnist(path, *seed)?);
+                    multi_digits.insert(key.clone(), multimnist::load(path, split, composition)?);
                 }
-                let composed = &multi_digits[&key];
-                let pick = |m: &MultiDigits| -> LabeledImages {
-                    let mut images = m.images.clone();
-                    if *digit == Digit::Right {
-                        images.labels = m.right_labels.clone();
-                    }
-                    images
-                };
-                let sourced = Sourced {
-                    class_names: composed.class_names.clone(),
-                    train: pick(&composed.train),
-                    val: composed.val.as_ref().map(pick),
-                    test: composed.test.as_ref().map(pick),
-                    report: composed.report.clone(),
-                };
-                image_task(name, path, sourced, split)?
+                multimnist::input_task(name, path, split, *digit, &multi_digits[&key])?
             }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {
@@ -259,24 +293,47 @@ pub fn load_tasks(tasks: &[crate::plan::TaskSource]) -> Result<Vec<TaskData>, Da
                     TextFormat::Delimited(o) => text::delimited(path, o)?,
                     TextFormat::Jsonl { text_field, label_field } => text::jsonl(path, text_field, label_field)?,
                 };
-                text_task(name, path, sourced, split, options)?
+                match vocabulary_options {
+                    None => vocabulary_options = Some((path, *options)),
+                    Some((first, o)) if (o.vocab_size, o.min_freq) != (options.vocab_size, options.min_freq) => {
+                        return Err(DataError::invalid(
+                            path,
+                            format!(
+                                "text tasks share one vocabulary, but this task's vocab_size {} and min_freq {} \
+                                 differ from {}'s {} and {}",
+                                options.vocab_size,
+                                options.min_freq,
+                                first.display(),
+                                o.vocab_size,
+                                o.min_freq
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                loading.push(Loading::Text(carve_texts(name, path, sourced, split)?, options.max_len));
+                continue;
             }
         };
-        out.push(data);
+        loading.push(Loading::Ready(data));
     }
-    Ok(out)
-}
-
-/// MultiMNIST from the IDX digits at `path`, each split composed on its own.
-fn compose_multi_mnist(path: &Path, seed: u64) -> Result<Sourced<MultiDigits>, DataError> {
-    let digits = images::idx_dir(path)?;
-    Ok(Sourced {
-        class_names: digits.class_names,
-        train: images::multi_mnist(&digits.train, seed)?,
-        val: digits.val.as_ref().map(|v| images::multi_mnist(v, seed ^ 1)).transpose()?,
-        test: digits.test.as_ref().map(|t| images::multi_mnist(t, seed ^ 2)).transpose()?,
-        report: digits.report,
-    })
+    let carved: Vec<&CarvedTexts> = loading
+        .iter()
+        .filter_map(|l| match l {
+            Loading::Text(carved, _) => Some(carved),
+            Loading::Ready(_) => None,
+        })
+        .collect();
+    let vocabulary = vocabulary_options.map(|(_, o)| shared_vocabulary(&carved, o.vocab_size, o.min_freq));
+    let tasks = loading
+        .into_iter()
+        .map(|l| match (l, &vocabulary) {
+            (Loading::Ready(data), _) => data,
+            (Loading::Text(carved, max_len), Some(vocabulary)) => encode_texts(carved, vocabulary, max_len),
+            (Loading::Text(..), None) => unreachable!("a text task sets the vocabulary options"),
+        })
+        .collect();
+    Ok(tasks)
 }
 
 /// Defaults of the experiment file for file-backed data.

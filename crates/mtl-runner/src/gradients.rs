@@ -69,6 +69,14 @@ impl TaskGradients {
                     }
                 }
             }
+            Decision::ClippedLossWeights { weights, shared_scale } => {
+                for (v, var) in vars.iter().enumerate() {
+                    if let Some(grad) = weighted_sum(var, weights)? {
+                        let grad = if self.shared.contains(&v) { (grad * *shared_scale)? } else { grad };
+                        out.insert(var, grad);
+                    }
+                }
+            }
             Decision::SharedGradient { gradient, .. } => {
                 let ones = vec![1.0; self.stores.len()];
                 let mut offset = 0;
@@ -147,6 +155,12 @@ mod tests {
         // Loss weights [1, 0.5]: every gradient is Σ w_i ∇L_i.
         let combined = grads.combine(&Decision::LossWeights(vec![1.0, 0.5]), &vars)?;
         assert_eq!([value(&combined, &w), value(&combined, &a), value(&combined, &b)], [11.5, 8.0, 3.0]);
+
+        // Loss weights [1, 0.5] with the shared gradient clipped by ½ (nash-mtl's max_norm):
+        // only w's 11.5 is halved.
+        let decision = Decision::ClippedLossWeights { weights: vec![1.0, 0.5], shared_scale: 0.5 };
+        let combined = grads.combine(&decision, &vars)?;
+        assert_eq!([value(&combined, &w), value(&combined, &a), value(&combined, &b)], [5.75, 8.0, 3.0]);
 
         // A method's shared gradient: w gets it, a and b their own task's unweighted gradient.
         let decision = Decision::SharedGradient { gradient: vec![-1.0], weights: vec![1.0, 1.0] };

@@ -3,6 +3,7 @@
 //! - [`config`]: the experiment file's serde types and their validation;
 //! - [`data`]: where each task's examples come from, and loading them;
 //! - [`plan`]: the validated plan, its trials and their stable keys;
+//! - [`stems`]: whether the tasks fit the stems a strategy shares (checked before any trial trains);
 //! - [`train`]: the training loop of one trial;
 //! - [`sweep`]: runs a plan against the store, resumably;
 //! - [`provenance`]: what each run records about how it was made.
@@ -30,6 +31,7 @@ pub mod optimizer;
 pub mod plan;
 pub mod provenance;
 pub mod shard;
+pub mod stems;
 pub mod sweep;
 pub mod threads;
 pub mod train;

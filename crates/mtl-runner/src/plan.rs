@@ -7,7 +7,7 @@
 
 use crate::data::DataSource;
 use mtl_data::SamplingPolicy;
-use mtl_model::{ImageStem, Sharing, Strategy, TrunkSpec};
+use mtl_model::{ImageStem, InitScheme, Sharing, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -70,6 +70,8 @@ pub struct SweepAxes {
     pub static_weights: Vec<StaticWeights>,
     /// Learning rates.
     pub lrs: Vec<f64>,
+    /// Initialisation schemes (`[model] init`).
+    pub inits: Vec<InitScheme>,
     /// Trial seeds (initialisation and batch order).
     pub seeds: Vec<u64>,
 }
@@ -101,12 +103,16 @@ pub struct Trial {
     pub lr: f64,
     /// Seed of initialisation and batch order.
     pub seed: u64,
+    /// How the network's layers draw their initial values.
+    pub init: InitScheme,
     /// Shared settings.
     pub settings: TrainingSettings,
     /// Every resolved setting, as canonical JSON (what the key hashes).
     pub settings_json: String,
     /// Hash of the tasks' data settings (8 hex digits): runs on different data differ in it.
     pub data_key: String,
+    /// The text tasks that share the experiment's vocabulary ([`crate::data::vocabulary_tasks`]).
+    pub vocabulary_tasks: Vec<String>,
 }
 
 impl Trial {
@@ -131,6 +137,7 @@ impl Trial {
             ("weight_decay".to_string(), ParamValue::Num(s.weight_decay)),
             ("sampling".to_string(), ParamValue::Text(sampling_name(&s.sampling))),
             ("dropout".to_string(), ParamValue::Num(s.dropout)),
+            ("init".to_string(), ParamValue::Text(self.init.name().into())),
             ("data".to_string(), ParamValue::Text(self.data_key.clone())),
         ];
         match s.model {
@@ -156,6 +163,9 @@ impl Trial {
         for (task, weight) in self.task_weights.iter().flatten() {
             params.push((format!("weight.{task}"), ParamValue::Num(*weight)));
         }
+        if !self.vocabulary_tasks.is_empty() {
+            params.push(("vocabulary_tasks".to_string(), ParamValue::Text(self.vocabulary_tasks.join(","))));
+        }
         params
     }
 
@@ -170,7 +180,11 @@ impl Trial {
             Method::Static => String::new(),
             other => format!(" {}", weighting_label(other)),
         };
-        format!("{}{weighting}{lambda} lr={} seed={}", self.sharing.label(), self.lr, self.seed)
+        let init = match self.init {
+            InitScheme::Framework => String::new(),
+            other => format!(" init={}", other.name()),
+        };
+        format!("{}{weighting}{lambda} lr={}{init} seed={}", self.sharing.label(), self.lr, self.seed)
     }
 }
 
@@ -181,9 +195,11 @@ pub struct Plan {
     pub experiment: String,
     /// The experiment file's text, as read.
     pub source: String,
+    /// Which epoch is each run's result (`result_epoch`; stored with the experiment).
+    pub result_epoch: mtl_store::ResultEpoch,
     /// The tasks, in file order (task 1 first).
     pub tasks: Vec<TaskSource>,
-    /// Trials in order: strategy, weighting, λ, lr, seed.
+    /// Trials in order: strategy, weighting, λ, lr, init, seed.
     pub trials: Vec<Trial>,
 }
 
@@ -198,7 +214,15 @@ pub(crate) fn expand(
 ) -> Plan {
     let task_settings: Vec<Value> =
         tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
-    let data_key = hex(&Sha256::digest(Value::Array(task_settings.clone()).to_string().as_bytes())[..4]);
+    let vocabulary_tasks: Vec<String> = crate::data::vocabulary_tasks(&tasks).into_iter().map(String::from).collect();
+    // Text tasks that share a vocabulary are tokenised differently from each alone: their
+    // trials get keys of their own. One text task's keys stay as they were.
+    let shared_vocabulary = (vocabulary_tasks.len() > 1).then(|| json!({ "shared_by": vocabulary_tasks }));
+    let data_settings = match &shared_vocabulary {
+        None => Value::Array(task_settings.clone()),
+        Some(vocabulary) => json!({ "tasks": task_settings, "vocabulary": vocabulary }),
+    };
+    let data_key = hex(&Sha256::digest(data_settings.to_string().as_bytes())[..4]);
     let mut trials = Vec::new();
     for &sharing in &axes.sharings {
         // Single-task trials train each task alone; only static weighting has λ.
@@ -219,7 +243,7 @@ pub(crate) fn expand(
                     None => (None, None),
                 };
                 for &lr in &axes.lrs {
-                    for &seed in &axes.seeds {
+                    for (&init, &seed) in axes.inits.iter().flat_map(|i| axes.seeds.iter().map(move |s| (i, s))) {
                         let mut resolved = json!({
                             "experiment": experiment,
                             "tasks": task_settings,
@@ -246,6 +270,14 @@ pub(crate) fn expand(
                         if let Some(values) = hyperparameter_object(weighting.hyperparameters()) {
                             resolved["weighting_hyperparameters"] = values;
                         }
+                        // Trials run before `init` existed drew as `candle` does: it adds nothing,
+                        // so that their keys stay the same.
+                        if init != InitScheme::Candle {
+                            resolved["init"] = json!(init.name());
+                        }
+                        if let Some(vocabulary) = &shared_vocabulary {
+                            resolved["vocabulary"] = vocabulary.clone();
+                        }
                         // serde_json's map is ordered by key, so this text is canonical.
                         let settings_json = resolved.to_string();
                         let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
@@ -258,16 +290,18 @@ pub(crate) fn expand(
                             task_weights: task_weights.clone(),
                             lr,
                             seed,
+                            init,
                             settings,
                             settings_json,
                             data_key,
+                            vocabulary_tasks: vocabulary_tasks.clone(),
                         });
                     }
                 }
             }
         }
     }
-    Plan { experiment, source, tasks, trials }
+    Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default() }
 }
 
 /// `{name: value, …}`, or nothing when there are no hyperparameters.

@@ -107,6 +107,7 @@ pub fn run_sweep(
 ) -> Result<SweepReport, SweepError> {
     let mut store = Store::open(&options.db)?;
     let experiment = store.experiment(&plan.experiment)?;
+    store.set_result_epoch(experiment, plan.result_epoch)?;
     let host = options.provenance.host.as_deref().unwrap_or("localhost");
     let mut policy =
         ClaimPolicy { owner: Owner::this_process(host), stale_after: STALE_AFTER, retry_ended_before: String::new() };
@@ -287,11 +288,10 @@ fn run_trial(
 ) -> Result<TrialOutcome, SweepError> {
     let Context { plan, tasks, events, options } = *context;
     let trial = &plan.trials[trial_idx];
-    // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same one.
-    for task in &tasks.tasks {
-        if let Some(vocabulary) = &task.vocabulary {
-            store.attach_blob(run, &format!("vocabulary/{}", task.name), vocabulary.to_text().as_bytes())?;
-        }
+    // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same
+    // one: once per run, as every text task shares it.
+    if let Some(vocabulary) = tasks.tasks.iter().find_map(|task| task.vocabulary.as_ref()) {
+        store.attach_blob(run, crate::data::VOCABULARY_ARTIFACT, vocabulary.to_text().as_bytes())?;
     }
     let mut observer = StoreObserver {
         store,

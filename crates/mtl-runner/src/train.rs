@@ -89,7 +89,15 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
         .collect();
-    ModelSpec { tasks, sharing: trial.sharing, trunk: trial.settings.model, dropout: trial.settings.dropout }
+    let settings = &trial.settings;
+    ModelSpec { tasks, sharing: trial.sharing, trunk: settings.model, dropout: settings.dropout, init: trial.init }
+}
+
+/// The tasks `trial` trains on (MultiMNIST images may follow the trial seed).
+fn seeded<'a>(trial: &Trial, task_set: &'a TaskSet) -> Result<std::borrow::Cow<'a, TaskSet>, TrainError> {
+    task_set
+        .for_seed(trial.seed)
+        .map_err(|e| TrainError::Unsupported(format!("composing the data for seed {}: {e}", trial.seed)))
 }
 
 /// The examples at `indices` as one input tensor.
@@ -132,6 +140,7 @@ pub fn dry_run(trial: &Trial, task_set: &TaskSet) -> Result<ThreadChoice, TrainE
             mtl_model::layers::run_on_one_thread(false);
         }
     }
+    let task_set = &*seeded(trial, task_set)?;
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
     let (net, _params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
@@ -198,6 +207,7 @@ pub fn plain_message(error: TrainError) -> String {
 /// Trains `trial` on `task_set`, reports every epoch to `observer`, and returns
 /// the trained parameters.
 pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver) -> Result<Parameters, TrainError> {
+    let task_set = &*seeded(trial, task_set)?;
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
     let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
@@ -465,18 +475,15 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
             u.optimizer.backward_step(&total)
         }
         (_, Some(gradients)) => {
-            let weights = match &decision {
-                Decision::LossWeights(weights) | Decision::SharedGradient { weights, .. } => weights,
-            };
-            u.diagnostics.record_weights(weights);
+            u.diagnostics.record_weights(decision.weights());
             let mut grads = gradients.combine(&decision, u.vars)?;
             if let Some(penalty) = penalty {
                 add_into(&mut grads, &penalty.backward()?, u.vars)?;
             }
             u.optimizer.step(&grads)
         }
-        (Decision::SharedGradient { .. }, None) => {
-            candle_core::bail!("{} returned a gradient without being given gradients", u.method.name())
+        (Decision::SharedGradient { .. } | Decision::ClippedLossWeights { .. }, None) => {
+            candle_core::bail!("{} returned a gradient decision without being given gradients", u.method.name())
         }
         (Decision::LossWeights(_), None) => unreachable!("handled above"),
     }

@@ -5,7 +5,7 @@
 //! and     := unary ('and' unary)*
 //! unary   := 'not' unary | '(' expr ')' | key op value | key ['not'] 'in' '(' value (',' value)* ')'
 //! op      := '=' | '!=' | '<' | '<=' | '>' | '>='
-//! key     := a setting (strategy, lambda, seed, …), a final metric (task.split.metric),
+//! key     := a setting (strategy, lambda, seed, …), a metric of the run's result (task.split.metric),
 //!            or one of id, experiment, status, trial_key, host, git_commit, mtl_version,
 //!            experiment_file, attempts
 //! value   := number | 'text' | "text"
@@ -327,7 +327,8 @@ impl Filter {
     }
 }
 
-/// The value of `key` for a run: a built-in field, a setting or a final metric.
+/// The value of `key` for a run: a built-in field, a setting or a metric of its result
+/// ([`RunRecord::result_metrics`]).
 pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
     match key {
         "id" => Some(ParamValue::Num(run.id.0 as f64)),
@@ -339,17 +340,26 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
         "mtl_version" => run.provenance.mtl_version.clone().map(ParamValue::Text),
         "experiment_file" => run.provenance.experiment_file.clone().map(ParamValue::Text),
         "attempts" => Some(ParamValue::Num(run.attempts as f64)),
-        _ => {
-            run.params.get(key).cloned().or_else(|| {
-                run.final_metrics.iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| ParamValue::Num(*v))
-            })
-        }
+        "revision" => (run.revision > 0).then_some(ParamValue::Num(f64::from(run.revision))),
+        _ => run.params.get(key).cloned().or_else(|| {
+            run.result_metrics().iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| ParamValue::Num(*v))
+        }),
     }
 }
 
 /// Keys every run has, whatever its settings (the provenance ones may be missing).
-pub const BUILT_IN_KEYS: [&str; 9] =
-    ["id", "experiment", "status", "trial_key", "host", "git_commit", "mtl_version", "experiment_file", "attempts"];
+pub const BUILT_IN_KEYS: [&str; 10] = [
+    "id",
+    "experiment",
+    "status",
+    "trial_key",
+    "host",
+    "git_commit",
+    "mtl_version",
+    "experiment_file",
+    "attempts",
+    "revision",
+];
 
 fn compare(left: &ParamValue, op: &str, right: &ParamValue) -> bool {
     let ordering = match (left, right) {

@@ -30,6 +30,8 @@ mod lock;
 mod merge;
 mod open;
 mod query;
+mod result;
+mod revision;
 mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +44,9 @@ use serde::Serialize;
 pub use lock::LockHolder;
 pub use merge::{MergeSummary, ShardRejected, ShardTrial};
 pub use query::{QueryResult, QuerySummary, SqlValue};
+pub use result::{override_result_epoch, ResultEpoch};
+use revision::number_revisions;
+pub use revision::LatestRevision;
 pub use schema::SCHEMA_VERSION;
 
 /// Errors of the results database; each names the file involved.
@@ -359,6 +364,12 @@ pub struct RunRecord {
     pub owner: Option<String>,
     /// RFC 3339 time of its last heartbeat (its claim, then each epoch).
     pub heartbeat_at: Option<String>,
+    /// Which epoch is its result: its experiment's rule, or a command's `--epoch`
+    /// ([`RunRecord::result_metrics`]).
+    pub result_rule: ResultEpoch,
+    /// The revision of its experiment file: 1 for the first content its experiment ran
+    /// with, 2 for the next distinct content, … (by first run); 0 when not recorded.
+    pub revision: u32,
 }
 
 impl RunRecord {
@@ -835,7 +846,7 @@ impl Store {
             .prepare(
                 "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error, r.best_epoch,
                         r.experiment_file, r.experiment_sha256, r.mtl_version, r.git_commit, r.host,
-                        r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at
+                        r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at, e.result_epoch
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id
                  WHERE ?1 IS NULL OR e.name = ?1 ORDER BY r.id",
             )
@@ -862,6 +873,7 @@ impl Store {
                     attempts: r.get(13)?,
                     owner: r.get(14)?,
                     heartbeat_at: r.get(15)?,
+                    result_rule: ResultEpoch::parse(&r.get::<_, String>(16)?).unwrap_or_default(),
                     ..RunRecord::default()
                 })
             })
@@ -911,6 +923,7 @@ impl Store {
                 }
             }
         }
+        number_revisions(&mut runs);
         Ok(runs)
     }
 
@@ -986,6 +999,7 @@ pub(crate) fn rebuild_runs_view(conn: &Connection) -> rusqlite::Result<()> {
         "r.ended_at",
         "r.error",
         "r.best_epoch",
+        "e.result_epoch AS result_rule",
         "r.experiment_file",
         "r.experiment_sha256",
         "r.mtl_version",
@@ -1010,9 +1024,9 @@ pub(crate) fn rebuild_runs_view(conn: &Connection) -> rusqlite::Result<()> {
             )
         } else {
             format!(
-                "(SELECT value FROM metrics m WHERE m.run_id = r.id
-                  AND m.epoch = (SELECT MAX(epoch) FROM metrics l WHERE l.run_id = r.id)
+                "(SELECT value FROM metrics m WHERE m.run_id = r.id AND m.epoch = {}
                   AND m.task = {} AND m.split = {} AND m.metric = {}) AS {}",
+                result::RESULT_EPOCH_SQL,
                 literal(&task),
                 literal(&split),
                 literal(&metric),

@@ -210,8 +210,9 @@ impl Store {
                 continue;
             }
             tx.execute(
-                "INSERT INTO experiments (name, created_at) SELECT name, created_at FROM shard.experiments
-                 WHERE name = ?1 ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO experiments (name, created_at, result_epoch)
+                 SELECT name, created_at, result_epoch FROM shard.experiments WHERE name = ?1
+                 ON CONFLICT (name) DO UPDATE SET result_epoch = excluded.result_epoch",
                 [&experiment],
             )
             .map_err(err)?;

@@ -127,6 +127,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
     ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     UPDATE runs SET attempts = 1 WHERE started_at IS NOT NULL;",
+    // 5 -> 6: the rule that picks each run's result epoch, per experiment, and the view of
+    // every run's result (`runs_wide` shows the same epoch; see `result.rs`).
+    "ALTER TABLE experiments ADD COLUMN result_epoch TEXT NOT NULL DEFAULT 'best-val'
+        CHECK (result_epoch IN ('best-val', 'last'));
+    CREATE VIEW result_metrics AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM runs r JOIN experiments e ON e.id = r.experiment_id
+             CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = CASE WHEN e.result_epoch = 'last'
+                 OR r.best_epoch IS NULL THEN (SELECT MAX(epoch) FROM metrics l WHERE l.run_id = r.id)
+                 ELSE r.best_epoch END;",
 ];
 
 /// The version this build writes.

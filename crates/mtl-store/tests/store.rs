@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use mtl_store::{
-    Claim, ClaimPolicy, DiagnosticPoint, MetricKey, MetricPoint, NewRun, Owner, ParamValue, Provenance, RunStatus,
-    SqlValue, Store, StoreError, SCHEMA_VERSION,
+    Claim, ClaimPolicy, DiagnosticPoint, MetricKey, MetricPoint, NewRun, Owner, ParamValue, Provenance, ResultEpoch,
+    RunStatus, SqlValue, Store, StoreError, SCHEMA_VERSION,
 };
 
 fn point(name: &str, task: &str, other: &str, value: f64) -> DiagnosticPoint {
@@ -58,7 +58,8 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
     // Take the file back to version 2 as an older mtl-lab left it: no diagnostics table.
     let conn = rusqlite::Connection::open(&path).expect("sqlite");
     conn.execute_batch(
-        "DROP VIEW runs_wide; DROP VIEW settings; DROP VIEW metric_points; DROP VIEW final_metrics;
+        "DROP VIEW result_metrics; DROP VIEW runs_wide; ALTER TABLE experiments DROP COLUMN result_epoch;
+         DROP VIEW settings; DROP VIEW metric_points; DROP VIEW final_metrics;
          DROP VIEW best_metrics; DROP TABLE wide_columns; DROP INDEX runs_by_experiment; DROP INDEX params_by_key;
          ALTER TABLE runs DROP COLUMN experiment_file; ALTER TABLE runs DROP COLUMN experiment_sha256;
          ALTER TABLE runs DROP COLUMN mtl_version; ALTER TABLE runs DROP COLUMN git_commit;
@@ -77,7 +78,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
     let conn = rusqlite::Connection::open(&path).expect("sqlite");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
 }
 
 fn accuracy_points(val: [f64; 2], test: [f64; 2]) -> Vec<MetricPoint> {
@@ -126,8 +127,9 @@ fn a_version_3_database_gets_metrics_keyed_by_epoch_best_epochs_and_views() {
     let key = MetricKey { task: "a".into(), split: "test".into(), metric: "accuracy".into() };
     assert_eq!((run.best_epoch, run.best_metrics.get(&key)), (Some(2), Some(&0.8)));
     assert_eq!((run.final_epoch, run.final_metrics.get(&key)), (Some(3), Some(&0.85)));
+    // runs_wide shows each run's result: the best validation epoch (2) by default.
     let wide = store.query("SELECT run_id, lambda, \"a.test.accuracy\" FROM runs_wide").expect("runs_wide");
-    assert_eq!(wide.rows, [vec![SqlValue::Integer(1), SqlValue::Real(0.5), SqlValue::Real(0.85)]]);
+    assert_eq!(wide.rows, [vec![SqlValue::Integer(1), SqlValue::Real(0.5), SqlValue::Real(0.8)]]);
 }
 
 #[test]
@@ -166,14 +168,14 @@ fn runs_carry_their_provenance_and_best_epoch_and_the_views_follow_new_settings(
     assert_eq!(record.best_metrics[&test_a], 0.2);
     assert_eq!(record.final_metrics[&test_a], 0.4);
 
-    let count = |sql: &str| match &store.query(sql).expect(sql).rows[0][0] {
+    let count_in = |store: &Store, sql: &str| match &store.query(sql).expect(sql).rows[0][0] {
         SqlValue::Integer(n) => *n,
         other => panic!("{sql}: {other:?}"),
     };
-    assert_eq!(count("SELECT COUNT(*) FROM metric_points"), 16);
-    assert_eq!(count("SELECT COUNT(*) FROM final_metrics WHERE epoch = 4"), 4);
-    assert_eq!(count("SELECT COUNT(*) FROM best_metrics WHERE epoch = 2"), 4);
-    assert_eq!(count("SELECT COUNT(*) FROM settings WHERE key = 'lambda' AND value = 0.5"), 1);
+    assert_eq!(count_in(&store, "SELECT COUNT(*) FROM metric_points"), 16);
+    assert_eq!(count_in(&store, "SELECT COUNT(*) FROM final_metrics WHERE epoch = 4"), 4);
+    assert_eq!(count_in(&store, "SELECT COUNT(*) FROM best_metrics WHERE epoch = 2"), 4);
+    assert_eq!(count_in(&store, "SELECT COUNT(*) FROM settings WHERE key = 'lambda' AND value = 0.5"), 1);
 
     // A second run with a new setting and a new metric: runs_wide gains both columns.
     let params =
@@ -191,7 +193,7 @@ fn runs_carry_their_provenance_and_best_epoch_and_the_views_follow_new_settings(
             vec![
                 SqlValue::Real(0.5),
                 SqlValue::Null,
-                SqlValue::Real(0.4),
+                SqlValue::Real(0.2),
                 SqlValue::Null,
                 SqlValue::Text("node7".into())
             ],
@@ -203,6 +205,18 @@ fn runs_carry_their_provenance_and_best_epoch_and_the_views_follow_new_settings(
                 SqlValue::Text("node7".into())
             ],
         ]
+    );
+
+    // The experiment's rule `last`: the view, runs_wide and RunRecord::result all move to epoch 4.
+    assert_eq!(count_in(&store, "SELECT COUNT(*) FROM result_metrics WHERE run_id = 1 AND epoch = 2"), 4);
+    store.set_result_epoch(experiment, ResultEpoch::Last).expect("rule");
+    assert_eq!(count_in(&store, "SELECT COUNT(*) FROM result_metrics WHERE run_id = 1 AND epoch = 4"), 4);
+    let wide = store.query("SELECT \"a.test.accuracy\" FROM runs_wide WHERE run_id = 1").expect("runs_wide");
+    assert_eq!(wide.rows, [vec![SqlValue::Real(0.4)]]);
+    let record = &store.runs(Some("e")).expect("runs")[0];
+    assert_eq!(
+        (record.result_rule, record.result_epoch(), record.result(&test_a)),
+        (ResultEpoch::Last, Some(4), Some(0.4))
     );
 }
 

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::kernels::{conv_backward, conv_forward, Element, Geometry, Output, OutputGrad};
 use super::pool::Winner;
+use crate::init::{Fan, InitScheme};
 
 /// 1-D convolution, stride 1, zero padding on both sides, bias fused.
 #[derive(Clone, Debug)]
@@ -27,19 +28,20 @@ impl Conv1d {
         Conv1d { weight, bias, padding }
     }
 
-    /// Creates the parameters `weight` `[out, in, k]` and `bias` `[out]` under `vb`,
-    /// drawn exactly as candle-nn 0.11.1's `conv1d` draws them (same order, same
-    /// `Init`s), so that a seeded model is the same whichever implementation runs.
+    /// Creates the parameters `weight` `[out, in, k]` and `bias` `[out]` under `vb` as
+    /// `init` says (fan_in = in·k), in candle-nn 0.11.1's `conv1d` order (weight first);
+    /// under [`InitScheme::Candle`] exactly as `conv1d` draws them.
     pub fn new(
         in_channels: usize,
         out_channels: usize,
         kernel: usize,
         padding: usize,
+        init: InitScheme,
         vb: VarBuilder,
     ) -> Result<Conv1d> {
-        let weight =
-            vb.get_with_hints((out_channels, in_channels, kernel), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
-        let bias = vb.get_with_hints(out_channels, "bias", bias_init(in_channels))?;
+        let fan = Fan { inputs: in_channels, outputs: out_channels, receptive_field: kernel };
+        let weight = vb.get_with_hints((out_channels, in_channels, kernel), "weight", init.weight(fan))?;
+        let bias = vb.get_with_hints(out_channels, "bias", init.bias(fan))?;
         Ok(Conv1d { weight, bias: Some(bias), padding })
     }
 
@@ -78,19 +80,22 @@ impl Conv2d {
         Conv2d { weight, bias, padding }
     }
 
-    /// Creates the parameters `weight` `[out, in, k, k]` and `bias` `[out]` under `vb`,
-    /// drawn exactly as candle-nn 0.11.1's `conv2d` draws them (Kaiming normal weight,
-    /// then the bias uniform in ±1/√in — candle's bound uses the input channels only).
+    /// Creates the parameters `weight` `[out, in, k, k]` and `bias` `[out]` under `vb` as
+    /// `init` says (fan_in = in·k·k), in candle-nn 0.11.1's `conv2d` order (weight first);
+    /// under [`InitScheme::Candle`] exactly as `conv2d` draws them (its bias bound uses
+    /// the input channels only).
     pub fn new(
         in_channels: usize,
         out_channels: usize,
         kernel: usize,
         padding: usize,
+        init: InitScheme,
         vb: VarBuilder,
     ) -> Result<Conv2d> {
+        let fan = Fan { inputs: in_channels, outputs: out_channels, receptive_field: kernel * kernel };
         let shape = (out_channels, in_channels, kernel, kernel);
-        let weight = vb.get_with_hints(shape, "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
-        let bias = vb.get_with_hints(out_channels, "bias", bias_init(in_channels))?;
+        let weight = vb.get_with_hints(shape, "weight", init.weight(fan))?;
+        let bias = vb.get_with_hints(out_channels, "bias", init.bias(fan))?;
         Ok(Conv2d { weight, bias: Some(bias), padding })
     }
 
@@ -112,12 +117,6 @@ impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         Conv2d::forward(self, xs)
     }
-}
-
-/// candle-nn's bias initialisation for convolutions.
-fn bias_init(in_channels: usize) -> Init {
-    let bound = 1.0 / (in_channels as f64).sqrt();
-    Init::Uniform { lo: -bound, up: bound }
 }
 
 fn convolve(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Module, Result, Tensor, Var, D};
 
 use super::{max_pool2x2, max_pool2x2_relu, Conv1d, Conv2d};
-use crate::init::SeededBackend;
+use crate::init::{InitScheme, SeededBackend};
 use crate::testing::{check_gradients, random, weighted_sum};
 
 fn random_var(shape: &[usize], seed: u64, dtype: DType) -> Result<Var> {
@@ -328,20 +328,21 @@ fn only_a_1d_convolution_maxes_over_time() -> Result<()> {
 }
 
 #[test]
-fn convolutions_draw_their_parameters_exactly_as_candle_nn_does() -> Result<()> {
+fn convolutions_under_the_candle_scheme_draw_their_parameters_exactly_as_candle_nn_does() -> Result<()> {
     // Parameters come from a seeded generator in construction order: the same names,
-    // shapes, order and initialisation as candle-nn's conv1d/conv2d give the same model.
+    // shapes, order and initialisation as candle-nn's conv1d/conv2d give the same model
+    // (`init = "candle"`, what earlier versions drew).
     let draw = |build: &dyn Fn(candle_nn::VarBuilder) -> Result<()>| -> Result<Vec<(String, Vec<f64>)>> {
         let backend = Arc::new(SeededBackend::new(5));
         build(backend.builder(DType::F32, &Device::Cpu).pp("layer"))?;
         backend.parameters().named().map(|(name, var)| Ok((name.to_string(), values(var)?))).collect()
     };
     let config = candle_nn::Conv2dConfig { padding: 2, ..Default::default() };
-    let ours = draw(&|vb| Conv2d::new(3, 7, 5, 2, vb).map(drop))?;
+    let ours = draw(&|vb| Conv2d::new(3, 7, 5, 2, InitScheme::Candle, vb).map(drop))?;
     assert_eq!(ours, draw(&|vb| candle_nn::conv2d(3, 7, 5, config, vb).map(drop))?);
     assert_eq!(ours.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["layer.bias", "layer.weight"]);
     let config = candle_nn::Conv1dConfig { padding: 1, ..Default::default() };
-    let ours = draw(&|vb| Conv1d::new(4, 6, 3, 1, vb).map(drop))?;
+    let ours = draw(&|vb| Conv1d::new(4, 6, 3, 1, InitScheme::Candle, vb).map(drop))?;
     assert_eq!(ours, draw(&|vb| candle_nn::conv1d(4, 6, 3, config, vb).map(drop))?);
     Ok(())
 }

@@ -14,6 +14,7 @@ use candle_core::{Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::{InputSpec, TrunkSpec, LENET_REPRESENTATION, TEXTCNN_WIDTHS};
+use crate::init::{linear, InitScheme};
 use crate::layers::{Conv1d, Conv2d};
 use mtl_data::Rng;
 
@@ -144,27 +145,33 @@ pub(crate) enum Block {
 
 impl Block {
     /// Block `index` (into [`BLOCK_NAMES`]) of `trunk` for inputs shaped like `input`.
-    pub(crate) fn new(trunk: TrunkSpec, input: &InputSpec, index: usize, vb: VarBuilder) -> Result<Block> {
+    pub(crate) fn new(
+        trunk: TrunkSpec,
+        input: &InputSpec,
+        index: usize,
+        init: InitScheme,
+        vb: VarBuilder,
+    ) -> Result<Block> {
         let shapes = boundaries(trunk, input)?;
         let vb = vb.pp(BLOCK_NAMES[index]);
         Ok(match (trunk, index) {
             (TrunkSpec::TextCnn { width, filters }, 0) => Block::TextCnnConvs(
                 TEXTCNN_WIDTHS
                     .iter()
-                    .map(|&k| Conv1d::new(width, filters, k, 0, vb.pp(format!("k{k}"))))
+                    .map(|&k| Conv1d::new(width, filters, k, 0, init, vb.pp(format!("k{k}"))))
                     .collect::<Result<_>>()?,
             ),
             (TrunkSpec::TextCnn { .. }, 1) => Block::Identity,
             (TrunkSpec::TextCnn { .. }, _) => Block::Dropout,
-            (_, 2) => Block::Fc(candle_nn::linear(shapes[2].gate_size(), shapes[3].channels(), vb)?),
+            (_, 2) => Block::Fc(linear(shapes[2].gate_size(), shapes[3].channels(), init, vb)?),
             (TrunkSpec::Sequence { .. }, 0) => {
-                Block::SequenceConv1(Conv1d::new(shapes[0].channels(), shapes[1].channels(), 3, 1, vb)?)
+                Block::SequenceConv1(Conv1d::new(shapes[0].channels(), shapes[1].channels(), 3, 1, init, vb)?)
             }
             (TrunkSpec::Sequence { .. }, _) => {
-                Block::SequenceConv2(Conv1d::new(shapes[1].channels(), shapes[2].channels(), 3, 1, vb)?)
+                Block::SequenceConv2(Conv1d::new(shapes[1].channels(), shapes[2].channels(), 3, 1, init, vb)?)
             }
-            (TrunkSpec::LeNet, 0) => Block::LeNetConv1(Conv2d::new(shapes[0].channels(), 10, 5, 0, vb)?),
-            (TrunkSpec::LeNet, _) => Block::LeNetConv2(Conv2d::new(10, 20, 5, 0, vb)?),
+            (TrunkSpec::LeNet, 0) => Block::LeNetConv1(Conv2d::new(shapes[0].channels(), 10, 5, 0, init, vb)?),
+            (TrunkSpec::LeNet, _) => Block::LeNetConv2(Conv2d::new(10, 20, 5, 0, init, vb)?),
         })
     }
 
@@ -196,9 +203,10 @@ impl Column {
         trunk: TrunkSpec,
         input: &InputSpec,
         range: std::ops::Range<usize>,
+        init: InitScheme,
         vb: VarBuilder,
     ) -> Result<Column> {
-        let blocks = range.map(|index| Block::new(trunk, input, index, vb.clone())).collect::<Result<_>>()?;
+        let blocks = range.map(|index| Block::new(trunk, input, index, init, vb.clone())).collect::<Result<_>>()?;
         Ok(Column { blocks })
     }
 
@@ -234,15 +242,13 @@ pub(crate) enum Head {
 }
 
 impl Head {
-    pub(crate) fn new(trunk: TrunkSpec, n_classes: usize, vb: VarBuilder) -> Result<Head> {
+    pub(crate) fn new(trunk: TrunkSpec, n_classes: usize, init: InitScheme, vb: VarBuilder) -> Result<Head> {
         let input = trunk.representation();
         Ok(match trunk {
-            TrunkSpec::Sequence { .. } | TrunkSpec::TextCnn { .. } => {
-                Head::Linear(candle_nn::linear(input, n_classes, vb)?)
-            }
+            TrunkSpec::Sequence { .. } | TrunkSpec::TextCnn { .. } => Head::Linear(linear(input, n_classes, init, vb)?),
             TrunkSpec::LeNet => Head::Mlp(
-                candle_nn::linear(input, LENET_REPRESENTATION, vb.pp("fc1"))?,
-                candle_nn::linear(LENET_REPRESENTATION, n_classes, vb.pp("fc2"))?,
+                linear(input, LENET_REPRESENTATION, init, vb.pp("fc1"))?,
+                linear(LENET_REPRESENTATION, n_classes, init, vb.pp("fc2"))?,
             ),
         })
     }

@@ -6,6 +6,7 @@ use candle_nn::{Linear, Module, VarBuilder};
 
 use super::blocks::{boundaries, gate_features, ChannelLinear, Column, Dropout, BLOCK_NAMES};
 use super::{InputSpec, Sharing, TaskSpec, TrunkSpec};
+use crate::init::{linear, InitScheme};
 
 /// The trunk of a [`super::MultiTaskNet`].
 pub(crate) enum Trunk {
@@ -42,15 +43,24 @@ fn level_ranges(levels: usize) -> Vec<std::ops::Range<usize>> {
 
 impl Trunk {
     /// The trunk of `sharing` for `tasks` (every task's input reaches it through a
-    /// stem of the same output shape), with parameters under `vb` (`trunk`).
-    pub(crate) fn new(sharing: Sharing, trunk: TrunkSpec, tasks: &[TaskSpec], vb: VarBuilder) -> Result<Trunk> {
+    /// stem of the same output shape), with parameters under `vb` (`trunk`) drawn as `init` says.
+    pub(crate) fn new(
+        sharing: Sharing,
+        trunk: TrunkSpec,
+        tasks: &[TaskSpec],
+        init: InitScheme,
+        vb: VarBuilder,
+    ) -> Result<Trunk> {
         let input: &InputSpec = &tasks[0].input;
         let all_blocks = 0..BLOCK_NAMES.len();
         let per_task_columns = || -> Result<Vec<Column>> {
-            tasks.iter().map(|task| Column::new(trunk, &task.input, all_blocks.clone(), vb.pp(&task.name))).collect()
+            tasks
+                .iter()
+                .map(|task| Column::new(trunk, &task.input, all_blocks.clone(), init, vb.pp(&task.name)))
+                .collect()
         };
         Ok(match sharing {
-            Sharing::Hard => Trunk::Shared(Column::new(trunk, input, all_blocks, vb)?),
+            Sharing::Hard => Trunk::Shared(Column::new(trunk, input, all_blocks, init, vb)?),
             Sharing::SingleTask | Sharing::Soft { .. } => {
                 Trunk::Columns { columns: per_task_columns()?, stitches: Vec::new() }
             }
@@ -66,17 +76,14 @@ impl Trunk {
                 Trunk::Columns { columns: per_task_columns()?, stitches }
             }
             Sharing::Mmoe { experts } => {
-                Trunk::Experts(vec![ExpertLevel::new(trunk, tasks, 0..3, experts, 0, false, vb.pp("level1"))?])
+                let level = ExpertLevel::new(trunk, tasks, 0..3, (experts, 0), false, init, vb.pp("level1"))?;
+                Trunk::Experts(vec![level])
             }
-            Sharing::Cgc { experts, task_experts } => Trunk::Experts(vec![ExpertLevel::new(
-                trunk,
-                tasks,
-                0..3,
-                experts,
-                task_experts,
-                false,
-                vb.pp("level1"),
-            )?]),
+            Sharing::Cgc { experts, task_experts } => {
+                let level =
+                    ExpertLevel::new(trunk, tasks, 0..3, (experts, task_experts), false, init, vb.pp("level1"))?;
+                Trunk::Experts(vec![level])
+            }
             Sharing::Ple { experts, task_experts, levels } => {
                 let ranges = level_ranges(levels);
                 let n_levels = ranges.len();
@@ -85,7 +92,8 @@ impl Trunk {
                     .enumerate()
                     .map(|(k, range)| {
                         let vb = vb.pp(format!("level{}", k + 1));
-                        ExpertLevel::new(trunk, tasks, range, experts, task_experts, k + 1 < n_levels, vb)
+                        let experts = (experts, task_experts);
+                        ExpertLevel::new(trunk, tasks, range, experts, k + 1 < n_levels, init, vb)
                     })
                     .collect::<Result<_>>()?;
                 Trunk::Experts(levels)
@@ -101,11 +109,11 @@ impl Trunk {
                         // The first mask sees the shared features; later ones also the task's
                         // attended features of the block before, passed through this block.
                         let in_channels = if block == 0 { channels } else { 2 * channels };
-                        task_masks.push(ChannelLinear(candle_nn::linear(in_channels, channels, vb.pp(name))?));
+                        task_masks.push(ChannelLinear(linear(in_channels, channels, init, vb.pp(name))?));
                     }
                     masks.push(task_masks);
                 }
-                Trunk::Attention { shared: Column::new(trunk, input, all_blocks, vb)?, masks }
+                Trunk::Attention { shared: Column::new(trunk, input, all_blocks, init, vb)?, masks }
             }
         })
     }
@@ -196,29 +204,29 @@ fn mix(outputs: &[Tensor], gate_logits: &Tensor) -> Result<Tensor> {
 }
 
 impl ExpertLevel {
-    #[allow(clippy::too_many_arguments)]
+    /// A level of `blocks` with `(n_shared, n_task_experts)` experts.
     fn new(
         trunk: TrunkSpec,
         tasks: &[TaskSpec],
         blocks: std::ops::Range<usize>,
-        n_shared: usize,
-        n_task_experts: usize,
+        (n_shared, n_task_experts): (usize, usize),
         has_shared_gate: bool,
+        init: InitScheme,
         vb: VarBuilder,
     ) -> Result<ExpertLevel> {
         let input = &tasks[0].input;
         let gate_size = boundaries(trunk, input)?[blocks.start].gate_size();
-        let expert = |vb: VarBuilder| Column::new(trunk, input, blocks.clone(), vb);
+        let expert = |vb: VarBuilder| Column::new(trunk, input, blocks.clone(), init, vb);
         let shared = (0..n_shared).map(|e| expert(vb.pp("shared").pp(e))).collect::<Result<_>>()?;
         let mut task_experts = Vec::new();
         let mut gates = Vec::new();
         for task in tasks {
             let vb_task = vb.pp("tasks").pp(&task.name);
             task_experts.push((0..n_task_experts).map(|e| expert(vb_task.pp(e))).collect::<Result<Vec<_>>>()?);
-            gates.push(candle_nn::linear(gate_size, n_task_experts + n_shared, vb.pp("gates").pp(&task.name))?);
+            gates.push(linear(gate_size, n_task_experts + n_shared, init, vb.pp("gates").pp(&task.name))?);
         }
         let shared_gate = if has_shared_gate {
-            Some(candle_nn::linear(gate_size, tasks.len() * n_task_experts + n_shared, vb.pp("shared_gate"))?)
+            Some(linear(gate_size, tasks.len() * n_task_experts + n_shared, init, vb.pp("shared_gate"))?)
         } else {
             None
         };

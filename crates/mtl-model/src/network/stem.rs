@@ -4,6 +4,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Embedding, Module, VarBuilder};
 
 use super::{ImageStem, InputSpec, TrunkSpec};
+use crate::init::InitScheme;
 use crate::layers::{Conv1d, Conv2d};
 
 /// Feature maps of the image stem's 5×5 convolution.
@@ -19,12 +20,12 @@ pub(crate) enum Stem {
     Text { embedding: Embedding },
 }
 
-fn conv_k3(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Conv1d> {
-    Conv1d::new(in_channels, out_channels, 3, 1, vb)
+fn conv_k3(in_channels: usize, out_channels: usize, init: InitScheme, vb: VarBuilder) -> Result<Conv1d> {
+    Conv1d::new(in_channels, out_channels, 3, 1, init, vb)
 }
 
 impl Stem {
-    pub(crate) fn new(input: &InputSpec, trunk: TrunkSpec, vb: VarBuilder) -> Result<Stem> {
+    pub(crate) fn new(input: &InputSpec, trunk: TrunkSpec, init: InitScheme, vb: VarBuilder) -> Result<Stem> {
         let (width, image_stem) = match trunk {
             TrunkSpec::Sequence { width, image_stem, .. } => (width, image_stem),
             // TextCNN reads token embeddings; `boundaries` refuses images for it.
@@ -34,18 +35,15 @@ impl Stem {
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
                 ImageStem::Conv => Stem::Image {
-                    local: Some(Conv2d::new(channels, IMAGE_STEM_MAPS, 5, 2, vb.pp("local"))?),
-                    rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, vb.pp("rows"))?,
+                    local: Some(Conv2d::new(channels, IMAGE_STEM_MAPS, 5, 2, init, vb.pp("local"))?),
+                    rows: conv_k3(IMAGE_STEM_MAPS * (columns / 2), width, init, vb.pp("rows"))?,
                 },
                 ImageStem::Rows => {
-                    Stem::Image { local: None, rows: conv_k3(channels * columns, width, vb.pp("rows"))? }
+                    Stem::Image { local: None, rows: conv_k3(channels * columns, width, init, vb.pp("rows"))? }
                 }
             },
             InputSpec::Text { vocab_size } => {
-                // Small initial embeddings (std 0.1, not candle's 1): with unit-variance vectors the
-                // random features of a long text swamp the max over time, and learning starts slowly.
-                let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.1 };
-                let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init)?;
+                let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init.embedding())?;
                 Stem::Text { embedding: Embedding::new(table, width) }
             }
         })

@@ -37,6 +37,7 @@ fn multi_input(sharing: Sharing, width: usize, hidden: usize) -> ModelSpec {
         sharing,
         trunk: TrunkSpec::Sequence { width, hidden, image_stem: ImageStem::Conv },
         dropout: 0.0,
+        init: InitScheme::Framework,
     }
 }
 
@@ -51,6 +52,7 @@ fn same_input(sharing: Sharing, side: usize) -> ModelSpec {
         sharing,
         trunk: TrunkSpec::LeNet,
         dropout: 0.0,
+        init: InitScheme::Framework,
     }
 }
 
@@ -391,6 +393,7 @@ fn text_only(sharing: Sharing) -> ModelSpec {
         sharing,
         trunk: TrunkSpec::TextCnn { width: 4, filters: 3 },
         dropout: 0.0,
+        init: InitScheme::Framework,
     }
 }
 

@@ -22,6 +22,7 @@ fn spec(sharing: Sharing, width: usize, hidden: usize) -> ModelSpec {
         sharing,
         trunk: TrunkSpec::Sequence { width, hidden, image_stem: ImageStem::Conv },
         dropout: 0.0,
+        init: InitScheme::Framework,
     }
 }
 
@@ -258,6 +259,7 @@ fn lenet_spec(sharing: Sharing, side: usize) -> ModelSpec {
         sharing,
         trunk: TrunkSpec::LeNet,
         dropout: 0.0,
+        init: InitScheme::Framework,
     }
 }
 
@@ -329,5 +331,67 @@ fn a_checkpoint_loads_back_into_the_same_architecture_with_identical_outputs() -
     let error = params.load(&candle_core::safetensors::load(&path, &Device::Cpu)?).expect_err("mismatch");
     assert!(error.to_string().contains("the checkpoint has no"), "{error}");
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn every_layer_of_a_model_is_drawn_by_its_scheme_and_the_stitches_keep_their_init() -> Result<()> {
+    // A model with every kind of layer: the image stem's conv2d and conv1d, the text
+    // embedding, the trunk's conv1d and linear blocks, cross-stitch α and linear heads.
+    let spec = |init| ModelSpec {
+        tasks: vec![
+            TaskSpec { name: "pics".into(), input: IMAGE, n_classes: 3 },
+            TaskSpec { name: "words".into(), input: InputSpec::Text { vocab_size: 4000 }, n_classes: 2 },
+        ],
+        init,
+        ..spec(Sharing::CrossStitch { init: 0.9 }, 16, 8)
+    };
+    let std = |values: &[f64]| {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        (values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
+    };
+    for init in InitScheme::ALL {
+        let (_, params) = MultiTaskNet::new(&spec(init), 3, DType::F64, &Device::Cpu)?;
+        for (name, var) in params.named() {
+            let values = var.flatten_all()?.to_vec1::<f64>()?;
+            let largest = values.iter().fold(0f64, |m, x| m.max(x.abs()));
+            let dims = var.dims();
+            let what = format!("{} {name} {dims:?}", init.name());
+            if name.starts_with("trunk.stitch.") {
+                assert_eq!(values, [0.9, 1.0 - 0.9, 1.0 - 0.9, 0.9], "{what}: α keeps Sharing's init");
+            } else if name.ends_with("embedding.weight") {
+                // 4000 × 16 draws: std within 2% of N(0, 1), or of mtl-lab's earlier N(0, 0.1²).
+                let want = if init == InitScheme::Candle { 0.1 } else { 1.0 };
+                assert!((std(&values) / want - 1.0).abs() < 0.02, "{what}: std {}", std(&values));
+            } else {
+                // weight [out, in, k…] or bias [out] of a linear or convolution layer.
+                let weight = name.ends_with(".weight");
+                let weight_dims = if weight {
+                    dims.to_vec()
+                } else {
+                    let weight_name = format!("{}weight", name.strip_suffix("bias").expect("a bias"));
+                    let (_, weight) = params.named().find(|(n, _)| *n == weight_name).expect("its weight");
+                    weight.dims().to_vec()
+                };
+                let receptive_field: usize = weight_dims[2..].iter().product();
+                let fan_in = (weight_dims[1] * receptive_field) as f64;
+                let fan_out = (weight_dims[0] * receptive_field) as f64;
+                match (init, weight) {
+                    (InitScheme::Framework, _) => assert!(largest <= 1.0 / fan_in.sqrt(), "{what}: {largest}"),
+                    (InitScheme::XavierUniform, true) => {
+                        assert!(largest <= (6.0 / (fan_in + fan_out)).sqrt(), "{what}: {largest}")
+                    }
+                    (InitScheme::KaimingNormal | InitScheme::XavierUniform, false) => {
+                        assert_eq!(largest, 0.0, "{what}: biases start at 0")
+                    }
+                    (InitScheme::Candle, false) => {
+                        assert!(largest <= 1.0 / (weight_dims[1] as f64).sqrt(), "{what}: {largest}")
+                    }
+                    // Normal weights: checked on large layers in init's tests.
+                    (InitScheme::KaimingNormal | InitScheme::Candle, true) => {}
+                }
+            }
+        }
+    }
     Ok(())
 }

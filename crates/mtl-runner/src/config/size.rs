@@ -11,7 +11,8 @@ pub const MAX_PLAN_TRIALS: u64 = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepSize {
     /// (axis, number of values), in the order of the file: strategy (with its
-    /// hyperparameter combinations), weighting (likewise), lambda, lr, seeds.
+    /// hyperparameter combinations), weighting (likewise), lambda, lr, init (when it is a
+    /// list of more than one), seeds.
     pub axes: Vec<(&'static str, u64)>,
     /// The trials of the plan (single-task trials have no weighting and no λ).
     pub trials: u64,
@@ -92,15 +93,20 @@ pub(super) fn sweep_size(file: &ExperimentFile) -> SweepSize {
     let lambdas = weight_vectors(&sweep.lambda, file.tasks.len());
     let lrs = sweep.lr.len() as u64;
     let seeds = file.seeds.len() as u64;
+    let inits = file.model.init.as_ref().map_or(1, |entry| entry.len()) as u64;
     let per_sharing = statics.saturating_mul(lambdas).saturating_add(others);
     let trials = (single.len() as u64)
         .saturating_add(sharings.saturating_mul(per_sharing))
         .saturating_mul(lrs)
+        .saturating_mul(inits)
         .saturating_mul(seeds);
     let strategies = (single.len() as u64).saturating_add(sharings);
     let weightings = statics.saturating_add(others);
-    let axes =
+    let mut axes =
         vec![("strategy", strategies), ("weighting", weightings), ("lambda", lambdas), ("lr", lrs), ("seeds", seeds)];
+    if inits != 1 {
+        axes.insert(4, ("init", inits));
+    }
     SweepSize { axes, trials }
 }
 

@@ -68,13 +68,20 @@ pub(super) fn project_to_simplex(v: &[f64]) -> Vec<f64> {
 
 /// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when `a` is singular
 /// to working precision.
-pub(super) fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+pub(super) fn solve(a: Vec<Vec<f64>>, b: Vec<f64>) -> Option<Vec<f64>> {
+    solve_with_tolerance(a, b, 1e-13)
+}
+
+/// [`solve`], refusing a pivot at most `relative` times the largest entry of `a`. Interior-point
+/// systems, whose entries span many orders of magnitude by design, use 0: only a zero (or NaN)
+/// pivot is refused, as LAPACK's `getrf` does.
+pub(super) fn solve_with_tolerance(mut a: Vec<Vec<f64>>, mut b: Vec<f64>, relative: f64) -> Option<Vec<f64>> {
     let n = b.len();
     let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     for col in 0..n {
         let pivot = (col..n).max_by(|&r, &s| a[r][col].abs().total_cmp(&a[s][col].abs()))?;
         let pivot_size = a[pivot][col].abs();
-        if pivot_size.is_nan() || pivot_size <= 1e-13 * scale {
+        if pivot_size.is_nan() || pivot_size <= relative * scale {
             return None;
         }
         a.swap(col, pivot);

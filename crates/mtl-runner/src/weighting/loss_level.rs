@@ -7,13 +7,15 @@ use super::linalg::{softmax, Adam};
 use super::{shared_gradients, Decision, StepInput, Weighter};
 
 /// Learning rate of uncertainty weighting's log-variances. Kendall et al. train them with the
-/// network's optimiser; we follow the code of Nash-MTL and FAMO, which give the weighting
-/// method's parameters their own Adam with `--method-params-lr` = 0.025
-/// (FAMO `experiments/utils.py`), so the rate does not change with the trial's `lr`.
+/// network's optimiser; we follow the code of Nash-MTL (AvivNavon/nash-mtl cce18403) and FAMO
+/// (Cranial-XIX/FAMO 0a6ad06), which give the weighting method's parameters an Adam parameter
+/// group of their own at `--method-params-lr` = 0.025 (`experiments/utils.py` in both), so the
+/// rate does not change with the trial's `lr`.
 pub(super) const UNCERTAINTY_LR: f64 = 0.025;
 
 /// Losses are clamped below at this value where a method divides by a loss or takes its log
-/// (the 1e-8 of LibMTL's `log(losses + 1e-8)` and FAMO's `D = losses + 1e-8`).
+/// (the 1e-8 of `log(losses + 1e-8)` in LibMTL's `DB_MTL.py` at 4336804 and of
+/// `D = losses - min_losses + 1e-8` in FAMO's `famo.py` at 0a6ad06).
 const LOSS_FLOOR: f64 = 1e-8;
 
 /// `static` and `equal`: fixed weights.
@@ -34,8 +36,9 @@ impl Weighter for Fixed {
     }
 }
 
-/// Kendall et al. 2018's objective in the form LibMTL (`UW.py`) and Nash-MTL (`Uncertainty`)
-/// use for every task: `Σ_i ½·exp(−s_i)·L_i + ½·s_i`, with `s_i = log σ_i²`
+/// Kendall et al. 2018's objective in the form LibMTL (`UW.py` at 4336804) and Nash-MTL's code
+/// (`Uncertainty` at cce18403) use for every task: `Σ_i ½·exp(−s_i)·L_i + ½·s_i`, with
+/// `s_i = log σ_i²`
 /// (Kendall et al. eq. 7 with `log σ_1 σ_2 = ½ Σ s_i`).
 pub fn uncertainty_objective(losses: &[f64], log_variances: &[f64]) -> f64 {
     losses.iter().zip(log_variances).map(|(l, s)| 0.5 * (-s).exp() * l + 0.5 * s).sum()
@@ -95,7 +98,7 @@ impl Weighter for Dwa {
 }
 
 /// Random loss weighting (Lin et al. 2022, Sec. 3): each step `w = softmax(z)`, `z ~ N(0, I)`,
-/// so the weights sum to 1 (as in LibMTL's `RLW.py`).
+/// so the weights sum to 1 (as in LibMTL's `RLW.py` at 4336804).
 pub(super) struct Rlw {
     pub(super) rng: Rng,
 }
@@ -121,7 +124,8 @@ impl Weighter for Gls {
     }
 }
 
-/// FAMO (Liu et al. 2023, Alg. 1), following the official `famo.py` (Cranial-XIX/FAMO):
+/// FAMO (Liu et al. 2023, Alg. 1), following the official `famo.py` (Cranial-XIX/FAMO at
+/// 0a6ad06, 2024-05-09):
 /// logits ξ (initially 0), `z = softmax(ξ)`, the loss `Σ_i z_i/c · log(L_i + ε)` with
 /// `c = Σ_j z_j/(L_j + ε)` held constant, i.e. loss weights `w_i = z_i / (c·(L_i + ε))`
 /// (which sum to 1). The logits take one Adam step (weight decay γ) on
@@ -130,7 +134,10 @@ impl Weighter for Gls {
 /// The official code evaluates L(t+1) on the same batch right after the optimiser step (an extra
 /// forward pass). We see only the next step's losses, on the next batch, so the update of ξ from
 /// L(t) to L(t+1) happens at the start of step t+1, before its weights are computed: noisier,
-/// no extra pass. `min_losses` of the official code is 0 (its default).
+/// no extra pass. `min_losses` of the official code is 0 (its default). The official `FAMO` also
+/// clips the shared parameters' gradient to norm `max_norm = 1` after the backward pass (as its
+/// benchmark code's `WeightMethod` does for every method); we do not clip: a loss-level method's
+/// single backward pass does not tell which parameters are shared.
 pub(super) struct Famo {
     pub(super) logits: Vec<f64>,
     pub(super) adam: Adam,

@@ -10,10 +10,11 @@
 //! - loss level (`loss_level`): static, equal, uncertainty, dwa, rlw, gls, famo, and gradnorm;
 //! - gradient surgery (`surgery`): pcgrad, gradvac, db-mtl;
 //! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl,
-//!   aligned-mtl, nash-mtl.
+//!   aligned-mtl; nash-mtl has a module of its own (`nash`).
 //!
 //! Each method cites its paper and, where we follow it instead, the official code; departures
-//! from either are noted on the method.
+//! from either are noted on the method. A claim about another implementation names the version
+//! it describes (a commit or a date).
 //!
 //! ```
 //! use mtl_runner::weighting::{Decision, Method, StepInput};
@@ -29,13 +30,15 @@
 
 mod linalg;
 mod loss_level;
+mod nash;
 mod solvers;
 mod surgery;
 
 use mtl_data::Rng;
 
 pub use loss_level::{dwa_weights, uncertainty_objective};
-pub use solvers::{aligned_mtl_transform, min_norm_weights, nash_weights};
+pub use nash::{nash_mtl_weights, nash_weights};
+pub use solvers::{aligned_mtl_transform, min_norm_weights};
 
 /// A weighting method with its hyperparameters (a value of the `weighting` sweep axis).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,25 +60,27 @@ pub enum Method {
     Gls,
     /// FAMO, Liu et al. 2023.
     Famo {
-        /// Weight decay γ of the logits (default 0.01: `famo.py` and `--gamma` in the official
-        /// code; its run scripts use 0.001 for QM9 and 0.01 for CelebA).
+        /// Weight decay γ of the logits (default 0.01: `famo.py`'s and `--gamma`'s in the official
+        /// code at Cranial-XIX/FAMO 0a6ad06, whose run scripts use 0.001 for QM9, CelebA and
+        /// NYUv2 and 0.01 for Cityscapes).
         gamma: f64,
-        /// Adam learning rate of the logits (default 0.025, the official `w_lr`).
+        /// Adam learning rate of the logits (default 0.025, the official `w_lr` at 0a6ad06).
         lr: f64,
     },
     /// DB-MTL, dual-balancing, Lin et al. 2023.
     DbMtl {
-        /// EMA decay β of the log-loss gradients (default 0.9, LibMTL's `--DB_beta`).
+        /// EMA decay β of the log-loss gradients (default 0.9, LibMTL's `--DB_beta` at 4336804).
         beta: f64,
-        /// Decay exponent σ of `β_t = β / t^σ` (default 0, LibMTL's `--DB_beta_sigma`).
+        /// Decay exponent σ of `β_t = β / t^σ` (default 0, LibMTL's `--DB_beta_sigma` at 4336804).
         beta_sigma: f64,
     },
     /// GradNorm, Chen et al. 2018.
     GradNorm {
-        /// Restoring-force strength α (default 1.5, LibMTL's; the paper tunes it per dataset).
+        /// Restoring-force strength α (default 1.5, LibMTL's `--alpha` at 4336804; the paper tunes
+        /// it per dataset).
         alpha: f64,
-        /// Adam learning rate of the weights (default 0.025, the rate Nash-MTL's and FAMO's code
-        /// give weighting parameters).
+        /// Adam learning rate of the weights (default 0.025, the `--method-params-lr` that
+        /// Nash-MTL's code, at cce18403, and FAMO's, at 0a6ad06, give weighting parameters).
         lr: f64,
     },
     /// PCGrad, Yu et al. 2020.
@@ -84,22 +89,28 @@ pub enum Method {
     Mgda,
     /// CAGrad, Liu et al. 2021.
     Cagrad {
-        /// Radius c of the ball around the mean gradient (default 0.5, the official `cagrad`
-        /// function's and LibMTL's; Nash-MTL's and FAMO's `--c` defaults to 0.4).
+        /// Radius c of the ball around the mean gradient (default 0.5: the official `cagrad`
+        /// function's at Cranial-XIX/CAGrad dc3d481 and LibMTL's `--calpha` at 4336804; `--c` in
+        /// Nash-MTL's code at cce18403 and FAMO's at 0a6ad06 defaults to 0.4).
         c: f64,
     },
     /// IMTL-G, Liu et al. 2021.
     Imtl,
     /// GradVac, Wang et al. 2021.
     GradVac {
-        /// EMA decay β of the similarity targets (default 0.01, the paper's; LibMTL defaults
-        /// to 0.5).
+        /// EMA decay β of the similarity targets (default 0.01, the paper's; LibMTL's
+        /// `--GradVac_beta` is 0.5 at 4336804).
         beta: f64,
     },
     /// Aligned-MTL, Senushkin et al. 2023.
     AlignedMtl,
-    /// Nash-MTL, Navon et al. 2022.
-    NashMtl,
+    /// Nash-MTL, Navon et al. 2022, as its official code computes it (see `nash`).
+    NashMtl {
+        /// The shared gradient `Σ_i α_i g_i` is clipped to this L2 norm (default 1, the official
+        /// `max_norm`'s at cce18403 and LibMTL's at 4336804; 0 disables), as
+        /// `torch.nn.utils.clip_grad_norm_` does.
+        max_norm: f64,
+    },
     /// MGDA-UB, Sener & Koltun 2018 (Sec. 3.3): the min-norm weights of the task gradients with
     /// respect to the shared representation (an upper bound of the shared-parameter problem),
     /// applied to the losses. Needs tasks that share one representation (hard sharing, same inputs).
@@ -146,7 +157,7 @@ impl Method {
             Method::Imtl => "imtl",
             Method::GradVac { .. } => "gradvac",
             Method::AlignedMtl => "aligned-mtl",
-            Method::NashMtl => "nash-mtl",
+            Method::NashMtl { .. } => "nash-mtl",
             Method::MgdaUb => "mgda-ub",
         }
     }
@@ -169,7 +180,7 @@ impl Method {
             "imtl" => Method::Imtl,
             "gradvac" => Method::GradVac { beta: 0.01 },
             "aligned-mtl" => Method::AlignedMtl,
-            "nash-mtl" => Method::NashMtl,
+            "nash-mtl" => Method::NashMtl { max_norm: 1.0 },
             "mgda-ub" => Method::MgdaUb,
             _ => return None,
         })
@@ -185,6 +196,7 @@ impl Method {
             Method::GradNorm { alpha, lr } => vec![("gradnorm_alpha", alpha), ("gradnorm_lr", lr)],
             Method::Cagrad { c } => vec![("cagrad_c", c)],
             Method::GradVac { beta } => vec![("gradvac_beta", beta)],
+            Method::NashMtl { max_norm } => vec![("nash_mtl_max_norm", max_norm)],
             _ => Vec::new(),
         }
     }
@@ -206,6 +218,7 @@ impl Method {
                 // Liu et al. 2021 (Thm. 3.2): c ∈ [0, 1) for convergence to a stationary point.
                 (Method::Cagrad { c }, "c") => (c, (0.0..1.0).contains(&value), "in [0, 1)"),
                 (Method::GradVac { beta }, "beta") => (beta, (0.0..=1.0).contains(&value), "in [0, 1]"),
+                (Method::NashMtl { max_norm }, "max_norm") => (max_norm, value >= 0.0, "≥ 0 (0: no clipping)"),
                 _ => return Err(format!("{} has no hyperparameter \"{key}\"", self.name())),
             };
             if !(value.is_finite() && allowed) {
@@ -229,7 +242,7 @@ impl Method {
                 | Method::Imtl
                 | Method::GradVac { .. }
                 | Method::AlignedMtl
-                | Method::NashMtl
+                | Method::NashMtl { .. }
                 | Method::MgdaUb
         )
     }
@@ -260,7 +273,7 @@ impl Method {
             | Method::Cagrad { .. }
             | Method::Imtl
             | Method::AlignedMtl
-            | Method::NashMtl => "n backward passes, n × shared-parameter gradients",
+            | Method::NashMtl { .. } => "n backward passes, n × shared-parameter gradients",
             Method::MgdaUb => {
                 "n backward passes through the heads only, n × representation gradients (batch × width), then 1 backward pass of the weighted loss"
             }
@@ -303,7 +316,7 @@ impl Method {
                 Box::new(surgery::GradVac { beta, targets: vec![vec![0.0; n_tasks]; n_tasks], rng: rng() })
             }
             Method::AlignedMtl => Box::new(solvers::GramSolver { weights_of: solvers::aligned_mtl_weights }),
-            Method::NashMtl => Box::new(solvers::NashMtl { previous: vec![1.0; n_tasks] }),
+            Method::NashMtl { max_norm } => Box::new(nash::NashMtl { max_norm, previous: vec![1.0; n_tasks] }),
             Method::MgdaUb => Box::new(solvers::MinNormLossWeights),
         };
         Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
@@ -324,9 +337,17 @@ pub struct StepInput<'a> {
 /// How to turn the tasks' losses into one update.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    /// Every parameter's gradient is `Σ_i w_i ∇L_i` (loss-level methods, gradnorm and
-    /// nash-mtl).
+    /// Every parameter's gradient is `Σ_i w_i ∇L_i` (loss-level methods, gradnorm, and
+    /// nash-mtl with `max_norm = 0`).
     LossWeights(Vec<f64>),
+    /// As `LossWeights`, then the shared parameters' gradient is multiplied by `shared_scale`
+    /// (nash-mtl's clipping; task-specific parameters keep `w_i ∇L_i`).
+    ClippedLossWeights {
+        /// The loss weights.
+        weights: Vec<f64>,
+        /// In (0, 1]: what the shared parameters' gradient is multiplied by.
+        shared_scale: f64,
+    },
     /// The shared parameters' gradient is `gradient` (same flattening as the input); each
     /// task-specific parameter keeps its own task's unweighted gradient.
     SharedGradient {
@@ -336,6 +357,18 @@ pub enum Decision {
         /// for every method but db-mtl (whose weights scale moving averages; see there).
         weights: Vec<f64>,
     },
+}
+
+impl Decision {
+    /// The task weights the diagnostics record: the loss weights, or the effective weights of
+    /// a shared gradient.
+    pub fn weights(&self) -> &[f64] {
+        match self {
+            Decision::LossWeights(weights)
+            | Decision::ClippedLossWeights { weights, .. }
+            | Decision::SharedGradient { weights, .. } => weights,
+        }
+    }
 }
 
 /// One training run's state of a method.
@@ -444,6 +477,13 @@ pub(crate) mod tests {
         assert_eq!(cagrad.with(&[("cagrad_c", 0.2)]), Ok(Method::Cagrad { c: 0.2 }));
         assert_eq!(cagrad.with(&[("cagrad_c", 1.0)]), Err("c must be a finite number in [0, 1), got 1".to_string()));
         assert_eq!(cagrad.with(&[("cagrad_beta", 0.1)]), Err("cagrad has no hyperparameter \"beta\"".to_string()));
+        let nash = Method::default_for("nash-mtl").unwrap();
+        assert_eq!(nash.hyperparameters(), vec![("nash_mtl_max_norm", 1.0)]);
+        assert_eq!(nash.with(&[("nash_mtl_max_norm", 0.0)]), Ok(Method::NashMtl { max_norm: 0.0 }));
+        assert_eq!(
+            nash.with(&[("nash_mtl_max_norm", -1.0)]),
+            Err("max_norm must be a finite number ≥ 0 (0: no clipping), got -1".to_string())
+        );
         let famo = Method::default_for("famo").unwrap();
         assert_eq!(famo.with(&[("famo_lr", 0.1), ("famo_gamma", 0.0)]), Ok(Method::Famo { gamma: 0.0, lr: 0.1 }));
         assert!(famo.with(&[("famo_lr", f64::NAN)]).is_err());
@@ -491,6 +531,9 @@ pub(crate) mod tests {
                     };
                     let finite = match weighter.step(&input) {
                         Decision::LossWeights(w) => w.iter().all(|x| x.is_finite()),
+                        Decision::ClippedLossWeights { weights, shared_scale } => {
+                            weights.iter().all(|x| x.is_finite()) && shared_scale > 0.0 && shared_scale <= 1.0
+                        }
                         Decision::SharedGradient { gradient, weights } => {
                             gradient.iter().all(|x| x.is_finite()) && weights.iter().all(|x| x.is_finite())
                         }

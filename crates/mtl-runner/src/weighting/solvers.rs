@@ -1,6 +1,6 @@
 //! Methods that solve a small problem over the Gram matrix `K = GᵀG` (n × n, `K_ij = g_i·g_j`)
 //! for task weights α and update the shared parameters with `Σ_i α_i g_i`:
-//! mgda, cagrad, imtl, aligned-mtl, nash-mtl.
+//! mgda, cagrad, imtl, aligned-mtl (nash-mtl, which also solves over K, is in `nash`).
 
 use super::linalg::{combine, dot, gram, mat_vec, project_to_simplex, quadratic, solve, symmetric_eigen};
 use super::{shared_gradients, Decision, StepInput, Weighter};
@@ -41,9 +41,10 @@ pub fn min_norm_weights(gradients: &[Vec<f64>]) -> Vec<f64> {
 /// the vertex t = argmin_r (Kα)_r with the closed-form line search of their Alg. 1
 /// (`min_γ ‖(1−γ)θ̄ + γ g_t‖²`, clipped to [0, 1]). We add away steps (Lacoste-Julien & Jaggi
 /// 2015): when moving away from the worst vertex in use gains more, do that instead. Plain FW
-/// converges as O(1/k) when the answer lies inside a face (their code stops after 250 iterations
-/// or a change below 1e-5); with away steps it converges linearly, here to a duality gap of
-/// 1e-15 relative. No gradient normalisation (`mgda_gn = none`, LibMTL's default).
+/// converges as O(1/k) when the answer lies inside a face (their code, isl-org/
+/// MultiObjectiveOptimization at bf5bbb3, stops after 250 iterations or a change below 1e-5);
+/// with away steps it converges linearly, here to a duality gap of 1e-15 relative. No gradient
+/// normalisation (`mgda_gn = none`, LibMTL's default at 4336804).
 pub(super) fn min_norm_from_gram(k: &[Vec<f64>]) -> Vec<f64> {
     let n = k.len();
     let mut alpha = vec![1.0 / n as f64; n];
@@ -86,8 +87,9 @@ pub(super) fn min_norm_from_gram(k: &[Vec<f64>]) -> Vec<f64> {
     alpha
 }
 
-/// CAGrad (Liu et al. 2021, Alg. 1), following the official code (Cranial-XIX/CAGrad,
-/// `cagrad(grads, alpha=c, rescale=1)`, which Nash-MTL, FAMO and LibMTL copy): with
+/// CAGrad (Liu et al. 2021, Alg. 1), following the official code (Cranial-XIX/CAGrad at dc3d481,
+/// `cagrad(grads, alpha=c, rescale=1)`, which the code of Nash-MTL at cce18403, of FAMO at 0a6ad06
+/// and LibMTL at 4336804 copy): with
 /// `g_0 = mean_i g_i` and `√φ = c‖g_0‖`, find w on the simplex minimising
 /// `F(w) = g_wᵀ g_0 + √φ ‖g_w‖` (`g_w = Σ w_i g_i`), then
 /// `d = (g_0 + √φ/‖g_w‖ · g_w) / (1 + c²)` — the `rescale = 1` division of the official code,
@@ -146,8 +148,8 @@ pub(super) fn cagrad_weights(k: &[Vec<f64>], c: f64) -> Vec<f64> {
 /// IMTL-G (Liu et al. 2021, "Towards Impartial Multi-task Learning", Sec. 3.2, closed form):
 /// the update `Σ α_i g_i` with `Σ α_i = 1` whose projections onto every unit gradient
 /// `u_i = g_i/‖g_i‖` are equal. With `D = [g_1 − g_i]` and `U = [u_1 − u_i]` (i = 2..n),
-/// `α_{2..n} = g_1 Uᵀ (D Uᵀ)⁻¹` and `α_1 = 1 − Σ α_{2..n}` (LibMTL's `IMTL.py`, without its
-/// IMTL-L loss scaling). The paper computes the gradients with respect to the shared
+/// `α_{2..n} = g_1 Uᵀ (D Uᵀ)⁻¹` and `α_1 = 1 − Σ α_{2..n}` (LibMTL's `IMTL.py` at 4336804,
+/// without its IMTL-L loss scaling). The paper computes the gradients with respect to the shared
 /// representation; we use those of the shared parameters (LibMTL's `rep_grad = False`).
 /// When a gradient is zero or the system is singular (e.g. two parallel gradients), the
 /// condition has no unique answer and we return the mean weights 1/n.
@@ -177,7 +179,8 @@ pub(super) fn imtl_weights(k: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// Aligned-MTL's gradient transform B (Senushkin et al. 2023, Sec. 4 / Alg. 1; the official
-/// `ProcrustesSolver` with `scale_mode = "min"`): with `K = V Λ Vᵀ` (eigenvalues above
+/// `ProcrustesSolver` with `scale_mode = "min"`, SamsungLabs/MTL at 3f577f1): with `K = V Λ Vᵀ`
+/// (eigenvalues above
 /// `λ_max · n · ε_f32` only, the official rank tolerance),
 /// `B = √λ_min · V Λ^{-1/2} Vᵀ`. The aligned gradients `G B` are orthogonal with equal norms
 /// `√λ_min` (condition number 1): `Bᵀ K B = λ_min · I` on the span of the gradients.
@@ -210,81 +213,6 @@ pub(super) fn aligned_mtl_weights(k: &[Vec<f64>]) -> Vec<f64> {
     aligned_mtl_transform(k).iter().map(|row| row.iter().sum()).collect()
 }
 
-/// The Nash bargaining weights (Navon et al. 2022, Sec. 3): the α > 0 with `(GᵀG) α = 1/α`
-/// elementwise. It is the unique minimiser of the strictly convex
-/// `f(α) = ½ αᵀKα − Σ_i log α_i` on α > 0 (its gradient is `Kα − 1/α`), which we find with
-/// damped Newton steps (Hessian `K + diag(1/α²)`, backtracking that keeps α > 0), started at
-/// `α_i = 1/√K_ii` — exact for orthogonal gradients. The paper and official code instead solve
-/// a sequence of convex problems (CCP with cvxpy, at most 20 iterations, warm-started from the
-/// previous step); Newton reaches the fixed point to rounding error.
-/// `None` when there is no solution: with a zero gradient, or gradients some nonnegative
-/// combination of which vanishes (e.g. g_2 = −g_1), f is unbounded below and Newton's iterates
-/// grow without converging.
-pub fn nash_weights(gram: &[Vec<f64>]) -> Option<Vec<f64>> {
-    let n = gram.len();
-    let k = gram;
-    let objective = |a: &[f64]| 0.5 * quadratic(k, a) - a.iter().map(|x| x.ln()).sum::<f64>();
-    let mut alpha: Vec<f64> = (0..n).map(|i| if k[i][i] > 0.0 { 1.0 / k[i][i].sqrt() } else { 1.0 }).collect();
-    for _ in 0..100 {
-        let k_alpha = mat_vec(k, &alpha);
-        // Relative residual of the fixed point: α_i (Kα)_i − 1.
-        if alpha.iter().zip(&k_alpha).all(|(a, ka)| (a * ka - 1.0).abs() < 1e-14) {
-            break;
-        }
-        let gradient: Vec<f64> = alpha.iter().zip(&k_alpha).map(|(a, ka)| ka - 1.0 / a).collect();
-        let mut hessian = k.to_vec();
-        for i in 0..n {
-            hessian[i][i] += 1.0 / (alpha[i] * alpha[i]);
-        }
-        let Some(newton) = solve(hessian, gradient.iter().map(|g| -g).collect()) else { break };
-        let value = objective(&alpha);
-        let slope = dot(&gradient, &newton);
-        let mut t = 1.0;
-        loop {
-            let candidate: Vec<f64> = alpha.iter().zip(&newton).map(|(a, d)| a + t * d).collect();
-            if candidate.iter().all(|&a| a > 0.0) && objective(&candidate) <= value + 0.25 * t * slope {
-                alpha = candidate;
-                break;
-            }
-            t /= 2.0;
-            if t < 1e-12 {
-                break; // no progress left at working precision
-            }
-        }
-    }
-    let converged = mat_vec(k, &alpha).iter().zip(&alpha).all(|(ka, a)| *a > 0.0 && (a * ka - 1.0).abs() < 1e-9);
-    converged.then_some(alpha)
-}
-
-/// Nash-MTL as the official code (AvivNavon/nash-mtl `NashMTL.get_weighted_loss`, copied by
-/// LibMTL and FAMO) does it:
-/// - the Gram matrix is divided by its Frobenius norm before solving, and the division is never
-///   undone, so α = ‖K‖_F^{1/2} · α* with α* the paper's solution;
-/// - α weighs the losses (`Σ α_i L_i` backward): `LossWeights`, so the task-specific parameters
-///   get α_i ∇L_i too;
-/// - when there is no solution, the previous step's α is kept (ones at the start; the official
-///   solver's failure path keeps `prvs_alpha`).
-///
-/// The official code also clips the shared gradient to norm 1 (`max_norm`); that is the
-/// training loop's business, not done here.
-pub(super) struct NashMtl {
-    pub(super) previous: Vec<f64>,
-}
-
-impl Weighter for NashMtl {
-    fn step(&mut self, input: &StepInput) -> Decision {
-        let k = gram(shared_gradients(input));
-        let norm = k.iter().flatten().map(|v| v * v).sum::<f64>().sqrt();
-        if norm > 0.0 {
-            let normalised: Vec<Vec<f64>> = k.iter().map(|row| row.iter().map(|v| v / norm).collect()).collect();
-            if let Some(alpha) = nash_weights(&normalised) {
-                self.previous = alpha;
-            }
-        }
-        Decision::LossWeights(self.previous.clone())
-    }
-}
-
 fn argmin(x: &[f64]) -> usize {
     (0..x.len()).min_by(|&a, &b| x[a].total_cmp(&x[b])).unwrap_or(0)
 }
@@ -303,8 +231,8 @@ impl Weighter for MinNormLossWeights {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{assert_close, check_shared, loss_weights};
-    use super::super::{Method, StepInput};
+    use super::super::tests::{assert_close, check_shared};
+    use super::super::Method;
     use super::*;
 
     fn gram_of(grads: &[&[f64]]) -> Vec<Vec<f64>> {
@@ -433,45 +361,4 @@ mod tests {
 
     /// `weighting_reference.py`, section aligned-mtl.
     const ALIGNED_REFERENCE: [f64; 3] = [0.3731677156797324, 0.24863382075516405, -0.2527059362821809];
-
-    #[test]
-    fn nash_orthogonal_gradients() {
-        // K = diag(a², b²): a² α_1 = 1/α_1 → α = (1/a, 1/b) (Navon et al. 2022: Kα = 1/α).
-        let k = gram_of(&[&[2.0, 0.0], &[0.0, 0.5]]);
-        assert_close(&nash_weights(&k).unwrap(), &[0.5, 2.0], 1e-15, "nash");
-        // The weighter normalises K by ‖K‖_F = √(16 + 1/16) first (official code): α = ‖K‖_F^{1/2}/(a, b).
-        let scale = (16.0f64 + 1.0 / 16.0).sqrt().sqrt();
-        let mut weighter = Method::NashMtl.start(2, 0);
-        let grads = vec![vec![2.0f32, 0.0], vec![0.0, 0.5]];
-        let input = StepInput { losses: &[1.0, 1.0], static_weights: &[], shared_gradients: Some(&grads) };
-        assert_close(&loss_weights(weighter.step(&input)), &[scale / 2.0, scale * 2.0], 1e-12, "nash-mtl");
-        // Exactly opposite gradients have no solution (f is unbounded along α = (1, 1)):
-        // the weighter keeps the previous α.
-        assert_eq!(nash_weights(&gram_of(&[&[1.0, 2.0], &[-1.0, -2.0]])), None);
-        assert_eq!(nash_weights(&gram_of(&[&[0.0, 0.0], &[1.0, 2.0]])), None);
-        let opposite = vec![vec![1.0f32, 2.0], vec![-1.0, -2.0]];
-        let input = StepInput { losses: &[1.0, 1.0], static_weights: &[], shared_gradients: Some(&opposite) };
-        assert_close(&loss_weights(weighter.step(&input)), &[scale / 2.0, scale * 2.0], 1e-12, "kept");
-    }
-
-    #[test]
-    fn nash_fixed_point_for_non_orthogonal_gradients() {
-        let cases: [&[&[f64]]; 2] =
-            [&[&[1.0, 0.0], &[1.0, 1.0]], &[&[1.0, 0.2, -0.3], &[-0.4, 1.0, 0.5], &[0.9, 0.9, 0.1]]];
-        for grads in cases {
-            let k = gram_of(grads);
-            let alpha = nash_weights(&k).unwrap();
-            let residual: Vec<f64> = mat_vec(&k, &alpha).iter().zip(&alpha).map(|(ka, a)| ka - 1.0 / a).collect();
-            assert!(
-                alpha.iter().all(|&a| a > 0.0) && residual.iter().all(|r| r.abs() < 1e-8),
-                "{alpha:?} {residual:?}"
-            );
-        }
-        // Against the reference solver (weighting_reference.py, nash-mtl).
-        let k = gram_of(&[&[1.0, 0.2, -0.3], &[-0.4, 1.0, 0.5], &[0.9, 0.9, 0.1]]);
-        assert_close(&nash_weights(&k).unwrap(), &NASH_REFERENCE, 1e-12, "nash reference");
-    }
-
-    /// `weighting_reference.py`, section nash-mtl.
-    const NASH_REFERENCE: [f64; 3] = [0.8614231961733311, 0.8523323341747431, 0.4626454323087876];
 }

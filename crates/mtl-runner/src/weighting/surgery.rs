@@ -15,8 +15,9 @@ use super::{shared_gradients, Decision, StepInput, Weighter};
 
 /// PCGrad (Yu et al. 2020, Alg. 1): for each task i, in a random order over the other tasks j,
 /// `g_i ← g_i − (g_i·g_j / ‖g_j‖²) g_j` whenever `g_i·g_j < 0` (against the original `g_j`);
-/// the update is the sum of the projected gradients (the paper; LibMTL and Nash-MTL's code sum
-/// too). Unlike LibMTL, a task is never projected against itself (the paper's j ≠ i).
+/// the update is the sum of the projected gradients (the paper; LibMTL at 4336804 and Nash-MTL's
+/// code at cce18403 sum too). Unlike LibMTL at 4336804, whose shuffled order includes i itself,
+/// a task is never projected against itself (the paper's j ≠ i).
 pub(super) struct PcGrad {
     pub(super) rng: Rng,
 }
@@ -42,10 +43,11 @@ impl Weighter for PcGrad {
 /// The update is `Σ_i g_i'`.
 ///
 /// Two choices: (1) the whole flattened shared gradient is one group (LibMTL's
-/// `GradVac_group_type = 0`; the paper also discusses finer groups, per layer or per parameter
-/// matrix, LibMTL's types 1 and 2); (2) the EMA is updated for every pair as in the paper's
-/// Alg. 1 (and TorchJD's `GradVac`), whereas LibMTL updates it only inside the `if`, which keeps
-/// `φ̂` from ever rising above 0.
+/// `GradVac_group_type = 0` at 4336804; the paper also discusses finer groups, per layer or per parameter
+/// matrix, LibMTL's types 1 and 2); (2) the EMA is updated for every pair, as in the paper's
+/// Alg. 1 and in LibMTL since d2d84fa (2024-02-15, "fix a bug in GradVac"; checked at 4336804).
+/// Before that commit LibMTL updated it only inside the `if`, which kept `φ̂` from ever rising
+/// above 0.
 pub(super) struct GradVac {
     pub(super) beta: f64,
     /// `targets[i][j]` = φ̂_ij.
@@ -77,7 +79,7 @@ impl Weighter for GradVac {
     }
 }
 
-/// DB-MTL (Lin et al. 2023), following the authors' LibMTL `DB_MTL.py`:
+/// DB-MTL (Lin et al. 2023), following the authors' LibMTL `DB_MTL.py` (at 4336804):
 /// - loss-scale balancing: the gradient of `log(L_i + 1e-8)`, i.e. `g_i / (L_i + 1e-8)`;
 /// - an EMA of it, `ĝ_i ← β_t ĝ_i + (1 − β_t) g_i/(L_i + ε)` with `β_t = β / t^σ`, `ĝ_i` = 0 at
 ///   the start;
@@ -180,7 +182,8 @@ mod tests {
         // Step 1: g1 = (1, 0), g2 = (1, 1), φ = 1/√2 > φ̂ = 0: no change; φ̂ ← β/√2 = 0.3536 (β = ½).
         // Step 2: g1 = (1, 0), g2 = (0, 1), φ = 0 < φ̂: g1' = g1 + w g2, g2' = g2 + w g1 with
         // w = φ̂/√(1 − φ̂²), so cos(g1', g2) = φ̂; the sum is (1 + w)(1, 1).
-        // (LibMTL updates φ̂ only on a conflict, so it would leave φ̂ = 0 and not touch step 2.)
+        // (LibMTL before d2d84fa, 2024-02-15, updated φ̂ only on a conflict, so it would leave
+        // φ̂ = 0 and not touch step 2.)
         let target = 0.5 / 2f64.sqrt();
         let w = target / (1.0 - target * target).sqrt();
         check_shared(

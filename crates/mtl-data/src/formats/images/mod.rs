@@ -6,10 +6,14 @@
 //! what the format promises.
 //!
 //! ```no_run
-//! use mtl_data::formats::images::{idx_dir, multi_mnist};
+//! use mtl_data::formats::images::{idx_dir, multi_mnist_splits, Resize};
+//! use mtl_data::prepare::{carve_images, Amount, Carve, SplitPolicy};
 //! let mnist = idx_dir("data/mnist".as_ref())?; // train + t10k, 1×28×28
-//! let multi = multi_mnist(&mnist.train, 0)?; // labels: left digit; right_labels: right digit
-//! assert_eq!(multi.images.labels.len(), multi.right_labels.len());
+//! // Carve the digits into splits first, then pair digits within each split.
+//! let policy = SplitPolicy { val: Amount::Fraction(0.1), test: Amount::Fraction(0.2), carve: Carve::Random, seed: 0 };
+//! let digits = carve_images("data/mnist".as_ref(), mnist, &policy)?;
+//! let multi = multi_mnist_splits(&digits, 0, Resize::Bilinear)?; // labels: left digit; right_labels: right digit
+//! assert_eq!(multi.train.images.labels.len(), multi.train.right_labels.len());
 //! # Ok::<(), mtl_data::DataError>(())
 //! ```
 
@@ -26,7 +30,7 @@ use crate::DataError;
 pub use cifar::{cifar, CifarLabels};
 pub use folder::{image_folder, ImageFolderOptions, Unreadable};
 pub use idx::{idx_dir, mnist_pair, read_idx, IdxArray};
-pub use multi_mnist::{multi_mnist, MultiDigits};
+pub use multi_mnist::{multi_mnist, multi_mnist_splits, MultiDigits, Resize};
 
 /// The entries of `dir`, sorted by path so that reading is deterministic.
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {

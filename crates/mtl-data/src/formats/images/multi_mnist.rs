@@ -1,7 +1,11 @@
-//! MultiMNIST (Sener & Koltun, "Multi-Task Learning as Multi-Objective
-//! Optimization", 2018): two overlapping digits per image, one task per digit.
+//! MultiMNIST (Sabour et al. 2017, "Dynamic Routing Between Capsules"; the two-task
+//! version of Sener & Koltun 2018, "Multi-Task Learning as Multi-Objective
+//! Optimization"): two overlapping digits per image, one task per digit.
+//!
+//! Each split is composed from its own digits only ([`multi_mnist_splits`]), so
+//! that no digit of a test image was seen in training.
 
-use crate::{DataError, LabeledImages, Rng};
+use crate::{DataError, LabeledImages, Rng, Sourced};
 
 /// MultiMNIST images with both digits' labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,27 +16,62 @@ pub struct MultiDigits {
     pub right_labels: Vec<u32>,
 }
 
+/// How the 36×36 canvas is shrunk to 28×28.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Resize {
+    /// Bilinear with half-pixel centres (OpenCV's `INTER_LINEAR`, PyTorch's
+    /// `interpolate(mode="bilinear", align_corners=False)` without antialiasing): output
+    /// pixel k samples the canvas at `(k + 0.5)·36/28 − 0.5`, interpolating the two nearest
+    /// canvas pixels, first along rows then along columns, in f32. Keeps every stroke.
+    #[default]
+    Bilinear,
+    /// Nearest neighbour: output pixel k is canvas pixel `⌊(k + 0.5)·36/28⌋` (PIL's
+    /// `NEAREST`, which the authors' `scipy.misc.imresize(…, interp='nearest')` called;
+    /// PyTorch's `mode="nearest-exact"`). Drops canvas rows and columns 2, 6, 11, 15, 20,
+    /// 24, 29 and 33.
+    Nearest,
+}
+
+impl Resize {
+    /// Both filters, in documentation order.
+    pub const ALL: [Resize; 2] = [Resize::Bilinear, Resize::Nearest];
+
+    /// The name used in experiment files and trial keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resize::Bilinear => "bilinear",
+            Resize::Nearest => "nearest",
+        }
+    }
+
+    /// Parses a name given by [`Resize::name`].
+    pub fn from_name(name: &str) -> Option<Resize> {
+        Resize::ALL.into_iter().find(|resize| resize.name() == name)
+    }
+
+    fn taps(self) -> Vec<Tap> {
+        match self {
+            Resize::Bilinear => bilinear_taps(),
+            Resize::Nearest => nearest_taps(),
+        }
+    }
+}
+
 const SIDE: usize = 28;
 const CANVAS: usize = 36;
 /// Row and column offset of the right digit on the canvas.
 const OFFSET: usize = 6;
 
-/// Builds one MultiMNIST image per digit of `digits` (which must be 1×28×28).
+/// Builds one MultiMNIST image per digit of `digits` (which must be 1×28×28), drawing
+/// each partner from `rng`.
 ///
 /// Image i puts digit i (the left digit) at rows and columns 0–27 of a 36×36
 /// zero canvas and digit j at rows and columns 6–33, combining them by
-/// pixel-wise maximum, as the authors' loader does. j is drawn uniformly
-/// from all n digits with `Rng::derive(seed, "multimnist")`, so it may be i
-/// itself (the original draws the same way, `np.random.permutation(n)[:1]`).
-///
-/// The canvas is resized to 28×28 bilinearly with half-pixel centres
-/// (OpenCV's `INTER_LINEAR`, PyTorch's `align_corners=False` without
-/// antialiasing): output pixel k samples the canvas at
-/// `(k + 0.5) · 36/28 − 0.5`, interpolating the two nearest canvas pixels,
-/// first along rows then along columns, in f32. The authors' loader used
-/// nearest-neighbour resizing (`scipy.misc.imresize(…, interp='nearest')`),
-/// which drops 8 of the 36 rows and columns; bilinear keeps every stroke.
-pub fn multi_mnist(digits: &LabeledImages, seed: u64) -> Result<MultiDigits, DataError> {
+/// pixel-wise maximum, then shrinks the canvas to 28×28 with `resize`, as the authors'
+/// loader does (Sener & Koltun's `multi_mnist_loader.py`). j is drawn uniformly from all
+/// n digits, with replacement and independently for each i, so it may be i itself, as
+/// in the original (`np.random.permutation(n)[:1]`); about n/e digits are nobody's partner.
+pub fn multi_mnist(digits: &LabeledImages, rng: &mut Rng, resize: Resize) -> Result<MultiDigits, DataError> {
     let n = digits.labels.len();
     let shape = (digits.channels, digits.height, digits.width);
     if shape != (1, SIDE, SIDE) || digits.pixels.len() != n * SIDE * SIDE {
@@ -48,8 +87,7 @@ pub fn multi_mnist(digits: &LabeledImages, seed: u64) -> Result<MultiDigits, Dat
         return Err(DataError::invalid("<MultiMNIST source digits>", message));
     }
     let digit = |idx: usize| &digits.pixels[idx * SIDE * SIDE..(idx + 1) * SIDE * SIDE];
-    let taps = bilinear_taps();
-    let mut rng = Rng::derive(seed, "multimnist");
+    let taps = resize.taps();
     let mut pixels = Vec::with_capacity(n * SIDE * SIDE);
     let mut right_labels = Vec::with_capacity(n);
     for left_idx in 0..n {
@@ -59,6 +97,27 @@ pub fn multi_mnist(digits: &LabeledImages, seed: u64) -> Result<MultiDigits, Dat
     }
     let images = LabeledImages { pixels, channels: 1, height: SIDE, width: SIDE, labels: digits.labels.clone() };
     Ok(MultiDigits { images, right_labels })
+}
+
+/// Composes each split of `digits` from that split's digits alone (so no digit appears
+/// in two splits), its partners drawn from `Rng::derive(seed, "multimnist/<split>")`.
+/// Give it digits already carved into their splits (`prepare::carve_images`): a split
+/// the source lacks stays missing.
+pub fn multi_mnist_splits(
+    digits: &Sourced<LabeledImages>,
+    seed: u64,
+    resize: Resize,
+) -> Result<Sourced<MultiDigits>, DataError> {
+    let compose = |split: &LabeledImages, name: &str| {
+        multi_mnist(split, &mut Rng::derive(seed, &format!("multimnist/{name}")), resize)
+    };
+    Ok(Sourced {
+        class_names: digits.class_names.clone(),
+        train: compose(&digits.train, "train")?,
+        val: digits.val.as_ref().map(|val| compose(val, "val")).transpose()?,
+        test: digits.test.as_ref().map(|test| compose(test, "test")).transpose()?,
+        report: digits.report.clone(),
+    })
 }
 
 /// Where output row (or column) k samples the canvas: `low + weight` lies
@@ -78,6 +137,16 @@ fn bilinear_taps() -> Vec<Tap> {
             let low = source.floor() as usize;
             Tap { low, high: (low + 1).min(CANVAS - 1), weight: (source - low as f64) as f32 }
         })
+        .collect()
+}
+
+/// Nearest neighbour as a tap of weight 0: `a + (b − a)·0` is `a` exactly.
+fn nearest_taps() -> Vec<Tap> {
+    let scale = CANVAS as f64 / SIDE as f64;
+    // (k + 0.5)·36/28 = (2k + 1)·9/14 is never a whole number, so floor has no ties.
+    (0..SIDE)
+        .map(|k| ((k as f64 + 0.5) * scale).floor() as usize)
+        .map(|at| Tap { low: at, high: at, weight: 0.0 })
         .collect()
 }
 
@@ -123,7 +192,9 @@ mod tests {
     fn digits_land_where_offset_and_resize_put_them() {
         // Output k samples canvas (k + 0.5)·36/28 − 0.5 = (9k + 1)/7: exactly canvas 4, 13, 22, 31
         // for k = 3, 10, 17, 24; canvas 6 lies 2/7 past 5 (k = 4, weight 2/7) and
-        // 4/7 before 7 (k = 5, weight 1 − 4/7 = 3/7).
+        // 4/7 before 7 (k = 5, weight 1 − 4/7 = 3/7). PyTorch's interpolate(mode="bilinear",
+        // align_corners=False) gives the same first case: 1, 1, 0.048979547, 0.11020423,
+        // 0.0734694, sum 2.3061225 (benches/reference/multimnist_reference.py).
         type Pixels<'a> = &'a [(usize, usize, f32)];
         let cases: [(Pixels, Pixels, Pixels, f32); 2] = [
             (
@@ -160,31 +231,91 @@ mod tests {
     }
 
     #[test]
-    fn pairs_are_drawn_from_the_seed_and_labelled_left_and_right() {
-        let digits = LabeledImages {
-            pixels: (0..5).flat_map(|idx| digit(&[(idx, idx, 1.0)])).collect(),
+    fn nearest_keeps_the_canvas_pixels_pil_keeps() {
+        // Rows and columns PIL's NEAREST (the authors' imresize) and PyTorch's nearest-exact
+        // keep (benches/reference/multimnist_reference.py).
+        let kept =
+            [0, 1, 3, 4, 5, 7, 8, 9, 10, 12, 13, 14, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27, 28, 30, 31, 32, 34, 35];
+        let taps = nearest_taps();
+        assert_eq!(taps.iter().map(|tap| tap.low).collect::<Vec<_>>(), kept);
+        // Each canvas pixel of the left digit (rows, columns 0–27) holds its own index / 1000:
+        // the output copies exactly the kept ones.
+        let left: Vec<f32> = (0..SIDE * SIDE).map(|i| ((i / SIDE) * CANVAS + i % SIDE) as f32 / 1000.0).collect();
+        let mut out = Vec::new();
+        compose(&left, &digit(&[]), &taps, &mut out);
+        for (k, &row) in kept.iter().enumerate().filter(|(_, &row)| row < SIDE) {
+            for (m, &col) in kept.iter().enumerate().filter(|(_, &col)| col < SIDE) {
+                assert_eq!(out[k * SIDE + m], (row * CANVAS + col) as f32 / 1000.0, "output ({k}, {m})");
+            }
+        }
+        assert_eq!(Resize::from_name("nearest"), Some(Resize::Nearest));
+        assert_eq!(Resize::default(), Resize::Bilinear);
+    }
+
+    /// `n` one-pixel digits labelled `first`, `first + 1`, …: a label names its digit.
+    fn numbered(first: u32, n: usize) -> LabeledImages {
+        LabeledImages {
+            pixels: (0..n).flat_map(|idx| digit(&[(idx % SIDE, idx / SIDE, 1.0)])).collect(),
             channels: 1,
             height: SIDE,
             width: SIDE,
-            labels: vec![10, 11, 12, 13, 14],
-        };
-        let multi = multi_mnist(&digits, 7).unwrap();
-        assert_eq!(multi, multi_mnist(&digits, 7).unwrap());
-        assert_ne!(multi.right_labels, multi_mnist(&digits, 8).unwrap().right_labels);
+            labels: (first..first + n as u32).collect(),
+        }
+    }
+
+    #[test]
+    fn pairs_are_drawn_from_the_seed_and_labelled_left_and_right() {
+        let digits = numbered(10, 5);
+        let compose_with = |seed| multi_mnist(&digits, &mut Rng::new(seed), Resize::Bilinear).unwrap();
+        let multi = compose_with(7);
+        assert_eq!(multi, compose_with(7));
+        assert_ne!(multi.right_labels, compose_with(8).right_labels);
         assert_eq!(multi.images.labels, digits.labels);
-        for (left_idx, &right_label) in multi.right_labels.iter().enumerate() {
-            let right_idx = right_label as usize - 10;
-            let mut expected = Vec::new();
-            compose(
-                &digits.pixels[left_idx * 784..][..784],
-                &digits.pixels[right_idx * 784..][..784],
-                &bilinear_taps(),
-                &mut expected,
-            );
-            assert_eq!(multi.images.pixels[left_idx * 784..][..784], expected[..]);
+        for resize in Resize::ALL {
+            let multi = multi_mnist(&digits, &mut Rng::new(7), resize).unwrap();
+            for (left_idx, &right_label) in multi.right_labels.iter().enumerate() {
+                let right_idx = right_label as usize - 10;
+                let mut expected = Vec::new();
+                compose(
+                    &digits.pixels[left_idx * 784..][..784],
+                    &digits.pixels[right_idx * 784..][..784],
+                    &resize.taps(),
+                    &mut expected,
+                );
+                assert_eq!(multi.images.pixels[left_idx * 784..][..784], expected[..], "{resize:?}");
+            }
         }
 
         let cifar_like = LabeledImages { channels: 3, height: 32, width: 32, pixels: vec![0.0; 3072], labels: vec![0] };
-        assert_error(multi_mnist(&cifar_like, 0), &["MultiMNIST source digits", "needs 1×28×28", "3×32×32"]);
+        let error = multi_mnist(&cifar_like, &mut Rng::new(0), Resize::Bilinear);
+        assert_error(error, &["MultiMNIST source digits", "needs 1×28×28", "3×32×32"]);
+    }
+
+    #[test]
+    fn each_split_pairs_its_own_digits_from_its_own_stream() {
+        // Labels 0–59 train, 100–119 val, 200–219 test: a label tells the split of its digit.
+        let digits = Sourced {
+            class_names: vec![],
+            train: numbered(0, 60),
+            val: Some(numbered(100, 20)),
+            test: Some(numbered(200, 20)),
+            report: Default::default(),
+        };
+        let multi = multi_mnist_splits(&digits, 3, Resize::Bilinear).unwrap();
+        let splits =
+            [(&multi.train, 0..60), (multi.val.as_ref().unwrap(), 100..120), (multi.test.as_ref().unwrap(), 200..220)];
+        for (split, own) in splits {
+            let used: Vec<u32> = split.images.labels.iter().chain(&split.right_labels).copied().collect();
+            assert!(used.iter().all(|label| own.contains(label)), "{own:?}: {used:?}");
+        }
+        assert_eq!(multi, multi_mnist_splits(&digits, 3, Resize::Bilinear).unwrap());
+        let other = multi_mnist_splits(&digits, 4, Resize::Bilinear).unwrap();
+        assert_ne!(other.train.right_labels, multi.train.right_labels);
+        assert_ne!(other.test.unwrap().right_labels, multi.test.as_ref().unwrap().right_labels);
+        // Val and test have as many digits but draw from streams of their own.
+        let offset = |labels: &[u32], first: u32| labels.iter().map(|l| l - first).collect::<Vec<_>>();
+        let val = multi.val.as_ref().unwrap();
+        let test = multi.test.as_ref().unwrap();
+        assert_ne!(offset(&val.right_labels, 100), offset(&test.right_labels, 200));
     }
 }

@@ -1,0 +1,65 @@
+//! An experiment file that changed under the same experiment name: `mtl run` names the
+//! changed keys and stops, unless told to go on as the next revision.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::BadInput;
+
+/// Refuses (exit 2) to run `plan` into `db` when its experiment was last run from a file
+/// with other settings, naming the keys that changed, unless `new_revision`. A change of
+/// comments or layout only is noted and allowed. Reads the database only.
+pub fn check(db: &Path, plan: &mtl_runner::plan::Plan, file: &Path, new_revision: bool) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(db).is_err() {
+        return Ok(());
+    }
+    let store = mtl_store::Store::open_read_only(db)?;
+    let Some(latest) = store.latest_revision(&plan.experiment)? else { return Ok(()) };
+    let sha256: String = Sha256::digest(plan.source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    if latest.sha256 == sha256 {
+        return Ok(());
+    }
+    let next = latest.revision + 1;
+    let Some(old_text) = latest.text else {
+        note!(
+            "{}: the file differs from revision {} of {:?}; running as revision {next}",
+            file.display(),
+            latest.revision,
+            plan.experiment
+        );
+        return Ok(());
+    };
+    let changes = mtl_runner::config::changed_keys(&old_text, &plan.source);
+    if changes.is_empty() {
+        note!(
+            "{}: only comments or layout changed since revision {} of {:?}; running as revision {next}",
+            file.display(),
+            latest.revision,
+            plan.experiment
+        );
+        return Ok(());
+    }
+    let listed: String = changes.iter().map(|c| format!("\n  {c}")).collect();
+    if new_revision {
+        note!(
+            "{}: revision {next} of {:?}; changed since revision {}:{listed}",
+            file.display(),
+            plan.experiment,
+            latest.revision
+        );
+        return Ok(());
+    }
+    Err(BadInput(format!(
+        "{}: experiment {:?} in {} was last run from a different file (revision {}); changed:{listed}\n\
+         Nothing was run. To run this file as revision {next} of the same experiment, add --new-revision: \
+         runs whose settings differ are never pooled (mtl compare splits them by the settings that differ, \
+         the report shows them apart), and trials whose settings did not change are not run again. \
+         To keep the experiments apart entirely, give this one another `name`.",
+        file.display(),
+        plan.experiment,
+        db.display(),
+        latest.revision
+    ))
+    .into())
+}

@@ -1,0 +1,104 @@
+//! Seed groups: the runs that share every resolved setting but the seed. Every
+//! aggregate mtl-lab shows is over one seed group, or over groups the user asked to
+//! pool (`mtl compare --pool`); nothing else is ever averaged together.
+//!
+//! A run's settings are its stored params except the seed and what the run measured
+//! about itself ([`OUTCOME_PARAMS`]). A setting one run has and another lacks (a
+//! method's hyperparameter) differs between them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mtl_store::{MetricKey, ParamValue, RunRecord};
+
+/// Params that record what a run measured, not how it was set up.
+pub const OUTCOME_PARAMS: [&str; 3] = ["n_parameters", "steps", "train_seconds"];
+
+/// Whether the param `name` is a setting (not the seed nor an outcome).
+pub fn is_setting(name: &str) -> bool {
+    name != "seed" && !OUTCOME_PARAMS.contains(&name)
+}
+
+/// The value of `name` for `run`, `None` when the run lacks it.
+pub fn value_of(run: &RunRecord, name: &str) -> Option<ParamValue> {
+    run.params.get(name).cloned()
+}
+
+/// The settings among `runs` that take more than one value (missing counts as a
+/// value), except those in `except`, with `weighting` first, then by name.
+pub fn differing_settings<'a>(runs: impl IntoIterator<Item = &'a RunRecord> + Clone, except: &[&str]) -> Vec<String> {
+    let names: BTreeSet<&String> = runs.clone().into_iter().flat_map(|run| run.params.keys()).collect();
+    let mut differing: Vec<String> = names
+        .into_iter()
+        .filter(|name| is_setting(name) && !except.contains(&name.as_str()))
+        .filter(|name| {
+            let values: BTreeSet<String> = runs
+                .clone()
+                .into_iter()
+                .map(|run| run.params.get(*name).map_or("\0".into(), |v| v.to_string()))
+                .collect();
+            values.len() > 1
+        })
+        .cloned()
+        .collect();
+    differing.sort_by_key(|name| (name != "weighting", name.clone()));
+    differing
+}
+
+/// `name=value` of `run` for each of `names` it has, joined by `, `.
+pub fn describe(run: &RunRecord, names: &[String]) -> String {
+    names.iter().filter_map(|name| Some(format!("{name}={}", run.params.get(name)?))).collect::<Vec<_>>().join(", ")
+}
+
+/// The mean over tasks of a run's result accuracy on `split`; `None` when it logged
+/// none. On `val` this is the score that chooses a run's best epoch, and so what
+/// [`crate::compare`] uses to pick a setting "best on validation".
+pub fn mean_accuracy_over_tasks(run: &RunRecord, split: &str) -> Option<f64> {
+    let values: Vec<f64> = run
+        .result_metrics()
+        .iter()
+        .filter(|(key, _)| key.split == split && key.metric == "accuracy")
+        .map(|(_, value)| *value)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The runs' values of `key` (their results), in the runs' order, skipping runs without it.
+pub fn values_of(runs: &[&RunRecord], key: &MetricKey) -> Vec<f64> {
+    runs.iter().filter_map(|run| run.result(key)).collect()
+}
+
+/// Splits `runs` into seed groups (every setting equal), in order of first run.
+pub fn seed_groups<'a>(runs: &[&'a RunRecord]) -> Vec<Vec<&'a RunRecord>> {
+    let mut groups: Vec<(BTreeMap<&String, String>, Vec<&RunRecord>)> = Vec::new();
+    for &run in runs {
+        let settings: BTreeMap<&String, String> =
+            run.params.iter().filter(|(name, _)| is_setting(name)).map(|(name, v)| (name, v.to_string())).collect();
+        match groups.iter_mut().find(|(s, _)| *s == settings) {
+            Some((_, members)) => members.push(run),
+            None => groups.push((settings, vec![run])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Of several seed groups, the one whose mean validation score
+/// ([`mean_accuracy_over_tasks`] on `val`) is highest; ties and groups without
+/// validation go to the earlier group.
+pub fn best_on_validation<'a, 'b>(groups: &'b [Vec<&'a RunRecord>]) -> Option<&'b Vec<&'a RunRecord>> {
+    let score = |group: &Vec<&RunRecord>| {
+        let scores: Vec<f64> = group.iter().filter_map(|run| mean_accuracy_over_tasks(run, "val")).collect();
+        if scores.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            scores.iter().sum::<f64>() / scores.len() as f64
+        }
+    };
+    let mut best: Option<(&Vec<&RunRecord>, f64)> = None;
+    for group in groups {
+        let s = score(group);
+        if best.is_none_or(|(_, b)| s > b) {
+            best = Some((group, s));
+        }
+    }
+    best.map(|(group, _)| group)
+}

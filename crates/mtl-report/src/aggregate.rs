@@ -115,13 +115,11 @@ pub fn group_runs(runs: &[RunRecord]) -> Vec<RunGroup> {
             .collect();
         // The weighting method leads: `hard, weighting=cagrad, cagrad_c=0.4`.
         varying_names.sort_by_key(|name| (*name != "weighting", *name));
-        let mut method = strategy.clone();
         // A setting the run lacks (another method's hyperparameter) is left out of its label.
-        for name in varying_names {
-            if let Some(value) = run.params.get(name) {
-                method.push_str(&format!(", {name}={value}"));
-            }
-        }
+        let method = crate::groups::method_label(
+            &strategy,
+            varying_names.iter().filter_map(|name| Some((*name, run.params.get(*name)?))),
+        );
         let lambda = num_param(run, "lambda");
         let same_group = |group: &&mut RunGroup| {
             group.method == method && group.lambda.map(f64::to_bits) == lambda.map(f64::to_bits)
@@ -253,12 +251,11 @@ pub fn compare_strategies(runs: &[RunRecord]) -> StrategyComparison {
             comparison.columns.iter().position(|c| *c == key)
         };
         let strategy = row.values[0].as_ref().map_or("unknown".to_string(), ParamValue::to_string);
-        let mut method = strategy.clone();
-        for (name, value) in comparison.split_by.iter().zip(&row.values[1..]) {
-            if let Some(value) = value {
-                method.push_str(&format!(", {name}={value}"));
-            }
-        }
+        let split = comparison.split_by.iter().zip(&row.values[1..]);
+        let method = crate::groups::method_label(
+            &strategy,
+            split.filter_map(|(name, value)| Some((name.as_str(), value.as_ref()?))),
+        );
         let lambda = match row.picked {
             Some(ParamValue::Num(lambda)) => Some(lambda),
             _ => None,
@@ -908,9 +905,9 @@ mod tests {
         let summary: Vec<(String, Vec<i64>)> =
             group_runs(&runs).iter().map(|group| (group.label(), group.runs.iter().map(|id| id.0).collect())).collect();
         let expected = vec![
-            ("hard, weighting=cagrad, cagrad_c=0.4".to_string(), vec![5]),
-            ("hard, weighting=pcgrad".to_string(), vec![3, 4]),
-            ("hard, weighting=static λ=1".to_string(), vec![1, 2]),
+            ("hard, cagrad (c=0.4)".to_string(), vec![5]),
+            ("hard, pcgrad".to_string(), vec![3, 4]),
+            ("hard, static λ=1".to_string(), vec![1, 2]),
         ];
         assert_eq!(summary, expected);
     }
@@ -1003,13 +1000,13 @@ mod tests {
         let expected = vec![
             "single-task | 0.250000 ± 0.000000 (1) | 5.000 ms | 1.0000× | – | –",
             // λ=0.5: 11 / 12 = 0.9167×; accuracy mean(0.5, 0.75) = 0.625, std = 0.125·√2 = 0.176777.
-            "hard, weighting=static λ=0.5 | 0.625000 ± 0.176777 (2) | 11.000 ms | 0.9167× \
+            "hard, static λ=0.5 | 0.625000 ± 0.176777 (2) | 11.000 ms | 0.9167× \
              | 1.000000 ± 0.000000 (1) | –",
             // λ=2: 13 / 12 = 1.0833×.
-            "hard, weighting=static λ=2 | 0.500000 ± 0.000000 (1) | 13.000 ms | 1.0833× | – | –",
+            "hard, static λ=2 | 0.500000 ± 0.000000 (1) | 13.000 ms | 1.0833× | – | –",
             // accuracy mean(0.8, 0.9, 0.7) = 0.8, std 0.1; final weights 1.25 and 0.75 → 1 ± 0.25·√2
             // = 0.353553; final cosines −0.25 and −0.75 → −0.5 ± 0.353553.
-            "hard, weighting=pcgrad | 0.800000 ± 0.100000 (3) | 30.000 ms | 2.5000× \
+            "hard, pcgrad | 0.800000 ± 0.100000 (3) | 30.000 ms | 2.5000× \
              | 1.000000 ± 0.353553 (2) | -0.500000 ± 0.353553 (2)",
             "mmoe | 0.500000 ± 0.000000 (1) | 40.000 ms | – | – | –",
         ];

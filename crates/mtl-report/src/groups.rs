@@ -44,6 +44,35 @@ pub fn differing_settings<'a>(runs: impl IntoIterator<Item = &'a RunRecord> + Cl
     differing
 }
 
+/// The label of a method: its strategy, then the settings that tell it apart, the
+/// weighting method by its name and its hyperparameters in parentheses, e.g.
+/// `hard, dwa (temperature=2)`, `hard, pcgrad, epochs=3`.
+pub fn method_label<'a>(strategy: &str, settings: impl IntoIterator<Item = (&'a str, &'a ParamValue)>) -> String {
+    let settings: Vec<(&str, &ParamValue)> = settings.into_iter().collect();
+    let weighting = settings.iter().find(|(name, _)| *name == "weighting").map(|(_, v)| v.to_string());
+    let prefix = weighting.as_ref().map(|w| format!("{}_", w.replace('-', "_")));
+    let mut label = strategy.to_string();
+    let mut own = Vec::new();
+    let mut others = Vec::new();
+    for (name, value) in &settings {
+        match prefix.as_deref().and_then(|p| name.strip_prefix(p)) {
+            Some(short) => own.push(format!("{short}={value}")),
+            None if *name != "weighting" => others.push(format!("{name}={value}")),
+            None => {}
+        }
+    }
+    if let Some(weighting) = weighting {
+        label.push_str(&format!(", {weighting}"));
+        if !own.is_empty() {
+            label.push_str(&format!(" ({})", own.join(", ")));
+        }
+    }
+    for other in others {
+        label.push_str(&format!(", {other}"));
+    }
+    label
+}
+
 /// `name=value` of `run` for each of `names` it has, joined by `, `.
 pub fn describe(run: &RunRecord, names: &[String]) -> String {
     names.iter().filter_map(|name| Some(format!("{name}={}", run.params.get(name)?))).collect::<Vec<_>>().join(", ")
@@ -101,4 +130,22 @@ pub fn best_on_validation<'a, 'b>(groups: &'b [Vec<&'a RunRecord>]) -> Option<&'
         }
     }
     best.map(|(group, _)| group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_name_the_weighting_and_its_own_hyperparameters_briefly() {
+        let (dwa, two, three) = (ParamValue::Text("dwa".into()), ParamValue::Num(2.0), ParamValue::Num(3.0));
+        let nash = ParamValue::Text("nash-mtl".into());
+        assert_eq!(method_label("hard", [("weighting", &dwa), ("dwa_temperature", &two)]), "hard, dwa (temperature=2)");
+        assert_eq!(
+            method_label("hard", [("epochs", &three), ("nash_mtl_max_norm", &two), ("weighting", &nash)]),
+            "hard, nash-mtl (max_norm=2), epochs=3"
+        );
+        assert_eq!(method_label("mmoe", [("experts", &three)]), "mmoe, experts=3");
+        assert_eq!(method_label("hard", []), "hard");
+    }
 }

@@ -10,6 +10,7 @@ use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 
 use crate::aggregate::{group_runs, seed_stats, SeedStats, SINGLE_TASK_STRATEGY};
 use crate::compare::{compare, selected_metric, CompareSpec, GroupRow};
+use crate::groups::method_label;
 use crate::stats::Verdict;
 
 /// One seed group (finished runs that differ only in their seed, [`group_runs`])
@@ -169,13 +170,8 @@ pub fn delta_m_grid(runs: &[RunRecord]) -> Option<DeltaMGrid> {
     let comparison = compare(runs, &spec);
     let text = |value: &Option<ParamValue>| value.as_ref().map_or("-".to_string(), |v| v.to_string());
     let row_label = |row: &GroupRow| {
-        let mut label = text(&row.values[0]);
-        for (name, value) in comparison.split_by.iter().zip(&row.values[2..]) {
-            if let Some(value) = value {
-                label.push_str(&format!(", {name}={value}"));
-            }
-        }
-        label
+        let split = comparison.split_by.iter().zip(&row.values[2..]);
+        method_label(&text(&row.values[0]), split.filter_map(|(name, value)| Some((name.as_str(), value.as_ref()?))))
     };
     let multi_task: Vec<&GroupRow> =
         comparison.rows.iter().filter(|r| text(&r.values[0]) != SINGLE_TASK_STRATEGY && r.delta_m.is_some()).collect();

@@ -289,8 +289,7 @@ fn the_pareto_chart_shows_seed_group_means_each_with_a_tooltip_at_its_marker() {
     assert_eq!(titles.len(), 3 * 7 + 1, "{titles:#?}");
     // Tasks in name order: x reviews, y shapes. hard, static, λ = 100: reviews 0.75 + 0.03 + 0.04
     // + {0.005, 0, −0.005}, shapes 0.8 + 0.03 − 0.04 + {−0.01, 0, 0.01}; the best reviews accuracy, so on the front.
-    let expected =
-        "hard, weighting=static λ=100: reviews 0.8200 ± 0.0050, shapes 0.7900 ± 0.0100 (3 seeds); on the Pareto front";
+    let expected = "hard, static λ=100: reviews 0.8200 ± 0.0050, shapes 0.7900 ± 0.0100 (3 seeds); on the Pareto front";
     assert!(titles.iter().any(|(_, _, title)| title.starts_with(expected)), "no {expected:?} in {titles:#?}");
     assert!(titles
         .iter()

@@ -304,7 +304,7 @@ fn weighting_methods_get_diagnostic_charts_and_a_comparison_table() {
     check_files(&summary, &expected_stems.iter().map(String::as_str).collect::<Vec<_>>());
     for stem in ["weighting-comparison-task-weights", "weighting-comparison-gradient-cosine"] {
         let svg = std::fs::read_to_string(out_dir.join(format!("{stem}.svg"))).expect("svg readable");
-        for label in ["hard, weighting=static λ=0.5", "hard, weighting=pcgrad"] {
+        for label in ["hard, static λ=0.5", "hard, pcgrad"] {
             assert!(svg.contains(label), "{stem}.svg lacks {label:?}");
         }
     }
@@ -329,9 +329,9 @@ fn weighting_methods_get_diagnostic_charts_and_a_comparison_table() {
         "<thead><tr><th>method</th><th>λ</th><th>reviews test accuracy</th><th>shapes test accuracy</th>\
          <th>time per step (ms)</th><th>relative to static</th><th>reviews final weight</th>\
          <th>shapes final weight</th><th>shapes · reviews final cosine</th></tr></thead>",
-        "<tr><td class=\"text\">hard, weighting=static</td><td>0.5</td><td>0.7872 [0.7338, 0.8406]</td>\
+        "<tr><td class=\"text\">hard, static</td><td>0.5</td><td>0.7872 [0.7338, 0.8406]</td>\
          <td>0.8270 [0.7508, 0.9032]</td><td>11.00</td><td>1.00×</td><td>0.500</td><td>1.000</td><td>0.150</td></tr>",
-        "<tr><td class=\"text\">hard, weighting=pcgrad</td><td>–</td><td>0.7742 [0.7208, 0.8276]</td>\
+        "<tr><td class=\"text\">hard, pcgrad</td><td>–</td><td>0.7742 [0.7208, 0.8276]</td>\
          <td>0.8140 [0.7378, 0.8902]</td><td>21.50</td><td>1.95×</td><td>0.700</td><td>1.300</td><td>-0.250</td></tr>",
     ] {
         assert!(index.contains(expected), "index.html lacks {expected:?}");

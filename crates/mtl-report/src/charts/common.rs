@@ -415,6 +415,13 @@ pub(super) fn group_colours(groups: &[RunGroup]) -> Vec<RGBColor> {
             methods.push(&group.method);
         }
     }
+    // Strategies in their usual order (as the Pareto chart colours them), so that a
+    // strategy keeps its hue from chart to chart; the sort is stable within one.
+    let order = crate::aggregate::MULTI_TASK_STRATEGY_ORDER;
+    methods.sort_by_key(|method| {
+        let strategy = method.split(',').next().unwrap_or_default();
+        order.iter().position(|known| *known == strategy).unwrap_or(order.len())
+    });
     let mut n_baselines = 0;
     groups
         .iter()
@@ -567,6 +574,8 @@ mod tests {
         assert!(lightness(&colours[0]) > lightness(&colours[1]) && lightness(&colours[1]) > lightness(&colours[2]));
         // Baselines are neutrals, never a palette colour.
         assert!(!CATEGORICAL.contains(&colours[3]) && !CATEGORICAL.contains(&colours[4]));
-        assert_eq!((colours[5], colours[6]), (CATEGORICAL[1], CATEGORICAL[2]), "one λ: the method's hue");
+        // One λ: the method's hue, methods in strategy order (hard, hard with pcgrad, soft), as
+        // the Pareto chart orders strategies.
+        assert_eq!((colours[5], colours[6]), (CATEGORICAL[2], CATEGORICAL[1]), "one λ: the method's hue");
     }
 }

@@ -40,6 +40,13 @@ fn a_changed_file_is_a_new_revision_only_on_request_and_its_runs_are_never_poole
     // The summary is this revision's trials, as `mtl compare` shows them.
     assert!(summary.contains("Δm% [95% CI]") && summary.contains("within noise"), "{summary}");
 
+    // Back to the first text: it is revision 1 again, not a third one.
+    ws.write("small.toml", SMALL);
+    let back = ws.mtl(&["run", "small.toml", "--no-report"]);
+    expect_code(&back, 2);
+    assert!(text(&back.stderr).contains("epochs: 3 → 2") && text(&back.stderr).contains("as revision 1"));
+    ws.write("small.toml", &SMALL.replace("epochs = 2", "epochs = 3"));
+
     // ls names the revisions; the runs of each keep their own results.
     let listed = json(&ws.mtl(&["ls", "--format", "json"]));
     let revisions: Vec<u64> =

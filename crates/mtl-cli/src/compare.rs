@@ -22,7 +22,7 @@ pub struct CompareArgs {
     selection: Selection,
     /// Comma-separated settings to group by. Runs of a group that differ in any other
     /// setting but the seed are split by it (the table says which), unless --pool.
-    /// Default: those of strategy, weighting, lambda the runs have.
+    /// Default: those of strategy, weighting, lambda the runs have (but the --pick key).
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     group_by: Option<Vec<String>>,
     /// A setting to choose per group, best on validation (mean validation accuracy over
@@ -49,7 +49,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             check_list(keys, &known, "--group-by")?;
             keys.clone()
         }
-        None => default_group_by(&known),
+        // A picked key is chosen per group, so it is not one of the default keys.
+        None => default_group_by(&known).into_iter().filter(|k| Some(k) != args.pick.as_ref()).collect(),
     };
     if let Some(key) = &args.pick {
         check_list(std::slice::from_ref(key), &known, "--pick")?;
@@ -132,9 +133,10 @@ fn group_cells(comparison: &Comparison, row: &GroupRow) -> Vec<String> {
     }
     cells.extend(row.values.iter().map(text));
     if comparison.pick.is_some() {
-        cells.push(match row.candidates {
-            0 | 1 => text(&row.picked),
-            n => format!("{} of {n}", text(&row.picked)),
+        cells.push(match (row.candidates, row.picked_without_validation) {
+            (0 | 1, _) => text(&row.picked),
+            (n, false) => format!("{} of {n}", text(&row.picked)),
+            (n, true) => format!("{} of {n} (no val)", text(&row.picked)),
         });
     }
     cells.push(row.runs.len().to_string());
@@ -177,6 +179,7 @@ pub fn render_table(comparison: &Comparison, runs: &[RunRecord]) -> String {
             let mut cells = group_cells(comparison, row);
             cells.push(match &row.delta_m {
                 None => "-".into(),
+                Some(d) if row.baseline => format!("{:+.2} (baseline)", d.value),
                 Some(d) => match d.ci95 {
                     Some((low, high)) => format!("{:+.2} [{low:+.2}, {high:+.2}]{}", d.value, marker(d.verdict)),
                     None => format!("{:+.2} [n/a]", d.value),
@@ -228,6 +231,11 @@ fn legend(comparison: &Comparison, runs: &[RunRecord]) -> String {
             "{key} picked per group: the value with the highest mean validation accuracy over tasks (\"v of k\": \
              v chosen among k values).\n"
         ));
+        if comparison.rows.iter().any(|r| r.picked_without_validation) {
+            legend.push_str(&format!(
+                "(no val): the group logged no validation accuracy, so nothing was chosen: the smallest {key} is shown.\n"
+            ));
+        }
     }
     let revisions: BTreeSet<u32> = comparison.rows.iter().flat_map(|r| r.revisions.iter().copied()).collect();
     if revisions.len() > 1 {
@@ -313,7 +321,9 @@ fn json_rows(comparison: &Comparison) -> Vec<Value> {
             json!({
                 "experiment": row.experiment,
                 "group": group,
-                "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": row.picked, "among": row.candidates})),
+                "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": row.picked,
+                    "among": row.candidates, "on_validation": !row.picked_without_validation})),
+                "baseline": row.baseline,
                 "runs": row.runs,
                 "revisions": row.revisions,
                 "metrics": metrics,

@@ -14,23 +14,23 @@ pub fn check(db: &Path, plan: &mtl_runner::plan::Plan, file: &Path, new_revision
     if std::fs::symlink_metadata(db).is_err() {
         return Ok(());
     }
-    let store = mtl_store::Store::open_read_only(db)?;
-    let Some(latest) = store.latest_revision(&plan.experiment)? else { return Ok(()) };
+    // A file that is not a database yet, or one from before revisions were recorded:
+    // nothing to compare with (the sweep opens and migrates it, or says what is wrong).
+    let Ok(store) = mtl_store::Store::open_read_only(db) else { return Ok(()) };
+    let Ok(Some(latest)) = store.latest_revision(&plan.experiment) else { return Ok(()) };
     let sha256: String = Sha256::digest(plan.source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     if latest.sha256 == sha256 {
         return Ok(());
     }
-    let next = latest.revision + 1;
-    let Some(old_text) = latest.text else {
-        note!(
-            "{}: the file differs from revision {} of {:?}; running as revision {next}",
-            file.display(),
-            latest.revision,
-            plan.experiment
-        );
-        return Ok(());
+    // Back to an earlier text: its own number; else the next one.
+    let next = match store.revision_of(&plan.experiment, &sha256)? {
+        Some(earlier) => earlier,
+        None => store.revision_count(&plan.experiment)? + 1,
     };
-    let changes = mtl_runner::config::changed_keys(&old_text, &plan.source);
+    let changes = match &latest.text {
+        Some(old_text) => mtl_runner::config::changed_keys(old_text, &plan.source),
+        None => vec!["(revision's text is not in the database: the changed keys cannot be listed)".into()],
+    };
     if changes.is_empty() {
         note!(
             "{}: only comments or layout changed since revision {} of {:?}; running as revision {next}",

@@ -141,9 +141,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let store = Store::open_existing(&args.db)?;
-    let keys: BTreeSet<&str> = plan.trials.iter().map(|t| t.key.as_str()).collect();
-    let runs: Vec<RunRecord> =
-        store.runs(Some(&plan.experiment))?.into_iter().filter(|r| keys.contains(r.trial_key.as_str())).collect();
+    let runs: Vec<RunRecord> = store.runs(Some(&plan.experiment))?;
     // The report is written before anything is printed: a closed or full stdout then
     // loses only the printing. It covers the whole database, as `mtl report` does.
     let written = match args.no_report {
@@ -231,8 +229,8 @@ fn parse_plan(file: &Path, max_trials: u64) -> anyhow::Result<mtl_runner::plan::
     Ok(config::parse_str_with(&text, file, size.trials)?)
 }
 
-/// The trials of this plan as `mtl compare --experiment NAME` shows them: one row per
-/// seed group, with intervals, Δm% and the tests.
+/// The experiment as `mtl compare --experiment NAME` shows it: one row per seed group
+/// (runs of other revisions with other settings apart), with intervals, Δm% and tests.
 fn summary(runs: &[RunRecord]) -> String {
     let known: BTreeSet<String> = runs.iter().flat_map(|r| r.params.keys().cloned()).collect();
     let spec = mtl_report::compare::CompareSpec::by(

@@ -14,9 +14,10 @@
 //!   runs of the value of that setting whose mean validation score is highest (the mean
 //!   over tasks of validation accuracy, the score that also picks each run's best epoch;
 //!   ties go to the smaller value), and says which it picked.
-//! - **Baselines.** The experiment's single-task runs: those that share the group's value
-//!   of each setting it was split by (e.g. the same `epochs`), and of those, when they
-//!   still differ in settings, the seed group best on validation.
+//! - **Baselines.** The experiment's single-task runs that share the group's value of
+//!   every setting both have but the strategy and weighting method (e.g. the same
+//!   `epochs` and `lr`, however the runs were grouped or filtered); of those, when they
+//!   still differ in settings, the seed group best on validation. No match: no Δm%.
 //! - **Tests.** Each mean has n, the sample std and a 95% t interval. Each metric is
 //!   tested against the baseline with Welch's t-test; each group's Δm% against the best
 //!   group's, paired by seed when both have the same seeds, else Welch's (5% level).
@@ -37,7 +38,9 @@ use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 use crate::aggregate::{seed_stats, SeedStats, SINGLE_TASK_STRATEGY};
 use crate::delta::delta_m_of;
 pub use crate::delta::{delta_m, lower_is_better, DeltaM};
-use crate::groups::{best_on_validation, differing_settings, mean_accuracy_over_tasks, seed_groups, values_of};
+use crate::groups::{
+    best_on_validation, differing_settings, is_setting, mean_accuracy_over_tasks, seed_groups, values_of,
+};
 use crate::stats::{paired_test, welch_test, Verdict};
 
 /// What to compare.
@@ -95,6 +98,11 @@ pub struct GroupRow {
     pub picked: Option<ParamValue>,
     /// How many values of the picked setting the group had.
     pub candidates: usize,
+    /// No run of the group logged validation accuracy: the smallest value was kept, not
+    /// one chosen on validation.
+    pub picked_without_validation: bool,
+    /// The group is the experiment's single-task runs (its Δm% is 0 by construction).
+    pub baseline: bool,
     /// Its runs, in id order.
     pub runs: Vec<RunId>,
     /// The revisions of the experiment file its runs come from.
@@ -187,7 +195,12 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
             .into_iter()
             .collect(),
     };
-    let delta_keys: Vec<MetricKey> = columns.iter().filter(|k| delta_metrics.contains(&k.metric)).cloned().collect();
+    // Per experiment, the Δm% metrics its runs logged (experiments may have other tasks).
+    let mut delta_keys: BTreeMap<String, BTreeSet<MetricKey>> = BTreeMap::new();
+    for run in &done {
+        let keys = run.result_metrics().keys().filter(|k| k.split == split && delta_metrics.contains(&k.metric));
+        delta_keys.entry(run.experiment.clone()).or_default().extend(keys.cloned());
+    }
 
     // Buckets by experiment and the asked keys; then the settings that differ inside them.
     let bucket_of = |run: &RunRecord, keys: &[String]| -> (String, Vec<SortKey>) {
@@ -213,7 +226,7 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
     let single_task = single_task_runs(&done, baseline_runs);
     let mut baselines: BTreeMap<String, BTreeMap<MetricKey, SeedStats>> = BTreeMap::new();
     for (experiment, candidates) in &single_task {
-        let single = baseline_for(candidates, &[], &split_by);
+        let single = baseline_for(candidates, &[]);
         let stats =
             columns.iter().filter_map(|key| Some((key.clone(), seed_stats(&values_of(&single, key))?))).collect();
         baselines.insert(experiment.clone(), stats);
@@ -223,7 +236,8 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
         .into_iter()
         .map(|((experiment, values), members)| {
             let (members, picked, candidates) = pick(members, spec.pick.as_deref());
-            let single = &baseline_for(&single_task[&experiment], &members, &split_by);
+            let picked_without_validation = candidates > 1 && !members.iter().any(|r| has_validation(r));
+            let single = &baseline_for(&single_task[&experiment], &members);
             let is_baseline = members.iter().all(|r| is_single_task(r));
             let stats: Vec<Option<SeedStats>> =
                 columns.iter().map(|key| seed_stats(&values_of(&members, key))).collect();
@@ -234,16 +248,19 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
                     (!is_baseline).then(|| Verdict::of(&test, !lower_is_better(&key.metric)))
                 })
                 .collect();
-            let mut delta_m = if delta_keys.is_empty() { None } else { delta_m_of(&members, single, &delta_keys) };
+            let keys: Vec<MetricKey> = delta_keys[&experiment].iter().cloned().collect();
+            let mut delta_m = if keys.is_empty() { None } else { delta_m_of(&members, single, &keys) };
             if is_baseline {
                 // The baselines against themselves: 0 by construction, not a finding.
-                delta_m.iter_mut().for_each(|d| d.verdict = None);
+                delta_m.iter_mut().for_each(|d| (d.ci95, d.verdict) = (None, None));
             }
             GroupRow {
                 experiment,
                 values: values.into_iter().map(|v| v.0).collect(),
                 picked,
                 candidates,
+                picked_without_validation,
+                baseline: is_baseline,
                 runs: members.iter().map(|r| r.id).collect(),
                 revisions: members.iter().map(|r| r.revision).collect::<BTreeSet<_>>().into_iter().collect(),
                 stats,
@@ -288,20 +305,31 @@ fn single_task_runs<'a>(done: &[&RunRecord], baseline_runs: &'a [RunRecord]) -> 
 }
 
 /// The baseline of a group: of the single-task `candidates`, those that share the group's
-/// value of each `split_by` setting that differs among them (e.g. the same `epochs`), then
-/// of those the seed group best on validation.
-fn baseline_for<'a>(candidates: &[&'a RunRecord], members: &[&RunRecord], split_by: &[String]) -> Vec<&'a RunRecord> {
-    let varying = differing_settings(candidates.iter().copied(), &[]);
-    let matching: Vec<&RunRecord> = match members.first() {
-        Some(first) => candidates
+/// value of every setting both have, but the strategy and the weighting method (e.g. the
+/// same `epochs` and `lr`; a setting the group's runs differ in is not matched), then of
+/// those, when they still differ in settings, the seed group best on validation. None
+/// when no single-task run matches: no Δm% rather than one against other settings.
+fn baseline_for<'a>(candidates: &[&'a RunRecord], members: &[&RunRecord]) -> Vec<&'a RunRecord> {
+    let shared = |name: &str| name != "strategy" && name != "weighting" && is_setting(name);
+    let constant: Vec<(&String, &ParamValue)> = match members.first() {
+        Some(first) => first
+            .params
             .iter()
-            .copied()
-            .filter(|c| split_by.iter().filter(|k| varying.contains(k)).all(|k| lookup(c, k) == lookup(first, k)))
+            .filter(|(name, value)| shared(name) && members.iter().all(|m| m.params.get(*name) == Some(*value)))
             .collect(),
         None => Vec::new(),
     };
-    let pool = if matching.is_empty() { candidates.to_vec() } else { matching };
-    best_on_validation(&seed_groups(&pool)).cloned().unwrap_or_default()
+    let matching: Vec<&RunRecord> = candidates
+        .iter()
+        .copied()
+        .filter(|c| constant.iter().all(|(name, value)| c.params.get(*name).is_none_or(|v| v == *value)))
+        .collect();
+    best_on_validation(&seed_groups(&matching)).cloned().unwrap_or_default()
+}
+
+/// Whether a run logged validation accuracy (what picking and the best epoch go by).
+fn has_validation(run: &RunRecord) -> bool {
+    mean_accuracy_over_tasks(run, "val").is_some()
 }
 
 /// The runs of the value of `key` best on validation (ties: the smaller value), the
@@ -382,7 +410,24 @@ fn objectives(columns: &[MetricKey], delta_metrics: &[String]) -> Vec<usize> {
 }
 
 fn mark_pareto(rows: &mut [GroupRow], columns: &[MetricKey], delta_metrics: &[String]) {
-    let objectives = objectives(columns, delta_metrics);
+    let experiments: BTreeSet<String> = rows.iter().map(|r| r.experiment.clone()).collect();
+    for experiment in experiments {
+        // The objectives of an experiment are its own tasks' metrics.
+        let logged: Vec<MetricKey> = columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| rows.iter().any(|r| r.experiment == experiment && r.stats[*i].is_some()))
+            .map(|(_, k)| k.clone())
+            .collect();
+        let objectives: Vec<usize> = objectives(&logged, delta_metrics)
+            .into_iter()
+            .filter_map(|i| columns.iter().position(|c| *c == logged[i]))
+            .collect();
+        mark_pareto_of(rows, &experiment, columns, &objectives);
+    }
+}
+
+fn mark_pareto_of(rows: &mut [GroupRow], experiment: &str, columns: &[MetricKey], objectives: &[usize]) {
     // Higher is better after the sign flip; a group missing an objective is not on the front.
     let scores: Vec<Option<Vec<f64>>> = rows
         .iter()
@@ -399,7 +444,7 @@ fn mark_pareto(rows: &mut [GroupRow], columns: &[MetricKey], delta_metrics: &[St
     let dominates = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x >= y) && a.iter().zip(b).any(|(x, y)| x > y);
     for i in 0..rows.len() {
         let Some(mine) = &scores[i] else { continue };
-        if objectives.is_empty() {
+        if objectives.is_empty() || rows[i].experiment != experiment {
             continue;
         }
         rows[i].pareto = !(0..rows.len()).any(|j| {

@@ -197,3 +197,70 @@ fn groups_are_tested_against_single_task_and_the_best() {
     assert_eq!(hard2.standing, Some(Standing::WithinNoiseOfBest));
     assert_eq!(single.versus_single_task, vec![None], "the baseline is not tested against itself");
 }
+
+#[test]
+fn the_baseline_shares_the_groups_settings_however_they_are_grouped_or_filtered() {
+    // An lr sweep: single-task and hard at lr 0.01 and 0.1, two seeds each.
+    let lr = |run: RunRecord, lr: f64| with(run, "lr", lr, &[("a", 0.5)]);
+    let runs = vec![
+        lr(run(1, "single-task", None, 0.0, &[("a", "accuracy", 0.80)]), 0.01),
+        lr(run(2, "single-task", None, 1.0, &[("a", "accuracy", 0.82)]), 0.01),
+        lr(run(3, "single-task", None, 0.0, &[("a", "accuracy", 0.60)]), 0.1),
+        lr(run(4, "single-task", None, 1.0, &[("a", "accuracy", 0.62)]), 0.1),
+        lr(run(5, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.90)]), 0.01),
+        lr(run(6, "hard", Some(1.0), 1.0, &[("a", "accuracy", 0.92)]), 0.01),
+        lr(run(7, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.70)]), 0.1),
+        lr(run(8, "hard", Some(1.0), 1.0, &[("a", "accuracy", 0.72)]), 0.1),
+    ];
+    let delta_of = |comparison: &Comparison, strategy: &str, lr: f64| {
+        let row = comparison.rows.iter().find(|r| {
+            r.values[0] == Some(ParamValue::Text(strategy.into()))
+                && r.runs.iter().all(|id| runs[id.0 as usize - 1].params["lr"] == ParamValue::Num(lr))
+        });
+        row.and_then(|r| r.delta_m_value()).expect("Δm")
+    };
+    // lr = 0.01: (0.91 − 0.81)/0.81 = +12.3457%, against the lr = 0.01 baseline, in every view.
+    let expected = 100.0 * (0.91 - 0.81) / 0.81;
+    let split = compare(&runs, &CompareSpec::by(&["strategy"]));
+    let grouped = compare(&runs, &CompareSpec::by(&["strategy", "lr"]));
+    let filtered: Vec<RunRecord> = runs.iter().filter(|r| r.params["lr"] == ParamValue::Num(0.01)).cloned().collect();
+    let filtered = compare_against(&filtered, &runs, &CompareSpec::by(&["strategy"]));
+    for comparison in [&split, &grouped, &filtered] {
+        assert!((delta_of(comparison, "hard", 0.01) - expected).abs() < 1e-9, "{comparison:?}");
+    }
+    assert!((delta_of(&grouped, "hard", 0.1) - 100.0 * (0.71 - 0.61) / 0.61).abs() < 1e-9);
+    // A setting no single-task run shares: no Δm%, rather than one against other settings.
+    let other = lr(run(9, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9)]), 0.5);
+    let alone = compare_against(&[other], &runs, &CompareSpec::by(&["strategy"]));
+    assert_eq!(alone.rows[0].delta_m_value(), None);
+}
+
+#[test]
+fn several_experiments_each_get_their_own_delta_m_and_front() {
+    let mut runs = vec![
+        run(1, "single-task", None, 0.0, &[("a", "accuracy", 0.8)]),
+        run(2, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9)]),
+        run(3, "single-task", None, 0.0, &[("c", "accuracy", 0.5)]),
+        run(4, "hard", Some(1.0), 0.0, &[("c", "accuracy", 0.4)]),
+    ];
+    for run in &mut runs[2..] {
+        run.experiment = "other".into();
+    }
+    let comparison = compare(&runs, &CompareSpec::by(&["strategy"]));
+    let deltas: Vec<(String, Option<f64>, bool)> =
+        comparison.rows.iter().map(|r| (r.experiment.clone(), r.delta_m_value(), r.pareto)).collect();
+    assert!((deltas[0].1.expect("e hard") - 12.5).abs() < 1e-9, "{deltas:?}");
+    assert!((deltas[2].1.expect("other hard") - -20.0).abs() < 1e-9, "{deltas:?}");
+    assert!(deltas[0].2 && deltas[3].2, "each experiment has its own front: {deltas:?}");
+}
+
+#[test]
+fn a_pick_without_validation_says_it_chose_nothing() {
+    let runs = vec![
+        run(1, "hard", Some(1.0), 0.0, &[("a", "accuracy", 0.9)]),
+        run(2, "hard", Some(2.0), 0.0, &[("a", "accuracy", 0.8)]),
+    ];
+    let comparison = compare(&runs, &CompareSpec { pick: Some("lambda".into()), ..CompareSpec::by(&["strategy"]) });
+    let row = &comparison.rows[0];
+    assert_eq!((row.picked.clone(), row.picked_without_validation), (Some(ParamValue::Num(1.0)), true));
+}

@@ -285,11 +285,12 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
 /// The table of contents' line for an experiment: its best multi-task method by Δm%,
 /// with the interval and what it amounts to.
 fn verdict_line(comparison: &aggregate::StrategyComparison) -> Option<String> {
+    // The best multi-task group: the one `mtl compare` marks best among them (ties: the first).
     let best = comparison
         .multi_task
         .iter()
         .filter_map(|m| Some((m, m.row.delta_m.as_ref()?)))
-        .max_by(|a, b| a.1.value.total_cmp(&b.1.value))?;
+        .reduce(|best, next| if next.1.value > best.1.value { next } else { best })?;
     let (method, delta) = best;
     let (interval, meaning) = match (delta.ci95, delta.verdict) {
         (Some((low, high)), Some(verdict)) => (

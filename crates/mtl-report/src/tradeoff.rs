@@ -111,11 +111,9 @@ pub fn pareto(runs: &[RunRecord], x_task: &str, y_task: &str) -> ParetoData {
     let mut front: Vec<(f64, f64)> = means.iter().copied().filter(|&p| !dominated(p)).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
     front.dedup();
-    let done_single_task = || runs.iter().filter(|r| r.status == RunStatus::Done && is_single_task(r));
-    let baseline = |key: &MetricKey| {
-        let values: Vec<f64> = done_single_task().filter_map(|r| selected_metric(r, key)).collect();
-        seed_stats(&values).map(|s| s.mean)
-    };
+    // The baselines `mtl compare` uses (per experiment: the report draws one at a time).
+    let baselines = compare(runs, &CompareSpec::by(&["strategy"])).baselines;
+    let baseline = |key: &MetricKey| baselines.values().find_map(|b| b.get(key)).map(|s| s.mean);
     let single_task = baseline(&x_key).zip(baseline(&y_key));
     ParetoData { x_task: x_task.into(), y_task: y_task.into(), points, front, single_task }
 }
@@ -186,9 +184,14 @@ pub fn delta_m_grid(runs: &[RunRecord]) -> Option<DeltaMGrid> {
             columns.push(column);
         }
     }
-    // compare orders numbers before text and missing last, so λ columns are ascending.
     if by_weighting {
         columns.sort();
+    } else {
+        // λ ascending, "-" (no λ) last.
+        columns.sort_by(|a, b| {
+            let number = |t: &str| t.parse::<f64>().unwrap_or(f64::INFINITY);
+            number(a).total_cmp(&number(b))
+        });
     }
     let mut cells = vec![vec![None; columns.len()]; strategies.len()];
     let mut intervals = vec![vec![None; columns.len()]; strategies.len()];

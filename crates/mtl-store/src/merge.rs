@@ -212,7 +212,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO experiments (name, created_at, result_epoch)
                  SELECT name, created_at, result_epoch FROM shard.experiments WHERE name = ?1
-                 ON CONFLICT (name) DO UPDATE SET result_epoch = excluded.result_epoch",
+                 ON CONFLICT (name) DO NOTHING",
                 [&experiment],
             )
             .map_err(err)?;

@@ -3,23 +3,34 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::OptionalExtension;
-
 use crate::{ExperimentId, Result, ResultEpoch, RunRecord, Store};
 
-/// Numbers each experiment's file contents by first run: `revision` of every run.
+/// Numbers each experiment's file contents in the order they first started a run
+/// (ties by run id): `revision` of every run.
 pub(crate) fn number_revisions(runs: &mut [RunRecord]) {
-    // Runs come in id order, so a content's first appearance is its first run.
-    let mut numbers: BTreeMap<(String, String), u32> = BTreeMap::new();
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    for run in runs.iter_mut() {
+    // (experiment, sha) → (first start, first id)
+    let mut first: BTreeMap<(String, String), (String, i64)> = BTreeMap::new();
+    for run in runs.iter() {
         let Some(sha) = &run.experiment_sha256 else { continue };
-        let key = (run.experiment.clone(), sha.clone());
-        let next = counts.entry(run.experiment.clone()).or_default();
-        run.revision = *numbers.entry(key).or_insert_with(|| {
-            *next += 1;
-            *next
-        });
+        let start = (run.started_at.clone().unwrap_or_default(), run.id.0);
+        let entry = first.entry((run.experiment.clone(), sha.clone())).or_insert_with(|| start.clone());
+        *entry = entry.clone().min(start);
+    }
+    let mut numbers: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut by_experiment: BTreeMap<&String, Vec<(&(String, i64), &String)>> = BTreeMap::new();
+    for ((experiment, sha), start) in &first {
+        by_experiment.entry(experiment).or_default().push((start, sha));
+    }
+    for (experiment, mut shas) in by_experiment {
+        shas.sort();
+        for (number, (_, sha)) in shas.into_iter().enumerate() {
+            numbers.insert((experiment.clone(), sha.clone()), number as u32 + 1);
+        }
+    }
+    for run in runs.iter_mut() {
+        if let Some(sha) = &run.experiment_sha256 {
+            run.revision = numbers[&(run.experiment.clone(), sha.clone())];
+        }
     }
 }
 
@@ -46,31 +57,49 @@ impl Store {
         Ok(())
     }
 
-    /// The latest revision of experiment `name`'s file; `None` when it has no run with one.
+    /// The latest revision of experiment `name`'s file (the one its most recently started
+    /// run was made from); `None` when it has no run with one.
     pub fn latest_revision(&self, name: &str) -> Result<Option<LatestRevision>> {
-        let err = self.err();
-        let latest: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT r.experiment_sha256 FROM runs r JOIN experiments e ON e.id = r.experiment_id
-                 WHERE e.name = ?1 AND r.experiment_sha256 IS NOT NULL ORDER BY r.id DESC LIMIT 1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&err)?;
-        let Some(sha256) = latest else { return Ok(None) };
-        let revision: u32 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(DISTINCT r.experiment_sha256) FROM runs r JOIN experiments e ON e.id = r.experiment_id
-                 WHERE e.name = ?1 AND r.id <= (SELECT MIN(id) FROM runs x WHERE x.experiment_id = e.id
-                                                AND x.experiment_sha256 = ?2)",
-                [name, &sha256],
-                |r| r.get(0),
-            )
-            .map_err(&err)?;
+        let revisions = self.revisions(name)?;
+        let Some((revision, sha256)) = revisions.iter().max_by(|a, b| a.2.cmp(&b.2)).map(|r| (r.0, r.1.clone())) else {
+            return Ok(None);
+        };
         let text = self.blob_by_hash(&sha256)?.and_then(|bytes| String::from_utf8(bytes).ok());
         Ok(Some(LatestRevision { revision, sha256, text }))
+    }
+
+    /// The revision number of the file text with hash `sha256` in experiment `name`, if
+    /// some run was made from it.
+    pub fn revision_of(&self, name: &str, sha256: &str) -> Result<Option<u32>> {
+        Ok(self.revisions(name)?.into_iter().find(|r| r.1 == sha256).map(|r| r.0))
+    }
+
+    /// How many revisions experiment `name` has.
+    pub fn revision_count(&self, name: &str) -> Result<u32> {
+        Ok(self.revisions(name)?.len() as u32)
+    }
+
+    /// `(number, sha256, (last start, last id))` of each revision of `name`, numbered as
+    /// [`RunRecord::revision`] numbers them.
+    fn revisions(&self, name: &str) -> Result<Vec<(u32, String, (String, i64))>> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.experiment_sha256, MIN(COALESCE(r.started_at, '')), MIN(r.id),
+                        MAX(COALESCE(r.started_at, '')), MAX(r.id)
+                 FROM runs r JOIN experiments e ON e.id = r.experiment_id
+                 WHERE e.name = ?1 AND r.experiment_sha256 IS NOT NULL GROUP BY r.experiment_sha256",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok(((r.get::<_, String>(1)?, r.get::<_, i64>(2)?), r.get::<_, String>(0)?, (r.get(3)?, r.get(4)?)))
+            })
+            .map_err(&err)?;
+        let mut revisions: Vec<((String, i64), String, (String, i64))> =
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)?;
+        revisions.sort();
+        Ok(revisions.into_iter().enumerate().map(|(i, (_, sha, last))| (i as u32 + 1, sha, last)).collect())
     }
 }

@@ -5,11 +5,21 @@ use std::collections::BTreeMap;
 
 use crate::{ExperimentId, Result, ResultEpoch, RunRecord, Store};
 
+/// When a run started (RFC 3339, empty if never) and its id: the order of revisions.
+type Moment = (String, i64);
+
+/// One revision of an experiment: its number, the file's sha256, its last run's moment.
+struct Revision {
+    number: u32,
+    sha256: String,
+    last: Moment,
+}
+
 /// Numbers each experiment's file contents in the order they first started a run
 /// (ties by run id): `revision` of every run.
 pub(crate) fn number_revisions(runs: &mut [RunRecord]) {
     // (experiment, sha) → (first start, first id)
-    let mut first: BTreeMap<(String, String), (String, i64)> = BTreeMap::new();
+    let mut first: BTreeMap<(String, String), Moment> = BTreeMap::new();
     for run in runs.iter() {
         let Some(sha) = &run.experiment_sha256 else { continue };
         let start = (run.started_at.clone().unwrap_or_default(), run.id.0);
@@ -17,7 +27,7 @@ pub(crate) fn number_revisions(runs: &mut [RunRecord]) {
         *entry = entry.clone().min(start);
     }
     let mut numbers: BTreeMap<(String, String), u32> = BTreeMap::new();
-    let mut by_experiment: BTreeMap<&String, Vec<(&(String, i64), &String)>> = BTreeMap::new();
+    let mut by_experiment: BTreeMap<&String, Vec<(&Moment, &String)>> = BTreeMap::new();
     for ((experiment, sha), start) in &first {
         by_experiment.entry(experiment).or_default().push((start, sha));
     }
@@ -61,9 +71,8 @@ impl Store {
     /// run was made from); `None` when it has no run with one.
     pub fn latest_revision(&self, name: &str) -> Result<Option<LatestRevision>> {
         let revisions = self.revisions(name)?;
-        let Some((revision, sha256)) = revisions.iter().max_by(|a, b| a.2.cmp(&b.2)).map(|r| (r.0, r.1.clone())) else {
-            return Ok(None);
-        };
+        let Some(latest) = revisions.into_iter().max_by(|a, b| a.last.cmp(&b.last)) else { return Ok(None) };
+        let (revision, sha256) = (latest.number, latest.sha256);
         let text = self.blob_by_hash(&sha256)?.and_then(|bytes| String::from_utf8(bytes).ok());
         Ok(Some(LatestRevision { revision, sha256, text }))
     }
@@ -71,7 +80,7 @@ impl Store {
     /// The revision number of the file text with hash `sha256` in experiment `name`, if
     /// some run was made from it.
     pub fn revision_of(&self, name: &str, sha256: &str) -> Result<Option<u32>> {
-        Ok(self.revisions(name)?.into_iter().find(|r| r.1 == sha256).map(|r| r.0))
+        Ok(self.revisions(name)?.into_iter().find(|r| r.sha256 == sha256).map(|r| r.number))
     }
 
     /// How many revisions experiment `name` has.
@@ -79,9 +88,8 @@ impl Store {
         Ok(self.revisions(name)?.len() as u32)
     }
 
-    /// `(number, sha256, (last start, last id))` of each revision of `name`, numbered as
-    /// [`RunRecord::revision`] numbers them.
-    fn revisions(&self, name: &str) -> Result<Vec<(u32, String, (String, i64))>> {
+    /// Each revision of `name`, numbered as [`RunRecord::revision`] numbers them.
+    fn revisions(&self, name: &str) -> Result<Vec<Revision>> {
         let err = self.err();
         let mut stmt = self
             .conn
@@ -97,9 +105,9 @@ impl Store {
                 Ok(((r.get::<_, String>(1)?, r.get::<_, i64>(2)?), r.get::<_, String>(0)?, (r.get(3)?, r.get(4)?)))
             })
             .map_err(&err)?;
-        let mut revisions: Vec<((String, i64), String, (String, i64))> =
-            rows.collect::<rusqlite::Result<_>>().map_err(&err)?;
+        let mut revisions: Vec<(Moment, String, Moment)> = rows.collect::<rusqlite::Result<_>>().map_err(&err)?;
         revisions.sort();
-        Ok(revisions.into_iter().enumerate().map(|(i, (_, sha, last))| (i as u32 + 1, sha, last)).collect())
+        let numbered = revisions.into_iter().enumerate();
+        Ok(numbered.map(|(i, (_, sha256, last))| Revision { number: i as u32 + 1, sha256, last }).collect())
     }
 }

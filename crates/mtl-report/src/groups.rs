@@ -49,7 +49,11 @@ pub fn differing_settings<'a>(runs: impl IntoIterator<Item = &'a RunRecord> + Cl
 /// `hard, dwa (temperature=2)`, `hard, pcgrad, epochs=3`.
 pub fn method_label<'a>(strategy: &str, settings: impl IntoIterator<Item = (&'a str, &'a ParamValue)>) -> String {
     let settings: Vec<(&str, &ParamValue)> = settings.into_iter().collect();
-    let weighting = settings.iter().find(|(name, _)| *name == "weighting").map(|(_, v)| v.to_string());
+    // A single-task run weighs nothing against anything: its weighting is not news.
+    let weighting = settings
+        .iter()
+        .find(|(name, _)| *name == "weighting" && strategy != crate::aggregate::SINGLE_TASK_STRATEGY)
+        .map(|(_, v)| v.to_string());
     let prefix = weighting.as_ref().map(|w| format!("{}_", w.replace('-', "_")));
     let mut label = strategy.to_string();
     let mut own = Vec::new();
@@ -147,5 +151,7 @@ mod tests {
         );
         assert_eq!(method_label("mmoe", [("experts", &three)]), "mmoe, experts=3");
         assert_eq!(method_label("hard", []), "hard");
+        let static_ = ParamValue::Text("static".into());
+        assert_eq!(method_label("single-task", [("weighting", &static_)]), "single-task");
     }
 }

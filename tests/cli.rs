@@ -456,7 +456,10 @@ fn report_open_hands_the_page_to_the_desktop_opener() {
     let bin = ws.path("bin");
     std::fs::create_dir_all(&bin).expect("bin");
     let opener = bin.join(if cfg!(target_os = "macos") { "open" } else { "xdg-open" });
-    std::fs::write(&opener, format!("#!/bin/sh\necho \"$1\" > {}\n", ws.path("opened").display())).expect("opener");
+    // Written aside and renamed, so the test never reads the record half written.
+    let record = ws.path("opened");
+    let script = format!("#!/bin/sh\necho \"$1\" > {0}.part && mv {0}.part {0}\n", record.display());
+    std::fs::write(&opener, script).expect("opener");
     std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new(env!("CARGO_BIN_EXE_mtl"))

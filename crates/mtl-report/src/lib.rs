@@ -149,8 +149,7 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     let out_dir = &options.out_dir;
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::Io { path: out_dir.clone(), source })?;
 
-    let mut file_stems = UniqueFileStems::default();
-    let mut chart_files = Vec::new();
+    let mut chart_writer = ChartWriter { out_dir, file_stems: UniqueFileStems::default(), files: Vec::new() };
     let mut sections = Vec::new();
     for (name, runs) in runs_by_experiment {
         let all_groups = aggregate::group_runs(&runs);
@@ -167,16 +166,13 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         if comparison.methods().count() >= 2 {
             let title = format!("{name}: test accuracy by strategy (mean ± std over seeds)");
             let chart = StrategyComparisonChart { title: title.clone(), data: &comparison };
-            let stem = file_stems.claim(&[&name, "strategies"]);
-            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-            charts.push(ChartLink { strategy_table: Some(comparison), ..chart_link(title, &stem) });
+            let link = chart_writer.write(&chart, title, &[&name, "strategies"])?;
+            charts.push(ChartLink { strategy_table: Some(comparison), ..link });
         }
         if let Some(grid) = tradeoff::delta_m_grid(&runs) {
             let title = format!("{name}: Δm% against single-task, strategy × {}", grid.column_title);
             let chart = DeltaMHeatmapChart { title: title.clone(), grid: &grid };
-            let stem = file_stems.claim(&[&name, "delta-m"]);
-            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-            charts.push(chart_link(title, &stem));
+            charts.push(chart_writer.write(&chart, title, &[&name, "delta-m"])?);
         }
         let tasks = aggregate::task_names(&runs);
         let panels: Vec<tradeoff::ParetoData> = tradeoff::task_pairs(&tasks)
@@ -187,9 +183,7 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         if !panels.is_empty() {
             let title = format!("{name}: Pareto front of test accuracy, task against task");
             let chart = ParetoChart { title: title.clone(), panels: &panels };
-            let stem = file_stems.claim(&[&name, "pareto"]);
-            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-            charts.push(chart_link(title, &stem));
+            charts.push(chart_writer.write(&chart, title, &[&name, "pareto"])?);
         }
         if let Some(reason) = charts::omitted::pareto_chart(tasks.len(), panels.len()) {
             skipped.push((format!("{name}: Pareto front of test accuracy, task against task"), reason));
@@ -225,9 +219,8 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
                 notes: notes.clone(),
                 left_out: &left_out,
             };
-            let stem = file_stems.claim(&[&name, stem_suffix]);
-            chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-            charts.push(ChartLink { notes, ..chart_link(title, &stem) });
+            let link = chart_writer.write(&chart, title, &[&name, stem_suffix])?;
+            charts.push(ChartLink { notes, ..link });
         }
         for task in aggregate::task_names(&runs) {
             let test_accuracy = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
@@ -240,17 +233,13 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
                 let title = format!("{task}: test accuracy vs λ");
                 let chart =
                     MetricByLambdaChart { title: title.clone(), y_description: "test accuracy", data: &by_lambda };
-                let stem = file_stems.claim(&[&name, &task, "test-accuracy-vs-lambda"]);
-                chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-                charts.push(chart_link(title, &stem));
+                charts.push(chart_writer.write(&chart, title, &[&name, &task, "test-accuracy-vs-lambda"])?);
             }
             let curves = aggregate::mean_curves(&groups, &metric_rows, &task);
             if curves.iter().any(|group_curves| !group_curves.is_empty()) {
                 let title = format!("{task}: learning curves (mean over seeds)");
                 let chart = LearningCurvesChart { title: title.clone(), groups: &groups, curves: &curves };
-                let stem = file_stems.claim(&[&name, &task, "learning-curves"]);
-                chart_files.extend(charts::write_png_and_svg(&chart, out_dir, &stem)?);
-                charts.push(chart_link(title, &stem));
+                charts.push(chart_writer.write(&chart, title, &[&name, &task, "learning-curves"])?);
             }
         }
         let weightings: BTreeSet<String> =
@@ -259,7 +248,7 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             (weightings.len() > 1).then(|| aggregate::compare_methods(&runs, &all_groups, &diagnostic_rows));
         let hidden_groups = all_groups.len() - groups.len();
         let source = experiment_source(store, &runs)?;
-        let runs_csv = file_stems.claim(&[&name, "runs"]) + ".csv";
+        let runs_csv = chart_writer.file_stems.claim(&[&name, "runs"]) + ".csv";
         let path = out_dir.join(&runs_csv);
         write_whole(&path, html::runs_csv(&runs).as_bytes())?;
         sections.push(ExperimentSection {
@@ -279,7 +268,7 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     let page = html::render_index(store.path(), &sections);
     write_whole(&index, page.as_bytes())?;
     let n_runs = sections.iter().map(|section| section.runs.len()).sum();
-    Ok(ReportSummary { index, charts: chart_files, n_runs })
+    Ok(ReportSummary { index, charts: chart_writer.files, n_runs })
 }
 
 /// The table of contents' line for an experiment: its best multi-task method by Δm%,
@@ -329,6 +318,30 @@ fn experiment_source(store: &Store, runs: &[mtl_store::RunRecord]) -> Result<htm
         git_commits: distinct(&|r| r.provenance.git_commit.clone()),
         hosts: distinct(&|r| r.provenance.host.clone()),
     })
+}
+
+/// Writes a report's charts into its folder, each under a file stem unique among the
+/// report's files (the runs CSV files claim theirs from the same `file_stems`).
+struct ChartWriter<'a> {
+    out_dir: &'a Path,
+    file_stems: UniqueFileStems,
+    /// Every chart file written, PNG and SVG.
+    files: Vec<PathBuf>,
+}
+
+impl ChartWriter<'_> {
+    /// Draws `chart` as `STEM.png` and `STEM.svg`, the stem claimed from `stem_parts`,
+    /// and returns its link captioned `title`.
+    fn write(
+        &mut self,
+        chart: &impl charts::Chart,
+        title: String,
+        stem_parts: &[&str],
+    ) -> Result<ChartLink, ReportError> {
+        let stem = self.file_stems.claim(stem_parts);
+        self.files.extend(charts::write_png_and_svg(chart, self.out_dir, &stem)?);
+        Ok(chart_link(title, &stem))
+    }
 }
 
 fn chart_link(title: String, stem: &str) -> ChartLink {

@@ -283,7 +283,7 @@ impl Store {
             } else {
                 summary.failed += 1;
             }
-            crate::widen_runs_view(&tx, RunId(run)).map_err(err)?;
+            crate::views::widen_runs_view(&tx, RunId(run)).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(summary)

@@ -154,7 +154,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     if version < SCHEMA_VERSION {
         // Views name the columns of `runs`: rebuilt after any migration.
-        crate::rebuild_runs_view(&tx)?;
+        crate::views::rebuild_runs_view(&tx)?;
     }
     tx.commit()
 }

@@ -3,7 +3,7 @@
 //! the whole gradient there in the backward pass.
 //!
 //! Not candle's `max_pool2d`, whose backward gives the arg-max only a quarter
-//! of the gradient (candle 0.11.1, DESIGN.md).
+//! of the gradient (candle 0.11.1; a test pins the case).
 
 use std::sync::{Arc, Mutex};
 

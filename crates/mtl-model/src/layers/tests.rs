@@ -363,7 +363,7 @@ fn check_pool(x: &[&[f64]], relu: bool, pooled: &[f64], grad: &[f64]) -> Result<
 #[test]
 fn max_pool_matches_hand_computed_cases() -> Result<()> {
     // PyTorch's max_pool2d (and relu) give the same values and gradients.
-    // DESIGN.md's case: the whole gradient to the arg-max (candle 0.11.1 gives 0.25).
+    // A hand case: the whole gradient to the arg-max (candle 0.11.1 gives 0.25).
     check_pool(&[&[1., 2.], &[3., 4.]], false, &[4.], &[0., 0., 0., 1.])?;
     // Ties: the first maximum in row-major order takes it all.
     check_pool(&[&[5., 5.], &[5., 5.]], false, &[5.], &[1., 0., 0., 0.])?;

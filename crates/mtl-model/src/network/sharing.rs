@@ -194,7 +194,7 @@ pub(crate) fn stitch(alpha: &Tensor, activations: &[Tensor]) -> Result<Vec<Tenso
 
 /// `Σ_e softmax(gate_logits)[e]·outputs[e]`, per example.
 fn mix(outputs: &[Tensor], gate_logits: &Tensor) -> Result<Tensor> {
-    // `ops::softmax`, not the fused `softmax_last_dim`, which records no backward (DESIGN.md).
+    // `ops::softmax`, not the fused `softmax_last_dim`, which records no backward in candle 0.11.1.
     let weights = candle_nn::ops::softmax(gate_logits, D::Minus1)?;
     let stacked = Tensor::stack(outputs, 1)?;
     let mut weight_shape = vec![1; stacked.rank()];

@@ -236,7 +236,7 @@ fn candle_conv2d_and_our_max_pool_pass_finite_difference_checks_on_odd_shapes() 
 
 #[test]
 fn max_pool_matches_a_hand_case() -> Result<()> {
-    // DESIGN.md's case: x = [[1, 2], [3, 4]]; sum(max_pool(x)) = 4 with gradient [[0, 0], [0, 1]]
+    // A hand case: x = [[1, 2], [3, 4]]; sum(max_pool(x)) = 4 with gradient [[0, 0], [0, 1]]
     // (PyTorch agrees; candle 0.11.1's max_pool2d gives 0.25 at the arg-max).
     let x = Var::from_tensor(&Tensor::new(&[[[[1f64, 2.], [3., 4.]]]], &Device::Cpu)?)?;
     let pooled = crate::layers::max_pool2x2(&x)?;

@@ -5,7 +5,8 @@
 
 use mtl_model::Strategy;
 
-use super::{locate, Checker, ConfigError, Index, Key};
+use super::error::locate;
+use super::{Checker, ConfigError, Index, Key};
 use crate::data::DataSource;
 use crate::plan::TaskSource;
 

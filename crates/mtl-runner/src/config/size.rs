@@ -1,7 +1,7 @@
 //! The size of a sweep, counted from the file's lists before anything is expanded:
 //! a 6 KB file can ask for 10^7 trials, and building them first would take gigabytes.
 
-use super::{ExperimentFile, LambdaEntry, OneOrMany, StrategyEntries};
+use super::entries::{ExperimentFile, LambdaEntry, OneOrMany, StrategyEntries};
 
 /// The most trials one plan may have, whatever `--max-trials` says: about 1.3 KB of
 /// memory each once expanded, so the plan itself stays under about 130 MB.

@@ -1,0 +1,331 @@
+//! The serde types of the experiment file (the only serde types of the edge): what
+//! the file may say, before anything is validated.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{init, multimnist};
+
+/// The `format` values of `[[tasks]] data`, as `DataEntry` spells them.
+pub(super) const DATA_FORMATS: [&str; 11] = [
+    "synthetic-shapes",
+    "synthetic-reviews",
+    "mnist-idx",
+    "multimnist",
+    "cifar",
+    "image-folder",
+    "aclimdb",
+    "text-lines",
+    "csv",
+    "tsv",
+    "jsonl",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExperimentFile {
+    pub(super) name: String,
+    #[serde(default = "default_epochs")]
+    pub(super) epochs: u32,
+    #[serde(default = "default_seeds")]
+    pub(super) seeds: Vec<u64>,
+    #[serde(default = "default_batch_size")]
+    pub(super) batch_size: usize,
+    #[serde(default)]
+    pub(super) weight_decay: f64,
+    pub(super) sampling: Option<String>,
+    pub(super) temperature: Option<f64>,
+    /// Which epoch is each run's result: "best-val" (default) or "last".
+    pub(super) result_epoch: Option<String>,
+    pub(super) tasks: Vec<TaskEntry>,
+    #[serde(default)]
+    pub(super) model: ModelEntry,
+    #[serde(default)]
+    pub(super) sweep: SweepEntry,
+    #[serde(default)]
+    pub(super) strategy: StrategyEntries,
+    /// `[weighting.<method>]`: hyperparameter name → a value or a list.
+    #[serde(default)]
+    pub(super) diagnostics: DiagnosticsEntry,
+    #[serde(default)]
+    pub(super) weighting: std::collections::BTreeMap<String, std::collections::BTreeMap<String, OneOrMany<f64>>>,
+}
+
+fn default_epochs() -> u32 {
+    5
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn default_batch_size() -> usize {
+    64
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TaskEntry {
+    pub(super) name: String,
+    pub(super) kind: Option<String>,
+    pub(super) data: DataEntry,
+}
+
+/// A split size: an integer count or a fraction.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+pub(super) enum SizeEntry {
+    Count(u64),
+    Fraction(f64),
+}
+
+/// A CSV/TSV column: a header name or a 0-based index.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+pub(super) enum ColumnEntry {
+    Index(usize),
+    Name(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DelimitedEntry {
+    pub(super) path: PathBuf,
+    pub(super) header: Option<bool>,
+    pub(super) text_column: ColumnEntry,
+    pub(super) label_column: ColumnEntry,
+    pub(super) max_len: Option<usize>,
+    pub(super) vocab_size: Option<usize>,
+    pub(super) min_freq: Option<usize>,
+    pub(super) val_size: Option<SizeEntry>,
+    pub(super) test_size: Option<SizeEntry>,
+    pub(super) carve: Option<String>,
+    #[serde(default)]
+    pub(super) seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "format", rename_all = "kebab-case", deny_unknown_fields)]
+pub(super) enum DataEntry {
+    SyntheticShapes {
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
+        noise: Option<f64>,
+        #[serde(default)]
+        seed: u64,
+    },
+    SyntheticReviews {
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
+        seq_len: Option<usize>,
+        label_noise: Option<f64>,
+        #[serde(default)]
+        seed: u64,
+    },
+    MnistIdx {
+        path: PathBuf,
+        val_size: Option<SizeEntry>,
+        test_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+    Multimnist {
+        path: PathBuf,
+        digit: String,
+        val_size: Option<SizeEntry>,
+        test_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+        compose_seed: Option<multimnist::ComposeSeedEntry>,
+        resize: Option<String>,
+    },
+    Cifar {
+        path: PathBuf,
+        labels: Option<String>,
+        val_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+    ImageFolder {
+        path: PathBuf,
+        channels: Option<usize>,
+        height: Option<usize>,
+        width: Option<usize>,
+        on_unreadable: Option<String>,
+        val_size: Option<SizeEntry>,
+        test_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+    Aclimdb {
+        path: PathBuf,
+        max_len: Option<usize>,
+        vocab_size: Option<usize>,
+        min_freq: Option<usize>,
+        val_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+    TextLines {
+        files: Vec<PathBuf>,
+        max_len: Option<usize>,
+        vocab_size: Option<usize>,
+        min_freq: Option<usize>,
+        val_size: Option<SizeEntry>,
+        test_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+    Csv(DelimitedEntry),
+    Tsv(DelimitedEntry),
+    Jsonl {
+        path: PathBuf,
+        text_field: String,
+        label_field: String,
+        max_len: Option<usize>,
+        vocab_size: Option<usize>,
+        min_freq: Option<usize>,
+        val_size: Option<SizeEntry>,
+        test_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ModelEntry {
+    pub(super) trunk: Option<String>,
+    pub(super) image_stem: Option<String>,
+    pub(super) dropout: Option<f64>,
+    pub(super) width: Option<usize>,
+    pub(super) hidden: Option<usize>,
+    pub(super) filters: Option<usize>,
+    pub(super) init: Option<init::InitEntry>,
+}
+
+/// `[diagnostics]`: when training diagnostics are measured and logged.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DiagnosticsEntry {
+    /// Log window in steps; 0 (default) = averages per epoch.
+    pub(super) every: Option<u64>,
+    /// Loss-level methods: measure per-task gradients every this many steps; 0 = never.
+    pub(super) measure_every: Option<u64>,
+}
+
+/// One value, or a list of values to sweep.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+pub(super) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    pub(super) fn values(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(value) => vec![value.clone()],
+            OneOrMany::Many(values) => values.clone(),
+        }
+    }
+}
+
+/// `[strategy.<name>]`: hyperparameters of the strategies that have them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StrategyEntries {
+    pub(super) soft: Option<SoftEntry>,
+    #[serde(rename = "cross-stitch")]
+    pub(super) cross_stitch: Option<CrossStitchEntry>,
+    pub(super) mmoe: Option<MmoeEntry>,
+    pub(super) cgc: Option<CgcEntry>,
+    pub(super) ple: Option<PleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SoftEntry {
+    pub(super) weight: Option<OneOrMany<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CrossStitchEntry {
+    pub(super) init: Option<OneOrMany<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MmoeEntry {
+    pub(super) experts: Option<OneOrMany<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CgcEntry {
+    pub(super) experts: Option<OneOrMany<usize>>,
+    pub(super) task_experts: Option<OneOrMany<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PleEntry {
+    pub(super) experts: Option<OneOrMany<usize>>,
+    pub(super) task_experts: Option<OneOrMany<usize>>,
+    pub(super) levels: Option<OneOrMany<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct SweepEntry {
+    pub(super) strategy: Vec<String>,
+    pub(super) weighting: Vec<String>,
+    pub(super) lambda: LambdaEntry,
+    pub(super) lr: Vec<f64>,
+}
+
+/// `sweep.lambda`: a list of λ (the seed formula), or a table: per-task lists,
+/// `{ simplex = K, total = T }`, or `{ random = N, low = A, high = B, seed = S }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum LambdaEntry {
+    List(Vec<f64>),
+    Space(std::collections::BTreeMap<String, toml::Value>),
+}
+
+impl Default for SweepEntry {
+    fn default() -> Self {
+        SweepEntry {
+            strategy: vec!["hard".into()],
+            weighting: vec!["static".into()],
+            lambda: LambdaEntry::List(vec![1.0]),
+            lr: vec![1e-3],
+        }
+    }
+}
+
+#[cfg(test)]
+mod format_list_tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse_str;
+
+    #[test]
+    fn the_listed_data_formats_are_exactly_those_the_parser_accepts() {
+        for format in DATA_FORMATS {
+            let source = format!("name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"{format}\" }}\n");
+            let error = parse_str(&source, Path::new("x.toml")).err().map(|e| e.message).unwrap_or_default();
+            assert!(!error.contains("unknown variant"), "{format}: {error}");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Tasks and their data: each `[[tasks]]` entry turned into a [`TaskSource`] with its
+//! resolved [`DataSource`] (paths relative to the experiment file, splits, text options).
+
+use std::path::{Path, PathBuf};
+
+use mtl_data::formats::images::{CifarLabels, ImageFolderOptions, Unreadable};
+use mtl_data::formats::text::{Column, DelimitedOptions};
+use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
+use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
+
+use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, SizeEntry, TaskEntry};
+use super::{Checker, ConfigError, Index, Key};
+use crate::data::{defaults, DataSource, Digit, ImageFormat, TextFormat};
+use crate::plan::TaskSource;
+
+impl Checker<'_> {
+    pub(super) fn task(&self, i: usize, task: TaskEntry, earlier: &[TaskSource]) -> Result<TaskSource, ConfigError> {
+        let name_path = [Key("tasks"), Index(i), Key("name")];
+        // Task names become metric keys (`digits.test.accuracy`) in filters and file names.
+        let valid_name = task.name.len() <= 64
+            && task.name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && task.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            self.fail(
+                &name_path,
+                format!("task name {:?} must be 1–64 letters, digits, '_' or '-', starting with a letter", task.name),
+            )?;
+        }
+        if earlier.iter().any(|t| t.name == task.name) {
+            self.fail(&name_path, format!("task name \"{}\" is used twice", task.name))?;
+        }
+        let at = |key| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        let resolve = |path: &Path| if path.is_absolute() { path.to_owned() } else { base.join(path) };
+        let data = match task.data {
+            DataEntry::SyntheticShapes { n_train, n_val, n_test, noise, seed } => {
+                let default = ShapesConfig::default();
+                DataSource::SyntheticShapes {
+                    config: ShapesConfig {
+                        n_train: self.count(n_train, default.n_train, &at("n_train"), 1..10_000_001)?,
+                        n_val: self.count(n_val, default.n_val, &at("n_val"), 1..10_000_001)?,
+                        n_test: self.count(n_test, default.n_test, &at("n_test"), 1..10_000_001)?,
+                        noise: self.fraction(noise, default.noise, &at("noise"), 2.0)?,
+                    },
+                    seed,
+                }
+            }
+            DataEntry::SyntheticReviews { n_train, n_val, n_test, seq_len, label_noise, seed } => {
+                let default = ReviewsConfig::default();
+                DataSource::SyntheticReviews {
+                    config: ReviewsConfig {
+                        n_train: self.count(n_train, default.n_train, &at("n_train"), 1..10_000_001)?,
+                        n_val: self.count(n_val, default.n_val, &at("n_val"), 1..10_000_001)?,
+                        n_test: self.count(n_test, default.n_test, &at("n_test"), 1..10_000_001)?,
+                        seq_len: self.count(seq_len, default.seq_len, &at("seq_len"), 16..4097)?,
+                        label_noise: self.fraction(label_noise, default.label_noise, &at("label_noise"), 0.5)?,
+                    },
+                    seed,
+                }
+            }
+            DataEntry::MnistIdx { path, val_size, test_size, carve, seed } => DataSource::Images {
+                path: resolve(&path),
+                format: ImageFormat::Idx,
+                split: self.split(i, val_size, test_size, carve, seed)?,
+            },
+            DataEntry::Multimnist { path, digit, val_size, test_size, carve, seed, compose_seed, resize } => {
+                let digit = match digit.as_str() {
+                    "left" => Digit::Left,
+                    "right" => Digit::Right,
+                    other => {
+                        return self.fail(&at("digit"), format!("digit \"{other}\" must be \"left\" or \"right\""))
+                    }
+                };
+                DataSource::Images {
+                    path: resolve(&path),
+                    format: ImageFormat::MultiMnist {
+                        digit,
+                        composition: self.composition(i, compose_seed, resize, seed)?,
+                    },
+                    split: self.split(i, val_size, test_size, carve, seed)?,
+                }
+            }
+            DataEntry::Cifar { path, labels, val_size, carve, seed } => {
+                let labels = match labels.as_deref().unwrap_or("fine") {
+                    "fine" => CifarLabels::Fine,
+                    "coarse" => CifarLabels::Coarse,
+                    other => {
+                        return self.fail(&at("labels"), format!("labels \"{other}\" must be \"fine\" or \"coarse\""))
+                    }
+                };
+                DataSource::Images {
+                    path: resolve(&path),
+                    format: ImageFormat::Cifar(labels),
+                    split: self.split(i, val_size, None, carve, seed)?,
+                }
+            }
+            DataEntry::ImageFolder {
+                path,
+                channels,
+                height,
+                width,
+                on_unreadable,
+                val_size,
+                test_size,
+                carve,
+                seed,
+            } => {
+                let channels = self.count(channels, 1, &at("channels"), 1..4)?;
+                if channels == 2 {
+                    return self.fail(&at("channels"), "channels must be 1 (grayscale) or 3 (RGB)");
+                }
+                let on_unreadable = match on_unreadable.as_deref() {
+                    None => defaults::UNREADABLE,
+                    Some("skip") => Unreadable::Skip,
+                    Some("fail") => Unreadable::Fail,
+                    Some(other) => {
+                        return self.fail(&at("on_unreadable"), format!("\"{other}\" must be \"skip\" or \"fail\""))
+                    }
+                };
+                let options = ImageFolderOptions {
+                    channels,
+                    height: self.count(height, 28, &at("height"), 1..4097)?,
+                    width: self.count(width, 28, &at("width"), 1..4097)?,
+                    on_unreadable,
+                };
+                DataSource::Images {
+                    path: resolve(&path),
+                    format: ImageFormat::Folder(options),
+                    split: self.split(i, val_size, test_size, carve, seed)?,
+                }
+            }
+            DataEntry::Aclimdb { path, max_len, vocab_size, min_freq, val_size, carve, seed } => DataSource::Texts {
+                path: resolve(&path),
+                format: TextFormat::AclImdb,
+                split: self.split(i, val_size, None, carve, seed)?,
+                options: self.text_options(i, max_len, vocab_size, min_freq)?,
+            },
+            DataEntry::TextLines { files, max_len, vocab_size, min_freq, val_size, test_size, carve, seed } => {
+                if files.len() < 2 {
+                    return self.fail(&at("files"), "give one file per class, at least two");
+                }
+                let files: Vec<PathBuf> = files.iter().map(|f| resolve(f)).collect();
+                DataSource::Texts {
+                    path: files[0].clone(),
+                    format: TextFormat::Lines(files),
+                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    options: self.text_options(i, max_len, vocab_size, min_freq)?,
+                }
+            }
+            DataEntry::Csv(entry) => self.delimited(i, entry, b',', &resolve)?,
+            DataEntry::Tsv(entry) => self.delimited(i, entry, b'\t', &resolve)?,
+            DataEntry::Jsonl {
+                path,
+                text_field,
+                label_field,
+                max_len,
+                vocab_size,
+                min_freq,
+                val_size,
+                test_size,
+                carve,
+                seed,
+            } => DataSource::Texts {
+                path: resolve(&path),
+                format: TextFormat::Jsonl { text_field, label_field },
+                split: self.split(i, val_size, test_size, carve, seed)?,
+                options: self.text_options(i, max_len, vocab_size, min_freq)?,
+            },
+        };
+        if let Some(kind) = &task.kind {
+            if kind != data.kind() {
+                self.fail(
+                    &[Key("tasks"), Index(i), Key("kind")],
+                    format!(
+                        "kind \"{kind}\" does not match the data format, which gives \"{}\" \
+                         (kinds: image-classification, text-classification)",
+                        data.kind()
+                    ),
+                )?;
+            }
+        }
+        Ok(TaskSource { name: task.name, data })
+    }
+
+    fn split(
+        &self,
+        i: usize,
+        val: Option<SizeEntry>,
+        test: Option<SizeEntry>,
+        carve: Option<String>,
+        seed: u64,
+    ) -> Result<SplitPolicy, ConfigError> {
+        let amount = |entry: Option<SizeEntry>, default: Amount, key: &str| match entry {
+            None => Ok(default),
+            Some(SizeEntry::Count(c)) => Ok(Amount::Count(c as usize)),
+            Some(SizeEntry::Fraction(f)) if (0.0..1.0).contains(&f) => Ok(Amount::Fraction(f)),
+            Some(SizeEntry::Fraction(f)) => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key(key)],
+                format!("{f} is not a fraction in [0, 1); give a fraction or a whole count"),
+            ),
+        };
+        let carve = match carve.as_deref() {
+            None | Some("random") => Carve::Random,
+            Some("tail") => Carve::Tail,
+            Some(other) => {
+                return self.fail(
+                    &[Key("tasks"), Index(i), Key("data"), Key("carve")],
+                    format!("carve \"{other}\" must be \"random\" or \"tail\""),
+                )
+            }
+        };
+        Ok(SplitPolicy {
+            val: amount(val, defaults::VAL, "val_size")?,
+            test: amount(test, defaults::TEST, "test_size")?,
+            carve,
+            seed,
+        })
+    }
+
+    fn text_options(
+        &self,
+        i: usize,
+        max_len: Option<usize>,
+        vocab_size: Option<usize>,
+        min_freq: Option<usize>,
+    ) -> Result<TextOptions, ConfigError> {
+        let at = |key| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let d = defaults::TEXT;
+        Ok(TextOptions {
+            max_len: self.count(max_len, d.max_len, &at("max_len"), 1..100_001)?,
+            vocab_size: self.count(vocab_size, d.vocab_size, &at("vocab_size"), 3..10_000_001)?,
+            min_freq: self.count(min_freq, d.min_freq, &at("min_freq"), 1..1_000_001)?,
+        })
+    }
+
+    fn delimited(
+        &self,
+        i: usize,
+        entry: DelimitedEntry,
+        delimiter: u8,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<DataSource, ConfigError> {
+        let has_header = entry.header.unwrap_or(true);
+        let column = |c: ColumnEntry, key: &str| match c {
+            ColumnEntry::Index(i) => Ok(Column::Index(i)),
+            ColumnEntry::Name(_) if !has_header => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key(key)],
+                "a column name needs header = true; give a 0-based column index instead",
+            ),
+            ColumnEntry::Name(name) => Ok(Column::Name(name)),
+        };
+        let options = DelimitedOptions {
+            delimiter,
+            has_header,
+            text_column: column(entry.text_column, "text_column")?,
+            label_column: column(entry.label_column, "label_column")?,
+        };
+        Ok(DataSource::Texts {
+            path: resolve(&entry.path),
+            format: TextFormat::Delimited(options),
+            split: self.split(i, entry.val_size, entry.test_size, entry.carve, entry.seed)?,
+            options: self.text_options(i, entry.max_len, entry.vocab_size, entry.min_freq)?,
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Writes: experiments, runs started or reset, epochs of metrics, diagnostics,
+//! artifacts and settings, and the end of a run; each in one transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::claims::{heartbeat, Owner};
+use crate::views::widen_runs_view;
+use crate::{
+    now, sqlite_err, DiagnosticPoint, ExperimentId, MetricPoint, NewRun, ParamValue, Result, RunId, RunStatus, Store,
+};
+
+impl Store {
+    /// The id of experiment `name`, created if new.
+    pub fn experiment(&mut self, name: &str) -> Result<ExperimentId> {
+        let now = now();
+        self.conn
+            .execute(
+                "INSERT INTO experiments (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, now],
+            )
+            .map_err(self.err())?;
+        let id = self
+            .conn
+            .query_row("SELECT id FROM experiments WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(self.err())?;
+        Ok(ExperimentId(id))
+    }
+
+    /// Marks a trial as running, in one transaction, whoever else may have it. A trial
+    /// that ran before keeps its row; its old metrics and settings are cleared. Sweeps
+    /// use [`Store::claim_run`], which refuses a trial that a live process trains.
+    pub fn begin_run(&mut self, new: &NewRun) -> Result<RunId> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM runs WHERE experiment_id = ?1 AND trial_key = ?2",
+                params![new.experiment.0, new.trial_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let (run, _) = start_run(&tx, existing.map(RunId), new, None).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(run)
+    }
+
+    /// Stores `content` as artifact `name` of `run` (e.g. `vocabulary/sentiment`);
+    /// identical content is kept once. Returns its sha256.
+    pub fn attach_blob(&mut self, run: RunId, name: &str, content: &[u8]) -> Result<String> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let sha256 = insert_blob(&tx, content).map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, path) VALUES (?1, ?2, ?3, NULL)",
+            params![run.0, name, sha256],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(sha256)
+    }
+
+    /// Records a file written for `run` (e.g. its checkpoint) by path and sha256.
+    pub fn attach_file(&mut self, run: RunId, name: &str, path: &Path, sha256: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, path) VALUES (?1, ?2, ?3, ?4)",
+                params![run.0, name, sha256, path.to_string_lossy()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Sets one setting of a run known only once it started (e.g. its parameter count).
+    pub fn set_param(&mut self, run: RunId, key: &str, value: &ParamValue) -> Result<()> {
+        let (num, text) = match value {
+            ParamValue::Num(x) => (Some(*x), None),
+            ParamValue::Text(s) => (None, Some(s.as_str())),
+        };
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)",
+                params![run.0, key, num, text],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Writes every metric of one epoch, and the run's heartbeat, in one transaction.
+    /// Fails with [`StoreError::ClaimLost`](crate::StoreError::ClaimLost) (and writes nothing) if
+    /// another process has taken over a run this connection claimed.
+    pub fn log_epoch(&mut self, run: RunId, epoch: u32, points: &[MetricPoint]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO metrics (run_id, task, split, metric, epoch, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(err)?;
+            for p in points {
+                let k = &p.key;
+                stmt.execute(params![run.0, k.task, k.split, k.metric, epoch, p.value]).map_err(err)?;
+            }
+        }
+        heartbeat(&tx, &path, run, self.claimed.get(&run))?;
+        test_pause("epoch-write", &format!("run {}, epoch {epoch}", run.0));
+        tx.commit().map_err(err)
+    }
+
+    /// Writes the diagnostics of one logging window (ending at `step`, in `epoch`) in one transaction.
+    pub fn log_diagnostics(&mut self, run: RunId, epoch: u32, step: u64, points: &[DiagnosticPoint]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO diagnostics (run_id, step, epoch, name, task, other, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            for p in points {
+                stmt.execute(params![run.0, step as i64, epoch, p.name, p.task, p.other, p.value]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Records the end of a run and its best epoch (see
+    /// [`RunRecord::best_epoch`](crate::RunRecord::best_epoch)), in one transaction with the
+    /// columns of `runs_wide` it brings. Fails with [`StoreError::ClaimLost`](crate::StoreError::ClaimLost)
+    /// if another process has taken over a run this connection claimed.
+    pub fn finish_run(&mut self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| sqlite_err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        heartbeat(&tx, &path, run, self.claimed.get(&run))?;
+        tx.execute(
+            "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4, best_epoch = (SELECT epoch FROM metrics m
+                 WHERE m.run_id = ?1 AND m.split = 'val' AND m.metric = 'accuracy'
+                 GROUP BY epoch ORDER BY AVG(value) DESC, epoch LIMIT 1)
+             WHERE id = ?1",
+            params![run.0, status.as_str(), now(), error],
+        )
+        .map_err(err)?;
+        widen_runs_view(&tx, run).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.claimed.remove(&run);
+        Ok(())
+    }
+}
+
+/// Inserts the row of a trial, or resets `existing` (its old metrics, diagnostics,
+/// settings and artifacts go), as `running` for `owner` with a heartbeat now and
+/// one more attempt, with the trial's provenance and settings. Returns the run and its attempt.
+pub(crate) fn start_run(
+    tx: &Connection,
+    existing: Option<RunId>,
+    new: &NewRun,
+    owner: Option<&Owner>,
+) -> rusqlite::Result<(RunId, u32)> {
+    let now = now();
+    let provenance = new.provenance;
+    let experiment_sha256 = match &provenance.experiment_text {
+        Some(text) => Some(insert_blob(tx, text.as_bytes())?),
+        None => None,
+    };
+    let run = match existing {
+        Some(RunId(id)) => {
+            for table in ["metrics", "diagnostics", "params", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            tx.execute(
+                "UPDATE runs SET status = 'running', started_at = ?2, ended_at = NULL, error = NULL, settings = ?3,
+                 best_epoch = NULL, attempts = attempts + 1 WHERE id = ?1",
+                params![id, now, new.settings_json],
+            )?;
+            id
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO runs (experiment_id, trial_key, status, started_at, settings, attempts)
+                 VALUES (?1, ?2, 'running', ?3, ?4, 1)",
+                params![new.experiment.0, new.trial_key, now, new.settings_json],
+            )?;
+            tx.last_insert_rowid()
+        }
+    };
+    tx.execute(
+        "UPDATE runs SET experiment_file = ?2, experiment_sha256 = ?3, mtl_version = ?4, git_commit = ?5, host = ?6,
+             owner_host = ?7, owner_pid = ?8, owner_token = ?9, heartbeat_at = ?10
+         WHERE id = ?1",
+        params![
+            run,
+            provenance.experiment_file,
+            experiment_sha256,
+            provenance.mtl_version,
+            provenance.git_commit,
+            provenance.host,
+            owner.map(|o| &o.host),
+            owner.map(|o| o.pid),
+            owner.map(|o| &o.token),
+            now,
+        ],
+    )?;
+    let mut stmt = tx.prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)")?;
+    for (key, value) in new.params {
+        let (num, text) = match value {
+            ParamValue::Num(x) => (Some(*x), None),
+            ParamValue::Text(s) => (None, Some(s.as_str())),
+        };
+        stmt.execute(params![run, key, num, text])?;
+    }
+    let attempt = tx.query_row("SELECT attempts FROM runs WHERE id = ?1", [run], |r| r.get(0))?;
+    Ok((RunId(run), attempt))
+}
+
+/// Stores `content` once, keyed by its sha256, which it returns.
+fn insert_blob(conn: &Connection, content: &[u8]) -> rusqlite::Result<String> {
+    use sha2::Digest;
+    let sha256: String = sha2::Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)", params![sha256, content])?;
+    Ok(sha256)
+}
+
+/// A test hook for the crash tests: when the environment variable `MTL_TEST_PAUSE_AT`
+/// names `point`, prints `mtl test hook: paused at POINT (DETAIL)` to stderr and sleeps
+/// 60 s, so that a test can kill the process exactly there. Points: `epoch-write`
+/// (inside an epoch's write transaction, before it commits) and `between-trials`
+/// (mtl-runner). Not meant for anything else.
+#[doc(hidden)]
+pub fn test_pause(point: &str, detail: &str) {
+    if std::env::var("MTL_TEST_PAUSE_AT").is_ok_and(|at| at == point) {
+        eprintln!("mtl test hook: paused at {point} ({detail})");
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}

@@ -1,12 +1,14 @@
 //! Sweeps on a cluster: `mtl run --executor slurm` (one job array per submission),
 //! `mtl worker` (one trial into its shard), `mtl merge` (shards into the main
 //! database) and `mtl status` (the database, the shards and `squeue` together).
-//! The contract is `mtl_runner::shard`.
+//! The contract is `mtl_runner::shard`; the jobs file, the Slurm states and each
+//! trial's state are `mtl_runner::cluster_state`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use mtl_runner::cluster_state::{self, index_ranges, shard_status, submitted_jobs, TrialState};
 use mtl_runner::plan::Plan;
 use mtl_runner::shard::ShardPlan;
 use mtl_runner::sweep::{self, SweepOptions};
@@ -78,7 +80,7 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
                 .into());
             }
             // The old jobs' indices named the old plan's trials.
-            let _ = std::fs::remove_file(dir.join("jobs"));
+            let _ = std::fs::remove_file(cluster_state::jobs_file(&dir));
         }
     }
     let plan_file = shard_plan.write()?;
@@ -121,9 +123,9 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
-    let jobs_file = dir.join("jobs");
+    let jobs_file = cluster_state::jobs_file(&dir);
     let mut jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
-    jobs += &format!("{job} {}\n", index_ranges(&wanted));
+    jobs += &cluster_state::jobs_line(&job, &wanted);
     std::fs::write(&jobs_file, jobs).map_err(|e| anyhow::anyhow!("{}: {e}", jobs_file.display()))?;
     outln!(
         "experiment {:?}: submitted Slurm job {job}, {} array task(s) ({array}) of {} trials; plan {}",
@@ -137,21 +139,6 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
         db.display()
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `0-3,5,7-8` for `[0, 1, 2, 3, 5, 7, 8]` (ascending).
-fn index_ranges(indices: &[usize]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < indices.len() {
-        let start = indices[i];
-        while i + 1 < indices.len() && indices[i + 1] == indices[i] + 1 {
-            i += 1;
-        }
-        parts.push(if indices[i] == start { start.to_string() } else { format!("{start}-{}", indices[i]) });
-        i += 1;
-    }
-    parts.join(",")
 }
 
 fn shell_quote(path: &Path) -> String {
@@ -236,17 +223,6 @@ fn publish(scratch: &Path, shard: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The status and error of `trial` in its shard; `None` when there is no shard, an error
-/// when the shard is not a regular file or does not hold exactly that trial.
-fn shard_status(shard: &Path, trial: ShardTrial) -> anyhow::Result<Option<(RunStatus, Option<String>)>> {
-    // Not `exists()`: that follows links, and a dangling one is there, to be refused.
-    if std::fs::symlink_metadata(shard).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-        return Ok(None);
-    }
-    let run = Store::read_shard(shard, trial)?;
-    Ok(Some((run.status, run.error)))
-}
-
 #[derive(clap::Args)]
 pub struct MergeArgs {
     /// The main results database.
@@ -329,114 +305,12 @@ fn cluster_dirs(db: &Path) -> Result<Vec<PathBuf>, BadInput> {
     Ok(dirs)
 }
 
-/// Where one trial of a plan stands.
-#[derive(Clone, Debug, PartialEq)]
-enum TrialState {
-    /// Done in the main database.
-    Done,
-    /// Done in its shard, not merged yet.
-    DoneNotMerged,
-    /// Failed: in its shard (with the reason), or its array task failed, was cancelled or lost.
-    Failed(String),
-    /// Its array task runs (or its shard says so).
-    Running,
-    /// Its array task waits in the queue.
-    Pending,
-    /// Never submitted.
-    NotSubmitted,
-}
-
-impl TrialState {
-    fn is_done(&self) -> bool {
-        matches!(self, TrialState::Done | TrialState::DoneNotMerged)
-    }
-
-    fn is_failed(&self) -> bool {
-        matches!(self, TrialState::Failed(_))
-    }
-
-    fn is_queued(&self) -> bool {
-        matches!(self, TrialState::Running | TrialState::Pending)
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            TrialState::Done => "done",
-            TrialState::DoneNotMerged => "done, not merged",
-            TrialState::Failed(_) => "failed",
-            TrialState::Running => "running",
-            TrialState::Pending => "pending",
-            TrialState::NotSubmitted => "not submitted",
-        }
-    }
-}
-
 /// Each trial's state, from the main database, its shard in the plan folder `dir` and
 /// (where Slurm is) `squeue`.
 fn trial_states(plan: &ShardPlan, dir: &Path, main: &Store) -> anyhow::Result<Vec<TrialState>> {
-    let experiment_runs: BTreeMap<String, RunStatus> =
-        main.runs(Some(&plan.experiment))?.into_iter().map(|r| (r.trial_key, r.status)).collect();
     let jobs = submitted_jobs(dir);
     let queue = slurm_states(&jobs);
-    let mut states = Vec::new();
-    for (index, key) in plan.trial_keys.iter().enumerate() {
-        if experiment_runs.get(key) == Some(&RunStatus::Done) {
-            states.push(TrialState::Done);
-            continue;
-        }
-        // A shard exists only once its trial has finished (done, failed or interrupted).
-        let trial = ShardTrial { experiment: &plan.experiment, trial_key: key };
-        let shard = match shard_status(&ShardPlan::shard_in(dir, key), trial) {
-            Ok(status) => status,
-            Err(error) => Some((RunStatus::Failed, Some(format!("shard not merged: {error:#}")))),
-        };
-        let submitted = jobs.iter().any(|(_, indices)| indices.contains(&index));
-        let state = match (&shard, queue.as_ref().and_then(|q| q.get(&index)).map(String::as_str)) {
-            (Some((RunStatus::Done, _)), _) => TrialState::DoneNotMerged,
-            (_, Some(slurm)) if QUEUED.contains(&slurm) => TrialState::Pending,
-            (_, Some(slurm)) if ALIVE.contains(&slurm) => TrialState::Running,
-            (Some((status, error)), _) => TrialState::Failed(error.clone().unwrap_or_else(|| status.as_str().into())),
-            (None, Some(slurm)) => TrialState::Failed(format!("array task {} without a result", slurm.to_lowercase())),
-            // Slurm answered and no longer knows the task: it ended (or was cancelled) without a result.
-            (None, None) if submitted && queue.is_some() => {
-                TrialState::Failed("lost: its array task ended without a result".into())
-            }
-            // No Slurm to ask (another scheduler): submitted and not finished.
-            (None, None) if submitted => TrialState::Pending,
-            (None, None) => TrialState::NotSubmitted,
-        };
-        states.push(state);
-    }
-    Ok(states)
-}
-
-/// Slurm job states that wait to run (again).
-const QUEUED: [&str; 5] = ["PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"];
-/// Slurm job states of a task that runs or may run on (every other state has ended).
-const ALIVE: [&str; 8] =
-    ["RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"];
-
-/// The jobs submitted for an experiment, in order, each with the array indices it had.
-fn submitted_jobs(dir: &Path) -> Vec<(String, Vec<usize>)> {
-    let text = std::fs::read_to_string(dir.join("jobs")).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let (job, ranges) = line.split_once(' ').filter(|(job, _)| job.parse::<u64>().is_ok())?;
-            // "0-3,5": ranges and single indices; anything unreadable names no index.
-            let mut indices = Vec::new();
-            for part in ranges.split(',') {
-                match part.split_once('-') {
-                    Some((a, b)) => {
-                        if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                            indices.extend(a..=b);
-                        }
-                    }
-                    None => indices.extend(part.parse::<usize>().ok()),
-                }
-            }
-            Some((job.to_string(), indices))
-        })
-        .collect()
+    Ok(cluster_state::trial_states(plan, dir, main, &jobs, queue.as_ref())?)
 }
 
 /// Array index → Slurm state of the newest submitted job that has it, from `squeue`;
@@ -453,17 +327,7 @@ fn slurm_states(jobs: &[(String, Vec<usize>)]) -> Option<BTreeMap<usize, String>
         let stderr = String::from_utf8_lossy(&output.stderr);
         return stderr.contains("Invalid job id").then(BTreeMap::new);
     }
-    let order: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, j)| (*j, i)).collect();
-    let mut newest: BTreeMap<usize, (usize, String)> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let mut parts = line.split_whitespace();
-        let (Some(job), Some(index), Some(state)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        let (Some(&rank), Ok(index)) = (order.get(job), index.parse::<usize>()) else { continue };
-        if newest.get(&index).is_none_or(|(r, _)| rank >= *r) {
-            newest.insert(index, (rank, state.to_string()));
-        }
-    }
-    Some(newest.into_iter().map(|(index, (_, state))| (index, state)).collect())
+    Some(cluster_state::parse_squeue(&String::from_utf8_lossy(&output.stdout), &ids))
 }
 
 #[derive(clap::Args)]
@@ -534,24 +398,4 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn array_indices_are_written_as_ranges() {
-        assert_eq!(index_ranges(&[0, 1, 2, 3, 5, 7, 8]), "0-3,5,7-8");
-        assert_eq!(index_ranges(&[4]), "4");
-        assert_eq!(index_ranges(&[]), "");
-    }
-
-    #[test]
-    fn the_jobs_file_gives_each_job_its_indices() {
-        let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(dir.path().join("jobs"), "17 0-3,5\n18 4\nnot a job line\n").expect("write");
-        let jobs = submitted_jobs(dir.path());
-        assert_eq!(jobs, [("17".to_string(), vec![0, 1, 2, 3, 5]), ("18".to_string(), vec![4])]);
-    }
 }

@@ -12,7 +12,7 @@ use mtl_store::RunRecord;
 use serde_json::{json, Map, Value};
 
 use crate::ls::{check_keys, Selection};
-use crate::output::{self, Format};
+use crate::output::{self, Cell, Format};
 use crate::BadInput;
 
 #[derive(clap::Args)]
@@ -122,11 +122,9 @@ fn several_experiments(comparison: &Comparison) -> bool {
     comparison.rows.iter().any(|r| r.experiment != comparison.rows[0].experiment)
 }
 
-fn text(value: &Option<mtl_store::ParamValue>) -> String {
-    value.as_ref().map_or("-".into(), |v| v.to_string())
-}
-
-fn group_cells(comparison: &Comparison, row: &GroupRow) -> Vec<String> {
+/// The cells naming a group, rendered by `render` (`Cell::table` or `Cell::csv`).
+fn group_cells(comparison: &Comparison, row: &GroupRow, render: fn(&Cell) -> String) -> Vec<String> {
+    let text = |value: &Option<mtl_store::ParamValue>| render(&Cell::param(value.as_ref()));
     let mut cells = Vec::new();
     if several_experiments(comparison) {
         cells.push(row.experiment.clone());
@@ -176,7 +174,7 @@ pub fn render_table(comparison: &Comparison, runs: &[RunRecord]) -> String {
         .rows
         .iter()
         .map(|row| {
-            let mut cells = group_cells(comparison, row);
+            let mut cells = group_cells(comparison, row, Cell::table);
             cells.push(match &row.delta_m {
                 None => "-".into(),
                 Some(d) if row.baseline => format!("{:+.2} (baseline)", d.value),
@@ -268,7 +266,7 @@ fn csv_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
         .rows
         .iter()
         .map(|row| {
-            let mut cells = group_cells(comparison, row);
+            let mut cells = group_cells(comparison, row, Cell::csv);
             if !several_experiments(comparison) {
                 cells.insert(0, row.experiment.clone());
             }
@@ -302,7 +300,7 @@ fn json_rows(comparison: &Comparison) -> Vec<Value> {
             let group: Map<String, Value> = keys
                 .iter()
                 .zip(&row.values)
-                .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+                .map(|(k, v)| (k.clone(), Cell::param(v.as_ref()).json()))
                 .collect();
             let metrics: Map<String, Value> = comparison
                 .columns
@@ -321,7 +319,7 @@ fn json_rows(comparison: &Comparison) -> Vec<Value> {
             json!({
                 "experiment": row.experiment,
                 "group": group,
-                "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": row.picked,
+                "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": Cell::param(row.picked.as_ref()).json(),
                     "among": row.candidates, "on_validation": !row.picked_without_validation})),
                 "baseline": row.baseline,
                 "runs": row.runs,

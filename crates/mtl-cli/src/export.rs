@@ -5,11 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mtl_store::{ParamValue, RunId, RunRecord, Store};
-use serde_json::{json, Map, Value};
+use mtl_store::{RunId, RunRecord, Store};
+use serde_json::{Map, Value};
 
 use crate::ls::Selection;
-use crate::output::csv_line;
+use crate::output::{self, Cell};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -68,7 +68,7 @@ fn write_points(args: &ExportArgs, store: &Store, runs: &[RunRecord], out: &mut 
     header.extend(settings.iter().map(|s| s.to_string()));
     header.extend(["task", "split", "metric", "epoch", "value", "is_result"].map(String::from));
     let mut result = match args.format {
-        ExportFormat::Csv => writeln!(out, "{}", csv_line(&header)),
+        ExportFormat::Csv => out.write_all(output::csv_record(&header).as_bytes()),
         ExportFormat::Json => write!(out, "["),
     };
     let walked = store.for_each_metric_point(args.selection.experiment.as_deref(), |point| {
@@ -76,37 +76,27 @@ fn write_points(args: &ExportArgs, store: &Store, runs: &[RunRecord], out: &mut 
         if result.is_err() {
             return;
         }
+        // One row of cells, in the header's order; `is_result` stays a boolean in JSON.
+        let key = &point.key;
+        let is_result = run.result_epoch() == Some(point.epoch);
+        let mut cells = vec![
+            Cell::Int(run.id.0),
+            Cell::Text(run.experiment.clone()),
+            Cell::Text(run.trial_key.clone()),
+            Cell::Text(run.status.as_str().into()),
+        ];
+        cells.extend(settings.iter().map(|s| Cell::param(run.params.get(*s))));
+        cells.extend([key.task.clone(), key.split.clone(), key.metric.clone()].map(Cell::Text));
+        cells.extend([Cell::Int(point.epoch.into()), Cell::Metric(point.value)]);
         result = match args.format {
             ExportFormat::Csv => {
-                let mut cells = vec![
-                    run.id.0.to_string(),
-                    run.experiment.clone(),
-                    run.trial_key.clone(),
-                    run.status.as_str().into(),
-                ];
-                cells.extend(settings.iter().map(|s| run.params.get(*s).map_or(String::new(), ParamValue::to_string)));
-                let key = &point.key;
-                cells.extend([key.task.clone(), key.split.clone(), key.metric.clone()]);
-                let is_result = run.result_epoch() == Some(point.epoch);
-                cells.extend([point.epoch.to_string(), point.value.to_string(), is_result.to_string()]);
-                writeln!(out, "{}", csv_line(&cells))
+                let record = output::csv_record(cells.iter().map(Cell::csv).chain([is_result.to_string()]));
+                out.write_all(record.as_bytes())
             }
             ExportFormat::Json => {
-                let mut object = Map::new();
-                object.insert("run_id".into(), json!(run.id));
-                object.insert("experiment".into(), json!(run.experiment));
-                object.insert("trial_key".into(), json!(run.trial_key));
-                object.insert("status".into(), json!(run.status));
-                for setting in &settings {
-                    let value = run.params.get(*setting).map_or(Value::Null, |v| json!(v));
-                    object.insert(setting.to_string(), value);
-                }
-                object.insert("task".into(), json!(point.key.task));
-                object.insert("split".into(), json!(point.key.split));
-                object.insert("metric".into(), json!(point.key.metric));
-                object.insert("epoch".into(), json!(point.epoch));
-                object.insert("value".into(), json!(point.value));
-                object.insert("is_result".into(), json!(run.result_epoch() == Some(point.epoch)));
+                let mut object: Map<String, Value> =
+                    header.iter().zip(&cells).map(|(name, cell)| (name.clone(), cell.json())).collect();
+                object.insert("is_result".into(), Value::Bool(is_result));
                 let separator = if first { "\n" } else { ",\n" };
                 first = false;
                 write!(out, "{separator}{}", Value::Object(object))

@@ -10,7 +10,7 @@ use mtl_store::filter::{lookup, Filter, BUILT_IN_KEYS};
 use mtl_store::{override_result_epoch, ParamValue, ResultEpoch, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
-use crate::output::{self, Format};
+use crate::output::{self, Cell, Format};
 use crate::BadInput;
 
 /// Which runs a listing reads: the database, an experiment, a filter.
@@ -137,31 +137,32 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             if error_column && !table {
                 header.push("error".into());
             }
-            let rows: Vec<Vec<String>> = runs
+            let rows: Vec<Vec<Cell>> = runs
                 .iter()
                 .map(|run| {
-                    let mut row = vec![run.id.0.to_string(), run.experiment.clone(), run.status.as_str().to_string()];
+                    let mut row = vec![
+                        Cell::Int(run.id.0),
+                        Cell::Text(run.experiment.clone()),
+                        Cell::Text(run.status.as_str().into()),
+                    ];
                     if revision_column {
-                        row.insert(2, run.revision.to_string());
+                        row.insert(2, Cell::Int(run.revision.into()));
                     }
-                    let error = run.error.clone().unwrap_or_default();
                     if error_column && table {
-                        row.push(shorten(&error, TABLE_ERROR_CHARS));
+                        row.push(Cell::Text(shorten(run.error.as_deref().unwrap_or_default(), TABLE_ERROR_CHARS)));
                     }
-                    row.extend(
-                        params.iter().map(|p| run.params.get(p).map(ParamValue::to_string).unwrap_or("-".into())),
-                    );
-                    row.extend(metrics.iter().map(|k| output::value(run.result(k))));
+                    row.extend(params.iter().map(|p| Cell::param(run.params.get(p))));
+                    row.extend(metrics.iter().map(|k| Cell::metric(run.result(k))));
                     if error_column && !table {
-                        row.push(error);
+                        row.push(Cell::text(run.error.as_deref()));
                     }
                     row
                 })
                 .collect();
             if args.format == Format::Csv {
-                output::csv(&header, &rows)
+                output::cells_csv(&header, &rows)
             } else {
-                output::table(&header, &rows)
+                output::cells_table(&header, &rows)
             }
         }
     };
@@ -186,9 +187,9 @@ fn shorten(text: &str, max: usize) -> String {
 
 fn run_json(run: &RunRecord) -> Value {
     let settings: Map<String, Value> =
-        run.params.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null))).collect();
+        run.params.iter().map(|(k, v)| (k.clone(), Cell::param(Some(v)).json())).collect();
     let metrics = |metrics: &std::collections::BTreeMap<mtl_store::MetricKey, f64>| -> Map<String, Value> {
-        metrics.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+        metrics.iter().map(|(k, v)| (k.to_string(), Cell::Metric(*v).json())).collect()
     };
     json!({
         "id": run.id,

@@ -1,6 +1,8 @@
-//! Plain-text tables and CSV for listings.
+//! The one output model of listings: typed [`Cell`]s rendered into a table, CSV or JSON.
 
 use std::fmt::Write;
+
+use mtl_store::ParamValue;
 
 /// Output format of listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -120,30 +122,112 @@ impl Columns {
     }
 }
 
-/// RFC 4180 CSV: fields with commas, quotes or newlines are quoted.
-pub fn csv(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let _ = writeln!(out, "{}", csv_line(row));
-    }
-    out
+/// One value of a listing, rendered once per format: the table rounds measured numbers and
+/// shows a missing value as `-`; CSV writes a missing value as an empty cell and JSON as
+/// `null`; both carry every number at full precision (Rust's shortest round-trip `f64`
+/// formatting) and integers without a fraction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// No value (a setting a run does not have, a metric it did not record).
+    Missing,
+    /// An integer: ids, counts, epochs, integral settings.
+    Int(i64),
+    /// A number as it was given (a setting such as `lr`): in full in every format.
+    Num(f64),
+    /// A measured number (a metric): rounded to 4 decimals in tables, in full elsewhere.
+    Metric(f64),
+    /// Text.
+    Text(String),
 }
 
-/// One CSV record, without its line end.
-pub fn csv_line(cells: &[String]) -> String {
-    let field = |s: &String| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.clone()
+/// The largest integer every `f64` below it represents exactly (2^53).
+const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+impl Cell {
+    /// A setting: integral numbers within ±2^53 become [`Cell::Int`] (`batch_size = 64`,
+    /// not `64.0`), other numbers [`Cell::Num`].
+    pub fn param(value: Option<&ParamValue>) -> Cell {
+        match value {
+            None => Cell::Missing,
+            Some(ParamValue::Text(text)) => Cell::Text(text.clone()),
+            Some(ParamValue::Num(x)) if x.fract() == 0.0 && x.abs() <= EXACT_INTEGER_LIMIT => Cell::Int(*x as i64),
+            Some(ParamValue::Num(x)) => Cell::Num(*x),
         }
-    };
-    cells.iter().map(field).collect::<Vec<_>>().join(",")
+    }
+
+    /// A metric value, if there is one.
+    pub fn metric(value: Option<f64>) -> Cell {
+        value.map_or(Cell::Missing, Cell::Metric)
+    }
+
+    /// Text, missing when `None`.
+    pub fn text(value: Option<&str>) -> Cell {
+        value.map_or(Cell::Missing, |t| Cell::Text(t.to_string()))
+    }
+
+    /// For a table: `-` when missing, metrics with 4 decimals.
+    pub fn table(&self) -> String {
+        match self {
+            Cell::Missing => "-".into(),
+            Cell::Metric(x) => format!("{x:.4}"),
+            other => other.csv(),
+        }
+    }
+
+    /// For CSV: empty when missing, numbers in full.
+    pub fn csv(&self) -> String {
+        match self {
+            Cell::Missing => String::new(),
+            Cell::Int(n) => n.to_string(),
+            Cell::Num(x) | Cell::Metric(x) => x.to_string(),
+            Cell::Text(text) => text.clone(),
+        }
+    }
+
+    /// For JSON: `null` when missing (and for a number JSON cannot hold: NaN, ±∞).
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Cell::Missing => serde_json::Value::Null,
+            Cell::Int(n) => (*n).into(),
+            Cell::Num(x) | Cell::Metric(x) => {
+                serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into)
+            }
+            Cell::Text(text) => text.clone().into(),
+        }
+    }
 }
 
-/// A metric value with 4 decimals, or `-`.
-pub fn value(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+/// A table of cells (see [`table`]).
+pub fn cells_table(header: &[String], rows: &[Vec<Cell>]) -> String {
+    table(header, &rows.iter().map(|r| r.iter().map(Cell::table).collect()).collect::<Vec<_>>())
+}
+
+/// CSV of cells (see [`csv`]).
+pub fn cells_csv(header: &[String], rows: &[Vec<Cell>]) -> String {
+    csv(header, &rows.iter().map(|r| r.iter().map(Cell::csv).collect()).collect::<Vec<_>>())
+}
+
+/// RFC 4180 CSV with a header row, written by `csv::Writer` (fields with commas, quotes or
+/// line ends are quoted).
+pub fn csv(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        // Writing to memory fails only on rows of unequal length, which listings never build.
+        let _ = writer.write_record(row);
+    }
+    String::from_utf8_lossy(&writer.into_inner().unwrap_or_default()).into_owned()
+}
+
+/// One CSV record with its line end, for output that is streamed a row at a time.
+pub fn csv_record<I, T>(cells: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    // A small buffer: the writer lives for one row.
+    let mut writer = csv::WriterBuilder::new().buffer_capacity(256).from_writer(Vec::new());
+    let _ = writer.write_record(cells);
+    String::from_utf8_lossy(&writer.into_inner().unwrap_or_default()).into_owned()
 }
 
 #[cfg(test)]
@@ -155,6 +239,27 @@ mod tests {
         let out = fit_table(&["name".into()], &[vec!["a\u{1b}[31mb\n".into()]], None);
         assert!(!out.contains(['\u{1b}', '\u{7}']), "{out:?}");
         assert!(out.contains("a\\u{1b}[31mb\\n"), "{out}");
+    }
+
+    #[test]
+    fn a_cell_is_rendered_once_per_format() {
+        let num = |x: f64| Cell::param(Some(&ParamValue::Num(x)));
+        // (cell, table, CSV, JSON)
+        let cases = [
+            (Cell::Missing, "-", "", "null"),
+            (num(64.0), "64", "64", "64"),
+            (num(0.01), "0.01", "0.01", "0.01"),
+            (num(2f64.powi(53) * 2.0), "18014398509481984", "18014398509481984", "1.8014398509481984e+16"),
+            (Cell::metric(Some(0.71875)), "0.7188", "0.71875", "0.71875"),
+            (Cell::metric(Some(0.1 + 0.2)), "0.3000", "0.30000000000000004", "0.30000000000000004"),
+            (Cell::metric(Some(f64::NAN)), "NaN", "NaN", "null"),
+            (Cell::text(Some("hard")), "hard", "hard", "\"hard\""),
+        ];
+        for (cell, table, csv, json) in cases {
+            assert_eq!((cell.table().as_str(), cell.csv().as_str()), (table, csv), "{cell:?}");
+            assert_eq!(cell.json().to_string(), json, "{cell:?}");
+        }
+        assert_eq!(num(-3.0), Cell::Int(-3));
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(key, s)| json!({"name": key.0, "task": key.1, "other": key.2, "windows": s.n, "first": s.first, "last": s.last, "mean": s.mean, "min": s.min, "max": s.max}))
             .collect();
-        let settings: Map<String, Value> = run.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let settings: Map<String, Value> =
+            run.params.iter().map(|(k, v)| (k.clone(), output::Cell::param(Some(v)).json())).collect();
         let vocabularies_json: Vec<Value> = vocabularies
             .iter()
             .map(|v| json!({"artifact": v.artifact, "tasks": v.tasks, "tokens": v.tokens}))
@@ -131,7 +132,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .map(|(epoch, values)| {
                 let marker = if run.result_epoch() == Some(*epoch) { "*" } else { "" };
                 std::iter::once(format!("{epoch}{marker}"))
-                    .chain(series.iter().map(|s| output::value(values.get(s).copied())))
+                    .chain(series.iter().map(|s| output::Cell::metric(values.get(s).copied()).table()))
                     .collect()
             })
             .collect();
@@ -147,7 +148,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .map(|((name, task, other), s)| {
                 let mut row =
                     vec![name.clone(), task.clone(), if other.is_empty() { "-".into() } else { other.clone() }];
-                row.extend([s.first, s.last, s.mean, s.min, s.max].map(|v| output::value(Some(v))));
+                row.extend([s.first, s.last, s.mean, s.min, s.max].map(|v| output::Cell::Metric(v).table()));
                 row
             })
             .collect();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mtl_store::{SqlValue, Store};
 use serde_json::{Map, Value};
 
-use crate::output::{self, Format};
+use crate::output::{self, Cell, Format};
 use crate::terminal::OutputFailed;
 
 /// Table output lays out its columns from this many first rows, then streams the rest.
@@ -92,9 +92,10 @@ impl<W: Write> RowWriter<W> {
         match self.format {
             Format::Csv => {
                 if first {
-                    writeln!(self.out, "{}", output::csv_line(columns)).map_err(OutputFailed)?;
+                    self.out.write_all(output::csv_record(columns).as_bytes()).map_err(OutputFailed)?;
                 }
-                writeln!(self.out, "{}", output::csv_line(&cells(values))).map_err(OutputFailed)?;
+                let record = output::csv_record(values.iter().map(|v| cell(v).csv()));
+                self.out.write_all(record.as_bytes()).map_err(OutputFailed)?;
             }
             Format::Json => {
                 let object: Map<String, Value> = columns
@@ -144,7 +145,7 @@ impl<W: Write> RowWriter<W> {
     fn finish(mut self, columns: &[String]) -> Result<(), OutputFailed> {
         let none = self.rows_written == 0;
         match self.format {
-            Format::Csv if none => writeln!(self.out, "{}", output::csv_line(columns)).map_err(OutputFailed)?,
+            Format::Csv if none => self.out.write_all(output::csv_record(columns).as_bytes()).map_err(OutputFailed)?,
             Format::Csv => {}
             Format::Json => self.out.write_all(if none { b"[]\n" } else { b"\n]\n" }).map_err(OutputFailed)?,
             Format::Table => {
@@ -160,11 +161,24 @@ impl<W: Write> RowWriter<W> {
     }
 }
 
+/// A value in the one output model (CSV; JSON keeps SQLite's own types through `SqlValue`'s
+/// serialization, where a blob is `{"blob_bytes": N}`).
+fn cell(value: &SqlValue) -> Cell {
+    match value {
+        SqlValue::Null => Cell::Missing,
+        SqlValue::Integer(n) => Cell::Int(*n),
+        SqlValue::Real(x) => Cell::Num(*x),
+        SqlValue::Text(text) => Cell::Text(text.clone()),
+        SqlValue::Blob(_) => Cell::Text(value.to_string()),
+    }
+}
+
+#[cfg(test)]
 fn cells(values: &[SqlValue]) -> Vec<String> {
     values.iter().map(SqlValue::to_string).collect()
 }
 
-/// [`cells`] for a terminal: control characters as their escapes.
+/// A row for a terminal: values as SQLite gives them, control characters as their escapes.
 fn table_cells(values: &[SqlValue]) -> Vec<String> {
     values.iter().map(|v| output::printable(&v.to_string()).into_owned()).collect()
 }

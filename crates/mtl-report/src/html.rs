@@ -382,6 +382,7 @@ fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
             let _ = write!(page, "<td>{}{}</td>", interval_cell(stats), marker(method.verdicts[i]));
         }
         let delta = row.delta_m.as_ref().map_or("–".to_string(), |d| match d.ci95 {
+            _ if row.baseline => format!("{:+.2} (baseline)", d.value),
             Some((low, high)) => format!("{:+.2} [{low:+.2}, {high:+.2}]{}", d.value, marker(d.verdict)),
             None => format!("{:+.2} [n/a]", d.value),
         });

@@ -6,6 +6,7 @@
 //! - [`stems`]: whether the tasks fit the stems a strategy shares (checked before any trial trains);
 //! - [`train`]: the training loop of one trial;
 //! - [`sweep`]: runs a plan against the store, resumably;
+//! - [`shard`] and [`cluster_state`]: the contract with cluster schedulers, and where a plan's trials stand;
 //! - [`provenance`]: what each run records about how it was made.
 //!
 //! ```no_run
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod cluster_state;
 pub mod config;
 pub mod data;
 pub mod diagnostics;

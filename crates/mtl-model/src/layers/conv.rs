@@ -10,7 +10,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
 use candle_nn::VarBuilder;
 
-use super::kernels::{conv_backward, conv_forward, Element, Geometry, Output, OutputGrad};
+use super::kernels::{conv_backward, conv_forward, Geometry, Output, OutputGrad};
+use super::parallel::Element;
 use super::pool::Winner;
 use crate::init::{Fan, InitScheme};
 

@@ -42,10 +42,11 @@
 
 mod conv;
 mod kernels;
+mod parallel;
 mod pool;
 
 pub use conv::{Conv1d, Conv2d};
-pub use kernels::{
+pub use parallel::{
     choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, MIN_PARALLEL_COST,
 };
 pub use pool::{max_pool2x2, max_pool2x2_relu};

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{lockable_chunks, parallel_for};
+use super::parallel::{lockable_chunks, parallel_for};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 

@@ -193,10 +193,10 @@ fn conv_results_are_bit_identical_whatever_the_number_of_threads() -> Result<()>
     let input = random_var(&[37, 3, 12, 11], 3, DType::F32)?;
     let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), 1);
     for fused in [false, true] {
-        let in_order = crate::layers::kernels::sequentially(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
+        let in_order = crate::layers::parallel::sequentially(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
         for _ in 0..3 {
             let on_the_pool =
-                crate::layers::kernels::on_the_pool(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
+                crate::layers::parallel::on_the_pool(|| conv_bits(&conv, &[&weight, &bias], &input, fused))?;
             assert!(in_order == on_the_pool, "the pool's result differs");
         }
     }
@@ -268,8 +268,8 @@ fn fused_conv1d_relu_max_equals_the_three_ops_bit_for_bit_and_passes_finite_diff
         let fused = conv1d_max_bits(&conv, &vars, &input, true)?;
         assert!(fused == conv1d_max_bits(&conv, &vars, &input, false)?, "{case:?}");
         assert!(fused[0].contains(&0), "{case:?}: no row was clipped by relu");
-        let in_order = crate::layers::kernels::sequentially(|| conv1d_max_bits(&conv, &vars, &input, true))?;
-        let on_the_pool = crate::layers::kernels::on_the_pool(|| conv1d_max_bits(&conv, &vars, &input, true))?;
+        let in_order = crate::layers::parallel::sequentially(|| conv1d_max_bits(&conv, &vars, &input, true))?;
+        let on_the_pool = crate::layers::parallel::on_the_pool(|| conv1d_max_bits(&conv, &vars, &input, true))?;
         assert!(in_order == on_the_pool, "{case:?}: the pool's result differs from one thread's");
 
         let [weight, bias, input] = [&weight, &bias, &input].map(|v| Var::from_tensor(&v.to_dtype(DType::F64)?));
@@ -422,7 +422,7 @@ fn max_pool_reads_non_contiguous_inputs() -> Result<()> {
 
 #[test]
 fn small_parallel_loops_run_on_the_calling_thread() {
-    use crate::layers::kernels::{parallel_for, MIN_PARALLEL_COST};
+    use crate::layers::parallel::{parallel_for, MIN_PARALLEL_COST};
     // Waking a pool worker costs more than a small loop: below the threshold nothing is handed over.
     let caller = std::thread::current().id();
     let elsewhere = std::sync::atomic::AtomicUsize::new(0);
@@ -439,7 +439,7 @@ fn small_parallel_loops_run_on_the_calling_thread() {
 
 #[test]
 fn a_thread_kept_to_one_thread_runs_even_large_loops_itself_and_counts_their_work() {
-    use crate::layers::kernels::{parallel_for, run_on_one_thread, take_parallel_work, MIN_PARALLEL_COST};
+    use crate::layers::parallel::{parallel_for, run_on_one_thread, take_parallel_work, MIN_PARALLEL_COST};
     let caller = std::thread::current().id();
     let elsewhere = std::sync::atomic::AtomicUsize::new(0);
     take_parallel_work();

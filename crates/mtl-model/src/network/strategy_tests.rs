@@ -5,6 +5,7 @@
 
 use super::sharing::stitch;
 use super::*;
+use crate::init::InitScheme;
 
 use crate::testing::random;
 use candle_core::Var;

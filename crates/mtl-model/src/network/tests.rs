@@ -3,6 +3,7 @@
 
 use super::blocks::Dropout;
 use super::*;
+use crate::init::InitScheme;
 use crate::layers::Conv1d;
 use crate::testing::{random, weighted_sum};
 use candle_core::Var;

@@ -1,0 +1,138 @@
+//! The thread-pool helpers and per-thread scratch buffers that the convolution
+//! kernels and the pooling share: [`parallel_for`] over candle's own CPU thread pool,
+//! the per-thread mode and work counter behind it, [`lockable_chunks`], and the
+//! [`Element`] types with their scratch buffers.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use candle_core::WithDType;
+
+/// How this thread's parallel loops run: by their cost, or (in tests) always in order
+/// on this thread, or always on the pool.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    ByCost,
+    OneThread,
+    #[cfg(test)]
+    Sequential,
+    #[cfg(test)]
+    Parallel,
+}
+
+thread_local! {
+    static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::ByCost) };
+    /// The cost of the parallel loops started on this thread since [`take_parallel_work`].
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether training decides per trial, by the work of its first step, to keep to one
+/// thread (the default); off where the user chose the thread count.
+static THREADS_BY_WORK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets whether trials choose their threads by their work (see [`threads_by_work`]).
+pub fn choose_threads_by_work(on: bool) {
+    THREADS_BY_WORK.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether trials choose their threads by their work (default: yes).
+pub fn threads_by_work() -> bool {
+    THREADS_BY_WORK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs every parallel loop started on this thread on this thread alone (`true`), or
+/// by each loop's cost (`false`, the default). Results are the same either way.
+pub fn run_on_one_thread(one_thread: bool) {
+    MODE.with(|m| m.set(if one_thread { Mode::OneThread } else { Mode::ByCost }));
+}
+
+/// The work (multiply-adds, element visits) of the parallel loops started on this
+/// thread since the last call: what a training step would hand to other threads.
+pub fn take_parallel_work() -> u64 {
+    WORK.with(|w| w.replace(0))
+}
+
+/// Runs `work` with every parallel loop it starts on this thread in `mode`.
+#[cfg(test)]
+fn with_mode<R>(mode: Mode, work: impl FnOnce() -> R) -> R {
+    MODE.with(|m| m.set(mode));
+    let result = work();
+    MODE.with(|m| m.set(Mode::ByCost));
+    result
+}
+
+/// Runs `work` with every parallel loop it starts on this thread run in order on this
+/// thread instead: the tests compare such runs with the pool's, bit for bit.
+#[cfg(test)]
+pub(super) fn sequentially<R>(work: impl FnOnce() -> R) -> R {
+    with_mode(Mode::Sequential, work)
+}
+
+/// Runs `work` with every parallel loop it starts on this thread handed to the pool,
+/// however small: the tests' inputs are below [`MIN_PARALLEL_COST`].
+#[cfg(test)]
+pub(super) fn on_the_pool<R>(work: impl FnOnce() -> R) -> R {
+    with_mode(Mode::Parallel, work)
+}
+
+/// The least work (multiply-adds, or element visits for the pools) handed to other
+/// threads. Waking a parked worker costs tens of microseconds to milliseconds (an idle
+/// VM's vCPU must be scheduled again), more than a small op takes on one core: a small
+/// network on two threads trained 29× slower than on one (`--jobs 1`, 2 cores). Below
+/// this the work runs on the calling thread, in the same chunks, so results are the same.
+pub const MIN_PARALLEL_COST: usize = 1 << 21;
+
+/// Runs `work(i)` for `i` in `0..n` on candle's own CPU thread pool — the one its ops
+/// use, so that no second pool's idle workers spin on the same cores — when the whole
+/// loop costs at least [`MIN_PARALLEL_COST`]; on this thread otherwise.
+pub fn parallel_for(n: usize, cost: usize, work: impl Fn(usize) + Sync) {
+    WORK.with(|w| w.set(w.get().saturating_add(cost as u64)));
+    let parallel = match MODE.with(|m| m.get()) {
+        Mode::ByCost => n >= 2 && cost >= MIN_PARALLEL_COST,
+        Mode::OneThread => false,
+        #[cfg(test)]
+        Mode::Sequential => false,
+        #[cfg(test)]
+        Mode::Parallel => true,
+    };
+    if !parallel {
+        (0..n).for_each(work);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(&work));
+    }
+}
+
+/// `data` cut into `chunk_len`-element chunks that parallel work can take one by one.
+pub(super) fn lockable_chunks<T>(data: &mut [T], chunk_len: usize) -> Vec<Mutex<&mut [T]>> {
+    data.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect()
+}
+
+/// The element types the kernels run on (those `gemm` supports and mtl-lab uses).
+pub(super) trait Element: WithDType {
+    /// Runs `f` on a scratch buffer of `len` elements (contents unspecified),
+    /// kept per thread between calls so that im2col allocates nothing in steady state.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! element {
+    ($t:ty) => {
+        impl Element for $t {
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static SCRATCH: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
+                }
+                // Taken out rather than borrowed, so that a re-entrant call on the
+                // same thread gets a fresh buffer instead of a borrow panic.
+                let mut buffer = SCRATCH.with(|scratch| std::mem::take(&mut *scratch.borrow_mut()));
+                if buffer.len() < len {
+                    buffer.resize(len, 0.0);
+                }
+                let result = f(&mut buffer[..len]);
+                SCRATCH.with(|scratch| *scratch.borrow_mut() = buffer);
+                result
+            }
+        }
+    };
+}
+element!(f32);
+element!(f64);

@@ -1,0 +1,284 @@
+//! What a network is made of, before it is built: the tasks and their inputs
+//! ([`TaskSpec`], [`InputSpec`]), the sharing strategy and its hyperparameters
+//! ([`Strategy`], [`Sharing`], with their names and validation), the trunk
+//! ([`TrunkSpec`], [`ImageStem`]) and the whole [`ModelSpec`].
+
+use crate::init::InitScheme;
+
+/// What a task's inputs look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputSpec {
+    /// `channels × height × width` images, read row by row.
+    Image {
+        /// Channels (1 = grayscale).
+        channels: usize,
+        /// Rows: the sequence length.
+        height: usize,
+        /// Columns.
+        width: usize,
+    },
+    /// Padded token id sequences.
+    Text {
+        /// Number of token ids, padding included.
+        vocab_size: usize,
+    },
+}
+
+impl InputSpec {
+    pub(super) fn modality(&self) -> &'static str {
+        match self {
+            InputSpec::Image { .. } => "image",
+            InputSpec::Text { .. } => "text",
+        }
+    }
+}
+
+/// One task of the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSpec {
+    /// Task name; names its head.
+    pub name: String,
+    /// Its inputs.
+    pub input: InputSpec,
+    /// Number of classes the head predicts.
+    pub n_classes: usize,
+}
+
+/// The sharing strategies, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Strategy {
+    /// Independent networks, one per task: the baseline.
+    SingleTask,
+    /// One shared trunk, task-specific heads (Caruana 1993).
+    Hard,
+    /// A trunk per task, coupled by an L2 penalty on their differences (Duong et al. 2015).
+    Soft,
+    /// A trunk per task, mixed after each block by learned α (Misra et al. 2016).
+    CrossStitch,
+    /// Shared experts, a softmax gate per task (Ma et al. 2018).
+    Mmoe,
+    /// Shared and task-specific experts, a gate per task (Tang et al. 2020).
+    Cgc,
+    /// Stacked CGC levels (Tang et al. 2020).
+    Ple,
+    /// Per-task attention masks over a shared trunk (Liu et al. 2019).
+    Mtan,
+}
+
+impl Strategy {
+    /// Every strategy, in documentation order.
+    pub const ALL: [Strategy; 8] = [
+        Strategy::SingleTask,
+        Strategy::Hard,
+        Strategy::Soft,
+        Strategy::CrossStitch,
+        Strategy::Mmoe,
+        Strategy::Cgc,
+        Strategy::Ple,
+        Strategy::Mtan,
+    ];
+
+    /// The name used in experiment files and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::SingleTask => "single-task",
+            Strategy::Hard => "hard",
+            Strategy::Soft => "soft",
+            Strategy::CrossStitch => "cross-stitch",
+            Strategy::Mmoe => "mmoe",
+            Strategy::Cgc => "cgc",
+            Strategy::Ple => "ple",
+            Strategy::Mtan => "mtan",
+        }
+    }
+
+    /// Parses a name given by [`Strategy::name`].
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// A strategy with its hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sharing {
+    /// See [`Strategy::SingleTask`].
+    SingleTask,
+    /// See [`Strategy::Hard`].
+    Hard,
+    /// See [`Strategy::Soft`].
+    Soft {
+        /// Weight of the penalty `Σ_{t<u} Σ_params ‖θ_t − θ_u‖²` added to the loss.
+        weight: f64,
+    },
+    /// See [`Strategy::CrossStitch`].
+    CrossStitch {
+        /// Initial α of a column with itself; the rest of each row is shared equally.
+        init: f64,
+    },
+    /// See [`Strategy::Mmoe`].
+    Mmoe {
+        /// Number of experts.
+        experts: usize,
+    },
+    /// See [`Strategy::Cgc`].
+    Cgc {
+        /// Shared experts.
+        experts: usize,
+        /// Experts of each task.
+        task_experts: usize,
+    },
+    /// See [`Strategy::Ple`].
+    Ple {
+        /// Shared experts per level.
+        experts: usize,
+        /// Experts of each task per level.
+        task_experts: usize,
+        /// Levels (1 to 3): each of the first levels covers one trunk block, the last the rest.
+        levels: usize,
+    },
+    /// See [`Strategy::Mtan`].
+    Mtan,
+}
+
+impl Sharing {
+    /// The strategy with its default hyperparameters.
+    pub fn default_for(strategy: Strategy) -> Sharing {
+        match strategy {
+            Strategy::SingleTask => Sharing::SingleTask,
+            Strategy::Hard => Sharing::Hard,
+            Strategy::Soft => Sharing::Soft { weight: 0.01 },
+            Strategy::CrossStitch => Sharing::CrossStitch { init: 0.9 },
+            Strategy::Mmoe => Sharing::Mmoe { experts: 3 },
+            Strategy::Cgc => Sharing::Cgc { experts: 2, task_experts: 1 },
+            Strategy::Ple => Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
+            Strategy::Mtan => Sharing::Mtan,
+        }
+    }
+
+    /// Which strategy this is.
+    pub fn strategy(&self) -> Strategy {
+        match self {
+            Sharing::SingleTask => Strategy::SingleTask,
+            Sharing::Hard => Strategy::Hard,
+            Sharing::Soft { .. } => Strategy::Soft,
+            Sharing::CrossStitch { .. } => Strategy::CrossStitch,
+            Sharing::Mmoe { .. } => Strategy::Mmoe,
+            Sharing::Cgc { .. } => Strategy::Cgc,
+            Sharing::Ple { .. } => Strategy::Ple,
+            Sharing::Mtan => Strategy::Mtan,
+        }
+    }
+
+    /// The hyperparameters by the names the store uses (`soft_weight`, `stitch_init`, `experts`, …).
+    pub fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        match *self {
+            Sharing::SingleTask | Sharing::Hard | Sharing::Mtan => vec![],
+            Sharing::Soft { weight } => vec![("soft_weight", weight)],
+            Sharing::CrossStitch { init } => vec![("stitch_init", init)],
+            Sharing::Mmoe { experts } => vec![("experts", experts as f64)],
+            Sharing::Cgc { experts, task_experts } => {
+                vec![("experts", experts as f64), ("task_experts", task_experts as f64)]
+            }
+            Sharing::Ple { experts, task_experts, levels } => {
+                vec![("experts", experts as f64), ("task_experts", task_experts as f64), ("levels", levels as f64)]
+            }
+        }
+    }
+
+    /// The strategy name with its hyperparameters, e.g. `soft(soft_weight=0.01)`.
+    pub fn label(&self) -> String {
+        let hyperparameters = self.hyperparameters();
+        if hyperparameters.is_empty() {
+            return self.strategy().name().to_string();
+        }
+        let shown: Vec<String> = hyperparameters.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        format!("{}({})", self.strategy().name(), shown.join(", "))
+    }
+
+    /// Whether the hyperparameters are usable; the message says which is not.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match *self {
+            Sharing::Soft { weight } if !(weight.is_finite() && weight >= 0.0) => {
+                Err(format!("the soft-sharing weight must be a finite number ≥ 0, got {weight}"))
+            }
+            Sharing::CrossStitch { init } if !(0.0..=1.0).contains(&init) => {
+                Err(format!("the cross-stitch init must be between 0 and 1, got {init}"))
+            }
+            Sharing::Mmoe { experts: 0 } => Err("mmoe needs at least 1 expert".into()),
+            Sharing::Cgc { experts: 0, task_experts: 0 } | Sharing::Ple { experts: 0, task_experts: 0, .. } => {
+                Err("experts and task_experts cannot both be 0".into())
+            }
+            Sharing::Ple { levels, .. } if !(1..=3).contains(&levels) => {
+                Err(format!("ple levels must be 1, 2 or 3 (the trunk has 3 blocks), got {levels}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The shape of the shared trunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrunkSpec {
+    /// Stems turn images and texts into sequences of `width` channels; the
+    /// trunk is a 1-D CNN with `hidden` channels and a `hidden`-sized output.
+    Sequence {
+        /// Channels of the sequence the stems produce.
+        width: usize,
+        /// Channels of the trunk and size of the shared representation.
+        hidden: usize,
+        /// How images become sequences.
+        image_stem: ImageStem,
+    },
+    /// The LeNet trunk for images (no stems), representation of size 50.
+    LeNet,
+    /// TextCNN (Kim 2014) for text: token embeddings of `width`, convolutions of widths 3, 4
+    /// and 5 with `filters` maps each → relu → max over time, concatenated (3·`filters`).
+    TextCnn {
+        /// Embedding size.
+        width: usize,
+        /// Feature maps per convolution width.
+        filters: usize,
+    },
+}
+
+/// How the sequence trunk's image stem reads an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageStem {
+    /// A 5×5 convolution (16 maps) → relu → 2×2 max-pool, then the pooled rows
+    /// as a sequence: stronger (MNIST), and slower.
+    Conv,
+    /// The rows themselves as the sequence: cheapest.
+    Rows,
+}
+
+/// The whole architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// The tasks, in experiment order.
+    pub tasks: Vec<TaskSpec>,
+    /// The sharing strategy and its hyperparameters.
+    pub sharing: Sharing,
+    /// The trunk.
+    pub trunk: TrunkSpec,
+    /// Probability of zeroing each feature entering the trunk's last layer, in training.
+    pub dropout: f64,
+    /// How linear, convolution and embedding layers draw their initial values.
+    pub init: InitScheme,
+}
+
+/// Size of the LeNet trunk's output.
+pub(super) const LENET_REPRESENTATION: usize = 50;
+
+/// TextCNN's convolution widths (Kim 2014).
+pub(super) const TEXTCNN_WIDTHS: [usize; 3] = [3, 4, 5];
+
+impl TrunkSpec {
+    /// Size of the representation the heads read.
+    pub fn representation(&self) -> usize {
+        match self {
+            TrunkSpec::Sequence { hidden, .. } => *hidden,
+            TrunkSpec::LeNet => LENET_REPRESENTATION,
+            TrunkSpec::TextCnn { filters, .. } => TEXTCNN_WIDTHS.len() * filters,
+        }
+    }
+}

@@ -275,3 +275,29 @@ fn control_characters_in_class_names_are_escaped() {
     let inspection: serde_json::Value = serde_json::from_str(&finished.stdout).expect("json");
     assert_eq!(inspection["classes"], serde_json::json!(["neg", "p\\u{7}os"]));
 }
+
+#[test]
+fn inspect_takes_data_format_and_the_text_and_label_columns() {
+    let ws = Workspace::new();
+    ws.write("reviews.dat", "id,review,sentiment\n1,a good film,pos\n2,a bad one,neg\n3,fine,pos\n");
+    // Guessed (on stderr, so that JSON on stdout stays clean), then given.
+    let finished = run_guarded(&ws, &["data", "inspect", "reviews.dat", "--data-format", "csv", "--format", "json"]);
+    assert_eq!(finished.code, Some(0), "{}", finished.stderr);
+    assert!(finished.stderr.contains("text \"review\", label \"sentiment\" (guessed both"), "{}", finished.stderr);
+    let inspection: serde_json::Value = serde_json::from_str(&finished.stdout).expect("json");
+    assert_eq!(inspection["classes"], serde_json::json!(["neg", "pos"]));
+    assert_eq!(inspection["columns"]["all"], serde_json::json!(["id", "review", "sentiment"]));
+    let given = ["--text-column", "review", "--label-column", "sentiment"];
+    let finished = run_guarded(&ws, &[&["data", "inspect", "reviews.dat", "--as", "csv"][..], &given].concat());
+    assert_eq!(finished.code, Some(0), "the hidden alias --as still works: {}", finished.stderr);
+    assert!(finished.stdout.contains("train         3"), "{}", finished.stdout);
+    assert!(!finished.stderr.contains("guessed"), "{}", finished.stderr);
+    // A column that is not there is named with the ones that are; columns of images are refused.
+    let finished =
+        run_guarded(&ws, &["data", "inspect", "reviews.dat", "--data-format", "csv", "--text-column", "body"]);
+    expect_refused(&finished, &["no column \"body\"", "\"id\", \"review\", \"sentiment\""]);
+    let finished = run_guarded(&ws, &["data", "inspect", ".", "--data-format", "cifar", "--label-column", "x"]);
+    expect_refused(&finished, &["apply to csv, tsv and jsonl, not cifar"]);
+    let help = run_guarded(&ws, &["data", "inspect", "--help"]);
+    assert!(help.stdout.contains("--data-format") && !help.stdout.contains("--as "), "{}", help.stdout);
+}

@@ -226,7 +226,7 @@ fn publish(scratch: &Path, shard: &Path) -> anyhow::Result<()> {
 #[derive(clap::Args)]
 pub struct MergeArgs {
     /// The main results database.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     db: PathBuf,
 }
 
@@ -291,18 +291,24 @@ fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<(MergeSummary, usi
 
 /// The experiment folders of DB.cluster/, in name order; none is bad input.
 fn cluster_dirs(db: &Path) -> Result<Vec<PathBuf>, BadInput> {
+    let dirs = plan_dirs(db);
+    if dirs.is_empty() {
+        let message = "(nothing was submitted with --executor slurm or plan)";
+        return Err(BadInput(format!("no cluster plans beside {} {message}", db.display())));
+    }
+    Ok(dirs)
+}
+
+/// The experiment folders of DB.cluster/ that hold a plan, in name order.
+fn plan_dirs(db: &Path) -> Vec<PathBuf> {
     let root = ShardPlan::cluster_root(db);
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .map(|entries| {
             entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("plan.json").exists()).collect()
         })
         .unwrap_or_default();
-    if dirs.is_empty() {
-        let message = "(nothing was submitted with --executor slurm or plan)";
-        return Err(BadInput(format!("no cluster plans beside {} {message}", db.display())));
-    }
     dirs.sort();
-    Ok(dirs)
+    dirs
 }
 
 /// Each trial's state, from the main database, its shard in the plan folder `dir` and
@@ -333,7 +339,7 @@ fn slurm_states(jobs: &[(String, Vec<usize>)]) -> Option<BTreeMap<usize, String>
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The main results database.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     db: PathBuf,
     /// List every trial, not only the unfinished ones.
     #[arg(long)]
@@ -343,9 +349,13 @@ pub struct StatusArgs {
     format: Format,
 }
 
-/// Pending, running, done and failed trials of every submitted experiment.
+/// Pending, running, done and failed trials of every submitted experiment; without
+/// cluster plans, the states of the local runs.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let dirs = cluster_dirs(&args.db)?;
+    let dirs = plan_dirs(&args.db);
+    if dirs.is_empty() {
+        return local_status(&args);
+    }
     let store = Store::open(&args.db)?;
     let mut rows = Vec::new();
     let mut counts_out = Vec::new();
@@ -384,13 +394,79 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(e, c)| json!({"experiment": e, "counts": c.iter().cloned().collect::<BTreeMap<_, _>>()}))
                 .collect();
-            outln!("{}", serde_json::to_string_pretty(&json!({"experiments": summary, "trials": trials}))?)?;
+            let all = json!({"source": "cluster", "experiments": summary, "trials": trials});
+            outln!("{}", serde_json::to_string_pretty(&all)?)?;
         }
         Format::Csv => out!("{}", output::csv(&header, &rows))?,
         Format::Table => {
             for (experiment, counts) in &counts_out {
                 let listed: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
                 outln!("{experiment}: {}", listed.join(", "))?;
+            }
+            if !rows.is_empty() {
+                out!("\n{}", output::table(&header, &rows))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The states a local run can be in, in the order `mtl status` counts them.
+const LOCAL_STATES: [RunStatus; 4] = [RunStatus::Done, RunStatus::Failed, RunStatus::Interrupted, RunStatus::Running];
+
+/// `mtl status` of a database without cluster plans: per experiment, how many of its runs are
+/// done, failed, interrupted and running, then the runs that are not done (every run with --all).
+fn local_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(&args.db)?;
+    let runs = store.runs(None)?;
+    let host = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
+    let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for run in &runs {
+        let state = LOCAL_STATES.iter().position(|s| *s == run.status).unwrap_or(0);
+        counts.entry(run.experiment.as_str()).or_default()[state] += 1;
+        if args.all || run.status != RunStatus::Done {
+            // A `running` run whose process is gone says so (the next `mtl run` trains it again).
+            let detail = match run.owner_ended(&host) {
+                Some(reason) => format!("{reason}; the next `mtl run` of its experiment trains it again"),
+                None => run.error.clone().unwrap_or_default(),
+            };
+            rows.push(vec![
+                run.experiment.clone(),
+                run.id.0.to_string(),
+                run.trial_key.clone(),
+                run.status.as_str().to_string(),
+                detail,
+            ]);
+        }
+    }
+    let header: Vec<String> = ["experiment", "run", "trial_key", "state", "detail"].map(String::from).to_vec();
+    match args.format {
+        Format::Json => {
+            let summary: Vec<_> = counts
+                .iter()
+                .map(|(experiment, n)| {
+                    let counts: BTreeMap<&str, usize> = LOCAL_STATES.iter().map(|s| s.as_str()).zip(*n).collect();
+                    json!({"experiment": experiment, "counts": counts})
+                })
+                .collect();
+            let trials: Vec<_> = rows
+                .iter()
+                .map(|r| json!({"experiment": r[0], "run": r[1].parse::<i64>().unwrap_or(0), "trial_key": r[2], "state": r[3], "detail": r[4]}))
+                .collect();
+            let all = json!({"source": "local", "experiments": summary, "trials": trials});
+            outln!("{}", serde_json::to_string_pretty(&all)?)?;
+        }
+        Format::Csv => out!("{}", output::csv(&header, &rows))?,
+        Format::Table => {
+            outln!("{} (no cluster plans beside it): the states of its runs", args.db.display())?;
+            for (experiment, n) in &counts {
+                let listed: Vec<String> =
+                    LOCAL_STATES.iter().zip(n).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+                outln!("{experiment}: {}", listed.join(", "))?;
+            }
+            if counts.is_empty() {
+                outln!("(no runs yet)")?;
             }
             if !rows.is_empty() {
                 out!("\n{}", output::table(&header, &rows))?;

@@ -37,6 +37,12 @@ pub struct CompareArgs {
     /// Pareto front. Default: every test metric but loss.
     #[arg(long, value_name = "METRICS", value_delimiter = ',')]
     delta_metrics: Option<Vec<String>>,
+    /// Sort the groups by these comma-separated columns; a leading '-' sorts descending
+    /// (e.g. "-delta_m", "lambda,-shapes.test.accuracy"). Columns: the grouping keys, the
+    /// --pick key, n, delta_m (Δm%) and each metric as task.split.metric (its mean);
+    /// missing values go last. Default: by experiment, then the grouping keys.
+    #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
+    sort: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -83,7 +89,10 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         delta_metrics: args.delta_metrics.clone(),
         split: None,
     };
-    let comparison = compare_against(&runs, baseline_runs, &spec);
+    let mut comparison = compare_against(&runs, baseline_runs, &spec);
+    if let Some(text) = &args.sort {
+        sort_groups(&mut comparison, text)?;
+    }
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&Value::Array(json_rows(&comparison)))? + "\n",
         Format::Csv => {
@@ -97,6 +106,93 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         note!("(no finished runs{})", if args.selection.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a group can be sorted by: the columns of `mtl compare`.
+#[derive(Clone, Copy)]
+enum SortColumn {
+    /// The i-th of [`Comparison::keys`].
+    Value(usize),
+    /// The value picked by --pick.
+    Picked,
+    /// The number of runs.
+    N,
+    /// Δm%.
+    DeltaM,
+    /// The mean of the i-th of [`Comparison::columns`].
+    Metric(usize),
+}
+
+/// Sorts the groups by the comma-separated columns of `text` (`-` before one: descending);
+/// a column no group has is bad input that names the known ones.
+fn sort_groups(comparison: &mut Comparison, text: &str) -> Result<(), BadInput> {
+    let keys = comparison.keys();
+    let metrics: Vec<String> = comparison.columns.iter().map(|k| k.to_string()).collect();
+    let mut order = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (descending, name) = match part.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, part),
+        };
+        let column = if let Some(i) = keys.iter().position(|k| k == name) {
+            SortColumn::Value(i)
+        } else if comparison.pick.as_deref() == Some(name) {
+            SortColumn::Picked
+        } else if name == "n" {
+            SortColumn::N
+        } else if name == "delta_m" || name == "delta-m" {
+            SortColumn::DeltaM
+        } else if let Some(i) = metrics.iter().position(|k| k == name) {
+            SortColumn::Metric(i)
+        } else {
+            let mut known = keys.clone();
+            known.extend(comparison.pick.clone());
+            known.extend(["n".to_string(), "delta_m".to_string()]);
+            known.extend(metrics.iter().cloned());
+            return Err(BadInput(format!("--sort: unknown column {name:?}; columns: {}", known.join(", "))));
+        };
+        order.push((column, descending));
+    }
+    let number = |x: Option<f64>| x.map(mtl_store::ParamValue::Num);
+    let value = |row: &GroupRow, column: SortColumn| -> Option<mtl_store::ParamValue> {
+        match column {
+            SortColumn::Value(i) => row.values[i].clone(),
+            SortColumn::Picked => row.picked.clone(),
+            SortColumn::N => number(Some(row.runs.len() as f64)),
+            SortColumn::DeltaM => number(row.delta_m.as_ref().map(|d| d.value)),
+            SortColumn::Metric(i) => number(row.stats[i].map(|s| s.mean)),
+        }
+    };
+    // A stable sort: groups equal on every column keep the default order.
+    comparison.rows.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|&(column, descending)| sort_order(value(a, column), value(b, column), descending))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(())
+}
+
+/// Numbers before text, either way round; a missing value (or NaN) last whichever the direction.
+fn sort_order(
+    a: Option<mtl_store::ParamValue>,
+    b: Option<mtl_store::ParamValue>,
+    descending: bool,
+) -> std::cmp::Ordering {
+    use mtl_store::ParamValue::{Num, Text};
+    use std::cmp::Ordering;
+    let present = |v: Option<mtl_store::ParamValue>| v.filter(|v| !matches!(v, Num(x) if x.is_nan()));
+    let ordered = |o: Ordering| if descending { o.reverse() } else { o };
+    match (present(a), present(b)) {
+        (Some(Num(x)), Some(Num(y))) => ordered(x.total_cmp(&y)),
+        (Some(Text(x)), Some(Text(y))) => ordered(x.cmp(&y)),
+        (Some(Num(_)), Some(Text(_))) => Ordering::Less,
+        (Some(Text(_)), Some(Num(_))) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
 }
 
 /// strategy, weighting and lambda, those that `known` has.
@@ -291,48 +387,44 @@ fn csv_rows(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 fn json_rows(comparison: &Comparison) -> Vec<Value> {
+    comparison.rows.iter().map(|row| json_row(comparison, row)).collect()
+}
+
+/// One group as `mtl compare --format json` writes it (`mtl best` too).
+pub fn json_row(comparison: &Comparison, row: &GroupRow) -> Value {
     let keys = comparison.keys();
     let verdict = |v: Option<Verdict>| v.map(|v| v.name());
-    comparison
-        .rows
+    let group: Map<String, Value> =
+        keys.iter().zip(&row.values).map(|(k, v)| (k.clone(), Cell::param(v.as_ref()).json())).collect();
+    let metrics: Map<String, Value> = comparison
+        .columns
         .iter()
-        .map(|row| {
-            let group: Map<String, Value> = keys
-                .iter()
-                .zip(&row.values)
-                .map(|(k, v)| (k.clone(), Cell::param(v.as_ref()).json()))
-                .collect();
-            let metrics: Map<String, Value> = comparison
-                .columns
-                .iter()
-                .zip(row.stats.iter().zip(&row.versus_single_task))
-                .filter_map(|(k, (s, vs))| {
-                    let s = (*s)?;
-                    Some((
-                        k.to_string(),
-                        json!({"mean": s.mean, "std": s.std, "n": s.n, "ci95_low": s.ci95.map(|c| c.0),
+        .zip(row.stats.iter().zip(&row.versus_single_task))
+        .filter_map(|(k, (s, vs))| {
+            let s = (*s)?;
+            Some((
+                k.to_string(),
+                json!({"mean": s.mean, "std": s.std, "n": s.n, "ci95_low": s.ci95.map(|c| c.0),
                                "ci95_high": s.ci95.map(|c| c.1), "vs_single_task": verdict(*vs)}),
-                    ))
-                })
-                .collect();
-            let delta = row.delta_m.as_ref();
-            json!({
-                "experiment": row.experiment,
-                "group": group,
-                "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": Cell::param(row.picked.as_ref()).json(),
-                    "among": row.candidates, "on_validation": !row.picked_without_validation})),
-                "baseline": row.baseline,
-                "runs": row.runs,
-                "revisions": row.revisions,
-                "metrics": metrics,
-                "delta_m": delta.map(|d| d.value),
-                "delta_m.ci95_low": delta.and_then(|d| d.ci95).map(|c| c.0),
-                "delta_m.ci95_high": delta.and_then(|d| d.ci95).map(|c| c.1),
-                "delta_m.vs_single_task": verdict(delta.and_then(|d| d.verdict)),
-                "vs_best": row.standing.map(|s| s.name()),
-                "pareto": row.pareto,
-                "split_by": comparison.split_by,
-            })
+            ))
         })
-        .collect()
+        .collect();
+    let delta = row.delta_m.as_ref();
+    json!({
+        "experiment": row.experiment,
+        "group": group,
+        "picked": comparison.pick.as_ref().map(|key| json!({"key": key, "value": Cell::param(row.picked.as_ref()).json(),
+            "among": row.candidates, "on_validation": !row.picked_without_validation})),
+        "baseline": row.baseline,
+        "runs": row.runs,
+        "revisions": row.revisions,
+        "metrics": metrics,
+        "delta_m": delta.map(|d| d.value),
+        "delta_m.ci95_low": delta.and_then(|d| d.ci95).map(|c| c.0),
+        "delta_m.ci95_high": delta.and_then(|d| d.ci95).map(|c| c.1),
+        "delta_m.vs_single_task": verdict(delta.and_then(|d| d.verdict)),
+        "vs_best": row.standing.map(|s| s.name()),
+        "pareto": row.pareto,
+        "split_by": comparison.split_by,
+    })
 }

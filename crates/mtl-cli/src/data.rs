@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mtl_data::inspect::{inspect, Format as DataFormat, Inspection};
+use mtl_data::inspect::{inspect_with, Format as DataFormat, InspectOptions, Inspection};
 use serde_json::json;
 
 use crate::output::{self, Format};
@@ -16,7 +16,9 @@ pub enum DataCommand {
     ///
     /// Formats: mnist-idx (a folder of IDX files), cifar, image-folder,
     /// aclimdb (folder or .tar.gz), text-lines (name.pos, name.neg, … in one folder),
-    /// csv, tsv (header with `text` and `label` columns), jsonl (`text` and `label` fields).
+    /// csv, tsv (a header row), jsonl. Their text and label columns (fields) are `text` and
+    /// `label`, else guessed from their names and values (saying so), else as given by
+    /// --text-column and --label-column.
     Inspect(InspectArgs),
 }
 
@@ -24,9 +26,16 @@ pub enum DataCommand {
 pub struct InspectArgs {
     /// The file or folder.
     path: PathBuf,
-    /// Read it as this format instead of guessing from names and layout.
-    #[arg(long = "as", value_name = "FORMAT")]
-    as_format: Option<String>,
+    /// Read it as this data format (the experiment file's `data.format`) instead of
+    /// guessing from names and layout. `--format` is the output's format, as in listings.
+    #[arg(long = "data-format", alias = "as", value_name = "FORMAT")]
+    data_format: Option<String>,
+    /// CSV, TSV, JSONL: the column (field) holding the text (the file's `text_column`/`text_field`).
+    #[arg(long, value_name = "NAME")]
+    text_column: Option<String>,
+    /// CSV, TSV, JSONL: the column (field) holding the label (`label_column`/`label_field`).
+    #[arg(long, value_name = "NAME")]
+    label_column: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -34,14 +43,31 @@ pub struct InspectArgs {
 
 pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
     let DataCommand::Inspect(args) = command;
-    let hint = match &args.as_format {
+    let format = match &args.data_format {
         None => None,
         Some(name) => Some(DataFormat::from_name(name).ok_or_else(|| {
             let known: Vec<&str> = DataFormat::ALL.iter().map(|(_, n)| *n).collect();
-            BadInput(format!("--as: unknown format {name:?}; expected one of {}", known.join(", ")))
+            BadInput(format!("--data-format: unknown format {name:?}; expected one of {}", known.join(", ")))
         })?),
     };
-    let inspection = inspect(&args.path, hint)?;
+    let columns_given = args.text_column.is_some() || args.label_column.is_some();
+    let refuse_columns = |f: DataFormat| {
+        BadInput(format!("--text-column and --label-column apply to csv, tsv and jsonl, not {}", f.name()))
+    };
+    if let Some(f) =
+        format.filter(|&f| columns_given && !matches!(f, DataFormat::Csv | DataFormat::Tsv | DataFormat::Jsonl))
+    {
+        return Err(refuse_columns(f).into());
+    }
+    let options = InspectOptions { format, text_column: args.text_column, label_column: args.label_column };
+    let inspection = inspect_with(&args.path, &options)?;
+    if columns_given && inspection.columns.is_none() {
+        return Err(refuse_columns(inspection.format).into());
+    }
+    // Guesses and notes go to stderr, so that CSV and JSON on stdout stay clean.
+    for line in notes(&inspection) {
+        note!("{line}");
+    }
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&as_json(&inspection))?),
         Format::Table | Format::Csv => out!("{}", as_text(&inspection, args.format)),
@@ -72,7 +98,35 @@ fn as_json(i: &Inspection) -> serde_json::Value {
         "files_read": i.files_read,
         "splits": splits,
         "problems": i.problems,
+        "columns": i.columns.as_ref().map(|c| json!({
+            "all": c.all, "text": c.text, "label": c.label,
+            "text_guessed": c.text_guessed, "label_guessed": c.label_guessed,
+        })),
+        "notes": i.notes,
     })
+}
+
+/// What the inspection chose or noticed that the user should know: guessed columns and notes.
+fn notes(i: &Inspection) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(c) = &i.columns {
+        if c.text_guessed || c.label_guessed {
+            let all: Vec<String> = c.all.iter().map(|n| format!("{:?}", output::printable(n))).collect();
+            let guessed = match (c.text_guessed, c.label_guessed) {
+                (true, true) => "guessed both",
+                (true, false) => "guessed the text column",
+                _ => "guessed the label column",
+            };
+            lines.push(format!(
+                "columns {}: text {:?}, label {:?} ({guessed}; choose with --text-column and --label-column)",
+                all.join(", "),
+                output::printable(&c.text),
+                output::printable(&c.label),
+            ));
+        }
+    }
+    lines.extend(i.notes.iter().cloned());
+    lines
 }
 
 fn as_text(i: &Inspection, format: Format) -> String {

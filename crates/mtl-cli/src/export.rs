@@ -26,7 +26,7 @@ pub struct ExportArgs {
     /// Output format. Columns: run_id, experiment, trial_key, status, every setting
     /// (alphabetical), then task, split, metric, epoch, value, is_result (true at the
     /// run's result epoch: see --epoch).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     format: ExportFormat,
     /// Write here instead of standard output.
     #[arg(long, short)]

@@ -17,7 +17,7 @@ use crate::BadInput;
 #[derive(clap::Args)]
 pub struct Selection {
     /// The results database.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     pub db: PathBuf,
     /// Only runs of this experiment.
     #[arg(long)]
@@ -62,6 +62,9 @@ pub struct LsArgs {
     /// (e.g. "strategy,-reviews.test.accuracy"). Default: run id.
     #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
     sort: Option<String>,
+    /// List at most N runs, the first after sorting (the table says how many were left out).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
     /// Output format; csv and json list every metric of each run's result, the table only test accuracy.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -104,6 +107,14 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or(Ordering::Equal)
         });
     }
+    let left_out = match args.limit {
+        Some(limit) if runs.len() > limit => {
+            let left_out = runs.len() - limit;
+            runs.truncate(limit);
+            left_out
+        }
+        _ => 0,
+    };
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&Value::Array(runs.iter().map(run_json).collect()))? + "\n",
         Format::Table | Format::Csv => {
@@ -167,7 +178,16 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         }
     };
     out!("{out}")?;
-    if runs.is_empty() && args.format == Format::Table {
+    if left_out > 0 {
+        // In the table, below it; csv and json stay what a script reads, so stderr says it.
+        let message = format!("({left_out} more run(s) left out by --limit {})", runs.len());
+        if args.format == Format::Table {
+            outln!("{message}")?;
+        } else {
+            note!("{message}");
+        }
+    }
+    if runs.is_empty() && left_out == 0 && args.format == Format::Table {
         note!("(no runs{})", if args.selection.filter.is_some() { " match" } else { "" });
     }
     Ok(ExitCode::SUCCESS)

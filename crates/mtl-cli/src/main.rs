@@ -8,6 +8,7 @@
 mod terminal;
 
 mod bench;
+mod best;
 mod cluster;
 mod compare;
 mod data;
@@ -53,7 +54,8 @@ fn keep_freed_memory() {
 L = L(T1) + λ·L(T2) + …, sweeps λ, sharing strategies and seeds, logs every per-task metric per epoch \
 to an SQLite database, and turns that database into charts and an HTML report.\n\n\
 Start with:  mtl run experiments/quickstart.toml   (writes mtl.db and report/index.html)",
-    after_help = "Exit codes: 0 success, 1 a trial failed or the run was interrupted, 2 bad input (usage, experiment file, data, database)."
+    after_help = "Environment: MTL_DB sets the database of every command that takes --db (default mtl.db); --db wins.\n\
+Exit codes: 0 success, 1 a trial failed or the run was interrupted, 2 bad input (usage, experiment file, data, database)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -79,12 +81,20 @@ enum Command {
     /// Each run counts with its test metrics at its best validation epoch.
     /// Example: mtl compare --group-by strategy,lambda --where "lr = 0.001"
     Compare(compare::CompareArgs),
-    /// Run one read-only SQL statement (see its --help for the views).
+    /// The best seed group of each experiment (by Δm%, or --by a metric).
+    ///
+    /// Prints every setting of its runs, n, Δm% and each test metric with its 95% interval,
+    /// and the run ids.
+    Best(best::BestArgs),
+    /// Run one read-only SQL statement on the database (its --help lists the tables and views).
     Sql(sql::SqlArgs),
     /// Every metric point with its run's settings, as CSV or JSON (for pandas & co).
     Export(export::ExportArgs),
-    /// Where the trials submitted with --executor slurm stand: pending, running, done,
-    /// failed (the database, the shards and squeue together).
+    /// Where the trials stand: cluster plans' trials, else the local runs' states.
+    ///
+    /// For plans submitted with --executor slurm (or plan): pending, running, done, failed,
+    /// from the database, the shards and squeue together. Without plans: per experiment, how
+    /// many runs are done, failed, interrupted and running, then the runs not done.
     Status(cluster::StatusArgs),
     /// Bring finished shards (DB.cluster/*/shards/*.db) into the database; safe to repeat
     /// and to run while workers write.
@@ -105,7 +115,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ReportArgs {
     /// The results database.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     db: PathBuf,
     /// Report only this experiment (default: every experiment).
     #[arg(long)]
@@ -141,6 +151,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => ls::ls(args),
         Command::Show(args) => show::show(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Best(args) => best::best(args),
         Command::Sql(args) => sql::sql(args),
         Command::Export(args) => export::export(args),
         Command::Status(args) => cluster::status(args),

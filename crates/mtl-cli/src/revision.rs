@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use crate::BadInput;
 
 /// Refuses (exit 2) to run `plan` into `db` when its experiment was last run from a file
@@ -18,7 +16,7 @@ pub fn check(db: &Path, plan: &mtl_runner::plan::Plan, file: &Path, new_revision
     // nothing to compare with (the sweep opens and migrates it, or says what is wrong).
     let Ok(store) = mtl_store::Store::open_read_only(db) else { return Ok(()) };
     let Ok(Some(latest)) = store.latest_revision(&plan.experiment) else { return Ok(()) };
-    let sha256: String = Sha256::digest(plan.source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = mtl_store::sha256_hex(plan.source.as_bytes());
     if latest.sha256 == sha256 {
         return Ok(());
     }

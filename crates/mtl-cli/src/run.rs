@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mtl_runner::sweep::{self, SweepOptions};
-use mtl_runner::train::plain_message;
 use mtl_store::{RunRecord, RunStatus, Store};
 
 use crate::cluster::{Executor, SlurmArgs};
@@ -17,7 +16,7 @@ pub struct RunArgs {
     /// The experiment file (TOML), e.g. experiments/quickstart.toml.
     file: PathBuf,
     /// The results database; created if missing, resumed if it has this experiment.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     db: PathBuf,
     /// Trials trained at once, each on its own thread [default: the number of cores].
     ///
@@ -83,22 +82,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // A trial whose steps have too little work keeps to one thread (see `train`).
         std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
     }
-    let mut any_may_share = false;
-    let mut seen = std::collections::HashSet::new();
-    for trial in &plan.trials {
-        let mut reason = mtl_runner::stems::shared_stem_problem(trial, &plan.tasks, &tasks.tasks)
-            .or_else(|| mtl_runner::train::unsupported(trial, &tasks));
-        if reason.is_none() && seen.insert(format!("{:?}", trial.sharing)) {
-            match mtl_runner::train::dry_run(trial, &tasks) {
-                Ok(choice) => any_may_share |= choice.may_share(),
-                Err(error) => reason = Some(format!("the model does not fit these tasks: {}", plain_message(error))),
-            }
-        }
-        if let Some(reason) = reason {
-            return Err(crate::BadInput(format!("{}: trial {}: {reason}", args.file.display(), trial.label())).into());
-        }
-    }
-    if mtl_runner::train::threads_by_work_enabled() && !any_may_share {
+    let threads = mtl_runner::train::check_plan(&plan, &tasks)
+        .map_err(|problem| crate::BadInput(format!("{}: {problem}", args.file.display())))?;
+    if mtl_runner::train::threads_by_work_enabled() && !threads.any_may_share {
         // No trial will try more than one thread. candle reads this at each matmul, and
         // its pool when it starts (on a first large tensor: one example rarely has one).
         std::env::set_var("RAYON_NUM_THREADS", "1");

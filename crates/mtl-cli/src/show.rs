@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use mtl_store::{DiagnosticRow, ParamValue, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
-use crate::output::{self, Format};
+use crate::output;
 use crate::BadInput;
 
 #[derive(clap::Args)]
@@ -16,23 +16,27 @@ pub struct ShowArgs {
     /// The run: its id (as `mtl ls` lists it) or its trial key (a unique prefix of 6 or more characters will do).
     run: String,
     /// The results database.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     db: PathBuf,
     /// Which epoch is the run's result (marked * in the tables): best-val or last.
     /// Default: the experiment file's `result_epoch`.
     #[arg(long, value_name = "RULE", value_parser = crate::ls::parse_result_epoch)]
     epoch: Option<mtl_store::ResultEpoch>,
-    /// Output format (csv is not offered: a run is several tables).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format (no csv: a run is several tables; `mtl export --where "id = N"` gives its points as CSV).
+    #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+    format: ShowFormat,
+}
+
+/// What `mtl show` prints: one run is several tables, so CSV is not offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// The run's fields, settings and per-epoch tables, for people.
+    Table,
+    /// Everything in one JSON object, at full precision.
+    Json,
 }
 
 pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    if args.format == Format::Csv {
-        return Err(
-            BadInput("mtl show prints table or json; for csv use `mtl export --where \"id = N\"`".into()).into()
-        );
-    }
     let store = Store::open_existing(&args.db)?;
     let mut run = find_run(&store, &args.run, &args.db)?;
     if let Some(rule) = args.epoch {
@@ -48,7 +52,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     }
     let summaries = summarise(&diagnostics);
     let vocabularies = vocabularies(&store, &run, by_task.keys().copied())?;
-    if args.format == Format::Json {
+    if args.format == ShowFormat::Json {
         let epochs: Map<String, Value> = by_task
             .iter()
             .map(|(task, epochs)| {
@@ -114,7 +118,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         out.push_str(&format!("vocabulary  {whose}{} tokens (<pad> and <oov> included)\n", vocabulary.tokens));
     }
     out.push_str(&format!("result      {}\n", describe_result(&run)));
-    let settings: Vec<Vec<String>> = run.params.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect();
+    let settings: Vec<Vec<String>> = run.params.iter().map(|(k, v)| vec![k.clone(), setting_text(k, v)]).collect();
     out.push_str("\nsettings\n");
     out.push_str(&output::table(&["setting".into(), "value".into()], &settings));
     for (task, epochs) in &by_task {
@@ -159,6 +163,15 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// train, then val, then test, then anything else.
+/// A setting as the table shows it: durations (`train_seconds`, any `*_seconds`) to 0.1 s,
+/// as more digits are timing noise; JSON keeps them in full.
+fn setting_text(key: &str, value: &ParamValue) -> String {
+    match value {
+        ParamValue::Num(seconds) if key.ends_with("_seconds") && seconds.is_finite() => format!("{seconds:.1}"),
+        other => other.to_string(),
+    }
+}
+
 fn split_rank(series: &str) -> usize {
     ["train.", "val.", "test."].iter().position(|p| series.starts_with(p)).unwrap_or(3)
 }

@@ -19,19 +19,27 @@ const TABLE_PAGE_ROWS: usize = 1000;
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(clap::Args)]
-#[command(after_help = "Blobs show as `<blob N bytes>` in table and CSV output and as {\"blob_bytes\": N} in JSON. \
-PRAGMAs that only read are allowed (PRAGMA journal_mode, PRAGMA table_info(runs)). Rows are written as they \
-come; table output lays out its columns from the first 1,000 rows.")]
+#[command(after_help = "Views (start here):
+  runs_wide       one row per run: id, experiment, status, provenance, a column per setting
+                  and one per metric of its result epoch, named \"task.split.metric\"
+  result_metrics  each run's metrics at its result epoch (its experiment's result_epoch rule)
+  metric_points   every metric point, with its experiment, run and status
+  final_metrics   each run's last epoch;  best_metrics: its best validation epoch
+  settings        one row per run and setting (num or text)
+Tables: experiments, runs, params, metrics (run, epoch, task, split, metric, value),
+diagnostics, artifacts, blobs.  PRAGMA table_info(runs_wide) lists a table's columns.
+
+Read-only: a statement that would write is refused (exit 2) and nothing changes; PRAGMAs that only
+read are allowed. Rows are written as they come (--limit N stops after N); table output lays out its
+columns from the first 1,000 rows. Blobs show as <blob N bytes> (JSON: {\"blob_bytes\": N}).
+
+Example: mtl sql --format csv 'SELECT strategy, lambda, AVG(\"shapes.test.accuracy\") FROM runs_wide GROUP BY 1, 2'")]
 pub struct SqlArgs {
-    /// One SQL statement, e.g. "SELECT strategy, AVG(\"digits.test.accuracy\") FROM runs_wide GROUP BY 1".
-    /// Views: runs_wide (one row per run: fields, provenance, a column per setting and per
-    /// metric of its result epoch), result_metrics (each run's result epoch, by its
-    /// experiment's result_epoch rule), metric_points, final_metrics, best_metrics, settings; tables: runs,
-    /// params, metrics, diagnostics, artifacts, experiments. The database is opened
-    /// read-only: statements that would write are refused.
+    /// One SQLite statement (SELECT, WITH or a PRAGMA that reads); quote column names
+    /// that contain dots: "shapes.test.accuracy".
     query: String,
     /// The results database.
-    #[arg(long, default_value = "mtl.db")]
+    #[arg(long, env = "MTL_DB", default_value = "mtl.db")]
     db: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -93,8 +93,40 @@ pub struct Inspection {
     pub splits: Vec<SplitSummary>,
     /// Files read.
     pub files_read: usize,
-    /// Problems: skipped files, non-UTF-8 files, replaced bytes, empty classes, a single class, empty texts.
+    /// Problems: skipped files, non-UTF-8 files, replaced bytes, empty classes, a single class, empty texts,
+    /// files beside an image folder's classes.
     pub problems: Vec<String>,
+    /// CSV, TSV and JSONL: the columns (fields) found and the two read.
+    pub columns: Option<TextColumns>,
+    /// What is worth knowing but is no problem (an IDX folder of test files only).
+    pub notes: Vec<String>,
+}
+
+/// How to read a data set: its format (detected when `None`) and, for CSV, TSV and
+/// JSONL, the text and label columns (when `None`: `text` and `label`, else guessed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InspectOptions {
+    /// The format, or `None` to detect it.
+    pub format: Option<Format>,
+    /// The column (JSONL: field) holding the text.
+    pub text_column: Option<String>,
+    /// The column (JSONL: field) holding the label.
+    pub label_column: Option<String>,
+}
+
+/// The columns of a CSV or TSV file (the fields of a JSONL file) and the two read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextColumns {
+    /// Every column, in file order (JSONL: the first object's fields, sorted).
+    pub all: Vec<String>,
+    /// The column read as text.
+    pub text: String,
+    /// The column read as label.
+    pub label: String,
+    /// The text column was guessed: neither given nor named `text`.
+    pub text_guessed: bool,
+    /// The label column was guessed: neither given nor named `label`.
+    pub label_guessed: bool,
 }
 
 /// Recognises the format of `path` from its names and layout.
@@ -110,7 +142,9 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
             "jsonl" | "ndjson" => Format::Jsonl,
             "bin" => Format::Cifar,
             "gz" | "tgz" | "tar" if name.contains("imdb") => Format::AclImdb,
-            _ => return Err(DataError::invalid(path, "cannot tell the format of this file; pass --as FORMAT")),
+            _ => {
+                return Err(DataError::invalid(path, "cannot tell the format of this file; pass --data-format FORMAT"))
+            }
         });
     }
     let entries: Vec<String> = std::fs::read_dir(path)
@@ -131,7 +165,7 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
     } else if entries.iter().any(|e| path.join(e).is_dir()) {
         Ok(Format::ImageFolder)
     } else {
-        Err(DataError::invalid(path, "cannot tell the format of this folder; pass --as FORMAT"))
+        Err(DataError::invalid(path, "cannot tell the format of this folder; pass --data-format FORMAT"))
     }
 }
 
@@ -150,27 +184,51 @@ fn class_files(dir: &Path, entries: &[String]) -> Vec<PathBuf> {
 
 /// Reads `path` in `format` (detected when `None`) and summarises it.
 pub fn inspect(path: &Path, format: Option<Format>) -> Result<Inspection, DataError> {
+    inspect_with(path, &InspectOptions { format, ..InspectOptions::default() })
+}
+
+/// Reads `path` as `options` say and summarises it.
+pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection, DataError> {
     // Before any reader opens it: a FIFO would block, a device would never end.
     files::check_kind(path, Expected::FileOrFolder)?;
-    let format = match format {
+    let format = match options.format {
         Some(f) => f,
         None => detect(path)?,
     };
     let image_options =
         images::ImageFolderOptions { channels: 3, height: 32, width: 32, on_unreadable: images::Unreadable::Skip };
-    let columns = |delimiter| text::DelimitedOptions {
-        delimiter,
-        has_header: true,
-        text_column: text::Column::Name("text".into()),
-        label_column: text::Column::Name("label".into()),
+    let delimited = |delimiter| -> Result<Inspection, DataError> {
+        let (names, sample) = delimited_sample(path, delimiter)?;
+        let columns = choose_columns(path, &names, &sample, options)?;
+        let read = text::DelimitedOptions {
+            delimiter,
+            has_header: true,
+            text_column: text::Column::Name(columns.text.clone()),
+            label_column: text::Column::Name(columns.label.clone()),
+        };
+        Ok(Inspection { columns: Some(columns), ..summarise_texts(path, format, text::delimited(path, &read)?) })
     };
     match format {
-        Format::MnistIdx => Ok(summarise_images(path, format, images::idx_dir(path)?)),
+        Format::MnistIdx => {
+            let mut inspection = summarise_images(path, format, images::idx_dir(path)?);
+            // One pair read alone is the loader's training split (mtl run carves the others
+            // from it), but t10k files are a data set's test split: say so.
+            if only_t10k(path)? {
+                inspection.splits.iter_mut().for_each(|s| s.name = "test".into());
+                inspection.notes.push(
+                    "only t10k (test) files: an experiment reading this folder carves its train and val splits \
+                     from them"
+                        .into(),
+                );
+            }
+            Ok(inspection)
+        }
         Format::Cifar => Ok(summarise_images(path, format, images::cifar(path, images::CifarLabels::Fine)?)),
         Format::ImageFolder => {
             let mut inspection = summarise_images(path, format, images::image_folder(path, &image_options)?);
             // Images are resized to read them; their own sizes vary.
             inspection.splits.iter_mut().for_each(|s| s.image_shape = None);
+            inspection.problems.extend(stray_files(path)?);
             Ok(inspection)
         }
         Format::AclImdb => Ok(summarise_texts(path, format, text::aclimdb(path)?)),
@@ -182,10 +240,163 @@ pub fn inspect(path: &Path, format: Option<Format>) -> Result<Inspection, DataEr
                 .collect();
             Ok(summarise_texts(path, format, text::lines_per_class(&class_files(path, &entries))?))
         }
-        Format::Csv => Ok(summarise_texts(path, format, text::delimited(path, &columns(b','))?)),
-        Format::Tsv => Ok(summarise_texts(path, format, text::delimited(path, &columns(b'\t'))?)),
-        Format::Jsonl => Ok(summarise_texts(path, format, text::jsonl(path, "text", "label")?)),
+        Format::Csv => delimited(b','),
+        Format::Tsv => delimited(b'\t'),
+        Format::Jsonl => {
+            let (names, sample) = jsonl_sample(path)?;
+            let columns = choose_columns(path, &names, &sample, options)?;
+            let sourced = text::jsonl(path, &columns.text, &columns.label)?;
+            Ok(Inspection { columns: Some(columns), ..summarise_texts(path, format, sourced) })
+        }
     }
+}
+
+/// Rows read to guess columns from their values.
+const SAMPLE_ROWS: usize = 200;
+
+/// Header names that are a text column, best first (compared without case).
+const TEXT_NAMES: [&str; 11] =
+    ["text", "sentence", "review", "content", "body", "document", "comment", "tweet", "message", "question", "title"];
+
+/// Header names that are a label column, best first (compared without case).
+const LABEL_NAMES: [&str; 10] =
+    ["label", "labels", "class", "category", "sentiment", "polarity", "target", "y", "rating", "stars"];
+
+/// The header and first [`SAMPLE_ROWS`] rows of a CSV or TSV file.
+fn delimited_sample(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<Vec<String>>), DataError> {
+    let bytes = files::read_text(path)?;
+    let decoded = text::decode(&bytes);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(decoded.text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| DataError::invalid(path, format!("malformed delimited file: {e}")))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    // A malformed row ends the sample; the reader proper reports it with its line.
+    let rows = reader.records().take(SAMPLE_ROWS).map_while(Result::ok);
+    Ok((header, rows.map(|r| r.iter().map(str::to_owned).collect()).collect()))
+}
+
+/// The fields of the first object of a JSONL file (sorted) and their values in its first
+/// [`SAMPLE_ROWS`] objects.
+fn jsonl_sample(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), DataError> {
+    let bytes = files::read_text(path)?;
+    let decoded = text::decode(&bytes);
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = decoded
+        .text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .take(SAMPLE_ROWS)
+        // A line that is not an object is skipped here; the reader proper reports it with its line.
+        .filter_map(|line| match serde_json::from_str(line) {
+            Ok(serde_json::Value::Object(object)) => Some(object),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<String> = objects.first().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let value = |v: Option<&serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let rows = objects.iter().map(|o| names.iter().map(|n| value(o.get(n))).collect()).collect();
+    Ok((names, rows))
+}
+
+/// The text and label columns among `names`: those given, else `text` and `label`, else
+/// guessed — a known name (`review`, `sentiment`, …), else from `sample`'s values: the
+/// text the column with the longest values, the label the other column with the fewest
+/// distinct values.
+fn choose_columns(
+    path: &Path,
+    names: &[String],
+    sample: &[Vec<String>],
+    options: &InspectOptions,
+) -> Result<TextColumns, DataError> {
+    let listed = || names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    let position = |given: &str| {
+        names
+            .iter()
+            .position(|n| n == given)
+            .ok_or_else(|| DataError::invalid(path, format!("no column {given:?}; the columns are {}", listed())))
+    };
+    if names.len() < 2 {
+        let message = format!("needs a text and a label column; the columns are {}", listed());
+        return Err(DataError::invalid(path, message));
+    }
+    let by_name = |known: &[&str], not: Option<usize>| {
+        known.iter().find_map(|k| (0..names.len()).find(|&i| Some(i) != not && names[i].eq_ignore_ascii_case(k)))
+    };
+    let cell = |row: &Vec<String>, i: usize| row.get(i).map_or("", String::as_str).trim().to_owned();
+    let given_text = options.text_column.as_deref().map(position).transpose()?;
+    let given_label = options.label_column.as_deref().map(position).transpose()?;
+    let text = match given_text {
+        Some(i) => i,
+        None => by_name(&TEXT_NAMES, given_label).unwrap_or_else(|| {
+            {
+                let mean_len = |i: usize| sample.iter().map(|r| cell(r, i).chars().count()).sum::<usize>();
+                // Longest first; the first column on ties.
+                (0..names.len()).filter(|&i| Some(i) != given_label).max_by_key(|&i| (mean_len(i), usize::MAX - i))
+            }
+            .unwrap_or(0)
+        }),
+    };
+    let label = match given_label {
+        Some(i) => i,
+        None => by_name(&LABEL_NAMES, Some(text)).unwrap_or_else(|| {
+            let distinct =
+                |i: usize| sample.iter().map(|r| cell(r, i)).collect::<std::collections::BTreeSet<_>>().len();
+            (0..names.len()).filter(|&i| i != text).min_by_key(|&i| (distinct(i), i)).unwrap_or(0)
+        }),
+    };
+    if text == label {
+        return Err(DataError::invalid(
+            path,
+            format!("column {:?} cannot be both the text and the label", names[text]),
+        ));
+    }
+    Ok(TextColumns {
+        all: names.to_vec(),
+        text: names[text].clone(),
+        label: names[label].clone(),
+        text_guessed: given_text.is_none() && names[text] != "text",
+        label_guessed: given_label.is_none() && names[label] != "label",
+    })
+}
+
+/// Whether the IDX folder `dir` has t10k files and no train files.
+fn only_t10k(dir: &Path) -> Result<bool, DataError> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| DataError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    let has = |split: &str| names.iter().any(|n| n.contains(&format!("{split}-images-idx3-ubyte")));
+    Ok(has("t10k") && !has("train"))
+}
+
+/// Files that lie beside an image folder's class (or split) folders: a data set has
+/// none, a report folder (index.html, charts) has many.
+fn stray_files(root: &Path) -> Result<Vec<String>, DataError> {
+    let mut stray: Vec<String> = std::fs::read_dir(root)
+        .map_err(|e| DataError::io(root, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    if stray.is_empty() {
+        return Ok(Vec::new());
+    }
+    stray.sort();
+    let n = stray.len();
+    let shown: Vec<String> = stray.iter().take(3).map(|n| format!("{n:?}")).collect();
+    let more = if n > 3 { ", …" } else { "" };
+    Ok(vec![format!(
+        "{n} file(s) lie beside the class folders and are not read ({}{more}): an image folder holds only \
+         class folders, so this may not be a data set",
+        shown.join(", ")
+    )])
 }
 
 fn per_class(labels: &[u32], n_classes: usize) -> Vec<usize> {
@@ -245,7 +456,16 @@ fn summarise_images(path: &Path, format: Format, sourced: Sourced<LabeledImages>
         .collect();
     let problems = problems(&sourced.report, &splits, &sourced.class_names);
     let files_read = sourced.report.files_read;
-    Inspection { path: path.into(), format, class_names: sourced.class_names, splits, files_read, problems }
+    Inspection {
+        path: path.into(),
+        format,
+        class_names: sourced.class_names,
+        splits,
+        files_read,
+        problems,
+        columns: None,
+        notes: Vec::new(),
+    }
 }
 
 fn summarise_texts(path: &Path, format: Format, sourced: Sourced<LabeledTexts>) -> Inspection {
@@ -281,5 +501,113 @@ fn summarise_texts(path: &Path, format: Format, sourced: Sourced<LabeledTexts>) 
     let mut problems = problems(&sourced.report, &splits, &sourced.class_names);
     problems.extend(empty_texts);
     let files_read = sourced.report.files_read;
-    Inspection { path: path.into(), format, class_names: sourced.class_names, splits, files_read, problems }
+    Inspection {
+        path: path.into(),
+        format,
+        class_names: sourced.class_names,
+        splits,
+        files_read,
+        problems,
+        columns: None,
+        notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inspects `name` (written with `content`) with the given columns; returns the columns chosen.
+    fn columns_of(name: &str, content: &str, text: Option<&str>, label: Option<&str>) -> Result<TextColumns, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        let options = InspectOptions {
+            format: None,
+            text_column: text.map(str::to_owned),
+            label_column: label.map(str::to_owned),
+        };
+        inspect_with(&path, &options).map(|i| i.columns.expect("columns")).map_err(|e| e.to_string())
+    }
+
+    #[track_caller]
+    fn check(columns: Result<TextColumns, String>, expected: (&str, bool, &str, bool)) {
+        let c = columns.expect("inspects");
+        assert_eq!((c.text.as_str(), c.text_guessed, c.label.as_str(), c.label_guessed), expected);
+    }
+
+    #[test]
+    fn columns_named_text_and_label_are_read_without_a_guess() {
+        check(columns_of("a.csv", "label,text\npos,good film\nneg,bad\n", None, None), ("text", false, "label", false));
+    }
+
+    #[test]
+    fn other_columns_are_guessed_by_name_then_by_value_or_taken_as_given() {
+        let by_name = "id,review,sentiment\n1,a good film,pos\n2,bad,neg\n";
+        check(columns_of("a.csv", by_name, None, None), ("review", true, "sentiment", true));
+        check(columns_of("a.tsv", &by_name.replace(',', "\t"), None, None), ("review", true, "sentiment", true));
+        // No known name: the longest values are the text, the fewest distinct values the label.
+        let by_value = "n,words,kind\n1,a long sentence here,x\n2,another long one,y\n3,and more words,x\n";
+        check(columns_of("b.csv", by_value, None, None), ("words", true, "kind", true));
+        check(columns_of("b.csv", by_value, None, Some("n")), ("words", true, "n", false));
+        check(columns_of("b.csv", by_value, Some("kind"), Some("words")), ("kind", false, "words", false));
+        let message = columns_of("b.csv", by_value, Some("body"), None).unwrap_err();
+        assert!(message.contains("no column \"body\"") && message.contains("\"n\", \"words\", \"kind\""), "{message}");
+        let message = columns_of("c.csv", "only\nx\n", None, None).unwrap_err();
+        assert!(message.contains("needs a text and a label column") && message.contains("\"only\""), "{message}");
+        let message = columns_of("b.csv", by_value, Some("n"), Some("n")).unwrap_err();
+        assert!(message.contains("both the text and the label"), "{message}");
+    }
+
+    #[test]
+    fn jsonl_fields_are_guessed_like_columns() {
+        let lines = "{\"body\": \"a fine film\", \"stars\": 5}\n{\"body\": \"dull\", \"stars\": 1}\n";
+        check(columns_of("r.jsonl", lines, None, None), ("body", true, "stars", true));
+    }
+
+    /// An IDX pair of `n` 2×2 images labelled 0, 1, 0, … named `<split>-images-idx3-ubyte`.
+    fn write_idx_pair(dir: &Path, split: &str, n: u8) {
+        let mut images = vec![0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 2, 0, 0, 0, 2];
+        images.extend(std::iter::repeat_n(7, 4 * n as usize));
+        let mut labels = vec![0, 0, 8, 1, 0, 0, 0, n];
+        labels.extend((0..n).map(|i| i % 2));
+        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), images).expect("write");
+        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), labels).expect("write");
+    }
+
+    #[test]
+    fn t10k_idx_files_alone_are_the_test_split() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_idx_pair(dir.path(), "t10k", 4);
+        let inspection = inspect(dir.path(), None).expect("inspects");
+        let names: Vec<&str> = inspection.splits.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["test"]);
+        assert!(inspection.notes[0].contains("only t10k"), "{:?}", inspection.notes);
+        // With the train files too, t10k stays the test split and nothing is noted.
+        write_idx_pair(dir.path(), "train", 2);
+        let inspection = inspect(dir.path(), None).expect("inspects");
+        let names: Vec<&str> = inspection.splits.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["train", "test"]);
+        assert!(inspection.notes.is_empty());
+    }
+
+    #[test]
+    fn a_report_folder_read_as_images_is_flagged_as_maybe_not_a_data_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("charts")).expect("mkdir");
+        let png = image::GrayImage::from_pixel(4, 4, image::Luma([9]));
+        png.save(dir.path().join("charts/loss.png")).expect("png");
+        png.save(dir.path().join("accuracy.png")).expect("png");
+        std::fs::write(dir.path().join("index.html"), "<html></html>").expect("write");
+        let inspection = inspect(dir.path(), None).expect("inspects");
+        assert_eq!(inspection.format, Format::ImageFolder);
+        let stray = inspection.problems.iter().find(|p| p.contains("may not be a data set"));
+        let stray = stray.unwrap_or_else(|| panic!("{:?}", inspection.problems));
+        assert!(stray.starts_with("2 file(s)") && stray.contains("\"index.html\""), "{stray}");
+        // A real image folder has nothing beside its class folders.
+        std::fs::remove_file(dir.path().join("index.html")).expect("rm");
+        std::fs::remove_file(dir.path().join("accuracy.png")).expect("rm");
+        let inspection = inspect(dir.path(), None).expect("inspects");
+        assert!(!inspection.problems.iter().any(|p| p.contains("may not be a data set")), "{:?}", inspection.problems);
+    }
 }

@@ -14,8 +14,15 @@ use std::time::Instant;
 use mtl_data::{Inputs, Rng, Split, TaskData};
 use mtl_store::MetricPoint;
 
-use crate::data::TaskSet;
+use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
+use mtl_data::SamplingPolicy;
+use mtl_model::{ImageStem, InitScheme, Sharing, TrunkSpec};
+
+use crate::data::{DataSource, TaskSet};
+use crate::diagnostics::DiagnosticsSettings;
+use crate::plan::{Plan, SweepAxes, TaskSource, TrainingSettings, WeightSpace};
 use crate::train::{train, TrainError, TrainObserver};
+use crate::weighting::Method;
 
 /// A reference workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,38 +56,57 @@ impl Workload {
         Workload::ALL.into_iter().find(|w| w.name() == name)
     }
 
-    /// The experiment file that sets the workload's model and optimiser (its data entries are
+    /// The plan of one trial that sets the workload's model and optimiser (its tasks' data are
     /// placeholders: the benchmark trains on random inputs of the same shapes).
-    fn experiment(self) -> String {
-        let (batch, tasks, model, lambda, lr) = match self {
+    fn plan(self) -> Plan {
+        let (batch_size, tasks, model, dropout, lambda, lr) = match self {
             Workload::W1 | Workload::W2 => {
-                (256, [("left", "shapes"), ("right", "shapes")], "trunk = \"lenet\"", 0.5, 0.0005)
+                (256, [("left", shapes()), ("right", shapes())], TrunkSpec::LeNet, 0.0, 0.5, 0.0005)
             }
             Workload::W3 => (
                 64,
-                [("topic", "reviews"), ("tone", "reviews")],
-                "trunk = \"textcnn\"\nwidth = 128\nfilters = 100\ndropout = 0.5",
+                [("topic", reviews()), ("tone", reviews())],
+                TrunkSpec::TextCnn { width: 128, filters: 100 },
+                0.5,
                 1.0,
                 0.001,
             ),
-            Workload::W4 => (
-                64,
-                [("digits", "shapes"), ("sentiment", "reviews")],
-                "trunk = \"sequence\"\nwidth = 64\nhidden = 128\ndropout = 0.5",
-                1.0,
-                0.001,
-            ),
+            Workload::W4 => {
+                let model = TrunkSpec::Sequence { width: 64, hidden: 128, image_stem: ImageStem::Conv };
+                (64, [("digits", shapes()), ("sentiment", reviews())], model, 0.5, 1.0, 0.001)
+            }
         };
-        let weighting = if self == Workload::W2 { "pcgrad" } else { "static" };
-        let tasks: String = tasks
-            .iter()
-            .map(|(name, kind)| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-{kind}\" }}\n"))
-            .collect();
-        format!(
-            "name = \"bench\"\nepochs = 1\nbatch_size = {batch}\n{tasks}[model]\n{model}\n[diagnostics]\nmeasure_every = 0\n\
-             [sweep]\nstrategy = [\"hard\"]\nweighting = [\"{weighting}\"]\nlambda = [{lambda:?}]\nlr = [{lr:?}]\n"
-        )
+        let weighting = if self == Workload::W2 { Method::PcGrad } else { Method::Static };
+        let tasks = tasks.into_iter().map(|(name, data)| TaskSource { name: name.into(), data }).collect();
+        let settings = TrainingSettings {
+            epochs: 1,
+            batch_size,
+            weight_decay: 0.0,
+            sampling: SamplingPolicy::EveryTask,
+            model,
+            dropout,
+            diagnostics: DiagnosticsSettings { measure_every: 0, ..DiagnosticsSettings::default() },
+        };
+        let axes = SweepAxes {
+            sharings: vec![Sharing::Hard],
+            weightings: vec![weighting],
+            static_weights: WeightSpace::Lambdas(vec![lambda]),
+            lrs: vec![lr],
+            inits: vec![InitScheme::Framework],
+            seeds: vec![0],
+        };
+        Plan::new("bench".into(), String::new(), tasks, settings, axes)
     }
+}
+
+/// Placeholder data of an image task (the built-in generator's defaults).
+fn shapes() -> DataSource {
+    DataSource::SyntheticShapes { config: ShapesConfig::default(), seed: 0 }
+}
+
+/// Placeholder data of a text task.
+fn reviews() -> DataSource {
+    DataSource::SyntheticReviews { config: ReviewsConfig::default(), seed: 0 }
 }
 
 /// How long to measure.
@@ -189,9 +215,7 @@ impl TrainObserver for StepClock {
 
 /// Trains the workload for `warmup + repeats × steps` steps (one epoch) and measures throughput.
 pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, TrainError> {
-    let plan = crate::config::parse_str(&workload.experiment(), "bench.toml".as_ref())
-        .map_err(|e| TrainError::Unsupported(format!("the {} experiment: {e}", workload.name())))?;
-    let trial = plan.trials[0].clone();
+    let trial = workload.plan().trials.swap_remove(0);
     let steps = options.warmup_steps + options.repeats * options.steps_per_repeat;
     let batch = trial.settings.batch_size;
     let task_set = random_task_set(workload, batch * steps);
@@ -232,7 +256,10 @@ mod tests {
             assert!(result.repeats.contains(&result.median_samples_per_second));
         }
         for workload in Workload::ALL {
-            let plan = crate::config::parse_str(&workload.experiment(), "bench.toml".as_ref()).expect("valid");
+            let plan = workload.plan();
+            // The experiment file the plan was written as before it was built in code: the same trial.
+            let parsed = crate::config::parse_str(&experiment_file(workload), "bench.toml".as_ref()).expect("valid");
+            assert_eq!(plan.trials, parsed.trials, "{workload:?}");
             assert_eq!(plan.trials.len(), 1, "{workload:?}");
             let pcgrad = plan.trials[0].weighting == crate::weighting::Method::PcGrad;
             assert_eq!(pcgrad, workload == Workload::W2, "{workload:?}");
@@ -243,5 +270,37 @@ mod tests {
         let task_set = random_task_set(Workload::W4, 2);
         assert_eq!(task_set.input_groups, [vec![0], vec![1]], "images and text are separate batches");
         assert_eq!(task_set.tasks[1].train.inputs.example_size(), 400);
+    }
+
+    /// The workload as an experiment file (how the benchmark was set up before `Plan::new`).
+    fn experiment_file(workload: Workload) -> String {
+        let (batch, tasks, model, lambda, lr) = match workload {
+            Workload::W1 | Workload::W2 => {
+                (256, [("left", "shapes"), ("right", "shapes")], "trunk = \"lenet\"", 0.5, 0.0005)
+            }
+            Workload::W3 => (
+                64,
+                [("topic", "reviews"), ("tone", "reviews")],
+                "trunk = \"textcnn\"\nwidth = 128\nfilters = 100\ndropout = 0.5",
+                1.0,
+                0.001,
+            ),
+            Workload::W4 => (
+                64,
+                [("digits", "shapes"), ("sentiment", "reviews")],
+                "trunk = \"sequence\"\nwidth = 64\nhidden = 128\ndropout = 0.5",
+                1.0,
+                0.001,
+            ),
+        };
+        let weighting = if workload == Workload::W2 { "pcgrad" } else { "static" };
+        let tasks: String = tasks
+            .iter()
+            .map(|(name, kind)| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-{kind}\" }}\n"))
+            .collect();
+        format!(
+            "name = \"bench\"\nepochs = 1\nbatch_size = {batch}\n{tasks}[model]\n{model}\n[diagnostics]\nmeasure_every = 0\n\
+             [sweep]\nstrategy = [\"hard\"]\nweighting = [\"{weighting}\"]\nlambda = [{lambda:?}]\nlr = [{lr:?}]\n"
+        )
     }
 }

@@ -67,7 +67,7 @@ pub struct SweepAxes {
     /// Loss-weighting methods, each with one combination of its hyperparameters.
     pub weightings: Vec<Method>,
     /// The static weights to try (one trial each under `static` weighting).
-    pub static_weights: Vec<StaticWeights>,
+    pub static_weights: WeightSpace,
     /// Learning rates.
     pub lrs: Vec<f64>,
     /// Initialisation schemes (`[model] init`).
@@ -85,6 +85,83 @@ pub enum StaticWeights {
     PerTask(Vec<(String, f64)>),
 }
 
+/// The static weights a sweep asks for (`sweep.lambda`), as validated: [`WeightSpace::expand`]
+/// generates the weight vectors, one trial each.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WeightSpace {
+    /// A list of λ (the seed formula).
+    Lambdas(Vec<f64>),
+    /// Per-task lists of weights, one list per task in task order (`[1.0]` for a task not
+    /// listed): their product.
+    PerTask(Vec<Vec<f64>>),
+    /// Every weight vector whose entries are multiples of `total / steps` and sum to `total`.
+    Simplex {
+        /// K: the grid's steps.
+        steps: usize,
+        /// What each vector sums to.
+        total: f64,
+    },
+    /// `samples` vectors: task 1 keeps weight 1, tasks 2..n get λ drawn log-uniformly from
+    /// `[low, high]` with the stream `lambda-search` of `seed`.
+    Random {
+        /// How many vectors.
+        samples: usize,
+        /// Lower bound (> 0).
+        low: f64,
+        /// Upper bound (> low).
+        high: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
+}
+
+impl WeightSpace {
+    /// The weight vectors over tasks `task_names`, in sweep order.
+    pub fn expand(&self, task_names: &[String]) -> Vec<StaticWeights> {
+        let named = |weights: Vec<f64>| StaticWeights::PerTask(task_names.iter().cloned().zip(weights).collect());
+        let n = task_names.len();
+        match self {
+            WeightSpace::Lambdas(lambdas) => lambdas.iter().map(|&l| StaticWeights::Lambda(l)).collect(),
+            WeightSpace::Simplex { steps, total } => {
+                let steps = *steps;
+                let mut grid: Vec<Vec<usize>> = vec![Vec::new()];
+                for t in 0..n {
+                    grid = grid
+                        .into_iter()
+                        .flat_map(|prefix| {
+                            let used: usize = prefix.iter().sum();
+                            let choices: Vec<usize> =
+                                if t + 1 == n { vec![steps - used] } else { (0..=steps - used).collect() };
+                            choices.into_iter().map(move |k| prefix.iter().copied().chain([k]).collect::<Vec<_>>())
+                        })
+                        .collect();
+                }
+                grid.into_iter()
+                    .map(|ks| named(ks.iter().map(|&k| total * k as f64 / steps as f64).collect()))
+                    .collect()
+            }
+            WeightSpace::Random { samples, low, high, seed } => {
+                let mut rng = mtl_data::Rng::derive(*seed, "lambda-search");
+                (0..*samples)
+                    .map(|_| {
+                        named((0..n).map(|t| if t == 0 { 1.0 } else { rng.range(low.ln(), high.ln()).exp() }).collect())
+                    })
+                    .collect()
+            }
+            WeightSpace::PerTask(lists) => {
+                let mut combinations: Vec<Vec<f64>> = vec![Vec::new()];
+                for values in lists {
+                    combinations = combinations
+                        .into_iter()
+                        .flat_map(|prefix| values.iter().map(move |&v| prefix.iter().copied().chain([v]).collect()))
+                        .collect();
+                }
+                combinations.into_iter().map(named).collect()
+            }
+        }
+    }
+}
+
 /// One training run of the sweep.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trial {
@@ -94,11 +171,9 @@ pub struct Trial {
     pub sharing: Sharing,
     /// Loss weighting.
     pub weighting: Method,
-    /// λ; `None` for single-task trials, for methods that set the weights themselves,
-    /// and for per-task weights.
-    pub lambda: Option<f64>,
-    /// Per-task static weights (by task name), when the sweep gave them per task.
-    pub task_weights: Option<Vec<(String, f64)>>,
+    /// Static loss weights (λ or per task); `None` for single-task trials and for methods
+    /// that set the weights themselves.
+    pub static_weights: Option<StaticWeights>,
     /// Learning rate.
     pub lr: f64,
     /// Seed of initialisation and batch order.
@@ -118,9 +193,25 @@ pub struct Trial {
 impl Trial {
     /// Static loss weight of each task: the per-task weights, or `[1, λ, …, λ]` (all 1 without λ).
     pub fn loss_weights(&self, n_tasks: usize) -> Vec<f64> {
-        match &self.task_weights {
-            Some(weights) => weights.iter().map(|(_, w)| *w).collect(),
-            None => (0..n_tasks).map(|t| if t == 0 { 1.0 } else { self.lambda.unwrap_or(1.0) }).collect(),
+        match &self.static_weights {
+            Some(StaticWeights::PerTask(weights)) => weights.iter().map(|(_, w)| *w).collect(),
+            _ => (0..n_tasks).map(|t| if t == 0 { 1.0 } else { self.lambda().unwrap_or(1.0) }).collect(),
+        }
+    }
+
+    /// λ, when the trial's static weights are the seed formula.
+    pub fn lambda(&self) -> Option<f64> {
+        match self.static_weights {
+            Some(StaticWeights::Lambda(lambda)) => Some(lambda),
+            _ => None,
+        }
+    }
+
+    /// The per-task static weights (by task name), when the sweep gave them per task.
+    pub fn task_weights(&self) -> Option<&[(String, f64)]> {
+        match &self.static_weights {
+            Some(StaticWeights::PerTask(weights)) => Some(weights),
+            _ => None,
         }
     }
 
@@ -157,10 +248,10 @@ impl Trial {
         for (name, value) in self.sharing.hyperparameters().into_iter().chain(self.weighting.hyperparameters()) {
             params.push((name.to_string(), ParamValue::Num(value)));
         }
-        if let Some(lambda) = self.lambda {
+        if let Some(lambda) = self.lambda() {
             params.insert(2, ("lambda".to_string(), ParamValue::Num(lambda)));
         }
-        for (task, weight) in self.task_weights.iter().flatten() {
+        for (task, weight) in self.task_weights().into_iter().flatten() {
             params.push((format!("weight.{task}"), ParamValue::Num(*weight)));
         }
         if !self.vocabulary_tasks.is_empty() {
@@ -171,8 +262,8 @@ impl Trial {
 
     /// A short human label, e.g. `hard λ=0.5 lr=0.001 seed=1` or `mmoe(experts=3) pcgrad lr=0.001 seed=0`.
     pub fn label(&self) -> String {
-        let mut lambda = self.lambda.map(|l| format!(" λ={l}")).unwrap_or_default();
-        if let Some(weights) = &self.task_weights {
+        let mut lambda = self.lambda().map(|l| format!(" λ={l}")).unwrap_or_default();
+        if let Some(weights) = self.task_weights() {
             let shown: Vec<String> = weights.iter().map(|(_, w)| format!("{w:.3}")).collect();
             lambda = format!(" w=[{}]", shown.join(","));
         }
@@ -203,6 +294,21 @@ pub struct Plan {
     pub trials: Vec<Trial>,
 }
 
+impl Plan {
+    /// The plan of validated settings: every combination of the sweep axes (see [`expand`]).
+    /// `source` is the experiment file's text it records (empty for a plan built in code,
+    /// e.g. the benchmarks'); the result epoch is the default.
+    pub fn new(
+        experiment: String,
+        source: String,
+        tasks: Vec<TaskSource>,
+        settings: TrainingSettings,
+        axes: SweepAxes,
+    ) -> Plan {
+        expand(experiment, source, tasks, settings, axes)
+    }
+}
+
 /// Expands the sweep axes into trials. λ is only swept for multi-task
 /// strategies: a single-task trial appears once per (lr, seed).
 pub(crate) fn expand(
@@ -212,6 +318,8 @@ pub(crate) fn expand(
     settings: TrainingSettings,
     axes: SweepAxes,
 ) -> Plan {
+    let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let all_static_weights = axes.static_weights.expand(&task_names);
     let task_settings: Vec<Value> =
         tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
     let vocabulary_tasks: Vec<String> = crate::data::vocabulary_tasks(&tasks).into_iter().map(String::from).collect();
@@ -233,14 +341,13 @@ pub(crate) fn expand(
         for &weighting in &weightings {
             let static_weights: Vec<Option<&StaticWeights>> = match (sharing.strategy(), weighting) {
                 (Strategy::SingleTask, _) => vec![None],
-                (_, Method::Static) => axes.static_weights.iter().map(Some).collect(),
+                (_, Method::Static) => all_static_weights.iter().map(Some).collect(),
                 _ => vec![None],
             };
-            for weights in static_weights {
-                let (lambda, task_weights) = match weights {
-                    Some(StaticWeights::Lambda(lambda)) => (Some(*lambda), None),
-                    Some(StaticWeights::PerTask(weights)) => (None, Some(weights.clone())),
-                    None => (None, None),
+            for static_weights in static_weights {
+                let lambda = match static_weights {
+                    Some(StaticWeights::Lambda(lambda)) => Some(*lambda),
+                    _ => None,
                 };
                 for &lr in &axes.lrs {
                     for (&init, &seed) in axes.inits.iter().flat_map(|i| axes.seeds.iter().map(move |s| (i, s))) {
@@ -264,7 +371,7 @@ pub(crate) fn expand(
                         if let Some(values) = hyperparameter_object(sharing.hyperparameters()) {
                             resolved["sharing"] = values;
                         }
-                        if let Some(weights) = &task_weights {
+                        if let Some(StaticWeights::PerTask(weights)) = static_weights {
                             resolved["task_weights"] = weights.iter().map(|(_, w)| json!(w)).collect();
                         }
                         if let Some(values) = hyperparameter_object(weighting.hyperparameters()) {
@@ -286,8 +393,7 @@ pub(crate) fn expand(
                             key,
                             sharing,
                             weighting,
-                            lambda,
-                            task_weights: task_weights.clone(),
+                            static_weights: static_weights.cloned(),
                             lr,
                             seed,
                             init,
@@ -344,5 +450,84 @@ pub fn image_stem_name(stem: ImageStem) -> &'static str {
     match stem {
         ImageStem::Conv => "conv",
         ImageStem::Rows => "rows",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use sha2::{Digest, Sha256};
+
+    /// The trials' keys of an experiment file.
+    fn keys(source: &str) -> Vec<String> {
+        let plan = crate::config::parse_str(source, Path::new("x.toml")).expect("valid");
+        plan.trials.iter().map(|trial| trial.key.clone()).collect()
+    }
+
+    /// A digest of every trial's key, label, params and loss weights (what a change to
+    /// `Trial` must keep byte for byte).
+    fn digest(source: &str) -> String {
+        let plan = crate::config::parse_str(source, Path::new("x.toml")).expect("valid");
+        let mut hasher = Sha256::new();
+        for trial in &plan.trials {
+            let weights = trial.loss_weights(plan.tasks.len());
+            hasher.update(format!(
+                "{}|{}|{:?}|{weights:?}|{}\n",
+                trial.key,
+                trial.label(),
+                trial.params(),
+                trial.settings_json
+            ));
+        }
+        super::hex(&hasher.finalize()[..8])
+    }
+
+    fn two_tasks(sweep: &str) -> String {
+        let tasks: String = ["a", "b"]
+            .iter()
+            .map(|name| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-shapes\" }}\n"))
+            .collect();
+        format!("name = \"x\"\n{tasks}[sweep]\nstrategy = [\"single-task\", \"hard\"]\n{sweep}\n")
+    }
+
+    /// Recorded before `Trial` carried one `Option<StaticWeights>` (issue 17): the keys name
+    /// finished runs in users' databases, so they never change.
+    #[test]
+    fn trial_keys_labels_and_params_are_unchanged() {
+        let quickstart = include_str!("../../../experiments/quickstart.toml");
+        let expected = [
+            "cf1c12db305ff315",
+            "a81efbdf8ae8c929",
+            "a81d440c7583143b",
+            "b71b44c5a80e66e5",
+            "cc6d74133d5e1474",
+            "2aab2e58eab6181e",
+            "3ef774c7127fbe0f",
+            "c20a2da2ff6043e9",
+            "12cbd05265dcf90c",
+            "00e7b7dc651bb013",
+            "3b69621b9f07a2cd",
+            "c33bc317c2e1c9a1",
+            "6444ddf21019f3db",
+            "cf6a109d8f966d3a",
+            "ffedc1dcfc0d888d",
+            "2b111673dd3041f2",
+            "e127919e7964f49a",
+            "fcf537cd5d2624f5",
+            "830ba0b9d3bd30d3",
+            "66d9cc7342dd824c",
+            "cba2f430ea242396",
+        ];
+        assert_eq!(keys(quickstart), expected);
+        assert_eq!(digest(quickstart), "aac7bab2b14949ac");
+        for (sweep, expected) in [
+            ("lambda = [0.5, 2]\nweighting = [\"static\", \"pcgrad\"]", "5250339446bf296b"),
+            ("lambda = { b = [0.5, 2], a = [1, 3] }", "5a2fe584eabfa38a"),
+            ("lambda = { simplex = 4, total = 2 }", "1a575173da1ae0e7"),
+            ("lambda = { random = 5, low = 0.1, high = 10, seed = 3 }", "8195deb8381200b6"),
+        ] {
+            assert_eq!(digest(&two_tasks(sweep)), expected, "{sweep}");
+        }
     }
 }

@@ -260,13 +260,12 @@ pub fn checkpoint_folder(dir: &Path, experiment: &str) -> PathBuf {
 
 /// Writes `DIR/<experiment>/<trial key>.safetensors`; returns its path and sha256.
 fn save_checkpoint(dir: &Path, plan: &Plan, trial: &Trial, params: &Parameters) -> Result<(PathBuf, String), String> {
-    use sha2::Digest;
     let folder = checkpoint_folder(dir, &plan.experiment);
     std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let path = folder.join(format!("{}.safetensors", trial.key));
     candle_core::safetensors::save(&params.tensors(), &path).map_err(|e| format!("{}: {e}", path.display()))?;
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let sha256 = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = mtl_store::sha256_hex(&bytes);
     Ok((path, sha256))
 }
 

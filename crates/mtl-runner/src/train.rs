@@ -15,7 +15,7 @@ use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, Sharing, TaskSpe
 use mtl_store::{DiagnosticPoint, MetricPoint};
 
 use crate::metrics::scores;
-use crate::plan::Trial;
+use crate::plan::{Plan, Trial};
 use crate::threads::ThreadChoice;
 
 /// Batch size used for evaluation (no gradients, so larger is fine).
@@ -132,7 +132,7 @@ fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_cor
 /// would hand to other threads (as [`crate::threads`] counts it: convolutions, pools and
 /// the optimiser, not matmuls): that example's forward pass, times 3 for the backward
 /// pass, times the batch size.
-pub fn dry_run(trial: &Trial, task_set: &TaskSet) -> Result<ThreadChoice, TrainError> {
+fn dry_run(trial: &Trial, task_set: &TaskSet) -> Result<ThreadChoice, TrainError> {
     /// Back to the default mode however this ends.
     struct OneThread;
     impl Drop for OneThread {
@@ -181,8 +181,9 @@ pub fn threads_by_work_enabled() -> bool {
     mtl_model::layers::threads_by_work()
 }
 
-/// Why `trial` cannot train on `task_set`, if it cannot (checked before a sweep starts, and by [`train`]).
-pub fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
+/// Why `trial` cannot train on `task_set`, if it cannot (checked by [`check_plan`] before a
+/// sweep starts, and by [`train`] for a trial trained alone, e.g. by a worker).
+fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
     let method = trial.weighting;
     let one_representation = trial.sharing == Sharing::Hard && task_set.input_groups.len() == 1;
     if method.on_representation() && !one_representation {
@@ -193,6 +194,49 @@ pub fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
         ));
     }
     None
+}
+
+/// A trial of a plan that cannot train on the plan's data, and why.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("trial {trial}: {reason}")]
+pub struct TrialProblem {
+    /// The trial's [`Trial::label`].
+    pub trial: String,
+    /// Why, e.g. "the model does not fit these tasks: …".
+    pub reason: String,
+}
+
+/// What the dry runs of [`check_plan`] found about threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanThreads {
+    /// Whether some trial's steps may have enough work to share between threads
+    /// ([`ThreadChoice::may_share`]); if none may, every trial can keep to one thread.
+    pub any_may_share: bool,
+}
+
+/// Whether every trial of `plan` fits `task_set` (the plan's tasks, loaded), checked in
+/// trial order before any trial trains, so that what does not fit fails at once: image
+/// stems shared by tasks of different sizes ([`crate::stems::shared_stem_problem`]), a
+/// weighting the sharing cannot have, and each sharing setting's network built and run on
+/// one example (a text shorter than a kernel, …). The one place a plan is checked
+/// against its data.
+pub fn check_plan(plan: &Plan, task_set: &TaskSet) -> Result<PlanThreads, TrialProblem> {
+    let mut any_may_share = false;
+    let mut seen = std::collections::HashSet::new();
+    for trial in &plan.trials {
+        let mut reason = crate::stems::shared_stem_problem(trial, &plan.tasks, &task_set.tasks)
+            .or_else(|| unsupported(trial, task_set));
+        if reason.is_none() && seen.insert(format!("{:?}", trial.sharing)) {
+            match dry_run(trial, task_set) {
+                Ok(choice) => any_may_share |= choice.may_share(),
+                Err(error) => reason = Some(format!("the model does not fit these tasks: {}", plain_message(error))),
+            }
+        }
+        if let Some(reason) = reason {
+            return Err(TrialProblem { trial: trial.label(), reason });
+        }
+    }
+    Ok(PlanThreads { any_may_share })
 }
 
 /// `error`'s message alone: candle appends a backtrace when RUST_BACKTRACE is set.
@@ -231,13 +275,6 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let mut diagnostics = Diagnostics::new(settings.diagnostics, task_names);
     let mut global_step = 0u64;
     let mut step_seconds = 0f64;
-    if method.on_representation() && !(trial.sharing == Sharing::Hard && groups.len() == 1) {
-        return Err(TrainError::Unsupported(format!(
-            "{} needs every task to read the same inputs through one shared trunk (hard sharing), so that \
-             they share one representation (Sener & Koltun 2018); use mgda for the shared parameters",
-            method.name()
-        )));
-    }
 
     // The first step runs on this thread alone and measures the work it could have shared
     // (unless the user chose the thread count).

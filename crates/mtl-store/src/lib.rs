@@ -27,6 +27,7 @@
 
 mod claims;
 pub mod filter;
+mod hash;
 mod lock;
 mod merge;
 mod open;
@@ -45,6 +46,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use claims::{Claim, ClaimPolicy, Owner, StaleRun};
+pub use hash::sha256_hex;
 pub use lock::LockHolder;
 pub use merge::{MergeSummary, ShardRejected, ShardTrial};
 pub use query::{QueryResult, QuerySummary, SqlValue};

@@ -2,7 +2,6 @@
 //! artifacts and settings, and the end of a run; each in one transaction.
 
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -224,8 +223,7 @@ pub(crate) fn start_run(
 
 /// Stores `content` once, keyed by its sha256, which it returns.
 fn insert_blob(conn: &Connection, content: &[u8]) -> rusqlite::Result<String> {
-    use sha2::Digest;
-    let sha256: String = sha2::Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = crate::sha256_hex(content);
     conn.execute("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)", params![sha256, content])?;
     Ok(sha256)
 }
@@ -234,11 +232,16 @@ fn insert_blob(conn: &Connection, content: &[u8]) -> rusqlite::Result<String> {
 /// names `point`, prints `mtl test hook: paused at POINT (DETAIL)` to stderr and sleeps
 /// 60 s, so that a test can kill the process exactly there. Points: `epoch-write`
 /// (inside an epoch's write transaction, before it commits) and `between-trials`
-/// (mtl-runner). Not meant for anything else.
+/// (mtl-runner). Not meant for anything else: compiled only with the feature `test-hooks`
+/// or in a build with debug assertions (what `cargo test` builds), so a release binary
+/// never reads the variable; elsewhere it does nothing.
 #[doc(hidden)]
 pub fn test_pause(point: &str, detail: &str) {
+    #[cfg(any(feature = "test-hooks", debug_assertions))]
     if std::env::var("MTL_TEST_PAUSE_AT").is_ok_and(|at| at == point) {
         eprintln!("mtl test hook: paused at {point} ({detail})");
-        std::thread::sleep(Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_secs(60));
     }
+    #[cfg(not(any(feature = "test-hooks", debug_assertions)))]
+    let _ = (point, detail);
 }

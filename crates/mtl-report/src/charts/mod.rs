@@ -118,7 +118,8 @@ pub(crate) fn with_tooltips(svg: &str, tooltips: &[Tooltip]) -> String {
     let mut group = String::from("<g class=\"tooltips\" fill=\"#000\" fill-opacity=\"0\" pointer-events=\"all\">\n");
     for tooltip in tooltips {
         let (x, y) = tooltip.centre;
-        let text = xml_escape(&xml_safe(&tooltip.text));
+        // The page's escaping (numeric references are XML too) of the XML-safe text.
+        let text = crate::html::escape(&xml_safe(&tooltip.text));
         group.push_str(&format!(
             "<circle cx=\"{x}\" cy=\"{y}\" r=\"{}\"><title>{text}</title></circle>\n",
             tooltip.radius
@@ -126,21 +127,6 @@ pub(crate) fn with_tooltips(svg: &str, tooltips: &[Tooltip]) -> String {
     }
     group.push_str("</g>\n");
     format!("{}{group}{}", &svg[..end], &svg[end..])
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }
 
 /// `text` without the characters XML 1.0 forbids (control characters other than tab,

@@ -1,12 +1,13 @@
 //! The sweep's size and static weights: a sweep refused before it is expanded when its
-//! lists ask for too many settings, and the weight vectors `sweep.lambda` asks for (a λ
-//! list, per-task lists, a simplex grid or log-uniform random samples).
+//! lists ask for too many settings, and the checks of the weight vectors `sweep.lambda`
+//! asks for (a λ list, per-task lists, a simplex grid or log-uniform random samples;
+//! [`WeightSpace`], which `plan` expands).
 
 use mtl_model::Strategy;
 
 use super::entries::{ExperimentFile, LambdaEntry};
 use super::{size, Checker, ConfigError, Index, Key, Seg, MAX_PLAN_TRIALS};
-use crate::plan::StaticWeights;
+use crate::plan::WeightSpace;
 
 /// The most static weight vectors `sweep.lambda` may ask for (`random = N`, or a simplex grid).
 const MAX_WEIGHT_VECTORS: usize = 100_000;
@@ -64,7 +65,7 @@ impl Checker<'_> {
         &self,
         entry: &LambdaEntry,
         task_names: &[String],
-    ) -> Result<Vec<StaticWeights>, ConfigError> {
+    ) -> Result<WeightSpace, ConfigError> {
         fn at(key: &str) -> Vec<Seg<'_>> {
             vec![Key("sweep"), Key("lambda"), Key(key)]
         }
@@ -81,7 +82,7 @@ impl Checker<'_> {
                         self.fail(&path, format!("λ = {lambda} is listed twice"))?;
                     }
                 }
-                return Ok(lambdas.iter().map(|&l| StaticWeights::Lambda(l)).collect());
+                return Ok(WeightSpace::Lambdas(lambdas.clone()));
             }
             LambdaEntry::Space(table) => table,
         };
@@ -108,9 +109,6 @@ impl Checker<'_> {
                 None => Ok(()),
             }
         };
-        let named = |weights: Vec<f64>| -> StaticWeights {
-            StaticWeights::PerTask(task_names.iter().cloned().zip(weights).collect())
-        };
         let n = task_names.len();
         if table.contains_key("simplex") {
             // Every weight vector whose entries are multiples of total/K and sum to total.
@@ -131,22 +129,7 @@ impl Checker<'_> {
             if !(total.is_finite() && total > 0.0) {
                 self.fail(&at("total"), format!("{total} must be a number > 0"))?;
             }
-            let mut grid: Vec<Vec<usize>> = vec![Vec::new()];
-            for t in 0..n {
-                grid = grid
-                    .into_iter()
-                    .flat_map(|prefix| {
-                        let used: usize = prefix.iter().sum();
-                        let choices: Vec<usize> =
-                            if t + 1 == n { vec![steps - used] } else { (0..=steps - used).collect() };
-                        choices.into_iter().map(move |k| prefix.iter().copied().chain([k]).collect::<Vec<_>>())
-                    })
-                    .collect();
-            }
-            return Ok(grid
-                .into_iter()
-                .map(|ks| named(ks.iter().map(|&k| total * k as f64 / steps as f64).collect()))
-                .collect());
+            return Ok(WeightSpace::Simplex { steps, total });
         }
         if table.contains_key("random") {
             // Task 1 keeps weight 1; tasks 2..n get λ drawn log-uniformly from [low, high].
@@ -164,12 +147,7 @@ impl Checker<'_> {
             if !(seed.fract() == 0.0 && seed >= 0.0) {
                 self.fail(&at("seed"), format!("{seed} must be a whole number ≥ 0"))?;
             }
-            let mut rng = mtl_data::Rng::derive(seed as u64, "lambda-search");
-            return Ok((0..samples)
-                .map(|_| {
-                    named((0..n).map(|t| if t == 0 { 1.0 } else { rng.range(low.ln(), high.ln()).exp() }).collect())
-                })
-                .collect());
+            return Ok(WeightSpace::Random { samples, low, high, seed: seed as u64 });
         }
         // Per-task lists: their product; tasks not listed keep weight 1.
         if let Some(unknown) = table.keys().find(|k| !task_names.contains(k)) {
@@ -181,7 +159,7 @@ impl Checker<'_> {
                 ),
             )?;
         }
-        let mut combinations: Vec<Vec<f64>> = vec![Vec::new()];
+        let mut lists = Vec::new();
         for task in task_names {
             let values: Vec<f64> = match table.get(task) {
                 None => vec![1.0],
@@ -209,12 +187,9 @@ impl Checker<'_> {
                     return self.fail(&at(task), format!("expected a list of weights, got {}", other.type_str()))
                 }
             };
-            combinations = combinations
-                .into_iter()
-                .flat_map(|prefix| values.iter().map(move |&v| prefix.iter().copied().chain([v]).collect()))
-                .collect();
+            lists.push(values);
         }
-        Ok(combinations.into_iter().map(named).collect())
+        Ok(WeightSpace::PerTask(lists))
     }
 }
 

@@ -96,7 +96,7 @@ fn sql_shows_blobs_apart_from_integers_and_answers_reading_pragmas() {
 
     let cases: [(&str, i32, &str); 4] = [
         ("PRAGMA journal_mode", 0, "journal_mode\nwal\n"),
-        ("PRAGMA user_version", 0, "user_version\n6\n"),
+        ("PRAGMA user_version", 0, "user_version\n7\n"),
         ("PRAGMA journal_mode = DELETE", 2, ""),
         ("PRAGMA user_version = 3", 2, ""),
     ];

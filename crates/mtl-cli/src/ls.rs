@@ -25,7 +25,8 @@ pub struct Selection {
     /// Only runs matching this filter, e.g.
     /// "strategy = 'hard' and (lambda >= 0.5 or reviews.test.accuracy > 0.85)".
     /// Keys: settings, result metrics (task.split.metric), id, experiment, status,
-    /// trial_key, host, git_commit, mtl_version, experiment_file, attempts, revision. Operators: = != < <= > >=
+    /// trial_key, host, git_commit, mtl_version, experiment_file, attempts, revision, note,
+    /// archived ('yes' or 'no'), tag.KEY (`mtl tag`). Operators: = != < <= > >=
     /// in (…) not in (…), and, or, not, ( ).
     #[arg(long = "where", value_name = "EXPR")]
     pub filter: Option<String>,
@@ -43,7 +44,7 @@ pub fn parse_result_epoch(text: &str) -> Result<ResultEpoch, String> {
 impl Selection {
     /// Opens the database and returns the selected runs (see [`select_runs`]).
     pub fn select(&self) -> anyhow::Result<(Store, Vec<RunRecord>, BTreeSet<String>)> {
-        select_runs(&self.db, self.experiment.as_deref(), self.filter.as_deref(), self.epoch)
+        select_runs(&self.db, self.experiment.as_deref(), self.filter.as_deref(), self.epoch, false)
     }
 
     /// Every run of the selected experiment(s), ignoring `--where` (e.g. for baselines).
@@ -68,13 +69,18 @@ pub struct LsArgs {
     /// Output format; csv and json list every metric of each run's result, the table only test accuracy.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Include archived runs (`mtl rm`), marked so in the status column.
+    #[arg(long)]
+    archived: bool,
 }
 
 /// Settings shown first, in this order; any others follow alphabetically.
 const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let (_, mut runs, known) = args.selection.select()?;
+    let s = &args.selection;
+    let (_, mut runs, known) =
+        select_runs(&s.db, s.experiment.as_deref(), s.filter.as_deref(), s.epoch, args.archived)?;
     // A run left `running` by a process that has ended says so (the file changes at the next `mtl run`).
     let host = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
     for run in &mut runs {
@@ -154,7 +160,10 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                     let mut row = vec![
                         Cell::Int(run.id.0),
                         Cell::Text(run.experiment.clone()),
-                        Cell::Text(run.status.as_str().into()),
+                        Cell::Text(match run.archived && table {
+                            true => format!("{} (archived)", run.status.as_str()),
+                            false => run.status.as_str().into(),
+                        }),
                     ];
                     if revision_column {
                         row.insert(2, Cell::Int(run.revision.into()));
@@ -232,17 +241,21 @@ fn run_json(run: &RunRecord) -> Value {
         "heartbeat_at": run.heartbeat_at,
         "provenance": run.provenance,
         "experiment_sha256": run.experiment_sha256,
+        "tags": run.tags,
+        "note": run.note,
+        "archived": run.archived,
     })
 }
 
 /// Opens the database and returns the runs of `experiment` (all if none) that match
-/// `filter`, with every key a filter, sort or grouping may name. An unknown experiment
-/// or key, or a filter that does not parse, is bad input.
+/// `filter`, with every key a filter, sort or grouping may name; archived runs only with
+/// `archived`. An unknown experiment or key, or a filter that does not parse, is bad input.
 pub fn select_runs(
     db: &Path,
     experiment: Option<&str>,
     filter: Option<&str>,
     epoch: Option<ResultEpoch>,
+    archived: bool,
 ) -> anyhow::Result<(Store, Vec<RunRecord>, BTreeSet<String>)> {
     let store = Store::open_existing(db)?;
     if let Some(name) = experiment {
@@ -256,7 +269,10 @@ pub fn select_runs(
             .into());
         }
     }
-    let mut runs = store.runs(experiment)?;
+    let mut runs = match archived {
+        true => store.runs_including_archived(experiment)?,
+        false => store.runs(experiment)?,
+    };
     override_result_epoch(&mut runs, epoch);
     let known = known_keys(&runs);
     if let Some(text) = filter {
@@ -268,10 +284,11 @@ pub fn select_runs(
 }
 
 /// Every key a filter or sort may name, given the runs of the database.
-fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
+pub(crate) fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
     let mut keys: BTreeSet<String> = BUILT_IN_KEYS.iter().map(|k| k.to_string()).collect();
     for run in runs {
         keys.extend(run.params.keys().cloned());
+        keys.extend(run.tags.keys().map(|k| format!("tag.{k}")));
         keys.extend(run.result_metrics().keys().map(|k| k.to_string()));
     }
     keys

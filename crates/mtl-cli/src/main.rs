@@ -11,6 +11,7 @@ mod bench;
 mod best;
 mod cluster;
 mod compare;
+mod curate;
 mod data;
 mod export;
 mod guard;
@@ -86,6 +87,15 @@ enum Command {
     /// Prints every setting of its runs, n, Δm% and each test metric with its 95% interval,
     /// and the run ids.
     Best(best::BestArgs),
+    /// Tag runs: `mtl tag RUN… KEY=VALUE` (or --where); filter with --where "tag.KEY = 'VALUE'".
+    Tag(curate::TagArgs),
+    /// Set a run's note (shown by `mtl show`, filtered with --where "note = '…'").
+    Note(curate::NoteArgs),
+    /// Archive runs (left out of ls, compare, best, report and export; `mtl restore` brings
+    /// them back; their trials stay done), or delete them for good with --purge.
+    Rm(curate::RmArgs),
+    /// Bring archived runs back.
+    Restore(curate::RestoreArgs),
     /// Run one read-only SQL statement on the database (its --help lists the tables and views).
     Sql(sql::SqlArgs),
     /// Every metric point with its run's settings, as CSV or JSON (for pandas & co).
@@ -136,7 +146,15 @@ fn main() -> ExitCode {
     // for them a closed pipe is a failed write, which ends the output, not the work.
     let writes_results = matches!(
         cli.command,
-        Command::Run(_) | Command::Worker(_) | Command::Merge(_) | Command::Report(_) | Command::Bench(_)
+        Command::Run(_)
+            | Command::Worker(_)
+            | Command::Merge(_)
+            | Command::Report(_)
+            | Command::Bench(_)
+            | Command::Tag(_)
+            | Command::Note(_)
+            | Command::Rm(_)
+            | Command::Restore(_)
     );
     #[cfg(unix)]
     if !writes_results {
@@ -152,6 +170,10 @@ fn main() -> ExitCode {
         Command::Show(args) => show::show(args),
         Command::Compare(args) => compare::compare(args),
         Command::Best(args) => best::best(args),
+        Command::Tag(args) => curate::tag(args),
+        Command::Note(args) => curate::note(args),
+        Command::Rm(args) => curate::rm(args),
+        Command::Restore(args) => curate::restore(args),
         Command::Sql(args) => sql::sql(args),
         Command::Export(args) => export::export(args),
         Command::Status(args) => cluster::status(args),

@@ -86,6 +86,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             "best_epoch": run.best_epoch, "final_epoch": run.final_epoch, "revision": run.revision,
             "settings": settings, "epochs": epochs, "diagnostics": diagnostics,
             "vocabularies": vocabularies_json,
+            "tags": run.tags, "note": run.note, "archived": run.archived,
         });
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -118,6 +119,16 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         out.push_str(&format!("vocabulary  {whose}{} tokens (<pad> and <oov> included)\n", vocabulary.tokens));
     }
     out.push_str(&format!("result      {}\n", describe_result(&run)));
+    if run.archived {
+        out.push_str("archived    yes (`mtl restore` brings it back)\n");
+    }
+    if !run.tags.is_empty() {
+        let tags: Vec<String> = run.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("tags        {}\n", tags.join(", ")));
+    }
+    if let Some(note) = &run.note {
+        out.push_str(&format!("note        {note}\n"));
+    }
     let settings: Vec<Vec<String>> = run.params.iter().map(|(k, v)| vec![k.clone(), setting_text(k, v)]).collect();
     out.push_str("\nsettings\n");
     out.push_str(&output::table(&["setting".into(), "value".into()], &settings));
@@ -176,8 +187,13 @@ fn split_rank(series: &str) -> usize {
     ["train.", "val.", "test."].iter().position(|p| series.starts_with(p)).unwrap_or(3)
 }
 
-fn find_run(store: &Store, wanted: &str, db: &std::path::Path) -> anyhow::Result<RunRecord> {
-    let runs = store.runs(None)?;
+/// The run `wanted` names (archived ones too): its id or a unique trial-key prefix.
+pub(crate) fn find_run(store: &Store, wanted: &str, db: &std::path::Path) -> anyhow::Result<RunRecord> {
+    find_in(&store.runs_including_archived(None)?, wanted, db)
+}
+
+/// [`find_run`] among `runs`.
+pub(crate) fn find_in(runs: &[RunRecord], wanted: &str, db: &std::path::Path) -> anyhow::Result<RunRecord> {
     // An id, else (6 characters or more) a trial-key prefix, which may be all digits.
     let by_id: Vec<&RunRecord> = match wanted.parse::<i64>() {
         Ok(id) => runs.iter().filter(|r| r.id.0 == id).collect(),

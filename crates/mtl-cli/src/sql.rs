@@ -27,7 +27,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
   final_metrics   each run's last epoch;  best_metrics: its best validation epoch
   settings        one row per run and setting (num or text)
 Tables: experiments, runs, params, metrics (run, epoch, task, split, metric, value),
-diagnostics, artifacts, blobs.  PRAGMA table_info(runs_wide) lists a table's columns.
+diagnostics, artifacts, blobs, tags, notes (runs.archived_at marks archived runs, which every
+view includes).  PRAGMA table_info(runs_wide) lists a table's columns.
 
 Read-only: a statement that would write is refused (exit 2) and nothing changes; PRAGMAs that only
 read are allowed. Rows are written as they come (--limit N stops after N); table output lays out its

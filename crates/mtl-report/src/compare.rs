@@ -35,13 +35,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use mtl_store::filter::lookup;
 use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 
-use crate::aggregate::{seed_stats, SeedStats, SINGLE_TASK_STRATEGY};
 use crate::delta::delta_m_of;
 pub use crate::delta::{delta_m, lower_is_better, DeltaM};
 use crate::groups::{
     best_on_validation, differing_settings, is_setting, mean_accuracy_over_tasks, seed_groups, values_of,
+    SINGLE_TASK_STRATEGY,
 };
 use crate::stats::{paired_test, welch_test, Verdict};
+use crate::stats::{seed_stats, SeedStats};
 
 /// What to compare.
 #[derive(Clone, Debug, Default)]

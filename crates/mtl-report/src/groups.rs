@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mtl_store::{MetricKey, ParamValue, RunRecord};
 
+/// The strategy whose runs train one task alone: the baseline of that task.
+pub const SINGLE_TASK_STRATEGY: &str = "single-task";
+
 /// Params that record what a run measured, not how it was set up.
 pub const OUTCOME_PARAMS: [&str; 3] = ["n_parameters", "steps", "train_seconds"];
 
@@ -52,7 +55,7 @@ pub fn method_label<'a>(strategy: &str, settings: impl IntoIterator<Item = (&'a 
     // A single-task run weighs nothing against anything: its weighting is not news.
     let weighting = settings
         .iter()
-        .find(|(name, _)| *name == "weighting" && strategy != crate::aggregate::SINGLE_TASK_STRATEGY)
+        .find(|(name, _)| *name == "weighting" && strategy != SINGLE_TASK_STRATEGY)
         .map(|(_, v)| v.to_string());
     let prefix = weighting.as_ref().map(|w| format!("{}_", w.replace('-', "_")));
     let mut label = strategy.to_string();

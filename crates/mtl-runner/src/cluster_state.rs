@@ -187,7 +187,7 @@ pub fn trial_states(
     queue: Option<&BTreeMap<usize, String>>,
 ) -> Result<Vec<TrialState>, StoreError> {
     let experiment_runs: BTreeMap<String, RunStatus> =
-        main.runs(Some(&plan.experiment))?.into_iter().map(|r| (r.trial_key, r.status)).collect();
+        main.runs_including_archived(Some(&plan.experiment))?.into_iter().map(|r| (r.trial_key, r.status)).collect();
     let mut states = Vec::new();
     for (index, key) in plan.trial_keys.iter().enumerate() {
         if experiment_runs.get(key) == Some(&RunStatus::Done) {

@@ -18,6 +18,15 @@ use serde_json::{json, Value};
 mod multimnist;
 pub use multimnist::{ComposeSeed, Composition};
 
+/// A task of the experiment: its name and where its data comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSource {
+    /// Unique name.
+    pub name: String,
+    /// Its data.
+    pub data: DataSource,
+}
+
 /// Which digit of a MultiMNIST image a task predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Digit {
@@ -223,7 +232,7 @@ impl TaskSet {
 }
 
 /// Loads every task of a plan and groups those that read the same inputs.
-pub fn load_task_set(sources: &[crate::plan::TaskSource]) -> Result<TaskSet, DataError> {
+pub fn load_task_set(sources: &[TaskSource]) -> Result<TaskSet, DataError> {
     let tasks = load_tasks(sources)?;
     let mut input_groups: Vec<Vec<usize>> = Vec::new();
     let mut keys: Vec<Option<String>> = Vec::new();
@@ -247,7 +256,7 @@ pub const VOCABULARY_ARTIFACT: &str = "vocabulary";
 /// The tasks that share the experiment's one vocabulary, in plan order: every task that
 /// reads text files (the built-in reviews have their own fixed words). Whatever the
 /// strategy, single-task included, so that baselines and multi-task trials tokenise alike.
-pub fn vocabulary_tasks(sources: &[crate::plan::TaskSource]) -> Vec<&str> {
+pub fn vocabulary_tasks(sources: &[TaskSource]) -> Vec<&str> {
     sources.iter().filter(|t| matches!(t.data, DataSource::Texts { .. })).map(|t| t.name.as_str()).collect()
 }
 
@@ -260,7 +269,7 @@ enum Loading {
 /// Loads every task of a plan, in order. Sources read once per sweep. The text tasks
 /// ([`vocabulary_tasks`]) are encoded with one vocabulary built over all of their
 /// training splits ([`shared_vocabulary`]), so that a token id is the same word for each.
-pub fn load_tasks(tasks: &[crate::plan::TaskSource]) -> Result<Vec<TaskData>, DataError> {
+pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let mut multi_digits: HashMap<String, multimnist::Input> = HashMap::new();
     let mut loading = Vec::with_capacity(tasks.len());
     // The first text task's vocabulary options: validation makes every text task's the same.

@@ -5,21 +5,13 @@
 //! setting, so the same file gives the same keys and a finished trial is
 //! recognised when the file is run again.
 
-use crate::data::DataSource;
 use mtl_data::SamplingPolicy;
 use mtl_model::{ImageStem, InitScheme, Sharing, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// A task of the experiment.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TaskSource {
-    /// Unique name.
-    pub name: String,
-    /// Its data.
-    pub data: DataSource,
-}
+pub use crate::data::TaskSource;
 
 /// The network's trunk (the strategy decides how it is shared).
 pub type ModelConfig = TrunkSpec;

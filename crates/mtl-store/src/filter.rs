@@ -341,6 +341,9 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
         "experiment_file" => run.provenance.experiment_file.clone().map(ParamValue::Text),
         "attempts" => Some(ParamValue::Num(run.attempts as f64)),
         "revision" => (run.revision > 0).then_some(ParamValue::Num(f64::from(run.revision))),
+        "note" => run.note.clone().map(ParamValue::Text),
+        "archived" => Some(ParamValue::Text(if run.archived { "yes" } else { "no" }.into())),
+        _ if key.starts_with("tag.") => run.tags.get(&key["tag.".len()..]).cloned().map(ParamValue::Text),
         _ => run.params.get(key).cloned().or_else(|| {
             run.result_metrics().iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| ParamValue::Num(*v))
         }),
@@ -348,7 +351,7 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
 }
 
 /// Keys every run has, whatever its settings (the provenance ones may be missing).
-pub const BUILT_IN_KEYS: [&str; 10] = [
+pub const BUILT_IN_KEYS: [&str; 12] = [
     "id",
     "experiment",
     "status",
@@ -359,6 +362,8 @@ pub const BUILT_IN_KEYS: [&str; 10] = [
     "experiment_file",
     "attempts",
     "revision",
+    "note",
+    "archived",
 ];
 
 fn compare(left: &ParamValue, op: &str, right: &ParamValue) -> bool {

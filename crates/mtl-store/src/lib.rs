@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod claims;
+mod curation;
 pub mod filter;
 mod hash;
 mod lock;

@@ -105,7 +105,7 @@ impl Store {
     /// [`Store::merge_trial_shard`] checks it.
     pub fn read_shard(shard: &Path, trial: ShardTrial) -> Result<RunRecord> {
         let store = Store::open_shard(shard, trial)?;
-        let run = store.runs(None).map_err(|e| unreadable(shard, e))?.into_iter().next();
+        let run = store.runs_including_archived(None).map_err(|e| unreadable(shard, e))?.into_iter().next();
         // open_shard counted exactly one run, with its experiment.
         run.ok_or_else(|| wrong_contents(shard, trial, "no run".into()).into())
     }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, OptionalExtension};
 
-use crate::revision::number_revisions;
 use crate::{
     DiagnosticPoint, DiagnosticRow, ExperimentId, MetricKey, MetricRow, ParamValue, Provenance, Result, ResultEpoch,
     RunId, RunRecord, RunStatus, Store,
@@ -90,9 +89,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Every run, optionally of one experiment, in id order, with its settings,
-    /// provenance and the metrics of its last and its best epoch.
+    /// Every run not archived, optionally of one experiment, in id order, with its settings,
+    /// provenance, tags, note and the metrics of its last and its best epoch. Every reader
+    /// of results goes through it, so an archived run (`mtl rm`) is left out everywhere.
     pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
+        self.read_runs(experiment, false)
+    }
+
+    /// [`Store::runs`] with the archived runs too (`mtl ls --archived`, finding a run to restore).
+    pub fn runs_including_archived(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
+        self.read_runs(experiment, true)
+    }
+
+    fn read_runs(&self, experiment: Option<&str>, archived: bool) -> Result<Vec<RunRecord>> {
         let err = self.err();
         // One snapshot for the several queries, while other processes write.
         let snapshot = self.conn.unchecked_transaction().map_err(&err)?;
@@ -100,13 +109,14 @@ impl Store {
             .prepare(
                 "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error, r.best_epoch,
                         r.experiment_file, r.experiment_sha256, r.mtl_version, r.git_commit, r.host,
-                        r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at, e.result_epoch
-                 FROM runs r JOIN experiments e ON e.id = r.experiment_id
-                 WHERE ?1 IS NULL OR e.name = ?1 ORDER BY r.id",
+                        r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at, e.result_epoch,
+                        r.archived_at IS NOT NULL, n.text
+                 FROM runs r JOIN experiments e ON e.id = r.experiment_id LEFT JOIN notes n ON n.run_id = r.id
+                 WHERE (?1 IS NULL OR e.name = ?1) AND (?2 OR r.archived_at IS NULL) ORDER BY r.id",
             )
             .map_err(&err)?;
         let mut runs: Vec<RunRecord> = stmt
-            .query_map([experiment], |r| {
+            .query_map(params![experiment, archived], |r| {
                 Ok(RunRecord {
                     id: RunId(r.get(0)?),
                     experiment: r.get(1)?,
@@ -128,6 +138,8 @@ impl Store {
                     owner: r.get(14)?,
                     heartbeat_at: r.get(15)?,
                     result_rule: ResultEpoch::parse(&r.get::<_, String>(16)?).unwrap_or_default(),
+                    archived: r.get(17)?,
+                    note: r.get(18)?,
                     ..RunRecord::default()
                 })
             })
@@ -151,6 +163,18 @@ impl Store {
                 None => ParamValue::Text(r.get::<_, Option<String>>(3).map_err(&err)?.unwrap_or_default()),
             };
             runs[i].params.insert(r.get(1).map_err(&err)?, value);
+        }
+
+        let mut stmt = snapshot
+            .prepare(
+                "SELECT t.run_id, t.key, t.value FROM tags t JOIN runs r ON r.id = t.run_id
+                 JOIN experiments e ON e.id = r.experiment_id WHERE ?1 IS NULL OR e.name = ?1",
+            )
+            .map_err(&err)?;
+        let mut rows = stmt.query([experiment]).map_err(&err)?;
+        while let Some(r) = rows.next().map_err(&err)? {
+            let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
+            runs[i].tags.insert(r.get(1).map_err(&err)?, r.get(2).map_err(&err)?);
         }
 
         // One seek per run into the metrics' (run, epoch, …) key for each of the two epochs.
@@ -177,7 +201,7 @@ impl Store {
                 }
             }
         }
-        number_revisions(&mut runs);
+        self.assign_revisions(&mut runs)?;
         Ok(runs)
     }
 

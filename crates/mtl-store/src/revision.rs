@@ -1,5 +1,6 @@
 //! Revisions of an experiment: each distinct content of its experiment file, numbered
-//! in the order its first run started (1, 2, …), and the experiment's result rule.
+//! in the order its first run started (1, 2, …; ties by run id), and the experiment's
+//! result rule.
 
 use std::collections::BTreeMap;
 
@@ -13,35 +14,6 @@ struct Revision {
     number: u32,
     sha256: String,
     last: Moment,
-}
-
-/// Numbers each experiment's file contents in the order they first started a run
-/// (ties by run id): `revision` of every run.
-pub(crate) fn number_revisions(runs: &mut [RunRecord]) {
-    // (experiment, sha) → (first start, first id)
-    let mut first: BTreeMap<(String, String), Moment> = BTreeMap::new();
-    for run in runs.iter() {
-        let Some(sha) = &run.experiment_sha256 else { continue };
-        let start = (run.started_at.clone().unwrap_or_default(), run.id.0);
-        let entry = first.entry((run.experiment.clone(), sha.clone())).or_insert_with(|| start.clone());
-        *entry = entry.clone().min(start);
-    }
-    let mut numbers: BTreeMap<(String, String), u32> = BTreeMap::new();
-    let mut by_experiment: BTreeMap<&String, Vec<(&Moment, &String)>> = BTreeMap::new();
-    for ((experiment, sha), start) in &first {
-        by_experiment.entry(experiment).or_default().push((start, sha));
-    }
-    for (experiment, mut shas) in by_experiment {
-        shas.sort();
-        for (number, (_, sha)) in shas.into_iter().enumerate() {
-            numbers.insert((experiment.clone(), sha.clone()), number as u32 + 1);
-        }
-    }
-    for run in runs.iter_mut() {
-        if let Some(sha) = &run.experiment_sha256 {
-            run.revision = numbers[&(run.experiment.clone(), sha.clone())];
-        }
-    }
 }
 
 /// The experiment file of an experiment's latest revision (by its most recent run).
@@ -81,6 +53,24 @@ impl Store {
     /// some run was made from it.
     pub fn revision_of(&self, name: &str, sha256: &str) -> Result<Option<u32>> {
         Ok(self.revisions(name)?.into_iter().find(|r| r.sha256 == sha256).map(|r| r.number))
+    }
+
+    /// Sets `revision` on each of `runs` from every run of its experiment, archived ones
+    /// included, so that hiding runs never renumbers the others.
+    pub(crate) fn assign_revisions(&self, runs: &mut [RunRecord]) -> Result<()> {
+        let experiments: std::collections::BTreeSet<String> = runs.iter().map(|r| r.experiment.clone()).collect();
+        let mut numbers: BTreeMap<(String, String), u32> = BTreeMap::new();
+        for experiment in experiments {
+            for revision in self.revisions(&experiment)? {
+                numbers.insert((experiment.clone(), revision.sha256), revision.number);
+            }
+        }
+        for run in runs.iter_mut() {
+            if let Some(sha) = &run.experiment_sha256 {
+                run.revision = numbers.get(&(run.experiment.clone(), sha.clone())).copied().unwrap_or(0);
+            }
+        }
+        Ok(())
     }
 
     /// How many revisions experiment `name` has.

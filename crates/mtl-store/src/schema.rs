@@ -138,6 +138,20 @@ const MIGRATIONS: &[&str] = &[
              CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = CASE WHEN e.result_epoch = 'last'
                  OR r.best_epoch IS NULL THEN (SELECT MAX(epoch) FROM metrics l WHERE l.run_id = r.id)
                  ELSE r.best_epoch END;",
+    // 6 -> 7: curation: tags (one value per key), a note per run, and archiving (`mtl rm`):
+    // an archived run stays in the file, and its trial counts as done, but readers skip it.
+    "ALTER TABLE runs ADD COLUMN archived_at TEXT;
+    CREATE TABLE tags (
+        run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE notes (
+        run_id      INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        text        TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );",
 ];
 
 /// The version this build writes.

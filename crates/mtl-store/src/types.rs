@@ -332,6 +332,12 @@ pub struct RunRecord {
     /// The revision of its experiment file: 1 for the first content its experiment ran
     /// with, 2 for the next distinct content, … (by first run); 0 when not recorded.
     pub revision: u32,
+    /// Its tags (`mtl tag`), by key.
+    pub tags: BTreeMap<String, String>,
+    /// Its note (`mtl note`), if any.
+    pub note: Option<String>,
+    /// Whether it is archived (`mtl rm`): [`Store::runs`](crate::Store::runs) leaves it out.
+    pub archived: bool,
 }
 
 impl RunRecord {

@@ -66,7 +66,8 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
          ALTER TABLE runs DROP COLUMN host; ALTER TABLE runs DROP COLUMN best_epoch;
          ALTER TABLE runs DROP COLUMN owner_host; ALTER TABLE runs DROP COLUMN owner_pid;
          ALTER TABLE runs DROP COLUMN owner_token; ALTER TABLE runs DROP COLUMN heartbeat_at;
-         ALTER TABLE runs DROP COLUMN attempts;
+         ALTER TABLE runs DROP COLUMN attempts; ALTER TABLE runs DROP COLUMN archived_at;
+         DROP TABLE tags; DROP TABLE notes;
          DROP TABLE diagnostics; PRAGMA user_version = 2;",
     )
     .expect("downgrade");
@@ -78,7 +79,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
     let conn = rusqlite::Connection::open(&path).expect("sqlite");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
 }
 
 fn accuracy_points(val: [f64; 2], test: [f64; 2]) -> Vec<MetricPoint> {
@@ -515,4 +516,55 @@ fn merging_shards_twice_changes_nothing_and_never_overwrites_done_or_running_tri
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, b"not a database at all, just bytes to fill a page").expect("write");
     assert!(matches!(main.merge_shard(&garbage), Err(StoreError::NotADatabase { .. })));
+}
+
+#[test]
+fn tags_notes_archiving_and_purging() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(&dir.path().join("c.db")).expect("open");
+    let kept = begin(&mut store, "kept");
+    let archived = begin(&mut store, "archived");
+    for run in [kept, archived] {
+        store.log_epoch(run, 1, &accuracy_points([0.5, 0.5], [0.5, 0.5])).expect("log");
+        store.log_diagnostics(run, 1, 10, &[point("weight", "a", "", 1.0)]).expect("log");
+        store.attach_blob(run, "vocabulary", b"a\nb\n").expect("blob");
+        store.finish_run(run, RunStatus::Done, None).expect("finish");
+    }
+    assert_eq!(store.tag_runs(&[kept, archived], "keep", "yes").expect("tag"), 2);
+    assert_eq!(store.tag_runs(&[kept], "keep", "maybe").expect("retag"), 1);
+    assert_eq!(store.set_note(kept, "looks good").expect("note"), 1);
+    let runs = store.runs(None).expect("runs");
+    assert_eq!(runs[0].tags.get("keep").map(String::as_str), Some("maybe"));
+    assert_eq!(runs[1].tags.get("keep").map(String::as_str), Some("yes"));
+    assert_eq!((runs[0].note.as_deref(), runs[1].note.as_deref()), (Some("looks good"), None));
+    let filter = |text: &str, runs: &[mtl_store::RunRecord]| -> Vec<i64> {
+        let filter = mtl_store::filter::Filter::parse(text).expect("filter");
+        runs.iter().filter(|r| filter.matches(r)).map(|r| r.id.0).collect()
+    };
+    assert_eq!(filter("tag.keep = 'yes'", &runs), [archived.0]);
+    assert_eq!(filter("note = 'looks good'", &runs), [kept.0]);
+
+    // Archived: hidden from runs(), listed with runs_including_archived, still a done trial.
+    assert_eq!(store.archive_runs(&[archived]).expect("archive"), 1);
+    assert_eq!(store.archive_runs(&[archived]).expect("again"), 0, "already archived");
+    let ids = |runs: Vec<mtl_store::RunRecord>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.runs(None).expect("runs")), [kept]);
+    let all = store.runs_including_archived(None).expect("all");
+    assert_eq!(filter("archived = 'yes'", &all), [archived.0]);
+    let experiment = store.experiment("e").expect("experiment");
+    assert_eq!(store.run_status(experiment, "archived").expect("status"), Some((archived, RunStatus::Done)));
+    assert_eq!(store.restore_runs(&[archived, kept]).expect("restore"), 1);
+    assert_eq!(store.runs(None).expect("runs").len(), 2);
+
+    // Purged: every row of the run is gone; the other run keeps its own.
+    assert_eq!(store.purge_runs(&[archived]).expect("purge"), 1);
+    for table in ["runs", "params", "metrics", "diagnostics", "artifacts", "tags", "notes"] {
+        let column = if table == "runs" { "id" } else { "run_id" };
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = {}", archived.0);
+        let rows = store.query(&sql).expect("count").rows;
+        assert_eq!(rows[0][0], SqlValue::Integer(0), "{table}");
+    }
+    assert_eq!(store.run_status(experiment, "archived").expect("status"), None, "a purged trial trains again");
+    assert!(!store.metric_rows(&[kept]).expect("rows").is_empty());
+    assert_eq!(store.purge_runs(&[archived]).expect("purge"), 0);
 }

@@ -31,7 +31,7 @@ pub use strategies::{
 };
 
 /// The strategy whose runs train one task alone: the baseline of that task.
-pub const SINGLE_TASK_STRATEGY: &str = "single-task";
+pub use crate::groups::SINGLE_TASK_STRATEGY;
 
 /// Multi-task strategies in the order `mtl_model::Strategy` documents them
 /// (mtl-report reads names from the store and does not depend on mtl-model).

@@ -10,38 +10,7 @@ use mtl_store::{ParamValue, RunId, RunRecord, RunStatus};
 
 use super::{num_param, text_param, SINGLE_TASK_STRATEGY};
 use crate::groups::mean_accuracy_over_tasks;
-
-/// Mean and spread of one value over seeds.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SeedStats {
-    /// Arithmetic mean.
-    pub mean: f64,
-    /// Sample standard deviation (divisor n − 1); 0 when n = 1.
-    pub std: f64,
-    /// Number of seeds that contributed.
-    pub n: usize,
-    /// 95% interval of the mean, `mean ± t_{0.975, n−1} · std/√n`; `None` for one seed.
-    pub ci95: Option<(f64, f64)>,
-}
-
-/// Mean and sample standard deviation (n − 1 divisor, so the spread of a few
-/// seeds is not understated; one seed gives 0). Non-finite values (a diverged
-/// run) are left out; `None` when no finite value remains.
-pub fn seed_stats(values: &[f64]) -> Option<SeedStats> {
-    let finite: Vec<f64> = values.iter().copied().filter(|value| value.is_finite()).collect();
-    let n = finite.len();
-    if n == 0 {
-        return None;
-    }
-    let mean = finite.iter().sum::<f64>() / n as f64;
-    let std = if n > 1 {
-        (finite.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
-    let ci95 = crate::stats::interval(mean, std / (n as f64).sqrt(), (n - 1) as f64);
-    Some(SeedStats { mean, std, n, ci95 })
-}
+pub use crate::stats::{seed_stats, SeedStats};
 
 /// Finished runs that differ only in their seed.
 #[derive(Clone, Debug, PartialEq)]

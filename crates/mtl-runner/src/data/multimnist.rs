@@ -122,7 +122,7 @@ struct SeededInput {
 
 impl PerSeed {
     /// The tasks of `sources` that follow the trial seed, their digits read and carved once.
-    pub(super) fn new(sources: &[crate::plan::TaskSource]) -> Result<PerSeed, DataError> {
+    pub(super) fn new(sources: &[crate::data::TaskSource]) -> Result<PerSeed, DataError> {
         let mut inputs: BTreeMap<String, SeededInput> = BTreeMap::new();
         for (index, source) in sources.iter().enumerate() {
             let DataSource::Images { path, format: ImageFormat::MultiMnist { digit, composition }, split } =

@@ -8,42 +8,9 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::writes::start_run;
-use crate::{now, sqlite_err, ExperimentId, NewRun, Result, RunId, RunStatus, Store, StoreError};
-
-/// A process that trains runs: its host, its pid, and a token unique to the process,
-/// so that a later process that got the same pid is not taken for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Owner {
-    /// Host name.
-    pub host: String,
-    /// Process id.
-    pub pid: u32,
-    /// Random, one per process.
-    pub token: String,
-}
-
-impl Owner {
-    /// This process, on `host`. Every call in one process gives the same token: a run
-    /// whose owner has this pid but another token was left by an earlier process.
-    pub fn this_process(host: &str) -> Owner {
-        use std::hash::{BuildHasher, Hasher};
-        static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let token = TOKEN.get_or_init(|| {
-            // RandomState's keys come from the OS's random source.
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u32(std::process::id());
-            format!("{:016x}", hasher.finish())
-        });
-        Owner { host: host.to_string(), pid: std::process::id(), token: token.clone() }
-    }
-}
-
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.host, self.pid)
-    }
-}
+use crate::process::process_alive;
+use crate::rows::start_run;
+use crate::{now, sqlite_err, ExperimentId, NewRun, Owner, Result, RunId, RunStatus, Store, StoreError};
 
 /// How [`Store::claim_run`] decides that a trial is free.
 #[derive(Clone, Debug)]
@@ -263,28 +230,4 @@ impl OwnedRun {
         )?;
         Ok(())
     }
-}
-
-/// Whether process `pid` of this host exists and is not a zombie.
-#[cfg(unix)]
-pub(crate) fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
-    let exists =
-        unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    // A killed process whose parent has not reaped it yet is a zombie: dead all the same.
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
-        .is_some_and(|state| state == 'Z' || state == 'X');
-    exists && !zombie
-}
-
-/// Elsewhere the heartbeat decides.
-#[cfg(not(unix))]
-pub(crate) fn process_alive(_pid: u32) -> bool {
-    true
 }

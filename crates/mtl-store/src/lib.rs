@@ -32,10 +32,12 @@ mod hash;
 mod lock;
 mod merge;
 mod open;
+mod process;
 mod query;
 mod reads;
 mod result;
 mod revision;
+mod rows;
 mod schema;
 mod types;
 mod views;
@@ -46,17 +48,17 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use claims::{Claim, ClaimPolicy, Owner, StaleRun};
+pub use claims::{Claim, ClaimPolicy, StaleRun};
 pub use hash::sha256_hex;
 pub use lock::LockHolder;
-pub use merge::{MergeSummary, ShardRejected, ShardTrial};
+pub use merge::{MergeSummary, ShardTrial};
 pub use query::{QueryResult, QuerySummary, SqlValue};
-pub use result::{override_result_epoch, ResultEpoch};
+pub use result::override_result_epoch;
 pub use revision::LatestRevision;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
-    DiagnosticPoint, DiagnosticRow, ExperimentId, MetricKey, MetricPoint, MetricRow, NewRun, ParamValue, Provenance,
-    Result, RunId, RunRecord, RunStatus, StoreError,
+    DiagnosticPoint, DiagnosticRow, ExperimentId, MetricKey, MetricPoint, MetricRow, NewRun, Owner, ParamValue,
+    Provenance, Result, ResultEpoch, RunId, RunRecord, RunStatus, ShardRejected, StoreError,
 };
 pub use writes::test_pause;
 

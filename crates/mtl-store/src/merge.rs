@@ -13,11 +13,11 @@
 //! trial itself (`running`): so merging twice changes nothing. A shard run still
 //! `running` is skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::{sqlite_err, Result, RunId, RunRecord, Store};
+use crate::{sqlite_err, Result, RunId, RunRecord, ShardRejected, Store};
 
 /// The trial a shard must hold: the plan's entry that the shard's file name designates.
 #[derive(Clone, Copy, Debug)]
@@ -26,48 +26,6 @@ pub struct ShardTrial<'a> {
     pub experiment: &'a str,
     /// The trial key that the shard's name designates.
     pub trial_key: &'a str,
-}
-
-/// Why a shard is not read or merged; each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ShardRejected {
-    /// A folder, a FIFO, a socket, a device or a symbolic link: workers publish regular
-    /// files.
-    #[error("{path}: not a regular file ({kind})")]
-    NotAFile {
-        /// The shard.
-        path: PathBuf,
-        /// What it is instead, e.g. "a FIFO".
-        kind: &'static str,
-    },
-    /// It cannot be read as an mtl-lab database (the cause follows).
-    #[error("{path}: unreadable")]
-    Unreadable {
-        /// The shard.
-        path: PathBuf,
-        /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// SQLite's quick check found it damaged (e.g. a truncated copy).
-    #[error("{path}: damaged: {message}")]
-    Damaged {
-        /// The shard.
-        path: PathBuf,
-        /// The check's first finding.
-        message: String,
-    },
-    /// Its runs are not exactly the trial its name designates.
-    #[error("{path}: holds {found}; its name designates trial {trial_key} of experiment {experiment:?} alone")]
-    WrongContents {
-        /// The shard.
-        path: PathBuf,
-        /// What it holds: "2 runs", "no run", "trial … of experiment …".
-        found: String,
-        /// The plan's experiment.
-        experiment: String,
-        /// The trial key of its name.
-        trial_key: String,
-    },
 }
 
 /// What [`Store::merge_trial_shard`] or [`Store::merge_shard`] did.

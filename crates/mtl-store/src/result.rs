@@ -11,56 +11,8 @@
 //! - [`ResultEpoch::Last`]: the last epoch logged.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use crate::{MetricKey, RunRecord};
-
-/// Which epoch stands for a run's result: `result_epoch` in the experiment file,
-/// stored per experiment and overridable per command (`--epoch`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ResultEpoch {
-    /// The best epoch on validation (mean accuracy over tasks); the last epoch without one.
-    #[default]
-    BestVal,
-    /// The last epoch logged.
-    Last,
-}
-
-impl ResultEpoch {
-    /// Every rule, as named in files and on the command line.
-    pub const NAMES: [&'static str; 2] = ["best-val", "last"];
-
-    /// The rule called `name` (`best-val` or `last`).
-    pub fn parse(name: &str) -> Option<ResultEpoch> {
-        match name {
-            "best-val" => Some(ResultEpoch::BestVal),
-            "last" => Some(ResultEpoch::Last),
-            _ => None,
-        }
-    }
-
-    /// Its name in files and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            ResultEpoch::BestVal => "best-val",
-            ResultEpoch::Last => "last",
-        }
-    }
-
-    /// How it reads in a sentence, e.g. under a table.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ResultEpoch::BestVal => "each run at its best epoch on validation (mean accuracy over tasks)",
-            ResultEpoch::Last => "each run at its last epoch",
-        }
-    }
-}
-
-impl fmt::Display for ResultEpoch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::{MetricKey, ResultEpoch, RunRecord};
 
 impl RunRecord {
     /// Whether the run's result is its best validation epoch (else its last one).

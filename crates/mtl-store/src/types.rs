@@ -2,13 +2,14 @@
 //! diagnostic points, provenance, and the [`RunRecord`] readers get.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::claims::process_alive;
-use crate::{lock, LockHolder, ResultEpoch, ShardRejected};
+use crate::process::process_alive;
+use crate::{lock, LockHolder};
 
 /// Errors of the results database; each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -353,4 +354,127 @@ impl RunRecord {
         let pid: u32 = pid.parse().ok()?;
         (host == this_host && !process_alive(pid)).then(|| format!("its process {host}:{pid} has ended"))
     }
+}
+
+/// A process that trains runs: its host, its pid, and a token unique to the process,
+/// so that a later process that got the same pid is not taken for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Random, one per process.
+    pub token: String,
+}
+
+impl Owner {
+    /// This process, on `host`. Every call in one process gives the same token: a run
+    /// whose owner has this pid but another token was left by an earlier process.
+    pub fn this_process(host: &str) -> Owner {
+        use std::hash::{BuildHasher, Hasher};
+        static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let token = TOKEN.get_or_init(|| {
+            // RandomState's keys come from the OS's random source.
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            format!("{:016x}", hasher.finish())
+        });
+        Owner { host: host.to_string(), pid: std::process::id(), token: token.clone() }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.pid)
+    }
+}
+
+/// Which epoch stands for a run's result: `result_epoch` in the experiment file,
+/// stored per experiment and overridable per command (`--epoch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResultEpoch {
+    /// The best epoch on validation (mean accuracy over tasks); the last epoch without one.
+    #[default]
+    BestVal,
+    /// The last epoch logged.
+    Last,
+}
+
+impl ResultEpoch {
+    /// Every rule, as named in files and on the command line.
+    pub const NAMES: [&'static str; 2] = ["best-val", "last"];
+
+    /// The rule called `name` (`best-val` or `last`).
+    pub fn parse(name: &str) -> Option<ResultEpoch> {
+        match name {
+            "best-val" => Some(ResultEpoch::BestVal),
+            "last" => Some(ResultEpoch::Last),
+            _ => None,
+        }
+    }
+
+    /// Its name in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultEpoch::BestVal => "best-val",
+            ResultEpoch::Last => "last",
+        }
+    }
+
+    /// How it reads in a sentence, e.g. under a table.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ResultEpoch::BestVal => "each run at its best epoch on validation (mean accuracy over tasks)",
+            ResultEpoch::Last => "each run at its last epoch",
+        }
+    }
+}
+
+impl fmt::Display for ResultEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a shard is not read or merged; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardRejected {
+    /// A folder, a FIFO, a socket, a device or a symbolic link: workers publish regular
+    /// files.
+    #[error("{path}: not a regular file ({kind})")]
+    NotAFile {
+        /// The shard.
+        path: PathBuf,
+        /// What it is instead, e.g. "a FIFO".
+        kind: &'static str,
+    },
+    /// It cannot be read as an mtl-lab database (the cause follows).
+    #[error("{path}: unreadable")]
+    Unreadable {
+        /// The shard.
+        path: PathBuf,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// SQLite's quick check found it damaged (e.g. a truncated copy).
+    #[error("{path}: damaged: {message}")]
+    Damaged {
+        /// The shard.
+        path: PathBuf,
+        /// The check's first finding.
+        message: String,
+    },
+    /// Its runs are not exactly the trial its name designates.
+    #[error("{path}: holds {found}; its name designates trial {trial_key} of experiment {experiment:?} alone")]
+    WrongContents {
+        /// The shard.
+        path: PathBuf,
+        /// What it holds: "2 runs", "no run", "trial … of experiment …".
+        found: String,
+        /// The plan's experiment.
+        experiment: String,
+        /// The trial key of its name.
+        trial_key: String,
+    },
 }

@@ -455,17 +455,7 @@ fn summarise_images(path: &Path, format: Format, sourced: Sourced<LabeledImages>
         })
         .collect();
     let problems = problems(&sourced.report, &splits, &sourced.class_names);
-    let files_read = sourced.report.files_read;
-    Inspection {
-        path: path.into(),
-        format,
-        class_names: sourced.class_names,
-        splits,
-        files_read,
-        problems,
-        columns: None,
-        notes: Vec::new(),
-    }
+    Inspection::of(path, format, sourced.class_names, splits, sourced.report.files_read, problems)
 }
 
 fn summarise_texts(path: &Path, format: Format, sourced: Sourced<LabeledTexts>) -> Inspection {
@@ -500,16 +490,29 @@ fn summarise_texts(path: &Path, format: Format, sourced: Sourced<LabeledTexts>) 
         .collect();
     let mut problems = problems(&sourced.report, &splits, &sourced.class_names);
     problems.extend(empty_texts);
-    let files_read = sourced.report.files_read;
-    Inspection {
-        path: path.into(),
-        format,
-        class_names: sourced.class_names,
-        splits,
-        files_read,
-        problems,
-        columns: None,
-        notes: Vec::new(),
+    Inspection::of(path, format, sourced.class_names, splits, sourced.report.files_read, problems)
+}
+
+impl Inspection {
+    /// An inspection of `path` read as `format`, before any column guess or note.
+    fn of(
+        path: &Path,
+        format: Format,
+        class_names: Vec<String>,
+        splits: Vec<SplitSummary>,
+        files_read: usize,
+        problems: Vec<String>,
+    ) -> Inspection {
+        Inspection {
+            path: path.into(),
+            format,
+            class_names,
+            splits,
+            files_read,
+            problems,
+            columns: None,
+            notes: Vec::new(),
+        }
     }
 }
 

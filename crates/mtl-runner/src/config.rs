@@ -16,7 +16,7 @@ use mtl_data::SamplingPolicy;
 use mtl_model::Strategy;
 
 use crate::diagnostics::DiagnosticsSettings;
-use crate::plan::{expand, Plan, SweepAxes, TaskSource, TrainingSettings};
+use crate::plan::{Plan, SweepAxes, TaskSource, TrainingSettings};
 use crate::weighting::Method;
 
 mod changes;
@@ -311,7 +311,7 @@ impl Checker<'_> {
                 }
             },
         };
-        let mut plan = expand(file.name, source.to_string(), tasks, settings, axes);
+        let mut plan = Plan::new(file.name, source.to_string(), tasks, settings, axes);
         plan.result_epoch = result_epoch;
         Ok(plan)
     }

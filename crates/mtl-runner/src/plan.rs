@@ -287,7 +287,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan of validated settings: every combination of the sweep axes (see [`expand`]).
+    /// The plan of validated settings: every combination of the sweep axes. λ is only
+    /// swept for multi-task strategies: a single-task trial appears once per (lr, seed).
     /// `source` is the experiment file's text it records (empty for a plan built in code,
     /// e.g. the benchmarks'); the result epoch is the default.
     pub fn new(
@@ -297,109 +298,98 @@ impl Plan {
         settings: TrainingSettings,
         axes: SweepAxes,
     ) -> Plan {
-        expand(experiment, source, tasks, settings, axes)
-    }
-}
-
-/// Expands the sweep axes into trials. λ is only swept for multi-task
-/// strategies: a single-task trial appears once per (lr, seed).
-pub(crate) fn expand(
-    experiment: String,
-    source: String,
-    tasks: Vec<TaskSource>,
-    settings: TrainingSettings,
-    axes: SweepAxes,
-) -> Plan {
-    let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
-    let all_static_weights = axes.static_weights.expand(&task_names);
-    let task_settings: Vec<Value> =
-        tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
-    let vocabulary_tasks: Vec<String> = crate::data::vocabulary_tasks(&tasks).into_iter().map(String::from).collect();
-    // Text tasks that share a vocabulary are tokenised differently from each alone: their
-    // trials get keys of their own. One text task's keys stay as they were.
-    let shared_vocabulary = (vocabulary_tasks.len() > 1).then(|| json!({ "shared_by": vocabulary_tasks }));
-    let data_settings = match &shared_vocabulary {
-        None => Value::Array(task_settings.clone()),
-        Some(vocabulary) => json!({ "tasks": task_settings, "vocabulary": vocabulary }),
-    };
-    let data_key = hex(&Sha256::digest(data_settings.to_string().as_bytes())[..4]);
-    let mut trials = Vec::new();
-    for &sharing in &axes.sharings {
-        // Single-task trials train each task alone; only static weighting has λ.
-        let weightings = match sharing.strategy() {
-            Strategy::SingleTask => vec![Method::Static],
-            _ => axes.weightings.clone(),
+        let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+        let all_static_weights = axes.static_weights.expand(&task_names);
+        let task_settings: Vec<Value> =
+            tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
+        let vocabulary_tasks: Vec<String> =
+            crate::data::vocabulary_tasks(&tasks).into_iter().map(String::from).collect();
+        // Text tasks that share a vocabulary are tokenised differently from each alone: their
+        // trials get keys of their own. One text task's keys stay as they were.
+        let shared_vocabulary = (vocabulary_tasks.len() > 1).then(|| json!({ "shared_by": vocabulary_tasks }));
+        let data_settings = match &shared_vocabulary {
+            None => Value::Array(task_settings.clone()),
+            Some(vocabulary) => json!({ "tasks": task_settings, "vocabulary": vocabulary }),
         };
-        for &weighting in &weightings {
-            let static_weights: Vec<Option<&StaticWeights>> = match (sharing.strategy(), weighting) {
-                (Strategy::SingleTask, _) => vec![None],
-                (_, Method::Static) => all_static_weights.iter().map(Some).collect(),
-                _ => vec![None],
+        let data_key = hex(&Sha256::digest(data_settings.to_string().as_bytes())[..4]);
+        let mut trials = Vec::new();
+        for &sharing in &axes.sharings {
+            // Single-task trials train each task alone; only static weighting has λ.
+            let weightings = match sharing.strategy() {
+                Strategy::SingleTask => vec![Method::Static],
+                _ => axes.weightings.clone(),
             };
-            for static_weights in static_weights {
-                let lambda = match static_weights {
-                    Some(StaticWeights::Lambda(lambda)) => Some(*lambda),
-                    _ => None,
+            for &weighting in &weightings {
+                let static_weights: Vec<Option<&StaticWeights>> = match (sharing.strategy(), weighting) {
+                    (Strategy::SingleTask, _) => vec![None],
+                    (_, Method::Static) => all_static_weights.iter().map(Some).collect(),
+                    _ => vec![None],
                 };
-                for &lr in &axes.lrs {
-                    for (&init, &seed) in axes.inits.iter().flat_map(|i| axes.seeds.iter().map(move |s| (i, s))) {
-                        let mut resolved = json!({
-                            "experiment": experiment,
-                            "tasks": task_settings,
-                            "epochs": settings.epochs,
-                            "batch_size": settings.batch_size,
-                            "sampling": sampling_name(&settings.sampling),
-                            "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
-                            "model": model_settings(&settings.model),
-                            "dropout": settings.dropout,
-                            "strategy": sharing.strategy().name(),
-                            "weighting": weighting.name(),
-                            "lambda": lambda,
-                            "lr": lr,
-                            "seed": seed,
-                        });
-                        // Only settings that have hyperparameters add a key, so that the keys of
-                        // trials run before there were any stay the same.
-                        if let Some(values) = hyperparameter_object(sharing.hyperparameters()) {
-                            resolved["sharing"] = values;
+                for static_weights in static_weights {
+                    let lambda = match static_weights {
+                        Some(StaticWeights::Lambda(lambda)) => Some(*lambda),
+                        _ => None,
+                    };
+                    for &lr in &axes.lrs {
+                        for (&init, &seed) in axes.inits.iter().flat_map(|i| axes.seeds.iter().map(move |s| (i, s))) {
+                            let mut resolved = json!({
+                                "experiment": experiment,
+                                "tasks": task_settings,
+                                "epochs": settings.epochs,
+                                "batch_size": settings.batch_size,
+                                "sampling": sampling_name(&settings.sampling),
+                                "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
+                                "model": model_settings(&settings.model),
+                                "dropout": settings.dropout,
+                                "strategy": sharing.strategy().name(),
+                                "weighting": weighting.name(),
+                                "lambda": lambda,
+                                "lr": lr,
+                                "seed": seed,
+                            });
+                            // Only settings that have hyperparameters add a key, so that the keys of
+                            // trials run before there were any stay the same.
+                            if let Some(values) = hyperparameter_object(sharing.hyperparameters()) {
+                                resolved["sharing"] = values;
+                            }
+                            if let Some(StaticWeights::PerTask(weights)) = static_weights {
+                                resolved["task_weights"] = weights.iter().map(|(_, w)| json!(w)).collect();
+                            }
+                            if let Some(values) = hyperparameter_object(weighting.hyperparameters()) {
+                                resolved["weighting_hyperparameters"] = values;
+                            }
+                            // Trials run before `init` existed drew as `candle` does: it adds nothing,
+                            // so that their keys stay the same.
+                            if init != InitScheme::Candle {
+                                resolved["init"] = json!(init.name());
+                            }
+                            if let Some(vocabulary) = &shared_vocabulary {
+                                resolved["vocabulary"] = vocabulary.clone();
+                            }
+                            // serde_json's map is ordered by key, so this text is canonical.
+                            let settings_json = resolved.to_string();
+                            let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
+                            let data_key = data_key.clone();
+                            trials.push(Trial {
+                                key,
+                                sharing,
+                                weighting,
+                                static_weights: static_weights.cloned(),
+                                lr,
+                                seed,
+                                init,
+                                settings,
+                                settings_json,
+                                data_key,
+                                vocabulary_tasks: vocabulary_tasks.clone(),
+                            });
                         }
-                        if let Some(StaticWeights::PerTask(weights)) = static_weights {
-                            resolved["task_weights"] = weights.iter().map(|(_, w)| json!(w)).collect();
-                        }
-                        if let Some(values) = hyperparameter_object(weighting.hyperparameters()) {
-                            resolved["weighting_hyperparameters"] = values;
-                        }
-                        // Trials run before `init` existed drew as `candle` does: it adds nothing,
-                        // so that their keys stay the same.
-                        if init != InitScheme::Candle {
-                            resolved["init"] = json!(init.name());
-                        }
-                        if let Some(vocabulary) = &shared_vocabulary {
-                            resolved["vocabulary"] = vocabulary.clone();
-                        }
-                        // serde_json's map is ordered by key, so this text is canonical.
-                        let settings_json = resolved.to_string();
-                        let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
-                        let data_key = data_key.clone();
-                        trials.push(Trial {
-                            key,
-                            sharing,
-                            weighting,
-                            static_weights: static_weights.cloned(),
-                            lr,
-                            seed,
-                            init,
-                            settings,
-                            settings_json,
-                            data_key,
-                            vocabulary_tasks: vocabulary_tasks.clone(),
-                        });
                     }
                 }
             }
         }
+        Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default() }
     }
-    Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default() }
 }
 
 /// `{name: value, …}`, or nothing when there are no hyperparameters.

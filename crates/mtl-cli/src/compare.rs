@@ -265,7 +265,14 @@ pub fn render_table(comparison: &Comparison, runs: &[RunRecord]) -> String {
     // Δm% and the front first: a narrow terminal drops columns from the right.
     let mut header = group_header(comparison);
     header.extend(["Δm% [95% CI]".to_string(), "vs best".into(), "pareto".into()]);
-    header.extend(comparison.columns.iter().map(|k| format!("{} {}", k.task, k.metric)));
+    // Each task's Δm% metrics (accuracy) before its loss and the rest, so a narrow
+    // terminal keeps every task's accuracy longest.
+    let mut order: Vec<usize> = (0..comparison.columns.len()).collect();
+    order.sort_by_key(|&i| {
+        let metric = &comparison.columns[i].metric;
+        (metric != "accuracy", !comparison.delta_metrics.contains(metric), i)
+    });
+    header.extend(order.iter().map(|&i| format!("{} {}", comparison.columns[i].task, comparison.columns[i].metric)));
     let rows: Vec<Vec<String>> = comparison
         .rows
         .iter()
@@ -281,7 +288,7 @@ pub fn render_table(comparison: &Comparison, runs: &[RunRecord]) -> String {
             });
             cells.push(row.standing.map_or("-".into(), |s| s.name().to_string()));
             cells.push(if row.pareto { "*".into() } else { String::new() });
-            for (stats, verdict) in row.stats.iter().zip(&row.versus_single_task) {
+            for (stats, verdict) in order.iter().map(|&i| (&row.stats[i], &row.versus_single_task[i])) {
                 cells.push(stats.map_or("-".into(), |s| {
                     let half = s.ci95.map_or("n/a".to_string(), |(low, high)| format!("{:.4}", (high - low) / 2.0));
                     format!("{:.4} ± {half}{}", s.mean, marker(*verdict))

@@ -48,11 +48,23 @@ pub fn fit_table(header: &[String], rows: &[Vec<String>], width: Option<usize>) 
     // Text from a database (names an older mtl-lab accepted, data's class names) never
     // reaches the terminal raw: a control character is shown as its escape.
     let escaped = |cells: &[String]| -> Vec<String> { cells.iter().map(|c| printable(c).into_owned()).collect() };
-    let (header, rows) = (escaped(header), rows.iter().map(|r| escaped(r)).collect::<Vec<_>>());
+    let (mut header, mut rows) = (escaped(header), rows.iter().map(|r| escaped(r)).collect::<Vec<_>>());
+    // Too wide: columns with one value in every row go first (named below with their value),
+    // so that the ones that tell rows apart, such as the metrics, stay.
+    let mut constant = Vec::new();
+    while !Columns::fit(&header, &rows, width).fits_all(&header) && rows.len() > 1 {
+        let Some(i) = (1..header.len()).rev().find(|&i| rows.iter().all(|r| r[i] == rows[0][i])) else { break };
+        constant.push(format!("{}={}", header.remove(i), rows[0][i]));
+        rows.iter_mut().for_each(|r| drop(r.remove(i)));
+    }
     let columns = Columns::fit(&header, &rows, width);
     let mut out = String::new();
     for line in [columns.line(&header), columns.rule()].into_iter().chain(rows.iter().map(|r| columns.line(r))) {
         let _ = writeln!(out, "{line}");
+    }
+    if !constant.is_empty() {
+        constant.reverse();
+        let _ = writeln!(out, "(the same in every row, not shown: {})", constant.join(", "));
     }
     if let Some(note) = columns.left_out(&header) {
         let _ = writeln!(out, "{note}");
@@ -104,6 +116,11 @@ impl Columns {
     /// The line of dashes under the header.
     pub fn rule(&self) -> String {
         self.line(&self.widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())
+    }
+
+    /// Whether every column of `header` fits.
+    pub fn fits_all(&self, header: &[String]) -> bool {
+        self.widths.len() == header.len()
     }
 
     /// What says which columns did not fit, if any did not.
@@ -285,5 +302,23 @@ mod tests {
         assert_eq!(fit_table(&header, &rows, Some(23)), fit_table(&header, &rows, None));
         // The first column always stays.
         assert!(fit_table(&header, &rows, Some(3)).starts_with("name"));
+    }
+
+    #[test]
+    fn columns_with_one_value_go_before_the_ones_that_tell_rows_apart() {
+        let header: Vec<String> = ["id", "experiment", "lr", "shapes.acc", "reviews.acc"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = vec![
+            ["1", "quickstart", "0.01", "0.77", "0.91"].map(String::from).to_vec(),
+            ["2", "quickstart", "0.01", "0.47", "0.92"].map(String::from).to_vec(),
+        ];
+        // Everything: 2+2+10+2+4+2+10+2+11 = 45; without the two constant columns: 29.
+        let out = fit_table(&header, &rows, Some(30));
+        assert!(out.starts_with("id  shapes.acc  reviews.acc\n"), "{out}");
+        assert!(out.contains("(the same in every row, not shown: experiment=quickstart, lr=0.01)"), "{out}");
+        assert_eq!(
+            fit_table(&header, &rows, Some(45)),
+            fit_table(&header, &rows, None),
+            "nothing dropped when it fits"
+        );
     }
 }

@@ -9,7 +9,6 @@ use mtl_data::SamplingPolicy;
 use mtl_model::{ImageStem, InitScheme, Sharing, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 pub use crate::data::TaskSource;
 
@@ -311,7 +310,7 @@ impl Plan {
             None => Value::Array(task_settings.clone()),
             Some(vocabulary) => json!({ "tasks": task_settings, "vocabulary": vocabulary }),
         };
-        let data_key = hex(&Sha256::digest(data_settings.to_string().as_bytes())[..4]);
+        let data_key = mtl_store::sha256_hex(data_settings.to_string().as_bytes())[..8].to_string();
         let mut trials = Vec::new();
         for &sharing in &axes.sharings {
             // Single-task trials train each task alone; only static weighting has λ.
@@ -368,7 +367,7 @@ impl Plan {
                             }
                             // serde_json's map is ordered by key, so this text is canonical.
                             let settings_json = resolved.to_string();
-                            let key = hex(&Sha256::digest(settings_json.as_bytes())[..8]);
+                            let key = mtl_store::sha256_hex(settings_json.as_bytes())[..16].to_string();
                             let data_key = data_key.clone();
                             trials.push(Trial {
                                 key,
@@ -397,10 +396,6 @@ fn hyperparameter_object(hyperparameters: Vec<(&'static str, f64)>) -> Option<Va
     (!hyperparameters.is_empty()).then(|| {
         Value::Object(hyperparameters.into_iter().map(|(name, value)| (name.to_string(), json!(value))).collect())
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The method's name with its hyperparameters, e.g. `cagrad(c=0.4)`.
@@ -439,8 +434,6 @@ pub fn image_stem_name(stem: ImageStem) -> &'static str {
 mod tests {
     use std::path::Path;
 
-    use sha2::{Digest, Sha256};
-
     /// The trials' keys of an experiment file.
     fn keys(source: &str) -> Vec<String> {
         let plan = crate::config::parse_str(source, Path::new("x.toml")).expect("valid");
@@ -451,10 +444,10 @@ mod tests {
     /// `Trial` must keep byte for byte).
     fn digest(source: &str) -> String {
         let plan = crate::config::parse_str(source, Path::new("x.toml")).expect("valid");
-        let mut hasher = Sha256::new();
+        let mut text = String::new();
         for trial in &plan.trials {
             let weights = trial.loss_weights(plan.tasks.len());
-            hasher.update(format!(
+            text.push_str(&format!(
                 "{}|{}|{:?}|{weights:?}|{}\n",
                 trial.key,
                 trial.label(),
@@ -462,7 +455,8 @@ mod tests {
                 trial.settings_json
             ));
         }
-        super::hex(&hasher.finalize()[..8])
+        // The first 8 bytes of the sha256, in hex, as the digests were recorded.
+        mtl_store::sha256_hex(text.as_bytes())[..16].to_string()
     }
 
     fn two_tasks(sweep: &str) -> String {

@@ -24,7 +24,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::{self, ConfigError};
 use crate::plan::Plan;
@@ -101,7 +100,7 @@ pub fn folder_name(experiment: &str) -> String {
         .take(PLAIN_NAME_MAX)
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
-    let hash: String = Sha256::digest(experiment.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = &mtl_store::sha256_hex(experiment.as_bytes())[..16];
     format!("{readable}.{hash}")
 }
 

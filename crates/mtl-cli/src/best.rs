@@ -164,13 +164,8 @@ fn setting_text(values: &[ParamValue], render: fn(&Cell) -> String) -> String {
     values.iter().map(|v| render(&Cell::param(Some(v)))).collect::<Vec<_>>().join(", ")
 }
 
-fn verdict_words(verdict: Option<Verdict>) -> &'static str {
-    match verdict {
-        Some(Verdict::Better) => " (better than single-task)",
-        Some(Verdict::Worse) => " (worse than single-task)",
-        Some(Verdict::WithinNoise) => " (within noise of single-task)",
-        None => "",
-    }
+fn verdict_words(verdict: Option<Verdict>) -> String {
+    verdict.map_or(String::new(), |v| format!(" ({})", v.against_single_task()))
 }
 
 fn interval(ci95: Option<(f64, f64)>, digits: usize) -> String {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use mtl_report::compare::{compare_against, CompareSpec, Comparison, GroupRow};
-use mtl_report::stats::Verdict;
+use mtl_report::stats::{marker, Verdict};
 use mtl_store::RunRecord;
 use serde_json::{json, Map, Value};
 
@@ -248,16 +248,6 @@ fn group_header(comparison: &Comparison) -> Vec<String> {
     }
     header.push("n".into());
     header
-}
-
-/// `+`, `−` or `≈` after a value: better, worse, or within noise against single-task.
-fn marker(verdict: Option<Verdict>) -> &'static str {
-    match verdict {
-        Some(Verdict::Better) => " +",
-        Some(Verdict::Worse) => " −",
-        Some(Verdict::WithinNoise) => " ≈",
-        None => "",
-    }
 }
 
 /// The table `mtl compare` prints, with its legend; the run summary prints it too.

@@ -38,8 +38,8 @@ use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 use crate::delta::delta_m_of;
 pub use crate::delta::{delta_m, lower_is_better, DeltaM};
 use crate::groups::{
-    best_on_validation, differing_settings, is_setting, mean_accuracy_over_tasks, seed_groups, values_of,
-    SINGLE_TASK_STRATEGY,
+    best_on_validation, differing_settings, is_setting, is_single_task, mean_accuracy_over_tasks, seed_groups,
+    values_of,
 };
 use crate::stats::{paired_test, welch_test, Verdict};
 use crate::stats::{seed_stats, SeedStats};
@@ -225,13 +225,7 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
     }
 
     let single_task = single_task_runs(&done, baseline_runs);
-    let mut baselines: BTreeMap<String, BTreeMap<MetricKey, SeedStats>> = BTreeMap::new();
-    for (experiment, candidates) in &single_task {
-        let single = baseline_for(candidates, &[]);
-        let stats =
-            columns.iter().filter_map(|key| Some((key.clone(), seed_stats(&values_of(&single, key))?))).collect();
-        baselines.insert(experiment.clone(), stats);
-    }
+    let baselines = experiment_baselines(&single_task, &columns);
 
     let mut rows: Vec<GroupRow> = buckets
         .into_iter()
@@ -286,8 +280,26 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
     }
 }
 
-fn is_single_task(run: &RunRecord) -> bool {
-    matches!(run.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY)
+/// Per experiment, the single-task baseline of each of `columns` that has one: the
+/// baselines [`compare`] uses for a group whose settings it does not know.
+fn experiment_baselines(
+    single_task: &BTreeMap<String, Vec<&RunRecord>>,
+    columns: &[MetricKey],
+) -> BTreeMap<String, BTreeMap<MetricKey, SeedStats>> {
+    let mut baselines = BTreeMap::new();
+    for (experiment, candidates) in single_task {
+        let single = baseline_for(candidates, &[]);
+        let stats =
+            columns.iter().filter_map(|key| Some((key.clone(), seed_stats(&values_of(&single, key))?))).collect();
+        baselines.insert(experiment.clone(), stats);
+    }
+    baselines
+}
+
+/// [`Comparison::baselines`] of `runs` for `columns`, without grouping every run.
+pub fn baselines(runs: &[RunRecord], columns: &[MetricKey]) -> BTreeMap<String, BTreeMap<MetricKey, SeedStats>> {
+    let done: Vec<&RunRecord> = runs.iter().filter(|r| r.status == RunStatus::Done).collect();
+    experiment_baselines(&single_task_runs(&done, runs), columns)
 }
 
 /// Per experiment of `done`, the finished single-task runs of `baseline_runs`.

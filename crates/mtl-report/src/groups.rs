@@ -13,6 +13,11 @@ use mtl_store::{MetricKey, ParamValue, RunRecord};
 /// The strategy whose runs train one task alone: the baseline of that task.
 pub const SINGLE_TASK_STRATEGY: &str = "single-task";
 
+/// Whether a run is a single-task baseline run.
+pub fn is_single_task(run: &RunRecord) -> bool {
+    matches!(run.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY)
+}
+
 /// Params that record what a run measured, not how it was set up.
 pub const OUTCOME_PARAMS: [&str; 3] = ["n_parameters", "steps", "train_seconds"];
 

@@ -379,11 +379,11 @@ fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
             row.runs.len()
         );
         for (i, stats) in method.test_accuracy_by_task.iter().enumerate() {
-            let _ = write!(page, "<td>{}{}</td>", interval_cell(stats), marker(method.verdicts[i]));
+            let _ = write!(page, "<td>{}{}</td>", interval_cell(stats), crate::stats::marker(method.verdicts[i]));
         }
         let delta = row.delta_m.as_ref().map_or("–".to_string(), |d| match d.ci95 {
             _ if row.baseline => format!("{:+.2} (baseline)", d.value),
-            Some((low, high)) => format!("{:+.2} [{low:+.2}, {high:+.2}]{}", d.value, marker(d.verdict)),
+            Some((low, high)) => format!("{:+.2} [{low:+.2}, {high:+.2}]{}", d.value, crate::stats::marker(d.verdict)),
             None => format!("{:+.2} [n/a]", d.value),
         });
         let standing = row.standing.map_or("–", |s| s.name());
@@ -391,16 +391,6 @@ fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
         let _ = writeln!(page, "<td>{delta}</td><td class=\"text\">{standing}</td><td>{n_parameters}</td></tr>");
     }
     page.push_str("</tbody></table></div>\n");
-}
-
-/// ` +`, ` −` or ` ≈` after a value: against single-task.
-fn marker(verdict: Option<crate::stats::Verdict>) -> &'static str {
-    match verdict {
-        Some(crate::stats::Verdict::Better) => " +",
-        Some(crate::stats::Verdict::Worse) => " −",
-        Some(crate::stats::Verdict::WithinNoise) => " ≈",
-        None => "",
-    }
 }
 
 /// `mean [low, high]` of a value over seeds, or a dash.

@@ -282,14 +282,7 @@ fn verdict_line(comparison: &aggregate::StrategyComparison) -> Option<String> {
         .reduce(|best, next| if next.1.value > best.1.value { next } else { best })?;
     let (method, delta) = best;
     let (interval, meaning) = match (delta.ci95, delta.verdict) {
-        (Some((low, high)), Some(verdict)) => (
-            format!(" [{low:+.2}, {high:+.2}]"),
-            match verdict {
-                stats::Verdict::Better => "better than single-task",
-                stats::Verdict::Worse => "worse than single-task",
-                stats::Verdict::WithinNoise => "within noise of single-task",
-            },
-        ),
+        (Some((low, high)), Some(verdict)) => (format!(" [{low:+.2}, {high:+.2}]"), verdict.against_single_task()),
         _ => (String::new(), "no interval (one seed)"),
     };
     Some(format!("best: {} — Δm% {:+.2}{interval}, {meaning}", method.label(), delta.value))

@@ -230,6 +230,28 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// In a sentence about single-task: "better than single-task", "within noise of single-task".
+    pub fn against_single_task(self) -> &'static str {
+        match self {
+            Verdict::Better => "better than single-task",
+            Verdict::Worse => "worse than single-task",
+            Verdict::WithinNoise => "within noise of single-task",
+        }
+    }
+}
+
+/// ` +`, ` −` or ` ≈` after a value in a table or chart: better, worse or within noise
+/// against single-task; nothing without a verdict.
+pub fn marker(verdict: Option<Verdict>) -> &'static str {
+    match verdict {
+        Some(Verdict::Better) => " +",
+        Some(Verdict::Worse) => " −",
+        Some(Verdict::WithinNoise) => " ≈",
+        None => "",
+    }
+}
+
 /// Mean and spread of one value over seeds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SeedStats {

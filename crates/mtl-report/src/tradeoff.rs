@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 
-use crate::aggregate::{group_runs, seed_stats, SeedStats, SINGLE_TASK_STRATEGY};
+use crate::aggregate::{group_runs, seed_stats, SeedStats};
 use crate::compare::{compare, selected_metric, CompareSpec, GroupRow};
-use crate::groups::method_label;
+use crate::groups::{is_single_task, method_label};
 use crate::stats::Verdict;
 
 /// One seed group (finished runs that differ only in their seed, [`group_runs`])
@@ -56,10 +56,6 @@ pub struct ParetoData {
 
 fn test_accuracy(task: &str) -> MetricKey {
     MetricKey { task: task.into(), split: "test".into(), metric: "accuracy".into() }
-}
-
-fn is_single_task(run: &RunRecord) -> bool {
-    matches!(run.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY)
 }
 
 fn text_param(run: &RunRecord, key: &str) -> Option<String> {
@@ -112,7 +108,7 @@ pub fn pareto(runs: &[RunRecord], x_task: &str, y_task: &str) -> ParetoData {
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
     front.dedup();
     // The baselines `mtl compare` uses (per experiment: the report draws one at a time).
-    let baselines = compare(runs, &CompareSpec::by(&["strategy"])).baselines;
+    let baselines = crate::compare::baselines(runs, &[x_key.clone(), y_key.clone()]);
     let baseline = |key: &MetricKey| baselines.values().find_map(|b| b.get(key)).map(|s| s.mean);
     let single_task = baseline(&x_key).zip(baseline(&y_key));
     ParetoData { x_task: x_task.into(), y_task: y_task.into(), points, front, single_task }
@@ -171,8 +167,7 @@ pub fn delta_m_grid(runs: &[RunRecord]) -> Option<DeltaMGrid> {
         let split = comparison.split_by.iter().zip(&row.values[2..]);
         method_label(&text(&row.values[0]), split.filter_map(|(name, value)| Some((name.as_str(), value.as_ref()?))))
     };
-    let multi_task: Vec<&GroupRow> =
-        comparison.rows.iter().filter(|r| text(&r.values[0]) != SINGLE_TASK_STRATEGY && r.delta_m.is_some()).collect();
+    let multi_task: Vec<&GroupRow> = comparison.rows.iter().filter(|r| !r.baseline && r.delta_m.is_some()).collect();
     if multi_task.is_empty() {
         return None;
     }

@@ -13,7 +13,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::common::{fit_text, short_number, text_style, text_width, titled, wrap_text, PlotResult, NOTE_COLOUR};
 use super::{Chart, Tooltip};
-use crate::stats::Verdict;
 use crate::tradeoff::DeltaMGrid;
 
 const TITLE_SIZE: f64 = 22.0;
@@ -56,12 +55,7 @@ impl DeltaMHeatmapChart<'_> {
     /// (`+`/`−` when its interval excludes 0).
     fn cell_text(&self, r: usize, c: usize) -> Option<String> {
         let cell = self.grid.cells[r][c]?;
-        let marker = match self.grid.verdicts[r][c] {
-            Some(Verdict::WithinNoise) => " ≈",
-            Some(Verdict::Better) => " +",
-            Some(Verdict::Worse) => " −",
-            None => "",
-        };
+        let marker = crate::stats::marker(self.grid.verdicts[r][c]);
         Some(match cell {
             (delta, Some(lambda)) => format!("{}{marker} (λ={})", signed(delta, 2), short_number(lambda)),
             (delta, None) => format!("{}{marker}", signed(delta, 2)),

@@ -84,6 +84,134 @@ class ImageText(nn.Module):
         return self.digits(self.trunk(image_seq)), self.sentiment(self.trunk(text_seq))
 
 
+class BasicBlock(nn.Module):
+    """A ResNet basic block (He et al. 2016): two 3×3 convs without bias, batch norms, a projection shortcut when the shape changes."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18Cifar(nn.Module):
+    """w5: ResNet-18 with the CIFAR stem (3×3/1 conv, no pool), two heads (10 and 100 classes)."""
+
+    def __init__(self, width=1.0, classes=(10, 100)):
+        super().__init__()
+        channels = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
+        self.stem = nn.Sequential(nn.Conv2d(3, channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU())
+        stages, cin = [], channels[0]
+        for index, cout in enumerate(channels):
+            stride = 1 if index == 0 else 2
+            stages.append(nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.heads = nn.ModuleList([nn.Linear(cin, n) for n in classes])
+
+    def forward(self, x):
+        z = self.stages(self.stem(x)).mean(dim=(2, 3))
+        return [head(z) for head in self.heads]
+
+
+class ConvNorm(nn.Module):
+    """A bias-free convolution → batch norm (padding kernel // 2)."""
+
+    def __init__(self, cin, cout, kernel, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class DenseBasicBlock(nn.Module):
+    """BasicBlock with mtl-lab's names (`downsample.conv`, `downsample.bn`)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = ConvNorm(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class DenseHead(nn.Module):
+    def __init__(self, channels, out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels, out_channels, 1)
+
+    def forward(self, x):
+        return self.conv2(F.relu(self.conv1(x)))
+
+
+class EncoderDecoder(nn.Module):
+    """w6: mtl-lab's `dense::EncoderDecoder` with the same parameter names: a ResNet-18
+    encoder (ImageNet stem: stride 32; CIFAR stem: stride 8), a decoder of bilinear ×2 →
+    conv 3×3 → bn → relu steps plus the encoder's map of that stride (LinkNet's additive
+    skips), and per-task heads conv 3×3 → relu → conv 1×1. Inputs are zero-padded at the
+    bottom and right to a multiple of the stride, the decoder's output cropped back."""
+
+    def __init__(self, in_channels=3, width=1.0, imagenet_stem=True, heads=(("segmentation", 13), ("depth", 1))):
+        super().__init__()
+        channels = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
+        self.imagenet_stem = imagenet_stem
+        self.stride = 32 if imagenet_stem else 8
+        self.encoder = nn.Module()
+        self.encoder.stem = ConvNorm(in_channels, channels[0], 7 if imagenet_stem else 3, 2 if imagenet_stem else 1)
+        cin = channels[0]
+        for index, cout in enumerate(channels):
+            stage = nn.Module()
+            stage.blocks = nn.ModuleList([DenseBasicBlock(cin, cout, 1 if index == 0 else 2), DenseBasicBlock(cout, cout, 1)])
+            setattr(self.encoder, f"stage{index + 1}", stage)
+            cin = cout
+        skips = ([channels[0]] if imagenet_stem else []) + channels
+        targets = list(reversed(skips[:-1])) + ([max(1, channels[0] // 2)] if imagenet_stem else [])
+        self.decoder = nn.Module()
+        for k, cout in enumerate(targets):
+            setattr(self.decoder, f"up{k + 1}", ConvNorm(cin, cout, 3))
+            cin = cout
+        self.n_up = len(targets)
+        self.heads = nn.ModuleDict({name: DenseHead(cin, n) for name, n in heads})
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        x = F.pad(x, (0, -w % self.stride, 0, -h % self.stride))
+        skips = []
+        x = F.relu(self.encoder.stem(x))
+        if self.imagenet_stem:
+            skips.append(x)
+            x = F.max_pool2d(x, 3, 2, 1)
+        for index in range(4):
+            for block in getattr(self.encoder, f"stage{index + 1}").blocks:
+                x = block(x)
+            skips.append(x)
+        skips.pop()
+        for k in range(self.n_up):
+            up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.relu(getattr(self.decoder, f"up{k + 1}")(up))
+            if skips:
+                x = x + skips.pop()
+        x = x[:, :, :h, :w]
+        return [head(x) for head in self.heads.values()]
+
+
 def pcgrad(grads, rng):
     """Yu et al. 2020, Alg. 1: project each task gradient off the others it conflicts with; sum."""
     projected = []
@@ -163,12 +291,41 @@ def make_step(workload):
             optimizer.step()
 
         return step, 2 * batch
+    if workload == "w5":
+        model = ResNet18Cifar()
+        batch = 128
+        images = torch.rand(batch, 3, 32, 32)
+        y = [torch.randint(0, 10, (batch,)), torch.randint(0, 100, (batch,))]
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(images)
+            (F.cross_entropy(logits[0], y[0]) + F.cross_entropy(logits[1], y[1])).backward()
+            optimizer.step()
+
+        return step, batch
+    if workload == "w6":
+        model = EncoderDecoder()
+        batch = 8
+        images = torch.rand(batch, 3, 96, 128)
+        classes = torch.randint(0, 13, (batch, 96, 128))
+        depth = torch.rand(batch, 1, 96, 128)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            segmentation, predicted_depth = model(images)
+            (F.cross_entropy(segmentation, classes) + (predicted_depth - depth).abs().mean()).backward()
+            optimizer.step()
+
+        return step, batch
     raise SystemExit(f"unknown workload {workload}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workload", default="w1", choices=["w1", "w2", "w3", "w4"])
+    parser.add_argument("--workload", default="w1", choices=["w1", "w2", "w3", "w4", "w5", "w6"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads [default: the number of cores]")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
@@ -188,9 +345,10 @@ def main():
         repeats.append(args.steps * samples_per_step / (time.perf_counter() - started))
     median = sorted(repeats)[len(repeats) // 2]
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shown = " ".join(f"{r:.0f}" for r in repeats)
+    decimals = 1 if median < 100 else 0
+    shown = " ".join(f"{r:.{decimals}f}" for r in repeats)
     print(
-        f"{args.workload}: {median:.0f} samples/s (median of {args.repeats} × {args.steps} steps, "
+        f"{args.workload}: {median:.{decimals}f} samples/s (median of {args.repeats} × {args.steps} steps, "
         f"{samples_per_step} samples/step, {threads} threads; repeats {shown}), peak RSS {peak_mib:.0f} MiB "
         f"[torch {torch.__version__}]"
     )

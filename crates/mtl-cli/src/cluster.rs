@@ -15,7 +15,7 @@ use mtl_runner::sweep::{self, SweepOptions};
 use mtl_store::{MergeSummary, RunStatus, ShardTrial, Store, StoreError};
 use serde_json::json;
 
-use crate::output::{self, Format};
+use crate::output::{self, Cell, Format};
 use crate::BadInput;
 
 /// Where trials run.
@@ -374,41 +374,59 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     _ => String::new(),
                 };
                 rows.push(vec![
-                    plan.experiment.clone(),
-                    index.to_string(),
-                    key.clone(),
-                    state.name().to_string(),
-                    detail,
+                    Cell::Text(plan.experiment.clone()),
+                    Cell::Int(index as i64),
+                    Cell::Text(key.clone()),
+                    Cell::Text(state.name().to_string()),
+                    Cell::text((!detail.is_empty()).then_some(detail.as_str())),
                 ]);
             }
         }
     }
     let header: Vec<String> = ["experiment", "index", "trial_key", "state", "detail"].map(String::from).to_vec();
-    match args.format {
+    let summary = counts_out
+        .into_iter()
+        .map(|(experiment, counts)| ExperimentCounts { experiment, counts: counts.into_iter().collect() });
+    print_states("cluster", summary.collect(), &header, &rows, args.format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One experiment's line of `mtl status`: how many of its trials are in each state.
+#[derive(serde::Serialize)]
+struct ExperimentCounts {
+    experiment: String,
+    counts: BTreeMap<String, usize>,
+}
+
+/// `mtl status` in one of the formats: the counts per experiment, then the listed trials
+/// (JSON: `{"source", "experiments", "trials"}`; CSV: the trials only).
+fn print_states(
+    source: &str,
+    summary: Vec<ExperimentCounts>,
+    header: &[String],
+    rows: &[Vec<Cell>],
+    format: Format,
+) -> anyhow::Result<()> {
+    match format {
         Format::Json => {
-            let trials: Vec<_> = rows
-                .iter()
-                .map(|r| json!({"experiment": r[0], "index": r[1].parse::<usize>().unwrap_or(0), "trial_key": r[2], "state": r[3], "detail": r[4]}))
-                .collect();
-            let summary: Vec<_> = counts_out
-                .iter()
-                .map(|(e, c)| json!({"experiment": e, "counts": c.iter().cloned().collect::<BTreeMap<_, _>>()}))
-                .collect();
-            let all = json!({"source": "cluster", "experiments": summary, "trials": trials});
+            let all = json!({"source": source, "experiments": summary, "trials": output::cells_json(header, rows)});
             outln!("{}", serde_json::to_string_pretty(&all)?)?;
         }
-        Format::Csv => out!("{}", output::csv(&header, &rows))?,
+        Format::Csv => out!("{}", output::cells_csv(header, rows))?,
         Format::Table => {
-            for (experiment, counts) in &counts_out {
+            for ExperimentCounts { experiment, counts } in &summary {
                 let listed: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
                 outln!("{experiment}: {}", listed.join(", "))?;
             }
+            if summary.is_empty() {
+                outln!("(no runs yet)")?;
+            }
             if !rows.is_empty() {
-                out!("\n{}", output::table(&header, &rows))?;
+                out!("\n{}", output::cells_table(header, rows))?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The states a local run can be in, in the order `mtl status` counts them.
@@ -432,46 +450,22 @@ fn local_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                 None => run.error.clone().unwrap_or_default(),
             };
             rows.push(vec![
-                run.experiment.clone(),
-                run.id.0.to_string(),
-                run.trial_key.clone(),
-                run.status.as_str().to_string(),
-                detail,
+                Cell::Text(run.experiment.clone()),
+                Cell::Int(run.id.0),
+                Cell::Text(run.trial_key.clone()),
+                Cell::Text(run.status.as_str().to_string()),
+                Cell::text((!detail.is_empty()).then_some(detail.as_str())),
             ]);
         }
     }
     let header: Vec<String> = ["experiment", "run", "trial_key", "state", "detail"].map(String::from).to_vec();
-    match args.format {
-        Format::Json => {
-            let summary: Vec<_> = counts
-                .iter()
-                .map(|(experiment, n)| {
-                    let counts: BTreeMap<&str, usize> = LOCAL_STATES.iter().map(|s| s.as_str()).zip(*n).collect();
-                    json!({"experiment": experiment, "counts": counts})
-                })
-                .collect();
-            let trials: Vec<_> = rows
-                .iter()
-                .map(|r| json!({"experiment": r[0], "run": r[1].parse::<i64>().unwrap_or(0), "trial_key": r[2], "state": r[3], "detail": r[4]}))
-                .collect();
-            let all = json!({"source": "local", "experiments": summary, "trials": trials});
-            outln!("{}", serde_json::to_string_pretty(&all)?)?;
-        }
-        Format::Csv => out!("{}", output::csv(&header, &rows))?,
-        Format::Table => {
-            outln!("{} (no cluster plans beside it): the states of its runs", args.db.display())?;
-            for (experiment, n) in &counts {
-                let listed: Vec<String> =
-                    LOCAL_STATES.iter().zip(n).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
-                outln!("{experiment}: {}", listed.join(", "))?;
-            }
-            if counts.is_empty() {
-                outln!("(no runs yet)")?;
-            }
-            if !rows.is_empty() {
-                out!("\n{}", output::table(&header, &rows))?;
-            }
-        }
+    if args.format == Format::Table {
+        outln!("{} (no cluster plans beside it): the states of its runs", args.db.display())?;
     }
+    let summary = counts.into_iter().map(|(experiment, n)| ExperimentCounts {
+        experiment: experiment.to_string(),
+        counts: LOCAL_STATES.iter().map(|s| s.as_str().to_string()).zip(n).collect(),
+    });
+    print_states("local", summary.collect(), &header, &rows, args.format)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -221,6 +221,12 @@ pub fn cells_csv(header: &[String], rows: &[Vec<Cell>]) -> String {
     csv(header, &rows.iter().map(|r| r.iter().map(Cell::csv).collect()).collect::<Vec<_>>())
 }
 
+/// JSON objects of cells, one per row, keyed by the header (see [`Cell::json`]).
+pub fn cells_json(header: &[String], rows: &[Vec<Cell>]) -> Vec<serde_json::Value> {
+    let object = |row: &Vec<Cell>| header.iter().cloned().zip(row.iter().map(Cell::json)).collect();
+    rows.iter().map(|row| serde_json::Value::Object(object(row))).collect()
+}
+
 /// RFC 4180 CSV with a header row, written by `csv::Writer` (fields with commas, quotes or
 /// line ends are quoted).
 pub fn csv(header: &[String], rows: &[Vec<String>]) -> String {

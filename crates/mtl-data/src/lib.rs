@@ -14,6 +14,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod augment;
 mod dataset;
 pub mod files;
 pub mod formats;

@@ -7,7 +7,7 @@
 //! (the experiment's `init` setting) which [`Init`] that is.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::init::{Init, NormalOrUniform};
@@ -132,10 +132,27 @@ pub(crate) fn linear(inputs: usize, outputs: usize, init: InitScheme, vb: VarBui
     Ok(Linear::new(weight, Some(bias)))
 }
 
-/// The trainable variables of a model, by stable name (`trunk.conv1.weight`, …).
+/// The trainable variables of a model, by stable name (`trunk.conv1.weight`, …), and the
+/// running statistics of its batch norms, which checkpoints carry beside them
+/// (`<batch norm>.running_mean`, `<batch norm>.running_var`) but no optimiser sees.
 #[derive(Clone, Debug, Default)]
 pub struct Parameters {
     vars: BTreeMap<String, Var>,
+    /// Batch norms by the prefix of their parameters (`trunk.stage1.stem.bn`).
+    running: BTreeMap<String, Arc<dyn RunningStatistics>>,
+}
+
+/// A layer with running statistics that checkpoints carry (`layers::BatchNorm2d`).
+pub trait RunningStatistics: std::fmt::Debug + Send + Sync {
+    /// The running mean and variance.
+    fn running_stats(&self) -> (Tensor, Tensor);
+    /// Replaces them (shapes as [`RunningStatistics::running_stats`] gives them).
+    fn set_running_stats(&self, mean: &Tensor, var: &Tensor) -> Result<()>;
+}
+
+/// The checkpoint names of a batch norm's running statistics.
+fn running_names(prefix: &str) -> [String; 2] {
+    [format!("{prefix}.running_mean"), format!("{prefix}.running_var")]
 }
 
 impl Parameters {
@@ -149,28 +166,73 @@ impl Parameters {
         self.vars.values().cloned().collect()
     }
 
-    /// Total number of scalar parameters.
+    /// The same variables, with `batch_norms` (by the prefix of their parameters) whose
+    /// running statistics checkpoints carry.
+    pub(crate) fn with_running_stats<N: RunningStatistics + 'static>(
+        mut self,
+        batch_norms: impl IntoIterator<Item = (String, N)>,
+    ) -> Parameters {
+        self.running
+            .extend(batch_norms.into_iter().map(|(name, norm)| (name, Arc::new(norm) as Arc<dyn RunningStatistics>)));
+        self
+    }
+
+    /// The batch norms whose running statistics checkpoints carry, by the prefix of their
+    /// parameters (`trunk.stage1.stem.bn`), in name order.
+    pub fn batch_norms(&self) -> impl Iterator<Item = (&str, &Arc<dyn RunningStatistics>)> {
+        self.running.iter().map(|(prefix, norm)| (prefix.as_str(), norm))
+    }
+
+    /// Total number of scalar parameters (trainable: running statistics not counted).
     pub fn n_parameters(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
     }
 
-    /// The current values by name, e.g. to write a checkpoint.
+    /// The current values by name, e.g. to write a checkpoint: the variables and the
+    /// batch norms' running statistics.
     pub fn tensors(&self) -> std::collections::HashMap<String, Tensor> {
-        self.vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect()
+        let mut tensors: std::collections::HashMap<String, Tensor> =
+            self.vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect();
+        for (prefix, norm) in &self.running {
+            let (mean, var) = norm.running_stats();
+            let [mean_name, var_name] = running_names(prefix);
+            tensors.insert(mean_name, mean);
+            tensors.insert(var_name, var);
+        }
+        tensors
     }
 
-    /// Overwrites every variable from `tensors` (a checkpoint of the same
-    /// architecture): each name must be there with the same shape, and no other.
+    /// Overwrites every variable and running statistic from `tensors` (a checkpoint of
+    /// the same architecture): each name must be there with the same shape, and no other.
     pub fn load(&self, tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
-        for (name, var) in &self.vars {
+        let get = |name: &str, shape: &Shape| -> Result<&Tensor> {
             let Some(value) = tensors.get(name) else { candle_core::bail!("the checkpoint has no {name}") };
-            if value.shape() != var.shape() {
-                candle_core::bail!("{name}: the checkpoint has shape {:?}, the model {:?}", value.shape(), var.shape());
+            if value.shape() != shape {
+                candle_core::bail!("{name}: the checkpoint has shape {:?}, the model {:?}", value.shape(), shape);
             }
-            var.set(&value.to_dtype(var.dtype())?)?;
+            Ok(value)
+        };
+        // Every shape is checked before anything is written.
+        for (name, var) in &self.vars {
+            get(name, var.shape())?;
         }
-        if let Some(extra) = tensors.keys().find(|name| !self.vars.contains_key(*name)) {
+        let mut stats = Vec::new();
+        for (prefix, norm) in &self.running {
+            let shape = norm.running_stats().0.shape().clone();
+            let [mean_name, var_name] = running_names(prefix);
+            stats.push((norm, get(&mean_name, &shape)?, get(&var_name, &shape)?));
+        }
+        let known = |name: &String| {
+            self.vars.contains_key(name) || self.running.keys().any(|prefix| running_names(prefix).contains(name))
+        };
+        if let Some(extra) = tensors.keys().find(|name| !known(name)) {
             candle_core::bail!("the checkpoint has {extra}, which this model does not");
+        }
+        for (name, var) in &self.vars {
+            var.set(&tensors[name].to_dtype(var.dtype())?)?;
+        }
+        for (norm, mean, var) in stats {
+            norm.set_running_stats(mean, var)?;
         }
         Ok(())
     }
@@ -192,7 +254,7 @@ impl SeededBackend {
     }
 
     pub(crate) fn parameters(&self) -> Parameters {
-        Parameters { vars: self.vars.lock().expect("parameter lock").clone() }
+        Parameters { vars: self.vars.lock().expect("parameter lock").clone(), running: BTreeMap::new() }
     }
 
     fn draw(&self, shape: &Shape, init: Init) -> Vec<f64> {

@@ -22,11 +22,18 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod dense;
 mod init;
 pub mod layers;
 mod network;
+mod pass;
+pub mod pretrained;
+pub mod sequence;
 #[cfg(test)]
 mod testing;
 
-pub use init::{InitScheme, Parameters};
-pub use network::{ImageStem, InputSpec, ModelSpec, MultiTaskNet, Sharing, Strategy, TaskSpec, TrunkSpec};
+pub use init::{InitScheme, Parameters, RunningStatistics};
+pub use network::{
+    ImageStem, InputSpec, ModelSpec, MultiTaskNet, ResNetDepth, ResNetStem, Sharing, Strategy, TaskSpec, TrunkSpec,
+};
+pub use pretrained::{PretrainedLoad, WeightNames};

@@ -17,13 +17,22 @@
 //! conv(10→20, k5) → max-pool 2 → relu → fc → relu (50); images enter it
 //! directly (no stem), and its heads are fc 50→50 → relu → fc 50→classes.
 //!
+//! The backbones of issue 18, each with linear heads: ResNet-18 and -34 for images
+//! (`resnet`: images enter directly; batch norm on batch statistics in training, on its
+//! running statistics in evaluation), a pre-norm Transformer encoder and an LSTM or GRU
+//! for text (`text_encoders`: the text stem embeds the tokens; the blocks read the
+//! batch's padding mask), and an MLP for numeric feature vectors ([`InputSpec::Features`]).
+//! Each reads one modality: a task set of images and text needs the sequence trunk.
+//!
 //! ## Sharing strategies
 //! The strategy decides what the tasks share between the stems and the heads.
 //! Stems are per modality under every strategy but `single-task`, so with
 //! images and text (multi-input) the image task and the text task meet only in
 //! the trunk; tasks that read the same inputs (MultiMNIST) share one batch,
 //! and the trunk computes every task's representation of it in one pass.
-//! Each trunk is three blocks (`conv1`, `conv2`, `fc`; see `blocks`).
+//! Each trunk is a list of blocks ([`TrunkSpec::block_names`]: `conv1`, `conv2`, `fc` for
+//! the first three; ResNet's four stages; a Transformer layer each; see `blocks`), and the
+//! strategies act between them.
 //!
 //! | strategy | stems | trunk | with images + text | parameters |
 //! |---|---|---|---|---|
@@ -40,30 +49,38 @@
 //! cross-stitch units (Misra et al. 2016), MMoE (Ma et al. 2018), CGC and PLE
 //! (Tang et al. 2020), MTAN (Liu et al. 2019). Where a paper's architecture
 //! had to be fitted to these trunks:
-//! - gates read the stem output averaged over time (sequences) or flattened (images);
+//! - gates read the stem output averaged over time (sequences) or flattened (images;
+//!   ResNet's maps averaged over positions);
 //! - experts are whole trunks (or, under `ple`, the blocks of their level);
 //! - MTAN's mask for block j reads the shared features after block j and, from block 2 on,
 //!   the task's attended features of block j−1 passed through the shared block j (the
 //!   paper's shared alignment layer), through a 1×1 linear map and a sigmoid.
 //!
-//! Parameter names are stable: `stems.<modality>.…`, `trunk.…`, `heads.<task>.…`.
+//! Parameter names are stable: `stems.<modality>.…`, `trunk.…`, `heads.<task>.…`;
+//! checkpoints add each batch norm's `running_mean` and `running_var` ([`Parameters`]).
 
 mod blocks;
+pub(crate) mod resnet;
 mod sharing;
 mod spec;
 mod stem;
+mod text_encoders;
+mod trunk_spec;
 
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor};
 
 use crate::init::{Parameters, SeededBackend};
-use blocks::{Dropout, Head};
+pub(crate) use blocks::Dropout;
+use blocks::Head;
 use mtl_data::Rng;
 use sharing::Trunk;
-pub use spec::{ImageStem, InputSpec, ModelSpec, Sharing, Strategy, TaskSpec, TrunkSpec};
-use spec::{LENET_REPRESENTATION, TEXTCNN_WIDTHS};
+pub use spec::{InputSpec, ModelSpec, Sharing, Strategy, TaskSpec};
 use stem::Stem;
+pub(crate) use trunk_spec::resnet_channels;
+pub use trunk_spec::{ImageStem, ResNetDepth, ResNetStem, TrunkSpec};
+use trunk_spec::{LENET_REPRESENTATION, TEXTCNN_WIDTHS};
 
 /// A multi-task network built from a [`ModelSpec`].
 pub struct MultiTaskNet {
@@ -75,17 +92,23 @@ pub struct MultiTaskNet {
     dropout: f64,
     /// `soft`: the penalty weight and, per task, its trunk column's variables in name order.
     soft: Option<(f64, Vec<Vec<Tensor>>)>,
+    /// Whether the trunk's blocks read the padding mask of texts (Transformer, recurrent).
+    reads_padding: bool,
 }
 
 impl MultiTaskNet {
     /// Builds the network with parameters drawn from `seed`, and returns it
     /// with its trainable variables.
     pub fn new(spec: &ModelSpec, seed: u64, dtype: DType, device: &Device) -> Result<(MultiTaskNet, Parameters)> {
-        if let Err(message) = spec.sharing.validate() {
+        if let Err(message) = spec.sharing.validate_for(&spec.trunk) {
             candle_core::bail!("{message}");
         }
         if spec.tasks.is_empty() {
             candle_core::bail!("a model needs at least one task");
+        }
+        // Every task's input must suit the trunk (the trunk is built for the first task's).
+        for task in &spec.tasks {
+            blocks::boundaries(spec.trunk, &task.input)?;
         }
         let backend = Arc::new(SeededBackend::new(seed));
         let vb = backend.builder(dtype, device);
@@ -132,7 +155,8 @@ impl MultiTaskNet {
             .iter()
             .map(|task| Head::new(spec.trunk, task.n_classes, spec.init, vb.pp("heads").pp(&task.name)))
             .collect::<Result<_>>()?;
-        let parameters = backend.parameters();
+        let running = trunk.batch_norms().into_iter().map(|norm| (norm.name, norm.norm));
+        let parameters = backend.parameters().with_running_stats(running);
         if let Sharing::CrossStitch { init } = spec.sharing {
             for (name, var) in parameters.named().filter(|(name, _)| name.starts_with("trunk.stitch.")) {
                 // Built constant (drawing nothing from the generator); the values are set here.
@@ -161,7 +185,8 @@ impl MultiTaskNet {
             }
             _ => None,
         };
-        let net = MultiTaskNet { stems, stem_of_task, trunk, heads, dropout: spec.dropout, soft };
+        let reads_padding = matches!(spec.trunk, TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. });
+        let net = MultiTaskNet { stems, stem_of_task, trunk, heads, dropout: spec.dropout, soft, reads_padding };
         Ok((net, parameters))
     }
 
@@ -175,6 +200,7 @@ impl MultiTaskNet {
             let stem = self.stem_of_task[task];
             let (positions, same_stem): (Vec<usize>, Vec<usize>) =
                 tasks.iter().enumerate().filter(|(_, &t)| self.stem_of_task[t] == stem).map(|(p, &t)| (p, t)).unzip();
+            dropout.set_keep(self.stems[stem].keep(xs, self.reads_padding)?);
             let outputs = self.trunk.forward(&self.stems[stem].forward(xs)?, &same_stem, dropout)?;
             for (p, output) in positions.into_iter().zip(outputs) {
                 representations[p] = Some(output);
@@ -184,12 +210,14 @@ impl MultiTaskNet {
     }
 
     /// The representations `[B, r]` of `tasks` (indices into the spec's tasks), which all
-    /// read the batch `xs`, one per task in order (evaluation: no dropout).
+    /// read the batch `xs`, one per task in order (evaluation: no dropout, batch norm on
+    /// its running statistics, which stay as they are).
     pub fn representations(&self, tasks: &[usize], xs: &Tensor) -> Result<Vec<Tensor>> {
         self.representations_with(tasks, xs, &mut Dropout::off())
     }
 
-    /// The representations in training: with the spec's dropout, masks drawn from `rng`.
+    /// The representations in training: with the spec's dropout, masks drawn from `rng`;
+    /// batch norm on the batch statistics, moving its running statistics.
     pub fn representations_train(&self, tasks: &[usize], xs: &Tensor, rng: &mut Rng) -> Result<Vec<Tensor>> {
         self.representations_with(tasks, xs, &mut Dropout::new(self.dropout, rng))
     }
@@ -230,6 +258,8 @@ impl MultiTaskNet {
     }
 }
 
+#[cfg(test)]
+mod backbone_tests;
 #[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]

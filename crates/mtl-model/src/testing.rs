@@ -4,6 +4,10 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use mtl_data::Rng;
 
+/// Serialises the tests that change candle's thread count (read from `RAYON_NUM_THREADS`
+/// at every matmul; other tests running meanwhile give the same results at any count).
+pub(crate) static THREAD_COUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Standard normal values (f64) from `seed`.
 pub(crate) fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
     let mut rng = Rng::new(seed);
@@ -17,8 +21,39 @@ pub(crate) fn weighted_sum(out: &Tensor, seed: u64) -> Result<Tensor> {
     (out * random(out.dims(), seed)?.to_dtype(out.dtype())?)?.sum_all()
 }
 
-fn values(tensor: &Tensor) -> Result<Vec<f64>> {
+/// A variable of standard normal values from `seed`, in `dtype`.
+pub(crate) fn random_var(shape: &[usize], seed: u64, dtype: DType) -> Result<Var> {
+    Var::from_tensor(&random(shape, seed)?.to_dtype(dtype)?)
+}
+
+/// Every element, as f64.
+pub(crate) fn values(tensor: &Tensor) -> Result<Vec<f64>> {
     tensor.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()
+}
+
+/// Same shape, and every element within `tolerance`·(1 + |reference|).
+pub(crate) fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) -> Result<()> {
+    assert_eq!(ours.dims(), reference.dims(), "{what}: shape");
+    for (i, (a, b)) in values(ours)?.into_iter().zip(values(reference)?).enumerate() {
+        assert!((a - b).abs() <= tolerance * (1.0 + b.abs()), "{what}[{i}]: ours {a}, reference {b}");
+    }
+    Ok(())
+}
+
+/// Every strategy with small hyperparameters (two experts where there are any; PLE with
+/// 2 levels, which every trunk has room for).
+pub(crate) fn all_sharings() -> [crate::Sharing; 8] {
+    use crate::Sharing;
+    [
+        Sharing::SingleTask,
+        Sharing::Hard,
+        Sharing::Soft { weight: 0.1 },
+        Sharing::CrossStitch { init: 0.9 },
+        Sharing::Mmoe { experts: 2 },
+        Sharing::Cgc { experts: 1, task_experts: 1 },
+        Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
+        Sharing::Mtan,
+    ]
 }
 
 /// Compares the autograd gradient of `loss` for each variable with central finite

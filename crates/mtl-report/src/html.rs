@@ -268,17 +268,11 @@ fn render_source(page: &mut String, source: &Source) {
 pub(crate) fn runs_csv(runs: &[RunRecord]) -> String {
     let params: BTreeSet<&str> = runs.iter().flat_map(|run| run.params.keys().map(String::as_str)).collect();
     let metrics: BTreeSet<&MetricKey> = runs.iter().flat_map(|run| run.result_metrics().keys()).collect();
-    let field = |text: String| {
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    };
-    let mut out = String::new();
+    let mut out = csv::Writer::from_writer(Vec::new());
     let header = ["run", "revision", "status", "error", "result_epoch"].iter().map(|h| h.to_string());
     let header = header.chain(params.iter().map(|p| p.to_string())).chain(metrics.iter().map(|k| k.to_string()));
-    let _ = writeln!(out, "{}", header.map(field).collect::<Vec<_>>().join(","));
+    // Writing to a Vec cannot fail.
+    let _ = out.write_record(header.collect::<Vec<_>>());
     for run in runs {
         let cells = [
             run.id.0.to_string(),
@@ -291,9 +285,9 @@ pub(crate) fn runs_csv(runs: &[RunRecord]) -> String {
             .into_iter()
             .chain(params.iter().map(|p| run.params.get(*p).map_or(String::new(), |v| v.to_string())))
             .chain(metrics.iter().map(|k| run.result(k).map_or(String::new(), |v| v.to_string())));
-        let _ = writeln!(out, "{}", cells.map(field).collect::<Vec<_>>().join(","));
+        let _ = out.write_record(cells.collect::<Vec<_>>());
     }
-    out
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 fn render_runs_table(page: &mut String, all_runs: &[RunRecord], csv_file: &str) {

@@ -19,18 +19,22 @@ use crate::diagnostics::DiagnosticsSettings;
 use crate::plan::{Plan, SweepAxes, TaskSource, TrainingSettings};
 use crate::weighting::Method;
 
+mod augment;
 mod changes;
 mod entries;
 mod error;
 mod init;
 mod model;
 mod multimnist;
+mod setting_sweep;
 mod shared_text;
 mod size;
 mod sweep;
 mod tasks;
+mod training;
 pub use changes::changed_keys;
 pub use error::ConfigError;
+pub use setting_sweep::SWEEPABLE;
 pub use size::{SweepSize, MAX_PLAN_TRIALS};
 
 use entries::{ExperimentFile, DATA_FORMATS};
@@ -85,7 +89,14 @@ pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
 /// [`parse_str`] for a plan of at most `max_trials` trials (counted before any is built).
 pub fn parse_str_with(source: &str, path: &Path, max_trials: u64) -> Result<Plan, ConfigError> {
     let checker = Checker { source, file: path, max_trials: max_trials.min(MAX_PLAN_TRIALS) };
-    checker.validate(deserialize(source, path)?, source)
+    let file = deserialize(source, path)?;
+    if file.sweep.settings.is_empty() {
+        return checker.validate(file, source);
+    }
+    let axes = checker.setting_axes(&file)?;
+    // The whole sweep's size, before any variant is built.
+    checker.bounded_sweep(&file)?;
+    checker.variants(&axes, |variant| checker.validate(variant, source))
 }
 
 /// How many trials the text of an experiment file plans, counted from its lists
@@ -110,6 +121,7 @@ fn deserialize(source: &str, path: &Path) -> Result<ExperimentFile, ConfigError>
             ("ColumnEntry", "expected a column name or a 0-based column index"),
             ("InitEntry", "expected an init scheme name or a list of them"),
             ("ComposeSeedEntry", "expected a whole number ≥ 0 or \"trial\""),
+            ("NormalizeEntry", "expected \"train\", \"none\" or { mean = [...], std = [...] }"),
         ];
         if let Some((_, expected)) = forms.iter().find(|(name, _)| message.ends_with(&format!("untagged enum {name}")))
         {
@@ -188,9 +200,6 @@ impl Checker<'_> {
         if !(1..=1_000_000).contains(&file.batch_size) {
             self.fail(&[Key("batch_size")], format!("{} is out of range; expected 1 to 1000000", file.batch_size))?;
         }
-        if !(file.weight_decay.is_finite() && file.weight_decay >= 0.0) {
-            self.fail(&[Key("weight_decay")], format!("{} must be a finite number ≥ 0", file.weight_decay))?;
-        }
         self.non_empty(&file.seeds, &[Key("seeds")])?;
         for (i, seed) in file.seeds.iter().enumerate() {
             if file.seeds[..i].contains(seed) {
@@ -207,16 +216,22 @@ impl Checker<'_> {
 
         let model = self.model(&file.model)?;
         let inits = self.inits(file.model.init.as_ref())?;
+        let pretrained = self.pretrained(file.model.init.as_ref())?;
+        let freeze = self.freeze(file.model.freeze.as_deref())?;
+        let optimization = self.optimization(&file.optimizer, file.weight_decay)?;
+        let schedule = self.schedule(&file.schedule, file.epochs)?;
+        let early_stopping = self.early_stopping(file.early_stopping.as_ref())?;
+        let augment = self.augmentation(file.augment.as_ref(), &tasks)?;
 
         let sweep = file.sweep;
         let strategies = self.names(&sweep.strategy, "strategy", &Strategy::ALL, |s| s.name())?;
         // Sections of strategies left out of the sweep are checked too: a mistake there shows now.
         for strategy in Strategy::ALL.into_iter().filter(|s| !strategies.contains(s)) {
-            self.sharings(strategy, &file.strategy)?;
+            self.sharings(strategy, &file.strategy, &model)?;
         }
         let mut sharings = Vec::new();
         for &strategy in &strategies {
-            sharings.extend(self.sharings(strategy, &file.strategy)?);
+            sharings.extend(self.sharings(strategy, &file.strategy, &model)?);
         }
         self.shared_text(&tasks, &strategies)?;
         let all_methods: Vec<Method> = Method::NAMES.iter().filter_map(|name| Method::default_for(name)).collect();
@@ -295,10 +310,16 @@ impl Checker<'_> {
             diagnostics,
             epochs: file.epochs,
             batch_size: file.batch_size,
-            weight_decay: file.weight_decay,
+            optimizer: optimization.optimizer,
+            clip_norm: optimization.clip_norm,
+            schedule,
+            early_stopping,
             sampling,
             model,
             dropout,
+            augment,
+            pretrained,
+            freeze,
         };
         let axes = SweepAxes { sharings, weightings, static_weights, lrs: sweep.lr, inits, seeds: file.seeds };
         let result_epoch = match file.result_epoch.as_deref() {

@@ -29,7 +29,7 @@ pub mod data;
 pub mod diagnostics;
 mod gradients;
 pub mod metrics;
-pub mod optimizer;
+pub mod optim;
 pub mod plan;
 pub mod provenance;
 pub mod shard;

@@ -5,8 +5,10 @@
 //! setting, so the same file gives the same keys and a finished trial is
 //! recognised when the file is run again.
 
+use mtl_data::augment::{Augmentation, Normalization};
 use mtl_data::SamplingPolicy;
-use mtl_model::{ImageStem, InitScheme, Sharing, Strategy, TrunkSpec};
+use mtl_model::sequence::{Pooling, Positions, RecurrentPooling};
+use mtl_model::{ImageStem, InitScheme, ResNetStem, Sharing, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 
@@ -25,26 +27,113 @@ fn model_settings(model: &ModelConfig) -> Value {
         }),
         TrunkSpec::LeNet => json!({ "trunk": "lenet" }),
         TrunkSpec::TextCnn { width, filters } => json!({ "trunk": "textcnn", "width": width, "filters": filters }),
+        TrunkSpec::ResNet { width, stem, .. } => json!({
+            "trunk": model.name(), "width": width, "stem": resnet_stem_name(*stem),
+        }),
+        TrunkSpec::Transformer { d_model, heads, layers, ff, positions, pooling, max_len } => json!({
+            "trunk": "transformer", "d_model": d_model, "heads": heads, "layers": layers, "ff": ff,
+            "positions": positions_name(*positions), "pooling": transformer_pooling_name(*pooling), "max_len": max_len,
+        }),
+        TrunkSpec::Recurrent { width, hidden, bidirectional, pooling, .. } => json!({
+            "trunk": model.name(), "width": width, "hidden": hidden, "bidirectional": bidirectional,
+            "pooling": recurrent_pooling_name(*pooling),
+        }),
+        TrunkSpec::Mlp { width, depth } => json!({ "trunk": "mlp", "width": width, "depth": depth }),
     }
 }
 
+/// The file's names of the new trunks' settings (`[model] stem`, `positions`, `pooling`).
+fn resnet_stem_name(stem: Option<ResNetStem>) -> &'static str {
+    match stem {
+        None => "auto",
+        Some(ResNetStem::Cifar) => "cifar",
+        Some(ResNetStem::ImageNet) => "imagenet",
+    }
+}
+
+fn positions_name(positions: Positions) -> &'static str {
+    match positions {
+        Positions::Sinusoidal => "sinusoidal",
+        Positions::Learned => "learned",
+    }
+}
+
+fn transformer_pooling_name(pooling: Pooling) -> &'static str {
+    match pooling {
+        Pooling::MaskedMean => "mean",
+        Pooling::Cls => "cls",
+    }
+}
+
+fn recurrent_pooling_name(pooling: RecurrentPooling) -> &'static str {
+    match pooling {
+        RecurrentPooling::FinalStates => "final",
+        RecurrentPooling::MaskedMean => "mean",
+    }
+}
+
+/// The trial parameters of the trunks added with issue 18 (the others' are written in
+/// [`Trial::params`] as they always were).
+fn backbone_params(model: &ModelConfig) -> Vec<(String, ParamValue)> {
+    let text = |key: &str, value: &str| (key.to_string(), ParamValue::Text(value.into()));
+    let num = |key: &str, value: f64| (key.to_string(), ParamValue::Num(value));
+    let mut params = vec![text("trunk", model.name())];
+    match *model {
+        TrunkSpec::ResNet { width, stem, .. } => {
+            params.extend([num("width", width), text("stem", resnet_stem_name(stem))]);
+        }
+        TrunkSpec::Transformer { d_model, heads, layers, ff, positions, pooling, max_len } => params.extend([
+            num("d_model", d_model as f64),
+            num("heads", heads as f64),
+            num("layers", layers as f64),
+            num("ff", ff as f64),
+            text("positions", positions_name(positions)),
+            text("pooling", transformer_pooling_name(pooling)),
+            num("max_len", max_len as f64),
+        ]),
+        TrunkSpec::Recurrent { width, hidden, bidirectional, pooling, .. } => params.extend([
+            num("width", width as f64),
+            num("hidden", hidden as f64),
+            text("bidirectional", if bidirectional { "true" } else { "false" }),
+            text("pooling", recurrent_pooling_name(pooling)),
+        ]),
+        TrunkSpec::Mlp { width, depth } => params.extend([num("width", width as f64), num("depth", depth as f64)]),
+        TrunkSpec::Sequence { .. } | TrunkSpec::LeNet | TrunkSpec::TextCnn { .. } => {}
+    }
+    params
+}
+
+use crate::optim::{EarlyStopping, OptimizerKind, OptimizerSpec, ScheduleSpec};
 use crate::weighting::Method;
 
-/// Settings every trial of an experiment shares.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The training settings of a trial (the same for every trial of an experiment unless
+/// the file sweeps them).
+#[derive(Clone, Debug, PartialEq)]
 pub struct TrainingSettings {
-    /// Passes over the largest task.
+    /// Passes over the largest task (the most: early stopping may end a trial sooner).
     pub epochs: u32,
     /// Examples per task per step.
     pub batch_size: usize,
-    /// AdamW's decoupled weight decay.
-    pub weight_decay: f64,
+    /// The update rule and its settings; its `lr` is ignored (each trial has its own).
+    pub optimizer: OptimizerSpec,
+    /// The largest global L2 norm of the gradient before each step (`None`: no clipping).
+    pub clip_norm: Option<f64>,
+    /// The learning rate per epoch.
+    pub schedule: ScheduleSpec,
+    /// Stop when the validation score stops improving.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Weights the ResNet trunk starts from.
+    pub pretrained: Option<PretrainedWeights>,
+    /// Parts of the network the optimiser leaves alone (segments of parameter names).
+    pub freeze: Vec<String>,
     /// Which tasks contribute to each step.
     pub sampling: SamplingPolicy,
     /// The trunk.
     pub model: ModelConfig,
     /// Dropout before the trunk's last layer, in training.
     pub dropout: f64,
+    /// Crop, flip and normalisation of image tasks' batches (off by default).
+    pub augment: Augmentation,
     /// When training diagnostics are measured and logged (they never change the results,
     /// so they are not part of the trial key).
     pub diagnostics: crate::diagnostics::DiagnosticsSettings,
@@ -179,6 +268,9 @@ pub struct Trial {
     pub data_key: String,
     /// The text tasks that share the experiment's vocabulary ([`crate::data::vocabulary_tasks`]).
     pub vocabulary_tasks: Vec<String>,
+    /// The settings `[sweep]` varies beside the axes, with this trial's values (dotted
+    /// path, value as shown), for its label.
+    pub swept: Vec<(String, String)>,
 }
 
 impl Trial {
@@ -216,7 +308,7 @@ impl Trial {
             ("seed".to_string(), ParamValue::Num(self.seed as f64)),
             ("epochs".to_string(), ParamValue::Num(s.epochs as f64)),
             ("batch_size".to_string(), ParamValue::Num(s.batch_size as f64)),
-            ("weight_decay".to_string(), ParamValue::Num(s.weight_decay)),
+            ("weight_decay".to_string(), ParamValue::Num(s.optimizer.weight_decay)),
             ("sampling".to_string(), ParamValue::Text(sampling_name(&s.sampling))),
             ("dropout".to_string(), ParamValue::Num(s.dropout)),
             ("init".to_string(), ParamValue::Text(self.init.name().into())),
@@ -235,10 +327,35 @@ impl Trial {
                 ("width".to_string(), ParamValue::Num(width as f64)),
                 ("filters".to_string(), ParamValue::Num(filters as f64)),
             ]),
+            _ => params.extend(backbone_params(&s.model)),
         }
         for (name, value) in self.sharing.hyperparameters().into_iter().chain(self.weighting.hyperparameters()) {
             params.push((name.to_string(), ParamValue::Num(value)));
         }
+        // Settings at their defaults add nothing, so that runs from before they existed
+        // group with new seeds of the same settings.
+        if !s.optimizer_is_default() {
+            params.push(("optimizer".to_string(), ParamValue::Text(s.optimizer.name().into())));
+            params.extend(optimizer_hyperparameters(&s.optimizer).map(|(k, v)| (k.to_string(), ParamValue::Num(v))));
+        }
+        if let Some(norm) = s.clip_norm {
+            params.push(("clip_norm".to_string(), ParamValue::Num(norm)));
+        }
+        if s.schedule != ScheduleSpec::Constant {
+            params.push(("schedule".to_string(), ParamValue::Text(s.schedule.name().into())));
+            params.extend(s.schedule.hyperparameters().into_iter().map(|(k, v)| (k.to_string(), ParamValue::Num(v))));
+        }
+        if let Some(weights) = &s.pretrained {
+            let file = weights.path.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
+            params.push(("pretrained".to_string(), ParamValue::Text(format!("{file} ({})", &weights.sha256[..12]))));
+        }
+        if !s.freeze.is_empty() {
+            params.push(("freeze".to_string(), ParamValue::Text(s.freeze.join(","))));
+        }
+        for (name, value) in s.early_stopping.iter().flat_map(EarlyStopping::hyperparameters) {
+            params.push((name.to_string(), ParamValue::Num(value)));
+        }
+        params.extend(augment_params(&s.augment));
         if let Some(lambda) = self.lambda() {
             params.insert(2, ("lambda".to_string(), ParamValue::Num(lambda)));
         }
@@ -266,7 +383,8 @@ impl Trial {
             InitScheme::Framework => String::new(),
             other => format!(" init={}", other.name()),
         };
-        format!("{}{weighting}{lambda} lr={}{init} seed={}", self.sharing.label(), self.lr, self.seed)
+        let swept: String = self.swept.iter().map(|(path, value)| format!(" {path}={value}")).collect();
+        format!("{}{weighting}{lambda} lr={}{init}{swept} seed={}", self.sharing.label(), self.lr, self.seed)
     }
 }
 
@@ -337,7 +455,7 @@ impl Plan {
                                 "epochs": settings.epochs,
                                 "batch_size": settings.batch_size,
                                 "sampling": sampling_name(&settings.sampling),
-                                "optimizer": { "name": "adamw", "weight_decay": settings.weight_decay },
+                                "optimizer": optimizer_settings(&settings),
                                 "model": model_settings(&settings.model),
                                 "dropout": settings.dropout,
                                 "strategy": sharing.strategy().name(),
@@ -365,6 +483,25 @@ impl Plan {
                             if let Some(vocabulary) = &shared_vocabulary {
                                 resolved["vocabulary"] = vocabulary.clone();
                             }
+                            if settings.schedule != ScheduleSpec::Constant {
+                                resolved["schedule"] = json!({
+                                    "name": settings.schedule.name(),
+                                    "settings": hyperparameter_object(settings.schedule.hyperparameters()),
+                                });
+                            }
+                            if let Some(weights) = &settings.pretrained {
+                                resolved["pretrained"] =
+                                    json!({ "sha256": weights.sha256, "map": weights.names.name() });
+                            }
+                            if !settings.freeze.is_empty() {
+                                resolved["freeze"] = json!(settings.freeze);
+                            }
+                            if let Some(stopping) = settings.early_stopping {
+                                resolved["early_stopping"] = hyperparameter_object(stopping.hyperparameters()).into();
+                            }
+                            if !settings.augment.is_off() {
+                                resolved["augment"] = augment_settings(&settings.augment);
+                            }
                             // serde_json's map is ordered by key, so this text is canonical.
                             let settings_json = resolved.to_string();
                             let key = mtl_store::sha256_hex(settings_json.as_bytes())[..16].to_string();
@@ -377,10 +514,11 @@ impl Plan {
                                 lr,
                                 seed,
                                 init,
-                                settings,
+                                settings: settings.clone(),
                                 settings_json,
                                 data_key,
                                 vocabulary_tasks: vocabulary_tasks.clone(),
+                                swept: Vec::new(),
                             });
                         }
                     }
@@ -389,6 +527,79 @@ impl Plan {
         }
         Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default() }
     }
+}
+
+/// A weights file the trunk starts from (`[model] init = { weights, map }`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PretrainedWeights {
+    /// The file, as resolved from the experiment file's folder.
+    pub path: std::path::PathBuf,
+    /// How it names its tensors.
+    pub names: mtl_model::WeightNames,
+    /// sha256 of its bytes (in the trial key: other weights, other trials).
+    pub sha256: String,
+}
+
+impl TrainingSettings {
+    /// Whether the optimiser is the one every trial used before it could be chosen:
+    /// AdamW with β = (0.9, 0.999), ε = 1e-8 and no clipping.
+    fn optimizer_is_default(&self) -> bool {
+        let o = &self.optimizer;
+        o.kind == OptimizerKind::AdamW && o.betas == (0.9, 0.999) && o.eps == 1e-8 && self.clip_norm.is_none()
+    }
+}
+
+/// The optimiser's settings but the learning rate and weight decay (trial settings of their own).
+fn optimizer_hyperparameters(spec: &OptimizerSpec) -> impl Iterator<Item = (&'static str, f64)> {
+    spec.hyperparameters().into_iter().filter(|(name, _)| !name.ends_with("_lr") && !name.ends_with("_weight_decay"))
+}
+
+/// The optimiser in a trial's resolved settings: as before there was a choice for the
+/// default one (so that old trial keys stay the same), with every setting otherwise.
+fn optimizer_settings(settings: &TrainingSettings) -> Value {
+    let spec = &settings.optimizer;
+    let mut value = json!({ "name": spec.name(), "weight_decay": spec.weight_decay });
+    if !settings.optimizer_is_default() {
+        value["settings"] = hyperparameter_object(optimizer_hyperparameters(spec).collect()).into();
+        value["clip_norm"] = json!(settings.clip_norm);
+    }
+    value
+}
+
+/// The augmentation in a trial's resolved settings (added only when it is not off).
+fn augment_settings(augment: &Augmentation) -> Value {
+    let normalize = match &augment.normalize {
+        Normalization::None => json!("none"),
+        Normalization::TrainStatistics => json!("train"),
+        Normalization::Given { mean, std } => json!({ "mean": as_written(mean), "std": as_written(std) }),
+    };
+    json!({ "crop_padding": augment.crop_padding, "flip": augment.flip, "normalize": normalize })
+}
+
+/// f32 values as the shortest decimals that read back as them (`0.1`, not `0.10000000149011612`).
+fn as_written(values: &[f32]) -> Vec<f64> {
+    values.iter().map(|v| v.to_string().parse().unwrap_or(f64::from(*v))).collect()
+}
+
+/// `augment_crop_padding`, `augment_flip` (1) and `augment_normalize` (`train` or
+/// `mean=[…] std=[…]`), each only when it is not off.
+fn augment_params(augment: &Augmentation) -> Vec<(String, ParamValue)> {
+    let mut params = Vec::new();
+    if augment.crop_padding > 0 {
+        params.push(("augment_crop_padding".to_string(), ParamValue::Num(augment.crop_padding as f64)));
+    }
+    if augment.flip {
+        params.push(("augment_flip".to_string(), ParamValue::Num(1.0)));
+    }
+    let normalize = match &augment.normalize {
+        Normalization::None => None,
+        Normalization::TrainStatistics => Some("train".to_string()),
+        Normalization::Given { mean, std } => Some(format!("mean={:?} std={:?}", as_written(mean), as_written(std))),
+    };
+    if let Some(normalize) = normalize {
+        params.push(("augment_normalize".to_string(), ParamValue::Text(normalize)));
+    }
+    params
 }
 
 /// `{name: value, …}`, or nothing when there are no hyperparameters.

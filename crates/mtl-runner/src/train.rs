@@ -1,10 +1,11 @@
 //! The training loop of one trial: joint multi-task batches, the weighted
 //! loss, AdamW, and per-epoch evaluation of every task on val and test.
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::ParamsAdamW;
 
-use crate::optimizer::FusedAdamW;
+use crate::optim::{clip_grad_norm, EarlyStopper, Optimizer, OptimizerSpec, Schedule};
+use mtl_data::augment::ImageAugmenter;
 use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
 
 use crate::data::TaskSet;
@@ -100,8 +101,23 @@ fn seeded<'a>(trial: &Trial, task_set: &'a TaskSet) -> Result<std::borrow::Cow<'
         .map_err(|e| TrainError::Unsupported(format!("composing the data for seed {}: {e}", trial.seed)))
 }
 
-/// The examples at `indices` as one input tensor.
-fn batch_inputs(split: &Split, indices: &[usize], device: &Device) -> candle_core::Result<Tensor> {
+/// What a batch's images go through before the network sees them (`[augment]`).
+enum Transform<'a> {
+    /// Nothing: no augmentation, or text.
+    None,
+    /// Training batches: crop, flip and normalisation, drawing from the trial's stream.
+    Augment(&'a ImageAugmenter, &'a mut Rng),
+    /// Evaluation batches: normalisation only.
+    Normalize(&'a ImageAugmenter),
+}
+
+/// The examples at `indices` as one input tensor, images transformed by `transform`.
+fn batch_inputs(
+    split: &Split,
+    indices: &[usize],
+    device: &Device,
+    transform: Transform,
+) -> candle_core::Result<Tensor> {
     let n = indices.len();
     match &split.inputs {
         Inputs::Images { pixels, channels, height, width } => {
@@ -109,6 +125,11 @@ fn batch_inputs(split: &Split, indices: &[usize], device: &Device) -> candle_cor
             let mut data = Vec::with_capacity(n * size);
             for &i in indices {
                 data.extend_from_slice(&pixels[i * size..(i + 1) * size]);
+            }
+            match transform {
+                Transform::None => {}
+                Transform::Augment(augmenter, rng) => augmenter.augment_batch(&mut data, rng),
+                Transform::Normalize(augmenter) => augmenter.normalize_batch(&mut data),
             }
             Tensor::from_vec(data, (n, *channels, *height, *width), device)
         }
@@ -143,14 +164,19 @@ fn dry_run(trial: &Trial, task_set: &TaskSet) -> Result<ThreadChoice, TrainError
     let task_set = &*seeded(trial, task_set)?;
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
-    let (net, _params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
+    let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
+    // The weights file and the frozen parts must fit this network too.
+    trainable_from_weights(trial, &params)?;
     let _one_thread = OneThread;
     mtl_model::layers::run_on_one_thread(true);
     mtl_model::layers::take_parallel_work();
-    let mut rng = Rng::derive(trial.seed, "dry-run");
+    // In evaluation mode: batch norm's running statistics stay as they are, and a batch
+    // norm after 1×1 maps can run on one example (training needs two values per channel).
+    // The work counted leaves out batch norm's training pass (dropout hands none to other
+    // threads), so the estimate is the same for trunks without batch norm.
     for group in task_set.input_groups.iter().filter(|g| !tasks[g[0]].train.is_empty()) {
-        let xs = batch_inputs(&tasks[group[0]].train, &[0], &device)?;
-        for (&task_idx, representation) in group.iter().zip(net.representations_train(group, &xs, &mut rng)?) {
+        let xs = batch_inputs(&tasks[group[0]].train, &[0], &device, Transform::None)?;
+        for (&task_idx, representation) in group.iter().zip(net.representations(group, &xs)?) {
             net.head(task_idx, &representation)?;
         }
     }
@@ -193,7 +219,37 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
             method.name()
         ));
     }
+    for task in &task_set.tasks {
+        if let Inputs::Images { channels, .. } = task.train.inputs {
+            if let Err(message) = trial.settings.augment.check_channels(channels) {
+                return Some(format!("augment.normalize: {message} (task {})", task.name));
+            }
+        }
+    }
+    let reads_validation = match (&trial.settings.early_stopping, &trial.settings.schedule) {
+        (Some(_), _) => Some("early_stopping"),
+        (None, crate::optim::ScheduleSpec::ReduceOnPlateau(_)) => Some("the reduce-on-plateau schedule"),
+        _ => None,
+    };
+    if let (Some(what), Some(task)) = (reads_validation, task_set.tasks.iter().find(|t| t.val.is_empty())) {
+        return Some(format!(
+            "{what} reads the validation score (mean validation accuracy over tasks), but task {} has no \
+             validation split; give it one (val_size > 0; n_val for the synthetic sets)",
+            task.name
+        ));
+    }
     None
+}
+
+/// Loads the trial's pretrained weights into `params`, if it has any, and returns the
+/// variables the optimiser updates, by name (all but the frozen parts).
+fn trainable_from_weights(trial: &Trial, params: &Parameters) -> candle_core::Result<Vec<(String, Var)>> {
+    if let Some(weights) = &trial.settings.pretrained {
+        let in_file = |e: candle_core::Error| candle_core::Error::Msg(format!("{}: {e}", weights.path.display()));
+        let file = candle_core::safetensors::load(&weights.path, &Device::Cpu).map_err(in_file)?;
+        params.load_pretrained(&file, weights.names).map_err(in_file)?;
+    }
+    params.trainable(&trial.settings.freeze)
 }
 
 /// A trial of a plan that cannot train on the plan's data, and why.
@@ -226,7 +282,7 @@ pub fn check_plan(plan: &Plan, task_set: &TaskSet) -> Result<PlanThreads, TrialP
     for trial in &plan.trials {
         let mut reason = crate::stems::shared_stem_problem(trial, &plan.tasks, &task_set.tasks)
             .or_else(|| unsupported(trial, task_set));
-        if reason.is_none() && seen.insert(format!("{:?}", trial.sharing)) {
+        if reason.is_none() && seen.insert(format!("{:?} {:?}", trial.sharing, trial.settings.model)) {
             match dry_run(trial, task_set) {
                 Ok(choice) => any_may_share |= choice.may_share(),
                 Err(error) => reason = Some(format!("the model does not fit these tasks: {}", plain_message(error))),
@@ -255,9 +311,12 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
     let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
-    let settings = trial.settings;
-    let adamw = ParamsAdamW { lr: trial.lr, weight_decay: settings.weight_decay, ..Default::default() };
-    let mut optimizer = FusedAdamW::new(params.vars(), adamw)?;
+    let settings = &trial.settings;
+    let trainable = trainable_from_weights(trial, &params)?;
+    let trainable_vars = trainable.iter().map(|(_, var)| var.clone()).collect();
+    let mut optimizer = Optimizer::new(trainable_vars, &OptimizerSpec { lr: trial.lr, ..settings.optimizer })?;
+    let mut schedule = Schedule::new(settings.schedule.clone(), trial.lr);
+    let mut stopper = settings.early_stopping.map(|s| s.start());
     observer.started(params.n_parameters());
     let static_weights = trial.loss_weights(tasks.len());
     let groups = &task_set.input_groups;
@@ -268,7 +327,15 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     if let Some(reason) = unsupported(trial, task_set) {
         return Err(TrainError::Unsupported(reason));
     }
-    let vars = params.vars();
+    // Each image task's augmentation, resolved on its training split (statistics included).
+    let augmenters = tasks
+        .iter()
+        .map(|task| settings.augment.for_images(&task.train.inputs))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrainError::Unsupported(format!("augment: {e}")))?;
+    let mut augment_rng = Rng::derive(trial.seed, "augment");
+    // Frozen parameters take no part in gradients, clipping or diagnostics.
+    let vars: Vec<Var> = trainable.iter().map(|(_, var)| var.clone()).collect();
     let method = trial.weighting;
     let mut weighter = method.start(tasks.len(), trial.seed);
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
@@ -284,6 +351,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let mut thread_choice: Option<ThreadChoice> = None;
     mtl_model::layers::take_parallel_work();
     for epoch in 1..=settings.epochs {
+        optimizer.set_learning_rate(schedule.lr_at(epoch));
         let mut loss_sums = vec![0f64; tasks.len()];
         let mut correct = vec![0usize; tasks.len()];
         let mut seen = vec![0usize; tasks.len()];
@@ -301,7 +369,11 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             let mut representation_gradients: Vec<Vec<f32>> = vec![Vec::new(); tasks.len()];
             for (group_idx, indices) in sampler.next_step() {
                 let group = &groups[group_idx];
-                let xs = batch_inputs(&tasks[group[0]].train, &indices, &device)?;
+                let transform = match &augmenters[group[0]] {
+                    Some(augmenter) => Transform::Augment(augmenter, &mut augment_rng),
+                    None => Transform::None,
+                };
+                let xs = batch_inputs(&tasks[group[0]].train, &indices, &device, transform)?;
                 // One pass of the trunk gives every task of the group its representation.
                 let representations = net.representations_train(group, &xs, &mut dropout_rng)?;
                 if method.on_representation() {
@@ -347,9 +419,10 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 net: &net,
                 vars: &vars,
                 optimizer: &mut optimizer,
+                clip_norm: settings.clip_norm,
             })?;
             if let Some((var_idx, value)) = optimizer.non_finite_gradient() {
-                let name = params.named().nth(var_idx).map_or("a parameter", |(name, _)| name);
+                let name = trainable.get(var_idx).map_or("a parameter", |(name, _)| name.as_str());
                 let what = format!("the gradient of {name} has an element {value}");
                 return Err(TrainError::Diverged { what, epoch, step, global_step });
             }
@@ -383,7 +456,8 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             for (split_name, split) in [("val", &task.val), ("test", &task.test)] {
                 // A split can be empty on purpose (val_size = 0): then it has no metrics.
                 if !split.is_empty() {
-                    points.extend(evaluate(&net, task_idx, task, split_name, split, &device)?);
+                    let augmenter = augmenters[task_idx].as_ref();
+                    points.extend(evaluate(&net, task_idx, task, split_name, split, augmenter, &device)?);
                 }
             }
         }
@@ -393,6 +467,13 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             return Err(TrainError::Diverged { what, epoch, step: steps_per_epoch, global_step });
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
+        if let Some(score) = validation_score(&points) {
+            // Reduce-on-plateau reads the score; the next epoch starts at the rate it gives.
+            schedule.observe(epoch, score);
+            if stopper.as_mut().is_some_and(|s: &mut EarlyStopper| s.observe(epoch, score).stop) {
+                break;
+            }
+        }
     }
     observer.timing(global_step, step_seconds);
     Ok(params)
@@ -405,13 +486,15 @@ fn evaluate(
     task: &TaskData,
     split_name: &str,
     split: &Split,
+    augmenter: Option<&ImageAugmenter>,
     device: &Device,
 ) -> candle_core::Result<Vec<MetricPoint>> {
     let mut loss_sum = 0f64;
     let mut predictions = Vec::with_capacity(split.len());
     let indices: Vec<usize> = (0..split.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
-        let logits = net.forward(task_idx, &batch_inputs(split, chunk, device)?)?;
+        let transform = augmenter.map_or(Transform::None, Transform::Normalize);
+        let logits = net.forward(task_idx, &batch_inputs(split, chunk, device, transform)?)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &batch_labels(split, chunk, device)?)?;
         loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
         predictions.extend(logits.argmax(D::Minus1)?.to_vec1::<u32>()?);
@@ -439,7 +522,28 @@ struct Update<'a> {
     global_step: u64,
     net: &'a MultiTaskNet,
     vars: &'a [Var],
-    optimizer: &'a mut FusedAdamW,
+    optimizer: &'a mut Optimizer,
+    /// Clip the combined gradient to this global norm before the step.
+    clip_norm: Option<f64>,
+}
+
+impl Update<'_> {
+    /// One optimiser step from `grads`, clipped first when the trial asks for it.
+    fn step(&mut self, mut grads: GradStore) -> candle_core::Result<()> {
+        if let Some(max_norm) = self.clip_norm {
+            clip_grad_norm(&mut grads, self.vars, max_norm)?;
+        }
+        self.optimizer.step(&grads)
+    }
+}
+
+/// The score that picks a run's best epoch, early stopping and reduce-on-plateau: the
+/// mean over tasks of validation accuracy, as the store's best epoch is chosen
+/// (`mtl_store::RunRecord::best_epoch`); `None` without validation splits.
+fn validation_score(points: &[MetricPoint]) -> Option<f64> {
+    let accuracies: Vec<f64> =
+        points.iter().filter(|p| p.key.split == "val" && p.key.metric == "accuracy").map(|p| p.value).collect();
+    (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
 }
 
 /// Weighs the step's task losses with the method and takes one optimiser step.
@@ -458,8 +562,8 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
             });
         }
         return match (total, penalty) {
-            (Some(total), Some(penalty)) => u.optimizer.backward_step(&(total + penalty)?),
-            (Some(total), None) => u.optimizer.backward_step(&total),
+            (Some(total), Some(penalty)) => u.step((total + penalty)?.backward()?),
+            (Some(total), None) => u.step(total.backward()?),
             (None, _) => Ok(()),
         };
     }
@@ -509,7 +613,7 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
                 Some(penalty) => (total + penalty)?,
                 None => total,
             };
-            u.optimizer.backward_step(&total)
+            u.step(total.backward()?)
         }
         (_, Some(gradients)) => {
             u.diagnostics.record_weights(decision.weights());
@@ -517,7 +621,7 @@ fn update(u: &mut Update) -> candle_core::Result<()> {
             if let Some(penalty) = penalty {
                 add_into(&mut grads, &penalty.backward()?, u.vars)?;
             }
-            u.optimizer.step(&grads)
+            u.step(grads)
         }
         (Decision::SharedGradient { .. } | Decision::ClippedLossWeights { .. }, None) => {
             candle_core::bail!("{} returned a gradient decision without being given gradients", u.method.name())

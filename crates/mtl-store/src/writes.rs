@@ -161,16 +161,16 @@ impl Store {
 /// names `point`, prints `mtl test hook: paused at POINT (DETAIL)` to stderr and sleeps
 /// 60 s, so that a test can kill the process exactly there. Points: `epoch-write`
 /// (inside an epoch's write transaction, before it commits) and `between-trials`
-/// (mtl-runner). Not meant for anything else: compiled only with the feature `test-hooks`
-/// or in a build with debug assertions (what `cargo test` builds), so a release binary
-/// never reads the variable; elsewhere it does nothing.
+/// (mtl-runner). Not meant for anything else: compiled only with the feature `test-hooks`,
+/// which the end-to-end tests turn on (mtl-cli's dev-dependencies), so a binary built
+/// for users never reads the variable; elsewhere it does nothing.
 #[doc(hidden)]
 pub fn test_pause(point: &str, detail: &str) {
-    #[cfg(any(feature = "test-hooks", debug_assertions))]
+    #[cfg(feature = "test-hooks")]
     if std::env::var("MTL_TEST_PAUSE_AT").is_ok_and(|at| at == point) {
         eprintln!("mtl test hook: paused at {point} ({detail})");
         std::thread::sleep(std::time::Duration::from_secs(60));
     }
-    #[cfg(not(any(feature = "test-hooks", debug_assertions)))]
+    #[cfg(not(feature = "test-hooks"))]
     let _ = (point, detail);
 }

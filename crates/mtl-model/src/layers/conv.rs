@@ -1,5 +1,6 @@
-//! [`Conv1d`] and [`Conv2d`]: stride-1 zero-padded convolutions with a fused
-//! bias, as candle custom ops over the kernels of `super::kernels`.
+//! [`Conv1d`] and [`Conv2d`]: zero-padded convolutions with a fused bias (stride 1,
+//! or any stride for [`Conv2d`]), as candle custom ops over the kernels of
+//! `super::kernels`.
 //!
 //! One op serves both: a 1-D convolution is a 2-D one over a single row
 //! (`[B, C, T]` is read as `[B, C, 1, T]`, the kernel `[O, C, k]` as `[O, C, 1, k]`).
@@ -48,7 +49,7 @@ impl Conv1d {
 
     /// `[B, in, T]` → `[B, out, T + 2·padding − k + 1]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding), Output::Full)
+        convolve(xs, &self.weight, self.bias.as_ref(), ((0, self.padding), 1), Output::Full)
     }
 
     /// `relu(forward(xs))` maxed over time in one op: `[B, in, T]` → `[B, out]`. The
@@ -56,7 +57,7 @@ impl Conv1d {
     /// routes it (candle's `max` gives it to every tied position: on padded text, to
     /// each all-padding window). The full-size output stays in per-chunk scratch memory.
     pub fn forward_relu_max_over_time(&self, xs: &Tensor) -> Result<Tensor> {
-        convolve(xs, &self.weight, self.bias.as_ref(), (0, self.padding), Output::MaxReluOverTime)
+        convolve(xs, &self.weight, self.bias.as_ref(), ((0, self.padding), 1), Output::MaxReluOverTime)
     }
 }
 
@@ -66,19 +67,32 @@ impl Module for Conv1d {
     }
 }
 
-/// 2-D convolution with a square kernel, stride 1, the same zero padding on
-/// every side, bias fused.
+/// 2-D convolution, the same zero padding on every side and the same stride along
+/// both axes (1 unless [`Conv2d::with_stride`] says otherwise), bias fused.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     weight: Tensor,
     bias: Option<Tensor>,
     padding: usize,
+    stride: usize,
 }
 
 impl Conv2d {
-    /// A convolution with `weight` `[out, in, kh, kw]` and optional `bias` `[out]`.
+    /// A stride-1 convolution with `weight` `[out, in, kh, kw]` and optional `bias` `[out]`.
     pub fn from_parts(weight: Tensor, bias: Option<Tensor>, padding: usize) -> Conv2d {
-        Conv2d { weight, bias, padding }
+        Conv2d { weight, bias, padding, stride: 1 }
+    }
+
+    /// The same convolution with `stride` (≥ 1; 0 is refused by `forward`) along both
+    /// axes, as PyTorch's `Conv2d(stride=…)`: output row `oy` reads input rows from
+    /// `oy·stride − padding`.
+    pub fn with_stride(self, stride: usize) -> Conv2d {
+        Conv2d { stride, ..self }
+    }
+
+    /// The stride along both axes.
+    pub fn stride(&self) -> usize {
+        self.stride
     }
 
     /// Creates the parameters `weight` `[out, in, k, k]` and `bias` `[out]` under `vb` as
@@ -93,16 +107,33 @@ impl Conv2d {
         init: InitScheme,
         vb: VarBuilder,
     ) -> Result<Conv2d> {
+        let conv = Conv2d::new_without_bias(in_channels, out_channels, kernel, padding, init, vb.clone())?;
+        let fan = Fan { inputs: in_channels, outputs: out_channels, receptive_field: kernel * kernel };
+        let bias = vb.get_with_hints(out_channels, "bias", init.bias(fan))?;
+        Ok(Conv2d { bias: Some(bias), ..conv })
+    }
+
+    /// As [`Conv2d::new`] without a bias (PyTorch's `bias=False`, as in ResNet, where a
+    /// batch norm follows): only `weight` is created under `vb`, drawn as `init` says.
+    pub fn new_without_bias(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        padding: usize,
+        init: InitScheme,
+        vb: VarBuilder,
+    ) -> Result<Conv2d> {
         let fan = Fan { inputs: in_channels, outputs: out_channels, receptive_field: kernel * kernel };
         let shape = (out_channels, in_channels, kernel, kernel);
         let weight = vb.get_with_hints(shape, "weight", init.weight(fan))?;
-        let bias = vb.get_with_hints(out_channels, "bias", init.bias(fan))?;
-        Ok(Conv2d { weight, bias: Some(bias), padding })
+        Ok(Conv2d { weight, bias: None, padding, stride: 1 })
     }
 
-    /// `[B, in, H, W]` → `[B, out, H + 2·padding − kh + 1, W + 2·padding − kw + 1]`.
+    /// `[B, in, H, W]` → `[B, out, Ho, Wo]` with `Ho = ⌊(H + 2·padding − kh) / stride⌋ + 1`
+    /// (likewise `Wo`).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        convolve(xs, &self.weight, self.bias.as_ref(), (self.padding, self.padding), Output::Full)
+        let geometry = ((self.padding, self.padding), self.stride);
+        convolve(xs, &self.weight, self.bias.as_ref(), geometry, Output::Full)
     }
 
     /// `relu(max_pool2x2(forward(xs)))` in one op: `[B, in, H, W]` →
@@ -110,7 +141,8 @@ impl Conv2d {
     /// row, but the full-size output and its gradient stay in per-chunk scratch
     /// memory instead of becoming tensors (the largest ones of a LeNet step).
     pub fn forward_pool_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        convolve(xs, &self.weight, self.bias.as_ref(), (self.padding, self.padding), Output::PooledRelu)
+        let geometry = ((self.padding, self.padding), self.stride);
+        convolve(xs, &self.weight, self.bias.as_ref(), geometry, Output::PooledRelu)
     }
 }
 
@@ -120,25 +152,22 @@ impl Module for Conv2d {
     }
 }
 
-fn convolve(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    padding: (usize, usize),
-    output: Output,
-) -> Result<Tensor> {
+/// Padding (rows, columns) and stride.
+type Spacing = ((usize, usize), usize);
+
+fn convolve(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spacing: Spacing, output: Output) -> Result<Tensor> {
     // The kernels read contiguous memory; `contiguous` is free when it already is.
     let bias = match bias {
         Some(bias) => bias.contiguous()?,
         // A constant zero bias keeps one op for both cases; it needs no gradient.
         None => Tensor::zeros(weight.dim(0)?, weight.dtype(), weight.device())?,
     };
-    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { padding, output, winners: Mutex::new(None) })
+    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { spacing, output, winners: Mutex::new(None) })
 }
 
-/// `(x, weight, bias)` → the convolution (pooled if `output` says so); `padding` is (rows, columns).
+/// `(x, weight, bias)` → the convolution (pooled if `output` says so).
 struct ConvOp {
-    padding: (usize, usize),
+    spacing: Spacing,
     output: Output,
     /// A pooled output's winners, recorded by the forward pass for the backward pass
     /// (one op value per application, so it holds one forward's record).
@@ -148,14 +177,14 @@ struct ConvOp {
 /// `(x, weight, output gradient)` → dW, db and (if `with_input`) dX, flattened
 /// and concatenated in that order, so that one pass computes all three.
 struct ConvBackwardOp {
-    padding: (usize, usize),
+    spacing: Spacing,
     with_input: bool,
     output: Output,
     /// The forward pass's winners when its output was pooled.
     winners: Option<Arc<Vec<Winner>>>,
 }
 
-fn geometry(input: &Layout, weight: &Layout, (pad_height, pad_width): (usize, usize)) -> Result<Geometry> {
+fn geometry(input: &Layout, weight: &Layout, ((pad_height, pad_width), stride): Spacing) -> Result<Geometry> {
     let (batch, in_channels, in_height, in_width, out_channels, weight_channels, kernel_height, kernel_width) =
         match (input.dims(), weight.dims()) {
             (&[b, c, t], &[o, wc, k]) => (b, c, 1, t, o, wc, 1, k),
@@ -166,6 +195,9 @@ fn geometry(input: &Layout, weight: &Layout, (pad_height, pad_width): (usize, us
         };
     if weight_channels != in_channels {
         candle_core::bail!("conv: the input has {in_channels} channels, the kernel {weight_channels}");
+    }
+    if stride == 0 {
+        candle_core::bail!("conv: stride 0");
     }
     if [in_channels, in_height, in_width, out_channels, kernel_height, kernel_width].contains(&0) {
         candle_core::bail!("conv: empty input {:?} or kernel {:?}", input.dims(), weight.dims());
@@ -183,6 +215,7 @@ fn geometry(input: &Layout, weight: &Layout, (pad_height, pad_width): (usize, us
         kernel_width,
         pad_height,
         pad_width,
+        stride,
     })
 }
 
@@ -218,7 +251,7 @@ impl CustomOp3 for ConvOp {
         bias: &CpuStorage,
         bias_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let geometry = geometry(input_layout, weight_layout, self.padding)?;
+        let geometry = geometry(input_layout, weight_layout, self.spacing)?;
         if bias_layout.dims() != [geometry.out_channels] {
             candle_core::bail!("conv: bias {:?} for {} output channels", bias_layout.dims(), geometry.out_channels);
         }
@@ -253,7 +286,7 @@ impl CustomOp3 for ConvOp {
         if self.output != Output::Full && winners.is_none() {
             candle_core::bail!("conv: backward before forward");
         }
-        let backward = ConvBackwardOp { padding: self.padding, with_input, output: self.output, winners };
+        let backward = ConvBackwardOp { spacing: self.spacing, with_input, output: self.output, winners };
         // No backward of the backward: gradients of gradients are not needed.
         let packed = input.apply_op3_no_bwd(weight, &output_grad.contiguous()?, &backward)?;
         let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
@@ -281,7 +314,7 @@ impl CustomOp3 for ConvBackwardOp {
         output_grad: &CpuStorage,
         output_grad_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let geometry = geometry(input_layout, weight_layout, self.padding)?;
+        let geometry = geometry(input_layout, weight_layout, self.spacing)?;
         if output_grad_layout.shape() != &output_shape(input_layout, &geometry, self.output) {
             candle_core::bail!("conv backward: output gradient {:?}", output_grad_layout.dims());
         }

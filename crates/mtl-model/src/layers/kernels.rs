@@ -15,8 +15,9 @@ use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
 /// bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
 pub(super) const SAMPLES_PER_CHUNK: usize = 8;
 
-/// Shapes of a stride-1, zero-padded convolution of `[B, C, H, W]` by
-/// `[O, C, kh, kw]` (a 1-D convolution is the case `H = kh = 1`, no row padding).
+/// Shapes of a zero-padded convolution of `[B, C, H, W]` by `[O, C, kh, kw]` with
+/// the same stride along both axes (a 1-D convolution is the case `H = kh = 1`, no
+/// row padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Geometry {
     pub(super) batch: usize,
@@ -28,15 +29,17 @@ pub(super) struct Geometry {
     pub(super) kernel_width: usize,
     pub(super) pad_height: usize,
     pub(super) pad_width: usize,
+    /// At least 1.
+    pub(super) stride: usize,
 }
 
 impl Geometry {
     pub(super) fn out_height(&self) -> usize {
-        self.in_height + 2 * self.pad_height + 1 - self.kernel_height
+        (self.in_height + 2 * self.pad_height - self.kernel_height) / self.stride + 1
     }
 
     pub(super) fn out_width(&self) -> usize {
-        self.in_width + 2 * self.pad_width + 1 - self.kernel_width
+        (self.in_width + 2 * self.pad_width - self.kernel_width) / self.stride + 1
     }
 
     /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
@@ -57,17 +60,24 @@ impl Geometry {
         self.out_channels * self.positions()
     }
 
-    /// The output columns `lo..hi` whose input column (`ox + j − pad`) lies inside the image.
+    /// The output columns `lo..hi` whose input column (`ox·stride + j − pad`) lies inside
+    /// the image; output column `lo` reads input column [`Self::first_input_column`].
     fn valid_columns(&self, j: usize) -> (usize, usize) {
         let out_width = self.out_width();
-        let lo = self.pad_width.saturating_sub(j).min(out_width);
-        let hi = (self.in_width + self.pad_width).saturating_sub(j).min(out_width).max(lo);
+        let lo = self.pad_width.saturating_sub(j).div_ceil(self.stride).min(out_width);
+        let hi = (self.in_width + self.pad_width).saturating_sub(j).div_ceil(self.stride).min(out_width).max(lo);
         (lo, hi)
+    }
+
+    /// The input column that output column `lo` (from [`Self::valid_columns`]) reads
+    /// through kernel column `j`.
+    fn first_input_column(&self, lo: usize, j: usize) -> usize {
+        lo * self.stride + j - self.pad_width
     }
 
     /// The input row read by output row `oy` through kernel row `i`, if inside the image.
     fn input_row(&self, oy: usize, i: usize) -> Option<usize> {
-        (oy + i).checked_sub(self.pad_height).filter(|&row| row < self.in_height)
+        (oy * self.stride + i).checked_sub(self.pad_height).filter(|&row| row < self.in_height)
     }
 }
 
@@ -76,6 +86,7 @@ impl Geometry {
 /// patches of several samples can sit side by side in one matrix.
 fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T], row_stride: usize) {
     let (width, out_width, positions) = (geometry.in_width, geometry.out_width(), geometry.positions());
+    let stride = geometry.stride;
     let zero = T::from_f64(0.0);
     let mut row_idx = 0;
     for channel in 0..geometry.in_channels {
@@ -93,7 +104,12 @@ fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T], row_s
                     out[..lo].fill(zero);
                     out[hi..].fill(zero);
                     if lo < hi {
-                        out[lo..hi].copy_from_slice(&source[lo + j - geometry.pad_width..hi + j - geometry.pad_width]);
+                        let source = &source[geometry.first_input_column(lo, j)..];
+                        if stride == 1 {
+                            out[lo..hi].copy_from_slice(&source[..hi - lo]);
+                        } else {
+                            out[lo..hi].iter_mut().zip(source.iter().step_by(stride)).for_each(|(o, &v)| *o = v);
+                        }
                     }
                 }
             }
@@ -105,6 +121,7 @@ fn im2col<T: Element>(geometry: &Geometry, input: &[T], columns: &mut [T], row_s
 /// positions it was read from (`input_grad` must start at zero).
 fn col2im<T: Element>(geometry: &Geometry, columns: &[T], row_stride: usize, input_grad: &mut [T]) {
     let (width, out_width, positions) = (geometry.in_width, geometry.out_width(), geometry.positions());
+    let stride = geometry.stride;
     let mut row_idx = 0;
     for channel in 0..geometry.in_channels {
         for i in 0..geometry.kernel_height {
@@ -118,9 +135,11 @@ fn col2im<T: Element>(geometry: &Geometry, columns: &[T], row_stride: usize, inp
                 for (oy, out) in row.chunks_exact(out_width).enumerate() {
                     let Some(input_row) = geometry.input_row(oy, i) else { continue };
                     let target = &mut input_grad[(channel * geometry.in_height + input_row) * width..][..width];
-                    let target = &mut target[lo + j - geometry.pad_width..hi + j - geometry.pad_width];
-                    for (t, &g) in target.iter_mut().zip(&out[lo..hi]) {
-                        *t += g;
+                    let target = &mut target[geometry.first_input_column(lo, j)..];
+                    if stride == 1 {
+                        target.iter_mut().zip(&out[lo..hi]).for_each(|(t, &g)| *t += g);
+                    } else {
+                        target.iter_mut().step_by(stride).zip(&out[lo..hi]).for_each(|(t, &g)| *t += g);
                     }
                 }
             }

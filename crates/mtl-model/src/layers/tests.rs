@@ -8,23 +8,7 @@ use candle_core::{DType, Device, Module, Result, Tensor, Var, D};
 
 use super::{max_pool2x2, max_pool2x2_relu, Conv1d, Conv2d};
 use crate::init::{InitScheme, SeededBackend};
-use crate::testing::{check_gradients, random, weighted_sum};
-
-fn random_var(shape: &[usize], seed: u64, dtype: DType) -> Result<Var> {
-    Var::from_tensor(&random(shape, seed)?.to_dtype(dtype)?)
-}
-
-fn values(tensor: &Tensor) -> Result<Vec<f64>> {
-    tensor.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()
-}
-
-fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) -> Result<()> {
-    assert_eq!(ours.dims(), reference.dims(), "{what}: shape");
-    for (i, (a, b)) in values(ours)?.into_iter().zip(values(reference)?).enumerate() {
-        assert!((a - b).abs() <= tolerance * (1.0 + b.abs()), "{what}[{i}]: ours {a}, reference {b}");
-    }
-    Ok(())
-}
+use crate::testing::{assert_close, check_gradients, random, random_var, values, weighted_sum};
 
 /// Every element of every variable against finite differences.
 fn check_finite_differences(vars: &[(&str, &Var)], loss: impl Fn() -> Result<Tensor>) -> Result<()> {

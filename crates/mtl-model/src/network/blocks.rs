@@ -1,24 +1,33 @@
 //! The trunk as a list of blocks, and the pieces the strategies build from it.
 //!
-//! Every trunk is three blocks, so that the strategies can act between them
-//! (cross-stitch mixes after each, PLE's levels cover ranges of them, MTAN
-//! masks each one's output):
+//! Every trunk is a list of blocks ([`TrunkSpec::block_names`]), so that the strategies
+//! can act between them (cross-stitch mixes after each, PLE's levels cover ranges of
+//! them, MTAN masks each one's output). The first three trunks are three blocks:
 //!
 //! | block | sequence trunk | LeNet trunk | TextCNN |
 //! |---|---|---|---|
 //! | `conv1` | conv k3 → relu: `[B, width, T]` → `[B, hidden, T]` | conv 5×5 → pool → relu | convs k3, k4, k5 → relu → max over time, concatenated |
 //! | `conv2` | conv k3 → relu → max over time → `[B, hidden]` | conv 5×5 → pool → relu | (none) |
 //! | `fc` | dropout → linear → relu | flatten → dropout → linear → relu (50) | dropout |
+//!
+//! The others: ResNet's `stage1` (stem and stage 1), `stage2`, `stage3`, `stage4` (then
+//! global average pooling and dropout); the Transformer's `layer1`…`layerN` (the last one
+//! then final norm and pooling); the recurrent trunk's `recurrent` and `pool` (then
+//! dropout); the MLP's `fc1`…`fcN` (dropout → linear → relu). Sequences between blocks
+//! are `[B, channels, T]`, whatever the trunk.
 
 use candle_core::{Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 
+use super::resnet::ResNetStage;
+use super::text_encoders::{RecurrentBlock, TransformerBlock};
 use super::{InputSpec, TrunkSpec, LENET_REPRESENTATION, TEXTCNN_WIDTHS};
 use crate::init::{linear, InitScheme};
-use crate::layers::{Conv1d, Conv2d};
-use mtl_data::Rng;
+use crate::layers::{BatchNorm2d, Conv1d, Conv2d};
+pub(crate) use crate::pass::Dropout;
 
-/// Names of the trunk's blocks, in order; they prefix the blocks' parameters.
+/// Names of the blocks of the sequence, LeNet and TextCNN trunks, in order; they prefix
+/// the blocks' parameters.
 pub(crate) const BLOCK_NAMES: [&str; 3] = ["conv1", "conv2", "fc"];
 
 /// The shape of the activations between blocks (batch dimension left out).
@@ -28,6 +37,9 @@ pub(crate) enum Features {
     Sequence { channels: usize },
     /// `[channels, height, width]` feature maps.
     Maps { channels: usize, height: usize, width: usize },
+    /// `[channels, height, width]` feature maps of any size, which gates read averaged
+    /// over positions (ResNet).
+    PooledMaps { channels: usize },
     /// `[size]`.
     Vector { size: usize },
 }
@@ -36,7 +48,9 @@ impl Features {
     /// The channel dimension (dim 1 of the batch), which attention masks act on.
     pub(crate) fn channels(self) -> usize {
         match self {
-            Features::Sequence { channels } | Features::Maps { channels, .. } => channels,
+            Features::Sequence { channels } | Features::Maps { channels, .. } | Features::PooledMaps { channels } => {
+                channels
+            }
             Features::Vector { size } => size,
         }
     }
@@ -44,15 +58,24 @@ impl Features {
     /// Size of [`gate_features`] of such an activation.
     pub(crate) fn gate_size(self) -> usize {
         match self {
-            Features::Sequence { channels } => channels,
+            Features::Sequence { channels } | Features::PooledMaps { channels } => channels,
             Features::Maps { channels, height, width } => channels * height * width,
             Features::Vector { size } => size,
         }
     }
+
+    /// What a gate (MMoE, CGC, PLE) reads of an activation of this shape: `[B, gate_size]`.
+    /// Sequences are averaged over time (their length varies); maps are flattened, or
+    /// averaged over positions.
+    pub(crate) fn gate_input(self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Features::PooledMaps { .. } => xs.mean((2, 3)),
+            _ => gate_features(xs),
+        }
+    }
 }
 
-/// What a gate (MMoE, CGC, PLE) reads of an activation: `[B, gate_size]`.
-/// Sequences are averaged over time (their length varies); maps are flattened.
+/// What a gate reads of a sequence, map or vector activation (see [`Features::gate_input`]).
 pub(crate) fn gate_features(xs: &Tensor) -> Result<Tensor> {
     match xs.rank() {
         3 => xs.mean(D::Minus1),
@@ -60,10 +83,20 @@ pub(crate) fn gate_features(xs: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// The activation shapes at the trunk's block boundaries: `[input, after conv1, after conv2, after fc]`.
-pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<[Features; 4]> {
+/// The activation shapes at the trunk's block boundaries: the input, then the output of
+/// each block (`[input, after conv1, after conv2, after fc]` for the first three trunks).
+pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Vec<Features>> {
+    if matches!(input, InputSpec::Features { .. }) {
+        trunk.check_input(input)?;
+    }
+    if let Some(shapes) = super::text_encoders::boundaries(trunk, input)? {
+        return Ok(shapes);
+    }
+    if let Some(shapes) = super::resnet::boundaries(trunk, input)? {
+        return Ok(shapes);
+    }
     Ok(match (trunk, *input) {
-        (TrunkSpec::Sequence { width, hidden, .. }, _) => [
+        (TrunkSpec::Sequence { width, hidden, .. }, _) => vec![
             Features::Sequence { channels: width },
             Features::Sequence { channels: hidden },
             Features::Vector { size: hidden },
@@ -77,54 +110,55 @@ pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<[Feature
             if h2 == 0 || w2 == 0 {
                 candle_core::bail!("the lenet trunk needs images of at least 16×16, got {height}×{width}");
             }
-            [
+            vec![
                 Features::Maps { channels, height, width },
                 Features::Maps { channels: 10, height: h1, width: w1 },
                 Features::Maps { channels: 20, height: h2, width: w2 },
                 Features::Vector { size: LENET_REPRESENTATION },
             ]
         }
-        (TrunkSpec::LeNet, InputSpec::Text { .. }) => {
+        (TrunkSpec::LeNet, _) => {
             candle_core::bail!("the lenet trunk reads images only; use the sequence trunk for text tasks")
         }
         (TrunkSpec::TextCnn { width, filters }, InputSpec::Text { .. }) => {
             let size = TEXTCNN_WIDTHS.len() * filters;
-            [
+            vec![
                 Features::Sequence { channels: width },
                 Features::Vector { size },
                 Features::Vector { size },
                 Features::Vector { size },
             ]
         }
-        (TrunkSpec::TextCnn { .. }, InputSpec::Image { .. }) => {
+        (TrunkSpec::TextCnn { .. }, _) => {
             candle_core::bail!("the textcnn trunk reads text only; use the sequence trunk for image tasks")
+        }
+        (TrunkSpec::Mlp { depth: 0, .. }, _) => candle_core::bail!("the mlp trunk needs at least 1 layer"),
+        (TrunkSpec::Mlp { width, depth }, InputSpec::Features { size }) => std::iter::once(Features::Vector { size })
+            .chain((0..depth).map(|_| Features::Vector { size: width }))
+            .collect(),
+        (other, _) => {
+            other.check_input(input)?;
+            candle_core::bail!("the {} trunk has no blocks for {input:?}", other.name())
         }
     })
 }
 
-/// Dropout masks for the features entering `fc`, drawn from mtl-lab's seeded
-/// generator (candle's cannot be seeded); `Dropout::off()` in evaluation.
-pub(crate) struct Dropout<'a>(Option<(f64, &'a mut Rng)>);
+/// A batch norm with the name its parameters have (`trunk.stage1.stem.bn`), under which
+/// checkpoints store its running statistics.
+#[derive(Clone, Debug)]
+pub(crate) struct NamedBatchNorm {
+    pub(crate) name: String,
+    pub(crate) norm: BatchNorm2d,
+}
 
-impl<'a> Dropout<'a> {
-    pub(crate) fn new(p: f64, rng: &'a mut Rng) -> Dropout<'a> {
-        Dropout(Some((p, rng)))
+impl NamedBatchNorm {
+    /// `weight` and `bias` `[channels]` under `vb`.
+    pub(crate) fn new(channels: usize, vb: VarBuilder) -> Result<NamedBatchNorm> {
+        Ok(NamedBatchNorm { name: vb.prefix(), norm: BatchNorm2d::new(channels, vb)? })
     }
 
-    pub(crate) fn off() -> Dropout<'static> {
-        Dropout(None)
-    }
-
-    fn apply(&mut self, xs: &Tensor) -> Result<Tensor> {
-        let Some((p, rng)) = &mut self.0 else { return Ok(xs.clone()) };
-        if *p <= 0.0 {
-            return Ok(xs.clone());
-        }
-        // Inverted dropout: kept features are scaled by 1/(1-p).
-        let keep: Vec<f32> =
-            (0..xs.elem_count()).map(|_| if rng.chance(*p) { 0.0 } else { (1.0 / (1.0 - *p)) as f32 }).collect();
-        let mask = Tensor::from_vec(keep, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
-        xs * mask
+    pub(crate) fn forward(&self, xs: &Tensor, dropout: &Dropout) -> Result<Tensor> {
+        self.norm.forward_t(xs, dropout.training())
     }
 }
 
@@ -141,6 +175,17 @@ pub(crate) enum Block {
     Identity,
     /// TextCNN's last block: dropout only.
     Dropout,
+    /// A ResNet stage (the first with the stem, the last with the pooling).
+    ResNet(ResNetStage),
+    /// A Transformer encoder layer (the last with the final norm and the pooling).
+    Transformer(TransformerBlock),
+    /// The recurrent trunk's layer or its pooling.
+    Recurrent(RecurrentBlock),
+    /// An MLP layer: dropout (the last one only) → linear → relu.
+    Mlp {
+        fc: Linear,
+        last: bool,
+    },
 }
 
 impl Block {
@@ -153,8 +198,17 @@ impl Block {
         vb: VarBuilder,
     ) -> Result<Block> {
         let shapes = boundaries(trunk, input)?;
-        let vb = vb.pp(BLOCK_NAMES[index]);
+        let vb = vb.pp(&trunk.block_names()[index]);
         Ok(match (trunk, index) {
+            (TrunkSpec::ResNet { depth, width, stem }, _) => {
+                Block::ResNet(ResNetStage::new(depth, width, stem, input, index, init, vb)?)
+            }
+            (TrunkSpec::Transformer { .. }, _) => Block::Transformer(TransformerBlock::new(trunk, index, init, vb)?),
+            (TrunkSpec::Recurrent { .. }, _) => Block::Recurrent(RecurrentBlock::new(trunk, index, init, vb)?),
+            (TrunkSpec::Mlp { depth, .. }, _) => Block::Mlp {
+                fc: linear(shapes[index].gate_size(), shapes[index + 1].channels(), init, vb)?,
+                last: index + 1 == depth,
+            },
             (TrunkSpec::TextCnn { width, filters }, 0) => Block::TextCnnConvs(
                 TEXTCNN_WIDTHS
                     .iter()
@@ -175,6 +229,14 @@ impl Block {
         })
     }
 
+    /// The batch norms of this block, with their names.
+    pub(crate) fn batch_norms(&self) -> Vec<NamedBatchNorm> {
+        match self {
+            Block::ResNet(stage) => stage.batch_norms(),
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &mut Dropout) -> Result<Tensor> {
         match self {
             Block::SequenceConv1(conv) => conv.forward(xs)?.relu(),
@@ -188,6 +250,13 @@ impl Block {
             }
             Block::Identity => Ok(xs.clone()),
             Block::Dropout => dropout.apply(xs),
+            Block::ResNet(stage) => stage.forward(xs, dropout),
+            Block::Transformer(layer) => layer.forward(xs, dropout),
+            Block::Recurrent(block) => block.forward(xs, dropout),
+            Block::Mlp { fc, last } => {
+                let xs = if *last { dropout.apply(xs)? } else { xs.clone() };
+                fc.forward(&xs)?.relu()
+            }
         }
     }
 }
@@ -212,6 +281,10 @@ impl Column {
 
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &mut Dropout) -> Result<Tensor> {
         self.blocks.iter().try_fold(xs.clone(), |xs, block| block.forward(&xs, dropout))
+    }
+
+    pub(crate) fn batch_norms(&self) -> Vec<NamedBatchNorm> {
+        self.blocks.iter().flat_map(Block::batch_norms).collect()
     }
 }
 
@@ -245,11 +318,11 @@ impl Head {
     pub(crate) fn new(trunk: TrunkSpec, n_classes: usize, init: InitScheme, vb: VarBuilder) -> Result<Head> {
         let input = trunk.representation();
         Ok(match trunk {
-            TrunkSpec::Sequence { .. } | TrunkSpec::TextCnn { .. } => Head::Linear(linear(input, n_classes, init, vb)?),
             TrunkSpec::LeNet => Head::Mlp(
                 linear(input, LENET_REPRESENTATION, init, vb.pp("fc1"))?,
                 linear(LENET_REPRESENTATION, n_classes, init, vb.pp("fc2"))?,
             ),
+            _ => Head::Linear(linear(input, n_classes, init, vb)?),
         })
     }
 

@@ -4,7 +4,7 @@
 use candle_core::{Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 
-use super::blocks::{boundaries, gate_features, ChannelLinear, Column, Dropout, BLOCK_NAMES};
+use super::blocks::{boundaries, ChannelLinear, Column, Dropout, Features, NamedBatchNorm};
 use super::{InputSpec, Sharing, TaskSpec, TrunkSpec};
 use crate::init::{linear, InitScheme};
 
@@ -33,11 +33,12 @@ pub(crate) struct ExpertLevel {
     task_experts: Vec<Vec<Column>>,
     gates: Vec<Linear>,
     shared_gate: Option<Linear>,
+    /// The shape of the level's input, which its gates read.
+    gate_input: Features,
 }
 
 /// The blocks each PLE level covers: one block per level, the last level takes the rest.
-fn level_ranges(levels: usize) -> Vec<std::ops::Range<usize>> {
-    let n_blocks = BLOCK_NAMES.len();
+fn level_ranges(levels: usize, n_blocks: usize) -> Vec<std::ops::Range<usize>> {
     (0..levels).map(|k| if k + 1 == levels { k..n_blocks } else { k..k + 1 }).collect()
 }
 
@@ -52,7 +53,8 @@ impl Trunk {
         vb: VarBuilder,
     ) -> Result<Trunk> {
         let input: &InputSpec = &tasks[0].input;
-        let all_blocks = 0..BLOCK_NAMES.len();
+        let block_names = trunk.block_names();
+        let all_blocks = 0..block_names.len();
         let per_task_columns = || -> Result<Vec<Column>> {
             tasks
                 .iter()
@@ -69,23 +71,23 @@ impl Trunk {
                 // α starts at `init` on the diagonal and shares the rest equally, so rows sum to 1
                 // (Misra et al. 2016 found (α_self, α_other) = (0.9, 0.1) best for two tasks).
                 let mut stitches = Vec::new();
-                for name in BLOCK_NAMES {
+                for name in &block_names {
                     let alpha = vb.pp("stitch").get_with_hints((n, n), name, candle_nn::Init::Const(0.0))?;
                     stitches.push(alpha);
                 }
                 Trunk::Columns { columns: per_task_columns()?, stitches }
             }
             Sharing::Mmoe { experts } => {
-                let level = ExpertLevel::new(trunk, tasks, 0..3, (experts, 0), false, init, vb.pp("level1"))?;
+                let level = ExpertLevel::new(trunk, tasks, all_blocks, (experts, 0), false, init, vb.pp("level1"))?;
                 Trunk::Experts(vec![level])
             }
             Sharing::Cgc { experts, task_experts } => {
                 let level =
-                    ExpertLevel::new(trunk, tasks, 0..3, (experts, task_experts), false, init, vb.pp("level1"))?;
+                    ExpertLevel::new(trunk, tasks, all_blocks, (experts, task_experts), false, init, vb.pp("level1"))?;
                 Trunk::Experts(vec![level])
             }
             Sharing::Ple { experts, task_experts, levels } => {
-                let ranges = level_ranges(levels);
+                let ranges = level_ranges(levels, block_names.len());
                 let n_levels = ranges.len();
                 let levels = ranges
                     .into_iter()
@@ -104,7 +106,7 @@ impl Trunk {
                 for task in tasks {
                     let vb = vb.pp("attention").pp(&task.name);
                     let mut task_masks = Vec::new();
-                    for (block, name) in BLOCK_NAMES.iter().enumerate() {
+                    for (block, name) in block_names.iter().enumerate() {
                         let channels = shapes[block + 1].channels();
                         // The first mask sees the shared features; later ones also the task's
                         // attended features of the block before, passed through this block.
@@ -116,6 +118,18 @@ impl Trunk {
                 Trunk::Attention { shared: Column::new(trunk, input, all_blocks, init, vb)?, masks }
             }
         })
+    }
+
+    /// Every batch norm of the trunk, with its name.
+    pub(crate) fn batch_norms(&self) -> Vec<NamedBatchNorm> {
+        let columns: Vec<&Column> = match self {
+            Trunk::Shared(column) | Trunk::Attention { shared: column, .. } => vec![column],
+            Trunk::Columns { columns, .. } => columns.iter().collect(),
+            Trunk::Experts(levels) => {
+                levels.iter().flat_map(|level| level.shared.iter().chain(level.task_experts.iter().flatten())).collect()
+            }
+        };
+        columns.into_iter().flat_map(Column::batch_norms).collect()
     }
 
     /// The representations of `tasks` (indices into the model's tasks), which all read `xs`: one per task.
@@ -215,7 +229,8 @@ impl ExpertLevel {
         vb: VarBuilder,
     ) -> Result<ExpertLevel> {
         let input = &tasks[0].input;
-        let gate_size = boundaries(trunk, input)?[blocks.start].gate_size();
+        let gate_input = boundaries(trunk, input)?[blocks.start];
+        let gate_size = gate_input.gate_size();
         let expert = |vb: VarBuilder| Column::new(trunk, input, blocks.clone(), init, vb);
         let shared = (0..n_shared).map(|e| expert(vb.pp("shared").pp(e))).collect::<Result<_>>()?;
         let mut task_experts = Vec::new();
@@ -230,7 +245,7 @@ impl ExpertLevel {
         } else {
             None
         };
-        Ok(ExpertLevel { shared, task_experts, gates, shared_gate })
+        Ok(ExpertLevel { shared, task_experts, gates, shared_gate, gate_input })
     }
 
     /// Every task's output, and the next level's shared input (when this level has a shared gate).
@@ -248,12 +263,12 @@ impl ExpertLevel {
             let mut outputs = experts.iter().map(|e| e.forward(input, dropout)).collect::<Result<Vec<_>>>()?;
             all_outputs.extend(outputs.iter().cloned());
             outputs.extend(shared_outputs.iter().cloned());
-            task_outputs.push(mix(&outputs, &gate.forward(&gate_features(input)?)?)?);
+            task_outputs.push(mix(&outputs, &gate.forward(&self.gate_input.gate_input(input)?)?)?);
         }
         let shared = match &self.shared_gate {
             Some(gate) => {
                 all_outputs.extend(shared_outputs);
-                Some(mix(&all_outputs, &gate.forward(&gate_features(shared_input)?)?)?)
+                Some(mix(&all_outputs, &gate.forward(&self.gate_input.gate_input(shared_input)?)?)?)
             }
             None => None,
         };

@@ -3,6 +3,7 @@
 //! ([`Strategy`], [`Sharing`], with their names and validation), the trunk
 //! ([`TrunkSpec`], [`ImageStem`]) and the whole [`ModelSpec`].
 
+use super::TrunkSpec;
 use crate::init::InitScheme;
 
 /// What a task's inputs look like.
@@ -22,6 +23,12 @@ pub enum InputSpec {
         /// Number of token ids, padding included.
         vocab_size: usize,
     },
+    /// Numeric feature vectors `[B, size]` (the MLP trunk's input; no data format
+    /// produces them yet).
+    Features {
+        /// Features per example.
+        size: usize,
+    },
 }
 
 impl InputSpec {
@@ -29,6 +36,7 @@ impl InputSpec {
         match self {
             InputSpec::Image { .. } => "image",
             InputSpec::Text { .. } => "text",
+            InputSpec::Features { .. } => "features",
         }
     }
 }
@@ -133,7 +141,8 @@ pub enum Sharing {
         experts: usize,
         /// Experts of each task per level.
         task_experts: usize,
-        /// Levels (1 to 3): each of the first levels covers one trunk block, the last the rest.
+        /// Levels (1 to the trunk's block count, [`TrunkSpec::n_blocks`]): each of the first
+        /// levels covers one trunk block, the last the rest.
         levels: usize,
     },
     /// See [`Strategy::Mtan`].
@@ -195,7 +204,8 @@ impl Sharing {
         format!("{}({})", self.strategy().name(), shown.join(", "))
     }
 
-    /// Whether the hyperparameters are usable; the message says which is not.
+    /// Whether the hyperparameters are usable on any trunk ([`Sharing::validate_for`] checks them
+    /// against one); the message says which is not.
     pub fn validate(&self) -> std::result::Result<(), String> {
         match *self {
             Sharing::Soft { weight } if !(weight.is_finite() && weight >= 0.0) => {
@@ -208,47 +218,30 @@ impl Sharing {
             Sharing::Cgc { experts: 0, task_experts: 0 } | Sharing::Ple { experts: 0, task_experts: 0, .. } => {
                 Err("experts and task_experts cannot both be 0".into())
             }
-            Sharing::Ple { levels, .. } if !(1..=3).contains(&levels) => {
-                Err(format!("ple levels must be 1, 2 or 3 (the trunk has 3 blocks), got {levels}"))
+            Sharing::Ple { levels: 0, .. } => Err("ple needs at least 1 level".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Sharing::validate`], and whether the strategy fits `trunk`: PLE has at most one
+    /// level per trunk block.
+    pub fn validate_for(&self, trunk: &TrunkSpec) -> std::result::Result<(), String> {
+        self.validate()?;
+        let n_blocks = trunk.n_blocks();
+        match *self {
+            Sharing::Ple { levels, .. } if levels > n_blocks => {
+                let allowed: Vec<String> = (1..=n_blocks).map(|n| n.to_string()).collect();
+                let allowed = match allowed.split_last() {
+                    Some((last, [])) => last.clone(),
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => "none".into(),
+                };
+                let blocks = if n_blocks == 1 { "block" } else { "blocks" };
+                Err(format!("ple levels must be {allowed} (the trunk has {n_blocks} {blocks}), got {levels}"))
             }
             _ => Ok(()),
         }
     }
-}
-
-/// The shape of the shared trunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrunkSpec {
-    /// Stems turn images and texts into sequences of `width` channels; the
-    /// trunk is a 1-D CNN with `hidden` channels and a `hidden`-sized output.
-    Sequence {
-        /// Channels of the sequence the stems produce.
-        width: usize,
-        /// Channels of the trunk and size of the shared representation.
-        hidden: usize,
-        /// How images become sequences.
-        image_stem: ImageStem,
-    },
-    /// The LeNet trunk for images (no stems), representation of size 50.
-    LeNet,
-    /// TextCNN (Kim 2014) for text: token embeddings of `width`, convolutions of widths 3, 4
-    /// and 5 with `filters` maps each → relu → max over time, concatenated (3·`filters`).
-    TextCnn {
-        /// Embedding size.
-        width: usize,
-        /// Feature maps per convolution width.
-        filters: usize,
-    },
-}
-
-/// How the sequence trunk's image stem reads an image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageStem {
-    /// A 5×5 convolution (16 maps) → relu → 2×2 max-pool, then the pooled rows
-    /// as a sequence: stronger (MNIST), and slower.
-    Conv,
-    /// The rows themselves as the sequence: cheapest.
-    Rows,
 }
 
 /// The whole architecture.
@@ -260,25 +253,10 @@ pub struct ModelSpec {
     pub sharing: Sharing,
     /// The trunk.
     pub trunk: TrunkSpec,
-    /// Probability of zeroing each feature entering the trunk's last layer, in training.
+    /// Probability of zeroing each feature entering the trunk's last layer (the heads, after
+    /// ResNet's pooling and the recurrent trunk's), in training; the Transformer also drops
+    /// its embedded input and inside each layer.
     pub dropout: f64,
     /// How linear, convolution and embedding layers draw their initial values.
     pub init: InitScheme,
-}
-
-/// Size of the LeNet trunk's output.
-pub(super) const LENET_REPRESENTATION: usize = 50;
-
-/// TextCNN's convolution widths (Kim 2014).
-pub(super) const TEXTCNN_WIDTHS: [usize; 3] = [3, 4, 5];
-
-impl TrunkSpec {
-    /// Size of the representation the heads read.
-    pub fn representation(&self) -> usize {
-        match self {
-            TrunkSpec::Sequence { hidden, .. } => *hidden,
-            TrunkSpec::LeNet => LENET_REPRESENTATION,
-            TrunkSpec::TextCnn { filters, .. } => TEXTCNN_WIDTHS.len() * filters,
-        }
-    }
 }

@@ -3,6 +3,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Embedding, Module, VarBuilder};
 
+use super::text_encoders::TransformerStem;
 use super::{ImageStem, InputSpec, TrunkSpec};
 use crate::init::InitScheme;
 use crate::layers::{Conv1d, Conv2d};
@@ -18,6 +19,8 @@ pub(crate) enum Stem {
     Image { local: Option<Conv2d>, rows: Conv1d },
     /// Tokens as a sequence: `[B, T]` → `[B, width, T]`.
     Text { embedding: Embedding },
+    /// The Transformer trunk's: embeddings, CLS and positions.
+    Transformer(TransformerStem),
 }
 
 fn conv_k3(in_channels: usize, out_channels: usize, init: InitScheme, vb: VarBuilder) -> Result<Conv1d> {
@@ -29,8 +32,17 @@ impl Stem {
         let (width, image_stem) = match trunk {
             TrunkSpec::Sequence { width, image_stem, .. } => (width, image_stem),
             // TextCNN reads token embeddings; `boundaries` refuses images for it.
-            TrunkSpec::TextCnn { width, .. } => (width, ImageStem::Rows),
-            TrunkSpec::LeNet => return Ok(Stem::Identity),
+            TrunkSpec::TextCnn { width, .. } | TrunkSpec::Recurrent { width, .. } => (width, ImageStem::Rows),
+            TrunkSpec::Transformer { .. } => {
+                return Ok(match *input {
+                    InputSpec::Text { vocab_size } => {
+                        Stem::Transformer(TransformerStem::new(trunk, vocab_size, init, vb)?)
+                    }
+                    // The trunk refuses other inputs.
+                    _ => Stem::Identity,
+                });
+            }
+            TrunkSpec::LeNet | TrunkSpec::ResNet { .. } | TrunkSpec::Mlp { .. } => return Ok(Stem::Identity),
         };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
@@ -46,6 +58,20 @@ impl Stem {
                 let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init.embedding())?;
                 Stem::Text { embedding: Embedding::new(table, width) }
             }
+            // The trunk refuses them.
+            InputSpec::Features { .. } => Stem::Identity,
+        })
+    }
+
+    /// The padding mask `[B, T]` of a batch of texts (with the CLS position, if any), for
+    /// trunks that read it (`reads_padding`); `None` otherwise.
+    pub(crate) fn keep(&self, token_ids: &Tensor, reads_padding: bool) -> Result<Option<Tensor>> {
+        Ok(match self {
+            Stem::Transformer(stem) => Some(stem.keep(token_ids)?),
+            Stem::Text { embedding } if reads_padding => {
+                Some(crate::sequence::padding_mask(token_ids, embedding.embeddings().dtype())?)
+            }
+            _ => None,
         })
     }
 
@@ -63,6 +89,7 @@ impl Stem {
                 rows.forward(&sequence)?.relu()
             }
             Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
+            Stem::Transformer(stem) => stem.forward(xs),
         }
     }
 }

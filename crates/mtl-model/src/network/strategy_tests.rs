@@ -7,26 +7,12 @@ use super::sharing::stitch;
 use super::*;
 use crate::init::InitScheme;
 
-use crate::testing::random;
+use crate::testing::{all_sharings, random};
 use candle_core::Var;
 use candle_nn::Optimizer;
 
 const IMAGE: InputSpec = InputSpec::Image { channels: 2, height: 5, width: 4 };
 const TEXT: InputSpec = InputSpec::Text { vocab_size: 7 };
-
-/// Every strategy with small hyperparameters (two experts where there are any).
-fn all_sharings() -> [Sharing; 8] {
-    [
-        Sharing::SingleTask,
-        Sharing::Hard,
-        Sharing::Soft { weight: 0.1 },
-        Sharing::CrossStitch { init: 0.9 },
-        Sharing::Mmoe { experts: 2 },
-        Sharing::Cgc { experts: 1, task_experts: 1 },
-        Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
-        Sharing::Mtan,
-    ]
-}
 
 /// Images (`pics`, 3 classes) and text (`words`, 2 classes) through the sequence trunk.
 fn multi_input(sharing: Sharing, width: usize, hidden: usize) -> ModelSpec {
@@ -72,7 +58,7 @@ fn joint_loss(spec: &ModelSpec, net: &MultiTaskNet, dtype: DType, n: usize) -> R
     if matches!(spec.trunk, TrunkSpec::LeNet) {
         let side = match spec.tasks[0].input {
             InputSpec::Image { height, .. } => height,
-            InputSpec::Text { .. } => unreachable!("lenet reads images"),
+            InputSpec::Text { .. } | InputSpec::Features { .. } => unreachable!("lenet reads images"),
         };
         let images = random(&[n, 1, side, side], 7)?.to_dtype(dtype)?;
         // One pass for both tasks, as training does for tasks that share inputs.

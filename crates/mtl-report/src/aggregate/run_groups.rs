@@ -1,8 +1,8 @@
 //! Groups of runs for the charts: the `Done` runs of one method and λ, which differ
 //! only in their seed ([`RunGroup`]), their mean ± sample std ([`SeedStats`]), the
 //! single-task baselines, and which groups a chart with a line per group draws.
-//! Unlike the seed groups of [`crate::groups`] (what `compare` keys by any settings),
-//! a run group is named for a legend: the strategy plus the settings that vary within it.
+//! The partition is [`crate::groups::seed_groups`], the one `compare` uses; a run
+//! group adds a legend name: the strategy plus the settings that vary within it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,32 +55,32 @@ pub fn group_runs(runs: &[RunRecord]) -> Vec<RunGroup> {
     // single-task run), and the training time and step count vary between
     // seeds: they describe a method, they do not name one.
     let names_a_method = |name: &str| crate::groups::is_setting(name) && !matches!(name, "lambda" | "strategy");
-    let mut groups: Vec<RunGroup> = Vec::new();
-    for run in &done_runs {
-        let strategy = strategy_of(run);
-        let mut varying_names: Vec<&str> = values_by_strategy_and_param
-            .iter()
-            .filter(|((param_strategy, name), values)| {
-                *param_strategy == strategy && values.len() > 1 && names_a_method(name)
-            })
-            .map(|((_, name), _)| name.as_str())
-            .collect();
-        // The weighting method leads: `hard, weighting=cagrad, cagrad_c=0.4`.
-        varying_names.sort_by_key(|name| (*name != "weighting", *name));
-        // A setting the run lacks (another method's hyperparameter) is left out of its label.
-        let method = crate::groups::method_label(
-            &strategy,
-            varying_names.iter().filter_map(|name| Some((*name, run.params.get(*name)?))),
-        );
-        let lambda = num_param(run, "lambda");
-        let same_group = |group: &&mut RunGroup| {
-            group.method == method && group.lambda.map(f64::to_bits) == lambda.map(f64::to_bits)
-        };
-        match groups.iter_mut().find(same_group) {
-            Some(group) => group.runs.push(run.id),
-            None => groups.push(RunGroup { method, lambda, runs: vec![run.id] }),
-        }
-    }
+    // The partition is compare's seed groups; this only names each group for a legend.
+    let mut groups: Vec<RunGroup> = crate::groups::seed_groups(&done_runs)
+        .into_iter()
+        .map(|members| {
+            let run = members[0];
+            let strategy = strategy_of(run);
+            let mut varying_names: Vec<&str> = values_by_strategy_and_param
+                .iter()
+                .filter(|((param_strategy, name), values)| {
+                    *param_strategy == strategy && values.len() > 1 && names_a_method(name)
+                })
+                .map(|((_, name), _)| name.as_str())
+                .collect();
+            // The weighting method leads: `hard, weighting=cagrad, cagrad_c=0.4`.
+            varying_names.sort_by_key(|name| (*name != "weighting", *name));
+            // A setting the run lacks (another method's hyperparameter) is left out of its label.
+            let method = crate::groups::method_label(
+                &strategy,
+                varying_names.iter().filter_map(|name| Some((*name, run.params.get(*name)?))),
+            );
+            let lambda = num_param(run, "lambda");
+            let mut ids: Vec<RunId> = members.iter().map(|run| run.id).collect();
+            ids.sort();
+            RunGroup { method, lambda, runs: ids }
+        })
+        .collect();
     groups.sort_by(|a, b| {
         let lambda_order = a.lambda.unwrap_or(f64::NEG_INFINITY).total_cmp(&b.lambda.unwrap_or(f64::NEG_INFINITY));
         a.method.cmp(&b.method).then(lambda_order)

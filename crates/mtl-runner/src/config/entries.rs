@@ -32,8 +32,8 @@ pub(super) struct ExperimentFile {
     pub(super) seeds: Vec<u64>,
     #[serde(default = "default_batch_size")]
     pub(super) batch_size: usize,
-    #[serde(default)]
-    pub(super) weight_decay: f64,
+    /// The older spelling of `optimizer.weight_decay`.
+    pub(super) weight_decay: Option<f64>,
     pub(super) sampling: Option<String>,
     pub(super) temperature: Option<f64>,
     /// Which epoch is each run's result: "best-val" (default) or "last".
@@ -48,6 +48,16 @@ pub(super) struct ExperimentFile {
     /// `[weighting.<method>]`: hyperparameter name → a value or a list.
     #[serde(default)]
     pub(super) diagnostics: DiagnosticsEntry,
+    /// `[optimizer]`: the update rule and its settings (AdamW without weight decay by default).
+    #[serde(default)]
+    pub(super) optimizer: OptimizerEntry,
+    /// `[schedule]`: the learning rate per epoch (constant by default).
+    #[serde(default)]
+    pub(super) schedule: ScheduleEntry,
+    /// `[early_stopping]`: stop a trial whose validation score stops improving.
+    pub(super) early_stopping: Option<EarlyStoppingEntry>,
+    /// `[augment]`: crop, flip and normalisation of image tasks' batches (none by default).
+    pub(super) augment: Option<AugmentEntry>,
     #[serde(default)]
     pub(super) weighting: std::collections::BTreeMap<String, std::collections::BTreeMap<String, OneOrMany<f64>>>,
 }
@@ -206,10 +216,91 @@ pub(super) struct ModelEntry {
     pub(super) trunk: Option<String>,
     pub(super) image_stem: Option<String>,
     pub(super) dropout: Option<f64>,
-    pub(super) width: Option<usize>,
+    /// A channel count, or ResNet's channel multiplier.
+    pub(super) width: Option<f64>,
     pub(super) hidden: Option<usize>,
     pub(super) filters: Option<usize>,
+    /// ResNet's stem: `cifar` or `imagenet`.
+    pub(super) stem: Option<String>,
+    pub(super) d_model: Option<usize>,
+    pub(super) heads: Option<usize>,
+    pub(super) layers: Option<usize>,
+    pub(super) ff: Option<usize>,
+    pub(super) positions: Option<String>,
+    pub(super) pooling: Option<String>,
+    pub(super) max_len: Option<usize>,
+    pub(super) bidirectional: Option<bool>,
+    pub(super) depth: Option<usize>,
     pub(super) init: Option<init::InitEntry>,
+    /// Parts of the network the optimiser leaves alone (`stem`, `stage1`, …).
+    pub(super) freeze: Option<Vec<String>>,
+}
+
+/// `[optimizer]`.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OptimizerEntry {
+    pub(super) name: Option<String>,
+    pub(super) weight_decay: Option<f64>,
+    pub(super) momentum: Option<f64>,
+    pub(super) dampening: Option<f64>,
+    pub(super) nesterov: Option<bool>,
+    pub(super) beta1: Option<f64>,
+    pub(super) beta2: Option<f64>,
+    pub(super) eps: Option<f64>,
+    /// Clip the gradient to this global L2 norm before each step.
+    pub(super) clip_norm: Option<f64>,
+}
+
+/// `[schedule]`.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScheduleEntry {
+    pub(super) name: Option<String>,
+    pub(super) step_size: Option<u32>,
+    pub(super) gamma: Option<f64>,
+    pub(super) milestones: Option<Vec<u32>>,
+    pub(super) t_max: Option<u32>,
+    pub(super) eta_min: Option<f64>,
+    pub(super) warmup_epochs: Option<u32>,
+    pub(super) factor: Option<f64>,
+    pub(super) patience: Option<u32>,
+    pub(super) threshold: Option<f64>,
+    pub(super) cooldown: Option<u32>,
+    pub(super) min_lr: Option<f64>,
+}
+
+/// `[early_stopping]`.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EarlyStoppingEntry {
+    pub(super) patience: u32,
+    pub(super) min_delta: Option<f64>,
+}
+
+/// `[augment]`.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AugmentEntry {
+    pub(super) crop_padding: Option<usize>,
+    pub(super) flip: Option<bool>,
+    pub(super) normalize: Option<NormalizeEntry>,
+}
+
+/// `augment.normalize`: `"train"` (the training split's statistics) or given values.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+pub(super) enum NormalizeEntry {
+    Name(String),
+    Given(GivenNormalizationEntry),
+}
+
+/// `normalize = { mean = [...], std = [...] }`, one value per channel.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GivenNormalizationEntry {
+    pub(super) mean: Vec<f64>,
+    pub(super) std: Vec<f64>,
 }
 
 /// `[diagnostics]`: when training diagnostics are measured and logged.
@@ -285,12 +376,16 @@ pub(super) struct PleEntry {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(super) struct SweepEntry {
     pub(super) strategy: Vec<String>,
     pub(super) weighting: Vec<String>,
     pub(super) lambda: LambdaEntry,
     pub(super) lr: Vec<f64>,
+    /// Every other key: a setting of the file and its values (`batch_size = [32, 64]`,
+    /// `[sweep.optimizer] momentum = [0.9, 0.99]`), checked by `setting_sweep`.
+    #[serde(flatten)]
+    pub(super) settings: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// `sweep.lambda`: a list of λ (the seed formula), or a table: per-task lists,
@@ -309,6 +404,7 @@ impl Default for SweepEntry {
             weighting: vec!["static".into()],
             lambda: LambdaEntry::List(vec![1.0]),
             lr: vec![1e-3],
+            settings: Default::default(),
         }
     }
 }

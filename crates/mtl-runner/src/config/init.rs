@@ -1,7 +1,9 @@
 //! `[model] init`: how the network's layers draw their initial values, one scheme or a
 //! list to sweep (each scheme is a trial per strategy, weighting, λ, lr and seed).
 
-use mtl_model::InitScheme;
+use mtl_model::{InitScheme, WeightNames};
+
+use crate::plan::PretrainedWeights;
 use serde::Deserialize;
 
 use super::{Checker, ConfigError, Index, Key};
@@ -9,19 +11,29 @@ use super::{Checker, ConfigError, Index, Key};
 /// The default: PyTorch's defaults, what users compare against.
 pub(crate) const DEFAULT_INIT: InitScheme = InitScheme::Framework;
 
-/// `init = "framework"` or `init = ["framework", "xavier-uniform"]`.
+/// `init = "framework"`, `init = ["framework", "xavier-uniform"]`, or pretrained weights
+/// `init = { weights = "resnet18.safetensors", map = "torchvision" }`.
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
 pub(super) enum InitEntry {
     One(String),
     Many(Vec<String>),
+    Pretrained(PretrainedEntry),
+}
+
+/// `init = { weights = …, map = … }`.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PretrainedEntry {
+    weights: std::path::PathBuf,
+    map: Option<String>,
 }
 
 impl InitEntry {
     /// How many schemes the entry lists, for sizing the sweep.
     pub(super) fn len(&self) -> usize {
         match self {
-            InitEntry::One(_) => 1,
+            InitEntry::One(_) | InitEntry::Pretrained(_) => 1,
             InitEntry::Many(names) => names.len(),
         }
     }
@@ -31,7 +43,8 @@ impl Checker<'_> {
     /// The schemes `[model] init` asks for: each known, none twice, at least one.
     pub(super) fn inits(&self, entry: Option<&InitEntry>) -> Result<Vec<InitScheme>, ConfigError> {
         let names: Vec<(&str, Option<usize>)> = match entry {
-            None => return Ok(vec![DEFAULT_INIT]),
+            // The layers the weights do not cover draw as the default says.
+            None | Some(InitEntry::Pretrained(_)) => return Ok(vec![DEFAULT_INIT]),
             Some(InitEntry::One(name)) => vec![(name, None)],
             Some(InitEntry::Many(names)) => {
                 names.iter().enumerate().map(|(i, name)| (name.as_str(), Some(i))).collect()
@@ -56,6 +69,56 @@ impl Checker<'_> {
             schemes.push(scheme);
         }
         Ok(schemes)
+    }
+}
+
+/// The largest weights file read: 4 GiB (a ResNet-34 is about 90 MB).
+const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
+
+impl Checker<'_> {
+    /// The pretrained weights `[model] init` names, if any: the file (relative to the
+    /// experiment file) must be a regular file; its sha256 goes into the trial keys.
+    pub(super) fn pretrained(&self, entry: Option<&InitEntry>) -> Result<Option<PretrainedWeights>, ConfigError> {
+        let Some(InitEntry::Pretrained(entry)) = entry else { return Ok(None) };
+        let at = |key: &'static str| [Key("model"), Key("init"), Key(key)];
+        let map = entry.map.as_deref().unwrap_or("torchvision");
+        let Some(names) = WeightNames::from_name(map) else {
+            let known = WeightNames::NAMES.join(", ");
+            return self.fail(&at("map"), format!("unknown weight naming \"{map}\"; expected one of {known}"));
+        };
+        let path = self.file.parent().unwrap_or(std::path::Path::new(".")).join(&entry.weights);
+        let metadata = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(e) => return self.fail(&at("weights"), format!("cannot read {}: {e}", path.display())),
+        };
+        if !metadata.is_file() || metadata.len() > MAX_WEIGHTS_BYTES {
+            let message = format!("{} is not a regular file of at most 4 GiB (a safetensors file)", path.display());
+            return self.fail(&at("weights"), message);
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => return self.fail(&at("weights"), format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(Some(PretrainedWeights { sha256: mtl_store::sha256_hex(&bytes), path, names }))
+    }
+
+    /// `[model] freeze`: parts (segments of parameter names) the optimiser leaves alone;
+    /// whether each names a part of this network is checked once it is built.
+    pub(super) fn freeze(&self, parts: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
+        let parts = parts.unwrap_or_default();
+        for (i, part) in parts.iter().enumerate() {
+            let path = [Key("model"), Key("freeze"), Index(i)];
+            if part.is_empty() || part.contains('.') {
+                self.fail(
+                    &path,
+                    format!("\"{part}\" is not a part name; parts are segments such as stem, stage1 … stage4"),
+                )?;
+            }
+            if parts[..i].contains(part) {
+                self.fail(&path, format!("\"{part}\" is listed twice"))?;
+            }
+        }
+        Ok(parts.to_vec())
     }
 }
 

@@ -12,8 +12,8 @@ pub const MAX_PLAN_TRIALS: u64 = 100_000;
 pub struct SweepSize {
     /// (axis, number of values), in the order of the file: strategy (with its
     /// hyperparameter combinations), weighting (likewise), lambda, lr, init (when it is a
-    /// list of more than one), seeds.
-    pub axes: Vec<(&'static str, u64)>,
+    /// list of more than one), seeds, then each other swept setting (by its dotted path).
+    pub axes: Vec<(String, u64)>,
     /// The trials of the plan (single-task trials have no weighting and no λ).
     pub trials: u64,
 }
@@ -95,18 +95,23 @@ pub(super) fn sweep_size(file: &ExperimentFile) -> SweepSize {
     let seeds = file.seeds.len() as u64;
     let inits = file.model.init.as_ref().map_or(1, |entry| entry.len()) as u64;
     let per_sharing = statics.saturating_mul(lambdas).saturating_add(others);
+    let settings = super::setting_sweep::flatten(&sweep.settings);
     let trials = (single.len() as u64)
         .saturating_add(sharings.saturating_mul(per_sharing))
         .saturating_mul(lrs)
         .saturating_mul(inits)
-        .saturating_mul(seeds);
+        .saturating_mul(seeds)
+        .saturating_mul(super::setting_sweep::variant_count(&settings));
     let strategies = (single.len() as u64).saturating_add(sharings);
     let weightings = statics.saturating_add(others);
-    let mut axes =
-        vec![("strategy", strategies), ("weighting", weightings), ("lambda", lambdas), ("lr", lrs), ("seeds", seeds)];
+    let mut axes: Vec<(String, u64)> =
+        [("strategy", strategies), ("weighting", weightings), ("lambda", lambdas), ("lr", lrs), ("seeds", seeds)]
+            .map(|(axis, n)| (axis.to_string(), n))
+            .to_vec();
     if inits != 1 {
-        axes.insert(4, ("init", inits));
+        axes.insert(4, ("init".to_string(), inits));
     }
+    axes.extend(settings.into_iter().map(|(path, values)| (path, values.len() as u64)));
     SweepSize { axes, trials }
 }
 

@@ -8,6 +8,10 @@
 //! | `w2` | w1 with PCGrad: one backward per task, projection, one step | 256 | as w1 |
 //! | `w3` | TextCNN (Kim 2014): embedding 20,000×128, convolutions of widths 3/4/5 × 100 maps, relu, max over time, dropout 0.5; two 2-class heads on the same texts of length 256 | 64 | CE_1 + CE_2, AdamW lr 1e-3 |
 //! | `w4` | the image+text model of `experiments/mnist-imdb.toml` (conv stem, width 64, hidden 128, dropout 0.5; IMDb-sized vocabulary 20,000, length 400) | 64 per task | CE_digits + CE_sentiment, AdamW lr 1e-3 |
+//! | `w5` | ResNet-18 (He et al. 2016) with the CIFAR stem on 3×32×32, width 1; a 10-class and a 100-class head on the same images | 128 | CE_10 + CE_100, SGD lr 0.1, momentum 0.9 |
+//! | `w6` | the encoder–decoder (`mtl_model::dense`) on 3×96×128 (NYUv2 at a third of its resolution), a 13-class segmentation and a depth head; trained by [`dense`], as dense task kinds do not exist yet | 8 | per-pixel CE + L1, Adam lr 1e-4 |
+
+pub mod dense;
 
 use std::time::Instant;
 
@@ -16,10 +20,11 @@ use mtl_store::MetricPoint;
 
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 use mtl_data::SamplingPolicy;
-use mtl_model::{ImageStem, InitScheme, Sharing, TrunkSpec};
+use mtl_model::{ImageStem, InitScheme, ResNetDepth, ResNetStem, Sharing, TrunkSpec};
 
 use crate::data::{DataSource, TaskSet};
 use crate::diagnostics::DiagnosticsSettings;
+use crate::optim::{OptimizerKind, OptimizerSpec, ScheduleSpec};
 use crate::plan::{Plan, SweepAxes, TaskSource, TrainingSettings, WeightSpace};
 use crate::train::{train, TrainError, TrainObserver};
 use crate::weighting::Method;
@@ -35,11 +40,15 @@ pub enum Workload {
     W3,
     /// The MNIST + IMDb model.
     W4,
+    /// ResNet-18, CIFAR stem, two heads on the same images.
+    W5,
+    /// The encoder–decoder with a segmentation and a depth head.
+    W6,
 }
 
 impl Workload {
     /// Every workload this build runs.
-    pub const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4];
+    pub const ALL: [Workload; 6] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4, Workload::W5, Workload::W6];
 
     /// `w1`, `w2`, `w4`.
     pub fn name(self) -> &'static str {
@@ -48,6 +57,8 @@ impl Workload {
             Workload::W2 => "w2",
             Workload::W3 => "w3",
             Workload::W4 => "w4",
+            Workload::W5 => "w5",
+            Workload::W6 => "w6",
         }
     }
 
@@ -57,8 +68,9 @@ impl Workload {
     }
 
     /// The plan of one trial that sets the workload's model and optimiser (its tasks' data are
-    /// placeholders: the benchmark trains on random inputs of the same shapes).
-    fn plan(self) -> Plan {
+    /// placeholders: the benchmark trains on random inputs of the same shapes); `None` for w6,
+    /// which no experiment file can describe yet.
+    fn plan(self) -> Option<Plan> {
         let (batch_size, tasks, model, dropout, lambda, lr) = match self {
             Workload::W1 | Workload::W2 => {
                 (256, [("left", shapes()), ("right", shapes())], TrunkSpec::LeNet, 0.0, 0.5, 0.0005)
@@ -75,16 +87,31 @@ impl Workload {
                 let model = TrunkSpec::Sequence { width: 64, hidden: 128, image_stem: ImageStem::Conv };
                 (64, [("digits", shapes()), ("sentiment", reviews())], model, 0.5, 1.0, 0.001)
             }
+            Workload::W5 => {
+                let model = TrunkSpec::ResNet { depth: ResNetDepth::R18, width: 1.0, stem: Some(ResNetStem::Cifar) };
+                (128, [("cifar10", shapes()), ("cifar100", shapes())], model, 0.0, 1.0, 0.1)
+            }
+            Workload::W6 => return None,
+        };
+        let optimizer = match self {
+            Workload::W5 => OptimizerSpec { momentum: 0.9, ..OptimizerSpec::default_for(OptimizerKind::Sgd) },
+            _ => OptimizerSpec { weight_decay: 0.0, ..OptimizerSpec::default_for(OptimizerKind::AdamW) },
         };
         let weighting = if self == Workload::W2 { Method::PcGrad } else { Method::Static };
         let tasks = tasks.into_iter().map(|(name, data)| TaskSource { name: name.into(), data }).collect();
         let settings = TrainingSettings {
             epochs: 1,
             batch_size,
-            weight_decay: 0.0,
+            optimizer,
+            clip_norm: None,
+            schedule: ScheduleSpec::Constant,
+            early_stopping: None,
+            pretrained: None,
+            freeze: Vec::new(),
             sampling: SamplingPolicy::EveryTask,
             model,
             dropout,
+            augment: Default::default(),
             diagnostics: DiagnosticsSettings { measure_every: 0, ..DiagnosticsSettings::default() },
         };
         let axes = SweepAxes {
@@ -95,7 +122,7 @@ impl Workload {
             inits: vec![InitScheme::Framework],
             seeds: vec![0],
         };
-        Plan::new("bench".into(), String::new(), tasks, settings, axes)
+        Some(Plan::new("bench".into(), String::new(), tasks, settings, axes))
     }
 }
 
@@ -193,6 +220,20 @@ fn random_task_set(workload: Workload, n: usize) -> TaskSet {
             let sentiment = task("sentiment", 2, split(tokens(n), 2), split(tokens(1), 2));
             TaskSet::new(vec![digits, sentiment], vec![vec![0], vec![1]])
         }
+        Workload::W5 => {
+            let mut pixel_rng = Rng::derive(4, "bench");
+            let mut colour = |n: usize| Inputs::Images {
+                pixels: (0..n * 3 * 32 * 32).map(|_| pixel_rng.range(0.0, 1.0) as f32).collect(),
+                channels: 3,
+                height: 32,
+                width: 32,
+            };
+            let (train_images, test_images) = (colour(n), colour(2));
+            let ten = task("cifar10", 10, split(train_images.clone(), 10), split(test_images.clone(), 10));
+            let hundred = task("cifar100", 100, split(train_images, 100), split(test_images, 100));
+            TaskSet::new(vec![ten, hundred], vec![vec![0, 1]])
+        }
+        Workload::W6 => unreachable!("w6 has no plan: run() hands it to bench::dense"),
     }
 }
 
@@ -215,7 +256,10 @@ impl TrainObserver for StepClock {
 
 /// Trains the workload for `warmup + repeats × steps` steps (one epoch) and measures throughput.
 pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, TrainError> {
-    let trial = workload.plan().trials.swap_remove(0);
+    let Some(mut plan) = workload.plan() else {
+        return dense::run_w6(options).map_err(TrainError::Model);
+    };
+    let trial = plan.trials.swap_remove(0);
     let steps = options.warmup_steps + options.repeats * options.steps_per_repeat;
     let batch = trial.settings.batch_size;
     let task_set = random_task_set(workload, batch * steps);
@@ -227,10 +271,18 @@ pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, Tra
         .chunks(options.steps_per_repeat)
         .map(|chunk| (chunk.len() * samples_per_step) as f64 / chunk.iter().sum::<f64>())
         .collect();
-    let mut sorted = repeats.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median_samples_per_second = sorted[sorted.len() / 2];
-    Ok(BenchResult { samples_per_step, repeats, median_samples_per_second, peak_rss_bytes: peak_rss_bytes() })
+    Ok(BenchResult::of(samples_per_step, repeats))
+}
+
+impl BenchResult {
+    /// The result of timed `repeats` (samples/s each, at least one): their median, and
+    /// the process's peak memory so far.
+    pub(crate) fn of(samples_per_step: usize, repeats: Vec<f64>) -> BenchResult {
+        let mut sorted = repeats.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median_samples_per_second = sorted[sorted.len() / 2];
+        BenchResult { samples_per_step, repeats, median_samples_per_second, peak_rss_bytes: peak_rss_bytes() }
+    }
 }
 
 /// `VmHWM` of `/proc/self/status`, in bytes.
@@ -256,7 +308,10 @@ mod tests {
             assert!(result.repeats.contains(&result.median_samples_per_second));
         }
         for workload in Workload::ALL {
-            let plan = workload.plan();
+            let Some(plan) = workload.plan() else {
+                assert_eq!(workload, Workload::W6, "only w6 trains outside the training loop");
+                continue;
+            };
             // The experiment file the plan was written as before it was built in code: the same trial.
             let parsed = crate::config::parse_str(&experiment_file(workload), "bench.toml".as_ref()).expect("valid");
             assert_eq!(plan.trials, parsed.trials, "{workload:?}");
@@ -275,6 +330,7 @@ mod tests {
     /// The workload as an experiment file (how the benchmark was set up before `Plan::new`).
     fn experiment_file(workload: Workload) -> String {
         let (batch, tasks, model, lambda, lr) = match workload {
+            Workload::W6 => unreachable!("w6 has no experiment file"),
             Workload::W1 | Workload::W2 => {
                 (256, [("left", "shapes"), ("right", "shapes")], "trunk = \"lenet\"", 0.5, 0.0005)
             }
@@ -292,6 +348,17 @@ mod tests {
                 1.0,
                 0.001,
             ),
+            Workload::W5 => (
+                128,
+                [("cifar10", "shapes"), ("cifar100", "shapes")],
+                "trunk = \"resnet18\"\nwidth = 1.0\nstem = \"cifar\"",
+                1.0,
+                0.1,
+            ),
+        };
+        let optimizer = match workload {
+            Workload::W5 => "[optimizer]\nname = \"sgd\"\nmomentum = 0.9\n",
+            _ => "",
         };
         let weighting = if workload == Workload::W2 { "pcgrad" } else { "static" };
         let tasks: String = tasks
@@ -299,7 +366,7 @@ mod tests {
             .map(|(name, kind)| format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"synthetic-{kind}\" }}\n"))
             .collect();
         format!(
-            "name = \"bench\"\nepochs = 1\nbatch_size = {batch}\n{tasks}[model]\n{model}\n[diagnostics]\nmeasure_every = 0\n\
+            "name = \"bench\"\nepochs = 1\nbatch_size = {batch}\n{tasks}[model]\n{model}\n{optimizer}[diagnostics]\nmeasure_every = 0\n\
              [sweep]\nstrategy = [\"hard\"]\nweighting = [\"{weighting}\"]\nlambda = [{lambda:?}]\nlr = [{lr:?}]\n"
         )
     }

@@ -6,25 +6,19 @@
 //! updates moments and parameters in a single loop, with candle's formula:
 //! `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
 //! `θ ← θ·(1 − lr·λ) − lr·m̂/(√v̂ + ε)` with `m̂ = m/(1−β1^t)`, `v̂ = v/(1−β2^t)`.
+//! As in candle, `t` counts the optimiser's steps, not each variable's.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Result, Tensor, Var};
+use candle_core::{Result, Tensor, Var};
 use candle_nn::ParamsAdamW;
 
-/// Elements per unit of parallel work.
-const CHUNK: usize = 1 << 15;
-
-/// One variable and its moments.
-struct Slot {
-    var: Var,
-    first_moment: Vec<f32>,
-    second_moment: Vec<f32>,
-}
+use super::fused::{self, Slot};
 
 /// AdamW over f32 variables.
 pub struct FusedAdamW {
     params: ParamsAdamW,
     step: i32,
+    /// Each variable with its first and second moments.
     slots: Vec<Slot>,
     /// The first variable (index) whose gradient had a NaN or infinite element, and that element.
     non_finite: Option<(usize, f32)>,
@@ -33,16 +27,7 @@ pub struct FusedAdamW {
 impl FusedAdamW {
     /// An optimiser for `vars` (f32).
     pub fn new(vars: Vec<Var>, params: ParamsAdamW) -> Result<FusedAdamW> {
-        let slots = vars
-            .into_iter()
-            .map(|var| {
-                if var.dtype() != DType::F32 {
-                    candle_core::bail!("FusedAdamW updates f32 variables, got {:?}", var.dtype());
-                }
-                let n = var.elem_count();
-                Ok(Slot { var, first_moment: vec![0.0; n], second_moment: vec![0.0; n] })
-            })
-            .collect::<Result<_>>()?;
+        let slots = fused::slots(vars, 2, "FusedAdamW")?;
         Ok(FusedAdamW { params, step: 0, slots, non_finite: None })
     }
 
@@ -57,41 +42,20 @@ impl FusedAdamW {
         let scale_v = (1.0 / (1.0 - p.beta2.powi(self.step))) as f32;
         let (lr, eps) = (p.lr as f32, p.eps as f32);
         let decay = (1.0 - p.lr * p.weight_decay) as f32;
-        for (slot_idx, slot) in self.slots.iter_mut().enumerate() {
-            let Some(grad) = grads.get(&slot.var) else { continue };
-            let grad = grad.flatten_all()?.to_vec1::<f32>()?;
-            // Branch-free, so that it vectorises: a small share of the update's own pass.
-            if !grad.iter().fold(true, |finite, g| finite & g.is_finite()) {
-                let bad = grad.iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN);
-                self.non_finite = Some((slot_idx, bad));
-                return Ok(());
-            }
-            let mut theta = slot.var.flatten_all()?.to_vec1::<f32>()?;
-            // Element-wise, so splitting it over threads changes no result.
-            let update = |theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
-                for (((theta, m), v), &g) in theta.iter_mut().zip(m).zip(v).zip(g) {
+        let non_finite = fused::each_gradient(&mut self.slots, grads, |_, slot, grad| {
+            fused::update(slot, grad, |theta, buffers, g| {
+                let [m, v] = buffers else { unreachable!("AdamW keeps two moments") };
+                for (((theta, m), v), &g) in theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                     *m = *m * beta1 + g * (1.0 - beta1);
                     *v = *v * beta2 + g * g * (1.0 - beta2);
                     let adjusted = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
                     *theta = *theta * decay - adjusted * lr;
                 }
-            };
-            let chunks: Vec<_> = theta
-                .chunks_mut(CHUNK)
-                .zip(slot.first_moment.chunks_mut(CHUNK))
-                .zip(slot.second_moment.chunks_mut(CHUNK))
-                .zip(grad.chunks(CHUNK))
-                .map(|(((theta, m), v), g)| std::sync::Mutex::new((theta, m, v, g)))
-                .collect();
-            // On candle's pool, under the same rules as the layers' loops (by size, and
-            // never for a trial kept to one thread).
-            mtl_model::layers::parallel_for(chunks.len(), grad.len() * 4, |i| {
-                let mut chunk = chunks[i].lock().expect("optimizer chunk");
-                let (theta, m, v, g) = &mut *chunk;
-                update(theta, m, v, g);
-            });
-            drop(chunks);
-            slot.var.set(&Tensor::from_vec(theta, slot.var.shape(), slot.var.device())?)?;
+            })?;
+            Ok(())
+        })?;
+        if non_finite.is_some() {
+            self.non_finite = non_finite;
         }
         Ok(())
     }
@@ -105,6 +69,16 @@ impl FusedAdamW {
     /// Back-propagates `loss` and takes one step.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         self.step(&loss.backward()?)
+    }
+
+    /// The learning rate the next step uses.
+    pub fn learning_rate(&self) -> f64 {
+        self.params.lr
+    }
+
+    /// Sets the learning rate of the following steps (the moments are kept).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.params.lr = lr;
     }
 }
 

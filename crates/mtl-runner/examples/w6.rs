@@ -1,0 +1,120 @@
+//! Times the `w6` workload ([`mtl_runner::bench::dense::run_w6`]) at candle's default
+//! thread count until `mtl bench` runs it; compare with
+//! `python benches/torch_reference.py --workload w6`.
+//!
+//! `cargo run --release -p mtl-runner --example w6 [warmup repeats steps]`
+//!
+//! `... --example w6 parts` instead prints the median ms of each part of a step (5 runs
+//! after 2 warm-up runs): the shared encoder–decoder forward, the heads, the losses, the
+//! backward pass, the Adam step, and the decoder's five bilinear up-samplings alone
+//! (forward and backward, each plus a sum), composed of tensor ops and fused.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use mtl_data::Rng;
+use mtl_model::dense::{upsample_bilinear_fused, EncoderDecoder};
+use mtl_model::layers::upsample_bilinear;
+use mtl_runner::bench::dense::{l1_loss, pixel_cross_entropy, run_w6, w6_spec, W6_BATCH, W6_CLASSES, W6_SIZE};
+use mtl_runner::bench::BenchOptions;
+use mtl_runner::optim::{Optimizer, OptimizerKind, OptimizerSpec};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("parts") {
+        return time_parts();
+    }
+    let numbers: Vec<usize> = args.iter().map(|a| a.parse().expect("a number")).collect();
+    let mut options = BenchOptions::default();
+    if let [warmup_steps, repeats, steps_per_repeat] = numbers[..] {
+        options = BenchOptions { warmup_steps, repeats, steps_per_repeat };
+    }
+    let result = run_w6(options)?;
+    let shown: Vec<String> = result.repeats.iter().map(|r| format!("{r:.1}")).collect();
+    let peak = result.peak_rss_bytes.map_or("unknown".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
+    println!(
+        "w6: {:.2} samples/s (median of {} × {} steps, {} samples/step; repeats {}), peak RSS {peak}",
+        result.median_samples_per_second,
+        options.repeats,
+        options.steps_per_repeat,
+        result.samples_per_step,
+        shown.join(" ")
+    );
+    Ok(())
+}
+
+fn random(shape: &[usize], rng: &mut Rng) -> Result<Tensor> {
+    let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.range(0.0, 1.0) as f32).collect();
+    Tensor::from_vec(values, shape, &Device::Cpu)
+}
+
+/// Median ms of 5 runs of `part` after 2 warm-up runs.
+fn median_ms(mut part: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut ms = Vec::new();
+    for run in 0..7 {
+        let started = Instant::now();
+        part()?;
+        if run >= 2 {
+            ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms[2])
+}
+
+fn time_parts() -> Result<()> {
+    let (net, params) = EncoderDecoder::new(&w6_spec(), 0, DType::F32, &Device::Cpu)?;
+    let mut optimizer =
+        Optimizer::new(params.vars(), &OptimizerSpec { lr: 1e-4, ..OptimizerSpec::default_for(OptimizerKind::Adam) })?;
+    let mut rng = Rng::new(0);
+    let (height, width) = W6_SIZE;
+    let images = random(&[W6_BATCH, 3, height, width], &mut rng)?;
+    let depth = random(&[W6_BATCH, 1, height, width], &mut rng)?;
+    let classes: Vec<u32> = (0..W6_BATCH * height * width).map(|_| rng.below(W6_CLASSES) as u32).collect();
+    let classes = Tensor::from_vec(classes, (W6_BATCH, height, width), &Device::Cpu)?;
+    let features = net.features_t(&images, true)?;
+    let outputs = [net.head(0, &features)?, net.head(1, &features)?];
+    let loss = (pixel_cross_entropy(&outputs[0], &classes)? + l1_loss(&outputs[1], &depth)?)?;
+    let grads = loss.backward()?;
+    let rows = [
+        ("encoder-decoder forward", median_ms(|| net.features_t(&images, true).map(drop))?),
+        ("heads forward", median_ms(|| (0..2).try_for_each(|h| net.head(h, &features).map(drop)))?),
+        (
+            "losses forward",
+            median_ms(|| (pixel_cross_entropy(&outputs[0], &classes)? + l1_loss(&outputs[1], &depth)?).map(drop))?,
+        ),
+        ("backward", median_ms(|| loss.backward().map(drop))?),
+        ("adam step", median_ms(|| optimizer.step(&grads))?),
+    ];
+    for (part, ms) in rows {
+        println!("| {part:<40} | {ms:>8.1} |");
+    }
+    // The decoder's up-sampling inputs: 512 → 256 → 128 → 64 → 64 channels, strides 32 → 2.
+    let (mut composed, mut fused) = (0.0, 0.0);
+    for (channels, stride) in [(512, 32), (256, 16), (128, 8), (64, 4), (64, 2)] {
+        let xs = Var::from_tensor(&random(&[W6_BATCH, channels, height / stride, width / stride], &mut rng)?)?;
+        composed += median_ms(|| upsample_bilinear(&xs, 2)?.sum_all()?.backward().map(drop))?;
+        fused += median_ms(|| upsample_bilinear_fused(&xs, 2)?.sum_all()?.backward().map(drop))?;
+    }
+    println!("| {:<40} | {composed:>8.1} |", "5 upsamplings ×2 fwd+bwd, composed ops");
+    println!("| {:<40} | {fused:>8.1} |", "5 upsamplings ×2 fwd+bwd, fused op");
+    // Convolutions of the step at their shapes (bias-free, input gradient kept), batch 8.
+    // (name, in, out, kernel, stride, input height) with width = 4/3 height.
+    let convs = [
+        ("stem 7×7/2 3→64 @96", 3, 64, 7, 2, 96),
+        ("stage1 3×3 64→64 @24", 64, 64, 3, 1, 24),
+        ("stage4 3×3 512→512 @3", 512, 512, 3, 1, 3),
+        ("up4 3×3 128→64 @48", 128, 64, 3, 1, 48),
+        ("up5 3×3 64→32 @96", 64, 32, 3, 1, 96),
+        ("head 3×3 32→32 @96", 32, 32, 3, 1, 96),
+    ];
+    for (name, inputs, outputs, kernel, stride, size) in convs {
+        let xs = Var::from_tensor(&random(&[W6_BATCH, inputs, size, size * 4 / 3], &mut rng)?)?;
+        let weight = Var::from_tensor(&random(&[outputs, inputs, kernel, kernel], &mut rng)?)?;
+        let conv =
+            mtl_model::layers::Conv2d::from_parts(weight.as_tensor().clone(), None, kernel / 2).with_stride(stride);
+        let ms = median_ms(|| conv.forward(&xs)?.sum_all()?.backward().map(drop))?;
+        println!("| {:<40} | {ms:>8.1} |", format!("conv {name} fwd+bwd"));
+    }
+    Ok(())
+}

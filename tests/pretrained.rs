@@ -155,8 +155,8 @@ fn torchvision_weights_load_and_frozen_parts_keep_them_after_training() {
     };
     // Frozen: the stem and stage 1 keep the file's values exactly.
     for (ours, theirs) in [
-        ("trunk.stage1.stem.conv.weight", "conv1.weight"),
-        ("trunk.stage1.stem.bn.weight", "bn1.weight"),
+        ("stems.image.conv.weight", "conv1.weight"),
+        ("stems.image.bn.weight", "bn1.weight"),
         ("trunk.stage1.blocks.1.conv2.weight", "layer1.1.conv2.weight"),
     ] {
         assert_eq!(trained[ours], value(theirs), "{ours} is frozen");

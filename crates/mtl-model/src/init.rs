@@ -138,7 +138,7 @@ pub(crate) fn linear(inputs: usize, outputs: usize, init: InitScheme, vb: VarBui
 #[derive(Clone, Debug, Default)]
 pub struct Parameters {
     vars: BTreeMap<String, Var>,
-    /// Batch norms by the prefix of their parameters (`trunk.stage1.stem.bn`).
+    /// Batch norms by the prefix of their parameters (`stems.image.bn`).
     running: BTreeMap<String, Arc<dyn RunningStatistics>>,
 }
 
@@ -178,7 +178,7 @@ impl Parameters {
     }
 
     /// The batch norms whose running statistics checkpoints carry, by the prefix of their
-    /// parameters (`trunk.stage1.stem.bn`), in name order.
+    /// parameters (`stems.image.bn`), in name order.
     pub fn batch_norms(&self) -> impl Iterator<Item = (&str, &Arc<dyn RunningStatistics>)> {
         self.running.iter().map(|(prefix, norm)| (prefix.as_str(), norm))
     }

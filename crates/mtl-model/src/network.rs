@@ -155,7 +155,8 @@ impl MultiTaskNet {
             .iter()
             .map(|task| Head::new(spec.trunk, task.n_classes, spec.init, vb.pp("heads").pp(&task.name)))
             .collect::<Result<_>>()?;
-        let running = trunk.batch_norms().into_iter().map(|norm| (norm.name, norm.norm));
+        let stem_norms = stems.iter().filter_map(Stem::batch_norm);
+        let running = stem_norms.chain(trunk.batch_norms()).map(|norm| (norm.name, norm.norm));
         let parameters = backend.parameters().with_running_stats(running);
         if let Sharing::CrossStitch { init } = spec.sharing {
             for (name, var) in parameters.named().filter(|(name, _)| name.starts_with("trunk.stitch.")) {
@@ -201,7 +202,8 @@ impl MultiTaskNet {
             let (positions, same_stem): (Vec<usize>, Vec<usize>) =
                 tasks.iter().enumerate().filter(|(_, &t)| self.stem_of_task[t] == stem).map(|(p, &t)| (p, t)).unzip();
             dropout.set_keep(self.stems[stem].keep(xs, self.reads_padding)?);
-            let outputs = self.trunk.forward(&self.stems[stem].forward(xs)?, &same_stem, dropout)?;
+            let stemmed = self.stems[stem].forward(xs, dropout)?;
+            let outputs = self.trunk.forward(&stemmed, &same_stem, dropout)?;
             for (p, output) in positions.into_iter().zip(outputs) {
                 representations[p] = Some(output);
             }

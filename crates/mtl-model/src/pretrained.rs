@@ -3,12 +3,13 @@
 //! A state dict in torchvision's ResNet naming (`conv1.weight`, `bn1.running_mean`,
 //! `layer2.0.downsample.0.weight`, …; [`WeightNames::Torchvision`]) loads into every copy
 //! of the ResNet trunk a network has: the shared one under hard sharing, each task's
-//! column, each expert. Each of our ResNet tensors is named from its stage on
-//! (`stage2.blocks.0.downsample.conv.weight`) and maps to exactly one torchvision name:
+//! column, each expert — and into the image stem (each task's, under `single-task`). Each
+//! of our ResNet tensors is named from its stage on (`stage2.blocks.0.downsample.conv.weight`),
+//! or is the image stem's, and maps to exactly one torchvision name:
 //!
 //! | mtl-lab (after the trunk's prefix) | torchvision |
 //! |---|---|
-//! | `stage1.stem.conv.weight`, `stage1.stem.bn.*` | `conv1.weight`, `bn1.*` |
+//! | `stems.image.conv.weight`, `stems.image.bn.*` (or `stems.image.<task>.…`) | `conv1.weight`, `bn1.*` |
 //! | `stage<L>.blocks.<i>.conv<k>.weight`, `….bn<k>.*` | `layer<L>.<i>.conv<k>.weight`, `….bn<k>.*` |
 //! | `stage<L>.blocks.<i>.downsample.conv.weight`, `….downsample.bn.*` | `layer<L>.<i>.downsample.0.weight`, `….downsample.1.*` |
 //!
@@ -73,13 +74,29 @@ fn from_stage(name: &str) -> Option<&str> {
     None
 }
 
-/// The torchvision name of one of our ResNet tensors (named from its stage on).
+/// The torchvision name of one of the image stem's tensors (`stems.image.conv.weight`,
+/// `stems.image.<task>.bn.bias`); `None` for other names.
+fn stem_torchvision_name(ours: &str) -> Option<String> {
+    let rest = ours.strip_prefix("stems.image.")?;
+    let parts: Vec<&str> = rest.split('.').collect();
+    Some(match parts[parts.len().saturating_sub(2)..] {
+        ["conv", "weight"] => "conv1.weight".to_string(),
+        ["bn", field] => format!("bn1.{field}"),
+        _ => return None,
+    })
+}
+
+/// The torchvision name of one of our ResNet tensors: the image stem's, or one named
+/// from its stage on.
+fn resnet_torchvision_name(ours: &str) -> Option<String> {
+    stem_torchvision_name(ours).or_else(|| from_stage(ours).and_then(torchvision_name))
+}
+
+/// The torchvision name of one of our ResNet stage tensors (named from its stage on).
 fn torchvision_name(ours: &str) -> Option<String> {
     let parts: Vec<&str> = ours.split('.').collect();
     let stage = parts.first()?.strip_prefix("stage")?;
     Some(match parts[1..] {
-        ["stem", "conv", "weight"] if stage == "1" => "conv1.weight".to_string(),
-        ["stem", "bn", field] if stage == "1" => format!("bn1.{field}"),
         ["blocks", block, "downsample", "conv", field] => format!("layer{stage}.{block}.downsample.0.{field}"),
         ["blocks", block, "downsample", "bn", field] => format!("layer{stage}.{block}.downsample.1.{field}"),
         ["blocks", block, layer, field] if layer.starts_with("conv") || layer.starts_with("bn") => {
@@ -103,7 +120,7 @@ impl Parameters {
         let mut targets: Vec<(Target, &Tensor)> = Vec::new();
         let mut used = BTreeSet::new();
         for (ours, target) in self.resnet_tensors() {
-            let Some(theirs) = from_stage(&ours).and_then(torchvision_name) else {
+            let Some(theirs) = resnet_torchvision_name(&ours) else {
                 bail!("{ours} has no torchvision name (is this a ResNet?)")
             };
             let Some(value) = file.get(&theirs) else {
@@ -149,12 +166,17 @@ impl Parameters {
     }
 
     /// The variables an optimiser should update: all but those of a frozen part. A part is
-    /// a segment of the parameter names (`stem`, `stage1`, …, `stage4`, or any other
-    /// segment such as `heads`); every listed part must name some variable.
+    /// a segment of the parameter names (`stage1`, …, `stage4`, or any other segment such
+    /// as `heads`); `stem` is the input stems (`stems.…`). Every listed part must name
+    /// some variable.
     pub fn trainable(&self, frozen: &[String]) -> Result<Vec<(String, Var)>> {
-        let is_frozen = |name: &str| name.split('.').any(|segment| frozen.iter().any(|f| f == segment));
+        let in_part = |name: &str, part: &str| {
+            let part = if part == "stem" { "stems" } else { part };
+            name.split('.').any(|segment| segment == part)
+        };
+        let is_frozen = |name: &str| frozen.iter().any(|part| in_part(name, part));
         for part in frozen {
-            if !self.named().any(|(name, _)| name.split('.').any(|segment| segment == part)) {
+            if !self.named().any(|(name, _)| in_part(name, part)) {
                 bail!("freeze: no parameter belongs to \"{part}\" (parts are name segments such as stem, stage1 … stage4)");
             }
         }
@@ -201,11 +223,11 @@ impl Parameters {
     fn resnet_tensors(&self) -> Vec<(String, Target)> {
         let mut out: Vec<(String, Target)> = self
             .named()
-            .filter(|(name, _)| from_stage(name).is_some())
+            .filter(|(name, _)| from_stage(name).is_some() || stem_torchvision_name(name).is_some())
             .map(|(name, var)| (name.to_string(), Target::Variable(var.clone())))
             .collect();
         for (prefix, norm) in self.batch_norms() {
-            if from_stage(prefix).is_some() {
+            if from_stage(prefix).is_some() || stem_torchvision_name(&format!("{prefix}.weight")).is_some() {
                 out.push((format!("{prefix}.running_mean"), Target::Running(norm.clone(), true)));
                 out.push((format!("{prefix}.running_var"), Target::Running(norm.clone(), false)));
             }
@@ -221,16 +243,20 @@ mod tests {
     #[test]
     fn every_resnet_name_maps_to_torchvision() {
         let cases = [
-            ("stage1.stem.conv.weight", "conv1.weight"),
-            ("stage1.stem.bn.running_var", "bn1.running_var"),
-            ("stage1.blocks.1.conv2.weight", "layer1.1.conv2.weight"),
+            ("stems.image.conv.weight", "conv1.weight"),
+            ("stems.image.bn.running_var", "bn1.running_var"),
+            ("stems.image.photos.bn.bias", "bn1.bias"),
+            ("trunk.stage1.blocks.1.conv2.weight", "layer1.1.conv2.weight"),
+            ("trunk.reviews.stage1.blocks.1.conv2.weight", "layer1.1.conv2.weight"),
             ("stage3.blocks.0.bn1.bias", "layer3.0.bn1.bias"),
             ("stage4.blocks.0.downsample.conv.weight", "layer4.0.downsample.0.weight"),
             ("stage2.blocks.0.downsample.bn.running_mean", "layer2.0.downsample.1.running_mean"),
         ];
         for (ours, theirs) in cases {
-            assert_eq!(torchvision_name(ours).as_deref(), Some(theirs), "{ours}");
+            assert_eq!(resnet_torchvision_name(ours).as_deref(), Some(theirs), "{ours}");
         }
+        assert_eq!(resnet_torchvision_name("stems.text.embedding.weight"), None);
+        assert_eq!(resnet_torchvision_name("stems.image.rows.weight"), None);
         assert_eq!(torchvision_name("stage2.stem.conv.weight"), None);
         assert_eq!(from_stage("trunk.shapes.stage2.blocks.0.conv1.weight"), Some("stage2.blocks.0.conv1.weight"));
         assert_eq!(from_stage("trunk.stages.conv"), None);

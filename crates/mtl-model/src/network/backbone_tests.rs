@@ -119,7 +119,7 @@ fn resnet_parameter_counts_match_torchvision_and_a_hand_count() -> Result<()> {
     // 20 batch norms (stem, 16 in the blocks, 3 projections), each with running statistics.
     let tensors = params.tensors();
     assert_eq!(tensors.len(), params.named().count() + 2 * 20);
-    for name in ["trunk.stage1.stem.bn.running_mean", "trunk.stage4.blocks.0.downsample.bn.running_var"] {
+    for name in ["stems.image.bn.running_mean", "trunk.stage4.blocks.0.downsample.bn.running_var"] {
         assert!(tensors.contains_key(name), "no {name}");
     }
     for name in ["trunk.stage2.blocks.1.conv2.weight", "trunk.stage3.blocks.0.downsample.conv.weight"] {
@@ -143,9 +143,9 @@ fn the_stem_is_imagenets_from_64_pixels_unless_given() -> Result<()> {
         };
         let (net, _) = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu)?;
         let Trunk::Shared(column) = &net.trunk else { panic!("hard sharing") };
-        let out = column.blocks[0]
-            .forward(&Tensor::zeros((2, 1, side, side), DType::F32, &Device::Cpu)?, &mut Dropout::off())?;
-        Ok(out.dims().to_vec())
+        let images = Tensor::zeros((2, 1, side, side), DType::F32, &Device::Cpu)?;
+        let stemmed = net.stems[0].forward(&images, &Dropout::off())?;
+        Ok(column.blocks[0].forward(&stemmed, &mut Dropout::off())?.dims().to_vec())
     };
     assert_eq!(stage1(64, None)?, [2, 1, 16, 16]);
     assert_eq!(stage1(63, None)?, [2, 1, 63, 63]);
@@ -289,7 +289,7 @@ fn ple_levels_follow_the_trunks_block_count() {
 fn each_trunk_refuses_inputs_it_does_not_read() {
     let image = InputSpec::Image { channels: 1, height: 8, width: 8 };
     let cases = [
-        (tiny_resnet(), TEXT, "the resnet18 trunk reads images only"),
+        (tiny_resnet(), InputSpec::Features { size: 3 }, "the resnet18 trunk reads images and text only"),
         (tiny_transformer(Pooling::Cls, Positions::Sinusoidal), image, "the transformer trunk reads text only"),
         (tiny_recurrent(CellKind::Lstm, RecurrentPooling::FinalStates), image, "the lstm trunk reads text only"),
         (tiny_mlp(), TEXT, "the mlp trunk reads numeric feature vectors only"),
@@ -303,11 +303,48 @@ fn each_trunk_refuses_inputs_it_does_not_read() {
         let error = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu).err().expect("refused");
         assert!(error.to_string().contains(expected), "{error}");
     }
-    // Images and text together: the second task's input is refused too.
+    // Features beside images: the second task's input is refused too.
     let mut spec = two_tasks(tiny_resnet(), Sharing::Hard);
-    spec.tasks[1].input = TEXT;
+    spec.tasks[1].input = InputSpec::Features { size: 3 };
     let error = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu).err().expect("refused");
-    assert!(error.to_string().contains("the resnet18 trunk reads images only, not text inputs"), "{error}");
+    assert!(error.to_string().contains("reads images and text only, not features inputs"), "{error}");
+}
+
+#[test]
+fn resnet_reads_images_and_texts_together_under_every_strategy() -> Result<()> {
+    // Task 0 reads 3×8×8 images, task 1 texts (a one-row map of embeddings through the
+    // same stages): both get the representation, and finite differences agree with the
+    // gradient of their joint loss in every parameter, the two stems included.
+    let trunk = tiny_resnet();
+    let images = batch(trunk, 3, DType::F64)?;
+    // A text trunk's batch: texts of 6 ids, some padded.
+    let texts = batch(tiny_transformer(Pooling::Cls, Positions::Learned), 3, DType::F64)?;
+    for sharing in all_sharings() {
+        let mut spec = two_tasks(trunk, sharing);
+        spec.tasks[1].input = TEXT;
+        let (net, params) = MultiTaskNet::new(&spec, 3, DType::F64, &Device::Cpu)?;
+        let names: Vec<&str> = params.named().map(|(name, _)| name).collect();
+        assert!(names.contains(&"stems.text.embedding.weight") || sharing == Sharing::SingleTask, "{names:?}");
+        assert_eq!(net.representation(0, &images)?.dims(), &[3, trunk.representation()]);
+        assert_eq!(net.representation(1, &texts)?.dims(), &[3, trunk.representation()]);
+        let loss = || -> Result<Tensor> {
+            let mut rng = mtl_data::Rng::new(0);
+            let image = net.representations_train(&[0], &images, &mut rng)?.remove(0);
+            let text = net.representations_train(&[1], &texts, &mut rng)?.remove(0);
+            let labels = Tensor::from_vec(vec![0u32, 1, 2], 3, &Device::Cpu)?;
+            let first = candle_nn::loss::cross_entropy(&net.head(0, &image)?, &labels)?;
+            let labels = Tensor::from_vec(vec![1u32, 0, 1], 3, &Device::Cpu)?;
+            let second = candle_nn::loss::cross_entropy(&net.head(1, &text)?, &labels)?;
+            let total = (first + (second * 0.7)?)?;
+            match net.penalty()? {
+                Some(penalty) => total + penalty,
+                None => Ok(total),
+            }
+        };
+        let vars: Vec<(&str, &candle_core::Var)> = params.named().collect();
+        crate::testing::check_gradients(&vars, 3, loss).map_err(|e| e.context(sharing.label()))?;
+    }
+    Ok(())
 }
 
 const DEFAULT_SEQUENCE: TrunkSpec = TrunkSpec::Sequence { width: 4, hidden: 4, image_stem: ImageStem::Rows };

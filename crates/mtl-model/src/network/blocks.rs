@@ -10,7 +10,7 @@
 //! | `conv2` | conv k3 → relu → max over time → `[B, hidden]` | conv 5×5 → pool → relu | (none) |
 //! | `fc` | dropout → linear → relu | flatten → dropout → linear → relu (50) | dropout |
 //!
-//! The others: ResNet's `stage1` (stem and stage 1), `stage2`, `stage3`, `stage4` (then
+//! The others: ResNet's `stage1`, `stage2`, `stage3`, `stage4` (then
 //! global average pooling and dropout); the Transformer's `layer1`…`layerN` (the last one
 //! then final norm and pooling); the recurrent trunk's `recurrent` and `pool` (then
 //! dropout); the MLP's `fc1`…`fcN` (dropout → linear → relu). Sequences between blocks
@@ -143,7 +143,7 @@ pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Vec<Feat
     })
 }
 
-/// A batch norm with the name its parameters have (`trunk.stage1.stem.bn`), under which
+/// A batch norm with the name its parameters have (`trunk.stage1.blocks.0.bn1`), under which
 /// checkpoints store its running statistics.
 #[derive(Clone, Debug)]
 pub(crate) struct NamedBatchNorm {
@@ -175,7 +175,7 @@ pub(crate) enum Block {
     Identity,
     /// TextCNN's last block: dropout only.
     Dropout,
-    /// A ResNet stage (the first with the stem, the last with the pooling).
+    /// A ResNet stage (the last with the pooling).
     ResNet(ResNetStage),
     /// A Transformer encoder layer (the last with the final norm and the pooling).
     Transformer(TransformerBlock),
@@ -200,8 +200,8 @@ impl Block {
         let shapes = boundaries(trunk, input)?;
         let vb = vb.pp(&trunk.block_names()[index]);
         Ok(match (trunk, index) {
-            (TrunkSpec::ResNet { depth, width, stem }, _) => {
-                Block::ResNet(ResNetStage::new(depth, width, stem, input, index, init, vb)?)
+            (TrunkSpec::ResNet { depth, width, .. }, _) => {
+                Block::ResNet(ResNetStage::new(depth, width, index, init, vb)?)
             }
             (TrunkSpec::Transformer { .. }, _) => Block::Transformer(TransformerBlock::new(trunk, index, init, vb)?),
             (TrunkSpec::Recurrent { .. }, _) => Block::Recurrent(RecurrentBlock::new(trunk, index, init, vb)?),

@@ -1,18 +1,23 @@
 //! The ResNet trunk (He et al. 2016, basic blocks): four blocks, one per stage, so that
-//! the strategies act at the four stage boundaries.
+//! the strategies act at the four stage boundaries, and its stems.
 //!
-//! - `stage1`: the stem — CIFAR: conv 3×3/1 (pad 1) → bn → relu; ImageNet: conv 7×7/2
-//!   (pad 3) → bn → relu → max-pool 3×3/2 (pad 1) — then stage 1's basic blocks;
+//! - the image stem (`stems.image.{conv,bn}`): CIFAR: conv 3×3/1 (pad 1) → bn → relu;
+//!   ImageNet: conv 7×7/2 (pad 3) → bn → relu → max-pool 3×3/2 (pad 1);
+//! - the text stem (`stems.text.embedding`): each token's embedding of `64·width`
+//!   channels, the text laid out as a one-row map `[B, 64·width, 1, T]`, so that the
+//!   shared stages read images and texts alike (a 3×3 kernel meets a one-row map with
+//!   its middle row; the other rows see the zero padding);
+//! - `stage1`: stage 1's basic blocks;
 //! - `stage2`, `stage3`: basic blocks, the first with stride 2 and a 1×1/2 conv → bn
 //!   projection on its shortcut (PyTorch's `downsample`);
 //! - `stage4`: the same, then global average pooling and dropout: `[B, 512·width]`.
 //!
 //! A basic block is `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))` with 3×3
 //! convolutions without bias. Parameter names follow torchvision's within a stage:
-//! `trunk.stage1.stem.{conv,bn}`, `trunk.stage2.blocks.0.{conv1,bn1,conv2,bn2}`,
-//! `trunk.stage2.blocks.0.downsample.{conv,bn}`; batch norms keep `weight`, `bias`, and in
-//! checkpoints `running_mean`, `running_var`. Convolutions draw as the experiment's
-//! `init` says; batch norms start at weight 1, bias 0 (drawing nothing).
+//! `trunk.stage2.blocks.0.{conv1,bn1,conv2,bn2}`, `trunk.stage2.blocks.0.downsample.{conv,bn}`;
+//! batch norms keep `weight`, `bias`, and in checkpoints `running_mean`, `running_var`.
+//! Convolutions draw as the experiment's `init` says; batch norms start at weight 1,
+//! bias 0 (drawing nothing).
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -24,13 +29,12 @@ use crate::init::InitScheme;
 use crate::layers::{global_avg_pool2d, max_pool2d, Conv2d};
 
 /// The activation shapes at the ResNet trunk's boundaries (`None` for other trunks): the
-/// input and stages 1–3 as maps that gates read averaged over positions, then the pooled
-/// representation.
+/// stem's output and stages 1–3 as maps that gates read averaged over positions, then the
+/// pooled representation. Images and texts meet the trunk in the same shape.
 pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Option<Vec<Features>>> {
     let TrunkSpec::ResNet { width, .. } = trunk else { return Ok(None) };
     trunk.check_input(input)?;
-    let InputSpec::Image { channels, .. } = *input else { unreachable!("checked: images") };
-    let mut shapes = vec![Features::PooledMaps { channels }];
+    let mut shapes = vec![Features::PooledMaps { channels: resnet_channels(width, 0) }];
     shapes.extend((0..3).map(|stage| Features::PooledMaps { channels: resnet_channels(width, stage) }));
     shapes.push(Features::Vector { size: resnet_channels(width, 3) });
     Ok(Some(shapes))
@@ -102,41 +106,62 @@ impl BasicBlock {
     }
 }
 
-/// One block of the ResNet trunk: a stage, with the stem before it (`stage1`) or the
-/// pooling after it (`stage4`).
+/// The image stem: conv → bn → relu, then under the ImageNet stem a 3×3/2 max-pool.
+pub(crate) struct ResNetImageStem {
+    layer: ConvNorm,
+    kind: ResNetStem,
+}
+
+impl ResNetImageStem {
+    /// The stem for `input` images (`stem`, or the automatic one for their size), under `vb`.
+    pub(crate) fn new(
+        width: f64,
+        stem: Option<ResNetStem>,
+        input: &InputSpec,
+        init: InitScheme,
+        vb: &VarBuilder,
+    ) -> Result<ResNetImageStem> {
+        let InputSpec::Image { channels, height, width: columns } = *input else {
+            candle_core::bail!("the resnet image stem reads images only, not {input:?}")
+        };
+        let kind = ResNetStem::resolve(stem, height, columns);
+        let kernel_stride = match kind {
+            ResNetStem::Cifar => (3, 1),
+            ResNetStem::ImageNet => (7, 2),
+        };
+        let layer = ConvNorm::new((channels, resnet_channels(width, 0)), kernel_stride, ("conv", "bn"), init, vb)?;
+        Ok(ResNetImageStem { layer, kind })
+    }
+
+    pub(crate) fn forward(&self, xs: &Tensor, pass: &Dropout) -> Result<Tensor> {
+        let xs = self.layer.forward(xs, pass)?.relu()?;
+        match self.kind {
+            ResNetStem::ImageNet => max_pool2d(&xs, 3, 2, 1),
+            ResNetStem::Cifar => Ok(xs),
+        }
+    }
+
+    pub(crate) fn batch_norm(&self) -> NamedBatchNorm {
+        self.layer.norm.clone()
+    }
+}
+
+/// One block of the ResNet trunk: a stage, with the pooling after it (`stage4`).
 pub(crate) struct ResNetStage {
-    stem: Option<(ConvNorm, ResNetStem)>,
     blocks: Vec<BasicBlock>,
     pool: bool,
 }
 
 impl ResNetStage {
-    /// Stage `index` (0–3) for `input` images, its parameters under `vb` (`trunk.stage<k>`).
+    /// Stage `index` (0–3), its parameters under `vb` (`trunk.stage<k>`).
     pub(crate) fn new(
         depth: ResNetDepth,
         width: f64,
-        stem: Option<ResNetStem>,
-        input: &InputSpec,
         index: usize,
         init: InitScheme,
         vb: VarBuilder,
     ) -> Result<ResNetStage> {
-        let InputSpec::Image { channels, height, width: columns } = *input else {
-            candle_core::bail!("the resnet trunk reads images only, not {input:?}")
-        };
         let out_channels = resnet_channels(width, index);
-        let stem = match index {
-            0 => {
-                let stem = ResNetStem::resolve(stem, height, columns);
-                let kernel_stride = match stem {
-                    ResNetStem::Cifar => (3, 1),
-                    ResNetStem::ImageNet => (7, 2),
-                };
-                let vb = vb.pp("stem");
-                Some((ConvNorm::new((channels, out_channels), kernel_stride, ("conv", "bn"), init, &vb)?, stem))
-            }
-            _ => None,
-        };
         let in_channels = if index == 0 { out_channels } else { resnet_channels(width, index - 1) };
         let n_blocks = depth.blocks_per_stage()[index];
         let blocks = (0..n_blocks)
@@ -146,17 +171,11 @@ impl ResNetStage {
                 BasicBlock::new(from, out_channels, stride, init, vb.pp("blocks").pp(b))
             })
             .collect::<Result<_>>()?;
-        Ok(ResNetStage { stem, blocks, pool: index == 3 })
+        Ok(ResNetStage { blocks, pool: index == 3 })
     }
 
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &mut Dropout) -> Result<Tensor> {
         let mut xs = xs.clone();
-        if let Some((layer, stem)) = &self.stem {
-            xs = layer.forward(&xs, dropout)?.relu()?;
-            if *stem == ResNetStem::ImageNet {
-                xs = max_pool2d(&xs, 3, 2, 1)?;
-            }
-        }
         for block in &self.blocks {
             xs = block.forward(&xs, dropout)?;
         }
@@ -167,7 +186,6 @@ impl ResNetStage {
     }
 
     pub(crate) fn batch_norms(&self) -> Vec<NamedBatchNorm> {
-        let stem = self.stem.iter().map(|(layer, _)| layer.norm.clone());
-        stem.chain(self.blocks.iter().flat_map(BasicBlock::batch_norms)).collect()
+        self.blocks.iter().flat_map(BasicBlock::batch_norms).collect()
     }
 }

@@ -3,8 +3,10 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Embedding, Module, VarBuilder};
 
+use super::blocks::{Dropout, NamedBatchNorm};
+use super::resnet::ResNetImageStem;
 use super::text_encoders::TransformerStem;
-use super::{ImageStem, InputSpec, TrunkSpec};
+use super::{resnet_channels, ImageStem, InputSpec, TrunkSpec};
 use crate::init::InitScheme;
 use crate::layers::{Conv1d, Conv2d};
 
@@ -21,6 +23,16 @@ pub(crate) enum Stem {
     Text { embedding: Embedding },
     /// The Transformer trunk's: embeddings, CLS and positions.
     Transformer(TransformerStem),
+    /// The ResNet trunk's for images: conv → bn → relu (→ max-pool).
+    ResNetImage(ResNetImageStem),
+    /// The ResNet trunk's for text: token embeddings as a one-row map `[B, C, 1, T]`.
+    ResNetText { embedding: Embedding },
+}
+
+/// A `vocab_size × width` embedding table under `vb.embedding`.
+fn embedding(vocab_size: usize, width: usize, init: InitScheme, vb: &VarBuilder) -> Result<Embedding> {
+    let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init.embedding())?;
+    Ok(Embedding::new(table, width))
 }
 
 fn conv_k3(in_channels: usize, out_channels: usize, init: InitScheme, vb: VarBuilder) -> Result<Conv1d> {
@@ -42,7 +54,17 @@ impl Stem {
                     _ => Stem::Identity,
                 });
             }
-            TrunkSpec::LeNet | TrunkSpec::ResNet { .. } | TrunkSpec::Mlp { .. } => return Ok(Stem::Identity),
+            TrunkSpec::ResNet { width, stem, .. } => {
+                return Ok(match *input {
+                    InputSpec::Image { .. } => Stem::ResNetImage(ResNetImageStem::new(width, stem, input, init, &vb)?),
+                    InputSpec::Text { vocab_size } => {
+                        Stem::ResNetText { embedding: embedding(vocab_size, resnet_channels(width, 0), init, &vb)? }
+                    }
+                    // The trunk refuses them.
+                    InputSpec::Features { .. } => Stem::Identity,
+                });
+            }
+            TrunkSpec::LeNet | TrunkSpec::Mlp { .. } => return Ok(Stem::Identity),
         };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
@@ -54,10 +76,7 @@ impl Stem {
                     Stem::Image { local: None, rows: conv_k3(channels * columns, width, init, vb.pp("rows"))? }
                 }
             },
-            InputSpec::Text { vocab_size } => {
-                let table = vb.pp("embedding").get_with_hints((vocab_size, width), "weight", init.embedding())?;
-                Stem::Text { embedding: Embedding::new(table, width) }
-            }
+            InputSpec::Text { vocab_size } => Stem::Text { embedding: embedding(vocab_size, width, init, &vb)? },
             // The trunk refuses them.
             InputSpec::Features { .. } => Stem::Identity,
         })
@@ -75,7 +94,16 @@ impl Stem {
         })
     }
 
-    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+    /// The stem's batch norm, if it has one (the ResNet image stem's).
+    pub(crate) fn batch_norm(&self) -> Option<NamedBatchNorm> {
+        match self {
+            Stem::ResNetImage(stem) => Some(stem.batch_norm()),
+            _ => None,
+        }
+    }
+
+    /// The stem's output for `xs`; `pass` says whether batch norm trains.
+    pub(crate) fn forward(&self, xs: &Tensor, pass: &Dropout) -> Result<Tensor> {
         match self {
             Stem::Identity => Ok(xs.clone()),
             Stem::Image { local, rows } => {
@@ -90,6 +118,8 @@ impl Stem {
             }
             Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
             Stem::Transformer(stem) => stem.forward(xs),
+            Stem::ResNetImage(stem) => stem.forward(xs, pass),
+            Stem::ResNetText { embedding } => embedding.forward(xs)?.transpose(1, 2)?.unsqueeze(2)?.contiguous(),
         }
     }
 }

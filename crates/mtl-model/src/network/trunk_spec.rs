@@ -27,7 +27,8 @@ pub enum TrunkSpec {
         /// Feature maps per convolution width.
         filters: usize,
     },
-    /// A basic-block ResNet (He et al. 2016) for images (no stems): four stages of
+    /// A basic-block ResNet (He et al. 2016) for images and text (a text enters as a
+    /// one-row map of token embeddings; see `resnet`): four stages of
     /// `round(64·width)`, `128·width`, `256·width`, `512·width` channels (each at least 1),
     /// batch norm after every convolution, global average pooling at the end.
     ResNet {
@@ -191,19 +192,20 @@ impl TrunkSpec {
     pub(crate) fn check_input(&self, input: &InputSpec) -> candle_core::Result<()> {
         let reads = match (self, input) {
             (TrunkSpec::Sequence { .. }, InputSpec::Image { .. } | InputSpec::Text { .. }) => return Ok(()),
-            (TrunkSpec::LeNet | TrunkSpec::ResNet { .. }, InputSpec::Image { .. }) => return Ok(()),
+            (TrunkSpec::ResNet { .. }, InputSpec::Image { .. } | InputSpec::Text { .. }) => return Ok(()),
+            (TrunkSpec::LeNet, InputSpec::Image { .. }) => return Ok(()),
             (
                 TrunkSpec::TextCnn { .. } | TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. },
                 InputSpec::Text { .. },
             ) => return Ok(()),
             (TrunkSpec::Mlp { .. }, InputSpec::Features { .. }) => return Ok(()),
-            (TrunkSpec::Sequence { .. }, _) => "images and text",
-            (TrunkSpec::LeNet | TrunkSpec::ResNet { .. }, _) => "images",
+            (TrunkSpec::Sequence { .. } | TrunkSpec::ResNet { .. }, _) => "images and text",
+            (TrunkSpec::LeNet, _) => "images",
             (TrunkSpec::TextCnn { .. } | TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. }, _) => "text",
             (TrunkSpec::Mlp { .. }, _) => "numeric feature vectors",
         };
         candle_core::bail!(
-            "the {} trunk reads {reads} only, not {} inputs; use the sequence trunk for image and text tasks together",
+            "the {} trunk reads {reads} only, not {} inputs; use the sequence or a resnet trunk for image and text tasks together",
             self.name(),
             input.modality()
         )

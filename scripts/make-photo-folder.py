@@ -2,10 +2,10 @@
 """Builds an ImageNet-style photo folder from MNIST digits, for runs at photo size.
 
     python3 scripts/make-photo-folder.py data/mnist /tmp/digit-photos \
-        --classes 5 --train 200 --val 50 --test 50 --size 224
+        --classes 5 --train 300 --val 50 --test 100 --size 224
 
 Writes OUT/{train,val,test}/<digit name>/<n>.jpg: each photo is one MNIST digit (from the
-t10k IDX files, each digit used once), scaled to 40-75 % of the photo, in a random colour,
+t10k IDX files, each digit used once), scaled to 55-85 % of the photo, in a random colour,
 at a random place, on a random two-colour gradient with pixel noise, saved as RGB JPEG
 (quality 90). The splits draw from disjoint digits. Needs numpy and Pillow
 (`pip install numpy pillow`); seeded, so the same arguments give the same files.
@@ -43,7 +43,7 @@ def photo(digit: np.ndarray, size: int, rng: np.random.Generator) -> Image.Image
     if rng.random() < 0.5:
         t = t.transpose(1, 0, 2)
     background = top * (1 - t) + bottom * t + rng.normal(0, 12, size=(size, size, 3))
-    side = int(size * rng.uniform(0.4, 0.75))
+    side = int(size * rng.uniform(0.55, 0.85))
     mask = np.asarray(Image.fromarray(digit).resize((side, side), Image.BILINEAR), dtype=np.float64) / 255.0
     colour = rng.integers(0, 256, size=3)
     # Keep the digit visible: far from the background's mean colour.
@@ -60,9 +60,9 @@ def main() -> None:
     parser.add_argument("mnist", type=pathlib.Path, help="folder with t10k-images-idx3-ubyte[.gz] and labels")
     parser.add_argument("out", type=pathlib.Path, help="the folder to create (must not exist)")
     parser.add_argument("--classes", type=int, default=5, help="digits 0 … N-1 (default 5)")
-    parser.add_argument("--train", type=int, default=200, help="photos per class in train/")
+    parser.add_argument("--train", type=int, default=300, help="photos per class in train/")
     parser.add_argument("--val", type=int, default=50, help="photos per class in val/")
-    parser.add_argument("--test", type=int, default=50, help="photos per class in test/")
+    parser.add_argument("--test", type=int, default=100, help="photos per class in test/")
     parser.add_argument("--size", type=int, default=224, help="side of the square photos in pixels")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -17,12 +17,14 @@
 //! conv(10→20, k5) → max-pool 2 → relu → fc → relu (50); images enter it
 //! directly (no stem), and its heads are fc 50→50 → relu → fc 50→classes.
 //!
-//! The backbones of issue 18, each with linear heads: ResNet-18 and -34 for images
-//! (`resnet`: images enter directly; batch norm on batch statistics in training, on its
-//! running statistics in evaluation), a pre-norm Transformer encoder and an LSTM or GRU
-//! for text (`text_encoders`: the text stem embeds the tokens; the blocks read the
-//! batch's padding mask), and an MLP for numeric feature vectors ([`InputSpec::Features`]).
-//! Each reads one modality: a task set of images and text needs the sequence trunk.
+//! The backbones of issue 18, each with linear heads: ResNet-18 and -34 (`resnet`: the
+//! image stem is its conv → bn → relu (→ max-pool), the text stem lays token embeddings
+//! out as a one-row map, and both go through the same four stages; batch norm on batch
+//! statistics in training, on its running statistics in evaluation), a pre-norm
+//! Transformer encoder and an LSTM or GRU for text (`text_encoders`: the text stem embeds
+//! the tokens; the blocks read the batch's padding mask), and an MLP for numeric feature
+//! vectors ([`InputSpec::Features`]). Images and text together need the sequence trunk
+//! or a ResNet; the others read one modality.
 //!
 //! ## Sharing strategies
 //! The strategy decides what the tasks share between the stems and the heads.
@@ -87,6 +89,8 @@ pub struct MultiTaskNet {
     stems: Vec<Stem>,
     /// The stem each task's inputs go through.
     stem_of_task: Vec<usize>,
+    /// Each stem's stream: the index of its modality among the network's (see [`streams`]).
+    stream_of_stem: Vec<usize>,
     trunk: Trunk,
     heads: Vec<Head>,
     dropout: f64,
@@ -155,8 +159,21 @@ impl MultiTaskNet {
             .iter()
             .map(|task| Head::new(spec.trunk, task.n_classes, spec.init, vb.pp("heads").pp(&task.name)))
             .collect::<Result<_>>()?;
-        let stem_norms = stems.iter().filter_map(Stem::batch_norm);
-        let running = stem_norms.chain(trunk.batch_norms()).map(|norm| (norm.name, norm.norm));
+        // Trunk batch norms keep running statistics per modality (`layers::batchnorm`):
+        // stream 0 under the batch norm's own name, stream k under `<name>.<modality>`.
+        let modalities = streams(&spec.tasks);
+        let mut running: Vec<_> = stems.iter().filter_map(Stem::batch_norm).map(|n| (n.name, n.norm)).collect();
+        for norm in trunk.batch_norms() {
+            norm.norm.set_streams(modalities.len())?;
+            for (stream, modality) in modalities.iter().enumerate() {
+                let name = if stream == 0 { norm.name.clone() } else { format!("{}.{modality}", norm.name) };
+                running.push((name, norm.norm.for_stream(stream)));
+            }
+        }
+        let stream_of_stem = stem_inputs
+            .iter()
+            .map(|input| modalities.iter().position(|m| *m == input.modality()).unwrap_or(0))
+            .collect();
         let parameters = backend.parameters().with_running_stats(running);
         if let Sharing::CrossStitch { init } = spec.sharing {
             for (name, var) in parameters.named().filter(|(name, _)| name.starts_with("trunk.stitch.")) {
@@ -187,7 +204,16 @@ impl MultiTaskNet {
             _ => None,
         };
         let reads_padding = matches!(spec.trunk, TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. });
-        let net = MultiTaskNet { stems, stem_of_task, trunk, heads, dropout: spec.dropout, soft, reads_padding };
+        let net = MultiTaskNet {
+            stems,
+            stem_of_task,
+            stream_of_stem,
+            trunk,
+            heads,
+            dropout: spec.dropout,
+            soft,
+            reads_padding,
+        };
         Ok((net, parameters))
     }
 
@@ -202,6 +228,7 @@ impl MultiTaskNet {
             let (positions, same_stem): (Vec<usize>, Vec<usize>) =
                 tasks.iter().enumerate().filter(|(_, &t)| self.stem_of_task[t] == stem).map(|(p, &t)| (p, t)).unzip();
             dropout.set_keep(self.stems[stem].keep(xs, self.reads_padding)?);
+            dropout.set_stream(self.stream_of_stem[stem]);
             let stemmed = self.stems[stem].forward(xs, dropout)?;
             let outputs = self.trunk.forward(&stemmed, &same_stem, dropout)?;
             for (p, output) in positions.into_iter().zip(outputs) {
@@ -258,6 +285,13 @@ impl MultiTaskNet {
         }
         total.map(|sum| sum * *weight).transpose()
     }
+}
+
+/// The modalities the tasks read, in a fixed order (images, text, features): the streams
+/// of running statistics that the trunk's batch norms keep.
+fn streams(tasks: &[TaskSpec]) -> Vec<&'static str> {
+    let present: Vec<&str> = tasks.iter().map(|task| task.input.modality()).collect();
+    ["image", "text", "features"].into_iter().filter(|m| present.contains(m)).collect()
 }
 
 #[cfg(test)]

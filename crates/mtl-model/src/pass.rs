@@ -1,5 +1,6 @@
 //! The state of one forward pass through a network ([`Dropout`]): training or
-//! evaluation, the seeded dropout masks, and the padding mask of the texts it reads.
+//! evaluation, the seeded dropout masks, the padding mask of the texts it reads and
+//! their stream (input modality).
 //! The trunks (`network`) and the text encoders (`sequence`) both take it.
 
 use candle_core::{Result, Tensor};
@@ -13,22 +14,35 @@ use mtl_data::Rng;
 pub(crate) struct Dropout<'a> {
     masks: Option<(f64, &'a mut Rng)>,
     keep: Option<Tensor>,
+    /// The stream (input modality) of the batch, which selects the running statistics of
+    /// batch norms that several modalities share.
+    stream: usize,
 }
 
 impl<'a> Dropout<'a> {
     /// Training, with dropout probability `p`.
     pub(crate) fn new(p: f64, rng: &'a mut Rng) -> Dropout<'a> {
-        Dropout { masks: Some((p, rng)), keep: None }
+        Dropout { masks: Some((p, rng)), keep: None, stream: 0 }
     }
 
     /// Evaluation.
     pub(crate) fn off() -> Dropout<'static> {
-        Dropout { masks: None, keep: None }
+        Dropout { masks: None, keep: None, stream: 0 }
     }
 
     /// Whether this is a training pass.
     pub(crate) fn training(&self) -> bool {
         self.masks.is_some()
+    }
+
+    /// Sets the stream (input modality) of the batch this pass reads.
+    pub(crate) fn set_stream(&mut self, stream: usize) {
+        self.stream = stream;
+    }
+
+    /// The stream of the batch (see [`crate::layers::BatchNorm2d::set_streams`]).
+    pub(crate) fn stream(&self) -> usize {
+        self.stream
     }
 
     /// Sets the padding mask of the texts this pass reads.

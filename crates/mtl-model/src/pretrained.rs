@@ -227,7 +227,8 @@ impl Parameters {
             .map(|(name, var)| (name.to_string(), Target::Variable(var.clone())))
             .collect();
         for (prefix, norm) in self.batch_norms() {
-            if from_stage(prefix).is_some() || stem_torchvision_name(&format!("{prefix}.weight")).is_some() {
+            // Only the images' statistics (stream 0, named as the norm); not `<norm>.text`.
+            if resnet_torchvision_name(&format!("{prefix}.running_mean")).is_some() {
                 out.push((format!("{prefix}.running_mean"), Target::Running(norm.clone(), true)));
                 out.push((format!("{prefix}.running_var"), Target::Running(norm.clone(), false)));
             }

@@ -529,3 +529,31 @@ fn candle_lacks_or_gets_wrong_the_pooling_and_nearest_upsampling_backward_passes
     assert_eq!((values(&candle_grad)?, values(&our_grad)?), (vec![4.0; 4], vec![5.0; 4]));
     Ok(())
 }
+
+/// The shapes of a ResNet at 224 px (the stem's 7×7/2 on the photo, 3×3 and 1×1 at 56×56,
+/// batches of several chunks, the stem's max-pool at 112×112), against candle's ops: the
+/// small cases above cover the geometry, these the indexing at full size.
+#[test]
+fn imagenet_sized_convolutions_and_pooling_match_candle() -> Result<()> {
+    let case = |batch, in_channels, out_channels, side, kernel, stride, padding| StridedCase {
+        batch,
+        in_channels,
+        out_channels,
+        height: side,
+        width: side,
+        kernel,
+        stride,
+        padding,
+    };
+    for case in [
+        case(2, 3, 4, 224, 7, 2, 3),
+        case(3, 8, 8, 56, 3, 1, 1),
+        case(9, 8, 16, 56, 3, 2, 1),
+        case(9, 8, 16, 56, 1, 2, 0),
+    ] {
+        check_strided_conv(case, DType::F64, 1e-10)?;
+    }
+    let input = random_var(&[2, 4, 112, 112], 7, DType::F64)?;
+    let reference = reference_max_pool(&input, 3, 2, 1)?;
+    assert_close("max-pool 3×3/2 at 112×112", &max_pool2d(&input, 3, 2, 1)?, &reference, 0.0)
+}

@@ -311,6 +311,35 @@ fn each_trunk_refuses_inputs_it_does_not_read() {
 }
 
 #[test]
+fn shared_batch_norms_keep_running_statistics_per_modality() -> Result<()> {
+    // Under hard sharing the stages read photos and texts; a text batch in training moves
+    // only the text stream's statistics, so an image evaluated afterwards comes out as
+    // from an untouched network. Checkpoints carry the text stream as `<norm>.text.…`.
+    let mut spec = two_tasks(tiny_resnet(), Sharing::Hard);
+    spec.tasks[1].input = TEXT;
+    let (net, params) = MultiTaskNet::new(&spec, 3, DType::F32, &Device::Cpu)?;
+    let (image_name, text_name) =
+        ("trunk.stage2.blocks.0.bn1.running_mean", "trunk.stage2.blocks.0.bn1.text.running_mean");
+    let value = |name: &str| -> Result<Vec<f32>> { params.tensors()[name].to_vec1::<f32>() };
+    let (image_before, text_before) = (value(image_name)?, value(text_name)?);
+    assert!(!params.tensors().contains_key("stems.image.bn.text.running_mean"), "the image stem reads images only");
+    let texts = batch(tiny_transformer(Pooling::Cls, Positions::Learned), 4, DType::F32)?;
+    net.representations_train(&[1], &texts, &mut mtl_data::Rng::new(0))?;
+    assert_eq!(value(image_name)?, image_before, "a text batch left the images' statistics alone");
+    assert_ne!(value(text_name)?, text_before, "a text batch moved the text statistics");
+    let images = batch(tiny_resnet(), 3, DType::F32)?;
+    let (untouched, _) = MultiTaskNet::new(&spec, 3, DType::F32, &Device::Cpu)?;
+    let bits = |t: Tensor| -> Result<Vec<u32>> {
+        Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect())
+    };
+    assert_eq!(bits(net.representation(0, &images)?)?, bits(untouched.representation(0, &images)?)?);
+    // An image-only network keeps one stream under the plain names.
+    let (_, params) = MultiTaskNet::new(&two_tasks(tiny_resnet(), Sharing::Hard), 3, DType::F32, &Device::Cpu)?;
+    assert!(!params.tensors().keys().any(|name| name.contains(".text.")));
+    Ok(())
+}
+
+#[test]
 fn resnet_reads_images_and_texts_together_under_every_strategy() -> Result<()> {
     // Task 0 reads 3×8×8 images, task 1 texts (a one-row map of embeddings through the
     // same stages): both get the representation, and finite differences agree with the

@@ -158,7 +158,7 @@ impl NamedBatchNorm {
     }
 
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &Dropout) -> Result<Tensor> {
-        self.norm.forward_t(xs, dropout.training())
+        self.norm.forward_stream(xs, dropout.training(), dropout.stream())
     }
 }
 

@@ -25,7 +25,8 @@ pub(crate) enum Stem {
     Transformer(TransformerStem),
     /// The ResNet trunk's for images: conv → bn → relu (→ max-pool).
     ResNetImage(ResNetImageStem),
-    /// The ResNet trunk's for text: token embeddings as a one-row map `[B, C, 1, T]`.
+    /// The ResNet trunk's for text: token embeddings as a one-row map `[B, C, 1, T]`,
+    /// zeros at the padding.
     ResNetText { embedding: Embedding },
 }
 
@@ -119,7 +120,12 @@ impl Stem {
             Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
             Stem::Transformer(stem) => stem.forward(xs),
             Stem::ResNetImage(stem) => stem.forward(xs, pass),
-            Stem::ResNetText { embedding } => embedding.forward(xs)?.transpose(1, 2)?.unsqueeze(2)?.contiguous(),
+            Stem::ResNetText { embedding } => {
+                // Padding is zeros, as beyond the map's edges: it adds nothing to the convolutions.
+                let embedded = embedding.forward(xs)?;
+                let keep = crate::sequence::padding_mask(xs, embedded.dtype())?.unsqueeze(2)?;
+                embedded.broadcast_mul(&keep)?.transpose(1, 2)?.unsqueeze(2)?.contiguous()
+            }
         }
     }
 }

@@ -9,11 +9,21 @@ use std::sync::Mutex;
 use super::parallel::{lockable_chunks, parallel_for, Element};
 use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
 
-/// Samples per unit of backward work. Fixed rather than derived from the
-/// number of threads, so that the batch sums of the weight and bias gradients
-/// are added in the same order however many threads run: results are
+/// The most samples in one unit of work (one matrix product over their patches).
+const MAX_SAMPLES_PER_CHUNK: usize = 8;
+
+/// The fewest units a batch is cut into where it can be: at batch 8 (the dense
+/// workloads) a single unit would leave every other thread idle.
+const MIN_CHUNKS: usize = 4;
+
+/// Samples per unit of work for a batch of `batch`: up to [`MAX_SAMPLES_PER_CHUNK`], fewer
+/// for small batches so that there are [`MIN_CHUNKS`] units. It depends on the batch
+/// alone, never on the number of threads, so that the batch sums of the weight and bias
+/// gradients are added in the same order however many threads run: results are
 /// bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
-pub(super) const SAMPLES_PER_CHUNK: usize = 8;
+pub(super) fn samples_per_chunk(batch: usize) -> usize {
+    batch.div_ceil(MIN_CHUNKS).clamp(1, MAX_SAMPLES_PER_CHUNK)
+}
 
 /// Shapes of a zero-padded convolution of `[B, C, H, W]` by `[O, C, kh, kw]` with
 /// the same stride along both axes (a 1-D convolution is the case `H = kh = 1`, no
@@ -223,7 +233,7 @@ impl Geometry {
 /// `y[b] = bias + weight · im2col(x[b])` for every sample, pooled if asked:
 /// `[B, C, H, W]`, `[O, C·kh·kw]`, `[O]` → `[B, O, Ho·Wo]` (or the pooled
 /// `[B, O, Ho/2·Wo/2]` or `[B, O]` and its winners; no winners otherwise). Chunks of
-/// [`SAMPLES_PER_CHUNK`] samples run in parallel, each as one matrix product over
+/// [`samples_per_chunk`] samples run in parallel, each as one matrix product over
 /// the patches of all its samples side by side (bigger products run faster than
 /// one small product per sample).
 pub(super) fn conv_forward<T: Element>(
@@ -238,15 +248,16 @@ pub(super) fn conv_forward<T: Element>(
     let (pooled_width, pooled_len) = (geometry.out_width() / 2, output_len / out_channels.max(1));
     let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
     let mut winners = vec![0; if kind == Output::Full { 0 } else { output.len() }];
-    let chunks = lockable_chunks(&mut output, SAMPLES_PER_CHUNK * output_len);
-    let winner_chunks = lockable_chunks(&mut winners, SAMPLES_PER_CHUNK * output_len);
+    let per_chunk = samples_per_chunk(geometry.batch);
+    let chunks = lockable_chunks(&mut output, per_chunk * output_len);
+    let winner_chunks = lockable_chunks(&mut winners, per_chunk * output_len);
     let cost = geometry.batch * positions * patch_len * out_channels;
     parallel_for(chunks.len(), cost, |chunk_idx| {
         let mut out = chunks[chunk_idx].lock().expect("output chunk");
         // None for a full output, which records no winners.
         let mut winners = winner_chunks.get(chunk_idx).map(|chunk| chunk.lock().expect("winner chunk"));
         let samples = out.len() / output_len.max(1);
-        let x = &input[chunk_idx * SAMPLES_PER_CHUNK * input_len..][..samples * input_len];
+        let x = &input[chunk_idx * per_chunk * input_len..][..samples * input_len];
         let width = samples * positions;
         T::with_scratch(patch_len * width + out_channels * width, |scratch| {
             let (columns, product) = scratch.split_at_mut(patch_len * width);
@@ -306,7 +317,7 @@ pub(super) struct ConvGradients<T> {
 
 /// dW, db and (if `with_input`) dX in one pass over the batch (a pooled output's
 /// gradient is routed back to the full output in the chunk's scratch). Chunks of
-/// [`SAMPLES_PER_CHUNK`] samples run in parallel, each summing its own partial
+/// [`samples_per_chunk`] samples run in parallel, each summing its own partial
 /// dW and db; the partials are then added in chunk order (see the constant).
 pub(super) fn conv_backward<T: Element>(
     geometry: &Geometry,
@@ -324,9 +335,10 @@ pub(super) fn conv_backward<T: Element>(
     let (output_len, pooled_width) = (geometry.op_output_len(kind), geometry.out_width() / 2);
     let pooled_len = output_len / out_channels.max(1);
     let zero = T::from_f64(0.0);
+    let per_chunk = samples_per_chunk(geometry.batch);
     let chunk = |chunk_idx: usize, input_grad: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
-        let first = chunk_idx * SAMPLES_PER_CHUNK;
-        let samples = (first + SAMPLES_PER_CHUNK).min(geometry.batch) - first;
+        let first = chunk_idx * per_chunk;
+        let samples = (first + per_chunk).min(geometry.batch) - first;
         let width = samples * positions;
         let mut weight_grad = vec![zero; out_channels * patch_len];
         let mut bias_grad = vec![zero; out_channels];
@@ -378,12 +390,12 @@ pub(super) fn conv_backward<T: Element>(
         (weight_grad, bias_grad)
     };
 
-    let n_chunks = geometry.batch.div_ceil(SAMPLES_PER_CHUNK);
+    let n_chunks = geometry.batch.div_ceil(per_chunk);
     let mut input_grad = with_input.then(|| vec![zero; geometry.batch * input_len]);
     // Each chunk's partial (dW, db), filled in by whichever thread runs it.
     let partials: Vec<Mutex<Option<PartialSums<T>>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
     {
-        let grad_chunks = input_grad.as_deref_mut().map(|g| lockable_chunks(g, SAMPLES_PER_CHUNK * input_len));
+        let grad_chunks = input_grad.as_deref_mut().map(|g| lockable_chunks(g, per_chunk * input_len));
         // dW and, where wanted, dX: one or two products the size of the forward one.
         let cost = geometry.batch * positions * patch_len * out_channels * if with_input { 2 } else { 1 };
         parallel_for(n_chunks, cost, |chunk_idx| {

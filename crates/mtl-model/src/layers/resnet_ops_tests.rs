@@ -65,7 +65,7 @@ const STRIDED_CASES: [StridedCase; 12] = [
     StridedCase { batch: 3, in_channels: 3, out_channels: 4, height: 16, width: 13, kernel: 7, stride: 2, padding: 3 },
     StridedCase { batch: 2, in_channels: 2, out_channels: 3, height: 9, width: 10, kernel: 7, stride: 2, padding: 0 },
     StridedCase { batch: 2, in_channels: 1, out_channels: 2, height: 8, width: 8, kernel: 7, stride: 1, padding: 2 },
-    // Several chunks of 8 samples in the backward pass, the last one partial.
+    // Several chunks in the backward pass (5, 5, 5 and 2 samples), the last one partial.
     StridedCase { batch: 17, in_channels: 2, out_channels: 3, height: 7, width: 8, kernel: 3, stride: 2, padding: 1 },
     // A kernel wider than the image: some outputs read only padding.
     StridedCase { batch: 2, in_channels: 2, out_channels: 2, height: 3, width: 4, kernel: 7, stride: 2, padding: 3 },

@@ -19,8 +19,23 @@ use crate::metrics::scores;
 use crate::plan::{Plan, Trial};
 use crate::threads::ThreadChoice;
 
-/// Batch size used for evaluation (no gradients, so larger is fine).
+/// The largest evaluation batch (no gradients, so larger than training's is fine).
 const EVAL_BATCH: usize = 500;
+
+/// Input values of one evaluation batch at most: candle keeps every activation of a
+/// forward pass through trained variables until its output is dropped, so a batch of 500
+/// photos at 224 px held gigabytes. 2^22 values make 27 photos of 3×224×224, and keep
+/// 500 for MNIST, CIFAR and texts.
+const EVAL_VALUES: usize = 1 << 22;
+
+/// Examples per evaluation batch of `split`: [`EVAL_BATCH`], fewer for large images.
+fn eval_batch(split: &Split) -> usize {
+    let per_example = match &split.inputs {
+        Inputs::Images { channels, height, width, .. } => channels * height * width,
+        _ => 1,
+    };
+    (EVAL_VALUES / per_example.max(1)).clamp(1, EVAL_BATCH)
+}
 
 /// Why a trial stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -492,7 +507,7 @@ fn evaluate(
     let mut loss_sum = 0f64;
     let mut predictions = Vec::with_capacity(split.len());
     let indices: Vec<usize> = (0..split.len()).collect();
-    for chunk in indices.chunks(EVAL_BATCH) {
+    for chunk in indices.chunks(eval_batch(split)) {
         let transform = augmenter.map_or(Transform::None, Transform::Normalize);
         let logits = net.forward(task_idx, &batch_inputs(split, chunk, device, transform)?)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &batch_labels(split, chunk, device)?)?;

@@ -75,7 +75,7 @@ pub(crate) fn check_gradients(
             |values: Vec<f64>| var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?.to_dtype(var.dtype())?);
         for i in (0..original.len()).step_by(original.len().div_ceil(max_elements).max(1)) {
             let numeric = |eps: f64| -> Result<f64> {
-                let mut at = |delta: f64| -> Result<f64> {
+                let at = |delta: f64| -> Result<f64> {
                     let mut perturbed = original.clone();
                     perturbed[i] += delta;
                     set(perturbed)?;

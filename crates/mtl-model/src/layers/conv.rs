@@ -364,18 +364,13 @@ fn backward<T: Element>(
         Some((output, winners)) => OutputGrad::Pooled { output, grad, winners },
         None => OutputGrad::Full(grad),
     };
-    let grads = conv_backward::<T>(
+    let packed = conv_backward::<T>(
         geometry,
         slice(input.0, input.1, "input")?,
         slice(weight.0, weight.1, "kernel")?,
         output_grad,
         with_input,
     );
-    let mut packed = grads.weight;
-    packed.extend_from_slice(&grads.bias);
-    if let Some(input_grad) = grads.input {
-        packed.extend_from_slice(&input_grad);
-    }
     Ok(T::to_cpu_storage_owned(packed))
 }
 

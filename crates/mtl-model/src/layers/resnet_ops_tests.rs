@@ -550,6 +550,8 @@ fn imagenet_sized_convolutions_and_pooling_match_candle() -> Result<()> {
         case(3, 8, 8, 56, 3, 1, 1),
         case(9, 8, 16, 56, 3, 2, 1),
         case(9, 8, 16, 56, 1, 2, 0),
+        // A deep stage: more patch values (64·9) than positions in a chunk (2·16).
+        case(5, 64, 8, 4, 3, 1, 1),
     ] {
         check_strided_conv(case, DType::F64, 1e-10)?;
     }

@@ -1,6 +1,6 @@
 //! Times the `w6` workload ([`mtl_runner::bench::dense::run_w6`]) at candle's default
-//! thread count until `mtl bench` runs it; compare with
-//! `python benches/torch_reference.py --workload w6`.
+//! thread count, as `mtl bench --workload w6` does but with the warm-up, repeats and
+//! steps given; compare with `python benches/torch_reference.py --workload w6`.
 //!
 //! `cargo run --release -p mtl-runner --example w6 [warmup repeats steps]`
 //!

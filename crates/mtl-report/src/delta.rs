@@ -18,14 +18,10 @@
 
 use std::collections::BTreeMap;
 
+pub use mtl_store::lower_is_better;
 use mtl_store::{MetricKey, RunRecord};
 
 use crate::stats::{interval, Verdict};
-
-/// Metrics where lower is better (`d_m = 1`); every other metric is higher-is-better.
-pub fn lower_is_better(metric: &str) -> bool {
-    matches!(metric, "loss" | "error" | "error_rate" | "mae" | "mse" | "rmse" | "nll" | "perplexity")
-}
 
 /// Δm% of `(task, metric, group mean, baseline mean)` terms; `None` without terms or
 /// with a zero or non-finite value.

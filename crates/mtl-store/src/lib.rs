@@ -27,6 +27,7 @@
 
 mod claims;
 mod curation;
+mod direction;
 pub mod filter;
 mod hash;
 mod lock;
@@ -49,6 +50,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use claims::{Claim, ClaimPolicy, StaleRun};
+pub use direction::lower_is_better;
 pub use hash::sha256_hex;
 pub use lock::LockHolder;
 pub use merge::{MergeSummary, ShardTrial};

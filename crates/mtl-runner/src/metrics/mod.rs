@@ -1,4 +1,14 @@
-//! Classification metrics from predictions and labels.
+//! Metrics from predictions and targets, per task kind: classification here, and in
+//! the sub-modules regression, multi-label and the dense kinds (segmentation, depth,
+//! surface normals). Each is computed over a whole split (accumulators where a split is
+//! seen batch by batch), in f64; each `*_reference` case of the tests is printed by
+//! `benches/reference/metrics_reference.py` (scikit-learn and numpy). Which metrics are
+//! lower-is-better, for Δm% and the best-epoch rule, is [`mtl_store::lower_is_better`]; each
+//! kind's scores give their stored names with `named`.
+
+pub mod dense;
+pub mod multi_label;
+pub mod regression;
 
 /// Accuracy and macro-F1 of a set of predictions.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,5 +61,29 @@ mod tests {
     fn classes_absent_from_both_do_not_count() {
         let s = scores(&[1, 1], &[1, 1], 5);
         assert_eq!((s.accuracy, s.macro_f1), (1.0, 1.0));
+    }
+
+    #[test]
+    fn every_kind_s_metric_names_have_the_documented_direction() {
+        use super::dense::{DepthScores, NormalScores, SegmentationScores};
+        use super::multi_label::MultiLabelScores;
+        use super::regression::RegressionScores;
+        let regression = RegressionScores { mae: 0.0, rmse: 0.0, r2: 0.0 };
+        let multi_label =
+            MultiLabelScores { mean_average_precision: 0.0, micro_f1: 0.0, macro_f1: 0.0, subset_accuracy: 0.0 };
+        let segmentation = SegmentationScores { mean_iou: 0.0, pixel_accuracy: 0.0 };
+        let depth = DepthScores { abs_error: 0.0, rel_error: 0.0, deltas: [0.0; 3] };
+        let normals = NormalScores { mean_angle: 0.0, median_angle: 0.0, within: [0.0; 3] };
+        let names: Vec<&str> =
+            [regression.named(), multi_label.named(), segmentation.named(), depth.named(), normals.named()]
+                .concat()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+        let lower: Vec<&str> = names.iter().copied().filter(|name| mtl_store::lower_is_better(name)).collect();
+        // The table: errors and angles are lower-is-better, everything else higher.
+        assert_eq!(lower, ["mae", "rmse", "abs_err", "rel_err", "mean_angle", "median_angle"]);
+        assert_eq!(names.len(), 19);
+        assert!(!mtl_store::lower_is_better("accuracy") && !mtl_store::lower_is_better("macro_f1"));
     }
 }

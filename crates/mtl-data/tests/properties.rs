@@ -1,12 +1,13 @@
 //! Property tests of the data loaders: arbitrary, truncated and almost-valid bytes in
-//! IDX (raw and gzip), CIFAR, CSV/TSV, JSONL, line-per-class files and aclImdb archives
-//! never panic; a loader gives examples (which then split and tokenise without a panic)
+//! IDX (raw and gzip), CIFAR, CSV/TSV, JSONL, line-per-class files, aclImdb archives and
+//! `.npy` arrays never panic; a loader gives examples (which then split and tokenise without a panic)
 //! or an error naming the file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{cifar, idx_dir, read_idx, CifarLabels};
+use mtl_data::formats::npy::{read_npy, NpyValues};
 use mtl_data::formats::text::{aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions};
 use mtl_data::prepare::{image_task, text_task, Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::{DataError, LabeledImages, LabeledTexts, Sourced};
@@ -94,6 +95,46 @@ fn idx_like() -> impl Strategy<Value = Vec<u8>> {
             if compress {
                 bytes = gzip(&bytes);
             }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+/// A `.npy` file from header pieces (versions, dtypes, orders, shapes, some wrong), data
+/// of any length, and maybe cut short.
+fn npy_like() -> impl Strategy<Value = Vec<u8>> {
+    let descr = prop::sample::select(vec!["'<f4'", "'<f8'", "'|u1'", "'<i8'", "'<i4'", "'>f4'", "'<c8'", "<f4", "''"]);
+    let order = prop::sample::select(vec!["False", "True", "0", ""]);
+    let shape = prop::sample::select(vec![
+        "()",
+        "(3,)",
+        "(2, 3)",
+        "(0, 4)",
+        "(1, 1, 2)",
+        "(99999999999, 99999999999)",
+        "(2",
+        "[3]",
+        "(-1,)",
+    ]);
+    let header =
+        (descr, order, shape).prop_map(|(d, o, s)| format!("{{'descr': {d}, 'fortran_order': {o}, 'shape': {s}, }}\n"));
+    (
+        prop::sample::select(vec![1u8, 2, 3, 9]),
+        header,
+        prop::collection::vec(any::<u8>(), 0..64),
+        prop::option::of(any::<prop::sample::Index>()),
+    )
+        .prop_map(|(version, header, data, cut)| {
+            let mut bytes = b"\x93NUMPY".to_vec();
+            bytes.extend([version, 0]);
+            match version {
+                1 => bytes.extend((header.len() as u16).to_le_bytes()),
+                _ => bytes.extend((header.len() as u32).to_le_bytes()),
+            }
+            bytes.extend(header.as_bytes());
+            bytes.extend(data);
             if let Some(cut) = cut {
                 bytes.truncate(cut.index(bytes.len() + 1));
             }
@@ -244,5 +285,24 @@ proptest! {
         let content = if compress { gzip(&bytes) } else { bytes };
         let path = case.write("aclImdb_v1.tar.gz", &content);
         check_texts(aclimdb(&path), &path)?;
+    }
+
+    #[test]
+    fn npy_arrays_of_almost_valid_and_arbitrary_bytes(bytes in prop_oneof![npy_like(), prop::collection::vec(any::<u8>(), 0..200)]) {
+        let case = Case::new();
+        let path = case.write("array.npy", &bytes);
+        match read_npy(&path) {
+            Ok(array) => {
+                let len = match &array.values {
+                    NpyValues::F32(v) => v.len(),
+                    NpyValues::F64(v) => v.len(),
+                    NpyValues::U8(v) => v.len(),
+                    NpyValues::I32(v) => v.len(),
+                    NpyValues::I64(v) => v.len(),
+                };
+                prop_assert_eq!(len, array.shape.iter().product::<usize>());
+            }
+            Err(error) => names(&error, &path)?,
+        }
     }
 }

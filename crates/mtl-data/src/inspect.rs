@@ -205,6 +205,7 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
             has_header: true,
             text_column: text::Column::Name(columns.text.clone()),
             label_column: text::Column::Name(columns.label.clone()),
+            quoting: true,
         };
         Ok(Inspection { columns: Some(columns), ..summarise_texts(path, format, text::delimited(path, &read)?) })
     };

@@ -52,6 +52,7 @@ fn csv_options(delimiter: u8) -> DelimitedOptions {
         has_header: true,
         text_column: Column::Name("text".into()),
         label_column: Column::Name("label".into()),
+        quoting: true,
     }
 }
 

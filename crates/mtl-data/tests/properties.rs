@@ -253,7 +253,7 @@ proptest! {
         } else {
             (Column::Index(0), Column::Index(1))
         };
-        let options = DelimitedOptions { delimiter: if tab { b'\t' } else { b',' }, has_header: by_name, text_column, label_column };
+        let options = DelimitedOptions { delimiter: if tab { b'\t' } else { b',' }, has_header: by_name, text_column, label_column, quoting: true };
         check_texts(delimited(&path, &options), &path)?;
     }
 

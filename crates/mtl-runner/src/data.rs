@@ -174,10 +174,20 @@ impl DataSource {
                 let format = match format {
                     TextFormat::AclImdb => json!({ "format": "aclimdb" }),
                     TextFormat::Lines(files) => json!({ "format": "text-lines", "files": files }),
-                    TextFormat::Delimited(o) => json!({
-                        "format": if o.delimiter == b'\t' { "tsv" } else { "csv" }, "header": o.has_header,
-                        "text_column": column(&o.text_column), "label_column": column(&o.label_column),
-                    }),
+                    TextFormat::Delimited(o) => {
+                        let mut settings = json!({
+                            "format": if o.delimiter == b'\t' { "tsv" } else { "csv" }, "header": o.has_header,
+                            "text_column": column(&o.text_column), "label_column": column(&o.label_column),
+                        });
+                        // Only where they differ from a csv or tsv file's, so that earlier keys hold.
+                        if !matches!(o.delimiter, b',' | b'\t') {
+                            settings["delimiter"] = json!((o.delimiter as char).to_string());
+                        }
+                        if !o.quoting {
+                            settings["quoting"] = json!(false);
+                        }
+                        settings
+                    }
                     TextFormat::Jsonl { text_field, label_field } => {
                         json!({ "format": "jsonl", "text_field": text_field, "label_field": label_field })
                     }

@@ -101,6 +101,9 @@ pub(super) enum ColumnEntry {
 pub(super) struct DelimitedEntry {
     pub(super) path: PathBuf,
     pub(super) header: Option<bool>,
+    /// One character replacing the format's separator (`,` for csv, a tab for tsv).
+    pub(super) delimiter: Option<String>,
+    pub(super) quoting: Option<bool>,
     pub(super) text_column: ColumnEntry,
     pub(super) label_column: ColumnEntry,
     pub(super) max_len: Option<usize>,

@@ -249,11 +249,27 @@ impl Checker<'_> {
             ),
             ColumnEntry::Name(name) => Ok(Column::Name(name)),
         };
+        let delimiter = match entry.delimiter.as_deref() {
+            None => delimiter,
+            Some(given) => match given.as_bytes() {
+                [byte] if !matches!(byte, b'"' | b'\n' | b'\r') => *byte,
+                _ => {
+                    return self.fail(
+                        &[Key("tasks"), Index(i), Key("data"), Key("delimiter")],
+                        format!(
+                            "delimiter {given:?} must be one ASCII character other than a quote or a line break, \
+                             e.g. \";\" or \"|\" (a tab: \"\\t\")"
+                        ),
+                    )
+                }
+            },
+        };
         let options = DelimitedOptions {
             delimiter,
             has_header,
             text_column: column(entry.text_column, "text_column")?,
             label_column: column(entry.label_column, "label_column")?,
+            quoting: entry.quoting.unwrap_or(true),
         };
         Ok(DataSource::Texts {
             path: resolve(&entry.path),

@@ -18,6 +18,10 @@ pub struct DelimitedOptions {
     pub text_column: Column,
     /// The column holding the label (a class name, or a class index "0", "1", …).
     pub label_column: Column,
+    /// Double quotes enclose fields (which may then hold the separator and newlines). Off,
+    /// a `"` is an ordinary character: for files that do not quote, where a line that
+    /// starts with `"` would otherwise run on into the next lines.
+    pub quoting: bool,
 }
 
 /// A column of a delimited file.
@@ -51,6 +55,7 @@ pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<Labe
     }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(options.delimiter)
+        .quoting(options.quoting)
         .has_headers(options.has_header)
         // Short rows are reported below with the column they lack.
         .flexible(true)
@@ -103,7 +108,7 @@ mod tests {
     use super::*;
 
     fn options(delimiter: u8, has_header: bool, text: Column, label: Column) -> DelimitedOptions {
-        DelimitedOptions { delimiter, has_header, text_column: text, label_column: label }
+        DelimitedOptions { delimiter, has_header, text_column: text, label_column: label, quoting: true }
     }
 
     fn csv_by_name() -> DelimitedOptions {
@@ -143,6 +148,21 @@ mod tests {
         let sourced = read("w.csv", b"review,label\nit\x92s ok\x85, 1 \n", &csv_by_name()).unwrap();
         assert_eq!((sourced.train.texts[0].as_str(), sourced.train.labels[0]), ("it’s ok…", 1));
         assert_eq!((sourced.report.decoded_as_windows_1252, sourced.report.replacements), (1, 0));
+    }
+
+    #[test]
+    fn quoting_off_reads_a_leading_quote_as_text() {
+        // An unquoted file (as the SMS spam collection is) whose second line starts with a
+        // quote: with quoting the field runs on over the next lines; without, one row per line.
+        let content = b"text,label\nhi there,ham\n\"Free entry now,spam\nok see you,ham\nsay \"hi\",ham\n";
+        let quoted = read("data.csv", content, &options(b',', true, Column::Index(0), Column::Index(1))).unwrap();
+        assert_eq!(quoted.train.texts.len(), 2, "the quote ran on over two lines: {:?}", quoted.train.texts);
+        let plain = DelimitedOptions { quoting: false, ..options(b',', true, Column::Index(0), Column::Index(1)) };
+        let texts = ["hi there", "\"Free entry now", "ok see you", "say \"hi\""];
+        check(content, &plain, &["ham", "spam"], &texts, &[0, 1, 0, 0]);
+        // Another separator.
+        let semicolons = options(b';', true, Column::Name("review".to_owned()), Column::Name("label".to_owned()));
+        check(b"review;label\nfine, really;pos\n", &semicolons, &["pos"], &["fine, really"], &[0]);
     }
 
     #[test]

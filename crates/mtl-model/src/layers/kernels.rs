@@ -497,10 +497,9 @@ pub(super) fn conv_backward<T: Element>(
                 if let Some(input_grad) = input_grad.as_deref_mut() {
                     // dcolumns[K×M] = Wᵀ[K×O] · dY[O×M], then back onto each image. Where
                     // M < K (deep stages), gemm runs dYᵀ[M×O] · W[O×K] about 2× faster; its
-                    // [M×K] result is then transposed.
+                    // [M×K] result is read back position by position.
                     let by_position = width < patch_len;
                     if by_position {
-                        // [M×K], read back position by position.
                         let lhs = View { data: &*dy, row_stride: 1, col_stride: width };
                         let rhs = View { data: weight, row_stride: patch_len, col_stride: 1 };
                         matmul(column_grads, (width, patch_len, out_channels), false, lhs, rhs);

@@ -234,7 +234,7 @@ impl EncoderDecoder {
         // Dropout 0: the mode only says which statistics the batch norms use.
         let mode = if train { Dropout::new(0.0, &mut no_rng) } else { Dropout::off() };
         let mut skips = Vec::new();
-        let mut maps = self.stem.forward(&padded, &mode)?.relu()?;
+        let mut maps = self.stem.forward_relu(&padded, &mode, None)?;
         if self.stem_kind == ResNetStem::ImageNet {
             skips.push(maps.clone());
             maps = max_pool2d(&maps, 3, 2, 1)?;
@@ -247,7 +247,7 @@ impl EncoderDecoder {
         }
         skips.pop();
         for step in &self.up_steps {
-            maps = step.layer.forward(&upsample_bilinear_fused(&maps, 2)?, &mode)?.relu()?;
+            maps = step.layer.forward_relu(&upsample_bilinear_fused(&maps, 2)?, &mode, None)?;
             if let Some(skip) = skips.pop() {
                 maps = (maps + skip)?;
             }

@@ -17,13 +17,17 @@
 //! On the CPU (f32, f64) the training pass is one fused custom op, forward and backward:
 //! three passes over the input forward and two backward, where the composed candle ops
 //! make a dozen (about 6× faster on [128, 64, 32, 32] f32: the `resnet_stage_time`
-//! example). On other devices it is those candle ops, the fused op's reference in the
+//! example). The ReLU after a batch norm, and a residual block's `relu(norm(x) + skip)`,
+//! join that op ([`BatchNorm2d::forward_relu`]): candle's relu and add, and their
+//! backward passes (a comparison, a cast, a product and gradient sums each), become a
+//! clamp in the output pass and one masking pass backward. On other devices it is the
+//! composed candle ops, the fused op's reference in the
 //! tests. Evaluation is two broadcast ops everywhere.
 
 use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, ModuleT, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, ModuleT, Result, Shape, Tensor, WithDType};
 use candle_nn::init::Init;
 use candle_nn::VarBuilder;
 
@@ -115,6 +119,16 @@ impl BatchNorm2d {
     /// [`BatchNorm2d::forward_t`] for inputs of stream `stream`, whose running statistics
     /// it updates or uses; a batch norm with one stream uses it for every input.
     pub fn forward_stream(&self, xs: &Tensor, train: bool, stream: usize) -> Result<Tensor> {
+        self.normalise(xs, train, stream, Epilogue::None)
+    }
+
+    /// `relu(norm(xs) + skip)` (without `skip`: `relu(norm(xs))`), normalised as
+    /// [`BatchNorm2d::forward_stream`] does; in training on the CPU, one fused op.
+    pub fn forward_relu(&self, xs: &Tensor, train: bool, stream: usize, skip: Option<&Tensor>) -> Result<Tensor> {
+        self.normalise(xs, train, stream, Epilogue::Relu { skip })
+    }
+
+    fn normalise(&self, xs: &Tensor, train: bool, stream: usize, epilogue: Epilogue) -> Result<Tensor> {
         let (batch, channels, height, width) = xs.dims4()?;
         if channels != self.weight.dims1()? {
             candle_core::bail!("batch norm: {} channels, input {:?}", self.weight.dims1()?, xs.dims());
@@ -129,7 +143,7 @@ impl BatchNorm2d {
             let scale = ((var + BATCH_NORM_EPS)?.sqrt()?.recip()? * &self.weight)?;
             let shift = (&self.bias - (&mean * &scale)?)?;
             let per_channel = |t: &Tensor| t.reshape((1, channels, 1, 1));
-            return xs.broadcast_mul(&per_channel(&scale)?)?.broadcast_add(&per_channel(&shift)?);
+            return epilogue.compose(xs.broadcast_mul(&per_channel(&scale)?)?.broadcast_add(&per_channel(&shift)?)?);
         }
         let count = batch * height * width;
         if count < 2 {
@@ -137,8 +151,8 @@ impl BatchNorm2d {
         }
         let fused = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
         let (ys, mean, var) = match fused {
-            true => batch_norm_train_fused(xs, &self.weight, &self.bias)?,
-            false => batch_norm_train_composed(xs, &self.weight, &self.bias)?,
+            true => batch_norm_train_fused(xs, &self.weight, &self.bias, epilogue)?,
+            false => batch_norm_train_composed(xs, &self.weight, &self.bias, epilogue)?,
         };
         // PyTorch's update: the unbiased batch variance, weighted by the momentum.
         let unbiased = (var.detach() * (count as f64 / (count - 1) as f64))?;
@@ -157,6 +171,25 @@ impl ModuleT for BatchNorm2d {
         BatchNorm2d::forward_t(self, xs, train)
     }
 }
+/// What follows the normalisation: nothing, or a ReLU, with `skip` added before it (a
+/// residual block's end). On the CPU the training pass fuses it into the batch norm's
+/// op, forward and backward, instead of candle's add and relu and their backward passes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Epilogue<'a> {
+    None,
+    Relu { skip: Option<&'a Tensor> },
+}
+
+impl Epilogue<'_> {
+    /// The epilogue as candle ops on the normalised `ys`.
+    fn compose(self, ys: Tensor) -> Result<Tensor> {
+        match self {
+            Epilogue::None => Ok(ys),
+            Epilogue::Relu { skip: None } => ys.relu(),
+            Epilogue::Relu { skip: Some(skip) } => (ys + skip)?.relu(),
+        }
+    }
+}
 
 /// The training pass as candle tensor ops (any device): (output, batch mean `[C]`, biased
 /// batch variance `[C]`); the gradients flow through the batch statistics.
@@ -164,6 +197,7 @@ pub(super) fn batch_norm_train_composed(
     xs: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
+    epilogue: Epilogue,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let channels = xs.dim(1)?;
     let per_channel = |t: &Tensor| t.reshape((1, channels, 1, 1));
@@ -172,15 +206,27 @@ pub(super) fn batch_norm_train_composed(
     let var = centered.sqr()?.mean_keepdim((0, 2, 3))?;
     let inv_std = (&var + BATCH_NORM_EPS)?.sqrt()?.recip()?;
     let ys = centered.broadcast_mul(&(inv_std * per_channel(weight)?)?)?.broadcast_add(&per_channel(bias)?)?;
-    Ok((ys, mean.flatten_all()?, var.flatten_all()?))
+    Ok((epilogue.compose(ys)?, mean.flatten_all()?, var.flatten_all()?))
 }
 
 /// The training pass as one CPU custom op (f32, f64): the same as
 /// [`batch_norm_train_composed`], statistics summed in f64.
-pub(super) fn batch_norm_train_fused(xs: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+pub(super) fn batch_norm_train_fused(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    epilogue: Epilogue,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let record = Arc::new(Mutex::new(None));
-    let op = BatchNormOp { record: record.clone() };
-    let ys = xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
+    // One `[2C]` input: the ops take at most three, and the skip needs one.
+    let affine = Tensor::cat(&[weight, bias], 0)?;
+    let xs = xs.contiguous()?;
+    let op = |relu| BatchNormOp { record: record.clone(), relu };
+    let ys = match epilogue {
+        Epilogue::None => xs.apply_op2(&affine, op(false))?,
+        Epilogue::Relu { skip: None } => xs.apply_op2(&affine, op(true))?,
+        Epilogue::Relu { skip: Some(skip) } => xs.apply_op3(&affine, &skip.contiguous()?, op(true))?,
+    };
     let stats = record.lock().expect("batch norm record").clone();
     let Some(stats) = stats else { candle_core::bail!("batch norm: the forward pass recorded nothing") };
     let to_tensor = |values: &[f64]| Tensor::new(values, xs.device())?.to_dtype(xs.dtype());
@@ -195,6 +241,8 @@ struct ChannelStats {
     var: Vec<f64>,
     /// `1 / √(var + eps)`.
     inv_std: Vec<f64>,
+    /// The affine weight the pass used.
+    weight: Vec<f64>,
 }
 
 /// `[B, C, H, W]` → (B, C, H·W).
@@ -255,32 +303,63 @@ fn channel_sums<T: WithDType>(
 type Coefficients<T> = [T; 4];
 
 /// `out[s, c, i] = k0·a[s, c, i] + k1·(b[s, c, i] − k2) + k3` with channel `c`'s
-/// coefficients, every plane, in parallel (in `T`, as the output is).
-fn map_planes<T: WithDType>(a: &[T], b: &[T], plane: usize, coefficients: &[Coefficients<T>]) -> Vec<T> {
-    let mut out = vec![T::zero(); a.len()];
+/// coefficients, then `+ skip[s, c, i]` and the ReLU where asked, every plane, in
+/// parallel (in `T`, as the output is).
+fn map_planes<T: WithDType>(
+    out: &mut [T],
+    (a, b): (&[T], &[T]),
+    plane: usize,
+    coefficients: &[Coefficients<T>],
+    (skip, relu): (Option<&[T]>, bool),
+) {
     if plane == 0 {
-        return out;
+        return;
     }
     let planes_per_unit = (4096 / plane).max(1);
-    let chunks = lockable_chunks(&mut out, planes_per_unit * plane);
+    let chunks = lockable_chunks(out, planes_per_unit * plane);
     parallel_for(chunks.len(), a.len(), |unit| {
         let mut chunk = chunks[unit].lock().expect("output chunk");
         for (p, out) in chunk.chunks_exact_mut(plane).enumerate() {
             let index = unit * planes_per_unit + p;
-            let (a, b) = (&a[index * plane..][..plane], &b[index * plane..][..plane]);
+            let at = index * plane;
+            let (a, b) = (&a[at..][..plane], &b[at..][..plane]);
             let [k0, k1, k2, k3] = coefficients[index % coefficients.len()];
             for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
                 *o = k0 * a + k1 * (b - k2) + k3;
             }
+            if let Some(skip) = skip {
+                out.iter_mut().zip(&skip[at..][..plane]).for_each(|(o, &s)| *o += s);
+            }
+            if relu {
+                out.iter_mut().filter(|o| **o < T::zero()).for_each(|o| *o = T::zero());
+            }
         }
     });
-    drop(chunks);
-    out
 }
 
-/// The output and the statistics of the training pass.
-fn forward<T: WithDType>(x: &[T], weight: &[T], bias: &[T], dims: (usize, usize, usize)) -> (Vec<T>, ChannelStats) {
+/// `out[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through the ReLU whose output
+/// is `y` (PyTorch's `threshold_backward`), in parallel.
+fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
+    const CHUNK: usize = 1 << 14;
+    let chunks = lockable_chunks(out, CHUNK);
+    parallel_for(chunks.len(), dy.len(), |unit| {
+        let mut chunk = chunks[unit].lock().expect("gradient chunk");
+        let (dy, y) = (&dy[unit * CHUNK..], &y[unit * CHUNK..]);
+        for ((o, &g), &y) in chunk.iter_mut().zip(dy).zip(y) {
+            *o = if y > T::zero() { g } else { T::zero() };
+        }
+    });
+}
+
+/// The output and the statistics of the training pass; `affine` is `[weight C, bias C]`.
+fn forward<T: WithDType>(
+    x: &[T],
+    affine: &[T],
+    dims: (usize, usize, usize),
+    epilogue: (Option<&[T]>, bool),
+) -> (Vec<T>, ChannelStats) {
     let count = (dims.0 * dims.2) as f64;
+    let (weight, bias) = affine.split_at(dims.1);
     let mean: Vec<f64> = channel_sums(x, x, dims, |_, v, _| (v, 0.0)).iter().map(|s| s.0 / count).collect();
     // Σ(x − mean)² in a second pass, not Σx² − n·mean² (which cancels catastrophically).
     let deviations = channel_sums(x, x, dims, |c, v, _| ((v - mean[c]) * (v - mean[c]), 0.0));
@@ -290,55 +369,87 @@ fn forward<T: WithDType>(x: &[T], weight: &[T], bias: &[T], dims: (usize, usize,
     let coefficients: Vec<Coefficients<T>> = (0..dims.1)
         .map(|c| [T::zero(), T::from_f64(weight[c].to_f64() * inv_std[c]), T::from_f64(mean[c]), bias[c]])
         .collect();
-    let ys = map_planes(x, x, dims.2, &coefficients);
-    (ys, ChannelStats { mean, var, inv_std })
+    let mut ys = vec![T::zero(); x.len()];
+    map_planes(&mut ys, (x, x), dims.2, &coefficients, epilogue);
+    let weight = weight.iter().map(|w| w.to_f64()).collect();
+    (ys, ChannelStats { mean, var, inv_std, weight })
 }
 
-/// Packed `[dweight C, dbias C, dx B·C·HW]`. With `x̂ = (x − mean)·inv_std` and n = B·H·W:
-/// `dbias = Σ dy`, `dweight = Σ dy·x̂`, and, through the batch statistics,
-/// `dx = weight·inv_std·(dy − Σdy/n − x̂·Σ(dy·x̂)/n)`.
+/// Packed `[dweight C, dbias C, dx B·C·HW]`, then `dskip B·C·HW` when a skip was added.
+/// Through a ReLU whose output is `relu_output`, `dy` becomes `g = dy·[y > 0]` (which is
+/// also `dskip`). With `x̂ = (x − mean)·inv_std` and n = B·H·W: `dbias = Σ g`,
+/// `dweight = Σ g·x̂`, and, through the batch statistics,
+/// `dx = weight·inv_std·(g − Σg/n − x̂·Σ(g·x̂)/n)`.
 fn backward<T: WithDType>(
     x: &[T],
-    weight: &[T],
     dy: &[T],
+    (relu_output, skip): (Option<&[T]>, bool),
     dims: (usize, usize, usize),
     stats: &ChannelStats,
 ) -> Vec<T> {
-    let count = (dims.0 * dims.2) as f64;
-    let ChannelStats { mean, inv_std, .. } = stats;
-    // (Σ dy, Σ dy·(x − mean)) in one pass.
-    let sums = channel_sums(dy, x, dims, |c, g, v| (g, g * (v - mean[c])));
+    let (n, channels, count) = (x.len(), dims.1, (dims.0 * dims.2) as f64);
+    let mut packed = vec![T::zero(); 2 * channels + if skip { 2 * n } else { n }];
+    let (head, rest) = packed.split_at_mut(2 * channels);
+    let (input_grad, skip_grad) = rest.split_at_mut(n);
+    let mut masked;
+    let g: &[T] = match (relu_output, skip) {
+        (None, false) => dy,
+        (None, true) => {
+            skip_grad.copy_from_slice(dy);
+            dy
+        }
+        (Some(y), true) => {
+            relu_gradient(skip_grad, dy, y);
+            skip_grad
+        }
+        (Some(y), false) => {
+            masked = vec![T::zero(); n];
+            relu_gradient(&mut masked, dy, y);
+            &masked
+        }
+    };
+    let ChannelStats { mean, inv_std, weight, .. } = stats;
+    // (Σ g, Σ g·(x − mean)) in one pass.
+    let sums = channel_sums(g, x, dims, |c, g, v| (g, g * (v - mean[c])));
     let bias_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
     let weight_grad: Vec<f64> = sums.iter().zip(inv_std).map(|(s, inv_std)| s.1 * inv_std).collect();
-    // dx = A·dy + (−A·inv_std·dweight/n)·(x − mean) − A·dbias/n, with A = weight·inv_std.
-    let coefficients: Vec<Coefficients<T>> = (0..dims.1)
+    // dx = A·g + (−A·inv_std·dweight/n)·(x − mean) − A·dbias/n, with A = weight·inv_std.
+    let coefficients: Vec<Coefficients<T>> = (0..channels)
         .map(|c| {
-            let a = weight[c].to_f64() * inv_std[c];
+            let a = weight[c] * inv_std[c];
             let centered = -a * inv_std[c] * weight_grad[c] / count;
             [T::from_f64(a), T::from_f64(centered), T::from_f64(mean[c]), T::from_f64(-a * bias_grad[c] / count)]
         })
         .collect();
-    let input_grad = map_planes(dy, x, dims.2, &coefficients);
-    let mut packed: Vec<T> = weight_grad.iter().chain(&bias_grad).map(|&v| T::from_f64(v)).collect();
-    packed.extend_from_slice(&input_grad);
+    map_planes(input_grad, (g, x), dims.2, &coefficients, (None, false));
+    for (slot, value) in head.iter_mut().zip(weight_grad.iter().chain(&bias_grad)) {
+        *slot = T::from_f64(*value);
+    }
     packed
 }
 
 /// The contiguous data of a tensor as a slice of `T`.
-fn slice<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [T]> {
+fn slice<'a, T: WithDType>((storage, layout): (&'a CpuStorage, &Layout)) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&storage.as_slice::<T>()?[start..end]),
         None => candle_core::bail!("batch norm: contiguous tensors expected"),
     }
 }
 
-/// Checks that `x` is `[B, C, H, W]` and `per_channel` are `[C]`, all of one dtype (f32 or f64).
-fn check(x: (&CpuStorage, &Layout), per_channel: [(&CpuStorage, &Layout); 2]) -> Result<(usize, usize, usize)> {
+/// Checks that `x` is `[B, C, H, W]` (f32 or f64) and that each of `others` has the dims
+/// beside it (`None`: those of `x`) and the dtype of `x`.
+fn check(
+    x: (&CpuStorage, &Layout),
+    others: &[(&str, (&CpuStorage, &Layout), Option<&[usize]>)],
+) -> Result<(usize, usize, usize)> {
     let dims = sizes(x.1.dims())?;
-    for (storage, layout) in per_channel {
-        if layout.dims() != [dims.1] || storage.dtype() != x.0.dtype() {
+    if !matches!(x.0.dtype(), DType::F32 | DType::F64) {
+        candle_core::bail!("batch norm: f32 or f64 expected, got {:?}", x.0.dtype());
+    }
+    for &(name, (storage, layout), expected) in others {
+        if layout.dims() != expected.unwrap_or(x.1.dims()) || storage.dtype() != x.0.dtype() {
             candle_core::bail!(
-                "batch norm: {:?} {:?} for input {:?} {:?}",
+                "batch norm: {name} {:?} {:?} for input {:?} {:?}",
                 storage.dtype(),
                 layout.dims(),
                 x.0.dtype(),
@@ -346,18 +457,65 @@ fn check(x: (&CpuStorage, &Layout), per_channel: [(&CpuStorage, &Layout); 2]) ->
             );
         }
     }
-    if !matches!(x.0.dtype(), DType::F32 | DType::F64) {
-        candle_core::bail!("batch norm: f32 or f64 expected, got {:?}", x.0.dtype());
-    }
     Ok(dims)
 }
 
-/// `(x, weight, bias)` → the normalised output, training mode; records the statistics.
+/// `(x, [weight, bias], skip?)` → the normalised output (then its epilogue), training
+/// mode; records the statistics.
 struct BatchNormOp {
     record: Arc<Mutex<Option<Arc<ChannelStats>>>>,
+    relu: bool,
 }
 
-impl CustomOp3 for BatchNormOp {
+impl BatchNormOp {
+    fn run(
+        &self,
+        x: (&CpuStorage, &Layout),
+        affine: (&CpuStorage, &Layout),
+        skip: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let affine_dims = [2 * sizes(x.1.dims())?.1];
+        let mut others = vec![("weight and bias", affine, Some(affine_dims.as_slice()))];
+        others.extend(skip.map(|skip| ("skip", skip, None)));
+        let dims = check(x, &others)?;
+        let (ys, stats) = match x.0.dtype() {
+            DType::F32 => {
+                let skip = skip.map(slice).transpose()?;
+                let (ys, stats) = forward::<f32>(slice(x)?, slice(affine)?, dims, (skip, self.relu));
+                (CpuStorage::F32(ys), stats)
+            }
+            _ => {
+                let skip = skip.map(slice).transpose()?;
+                let (ys, stats) = forward::<f64>(slice(x)?, slice(affine)?, dims, (skip, self.relu));
+                (CpuStorage::F64(ys), stats)
+            }
+        };
+        *self.record.lock().expect("batch norm record") = Some(Arc::new(stats));
+        Ok((ys, x.1.shape().clone()))
+    }
+
+    /// The gradients of x, of `[weight, bias]` and, with `skip`, of the skip input.
+    fn gradients(
+        &self,
+        x: &Tensor,
+        output: &Tensor,
+        output_grad: &Tensor,
+        skip: bool,
+    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        let stats = self.record.lock().expect("batch norm record").clone();
+        let Some(stats) = stats else { candle_core::bail!("batch norm: backward before forward") };
+        let op = BatchNormBackwardOp { stats, relu: self.relu, skip };
+        // No backward of the backward: gradients of gradients are not needed.
+        let packed = x.apply_op3_no_bwd(&output_grad.contiguous()?, &output.contiguous()?, &op)?;
+        let (channels, n) = (x.dim(1)?, x.elem_count());
+        let affine_grad = packed.narrow(0, 0, 2 * channels)?;
+        let input_grad = packed.narrow(0, 2 * channels, n)?.reshape(x.shape())?;
+        let skip_grad = skip.then(|| packed.narrow(0, 2 * channels + n, n)?.reshape(x.shape())).transpose()?;
+        Ok((input_grad, affine_grad, skip_grad))
+    }
+}
+
+impl CustomOp2 for BatchNormOp {
     fn name(&self) -> &'static str {
         "mtl-batch-norm"
     }
@@ -366,55 +524,64 @@ impl CustomOp3 for BatchNormOp {
         &self,
         x: &CpuStorage,
         x_layout: &Layout,
-        weight: &CpuStorage,
-        weight_layout: &Layout,
-        bias: &CpuStorage,
-        bias_layout: &Layout,
+        affine: &CpuStorage,
+        affine_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let dims = check((x, x_layout), [(weight, weight_layout), (bias, bias_layout)])?;
-        let (ys, stats) = match x.dtype() {
-            DType::F32 => {
-                let (ys, stats) =
-                    forward::<f32>(slice(x, x_layout)?, slice(weight, weight_layout)?, slice(bias, bias_layout)?, dims);
-                (CpuStorage::F32(ys), stats)
-            }
-            _ => {
-                let (ys, stats) =
-                    forward::<f64>(slice(x, x_layout)?, slice(weight, weight_layout)?, slice(bias, bias_layout)?, dims);
-                (CpuStorage::F64(ys), stats)
-            }
-        };
-        *self.record.lock().expect("batch norm record") = Some(Arc::new(stats));
-        Ok((ys, x_layout.shape().clone()))
+        self.run((x, x_layout), (affine, affine_layout), None)
     }
 
     fn bwd(
         &self,
         x: &Tensor,
-        weight: &Tensor,
-        bias: &Tensor,
-        _output: &Tensor,
+        affine: &Tensor,
+        output: &Tensor,
+        output_grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (input_grad, affine_grad, _) = self.gradients(x, output, output_grad, false)?;
+        Ok((x.track_op().then_some(input_grad), affine.track_op().then_some(affine_grad)))
+    }
+}
+
+impl CustomOp3 for BatchNormOp {
+    fn name(&self) -> &'static str {
+        "mtl-batch-norm-add-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        affine: &CpuStorage,
+        affine_layout: &Layout,
+        skip: &CpuStorage,
+        skip_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.run((x, x_layout), (affine, affine_layout), Some((skip, skip_layout)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        affine: &Tensor,
+        skip: &Tensor,
+        output: &Tensor,
         output_grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let stats = self.record.lock().expect("batch norm record").clone();
-        let Some(stats) = stats else { candle_core::bail!("batch norm: backward before forward") };
-        // No backward of the backward: gradients of gradients are not needed.
-        let packed = x.apply_op3_no_bwd(weight, &output_grad.contiguous()?, &BatchNormBackwardOp { stats })?;
-        let channels = weight.elem_count();
-        let weight_grad = packed.narrow(0, 0, channels)?;
-        let bias_grad = packed.narrow(0, channels, channels)?;
-        let input_grad = packed.narrow(0, 2 * channels, x.elem_count())?.reshape(x.shape())?;
+        let (input_grad, affine_grad, skip_grad) = self.gradients(x, output, output_grad, true)?;
         Ok((
             x.track_op().then_some(input_grad),
-            weight.track_op().then_some(weight_grad),
-            bias.track_op().then_some(bias_grad),
+            affine.track_op().then_some(affine_grad),
+            skip_grad.filter(|_| skip.track_op()),
         ))
     }
 }
 
-/// `(x, weight, output gradient)` → `[dweight, dbias, dx]` flattened (see [`backward`]).
+/// `(x, output gradient, output)` → `[dweight, dbias, dx, dskip?]` flattened (see
+/// [`backward`]); the output is read only behind a ReLU.
 struct BatchNormBackwardOp {
     stats: Arc<ChannelStats>,
+    relu: bool,
+    skip: bool,
 }
 
 impl CustomOp3 for BatchNormBackwardOp {
@@ -426,37 +593,26 @@ impl CustomOp3 for BatchNormBackwardOp {
         &self,
         x: &CpuStorage,
         x_layout: &Layout,
-        weight: &CpuStorage,
-        weight_layout: &Layout,
         output_grad: &CpuStorage,
         output_grad_layout: &Layout,
+        output: &CpuStorage,
+        output_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let dims = check((x, x_layout), [(weight, weight_layout), (weight, weight_layout)])?;
-        if output_grad_layout.dims() != x_layout.dims() || output_grad.dtype() != x.dtype() {
-            candle_core::bail!(
-                "batch norm backward: output gradient {:?} for input {:?}",
-                output_grad_layout.dims(),
-                x_layout.dims()
-            );
-        }
-        let stats = &self.stats;
-        let packed = match x.dtype() {
-            DType::F32 => CpuStorage::F32(backward::<f32>(
-                slice(x, x_layout)?,
-                slice(weight, weight_layout)?,
-                slice(output_grad, output_grad_layout)?,
-                dims,
-                stats,
-            )),
-            _ => CpuStorage::F64(backward::<f64>(
-                slice(x, x_layout)?,
-                slice(weight, weight_layout)?,
-                slice(output_grad, output_grad_layout)?,
-                dims,
-                stats,
-            )),
+        let (grad, out) = ((output_grad, output_grad_layout), (output, output_layout));
+        let dims = check((x, x_layout), &[("output gradient", grad, None), ("output", out, None)])?;
+        let (x, stats) = ((x, x_layout), &self.stats);
+        let packed = match x.0.dtype() {
+            DType::F32 => {
+                let relu_output = self.relu.then(|| slice(out)).transpose()?;
+                CpuStorage::F32(backward::<f32>(slice(x)?, slice(grad)?, (relu_output, self.skip), dims, stats))
+            }
+            _ => {
+                let relu_output = self.relu.then(|| slice(out)).transpose()?;
+                CpuStorage::F64(backward::<f64>(slice(x)?, slice(grad)?, (relu_output, self.skip), dims, stats))
+            }
         };
-        Ok((packed, Shape::from(2 * dims.1 + x_layout.shape().elem_count())))
+        let n = x_layout.shape().elem_count();
+        Ok((packed, Shape::from(2 * dims.1 + if self.skip { 2 * n } else { n })))
     }
 }
 

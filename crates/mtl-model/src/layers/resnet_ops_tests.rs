@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Module, Result, Tensor, Var};
 
-use super::batchnorm::{batch_norm_train_composed, batch_norm_train_fused};
+use super::batchnorm::{batch_norm_train_composed, batch_norm_train_fused, Epilogue};
 use super::parallel::{on_the_pool, sequentially};
 use super::{global_avg_pool2d, max_pool2d, upsample_bilinear, upsample_nearest, BatchNorm2d, Conv2d, BATCH_NORM_EPS};
 use crate::init::{InitScheme, SeededBackend};
@@ -236,20 +236,33 @@ fn batch_norm_fused_op_matches_the_composed_ops_in_values_gradients_and_statisti
             let (norm, weight, bias) = random_batch_norm(shape[1], dtype)?;
             // Not centred, not unit: the statistics matter.
             let input = Var::from_tensor(&(random(&shape, 13)?.affine(3.0, 2.0)?.to_dtype(dtype)?))?;
-            let vars = [&input, &weight, &bias];
-            let run = |fused: bool| -> Result<Vec<Tensor>> {
-                let (w, b) = (weight.as_tensor(), bias.as_tensor());
-                let (ys, mean, var) = match fused {
-                    true => batch_norm_train_fused(&input, w, b)?,
-                    false => batch_norm_train_composed(&input, w, b)?,
+            let skip = Var::from_tensor(&random(&shape, 18)?.to_dtype(dtype)?)?;
+            let vars = [&input, &weight, &bias, &skip];
+            let epilogues =
+                [Epilogue::None, Epilogue::Relu { skip: None }, Epilogue::Relu { skip: Some(skip.as_tensor()) }];
+            for epilogue in epilogues {
+                let run = |fused: bool| -> Result<Vec<Tensor>> {
+                    let (w, b) = (weight.as_tensor(), bias.as_tensor());
+                    let (ys, mean, var) = match fused {
+                        true => batch_norm_train_fused(&input, w, b, epilogue)?,
+                        false => batch_norm_train_composed(&input, w, b, epilogue)?,
+                    };
+                    // The ReLU clamps some outputs: the gradients of the others flow back.
+                    let clamped = values(&ys)?.iter().filter(|&&v| v == 0.0).count();
+                    let relu = matches!(epilogue, Epilogue::Relu { .. });
+                    assert!(!relu || clamped > 0, "{shape:?} {epilogue:?}: nothing clamped");
+                    let used = if let Epilogue::Relu { skip: Some(_) } = epilogue { &vars[..] } else { &vars[..3] };
+                    let mut results = output_and_gradients(ys, used)?;
+                    results.extend([mean, var]);
+                    Ok(results)
                 };
-                let mut results = output_and_gradients(ys, &vars)?;
-                results.extend([mean, var]);
-                Ok(results)
-            };
-            let names = ["output", "dinput", "dweight", "dbias", "mean", "var"];
-            for (name, (a, b)) in names.iter().zip(run(true)?.iter().zip(&run(false)?)) {
-                assert_close(&format!("{shape:?} {dtype:?} {name}"), a, b, tolerance)?;
+                let names = ["output", "dinput", "dweight", "dbias", "dskip", "mean", "var"];
+                let names = names.iter().filter(|n| **n != "dskip" || matches!(epilogue, Epilogue::Relu { skip: Some(_) }));
+                let (fused, composed) = (run(true)?, run(false)?);
+                assert_eq!(fused.len(), names.clone().count());
+                for (name, (a, b)) in names.zip(fused.iter().zip(&composed)) {
+                    assert_close(&format!("{shape:?} {dtype:?} {epilogue:?} {name}"), a, b, tolerance)?;
+                }
             }
             drop(norm);
         }
@@ -262,14 +275,48 @@ fn batch_norm_passes_finite_differences_in_training_and_evaluation() -> Result<(
     for shape in [[3, 2, 4, 5], [5, 3, 1, 1], [1, 2, 3, 2]] {
         let (norm, weight, bias) = random_batch_norm(shape[1], DType::F64)?;
         let input = Var::from_tensor(&random(&shape, 14)?.affine(2.0, -1.0)?)?;
+        let skip = Var::from_tensor(&random(&shape, 19)?)?;
         let vars = [("input", &input), ("weight", &weight), ("bias", &bias)];
-        // Training through the statistics, fused (the CPU path) and composed (other devices).
-        check_gradients(&vars, 200, || weighted_sum(&norm.forward_t(&input, true)?, 6))?;
-        let composed = || batch_norm_train_composed(&input, weight.as_tensor(), bias.as_tensor());
+        let with_skip = [("input", &input), ("weight", &weight), ("bias", &bias), ("skip", &skip)];
+        // Training through the statistics, fused (the CPU path) and composed (other devices),
+        // alone and followed by the ReLU, with and without a skip input.
+        for train in [true, false] {
+            if !train {
+                norm.set_running_stats(&random(&[shape[1]], 15)?, &random(&[shape[1]], 16)?.abs()?)?;
+            }
+            check_gradients(&vars, 200, || weighted_sum(&norm.forward_t(&input, train)?, 6))?;
+            check_gradients(&vars, 200, || weighted_sum(&norm.forward_relu(&input, train, 0, None)?, 6))?;
+            let residual = || norm.forward_relu(&input, train, 0, Some(skip.as_tensor()));
+            check_gradients(&with_skip, 200, || weighted_sum(&residual()?, 6))?;
+        }
+        let composed = || batch_norm_train_composed(&input, weight.as_tensor(), bias.as_tensor(), Epilogue::None);
         check_gradients(&vars, 200, || weighted_sum(&composed()?.0, 6))?;
-        norm.set_running_stats(&random(&[shape[1]], 15)?, &random(&[shape[1]], 16)?.abs()?)?;
-        check_gradients(&vars, 200, || weighted_sum(&norm.forward_t(&input, false)?, 6))?;
     }
+    Ok(())
+}
+
+#[test]
+fn batch_norm_with_relu_and_skip_matches_a_hand_computed_case() -> Result<()> {
+    // x = [1, 2, 3, 4] as [2, 1, 1, 2], weight 2, bias 1: norm(x) = 2·(x − 2.5)/√1.25 + 1
+    // ≈ [−1.683, 0.106, 1.894, 3.683]; + skip [1, −1, −2, 0] → [−0.683, −0.894, −0.106,
+    // 3.683]; relu keeps the last. d/dskip of Σ out = [0, 0, 0, 1]; through the batch
+    // statistics d/dx = 2/√1.25·(g − mean g − x̂·mean(g·x̂)) with g = [0, 0, 0, 1].
+    let device = &Device::Cpu;
+    let x = Var::from_tensor(&Tensor::new(&[1f64, 2., 3., 4.], device)?.reshape((2, 1, 1, 2))?)?;
+    let skip = Var::from_tensor(&Tensor::new(&[1f64, -1., -2., 0.], device)?.reshape((2, 1, 1, 2))?)?;
+    let norm = BatchNorm2d::from_parts(Tensor::new(&[2f64], device)?, Tensor::new(&[1f64], device)?)?;
+    let out = norm.forward_relu(&x, true, 0, Some(skip.as_tensor()))?;
+    let inv_std = 1.0 / (1.25 + BATCH_NORM_EPS).sqrt();
+    let normed: Vec<f64> = [1., 2., 3., 4.].iter().map(|v| 2.0 * (v - 2.5) * inv_std + 1.0).collect();
+    assert_values_close("output", &out, &[0.0, 0.0, 0.0, normed[3]], 1e-12)?;
+    let grads = out.sum_all()?.backward()?;
+    assert_values_close("dskip", grads.get(&skip).expect("skip gradient"), &[0., 0., 0., 1.], 0.0)?;
+    let x_hat: Vec<f64> = [1., 2., 3., 4.].iter().map(|v| (v - 2.5) * inv_std).collect();
+    let mean_g_xhat = x_hat[3] / 4.0;
+    let dx: Vec<f64> = (0..4)
+        .map(|i| 2.0 * inv_std * ([0., 0., 0., 1.][i] - 0.25 - x_hat[i] * mean_g_xhat))
+        .collect();
+    assert_values_close("dx", grads.get(&x).expect("x gradient"), &dx, 1e-12)?;
     Ok(())
 }
 

@@ -160,6 +160,11 @@ impl NamedBatchNorm {
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &Dropout) -> Result<Tensor> {
         self.norm.forward_stream(xs, dropout.training(), dropout.stream())
     }
+
+    /// `relu(norm(xs) + skip)`, or `relu(norm(xs))` without `skip` (one fused op).
+    pub(crate) fn forward_relu(&self, xs: &Tensor, dropout: &Dropout, skip: Option<&Tensor>) -> Result<Tensor> {
+        self.norm.forward_relu(xs, dropout.training(), dropout.stream(), skip)
+    }
 }
 
 /// One block of a trunk.

@@ -64,6 +64,11 @@ impl ConvNorm {
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &Dropout) -> Result<Tensor> {
         self.norm.forward(&self.conv.forward(xs)?, dropout)
     }
+
+    /// `relu(bn(conv(xs)) + skip)`, or `relu(bn(conv(xs)))` without `skip`.
+    pub(crate) fn forward_relu(&self, xs: &Tensor, dropout: &Dropout, skip: Option<&Tensor>) -> Result<Tensor> {
+        self.norm.forward_relu(&self.conv.forward(xs)?, dropout, skip)
+    }
 }
 
 /// A basic block: two 3×3 conv → bn, the shortcut projected when the shape changes.
@@ -93,12 +98,12 @@ impl BasicBlock {
     }
 
     pub(crate) fn forward(&self, xs: &Tensor, dropout: &Dropout) -> Result<Tensor> {
-        let residual = self.second.forward(&self.first.forward(xs, dropout)?.relu()?, dropout)?;
+        let hidden = self.first.forward_relu(xs, dropout, None)?;
         let shortcut = match &self.downsample {
             Some(projection) => projection.forward(xs, dropout)?,
             None => xs.clone(),
         };
-        (residual + shortcut)?.relu()
+        self.second.forward_relu(&hidden, dropout, Some(&shortcut))
     }
 
     pub(crate) fn batch_norms(&self) -> impl Iterator<Item = NamedBatchNorm> + '_ {
@@ -134,7 +139,7 @@ impl ResNetImageStem {
     }
 
     pub(crate) fn forward(&self, xs: &Tensor, pass: &Dropout) -> Result<Tensor> {
-        let xs = self.layer.forward(xs, pass)?.relu()?;
+        let xs = self.layer.forward_relu(xs, pass, None)?;
         match self.kind {
             ResNetStem::ImageNet => max_pool2d(&xs, 3, 2, 1),
             ResNetStem::Cifar => Ok(xs),

@@ -436,12 +436,12 @@ fn slice<'a, T: WithDType>((storage, layout): (&'a CpuStorage, &Layout)) -> Resu
     }
 }
 
+/// A named input of an op, with the dims it must have (`None`: those of `x`).
+type Expected<'a> = (&'a str, (&'a CpuStorage, &'a Layout), Option<&'a [usize]>);
+
 /// Checks that `x` is `[B, C, H, W]` (f32 or f64) and that each of `others` has the dims
-/// beside it (`None`: those of `x`) and the dtype of `x`.
-fn check(
-    x: (&CpuStorage, &Layout),
-    others: &[(&str, (&CpuStorage, &Layout), Option<&[usize]>)],
-) -> Result<(usize, usize, usize)> {
+/// beside it and the dtype of `x`.
+fn check(x: (&CpuStorage, &Layout), others: &[Expected]) -> Result<(usize, usize, usize)> {
     let dims = sizes(x.1.dims())?;
     if !matches!(x.0.dtype(), DType::F32 | DType::F64) {
         candle_core::bail!("batch norm: f32 or f64 expected, got {:?}", x.0.dtype());

@@ -257,7 +257,8 @@ fn batch_norm_fused_op_matches_the_composed_ops_in_values_gradients_and_statisti
                     Ok(results)
                 };
                 let names = ["output", "dinput", "dweight", "dbias", "dskip", "mean", "var"];
-                let names = names.iter().filter(|n| **n != "dskip" || matches!(epilogue, Epilogue::Relu { skip: Some(_) }));
+                let names =
+                    names.iter().filter(|n| **n != "dskip" || matches!(epilogue, Epilogue::Relu { skip: Some(_) }));
                 let (fused, composed) = (run(true)?, run(false)?);
                 assert_eq!(fused.len(), names.clone().count());
                 for (name, (a, b)) in names.zip(fused.iter().zip(&composed)) {
@@ -313,9 +314,7 @@ fn batch_norm_with_relu_and_skip_matches_a_hand_computed_case() -> Result<()> {
     assert_values_close("dskip", grads.get(&skip).expect("skip gradient"), &[0., 0., 0., 1.], 0.0)?;
     let x_hat: Vec<f64> = [1., 2., 3., 4.].iter().map(|v| (v - 2.5) * inv_std).collect();
     let mean_g_xhat = x_hat[3] / 4.0;
-    let dx: Vec<f64> = (0..4)
-        .map(|i| 2.0 * inv_std * ([0., 0., 0., 1.][i] - 0.25 - x_hat[i] * mean_g_xhat))
-        .collect();
+    let dx: Vec<f64> = (0..4).map(|i| 2.0 * inv_std * ([0., 0., 0., 1.][i] - 0.25 - x_hat[i] * mean_g_xhat)).collect();
     assert_values_close("dx", grads.get(&x).expect("x gradient"), &dx, 1e-12)?;
     Ok(())
 }

@@ -203,9 +203,10 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
         let read = text::DelimitedOptions {
             delimiter,
             has_header: true,
-            text_column: text::Column::Name(columns.text.clone()),
+            text_columns: vec![text::Column::Name(columns.text.clone())],
             label_column: text::Column::Name(columns.label.clone()),
             quoting: true,
+            classes: text::LabelClasses::Names,
         };
         Ok(Inspection { columns: Some(columns), ..summarise_texts(path, format, text::delimited(path, &read)?) })
     };
@@ -246,7 +247,12 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
         Format::Jsonl => {
             let (names, sample) = jsonl_sample(path)?;
             let columns = choose_columns(path, &names, &sample, options)?;
-            let sourced = text::jsonl(path, &columns.text, &columns.label)?;
+            let read = text::JsonlOptions {
+                text_fields: vec![columns.text.clone()],
+                label_field: columns.label.clone(),
+                classes: text::LabelClasses::Names,
+            };
+            let sourced = text::jsonl(path, &read)?;
             Ok(Inspection { columns: Some(columns), ..summarise_texts(path, format, sourced) })
         }
     }

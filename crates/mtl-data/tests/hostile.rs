@@ -12,7 +12,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mtl_data::formats::images::{self, cifar, idx_dir, image_folder, read_idx, CifarLabels};
-use mtl_data::formats::text::{aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions};
+use mtl_data::formats::text::{
+    aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions, JsonlOptions, LabelClasses,
+};
 use mtl_data::inspect::{inspect, Format};
 use mtl_data::DataError;
 
@@ -50,10 +52,15 @@ fn csv_options(delimiter: u8) -> DelimitedOptions {
     DelimitedOptions {
         delimiter,
         has_header: true,
-        text_column: Column::Name("text".into()),
+        text_columns: vec![Column::Name("text".into())],
         label_column: Column::Name("label".into()),
         quoting: true,
+        classes: LabelClasses::Names,
     }
+}
+
+fn jsonl_options() -> JsonlOptions {
+    JsonlOptions { text_fields: vec!["text".into()], label_field: "label".into(), classes: LabelClasses::Names }
 }
 
 type Reader = fn(&Path) -> Result<(), DataError>;
@@ -65,7 +72,7 @@ const FILE_READERS: [(&str, Reader); 7] = [
     ("aclimdb", |p| aclimdb(p).map(drop)),
     ("csv", |p| delimited(p, &csv_options(b',')).map(drop)),
     ("tsv", |p| delimited(p, &csv_options(b'\t')).map(drop)),
-    ("jsonl", |p| jsonl(p, "text", "label").map(drop)),
+    ("jsonl", |p| jsonl(p, &jsonl_options()).map(drop)),
     ("text-lines", |p| lines_per_class(&[p.to_path_buf(), PathBuf::from("other.txt")]).map(drop)),
 ];
 
@@ -150,7 +157,7 @@ fn a_line_over_the_cap_is_refused_naming_file_and_line() {
     let cases: [(&str, Vec<u8>, Reader); 4] = [
         ("data.csv", csv, |p| delimited(p, &csv_options(b',')).map(drop)),
         ("data.tsv", tsv, |p| delimited(p, &csv_options(b'\t')).map(drop)),
-        ("data.jsonl", json, |p| jsonl(p, "text", "label").map(drop)),
+        ("data.jsonl", json, |p| jsonl(p, &jsonl_options()).map(drop)),
         ("a.pos", lines, |p| lines_per_class(&[p.to_path_buf(), p.with_extension("neg")]).map(drop)),
     ];
     for (name, content, read) in cases {
@@ -270,7 +277,7 @@ fn control_characters_in_class_names_are_escaped() {
     let data = delimited(&path, &csv_options(b',')).unwrap();
     assert_eq!(data.class_names, ["neg", "p\\u{7}os", "tab\\there"]);
     let (_dir, path) = file("data.jsonl", b"{\"text\": \"a\", \"label\": \"x\\u001b]0;\"}\n");
-    assert_eq!(jsonl(&path, "text", "label").unwrap().class_names, ["x\\u{1b}]0;"]);
+    assert_eq!(jsonl(&path, &jsonl_options()).unwrap().class_names, ["x\\u{1b}]0;"]);
     let (dir, path) = file("a\u{1b}.txt", b"one\n");
     std::fs::write(dir.path().join("b.txt"), b"two\n").unwrap();
     let data = lines_per_class(&[path, dir.path().join("b.txt")]).unwrap();
@@ -298,9 +305,10 @@ fn inspect_reports_empty_texts_and_a_single_class() {
         &[("good", "pos"), ("fine", "pos")],
         &["only one class has examples (\"pos\"): there is nothing to tell apart"],
     );
+    // Integer labels are names: no empty class "0" beside the "1"s.
     check_problems(
         &[("good", "1"), ("fine", "1")],
-        &["train has no example of class \"0\"", "only one class has examples (\"1\"): there is nothing to tell apart"],
+        &["only one class has examples (\"1\"): there is nothing to tell apart"],
     );
     check_problems(&[("good", "pos"), ("bad", "neg")], &[]);
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{cifar, idx_dir, read_idx, CifarLabels};
 use mtl_data::formats::npy::{read_npy, NpyValues};
-use mtl_data::formats::text::{aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions};
+use mtl_data::formats::text::{
+    aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions, JsonlOptions, LabelClasses,
+};
 use mtl_data::prepare::{image_task, text_task, Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::{DataError, LabeledImages, LabeledTexts, Sourced};
 use proptest::prelude::*;
@@ -253,7 +255,14 @@ proptest! {
         } else {
             (Column::Index(0), Column::Index(1))
         };
-        let options = DelimitedOptions { delimiter: if tab { b'\t' } else { b',' }, has_header: by_name, text_column, label_column, quoting: true };
+        let options = DelimitedOptions {
+            delimiter: if tab { b'\t' } else { b',' },
+            has_header: by_name,
+            text_columns: vec![text_column],
+            label_column,
+            quoting: true,
+            classes: LabelClasses::Names,
+        };
         check_texts(delimited(&path, &options), &path)?;
     }
 
@@ -261,7 +270,8 @@ proptest! {
     fn jsonl_files(bytes in prop_oneof![pieces(JSON_PIECES), prop::collection::vec(any::<u8>(), 0..300)]) {
         let case = Case::new();
         let path = case.write("data.jsonl", &bytes);
-        check_texts(jsonl(&path, "text", "label"), &path)?;
+        let options = JsonlOptions { text_fields: vec!["text".into()], label_field: "label".into(), classes: LabelClasses::Names };
+        check_texts(jsonl(&path, &options), &path)?;
     }
 
     #[test]

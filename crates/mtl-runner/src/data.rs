@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{self, CifarLabels, ImageFolderOptions, Unreadable};
-use mtl_data::formats::text::{self, Column, DelimitedOptions};
+use mtl_data::formats::text::{self, Column, DelimitedOptions, JsonlOptions, LabelClasses};
 use mtl_data::prepare::{
     carve_texts, encode_texts, image_task, shared_vocabulary, Amount, Carve, CarvedTexts, SplitPolicy, TextOptions,
 };
@@ -46,12 +46,7 @@ pub enum TextFormat {
     /// CSV or TSV.
     Delimited(DelimitedOptions),
     /// One JSON object per line.
-    Jsonl {
-        /// Field holding the text.
-        text_field: String,
-        /// Field holding the label.
-        label_field: String,
-    },
+    Jsonl(JsonlOptions),
 }
 
 /// An image file format.
@@ -133,6 +128,22 @@ fn column(c: &Column) -> Value {
     }
 }
 
+/// One column as itself, several as a list: a single column's key is what it was before
+/// lists were allowed.
+fn one_or_several(mut columns: Vec<Value>) -> Value {
+    match columns.len() {
+        1 => columns.remove(0),
+        _ => Value::Array(columns),
+    }
+}
+
+/// A declared label range enters the key; the default (labels are names) adds nothing.
+fn add_label_range(settings: &mut Value, classes: LabelClasses) {
+    if let LabelClasses::Range(lo, hi) = classes {
+        settings["label_range"] = json!([lo, hi]);
+    }
+}
+
 impl DataSource {
     /// `image-classification` or `text-classification`.
     pub fn kind(&self) -> &'static str {
@@ -175,10 +186,12 @@ impl DataSource {
                     TextFormat::AclImdb => json!({ "format": "aclimdb" }),
                     TextFormat::Lines(files) => json!({ "format": "text-lines", "files": files }),
                     TextFormat::Delimited(o) => {
+                        let text_columns: Vec<Value> = o.text_columns.iter().map(column).collect();
                         let mut settings = json!({
                             "format": if o.delimiter == b'\t' { "tsv" } else { "csv" }, "header": o.has_header,
-                            "text_column": column(&o.text_column), "label_column": column(&o.label_column),
+                            "text_column": one_or_several(text_columns), "label_column": column(&o.label_column),
                         });
+                        add_label_range(&mut settings, o.classes);
                         // Only where they differ from a csv or tsv file's, so that earlier keys hold.
                         if !matches!(o.delimiter, b',' | b'\t') {
                             settings["delimiter"] = json!((o.delimiter as char).to_string());
@@ -188,8 +201,13 @@ impl DataSource {
                         }
                         settings
                     }
-                    TextFormat::Jsonl { text_field, label_field } => {
-                        json!({ "format": "jsonl", "text_field": text_field, "label_field": label_field })
+                    TextFormat::Jsonl(o) => {
+                        let text_fields = o.text_fields.iter().map(|f| json!(f)).collect();
+                        let mut settings = json!({
+                            "format": "jsonl", "text_field": one_or_several(text_fields), "label_field": o.label_field,
+                        });
+                        add_label_range(&mut settings, o.classes);
+                        settings
                     }
                 };
                 json!({
@@ -310,7 +328,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                     TextFormat::AclImdb => text::aclimdb(path)?,
                     TextFormat::Lines(files) => text::lines_per_class(files)?,
                     TextFormat::Delimited(o) => text::delimited(path, o)?,
-                    TextFormat::Jsonl { text_field, label_field } => text::jsonl(path, text_field, label_field)?,
+                    TextFormat::Jsonl(o) => text::jsonl(path, o)?,
                 };
                 match vocabulary_options {
                     None => vocabulary_options = Some((path, *options)),

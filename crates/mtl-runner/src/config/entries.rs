@@ -96,6 +96,23 @@ pub(super) enum ColumnEntry {
     Name(String),
 }
 
+/// A column or field, or several joined with a space.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+pub(super) enum OneOrSeveral<T> {
+    One(T),
+    Several(Vec<T>),
+}
+
+impl<T> OneOrSeveral<T> {
+    pub(super) fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrSeveral::One(one) => vec![one],
+            OneOrSeveral::Several(several) => several,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DelimitedEntry {
@@ -104,8 +121,10 @@ pub(super) struct DelimitedEntry {
     /// One character replacing the format's separator (`,` for csv, a tab for tsv).
     pub(super) delimiter: Option<String>,
     pub(super) quoting: Option<bool>,
-    pub(super) text_column: ColumnEntry,
+    pub(super) text_column: OneOrSeveral<ColumnEntry>,
     pub(super) label_column: ColumnEntry,
+    /// `[lo, hi]`: integer labels, every one of them a class.
+    pub(super) label_range: Option<Vec<i64>>,
     pub(super) max_len: Option<usize>,
     pub(super) vocab_size: Option<usize>,
     pub(super) min_freq: Option<usize>,
@@ -200,8 +219,9 @@ pub(super) enum DataEntry {
     Tsv(DelimitedEntry),
     Jsonl {
         path: PathBuf,
-        text_field: String,
+        text_field: OneOrSeveral<String>,
         label_field: String,
+        label_range: Option<Vec<i64>>,
         max_len: Option<usize>,
         vocab_size: Option<usize>,
         min_freq: Option<usize>,

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{CifarLabels, ImageFolderOptions, Unreadable};
-use mtl_data::formats::text::{Column, DelimitedOptions};
+use mtl_data::formats::text::{Column, DelimitedOptions, JsonlOptions, LabelClasses, MAX_CLASSES};
 use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 
-use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, SizeEntry, TaskEntry};
+use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, OneOrSeveral, SizeEntry, TaskEntry};
 use super::{Checker, ConfigError, Index, Key};
 use crate::data::{defaults, DataSource, Digit, ImageFormat, TextFormat};
 use crate::plan::TaskSource;
@@ -153,6 +153,7 @@ impl Checker<'_> {
                 path,
                 text_field,
                 label_field,
+                label_range,
                 max_len,
                 vocab_size,
                 min_freq,
@@ -162,7 +163,11 @@ impl Checker<'_> {
                 seed,
             } => DataSource::Texts {
                 path: resolve(&path),
-                format: TextFormat::Jsonl { text_field, label_field },
+                format: TextFormat::Jsonl(JsonlOptions {
+                    text_fields: self.text_columns(i, "text_field", text_field)?,
+                    label_field,
+                    classes: self.label_classes(i, label_range)?,
+                }),
                 split: self.split(i, val_size, test_size, carve, seed)?,
                 options: self.text_options(i, max_len, vocab_size, min_freq)?,
             },
@@ -264,12 +269,14 @@ impl Checker<'_> {
                 }
             },
         };
+        let text_columns = self.text_columns(i, "text_column", entry.text_column)?;
         let options = DelimitedOptions {
             delimiter,
             has_header,
-            text_column: column(entry.text_column, "text_column")?,
+            text_columns: text_columns.into_iter().map(|c| column(c, "text_column")).collect::<Result<_, _>>()?,
             label_column: column(entry.label_column, "label_column")?,
             quoting: entry.quoting.unwrap_or(true),
+            classes: self.label_classes(i, entry.label_range)?,
         };
         Ok(DataSource::Texts {
             path: resolve(&entry.path),
@@ -277,5 +284,68 @@ impl Checker<'_> {
             split: self.split(i, entry.val_size, entry.test_size, entry.carve, entry.seed)?,
             options: self.text_options(i, entry.max_len, entry.vocab_size, entry.min_freq)?,
         })
+    }
+
+    /// The text columns (or JSONL fields) of `key`: one, or a list of up to 16 joined with a space.
+    fn text_columns<T>(&self, i: usize, key: &str, entry: OneOrSeveral<T>) -> Result<Vec<T>, ConfigError> {
+        let columns = entry.into_vec();
+        if columns.is_empty() || columns.len() > 16 {
+            return self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key(key)],
+                format!("{key} takes one column or a list of 1 to 16 (joined with a space), not {}", columns.len()),
+            );
+        }
+        Ok(columns)
+    }
+
+    /// `label_range = [lo, hi]`: every integer of it a class; without it each distinct label is one.
+    fn label_classes(&self, i: usize, range: Option<Vec<i64>>) -> Result<LabelClasses, ConfigError> {
+        let Some(range) = range else { return Ok(LabelClasses::Names) };
+        match range[..] {
+            [lo, hi] if lo < hi && hi.abs_diff(lo) < MAX_CLASSES as u64 => Ok(LabelClasses::Range(lo, hi)),
+            _ => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key("label_range")],
+                format!(
+                    "label_range {range:?} must be [lowest, highest] label, lowest < highest, at most {MAX_CLASSES} \
+                     classes (e.g. [1, 4] for labels 1 to 4)"
+                ),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse_str;
+    use std::path::Path;
+
+    /// The key settings of the one trial of a file whose only task reads `data`.
+    fn settings(data: &str) -> Result<String, String> {
+        let text = format!("name = \"t\"\n\n[[tasks]]\nname = \"t0\"\ndata = {data}\n");
+        let plan = parse_str(&text, Path::new("x.toml")).map_err(|e| e.to_string())?;
+        Ok(plan.trials[0].settings_json.clone())
+    }
+
+    #[test]
+    fn joined_text_columns_and_a_label_range_enter_the_key_only_when_given() {
+        let csv = |extra: &str| format!("{{ format = \"csv\", path = \"a.csv\", label_column = \"label\"{extra} }}");
+        let one = settings(&csv(", text_column = \"text\"")).unwrap();
+        // One column keys as it did before lists were allowed.
+        assert!(one.contains(r#""text_column":"text""#) && !one.contains("label_range"), "{one}");
+        let joined = settings(&csv(", text_column = [\"title\", 2], label_range = [1, 4]")).unwrap();
+        assert!(joined.contains(r#""text_column":["title",2]"#), "{joined}");
+        assert!(joined.contains(r#""label_range":[1,4]"#), "{joined}");
+        let jsonl =
+            "{ format = \"jsonl\", path = \"a.jsonl\", text_field = [\"title\", \"body\"], label_field = \"y\" }";
+        assert!(settings(jsonl).unwrap().contains(r#""text_field":["title","body"]"#));
+        for (extra, message) in [
+            (", text_column = \"text\", label_range = [3]", "label_range [3] must be [lowest, highest] label"),
+            (", text_column = \"text\", label_range = [0, 100000]", "at most 100000 classes"),
+            (", text_column = [\"a\", [\"b\"]]", "tasks[0].data"),
+            (", text_column = []", "text_column takes one column or a list of 1 to 16"),
+        ] {
+            let err = settings(&csv(extra)).unwrap_err();
+            assert!(err.contains(message), "{extra}: {err}");
+        }
     }
 }

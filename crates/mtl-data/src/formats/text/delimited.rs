@@ -1,7 +1,7 @@
 //! CSV and TSV files (RFC 4180 quoting): one example per row, text and label in named or numbered columns.
 
 use super::decode::decode_owned;
-use super::one_file;
+use super::{one_file, LabelClasses};
 use crate::files;
 use crate::{DataError, LabeledTexts, Sourced};
 use std::fmt;
@@ -14,10 +14,13 @@ pub struct DelimitedOptions {
     pub delimiter: u8,
     /// The first row names the columns.
     pub has_header: bool,
-    /// The column holding the text.
-    pub text_column: Column,
-    /// The column holding the label (a class name, or a class index "0", "1", …).
+    /// The columns holding the text: one, or several joined with a space (a title and a
+    /// description).
+    pub text_columns: Vec<Column>,
+    /// The column holding the label.
     pub label_column: Column,
+    /// How labels become classes.
+    pub classes: LabelClasses,
     /// Double quotes enclose fields (which may then hold the separator and newlines). Off,
     /// a `"` is an ordinary character: for files that do not quote, where a line that
     /// starts with `"` would otherwise run on into the next lines.
@@ -44,8 +47,7 @@ impl fmt::Display for Column {
 
 /// Reads a CSV or TSV file; every example is in `train`.
 ///
-/// Labels that are all non-negative integers are class indices (classes "0".."max"); otherwise each
-/// distinct label is a class, classes sorted alphabetically. Labels are trimmed; texts are kept as they are.
+/// Labels become classes as `options.classes` says. Labels are trimmed; texts are kept as they are.
 /// A line, and a record (whose quoted fields may span lines), may hold at most [`files::MAX_LINE_BYTES`].
 pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<LabeledTexts>, DataError> {
     // Decoded first, so that Windows-1252 files read too (the csv crate wants UTF-8).
@@ -62,7 +64,11 @@ pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<Labe
         .from_reader(decoded.text.as_bytes());
     let csv_error = |e: csv::Error| DataError::invalid(path, format!("malformed delimited file: {e}"));
     let header = if options.has_header { Some(reader.headers().map_err(csv_error)?.clone()) } else { None };
-    let text_index = column_index(path, &options.text_column, header.as_ref())?;
+    if options.text_columns.is_empty() {
+        return Err(DataError::invalid(path, "no text column given"));
+    }
+    let text_indices: Vec<usize> =
+        options.text_columns.iter().map(|c| column_index(path, c, header.as_ref())).collect::<Result<_, _>>()?;
     let label_index = column_index(path, &options.label_column, header.as_ref())?;
 
     let mut texts = Vec::new();
@@ -77,13 +83,18 @@ pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<Labe
                 DataError::invalid(path, message)
             })
         };
-        texts.push(field(text_index, &options.text_column)?.to_owned());
+        let parts: Vec<&str> = text_indices
+            .iter()
+            .zip(&options.text_columns)
+            .map(|(&index, column)| field(index, column))
+            .collect::<Result<_, _>>()?;
+        texts.push(parts.join(" "));
         raw_labels.push((field(label_index, &options.label_column)?.trim().to_owned(), line));
     }
     if texts.is_empty() {
         return Err(DataError::invalid(path, "no rows"));
     }
-    one_file(path, texts, &raw_labels, &decoded)
+    one_file(path, texts, &raw_labels, options.classes, &decoded)
 }
 
 fn column_index(path: &Path, column: &Column, header: Option<&csv::StringRecord>) -> Result<usize, DataError> {
@@ -108,7 +119,14 @@ mod tests {
     use super::*;
 
     fn options(delimiter: u8, has_header: bool, text: Column, label: Column) -> DelimitedOptions {
-        DelimitedOptions { delimiter, has_header, text_column: text, label_column: label, quoting: true }
+        DelimitedOptions {
+            delimiter,
+            has_header,
+            text_columns: vec![text],
+            label_column: label,
+            quoting: true,
+            classes: LabelClasses::Names,
+        }
     }
 
     fn csv_by_name() -> DelimitedOptions {
@@ -141,12 +159,15 @@ mod tests {
         // Quoted commas, doubled quotes, a newline inside quotes; name labels sorted alphabetically.
         let csv = b"id,review,label\n1,\"Great, really.\",pos\n2,\"He said \"\"meh\"\".\",neg\n3,\"two\nlines\",pos\n";
         check(csv, &csv_by_name(), &["neg", "pos"], &["Great, really.", "He said \"meh\".", "two\nlines"], &[1, 0, 1]);
-        // TSV without header, by index; integer labels (class 1 unused still gets a name).
+        // TSV without header, by index; integer labels are names (no class 1 that never occurs),
+        // unless a range declares them.
         let tsv = options(b'\t', false, Column::Index(1), Column::Index(0));
-        check(b"2\tgood, fine\n0\tbad\r\n", &tsv, &["0", "1", "2"], &["good, fine", "bad"], &[2, 0]);
+        check(b"2\tgood, fine\n0\tbad\r\n", &tsv, &["0", "2"], &["good, fine", "bad"], &[1, 0]);
+        let ranged = DelimitedOptions { classes: LabelClasses::Range(0, 2), ..tsv };
+        check(b"2\tgood, fine\n0\tbad\r\n", &ranged, &["0", "1", "2"], &["good, fine", "bad"], &[2, 0]);
         // Windows-1252 and a label with spaces around it.
         let sourced = read("w.csv", b"review,label\nit\x92s ok\x85, 1 \n", &csv_by_name()).unwrap();
-        assert_eq!((sourced.train.texts[0].as_str(), sourced.train.labels[0]), ("it’s ok…", 1));
+        assert_eq!((sourced.train.texts[0].as_str(), sourced.class_names[0].as_str()), ("it’s ok…", "1"));
         assert_eq!((sourced.report.decoded_as_windows_1252, sourced.report.replacements), (1, 0));
     }
 
@@ -163,6 +184,20 @@ mod tests {
         // Another separator.
         let semicolons = options(b';', true, Column::Name("review".to_owned()), Column::Name("label".to_owned()));
         check(b"review;label\nfine, really;pos\n", &semicolons, &["pos"], &["fine, really"], &[0]);
+    }
+
+    #[test]
+    fn several_text_columns_are_joined_with_a_space() {
+        let content =
+            b"title,description,class\nWall St. Bears,\"Short-sellers, dwindling\",3\nNew Probe,Sees stars,4\n";
+        let joined = DelimitedOptions {
+            text_columns: vec![Column::Name("title".to_owned()), Column::Index(1)],
+            ..options(b',', true, Column::Index(0), Column::Name("class".to_owned()))
+        };
+        let texts = ["Wall St. Bears Short-sellers, dwindling", "New Probe Sees stars"];
+        check(content, &joined, &["3", "4"], &texts, &[0, 1]);
+        let missing = DelimitedOptions { text_columns: vec![Column::Index(0), Column::Index(5)], ..joined };
+        check_err(content, &missing, "DIR/data.csv: line 2: row has 3 fields, no column 5");
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod vocabulary;
 pub use aclimdb::aclimdb;
 pub use decode::{decode, Decoded};
 pub use delimited::{delimited, Column, DelimitedOptions};
-pub use jsonl::jsonl;
+pub use jsonl::{jsonl, JsonlOptions};
 pub use lines::lines_per_class;
 pub use tokenize::{tokenize, tokenize_all};
 pub use vocabulary::Vocabulary;
@@ -29,14 +29,30 @@ pub use vocabulary::Vocabulary;
 use crate::{DataError, LabeledTexts, LoadReport, Sourced};
 use std::path::Path;
 
+/// How the labels of a CSV, TSV or JSONL file become classes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LabelClasses {
+    /// Each distinct label is a class: integers sorted by value ("2" before "10"), other
+    /// names alphabetically. Labels 1–4 are four classes, with no empty class 0.
+    #[default]
+    Names,
+    /// The integers `lo..=hi`, each a class whether it occurs or not (a subsample that
+    /// lacks a class keeps it); a label outside the range, or not an integer, is an error.
+    Range(i64, i64),
+}
+
+/// At most this many classes: more is a wrong column (an id, a free-text field).
+pub const MAX_CLASSES: usize = 100_000;
+
 /// The examples of a single decoded file (CSV, TSV, JSONL): all of them train.
 fn one_file(
     path: &Path,
     texts: Vec<String>,
     raw_labels: &[(String, u64)],
+    classes: LabelClasses,
     decoded: &Decoded,
 ) -> Result<Sourced<LabeledTexts>, DataError> {
-    let (class_names, labels) = classes_from_labels(path, raw_labels)?;
+    let (class_names, labels) = classes_from_labels(path, raw_labels, classes)?;
     let report = LoadReport {
         files_read: 1,
         decoded_as_windows_1252: usize::from(decoded.windows_1252),
@@ -46,33 +62,46 @@ fn one_file(
     Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
 }
 
-/// Integer labels beyond this are taken for a wrong column (an id, a score), not class indices.
-const MAX_INTEGER_LABEL: u32 = 100_000;
-
-/// Turns raw labels `(text, line)` into class names and indices: all non-negative integers give
-/// classes "0".."max", anything else gives the distinct names sorted alphabetically, with their
-/// control characters escaped ([`crate::files::escape_control`]).
-fn classes_from_labels(path: &Path, raw: &[(String, u64)]) -> Result<(Vec<String>, Vec<u32>), DataError> {
-    let integers: Option<Vec<u32>> = raw.iter().map(|(label, _)| label.parse::<u32>().ok()).collect();
-    if let Some(labels) = integers {
-        let max = labels.iter().copied().max().unwrap_or(0);
-        if max > MAX_INTEGER_LABEL {
-            let line = raw[labels.iter().position(|&l| l == max).unwrap_or(0)].1;
-            return Err(DataError::invalid(
-                path,
-                format!("line {line}: integer label {max} is not a class index (at most {MAX_INTEGER_LABEL})"),
-            ));
-        }
-        return Ok(((0..=max).map(|c| c.to_string()).collect(), labels));
+/// Turns raw labels `(text, line)` into class names and indices as `classes` says; names
+/// have their control characters escaped ([`crate::files::escape_control`]).
+fn classes_from_labels(
+    path: &Path,
+    raw: &[(String, u64)],
+    classes: LabelClasses,
+) -> Result<(Vec<String>, Vec<u32>), DataError> {
+    let invalid = |line: u64, message: String| DataError::invalid(path, format!("line {line}: {message}"));
+    if let LabelClasses::Range(lo, hi) = classes {
+        let labels = raw
+            .iter()
+            .map(|(label, line)| match label.parse::<i64>() {
+                Ok(v) if (lo..=hi).contains(&v) => Ok((v - lo) as u32),
+                _ => Err(invalid(*line, format!("label {label:?} is not an integer in the label_range {lo}..{hi}"))),
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(((lo..=hi).map(|c| c.to_string()).collect(), labels));
     }
     if let Some((_, line)) = raw.iter().find(|(label, _)| label.is_empty()) {
-        return Err(DataError::invalid(path, format!("line {line}: empty label")));
+        return Err(invalid(*line, "empty label".to_owned()));
     }
-    let mut class_names: Vec<String> = raw.iter().map(|(label, _)| label.clone()).collect();
-    class_names.sort();
+    let mut class_names: Vec<&str> = raw.iter().map(|(label, _)| label.as_str()).collect();
+    class_names.sort_unstable();
     class_names.dedup();
-    // Sorted and deduplicated, so each label is found.
-    let labels = raw.iter().map(|(label, _)| class_names.binary_search(label).unwrap_or(0) as u32).collect();
+    if class_names.len() > MAX_CLASSES {
+        let message = format!(
+            "{} distinct labels in {} rows (at most {MAX_CLASSES} classes): is the label column an id or a text?",
+            class_names.len(),
+            raw.len()
+        );
+        return Err(DataError::invalid(path, message));
+    }
+    if class_names.iter().all(|name| name.parse::<i64>().is_ok()) {
+        // By value, written as the file wrote them ("07" stays "07").
+        class_names.sort_by_key(|name| name.parse::<i64>().unwrap_or(0));
+    }
+    let index: std::collections::HashMap<&str, u32> =
+        class_names.iter().enumerate().map(|(i, name)| (*name, i as u32)).collect();
+    let labels = raw.iter().map(|(label, _)| index[label.as_str()]).collect();
+    let class_names = class_names.into_iter().map(str::to_owned).collect();
     Ok((crate::files::escaped_class_names(path, class_names)?, labels))
 }
 
@@ -117,24 +146,49 @@ mod tests {
         fn check(labels: &[&str], expected_classes: &[&str], expected_labels: &[u32]) {
             let raw: Vec<(String, u64)> =
                 labels.iter().enumerate().map(|(i, l)| (l.to_string(), i as u64 + 1)).collect();
-            let (classes, got) = classes_from_labels(Path::new("f"), &raw).unwrap();
+            let (classes, got) = classes_from_labels(Path::new("f"), &raw, LabelClasses::Names).unwrap();
             assert_eq!(classes, expected_classes, "{labels:?}");
             assert_eq!(got, expected_labels, "{labels:?}");
         }
         check(&["1", "0", "2"], &["0", "1", "2"], &[1, 0, 2]);
-        check(&["3", "1"], &["0", "1", "2", "3"], &[3, 1]);
+        // Labels 1–4: four classes, no empty class 0; by value, not alphabetically.
+        check(&["3", "1", "4", "2"], &["1", "2", "3", "4"], &[2, 0, 3, 1]);
+        check(&["10", "2", "9"], &["2", "9", "10"], &[2, 0, 1]);
+        check(&["3", "1"], &["1", "3"], &[1, 0]);
         check(&["pos", "neg", "pos"], &["neg", "pos"], &[1, 0, 1]);
         check(&["-1", "1"], &["-1", "1"], &[0, 1]);
         check(&["1", "x"], &["1", "x"], &[0, 1]);
+        // A large integer is a name like any other.
+        check(&["5814000", "1"], &["1", "5814000"], &[1, 0]);
+    }
+
+    #[test]
+    fn a_label_range_keeps_absent_classes_and_refuses_others() {
+        let raw = |labels: &[&str]| -> Vec<(String, u64)> {
+            labels.iter().enumerate().map(|(i, l)| (l.to_string(), i as u64 + 1)).collect()
+        };
+        let (classes, labels) =
+            classes_from_labels(Path::new("f"), &raw(&["4", "1", "4"]), LabelClasses::Range(1, 4)).unwrap();
+        assert_eq!((classes, labels), (vec!["1".into(), "2".into(), "3".into(), "4".into()], vec![3, 0, 3]));
+        for (bad, line) in [("5", 2), ("x", 2), ("0", 2), ("", 2)] {
+            let err = classes_from_labels(Path::new("f.csv"), &raw(&["1", bad]), LabelClasses::Range(1, 4));
+            assert_eq!(
+                err.unwrap_err().to_string(),
+                format!("f.csv: line {line}: label {bad:?} is not an integer in the label_range 1..4")
+            );
+        }
     }
 
     #[test]
     fn classes_from_labels_errors() {
-        let raw = vec![("1".to_string(), 1), ("5814000".to_string(), 2)];
-        let err = classes_from_labels(Path::new("f.csv"), &raw).unwrap_err().to_string();
-        assert_eq!(err, "f.csv: line 2: integer label 5814000 is not a class index (at most 100000)");
         let raw = vec![("a".to_string(), 1), (String::new(), 3)];
-        let err = classes_from_labels(Path::new("f.csv"), &raw).unwrap_err().to_string();
+        let err = classes_from_labels(Path::new("f.csv"), &raw, LabelClasses::Names).unwrap_err().to_string();
         assert_eq!(err, "f.csv: line 3: empty label");
+        let ids: Vec<(String, u64)> = (0..=MAX_CLASSES as u64).map(|i| (i.to_string(), i + 2)).collect();
+        let err = classes_from_labels(Path::new("f.csv"), &ids, LabelClasses::Names).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "f.csv: 100001 distinct labels in 100001 rows (at most 100000 classes): is the label column an id or a text?"
+        );
     }
 }

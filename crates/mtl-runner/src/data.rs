@@ -36,6 +36,32 @@ pub enum Digit {
     Right,
 }
 
+/// The validation and test files of a data set kept as one file per split (`None`: that
+/// split is carved from the training file).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SplitPaths {
+    /// The validation file.
+    pub val: Option<PathBuf>,
+    /// The test file.
+    pub test: Option<PathBuf>,
+}
+
+impl SplitPaths {
+    /// The files with `train`.
+    fn with_train(&self, train: &Path) -> text::SplitFiles {
+        text::SplitFiles { train: train.to_owned(), val: self.val.clone(), test: self.test.clone() }
+    }
+
+    /// The files given enter the key; none given adds nothing, so earlier keys hold.
+    fn add_to(&self, settings: &mut Value) {
+        for (key, path) in [("val_file", &self.val), ("test_file", &self.test)] {
+            if let Some(path) = path {
+                settings[key] = json!(path);
+            }
+        }
+    }
+}
+
 /// A text file format with its columns.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TextFormat {
@@ -43,10 +69,10 @@ pub enum TextFormat {
     AclImdb,
     /// One file per class, one example per line.
     Lines(Vec<PathBuf>),
-    /// CSV or TSV.
-    Delimited(DelimitedOptions),
-    /// One JSON object per line.
-    Jsonl(JsonlOptions),
+    /// CSV or TSV, and its validation and test files if given.
+    Delimited(DelimitedOptions, SplitPaths),
+    /// One JSON object per line, and its validation and test files if given.
+    Jsonl(JsonlOptions, SplitPaths),
 }
 
 /// An image file format.
@@ -185,7 +211,7 @@ impl DataSource {
                 let format = match format {
                     TextFormat::AclImdb => json!({ "format": "aclimdb" }),
                     TextFormat::Lines(files) => json!({ "format": "text-lines", "files": files }),
-                    TextFormat::Delimited(o) => {
+                    TextFormat::Delimited(o, splits) => {
                         let text_columns: Vec<Value> = o.text_columns.iter().map(column).collect();
                         let mut settings = json!({
                             "format": if o.delimiter == b'\t' { "tsv" } else { "csv" }, "header": o.has_header,
@@ -199,14 +225,16 @@ impl DataSource {
                         if !o.quoting {
                             settings["quoting"] = json!(false);
                         }
+                        splits.add_to(&mut settings);
                         settings
                     }
-                    TextFormat::Jsonl(o) => {
+                    TextFormat::Jsonl(o, splits) => {
                         let text_fields = o.text_fields.iter().map(|f| json!(f)).collect();
                         let mut settings = json!({
                             "format": "jsonl", "text_field": one_or_several(text_fields), "label_field": o.label_field,
                         });
                         add_label_range(&mut settings, o.classes);
+                        splits.add_to(&mut settings);
                         settings
                     }
                 };
@@ -327,8 +355,8 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 let sourced = match format {
                     TextFormat::AclImdb => text::aclimdb(path)?,
                     TextFormat::Lines(files) => text::lines_per_class(files)?,
-                    TextFormat::Delimited(o) => text::delimited(path, o)?,
-                    TextFormat::Jsonl(o) => text::jsonl(path, o)?,
+                    TextFormat::Delimited(o, splits) => text::delimited_splits(&splits.with_train(path), o)?,
+                    TextFormat::Jsonl(o, splits) => text::jsonl_splits(&splits.with_train(path), o)?,
                 };
                 match vocabulary_options {
                     None => vocabulary_options = Some((path, *options)),

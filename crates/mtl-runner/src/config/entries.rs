@@ -116,7 +116,11 @@ impl<T> OneOrSeveral<T> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DelimitedEntry {
-    pub(super) path: PathBuf,
+    /// One file, the splits carved from it; or `train` with `val` and `test` files.
+    pub(super) path: Option<PathBuf>,
+    pub(super) train: Option<PathBuf>,
+    pub(super) val: Option<PathBuf>,
+    pub(super) test: Option<PathBuf>,
     pub(super) header: Option<bool>,
     /// One character replacing the format's separator (`,` for csv, a tab for tsv).
     pub(super) delimiter: Option<String>,
@@ -218,7 +222,10 @@ pub(super) enum DataEntry {
     Csv(DelimitedEntry),
     Tsv(DelimitedEntry),
     Jsonl {
-        path: PathBuf,
+        path: Option<PathBuf>,
+        train: Option<PathBuf>,
+        val: Option<PathBuf>,
+        test: Option<PathBuf>,
         text_field: OneOrSeveral<String>,
         label_field: String,
         label_range: Option<Vec<i64>>,

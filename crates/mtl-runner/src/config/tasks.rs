@@ -10,7 +10,7 @@ use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 
 use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, OneOrSeveral, SizeEntry, TaskEntry};
 use super::{Checker, ConfigError, Index, Key};
-use crate::data::{defaults, DataSource, Digit, ImageFormat, TextFormat};
+use crate::data::{defaults, DataSource, Digit, ImageFormat, SplitPaths, TextFormat};
 use crate::plan::TaskSource;
 
 impl Checker<'_> {
@@ -151,6 +151,9 @@ impl Checker<'_> {
             DataEntry::Tsv(entry) => self.delimited(i, entry, b'\t', &resolve)?,
             DataEntry::Jsonl {
                 path,
+                train,
+                val,
+                test,
                 text_field,
                 label_field,
                 label_range,
@@ -161,16 +164,23 @@ impl Checker<'_> {
                 test_size,
                 carve,
                 seed,
-            } => DataSource::Texts {
-                path: resolve(&path),
-                format: TextFormat::Jsonl(JsonlOptions {
-                    text_fields: self.text_columns(i, "text_field", text_field)?,
-                    label_field,
-                    classes: self.label_classes(i, label_range)?,
-                }),
-                split: self.split(i, val_size, test_size, carve, seed)?,
-                options: self.text_options(i, max_len, vocab_size, min_freq)?,
-            },
+            } => {
+                let (path, splits) =
+                    self.split_files(i, [path, train, val, test], [&val_size, &test_size], &resolve)?;
+                DataSource::Texts {
+                    path,
+                    format: TextFormat::Jsonl(
+                        JsonlOptions {
+                            text_fields: self.text_columns(i, "text_field", text_field)?,
+                            label_field,
+                            classes: self.label_classes(i, label_range)?,
+                        },
+                        splits,
+                    ),
+                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    options: self.text_options(i, max_len, vocab_size, min_freq)?,
+                }
+            }
         };
         if let Some(kind) = &task.kind {
             if kind != data.kind() {
@@ -278,12 +288,58 @@ impl Checker<'_> {
             quoting: entry.quoting.unwrap_or(true),
             classes: self.label_classes(i, entry.label_range)?,
         };
+        let files = [entry.path, entry.train, entry.val, entry.test];
+        let (path, splits) = self.split_files(i, files, [&entry.val_size, &entry.test_size], resolve)?;
         Ok(DataSource::Texts {
-            path: resolve(&entry.path),
-            format: TextFormat::Delimited(options),
+            path,
+            format: TextFormat::Delimited(options, splits),
             split: self.split(i, entry.val_size, entry.test_size, entry.carve, entry.seed)?,
             options: self.text_options(i, entry.max_len, entry.vocab_size, entry.min_freq)?,
         })
+    }
+
+    /// `path` (one file, the splits carved from it) or `train` with `val` and `test` files:
+    /// the training file and the others. A split given as a file has no size to carve.
+    fn split_files(
+        &self,
+        i: usize,
+        [path, train, val, test]: [Option<PathBuf>; 4],
+        [val_size, test_size]: [&Option<SizeEntry>; 2],
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<(PathBuf, SplitPaths), ConfigError> {
+        let at = |key| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let train = match (path, train) {
+            (Some(path), None) => {
+                if val.is_some() || test.is_some() {
+                    let key = if val.is_some() { "val" } else { "test" };
+                    return self.fail(
+                        &at(key),
+                        format!(
+                            "a {key} file goes with train = \"…\" instead of path (with path, {key}_size carves it)"
+                        ),
+                    );
+                }
+                path
+            }
+            (None, Some(train)) => train,
+            (Some(_), Some(_)) => {
+                return self.fail(&at("train"), "give path (one file, the splits carved from it) or train, not both")
+            }
+            (None, None) => {
+                return self.fail(
+                    &[Key("tasks"), Index(i), Key("data")],
+                    "missing path = \"…\" (one file), or train = \"…\" with val and test files (one per split)",
+                )
+            }
+        };
+        for (key, file, size) in [("val_size", &val, val_size), ("test_size", &test, test_size)] {
+            if file.is_some() && size.is_some() {
+                let split = &key[..key.len() - 5];
+                return self.fail(&at(key), format!("{split} comes from its own file; drop {key}"));
+            }
+        }
+        let splits = SplitPaths { val: val.as_deref().map(resolve), test: test.as_deref().map(resolve) };
+        Ok((resolve(&train), splits))
     }
 
     /// The text columns (or JSONL fields) of `key`: one, or a list of up to 16 joined with a space.
@@ -346,6 +402,41 @@ mod tests {
         ] {
             let err = settings(&csv(extra)).unwrap_err();
             assert!(err.contains(message), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn files_per_split_are_in_the_key_and_exclude_carving_that_split() {
+        let csv =
+            |files: &str| format!("{{ format = \"csv\", {files}, text_column = \"text\", label_column = \"label\" }}");
+        let one = settings(&csv("path = \"all.csv\"")).unwrap();
+        assert!(!one.contains("val_file") && !one.contains("test_file"), "{one}");
+        let split = settings(&csv("train = \"train.csv\", test = \"test.csv\"")).unwrap();
+        assert!(split.contains(r#""path":"train.csv""#) && split.contains(r#""test_file":"test.csv""#), "{split}");
+        assert!(!split.contains("val_file"), "{split}");
+        let jsonl =
+            "{ format = \"jsonl\", train = \"a.jsonl\", val = \"b.jsonl\", text_field = \"t\", label_field = \"y\" }";
+        assert!(settings(jsonl).unwrap().contains(r#""val_file":"b.jsonl""#));
+        for (files, message) in [
+            (
+                "path = \"a.csv\", train = \"b.csv\"",
+                "tasks[0].data.train: give path (one file, the splits carved from it) or train, not both",
+            ),
+            (
+                "path = \"a.csv\", test = \"b.csv\"",
+                "tasks[0].data.test: a test file goes with train = \"…\" instead of path",
+            ),
+            (
+                "train = \"a.csv\", val = \"b.csv\", val_size = 0.1",
+                "tasks[0].data.val_size: val comes from its own file; drop val_size",
+            ),
+            (
+                "header = true",
+                "tasks[0].data: missing path = \"…\" (one file), or train = \"…\" with val and test files",
+            ),
+        ] {
+            let err = settings(&csv(files)).unwrap_err();
+            assert!(err.contains(message), "{files}: {err}");
         }
     }
 }

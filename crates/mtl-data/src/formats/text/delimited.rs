@@ -1,7 +1,7 @@
 //! CSV and TSV files (RFC 4180 quoting): one example per row, text and label in named or numbered columns.
 
 use super::decode::decode_owned;
-use super::{one_file, LabelClasses};
+use super::{read_splits, LabelClasses, Rows, SplitFiles};
 use crate::files;
 use crate::{DataError, LabeledTexts, Sourced};
 use std::fmt;
@@ -50,6 +50,16 @@ impl fmt::Display for Column {
 /// Labels become classes as `options.classes` says. Labels are trimmed; texts are kept as they are.
 /// A line, and a record (whose quoted fields may span lines), may hold at most [`files::MAX_LINE_BYTES`].
 pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<LabeledTexts>, DataError> {
+    delimited_splits(&SplitFiles::one(path), options)
+}
+
+/// [`delimited`] over one file per split, all read with `options`; the classes are those
+/// of all the files together.
+pub fn delimited_splits(files: &SplitFiles, options: &DelimitedOptions) -> Result<Sourced<LabeledTexts>, DataError> {
+    read_splits(files, options.classes, |path| rows(path, options))
+}
+
+fn rows(path: &Path, options: &DelimitedOptions) -> Result<Rows, DataError> {
     // Decoded first, so that Windows-1252 files read too (the csv crate wants UTF-8).
     let decoded = decode_owned(files::read_text(path)?);
     if decoded.text.trim().is_empty() {
@@ -94,7 +104,7 @@ pub fn delimited(path: &Path, options: &DelimitedOptions) -> Result<Sourced<Labe
     if texts.is_empty() {
         return Err(DataError::invalid(path, "no rows"));
     }
-    one_file(path, texts, &raw_labels, options.classes, &decoded)
+    Ok(Rows { texts, labels: raw_labels, windows_1252: decoded.windows_1252, replacements: decoded.replacements })
 }
 
 fn column_index(path: &Path, column: &Column, header: Option<&csv::StringRecord>) -> Result<usize, DataError> {
@@ -198,6 +208,30 @@ mod tests {
         check(content, &joined, &["3", "4"], &texts, &[0, 1]);
         let missing = DelimitedOptions { text_columns: vec![Column::Index(0), Column::Index(5)], ..joined };
         check_err(content, &missing, "DIR/data.csv: line 2: row has 3 fields, no column 5");
+    }
+
+    #[test]
+    fn one_file_per_split_shares_the_classes_of_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, content: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            path
+        };
+        let train = write("train.csv", "review,label\ngood,pos\nbad,neg\n");
+        let test = write("test.csv", "review,label\nso-so,meh\nfine,pos\n");
+        let files = SplitFiles { train: train.clone(), val: None, test: Some(test) };
+        let sourced = delimited_splits(&files, &csv_by_name()).unwrap();
+        assert_eq!(sourced.class_names, ["meh", "neg", "pos"]);
+        assert_eq!((sourced.train.labels, sourced.val), (vec![2, 1], None));
+        let test = sourced.test.unwrap();
+        assert_eq!((test.texts, test.labels), (vec!["so-so".to_owned(), "fine".to_owned()], vec![0, 2]));
+        assert_eq!(sourced.report.files_read, 2);
+        // An error names the file it is in.
+        let val = write("val.csv", "review,label\nok,pos\nhm,\n");
+        let files = SplitFiles { train, val: Some(val.clone()), test: None };
+        let err = delimited_splits(&files, &csv_by_name()).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: line 3: empty label", val.display()));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! JSON Lines: one object per line, text and label in named fields.
 
 use super::decode::decode_owned;
-use super::{one_file, LabelClasses};
+use super::{read_splits, LabelClasses, Rows, SplitFiles};
 use crate::files;
 use crate::{DataError, LabeledTexts, Sourced};
 use serde_json::Value;
@@ -23,6 +23,16 @@ pub struct JsonlOptions {
 /// The text fields must be strings; the label field a string or an integer, its classes as
 /// `options.classes` says. A line may hold at most [`crate::files::MAX_LINE_BYTES`].
 pub fn jsonl(path: &Path, options: &JsonlOptions) -> Result<Sourced<LabeledTexts>, DataError> {
+    jsonl_splits(&SplitFiles::one(path), options)
+}
+
+/// [`jsonl`] over one file per split, all read with `options`; the classes are those of
+/// all the files together.
+pub fn jsonl_splits(files: &SplitFiles, options: &JsonlOptions) -> Result<Sourced<LabeledTexts>, DataError> {
+    read_splits(files, options.classes, |path| rows(path, options))
+}
+
+fn rows(path: &Path, options: &JsonlOptions) -> Result<Rows, DataError> {
     let decoded = decode_owned(files::read_text(path)?);
     if options.text_fields.is_empty() {
         return Err(DataError::invalid(path, "no text field given"));
@@ -68,7 +78,7 @@ pub fn jsonl(path: &Path, options: &JsonlOptions) -> Result<Sourced<LabeledTexts
     if texts.is_empty() {
         return Err(DataError::invalid(path, "no records"));
     }
-    one_file(path, texts, &raw_labels, options.classes, &decoded)
+    Ok(Rows { texts, labels: raw_labels, windows_1252: decoded.windows_1252, replacements: decoded.replacements })
 }
 
 fn kind(value: &Value) -> String {

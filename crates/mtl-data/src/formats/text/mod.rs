@@ -20,14 +20,14 @@ mod vocabulary;
 
 pub use aclimdb::aclimdb;
 pub use decode::{decode, Decoded};
-pub use delimited::{delimited, Column, DelimitedOptions};
-pub use jsonl::{jsonl, JsonlOptions};
+pub use delimited::{delimited, delimited_splits, Column, DelimitedOptions};
+pub use jsonl::{jsonl, jsonl_splits, JsonlOptions};
 pub use lines::lines_per_class;
 pub use tokenize::{tokenize, tokenize_all};
 pub use vocabulary::Vocabulary;
 
 use crate::{DataError, LabeledTexts, LoadReport, Sourced};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How the labels of a CSV, TSV or JSONL file become classes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,55 +44,105 @@ pub enum LabelClasses {
 /// At most this many classes: more is a wrong column (an id, a free-text field).
 pub const MAX_CLASSES: usize = 100_000;
 
-/// The examples of a single decoded file (CSV, TSV, JSONL): all of them train.
-fn one_file(
-    path: &Path,
-    texts: Vec<String>,
-    raw_labels: &[(String, u64)],
-    classes: LabelClasses,
-    decoded: &Decoded,
-) -> Result<Sourced<LabeledTexts>, DataError> {
-    let (class_names, labels) = classes_from_labels(path, raw_labels, classes)?;
-    let report = LoadReport {
-        files_read: 1,
-        decoded_as_windows_1252: usize::from(decoded.windows_1252),
-        replacements: decoded.replacements,
-        ..LoadReport::default()
-    };
-    Ok(Sourced { class_names, train: LabeledTexts { texts, labels }, val: None, test: None, report })
+/// A data set kept as one file per split: train, and val and test where given (the
+/// splits not given are carved from train).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitFiles {
+    /// The training examples (all examples when no other file is given).
+    pub train: PathBuf,
+    /// The validation examples.
+    pub val: Option<PathBuf>,
+    /// The test examples.
+    pub test: Option<PathBuf>,
 }
 
-/// Turns raw labels `(text, line)` into class names and indices as `classes` says; names
-/// have their control characters escaped ([`crate::files::escape_control`]).
-fn classes_from_labels(
-    path: &Path,
-    raw: &[(String, u64)],
+impl SplitFiles {
+    /// One file, every split carved from it.
+    pub fn one(path: &Path) -> SplitFiles {
+        SplitFiles { train: path.to_owned(), val: None, test: None }
+    }
+}
+
+/// The rows of one CSV, TSV or JSONL file: texts and raw labels `(label, line)`.
+struct Rows {
+    texts: Vec<String>,
+    labels: Vec<(String, u64)>,
+    windows_1252: bool,
+    replacements: usize,
+}
+
+/// Reads each file of `files` with `read`; the classes are those of all files together,
+/// as `classes` says (a class only val or test has is still a class).
+fn read_splits(
+    files: &SplitFiles,
     classes: LabelClasses,
-) -> Result<(Vec<String>, Vec<u32>), DataError> {
-    let invalid = |line: u64, message: String| DataError::invalid(path, format!("line {line}: {message}"));
+    read: impl Fn(&Path) -> Result<Rows, DataError>,
+) -> Result<Sourced<LabeledTexts>, DataError> {
+    let train = read(&files.train)?;
+    let val = files.val.as_deref().map(&read).transpose()?;
+    let test = files.test.as_deref().map(&read).transpose()?;
+    let given = [
+        (Some(files.train.as_path()), Some(&train)),
+        (files.val.as_deref(), val.as_ref()),
+        (files.test.as_deref(), test.as_ref()),
+    ];
+    let labelled: Vec<(&Path, &[(String, u64)])> =
+        given.iter().filter_map(|&(path, rows)| Some((path?, rows?.labels.as_slice()))).collect();
+    let (class_names, labels) = classes_of(&labelled, classes)?;
+    let mut report = LoadReport::default();
+    let mut labels = labels.into_iter();
+    let mut split = |rows: Rows| {
+        report.files_read += 1;
+        report.decoded_as_windows_1252 += usize::from(rows.windows_1252);
+        report.replacements += rows.replacements;
+        LabeledTexts { texts: rows.texts, labels: labels.next().unwrap_or_default() }
+    };
+    let (train, val, test) = (split(train), val.map(&mut split), test.map(&mut split));
+    Ok(Sourced { class_names, train, val, test, report })
+}
+
+/// Class names and each file's label indices, from the raw labels `(text, line)` of
+/// `files` together, as `classes` says; names have their control characters escaped
+/// ([`crate::files::escape_control`]). Errors name the file and line.
+fn classes_of(
+    files: &[(&Path, &[(String, u64)])],
+    classes: LabelClasses,
+) -> Result<(Vec<String>, Vec<Vec<u32>>), DataError> {
+    let invalid = |path: &Path, line: u64, message: String| DataError::invalid(path, format!("line {line}: {message}"));
     if let LabelClasses::Range(lo, hi) = classes {
-        let labels = raw
+        let labels = files
             .iter()
-            .map(|(label, line)| match label.parse::<i64>() {
-                Ok(v) if (lo..=hi).contains(&v) => Ok((v - lo) as u32),
-                _ => Err(invalid(*line, format!("label {label:?} is not an integer in the label_range {lo}..{hi}"))),
+            .map(|(path, raw)| {
+                raw.iter()
+                    .map(|(label, line)| match label.parse::<i64>() {
+                        Ok(v) if (lo..=hi).contains(&v) => Ok((v - lo) as u32),
+                        _ => Err(invalid(
+                            path,
+                            *line,
+                            format!("label {label:?} is not an integer in the label_range {lo}..{hi}"),
+                        )),
+                    })
+                    .collect::<Result<Vec<u32>, _>>()
             })
             .collect::<Result<_, _>>()?;
         return Ok(((lo..=hi).map(|c| c.to_string()).collect(), labels));
     }
-    if let Some((_, line)) = raw.iter().find(|(label, _)| label.is_empty()) {
-        return Err(invalid(*line, "empty label".to_owned()));
+    for (path, raw) in files {
+        if let Some((_, line)) = raw.iter().find(|(label, _)| label.is_empty()) {
+            return Err(invalid(path, *line, "empty label".to_owned()));
+        }
     }
-    let mut class_names: Vec<&str> = raw.iter().map(|(label, _)| label.as_str()).collect();
+    let mut class_names: Vec<&str> = files.iter().flat_map(|(_, raw)| raw.iter().map(|(l, _)| l.as_str())).collect();
     class_names.sort_unstable();
     class_names.dedup();
+    let first = files.first().map_or(Path::new(""), |(path, _)| *path);
     if class_names.len() > MAX_CLASSES {
+        let rows: usize = files.iter().map(|(_, raw)| raw.len()).sum();
         let message = format!(
-            "{} distinct labels in {} rows (at most {MAX_CLASSES} classes): is the label column an id or a text?",
-            class_names.len(),
-            raw.len()
+            "{} distinct labels in {rows} rows (at most {MAX_CLASSES} classes): is the label column an id or a text?",
+            class_names.len()
         );
-        return Err(DataError::invalid(path, message));
+        return Err(DataError::invalid(first, message));
     }
     if class_names.iter().all(|name| name.parse::<i64>().is_ok()) {
         // By value, written as the file wrote them ("07" stays "07").
@@ -100,9 +150,20 @@ fn classes_from_labels(
     }
     let index: std::collections::HashMap<&str, u32> =
         class_names.iter().enumerate().map(|(i, name)| (*name, i as u32)).collect();
-    let labels = raw.iter().map(|(label, _)| index[label.as_str()]).collect();
+    let labels = files.iter().map(|(_, raw)| raw.iter().map(|(label, _)| index[label.as_str()]).collect()).collect();
     let class_names = class_names.into_iter().map(str::to_owned).collect();
-    Ok((crate::files::escaped_class_names(path, class_names)?, labels))
+    Ok((crate::files::escaped_class_names(first, class_names)?, labels))
+}
+
+/// [`classes_of`] for a single file.
+#[cfg(test)]
+fn classes_from_labels(
+    path: &Path,
+    raw: &[(String, u64)],
+    classes: LabelClasses,
+) -> Result<(Vec<String>, Vec<u32>), DataError> {
+    let (names, mut labels) = classes_of(&[(path, raw)], classes)?;
+    Ok((names, labels.remove(0)))
 }
 
 /// `f` over `items`, split into contiguous chunks over a few threads; the output order is the input order

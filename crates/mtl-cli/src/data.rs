@@ -16,7 +16,8 @@ pub enum DataCommand {
     ///
     /// Formats: mnist-idx (a folder of IDX files), cifar, image-folder,
     /// aclimdb (folder or .tar.gz), text-lines (name.pos, name.neg, … in one folder),
-    /// csv, tsv (a header row), jsonl. Their text and label columns (fields) are `text` and
+    /// prefixed-lines (`LABEL text` per line: TREC's .label files, fastText), csv, tsv (a
+    /// header row), jsonl. Their text and label columns (fields) are `text` and
     /// `label`, else guessed from their names and values (saying so), else as given by
     /// --text-column and --label-column.
     Inspect(InspectArgs),

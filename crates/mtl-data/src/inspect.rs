@@ -20,6 +20,8 @@ pub enum Format {
     AclImdb,
     /// One file per class, one example per line.
     TextLines,
+    /// Lines `LABEL text` (TREC, fastText), the label whole.
+    PrefixedLines,
     /// CSV with a header, columns `text` and `label`.
     Csv,
     /// TSV with a header, columns `text` and `label`.
@@ -30,12 +32,13 @@ pub enum Format {
 
 impl Format {
     /// Every format, with the name the experiment file uses.
-    pub const ALL: [(Format, &'static str); 8] = [
+    pub const ALL: [(Format, &'static str); 9] = [
         (Format::MnistIdx, "mnist-idx"),
         (Format::Cifar, "cifar"),
         (Format::ImageFolder, "image-folder"),
         (Format::AclImdb, "aclimdb"),
         (Format::TextLines, "text-lines"),
+        (Format::PrefixedLines, "prefixed-lines"),
         (Format::Csv, "csv"),
         (Format::Tsv, "tsv"),
         (Format::Jsonl, "jsonl"),
@@ -140,6 +143,8 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
             "csv" => Format::Csv,
             "tsv" => Format::Tsv,
             "jsonl" | "ndjson" => Format::Jsonl,
+            // TREC's train_5500.label and TREC_10.label.
+            "label" => Format::PrefixedLines,
             "bin" => Format::Cifar,
             "gz" | "tgz" | "tar" if name.contains("imdb") => Format::AclImdb,
             _ => {
@@ -241,6 +246,10 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
                 .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
                 .collect();
             Ok(summarise_texts(path, format, text::lines_per_class(&class_files(path, &entries))?))
+        }
+        Format::PrefixedLines => {
+            let options = text::PrefixedOptions { coarse: false, classes: text::LabelClasses::Names };
+            Ok(summarise_texts(path, format, text::prefixed_lines(&text::SplitFiles::one(path), &options)?))
         }
         Format::Csv => delimited(b','),
         Format::Tsv => delimited(b'\t'),

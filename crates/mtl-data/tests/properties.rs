@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use mtl_data::formats::images::{cifar, idx_dir, read_idx, CifarLabels};
 use mtl_data::formats::npy::{read_npy, NpyValues};
 use mtl_data::formats::text::{
-    aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions, JsonlOptions, LabelClasses,
+    aclimdb, delimited, jsonl, lines_per_class, prefixed_lines, Column, DelimitedOptions, JsonlOptions, LabelClasses,
+    PrefixedOptions, SplitFiles,
 };
 use mtl_data::prepare::{image_task, text_task, Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::{DataError, LabeledImages, LabeledTexts, Sourced};
@@ -272,6 +273,14 @@ proptest! {
         let path = case.write("data.jsonl", &bytes);
         let options = JsonlOptions { text_fields: vec!["text".into()], label_field: "label".into(), classes: LabelClasses::Names };
         check_texts(jsonl(&path, &options), &path)?;
+    }
+
+    #[test]
+    fn label_prefixed_lines(bytes in prop_oneof![pieces(CSV_PIECES), prop::collection::vec(any::<u8>(), 0..300)], coarse in any::<bool>()) {
+        let case = Case::new();
+        let path = case.write("train_5500.label", &bytes);
+        let options = PrefixedOptions { coarse, classes: LabelClasses::Names };
+        check_texts(prefixed_lines(&SplitFiles::one(&path), &options), &path)?;
     }
 
     #[test]

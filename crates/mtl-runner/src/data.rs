@@ -69,6 +69,8 @@ pub enum TextFormat {
     AclImdb,
     /// One file per class, one example per line.
     Lines(Vec<PathBuf>),
+    /// Lines `LABEL text` (TREC, fastText), and the validation and test files if given.
+    Prefixed(text::PrefixedOptions, SplitPaths),
     /// CSV or TSV, and its validation and test files if given.
     Delimited(DelimitedOptions, SplitPaths),
     /// One JSON object per line, and its validation and test files if given.
@@ -211,6 +213,12 @@ impl DataSource {
                 let format = match format {
                     TextFormat::AclImdb => json!({ "format": "aclimdb" }),
                     TextFormat::Lines(files) => json!({ "format": "text-lines", "files": files }),
+                    TextFormat::Prefixed(o, splits) => {
+                        let mut settings = json!({ "format": "prefixed-lines", "coarse": o.coarse });
+                        add_label_range(&mut settings, o.classes);
+                        splits.add_to(&mut settings);
+                        settings
+                    }
                     TextFormat::Delimited(o, splits) => {
                         let text_columns: Vec<Value> = o.text_columns.iter().map(column).collect();
                         let mut settings = json!({
@@ -355,6 +363,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 let sourced = match format {
                     TextFormat::AclImdb => text::aclimdb(path)?,
                     TextFormat::Lines(files) => text::lines_per_class(files)?,
+                    TextFormat::Prefixed(o, splits) => text::prefixed_lines(&splits.with_train(path), o)?,
                     TextFormat::Delimited(o, splits) => text::delimited_splits(&splits.with_train(path), o)?,
                     TextFormat::Jsonl(o, splits) => text::jsonl_splits(&splits.with_train(path), o)?,
                 };

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{init, multimnist};
 
 /// The `format` values of `[[tasks]] data`, as `DataEntry` spells them.
-pub(super) const DATA_FORMATS: [&str; 11] = [
+pub(super) const DATA_FORMATS: [&str; 12] = [
     "synthetic-shapes",
     "synthetic-reviews",
     "mnist-idx",
@@ -17,6 +17,7 @@ pub(super) const DATA_FORMATS: [&str; 11] = [
     "image-folder",
     "aclimdb",
     "text-lines",
+    "prefixed-lines",
     "csv",
     "tsv",
     "jsonl",
@@ -210,6 +211,23 @@ pub(super) enum DataEntry {
     },
     TextLines {
         files: Vec<PathBuf>,
+        max_len: Option<usize>,
+        vocab_size: Option<usize>,
+        min_freq: Option<usize>,
+        val_size: Option<SizeEntry>,
+        test_size: Option<SizeEntry>,
+        carve: Option<String>,
+        #[serde(default)]
+        seed: u64,
+    },
+    PrefixedLines {
+        path: Option<PathBuf>,
+        train: Option<PathBuf>,
+        val: Option<PathBuf>,
+        test: Option<PathBuf>,
+        /// "whole" (default) or "coarse": the label's part before its first `:`.
+        labels: Option<String>,
+        label_range: Option<Vec<i64>>,
         max_len: Option<usize>,
         vocab_size: Option<usize>,
         min_freq: Option<usize>,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{CifarLabels, ImageFolderOptions, Unreadable};
-use mtl_data::formats::text::{Column, DelimitedOptions, JsonlOptions, LabelClasses, MAX_CLASSES};
+use mtl_data::formats::text::{Column, DelimitedOptions, JsonlOptions, LabelClasses, PrefixedOptions, MAX_CLASSES};
 use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 
@@ -143,6 +143,44 @@ impl Checker<'_> {
                 DataSource::Texts {
                     path: files[0].clone(),
                     format: TextFormat::Lines(files),
+                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    options: self.text_options(i, max_len, vocab_size, min_freq)?,
+                }
+            }
+            DataEntry::PrefixedLines {
+                path,
+                train,
+                val,
+                test,
+                labels,
+                label_range,
+                max_len,
+                vocab_size,
+                min_freq,
+                val_size,
+                test_size,
+                carve,
+                seed,
+            } => {
+                let coarse = match labels.as_deref() {
+                    None | Some("whole") => false,
+                    Some("coarse") => true,
+                    Some(other) => {
+                        return self.fail(
+                            &at("labels"),
+                            format!(
+                                "labels \"{other}\" must be \"whole\" (the first word: TREC's NUM:dist) or \"coarse\" \
+                                 (its part before ':', NUM)"
+                            ),
+                        )
+                    }
+                };
+                let (path, splits) =
+                    self.split_files(i, [path, train, val, test], [&val_size, &test_size], &resolve)?;
+                let options = PrefixedOptions { coarse, classes: self.label_classes(i, label_range)? };
+                DataSource::Texts {
+                    path,
+                    format: TextFormat::Prefixed(options, splits),
                     split: self.split(i, val_size, test_size, carve, seed)?,
                     options: self.text_options(i, max_len, vocab_size, min_freq)?,
                 }

@@ -1,4 +1,4 @@
-//! Text formats: aclImdb folders, line-per-class files, CSV/TSV and JSONL; decoding, tokenising and vocabularies.
+//! Text formats: aclImdb folders, line-per-class files, label-prefixed lines, CSV/TSV and JSONL; decoding, tokenising and vocabularies.
 //!
 //! Readers give decoded texts ([`crate::LabeledTexts`]); [`tokenize`] and [`Vocabulary`] turn them into token ids.
 //! Every file goes through [`decode`], so Windows-1252 files (rt-polarity, old CSVs) read as well as UTF-8 ones.
@@ -15,6 +15,7 @@ mod decode;
 mod delimited;
 mod jsonl;
 mod lines;
+mod prefixed;
 mod tokenize;
 mod vocabulary;
 
@@ -23,6 +24,7 @@ pub use decode::{decode, Decoded};
 pub use delimited::{delimited, delimited_splits, Column, DelimitedOptions};
 pub use jsonl::{jsonl, jsonl_splits, JsonlOptions};
 pub use lines::lines_per_class;
+pub use prefixed::{prefixed_lines, PrefixedOptions};
 pub use tokenize::{tokenize, tokenize_all};
 pub use vocabulary::Vocabulary;
 

@@ -21,6 +21,9 @@ fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {
     expect_code(&out, 0);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("shapes accuracy") && stdout.contains("single-task") && stdout.contains("Δm%"), "{stdout}");
+    // The examples per split, before training.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("examples (train/val/test): shapes 96/32/32 · reviews 64/32/32"), "{stderr}");
     assert!(ws.path("mtl.db").exists());
     let index = std::fs::read_to_string(ws.path("report/index.html")).expect("report/index.html");
     assert!(index.contains("<img"), "the report shows charts");
@@ -130,9 +133,14 @@ fn show_compare_sql_and_export_answer_from_a_real_sweep_database() {
     let out = ws.mtl(&["show", "1"]);
     expect_code(&out, 0);
     let shown = text(&out.stdout);
-    for fragment in
-        ["run 1 · experiment small · done", "file        small.toml", "task shapes", "task reviews", "val.accuracy"]
-    {
+    for fragment in [
+        "run 1 · experiment small · done",
+        "file        small.toml",
+        "split_sizes    shapes 96/32/32 · reviews 64/32/32",
+        "task shapes",
+        "task reviews",
+        "val.accuracy",
+    ] {
         assert!(shown.contains(fragment), "{fragment:?} in\n{shown}");
     }
     let key = first["trial_key"].as_str().expect("key");

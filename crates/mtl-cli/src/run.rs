@@ -69,6 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         crate::guard::check_writable_folder(&folder, "--checkpoints")?;
     }
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
+    note!("examples (train/val/test): {}", mtl_runner::data::split_sizes(&tasks.tasks));
     // Each sharing setting's network is built and run on one example before any trial
     // trains: what does not fit the data fails now (exit 2), not after the data of every
     // trial has loaded.

@@ -3,8 +3,9 @@
 //! training splits only (one task's, or several tasks' that share it).
 //!
 //! ```
-//! use mtl_data::prepare::{split_indices, Amount, Carve, SplitPolicy};
-//! let policy = SplitPolicy { val: Amount::Count(2), test: Amount::Fraction(0.2), carve: Carve::Tail, seed: 0 };
+//! use mtl_data::prepare::{split_indices, Amount, Carve, Keep, SplitPolicy};
+//! let (val, test) = (Amount::Count(2), Amount::Fraction(0.2));
+//! let policy = SplitPolicy { val, test, carve: Carve::Tail, seed: 0, keep: Keep::ALL };
 //! let (train, val, test) = split_indices(10, false, false, &policy).unwrap();
 //! assert_eq!((train, val, test), ((0..6).collect(), vec![6, 7], vec![8, 9]));
 //! ```
@@ -52,6 +53,54 @@ pub struct SplitPolicy {
     pub carve: Carve,
     /// Seed of random carving (the data seed, not the trial seed).
     pub seed: u64,
+    /// How many examples each split keeps, after carving.
+    pub keep: Keep,
+}
+
+/// How many examples each split keeps after carving (`None`: all of them): a random
+/// subset drawn from the data seed, in file order, for a quick run on a large data set.
+/// Asking for more than a split has is an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// Training examples kept.
+    pub train: Option<usize>,
+    /// Validation examples kept.
+    pub val: Option<usize>,
+    /// Test examples kept.
+    pub test: Option<usize>,
+}
+
+impl Keep {
+    /// Every example of every split.
+    pub const ALL: Keep = Keep { train: None, val: None, test: None };
+}
+
+/// `indices` cut to `n` of them drawn from `seed` (kept in order), or all where `n` is `None`.
+fn subsample(indices: Vec<usize>, n: Option<usize>, seed: u64, split: &str) -> Result<Vec<usize>, String> {
+    let Some(n) = n else { return Ok(indices) };
+    if n > indices.len() {
+        return Err(format!("n_{split} = {n}, but the {split} split has {} examples", indices.len()));
+    }
+    let mut order: Vec<usize> = (0..indices.len()).collect();
+    Rng::derive(seed, &format!("keep-{split}")).shuffle(&mut order);
+    let mut kept: Vec<usize> = order[..n].iter().map(|&i| indices[i]).collect();
+    kept.sort_unstable();
+    Ok(kept)
+}
+
+/// The indices of each split (of the examples it is taken from: train's for carved
+/// splits, the format's own otherwise) after carving and [`Keep`]; `lengths` are those of
+/// the format's train, val and test splits (`None`: not in the format).
+fn kept_indices(lengths: [Option<usize>; 3], policy: &SplitPolicy) -> Result<SplitIndices, String> {
+    let [train, val, test] = lengths;
+    let (train_idx, val_idx, test_idx) = split_indices(train.unwrap_or(0), val.is_some(), test.is_some(), policy)?;
+    let own = |len: Option<usize>, carved: Vec<usize>| len.map_or(carved, |len| (0..len).collect());
+    let keep = policy.keep;
+    Ok((
+        subsample(train_idx, keep.train, policy.seed, "train")?,
+        subsample(own(val, val_idx), keep.val, policy.seed, "val")?,
+        subsample(own(test, test_idx), keep.test, policy.seed, "test")?,
+    ))
 }
 
 /// Tokenisation of text tasks.
@@ -116,10 +165,16 @@ pub fn carve_images(
     policy: &SplitPolicy,
 ) -> Result<Sourced<LabeledImages>, DataError> {
     let Sourced { class_names, train, val, test, report } = sourced;
-    let (train_idx, val_idx, test_idx) = split_indices(train.labels.len(), val.is_some(), test.is_some(), policy)
-        .map_err(|m| DataError::invalid(path, m))?;
-    let val = val.unwrap_or_else(|| select_images(&train, &val_idx));
-    let test = test.unwrap_or_else(|| select_images(&train, &test_idx));
+    let lengths =
+        [Some(train.labels.len()), val.as_ref().map(|v| v.labels.len()), test.as_ref().map(|t| t.labels.len())];
+    let (train_idx, val_idx, test_idx) = kept_indices(lengths, policy).map_err(|m| DataError::invalid(path, m))?;
+    // A split of the format's own is copied only when it loses examples.
+    let pick = |own: Option<LabeledImages>, indices: &[usize]| match own {
+        Some(own) if own.labels.len() == indices.len() => own,
+        Some(own) => select_images(&own, indices),
+        None => select_images(&train, indices),
+    };
+    let (val, test) = (pick(val, &val_idx), pick(test, &test_idx));
     let train = select_images(&train, &train_idx);
     Ok(Sourced { class_names, train, val: Some(val), test: Some(test), report })
 }
@@ -184,17 +239,22 @@ pub fn carve_texts(
     policy: &SplitPolicy,
 ) -> Result<CarvedTexts, DataError> {
     let Sourced { class_names, train, val, test, .. } = sourced;
-    let (train_idx, val_idx, test_idx) = split_indices(train.labels.len(), val.is_some(), test.is_some(), policy)
-        .map_err(|m| DataError::invalid(path, m))?;
-    let LabeledTexts { mut texts, labels } = train;
-    // The index lists are disjoint, so each text moves out once.
-    let mut take = |indices: &[usize]| LabeledTexts {
-        texts: indices.iter().map(|&i| std::mem::take(&mut texts[i])).collect(),
-        labels: indices.iter().map(|&i| labels[i]).collect(),
+    let lengths =
+        [Some(train.labels.len()), val.as_ref().map(|v| v.labels.len()), test.as_ref().map(|t| t.labels.len())];
+    let (train_idx, val_idx, test_idx) = kept_indices(lengths, policy).map_err(|m| DataError::invalid(path, m))?;
+    // The index lists of one source are disjoint, so each text moves out once.
+    let take = |source: &mut LabeledTexts, indices: &[usize]| LabeledTexts {
+        texts: indices.iter().map(|&i| std::mem::take(&mut source.texts[i])).collect(),
+        labels: indices.iter().map(|&i| source.labels[i]).collect(),
     };
-    let val = val.unwrap_or_else(|| take(&val_idx));
-    let test = test.unwrap_or_else(|| take(&test_idx));
-    let train = take(&train_idx);
+    let mut train = train;
+    let mut pick = |own: Option<LabeledTexts>, indices: &[usize]| match own {
+        Some(own) if own.labels.len() == indices.len() => own,
+        Some(mut own) => take(&mut own, indices),
+        None => take(&mut train, indices),
+    };
+    let (val, test) = (pick(val, &val_idx), pick(test, &test_idx));
+    let train = take(&mut train, &train_idx);
     Ok(CarvedTexts {
         name: name.into(),
         class_names,
@@ -236,7 +296,7 @@ mod tests {
     use super::*;
 
     fn policy(val: Amount, test: Amount, carve: Carve) -> SplitPolicy {
-        SplitPolicy { val, test, carve, seed: 3 }
+        SplitPolicy { val, test, carve, seed: 3, keep: Keep::ALL }
     }
 
     #[test]
@@ -263,6 +323,32 @@ mod tests {
         assert_eq!(split_indices(100, false, false, &random), Ok((train.clone(), val, test)));
         let other = SplitPolicy { seed: 4, ..random };
         assert_ne!(split_indices(100, false, false, &other).expect("split").0, train);
+    }
+
+    #[test]
+    fn keep_takes_a_seeded_subset_of_each_split_in_file_order() {
+        let keep = Keep { train: Some(3), val: Some(1), test: None };
+        let policy = SplitPolicy { keep, ..policy(Amount::Count(2), Amount::Count(2), Carve::Tail) };
+        // 10 examples: test 8–9, val 6–7 carved; then 3 of train's 0–5 and 1 of val's kept.
+        let (train, val, test) = kept_indices([Some(10), None, None], &policy).expect("kept");
+        assert_eq!((train.len(), val.len(), test), (3, 1, vec![8, 9]));
+        assert!(train.windows(2).all(|w| w[0] < w[1]) && train.iter().all(|&i| i < 6), "{train:?}");
+        assert!(val[0] == 6 || val[0] == 7, "{val:?}");
+        assert_eq!(kept_indices([Some(10), None, None], &policy), Ok((train.clone(), val, vec![8, 9])));
+        let other = SplitPolicy { seed: 11, ..policy };
+        let draws: Vec<Vec<usize>> = (0..8)
+            .map(|seed| kept_indices([Some(10), None, None], &SplitPolicy { seed, ..other }).expect("kept").0)
+            .collect();
+        assert!(draws.iter().any(|d| *d != train), "the seed draws the subset");
+        // The format's own test split (5 examples) is cut too.
+        let own = SplitPolicy { keep: Keep { test: Some(2), ..Keep::ALL }, ..policy };
+        let (_, _, test) = kept_indices([Some(10), None, Some(5)], &own).expect("kept");
+        assert!(test.len() == 2 && test.iter().all(|&i| i < 5), "{test:?}");
+        let greedy = SplitPolicy { keep: Keep { train: Some(7), ..Keep::ALL }, ..policy };
+        assert_eq!(
+            kept_indices([Some(10), None, None], &greedy),
+            Err("n_train = 7, but the train split has 6 examples".to_owned())
+        );
     }
 
     /// A text task whose `train` and `test` texts are given (labels all 0), carved but not yet encoded.

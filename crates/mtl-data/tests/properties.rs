@@ -12,7 +12,7 @@ use mtl_data::formats::text::{
     aclimdb, delimited, jsonl, lines_per_class, prefixed_lines, Column, DelimitedOptions, JsonlOptions, LabelClasses,
     PrefixedOptions, SplitFiles,
 };
-use mtl_data::prepare::{image_task, text_task, Amount, Carve, SplitPolicy, TextOptions};
+use mtl_data::prepare::{image_task, text_task, Amount, Carve, Keep, SplitPolicy, TextOptions};
 use mtl_data::{DataError, LabeledImages, LabeledTexts, Sourced};
 use proptest::prelude::*;
 
@@ -21,8 +21,13 @@ fn config() -> ProptestConfig {
     ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() }
 }
 
-const POLICY: SplitPolicy =
-    SplitPolicy { val: Amount::Fraction(0.1), test: Amount::Fraction(0.2), carve: Carve::Random, seed: 0 };
+const POLICY: SplitPolicy = SplitPolicy {
+    val: Amount::Fraction(0.1),
+    test: Amount::Fraction(0.2),
+    carve: Carve::Random,
+    seed: 0,
+    keep: Keep::ALL,
+};
 const TEXT: TextOptions = TextOptions { max_len: 8, vocab_size: 50, min_freq: 1 };
 
 /// A temporary folder holding the files of one case.

@@ -146,7 +146,15 @@ fn split_settings(split: &SplitPolicy) -> Value {
         Carve::Random => "random",
         Carve::Tail => "tail",
     };
-    json!({ "val_size": amount(&split.val), "test_size": amount(&split.test), "carve": carve, "seed": split.seed })
+    let mut settings =
+        json!({ "val_size": amount(&split.val), "test_size": amount(&split.test), "carve": carve, "seed": split.seed });
+    // Only where given, so that earlier keys hold.
+    for (key, n) in [("n_train", split.keep.train), ("n_val", split.keep.val), ("n_test", split.keep.test)] {
+        if let Some(n) = n {
+            settings[key] = json!(n);
+        }
+    }
+    settings
 }
 
 fn column(c: &Column) -> Value {
@@ -264,6 +272,17 @@ impl DataSource {
             _ => None,
         }
     }
+}
+
+/// The name of the run param that records [`split_sizes`].
+pub const SPLIT_SIZES_PARAM: &str = "split_sizes";
+
+/// Each task's examples per split, train/val/test: `digits 500/100/200 · polarity
+/// 1000/900/300`. What `mtl run` prints before training and `mtl show` lists (the
+/// `split_sizes` param of every run).
+pub fn split_sizes(tasks: &[TaskData]) -> String {
+    let sizes = tasks.iter().map(|t| format!("{} {}/{}/{}", t.name, t.train.len(), t.val.len(), t.test.len()));
+    sizes.collect::<Vec<_>>().join(" · ")
 }
 
 /// The loaded tasks of a plan and which of them read the same inputs.

@@ -292,6 +292,8 @@ fn run_trial(
     if let Some(vocabulary) = tasks.tasks.iter().find_map(|task| task.vocabulary.as_ref()) {
         store.attach_blob(run, crate::data::VOCABULARY_ARTIFACT, vocabulary.to_text().as_bytes())?;
     }
+    let sizes = ParamValue::Text(crate::data::split_sizes(&tasks.tasks));
+    store.set_param(run, crate::data::SPLIT_SIZES_PARAM, &sizes)?;
     let mut observer = StoreObserver {
         store,
         run,

@@ -136,6 +136,10 @@ pub(super) struct DelimitedEntry {
     pub(super) val_size: Option<SizeEntry>,
     pub(super) test_size: Option<SizeEntry>,
     pub(super) carve: Option<String>,
+    /// How many examples each split keeps (a seeded subset).
+    pub(super) n_train: Option<usize>,
+    pub(super) n_val: Option<usize>,
+    pub(super) n_test: Option<usize>,
     #[serde(default)]
     pub(super) seed: u64,
 }
@@ -165,6 +169,9 @@ pub(super) enum DataEntry {
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -174,6 +181,9 @@ pub(super) enum DataEntry {
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
         compose_seed: Option<multimnist::ComposeSeedEntry>,
@@ -184,6 +194,9 @@ pub(super) enum DataEntry {
         labels: Option<String>,
         val_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -196,6 +209,9 @@ pub(super) enum DataEntry {
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -206,6 +222,9 @@ pub(super) enum DataEntry {
         min_freq: Option<usize>,
         val_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -217,6 +236,9 @@ pub(super) enum DataEntry {
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -234,6 +256,9 @@ pub(super) enum DataEntry {
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -253,6 +278,9 @@ pub(super) enum DataEntry {
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,
+        n_train: Option<usize>,
+        n_val: Option<usize>,
+        n_test: Option<usize>,
         #[serde(default)]
         seed: u64,
     },

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{CifarLabels, ImageFolderOptions, Unreadable};
 use mtl_data::formats::text::{Column, DelimitedOptions, JsonlOptions, LabelClasses, PrefixedOptions, MAX_CLASSES};
-use mtl_data::prepare::{Amount, Carve, SplitPolicy, TextOptions};
+use mtl_data::prepare::{Amount, Carve, Keep, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 
 use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, OneOrSeveral, SizeEntry, TaskEntry};
@@ -58,12 +58,26 @@ impl Checker<'_> {
                     seed,
                 }
             }
-            DataEntry::MnistIdx { path, val_size, test_size, carve, seed } => DataSource::Images {
-                path: resolve(&path),
-                format: ImageFormat::Idx,
-                split: self.split(i, val_size, test_size, carve, seed)?,
-            },
-            DataEntry::Multimnist { path, digit, val_size, test_size, carve, seed, compose_seed, resize } => {
+            DataEntry::MnistIdx { path, val_size, test_size, carve, seed, n_train, n_val, n_test } => {
+                DataSource::Images {
+                    path: resolve(&path),
+                    format: ImageFormat::Idx,
+                    split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
+                }
+            }
+            DataEntry::Multimnist {
+                path,
+                digit,
+                val_size,
+                test_size,
+                carve,
+                seed,
+                compose_seed,
+                resize,
+                n_train,
+                n_val,
+                n_test,
+            } => {
                 let digit = match digit.as_str() {
                     "left" => Digit::Left,
                     "right" => Digit::Right,
@@ -77,10 +91,10 @@ impl Checker<'_> {
                         digit,
                         composition: self.composition(i, compose_seed, resize, seed)?,
                     },
-                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
                 }
             }
-            DataEntry::Cifar { path, labels, val_size, carve, seed } => {
+            DataEntry::Cifar { path, labels, val_size, carve, seed, n_train, n_val, n_test } => {
                 let labels = match labels.as_deref().unwrap_or("fine") {
                     "fine" => CifarLabels::Fine,
                     "coarse" => CifarLabels::Coarse,
@@ -91,7 +105,7 @@ impl Checker<'_> {
                 DataSource::Images {
                     path: resolve(&path),
                     format: ImageFormat::Cifar(labels),
-                    split: self.split(i, val_size, None, carve, seed)?,
+                    split: self.split(i, val_size, None, carve, seed, [n_train, n_val, n_test])?,
                 }
             }
             DataEntry::ImageFolder {
@@ -104,6 +118,9 @@ impl Checker<'_> {
                 test_size,
                 carve,
                 seed,
+                n_train,
+                n_val,
+                n_test,
             } => {
                 let channels = self.count(channels, 1, &at("channels"), 1..4)?;
                 if channels == 2 {
@@ -126,16 +143,39 @@ impl Checker<'_> {
                 DataSource::Images {
                     path: resolve(&path),
                     format: ImageFormat::Folder(options),
-                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
                 }
             }
-            DataEntry::Aclimdb { path, max_len, vocab_size, min_freq, val_size, carve, seed } => DataSource::Texts {
+            DataEntry::Aclimdb {
+                path,
+                max_len,
+                vocab_size,
+                min_freq,
+                val_size,
+                carve,
+                seed,
+                n_train,
+                n_val,
+                n_test,
+            } => DataSource::Texts {
                 path: resolve(&path),
                 format: TextFormat::AclImdb,
-                split: self.split(i, val_size, None, carve, seed)?,
+                split: self.split(i, val_size, None, carve, seed, [n_train, n_val, n_test])?,
                 options: self.text_options(i, max_len, vocab_size, min_freq)?,
             },
-            DataEntry::TextLines { files, max_len, vocab_size, min_freq, val_size, test_size, carve, seed } => {
+            DataEntry::TextLines {
+                files,
+                max_len,
+                vocab_size,
+                min_freq,
+                val_size,
+                test_size,
+                carve,
+                seed,
+                n_train,
+                n_val,
+                n_test,
+            } => {
                 if files.len() < 2 {
                     return self.fail(&at("files"), "give one file per class, at least two");
                 }
@@ -143,7 +183,7 @@ impl Checker<'_> {
                 DataSource::Texts {
                     path: files[0].clone(),
                     format: TextFormat::Lines(files),
-                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
                     options: self.text_options(i, max_len, vocab_size, min_freq)?,
                 }
             }
@@ -161,6 +201,9 @@ impl Checker<'_> {
                 test_size,
                 carve,
                 seed,
+                n_train,
+                n_val,
+                n_test,
             } => {
                 let coarse = match labels.as_deref() {
                     None | Some("whole") => false,
@@ -181,7 +224,7 @@ impl Checker<'_> {
                 DataSource::Texts {
                     path,
                     format: TextFormat::Prefixed(options, splits),
-                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
                     options: self.text_options(i, max_len, vocab_size, min_freq)?,
                 }
             }
@@ -202,6 +245,9 @@ impl Checker<'_> {
                 test_size,
                 carve,
                 seed,
+                n_train,
+                n_val,
+                n_test,
             } => {
                 let (path, splits) =
                     self.split_files(i, [path, train, val, test], [&val_size, &test_size], &resolve)?;
@@ -215,7 +261,7 @@ impl Checker<'_> {
                         },
                         splits,
                     ),
-                    split: self.split(i, val_size, test_size, carve, seed)?,
+                    split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
                     options: self.text_options(i, max_len, vocab_size, min_freq)?,
                 }
             }
@@ -242,6 +288,7 @@ impl Checker<'_> {
         test: Option<SizeEntry>,
         carve: Option<String>,
         seed: u64,
+        [n_train, n_val, n_test]: [Option<usize>; 3],
     ) -> Result<SplitPolicy, ConfigError> {
         let amount = |entry: Option<SizeEntry>, default: Amount, key: &str| match entry {
             None => Ok(default),
@@ -262,11 +309,19 @@ impl Checker<'_> {
                 )
             }
         };
+        let kept = |n: Option<usize>, key| match n {
+            Some(0) => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key(key)],
+                format!("{key} = 0 keeps nothing; give at least 1 (or leave {key} out to keep every example)"),
+            ),
+            n => Ok(n),
+        };
         Ok(SplitPolicy {
             val: amount(val, defaults::VAL, "val_size")?,
             test: amount(test, defaults::TEST, "test_size")?,
             carve,
             seed,
+            keep: Keep { train: kept(n_train, "n_train")?, val: kept(n_val, "n_val")?, test: kept(n_test, "n_test")? },
         })
     }
 
@@ -331,7 +386,14 @@ impl Checker<'_> {
         Ok(DataSource::Texts {
             path,
             format: TextFormat::Delimited(options, splits),
-            split: self.split(i, entry.val_size, entry.test_size, entry.carve, entry.seed)?,
+            split: self.split(
+                i,
+                entry.val_size,
+                entry.test_size,
+                entry.carve,
+                entry.seed,
+                [entry.n_train, entry.n_val, entry.n_test],
+            )?,
             options: self.text_options(i, entry.max_len, entry.vocab_size, entry.min_freq)?,
         })
     }
@@ -448,7 +510,9 @@ mod tests {
         let csv =
             |files: &str| format!("{{ format = \"csv\", {files}, text_column = \"text\", label_column = \"label\" }}");
         let one = settings(&csv("path = \"all.csv\"")).unwrap();
-        assert!(!one.contains("val_file") && !one.contains("test_file"), "{one}");
+        assert!(!one.contains("val_file") && !one.contains("test_file") && !one.contains("n_train"), "{one}");
+        let kept = settings(&csv("path = \"all.csv\", n_train = 500, n_test = 200")).unwrap();
+        assert!(kept.contains(r#""n_train":500"#) && kept.contains(r#""n_test":200"#) && !kept.contains("n_val"));
         let split = settings(&csv("train = \"train.csv\", test = \"test.csv\"")).unwrap();
         assert!(split.contains(r#""path":"train.csv""#) && split.contains(r#""test_file":"test.csv""#), "{split}");
         assert!(!split.contains("val_file"), "{split}");

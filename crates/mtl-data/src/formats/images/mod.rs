@@ -7,10 +7,11 @@
 //!
 //! ```no_run
 //! use mtl_data::formats::images::{idx_dir, multi_mnist_splits, Resize};
-//! use mtl_data::prepare::{carve_images, Amount, Carve, SplitPolicy};
+//! use mtl_data::prepare::{carve_images, Amount, Carve, Keep, SplitPolicy};
 //! let mnist = idx_dir("data/mnist".as_ref())?; // train + t10k, 1×28×28
 //! // Carve the digits into splits first, then pair digits within each split.
-//! let policy = SplitPolicy { val: Amount::Fraction(0.1), test: Amount::Fraction(0.2), carve: Carve::Random, seed: 0 };
+//! let (val, test) = (Amount::Fraction(0.1), Amount::Fraction(0.2));
+//! let policy = SplitPolicy { val, test, carve: Carve::Random, seed: 0, keep: Keep::ALL };
 //! let digits = carve_images("data/mnist".as_ref(), mnist, &policy)?;
 //! let multi = multi_mnist_splits(&digits, 0, Resize::Bilinear)?; // labels: left digit; right_labels: right digit
 //! assert_eq!(multi.train.images.labels.len(), multi.train.right_labels.len());

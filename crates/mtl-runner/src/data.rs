@@ -80,8 +80,12 @@ pub enum TextFormat {
 /// An image file format.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ImageFormat {
-    /// IDX files (MNIST, Fashion-MNIST, EMNIST) in a folder.
-    Idx,
+    /// IDX files (MNIST, Fashion-MNIST, EMNIST) in a folder; with a prefix, those named
+    /// exactly `<prefix>train-images-idx3-ubyte` and so on.
+    Idx {
+        /// The part of the names before the standard ones.
+        prefix: Option<String>,
+    },
     /// CIFAR-10/100 binary batches.
     Cifar(CifarLabels),
     /// `root/<class>/*.png|jpg|gif|bmp`, optionally under train/val/test.
@@ -202,7 +206,8 @@ impl DataSource {
             }),
             DataSource::Images { path, format, split } => {
                 let format = match format {
-                    ImageFormat::Idx => json!({ "format": "mnist-idx" }),
+                    ImageFormat::Idx { prefix: None } => json!({ "format": "mnist-idx" }),
+                    ImageFormat::Idx { prefix: Some(prefix) } => json!({ "format": "mnist-idx", "prefix": prefix }),
                     ImageFormat::Cifar(labels) => json!({ "format": "cifar", "labels": format!("{labels:?}") }),
                     ImageFormat::Folder(o) => json!({
                         "format": "image-folder", "channels": o.channels, "height": o.height, "width": o.width,
@@ -371,7 +376,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
             }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {
-                    ImageFormat::Idx => images::idx_dir(path)?,
+                    ImageFormat::Idx { prefix } => images::idx_dir_with_prefix(path, prefix.as_deref())?,
                     ImageFormat::Cifar(labels) => images::cifar(path, *labels)?,
                     ImageFormat::Folder(options) => images::image_folder(path, options)?,
                     ImageFormat::MultiMnist { .. } => unreachable!("handled above"),

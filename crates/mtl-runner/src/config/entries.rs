@@ -166,6 +166,8 @@ pub(super) enum DataEntry {
     },
     MnistIdx {
         path: PathBuf,
+        /// The part of the file names before `train-images-idx3-ubyte`: one data set of several.
+        prefix: Option<String>,
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,

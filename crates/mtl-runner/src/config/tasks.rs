@@ -58,10 +58,10 @@ impl Checker<'_> {
                     seed,
                 }
             }
-            DataEntry::MnistIdx { path, val_size, test_size, carve, seed, n_train, n_val, n_test } => {
+            DataEntry::MnistIdx { path, prefix, val_size, test_size, carve, seed, n_train, n_val, n_test } => {
                 DataSource::Images {
                     path: resolve(&path),
-                    format: ImageFormat::Idx,
+                    format: ImageFormat::Idx { prefix: self.idx_prefix(i, prefix)? },
                     split: self.split(i, val_size, test_size, carve, seed, [n_train, n_val, n_test])?,
                 }
             }
@@ -398,6 +398,20 @@ impl Checker<'_> {
         })
     }
 
+    /// A prefix of IDX file names: a plain file-name part, not a path.
+    fn idx_prefix(&self, i: usize, prefix: Option<String>) -> Result<Option<String>, ConfigError> {
+        match prefix {
+            Some(p) if p.contains(['/', '\\']) || p.chars().any(char::is_control) => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key("prefix")],
+                format!(
+                    "prefix {p:?} is the start of the IDX file names in the folder (e.g. \"emnist-letters-\"), \
+                     not a path: put the folder in path"
+                ),
+            ),
+            prefix => Ok(prefix),
+        }
+    }
+
     /// `path` (one file, the splits carved from it) or `train` with `val` and `test` files:
     /// the training file and the others. A split given as a file has no size to carve.
     fn split_files(
@@ -511,6 +525,10 @@ mod tests {
             |files: &str| format!("{{ format = \"csv\", {files}, text_column = \"text\", label_column = \"label\" }}");
         let one = settings(&csv("path = \"all.csv\"")).unwrap();
         assert!(!one.contains("val_file") && !one.contains("test_file") && !one.contains("n_train"), "{one}");
+        let idx = |extra: &str| settings(&format!("{{ format = \"mnist-idx\", path = \"m\"{extra} }}"));
+        assert!(!idx("").unwrap().contains("prefix"));
+        assert!(idx(", prefix = \"emnist-letters-\"").unwrap().contains(r#""prefix":"emnist-letters-""#));
+        assert!(idx(", prefix = \"a/b\"").unwrap_err().contains("tasks[0].data.prefix: prefix \"a/b\" is the start"));
         let kept = settings(&csv("path = \"all.csv\", n_train = 500, n_test = 200")).unwrap();
         assert!(kept.contains(r#""n_train":500"#) && kept.contains(r#""n_test":200"#) && !kept.contains("n_val"));
         let split = settings(&csv("train = \"train.csv\", test = \"test.csv\"")).unwrap();

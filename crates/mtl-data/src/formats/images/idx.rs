@@ -187,17 +187,31 @@ pub fn mnist_pair(images: &Path, labels: &Path) -> Result<LabeledImages, DataErr
 /// stray label (a 200 among digits) cannot make a class of its own and many
 /// empty ones.
 pub fn idx_dir(dir: &Path) -> Result<Sourced<LabeledImages>, DataError> {
+    idx_dir_with_prefix(dir, None)
+}
+
+/// [`idx_dir`] over the files named exactly `prefix` + the standard name (+ `.gz`) when
+/// `prefix` is given: one data set of a folder that holds several (`"emnist-letters-"`
+/// beside `"emnist-digits-"`; `""` for plain `train-images-idx3-ubyte`).
+pub fn idx_dir_with_prefix(dir: &Path, prefix: Option<&str>) -> Result<Sourced<LabeledImages>, DataError> {
     // Anything but a folder is listed, so that a FIFO or device with an IDX name is refused, not skipped.
     let names: Vec<String> =
         sorted_entries(dir)?.iter().filter(|path| !path.is_dir()).map(|path| file_name(path).to_owned()).collect();
-    let train = find_pair(dir, &names, "train")?;
-    let t10k = find_pair(dir, &names, "t10k")?;
+    let train = find_pair(dir, &names, "train", prefix)?;
+    let t10k = find_pair(dir, &names, "t10k", prefix)?;
     let (train, test) = match (train, t10k) {
         (Some(train), test) => (train, test),
         (None, Some(test)) => (test, None),
         (None, None) => {
-            let message = "no IDX files: expected names ending in train-images-idx3-ubyte or t10k-images-idx3-ubyte \
-                           (optionally .gz)";
+            let message = match prefix {
+                None => "no IDX files: expected names ending in train-images-idx3-ubyte or t10k-images-idx3-ubyte \
+                         (optionally .gz)"
+                    .to_owned(),
+                Some(prefix) => format!(
+                    "no IDX files named {prefix}train-images-idx3-ubyte or {prefix}t10k-images-idx3-ubyte \
+                     (optionally .gz) for prefix = {prefix:?}"
+                ),
+            };
             return Err(DataError::invalid(dir, message));
         }
     };
@@ -265,7 +279,12 @@ fn n_classes(label_files: &[(&Path, &[u32])]) -> Result<usize, DataError> {
 }
 
 /// The image and label files of `split` ("train" or "t10k") in `dir`, if any.
-fn find_pair(dir: &Path, names: &[String], split: &str) -> Result<Option<(PathBuf, PathBuf)>, DataError> {
+fn find_pair(
+    dir: &Path,
+    names: &[String],
+    split: &str,
+    prefix: Option<&str>,
+) -> Result<Option<(PathBuf, PathBuf)>, DataError> {
     let image_suffix = format!("{split}-images-idx3-ubyte");
     let label_suffix = format!("{split}-labels-idx1-ubyte");
     let missing = |present: &str, present_suffix: &str, absent_suffix: &str| {
@@ -274,7 +293,7 @@ fn find_pair(dir: &Path, names: &[String], split: &str) -> Result<Option<(PathBu
         let message = format!("missing: {present} is here but not its partner (with or without .gz)");
         DataError::invalid(dir.join(absent), message)
     };
-    match (find_one(dir, names, &image_suffix)?, find_one(dir, names, &label_suffix)?) {
+    match (find_one(dir, names, &image_suffix, prefix)?, find_one(dir, names, &label_suffix, prefix)?) {
         (Some(images), Some(labels)) => Ok(Some((dir.join(images), dir.join(labels)))),
         (None, None) => Ok(None),
         (Some(images), None) => Err(missing(images, &image_suffix, &label_suffix)),
@@ -282,19 +301,36 @@ fn find_pair(dir: &Path, names: &[String], split: &str) -> Result<Option<(PathBu
     }
 }
 
-/// The one name in sorted `names` ending in `suffix` or `suffix.gz`.
-fn find_one<'a>(dir: &Path, names: &'a [String], suffix: &str) -> Result<Option<&'a str>, DataError> {
+/// The one name in sorted `names` ending in `suffix` or `suffix.gz` (with `prefix`: that is
+/// `prefix` + `suffix`, or the same + `.gz`).
+fn find_one<'a>(
+    dir: &Path,
+    names: &'a [String],
+    suffix: &str,
+    prefix: Option<&str>,
+) -> Result<Option<&'a str>, DataError> {
     let gz_suffix = format!("{suffix}.gz");
-    let found: Vec<&str> =
-        names.iter().map(String::as_str).filter(|name| name.ends_with(suffix) || name.ends_with(&gz_suffix)).collect();
+    let matches = |name: &str| match prefix {
+        None => name.ends_with(suffix) || name.ends_with(&gz_suffix),
+        Some(prefix) => name.strip_prefix(prefix).is_some_and(|rest| rest == suffix || rest == gz_suffix),
+    };
+    let found: Vec<&str> = names.iter().map(String::as_str).filter(|name| matches(name)).collect();
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
         // Sorted, so the decompressed copy comes first.
         [plain, gz] if *gz == format!("{plain}.gz") => Ok(Some(plain)),
         several => {
-            let message =
-                format!("several files end in {suffix}[.gz]: {}; keep one data set per folder", several.join(", "));
+            // What each file's name has before the suffix: the prefix that would choose it.
+            let mut prefixes: Vec<String> =
+                several.iter().map(|name| format!("{:?}", &name[..name.find(suffix).unwrap_or(0)])).collect();
+            prefixes.dedup();
+            let message = format!(
+                "several files end in {suffix}[.gz]: {}; choose one data set with prefix = {} (the part of the \
+                 name before {suffix}), or keep one data set per folder",
+                several.join(", "),
+                prefixes.join(" or ")
+            );
             Err(DataError::invalid(dir, message))
         }
     }
@@ -430,6 +466,24 @@ mod tests {
 
         write_pair(dir.path(), "emnist-digits-t10k", 1, &[1], true);
         write_pair(dir.path(), "emnist-letters-t10k", 1, &[1], true);
-        assert_error(idx_dir(dir.path()), &["several files end in t10k-images-idx3-ubyte[.gz]", "emnist-digits"]);
+        let several =
+            ["several files end in t10k-images-idx3-ubyte[.gz]", r#"prefix = "emnist-digits-" or "emnist-letters-""#];
+        assert_error(idx_dir(dir.path()), &several);
+    }
+
+    #[test]
+    fn a_prefix_chooses_one_data_set_of_a_folder_that_holds_several() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pair(dir.path(), "emnist-digits-t10k", 2, &[1, 0], true);
+        write_pair(dir.path(), "emnist-letters-t10k", 3, &[1, 2, 3], true);
+        write_pair(dir.path(), "t10k", 1, &[1], false);
+        let letters = idx_dir_with_prefix(dir.path(), Some("emnist-letters-")).unwrap();
+        assert_eq!((letters.train.labels, letters.class_names.len()), (vec![1, 2, 3], 4));
+        let digits = idx_dir_with_prefix(dir.path(), Some("emnist-digits-")).unwrap();
+        assert_eq!(digits.train.labels, [1, 0]);
+        // "" is the plain MNIST names, not every name.
+        assert_eq!(idx_dir_with_prefix(dir.path(), Some("")).unwrap().train.labels.len(), 1);
+        let absent = idx_dir_with_prefix(dir.path(), Some("kmnist-"));
+        assert_error(absent, &["no IDX files named kmnist-train-images-idx3-ubyte", r#"prefix = "kmnist-""#]);
     }
 }

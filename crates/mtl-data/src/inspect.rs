@@ -200,8 +200,13 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
         Some(f) => f,
         None => detect(path)?,
     };
-    let image_options =
-        images::ImageFolderOptions { channels: 3, height: 32, width: 32, on_unreadable: images::Unreadable::Skip };
+    let image_options = images::ImageFolderOptions {
+        channels: 3,
+        height: 32,
+        width: 32,
+        on_unreadable: images::Unreadable::Skip,
+        fit: images::Fit::Stretch,
+    };
     let delimited = |delimiter| -> Result<Inspection, DataError> {
         let (names, sample) = delimited_sample(path, delimiter)?;
         let columns = choose_columns(path, &names, &sample, options)?;

@@ -132,7 +132,13 @@ fn a_fifo_inside_a_data_folder_is_refused_not_skipped_unread() {
 }
 
 fn folder_options() -> images::ImageFolderOptions {
-    images::ImageFolderOptions { channels: 1, height: 2, width: 2, on_unreadable: images::Unreadable::Fail }
+    images::ImageFolderOptions {
+        channels: 1,
+        height: 2,
+        width: 2,
+        on_unreadable: images::Unreadable::Fail,
+        fit: images::Fit::Stretch,
+    }
 }
 
 /// Writes `content` as `name` in a new temporary folder.

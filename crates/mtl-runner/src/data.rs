@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use mtl_data::formats::images::{self, CifarLabels, ImageFolderOptions, Unreadable};
+use mtl_data::formats::images::{self, CifarLabels, Fit, ImageFolderOptions, Unreadable};
 use mtl_data::formats::text::{self, Column, DelimitedOptions, JsonlOptions, LabelClasses};
 use mtl_data::prepare::{
     carve_texts, encode_texts, image_task, shared_vocabulary, Amount, Carve, CarvedTexts, SplitPolicy, TextOptions,
@@ -209,10 +209,17 @@ impl DataSource {
                     ImageFormat::Idx { prefix: None } => json!({ "format": "mnist-idx" }),
                     ImageFormat::Idx { prefix: Some(prefix) } => json!({ "format": "mnist-idx", "prefix": prefix }),
                     ImageFormat::Cifar(labels) => json!({ "format": "cifar", "labels": format!("{labels:?}") }),
-                    ImageFormat::Folder(o) => json!({
-                        "format": "image-folder", "channels": o.channels, "height": o.height, "width": o.width,
-                        "on_unreadable": format!("{:?}", o.on_unreadable),
-                    }),
+                    ImageFormat::Folder(o) => {
+                        let mut settings = json!({
+                            "format": "image-folder", "channels": o.channels, "height": o.height, "width": o.width,
+                            "on_unreadable": format!("{:?}", o.on_unreadable),
+                        });
+                        // Only where not the default, so that earlier keys hold.
+                        if o.fit != Fit::Stretch {
+                            settings["fit"] = json!(format!("{:?}", o.fit));
+                        }
+                        settings
+                    }
                     ImageFormat::MultiMnist { digit, composition } => {
                         let mut settings = composition.settings();
                         settings["format"] = json!("multimnist");

@@ -208,6 +208,8 @@ pub(super) enum DataEntry {
         height: Option<usize>,
         width: Option<usize>,
         on_unreadable: Option<String>,
+        /// "stretch" (default), "center-crop" or "pad".
+        fit: Option<String>,
         val_size: Option<SizeEntry>,
         test_size: Option<SizeEntry>,
         carve: Option<String>,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mtl_data::formats::images::{CifarLabels, ImageFolderOptions, Unreadable};
+use mtl_data::formats::images::{CifarLabels, Fit, ImageFolderOptions, Unreadable};
 use mtl_data::formats::text::{Column, DelimitedOptions, JsonlOptions, LabelClasses, PrefixedOptions, MAX_CLASSES};
 use mtl_data::prepare::{Amount, Carve, Keep, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
@@ -114,6 +114,7 @@ impl Checker<'_> {
                 height,
                 width,
                 on_unreadable,
+                fit,
                 val_size,
                 test_size,
                 carve,
@@ -134,7 +135,22 @@ impl Checker<'_> {
                         return self.fail(&at("on_unreadable"), format!("\"{other}\" must be \"skip\" or \"fail\""))
                     }
                 };
+                let fit = match fit.as_deref() {
+                    None | Some("stretch") => Fit::Stretch,
+                    Some("center-crop") => Fit::CenterCrop,
+                    Some("pad") => Fit::Pad,
+                    Some(other) => {
+                        return self.fail(
+                            &at("fit"),
+                            format!(
+                                "fit \"{other}\" must be \"stretch\" (resize to height × width), \"center-crop\" \
+                                 (keep the aspect ratio, cut the overflow) or \"pad\" (keep it, fill with black)"
+                            ),
+                        )
+                    }
+                };
                 let options = ImageFolderOptions {
+                    fit,
                     channels,
                     height: self.count(height, 28, &at("height"), 1..4097)?,
                     width: self.count(width, 28, &at("width"), 1..4097)?,

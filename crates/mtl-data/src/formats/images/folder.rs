@@ -21,6 +21,23 @@ pub struct ImageFolderOptions {
     pub width: usize,
     /// What to do with a file that cannot be decoded.
     pub on_unreadable: Unreadable,
+    /// How an image of another aspect ratio meets `height × width`.
+    pub fit: Fit,
+}
+
+/// How [`image_folder`] brings an image to `height × width` (every resize is the `image`
+/// crate's bilinear `Triangle` filter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fit {
+    /// Resized to exactly `height × width`: an image of another aspect ratio is distorted.
+    #[default]
+    Stretch,
+    /// Resized, keeping its aspect ratio, until it covers `height × width`, then its
+    /// centre cut out (torchvision's `Resize` of the short side then `CenterCrop`).
+    CenterCrop,
+    /// Resized, keeping its aspect ratio, until it fits inside `height × width`, then
+    /// centred on black (letterboxing): nothing is cut off.
+    Pad,
 }
 
 /// What [`image_folder`] does with an image file it cannot read or decode.
@@ -166,12 +183,45 @@ fn decode(path: &Path, options: &ImageFolderOptions) -> Result<Vec<f32>, String>
     let (width, height) = (options.width as u32, options.height as u32);
     let scale = |value: &u8| f32::from(*value) / 255.0;
     Ok(if options.channels == 1 {
-        resized(image.to_luma8(), width, height).as_raw().iter().map(scale).collect()
+        fitted(image.to_luma8(), width, height, options.fit).as_raw().iter().map(scale).collect()
     } else {
-        let interleaved = resized(image.to_rgb8(), width, height).into_raw();
+        let interleaved = fitted(image.to_rgb8(), width, height, options.fit).into_raw();
         // Row-major RGBRGB… to three planes.
         (0..3).flat_map(|channel| interleaved.iter().skip(channel).step_by(3).map(scale)).collect()
     })
+}
+
+/// `buffer` brought to `width × height` as `fit` says.
+fn fitted<P>(buffer: ImageBuffer<P, Vec<u8>>, width: u32, height: u32, fit: Fit) -> ImageBuffer<P, Vec<u8>>
+where
+    P: Pixel<Subpixel = u8> + 'static,
+{
+    let (w, h) = buffer.dimensions();
+    if (w, h) == (width, height) || fit == Fit::Stretch || w == 0 || h == 0 {
+        return resized(buffer, width, height);
+    }
+    let (sx, sy) = (f64::from(width) / f64::from(w), f64::from(height) / f64::from(h));
+    let scale = if fit == Fit::CenterCrop { sx.max(sy) } else { sx.min(sy) };
+    // Rounded, and never past the target on the side that must fit (or short of it on the
+    // side that must cover): the two sides' scales differ by less than a pixel.
+    let side = |n: u32, target: u32| {
+        let n = ((f64::from(n) * scale).round() as u32).max(1);
+        if fit == Fit::CenterCrop {
+            n.max(target)
+        } else {
+            n.min(target)
+        }
+    };
+    let (nw, nh) = (side(w, width), side(h, height));
+    let scaled = resized(buffer, nw, nh);
+    match fit {
+        Fit::CenterCrop => imageops::crop_imm(&scaled, (nw - width) / 2, (nh - height) / 2, width, height).to_image(),
+        _ => {
+            let mut canvas = ImageBuffer::new(width, height);
+            imageops::replace(&mut canvas, &scaled, i64::from((width - nw) / 2), i64::from((height - nh) / 2));
+            canvas
+        }
+    }
 }
 
 fn resized<P>(buffer: ImageBuffer<P, Vec<u8>>, width: u32, height: u32) -> ImageBuffer<P, Vec<u8>>
@@ -204,7 +254,7 @@ mod tests {
     }
 
     fn options(channels: usize, on_unreadable: Unreadable) -> ImageFolderOptions {
-        ImageFolderOptions { channels, height: 2, width: 3, on_unreadable }
+        ImageFolderOptions { channels, height: 2, width: 3, on_unreadable, fit: Fit::Stretch }
     }
 
     /// Each image's mean value per channel.
@@ -245,6 +295,38 @@ mod tests {
         // Solid colours survive the resize; JPEG is lossy, hence the tolerance.
         assert_close(&channel_means(&data.train), &[&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &[0.0, 0.0, 1.0]], 0.02);
         assert_eq!(&data.train.pixels[..6], [1.0; 6]); // the PNG's red plane, exactly
+    }
+
+    #[test]
+    fn stretch_center_crop_and_pad_fit_a_wide_image_to_a_square() {
+        // 6×2: columns red, red, green, green, blue, blue; fitted to 2×2.
+        let dir = tempfile::tempdir().unwrap();
+        let colours = [RED, RED, GREEN, GREEN, BLUE, BLUE];
+        std::fs::create_dir_all(dir.path().join("wide")).unwrap();
+        RgbImage::from_fn(6, 2, |x, _| Rgb(colours[x as usize])).save(dir.path().join("wide/a.png")).unwrap();
+        let read = |fit| {
+            let options = ImageFolderOptions { height: 2, width: 2, fit, ..options(3, Unreadable::Fail) };
+            image_folder(dir.path(), &options).unwrap().train.pixels
+        };
+        // Planes R, G, B of 2×2 each, rows first.
+        let pixels = |rgb: [[u8; 3]; 4]| -> Vec<f32> {
+            (0..3).flat_map(|c| rgb.iter().map(move |p| f32::from(p[c]) / 255.0)).collect()
+        };
+        // The centre 2×2 of the image at its own size: the green columns, exactly.
+        assert_eq!(read(Fit::CenterCrop), pixels([GREEN; 4]));
+        // Shrunk to 2×1 on black: the lower row black, the upper row reddish then bluish.
+        let padded = read(Fit::Pad);
+        let black = [0, 0, 0];
+        let (red_left, blue_right) = (padded[0], padded[2 * 4 + 1]);
+        assert!(red_left > 0.5 && blue_right > 0.5, "{padded:?}");
+        for plane in 0..3 {
+            assert_eq!(&padded[plane * 4 + 2..plane * 4 + 4], &pixels([black; 4])[..2], "{padded:?}");
+        }
+        // Stretched: the left column reddish, the right bluish, both rows alike.
+        let stretched = read(Fit::Stretch);
+        let (red, blue) = (&stretched[..4], &stretched[8..]);
+        assert!(red[0] > 0.5 && red[2] > 0.5 && red[1] < 0.5 && red[3] < 0.5, "{stretched:?}");
+        assert!(blue[1] > 0.5 && blue[3] > 0.5 && blue[0] < 0.5 && blue[2] < 0.5, "{stretched:?}");
     }
 
     #[test]

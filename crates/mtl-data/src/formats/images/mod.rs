@@ -29,7 +29,7 @@ use crate::files::{self, Expected};
 use crate::DataError;
 
 pub use cifar::{cifar, CifarLabels};
-pub use folder::{image_folder, ImageFolderOptions, Unreadable};
+pub use folder::{image_folder, Fit, ImageFolderOptions, Unreadable};
 pub use idx::{idx_dir, idx_dir_with_prefix, mnist_pair, read_idx, IdxArray};
 pub use multi_mnist::{multi_mnist, multi_mnist_splits, MultiDigits, Resize};
 

@@ -37,6 +37,13 @@ pub struct InspectArgs {
     /// CSV, TSV, JSONL: the column (field) holding the label (`label_column`/`label_field`).
     #[arg(long, value_name = "NAME")]
     label_column: Option<String>,
+    /// CSV, TSV: the separator, one character instead of `,` or a tab (the file's `delimiter`).
+    #[arg(long, value_name = "CHAR")]
+    delimiter: Option<String>,
+    /// CSV, TSV: `false` reads `"` as an ordinary character, for files that do not quote
+    /// (the file's `quoting`).
+    #[arg(long, value_name = "BOOL")]
+    quoting: Option<bool>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -60,10 +67,38 @@ pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
     {
         return Err(refuse_columns(f).into());
     }
-    let options = InspectOptions { format, text_column: args.text_column, label_column: args.label_column };
+    let delimiter = match args.delimiter.as_deref() {
+        None => None,
+        Some("\\t") => Some(b'\t'),
+        Some(given) => match given.as_bytes() {
+            [byte] if !matches!(byte, b'"' | b'\n' | b'\r') => Some(*byte),
+            _ => {
+                let message = format!(
+                    "--delimiter {given:?}: one ASCII character other than a quote or a line break, e.g. ';' or '|' \
+                     (a tab: '\\t')"
+                );
+                return Err(BadInput(message).into());
+            }
+        },
+    };
+    let reading_given = delimiter.is_some() || args.quoting.is_some();
+    if let Some(f) = format.filter(|&f| reading_given && !matches!(f, DataFormat::Csv | DataFormat::Tsv)) {
+        return Err(BadInput(format!("--delimiter and --quoting apply to csv and tsv, not {}", f.name())).into());
+    }
+    let options = InspectOptions {
+        format,
+        text_column: args.text_column,
+        label_column: args.label_column,
+        delimiter,
+        quoting: args.quoting,
+    };
     let inspection = inspect_with(&args.path, &options)?;
     if columns_given && inspection.columns.is_none() {
         return Err(refuse_columns(inspection.format).into());
+    }
+    if reading_given && !matches!(inspection.format, DataFormat::Csv | DataFormat::Tsv) {
+        let message = format!("--delimiter and --quoting apply to csv and tsv, not {}", inspection.format.name());
+        return Err(BadInput(message).into());
     }
     // Guesses and notes go to stderr, so that CSV and JSON on stdout stay clean.
     for line in notes(&inspection) {

@@ -67,20 +67,11 @@ pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
     {
         return Err(refuse_columns(f).into());
     }
-    let delimiter = match args.delimiter.as_deref() {
-        None => None,
-        Some("\\t") => Some(b'\t'),
-        Some(given) => match given.as_bytes() {
-            [byte] if !matches!(byte, b'"' | b'\n' | b'\r') => Some(*byte),
-            _ => {
-                let message = format!(
-                    "--delimiter {given:?}: one ASCII character other than a quote or a line break, e.g. ';' or '|' \
-                     (a tab: '\\t')"
-                );
-                return Err(BadInput(message).into());
-            }
-        },
-    };
+    let delimiter = args
+        .delimiter
+        .as_deref()
+        .map(|given| mtl_data::formats::text::parse_delimiter(given).map_err(|m| BadInput(format!("--{m}"))))
+        .transpose()?;
     let reading_given = delimiter.is_some() || args.quoting.is_some();
     if let Some(f) = format.filter(|&f| reading_given && !matches!(f, DataFormat::Csv | DataFormat::Tsv)) {
         return Err(BadInput(format!("--delimiter and --quoting apply to csv and tsv, not {}", f.name())).into());

@@ -226,7 +226,8 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
         let sourced = text::delimited(path, &read)?;
         let mut inspection = summarise_texts(path, format, sourced);
         if quoting {
-            inspection.problems.extend(quotes_running_on(path, inspection.splits.first().map_or(0, |s| s.count))?);
+            let rows = inspection.splits.first().map_or(0, |s| s.count);
+            inspection.problems.extend(quotes_running_on(path, delimiter, rows)?);
         }
         Ok(Inspection { columns: Some(columns), ..inspection })
     };
@@ -294,16 +295,34 @@ const LABEL_NAMES: [&str; 10] =
     ["label", "labels", "class", "category", "sentiment", "polarity", "target", "y", "rating", "stars"];
 
 /// A problem when a quoted file reads as fewer rows than it has non-blank lines after
-/// its header: a field that opens with `"` and never closes it where the line ends
-/// runs on over the following lines, as in files that do not quote at all (the SMS
-/// spam collection: 5,574 lines read as 5,572 messages).
-fn quotes_running_on(path: &Path, rows: usize) -> Result<Option<String>, DataError> {
+/// its header, and read without quoting every line is a row with the header's fields:
+/// then a field that opens with `"` ran on over the following lines, as in files that do
+/// not quote at all (the SMS spam collection: 5,574 lines read as 5,572 messages). A
+/// properly quoted file whose fields hold line breaks is not one.
+fn quotes_running_on(path: &Path, delimiter: u8, rows: usize) -> Result<Option<String>, DataError> {
     let decoded = text::decode(&files::read_text(path)?);
     let lines = decoded.text.lines().filter(|line| !line.trim().is_empty()).count().saturating_sub(1);
-    Ok((rows < lines).then(|| {
+    if rows >= lines {
+        return Ok(None);
+    }
+    let mut plain = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quoting(false)
+        .flexible(true)
+        .from_reader(decoded.text.as_bytes());
+    let fields = plain.headers().map_or(0, |h| h.len());
+    let mut plain_rows = 0;
+    for record in plain.records() {
+        match record {
+            Ok(record) if record.len() == fields => plain_rows += 1,
+            _ => return Ok(None),
+        }
+    }
+    Ok((plain_rows == lines).then(|| {
         format!(
-            "{lines} lines after the header read as {rows} rows: quoted fields run on over line breaks; if the \
-             file does not quote (a text may start with \"), read it with quoting = false (--quoting false)"
+            "{lines} lines after the header read as {rows} rows: a field that opens with a quote runs on over \
+             the following lines, and without quoting every line is a row; if the file does not quote, read it \
+             with quoting = false (--quoting false)"
         )
     }))
 }
@@ -676,9 +695,13 @@ mod tests {
         };
         let quoted = read(None);
         assert_eq!(quoted.splits[0].count, 2, "the quote swallows the lines after it");
-        let expected = "4 lines after the header read as 2 rows: quoted fields run on over line breaks";
+        let expected = "4 lines after the header read as 2 rows: a field that opens with a quote runs on";
         assert!(quoted.problems.iter().any(|p| p.starts_with(expected)), "{:?}", quoted.problems);
         let plain = read(Some(false));
         assert_eq!((plain.splits[0].count, plain.problems.len()), (4, 0), "{:?}", plain.problems);
+        // A properly quoted field with a line break in it is no problem.
+        std::fs::write(&path, "label;text\nham;\"two\nlines\"\nspam;one line\n").unwrap();
+        let proper = read(None);
+        assert_eq!((proper.splits[0].count, proper.problems.len()), (2, 0), "{:?}", proper.problems);
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use mtl_data::formats::images::{self, cifar, idx_dir, image_folder, read_idx, CifarLabels};
 use mtl_data::formats::text::{
-    aclimdb, delimited, jsonl, lines_per_class, Column, DelimitedOptions, JsonlOptions, LabelClasses,
+    aclimdb, delimited, jsonl, lines_per_class, prefixed_lines, Column, DelimitedOptions, JsonlOptions, LabelClasses,
+    PrefixedOptions, SplitFiles,
 };
 use mtl_data::inspect::{inspect, Format};
 use mtl_data::DataError;
@@ -66,7 +67,7 @@ fn jsonl_options() -> JsonlOptions {
 type Reader = fn(&Path) -> Result<(), DataError>;
 
 /// Every reader that takes a file, by name.
-const FILE_READERS: [(&str, Reader); 7] = [
+const FILE_READERS: [(&str, Reader); 8] = [
     ("idx", |p| read_idx(p).map(drop)),
     ("cifar", |p| cifar(p, CifarLabels::Fine).map(drop)),
     ("aclimdb", |p| aclimdb(p).map(drop)),
@@ -74,6 +75,9 @@ const FILE_READERS: [(&str, Reader); 7] = [
     ("tsv", |p| delimited(p, &csv_options(b'\t')).map(drop)),
     ("jsonl", |p| jsonl(p, &jsonl_options()).map(drop)),
     ("text-lines", |p| lines_per_class(&[p.to_path_buf(), PathBuf::from("other.txt")]).map(drop)),
+    ("prefixed-lines", |p| {
+        prefixed_lines(&SplitFiles::one(p), &PrefixedOptions { coarse: false, classes: LabelClasses::Names }).map(drop)
+    }),
 ];
 
 fn mkfifo(path: &Path) {
@@ -160,11 +164,13 @@ fn a_line_over_the_cap_is_refused_naming_file_and_line() {
     let tsv = [&b"text\tlabel\nshort\tpos\n"[..], &long, b"\tneg\n"].concat();
     let json = [&b"{\"text\": \"ok\", \"label\": 0}\n\n{\"text\": \""[..], &long, b"\", \"label\": 1}\n"].concat();
     let lines = [&b"fine\n\n"[..], &long].concat();
-    let cases: [(&str, Vec<u8>, Reader); 4] = [
+    let prefixed = [&b"pos fine\n\npos "[..], &long].concat();
+    let cases: [(&str, Vec<u8>, Reader); 5] = [
         ("data.csv", csv, |p| delimited(p, &csv_options(b',')).map(drop)),
         ("data.tsv", tsv, |p| delimited(p, &csv_options(b'\t')).map(drop)),
         ("data.jsonl", json, |p| jsonl(p, &jsonl_options()).map(drop)),
         ("a.pos", lines, |p| lines_per_class(&[p.to_path_buf(), p.with_extension("neg")]).map(drop)),
+        ("t.label", prefixed, FILE_READERS[7].1),
     ];
     for (name, content, read) in cases {
         let (_dir, path) = file(name, &content);

@@ -338,7 +338,9 @@ fn map_planes<T: WithDType>(
 }
 
 /// `out[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through the ReLU whose output
-/// is `y` (PyTorch's `threshold_backward`), in parallel.
+/// is `y` (PyTorch's `threshold_backward`), in parallel. At an input of exactly 0 this
+/// passes nothing, where candle's relu backward (the composed path) passes the gradient:
+/// both are subgradients; the fused CPU path follows PyTorch.
 fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
     const CHUNK: usize = 1 << 14;
     let chunks = lockable_chunks(out, CHUNK);

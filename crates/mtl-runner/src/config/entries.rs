@@ -99,7 +99,7 @@ pub(super) enum ColumnEntry {
 
 /// A column or field, or several joined with a space.
 #[derive(Deserialize, Clone)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a column (a name, or a 0-based index for csv and tsv) or a list of columns")]
 pub(super) enum OneOrSeveral<T> {
     One(T),
     Several(Vec<T>),

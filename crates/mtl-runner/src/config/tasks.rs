@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{CifarLabels, Fit, ImageFolderOptions, Unreadable};
-use mtl_data::formats::text::{Column, DelimitedOptions, JsonlOptions, LabelClasses, PrefixedOptions, MAX_CLASSES};
+use mtl_data::formats::text::{
+    parse_delimiter, Column, DelimitedOptions, JsonlOptions, LabelClasses, PrefixedOptions, MAX_CLASSES,
+};
 use mtl_data::prepare::{Amount, Carve, Keep, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 
@@ -373,20 +375,10 @@ impl Checker<'_> {
             ),
             ColumnEntry::Name(name) => Ok(Column::Name(name)),
         };
-        let delimiter = match entry.delimiter.as_deref() {
+        let delimiter = match entry.delimiter.as_deref().map(parse_delimiter) {
             None => delimiter,
-            Some(given) => match given.as_bytes() {
-                [byte] if !matches!(byte, b'"' | b'\n' | b'\r') => *byte,
-                _ => {
-                    return self.fail(
-                        &[Key("tasks"), Index(i), Key("data"), Key("delimiter")],
-                        format!(
-                            "delimiter {given:?} must be one ASCII character other than a quote or a line break, \
-                             e.g. \";\" or \"|\" (a tab: \"\\t\")"
-                        ),
-                    )
-                }
-            },
+            Some(Ok(given)) => given,
+            Some(Err(message)) => return self.fail(&[Key("tasks"), Index(i), Key("data"), Key("delimiter")], message),
         };
         let text_columns = self.text_columns(i, "text_column", entry.text_column)?;
         let options = DelimitedOptions {
@@ -516,8 +508,9 @@ mod tests {
     fn joined_text_columns_and_a_label_range_enter_the_key_only_when_given() {
         let csv = |extra: &str| format!("{{ format = \"csv\", path = \"a.csv\", label_column = \"label\"{extra} }}");
         let one = settings(&csv(", text_column = \"text\"")).unwrap();
-        // One column keys as it did before lists were allowed.
-        assert!(one.contains(r#""text_column":"text""#) && !one.contains("label_range"), "{one}");
+        // One column keys as it did before lists, label ranges and split files were allowed.
+        let source = r#""source":{"format":"csv","header":true,"label_column":"label","text_column":"text"}"#;
+        assert!(one.contains(source), "{one}");
         let joined = settings(&csv(", text_column = [\"title\", 2], label_range = [1, 4]")).unwrap();
         assert!(joined.contains(r#""text_column":["title",2]"#), "{joined}");
         assert!(joined.contains(r#""label_range":[1,4]"#), "{joined}");
@@ -527,7 +520,10 @@ mod tests {
         for (extra, message) in [
             (", text_column = \"text\", label_range = [3]", "label_range [3] must be [lowest, highest] label"),
             (", text_column = \"text\", label_range = [0, 100000]", "at most 100000 classes"),
-            (", text_column = [\"a\", [\"b\"]]", "tasks[0].data"),
+            (
+                ", text_column = [\"a\", [\"b\"]]",
+                "tasks[0].data: a column (a name, or a 0-based index for csv and tsv) or a list of columns",
+            ),
             (", text_column = []", "text_column takes one column or a list of 1 to 16"),
         ] {
             let err = settings(&csv(extra)).unwrap_err();

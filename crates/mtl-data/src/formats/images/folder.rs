@@ -32,8 +32,8 @@ pub enum Fit {
     /// Resized to exactly `height × width`: an image of another aspect ratio is distorted.
     #[default]
     Stretch,
-    /// Resized, keeping its aspect ratio, until it covers `height × width`, then its
-    /// centre cut out (torchvision's `Resize` of the short side then `CenterCrop`).
+    /// Its centre cut out at the target's aspect ratio, then resized to `height × width`
+    /// (torchvision's `Resize` of the short side then `CenterCrop`, up to rounding).
     CenterCrop,
     /// Resized, keeping its aspect ratio, until it fits inside `height × width`, then
     /// centred on black (letterboxing): nothing is cut off.
@@ -201,27 +201,23 @@ where
         return resized(buffer, width, height);
     }
     let (sx, sy) = (f64::from(width) / f64::from(w), f64::from(height) / f64::from(h));
-    let scale = if fit == Fit::CenterCrop { sx.max(sy) } else { sx.min(sy) };
-    // Rounded, and never past the target on the side that must fit (or short of it on the
-    // side that must cover): the two sides' scales differ by less than a pixel.
-    let side = |n: u32, target: u32| {
-        let n = ((f64::from(n) * scale).round() as u32).max(1);
-        if fit == Fit::CenterCrop {
-            n.max(target)
-        } else {
-            n.min(target)
-        }
-    };
+    if fit == Fit::CenterCrop {
+        // The window of the source that, scaled, covers the target: cut first, so that a
+        // long thin image is never scaled whole (a 65535×1 strip at 224 px would be GBs).
+        let scale = sx.max(sy);
+        let window = |target: u32, n: u32| ((f64::from(target) / scale).round() as u32).clamp(1, n);
+        let (cw, ch) = (window(width, w), window(height, h));
+        let cropped = imageops::crop_imm(&buffer, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+        return resized(cropped, width, height);
+    }
+    // Pad: scaled to fit inside (never past the target), then centred on black.
+    let scale = sx.min(sy);
+    let side = |n: u32, target: u32| ((f64::from(n) * scale).round() as u32).clamp(1, target);
     let (nw, nh) = (side(w, width), side(h, height));
     let scaled = resized(buffer, nw, nh);
-    match fit {
-        Fit::CenterCrop => imageops::crop_imm(&scaled, (nw - width) / 2, (nh - height) / 2, width, height).to_image(),
-        _ => {
-            let mut canvas = ImageBuffer::new(width, height);
-            imageops::replace(&mut canvas, &scaled, i64::from((width - nw) / 2), i64::from((height - nh) / 2));
-            canvas
-        }
-    }
+    let mut canvas = ImageBuffer::new(width, height);
+    imageops::replace(&mut canvas, &scaled, i64::from((width - nw) / 2), i64::from((height - nh) / 2));
+    canvas
 }
 
 fn resized<P>(buffer: ImageBuffer<P, Vec<u8>>, width: u32, height: u32) -> ImageBuffer<P, Vec<u8>>

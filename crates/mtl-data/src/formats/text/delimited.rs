@@ -27,6 +27,19 @@ pub struct DelimitedOptions {
     pub quoting: bool,
 }
 
+/// A field separator as the user wrote it: one ASCII character other than a quote or a
+/// line break (`\t` written out also means a tab); otherwise what to write instead.
+pub fn parse_delimiter(given: &str) -> Result<u8, String> {
+    match given.as_bytes() {
+        b"\\t" => Ok(b'\t'),
+        [byte] if byte.is_ascii() && !matches!(byte, b'"' | b'\n' | b'\r') => Ok(*byte),
+        _ => Err(format!(
+            "delimiter {given:?} must be one ASCII character other than a quote or a line break, e.g. \";\" or \"|\" \
+             (a tab: \"\\t\")"
+        )),
+    }
+}
+
 /// A column of a delimited file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Column {

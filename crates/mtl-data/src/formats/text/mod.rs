@@ -21,7 +21,7 @@ mod vocabulary;
 
 pub use aclimdb::aclimdb;
 pub use decode::{decode, Decoded};
-pub use delimited::{delimited, delimited_splits, Column, DelimitedOptions};
+pub use delimited::{delimited, delimited_splits, parse_delimiter, Column, DelimitedOptions};
 pub use jsonl::{jsonl, jsonl_splits, JsonlOptions};
 pub use lines::lines_per_class;
 pub use prefixed::{prefixed_lines, PrefixedOptions};
@@ -112,16 +112,21 @@ fn classes_of(
 ) -> Result<(Vec<String>, Vec<Vec<u32>>), DataError> {
     let invalid = |path: &Path, line: u64, message: String| DataError::invalid(path, format!("line {line}: {message}"));
     if let LabelClasses::Range(lo, hi) = classes {
+        if hi < lo || hi.abs_diff(lo) >= MAX_CLASSES as u64 {
+            let first = files.first().map_or(Path::new(""), |(path, _)| *path);
+            let message = format!("label_range [{lo}, {hi}] must run upwards over at most {MAX_CLASSES} classes");
+            return Err(DataError::invalid(first, message));
+        }
         let labels = files
             .iter()
             .map(|(path, raw)| {
                 raw.iter()
                     .map(|(label, line)| match label.parse::<i64>() {
-                        Ok(v) if (lo..=hi).contains(&v) => Ok((v - lo) as u32),
+                        Ok(v) if (lo..=hi).contains(&v) => Ok(v.abs_diff(lo) as u32),
                         _ => Err(invalid(
                             path,
                             *line,
-                            format!("label {label:?} is not an integer in the label_range {lo}..{hi}"),
+                            format!("label {label:?} is not an integer in the label_range [{lo}, {hi}]"),
                         )),
                     })
                     .collect::<Result<Vec<u32>, _>>()
@@ -237,9 +242,19 @@ mod tests {
             let err = classes_from_labels(Path::new("f.csv"), &raw(&["1", bad]), LabelClasses::Range(1, 4));
             assert_eq!(
                 err.unwrap_err().to_string(),
-                format!("f.csv: line {line}: label {bad:?} is not an integer in the label_range 1..4")
+                format!("f.csv: line {line}: label {bad:?} is not an integer in the label_range [1, 4]")
             );
         }
+    }
+
+    #[test]
+    fn a_label_range_at_the_ends_of_i64_neither_overflows_nor_allocates() {
+        let raw = vec![(i64::MIN.to_string(), 1), ((i64::MIN + 2).to_string(), 2)];
+        let (names, labels) =
+            classes_from_labels(Path::new("f"), &raw, LabelClasses::Range(i64::MIN, i64::MIN + 2)).unwrap();
+        assert_eq!((names.len(), labels), (3, vec![0, 2]));
+        let whole = classes_from_labels(Path::new("f.csv"), &raw, LabelClasses::Range(i64::MIN, i64::MAX));
+        assert!(whole.unwrap_err().to_string().contains("must run upwards over at most 100000 classes"));
     }
 
     #[test]

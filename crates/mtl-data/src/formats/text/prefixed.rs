@@ -34,7 +34,11 @@ fn rows(path: &Path, options: &PrefixedOptions) -> Result<Rows, DataError> {
             continue;
         }
         let Some((label, text)) = line.split_once([' ', '\t']).filter(|(_, text)| !text.trim().is_empty()) else {
-            let message = format!("line {line_number}: {line:?} has a label and no text (lines read `LABEL text`)");
+            // At most 60 characters of the line: it may be megabytes long.
+            let shown: String = line.chars().take(60).collect();
+            let cut = if shown.len() < line.len() { "…" } else { "" };
+            let message =
+                format!("line {line_number}: {shown:?}{cut} has a label and no text (lines read `LABEL text`)");
             return Err(DataError::invalid(path, message));
         };
         let label = if options.coarse { label.split(':').next().unwrap_or(label) } else { label };
@@ -87,6 +91,15 @@ mod tests {
         let err = read("NUM:dist How far ?\nLOC:city\n", false).unwrap_err();
         assert_eq!(err, "DIR/train_5500.label: line 2: \"LOC:city\" has a label and no text (lines read `LABEL text`)");
         assert_eq!(read("\n \n", false).unwrap_err(), "DIR/train_5500.label: no lines");
+        let long = format!("NUM:dist x\n{}\n", "a".repeat(100));
+        let err = read(&long, false).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "DIR/train_5500.label: line 2: {:?}… has a label and no text (lines read `LABEL text`)",
+                "a".repeat(60)
+            )
+        );
         assert_eq!(read(":x what ?\n", true).unwrap_err(), "DIR/train_5500.label: line 1: empty label");
     }
 }

@@ -196,3 +196,60 @@ fn augmentation_trains_is_stored_and_repeats_bit_for_bit_whatever_the_threads() 
         assert!(stderr.contains(expected), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn trec_lines_and_joined_csv_columns_train_from_split_files_and_subsets() {
+    let ws = Workspace::new();
+    // TREC's layout: `COARSE:fine question`, one file per split.
+    let question = |i: usize| match i % 3 {
+        0 => format!("NUM:dist How far is town {i} from the sea ?"),
+        1 => format!("LOC:city Where is the harbour of place {i} ?"),
+        _ => format!("NUM:count How many boats sail from port {i} ?"),
+    };
+    let lines = |range: std::ops::Range<usize>| range.map(question).collect::<Vec<_>>().join("\n") + "\n";
+    ws.write("train_5500.label", &lines(0..60));
+    ws.write("TREC_10.label", &lines(60..80));
+    // News with a title and a description, classes 1, 2 and 4 of a declared 1–4.
+    let rows: String = (0..30)
+        .map(|i| {
+            let (topic, class) = [("markets fall", 1), ("team wins", 2), ("new chip", 4)][i % 3];
+            format!("{topic} {i},\"{topic}, said a report {i}\",{class}\n")
+        })
+        .collect();
+    ws.write("news.csv", &format!("title,description,class\n{rows}"));
+    let file = r#"
+name = "layouts"
+epochs = 2
+batch_size = 8
+
+[[tasks]]
+name = "questions"
+data = { format = "prefixed-lines", train = "train_5500.label", test = "TREC_10.label", labels = "coarse", n_train = 40 }
+
+[[tasks]]
+name = "news"
+data = { format = "csv", path = "news.csv", text_column = ["title", "description"], label_column = "class", label_range = [1, 4] }
+
+[model]
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["hard"]
+"#;
+    ws.write("layouts.toml", file);
+    let out = ws.mtl(&["run", "layouts.toml", "--no-report"]);
+    expect_code(&out, 0);
+    // questions: 6 of the 60 training lines carved for val, 40 of the other 54 kept, the
+    // test file whole; news: 6 test, 2 val (10% of 24), 22 train.
+    let sizes = "questions 40/6/20 · news 22/2/6";
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("examples (train/val/test): {sizes}")), "{stderr}");
+    let stored = settings(&ws, 1);
+    let line = stored.lines().find(|l| l.starts_with("split_sizes")).unwrap_or_default().to_owned();
+    assert!(line.ends_with(sizes), "{stored}");
+    assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 1);
+    // The coarse labels are two classes, as `data inspect` counts the fine ones.
+    let inspected = text(&ws.mtl(&["data", "inspect", "TREC_10.label"]).stdout);
+    assert!(inspected.contains("LOC:city") && inspected.contains("NUM:count") && inspected.contains("NUM:dist"));
+}

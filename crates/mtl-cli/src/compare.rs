@@ -25,7 +25,7 @@ pub struct CompareArgs {
     /// Default: those of strategy, weighting, lambda the runs have (but the --pick key).
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     group_by: Option<Vec<String>>,
-    /// A setting to choose per group, best on validation (mean validation accuracy over
+    /// A setting to choose per group, best on validation (the best-epoch score: mean validation accuracy over
     /// tasks; ties: the smaller value), e.g. `--group-by strategy --pick lambda`: each
     /// strategy at its best λ, as the report's strategy table.
     #[arg(long, value_name = "KEY")]
@@ -255,12 +255,16 @@ pub fn render_table(comparison: &Comparison, runs: &[RunRecord]) -> String {
     // Δm% and the front first: a narrow terminal drops columns from the right.
     let mut header = group_header(comparison);
     header.extend(["Δm% [95% CI]".to_string(), "vs best".into(), "pareto".into()]);
-    // Each task's Δm% metrics (accuracy) before its loss and the rest, so a narrow
-    // terminal keeps every task's accuracy longest.
+    // Each task's headline metric (its selecting one: accuracy, R², mAP), then the other Δm%
+    // metrics, then its loss and the rest, so a narrow terminal keeps the headlines longest.
+    let headline = |i: usize| {
+        let key = &comparison.columns[i];
+        key.metric == mtl_report::aggregate::headline_key(runs, &key.task, &key.split).metric
+    };
     let mut order: Vec<usize> = (0..comparison.columns.len()).collect();
     order.sort_by_key(|&i| {
         let metric = &comparison.columns[i].metric;
-        (metric != "accuracy", !comparison.delta_metrics.contains(metric), i)
+        (!headline(i), !comparison.delta_metrics.contains(metric), i)
     });
     header.extend(order.iter().map(|&i| format!("{} {}", comparison.columns[i].task, comparison.columns[i].metric)));
     let rows: Vec<Vec<String>> = comparison
@@ -319,7 +323,7 @@ fn legend(comparison: &Comparison, runs: &[RunRecord]) -> String {
     }
     if let Some(key) = &comparison.pick {
         legend.push_str(&format!(
-            "{key} picked per group: the value with the highest mean validation accuracy over tasks (\"v of k\": \
+            "{key} picked per group: the value with the highest validation score (mean over tasks of each task's selecting metric, as for the best epoch) (\"v of k\": \
              v chosen among k values).\n"
         ));
         if comparison.rows.iter().any(|r| r.picked_without_validation) {

@@ -130,7 +130,11 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             let metrics: BTreeSet<_> = runs
                 .iter()
                 .flat_map(|r| r.result_metrics().keys())
-                .filter(|k| args.format == Format::Csv || (k.split == "test" && k.metric == "accuracy"))
+                // The table: each task's headline metric on test (its selecting metric, e.g. accuracy).
+                .filter(|k| {
+                    args.format == Format::Csv
+                        || (k.split == "test" && **k == mtl_report::aggregate::headline_key(&runs, &k.task, "test"))
+                })
                 .cloned()
                 .collect();
             if args.format == Format::Table {

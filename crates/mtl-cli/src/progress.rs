@@ -17,10 +17,12 @@ pub struct Progress {
     n_tasks_trained: Mutex<usize>,
     total: Mutex<usize>,
     terminal: bool,
+    /// Each task's selecting metric: what the lines show.
+    selection: mtl_store::Selection,
 }
 
 impl Progress {
-    pub fn new(jobs: usize) -> Progress {
+    pub fn new(jobs: usize, selection: mtl_store::Selection) -> Progress {
         let terminal = std::io::stderr().is_terminal();
         let target = if terminal { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let multi = MultiProgress::with_draw_target(target);
@@ -39,6 +41,7 @@ impl Progress {
             n_tasks_trained: Mutex::new(0),
             total: Mutex::new(0),
             terminal,
+            selection,
         }
     }
 
@@ -56,6 +59,22 @@ impl Progress {
             bar.finish_and_clear();
         }
         self.overall.finish_and_clear();
+    }
+    /// Each task's selecting metric among `points` of the splits `split` keeps, as
+    /// `accuracy digits.val 0.912` (with the split) or `accuracy digits 0.912`; consecutive
+    /// points of one metric share its name.
+    fn selected(&self, points: &[MetricPoint], split: impl Fn(&str) -> bool, with_split: bool) -> Vec<String> {
+        let mut last_metric = "";
+        let chosen =
+            points.iter().filter(|p| split(&p.key.split) && p.key.metric == self.selection.metric_for(&p.key.task));
+        chosen
+            .map(|p| {
+                let name = if with_split { format!("{}.{}", p.key.task, p.key.split) } else { p.key.task.clone() };
+                let metric = if p.key.metric == last_metric { String::new() } else { format!("{} ", p.key.metric) };
+                last_metric = &p.key.metric;
+                format!("{metric}{name} {:.3}", p.value)
+            })
+            .collect()
     }
 }
 
@@ -110,17 +129,13 @@ impl SweepEvents for Progress {
             return;
         }
         let elapsed = self.jobs.lock().expect("bars")[job].1.elapsed();
-        let accuracies: Vec<String> = points
-            .iter()
-            .filter(|p| p.key.split != "train" && p.key.metric == "accuracy")
-            .map(|p| format!("{}.{} {:.3}", p.key.task, p.key.split, p.value))
-            .collect();
+        let scores = self.selected(points, |split| split != "train", true);
         self.line(format!(
-            "    {} epoch {epoch}/{} ({:.0}s): accuracy {}",
+            "    {} epoch {epoch}/{} ({:.0}s): {}",
             trial.label(),
             trial.settings.epochs,
             elapsed.as_secs_f64(),
-            accuracies.join(", ")
+            scores.join(", ")
         ));
     }
 
@@ -139,13 +154,10 @@ impl SweepEvents for Progress {
         self.overall.inc(1);
         let detail = match outcome.status {
             RunStatus::Done => {
-                let accuracies: Vec<String> = outcome
-                    .final_points
-                    .iter()
-                    .filter(|p| p.key.split == "test" && p.key.metric == "accuracy")
-                    .map(|p| format!("{} {:.3}", p.key.task, p.value))
-                    .collect();
-                format!("done, test accuracy {}", accuracies.join(", "))
+                format!(
+                    "done, test {}",
+                    self.selected(&outcome.final_points, |split| split == "test", false).join(", ")
+                )
             }
             RunStatus::Interrupted => format!("interrupted ({})", outcome.error.as_deref().unwrap_or("Ctrl-C")),
             _ => format!("FAILED: {}", outcome.error.as_deref().unwrap_or("unknown error")),

@@ -103,7 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Executor::Plan => return crate::cluster::write_plan(&plan, &args.file, &args.db),
         Executor::Local => {}
     }
-    let progress = Progress::new(jobs);
+    let progress = Progress::new(jobs, mtl_runner::train::task_set_selection(&tasks));
     let checkpoint_dir = args.save_checkpoints.then(|| args.checkpoints.clone());
     let options = SweepOptions {
         db: args.db.clone(),

@@ -1,4 +1,5 @@
-//! The examples of one task: inputs plus integer labels, split three ways.
+//! The examples of one task: inputs plus targets (class indices, real values or 0/1
+//! labels), split three ways.
 
 /// The kind of input a task reads; decides which model stem it goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -7,6 +8,8 @@ pub enum Modality {
     Image,
     /// Token id sequences, padded to a fixed length.
     Text,
+    /// Numeric feature vectors (table rows).
+    Features,
 }
 
 impl Modality {
@@ -15,6 +18,7 @@ impl Modality {
         match self {
             Modality::Image => "image",
             Modality::Text => "text",
+            Modality::Features => "features",
         }
     }
 }
@@ -42,6 +46,13 @@ pub enum Inputs {
         /// Number of distinct ids, padding included.
         vocab_size: usize,
     },
+    /// `n × width` numeric features (standardised table columns, one-hot categories).
+    Features {
+        /// Feature values, row by row.
+        values: Vec<f32>,
+        /// Features per example.
+        width: usize,
+    },
 }
 
 impl Inputs {
@@ -50,6 +61,7 @@ impl Inputs {
         match self {
             Inputs::Images { .. } => Modality::Image,
             Inputs::Tokens { .. } => Modality::Text,
+            Inputs::Features { .. } => Modality::Features,
         }
     }
 
@@ -58,6 +70,7 @@ impl Inputs {
         match self {
             Inputs::Images { channels, height, width, .. } => channels * height * width,
             Inputs::Tokens { seq_len, .. } => *seq_len,
+            Inputs::Features { width, .. } => *width,
         }
     }
 
@@ -67,6 +80,7 @@ impl Inputs {
         match self {
             Inputs::Images { pixels, .. } => pixels.len() / size,
             Inputs::Tokens { ids, .. } => ids.len() / size,
+            Inputs::Features { values, .. } => values.len() / size,
         }
     }
 
@@ -76,24 +90,108 @@ impl Inputs {
     }
 }
 
+/// What a task predicts of each example; the variant decides the task's kind (its loss,
+/// metrics and head width).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    /// Classification: one class index per example.
+    Classes(Vec<u32>),
+    /// Regression: `n × width` real values, in the data's own units.
+    Values {
+        /// Target values, row by row (finite).
+        values: Vec<f32>,
+        /// Targets per example.
+        width: usize,
+    },
+    /// Multi-label: `n × width` labels, each 0 or 1.
+    Binary {
+        /// Labels, row by row.
+        labels: Vec<u8>,
+        /// Labels per example.
+        width: usize,
+    },
+}
+
+impl Targets {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(classes) => classes.len(),
+            Targets::Values { values, width } => values.len() / (*width).max(1),
+            Targets::Binary { labels, width } => labels.len() / (*width).max(1),
+        }
+    }
+
+    /// True when there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The targets of the examples at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Targets {
+        fn rows<T: Copy>(all: &[T], width: usize, indices: &[usize]) -> Vec<T> {
+            indices.iter().flat_map(|&i| &all[i * width..(i + 1) * width]).copied().collect()
+        }
+        match self {
+            Targets::Classes(classes) => Targets::Classes(indices.iter().map(|&i| classes[i]).collect()),
+            Targets::Values { values, width } => {
+                Targets::Values { values: rows(values, *width, indices), width: *width }
+            }
+            Targets::Binary { labels, width } => {
+                Targets::Binary { labels: rows(labels, *width, indices), width: *width }
+            }
+        }
+    }
+
+    /// The class indices of a classification task.
+    pub fn classes(&self) -> Option<&[u32]> {
+        match self {
+            Targets::Classes(classes) => Some(classes),
+            _ => None,
+        }
+    }
+}
+
 /// One split (train, val or test) of a task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
     /// The inputs.
     pub inputs: Inputs,
-    /// One class index per example.
-    pub labels: Vec<u32>,
+    /// What the task predicts of each example.
+    pub targets: Targets,
 }
 
 impl Split {
+    /// Examples labelled by class index.
+    pub fn classified(inputs: Inputs, labels: Vec<u32>) -> Split {
+        Split { inputs, targets: Targets::Classes(labels) }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.targets.len()
     }
 
     /// True when the split has no examples.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.targets.is_empty()
+    }
+
+    /// The class indices of a classification task's split (empty for other kinds).
+    pub fn labels(&self) -> &[u32] {
+        self.targets.classes().unwrap_or(&[])
+    }
+}
+
+/// What kind of task the targets make, by name: the name experiment files use for
+/// `kind`, with the modality for classification.
+pub fn kind_name(targets: &Targets, modality: Modality) -> &'static str {
+    match (targets, modality) {
+        (Targets::Classes(_), Modality::Image) => "image-classification",
+        (Targets::Classes(_), Modality::Text) => "text-classification",
+        (Targets::Classes(_), Modality::Features) => "classification",
+        (Targets::Values { .. }, _) => "regression",
+        (Targets::Binary { .. }, _) => "multi-label",
     }
 }
 
@@ -102,7 +200,8 @@ impl Split {
 pub struct TaskData {
     /// The task's name in the experiment.
     pub name: String,
-    /// Class names, indexed by label.
+    /// The names of the head's outputs: classes (indexed by label) for classification,
+    /// target columns for regression, labels for multi-label.
     pub class_names: Vec<String>,
     /// Training examples.
     pub train: Split,
@@ -115,9 +214,14 @@ pub struct TaskData {
 }
 
 impl TaskData {
-    /// Number of classes.
+    /// Number of classes (targets for regression, labels for multi-label): the head's width.
     pub fn n_classes(&self) -> usize {
         self.class_names.len()
+    }
+
+    /// The task's kind, e.g. `"image-classification"` or `"regression"` ([`kind_name`]).
+    pub fn kind(&self) -> &'static str {
+        kind_name(&self.train.targets, self.modality())
     }
 
     /// The input modality (the same for every split).

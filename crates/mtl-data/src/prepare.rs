@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use crate::formats::text::{tokenize_all, Vocabulary};
-use crate::{DataError, Inputs, LabeledImages, LabeledTexts, Rng, Sourced, Split, TaskData};
+use crate::{DataError, Inputs, LabeledImages, LabeledTexts, Rng, Sourced, Split, TableRows, TaskData};
 
 /// How many examples a carved split takes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -154,7 +154,7 @@ fn select_images(images: &LabeledImages, indices: &[usize]) -> LabeledImages {
 
 fn all_images(images: LabeledImages) -> Split {
     let LabeledImages { pixels, channels, height, width, labels } = images;
-    Split { inputs: Inputs::Images { pixels, channels, height, width }, labels }
+    Split::classified(Inputs::Images { pixels, channels, height, width }, labels)
 }
 
 /// The read images with every split: those the format lacks carved from its training
@@ -196,6 +196,57 @@ pub fn image_task(
         test: all_images(test),
         vocabulary: None,
     })
+}
+
+/// A table task from a read table: splits carved as for images, then each numeric
+/// column standardised with the training split's mean and standard deviation (a column
+/// constant on train is only centred); one-hot values stay 0/1. `path` names the data in errors.
+pub fn table_task(
+    name: &str,
+    path: &Path,
+    sourced: Sourced<TableRows>,
+    policy: &SplitPolicy,
+) -> Result<TaskData, DataError> {
+    let Sourced { class_names, train, val, test, .. } = sourced;
+    let lengths =
+        [Some(train.targets.len()), val.as_ref().map(|v| v.targets.len()), test.as_ref().map(|t| t.targets.len())];
+    let (train_idx, val_idx, test_idx) = kept_indices(lengths, policy).map_err(|m| DataError::invalid(path, m))?;
+    let select = |rows: &TableRows, indices: &[usize]| {
+        let width = rows.width;
+        let values = indices.iter().flat_map(|&i| &rows.features[i * width..(i + 1) * width]).copied().collect();
+        Split { inputs: Inputs::Features { values, width }, targets: rows.targets.select(indices) }
+    };
+    let pick = |own: Option<&TableRows>, indices: &[usize]| select(own.unwrap_or(&train), indices);
+    let (mut val, mut test) = (pick(val.as_ref(), &val_idx), pick(test.as_ref(), &test_idx));
+    let mut train_split = select(&train, &train_idx);
+    let standardize = standardizer(&train_split.inputs, train.numeric);
+    for split in [&mut train_split, &mut val, &mut test] {
+        standardize(&mut split.inputs);
+    }
+    Ok(TaskData { name: name.into(), class_names, train: train_split, val, test, vocabulary: None })
+}
+
+/// Standardises the first `numeric` values of each row with `train`'s statistics (in f64).
+fn standardizer(train: &Inputs, numeric: usize) -> impl Fn(&mut Inputs) {
+    let (mut mean, mut scale) = (vec![0f64; numeric], vec![1f64; numeric]);
+    if let Inputs::Features { values, width } = train {
+        let rows: Vec<&[f32]> = values.chunks_exact(*width).collect();
+        let n = rows.len().max(1) as f64;
+        for c in 0..numeric {
+            mean[c] = rows.iter().map(|r| r[c] as f64).sum::<f64>() / n;
+            let variance = rows.iter().map(|r| (r[c] as f64 - mean[c]).powi(2)).sum::<f64>() / n;
+            scale[c] = if variance > 0.0 { variance.sqrt() } else { 1.0 };
+        }
+    }
+    move |inputs: &mut Inputs| {
+        if let Inputs::Features { values, width } = inputs {
+            for row in values.chunks_exact_mut(*width) {
+                for c in 0..numeric {
+                    row[c] = ((row[c] as f64 - mean[c]) / scale[c]) as f32;
+                }
+            }
+        }
+    }
 }
 
 /// A text task from a read data set, with a vocabulary of its own: built on its
@@ -283,7 +334,7 @@ pub fn encode_texts(carved: CarvedTexts, vocabulary: &Vocabulary, max_len: usize
         for example in tokens {
             ids.extend(vocabulary.encode(example, max_len));
         }
-        Split { inputs: Inputs::Tokens { ids, seq_len: max_len, vocab_size: vocabulary.len() }, labels }
+        Split::classified(Inputs::Tokens { ids, seq_len: max_len, vocab_size: vocabulary.len() }, labels)
     };
     let val = encode(&tokenize_all(&val.texts), val.labels);
     let test = encode(&tokenize_all(&test.texts), test.labels);
@@ -460,7 +511,7 @@ mod tests {
         assert_eq!(vocabulary.id("unseen"), Vocabulary::OOV, "test words are not in the vocabulary");
         let Inputs::Tokens { ids, seq_len, .. } = &task.test.inputs else { panic!("tokens") };
         assert_eq!((*seq_len, ids.as_slice()), (3, &[Vocabulary::OOV, Vocabulary::OOV, Vocabulary::PAD][..]));
-        assert_eq!(task.train.labels, [1, 0, 1]);
+        assert_eq!(task.train.labels(), [1, 0, 1]);
         assert!(task.val.is_empty());
     }
 }

@@ -97,3 +97,17 @@ pub struct Sourced<T> {
     /// Counts and problems met while reading.
     pub report: LoadReport,
 }
+
+/// Table rows as read: numeric features, then one-hot categories, and the targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableRows {
+    /// `n × width` values, row by row: the numeric columns as written (standardised later,
+    /// on the training split), then each categorical column one-hot.
+    pub features: Vec<f32>,
+    /// Values per row.
+    pub width: usize,
+    /// How many of each row's first values are numeric columns (the rest are one-hot).
+    pub numeric: usize,
+    /// What each row is labelled with.
+    pub targets: crate::Targets,
+}

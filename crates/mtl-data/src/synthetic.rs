@@ -70,7 +70,7 @@ pub fn shapes(name: &str, config: &ShapesConfig, seed: u64) -> TaskData {
             pixels.extend(draw_shape(label, config.noise, &mut rng));
             labels.push(label as u32);
         }
-        Split { inputs: Inputs::Images { pixels, channels: 1, height: SIDE, width: SIDE }, labels }
+        Split::classified(Inputs::Images { pixels, channels: 1, height: SIDE, width: SIDE }, labels)
     };
     let (train, val, test) = (split(config.n_train, "train"), split(config.n_val, "val"), split(config.n_test, "test"));
     TaskData {
@@ -262,7 +262,7 @@ pub fn reviews(name: &str, config: &ReviewsConfig, seed: u64) -> TaskData {
             ids.extend(words);
             labels.push(label);
         }
-        Split { inputs: Inputs::Tokens { ids, seq_len: config.seq_len, vocab_size }, labels }
+        Split::classified(Inputs::Tokens { ids, seq_len: config.seq_len, vocab_size }, labels)
     };
     let (train, val, test) = (split(config.n_train, "train"), split(config.n_val, "val"), split(config.n_test, "test"));
     TaskData {
@@ -295,7 +295,7 @@ mod tests {
         assert_eq!((*channels, *height, *width), (1, 28, 28));
         assert_eq!(pixels.len(), 60 * 28 * 28);
         assert!(pixels.iter().all(|p| (0.0..=1.0).contains(p)));
-        assert!(a.train.labels.iter().all(|&l| l < 6));
+        assert!(a.train.labels().iter().all(|&l| l < 6));
     }
 
     #[test]
@@ -317,7 +317,7 @@ mod tests {
         let vocab = review_vocabulary();
         let Inputs::Tokens { ids, seq_len, vocab_size } = &data.train.inputs else { panic!("not tokens") };
         assert_eq!((*seq_len, *vocab_size), (24, vocab.len()));
-        for (example, &label) in ids.chunks(24).zip(&data.train.labels) {
+        for (example, &label) in ids.chunks(24).zip(data.train.labels()) {
             // Recompute the label from the words, as the documentation defines it.
             let words: Vec<&str> = example.iter().map(|&i| vocab[i as usize]).collect();
             let mut polarity = 0;
@@ -340,7 +340,7 @@ mod tests {
             assert_ne!(polarity, 0);
             assert_eq!(label, (polarity > 0) as u32, "{words:?}");
         }
-        let positives = data.train.labels.iter().filter(|&&l| l == 1).count();
+        let positives = data.train.labels().iter().filter(|&&l| l == 1).count();
         assert!((150..250).contains(&positives), "{positives}");
     }
 }

@@ -38,8 +38,7 @@ use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 use crate::delta::delta_m_of;
 pub use crate::delta::{delta_m, lower_is_better, DeltaM};
 use crate::groups::{
-    best_on_validation, differing_settings, is_setting, is_single_task, mean_accuracy_over_tasks, seed_groups,
-    values_of,
+    best_on_validation, differing_settings, is_setting, is_single_task, seed_groups, selection_score, values_of,
 };
 use crate::stats::{paired_test, welch_test, Verdict};
 use crate::stats::{seed_stats, SeedStats};
@@ -342,7 +341,7 @@ fn baseline_for<'a>(candidates: &[&'a RunRecord], members: &[&RunRecord]) -> Vec
 
 /// Whether a run logged validation accuracy (what picking and the best epoch go by).
 fn has_validation(run: &RunRecord) -> bool {
-    mean_accuracy_over_tasks(run, "val").is_some()
+    selection_score(run, "val").is_some()
 }
 
 /// The runs of the value of `key` best on validation (ties: the smaller value), the
@@ -356,7 +355,7 @@ fn pick<'a>(members: Vec<&'a RunRecord>, key: Option<&str>) -> (Vec<&'a RunRecor
     let candidates = by_value.len();
     let mut best: Option<(SortKey, Vec<&RunRecord>, f64)> = None;
     for (value, runs) in by_value {
-        let scores: Vec<f64> = runs.iter().filter_map(|r| mean_accuracy_over_tasks(r, "val")).collect();
+        let scores: Vec<f64> = runs.iter().filter_map(|r| selection_score(r, "val")).collect();
         let score =
             if scores.is_empty() { f64::NEG_INFINITY } else { scores.iter().sum::<f64>() / scores.len() as f64 };
         if best.as_ref().is_none_or(|(_, _, b)| score > *b) {

@@ -91,17 +91,12 @@ pub fn describe(run: &RunRecord, names: &[String]) -> String {
     names.iter().filter_map(|name| Some(format!("{name}={}", run.params.get(name)?))).collect::<Vec<_>>().join(", ")
 }
 
-/// The mean over tasks of a run's result accuracy on `split`; `None` when it logged
-/// none. On `val` this is the score that chooses a run's best epoch, and so what
-/// [`crate::compare`] uses to pick a setting "best on validation".
-pub fn mean_accuracy_over_tasks(run: &RunRecord, split: &str) -> Option<f64> {
-    let values: Vec<f64> = run
-        .result_metrics()
-        .iter()
-        .filter(|(key, _)| key.split == split && key.metric == "accuracy")
-        .map(|(_, value)| *value)
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+/// A run's result scored by its best-epoch rule ([`RunRecord::selection`]: the mean over
+/// tasks of each task's selecting metric) on `split`; `None` when it logged none. On `val`
+/// this is the score that chooses a run's best epoch, and so what [`crate::compare`] uses
+/// to pick a setting "best on validation".
+pub fn selection_score(run: &RunRecord, split: &str) -> Option<f64> {
+    run.selection().score_on(split, run.result_metrics().iter().map(|(key, value)| (key, *value)))
 }
 
 /// The runs' values of `key` (their results), in the runs' order, skipping runs without it.
@@ -124,11 +119,11 @@ pub fn seed_groups<'a>(runs: &[&'a RunRecord]) -> Vec<Vec<&'a RunRecord>> {
 }
 
 /// Of several seed groups, the one whose mean validation score
-/// ([`mean_accuracy_over_tasks`] on `val`) is highest; ties and groups without
+/// ([`selection_score`] on `val`) is highest; ties and groups without
 /// validation go to the earlier group.
 pub fn best_on_validation<'a, 'b>(groups: &'b [Vec<&'a RunRecord>]) -> Option<&'b Vec<&'a RunRecord>> {
     let score = |group: &Vec<&RunRecord>| {
-        let scores: Vec<f64> = group.iter().filter_map(|run| mean_accuracy_over_tasks(run, "val")).collect();
+        let scores: Vec<f64> = group.iter().filter_map(|run| selection_score(run, "val")).collect();
         if scores.is_empty() {
             f64::NEG_INFINITY
         } else {

@@ -39,7 +39,7 @@ pub mod tradeoff;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use mtl_store::{MetricKey, ParamValue, RunId, Store};
+use mtl_store::{ParamValue, RunId, Store};
 
 use crate::charts::{
     DeltaMHeatmapChart, DiagnosticChart, LearningCurvesChart, MetricByLambdaChart, ParetoChart, StrategyComparisonChart,
@@ -223,7 +223,7 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             charts.push(ChartLink { notes, ..link });
         }
         for task in aggregate::task_names(&runs) {
-            let test_accuracy = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+            let test_accuracy = aggregate::headline_key(&runs, &task, "test");
             let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
             let lambda_omitted = charts::omitted::lambda_chart(&by_lambda);
             if let (Some(reason), false) = (&lambda_omitted, by_lambda.lines.is_empty()) {

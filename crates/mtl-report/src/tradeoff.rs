@@ -4,6 +4,7 @@
 //! Every value is a run's test accuracy at its best validation epoch
 //! ([`selected_metric`]), as in `mtl compare`.
 
+use crate::aggregate::headline_key;
 use std::collections::{BTreeMap, BTreeSet};
 
 use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
@@ -54,10 +55,6 @@ pub struct ParetoData {
     pub single_task: Option<(f64, f64)>,
 }
 
-fn test_accuracy(task: &str) -> MetricKey {
-    MetricKey { task: task.into(), split: "test".into(), metric: "accuracy".into() }
-}
-
 fn text_param(run: &RunRecord, key: &str) -> Option<String> {
     match run.params.get(key) {
         Some(ParamValue::Text(s)) => Some(s.clone()),
@@ -75,7 +72,7 @@ fn has_equal_weights(run: &RunRecord) -> bool {
 /// per seed group (mean ± sample std of [`selected_metric`] over the group's runs that
 /// have both tasks), the front of those means, and the single-task baselines.
 pub fn pareto(runs: &[RunRecord], x_task: &str, y_task: &str) -> ParetoData {
-    let (x_key, y_key) = (test_accuracy(x_task), test_accuracy(y_task));
+    let (x_key, y_key) = (headline_key(runs, x_task, "test"), headline_key(runs, y_task, "test"));
     let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
     let mut points = Vec::new();
     for group in group_runs(runs) {

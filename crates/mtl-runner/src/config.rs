@@ -30,6 +30,7 @@ mod setting_sweep;
 mod shared_text;
 mod size;
 mod sweep;
+mod table;
 mod tasks;
 mod training;
 pub use changes::changed_keys;

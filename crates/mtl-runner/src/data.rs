@@ -7,13 +7,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use mtl_data::formats::images::{self, CifarLabels, Fit, ImageFolderOptions, Unreadable};
+use mtl_data::formats::table::{self, TableOptions, TableTarget};
 use mtl_data::formats::text::{self, Column, DelimitedOptions, JsonlOptions, LabelClasses};
 use mtl_data::prepare::{
-    carve_texts, encode_texts, image_task, shared_vocabulary, Amount, Carve, CarvedTexts, SplitPolicy, TextOptions,
+    carve_texts, encode_texts, image_task, shared_vocabulary, table_task, Amount, Carve, CarvedTexts, SplitPolicy,
+    TextOptions,
 };
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 use mtl_data::{DataError, TaskData};
 use serde_json::{json, Value};
+
+use crate::objective::ObjectiveSpec;
 
 mod multimnist;
 pub use multimnist::{ComposeSeed, Composition};
@@ -25,6 +29,8 @@ pub struct TaskSource {
     pub name: String,
     /// Its data.
     pub data: DataSource,
+    /// Its loss and selecting metric, where the file sets them.
+    pub objective: ObjectiveSpec,
 }
 
 /// Which digit of a MultiMNIST image a task predicts.
@@ -34,6 +40,8 @@ pub enum Digit {
     Left,
     /// The bottom-right digit.
     Right,
+    /// The sum of the two digits, 0–18, as a regression target.
+    Sum,
 }
 
 /// The validation and test files of a data set kept as one file per split (`None`: that
@@ -125,6 +133,17 @@ pub enum DataSource {
         /// How missing splits are carved.
         split: SplitPolicy,
     },
+    /// A table of feature columns and targets (CSV or TSV).
+    Table {
+        /// The training file (all rows when no other file is given).
+        path: PathBuf,
+        /// Its columns.
+        options: TableOptions,
+        /// The validation and test files, if given.
+        splits: SplitPaths,
+        /// How missing splits are carved.
+        split: SplitPolicy,
+    },
     /// Text files.
     Texts {
         /// File or folder (for `Lines`, the files are in the format).
@@ -185,11 +204,18 @@ fn add_label_range(settings: &mut Value, classes: LabelClasses) {
 }
 
 impl DataSource {
-    /// `image-classification` or `text-classification`.
+    /// The task kind its targets make: `image-classification`, `text-classification`,
+    /// `classification` (a table's class column), `regression` or `multi-label`.
     pub fn kind(&self) -> &'static str {
         match self {
+            DataSource::Images { format: ImageFormat::MultiMnist { digit: Digit::Sum, .. }, .. } => "regression",
             DataSource::SyntheticShapes { .. } | DataSource::Images { .. } => "image-classification",
             DataSource::SyntheticReviews { .. } | DataSource::Texts { .. } => "text-classification",
+            DataSource::Table { options, .. } => match options.target {
+                TableTarget::Class { .. } => "classification",
+                TableTarget::Values(_) => "regression",
+                TableTarget::Labels(_) => "multi-label",
+            },
         }
     }
 
@@ -228,6 +254,25 @@ impl DataSource {
                     }
                 };
                 json!({ "path": path, "source": format, "split": split_settings(split) })
+            }
+            DataSource::Table { path, options: o, splits, split } => {
+                let columns = |columns: &[Column]| Value::Array(columns.iter().map(column).collect());
+                let target = match &o.target {
+                    TableTarget::Class { column: c, classes } => {
+                        let mut target = json!({ "label_column": column(c) });
+                        add_label_range(&mut target, *classes);
+                        target
+                    }
+                    TableTarget::Values(c) => json!({ "targets": columns(c) }),
+                    TableTarget::Labels(c) => json!({ "labels": columns(c) }),
+                };
+                let mut source = json!({
+                    "format": "table", "delimiter": (o.delimiter as char).to_string(), "header": o.has_header,
+                    "quoting": o.quoting, "features": columns(&o.numeric), "categorical": columns(&o.categorical),
+                    "target": target,
+                });
+                splits.add_to(&mut source);
+                json!({ "path": path, "source": source, "split": split_settings(split) })
             }
             DataSource::Texts { path, format, split, options } => {
                 let format = match format {
@@ -305,6 +350,8 @@ pub struct TaskSet {
     /// Tasks that share inputs (and so batches), as index lists in plan order;
     /// every task is in exactly one group.
     pub input_groups: Vec<Vec<usize>>,
+    /// Each task's loss and selecting metric as the file sets them, in plan order.
+    pub objectives: Vec<ObjectiveSpec>,
     /// The MultiMNIST tasks whose images follow the trial seed (`compose_seed = "trial"`):
     /// `tasks` holds them composed with seed 0, [`TaskSet::for_seed`] composes a trial's.
     per_seed: multimnist::PerSeed,
@@ -313,7 +360,8 @@ pub struct TaskSet {
 impl TaskSet {
     /// Tasks read from elsewhere (e.g. generated for a benchmark), none following the trial seed.
     pub fn new(tasks: Vec<TaskData>, input_groups: Vec<Vec<usize>>) -> TaskSet {
-        TaskSet { tasks, input_groups, per_seed: Default::default() }
+        let objectives = vec![ObjectiveSpec::default(); tasks.len()];
+        TaskSet { tasks, input_groups, objectives, per_seed: Default::default() }
     }
 
     /// The tasks a trial of seed `seed` trains on: these, with the images of MultiMNIST
@@ -341,7 +389,8 @@ pub fn load_task_set(sources: &[TaskSource]) -> Result<TaskSet, DataError> {
             }
         }
     }
-    Ok(TaskSet { tasks, input_groups, per_seed: multimnist::PerSeed::new(sources)? })
+    let objectives = sources.iter().map(|s| s.objective.clone()).collect();
+    Ok(TaskSet { tasks, input_groups, objectives, per_seed: multimnist::PerSeed::new(sources)? })
 }
 
 /// The run artifact holding the experiment's one vocabulary (one token per line, id
@@ -380,6 +429,9 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                     multi_digits.insert(key.clone(), multimnist::load(path, split, composition)?);
                 }
                 multimnist::input_task(name, path, split, *digit, &multi_digits[&key])?
+            }
+            DataSource::Table { path, options, splits, split } => {
+                table_task(name, path, table::table(&splits.with_train(path), options)?, split)?
             }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {

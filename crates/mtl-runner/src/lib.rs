@@ -29,6 +29,7 @@ pub mod data;
 pub mod diagnostics;
 mod gradients;
 pub mod metrics;
+pub mod objective;
 pub mod optim;
 pub mod plan;
 pub mod provenance;

@@ -388,6 +388,19 @@ impl Trial {
     }
 }
 
+/// A task's settings in the trial key; `loss` and `select` only where the file sets them,
+/// so that earlier keys hold.
+fn task_settings(task: &TaskSource) -> serde_json::Value {
+    let mut settings = json!({ "name": task.name, "kind": task.data.kind(), "data": task.data.settings() });
+    if task.objective.loss != crate::objective::RegressionLoss::default() {
+        settings["loss"] = json!(task.objective.loss.name());
+    }
+    if let Some(select) = &task.objective.select {
+        settings["select"] = json!(select);
+    }
+    settings
+}
+
 /// A validated experiment: its tasks and every trial to run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -417,8 +430,7 @@ impl Plan {
     ) -> Plan {
         let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
         let all_static_weights = axes.static_weights.expand(&task_names);
-        let task_settings: Vec<Value> =
-            tasks.iter().map(|t| json!({ "name": t.name, "kind": t.data.kind(), "data": t.data.settings() })).collect();
+        let task_settings: Vec<Value> = tasks.iter().map(task_settings).collect();
         let vocabulary_tasks: Vec<String> =
             crate::data::vocabulary_tasks(&tasks).into_iter().map(String::from).collect();
         // Text tasks that share a vocabulary are tokenised differently from each alone: their

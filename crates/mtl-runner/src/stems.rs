@@ -1,8 +1,9 @@
 //! Whether a trial's tasks fit the stems its strategy shares, checked on the loaded data
 //! before any trial trains or the database is opened. Every strategy but `single-task`
 //! feeds all image tasks through one image stem and all text tasks through one text stem
-//! (mtl-model's `MultiTaskNet`), so the image tasks need one size and channel count, and
-//! the text tasks one vocabulary.
+//! and all table tasks through one feature stem (mtl-model's `MultiTaskNet`), so the image
+//! tasks need one size and channel count, the text tasks one vocabulary and the table
+//! tasks one feature width.
 //!
 //! ```
 //! use mtl_runner::{config, data, stems};
@@ -27,7 +28,7 @@ pub fn shared_stem_problem(trial: &Trial, sources: &[TaskSource], tasks: &[TaskD
     }
     let strategy = strategy.name();
     // The first task of each modality decides its stem's input, as the network does.
-    let mut first_of = [None::<usize>; 2];
+    let mut first_of = [None::<usize>; 3];
     for (idx, task) in tasks.iter().enumerate() {
         let slot = &mut first_of[task.modality() as usize];
         let Some(first) = *slot else {
@@ -82,6 +83,12 @@ pub fn shared_stem_problem(trial: &Trial, sources: &[TaskSource], tasks: &[TaskD
                     tasks[first].name, task.name
                 )
             }
+            (Inputs::Features { width, .. }, Inputs::Features { width: other, .. }) if width != other => format!(
+                "tasks {} ({width} features) and {} ({other}) cannot share one feature stem under strategy \
+                 {strategy}: give them the same feature columns (one-hot categories count), or leave sharing out: \
+                 sweep.strategy = [\"single-task\"]",
+                tasks[first].name, task.name
+            ),
             _ => continue,
         };
         return Some(problem);
@@ -106,7 +113,7 @@ mod tests {
         );
         let plan = parse_str(&file, "x.toml".as_ref()).expect("plan");
         let task = |name: &str, inputs: Inputs| {
-            let split = mtl_data::Split { inputs, labels: vec![] };
+            let split = mtl_data::Split::classified(inputs, vec![]);
             let (train, val, test) = (split.clone(), split.clone(), split);
             TaskData { name: name.into(), class_names: vec![], train, val, test, vocabulary: None }
         };

@@ -294,6 +294,11 @@ fn run_trial(
     }
     let sizes = ParamValue::Text(crate::data::split_sizes(&tasks.tasks));
     store.set_param(run, crate::data::SPLIT_SIZES_PARAM, &sizes)?;
+    // The best epoch's rule, where some task selects by another metric than accuracy.
+    let selection = crate::train::task_set_selection(tasks);
+    if !selection.is_default() {
+        store.set_param(run, mtl_store::Selection::PARAM, &ParamValue::Text(selection.to_param()))?;
+    }
     let mut observer = StoreObserver {
         store,
         run,

@@ -2,7 +2,7 @@
 //! loss, AdamW, and per-epoch evaluation of every task on val and test.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 
 use crate::optim::{clip_grad_norm, EarlyStopper, Optimizer, OptimizerSpec, Schedule};
 use mtl_data::augment::ImageAugmenter;
@@ -15,7 +15,7 @@ use crate::weighting::{Decision, Method, StepInput, Weighter};
 use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, Sharing, TaskSpec};
 use mtl_store::{DiagnosticPoint, MetricPoint};
 
-use crate::metrics::scores;
+use crate::objective::Objective;
 use crate::plan::{Plan, Trial};
 use crate::threads::ThreadChoice;
 
@@ -101,6 +101,7 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
                     InputSpec::Image { channels: *channels, height: *height, width: *width }
                 }
                 Inputs::Tokens { vocab_size, .. } => InputSpec::Text { vocab_size: *vocab_size },
+                Inputs::Features { width, .. } => InputSpec::Features { size: *width },
             };
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
@@ -155,11 +156,16 @@ fn batch_inputs(
             }
             Tensor::from_vec(data, (n, *seq_len), device)
         }
+        Inputs::Features { values, width } => {
+            let data: Vec<f32> = indices.iter().flat_map(|&i| &values[i * width..(i + 1) * width]).copied().collect();
+            Tensor::from_vec(data, (n, *width), device)
+        }
     }
 }
 
-fn batch_labels(split: &Split, indices: &[usize], device: &Device) -> candle_core::Result<Tensor> {
-    Tensor::from_vec(indices.iter().map(|&i| split.labels[i]).collect::<Vec<u32>>(), indices.len(), device)
+/// Each task's [`Objective`], its statistics from `task_set`'s training splits.
+fn objectives(task_set: &TaskSet) -> Vec<Objective> {
+    task_set.tasks.iter().zip(&task_set.objectives).map(|(task, spec)| Objective::new(task, spec)).collect()
 }
 
 /// Builds `trial`'s network and runs one example per input group through it, on this
@@ -248,7 +254,7 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
     };
     if let (Some(what), Some(task)) = (reads_validation, task_set.tasks.iter().find(|t| t.val.is_empty())) {
         return Some(format!(
-            "{what} reads the validation score (mean validation accuracy over tasks), but task {} has no \
+            "{what} reads the validation score (the mean over tasks of each task's selecting metric on validation), but task {} has no \
              validation split; give it one (val_size > 0; n_val for the synthetic sets)",
             task.name
         ));
@@ -349,6 +355,8 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TrainError::Unsupported(format!("augment: {e}")))?;
     let mut augment_rng = Rng::derive(trial.seed, "augment");
+    let objectives = objectives(task_set);
+    let selection = selection(tasks, &objectives);
     // Frozen parameters take no part in gradients, clipping or diagnostics.
     let vars: Vec<Var> = trainable.iter().map(|(_, var)| var.clone()).collect();
     let method = trial.weighting;
@@ -395,18 +403,19 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                     // The heads again, on a detached copy of the one shared representation.
                     let shared = Var::from_tensor(&representations[0].detach())?;
                     for &task_idx in group {
-                        let logits = net.head(task_idx, shared.as_tensor())?;
-                        let ys = batch_labels(&tasks[task_idx].train, &indices, &device)?;
-                        let grads = candle_nn::loss::cross_entropy(&logits, &ys)?.backward()?;
+                        let objective = &objectives[task_idx];
+                        let outputs = net.head(task_idx, shared.as_tensor())?;
+                        let ys = objective.batch_targets(&tasks[task_idx].train, &indices, &device)?;
+                        let grads = objective.loss(&outputs, &ys)?.backward()?;
                         let grad = grads.get(&shared).expect("the head reads the representation");
                         representation_gradients[task_idx] = grad.flatten_all()?.to_vec1::<f32>()?;
                     }
                 }
                 for (&task_idx, representation) in group.iter().zip(&representations) {
-                    let task = &tasks[task_idx];
-                    let logits = net.head(task_idx, representation)?;
-                    let ys = batch_labels(&task.train, &indices, &device)?;
-                    let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
+                    let (task, objective) = (&tasks[task_idx], &objectives[task_idx]);
+                    let outputs = net.head(task_idx, representation)?;
+                    let ys = objective.batch_targets(&task.train, &indices, &device)?;
+                    let loss = objective.loss(&outputs, &ys)?;
                     let value = loss.to_scalar::<f32>()?;
                     if !value.is_finite() {
                         let what = format!("task {}: training loss is {value}", task.name);
@@ -414,9 +423,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                     }
                     loss_sums[task_idx] += value as f64 * indices.len() as f64;
                     seen[task_idx] += indices.len();
-                    let predicted = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-                    correct[task_idx] +=
-                        predicted.iter().zip(&indices).filter(|(p, &i)| **p == task.train.labels[i]).count();
+                    if objective.counts_correct() {
+                        correct[task_idx] += objective.correct(&outputs, &task.train, &indices)?;
+                    }
                     loss_values[task_idx] = value as f64;
                     losses.push((task_idx, loss));
                 }
@@ -467,12 +476,15 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
         for (task_idx, task) in tasks.iter().enumerate() {
             let n = seen[task_idx].max(1) as f64;
             points.push(MetricPoint::new(&task.name, "train", "loss", loss_sums[task_idx] / n));
-            points.push(MetricPoint::new(&task.name, "train", "accuracy", correct[task_idx] as f64 / n));
+            if objectives[task_idx].counts_correct() {
+                points.push(MetricPoint::new(&task.name, "train", "accuracy", correct[task_idx] as f64 / n));
+            }
             for (split_name, split) in [("val", &task.val), ("test", &task.test)] {
                 // A split can be empty on purpose (val_size = 0): then it has no metrics.
                 if !split.is_empty() {
                     let augmenter = augmenters[task_idx].as_ref();
-                    points.extend(evaluate(&net, task_idx, task, split_name, split, augmenter, &device)?);
+                    let objective = &objectives[task_idx];
+                    points.extend(evaluate(&net, task_idx, task, objective, split_name, split, augmenter, &device)?);
                 }
             }
         }
@@ -482,7 +494,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             return Err(TrainError::Diverged { what, epoch, step: steps_per_epoch, global_step });
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
-        if let Some(score) = validation_score(&points) {
+        if let Some(score) = selection.score(points.iter().map(|p| (&p.key, p.value))) {
             // Reduce-on-plateau reads the score; the next epoch starts at the rate it gives.
             schedule.observe(epoch, score);
             if stopper.as_mut().is_some_and(|s: &mut EarlyStopper| s.observe(epoch, score).stop) {
@@ -494,33 +506,34 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     Ok(params)
 }
 
-/// Loss, accuracy and macro-F1 of task `task_idx` on one split.
+/// The loss and the kind's metrics of task `task_idx` on one split.
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     net: &MultiTaskNet,
     task_idx: usize,
     task: &TaskData,
+    objective: &Objective,
     split_name: &str,
     split: &Split,
     augmenter: Option<&ImageAugmenter>,
     device: &Device,
 ) -> candle_core::Result<Vec<MetricPoint>> {
     let mut loss_sum = 0f64;
-    let mut predictions = Vec::with_capacity(split.len());
+    let mut scorer = objective.scorer();
     let indices: Vec<usize> = (0..split.len()).collect();
     for chunk in indices.chunks(eval_batch(split)) {
         let transform = augmenter.map_or(Transform::None, Transform::Normalize);
-        let logits = net.forward(task_idx, &batch_inputs(split, chunk, device, transform)?)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &batch_labels(split, chunk, device)?)?;
+        let outputs = net.forward(task_idx, &batch_inputs(split, chunk, device, transform)?)?;
+        let loss = objective.loss(&outputs, &objective.batch_targets(split, chunk, device)?)?;
         loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-        predictions.extend(logits.argmax(D::Minus1)?.to_vec1::<u32>()?);
+        scorer.add(&outputs, split, chunk)?;
     }
-    let s = scores(&predictions, &split.labels, task.n_classes());
     let n = split.len().max(1) as f64;
-    Ok(vec![
-        MetricPoint::new(&task.name, split_name, "loss", loss_sum / n),
-        MetricPoint::new(&task.name, split_name, "accuracy", s.accuracy),
-        MetricPoint::new(&task.name, split_name, "macro_f1", s.macro_f1),
-    ])
+    let mut points = vec![MetricPoint::new(&task.name, split_name, "loss", loss_sum / n)];
+    points.extend(
+        scorer.metrics(split).into_iter().map(|(metric, v)| MetricPoint::new(&task.name, split_name, metric, v)),
+    );
+    Ok(points)
 }
 
 /// What one optimiser step needs.
@@ -552,13 +565,16 @@ impl Update<'_> {
     }
 }
 
-/// The score that picks a run's best epoch, early stopping and reduce-on-plateau: the
-/// mean over tasks of validation accuracy, as the store's best epoch is chosen
-/// (`mtl_store::RunRecord::best_epoch`); `None` without validation splits.
-fn validation_score(points: &[MetricPoint]) -> Option<f64> {
-    let accuracies: Vec<f64> =
-        points.iter().filter(|p| p.key.split == "val" && p.key.metric == "accuracy").map(|p| p.value).collect();
-    (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
+/// The rule that picks a run's best epoch, and that early stopping and reduce-on-plateau
+/// read: each task's selecting metric on validation ([`Objective::select`]), as the store
+/// picks the best epoch ([`mtl_store::Selection`]).
+pub fn selection(tasks: &[TaskData], objectives: &[Objective]) -> mtl_store::Selection {
+    mtl_store::Selection::new(tasks.iter().zip(objectives).map(|(t, o)| (t.name.clone(), o.select.clone())).collect())
+}
+
+/// The selection of `task_set`'s tasks (what `mtl run` records with each run).
+pub fn task_set_selection(task_set: &TaskSet) -> mtl_store::Selection {
+    selection(&task_set.tasks, &objectives(task_set))
 }
 
 /// Weighs the step's task losses with the method and takes one optimiser step.

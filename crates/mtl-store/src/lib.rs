@@ -40,6 +40,7 @@ mod result;
 mod revision;
 mod rows;
 mod schema;
+mod selection;
 mod types;
 mod views;
 mod writes;
@@ -58,6 +59,7 @@ pub use query::{QueryResult, QuerySummary, SqlValue};
 pub use result::override_result_epoch;
 pub use revision::LatestRevision;
 pub use schema::SCHEMA_VERSION;
+pub use selection::Selection;
 pub use types::{
     DiagnosticPoint, DiagnosticRow, ExperimentId, MetricKey, MetricPoint, MetricRow, NewRun, Owner, ParamValue,
     Provenance, Result, ResultEpoch, RunId, RunRecord, RunStatus, ShardRejected, StoreError,

@@ -5,7 +5,8 @@
 //! it through [`RunRecord::result_metrics`], so they all show the same number.
 //!
 //! - [`ResultEpoch::BestVal`] (the default): the epoch with the highest mean over the
-//!   tasks of validation accuracy, the first on ties ([`RunRecord::best_epoch`], chosen
+//!   tasks of each task's selecting metric on validation ([`crate::Selection`]: accuracy
+//!   for classification, R² for regression, mAP for multi-label), the first on ties ([`RunRecord::best_epoch`], chosen
 //!   once per run when it finishes). A run without validation accuracy, or one not
 //!   finished, falls back to its last epoch.
 //! - [`ResultEpoch::Last`]: the last epoch logged.
@@ -35,6 +36,14 @@ impl RunRecord {
             &self.best_metrics
         } else {
             &self.final_metrics
+        }
+    }
+
+    /// The run's best-epoch rule: its `select` param, else accuracy on every task.
+    pub fn selection(&self) -> crate::Selection {
+        match self.params.get(crate::Selection::PARAM) {
+            Some(crate::ParamValue::Text(text)) => crate::Selection::from_param(text),
+            _ => crate::Selection::default(),
         }
     }
 

@@ -312,7 +312,8 @@ pub struct RunRecord {
     pub final_epoch: Option<u32>,
     /// Metric values of the last logged epoch.
     pub final_metrics: BTreeMap<MetricKey, f64>,
-    /// The epoch with the highest mean validation accuracy over the tasks (the first
+    /// The epoch with the highest score by the run's [`crate::Selection`] (mean validation
+    /// accuracy over the tasks unless a task is of another kind; the first
     /// on ties), set when the run finishes; none for a run without validation accuracy.
     pub best_epoch: Option<u32>,
     /// Metric values of the best epoch.
@@ -394,7 +395,8 @@ impl std::fmt::Display for Owner {
 /// stored per experiment and overridable per command (`--epoch`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResultEpoch {
-    /// The best epoch on validation (mean accuracy over tasks); the last epoch without one.
+    /// The best epoch on validation (the mean over tasks of each task's selecting metric:
+    /// accuracy, R², mAP); the last epoch without one.
     #[default]
     BestVal,
     /// The last epoch logged.
@@ -425,7 +427,10 @@ impl ResultEpoch {
     /// How it reads in a sentence, e.g. under a table.
     pub fn describe(self) -> &'static str {
         match self {
-            ResultEpoch::BestVal => "each run at its best epoch on validation (mean accuracy over tasks)",
+            ResultEpoch::BestVal => {
+                "each run at its best epoch on validation (mean over tasks of each task's selecting metric: \
+                 accuracy for classification, R² for regression, mAP for multi-label)"
+            }
             ResultEpoch::Last => "each run at its last epoch",
         }
     }

@@ -9,7 +9,8 @@ use crate::claims::heartbeat;
 use crate::rows::{insert_blob, start_run};
 use crate::views::widen_runs_view;
 use crate::{
-    now, sqlite_err, DiagnosticPoint, ExperimentId, MetricPoint, NewRun, ParamValue, Result, RunId, RunStatus, Store,
+    now, sqlite_err, DiagnosticPoint, ExperimentId, MetricKey, MetricPoint, NewRun, ParamValue, Result, RunId,
+    RunStatus, Selection, Store,
 };
 
 impl Store {
@@ -142,12 +143,10 @@ impl Store {
         let err = |e| sqlite_err(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         heartbeat(&tx, &path, run, self.claimed.get(&run))?;
+        let best = best_epoch(&tx, run).map_err(err)?;
         tx.execute(
-            "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4, best_epoch = (SELECT epoch FROM metrics m
-                 WHERE m.run_id = ?1 AND m.split = 'val' AND m.metric = 'accuracy'
-                 GROUP BY epoch ORDER BY AVG(value) DESC, epoch LIMIT 1)
-             WHERE id = ?1",
-            params![run.0, status.as_str(), now(), error],
+            "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4, best_epoch = ?5 WHERE id = ?1",
+            params![run.0, status.as_str(), now(), error, best],
         )
         .map_err(err)?;
         widen_runs_view(&tx, run).map_err(err)?;
@@ -155,6 +154,35 @@ impl Store {
         self.claimed.remove(&run);
         Ok(())
     }
+}
+
+/// The run's best epoch by its [`Selection`] (the param, or accuracy on every task), from
+/// its validation points (epochs × tasks × metrics: bounded by the run's length).
+fn best_epoch(tx: &rusqlite::Transaction, run: RunId) -> rusqlite::Result<Option<u32>> {
+    let selection: Option<String> = tx
+        .query_row("SELECT text FROM params WHERE run_id = ?1 AND key = ?2", params![run.0, Selection::PARAM], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
+    let selection = selection.map_or_else(Selection::default, |text| Selection::from_param(&text));
+    let mut stmt = tx.prepare_cached(
+        "SELECT epoch, task, metric, value FROM metrics WHERE run_id = ?1 AND split = 'val' ORDER BY epoch, task, metric",
+    )?;
+    let rows = stmt.query_map(params![run.0], |r| {
+        let key = MetricKey { task: r.get(1)?, split: "val".into(), metric: r.get(2)? };
+        Ok((r.get::<_, u32>(0)?, key, r.get::<_, f64>(3)?))
+    })?;
+    let mut epochs: Vec<(u32, Vec<(MetricKey, f64)>)> = Vec::new();
+    for row in rows {
+        let (epoch, key, value) = row?;
+        match epochs.last_mut() {
+            Some((last, points)) if *last == epoch => points.push((key, value)),
+            _ => epochs.push((epoch, vec![(key, value)])),
+        }
+    }
+    Ok(selection
+        .best_epoch(epochs.iter().map(|(epoch, points)| (*epoch, points.iter().map(|(k, v)| (k, *v)).collect()))))
 }
 
 /// A test hook for the crash tests: when the environment variable `MTL_TEST_PAUSE_AT`

@@ -6,4 +6,5 @@
 
 pub mod images;
 pub mod npy;
+pub mod table;
 pub mod text;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mtl_store::{DiagnosticRow, MetricKey, RunId, RunRecord};
+use mtl_store::{DiagnosticRow, RunId, RunRecord};
 
 use super::{
     num_param, seed_stats, task_names, text_param, RunGroup, SeedStats, MULTI_TASK_STRATEGY_ORDER, SINGLE_TASK_STRATEGY,
@@ -117,7 +117,7 @@ pub fn compare_methods(runs: &[RunRecord], groups: &[RunGroup], diagnostics: &[D
             let summary = MethodSummary {
                 method: group.method.clone(),
                 lambda: group.lambda,
-                test_accuracy_by_task: test_accuracy_by_task(&group_runs, &tasks),
+                test_accuracy_by_task: test_accuracy_by_task(runs, &group_runs, &tasks),
                 seconds_per_step: seed_stats(&per_run_seconds_per_step),
                 relative_to_static: None,
                 final_weight_by_task: tasks.iter().map(|task| final_stats(&group_runs, "weight", task, "")).collect(),
@@ -154,10 +154,11 @@ pub fn compare_methods(runs: &[RunRecord], groups: &[RunGroup], diagnostics: &[D
     MethodComparison { tasks, task_pairs, methods }
 }
 
-/// Test accuracy of `runs` over seeds (each run's result), per task of `tasks`.
-fn test_accuracy_by_task(runs: &[&RunRecord], tasks: &[String]) -> Vec<Option<SeedStats>> {
+/// The headline test metric of `runs` over seeds (each run's result), per task of `tasks`
+/// (`all`: every run, whose selection names each task's headline metric).
+fn test_accuracy_by_task(all: &[RunRecord], runs: &[&RunRecord], tasks: &[String]) -> Vec<Option<SeedStats>> {
     let stats_of = |task: &String| {
-        let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+        let key = super::headline_key(all, task, "test");
         seed_stats(&runs.iter().filter_map(|run| run.result(&key)).collect::<Vec<_>>())
     };
     tasks.iter().map(stats_of).collect()

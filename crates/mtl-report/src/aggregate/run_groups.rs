@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mtl_store::{ParamValue, RunId, RunRecord, RunStatus};
+use mtl_store::{MetricKey, ParamValue, RunId, RunRecord, RunStatus};
 
 use super::{num_param, text_param, SINGLE_TASK_STRATEGY};
-use crate::groups::mean_accuracy_over_tasks;
+use crate::groups::selection_score;
 pub use crate::stats::{seed_stats, SeedStats};
 
 /// Finished runs that differ only in their seed.
@@ -108,7 +108,7 @@ pub fn displayed_groups(runs: &[RunRecord], groups: &[RunGroup], max: usize) -> 
             .runs
             .iter()
             .filter_map(|id| run_by_id.get(id))
-            .filter_map(|run| mean_accuracy_over_tasks(run, "val").or_else(|| mean_accuracy_over_tasks(run, "test")))
+            .filter_map(|run| selection_score(run, "val").or_else(|| selection_score(run, "test")))
             .collect();
         seed_stats(&per_run).map_or(f64::NEG_INFINITY, |s| s.mean)
     };
@@ -126,6 +126,15 @@ pub(super) fn group_index_by_run(groups: &[RunGroup]) -> BTreeMap<RunId, usize> 
         .enumerate()
         .flat_map(|(group_index, group)| group.runs.iter().map(move |run| (*run, group_index)))
         .collect()
+}
+
+/// The metric that stands for `task` on `split` in the report's headline tables and
+/// charts: the task's selecting metric ([`RunRecord::selection`]: accuracy for
+/// classification, R² for regression, mAP for multi-label, unless the file names another).
+pub fn headline_key(runs: &[RunRecord], task: &str, split: &str) -> MetricKey {
+    let with_task = runs.iter().find(|run| run.result_metrics().keys().any(|key| key.task == task));
+    let metric = with_task.map_or_else(|| "accuracy".to_owned(), |run| run.selection().metric_for(task).to_owned());
+    MetricKey { task: task.into(), split: split.into(), metric }
 }
 
 /// Task names that appear in any run's final metrics, sorted.

@@ -121,7 +121,7 @@ pub fn compare_strategies(runs: &[RunRecord]) -> StrategyComparison {
     let mut result = StrategyComparison { tasks: tasks.clone(), ..StrategyComparison::default() };
     for row in &comparison.rows {
         let index = |task: &String| {
-            let key = MetricKey { task: task.clone(), split: "test".into(), metric: "accuracy".into() };
+            let key = super::headline_key(runs, task, "test");
             comparison.columns.iter().position(|c| *c == key)
         };
         let strategy = row.values[0].as_ref().map_or("unknown".to_string(), ParamValue::to_string);

@@ -98,7 +98,10 @@ impl Workload {
             _ => OptimizerSpec { weight_decay: 0.0, ..OptimizerSpec::default_for(OptimizerKind::AdamW) },
         };
         let weighting = if self == Workload::W2 { Method::PcGrad } else { Method::Static };
-        let tasks = tasks.into_iter().map(|(name, data)| TaskSource { name: name.into(), data }).collect();
+        let tasks = tasks
+            .into_iter()
+            .map(|(name, data)| TaskSource { name: name.into(), data, objective: Default::default() })
+            .collect();
         let settings = TrainingSettings {
             epochs: 1,
             batch_size,
@@ -178,7 +181,7 @@ fn random_task_set(workload: Workload, n: usize) -> TaskSet {
     let mut rng_labels = Rng::derive(1, "bench");
     let mut split = |inputs: Inputs, classes: usize| {
         let n = inputs.len();
-        Split { inputs, labels: (0..n).map(|_| rng_labels.below(classes) as u32).collect() }
+        Split::classified(inputs, (0..n).map(|_| rng_labels.below(classes) as u32).collect())
     };
     let task = |name: &str, classes: usize, train: Split, held_out: Split| TaskData {
         name: name.into(),

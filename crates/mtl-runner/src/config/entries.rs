@@ -78,7 +78,45 @@ fn default_batch_size() -> usize {
 pub(super) struct TaskEntry {
     pub(super) name: String,
     pub(super) kind: Option<String>,
+    /// A regression task's loss: mse, l1 or huber.
+    pub(super) loss: Option<String>,
+    /// The validation metric that selects the best epoch, if not the kind's.
+    pub(super) select: Option<String>,
     pub(super) data: DataEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TableEntry {
+    /// One file, the splits carved from it; or `train` with `val` and `test` files.
+    pub(super) path: Option<PathBuf>,
+    pub(super) train: Option<PathBuf>,
+    pub(super) val: Option<PathBuf>,
+    pub(super) test: Option<PathBuf>,
+    pub(super) header: Option<bool>,
+    pub(super) delimiter: Option<String>,
+    pub(super) quoting: Option<bool>,
+    /// Numeric feature columns (standardised on train).
+    #[serde(default)]
+    pub(super) features: Vec<ColumnEntry>,
+    /// Categorical feature columns (one-hot over the training file's categories).
+    #[serde(default)]
+    pub(super) categorical: Vec<ColumnEntry>,
+    /// A class column (classification) …
+    pub(super) label_column: Option<ColumnEntry>,
+    pub(super) label_range: Option<Vec<i64>>,
+    /// … or real-valued target columns (regression) …
+    pub(super) targets: Option<OneOrSeveral<ColumnEntry>>,
+    /// … or one 0/1 column per label (multi-label).
+    pub(super) labels: Option<Vec<ColumnEntry>>,
+    pub(super) val_size: Option<SizeEntry>,
+    pub(super) test_size: Option<SizeEntry>,
+    pub(super) carve: Option<String>,
+    pub(super) n_train: Option<usize>,
+    pub(super) n_val: Option<usize>,
+    pub(super) n_test: Option<usize>,
+    #[serde(default)]
+    pub(super) seed: u64,
 }
 
 /// A split size: an integer count or a fraction.
@@ -268,6 +306,7 @@ pub(super) enum DataEntry {
     },
     Csv(DelimitedEntry),
     Tsv(DelimitedEntry),
+    Table(TableEntry),
     Jsonl {
         path: Option<PathBuf>,
         train: Option<PathBuf>,

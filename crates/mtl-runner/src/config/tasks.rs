@@ -83,8 +83,15 @@ impl Checker<'_> {
                 let digit = match digit.as_str() {
                     "left" => Digit::Left,
                     "right" => Digit::Right,
+                    "sum" => Digit::Sum,
                     other => {
-                        return self.fail(&at("digit"), format!("digit \"{other}\" must be \"left\" or \"right\""))
+                        return self.fail(
+                            &at("digit"),
+                            format!(
+                                "digit \"{other}\" must be \"left\" or \"right\" (classification) or \"sum\" \
+                                 (the two digits' sum, a regression target)"
+                            ),
+                        )
                     }
                 };
                 DataSource::Images {
@@ -248,6 +255,7 @@ impl Checker<'_> {
             }
             DataEntry::Csv(entry) => self.delimited(i, entry, b',', &resolve)?,
             DataEntry::Tsv(entry) => self.delimited(i, entry, b'\t', &resolve)?,
+            DataEntry::Table(entry) => self.table(i, entry, &resolve)?,
             DataEntry::Jsonl {
                 path,
                 train,
@@ -289,17 +297,18 @@ impl Checker<'_> {
                 self.fail(
                     &[Key("tasks"), Index(i), Key("kind")],
                     format!(
-                        "kind \"{kind}\" does not match the data format, which gives \"{}\" \
-                         (kinds: image-classification, text-classification)",
+                        "kind \"{kind}\" does not match the data, which gives \"{}\" (kinds: \
+                         image-classification, text-classification, classification, regression, multi-label)",
                         data.kind()
                     ),
                 )?;
             }
         }
-        Ok(TaskSource { name: task.name, data })
+        let objective = self.objective(i, data.kind(), task.loss, task.select)?;
+        Ok(TaskSource { name: task.name, data, objective })
     }
 
-    fn split(
+    pub(super) fn split(
         &self,
         i: usize,
         val: Option<SizeEntry>,
@@ -422,7 +431,7 @@ impl Checker<'_> {
 
     /// `path` (one file, the splits carved from it) or `train` with `val` and `test` files:
     /// the training file and the others. A split given as a file has no size to carve.
-    fn split_files(
+    pub(super) fn split_files(
         &self,
         i: usize,
         [path, train, val, test]: [Option<PathBuf>; 4],
@@ -477,7 +486,7 @@ impl Checker<'_> {
     }
 
     /// `label_range = [lo, hi]`: every integer of it a class; without it each distinct label is one.
-    fn label_classes(&self, i: usize, range: Option<Vec<i64>>) -> Result<LabelClasses, ConfigError> {
+    pub(super) fn label_classes(&self, i: usize, range: Option<Vec<i64>>) -> Result<LabelClasses, ConfigError> {
         let Some(range) = range else { return Ok(LabelClasses::Names) };
         match range[..] {
             [lo, hi] if lo < hi && hi.abs_diff(lo) < MAX_CLASSES as u64 => Ok(LabelClasses::Range(lo, hi)),

@@ -130,7 +130,7 @@ impl Checker<'_> {
                 }
             }
             ScheduleSpec::ReduceOnPlateau(d) => ScheduleSpec::ReduceOnPlateau(PlateauSpec {
-                // The validation score (mean accuracy over tasks) rises.
+                // The validation score (mean over tasks of each task's selecting metric) rises.
                 mode: Mode::Max,
                 factor: entry.factor.unwrap_or(d.factor),
                 patience: entry.patience.unwrap_or(d.patience),

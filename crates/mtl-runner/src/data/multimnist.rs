@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use mtl_data::formats::images::{self, multi_mnist_splits, MultiDigits, Resize};
 use mtl_data::prepare::{carve_images, image_task, SplitPolicy};
-use mtl_data::{DataError, LabeledImages, Sourced, TaskData};
+use mtl_data::{DataError, LabeledImages, Sourced, Targets, TaskData};
 use serde_json::{json, Value};
 
 use super::{DataSource, Digit, ImageFormat, TaskSet};
@@ -78,19 +78,33 @@ fn task(
 ) -> Result<TaskData, DataError> {
     let pick = |m: &MultiDigits| -> LabeledImages {
         let mut images = m.images.clone();
-        if digit == Digit::Right {
-            images.labels = m.right_labels.clone();
+        match digit {
+            Digit::Left => {}
+            Digit::Right => images.labels = m.right_labels.clone(),
+            // Carried as a class index through the carving, a value after it.
+            Digit::Sum => images.labels.iter_mut().zip(&m.right_labels).for_each(|(left, right)| *left += right),
         }
         images
     };
+    let class_names = match digit {
+        Digit::Sum => vec!["sum".to_owned()],
+        _ => composed.class_names.clone(),
+    };
     let sourced = Sourced {
-        class_names: composed.class_names.clone(),
+        class_names,
         train: pick(&composed.train),
         val: composed.val.as_ref().map(pick),
         test: composed.test.as_ref().map(pick),
         report: composed.report.clone(),
     };
-    image_task(name, path, sourced, split)
+    let mut task = image_task(name, path, sourced, split)?;
+    if digit == Digit::Sum {
+        for split in [&mut task.train, &mut task.val, &mut task.test] {
+            let values = split.labels().iter().map(|&sum| sum as f32).collect();
+            split.targets = Targets::Values { values, width: 1 };
+        }
+    }
+    Ok(task)
 }
 
 /// The task `name` predicting `digit` of `input`'s images.
@@ -166,7 +180,8 @@ impl PerSeed {
         let tasks = (set.tasks.iter().enumerate())
             .map(|(index, data)| recomposed.remove(&index).unwrap_or_else(|| data.clone()))
             .collect();
-        Ok(TaskSet { tasks, input_groups: set.input_groups.clone(), per_seed: PerSeed::default() })
+        let (input_groups, objectives) = (set.input_groups.clone(), set.objectives.clone());
+        Ok(TaskSet { tasks, input_groups, objectives, per_seed: PerSeed::default() })
     }
 }
 
@@ -210,7 +225,7 @@ mod tests {
     /// Per split (train, val, test): the digits its images use, left and right.
     fn digits_by_split(set: &TaskSet) -> [BTreeSet<u32>; 3] {
         let [left, right] = [&set.tasks[0], &set.tasks[1]];
-        let used = |l: &mtl_data::Split, r: &mtl_data::Split| l.labels.iter().chain(&r.labels).copied().collect();
+        let used = |l: &mtl_data::Split, r: &mtl_data::Split| l.labels().iter().chain(r.labels()).copied().collect();
         [used(&left.train, &right.train), used(&left.val, &right.val), used(&left.test, &right.test)]
     }
 
@@ -228,7 +243,7 @@ mod tests {
             assert_eq!(set.tasks[0].test.len(), 40);
             assert_eq!(set.tasks[0].val.len(), 20);
             // Every split's left digits are its own digits, each once.
-            let left: BTreeSet<u32> = set.tasks[0].test.labels.iter().copied().collect();
+            let left: BTreeSet<u32> = set.tasks[0].test.labels().iter().copied().collect();
             assert_eq!(left.len(), 40);
             assert!(test.is_superset(&left));
         }
@@ -237,7 +252,7 @@ mod tests {
     #[test]
     fn pairs_follow_the_trial_seed_when_asked_and_the_data_seed_otherwise() {
         let dir = numbered_digits(200);
-        let right = |set: &TaskSet| set.tasks[1].train.labels.clone();
+        let right = |set: &TaskSet| set.tasks[1].train.labels().to_vec();
 
         let fixed = task_set(dir.path(), "seed = 3");
         assert!(matches!(fixed.for_seed(1).unwrap(), std::borrow::Cow::Borrowed(_)), "one composition for all");
@@ -249,7 +264,7 @@ mod tests {
         assert_eq!(right(&one), right(&per_trial.for_seed(1).unwrap()), "the same seed, the same images");
         assert_eq!(one.tasks[1].train.inputs, per_trial.for_seed(1).unwrap().tasks[1].train.inputs);
         // The digits of each split are the data seed's whatever the trial seed.
-        assert_eq!(one.tasks[0].train.labels, two.tasks[0].train.labels);
+        assert_eq!(one.tasks[0].train.labels(), two.tasks[0].train.labels());
         assert_eq!(digits_by_split(&one)[2].iter().min(), digits_by_split(&two)[2].iter().min());
         let [train, val, test] = digits_by_split(&two);
         assert!(train.is_disjoint(&val) && train.is_disjoint(&test) && val.is_disjoint(&test));

@@ -23,7 +23,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
 }
 
 /// [`decode`] without copying valid UTF-8.
-pub(super) fn decode_owned(bytes: Vec<u8>) -> Decoded {
+pub(crate) fn decode_owned(bytes: Vec<u8>) -> Decoded {
     match String::from_utf8(bytes) {
         Ok(mut text) => {
             if text.starts_with('\u{FEFF}') {

@@ -120,7 +120,11 @@ fn rows(path: &Path, options: &DelimitedOptions) -> Result<Rows, DataError> {
     Ok(Rows { texts, labels: raw_labels, windows_1252: decoded.windows_1252, replacements: decoded.replacements })
 }
 
-fn column_index(path: &Path, column: &Column, header: Option<&csv::StringRecord>) -> Result<usize, DataError> {
+pub(crate) fn column_index(
+    path: &Path,
+    column: &Column,
+    header: Option<&csv::StringRecord>,
+) -> Result<usize, DataError> {
     let name = match column {
         Column::Index(index) => return Ok(*index),
         Column::Name(name) => name,

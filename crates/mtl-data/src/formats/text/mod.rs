@@ -11,8 +11,8 @@
 //! ```
 
 mod aclimdb;
-mod decode;
-mod delimited;
+pub(crate) mod decode;
+pub(crate) mod delimited;
 mod jsonl;
 mod lines;
 mod prefixed;
@@ -106,7 +106,7 @@ fn read_splits(
 /// Class names and each file's label indices, from the raw labels `(text, line)` of
 /// `files` together, as `classes` says; names have their control characters escaped
 /// ([`crate::files::escape_control`]). Errors name the file and line.
-fn classes_of(
+pub(crate) fn classes_of(
     files: &[(&Path, &[(String, u64)])],
     classes: LabelClasses,
 ) -> Result<(Vec<String>, Vec<Vec<u32>>), DataError> {

@@ -1,0 +1,324 @@
+//! Tables: CSV or TSV rows of numeric and categorical feature columns with a class
+//! column, one or several regression target columns, or one 0/1 column per label.
+//!
+//! Numeric columns are read as written (standardised on the training split by
+//! [`crate::prepare::table_task`]); a categorical column becomes one 0/1 value per
+//! category of the training file (a category only val or test has is all zeros).
+//! Every bad cell is an error naming the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::text::decode::decode_owned;
+use super::text::delimited::column_index;
+use super::text::{classes_of, Column, LabelClasses, SplitFiles};
+use crate::{files, DataError, LoadReport, Sourced, TableRows, Targets};
+
+/// At most this many values per row (numeric columns plus every category): more is a
+/// wrong column (an id, a free-text field).
+pub const MAX_WIDTH: usize = 100_000;
+
+/// What a table's rows are labelled with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableTarget {
+    /// One class column (classification).
+    Class {
+        /// The column.
+        column: Column,
+        /// How its values become classes.
+        classes: LabelClasses,
+    },
+    /// Real-valued columns (regression), every cell a finite number.
+    Values(Vec<Column>),
+    /// One column per label (multi-label): 1 present; 0 or −1 (CelebA's) absent.
+    Labels(Vec<Column>),
+}
+
+/// How to read a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableOptions {
+    /// The field separator.
+    pub delimiter: u8,
+    /// The first row names the columns.
+    pub has_header: bool,
+    /// Whether double quotes enclose fields.
+    pub quoting: bool,
+    /// Numeric feature columns.
+    pub numeric: Vec<Column>,
+    /// Categorical feature columns (one-hot).
+    pub categorical: Vec<Column>,
+    /// The targets.
+    pub target: TableTarget,
+}
+
+/// One file's cells: numeric features, category names, raw target cells, each with its line.
+struct RawTable {
+    numeric: Vec<f32>,
+    categories: Vec<Vec<String>>,
+    targets: Vec<String>,
+    lines: Vec<u64>,
+    target_names: Vec<String>,
+}
+
+/// Reads a table kept as one file or one file per split; the classes (for a class column)
+/// are those of all files together, the categories those of the training file.
+pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<TableRows>, DataError> {
+    if options.numeric.is_empty() && options.categorical.is_empty() {
+        return Err(DataError::invalid(&files.train, "no feature columns given (numeric or categorical)"));
+    }
+    let train = raw(&files.train, options)?;
+    let val = files.val.as_deref().map(|p| raw(p, options).map(|t| (p, t))).transpose()?;
+    let test = files.test.as_deref().map(|p| raw(p, options).map(|t| (p, t))).transpose()?;
+    // Categories of the training file, sorted, per categorical column.
+    let categories: Vec<Vec<String>> = (0..options.categorical.len())
+        .map(|c| {
+            let mut names: Vec<String> = train.categories.iter().map(|row| row[c].clone()).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        })
+        .collect();
+    let width = options.numeric.len() + categories.iter().map(Vec::len).sum::<usize>();
+    if width > MAX_WIDTH {
+        let message = format!(
+            "{width} values per row after one-hot encoding (at most {MAX_WIDTH}): is a categorical column an id?"
+        );
+        return Err(DataError::invalid(&files.train, message));
+    }
+    let mut splits = vec![(files.train.as_path(), train)];
+    splits.extend(val);
+    splits.extend(test);
+    let (class_names, mut targets) = targets(&splits, &options.target)?;
+    let mut rows = splits.into_iter().map(|(_, t)| {
+        let mut features = Vec::with_capacity(t.lines.len() * width);
+        let n_numeric = options.numeric.len();
+        for (r, row_categories) in t.categories.iter().enumerate() {
+            features.extend_from_slice(&t.numeric[r * n_numeric..(r + 1) * n_numeric]);
+            for (names, name) in categories.iter().zip(row_categories) {
+                features.extend(names.iter().map(|n| f32::from(u8::from(n == name))));
+            }
+        }
+        TableRows { features, width, numeric: n_numeric, targets: targets.remove(0) }
+    });
+    let train = rows.next().expect("the training file");
+    let (val, test) = (files.val.as_ref().and_then(|_| rows.next()), files.test.as_ref().and_then(|_| rows.next()));
+    let report = LoadReport {
+        files_read: 1 + usize::from(val.is_some()) + usize::from(test.is_some()),
+        ..LoadReport::default()
+    };
+    Ok(Sourced { class_names, train, val, test, report })
+}
+
+/// The output names and each file's targets.
+fn targets(files: &[(&Path, RawTable)], target: &TableTarget) -> Result<(Vec<String>, Vec<Targets>), DataError> {
+    match target {
+        TableTarget::Class { classes, .. } => {
+            let raw: Vec<Vec<(String, u64)>> =
+                files.iter().map(|(_, t)| t.targets.iter().cloned().zip(t.lines.iter().copied()).collect()).collect();
+            let labelled: Vec<(&Path, &[(String, u64)])> =
+                files.iter().zip(&raw).map(|((path, _), raw)| (*path, raw.as_slice())).collect();
+            let (names, labels) = classes_of(&labelled, *classes)?;
+            Ok((names, labels.into_iter().map(Targets::Classes).collect()))
+        }
+        TableTarget::Values(_) | TableTarget::Labels(_) => {
+            let names = files[0].1.target_names.clone();
+            let width = names.len();
+            let parsed = files
+                .iter()
+                .map(|(path, t)| {
+                    let cell = |i: usize| (&t.targets[i], t.lines[i / width], &names[i % width]);
+                    match target {
+                        TableTarget::Values(_) => (0..t.targets.len())
+                            .map(|i| {
+                                let (text, line, column) = cell(i);
+                                match text.parse::<f32>() {
+                                    Ok(v) if v.is_finite() => Ok(v),
+                                    _ => Err(DataError::invalid(
+                                        path,
+                                        format!("line {line}: target {column}: {text:?} is not a finite number"),
+                                    )),
+                                }
+                            })
+                            .collect::<Result<Vec<f32>, _>>()
+                            .map(|values| Targets::Values { values, width }),
+                        _ => (0..t.targets.len())
+                            .map(|i| {
+                                let (text, line, column) = cell(i);
+                                match text.as_str() {
+                                    "1" => Ok(1u8),
+                                    "0" | "-1" => Ok(0u8),
+                                    _ => Err(DataError::invalid(
+                                        path,
+                                        format!("line {line}: label {column}: {text:?} must be 1 (present), or 0 or -1 (absent)"),
+                                    )),
+                                }
+                            })
+                            .collect::<Result<Vec<u8>, _>>()
+                            .map(|labels| Targets::Binary { labels, width }),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((names, parsed))
+        }
+    }
+}
+
+fn raw(path: &Path, options: &TableOptions) -> Result<RawTable, DataError> {
+    let decoded = decode_owned(files::read_text(path)?);
+    if decoded.text.trim().is_empty() {
+        return Err(DataError::invalid(path, "empty file"));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(options.delimiter)
+        .quoting(options.quoting)
+        .has_headers(options.has_header)
+        .flexible(true)
+        .from_reader(decoded.text.as_bytes());
+    let csv_error = |e: csv::Error| DataError::invalid(path, format!("malformed delimited file: {e}"));
+    let header = if options.has_header { Some(reader.headers().map_err(csv_error)?.clone()) } else { None };
+    let indices = |columns: &[Column]| -> Result<Vec<usize>, DataError> {
+        columns.iter().map(|c| column_index(path, c, header.as_ref())).collect()
+    };
+    let (numeric, categorical) = (indices(&options.numeric)?, indices(&options.categorical)?);
+    let target_columns = match &options.target {
+        TableTarget::Class { column, .. } => vec![column.clone()],
+        TableTarget::Values(columns) | TableTarget::Labels(columns) => columns.clone(),
+    };
+    if target_columns.is_empty() {
+        return Err(DataError::invalid(path, "no target columns given"));
+    }
+    let targets = indices(&target_columns)?;
+    let mut used: BTreeMap<usize, &Column> = BTreeMap::new();
+    for (index, column) in (numeric.iter().zip(&options.numeric))
+        .chain(categorical.iter().zip(&options.categorical))
+        .chain(targets.iter().zip(&target_columns))
+    {
+        if let Some(earlier) = used.insert(*index, column) {
+            return Err(DataError::invalid(path, format!("{column} is used twice (also as {earlier})")));
+        }
+    }
+    let target_names = target_columns
+        .iter()
+        .map(|c| match c {
+            Column::Name(name) => name.clone(),
+            Column::Index(i) => format!("column{i}"),
+        })
+        .collect();
+    let mut table =
+        RawTable { numeric: Vec::new(), categories: Vec::new(), targets: Vec::new(), lines: Vec::new(), target_names };
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        let line = record.position().map_or(0, |p| p.line());
+        files::check_line(path, line, record.as_slice().len(), "record")?;
+        let field = |index: usize, column: &Column| {
+            record.get(index).map(str::trim).ok_or_else(|| {
+                DataError::invalid(path, format!("line {line}: row has {} fields, no {column}", record.len()))
+            })
+        };
+        for (&index, column) in numeric.iter().zip(&options.numeric) {
+            let text = field(index, column)?;
+            match text.parse::<f32>() {
+                Ok(v) if v.is_finite() => table.numeric.push(v),
+                _ => {
+                    let message = format!(
+                        "line {line}: {column}: {text:?} is not a finite number (a column of names is categorical)"
+                    );
+                    return Err(DataError::invalid(path, message));
+                }
+            }
+        }
+        let row: Vec<String> = categorical
+            .iter()
+            .zip(&options.categorical)
+            .map(|(&index, column)| field(index, column).map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        table.categories.push(row);
+        for (&index, column) in targets.iter().zip(&target_columns) {
+            table.targets.push(field(index, column)?.to_owned());
+        }
+        table.lines.push(line);
+    }
+    if table.lines.is_empty() {
+        return Err(DataError::invalid(path, "no rows"));
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn names(columns: &[&str]) -> Vec<Column> {
+        columns.iter().map(|c| Column::Name((*c).into())).collect()
+    }
+
+    fn options(target: TableTarget) -> TableOptions {
+        TableOptions {
+            delimiter: b',',
+            has_header: true,
+            quoting: true,
+            numeric: names(&["age", "hours"]),
+            categorical: names(&["job"]),
+            target,
+        }
+    }
+
+    #[test]
+    fn numeric_then_one_hot_with_training_categories() {
+        let dir = tempfile::tempdir().expect("dir");
+        let train = write(dir.path(), "train.csv", "age,job,hours,y\n30,clerk,40,1.5\n50,admin,20,-2\n41,clerk,35,0\n");
+        let test = write(dir.path(), "test.csv", "age,job,hours,y\n22,pilot,10,3\n");
+        let files = SplitFiles { train, val: None, test: Some(test) };
+        let read = table(&files, &options(TableTarget::Values(names(&["y"])))).expect("reads");
+        assert_eq!((read.train.width, read.train.numeric), (4, 2));
+        // categories sorted: admin, clerk; a test-only category is all zeros.
+        assert_eq!(read.train.features, [30., 40., 0., 1., 50., 20., 1., 0., 41., 35., 0., 1.]);
+        assert_eq!(read.test.as_ref().expect("test").features, [22., 10., 0., 0.]);
+        assert_eq!(read.train.targets, Targets::Values { values: vec![1.5, -2.0, 0.0], width: 1 });
+        assert_eq!(read.class_names, ["y"]);
+    }
+
+    #[test]
+    fn label_columns_and_a_class_column() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = write(dir.path(), "t.csv", "age,job,hours,smiling,young,income\n1,a,2,1,-1,>50K\n3,b,4,0,1,<=50K\n");
+        let files = SplitFiles::one(&path);
+        let read = table(&files, &options(TableTarget::Labels(names(&["smiling", "young"])))).expect("reads");
+        assert_eq!(read.train.targets, Targets::Binary { labels: vec![1, 0, 0, 1], width: 2 });
+        let class = TableTarget::Class { column: Column::Name("income".into()), classes: LabelClasses::Names };
+        let read = table(&files, &options(class)).expect("reads");
+        assert_eq!(read.class_names, ["<=50K", ">50K"]);
+        assert_eq!(read.train.targets, Targets::Classes(vec![1, 0]));
+    }
+
+    #[test]
+    fn bad_cells_name_the_file_line_and_column() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cases = [
+            ("age,job,hours,y\n30,a,40,1\n?,b,2,3\n", "line 3: column 'age': \"?\" is not a finite number"),
+            ("age,job,hours,y\n30,a,40,nan\n", "line 2: target y: \"nan\" is not a finite number"),
+            ("age,job,hours,y\n30,a,40\n", "line 2: row has 3 fields, no column 'y'"),
+            ("age,job,hours\n30,a,40\n", "no column 'y' in the header"),
+        ];
+        for (text, expected) in cases {
+            let path = write(dir.path(), "bad.csv", text);
+            let error = table(&SplitFiles::one(&path), &options(TableTarget::Values(names(&["y"])))).unwrap_err();
+            assert!(error.to_string().contains(expected), "{error} lacks {expected}");
+            assert!(error.to_string().contains("bad.csv"), "{error}");
+        }
+        let path = write(dir.path(), "ml.csv", "age,job,hours,s\n1,a,2,yes\n");
+        let error = table(&SplitFiles::one(&path), &options(TableTarget::Labels(names(&["s"])))).unwrap_err();
+        assert!(error.to_string().contains("line 2: label s: \"yes\" must be 1"), "{error}");
+        let mut twice = options(TableTarget::Values(names(&["age"])));
+        twice.categorical.clear();
+        let path = write(dir.path(), "twice.csv", "age,job,hours\n1,a,2\n");
+        let error = table(&SplitFiles::one(&path), &twice).unwrap_err();
+        assert!(error.to_string().contains("column 'age' is used twice"), "{error}");
+    }
+}

@@ -1,0 +1,139 @@
+//! `format = "table"` and a task's `loss` and `select`: the experiment-file side of the
+//! task kinds beyond classification.
+
+use std::path::{Path, PathBuf};
+
+use mtl_data::formats::table::{TableOptions, TableTarget};
+use mtl_data::formats::text::{parse_delimiter, Column};
+
+use super::entries::{ColumnEntry, TableEntry};
+use super::{Checker, ConfigError, Index, Key};
+use crate::data::DataSource;
+use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
+
+/// At most this many columns of one kind: more is a wrong list.
+const MAX_COLUMNS: usize = 10_000;
+
+impl Checker<'_> {
+    pub(super) fn table(
+        &self,
+        i: usize,
+        entry: TableEntry,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<DataSource, ConfigError> {
+        let at = |key: &'static str| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let has_header = entry.header.unwrap_or(true);
+        let columns = |entries: Vec<ColumnEntry>, key: &'static str| -> Result<Vec<Column>, ConfigError> {
+            if entries.len() > MAX_COLUMNS {
+                return self.fail(&at(key), format!("{} columns (at most {MAX_COLUMNS})", entries.len()));
+            }
+            entries
+                .into_iter()
+                .map(|c| match c {
+                    ColumnEntry::Index(index) => Ok(Column::Index(index)),
+                    ColumnEntry::Name(_) if !has_header => {
+                        self.fail(&at(key), "a column name needs header = true; give a 0-based column index instead")
+                    }
+                    ColumnEntry::Name(name) => Ok(Column::Name(name)),
+                })
+                .collect()
+        };
+        let delimiter = match entry.delimiter.as_deref().map(parse_delimiter) {
+            None => b',',
+            Some(Ok(given)) => given,
+            Some(Err(message)) => return self.fail(&at("delimiter"), message),
+        };
+        let (numeric, categorical) = (columns(entry.features, "features")?, columns(entry.categorical, "categorical")?);
+        if numeric.is_empty() && categorical.is_empty() {
+            return self.fail(
+                &[Key("tasks"), Index(i), Key("data")],
+                "a table needs feature columns: features = [\"…\"] (numeric) and/or categorical = [\"…\"] (one-hot)",
+            );
+        }
+        let given = [entry.label_column.is_some(), entry.targets.is_some(), entry.labels.is_some()];
+        if given.iter().filter(|&&g| g).count() != 1 {
+            return self.fail(
+                &[Key("tasks"), Index(i), Key("data")],
+                "give exactly one of label_column = \"…\" (classification), targets = [\"…\"] (regression) or \
+                 labels = [\"…\", …] (multi-label: one 0/1 column per label)",
+            );
+        }
+        if entry.label_range.is_some() && entry.label_column.is_none() {
+            return self.fail(&at("label_range"), "label_range goes with label_column");
+        }
+        let target = match (entry.label_column, entry.targets, entry.labels) {
+            (Some(column), ..) => TableTarget::Class {
+                column: columns(vec![column], "label_column")?.remove(0),
+                classes: self.label_classes(i, entry.label_range)?,
+            },
+            (_, Some(targets), _) => TableTarget::Values(columns(targets.into_vec(), "targets")?),
+            (.., Some(labels)) => TableTarget::Labels(columns(labels, "labels")?),
+            _ => unreachable!("exactly one is given"),
+        };
+        if let TableTarget::Values(c) | TableTarget::Labels(c) = &target {
+            if c.is_empty() {
+                let key = if matches!(target, TableTarget::Values(_)) { "targets" } else { "labels" };
+                return self.fail(&at(key), "give at least one column");
+            }
+        }
+        let options = TableOptions {
+            delimiter,
+            has_header,
+            quoting: entry.quoting.unwrap_or(true),
+            numeric,
+            categorical,
+            target,
+        };
+        let files = [entry.path, entry.train, entry.val, entry.test];
+        let (path, splits) = self.split_files(i, files, [&entry.val_size, &entry.test_size], resolve)?;
+        let split = self.split(
+            i,
+            entry.val_size,
+            entry.test_size,
+            entry.carve,
+            entry.seed,
+            [entry.n_train, entry.n_val, entry.n_test],
+        )?;
+        Ok(DataSource::Table { path, options, splits, split })
+    }
+
+    /// A task's `loss` and `select`, checked against its kind.
+    pub(super) fn objective(
+        &self,
+        i: usize,
+        kind: &str,
+        loss: Option<String>,
+        select: Option<String>,
+    ) -> Result<ObjectiveSpec, ConfigError> {
+        let at = |key: &'static str| [Key("tasks"), Index(i), Key(key)];
+        let loss =
+            match loss.as_deref() {
+                None => RegressionLoss::default(),
+                Some(name) if kind != "regression" => return self.fail(
+                    &at("loss"),
+                    format!(
+                        "loss \"{name}\" is for regression tasks; this task is {kind} (its loss is fixed by its kind)"
+                    ),
+                ),
+                Some(name) => match RegressionLoss::from_name(name) {
+                    Some(loss) => loss,
+                    None => {
+                        let names = RegressionLoss::NAMES.join(", ");
+                        return self.fail(&at("loss"), format!("loss \"{name}\" must be one of {names}"));
+                    }
+                },
+            };
+        let names = metric_names(kind);
+        if let Some(metric) = select.as_deref().filter(|m| !names.contains(m)) {
+            return self.fail(
+                &at("select"),
+                format!(
+                    "select \"{metric}\" cannot pick the best epoch of a {kind} task: give one of its higher-is-better \
+                     validation metrics, {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        Ok(ObjectiveSpec { loss, select })
+    }
+}

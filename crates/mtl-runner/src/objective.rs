@@ -1,0 +1,363 @@
+//! What a task's kind decides: the targets a batch carries, the loss, the metrics of
+//! a split and the validation metric that selects the best epoch.
+//!
+//! | kind | loss | metrics (direction) | selects the best epoch |
+//! |---|---|---|---|
+//! | classification | cross-entropy | accuracy, macro-F1 (higher) | accuracy |
+//! | regression | MSE, L1 or Huber (δ = 1) on targets standardised on the training split | MAE, RMSE (lower), R² (higher), in the data's units | R² |
+//! | multi-label | binary cross-entropy with logits, mean over labels | mAP, micro-/macro-F1, subset accuracy (higher) | mAP |
+//!
+//! The selecting metric is higher-is-better and unitless for every kind, so that the mean
+//! over tasks that picks a run's best epoch ([`mtl_store::Selection`]) weighs each task alike;
+//! the experiment file may name another of the kind's higher-is-better metrics
+//! (`select = "macro_f1"`). It is also the task's headline metric in `ls`, `compare`'s
+//! first columns and the report's charts, whose Pareto fronts take higher as better.
+
+use candle_core::{DType, Device, Tensor, D};
+use mtl_data::{Split, Targets, TaskData};
+
+use crate::metrics::multi_label::multi_label_scores;
+use crate::metrics::regression::RegressionAccumulator;
+use crate::metrics::scores;
+
+/// The loss of a regression task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RegressionLoss {
+    /// Mean squared error (the default).
+    #[default]
+    Mse,
+    /// Mean absolute error.
+    L1,
+    /// Huber with δ = 1: quadratic within 1 standard deviation, linear beyond.
+    Huber,
+}
+
+impl RegressionLoss {
+    /// Every loss, by name.
+    pub const NAMES: [&'static str; 3] = ["mse", "l1", "huber"];
+
+    /// The name experiment files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegressionLoss::Mse => "mse",
+            RegressionLoss::L1 => "l1",
+            RegressionLoss::Huber => "huber",
+        }
+    }
+
+    /// Parses [`RegressionLoss::name`].
+    pub fn from_name(name: &str) -> Option<RegressionLoss> {
+        [RegressionLoss::Mse, RegressionLoss::L1, RegressionLoss::Huber].into_iter().find(|l| l.name() == name)
+    }
+}
+
+/// A task's training choices from the experiment file (defaults: MSE, the kind's metric).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectiveSpec {
+    /// The regression loss (regression tasks only).
+    pub loss: RegressionLoss,
+    /// The validation metric that selects the best epoch, if not the kind's.
+    pub select: Option<String>,
+}
+
+/// The higher-is-better validation metrics of each kind: those `select` may name.
+pub fn metric_names(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "regression" => &["r2"],
+        "multi-label" => &["map", "micro_f1", "macro_f1", "subset_accuracy"],
+        _ => &["accuracy", "macro_f1"],
+    }
+}
+
+/// The metric that selects the best epoch for a task of `kind` unless the file names one.
+pub fn default_selection(kind: &str) -> &'static str {
+    match kind {
+        "regression" => "r2",
+        "multi-label" => "map",
+        _ => "accuracy",
+    }
+}
+
+/// How one task is trained and scored.
+#[derive(Clone, Debug)]
+pub struct Objective {
+    kind: Kind,
+    /// The validation metric that selects the best epoch.
+    pub select: String,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Classification {
+        n_classes: usize,
+    },
+    /// Targets standardised as `(y − mean) / scale`, per target, with the training split's statistics.
+    Regression {
+        loss: RegressionLoss,
+        mean: Vec<f64>,
+        scale: Vec<f64>,
+    },
+    MultiLabel {
+        width: usize,
+    },
+}
+
+impl Objective {
+    /// The objective of `task` (statistics from its training split) under `spec`.
+    pub fn new(task: &TaskData, spec: &ObjectiveSpec) -> Objective {
+        let kind = match &task.train.targets {
+            Targets::Classes(_) => Kind::Classification { n_classes: task.n_classes() },
+            Targets::Values { values, width } => {
+                let rows: Vec<&[f32]> = values.chunks_exact(*width).collect();
+                let n = rows.len().max(1) as f64;
+                let mean: Vec<f64> = (0..*width).map(|t| rows.iter().map(|r| r[t] as f64).sum::<f64>() / n).collect();
+                let scale = (0..*width)
+                    .map(|t| {
+                        let variance = rows.iter().map(|r| (r[t] as f64 - mean[t]).powi(2)).sum::<f64>() / n;
+                        if variance > 0.0 {
+                            variance.sqrt()
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                Kind::Regression { loss: spec.loss, mean, scale }
+            }
+            Targets::Binary { width, .. } => Kind::MultiLabel { width: *width },
+        };
+        let select = spec.select.clone().unwrap_or_else(|| default_selection(task.kind()).to_owned());
+        Objective { kind, select }
+    }
+
+    /// Whether training counts correct predictions (the train split's accuracy).
+    pub fn counts_correct(&self) -> bool {
+        matches!(self.kind, Kind::Classification { .. })
+    }
+
+    /// The targets of the examples at `indices`, as the loss reads them: class indices
+    /// `[n]` (u32), standardised values `[n, k]` or 0/1 labels `[n, k]` (f32).
+    pub fn batch_targets(&self, split: &Split, indices: &[usize], device: &Device) -> candle_core::Result<Tensor> {
+        let n = indices.len();
+        match (&split.targets, &self.kind) {
+            (Targets::Classes(classes), _) => {
+                Tensor::from_vec(indices.iter().map(|&i| classes[i]).collect::<Vec<u32>>(), n, device)
+            }
+            (Targets::Values { values, width }, Kind::Regression { mean, scale, .. }) => {
+                let mut data = Vec::with_capacity(n * width);
+                for &i in indices {
+                    let row = &values[i * width..(i + 1) * width];
+                    data.extend(row.iter().enumerate().map(|(t, &y)| ((y as f64 - mean[t]) / scale[t]) as f32));
+                }
+                Tensor::from_vec(data, (n, *width), device)
+            }
+            (Targets::Binary { labels, width }, _) => {
+                let data = indices.iter().flat_map(|&i| &labels[i * width..(i + 1) * width]).map(|&l| f32::from(l));
+                Tensor::from_vec(data.collect::<Vec<f32>>(), (n, *width), device)
+            }
+            (Targets::Values { .. }, _) => candle_core::bail!("regression targets on a task of another kind"),
+        }
+    }
+
+    /// The mean loss of `outputs` (the head's `[n, k]`) against `targets` ([`Objective::batch_targets`]).
+    pub fn loss(&self, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.kind {
+            Kind::Classification { .. } => candle_nn::loss::cross_entropy(outputs, targets),
+            Kind::Regression { loss, .. } => regression_loss(*loss, outputs, targets),
+            Kind::MultiLabel { .. } => bce_with_logits(outputs, targets),
+        }
+    }
+
+    /// How many of a training batch's predictions are right (classification only).
+    pub fn correct(&self, outputs: &Tensor, split: &Split, indices: &[usize]) -> candle_core::Result<usize> {
+        let predicted = outputs.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        let labels = split.labels();
+        Ok(predicted.iter().zip(indices).filter(|(p, &i)| labels.get(i) == Some(*p)).count())
+    }
+
+    /// A fresh tally of a split's predictions.
+    pub fn scorer(&self) -> Scorer<'_> {
+        let tally = match &self.kind {
+            Kind::Classification { .. } => Tally::Classes(Vec::new()),
+            Kind::Regression { mean, .. } => Tally::Values(RegressionAccumulator::new(mean.len())),
+            Kind::MultiLabel { .. } => Tally::Logits(Vec::new()),
+        };
+        Scorer { objective: self, tally }
+    }
+}
+
+/// A split's predictions, batch by batch, then its metrics.
+pub struct Scorer<'a> {
+    objective: &'a Objective,
+    tally: Tally,
+}
+
+enum Tally {
+    Classes(Vec<u32>),
+    Values(RegressionAccumulator),
+    Logits(Vec<f32>),
+}
+
+impl Scorer<'_> {
+    /// Adds the outputs for the examples `indices` of `split`.
+    pub fn add(&mut self, outputs: &Tensor, split: &Split, indices: &[usize]) -> candle_core::Result<()> {
+        match (&mut self.tally, &self.objective.kind, &split.targets) {
+            (Tally::Classes(predictions), ..) => predictions.extend(outputs.argmax(D::Minus1)?.to_vec1::<u32>()?),
+            (Tally::Values(acc), Kind::Regression { mean, scale, .. }, Targets::Values { values, width }) => {
+                // Back to the data's units before scoring.
+                let standardised = outputs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let predictions: Vec<f32> = standardised
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &p)| (p as f64 * scale[j % width] + mean[j % width]) as f32)
+                    .collect();
+                let targets: Vec<f32> =
+                    indices.iter().flat_map(|&i| &values[i * width..(i + 1) * width]).copied().collect();
+                acc.add(&predictions, &targets);
+            }
+            (Tally::Logits(logits), ..) => {
+                logits.extend(outputs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+            }
+            _ => candle_core::bail!("targets of another kind than the task's"),
+        }
+        Ok(())
+    }
+
+    /// The metrics of the split under their stored names (loss not included).
+    pub fn metrics(self, split: &Split) -> Vec<(&'static str, f64)> {
+        match (self.tally, &self.objective.kind, &split.targets) {
+            (Tally::Classes(predictions), Kind::Classification { n_classes }, _) => {
+                let s = scores(&predictions, split.labels(), *n_classes);
+                vec![("accuracy", s.accuracy), ("macro_f1", s.macro_f1)]
+            }
+            (Tally::Values(acc), ..) => acc.scores().map_or_else(Vec::new, |s| s.named()),
+            (Tally::Logits(logits), Kind::MultiLabel { width }, Targets::Binary { labels, .. }) => {
+                multi_label_scores(&logits, labels, *width).map_or_else(Vec::new, |s| s.named())
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The mean over `[n, k]` of the regression loss between `outputs` and `targets`.
+pub fn regression_loss(loss: RegressionLoss, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    let diff = outputs.sub(targets)?;
+    match loss {
+        RegressionLoss::Mse => diff.sqr()?.mean_all(),
+        RegressionLoss::L1 => diff.abs()?.mean_all(),
+        RegressionLoss::Huber => {
+            // With δ = 1: 0.5·d² where |d| ≤ 1, |d| − 0.5 beyond; as min(|d|, 1)·(|d| − 0.5·min(|d|, 1)).
+            let abs = diff.abs()?;
+            let clipped = abs.clamp(0f32, 1f32)?;
+            (&clipped * (&abs - (&clipped * 0.5)?)?)?.mean_all()
+        }
+    }
+}
+
+/// Binary cross-entropy of `logits` against 0/1 `targets`, averaged over every element,
+/// in the stable form `max(x, 0) − x·y + log(1 + e^(−|x|))`.
+pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    let softplus = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    (logits.relu()? - (logits * targets)?)?.add(&softplus)?.mean_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(values: &[f64], shape: (usize, usize)) -> Tensor {
+        Tensor::from_vec(values.to_vec(), shape, &Device::Cpu).expect("tensor")
+    }
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+
+    #[test]
+    fn regression_losses_by_hand() {
+        // d = output − target = [0.5, −2, 0, 3]
+        let outputs = tensor(&[1.5, -1.0, 2.0, 3.0], (2, 2));
+        let targets = tensor(&[1.0, 1.0, 2.0, 0.0], (2, 2));
+        let value = |loss| regression_loss(loss, &outputs, &targets).and_then(|t| t.to_scalar::<f64>()).expect("loss");
+        close(value(RegressionLoss::Mse), (0.25 + 4.0 + 0.0 + 9.0) / 4.0);
+        close(value(RegressionLoss::L1), (0.5 + 2.0 + 0.0 + 3.0) / 4.0);
+        // Huber δ=1: 0.5·0.25, 2 − 0.5, 0, 3 − 0.5 (torch.nn.functional.huber_loss gives 1.03125).
+        close(value(RegressionLoss::Huber), (0.125 + 1.5 + 0.0 + 2.5) / 4.0);
+    }
+
+    #[test]
+    fn bce_matches_its_closed_form_and_gradient() {
+        let x = [-30.0, -1.5, 0.0, 0.7, 2.0, 40.0];
+        let y = [0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+        let logits = candle_core::Var::from_tensor(&tensor(&x, (2, 3))).expect("var");
+        let targets = tensor(&y, (2, 3));
+        let loss = bce_with_logits(logits.as_tensor(), &targets).expect("loss");
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        // −[y·log σ(x) + (1−y)·log(1−σ(x))], written with ln(1 + e^x) to stay finite at ±40.
+        let expected: f64 = x.iter().zip(&y).map(|(&x, &y)| (1.0 + x.exp()).ln() - x * y).sum::<f64>() / 6.0;
+        close(loss.to_scalar::<f64>().expect("scalar"), expected);
+        // d/dx = (σ(x) − y) / n, and a central finite difference of the loss agrees.
+        let grads = loss.backward().expect("backward");
+        let grad = grads.get(&logits).expect("grad").flatten_all().and_then(|g| g.to_vec1::<f64>()).expect("vec");
+        for (i, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
+            close(grad[i], (sigmoid(xi) - yi) / 6.0);
+            let at = |h: f64| {
+                let mut shifted = x;
+                shifted[i] += h;
+                bce_with_logits(&tensor(&shifted, (2, 3)), &targets).and_then(|t| t.to_scalar::<f64>()).expect("loss")
+            };
+            let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+            assert!((numeric - grad[i]).abs() < 1e-7, "element {i}: {numeric} vs {}", grad[i]);
+        }
+    }
+
+    #[test]
+    fn huber_gradient_matches_finite_differences() {
+        let x = [0.3, -0.8, 2.5, -4.0];
+        let targets = tensor(&[0.0, 0.0, 0.0, 0.0], (2, 2));
+        let outputs = candle_core::Var::from_tensor(&tensor(&x, (2, 2))).expect("var");
+        let loss = regression_loss(RegressionLoss::Huber, outputs.as_tensor(), &targets).expect("loss");
+        let grads = loss.backward().expect("backward");
+        let grad = grads.get(&outputs).expect("grad").flatten_all().and_then(|g| g.to_vec1::<f64>()).expect("vec");
+        // Closed form: d/4 inside [−1, 1], sign(d)/4 beyond.
+        assert_eq!(grad, [0.3 / 4.0, -0.8 / 4.0, 0.25, -0.25]);
+        for (i, &g) in grad.iter().enumerate() {
+            let at = |h: f64| {
+                let mut shifted = x;
+                shifted[i] += h;
+                regression_loss(RegressionLoss::Huber, &tensor(&shifted, (2, 2)), &targets)
+                    .and_then(|t| t.to_scalar::<f64>())
+                    .expect("loss")
+            };
+            assert!(((at(1e-6) - at(-1e-6)) / 2e-6 - g).abs() < 1e-7);
+        }
+    }
+
+    #[test]
+    fn regression_scores_are_in_the_data_s_units() {
+        use mtl_data::Inputs;
+        let split = |values: Vec<f32>| Split {
+            inputs: Inputs::Features { values: vec![0.0; values.len()], width: 1 },
+            targets: Targets::Values { values, width: 1 },
+        };
+        let task = TaskData {
+            name: "y".into(),
+            class_names: vec!["y".into()],
+            train: split(vec![10.0, 20.0, 30.0]),
+            val: split(vec![15.0, 25.0]),
+            test: split(vec![]),
+            vocabulary: None,
+        };
+        let objective = Objective::new(&task, &ObjectiveSpec::default());
+        assert_eq!(objective.select, "r2");
+        // Train mean 20, scale √(200/3); standardised targets of val are ∓5/scale.
+        let targets = objective.batch_targets(&task.val, &[0, 1], &Device::Cpu).expect("targets");
+        let scale = (200.0f64 / 3.0).sqrt();
+        let standardised: Vec<f32> = targets.flatten_all().and_then(|t| t.to_vec1()).expect("vec");
+        assert_eq!(standardised, [(-5.0 / scale) as f32, (5.0 / scale) as f32]);
+        // A prediction of 0 (the mean, 20) is 5 off on each: MAE 5 in the data's units.
+        let mut scorer = objective.scorer();
+        scorer.add(&Tensor::zeros((2, 1), DType::F32, &Device::Cpu).expect("zeros"), &task.val, &[0, 1]).expect("add");
+        let metrics = scorer.metrics(&task.val);
+        assert_eq!(metrics[0], ("mae", 5.0));
+    }
+}

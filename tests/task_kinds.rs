@@ -1,0 +1,244 @@
+//! Task kinds beyond classification end to end (issue 19): a table read as a
+//! classification, a regression and a multi-label task, and MultiMNIST's two digits
+//! with their sum as a regression target, trained through the real binary; the stored
+//! metrics, the best epoch by each task's selecting metric, and the listings.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+mod support {
+    pub mod common;
+}
+use support::common::{expect_code, metric_bits, text, Workspace};
+
+/// 300 rows: two numeric columns, a categorical one, a real target, two 0/1 labels
+/// (one written as CelebA's −1/1) and a class, each a function of the features.
+fn write_table(path: &Path) {
+    let mut csv = String::from("x1,x2,job,y,s1,s2,income\n");
+    for i in 0..300u32 {
+        let x1 = 30.0 + (i * 37 % 41) as f64;
+        let x2 = ((i * 13 % 17) as f64 - 8.0) / 4.0;
+        let job = ["clerk", "pilot", "nurse"][(i % 3) as usize];
+        let y = 0.3 * x1 + 2.0 * x2 + if job == "pilot" { 3.0 } else { 0.0 };
+        let (s1, s2) = (u8::from(x2 > 0.0), if job == "nurse" { "1" } else { "-1" });
+        let income = if y > 17.0 { ">50K" } else { "<=50K" };
+        csv.push_str(&format!("{x1},{x2},{job},{y},{s1},{s2},{income}\n"));
+    }
+    std::fs::write(path, csv).expect("table");
+}
+
+const TABLE_TASKS: &str = r#"
+[[tasks]]
+name = "income"
+data = { format = "table", path = "t.csv", features = ["x1", "x2"], categorical = ["job"], label_column = "income" }
+
+[[tasks]]
+name = "y"
+kind = "regression"
+loss = "huber"
+data = { format = "table", path = "t.csv", features = ["x1", "x2"], categorical = ["job"], targets = "y" }
+
+[[tasks]]
+name = "tags"
+data = { format = "table", path = "t.csv", features = ["x1", "x2"], categorical = ["job"], labels = ["s1", "s2"] }
+
+[model]
+trunk = "mlp"
+"#;
+
+fn rows<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> Vec<T> {
+    let connection = Connection::open(db).expect("open");
+    let mut statement = connection.prepare(sql).expect("prepare");
+    statement.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn a_table_trains_classification_regression_and_multi_label_tasks_with_their_metrics() {
+    let ws = Workspace::new();
+    write_table(&ws.path("t.csv"));
+    let file = format!(
+        "name = \"kinds\"\nepochs = 4\nbatch_size = 32\n{TABLE_TASKS}[sweep]\nstrategy = [\"single-task\", \"hard\"]\n"
+    );
+    ws.write("kinds.toml", &file);
+    let out = ws.mtl(&["run", "kinds.toml"]);
+    expect_code(&out, 0);
+    let stderr = text(&out.stderr);
+    // Progress shows each task's selecting metric.
+    assert!(
+        stderr.contains("done, test accuracy income") && stderr.contains("r2 y") && stderr.contains("map tags"),
+        "{stderr}"
+    );
+    let db = ws.path("mtl.db");
+    let metrics: Vec<String> =
+        rows(&db, "SELECT DISTINCT task || '.' || split || '.' || metric FROM metrics WHERE run_id = 1 ORDER BY 1");
+    for expected in [
+        "income.train.accuracy",
+        "income.val.accuracy",
+        "income.test.macro_f1",
+        "y.val.mae",
+        "y.test.r2",
+        "y.test.rmse",
+        "tags.val.map",
+        "tags.test.micro_f1",
+        "tags.test.subset_accuracy",
+        "y.train.loss",
+    ] {
+        assert!(metrics.contains(&expected.to_string()), "{expected} missing from {metrics:?}");
+    }
+    // Only classification counts training accuracy.
+    assert!(!metrics.iter().any(|m| m == "y.train.accuracy" || m == "tags.train.accuracy"), "{metrics:?}");
+    // The rule is recorded, and the best epoch is the one whose mean of (accuracy, R², mAP) on
+    // validation is highest, computed here from the stored points.
+    let selections: Vec<String> = rows(&db, "SELECT text FROM params WHERE key = 'select' ORDER BY run_id");
+    assert_eq!(selections, ["income=accuracy,y=r2,tags=map"; 2]);
+    for run in [1, 2] {
+        let scores: Vec<f64> = rows(
+            &db,
+            &format!(
+                "SELECT AVG(value) FROM metrics WHERE run_id = {run} AND split = 'val' AND \
+                 ((task = 'income' AND metric = 'accuracy') OR (task = 'y' AND metric = 'r2') OR \
+                  (task = 'tags' AND metric = 'map')) GROUP BY epoch ORDER BY epoch"
+            ),
+        );
+        assert_eq!(scores.len(), 4);
+        let best = scores.iter().enumerate().fold(0, |best, (i, s)| if *s > scores[best] { i } else { best }) + 1;
+        let stored: Vec<i64> = rows(&db, &format!("SELECT best_epoch FROM runs WHERE id = {run}"));
+        assert_eq!(stored, [best as i64], "run {run}: scores {scores:?}");
+    }
+    // R² in the data's units is the same number SQL computes from MAE's and RMSE's siblings:
+    // a regression that learned something has R² above 0 and RMSE ≥ MAE.
+    let (mae, rmse, r2): (f64, f64, f64) = Connection::open(&db)
+        .expect("open")
+        .query_row(
+            "SELECT (SELECT value FROM metrics WHERE run_id = 2 AND epoch = 4 AND task = 'y' AND split = 'test' AND metric = 'mae'),
+                    (SELECT value FROM metrics WHERE run_id = 2 AND epoch = 4 AND task = 'y' AND split = 'test' AND metric = 'rmse'),
+                    (SELECT value FROM metrics WHERE run_id = 2 AND epoch = 4 AND task = 'y' AND split = 'test' AND metric = 'r2')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("metrics");
+    assert!(rmse >= mae && r2 > 0.0, "mae {mae}, rmse {rmse}, r2 {r2}");
+    // ls shows each task's headline metric; compare puts them first and counts every metric in Δm%.
+    let ls = text(&ws.mtl(&["ls"]).stdout);
+    assert!(ls.contains("income.test.accuracy") && ls.contains("y.test.r2") && ls.contains("tags.test.map"), "{ls}");
+    let out = ws.mtl(&["compare"]);
+    expect_code(&out, 0);
+    let compare = text(&out.stdout);
+    let header = compare.lines().next().expect("header");
+    let first = |a: &str, b: &str| header.find(a).expect(a) < header.find(b).expect(b);
+    assert!(first("y r2", "y mae") && first("tags map", "tags micro_f1"), "{header}");
+    assert!(compare.contains("over accuracy, macro_f1, mae, map, micro_f1, r2, rmse, subset_accuracy"), "{compare}");
+}
+
+#[test]
+fn task_kind_settings_and_bad_cells_are_refused_before_anything_is_written() {
+    let ws = Workspace::new();
+    write_table(&ws.path("t.csv"));
+    let cases = [
+        (
+            TABLE_TASKS.replace("loss = \"huber\"", "loss = \"hinge\""),
+            "tasks[1].loss: loss \"hinge\" must be one of mse, l1, huber",
+        ),
+        (
+            TABLE_TASKS.replace("kind = \"regression\"\nloss = \"huber\"", "select = \"mae\""),
+            "tasks[1].select: select \"mae\" cannot pick the best epoch of a regression task",
+        ),
+        (
+            TABLE_TASKS.replace("kind = \"regression\"", "kind = \"multi-label\""),
+            "kind \"multi-label\" does not match the data, which gives \"regression\"",
+        ),
+        (
+            TABLE_TASKS.replace("targets = \"y\"", "targets = \"y\", labels = [\"s1\"]"),
+            "give exactly one of label_column",
+        ),
+        (
+            TABLE_TASKS.replace("features = [\"x1\", \"x2\"], categorical = [\"job\"], targets", "targets"),
+            "a table needs feature columns",
+        ),
+    ];
+    for (tasks, expected) in cases {
+        ws.write("bad.toml", &format!("name = \"bad\"\nepochs = 1\n{tasks}"));
+        let out = ws.mtl(&["run", "bad.toml"]);
+        expect_code(&out, 2);
+        assert!(text(&out.stderr).contains(expected), "{} lacks {expected}", text(&out.stderr));
+        assert!(!ws.path("mtl.db").exists());
+    }
+    // A target that is not a number: the file, line and column.
+    let mut csv = std::fs::read_to_string(ws.path("t.csv")).expect("read");
+    csv.push_str("40,1.5,clerk,NaN,1,1,>50K\n");
+    std::fs::write(ws.path("nan.csv"), csv).expect("write");
+    ws.write("nan.toml", &format!("name = \"nan\"\nepochs = 1\n{}", TABLE_TASKS.replace("\"t.csv\"", "\"nan.csv\"")));
+    let out = ws.mtl(&["run", "nan.toml"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("nan.csv: line 302: target y: \"NaN\" is not a finite number"), "{stderr}");
+    assert!(!ws.path("mtl.db").exists());
+}
+
+/// An uncompressed IDX file of unsigned bytes.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+    bytes.extend(data);
+    std::fs::write(path, bytes).expect("idx");
+}
+
+#[test]
+fn multimnist_digits_and_their_sum_train_as_three_kinds_in_one_shared_lenet() {
+    let ws = Workspace::new();
+    let dir = ws.path("digits");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let n = 120;
+    // Digit d drawn as a bright band at rows 2d..2d+2: the class shows in the image.
+    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    let pixels: Vec<u8> = labels
+        .iter()
+        .flat_map(|&d| (0..784).map(move |p| if p / 28 / 2 == d as usize + 2 { 255 } else { 0 }))
+        .collect();
+    write_idx(&dir.join("t10k-images-idx3-ubyte"), &[n as u32, 28, 28], &pixels);
+    write_idx(&dir.join("t10k-labels-idx1-ubyte"), &[n as u32], &labels);
+    let task = |name: &str, digit: &str| {
+        format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"multimnist\", path = \"digits\", digit = \"{digit}\", val_size = 20, test_size = 20 }}\n")
+    };
+    let file = format!(
+        "name = \"mm\"\nepochs = 2\nbatch_size = 16\n{}{}{}[model]\ntrunk = \"lenet\"\n[sweep]\nstrategy = [\"hard\"]\nlambda = [0.1, 1.0]\n",
+        task("left", "left"),
+        task("right", "right"),
+        task("sum", "sum"),
+    );
+    ws.write("mm.toml", &file);
+    expect_code(&ws.mtl(&["run", "mm.toml", "--no-report"]), 0);
+    let db = ws.path("mtl.db");
+    let kinds: Vec<String> =
+        rows(&db, "SELECT DISTINCT task || '.' || metric FROM metrics WHERE split = 'test' ORDER BY 1");
+    assert_eq!(
+        kinds,
+        [
+            "left.accuracy",
+            "left.loss",
+            "left.macro_f1",
+            "right.accuracy",
+            "right.loss",
+            "right.macro_f1",
+            "sum.loss",
+            "sum.mae",
+            "sum.r2",
+            "sum.rmse"
+        ]
+    );
+    // The sum's targets are 0–18 in the data's units: a model that predicts the training mean
+    // is off by several units, and no MAE can exceed 18.
+    let maes: Vec<f64> =
+        rows(&db, "SELECT value FROM metrics WHERE task = 'sum' AND split = 'test' AND metric = 'mae'");
+    assert!(maes.iter().all(|&m| m > 0.0 && m < 18.0), "{maes:?}");
+    // The same file and seed give the same numbers.
+    let again = Workspace::new();
+    std::fs::create_dir_all(again.path("digits")).expect("mkdir");
+    for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        std::fs::copy(dir.join(name), again.path("digits").join(name)).expect("copy");
+    }
+    again.write("mm.toml", &file);
+    expect_code(&again.mtl(&["run", "mm.toml", "--no-report"]), 0);
+    assert_eq!(metric_bits(&db), metric_bits(&again.path("mtl.db")));
+}

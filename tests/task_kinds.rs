@@ -185,7 +185,7 @@ fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
 }
 
 #[test]
-fn multimnist_digits_and_their_sum_train_as_three_kinds_in_one_shared_lenet() {
+fn multimnist_digits_their_sum_and_which_are_present_train_as_three_kinds_in_one_shared_lenet() {
     let ws = Workspace::new();
     let dir = ws.path("digits");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -202,10 +202,11 @@ fn multimnist_digits_and_their_sum_train_as_three_kinds_in_one_shared_lenet() {
         format!("[[tasks]]\nname = \"{name}\"\ndata = {{ format = \"multimnist\", path = \"digits\", digit = \"{digit}\", val_size = 20, test_size = 20 }}\n")
     };
     let file = format!(
-        "name = \"mm\"\nepochs = 2\nbatch_size = 16\n{}{}{}[model]\ntrunk = \"lenet\"\n[sweep]\nstrategy = [\"hard\"]\nlambda = [0.1, 1.0]\n",
+        "name = \"mm\"\nepochs = 2\nbatch_size = 16\n{}{}{}{}[model]\ntrunk = \"lenet\"\n[sweep]\nstrategy = [\"hard\"]\nlambda = [0.1, 1.0]\n",
         task("left", "left"),
         task("right", "right"),
         task("sum", "sum"),
+        task("present", "present"),
     );
     ws.write("mm.toml", &file);
     expect_code(&ws.mtl(&["run", "mm.toml", "--no-report"]), 0);
@@ -218,6 +219,11 @@ fn multimnist_digits_and_their_sum_train_as_three_kinds_in_one_shared_lenet() {
             "left.accuracy",
             "left.loss",
             "left.macro_f1",
+            "present.loss",
+            "present.macro_f1",
+            "present.map",
+            "present.micro_f1",
+            "present.subset_accuracy",
             "right.accuracy",
             "right.loss",
             "right.macro_f1",

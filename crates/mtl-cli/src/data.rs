@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mtl_data::inspect::table::{ColumnKind, ColumnProfile};
 use mtl_data::inspect::{inspect_with, Format as DataFormat, InspectOptions, Inspection};
 use serde_json::json;
 
@@ -17,7 +18,8 @@ pub enum DataCommand {
     /// Formats: mnist-idx (a folder of IDX files), cifar, image-folder,
     /// aclimdb (folder or .tar.gz), text-lines (name.pos, name.neg, … in one folder),
     /// prefixed-lines (`LABEL text` per line: TREC's .label files, fastText), csv, tsv (a
-    /// header row), jsonl. Their text and label columns (fields) are `text` and
+    /// header row), jsonl; and table (`--data-format table`: every column of a CSV or TSV
+    /// file profiled as numeric, binary or categorical, to choose a table task's columns). Their text and label columns (fields) are `text` and
     /// `label`, else guessed from their names and values (saying so), else as given by
     /// --text-column and --label-column.
     Inspect(InspectArgs),
@@ -73,8 +75,10 @@ pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
         .map(|given| mtl_data::formats::text::parse_delimiter(given).map_err(|m| BadInput(format!("--{m}"))))
         .transpose()?;
     let reading_given = delimiter.is_some() || args.quoting.is_some();
-    if let Some(f) = format.filter(|&f| reading_given && !matches!(f, DataFormat::Csv | DataFormat::Tsv)) {
-        return Err(BadInput(format!("--delimiter and --quoting apply to csv and tsv, not {}", f.name())).into());
+    if let Some(f) =
+        format.filter(|&f| reading_given && !matches!(f, DataFormat::Csv | DataFormat::Tsv | DataFormat::Table))
+    {
+        return Err(BadInput(format!("--delimiter and --quoting apply to csv, tsv and table, not {}", f.name())).into());
     }
     let options = InspectOptions {
         format,
@@ -87,8 +91,9 @@ pub fn data(command: DataCommand) -> anyhow::Result<ExitCode> {
     if columns_given && inspection.columns.is_none() {
         return Err(refuse_columns(inspection.format).into());
     }
-    if reading_given && !matches!(inspection.format, DataFormat::Csv | DataFormat::Tsv) {
-        let message = format!("--delimiter and --quoting apply to csv and tsv, not {}", inspection.format.name());
+    if reading_given && !matches!(inspection.format, DataFormat::Csv | DataFormat::Tsv | DataFormat::Table) {
+        let message =
+            format!("--delimiter and --quoting apply to csv, tsv and table, not {}", inspection.format.name());
         return Err(BadInput(message).into());
     }
     // Guesses and notes go to stderr, so that CSV and JSON on stdout stay clean.
@@ -130,7 +135,41 @@ fn as_json(i: &Inspection) -> serde_json::Value {
             "text_guessed": c.text_guessed, "label_guessed": c.label_guessed,
         })),
         "notes": i.notes,
+        "table_columns": i.table_columns.as_ref().map(|columns| columns.iter().map(column_json).collect::<Vec<_>>()),
     })
+}
+
+fn column_json(c: &ColumnProfile) -> serde_json::Value {
+    let kind = match c.kind {
+        ColumnKind::Numeric { min, max, mean } => json!({ "kind": "numeric", "min": min, "max": max, "mean": mean }),
+        ColumnKind::Binary { ones } => json!({ "kind": "binary", "ones": ones }),
+        ColumnKind::Categorical => json!({ "kind": "categorical" }),
+    };
+    let top: Vec<_> = c.top.iter().map(|(value, count)| json!({ "value": value, "count": count })).collect();
+    json!({ "name": c.name, "holds": kind, "distinct": c.distinct, "top": top, "bad_cells": c.bad_cells.0 })
+}
+
+/// A table's columns as rows: name, what it holds, and its values.
+fn column_rows(columns: &[ColumnProfile]) -> Vec<Vec<String>> {
+    let top = |c: &ColumnProfile| {
+        let shown: Vec<String> = c.top.iter().map(|(v, n)| format!("{:?} {n}", output::printable(v))).collect();
+        shown.join(", ")
+    };
+    columns
+        .iter()
+        .map(|c| {
+            let (holds, values) = match c.kind {
+                ColumnKind::Numeric { min, max, mean } => {
+                    let bad =
+                        if c.bad_cells.0 > 0 { format!(", {} not numbers", c.bad_cells.0) } else { String::new() };
+                    ("numeric", format!("{min:.4} to {max:.4}, mean {mean:.4}{bad}"))
+                }
+                ColumnKind::Binary { ones } => ("binary", format!("{ones} ones")),
+                ColumnKind::Categorical => ("categorical", format!("{} distinct: {}", c.distinct, top(c))),
+            };
+            vec![output::printable(&c.name).into_owned(), holds.into(), values]
+        })
+        .collect()
 }
 
 /// What the inspection chose or noticed that the user should know: guessed columns and notes.
@@ -173,6 +212,12 @@ fn as_text(i: &Inspection, format: Format) -> String {
     }
     let mut out = format!("{}: {} ({} files read)\n\n", i.path.display(), i.format.name(), i.files_read);
     out += &output::table(&header, &rows);
+    if let Some(columns) = &i.table_columns {
+        out += "\n";
+        out += &output::table(&["column".into(), "holds".into(), "values".into()], &column_rows(columns));
+        out += "numeric: features or regression targets; binary: multi-label columns or a two-class label_column; \
+                categorical: one-hot features or a label_column\n";
+    }
     for s in &i.splits {
         if let Some((c, h, w)) = s.image_shape {
             out += &format!("{}: images {c}×{h}×{w}\n", s.name);

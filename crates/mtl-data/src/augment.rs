@@ -339,18 +339,20 @@ mod tests {
 
     #[test]
     fn normalisation_uses_the_train_statistics_or_the_given_values() {
-        let train = Inputs::Images { pixels: reference_images(), channels: 3, height: 4, width: 6 };
+        let train = Inputs::Images { pixels: reference_images().into(), channels: 3, height: 4, width: 6 };
         let settings = Augmentation { normalize: Normalization::TrainStatistics, ..Augmentation::default() };
         let resolved = settings.for_images(&train).unwrap().unwrap();
         // Normalising the training split gives each channel mean 0 and standard deviation 1.
-        let Inputs::Images { mut pixels, .. } = train.clone() else { unreachable!() };
+        let Inputs::Images { pixels, .. } = &train else { unreachable!() };
+        let mut pixels = pixels.to_vec();
         resolved.normalize_batch(&mut pixels);
         let after = channel_statistics(&pixels, 3, 4, 6);
         assert!(after.mean.iter().all(|m| m.abs() < 1e-6) && after.std.iter().all(|s| (s - 1.0).abs() < 1e-6));
         // Given values, by hand: (x − mean_c) / std_c.
         let given = Normalization::Given { mean: vec![0.5, 0.25], std: vec![0.5, 2.0] };
         let settings = Augmentation { normalize: given, ..Augmentation::default() };
-        let two_channels = Inputs::Images { pixels: vec![1.0, 0.0, 0.25, 4.25], channels: 2, height: 1, width: 2 };
+        let two_channels =
+            Inputs::Images { pixels: vec![1.0, 0.0, 0.25, 4.25].into(), channels: 2, height: 1, width: 2 };
         let resolved = settings.for_images(&two_channels).unwrap().unwrap();
         let mut pixels = vec![1.0, 0.0, 0.25, 4.25];
         resolved.augment_batch(&mut pixels, &mut Rng::new(0));
@@ -363,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_constant_channel_is_centred_not_divided_by_zero() {
-        let train = Inputs::Images { pixels: vec![0.5, 0.5, 0.25, 0.75], channels: 2, height: 1, width: 2 };
+        let train = Inputs::Images { pixels: vec![0.5, 0.5, 0.25, 0.75].into(), channels: 2, height: 1, width: 2 };
         let settings = Augmentation { normalize: Normalization::TrainStatistics, ..Augmentation::default() };
         let mut pixels = vec![0.5, 0.5, 0.25, 0.75];
         settings.for_images(&train).unwrap().unwrap().normalize_batch(&mut pixels);
@@ -373,7 +375,7 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_bits_and_another_seed_other_crops() {
         let settings = Augmentation { crop_padding: 2, flip: true, normalize: Normalization::TrainStatistics };
-        let train = Inputs::Images { pixels: reference_images(), channels: 3, height: 4, width: 6 };
+        let train = Inputs::Images { pixels: reference_images().into(), channels: 3, height: 4, width: 6 };
         let resolved = settings.for_images(&train).unwrap().unwrap();
         let run = |seed: u64| {
             let mut pixels = reference_images();
@@ -421,7 +423,7 @@ mod tests {
         assert!(message(given(vec![0.5], vec![0.5, 0.5])).contains("mean has 1 values and std 2"));
         assert!(message(given(vec![f32::NAN], vec![1.0])).contains("mean NaN"));
         assert!(message(given(vec![0.5], vec![0.0])).contains("std 0 must be"));
-        let rgb = Inputs::Images { pixels: vec![0.0; 12], channels: 3, height: 2, width: 2 };
+        let rgb = Inputs::Images { pixels: vec![0.0; 12].into(), channels: 3, height: 2, width: 2 };
         let error = given(vec![0.5], vec![0.5]).for_images(&rgb).unwrap_err();
         assert!(error.contains("1 means and standard deviations, but the images have 3 channels"), "{error}");
         let text = Inputs::Tokens { ids: vec![1, 2], seq_len: 2, vocab_size: 3 };

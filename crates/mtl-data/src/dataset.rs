@@ -1,6 +1,8 @@
 //! The examples of one task: inputs plus targets (class indices, real values or 0/1
 //! labels), split three ways.
 
+use std::sync::Arc;
+
 /// The kind of input a task reads; decides which model stem it goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Modality {
@@ -28,8 +30,8 @@ impl Modality {
 pub enum Inputs {
     /// `n × channels × height × width` pixels.
     Images {
-        /// Pixel values in [0, 1].
-        pixels: Vec<f32>,
+        /// Pixel values in [0, 1], shared by the tasks that read the same images.
+        pixels: Arc<[f32]>,
         /// Channels per image (1 = grayscale).
         channels: usize,
         /// Rows per image.
@@ -48,8 +50,8 @@ pub enum Inputs {
     },
     /// `n × width` numeric features (standardised table columns, one-hot categories).
     Features {
-        /// Feature values, row by row.
-        values: Vec<f32>,
+        /// Feature values, row by row, shared by the tasks that read the same rows.
+        values: Arc<[f32]>,
         /// Features per example.
         width: usize,
     },

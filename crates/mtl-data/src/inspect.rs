@@ -7,6 +7,8 @@ use crate::files::{self, Expected};
 use crate::formats::{images, text};
 use crate::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 
+pub mod table;
+
 /// The formats `inspect` recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -28,11 +30,13 @@ pub enum Format {
     Tsv,
     /// JSON lines with fields `text` and `label`.
     Jsonl,
+    /// CSV or TSV columns profiled (numeric, binary, categorical) for a table task.
+    Table,
 }
 
 impl Format {
     /// Every format, with the name the experiment file uses.
-    pub const ALL: [(Format, &'static str); 9] = [
+    pub const ALL: [(Format, &'static str); 10] = [
         (Format::MnistIdx, "mnist-idx"),
         (Format::Cifar, "cifar"),
         (Format::ImageFolder, "image-folder"),
@@ -42,6 +46,7 @@ impl Format {
         (Format::Csv, "csv"),
         (Format::Tsv, "tsv"),
         (Format::Jsonl, "jsonl"),
+        (Format::Table, "table"),
     ];
 
     /// The experiment file's name of the format.
@@ -103,6 +108,8 @@ pub struct Inspection {
     pub columns: Option<TextColumns>,
     /// What is worth knowing but is no problem (an IDX folder of test files only).
     pub notes: Vec<String>,
+    /// Tables: every column profiled.
+    pub table_columns: Option<Vec<table::ColumnProfile>>,
 }
 
 /// How to read a data set: its format (detected when `None`) and, for CSV, TSV and
@@ -266,6 +273,20 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
         Format::PrefixedLines => {
             let options = text::PrefixedOptions { coarse: false, classes: text::LabelClasses::Names };
             Ok(summarise_texts(path, format, text::prefixed_lines(&text::SplitFiles::one(path), &options)?))
+        }
+        Format::Table => {
+            let delimiter =
+                options.delimiter.unwrap_or(if path.extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' });
+            let (rows, columns) = table::profile(path, delimiter, options.quoting.unwrap_or(true))?;
+            let split = SplitSummary {
+                name: "train".into(),
+                count: rows,
+                per_class: Vec::new(),
+                image_shape: None,
+                text_lengths: None,
+            };
+            let inspection = Inspection::of(path, format, Vec::new(), vec![split], 1, table::problems(&columns));
+            Ok(Inspection { table_columns: Some(columns), ..inspection })
         }
         Format::Csv => delimited(b','),
         Format::Tsv => delimited(b'\t'),
@@ -581,6 +602,7 @@ impl Inspection {
             problems,
             columns: None,
             notes: Vec::new(),
+            table_columns: None,
         }
     }
 }

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use crate::formats::text::{tokenize_all, Vocabulary};
-use crate::{DataError, Inputs, LabeledImages, LabeledTexts, Rng, Sourced, Split, TableRows, TaskData};
+use crate::{DataError, Inputs, LabeledImages, LabeledTexts, Rng, Sourced, Split, TableRows, Targets, TaskData};
 
 /// How many examples a carved split takes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -154,7 +154,7 @@ fn select_images(images: &LabeledImages, indices: &[usize]) -> LabeledImages {
 
 fn all_images(images: LabeledImages) -> Split {
     let LabeledImages { pixels, channels, height, width, labels } = images;
-    Split::classified(Inputs::Images { pixels, channels, height, width }, labels)
+    Split::classified(Inputs::Images { pixels: pixels.into(), channels, height, width }, labels)
 }
 
 /// The read images with every split: those the format lacks carved from its training
@@ -211,39 +211,37 @@ pub fn table_task(
     let lengths =
         [Some(train.targets.len()), val.as_ref().map(|v| v.targets.len()), test.as_ref().map(|t| t.targets.len())];
     let (train_idx, val_idx, test_idx) = kept_indices(lengths, policy).map_err(|m| DataError::invalid(path, m))?;
-    let select = |rows: &TableRows, indices: &[usize]| {
-        let width = rows.width;
-        let values = indices.iter().flat_map(|&i| &rows.features[i * width..(i + 1) * width]).copied().collect();
-        Split { inputs: Inputs::Features { values, width }, targets: rows.targets.select(indices) }
+    let width = train.width;
+    let rows = |own: Option<&TableRows>, indices: &[usize]| -> (Vec<f32>, Targets) {
+        let own = own.unwrap_or(&train);
+        let values = indices.iter().flat_map(|&i| &own.features[i * width..(i + 1) * width]).copied().collect();
+        (values, own.targets.select(indices))
     };
-    let pick = |own: Option<&TableRows>, indices: &[usize]| select(own.unwrap_or(&train), indices);
-    let (mut val, mut test) = (pick(val.as_ref(), &val_idx), pick(test.as_ref(), &test_idx));
-    let mut train_split = select(&train, &train_idx);
-    let standardize = standardizer(&train_split.inputs, train.numeric);
-    for split in [&mut train_split, &mut val, &mut test] {
-        standardize(&mut split.inputs);
+    let mut splits = [rows(None, &train_idx), rows(val.as_ref(), &val_idx), rows(test.as_ref(), &test_idx)];
+    let standardize = standardizer(&splits[0].0, width, train.numeric);
+    for (values, _) in &mut splits {
+        standardize(values);
     }
-    Ok(TaskData { name: name.into(), class_names, train: train_split, val, test, vocabulary: None })
+    let [train, val, test] =
+        splits.map(|(values, targets)| Split { inputs: Inputs::Features { values: values.into(), width }, targets });
+    Ok(TaskData { name: name.into(), class_names, train, val, test, vocabulary: None })
 }
 
-/// Standardises the first `numeric` values of each row with `train`'s statistics (in f64).
-fn standardizer(train: &Inputs, numeric: usize) -> impl Fn(&mut Inputs) {
+/// Standardises the first `numeric` values of each `width`-value row with the statistics
+/// of `train`'s rows (in f64).
+fn standardizer(train: &[f32], width: usize, numeric: usize) -> impl Fn(&mut [f32]) {
     let (mut mean, mut scale) = (vec![0f64; numeric], vec![1f64; numeric]);
-    if let Inputs::Features { values, width } = train {
-        let rows: Vec<&[f32]> = values.chunks_exact(*width).collect();
-        let n = rows.len().max(1) as f64;
-        for c in 0..numeric {
-            mean[c] = rows.iter().map(|r| r[c] as f64).sum::<f64>() / n;
-            let variance = rows.iter().map(|r| (r[c] as f64 - mean[c]).powi(2)).sum::<f64>() / n;
-            scale[c] = if variance > 0.0 { variance.sqrt() } else { 1.0 };
-        }
+    let rows: Vec<&[f32]> = train.chunks_exact(width.max(1)).collect();
+    let n = rows.len().max(1) as f64;
+    for c in 0..numeric {
+        mean[c] = rows.iter().map(|r| r[c] as f64).sum::<f64>() / n;
+        let variance = rows.iter().map(|r| (r[c] as f64 - mean[c]).powi(2)).sum::<f64>() / n;
+        scale[c] = if variance > 0.0 { variance.sqrt() } else { 1.0 };
     }
-    move |inputs: &mut Inputs| {
-        if let Inputs::Features { values, width } = inputs {
-            for row in values.chunks_exact_mut(*width) {
-                for c in 0..numeric {
-                    row[c] = ((row[c] as f64 - mean[c]) / scale[c]) as f32;
-                }
+    move |values: &mut [f32]| {
+        for row in values.chunks_exact_mut(width.max(1)) {
+            for c in 0..numeric {
+                row[c] = ((row[c] as f64 - mean[c]) / scale[c]) as f32;
             }
         }
     }

@@ -70,7 +70,7 @@ pub fn shapes(name: &str, config: &ShapesConfig, seed: u64) -> TaskData {
             pixels.extend(draw_shape(label, config.noise, &mut rng));
             labels.push(label as u32);
         }
-        Split::classified(Inputs::Images { pixels, channels: 1, height: SIDE, width: SIDE }, labels)
+        Split::classified(Inputs::Images { pixels: pixels.into(), channels: 1, height: SIDE, width: SIDE }, labels)
     };
     let (train, val, test) = (split(config.n_train, "train"), split(config.n_val, "val"), split(config.n_test, "test"));
     TaskData {

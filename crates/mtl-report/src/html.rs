@@ -201,7 +201,7 @@ fn render_section(page: &mut String, index: usize, section: &ExperimentSection) 
         let _ = writeln!(
             page,
             "<p class=\"meta\">The strategy chart, the λ charts, the learning curves and the diagnostics show the \
-             single-task baselines and the {} other groups with the best mean validation accuracy; {} more groups \
+             single-task baselines and the {} other groups with the best validation score (mean validation accuracy over tasks, or each task's selecting metric); {} more groups \
              are left out of them. The Δm% heatmap and the Pareto chart use every run; <code>mtl compare</code> \
              lists every group, and the runs table every run.</p>",
             crate::MAX_LINES,
@@ -296,13 +296,23 @@ fn render_runs_table(page: &mut String, all_runs: &[RunRecord], csv_file: &str) 
     let leading = LEADING_PARAMS.iter().copied().filter(|name| all_params.contains(name));
     let param_names: Vec<&str> =
         leading.chain(all_params.iter().copied().filter(|name| !LEADING_PARAMS.contains(name))).collect();
+    // Each task's headline metric, and macro-F1 where the task is classification or has it.
     let metric_columns: Vec<(MetricKey, String)> = task_names(runs)
         .into_iter()
         .flat_map(|task| {
-            [("accuracy", "test accuracy"), ("macro_f1", "test macro-F1")].map(|(metric, heading)| {
-                let key = MetricKey { task: task.clone(), split: "test".into(), metric: metric.into() };
-                (key, format!("{task} {heading}"))
-            })
+            let headline = crate::aggregate::headline_key(runs, &task, "test");
+            let macro_f1 = MetricKey { metric: "macro_f1".into(), ..headline.clone() };
+            let has_macro_f1 = headline.metric == "accuracy"
+                || (headline.metric != "macro_f1" && runs.iter().any(|r| r.result(&macro_f1).is_some()));
+            let heading = |key: &MetricKey| match key.metric.as_str() {
+                "macro_f1" => format!("{task} test macro-F1"),
+                metric => format!("{task} test {metric}"),
+            };
+            let mut columns = vec![(headline.clone(), heading(&headline))];
+            if has_macro_f1 {
+                columns.push((macro_f1.clone(), heading(&macro_f1)));
+            }
+            columns
         })
         .collect();
 
@@ -347,15 +357,15 @@ fn render_strategy_table(page: &mut String, comparison: &StrategyComparison) {
     let rule = comparison.methods().next().map_or("", |m| m.rule);
     let _ = write!(
         page,
-        "<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Test accuracy: mean [95% interval] over \
-         the n seeds, {rule}; each method at the λ with the best mean validation accuracy over tasks (\"λ 1 of 4\": \
+        "<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Each task's headline test metric (accuracy, R², mAP): mean [95% interval] over \
+         the n seeds, {rule}; each method at the λ with the best validation score (as for the best epoch) (\"λ 1 of 4\": \
          chosen among 4). + better, − worse, ≈ within noise than single-task (Welch's t-test, 5%); Δm% with its \
          interval; vs best: t-test on the runs' own Δm%, paired by seed. The same numbers as \
          <code>mtl compare --group-by strategy --pick lambda</code>.</caption>\n\
          <thead><tr><th>method</th><th>λ</th><th>n</th>"
     );
-    for task in &comparison.tasks {
-        let _ = write!(page, "<th>{} test accuracy</th>", escape(task));
+    for (task, metric) in comparison.tasks.iter().zip(&comparison.headline_metrics) {
+        let _ = write!(page, "<th>{} test {}</th>", escape(task), escape(metric));
     }
     page.push_str("<th>Δm%</th><th>vs best</th><th>parameters</th></tr></thead>\n<tbody>\n");
     for method in comparison.methods() {
@@ -401,7 +411,7 @@ fn interval_cell(stats: &Option<SeedStats>) -> String {
 fn render_method_table(page: &mut String, comparison: &MethodComparison) {
     page.push_str(
         "<h3>Weighting methods</h3>\n<div class=\"table-scroll\"><table class=\"sortable\">\n<caption>Every method and λ: \
-         test accuracy (each run's result), mean [95% interval] over seeds; training time per optimiser step, mean over runs, \
+         each task's headline test metric (each run's result), mean [95% interval] over seeds; training time per optimiser step, mean over runs, \
          and relative to static weighting of the same strategy (the mean over its λ); task weights and \
          gradient cosines of each run's last logging window, mean over seeds</caption>\n\
          <thead><tr><th>method</th><th>λ</th>",
@@ -409,8 +419,8 @@ fn render_method_table(page: &mut String, comparison: &MethodComparison) {
     let weighted_task_indices: Vec<usize> = (0..comparison.tasks.len())
         .filter(|&task_index| comparison.methods.iter().any(|method| method.final_weight_by_task[task_index].is_some()))
         .collect();
-    for task in &comparison.tasks {
-        let _ = write!(page, "<th>{} test accuracy</th>", escape(task));
+    for (task, metric) in comparison.tasks.iter().zip(&comparison.headline_metrics) {
+        let _ = write!(page, "<th>{} test {}</th>", escape(task), escape(metric));
     }
     page.push_str("<th>time per step (ms)</th><th>relative to static</th>");
     for &task_index in &weighted_task_indices {

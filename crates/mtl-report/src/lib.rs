@@ -162,10 +162,12 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         // Charts that would show nothing: the page says why instead.
         let mut skipped: Vec<(String, String)> = Vec::new();
         let comparison = aggregate::compare_strategies(&runs);
+        // Each task's headline metric (accuracy, R², mAP) names the charts' metric.
+        let headlines = aggregate::headline_names(&runs);
         let verdict = verdict_line(&comparison);
         if comparison.methods().count() >= 2 {
-            let title = format!("{name}: test accuracy by strategy (mean ± std over seeds)");
-            let chart = StrategyComparisonChart { title: title.clone(), data: &comparison };
+            let title = format!("{name}: test {headlines} by strategy (mean ± std over seeds)");
+            let chart = StrategyComparisonChart { title: title.clone(), data: &comparison, metrics: &headlines };
             let link = chart_writer.write(&chart, title, &[&name, "strategies"])?;
             charts.push(ChartLink { strategy_table: Some(comparison), ..link });
         }
@@ -181,12 +183,12 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             .filter(|panel| !panel.points.is_empty())
             .collect();
         if !panels.is_empty() {
-            let title = format!("{name}: Pareto front of test accuracy, task against task");
+            let title = format!("{name}: Pareto front of test {headlines}, task against task");
             let chart = ParetoChart { title: title.clone(), panels: &panels };
             charts.push(chart_writer.write(&chart, title, &[&name, "pareto"])?);
         }
         if let Some(reason) = charts::omitted::pareto_chart(tasks.len(), panels.len()) {
-            skipped.push((format!("{name}: Pareto front of test accuracy, task against task"), reason));
+            skipped.push((format!("{name}: Pareto front of test {headlines}, task against task"), reason));
         }
         // Every group's diagnostics: the weighting table lists every method.
         let all_done: Vec<RunId> = all_groups.iter().flat_map(|group| group.runs.iter().copied()).collect();
@@ -223,22 +225,26 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             charts.push(ChartLink { notes, ..link });
         }
         for task in aggregate::task_names(&runs) {
-            let test_accuracy = aggregate::headline_key(&runs, &task, "test");
-            let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &test_accuracy);
+            // The task's headline metric (accuracy for classification, R², mAP): its name in the
+            // title, the axis and the file name.
+            let headline = aggregate::headline_key(&runs, &task, "test");
+            let by_lambda = aggregate::final_metric_by_lambda(&runs, &groups, &headline);
             let lambda_omitted = charts::omitted::lambda_chart(&by_lambda);
+            let described = format!("test {}", headline.metric);
             if let (Some(reason), false) = (&lambda_omitted, by_lambda.lines.is_empty()) {
-                skipped.push((format!("{task}: test accuracy vs λ"), reason.clone()));
+                skipped.push((format!("{task}: {described} vs λ"), reason.clone()));
             }
             if lambda_omitted.is_none() {
-                let title = format!("{task}: test accuracy vs λ");
-                let chart =
-                    MetricByLambdaChart { title: title.clone(), y_description: "test accuracy", data: &by_lambda };
-                charts.push(chart_writer.write(&chart, title, &[&name, &task, "test-accuracy-vs-lambda"])?);
+                let title = format!("{task}: {described} vs λ");
+                let chart = MetricByLambdaChart { title: title.clone(), y_description: &described, data: &by_lambda };
+                let stem = format!("test-{}-vs-lambda", headline.metric.replace('_', "-"));
+                charts.push(chart_writer.write(&chart, title, &[&name, &task, &stem])?);
             }
             let curves = aggregate::mean_curves(&groups, &metric_rows, &task);
             if curves.iter().any(|group_curves| !group_curves.is_empty()) {
                 let title = format!("{task}: learning curves (mean over seeds)");
-                let chart = LearningCurvesChart { title: title.clone(), groups: &groups, curves: &curves };
+                let metric = &headline.metric;
+                let chart = LearningCurvesChart { title: title.clone(), groups: &groups, curves: &curves, metric };
                 charts.push(chart_writer.write(&chart, title, &[&name, &task, "learning-curves"])?);
             }
         }

@@ -46,6 +46,8 @@ pub struct ParetoData {
     pub x_task: String,
     /// The task on the y axis.
     pub y_task: String,
+    /// The metrics on the axes, x then y: each task's headline metric on test.
+    pub metrics: (String, String),
     /// Every seed group whose runs have both tasks' test accuracy, in group order.
     pub points: Vec<ParetoPoint>,
     /// The non-dominated group means (higher is better on both axes), x ascending,
@@ -108,7 +110,8 @@ pub fn pareto(runs: &[RunRecord], x_task: &str, y_task: &str) -> ParetoData {
     let baselines = crate::compare::baselines(runs, &[x_key.clone(), y_key.clone()]);
     let baseline = |key: &MetricKey| baselines.values().find_map(|b| b.get(key)).map(|s| s.mean);
     let single_task = baseline(&x_key).zip(baseline(&y_key));
-    ParetoData { x_task: x_task.into(), y_task: y_task.into(), points, front, single_task }
+    let metrics = (x_key.metric.clone(), y_key.metric.clone());
+    ParetoData { x_task: x_task.into(), y_task: y_task.into(), metrics, points, front, single_task }
 }
 
 /// Every pair of tasks, in order: (a, b) with a before b.
@@ -132,6 +135,8 @@ pub struct DeltaMGrid {
     pub intervals: Vec<Vec<Option<(f64, f64)>>>,
     /// Each cell against single-task (`None`: no interval).
     pub verdicts: Vec<Vec<Option<Verdict>>>,
+    /// The metrics Δm% averages over (every task's), as `mtl compare` names them.
+    pub metrics: Vec<String>,
 }
 
 /// Δm% and, when the cell chose among several λ, the λ it shows.
@@ -201,7 +206,8 @@ pub fn delta_m_grid(runs: &[RunRecord]) -> Option<DeltaMGrid> {
         verdicts[r][c] = delta.verdict;
     }
     let column_title = if by_weighting { "weighting" } else { "λ" }.to_string();
-    Some(DeltaMGrid { column_title, rows: strategies, columns, cells, intervals, verdicts })
+    let metrics = comparison.delta_metrics.clone();
+    Some(DeltaMGrid { column_title, rows: strategies, columns, cells, intervals, verdicts, metrics })
 }
 
 /// Strategy names in [`crate::aggregate::MULTI_TASK_STRATEGY_ORDER`], unknown ones after, alphabetically.

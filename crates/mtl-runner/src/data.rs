@@ -14,7 +14,7 @@ use mtl_data::prepare::{
     TextOptions,
 };
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
-use mtl_data::{DataError, TaskData};
+use mtl_data::{DataError, Inputs, TaskData};
 use serde_json::{json, Value};
 
 use crate::objective::ObjectiveSpec;
@@ -42,6 +42,8 @@ pub enum Digit {
     Right,
     /// The sum of the two digits, 0–18, as a regression target.
     Sum,
+    /// Which of the digits 0–9 the image shows (one or two), as 10 binary labels.
+    Present,
 }
 
 /// The validation and test files of a data set kept as one file per split (`None`: that
@@ -209,6 +211,7 @@ impl DataSource {
     pub fn kind(&self) -> &'static str {
         match self {
             DataSource::Images { format: ImageFormat::MultiMnist { digit: Digit::Sum, .. }, .. } => "regression",
+            DataSource::Images { format: ImageFormat::MultiMnist { digit: Digit::Present, .. }, .. } => "multi-label",
             DataSource::SyntheticShapes { .. } | DataSource::Images { .. } => "image-classification",
             DataSource::SyntheticReviews { .. } | DataSource::Texts { .. } => "text-classification",
             DataSource::Table { options, .. } => match options.target {
@@ -320,9 +323,18 @@ impl DataSource {
     }
 
     /// Tasks whose sources give equal keys read the same inputs: they share
-    /// batches (one image, several labels).
+    /// batches (one image, several labels; one table row, several target columns).
     pub fn shared_input_key(&self) -> Option<String> {
         match self {
+            DataSource::Table { path, options: o, splits, split } => {
+                let columns = |c: &[Column]| c.iter().map(column).collect::<Vec<Value>>();
+                let rows = json!({
+                    "path": path, "val": splits.val, "test": splits.test, "delimiter": o.delimiter, "header": o.has_header,
+                    "quoting": o.quoting, "features": columns(&o.numeric), "categorical": columns(&o.categorical),
+                    "split": split_settings(split),
+                });
+                Some(format!("table:{rows}"))
+            }
             DataSource::Images { path, format: ImageFormat::MultiMnist { composition, .. }, split } => {
                 Some(format!("multimnist:{}:{}:{}", path.display(), composition.settings(), split_settings(split)))
             }
@@ -415,6 +427,7 @@ enum Loading {
 /// training splits ([`shared_vocabulary`]), so that a token id is the same word for each.
 pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let mut multi_digits: HashMap<String, multimnist::Input> = HashMap::new();
+    let mut shared_inputs = SharedInputs::new();
     let mut loading = Vec::with_capacity(tasks.len());
     // The first text task's vocabulary options: validation makes every text task's the same.
     let mut vocabulary_options: Option<(&Path, TextOptions)> = None;
@@ -472,7 +485,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 continue;
             }
         };
-        loading.push(Loading::Ready(data));
+        loading.push(Loading::Ready(share_inputs(&mut shared_inputs, &task.data, data)));
     }
     let carved: Vec<&CarvedTexts> = loading
         .iter()
@@ -491,6 +504,30 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
         })
         .collect();
     Ok(tasks)
+}
+
+/// The inputs of each split (train, val, test) by [`DataSource::shared_input_key`].
+pub(crate) type SharedInputs = HashMap<String, [Inputs; 3]>;
+
+/// `task` with the inputs of the first task loaded with the same shared-input key, when
+/// there was one: tasks that read the same images or rows hold them once (MultiMNIST's
+/// digits, a table's target columns), however many they are.
+pub(crate) fn share_inputs(shared: &mut SharedInputs, source: &DataSource, mut task: TaskData) -> TaskData {
+    let Some(key) = source.shared_input_key() else { return task };
+    let splits = [&mut task.train, &mut task.val, &mut task.test];
+    match shared.get(&key) {
+        // The same source and split settings give the same examples; checked, not assumed.
+        Some(first) if splits.iter().zip(first).all(|(split, inputs)| split.inputs == *inputs) => {
+            for (split, inputs) in splits.into_iter().zip(first) {
+                split.inputs = inputs.clone();
+            }
+        }
+        Some(_) => {}
+        None => {
+            shared.insert(key, splits.map(|split| split.inputs.clone()));
+        }
+    }
+    task
 }
 
 /// Defaults of the experiment file for file-backed data.

@@ -336,7 +336,7 @@ mod tests {
     fn regression_scores_are_in_the_data_s_units() {
         use mtl_data::Inputs;
         let split = |values: Vec<f32>| Split {
-            inputs: Inputs::Features { values: vec![0.0; values.len()], width: 1 },
+            inputs: Inputs::Features { values: vec![0.0; values.len()].into(), width: 1 },
             targets: Targets::Values { values, width: 1 },
         };
         let task = TaskData {

@@ -122,7 +122,7 @@ mod tests {
     }
 
     fn images(channels: usize, height: usize, width: usize) -> Inputs {
-        Inputs::Images { pixels: vec![], channels, height, width }
+        Inputs::Images { pixels: Vec::new().into(), channels, height, width }
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct MethodSummary {
 pub struct MethodComparison {
     /// Task names, sorted.
     pub tasks: Vec<String>,
+    /// Each task's headline metric ([`super::headline_key`]), in task order.
+    pub headline_metrics: Vec<String>,
     /// The `(task, other)` pairs that have a `grad_cosine`, sorted.
     pub task_pairs: Vec<(String, String)>,
     /// Ordered by strategy (single-task, then [`MULTI_TASK_STRATEGY_ORDER`]),
@@ -151,7 +153,8 @@ pub fn compare_methods(runs: &[RunRecord], groups: &[RunGroup], diagnostics: &[D
         (strategy_position, position(&WEIGHTING_ORDER, weighting))
     });
     let methods = described.into_iter().map(|(_, _, summary)| summary).collect();
-    MethodComparison { tasks, task_pairs, methods }
+    let headline_metrics = tasks.iter().map(|task| super::headline_key(runs, task, "test").metric).collect();
+    MethodComparison { tasks, headline_metrics, task_pairs, methods }
 }
 
 /// The headline test metric of `runs` over seeds (each run's result), per task of `tasks`

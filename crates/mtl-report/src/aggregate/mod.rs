@@ -25,7 +25,8 @@ use mtl_store::{ParamValue, RunRecord};
 pub use curves::{mean_curves, mean_diagnostics, DiagnosticSeries, MeanCurves, MeanDiagnostics, SeriesKey};
 pub use methods::{compare_methods, MethodComparison, MethodSummary, WEIGHTING_ORDER};
 pub use run_groups::{
-    displayed_groups, group_runs, headline_key, is_baseline, seed_stats, task_names, RunGroup, SeedStats,
+    displayed_groups, group_runs, headline_key, headline_names, is_baseline, seed_stats, task_names, RunGroup,
+    SeedStats,
 };
 pub use strategies::{
     compare_strategies, final_metric_by_lambda, strategy_spec, LambdaLine, MethodResult, MetricByLambda,

@@ -137,6 +137,16 @@ pub fn headline_key(runs: &[RunRecord], task: &str, split: &str) -> MetricKey {
     MetricKey { task: task.into(), split: split.into(), metric }
 }
 
+/// The headline metrics of `runs`' tasks as a title names them: `accuracy` when every
+/// task's is, else the distinct names, sorted and joined (`accuracy, map, r2`).
+pub fn headline_names(runs: &[RunRecord]) -> String {
+    let names: BTreeSet<String> = task_names(runs).iter().map(|task| headline_key(runs, task, "test").metric).collect();
+    if names.is_empty() {
+        return "accuracy".into();
+    }
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
 /// Task names that appear in any run's final metrics, sorted.
 pub fn task_names(runs: &[RunRecord]) -> Vec<String> {
     let names: BTreeSet<&String> =

@@ -92,6 +92,8 @@ impl MethodResult {
 pub struct StrategyComparison {
     /// Task names, sorted.
     pub tasks: Vec<String>,
+    /// Each task's headline metric ([`super::headline_key`]), in task order.
+    pub headline_metrics: Vec<String>,
     /// Methods with λ or multi-task, in [`MULTI_TASK_STRATEGY_ORDER`] (others after it,
     /// alphabetically), each at the λ [`compare`] picked on validation.
     pub multi_task: Vec<MethodResult>,
@@ -118,7 +120,8 @@ pub fn compare_strategies(runs: &[RunRecord]) -> StrategyComparison {
     let comparison = compare(runs, &strategy_spec());
     let tasks = task_names(runs);
     let run_by_id: BTreeMap<RunId, &RunRecord> = runs.iter().map(|run| (run.id, run)).collect();
-    let mut result = StrategyComparison { tasks: tasks.clone(), ..StrategyComparison::default() };
+    let headline_metrics = tasks.iter().map(|task| super::headline_key(runs, task, "test").metric).collect();
+    let mut result = StrategyComparison { tasks: tasks.clone(), headline_metrics, ..StrategyComparison::default() };
     for row in &comparison.rows {
         let index = |task: &String| {
             let key = super::headline_key(runs, task, "test");

@@ -22,6 +22,8 @@ pub(crate) struct StrategyComparisonChart<'a> {
     pub title: String,
     /// The numbers.
     pub data: &'a StrategyComparison,
+    /// The metrics the bars show, e.g. `accuracy` or `accuracy, map, r2` (each task's headline).
+    pub metrics: &'a str,
 }
 
 impl StrategyComparisonChart<'_> {
@@ -47,7 +49,7 @@ impl Chart for StrategyComparisonChart<'_> {
         let bar_tops = methods
             .iter()
             .flat_map(|method| method.test_accuracy_by_task.iter().flatten())
-            .map(|stats| stats.mean + stats.std);
+            .flat_map(|stats| [stats.mean + stats.std, stats.mean - stats.std]);
         let reference_means = self
             .data
             .references
@@ -55,15 +57,18 @@ impl Chart for StrategyComparisonChart<'_> {
             .flat_map(|reference| reference.test_accuracy_by_task.iter().flatten())
             .map(|stats| stats.mean);
         // From 0: a bar's length is its value, so the axis is never cut (the table
-        // below the chart has the numbers to four digits).
-        let y_max = padded_range(bar_tops.chain(reference_means).chain([0.0]), 0.06).1.min(1.0);
+        // below the chart has the numbers to four digits); below 0 only for a negative R².
+        let values: Vec<f64> = bar_tops.chain(reference_means).chain([0.0]).collect();
+        let (low, high) = padded_range(values.iter().copied(), 0.06);
+        let below_zero = values.iter().any(|&v| v < 0.0);
+        let (y_min, y_max) = (if below_zero { low.max(-1.0) } else { 0.0 }, high.min(1.0));
 
         let (x_min, x_max) = (-0.5, methods.len().max(1) as f64 - 0.5);
         let labels: Vec<String> = methods.iter().map(|method| method.label()).collect();
         let format_x = |x: &f64| labels.get(x.round() as usize).cloned().unwrap_or_default();
         let method_positions = (0..methods.len()).map(|index| index as f64).collect();
-        let mut chart = build_chart(&plot_area, None, (x_min, x_max), method_positions, (0.0, y_max))?;
-        configure_mesh(&mut chart, "strategy", "test accuracy", &format_x)?;
+        let mut chart = build_chart(&plot_area, None, (x_min, x_max), method_positions, (y_min, y_max))?;
+        configure_mesh(&mut chart, "strategy", &format!("test {}", self.metrics), &format_x)?;
 
         let task_colour = |task_index: usize| CATEGORICAL[task_index % CATEGORICAL.len()];
         let bar_width = 0.8 / self.data.tasks.len().max(1) as f64;
@@ -74,7 +79,7 @@ impl Chart for StrategyComparisonChart<'_> {
                 let (right, centre) = (left + 0.9 * bar_width, left + 0.45 * bar_width);
                 let colour = task_colour(task_index);
                 chart.draw_series([Rectangle::new([(left, 0.0), (right, stats.mean)], colour.mix(0.8).filled())])?;
-                let low = (stats.mean - stats.std).max(0.0);
+                let low = (stats.mean - stats.std).max(y_min);
                 let high = (stats.mean + stats.std).min(y_max);
                 let cap = 0.15 * bar_width;
                 let whisker_style = BASELINE_COLOUR.stroke_width(2);
@@ -99,7 +104,8 @@ impl Chart for StrategyComparisonChart<'_> {
                 legend_entries.push(LegendEntry::line(label, colour, Some((10, 6))));
             }
         }
-        let notes = ["bars: mean over seeds; whiskers: ±1 sample std; λ: best mean val accuracy; y axis from 0"];
-        draw_legend(&legend_area, &legend_entries, &notes)
+        let selection = if self.metrics == "accuracy" { "mean val accuracy" } else { "validation score" };
+        let note = format!("bars: mean over seeds; whiskers: ±1 sample std; λ: best {selection}; y axis from 0");
+        draw_legend(&legend_area, &legend_entries, &[note.as_str()])
     }
 }

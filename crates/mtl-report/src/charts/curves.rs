@@ -1,11 +1,13 @@
 //! Learning curves of one task, averaged over seeds per group: loss (train solid,
-//! val dashed) and val accuracy. Up to [`MAX_LINES_PER_PANEL`] lines share a panel;
-//! more groups get small multiples, a loss panel and an accuracy panel per group,
+//! val dashed) and the task's headline metric on val (accuracy, r2, map). Up to
+//! [`MAX_LINES_PER_PANEL`] lines share a panel; more groups get small multiples, a loss
+//! panel and a metric panel per group,
 //! every panel on the same axes, with the single-task baseline drawn thin and light
 //! behind each for reference.
 //!
 //! ```text
-//! let chart = LearningCurvesChart { title, groups: &groups, curves: &aggregate::mean_curves(&groups, &rows, "shapes") };
+//! let curves = aggregate::mean_curves(&groups, &rows, "shapes");
+//! let chart = LearningCurvesChart { title, groups: &groups, curves: &curves, metric: "accuracy" };
 //! ```
 
 use plotters::coord::Shift;
@@ -35,6 +37,8 @@ pub(crate) struct LearningCurvesChart<'a> {
     pub groups: &'a [RunGroup],
     /// Per-group curves from [`crate::aggregate::mean_curves`].
     pub curves: &'a [MeanCurves],
+    /// The metric of the second panel: the task's headline one (accuracy, r2, map).
+    pub metric: &'a str,
 }
 
 /// One curve of a panel in chart coordinates, and how it is drawn.
@@ -77,7 +81,7 @@ impl LearningCurvesChart<'_> {
             .into_iter()
             .filter_map(|(s, dash)| Some(line(self.points(group_index, s, "loss")?, dash)))
             .collect();
-        let accuracy = self.points(group_index, split, "accuracy").map(|p| line(p, None)).into_iter().collect();
+        let accuracy = self.points(group_index, split, self.metric).map(|p| line(p, None)).into_iter().collect();
         (loss, accuracy)
     }
 
@@ -108,7 +112,11 @@ impl Chart for LearningCurvesChart<'_> {
         let colours = group_colours(self.groups);
         let (max_epoch, loss_range, accuracy_range) = self.ranges();
         let split = self.split();
-        let accuracy_name = if split == "val" { "val accuracy" } else { "test accuracy (no val split)" };
+        let accuracy_name = if split == "val" {
+            format!("val {}", self.metric)
+        } else {
+            format!("test {} (no val split)", self.metric)
+        };
         let drawn = self.drawn();
 
         let mut legend_entries = vec![LegendEntry::heading("colour: group")];
@@ -116,7 +124,7 @@ impl Chart for LearningCurvesChart<'_> {
         legend_entries.push(LegendEntry::heading("line"));
         legend_entries.push(LegendEntry::line("train loss", BASELINE_COLOUR, None));
         legend_entries.push(LegendEntry::line(format!("{split} loss"), BASELINE_COLOUR, VAL_DASH));
-        legend_entries.push(LegendEntry::line(accuracy_name, BASELINE_COLOUR, None));
+        legend_entries.push(LegendEntry::line(accuracy_name.clone(), BASELINE_COLOUR, None));
 
         if !self.small_multiples() {
             let (loss_area, accuracy_area) = panels_area.split_horizontally(panels_area.dim_in_pixel().0 / 2);
@@ -129,7 +137,8 @@ impl Chart for LearningCurvesChart<'_> {
             }
             let loss_caption = format!("loss (train solid, {split} dashed)");
             draw_panel(&loss_area, Some(&loss_caption), "loss", loss_range, max_epoch, &loss_lines)?;
-            draw_panel(&accuracy_area, Some(accuracy_name), "accuracy", accuracy_range, max_epoch, &accuracy_lines)?;
+            let name = Some(accuracy_name.as_str());
+            draw_panel(&accuracy_area, name, self.metric, accuracy_range, max_epoch, &accuracy_lines)?;
             return draw_legend(&legend_area, &legend_entries, &["mean over seeds"]);
         }
 
@@ -161,7 +170,7 @@ impl Chart for LearningCurvesChart<'_> {
             draw_left(&title_strip, &fit_text(&group.label(), 16.0, available), 16.0, &BLACK, (52, 20))?;
             let (loss_panel, accuracy_panel) = panels.split_horizontally(panels.dim_in_pixel().0 / 2);
             draw_panel(&loss_panel, None, "loss", loss_range, max_epoch, &loss)?;
-            draw_panel(&accuracy_panel, None, "accuracy", accuracy_range, max_epoch, &accuracy)?;
+            draw_panel(&accuracy_panel, None, self.metric, accuracy_range, max_epoch, &accuracy)?;
         }
         let notes =
             ["mean over seeds; one group per pair of panels, all on the same axes; thin grey: single-task baseline"];

@@ -79,9 +79,12 @@ impl DeltaMHeatmapChart<'_> {
         let grid_width = left + cell_width * grid.columns.len().max(1) as i32;
         let width = (grid_width + BAR_COLUMN + 2 * MARGIN).max(640);
         let bar_height = (CELL_HEIGHT * grid.rows.len().max(1) as i32).max(150);
-        let mut note = "Δm%: the mean relative change of each task's test accuracy against single-task \
-                        (Maninis et al. 2019), at each run's selected epoch; + is better."
-            .to_string();
+        let mut note = format!(
+            "Δm%: the mean over tasks and metrics ({}) of the relative change of the test value against \
+             single-task, sign flipped where lower is better (Maninis et al. 2019), at each run's selected epoch; + is \
+             better.",
+            grid.metrics.join(", ")
+        );
         if grid.cells.iter().flatten().any(|cell| cell.is_some_and(|(_, lambda)| lambda.is_some())) {
             note.push_str(" (λ=…): the λ chosen on validation among several.");
         }

@@ -199,8 +199,8 @@ impl Chart for ParetoChart<'_> {
         let has_front = self.panels.iter().any(|p| !p.front.is_empty());
         let has_baseline = self.panels.iter().any(|p| p.single_task.is_some());
         let entries = encoding.legend(has_front, has_baseline);
-        let notes = ["each point: the mean over seeds of one setting, test accuracy at each run's selected epoch; \
-             bars: ±1 sample std over seeds; hover a point in the SVG for its settings"];
+        let notes = ["each point: the mean over seeds of one setting, each task's headline test metric at each run's \
+             selected epoch; bars: ±1 sample std over seeds; hover a point in the SVG for its settings"];
         draw_legend(&legend_area, &entries, &notes)
     }
 }
@@ -223,8 +223,8 @@ fn draw_panel<DB: DrawingBackend>(
         .build_cartesian_2d(x_min..x_max, y_min..y_max)?;
     chart
         .configure_mesh()
-        .x_desc(format!("{} test accuracy", panel.x_task))
-        .y_desc(format!("{} test accuracy", panel.y_task))
+        .x_desc(format!("{} test {}", panel.x_task, panel.metrics.0))
+        .y_desc(format!("{} test {}", panel.y_task, panel.metrics.1))
         .x_label_formatter(&|x| short_number(*x))
         .y_label_formatter(&|y| short_number(*y))
         .label_style(text_style(14.0))
@@ -313,7 +313,8 @@ mod tests {
     }
 
     fn panel(points: Vec<ParetoPoint>) -> ParetoData {
-        ParetoData { x_task: "a".into(), y_task: "b".into(), points, front: vec![], single_task: None }
+        let metrics = ("accuracy".into(), "accuracy".into());
+        ParetoData { x_task: "a".into(), y_task: "b".into(), metrics, points, front: vec![], single_task: None }
     }
 
     /// A legend marker: `(label, colour, shape, radius)`.

@@ -106,23 +106,24 @@ impl Checker<'_> {
         select: Option<String>,
     ) -> Result<ObjectiveSpec, ConfigError> {
         let at = |key: &'static str| [Key("tasks"), Index(i), Key(key)];
-        let loss =
-            match loss.as_deref() {
-                None => RegressionLoss::default(),
-                Some(name) if kind != "regression" => return self.fail(
+        let loss = match loss.as_deref() {
+            None => RegressionLoss::default(),
+            Some(name) if kind != "regression" => {
+                return self.fail(
                     &at("loss"),
                     format!(
                         "loss \"{name}\" is for regression tasks; this task is {kind} (its loss is fixed by its kind)"
                     ),
-                ),
-                Some(name) => match RegressionLoss::from_name(name) {
-                    Some(loss) => loss,
-                    None => {
-                        let names = RegressionLoss::NAMES.join(", ");
-                        return self.fail(&at("loss"), format!("loss \"{name}\" must be one of {names}"));
-                    }
-                },
-            };
+                )
+            }
+            Some(name) => match RegressionLoss::from_name(name) {
+                Some(loss) => loss,
+                None => {
+                    let names = RegressionLoss::NAMES.join(", ");
+                    return self.fail(&at("loss"), format!("loss \"{name}\" must be one of {names}"));
+                }
+            },
+        };
         let names = metric_names(kind);
         if let Some(metric) = select.as_deref().filter(|m| !names.contains(m)) {
             return self.fail(

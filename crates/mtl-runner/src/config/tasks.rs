@@ -84,12 +84,13 @@ impl Checker<'_> {
                     "left" => Digit::Left,
                     "right" => Digit::Right,
                     "sum" => Digit::Sum,
+                    "present" => Digit::Present,
                     other => {
                         return self.fail(
                             &at("digit"),
                             format!(
-                                "digit \"{other}\" must be \"left\" or \"right\" (classification) or \"sum\" \
-                                 (the two digits' sum, a regression target)"
+                                "digit \"{other}\" must be \"left\" or \"right\" (classification), \"sum\" (the two \
+                                 digits' sum, a regression target) or \"present\" (which of 0–9 appear: multi-label)"
                             ),
                         )
                     }

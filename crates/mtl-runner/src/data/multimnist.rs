@@ -81,8 +81,11 @@ fn task(
         match digit {
             Digit::Left => {}
             Digit::Right => images.labels = m.right_labels.clone(),
-            // Carried as a class index through the carving, a value after it.
+            // Carried as a class index through the carving, targets after it.
             Digit::Sum => images.labels.iter_mut().zip(&m.right_labels).for_each(|(left, right)| *left += right),
+            Digit::Present => {
+                images.labels.iter_mut().zip(&m.right_labels).for_each(|(left, right)| *left = *left * 10 + right)
+            }
         }
         images
     };
@@ -98,10 +101,20 @@ fn task(
         report: composed.report.clone(),
     };
     let mut task = image_task(name, path, sourced, split)?;
-    if digit == Digit::Sum {
-        for split in [&mut task.train, &mut task.val, &mut task.test] {
-            let values = split.labels().iter().map(|&sum| sum as f32).collect();
-            split.targets = Targets::Values { values, width: 1 };
+    for split in [&mut task.train, &mut task.val, &mut task.test] {
+        match digit {
+            Digit::Sum => {
+                let values = split.labels().iter().map(|&sum| sum as f32).collect();
+                split.targets = Targets::Values { values, width: 1 };
+            }
+            Digit::Present => {
+                let labels = split
+                    .labels()
+                    .iter()
+                    .flat_map(|&pair| (0..10).map(move |d| u8::from(pair / 10 == d || pair % 10 == d)));
+                split.targets = Targets::Binary { labels: labels.collect(), width: 10 };
+            }
+            Digit::Left | Digit::Right => {}
         }
     }
     Ok(task)
@@ -173,8 +186,18 @@ impl PerSeed {
         let mut recomposed: BTreeMap<usize, TaskData> = BTreeMap::new();
         for input in &self.inputs {
             let composed = multi_mnist_splits(&input.digits, seed, input.resize)?;
+            // The tasks of one input hold its images once (see `share_inputs`).
+            let mut first: Option<[mtl_data::Inputs; 3]> = None;
             for (index, name, digit) in &input.tasks {
-                recomposed.insert(*index, task(name, &input.path, &input.split, *digit, &composed)?);
+                let mut data = task(name, &input.path, &input.split, *digit, &composed)?;
+                let splits = [&mut data.train, &mut data.val, &mut data.test];
+                match &first {
+                    Some(inputs) => {
+                        splits.into_iter().zip(inputs).for_each(|(split, inputs)| split.inputs = inputs.clone())
+                    }
+                    None => first = Some(splits.map(|split| split.inputs.clone())),
+                }
+                recomposed.insert(*index, data);
             }
         }
         let tasks = (set.tasks.iter().enumerate())
@@ -271,5 +294,21 @@ mod tests {
         // compose_seed = "trial" at trial seed 1 is compose_seed = 1.
         let one_fixed = task_set(dir.path(), "seed = 3, compose_seed = 1");
         assert_eq!(one.tasks, one_fixed.tasks);
+    }
+
+    #[test]
+    fn the_tasks_of_one_input_hold_its_images_once() {
+        let dir = numbered_digits(100);
+        let same = |set: &TaskSet| {
+            let pixels = |t: usize| match &set.tasks[t].train.inputs {
+                mtl_data::Inputs::Images { pixels, .. } => pixels.clone(),
+                _ => unreachable!("images"),
+            };
+            std::sync::Arc::ptr_eq(&pixels(0), &pixels(1))
+        };
+        let fixed = task_set(dir.path(), "seed = 3");
+        assert!(same(&fixed));
+        let per_trial = task_set(dir.path(), "seed = 3, compose_seed = \"trial\"");
+        assert!(same(&per_trial.for_seed(5).unwrap()));
     }
 }

@@ -248,3 +248,75 @@ fn multimnist_digits_their_sum_and_which_are_present_train_as_three_kinds_in_one
     expect_code(&again.mtl(&["run", "mm.toml", "--no-report"]), 0);
     assert_eq!(metric_bits(&db), metric_bits(&again.path("mtl.db")));
 }
+
+/// CelebA's layout with 24 images (16 train, 4 val, 4 test) and three attributes: Smiling
+/// shows as a bright top half, Young as a red tint, Male at random. The attribute table
+/// writes −1/1 with CelebA's double spaces.
+fn write_celeba(root: &Path) {
+    std::fs::create_dir_all(root.join("img_align_celeba")).expect("mkdir");
+    let (mut attributes, mut partition) = (String::from("24\n5_o_Clock_Shadow Smiling Young\n"), String::new());
+    for i in 0..24u32 {
+        let (smiling, young, shadow) = (i % 2 == 0, i % 3 == 0, (i * 7) % 5 < 2);
+        let image = image::RgbImage::from_fn(178, 218, |_, y| {
+            let bright = if smiling && y < 109 { 220 } else { 40 };
+            image::Rgb([if young { 250 } else { bright }, bright, bright])
+        });
+        let file = format!("{:06}.jpg", i + 1);
+        image.save(root.join("img_align_celeba").join(&file)).expect("jpeg");
+        let sign = |on: bool| if on { " 1" } else { "-1" };
+        attributes.push_str(&format!("{file} {} {} {}\n", sign(shadow), sign(smiling), sign(young)));
+        partition.push_str(&format!(
+            "{file} {}\n",
+            if i < 16 {
+                0
+            } else if i < 20 {
+                1
+            } else {
+                2
+            }
+        ));
+    }
+    std::fs::write(root.join("list_attr_celeba.txt"), attributes).expect("attributes");
+    std::fs::write(root.join("list_eval_partition.txt"), partition).expect("partition");
+}
+
+#[test]
+fn celeba_attributes_train_as_one_multi_label_task_or_one_task_each() {
+    let ws = Workspace::new();
+    write_celeba(&ws.path("celeba"));
+    let data = "format = \"celeba\", path = \"celeba\", height = 16, width = 16";
+    let file = format!(
+        "name = \"faces\"\nepochs = 2\nbatch_size = 8\n\
+         [[tasks]]\nname = \"all\"\ndata = {{ {data} }}\n\
+         [[tasks]]\nname = \"smiling\"\ndata = {{ {data}, attribute = \"Smiling\" }}\n\
+         [[tasks]]\nname = \"two\"\nselect = \"macro_f1\"\ndata = {{ {data}, attributes = [\"Young\", \"Smiling\"], n_train = 12 }}\n\
+         [model]\ntrunk = \"lenet\"\n[sweep]\nstrategy = [\"single-task\"]\n"
+    );
+    ws.write("faces.toml", &file);
+    let out = ws.mtl(&["run", "faces.toml", "--no-report"]);
+    expect_code(&out, 0);
+    // The partition's splits, n_train cutting one task's training split.
+    assert!(
+        text(&out.stderr).contains("examples (train/val/test): all 16/4/4 · smiling 16/4/4 · two 12/4/4"),
+        "{}",
+        text(&out.stderr)
+    );
+    let db = ws.path("mtl.db");
+    let kinds: Vec<String> =
+        rows(&db, "SELECT DISTINCT task || '.' || metric FROM metrics WHERE split = 'test' ORDER BY 1");
+    for expected in ["all.map", "all.subset_accuracy", "smiling.accuracy", "two.macro_f1", "two.map"] {
+        assert!(kinds.contains(&expected.to_string()), "{expected} missing from {kinds:?}");
+    }
+    let selection: Vec<String> = rows(&db, "SELECT text FROM params WHERE key = 'select' LIMIT 1");
+    assert_eq!(selection, ["all=map,smiling=accuracy,two=macro_f1"]);
+    // inspect-free checks of the layout's errors: an attribute the table lacks.
+    ws.write("bad.toml", &file.replace("attribute = \"Smiling\"", "attribute = \"Smile\""));
+    let out = ws.mtl(&["run", "bad.toml", "--db", "other.db"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("list_attr_celeba.txt: no attribute \"Smile\"; the table has 5_o_Clock_Shadow, Smiling, Young"),
+        "{stderr}"
+    );
+    assert!(!ws.path("other.db").exists());
+}

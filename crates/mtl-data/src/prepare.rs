@@ -76,7 +76,7 @@ impl Keep {
 }
 
 /// `indices` cut to `n` of them drawn from `seed` (kept in order), or all where `n` is `None`.
-fn subsample(indices: Vec<usize>, n: Option<usize>, seed: u64, split: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn subsample(indices: Vec<usize>, n: Option<usize>, seed: u64, split: &str) -> Result<Vec<usize>, String> {
     let Some(n) = n else { return Ok(indices) };
     if n > indices.len() {
         return Err(format!("n_{split} = {n}, but the {split} split has {} examples", indices.len()));

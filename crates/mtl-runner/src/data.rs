@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 
 use crate::objective::ObjectiveSpec;
 
+mod celeba;
 mod multimnist;
+pub use celeba::CelebaTarget;
 pub use multimnist::{ComposeSeed, Composition};
 
 /// A task of the experiment: its name and where its data comes from.
@@ -100,6 +102,13 @@ pub enum ImageFormat {
     Cifar(CifarLabels),
     /// `root/<class>/*.png|jpg|gif|bmp`, optionally under train/val/test.
     Folder(ImageFolderOptions),
+    /// CelebA's `img_align_celeba/` with its attribute and partition tables.
+    Celeba {
+        /// How the images are decoded and sized.
+        options: ImageFolderOptions,
+        /// The attribute(s) the task predicts.
+        target: CelebaTarget,
+    },
     /// MultiMNIST composed from the IDX digits of the folder, each split from its own digits.
     MultiMnist {
         /// The digit this task predicts.
@@ -212,6 +221,9 @@ impl DataSource {
         match self {
             DataSource::Images { format: ImageFormat::MultiMnist { digit: Digit::Sum, .. }, .. } => "regression",
             DataSource::Images { format: ImageFormat::MultiMnist { digit: Digit::Present, .. }, .. } => "multi-label",
+            DataSource::Images { format: ImageFormat::Celeba { target: CelebaTarget::Attributes(_), .. }, .. } => {
+                "multi-label"
+            }
             DataSource::SyntheticShapes { .. } | DataSource::Images { .. } => "image-classification",
             DataSource::SyntheticReviews { .. } | DataSource::Texts { .. } => "text-classification",
             DataSource::Table { options, .. } => match options.target {
@@ -248,6 +260,17 @@ impl DataSource {
                             settings["fit"] = json!(format!("{:?}", o.fit));
                         }
                         settings
+                    }
+                    ImageFormat::Celeba { options: o, target } => {
+                        let target = match target {
+                            CelebaTarget::Attributes(names) => json!({ "attributes": names }),
+                            CelebaTarget::Attribute(name) => json!({ "attribute": name }),
+                        };
+                        json!({
+                            "format": "celeba", "channels": o.channels, "height": o.height, "width": o.width,
+                            "fit": format!("{:?}", o.fit), "on_unreadable": format!("{:?}", o.on_unreadable),
+                            "target": target,
+                        })
                     }
                     ImageFormat::MultiMnist { digit, composition } => {
                         let mut settings = composition.settings();
@@ -326,6 +349,11 @@ impl DataSource {
     /// batches (one image, several labels; one table row, several target columns).
     pub fn shared_input_key(&self) -> Option<String> {
         match self {
+            DataSource::Images { path, format: ImageFormat::Celeba { options: o, .. }, split } => {
+                let (fit, unreadable) = (format!("{:?}", o.fit), format!("{:?}", o.on_unreadable));
+                let image = json!([o.channels, o.height, o.width, fit, unreadable]);
+                Some(format!("celeba:{}:{image}:{}", path.display(), split_settings(split)))
+            }
             DataSource::Table { path, options: o, splits, split } => {
                 let columns = |c: &[Column]| c.iter().map(column).collect::<Vec<Value>>();
                 let rows = json!({
@@ -427,6 +455,7 @@ enum Loading {
 /// training splits ([`shared_vocabulary`]), so that a token id is the same word for each.
 pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let mut multi_digits: HashMap<String, multimnist::Input> = HashMap::new();
+    let mut celeba_inputs: HashMap<String, celeba::Input> = HashMap::new();
     let mut shared_inputs = SharedInputs::new();
     let mut loading = Vec::with_capacity(tasks.len());
     // The first text task's vocabulary options: validation makes every text task's the same.
@@ -446,12 +475,19 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
             DataSource::Table { path, options, splits, split } => {
                 table_task(name, path, table::table(&splits.with_train(path), options)?, split)?
             }
+            DataSource::Images { path, format: ImageFormat::Celeba { options, target }, split } => {
+                let key = task.data.shared_input_key().expect("a CelebA input has a key");
+                if !celeba_inputs.contains_key(&key) {
+                    celeba_inputs.insert(key.clone(), celeba::load(path, options, split)?);
+                }
+                celeba::task(name, path, target, &celeba_inputs[&key])?
+            }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {
                     ImageFormat::Idx { prefix } => images::idx_dir_with_prefix(path, prefix.as_deref())?,
                     ImageFormat::Cifar(labels) => images::cifar(path, *labels)?,
                     ImageFormat::Folder(options) => images::image_folder(path, options)?,
-                    ImageFormat::MultiMnist { .. } => unreachable!("handled above"),
+                    ImageFormat::MultiMnist { .. } | ImageFormat::Celeba { .. } => unreachable!("handled above"),
                 };
                 image_task(name, path, sourced, split)?
             }

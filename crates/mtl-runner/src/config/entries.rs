@@ -87,6 +87,27 @@ pub(super) struct TaskEntry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct CelebaEntry {
+    /// The folder holding `img_align_celeba/` and the two tables.
+    pub(super) path: PathBuf,
+    /// One attribute, a two-class task …
+    pub(super) attribute: Option<String>,
+    /// … or several (default: all), one multi-label task.
+    pub(super) attributes: Option<Vec<String>>,
+    pub(super) channels: Option<usize>,
+    pub(super) height: Option<usize>,
+    pub(super) width: Option<usize>,
+    pub(super) fit: Option<String>,
+    pub(super) on_unreadable: Option<String>,
+    pub(super) n_train: Option<usize>,
+    pub(super) n_val: Option<usize>,
+    pub(super) n_test: Option<usize>,
+    #[serde(default)]
+    pub(super) seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TableEntry {
     /// One file, the splits carved from it; or `train` with `val` and `test` files.
     pub(super) path: Option<PathBuf>,
@@ -307,6 +328,7 @@ pub(super) enum DataEntry {
     Csv(DelimitedEntry),
     Tsv(DelimitedEntry),
     Table(TableEntry),
+    Celeba(CelebaEntry),
     Jsonl {
         path: Option<PathBuf>,
         train: Option<PathBuf>,

@@ -137,34 +137,12 @@ impl Checker<'_> {
                 if channels == 2 {
                     return self.fail(&at("channels"), "channels must be 1 (grayscale) or 3 (RGB)");
                 }
-                let on_unreadable = match on_unreadable.as_deref() {
-                    None => defaults::UNREADABLE,
-                    Some("skip") => Unreadable::Skip,
-                    Some("fail") => Unreadable::Fail,
-                    Some(other) => {
-                        return self.fail(&at("on_unreadable"), format!("\"{other}\" must be \"skip\" or \"fail\""))
-                    }
-                };
-                let fit = match fit.as_deref() {
-                    None | Some("stretch") => Fit::Stretch,
-                    Some("center-crop") => Fit::CenterCrop,
-                    Some("pad") => Fit::Pad,
-                    Some(other) => {
-                        return self.fail(
-                            &at("fit"),
-                            format!(
-                                "fit \"{other}\" must be \"stretch\" (resize to height × width), \"center-crop\" \
-                                 (keep the aspect ratio, cut the overflow) or \"pad\" (keep it, fill with black)"
-                            ),
-                        )
-                    }
-                };
                 let options = ImageFolderOptions {
-                    fit,
+                    fit: self.fit(i, fit, Fit::Stretch)?,
                     channels,
                     height: self.count(height, 28, &at("height"), 1..4097)?,
                     width: self.count(width, 28, &at("width"), 1..4097)?,
-                    on_unreadable,
+                    on_unreadable: self.on_unreadable(i, on_unreadable)?,
                 };
                 DataSource::Images {
                     path: resolve(&path),
@@ -257,6 +235,7 @@ impl Checker<'_> {
             DataEntry::Csv(entry) => self.delimited(i, entry, b',', &resolve)?,
             DataEntry::Tsv(entry) => self.delimited(i, entry, b'\t', &resolve)?,
             DataEntry::Table(entry) => self.table(i, entry, &resolve)?,
+            DataEntry::Celeba(entry) => self.celeba(i, entry, &resolve)?,
             DataEntry::Jsonl {
                 path,
                 train,
@@ -414,6 +393,36 @@ impl Checker<'_> {
             )?,
             options: self.text_options(i, entry.max_len, entry.vocab_size, entry.min_freq)?,
         })
+    }
+
+    /// An image `fit` (`default` when not given).
+    pub(super) fn fit(&self, i: usize, fit: Option<String>, default: Fit) -> Result<Fit, ConfigError> {
+        match fit.as_deref() {
+            None => Ok(default),
+            Some("stretch") => Ok(Fit::Stretch),
+            Some("center-crop") => Ok(Fit::CenterCrop),
+            Some("pad") => Ok(Fit::Pad),
+            Some(other) => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key("fit")],
+                format!(
+                    "fit \"{other}\" must be \"stretch\" (resize to height × width), \"center-crop\" \
+                     (keep the aspect ratio, cut the overflow) or \"pad\" (keep it, fill with black)"
+                ),
+            ),
+        }
+    }
+
+    /// What to do with an image that cannot be decoded.
+    pub(super) fn on_unreadable(&self, i: usize, given: Option<String>) -> Result<Unreadable, ConfigError> {
+        match given.as_deref() {
+            None => Ok(defaults::UNREADABLE),
+            Some("skip") => Ok(Unreadable::Skip),
+            Some("fail") => Ok(Unreadable::Fail),
+            Some(other) => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key("on_unreadable")],
+                format!("\"{other}\" must be \"skip\" or \"fail\""),
+            ),
+        }
     }
 
     /// A prefix of IDX file names: a plain file-name part, not a path.

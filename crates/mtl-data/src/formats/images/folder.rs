@@ -68,14 +68,7 @@ const SPLIT_FOLDERS: [&str; 2] = ["val", "test"];
 /// values in [0, 1]. Files are read in sorted path order. A class folder
 /// without image files is an error.
 pub fn image_folder(root: &Path, options: &ImageFolderOptions) -> Result<Sourced<LabeledImages>, DataError> {
-    let size_ok = |side: usize| side > 0 && u32::try_from(side).is_ok();
-    if !matches!(options.channels, 1 | 3) || !size_ok(options.height) || !size_ok(options.width) {
-        let message = format!(
-            "cannot read images as {}×{}×{}: channels must be 1 or 3 and the sides between 1 and 2^32 - 1",
-            options.channels, options.height, options.width
-        );
-        return Err(DataError::invalid(root, message));
-    }
+    check_options(root, options)?;
     files::check_kind(root, Expected::Folder)?;
     let train_root = root.join("train");
     let split_layout = train_root.is_dir();
@@ -167,8 +160,21 @@ fn read_split(
     Ok(images)
 }
 
+/// Whether images can be read as `options` say (`root` names the data in the error).
+pub(super) fn check_options(root: &Path, options: &ImageFolderOptions) -> Result<(), DataError> {
+    let size_ok = |side: usize| side > 0 && u32::try_from(side).is_ok();
+    if !matches!(options.channels, 1 | 3) || !size_ok(options.height) || !size_ok(options.width) {
+        let message = format!(
+            "cannot read images as {}×{}×{}: channels must be 1 or 3 and the sides between 1 and 2^32 - 1",
+            options.channels, options.height, options.width
+        );
+        return Err(DataError::invalid(root, message));
+    }
+    Ok(())
+}
+
 /// One image as `channels × height × width` values in [0, 1], or why it cannot be read.
-fn decode(path: &Path, options: &ImageFolderOptions) -> Result<Vec<f32>, String> {
+pub(super) fn decode(path: &Path, options: &ImageFolderOptions) -> Result<Vec<f32>, String> {
     // Checked before opening: opening a FIFO blocks.
     let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !metadata.is_file() {

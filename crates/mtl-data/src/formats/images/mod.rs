@@ -18,6 +18,7 @@
 //! # Ok::<(), mtl_data::DataError>(())
 //! ```
 
+pub mod celeba;
 mod cifar;
 mod folder;
 mod idx;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use crate::files::{self, Expected};
 use crate::DataError;
 
+pub use celeba::{attribute_table, celeba, AttributeImages, AttributeTable};
 pub use cifar::{cifar, CifarLabels};
 pub use folder::{image_folder, Fit, ImageFolderOptions, Unreadable};
 pub use idx::{idx_dir, idx_dir_with_prefix, mnist_pair, read_idx, IdxArray};

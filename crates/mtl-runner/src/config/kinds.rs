@@ -1,14 +1,15 @@
-//! `format = "table"` and a task's `loss` and `select`: the experiment-file side of the
-//! task kinds beyond classification.
+//! `format = "table"`, `format = "celeba"` and a task's `loss` and `select`: the
+//! experiment-file side of the task kinds beyond classification.
 
 use std::path::{Path, PathBuf};
 
+use mtl_data::formats::images::{Fit, ImageFolderOptions};
 use mtl_data::formats::table::{TableOptions, TableTarget};
 use mtl_data::formats::text::{parse_delimiter, Column};
 
-use super::entries::{ColumnEntry, TableEntry};
+use super::entries::{CelebaEntry, ColumnEntry, TableEntry};
 use super::{Checker, ConfigError, Index, Key};
-use crate::data::DataSource;
+use crate::data::{CelebaTarget, DataSource, ImageFormat};
 use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
 
 /// At most this many columns of one kind: more is a wrong list.
@@ -136,5 +137,42 @@ impl Checker<'_> {
             );
         }
         Ok(ObjectiveSpec { loss, select })
+    }
+}
+
+impl Checker<'_> {
+    /// `format = "celeba"`: the attribute layout, its images 3 × 64 × 64 centre-cropped by default.
+    pub(super) fn celeba(
+        &self,
+        i: usize,
+        entry: CelebaEntry,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<DataSource, ConfigError> {
+        let at = |key: &'static str| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let target = match (entry.attribute, entry.attributes) {
+            (Some(_), Some(_)) => {
+                return self.fail(
+                    &at("attribute"),
+                    "give attribute = \"…\" (one attribute, a two-class task) or attributes = [\"…\", …] (one \
+                     multi-label task; all 40 when left out), not both",
+                )
+            }
+            (Some(one), None) => CelebaTarget::Attribute(one),
+            (None, several) => CelebaTarget::Attributes(several.unwrap_or_default()),
+        };
+        let channels = self.count(entry.channels, 3, &at("channels"), 1..4)?;
+        if channels == 2 {
+            return self.fail(&at("channels"), "channels must be 1 (grayscale) or 3 (RGB)");
+        }
+        let options = ImageFolderOptions {
+            channels,
+            height: self.count(entry.height, 64, &at("height"), 1..4097)?,
+            width: self.count(entry.width, 64, &at("width"), 1..4097)?,
+            fit: self.fit(i, entry.fit, Fit::CenterCrop)?,
+            on_unreadable: self.on_unreadable(i, entry.on_unreadable)?,
+        };
+        // The partition file gives the splits: nothing is carved.
+        let split = self.split(i, None, None, None, entry.seed, [entry.n_train, entry.n_val, entry.n_test])?;
+        Ok(DataSource::Images { path: resolve(&entry.path), format: ImageFormat::Celeba { options, target }, split })
     }
 }

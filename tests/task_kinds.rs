@@ -249,22 +249,24 @@ fn multimnist_digits_their_sum_and_which_are_present_train_as_three_kinds_in_one
     assert_eq!(metric_bits(&db), metric_bits(&again.path("mtl.db")));
 }
 
-/// CelebA's layout with 24 images (16 train, 4 val, 4 test) and three attributes: Smiling
-/// shows as a bright top half, Young as a red tint, Male at random. The attribute table
-/// writes −1/1 with CelebA's double spaces.
-fn write_celeba(root: &Path) {
+/// CelebA's layout with 24 images (16 train, 4 val, 4 test) and the attributes `names`:
+/// attribute j of image i is present when (i + j) is even or i is a multiple of 3, and the
+/// first shows as a bright top half. The attribute table writes −1/1 with CelebA's
+/// double spaces.
+fn write_celeba(root: &Path, names: &[&str]) {
     std::fs::create_dir_all(root.join("img_align_celeba")).expect("mkdir");
-    let (mut attributes, mut partition) = (String::from("24\n5_o_Clock_Shadow Smiling Young\n"), String::new());
-    for i in 0..24u32 {
-        let (smiling, young, shadow) = (i % 2 == 0, i % 3 == 0, (i * 7) % 5 < 2);
+    let mut attributes = format!("24\n{}\n", names.join(" "));
+    let mut partition = String::new();
+    for i in 0..24usize {
+        let present: Vec<bool> = (0..names.len()).map(|j| (i + j) % 2 == 0 || i % 3 == 0).collect();
         let image = image::RgbImage::from_fn(178, 218, |_, y| {
-            let bright = if smiling && y < 109 { 220 } else { 40 };
-            image::Rgb([if young { 250 } else { bright }, bright, bright])
+            let bright = if present[0] && y < 109 { 220 } else { 40 };
+            image::Rgb([bright, bright, (i * 10) as u8])
         });
         let file = format!("{:06}.jpg", i + 1);
         image.save(root.join("img_align_celeba").join(&file)).expect("jpeg");
-        let sign = |on: bool| if on { " 1" } else { "-1" };
-        attributes.push_str(&format!("{file} {} {} {}\n", sign(shadow), sign(smiling), sign(young)));
+        let signs: Vec<&str> = present.iter().map(|&on| if on { " 1" } else { "-1" }).collect();
+        attributes.push_str(&format!("{file} {}\n", signs.join(" ")));
         partition.push_str(&format!(
             "{file} {}\n",
             if i < 16 {
@@ -283,7 +285,7 @@ fn write_celeba(root: &Path) {
 #[test]
 fn celeba_attributes_train_as_one_multi_label_task_or_one_task_each() {
     let ws = Workspace::new();
-    write_celeba(&ws.path("celeba"));
+    write_celeba(&ws.path("celeba"), &["5_o_Clock_Shadow", "Smiling", "Young"]);
     let data = "format = \"celeba\", path = \"celeba\", height = 16, width = 16";
     let file = format!(
         "name = \"faces\"\nepochs = 2\nbatch_size = 8\n\
@@ -319,4 +321,41 @@ fn celeba_attributes_train_as_one_multi_label_task_or_one_task_each() {
         "{stderr}"
     );
     assert!(!ws.path("other.db").exists());
+}
+
+/// The ready-made experiments of task kinds, run as they are but for their data's path,
+/// sizes and schedule, on fixtures in their data's exact layout.
+#[test]
+fn the_ready_made_kind_experiments_train_on_fixtures_of_their_layouts() {
+    let ws = Workspace::new();
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let read = |name: &str| std::fs::read_to_string(experiments.join(name)).expect("experiment file");
+    let short = |file: String| {
+        file.replace("epochs = 20", "epochs = 1")
+            .replace("epochs = 5", "epochs = 1")
+            .replace("seeds = [0, 1]", "seeds = [0]")
+    };
+
+    write_celeba(&ws.path("celeba"), &["Smiling", "Young", "Male", "Eyeglasses"]);
+    let celeba = short(read("celeba.toml"))
+        .replace("../data/celeba", "celeba")
+        .replace("n_train = 20000, n_val = 2000, n_test = 4000", "n_train = 8, n_val = 2, n_test = 2");
+    ws.write("celeba.toml", &celeba);
+    expect_code(&ws.mtl(&["run", "celeba.toml", "--no-report"]), 0);
+
+    let dir = ws.path("mnist");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let labels: Vec<u8> = (0..60).map(|i| (i * 7 % 10) as u8).collect();
+    let pixels: Vec<u8> = labels
+        .iter()
+        .flat_map(|&d| (0..784).map(move |p| if p / 28 / 2 == d as usize + 2 { 255 } else { 0 }))
+        .collect();
+    write_idx(&dir.join("t10k-images-idx3-ubyte"), &[60, 28, 28], &pixels);
+    write_idx(&dir.join("t10k-labels-idx1-ubyte"), &[60], &labels);
+    ws.write("kinds.toml", &short(read("multimnist-kinds.toml")).replace("../data/mnist", "mnist"));
+    expect_code(&ws.mtl(&["run", "kinds.toml", "--no-report"]), 0);
+    let db = ws.path("mtl.db");
+    let done: Vec<i64> = rows(&db, "SELECT COUNT(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.status = 'done' GROUP BY e.name ORDER BY e.name");
+    // celeba: single-task and hard; multimnist-kinds: single-task and hard at three λ.
+    assert_eq!(done, [2, 4]);
 }

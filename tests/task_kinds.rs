@@ -309,6 +309,13 @@ fn celeba_attributes_train_as_one_multi_label_task_or_one_task_each() {
     for expected in ["all.map", "all.subset_accuracy", "smiling.accuracy", "two.macro_f1", "two.map"] {
         assert!(kinds.contains(&expected.to_string()), "{expected} missing from {kinds:?}");
     }
+    // inspect recognises the layout and counts each split's positives without decoding.
+    let out = ws.mtl(&["data", "inspect", "celeba"]);
+    expect_code(&out, 0);
+    let inspected = text(&out.stdout);
+    assert!(inspected.starts_with("celeba: celeba (2 files read)"), "{inspected}");
+    assert!(inspected.contains("\ntrain        16                11       11     11\n"), "{inspected}");
+    assert!(inspected.contains("problems: none"), "{inspected}");
     let selection: Vec<String> = rows(&db, "SELECT text FROM params WHERE key = 'select' LIMIT 1");
     assert_eq!(selection, ["all=map,smiling=accuracy,two=macro_f1"]);
     // inspect-free checks of the layout's errors: an attribute the table lacks.

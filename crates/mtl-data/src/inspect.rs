@@ -32,11 +32,13 @@ pub enum Format {
     Jsonl,
     /// CSV or TSV columns profiled (numeric, binary, categorical) for a table task.
     Table,
+    /// CelebA's `img_align_celeba/`, `list_attr_celeba.txt` and `list_eval_partition.txt`.
+    Celeba,
 }
 
 impl Format {
     /// Every format, with the name the experiment file uses.
-    pub const ALL: [(Format, &'static str); 10] = [
+    pub const ALL: [(Format, &'static str); 11] = [
         (Format::MnistIdx, "mnist-idx"),
         (Format::Cifar, "cifar"),
         (Format::ImageFolder, "image-folder"),
@@ -47,6 +49,7 @@ impl Format {
         (Format::Tsv, "tsv"),
         (Format::Jsonl, "jsonl"),
         (Format::Table, "table"),
+        (Format::Celeba, "celeba"),
     ];
 
     /// The experiment file's name of the format.
@@ -168,7 +171,9 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     let has = |pred: &dyn Fn(&str) -> bool| entries.iter().any(|e| pred(e));
-    if has(&|e| e.contains("-idx3-ubyte")) {
+    if has(&|e| e == images::celeba::ATTRIBUTES) {
+        Ok(Format::Celeba)
+    } else if has(&|e| e.contains("-idx3-ubyte")) {
         Ok(Format::MnistIdx)
     } else if has(&|e| {
         e.ends_with(".bin") && (e.starts_with("data_batch") || e.starts_with("test_batch") || e == "train.bin")
@@ -287,6 +292,29 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
             };
             let inspection = Inspection::of(path, format, Vec::new(), vec![split], 1, table::problems(&columns));
             Ok(Inspection { table_columns: Some(columns), ..inspection })
+        }
+        Format::Celeba => {
+            let images::celeba::LayoutSummary { names, splits, missing: (missing, n_missing) } =
+                images::celeba::summary(path)?;
+            let splits = ["train", "val", "test"].iter().zip(splits).map(|(name, (count, positives))| SplitSummary {
+                name: (*name).into(),
+                count,
+                per_class: positives,
+                image_shape: None,
+                text_lengths: None,
+            });
+            let mut problems = Vec::new();
+            if n_missing > 0 {
+                problems.push(format!(
+                    "{n_missing} image(s) listed in {} are not in {}/ (first: {})",
+                    images::celeba::ATTRIBUTES,
+                    images::celeba::IMAGES,
+                    missing.join(", ")
+                ));
+            }
+            let mut inspection = Inspection::of(path, format, names, splits.collect(), 2, problems);
+            inspection.notes.push("per attribute: the images where it is present (1)".into());
+            Ok(inspection)
         }
         Format::Csv => delimited(b','),
         Format::Tsv => delimited(b'\t'),

@@ -100,6 +100,46 @@ fn partition(path: &Path) -> Result<HashMap<String, u8>, DataError> {
     Ok(splits)
 }
 
+/// What `mtl data inspect` shows of a CelebA layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayoutSummary {
+    /// The attribute names.
+    pub names: Vec<String>,
+    /// Per split (train, val, test): its images and each attribute's positives.
+    pub splits: [(usize, Vec<usize>); 3],
+    /// Listed images missing from the image folder: up to 5 named, and their count.
+    pub missing: (Vec<String>, usize),
+}
+
+/// The [`LayoutSummary`] of the layout under `root`, without decoding an image.
+pub fn summary(root: &Path) -> Result<LayoutSummary, DataError> {
+    files::check_kind(root, files::Expected::Folder)?;
+    let table = attribute_table(&root.join(ATTRIBUTES))?;
+    let partition_path = root.join(PARTITION);
+    let splits = partition(&partition_path)?;
+    let k = table.names.len();
+    let mut counts: [(usize, Vec<usize>); 3] = std::array::from_fn(|_| (0, vec![0; k]));
+    let (mut missing, mut n_missing) = (Vec::new(), 0);
+    for (i, file) in table.files.iter().enumerate() {
+        let Some(&split) = splits.get(file) else {
+            return Err(DataError::invalid(
+                &partition_path,
+                format!("no split for {file:?}, which {ATTRIBUTES} lists"),
+            ));
+        };
+        let (count, positives) = &mut counts[split as usize];
+        *count += 1;
+        positives.iter_mut().zip(&table.values[i * k..(i + 1) * k]).for_each(|(p, &v)| *p += usize::from(v));
+        if !root.join(IMAGES).join(file).is_file() {
+            n_missing += 1;
+            if missing.len() < 5 {
+                missing.push(file.clone());
+            }
+        }
+    }
+    Ok(LayoutSummary { names: table.names, splits: counts, missing: (missing, n_missing) })
+}
+
 /// Reads the CelebA layout under `root`: the splits of the partition file, each cut to
 /// `keep` (drawn from `seed`), their images decoded as `options` say. The class names of
 /// the result are the attribute names.
@@ -201,6 +241,17 @@ mod tests {
         // Only the kept images are decoded: 2 of train, all of val and test.
         let kept = celeba(dir.path(), &options(), Keep { train: Some(2), ..Keep::ALL }, 0).expect("reads");
         assert_eq!((kept.train.attributes.len(), kept.report.files_read), (4, 4));
+    }
+
+    #[test]
+    fn the_summary_counts_each_split_s_images_and_positives_and_names_missing_images() {
+        let dir = tempfile::tempdir().expect("dir");
+        layout(dir.path());
+        std::fs::remove_file(dir.path().join(IMAGES).join("000002.jpg")).expect("remove");
+        let summary = summary(dir.path()).expect("summary");
+        assert_eq!(summary.names, ["Smiling", "Young"]);
+        assert_eq!(summary.splits, [(4, vec![2, 2]), (1, vec![1, 1]), (1, vec![0, 0])]);
+        assert_eq!(summary.missing, (vec!["000002.jpg".to_owned()], 1));
     }
 
     #[test]

@@ -266,7 +266,9 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
         })
         .collect();
     mark_standing(&mut rows);
-    mark_pareto(&mut rows, &columns, &delta_metrics);
+    // Each task's objective on the front: its headline metric (the report's Pareto axes).
+    let headline = |task: &str| crate::aggregate::headline_key(runs, task, "test").metric;
+    mark_pareto(&mut rows, &columns, &delta_metrics, &headline);
     Comparison {
         group_by: spec.group_by.clone(),
         split_by,
@@ -408,9 +410,17 @@ fn mark_standing(rows: &mut [GroupRow]) {
     }
 }
 
-/// The objectives of the front: per task, its first metric among `delta_metrics`.
-fn objectives(columns: &[MetricKey], delta_metrics: &[String]) -> Vec<usize> {
+/// The objectives of the front: per task, its headline metric (accuracy, R², mAP: what
+/// `headline` gives) where it is a column among `delta_metrics`, else its first metric
+/// among `delta_metrics`.
+fn objectives(columns: &[MetricKey], delta_metrics: &[String], headline: &dyn Fn(&str) -> String) -> Vec<usize> {
     let mut chosen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, key) in columns.iter().enumerate() {
+        let is_headline = key.metric == headline(&key.task) && delta_metrics.contains(&key.metric);
+        if !chosen.contains_key(key.task.as_str()) && is_headline {
+            chosen.insert(key.task.as_str(), i);
+        }
+    }
     for metric in delta_metrics {
         for (i, key) in columns.iter().enumerate() {
             if &key.metric == metric {
@@ -421,7 +431,12 @@ fn objectives(columns: &[MetricKey], delta_metrics: &[String]) -> Vec<usize> {
     chosen.into_values().collect()
 }
 
-fn mark_pareto(rows: &mut [GroupRow], columns: &[MetricKey], delta_metrics: &[String]) {
+fn mark_pareto(
+    rows: &mut [GroupRow],
+    columns: &[MetricKey],
+    delta_metrics: &[String],
+    headline: &dyn Fn(&str) -> String,
+) {
     let experiments: BTreeSet<String> = rows.iter().map(|r| r.experiment.clone()).collect();
     for experiment in experiments {
         // The objectives of an experiment are its own tasks' metrics.
@@ -431,7 +446,7 @@ fn mark_pareto(rows: &mut [GroupRow], columns: &[MetricKey], delta_metrics: &[St
             .filter(|(i, _)| rows.iter().any(|r| r.experiment == experiment && r.stats[*i].is_some()))
             .map(|(_, k)| k.clone())
             .collect();
-        let objectives: Vec<usize> = objectives(&logged, delta_metrics)
+        let objectives: Vec<usize> = objectives(&logged, delta_metrics, headline)
             .into_iter()
             .filter_map(|i| columns.iter().position(|c| *c == logged[i]))
             .collect();

@@ -264,3 +264,41 @@ fn a_pick_without_validation_says_it_chose_nothing() {
     let row = &comparison.rows[0];
     assert_eq!((row.picked.clone(), row.picked_without_validation), (Some(ParamValue::Num(1.0)), true));
 }
+
+#[test]
+fn delta_m_over_classification_regression_and_depth_matches_a_hand_computation() {
+    // Task digit (classification): accuracy, macro_f1. Task sum (regression): mae, rmse
+    // (lower), r2. Task depth: abs_err, rel_err (lower), delta1 (higher). One seed each.
+    let single = [
+        run(1, "single-task", None, 0.0, &[("digit", "accuracy", 0.80), ("digit", "macro_f1", 0.75)]),
+        run(2, "single-task", None, 0.0, &[("sum", "mae", 2.0), ("sum", "rmse", 2.5), ("sum", "r2", 0.50)]),
+        run(
+            3,
+            "single-task",
+            None,
+            0.0,
+            &[("depth", "abs_err", 0.40), ("depth", "rel_err", 0.20), ("depth", "delta1", 0.60)],
+        ),
+    ];
+    let metrics = [
+        ("digit", "accuracy", 0.88),
+        ("digit", "macro_f1", 0.75),
+        ("sum", "mae", 1.5),
+        ("sum", "rmse", 3.0),
+        ("sum", "r2", 0.60),
+        ("depth", "abs_err", 0.50),
+        ("depth", "rel_err", 0.10),
+        ("depth", "delta1", 0.66),
+    ];
+    let runs: Vec<RunRecord> = single.into_iter().chain([run(4, "hard", Some(1.0), 0.0, &metrics)]).collect();
+    // Per metric, (m − b)/b, sign flipped where lower is better:
+    //   digit: accuracy +0.10, macro_f1 0 → task mean +0.05;
+    //   sum: mae −(1.5 − 2)/2 = +0.25, rmse −(3 − 2.5)/2.5 = −0.20, r2 +0.20 → +0.25/3;
+    //   depth: abs_err −(0.5 − 0.4)/0.4 = −0.25, rel_err −(0.1 − 0.2)/0.2 = +0.5, delta1 +0.10 → +0.35/3.
+    // Δm% = 100 · (0.05 + 0.25/3 + 0.35/3) / 3 = 100 · 0.25 / 3 = 8.3333…
+    let comparison = compare(&runs, &CompareSpec::by(&["strategy"]));
+    let hard = comparison.rows.iter().find(|r| !r.baseline).expect("the hard group");
+    let delta = hard.delta_m.as_ref().expect("Δm%").value;
+    assert!((delta - 25.0 / 3.0).abs() < 1e-9, "{delta}");
+    assert_eq!(comparison.delta_metrics, ["abs_err", "accuracy", "delta1", "macro_f1", "mae", "r2", "rel_err", "rmse"]);
+}

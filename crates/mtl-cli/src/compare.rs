@@ -25,8 +25,8 @@ pub struct CompareArgs {
     /// Default: those of strategy, weighting, lambda the runs have (but the --pick key).
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     group_by: Option<Vec<String>>,
-    /// A setting to choose per group, best on validation (the best-epoch score: mean validation accuracy over
-    /// tasks; ties: the smaller value), e.g. `--group-by strategy --pick lambda`: each
+    /// A setting to choose per group, best on validation (the best-epoch score: the mean
+    /// over tasks of each task's selecting metric, accuracy for classification; ties: the smaller value), e.g. `--group-by strategy --pick lambda`: each
     /// strategy at its best λ, as the report's strategy table.
     #[arg(long, value_name = "KEY")]
     pick: Option<String>,
@@ -328,7 +328,7 @@ fn legend(comparison: &Comparison, runs: &[RunRecord]) -> String {
         ));
         if comparison.rows.iter().any(|r| r.picked_without_validation) {
             legend.push_str(&format!(
-                "(no val): the group logged no validation accuracy, so nothing was chosen: the smallest {key} is shown.\n"
+                "(no val): the group logged no validation score, so nothing was chosen: the smallest {key} is shown.\n"
             ));
         }
     }

@@ -133,7 +133,10 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                 // The table: each task's headline metric on test (its selecting metric, e.g. accuracy).
                 .filter(|k| {
                     args.format == Format::Csv
-                        || (k.split == "test" && **k == mtl_report::aggregate::headline_key(&runs, &k.task, "test"))
+                        || (k.split == "test"
+                            && runs
+                                .iter()
+                                .any(|r| r.result(k).is_some() && r.selection().metric_for(&k.task) == k.metric))
                 })
                 .cloned()
                 .collect();

@@ -290,15 +290,27 @@ fn summarise(rows: &[DiagnosticRow]) -> BTreeMap<(String, String, String), Summa
         .collect()
 }
 
+/// Each task's selecting metric: `accuracy` for every task, or `a accuracy, y r2`.
+fn selecting(run: &RunRecord) -> String {
+    let selection = run.selection();
+    if selection.is_default() {
+        return "accuracy".into();
+    }
+    let tasks: std::collections::BTreeSet<&String> = run.result_metrics().keys().map(|k| &k.task).collect();
+    tasks.iter().map(|t| format!("{t} {}", selection.metric_for(t))).collect::<Vec<_>>().join(", ")
+}
+
 /// Which epoch stands for the run and why, in one line.
 fn describe_result(run: &RunRecord) -> String {
     match (run.result_epoch(), run.result_rule, run.best_epoch) {
         (None, ..) => "no epoch logged".into(),
         (Some(epoch), mtl_store::ResultEpoch::BestVal, Some(_)) => format!(
-            "epoch {epoch} (*): the best on validation, by mean accuracy over the tasks (one epoch for the whole run)"
+            "epoch {epoch} (*): the best on validation, by the mean over the tasks of each task's selecting metric \
+             ({}; one epoch for the whole run)",
+            selecting(run)
         ),
         (Some(epoch), mtl_store::ResultEpoch::BestVal, None) => {
-            format!("epoch {epoch} (*): the last, as the run has no validation accuracy to choose by")
+            format!("epoch {epoch} (*): the last, as the run has no validation metrics to choose by")
         }
         (Some(epoch), mtl_store::ResultEpoch::Last, _) => format!("epoch {epoch} (*): the last (rule: last)"),
     }

@@ -190,7 +190,9 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
         None => columns
             .iter()
             .map(|k| k.metric.clone())
-            .filter(|m| m != "loss")
+            // R² can be 0 or negative, where a relative change means nothing; MAE and RMSE
+            // stand for regression tasks.
+            .filter(|m| m != "loss" && m != "r2")
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
@@ -267,7 +269,9 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
         .collect();
     mark_standing(&mut rows);
     // Each task's objective on the front: its headline metric (the report's Pareto axes).
-    let headline = |task: &str| crate::aggregate::headline_key(runs, task, "test").metric;
+    let headline = |experiment: &str, task: &str| {
+        crate::aggregate::headline_key(runs.iter().filter(|r| r.experiment == experiment), task, "test").metric
+    };
     mark_pareto(&mut rows, &columns, &delta_metrics, &headline);
     Comparison {
         group_by: spec.group_by.clone(),
@@ -435,7 +439,7 @@ fn mark_pareto(
     rows: &mut [GroupRow],
     columns: &[MetricKey],
     delta_metrics: &[String],
-    headline: &dyn Fn(&str) -> String,
+    headline: &dyn Fn(&str, &str) -> String,
 ) {
     let experiments: BTreeSet<String> = rows.iter().map(|r| r.experiment.clone()).collect();
     for experiment in experiments {
@@ -446,7 +450,7 @@ fn mark_pareto(
             .filter(|(i, _)| rows.iter().any(|r| r.experiment == experiment && r.stats[*i].is_some()))
             .map(|(_, k)| k.clone())
             .collect();
-        let objectives: Vec<usize> = objectives(&logged, delta_metrics, headline)
+        let objectives: Vec<usize> = objectives(&logged, delta_metrics, &|task| headline(&experiment, task))
             .into_iter()
             .filter_map(|i| columns.iter().position(|c| *c == logged[i]))
             .collect();

@@ -23,12 +23,13 @@ use mtl_store::{MetricKey, RunRecord};
 
 use crate::stats::{interval, Verdict};
 
-/// Δm% of `(task, metric, group mean, baseline mean)` terms; `None` without terms or
-/// with a zero or non-finite value.
+/// Δm% of `(task, metric, group mean, baseline mean)` terms; `None` without terms, with
+/// a non-finite value, or with a baseline ≤ 0 (a relative change from a zero or negative
+/// R² means nothing: R² is not among the default Δm% metrics).
 pub fn delta_m(terms: &[(&str, &str, f64, f64)]) -> Option<f64> {
     let mut by_task: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for &(task, metric, value, baseline) in terms {
-        if baseline == 0.0 || !value.is_finite() || !baseline.is_finite() {
+        if baseline <= 0.0 || !value.is_finite() || !baseline.is_finite() {
             return None;
         }
         let sign = if lower_is_better(metric) { -1.0 } else { 1.0 };
@@ -184,6 +185,7 @@ mod tests {
         let terms = [("a", "accuracy", 0.9, 0.8), ("a", "rmse", 1.5, 2.0), ("b", "accuracy", 0.6, 0.75)];
         assert!((delta_m(&terms).expect("terms") - -0.625).abs() < 1e-12);
         assert_eq!(delta_m(&[("a", "accuracy", 0.9, 0.0)]), None, "a zero baseline");
+        assert_eq!(delta_m(&[("a", "r2", 0.3, -0.2)]), None, "a negative baseline");
         assert_eq!(delta_m(&[]), None);
     }
 

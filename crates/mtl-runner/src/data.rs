@@ -234,6 +234,15 @@ impl DataSource {
         }
     }
 
+    /// The file or folder the data is read from (the first of several files; none for the
+    /// built-in sets), for errors.
+    pub fn path(&self) -> &Path {
+        match self {
+            DataSource::SyntheticShapes { .. } | DataSource::SyntheticReviews { .. } => Path::new("(built-in data)"),
+            DataSource::Images { path, .. } | DataSource::Texts { path, .. } | DataSource::Table { path, .. } => path,
+        }
+    }
+
     /// Every setting that decides the examples, for the trial key.
     pub fn settings(&self) -> Value {
         match self {
@@ -521,7 +530,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 continue;
             }
         };
-        loading.push(Loading::Ready(share_inputs(&mut shared_inputs, &task.data, data)));
+        loading.push(Loading::Ready(share_inputs(&mut shared_inputs, &task.data, task.data.path(), data)?));
     }
     let carved: Vec<&CarvedTexts> = loading
         .iter()
@@ -548,22 +557,31 @@ pub(crate) type SharedInputs = HashMap<String, [Inputs; 3]>;
 /// `task` with the inputs of the first task loaded with the same shared-input key, when
 /// there was one: tasks that read the same images or rows hold them once (MultiMNIST's
 /// digits, a table's target columns), however many they are.
-pub(crate) fn share_inputs(shared: &mut SharedInputs, source: &DataSource, mut task: TaskData) -> TaskData {
-    let Some(key) = source.shared_input_key() else { return task };
+pub(crate) fn share_inputs(
+    shared: &mut SharedInputs,
+    source: &DataSource,
+    path: &Path,
+    mut task: TaskData,
+) -> Result<TaskData, DataError> {
+    let Some(key) = source.shared_input_key() else { return Ok(task) };
     let splits = [&mut task.train, &mut task.val, &mut task.test];
     match shared.get(&key) {
-        // The same source and split settings give the same examples; checked, not assumed.
+        // The same source and split settings give the same examples; checked, not assumed,
+        // since such tasks share batches.
         Some(first) if splits.iter().zip(first).all(|(split, inputs)| split.inputs == *inputs) => {
             for (split, inputs) in splits.into_iter().zip(first) {
                 split.inputs = inputs.clone();
             }
         }
-        Some(_) => {}
+        Some(_) => {
+            let message = format!("task {} reads this data as an earlier task does, but got other examples", task.name);
+            return Err(DataError::invalid(path, message));
+        }
         None => {
             shared.insert(key, splits.map(|split| split.inputs.clone()));
         }
     }
-    task
+    Ok(task)
 }
 
 /// Defaults of the experiment file for file-backed data.

@@ -3,9 +3,9 @@
 //!
 //! | kind | loss | metrics (direction) | selects the best epoch |
 //! |---|---|---|---|
-//! | classification | cross-entropy | accuracy, macro-F1 (higher) | accuracy |
+//! | classification | cross-entropy (optional label smoothing and class weights, as PyTorch's) | accuracy, macro-F1 (higher) | accuracy |
 //! | regression | MSE, L1 or Huber (δ = 1) on targets standardised on the training split | MAE, RMSE (lower), R² (higher), in the data's units | R² |
-//! | multi-label | binary cross-entropy with logits, mean over labels | mAP, micro-/macro-F1, subset accuracy (higher) | mAP |
+//! | multi-label | binary cross-entropy with logits (optional positive weights), mean over labels | mAP, micro-/macro-F1, subset accuracy (higher) | mAP |
 //!
 //! The selecting metric is higher-is-better and unitless for every kind, so that the mean
 //! over tasks that picks a run's best epoch ([`mtl_store::Selection`]) weighs each task alike;
@@ -51,13 +51,42 @@ impl RegressionLoss {
     }
 }
 
-/// A task's training choices from the experiment file (defaults: MSE, the kind's metric).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A task's training choices from the experiment file (defaults: MSE, the kind's metric,
+/// plain cross-entropy and BCE).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObjectiveSpec {
     /// The regression loss (regression tasks only).
     pub loss: RegressionLoss,
     /// The validation metric that selects the best epoch, if not the kind's.
     pub select: Option<String>,
+    /// Classification: the share ε of each target spread evenly over the classes.
+    pub label_smoothing: f64,
+    /// Classification: one weight per class (PyTorch's `weight`: a weighted mean over examples).
+    pub class_weights: Option<Vec<f64>>,
+    /// Multi-label: the weight of the positive term, one per label or one for all.
+    pub pos_weight: Option<Vec<f64>>,
+}
+
+impl ObjectiveSpec {
+    /// Why these options cannot go with `task`, if they cannot (a class weight per class,
+    /// a positive weight per label or one).
+    pub fn problem(&self, task: &TaskData) -> Option<String> {
+        let n = task.n_classes();
+        match (&self.class_weights, &self.pos_weight) {
+            (Some(weights), _) if weights.len() != n => Some(format!(
+                "class_weights has {} values, but task {} has {n} classes ({})",
+                weights.len(),
+                task.name,
+                task.class_names.join(", ")
+            )),
+            (_, Some(weights)) if weights.len() != 1 && weights.len() != n => Some(format!(
+                "pos_weight has {} values, but task {} has {n} labels: give one per label or one for all",
+                weights.len(),
+                task.name
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The higher-is-better validation metrics of each kind: those `select` may name.
@@ -88,25 +117,23 @@ pub struct Objective {
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Classification {
-        n_classes: usize,
-    },
+    /// `weights`: one per class, where given.
+    Classification { n_classes: usize, smoothing: f64, weights: Option<Vec<f64>> },
     /// Targets standardised as `(y − mean) / scale`, per target, with the training split's statistics.
-    Regression {
-        loss: RegressionLoss,
-        mean: Vec<f64>,
-        scale: Vec<f64>,
-    },
-    MultiLabel {
-        width: usize,
-    },
+    Regression { loss: RegressionLoss, mean: Vec<f64>, scale: Vec<f64> },
+    /// `pos_weight`: one per label, where given.
+    MultiLabel { width: usize, pos_weight: Option<Vec<f64>> },
 }
 
 impl Objective {
     /// The objective of `task` (statistics from its training split) under `spec`.
     pub fn new(task: &TaskData, spec: &ObjectiveSpec) -> Objective {
         let kind = match &task.train.targets {
-            Targets::Classes(_) => Kind::Classification { n_classes: task.n_classes() },
+            Targets::Classes(_) => Kind::Classification {
+                n_classes: task.n_classes(),
+                smoothing: spec.label_smoothing,
+                weights: spec.class_weights.clone(),
+            },
             Targets::Values { values, width } => {
                 let rows: Vec<&[f32]> = values.chunks_exact(*width).collect();
                 let n = rows.len().max(1) as f64;
@@ -123,7 +150,10 @@ impl Objective {
                     .collect();
                 Kind::Regression { loss: spec.loss, mean, scale }
             }
-            Targets::Binary { width, .. } => Kind::MultiLabel { width: *width },
+            Targets::Binary { width, .. } => Kind::MultiLabel {
+                width: *width,
+                pos_weight: spec.pos_weight.as_ref().map(|w| if w.len() == 1 { vec![w[0]; *width] } else { w.clone() }),
+            },
         };
         let select = spec.select.clone().unwrap_or_else(|| default_selection(task.kind()).to_owned());
         Objective { kind, select }
@@ -161,9 +191,15 @@ impl Objective {
     /// The mean loss of `outputs` (the head's `[n, k]`) against `targets` ([`Objective::batch_targets`]).
     pub fn loss(&self, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
         match &self.kind {
-            Kind::Classification { .. } => candle_nn::loss::cross_entropy(outputs, targets),
+            Kind::Classification { smoothing, weights: None, .. } if *smoothing == 0.0 => {
+                candle_nn::loss::cross_entropy(outputs, targets)
+            }
+            Kind::Classification { smoothing, weights, .. } => {
+                cross_entropy(outputs, targets, *smoothing, weights.as_deref())
+            }
             Kind::Regression { loss, .. } => regression_loss(*loss, outputs, targets),
-            Kind::MultiLabel { .. } => bce_with_logits(outputs, targets),
+            Kind::MultiLabel { pos_weight: None, .. } => bce_with_logits(outputs, targets),
+            Kind::MultiLabel { pos_weight: Some(weights), .. } => weighted_bce_with_logits(outputs, targets, weights),
         }
     }
 
@@ -225,12 +261,12 @@ impl Scorer<'_> {
     /// The metrics of the split under their stored names (loss not included).
     pub fn metrics(self, split: &Split) -> Vec<(&'static str, f64)> {
         match (self.tally, &self.objective.kind, &split.targets) {
-            (Tally::Classes(predictions), Kind::Classification { n_classes }, _) => {
+            (Tally::Classes(predictions), Kind::Classification { n_classes, .. }, _) => {
                 let s = scores(&predictions, split.labels(), *n_classes);
                 vec![("accuracy", s.accuracy), ("macro_f1", s.macro_f1)]
             }
             (Tally::Values(acc), ..) => acc.scores().map_or_else(Vec::new, |s| s.named()),
-            (Tally::Logits(logits), Kind::MultiLabel { width }, Targets::Binary { labels, .. }) => {
+            (Tally::Logits(logits), Kind::MultiLabel { width, .. }, Targets::Binary { labels, .. }) => {
                 multi_label_scores(&logits, labels, *width).map_or_else(Vec::new, |s| s.named())
             }
             _ => Vec::new(),
@@ -251,6 +287,42 @@ pub fn regression_loss(loss: RegressionLoss, outputs: &Tensor, targets: &Tensor)
             (&clipped * (&abs - (&clipped * 0.5)?)?)?.mean_all()
         }
     }
+}
+
+/// Cross-entropy of `logits` `[n, C]` against class indices `targets` `[n]`, as PyTorch's
+/// `cross_entropy(weight, label_smoothing)`: with log-probabilities `l`,
+/// `Σ_i [(1 − ε)·w_{y_i}·(−l_{i,y_i}) + (ε/C)·Σ_c w_c·(−l_{i,c})] / Σ_i w_{y_i}` (w = 1 without weights).
+pub fn cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    smoothing: f64,
+    weights: Option<&[f64]>,
+) -> candle_core::Result<Tensor> {
+    let classes = logits.dims2()?.1;
+    let log_probabilities = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let nll = log_probabilities.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
+    let weights = weights.map_or_else(|| vec![1.0; classes], <[f64]>::to_vec);
+    let weights = Tensor::from_vec(weights, classes, logits.device())?.to_dtype(logits.dtype())?;
+    let example_weights = weights.gather(targets, 0)?;
+    let smooth = log_probabilities.broadcast_mul(&weights.unsqueeze(0)?)?.sum(D::Minus1)?.neg()?;
+    let per_example =
+        ((nll * &example_weights)? * (1.0 - smoothing))?.add(&(smooth * (smoothing / classes as f64))?)?;
+    per_example.sum_all()?.div(&example_weights.sum_all()?)
+}
+
+/// [`bce_with_logits`] with a weight per label on the positive term, as PyTorch's
+/// `pos_weight`: `(1 − y)·x + (1 + (p − 1)·y)·log(1 + e^(−x))`, averaged over every element.
+pub fn weighted_bce_with_logits(logits: &Tensor, targets: &Tensor, pos_weight: &[f64]) -> candle_core::Result<Tensor> {
+    let width = pos_weight.len();
+    let weights = Tensor::from_vec(pos_weight.to_vec(), (1, width), logits.device())?.to_dtype(logits.dtype())?;
+    // log(1 + e^(−x)) = max(x, 0) + log(1 + e^(−|x|)) − x, finite at any x; written with max(x, 0)
+    // (not max(−x, 0)) so that at x = 0 relu's and abs's subgradients (both those of x > 0)
+    // add up to the true derivative −σ(0).
+    let softplus = (logits.relu()? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+    let softplus_negative = (softplus - logits)?;
+    let positive_factor = (targets.broadcast_mul(&(weights - 1.0)?)? + 1.0)?;
+    let negative_part = ((targets.neg()? + 1.0)? * logits)?;
+    (negative_part + (positive_factor * softplus_negative)?)?.mean_all()
 }
 
 /// Binary cross-entropy of `logits` against 0/1 `targets`, averaged over every element,
@@ -308,6 +380,96 @@ mod tests {
             let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
             assert!((numeric - grad[i]).abs() < 1e-7, "element {i}: {numeric} vs {}", grad[i]);
         }
+    }
+
+    /// `loss` at `x` and its gradient, by backprop and by central differences.
+    fn value_and_gradients(
+        x: &[f64],
+        shape: (usize, usize),
+        loss: impl Fn(&Tensor) -> Tensor,
+    ) -> (f64, Vec<f64>, Vec<f64>) {
+        let var = candle_core::Var::from_tensor(&tensor(x, shape)).expect("var");
+        let value = loss(var.as_tensor());
+        let grads = value.backward().expect("backward");
+        let grad = grads.get(&var).expect("grad").flatten_all().and_then(|g| g.to_vec1::<f64>()).expect("vec");
+        let numeric = (0..x.len())
+            .map(|i| {
+                let at = |h: f64| {
+                    let mut shifted = x.to_vec();
+                    shifted[i] += h;
+                    loss(&tensor(&shifted, shape)).to_scalar::<f64>().expect("scalar")
+                };
+                (at(1e-6) - at(-1e-6)) / 2e-6
+            })
+            .collect();
+        (value.to_scalar::<f64>().expect("scalar"), grad, numeric)
+    }
+
+    fn close_all(got: &[f64], expected: &[f64], tolerance: f64) {
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < tolerance, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn smoothed_and_weighted_cross_entropy_match_pytorch() {
+        // benches/reference/losses_reference.py (PyTorch 2.15, float64).
+        let logits = [2.0, -1.0, 0.5, 0.1, 0.2, 3.0, -2.0, 1.5, 0.0, 0.3, 0.3, -0.7];
+        let labels = Tensor::from_vec(vec![0u32, 2, 1, 1], 4, &Device::Cpu).expect("labels");
+        let weights = [1.0, 3.0, 0.5];
+        // (ε, class weights, loss, the gradient's first row)
+        type Case<'a> = (f64, Option<&'a [f64]>, f64, [f64; 3]);
+        let cases: [Case; 3] = [
+            (0.1, None, 0.4946774036171183, [-0.03693407468601437, 0.0014448099843385291, 0.03548926470167584]),
+            (
+                0.0,
+                Some(&weights),
+                0.4746003451716589,
+                [-0.028587062054763215, 0.005215009769424993, 0.023372052285338226],
+            ),
+            (
+                0.2,
+                Some(&weights),
+                0.6665619940493994,
+                [-0.00033465714912843484, -0.020930155920299173, 0.021264813069427603],
+            ),
+        ];
+        for (smoothing, weights, expected, first_row) in cases {
+            let loss = |x: &Tensor| cross_entropy(x, &labels, smoothing, weights).expect("loss");
+            let (value, grad, numeric) = value_and_gradients(&logits, (4, 3), loss);
+            assert!((value - expected).abs() < 1e-12, "ε {smoothing}: {value} vs {expected}");
+            close_all(&grad[..3], &first_row, 1e-12);
+            close_all(&grad, &numeric, 1e-7);
+        }
+        // Without smoothing or weights it is candle's cross-entropy.
+        let plain = cross_entropy(&tensor(&logits, (4, 3)), &labels, 0.0, None).and_then(|t| t.to_scalar::<f64>());
+        let candle =
+            candle_nn::loss::cross_entropy(&tensor(&logits, (4, 3)), &labels).and_then(|t| t.to_scalar::<f64>());
+        assert!((plain.expect("ours") - candle.expect("candle")).abs() < 1e-12);
+    }
+
+    #[test]
+    fn positive_weights_match_pytorch() {
+        let x = [-3.0, 0.5, 2.0, 1.0, -0.2, 0.0];
+        let y = tensor(&[0.0, 1.0, 1.0, 1.0, 0.0, 1.0], (2, 3));
+        let loss = |x: &Tensor| weighted_bce_with_logits(x, &y, &[2.0, 0.5, 4.0]).expect("loss");
+        let (value, grad, numeric) = value_and_gradients(&x, (2, 3), loss);
+        assert!((value - 0.7984314757489174).abs() < 1e-12, "{value}");
+        let expected = [
+            0.00790431219626113,
+            -0.03146172239984545,
+            -0.0794686146814118,
+            -0.08964714045666504,
+            0.07502766711458703,
+            -0.3333333333333333,
+        ];
+        close_all(&grad, &expected, 1e-12);
+        close_all(&grad, &numeric, 1e-7);
+        // Weights of 1 are the unweighted loss.
+        let ones = weighted_bce_with_logits(&tensor(&x, (2, 3)), &y, &[1.0; 3]).and_then(|t| t.to_scalar::<f64>());
+        let plain = bce_with_logits(&tensor(&x, (2, 3)), &y).and_then(|t| t.to_scalar::<f64>());
+        assert!((ones.expect("ones") - plain.expect("plain")).abs() < 1e-12);
     }
 
     #[test]

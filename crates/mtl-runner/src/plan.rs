@@ -388,7 +388,7 @@ impl Trial {
     }
 }
 
-/// A task's settings in the trial key; `loss` and `select` only where the file sets them,
+/// A task's settings in the trial key; `loss`, `select` and the loss options only where the file sets them,
 /// so that earlier keys hold.
 fn task_settings(task: &TaskSource) -> serde_json::Value {
     let mut settings = json!({ "name": task.name, "kind": task.data.kind(), "data": task.data.settings() });
@@ -397,6 +397,15 @@ fn task_settings(task: &TaskSource) -> serde_json::Value {
     }
     if let Some(select) = &task.objective.select {
         settings["select"] = json!(select);
+    }
+    if task.objective.label_smoothing != 0.0 {
+        settings["label_smoothing"] = json!(task.objective.label_smoothing);
+    }
+    if let Some(weights) = &task.objective.class_weights {
+        settings["class_weights"] = json!(weights);
+    }
+    if let Some(weights) = &task.objective.pos_weight {
+        settings["pos_weight"] = json!(weights);
     }
     settings
 }

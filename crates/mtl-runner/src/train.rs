@@ -240,7 +240,10 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
             method.name()
         ));
     }
-    for task in &task_set.tasks {
+    for (task, objective) in task_set.tasks.iter().zip(&task_set.objectives) {
+        if let Some(problem) = objective.problem(task) {
+            return Some(problem);
+        }
         if let Inputs::Images { channels, .. } = task.train.inputs {
             if let Err(message) = trial.settings.augment.check_channels(channels) {
                 return Some(format!("augment.normalize: {message} (task {})", task.name));

@@ -18,6 +18,9 @@ use crate::{files, DataError, LoadReport, Sourced, TableRows, Targets};
 /// wrong column (an id, a free-text field).
 pub const MAX_WIDTH: usize = 100_000;
 
+/// At most this many feature values in all (rows × width, 4 bytes each: 1 GiB).
+pub const MAX_VALUES: usize = 1 << 28;
+
 /// What a table's rows are labelled with.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TableTarget {
@@ -79,12 +82,22 @@ pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<Table
         })
         .collect();
     let width = options.numeric.len() + categories.iter().map(Vec::len).sum::<usize>();
-    if width > MAX_WIDTH {
+    let rows = train.lines.len()
+        + val.as_ref().map_or(0, |(_, t)| t.lines.len())
+        + test.as_ref().map_or(0, |(_, t)| t.lines.len());
+    if width > MAX_WIDTH || rows.saturating_mul(width) > MAX_VALUES {
+        let widest = options.categorical.iter().zip(&categories).max_by_key(|(_, names)| names.len());
+        let culprit =
+            widest.map_or(String::new(), |(column, names)| format!("; {column} has {} categories", names.len()));
         let message = format!(
-            "{width} values per row after one-hot encoding (at most {MAX_WIDTH}): is a categorical column an id?"
+            "{rows} rows × {width} values per row after one-hot encoding is too many (at most {MAX_WIDTH} per row and \
+             {MAX_VALUES} in all){culprit}: is a categorical column an id?"
         );
         return Err(DataError::invalid(&files.train, message));
     }
+    // Each category's position among its column's (sorted) names.
+    let positions: Vec<std::collections::HashMap<&str, usize>> =
+        categories.iter().map(|names| names.iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect()).collect();
     let mut splits = vec![(files.train.as_path(), train)];
     splits.extend(val);
     splits.extend(test);
@@ -94,8 +107,12 @@ pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<Table
         let n_numeric = options.numeric.len();
         for (r, row_categories) in t.categories.iter().enumerate() {
             features.extend_from_slice(&t.numeric[r * n_numeric..(r + 1) * n_numeric]);
-            for (names, name) in categories.iter().zip(row_categories) {
-                features.extend(names.iter().map(|n| f32::from(u8::from(n == name))));
+            for ((names, position), name) in categories.iter().zip(&positions).zip(row_categories) {
+                let start = features.len();
+                features.resize(start + names.len(), 0.0);
+                if let Some(&i) = position.get(name.as_str()) {
+                    features[start + i] = 1.0;
+                }
             }
         }
         TableRows { features, width, numeric: n_numeric, targets: targets.remove(0) }

@@ -70,7 +70,8 @@ pub fn profile(path: &Path, delimiter: u8, quoting: bool) -> Result<(usize, Vec<
         for (c, cell) in record.iter().take(header.len()).enumerate() {
             let cell = cell.trim();
             *counts[c].entry(cell.to_owned()).or_default() += 1;
-            match cell.parse::<f64>() {
+            // As the reader parses them: f32, so 1e39 is not a number here either.
+            match cell.parse::<f32>().map(f64::from) {
                 Ok(v) if v.is_finite() => {
                     let (n, min, max, sum) = &mut numbers[c];
                     (*n, *min, *max, *sum) = (*n + 1, min.min(v), max.max(v), *sum + v);

@@ -82,7 +82,38 @@ pub(super) struct TaskEntry {
     pub(super) loss: Option<String>,
     /// The validation metric that selects the best epoch, if not the kind's.
     pub(super) select: Option<String>,
+    pub(super) label_smoothing: Option<f64>,
+    pub(super) class_weights: Option<Vec<f64>>,
+    pub(super) pos_weight: Option<Weights>,
     pub(super) data: DataEntry,
+}
+
+/// A task's loss options and selecting metric, as [`TaskEntry`] has them.
+pub(super) struct ObjectiveEntry {
+    /// A regression task's loss: mse, l1 or huber.
+    pub(super) loss: Option<String>,
+    /// The validation metric that selects the best epoch, if not the kind's.
+    pub(super) select: Option<String>,
+    pub(super) label_smoothing: Option<f64>,
+    pub(super) class_weights: Option<Vec<f64>>,
+    pub(super) pos_weight: Option<Weights>,
+}
+
+/// One weight for all, or one each.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a number, or a list of numbers")]
+pub(super) enum Weights {
+    One(f64),
+    Several(Vec<f64>),
+}
+
+impl Weights {
+    pub(super) fn into_vec(self) -> Vec<f64> {
+        match self {
+            Weights::One(one) => vec![one],
+            Weights::Several(several) => several,
+        }
+    }
 }
 
 #[derive(Deserialize)]

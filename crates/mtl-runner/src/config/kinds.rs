@@ -7,10 +7,13 @@ use mtl_data::formats::images::{Fit, ImageFolderOptions};
 use mtl_data::formats::table::{TableOptions, TableTarget};
 use mtl_data::formats::text::{parse_delimiter, Column};
 
-use super::entries::{CelebaEntry, ColumnEntry, TableEntry};
+use super::entries::{CelebaEntry, ColumnEntry, ObjectiveEntry, TableEntry};
 use super::{Checker, ConfigError, Index, Key};
 use crate::data::{CelebaTarget, DataSource, ImageFormat};
 use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
+
+/// At most this many class or label weights.
+const MAX_WEIGHTS: usize = 100_000;
 
 /// At most this many columns of one kind: more is a wrong list.
 const MAX_COLUMNS: usize = 10_000;
@@ -98,15 +101,41 @@ impl Checker<'_> {
         Ok(DataSource::Table { path, options, splits, split })
     }
 
-    /// A task's `loss` and `select`, checked against its kind.
-    pub(super) fn objective(
-        &self,
-        i: usize,
-        kind: &str,
-        loss: Option<String>,
-        select: Option<String>,
-    ) -> Result<ObjectiveSpec, ConfigError> {
+    /// A task's `loss`, `select`, `label_smoothing`, `class_weights` and `pos_weight`,
+    /// checked against its kind (their counts against its classes once the data is read).
+    pub(super) fn objective(&self, i: usize, kind: &str, task: ObjectiveEntry) -> Result<ObjectiveSpec, ConfigError> {
+        let ObjectiveEntry { loss, select, label_smoothing, class_weights, pos_weight } = task;
         let at = |key: &'static str| [Key("tasks"), Index(i), Key(key)];
+        let classification = kind.ends_with("classification");
+        for (key, given, fits) in [
+            ("label_smoothing", label_smoothing.is_some(), classification),
+            ("class_weights", class_weights.is_some(), classification),
+            ("pos_weight", pos_weight.is_some(), kind == "multi-label"),
+        ] {
+            if given && !fits {
+                let wanted = if key == "pos_weight" { "multi-label" } else { "classification" };
+                return self.fail(&at(key), format!("{key} is for {wanted} tasks; this task is {kind}"));
+            }
+        }
+        let label_smoothing = match label_smoothing {
+            Some(e) if !(0.0..1.0).contains(&e) => {
+                return self.fail(&at("label_smoothing"), format!("{e} must be in [0, 1), e.g. 0.1"))
+            }
+            e => e.unwrap_or(0.0),
+        };
+        let weights = |key: &'static str, values: Option<Vec<f64>>, zero_ok: bool| match values {
+            Some(v) if v.is_empty() || v.len() > MAX_WEIGHTS => {
+                self.fail(&at(key), format!("give 1 to {} weights", MAX_WEIGHTS))
+            }
+            Some(v) if v.iter().any(|w| !w.is_finite() || *w < 0.0 || (!zero_ok && *w == 0.0)) => self.fail(
+                &at(key),
+                format!("every weight must be a finite number {}", if zero_ok { "≥ 0" } else { "> 0" }),
+            ),
+            Some(v) if v.iter().all(|w| *w == 0.0) => self.fail(&at(key), "some weight must be above 0"),
+            v => Ok(v),
+        };
+        let class_weights = weights("class_weights", class_weights, true)?;
+        let pos_weight = weights("pos_weight", pos_weight.map(|w| w.into_vec()), false)?;
         let loss = match loss.as_deref() {
             None => RegressionLoss::default(),
             Some(name) if kind != "regression" => {
@@ -136,7 +165,9 @@ impl Checker<'_> {
                 ),
             );
         }
-        Ok(ObjectiveSpec { loss, select })
+        // The kind's own selecting metric, written out, is the default: the same key.
+        let select = select.filter(|metric| metric != crate::objective::default_selection(kind));
+        Ok(ObjectiveSpec { loss, select, label_smoothing, class_weights, pos_weight })
     }
 }
 

@@ -10,7 +10,7 @@ use mtl_data::formats::text::{
 use mtl_data::prepare::{Amount, Carve, Keep, SplitPolicy, TextOptions};
 use mtl_data::synthetic::{ReviewsConfig, ShapesConfig};
 
-use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, OneOrSeveral, SizeEntry, TaskEntry};
+use super::entries::{ColumnEntry, DataEntry, DelimitedEntry, ObjectiveEntry, OneOrSeveral, SizeEntry, TaskEntry};
 use super::{Checker, ConfigError, Index, Key};
 use crate::data::{defaults, DataSource, Digit, ImageFormat, SplitPaths, TextFormat};
 use crate::plan::TaskSource;
@@ -284,8 +284,10 @@ impl Checker<'_> {
                 )?;
             }
         }
-        let objective = self.objective(i, data.kind(), task.loss, task.select)?;
-        Ok(TaskSource { name: task.name, data, objective })
+        let TaskEntry { name, loss, select, label_smoothing, class_weights, pos_weight, .. } = task;
+        let entry = ObjectiveEntry { loss, select, label_smoothing, class_weights, pos_weight };
+        let objective = self.objective(i, data.kind(), entry)?;
+        Ok(TaskSource { name, data, objective })
     }
 
     pub(super) fn split(

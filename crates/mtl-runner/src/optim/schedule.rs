@@ -265,8 +265,12 @@ impl Plateau {
     pub fn observe(&mut self, metric: f64) -> f64 {
         let s = &self.spec;
         let improved = match s.mode {
-            Mode::Min => metric < self.best * (1.0 - s.threshold),
-            Mode::Max => metric > self.best * (1.0 + s.threshold),
+            // PyTorch's `best·(1 ∓ threshold)` for a positive best; with |best| a negative
+            // one (a mean that holds a negative R²) still needs to move the right way. The
+            // first finite metric always improves on the start (±∞).
+            _ if self.best.is_infinite() => metric.is_finite(),
+            Mode::Min => metric < self.best - self.best.abs() * s.threshold,
+            Mode::Max => metric > self.best + self.best.abs() * s.threshold,
         };
         if improved {
             self.best = metric;

@@ -383,6 +383,16 @@ fn plateau_hand_case() {
     assert_eq!(got, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5]);
 }
 
+#[test]
+fn plateau_needs_a_relative_gain_of_a_negative_score_too() {
+    // Max, threshold 10%: from −1.0 a score must rise above −0.9 (−1 + 0.1·|−1|); −0.95 is a
+    // bad epoch, as is −1.05 (a fall).
+    let spec = PlateauSpec { mode: Mode::Max, factor: 0.5, patience: 1, threshold: 0.1, ..PlateauSpec::default() };
+    let mut plateau = Plateau::new(spec, 1.0);
+    let got: Vec<f64> = [-1.0, -0.95, -1.05, -0.85, -0.8].iter().map(|&m| plateau.observe(m)).collect();
+    assert_eq!(got, [1.0, 1.0, 0.5, 0.5, 0.5]);
+}
+
 /// Each epoch's (improved, stop), and the best epoch with its metric.
 type Stops = (Vec<(bool, bool)>, Option<(u32, f64)>);
 

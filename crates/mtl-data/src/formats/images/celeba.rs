@@ -49,8 +49,9 @@ pub fn attribute_table(path: &Path) -> Result<AttributeTable, DataError> {
     let mut lines =
         text.lines().enumerate().map(|(i, line)| (i as u64 + 1, line)).filter(|(_, l)| !l.trim().is_empty());
     let invalid = |line: u64, message: String| DataError::invalid(path, format!("line {line}: {message}"));
-    let (_, count) = lines.next().ok_or_else(|| DataError::invalid(path, "empty file"))?;
-    let count: usize = count.trim().parse().map_err(|_| invalid(1, format!("{count:?} is not the image count")))?;
+    let (count_line, count) = lines.next().ok_or_else(|| DataError::invalid(path, "empty file"))?;
+    let count: usize =
+        count.trim().parse().map_err(|_| invalid(count_line, format!("{count:?} is not the image count")))?;
     let (names_line, names) = lines.next().ok_or_else(|| DataError::invalid(path, "no attribute names (line 2)"))?;
     let names: Vec<String> = names.split_whitespace().map(str::to_owned).collect();
     if names.is_empty() {
@@ -195,6 +196,10 @@ pub fn celeba(
     };
     let [train, val, test] = kept;
     let (train, val, test) = (read(train)?, read(val)?, read(test)?);
+    if train.attributes.is_empty() {
+        let message = format!("no training images: no row of {PARTITION} marks a listed, readable image 0 (train)");
+        return Err(DataError::invalid(partition_path, message));
+    }
     Ok(Sourced { class_names: table.names, train, val: Some(val), test: Some(test), report })
 }
 

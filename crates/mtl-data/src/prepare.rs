@@ -12,8 +12,9 @@
 
 use std::path::Path;
 
+use crate::formats::table::Categories;
 use crate::formats::text::{tokenize_all, Vocabulary};
-use crate::{DataError, Inputs, LabeledImages, LabeledTexts, Rng, Sourced, Split, TableRows, Targets, TaskData};
+use crate::{DataError, Inputs, LabeledImages, LabeledTexts, Rng, Sourced, Split, TableRows, TaskData};
 
 /// How many examples a carved split takes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -200,7 +201,8 @@ pub fn image_task(
 
 /// A table task from a read table: splits carved as for images, then each numeric
 /// column standardised with the training split's mean and standard deviation (a column
-/// constant on train is only centred); one-hot values stay 0/1. `path` names the data in errors.
+/// constant on train is only centred) and each categorical column one-hot over the
+/// training split's categories ([`Categories`]). `path` names the data in errors.
 pub fn table_task(
     name: &str,
     path: &Path,
@@ -211,19 +213,25 @@ pub fn table_task(
     let lengths =
         [Some(train.targets.len()), val.as_ref().map(|v| v.targets.len()), test.as_ref().map(|t| t.targets.len())];
     let (train_idx, val_idx, test_idx) = kept_indices(lengths, policy).map_err(|m| DataError::invalid(path, m))?;
-    let width = train.width;
-    let rows = |own: Option<&TableRows>, indices: &[usize]| -> (Vec<f32>, Targets) {
-        let own = own.unwrap_or(&train);
-        let values = indices.iter().flat_map(|&i| &own.features[i * width..(i + 1) * width]).copied().collect();
-        (values, own.targets.select(indices))
-    };
-    let mut splits = [rows(None, &train_idx), rows(val.as_ref(), &val_idx), rows(test.as_ref(), &test_idx)];
-    let standardize = standardizer(&splits[0].0, width, train.numeric);
-    for (values, _) in &mut splits {
-        standardize(values);
+    let categories = Categories::of(&train, &train_idx);
+    let n = train_idx.len() + val_idx.len() + test_idx.len();
+    if let Some(message) = categories.too_many(&train, n) {
+        return Err(DataError::invalid(path, message));
     }
-    let [train, val, test] =
-        splits.map(|(values, targets)| Split { inputs: Inputs::Features { values: values.into(), width }, targets });
+    let (width, n_numeric) = (categories.width(&train), train.n_numeric);
+    let numeric = |own: &TableRows, indices: &[usize]| -> Vec<f32> {
+        indices.iter().flat_map(|&i| &own.numeric[i * n_numeric..(i + 1) * n_numeric]).copied().collect()
+    };
+    let standardize = standardizer(&numeric(&train, &train_idx), n_numeric, n_numeric);
+    let split = |own: Option<&TableRows>, indices: &[usize]| {
+        let own = own.unwrap_or(&train);
+        let mut values = numeric(own, indices);
+        standardize(&mut values);
+        let values = categories.encode(own, indices, &values);
+        Split { inputs: Inputs::Features { values: values.into(), width }, targets: own.targets.select(indices) }
+    };
+    let (val, test) = (split(val.as_ref(), &val_idx), split(test.as_ref(), &test_idx));
+    let train = split(None, &train_idx);
     Ok(TaskData { name: name.into(), class_names, train, val, test, vocabulary: None })
 }
 

@@ -98,16 +98,17 @@ pub struct Sourced<T> {
     pub report: LoadReport,
 }
 
-/// Table rows as read: numeric features, then one-hot categories, and the targets.
+/// Table rows as read: numeric columns as written, categorical ones as names, and the targets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableRows {
-    /// `n × width` values, row by row: the numeric columns as written (standardised later,
-    /// on the training split), then each categorical column one-hot.
-    pub features: Vec<f32>,
-    /// Values per row.
-    pub width: usize,
-    /// How many of each row's first values are numeric columns (the rest are one-hot).
-    pub numeric: usize,
+    /// `n × n_numeric` values, row by row.
+    pub numeric: Vec<f32>,
+    /// Numeric columns.
+    pub n_numeric: usize,
+    /// `n × categorical.len()` category names, row by row.
+    pub categories: Vec<String>,
+    /// The categorical columns, as the options name them (for errors).
+    pub categorical: Vec<String>,
     /// What each row is labelled with.
     pub targets: crate::Targets,
 }

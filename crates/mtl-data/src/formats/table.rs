@@ -1,12 +1,13 @@
 //! Tables: CSV or TSV rows of numeric and categorical feature columns with a class
 //! column, one or several regression target columns, or one 0/1 column per label.
 //!
-//! Numeric columns are read as written (standardised on the training split by
-//! [`crate::prepare::table_task`]); a categorical column becomes one 0/1 value per
-//! category of the training file (a category only val or test has is all zeros).
+//! Numeric columns are read as written and categorical ones as names; [`crate::prepare::table_task`]
+//! standardises the numeric columns on the training split and makes each categorical
+//! column one 0/1 value per category of the training split ([`Categories`]: a category
+//! only val or test has is all zeros).
 //! Every bad cell is an error naming the file, line and column.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::text::decode::decode_owned;
@@ -20,6 +21,71 @@ pub const MAX_WIDTH: usize = 100_000;
 
 /// At most this many feature values in all (rows × width, 4 bytes each: 1 GiB).
 pub const MAX_VALUES: usize = 1 << 28;
+
+/// The categories of each categorical column, sorted, as the training rows have them;
+/// each category's position for the one-hot encoding.
+#[derive(Clone, Debug)]
+pub struct Categories {
+    names: Vec<Vec<String>>,
+    positions: Vec<HashMap<String, usize>>,
+}
+
+impl Categories {
+    /// The categories of the training rows `indices` of `rows`.
+    pub fn of(rows: &TableRows, indices: &[usize]) -> Categories {
+        let k = rows.categorical.len();
+        let names: Vec<Vec<String>> = (0..k)
+            .map(|c| {
+                let mut names: Vec<String> = indices.iter().map(|&i| rows.categories[i * k + c].clone()).collect();
+                names.sort_unstable();
+                names.dedup();
+                names
+            })
+            .collect();
+        let positions =
+            names.iter().map(|names| names.iter().enumerate().map(|(i, name)| (name.clone(), i)).collect()).collect();
+        Categories { names, positions }
+    }
+
+    /// Values per row: `rows`' numeric columns and one per category.
+    pub fn width(&self, rows: &TableRows) -> usize {
+        rows.n_numeric + self.names.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// Why `n` rows of this width are too many, naming the categorical column with the most
+    /// categories; `None` when they fit [`MAX_WIDTH`] and [`MAX_VALUES`].
+    pub fn too_many(&self, rows: &TableRows, n: usize) -> Option<String> {
+        let width = self.width(rows);
+        if width <= MAX_WIDTH && n.saturating_mul(width) <= MAX_VALUES {
+            return None;
+        }
+        let widest = rows.categorical.iter().zip(&self.names).max_by_key(|(_, names)| names.len());
+        let culprit =
+            widest.map_or(String::new(), |(column, names)| format!("; {column} has {} categories", names.len()));
+        Some(format!(
+            "{n} rows × {width} values per row after one-hot encoding is too many (at most {MAX_WIDTH} per row and \
+             {MAX_VALUES} in all){culprit}: is a categorical column an id?"
+        ))
+    }
+
+    /// The rows `indices` of `rows` as features: the numeric values (as given), then each
+    /// categorical column one-hot.
+    pub fn encode(&self, rows: &TableRows, indices: &[usize], numeric: &[f32]) -> Vec<f32> {
+        let (n_numeric, k) = (rows.n_numeric, rows.categorical.len());
+        let mut features = Vec::with_capacity(indices.len() * self.width(rows));
+        for (r, &i) in indices.iter().enumerate() {
+            features.extend_from_slice(&numeric[r * n_numeric..(r + 1) * n_numeric]);
+            for (c, (names, positions)) in self.names.iter().zip(&self.positions).enumerate() {
+                let start = features.len();
+                features.resize(start + names.len(), 0.0);
+                if let Some(&p) = positions.get(&rows.categories[i * k + c]) {
+                    features[start + p] = 1.0;
+                }
+            }
+        }
+        features
+    }
+}
 
 /// What a table's rows are labelled with.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,50 +138,17 @@ pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<Table
     let train = raw(&files.train, options)?;
     let val = files.val.as_deref().map(|p| raw(p, options).map(|t| (p, t))).transpose()?;
     let test = files.test.as_deref().map(|p| raw(p, options).map(|t| (p, t))).transpose()?;
-    // Categories of the training file, sorted, per categorical column.
-    let categories: Vec<Vec<String>> = (0..options.categorical.len())
-        .map(|c| {
-            let mut names: Vec<String> = train.categories.iter().map(|row| row[c].clone()).collect();
-            names.sort_unstable();
-            names.dedup();
-            names
-        })
-        .collect();
-    let width = options.numeric.len() + categories.iter().map(Vec::len).sum::<usize>();
-    let rows = train.lines.len()
-        + val.as_ref().map_or(0, |(_, t)| t.lines.len())
-        + test.as_ref().map_or(0, |(_, t)| t.lines.len());
-    if width > MAX_WIDTH || rows.saturating_mul(width) > MAX_VALUES {
-        let widest = options.categorical.iter().zip(&categories).max_by_key(|(_, names)| names.len());
-        let culprit =
-            widest.map_or(String::new(), |(column, names)| format!("; {column} has {} categories", names.len()));
-        let message = format!(
-            "{rows} rows × {width} values per row after one-hot encoding is too many (at most {MAX_WIDTH} per row and \
-             {MAX_VALUES} in all){culprit}: is a categorical column an id?"
-        );
-        return Err(DataError::invalid(&files.train, message));
-    }
-    // Each category's position among its column's (sorted) names.
-    let positions: Vec<std::collections::HashMap<&str, usize>> =
-        categories.iter().map(|names| names.iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect()).collect();
     let mut splits = vec![(files.train.as_path(), train)];
     splits.extend(val);
     splits.extend(test);
     let (class_names, mut targets) = targets(&splits, &options.target)?;
-    let mut rows = splits.into_iter().map(|(_, t)| {
-        let mut features = Vec::with_capacity(t.lines.len() * width);
-        let n_numeric = options.numeric.len();
-        for (r, row_categories) in t.categories.iter().enumerate() {
-            features.extend_from_slice(&t.numeric[r * n_numeric..(r + 1) * n_numeric]);
-            for ((names, position), name) in categories.iter().zip(&positions).zip(row_categories) {
-                let start = features.len();
-                features.resize(start + names.len(), 0.0);
-                if let Some(&i) = position.get(name.as_str()) {
-                    features[start + i] = 1.0;
-                }
-            }
-        }
-        TableRows { features, width, numeric: n_numeric, targets: targets.remove(0) }
+    let categorical: Vec<String> = options.categorical.iter().map(ToString::to_string).collect();
+    let mut rows = splits.into_iter().map(|(_, t)| TableRows {
+        numeric: t.numeric,
+        n_numeric: options.numeric.len(),
+        categories: t.categories.into_iter().flatten().collect(),
+        categorical: categorical.clone(),
+        targets: targets.remove(0),
     });
     let train = rows.next().expect("the training file");
     let (val, test) = (files.val.as_ref().and_then(|_| rows.next()), files.test.as_ref().and_then(|_| rows.next()));
@@ -293,10 +326,23 @@ mod tests {
         let test = write(dir.path(), "test.csv", "age,job,hours,y\n22,pilot,10,3\n");
         let files = SplitFiles { train, val: None, test: Some(test) };
         let read = table(&files, &options(TableTarget::Values(names(&["y"])))).expect("reads");
-        assert_eq!((read.train.width, read.train.numeric), (4, 2));
-        // categories sorted: admin, clerk; a test-only category is all zeros.
-        assert_eq!(read.train.features, [30., 40., 0., 1., 50., 20., 1., 0., 41., 35., 0., 1.]);
-        assert_eq!(read.test.as_ref().expect("test").features, [22., 10., 0., 0.]);
+        assert_eq!((read.train.n_numeric, read.train.numeric.clone()), (2, vec![30., 40., 50., 20., 41., 35.]));
+        assert_eq!(read.train.categories, ["clerk", "admin", "clerk"]);
+        // The categories of the training rows kept (rows 0 and 1), sorted: admin, clerk; one
+        // only test has, or only an unkept training row, is all zeros.
+        let categories = Categories::of(&read.train, &[0, 1]);
+        assert_eq!(categories.width(&read.train), 4);
+        assert_eq!(categories.encode(&read.train, &[1, 2], &[5., 6., 7., 8.]), [5., 6., 1., 0., 7., 8., 0., 1.]);
+        let test = read.test.as_ref().expect("test");
+        assert_eq!(categories.encode(test, &[0], &[9., 9.]), [9., 9., 0., 0.]);
+        assert_eq!(
+            Categories::of(test, &[0]).too_many(test, MAX_VALUES),
+            Some(
+                "268435456 rows × 3 values per row after one-hot encoding is too many (at most 100000 per row and \
+             268435456 in all); column 'job' has 1 categories: is a categorical column an id?"
+                    .into()
+            )
+        );
         assert_eq!(read.train.targets, Targets::Values { values: vec![1.5, -2.0, 0.0], width: 1 });
         assert_eq!(read.class_names, ["y"]);
     }

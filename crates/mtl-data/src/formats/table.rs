@@ -10,8 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::text::decode::decode_owned;
-use super::text::delimited::column_index;
+use super::text::delimited::{column_index, csv_error, decoded_text, reader};
 use super::text::{classes_of, Column, LabelClasses, SplitFiles};
 use crate::{files, DataError, LoadReport, Sourced, TableRows, Targets};
 
@@ -214,18 +213,9 @@ fn targets(files: &[(&Path, RawTable)], target: &TableTarget) -> Result<(Vec<Str
 }
 
 fn raw(path: &Path, options: &TableOptions) -> Result<RawTable, DataError> {
-    let decoded = decode_owned(files::read_text(path)?);
-    if decoded.text.trim().is_empty() {
-        return Err(DataError::invalid(path, "empty file"));
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(options.delimiter)
-        .quoting(options.quoting)
-        .has_headers(options.has_header)
-        .flexible(true)
-        .from_reader(decoded.text.as_bytes());
-    let csv_error = |e: csv::Error| DataError::invalid(path, format!("malformed delimited file: {e}"));
-    let header = if options.has_header { Some(reader.headers().map_err(csv_error)?.clone()) } else { None };
+    let decoded = decoded_text(path)?;
+    let (mut reader, header) = reader(path, &decoded.text, (options.delimiter, options.quoting, options.has_header))?;
+    let csv_error = |e: csv::Error| csv_error(path, e);
     let indices = |columns: &[Column]| -> Result<Vec<usize>, DataError> {
         columns.iter().map(|c| column_index(path, c, header.as_ref())).collect()
     };

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::formats::text::decode::decode_owned;
+use crate::formats::text::delimited::{csv_error, decoded_text, reader};
 use crate::{files, DataError};
 
 /// What one column holds.
@@ -50,14 +50,10 @@ const BAD_SHARE: f64 = 0.1;
 
 /// Profiles every column of a delimited file with a header; returns the rows read too.
 pub fn profile(path: &Path, delimiter: u8, quoting: bool) -> Result<(usize, Vec<ColumnProfile>), DataError> {
-    let decoded = decode_owned(files::read_text(path)?);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .quoting(quoting)
-        .flexible(true)
-        .from_reader(decoded.text.as_bytes());
-    let csv_error = |e: csv::Error| DataError::invalid(path, format!("malformed delimited file: {e}"));
-    let header: Vec<String> = reader.headers().map_err(csv_error)?.iter().map(str::to_owned).collect();
+    let decoded = decoded_text(path)?;
+    let (mut reader, header) = reader(path, &decoded.text, (delimiter, quoting, true))?;
+    let csv_error = |e: csv::Error| csv_error(path, e);
+    let header: Vec<String> = header.map_or_else(Vec::new, |h| h.iter().map(str::to_owned).collect());
     let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new(); header.len()];
     let mut numbers: Vec<(usize, f64, f64, f64)> = vec![(0, f64::INFINITY, f64::NEG_INFINITY, 0.0); header.len()];
     let mut first_bad: Vec<Option<(u64, String)>> = vec![None; header.len()];

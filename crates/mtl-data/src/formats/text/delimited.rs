@@ -72,21 +72,42 @@ pub fn delimited_splits(files: &SplitFiles, options: &DelimitedOptions) -> Resul
     read_splits(files, options.classes, |path| rows(path, options))
 }
 
-fn rows(path: &Path, options: &DelimitedOptions) -> Result<Rows, DataError> {
-    // Decoded first, so that Windows-1252 files read too (the csv crate wants UTF-8).
+/// The text of a delimited file at `path`, decoded first so that Windows-1252 files read
+/// too (the csv crate wants UTF-8); an empty file is an error.
+pub(crate) fn decoded_text(path: &Path) -> Result<super::Decoded, DataError> {
     let decoded = decode_owned(files::read_text(path)?);
     if decoded.text.trim().is_empty() {
         return Err(DataError::invalid(path, "empty file"));
     }
+    Ok(decoded)
+}
+
+/// A reader of `text` (from `path`) and its header row when it has one. Flexible: short
+/// rows are for the caller to report with the column they lack.
+pub(crate) fn reader<'a>(
+    path: &Path,
+    text: &'a str,
+    (delimiter, quoting, has_header): (u8, bool, bool),
+) -> Result<(csv::Reader<&'a [u8]>, Option<csv::StringRecord>), DataError> {
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(options.delimiter)
-        .quoting(options.quoting)
-        .has_headers(options.has_header)
-        // Short rows are reported below with the column they lack.
+        .delimiter(delimiter)
+        .quoting(quoting)
+        .has_headers(has_header)
         .flexible(true)
-        .from_reader(decoded.text.as_bytes());
-    let csv_error = |e: csv::Error| DataError::invalid(path, format!("malformed delimited file: {e}"));
-    let header = if options.has_header { Some(reader.headers().map_err(csv_error)?.clone()) } else { None };
+        .from_reader(text.as_bytes());
+    let header = if has_header { Some(reader.headers().map_err(|e| csv_error(path, e))?.clone()) } else { None };
+    Ok((reader, header))
+}
+
+/// A csv error as a [`DataError`] for `path`.
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    DataError::invalid(path, format!("malformed delimited file: {e}"))
+}
+
+fn rows(path: &Path, options: &DelimitedOptions) -> Result<Rows, DataError> {
+    let decoded = decoded_text(path)?;
+    let (mut reader, header) = reader(path, &decoded.text, (options.delimiter, options.quoting, options.has_header))?;
+    let csv_error = |e: csv::Error| csv_error(path, e);
     if options.text_columns.is_empty() {
         return Err(DataError::invalid(path, "no text column given"));
     }

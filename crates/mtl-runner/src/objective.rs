@@ -3,7 +3,7 @@
 //!
 //! | kind | loss | metrics (direction) | selects the best epoch |
 //! |---|---|---|---|
-//! | classification | cross-entropy (optional label smoothing and class weights, as PyTorch's) | accuracy, macro-F1 (higher) | accuracy |
+//! | classification | cross-entropy (optional label smoothing and class weights, as PyTorch's) | accuracy, macro-F1, top-5 accuracy from 10 classes (higher) | accuracy |
 //! | regression | MSE, L1 or Huber (δ = 1) on targets standardised on the training split | MAE, RMSE (lower), R² (higher), in the data's units | R² |
 //! | multi-label | binary cross-entropy with logits (optional positive weights), mean over labels | mAP, micro-/macro-F1, subset accuracy (higher) | mAP |
 //!
@@ -19,6 +19,11 @@ use mtl_data::{Split, Targets, TaskData};
 use crate::metrics::multi_label::multi_label_scores;
 use crate::metrics::regression::RegressionAccumulator;
 use crate::metrics::scores;
+
+/// Classification tasks with at least this many classes also store `top5_accuracy`: the
+/// share of examples whose label is among the 5 highest outputs (fewer than 5 classes
+/// score strictly above it, so a tie counts for the label).
+pub const TOP5_CLASSES: usize = 10;
 
 /// The loss of a regression task.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -213,7 +218,7 @@ impl Objective {
     /// A fresh tally of a split's predictions.
     pub fn scorer(&self) -> Scorer<'_> {
         let tally = match &self.kind {
-            Kind::Classification { .. } => Tally::Classes(Vec::new()),
+            Kind::Classification { .. } => Tally::Classes(Vec::new(), 0),
             Kind::Regression { mean, .. } => Tally::Values(RegressionAccumulator::new(mean.len())),
             Kind::MultiLabel { .. } => Tally::Logits(Vec::new()),
         };
@@ -228,7 +233,8 @@ pub struct Scorer<'a> {
 }
 
 enum Tally {
-    Classes(Vec<u32>),
+    /// The predicted classes, and how many labels were among the 5 highest outputs.
+    Classes(Vec<u32>, usize),
     Values(RegressionAccumulator),
     Logits(Vec<f32>),
 }
@@ -237,7 +243,16 @@ impl Scorer<'_> {
     /// Adds the outputs for the examples `indices` of `split`.
     pub fn add(&mut self, outputs: &Tensor, split: &Split, indices: &[usize]) -> candle_core::Result<()> {
         match (&mut self.tally, &self.objective.kind, &split.targets) {
-            (Tally::Classes(predictions), ..) => predictions.extend(outputs.argmax(D::Minus1)?.to_vec1::<u32>()?),
+            (Tally::Classes(predictions, top5), Kind::Classification { n_classes, .. }, _) => {
+                predictions.extend(outputs.argmax(D::Minus1)?.to_vec1::<u32>()?);
+                if *n_classes >= TOP5_CLASSES {
+                    let labels = split.labels();
+                    for (row, &i) in outputs.to_dtype(DType::F32)?.to_vec2::<f32>()?.iter().zip(indices) {
+                        let own = row[labels[i] as usize];
+                        *top5 += usize::from(row.iter().filter(|&&v| v > own).count() < 5);
+                    }
+                }
+            }
             (Tally::Values(acc), Kind::Regression { mean, scale, .. }, Targets::Values { values, width }) => {
                 // Back to the data's units before scoring.
                 let standardised = outputs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
@@ -261,9 +276,13 @@ impl Scorer<'_> {
     /// The metrics of the split under their stored names (loss not included).
     pub fn metrics(self, split: &Split) -> Vec<(&'static str, f64)> {
         match (self.tally, &self.objective.kind, &split.targets) {
-            (Tally::Classes(predictions), Kind::Classification { n_classes, .. }, _) => {
+            (Tally::Classes(predictions, top5), Kind::Classification { n_classes, .. }, _) => {
                 let s = scores(&predictions, split.labels(), *n_classes);
-                vec![("accuracy", s.accuracy), ("macro_f1", s.macro_f1)]
+                let mut metrics = vec![("accuracy", s.accuracy), ("macro_f1", s.macro_f1)];
+                if *n_classes >= TOP5_CLASSES && !predictions.is_empty() {
+                    metrics.push(("top5_accuracy", top5 as f64 / predictions.len() as f64));
+                }
+                metrics
             }
             (Tally::Values(acc), ..) => acc.scores().map_or_else(Vec::new, |s| s.named()),
             (Tally::Logits(logits), Kind::MultiLabel { width, .. }, Targets::Binary { labels, .. }) => {
@@ -492,6 +511,40 @@ mod tests {
             };
             assert!(((at(1e-6) - at(-1e-6)) / 2e-6 - g).abs() < 1e-7);
         }
+    }
+
+    #[test]
+    fn top5_accuracy_counts_labels_among_the_five_highest_outputs_from_ten_classes() {
+        use mtl_data::Inputs;
+        let split = |labels: Vec<u32>| {
+            Split::classified(Inputs::Features { values: vec![0.0; labels.len()].into(), width: 1 }, labels)
+        };
+        let task = |classes: usize| TaskData {
+            name: "d".into(),
+            class_names: (0..classes).map(|c| c.to_string()).collect(),
+            train: split(vec![0, 1]),
+            val: split(vec![3, 0, 7]),
+            test: split(vec![]),
+            vocabulary: None,
+        };
+        // Row 0: label 3 scores 0.5, four classes above it → in the top 5. Row 1: label 0 at
+        // 0.0, five above → out. Row 2: label 7 at 1.0, tied with five others and none above → in.
+        let mut rows = vec![vec![0f32; 12]; 3];
+        rows[0][3] = 0.5;
+        (4..8).for_each(|c| rows[0][c] = 1.0);
+        (1..6).for_each(|c| rows[1][c] = 1.0);
+        (2..8).for_each(|c| rows[2][c] = 1.0);
+        let outputs = Tensor::from_vec(rows.concat(), (3, 12), &Device::Cpu).expect("outputs");
+        let objective = Objective::new(&task(12), &ObjectiveSpec::default());
+        let mut scorer = objective.scorer();
+        scorer.add(&outputs, &task(12).val, &[0, 1, 2]).expect("add");
+        let metrics = scorer.metrics(&task(12).val);
+        assert_eq!(metrics.last(), Some(&("top5_accuracy", 2.0 / 3.0)));
+        // Fewer than 10 classes: no top-5.
+        let objective = Objective::new(&task(9), &ObjectiveSpec::default());
+        let mut scorer = objective.scorer();
+        scorer.add(&outputs.narrow(1, 0, 9).expect("narrow"), &task(9).val, &[0, 1, 2]).expect("add");
+        assert!(scorer.metrics(&task(9).val).iter().all(|(name, _)| *name != "top5_accuracy"));
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl DataSource {
             DataSource::Table { options, .. } => match options.target {
                 TableTarget::Class { .. } => "classification",
                 TableTarget::Values(_) => "regression",
-                TableTarget::Labels(_) => "multi-label",
+                TableTarget::Labels(_) | TableTarget::LabelList { .. } => "multi-label",
             },
         }
     }
@@ -300,6 +300,9 @@ impl DataSource {
                     }
                     TableTarget::Values(c) => json!({ "targets": columns(c) }),
                     TableTarget::Labels(c) => json!({ "labels": columns(c) }),
+                    TableTarget::LabelList { column: c, separator } => {
+                        json!({ "label_list": column(c), "separator": separator.to_string() })
+                    }
                 };
                 let mut source = json!({
                     "format": "table", "delimiter": (o.delimiter as char).to_string(), "header": o.has_header,

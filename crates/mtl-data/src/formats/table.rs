@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::text::delimited::{column_index, csv_error, decoded_text, reader};
-use super::text::{classes_of, Column, LabelClasses, SplitFiles};
+use super::text::{classes_of, Column, LabelClasses, SplitFiles, MAX_CLASSES};
 use crate::{files, DataError, LoadReport, Sourced, TableRows, Targets};
 
 /// At most this many values per row (numeric columns plus every category): more is a
@@ -100,6 +100,14 @@ pub enum TableTarget {
     Values(Vec<Column>),
     /// One column per label (multi-label): 1 present; 0 or −1 (CelebA's) absent.
     Labels(Vec<Column>),
+    /// One column holding each row's labels, separated by `separator` (multi-label; an
+    /// empty cell is no label); the labels are those of all files together, sorted.
+    LabelList {
+        /// The column.
+        column: Column,
+        /// Between two labels of a cell, e.g. `|`.
+        separator: char,
+    },
 }
 
 /// How to read a table.
@@ -161,6 +169,32 @@ pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<Table
 /// The output names and each file's targets.
 fn targets(files: &[(&Path, RawTable)], target: &TableTarget) -> Result<(Vec<String>, Vec<Targets>), DataError> {
     match target {
+        TableTarget::LabelList { separator, .. } => {
+            let split = |cell: &str| -> Vec<String> {
+                cell.split(*separator).map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+            };
+            let mut names: Vec<String> =
+                files.iter().flat_map(|(_, t)| t.targets.iter().flat_map(|c| split(c))).collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.is_empty() || names.len() > MAX_CLASSES {
+                let message = format!("{} distinct labels in the label list (1 to {MAX_CLASSES})", names.len());
+                return Err(DataError::invalid(files[0].0, message));
+            }
+            let position: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+            let width = names.len();
+            let targets = files
+                .iter()
+                .map(|(_, t)| {
+                    let mut labels = vec![0u8; t.targets.len() * width];
+                    for (row, cell) in t.targets.iter().enumerate() {
+                        split(cell).iter().for_each(|label| labels[row * width + position[label.as_str()]] = 1);
+                    }
+                    Targets::Binary { labels, width }
+                })
+                .collect();
+            Ok((crate::files::escaped_class_names(files[0].0, names)?, targets))
+        }
         TableTarget::Class { classes, .. } => {
             let raw: Vec<Vec<(String, u64)>> =
                 files.iter().map(|(_, t)| t.targets.iter().cloned().zip(t.lines.iter().copied()).collect()).collect();
@@ -221,7 +255,7 @@ fn raw(path: &Path, options: &TableOptions) -> Result<RawTable, DataError> {
     };
     let (numeric, categorical) = (indices(&options.numeric)?, indices(&options.categorical)?);
     let target_columns = match &options.target {
-        TableTarget::Class { column, .. } => vec![column.clone()],
+        TableTarget::Class { column, .. } | TableTarget::LabelList { column, .. } => vec![column.clone()],
         TableTarget::Values(columns) | TableTarget::Labels(columns) => columns.clone(),
     };
     if target_columns.is_empty() {
@@ -348,6 +382,19 @@ mod tests {
         let read = table(&files, &options(class)).expect("reads");
         assert_eq!(read.class_names, ["<=50K", ">50K"]);
         assert_eq!(read.train.targets, Targets::Classes(vec![1, 0]));
+    }
+
+    #[test]
+    fn a_label_list_column_is_one_label_per_name_of_every_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let train = write(dir.path(), "train.csv", "age,job,hours,tags\n1,a,2,drama|comedy\n3,b,4,\n5,a,6, comedy \n");
+        let test = write(dir.path(), "test.csv", "age,job,hours,tags\n7,b,8,horror|drama\n");
+        let list = TableTarget::LabelList { column: Column::Name("tags".into()), separator: '|' };
+        let read = table(&SplitFiles { train, val: None, test: Some(test) }, &options(list)).expect("reads");
+        // Names of all files, sorted: comedy, drama, horror; an empty cell is no label.
+        assert_eq!(read.class_names, ["comedy", "drama", "horror"]);
+        assert_eq!(read.train.targets, Targets::Binary { labels: vec![1, 1, 0, 0, 0, 0, 1, 0, 0], width: 3 });
+        assert_eq!(read.test.expect("test").targets, Targets::Binary { labels: vec![0, 1, 1], width: 3 });
     }
 
     #[test]

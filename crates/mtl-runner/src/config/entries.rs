@@ -159,8 +159,11 @@ pub(super) struct TableEntry {
     pub(super) label_range: Option<Vec<i64>>,
     /// … or real-valued target columns (regression) …
     pub(super) targets: Option<OneOrSeveral<ColumnEntry>>,
-    /// … or one 0/1 column per label (multi-label).
+    /// … or one 0/1 column per label (multi-label) …
     pub(super) labels: Option<Vec<ColumnEntry>>,
+    /// … or one column of labels separated by `label_separator` (multi-label).
+    pub(super) label_list: Option<ColumnEntry>,
+    pub(super) label_separator: Option<String>,
     pub(super) val_size: Option<SizeEntry>,
     pub(super) test_size: Option<SizeEntry>,
     pub(super) carve: Option<String>,

@@ -54,24 +54,44 @@ impl Checker<'_> {
                 "a table needs feature columns: features = [\"…\"] (numeric) and/or categorical = [\"…\"] (one-hot)",
             );
         }
-        let given = [entry.label_column.is_some(), entry.targets.is_some(), entry.labels.is_some()];
+        let given =
+            [entry.label_column.is_some(), entry.targets.is_some(), entry.labels.is_some(), entry.label_list.is_some()];
         if given.iter().filter(|&&g| g).count() != 1 {
             return self.fail(
                 &[Key("tasks"), Index(i), Key("data")],
-                "give exactly one of label_column = \"…\" (classification), targets = [\"…\"] (regression) or \
-                 labels = [\"…\", …] (multi-label: one 0/1 column per label)",
+                "give exactly one of label_column = \"…\" (classification), targets = [\"…\"] (regression), \
+                 labels = [\"…\", …] (multi-label: one 0/1 column per label) or label_list = \"…\" (multi-label: one \
+                 column of labels separated by label_separator, default \"|\")",
             );
         }
+        if entry.label_separator.is_some() && entry.label_list.is_none() {
+            return self.fail(&at("label_separator"), "label_separator goes with label_list");
+        }
+        let separator = match entry.label_separator.as_deref() {
+            None => '|',
+            Some(given) => match given.chars().collect::<Vec<_>>()[..] {
+                [one] if !one.is_alphanumeric() && one != '"' => one,
+                _ => {
+                    return self.fail(
+                        &at("label_separator"),
+                        format!("label_separator {given:?} must be one character that is not a letter, digit or quote, e.g. \"|\" or \";\""),
+                    )
+                }
+            },
+        };
         if entry.label_range.is_some() && entry.label_column.is_none() {
             return self.fail(&at("label_range"), "label_range goes with label_column");
         }
-        let target = match (entry.label_column, entry.targets, entry.labels) {
+        let target = match (entry.label_column, entry.targets, entry.labels, entry.label_list) {
             (Some(column), ..) => TableTarget::Class {
                 column: columns(vec![column], "label_column")?.remove(0),
                 classes: self.label_classes(i, entry.label_range)?,
             },
-            (_, Some(targets), _) => TableTarget::Values(columns(targets.into_vec(), "targets")?),
-            (.., Some(labels)) => TableTarget::Labels(columns(labels, "labels")?),
+            (_, Some(targets), ..) => TableTarget::Values(columns(targets.into_vec(), "targets")?),
+            (_, _, Some(labels), _) => TableTarget::Labels(columns(labels, "labels")?),
+            (.., Some(list)) => {
+                TableTarget::LabelList { column: columns(vec![list], "label_list")?.remove(0), separator }
+            }
             _ => unreachable!("exactly one is given"),
         };
         if let TableTarget::Values(c) | TableTarget::Labels(c) = &target {

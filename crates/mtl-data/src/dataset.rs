@@ -112,7 +112,32 @@ pub enum Targets {
         /// Labels per example.
         width: usize,
     },
+    /// Segmentation: one class per pixel, `height × width` per example, row by row;
+    /// [`IGNORED_PIXEL`] where the pixel is unlabelled.
+    Segments {
+        /// Classes, example by example.
+        labels: Vec<u8>,
+        /// Rows per example.
+        height: usize,
+        /// Columns per example.
+        width: usize,
+    },
+    /// Depth (`channels` 1) or surface normals (`channels` 3): `channels × height × width`
+    /// values per example; a pixel whose values are all 0 is invalid (no ground truth).
+    Maps {
+        /// Values, example by example, channel-first.
+        values: Vec<f32>,
+        /// 1 (depth) or 3 (normals).
+        channels: usize,
+        /// Rows per example.
+        height: usize,
+        /// Columns per example.
+        width: usize,
+    },
 }
+
+/// The label of a segmentation pixel without ground truth (LibMTL's NYUv2 files write −1).
+pub const IGNORED_PIXEL: u8 = u8::MAX;
 
 impl Targets {
     /// Number of examples.
@@ -121,6 +146,8 @@ impl Targets {
             Targets::Classes(classes) => classes.len(),
             Targets::Values { values, width } => values.len() / (*width).max(1),
             Targets::Binary { labels, width } => labels.len() / (*width).max(1),
+            Targets::Segments { labels, height, width } => labels.len() / (height * width).max(1),
+            Targets::Maps { values, channels, height, width } => values.len() / (channels * height * width).max(1),
         }
     }
 
@@ -142,6 +169,15 @@ impl Targets {
             Targets::Binary { labels, width } => {
                 Targets::Binary { labels: rows(labels, *width, indices), width: *width }
             }
+            Targets::Segments { labels, height, width } => {
+                Targets::Segments { labels: rows(labels, height * width, indices), height: *height, width: *width }
+            }
+            Targets::Maps { values, channels, height, width } => Targets::Maps {
+                values: rows(values, channels * height * width, indices),
+                channels: *channels,
+                height: *height,
+                width: *width,
+            },
         }
     }
 
@@ -194,6 +230,9 @@ pub fn kind_name(targets: &Targets, modality: Modality) -> &'static str {
         (Targets::Classes(_), Modality::Features) => "classification",
         (Targets::Values { .. }, _) => "regression",
         (Targets::Binary { .. }, _) => "multi-label",
+        (Targets::Segments { .. }, _) => "segmentation",
+        (Targets::Maps { channels: 1, .. }, _) => "depth",
+        (Targets::Maps { .. }, _) => "normals",
     }
 }
 

@@ -57,7 +57,7 @@ use mtl_data::Rng;
 use crate::init::{InitScheme, Parameters, SeededBackend};
 use crate::layers::{max_pool2d, BatchNorm2d, Conv2d};
 use crate::network::resnet::{BasicBlock, ConvNorm};
-use crate::network::{resnet_channels, Dropout};
+use crate::network::{resnet_channels, Dropout, NamedBatchNorm};
 use crate::{ResNetDepth, ResNetStem};
 pub use bilinear::upsample_bilinear_fused;
 
@@ -92,9 +92,34 @@ struct UpStep {
     layer: ConvNorm,
 }
 
-struct Head {
+/// A per-pixel head: conv 3×3 (with bias) → relu → conv 1×1, under `conv1` and `conv2`.
+pub(crate) struct PixelHead {
     hidden: Conv2d,
     output: Conv2d,
+}
+
+impl PixelHead {
+    /// A head from `channels` input maps to `out_channels` outputs, under `vb`.
+    pub(crate) fn new(channels: usize, out_channels: usize, init: InitScheme, vb: VarBuilder) -> Result<PixelHead> {
+        Ok(PixelHead {
+            hidden: Conv2d::new(channels, channels, 3, 1, init, vb.pp("conv1"))?,
+            output: Conv2d::new(channels, out_channels, 1, 0, init, vb.pp("conv2"))?,
+        })
+    }
+
+    /// `[B, out_channels, H, W]` from the decoder's `[B, channels, H, W]`.
+    pub(crate) fn forward(&self, features: &Tensor) -> Result<Tensor> {
+        self.output.forward(&self.hidden.forward(features)?.relu()?)
+    }
+}
+
+/// Channels of the decoder's output at `width` with `stem` ([`EncoderDecoder::decoder_channels`]).
+pub(crate) fn decoder_channels(width: f64, stem: ResNetStem) -> usize {
+    let first = resnet_channels(width, 0);
+    match stem {
+        ResNetStem::Cifar => first,
+        ResNetStem::ImageNet => (first / 2).max(1),
+    }
 }
 
 /// The encoder–decoder with its dense heads (see the module documentation).
@@ -105,7 +130,7 @@ pub struct EncoderDecoder {
     stages: Vec<Vec<BasicBlock>>,
     /// Deepest first.
     up_steps: Vec<UpStep>,
-    heads: Vec<Head>,
+    heads: Vec<PixelHead>,
     decoder_channels: usize,
 }
 
@@ -127,10 +152,8 @@ impl EncoderDecoder {
     /// Builds the network under `vb` (see the module documentation for the names).
     pub fn build(spec: &EncoderDecoderSpec, vb: VarBuilder) -> Result<EncoderDecoder> {
         let positive_width = spec.width.is_finite() && spec.width > 0.0;
-        if spec.in_channels == 0 || spec.heads.is_empty() || !positive_width {
-            candle_core::bail!(
-                "an encoder-decoder needs input channels, at least one head and a positive width, got {spec:?}"
-            );
+        if spec.in_channels == 0 || !positive_width {
+            candle_core::bail!("an encoder-decoder needs input channels and a positive width, got {spec:?}");
         }
         if let Some((name, _)) = spec.heads.iter().find(|(_, head)| head.out_channels == 0) {
             candle_core::bail!("dense head {name} has 0 output channels");
@@ -182,14 +205,9 @@ impl EncoderDecoder {
         let heads = spec
             .heads
             .iter()
-            .map(|(name, head)| {
-                let vb = vb.pp("heads").pp(name);
-                Ok(Head {
-                    hidden: Conv2d::new(from, from, 3, 1, init, vb.pp("conv1"))?,
-                    output: Conv2d::new(from, head.out_channels, 1, 0, init, vb.pp("conv2"))?,
-                })
-            })
+            .map(|(name, head)| PixelHead::new(from, head.out_channels, init, vb.pp("heads").pp(name)))
             .collect::<Result<_>>()?;
+        debug_assert_eq!(from, decoder_channels(spec.width, spec.stem));
         Ok(EncoderDecoder { stem, stem_kind: spec.stem, stages, up_steps, heads, decoder_channels: from })
     }
 
@@ -213,16 +231,28 @@ impl EncoderDecoder {
 
     /// The batch norms by the prefix of their parameters (for [`Parameters`]).
     pub fn batch_norms(&self) -> Vec<(String, BatchNorm2d)> {
+        self.named_batch_norms().into_iter().map(|named| (named.name, named.norm)).collect()
+    }
+
+    pub(crate) fn named_batch_norms(&self) -> Vec<NamedBatchNorm> {
         let stem = std::iter::once(self.stem.norm.clone());
         let blocks = self.stages.iter().flatten().flat_map(BasicBlock::batch_norms);
         let decoder = self.up_steps.iter().map(|step| step.layer.norm.clone());
-        stem.chain(blocks).chain(decoder).map(|named| (named.name, named.norm)).collect()
+        stem.chain(blocks).chain(decoder).collect()
     }
 
     /// The shared decoder's output `[B, decoder_channels, H, W]` for images `[B, C, H, W]`:
     /// batch norms on batch statistics (moving their running statistics) when `train`, on
     /// their running statistics otherwise.
     pub fn features_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut no_rng = Rng::new(0);
+        // Dropout 0: the mode only says which statistics the batch norms use.
+        let mode = if train { Dropout::new(0.0, &mut no_rng) } else { Dropout::off() };
+        self.features_with(xs, &mode)
+    }
+
+    /// [`EncoderDecoder::features_t`] in `mode`'s training state and batch-norm stream.
+    pub(crate) fn features_with(&self, xs: &Tensor, mode: &Dropout) -> Result<Tensor> {
         let (_, _, height, width) = xs.dims4()?;
         let multiple = self.total_stride();
         let padded = xs.pad_with_zeros(2, 0, height.next_multiple_of(multiple) - height)?.pad_with_zeros(
@@ -230,24 +260,21 @@ impl EncoderDecoder {
             0,
             width.next_multiple_of(multiple) - width,
         )?;
-        let mut no_rng = Rng::new(0);
-        // Dropout 0: the mode only says which statistics the batch norms use.
-        let mode = if train { Dropout::new(0.0, &mut no_rng) } else { Dropout::off() };
         let mut skips = Vec::new();
-        let mut maps = self.stem.forward_relu(&padded, &mode, None)?;
+        let mut maps = self.stem.forward_relu(&padded, mode, None)?;
         if self.stem_kind == ResNetStem::ImageNet {
             skips.push(maps.clone());
             maps = max_pool2d(&maps, 3, 2, 1)?;
         }
         for stage in &self.stages {
             for block in stage {
-                maps = block.forward(&maps, &mode)?;
+                maps = block.forward(&maps, mode)?;
             }
             skips.push(maps.clone());
         }
         skips.pop();
         for step in &self.up_steps {
-            maps = step.layer.forward_relu(&upsample_bilinear_fused(&maps, 2)?, &mode, None)?;
+            maps = step.layer.forward_relu(&upsample_bilinear_fused(&maps, 2)?, mode, None)?;
             if let Some(skip) = skips.pop() {
                 maps = (maps + skip)?;
             }
@@ -258,7 +285,7 @@ impl EncoderDecoder {
     /// Head `index`'s output `[B, out_channels, H, W]` from [`EncoderDecoder::features_t`].
     pub fn head(&self, index: usize, features: &Tensor) -> Result<Tensor> {
         let Some(head) = self.heads.get(index) else { candle_core::bail!("head {index} of {}", self.heads.len()) };
-        head.output.forward(&head.hidden.forward(features)?.relu()?)
+        head.forward(features)
     }
 
     /// Every head's output, in the order of the spec's heads.

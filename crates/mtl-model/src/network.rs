@@ -74,8 +74,8 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Result, Tensor};
 
 use crate::init::{Parameters, SeededBackend};
-pub(crate) use blocks::Dropout;
 use blocks::Head;
+pub(crate) use blocks::{Dropout, NamedBatchNorm};
 use mtl_data::Rng;
 use sharing::Trunk;
 pub use spec::{InputSpec, ModelSpec, Sharing, Strategy, TaskSpec};

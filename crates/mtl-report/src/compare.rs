@@ -43,6 +43,9 @@ use crate::groups::{
 use crate::stats::{paired_test, welch_test, Verdict};
 use crate::stats::{seed_stats, SeedStats};
 
+/// Stored metrics that Δm% leaves out unless the user names them (see `compare`).
+pub const EXCLUDED_FROM_DELTA: [&str; 6] = ["loss", "r2", "top5_accuracy", "delta1", "delta2", "delta3"];
+
 /// What to compare.
 #[derive(Clone, Debug, Default)]
 pub struct CompareSpec {
@@ -192,8 +195,9 @@ pub fn compare_against(runs: &[RunRecord], baseline_runs: &[RunRecord], spec: &C
             .map(|k| k.metric.clone())
             // R² can be 0 or negative, where a relative change means nothing; MAE and RMSE
             // stand for regression tasks. Top-5 accuracy restates accuracy (and came later:
-            // Δm% of 10-class experiments stays what it was).
-            .filter(|m| m != "loss" && m != "r2" && m != "top5_accuracy")
+            // Δm% of 10-class experiments stays what it was). Depth's δ thresholds are left
+            // out as in LibMTL's and MTAN's NYUv2 Δm% (abs and rel error stand for depth).
+            .filter(|m| !EXCLUDED_FROM_DELTA.contains(&m.as_str()))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),

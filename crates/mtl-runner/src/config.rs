@@ -226,8 +226,9 @@ impl Checker<'_> {
 
         let sweep = file.sweep;
         let strategies = self.names(&sweep.strategy, "strategy", &Strategy::ALL, |s| s.name())?;
-        // Sections of strategies left out of the sweep are checked too: a mistake there shows now.
-        for strategy in Strategy::ALL.into_iter().filter(|s| !strategies.contains(s)) {
+        // Sections of strategies left out of the sweep are checked too: a mistake there shows
+        // now (their defaults are not: PLE's 2 levels do not fit a one-block trunk).
+        for strategy in Strategy::ALL.into_iter().filter(|s| !strategies.contains(s) && file.strategy.gives(*s)) {
             self.sharings(strategy, &file.strategy, &model)?;
         }
         let mut sharings = Vec::new();

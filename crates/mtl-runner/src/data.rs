@@ -20,8 +20,10 @@ use serde_json::{json, Value};
 use crate::objective::ObjectiveSpec;
 
 mod celeba;
+mod dense;
 mod multimnist;
 pub use celeba::CelebaTarget;
+pub use dense::DenseTarget;
 pub use multimnist::{ComposeSeed, Composition};
 
 /// A task of the experiment: its name and where its data comes from.
@@ -108,6 +110,15 @@ pub enum ImageFormat {
         options: ImageFolderOptions,
         /// The attribute(s) the task predicts.
         target: CelebaTarget,
+    },
+    /// LibMTL's NYUv2 layout: `{train,val}/{image,label,depth,normal}/<i>.npy`.
+    Nyuv2 {
+        /// What the task predicts.
+        target: DenseTarget,
+        /// Segmentation classes (labels 0 … classes − 1).
+        classes: usize,
+        /// `(height, width)` to resize to, if not the files' size.
+        size: Option<(usize, usize)>,
     },
     /// MultiMNIST composed from the IDX digits of the folder, each split from its own digits.
     MultiMnist {
@@ -224,6 +235,7 @@ impl DataSource {
             DataSource::Images { format: ImageFormat::Celeba { target: CelebaTarget::Attributes(_), .. }, .. } => {
                 "multi-label"
             }
+            DataSource::Images { format: ImageFormat::Nyuv2 { target, .. }, .. } => target.name(),
             DataSource::SyntheticShapes { .. } | DataSource::Images { .. } => "image-classification",
             DataSource::SyntheticReviews { .. } | DataSource::Texts { .. } => "text-classification",
             DataSource::Table { options, .. } => match options.target {
@@ -281,6 +293,9 @@ impl DataSource {
                             "target": target,
                         })
                     }
+                    ImageFormat::Nyuv2 { target, classes, size } => json!({
+                        "format": "nyuv2", "task": target.name(), "classes": classes, "size": size,
+                    }),
                     ImageFormat::MultiMnist { digit, composition } => {
                         let mut settings = composition.settings();
                         settings["format"] = json!("multimnist");
@@ -375,6 +390,9 @@ impl DataSource {
                 });
                 Some(format!("table:{rows}"))
             }
+            DataSource::Images { path, format: ImageFormat::Nyuv2 { classes, size, .. }, split } => {
+                Some(format!("nyuv2:{}:{classes}:{size:?}:{}", path.display(), split_settings(split)))
+            }
             DataSource::Images { path, format: ImageFormat::MultiMnist { composition, .. }, split } => {
                 Some(format!("multimnist:{}:{}:{}", path.display(), composition.settings(), split_settings(split)))
             }
@@ -468,6 +486,7 @@ enum Loading {
 pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let mut multi_digits: HashMap<String, multimnist::Input> = HashMap::new();
     let mut celeba_inputs: HashMap<String, celeba::Input> = HashMap::new();
+    let mut dense_inputs: HashMap<String, dense::Input> = HashMap::new();
     let mut shared_inputs = SharedInputs::new();
     let mut loading = Vec::with_capacity(tasks.len());
     // The first text task's vocabulary options: validation makes every text task's the same.
@@ -494,12 +513,31 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 }
                 celeba::task(name, path, target, &celeba_inputs[&key])?
             }
+            DataSource::Images { path, format: ImageFormat::Nyuv2 { target, classes, size }, split } => {
+                let key = task.data.shared_input_key().expect("a NYUv2 input has a key");
+                if !dense_inputs.contains_key(&key) {
+                    // The folders every task of this input needs, read in one pass.
+                    let mut parts = target.parts();
+                    for other in tasks.iter().filter(|t| t.data.shared_input_key().as_ref() == Some(&key)) {
+                        if let DataSource::Images { format: ImageFormat::Nyuv2 { target, .. }, .. } = &other.data {
+                            let more = target.parts();
+                            parts.label |= more.label;
+                            parts.depth |= more.depth;
+                            parts.normal |= more.normal;
+                        }
+                    }
+                    dense_inputs.insert(key.clone(), dense::load(path, *classes, *size, parts, split)?);
+                }
+                dense::task(name, *target, *classes, &dense_inputs[&key])
+            }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {
                     ImageFormat::Idx { prefix } => images::idx_dir_with_prefix(path, prefix.as_deref())?,
                     ImageFormat::Cifar(labels) => images::cifar(path, *labels)?,
                     ImageFormat::Folder(options) => images::image_folder(path, options)?,
-                    ImageFormat::MultiMnist { .. } | ImageFormat::Celeba { .. } => unreachable!("handled above"),
+                    ImageFormat::MultiMnist { .. } | ImageFormat::Celeba { .. } | ImageFormat::Nyuv2 { .. } => {
+                        unreachable!("handled above")
+                    }
                 };
                 image_task(name, path, sourced, split)?
             }

@@ -6,6 +6,11 @@
 //! | classification | cross-entropy (optional label smoothing and class weights, as PyTorch's) | accuracy, macro-F1, top-5 accuracy from 10 classes (higher) | accuracy |
 //! | regression | MSE, L1 or Huber (δ = 1) on targets standardised on the training split | MAE, RMSE (lower), R² (higher), in the data's units | R² |
 //! | multi-label | binary cross-entropy with logits (optional positive weights), mean over labels | mAP, micro-/macro-F1, subset accuracy (higher) | mAP |
+//! | segmentation | per-pixel cross-entropy over labelled pixels | mIoU, pixel accuracy (higher) | mIoU |
+//! | depth | L1 over valid pixels | absolute and relative error (lower), δ₁, δ₂, δ₃ (higher) | δ₁ |
+//! | normals | 1 − cosine over valid pixels | mean and median angle (lower), within 11.25°, 22.5°, 30° (higher) | within 11.25° |
+//!
+//! The dense kinds' details are in `dense`.
 //!
 //! The selecting metric is higher-is-better and unitless for every kind, so that the mean
 //! over tasks that picks a run's best epoch ([`mtl_store::Selection`]) weighs each task alike;
@@ -17,6 +22,9 @@ use candle_core::{DType, Device, Tensor, D};
 use mtl_data::{Split, Targets, TaskData};
 
 use crate::metrics::multi_label::multi_label_scores;
+use dense::{Dense, DenseTally};
+
+mod dense;
 use crate::metrics::regression::RegressionAccumulator;
 use crate::metrics::scores;
 
@@ -99,6 +107,9 @@ pub fn metric_names(kind: &str) -> &'static [&'static str] {
     match kind {
         "regression" => &["r2"],
         "multi-label" => &["map", "micro_f1", "macro_f1", "subset_accuracy"],
+        "segmentation" => &["miou", "pixel_accuracy"],
+        "depth" => &["delta1", "delta2", "delta3"],
+        "normals" => &["within_11_25", "within_22_5", "within_30"],
         _ => &["accuracy", "macro_f1"],
     }
 }
@@ -108,6 +119,9 @@ pub fn default_selection(kind: &str) -> &'static str {
     match kind {
         "regression" => "r2",
         "multi-label" => "map",
+        "segmentation" => "miou",
+        "depth" => "delta1",
+        "normals" => "within_11_25",
         _ => "accuracy",
     }
 }
@@ -128,12 +142,17 @@ enum Kind {
     Regression { loss: RegressionLoss, mean: Vec<f64>, scale: Vec<f64> },
     /// `pos_weight`: one per label, where given.
     MultiLabel { width: usize, pos_weight: Option<Vec<f64>> },
+    /// Segmentation, depth or normals.
+    Dense(Dense),
 }
 
 impl Objective {
     /// The objective of `task` (statistics from its training split) under `spec`.
     pub fn new(task: &TaskData, spec: &ObjectiveSpec) -> Objective {
         let kind = match &task.train.targets {
+            targets @ (Targets::Segments { .. } | Targets::Maps { .. }) => {
+                Kind::Dense(Dense::of(targets, task.n_classes()).expect("dense targets"))
+            }
             Targets::Classes(_) => Kind::Classification {
                 n_classes: task.n_classes(),
                 smoothing: spec.label_smoothing,
@@ -173,6 +192,9 @@ impl Objective {
     /// `[n]` (u32), standardised values `[n, k]` or 0/1 labels `[n, k]` (f32).
     pub fn batch_targets(&self, split: &Split, indices: &[usize], device: &Device) -> candle_core::Result<Tensor> {
         let n = indices.len();
+        if let Some(targets) = Dense::batch_targets(&split.targets, indices, device)? {
+            return Ok(targets);
+        }
         match (&split.targets, &self.kind) {
             (Targets::Classes(classes), _) => {
                 Tensor::from_vec(indices.iter().map(|&i| classes[i]).collect::<Vec<u32>>(), n, device)
@@ -190,6 +212,7 @@ impl Objective {
                 Tensor::from_vec(data.collect::<Vec<f32>>(), (n, *width), device)
             }
             (Targets::Values { .. }, _) => candle_core::bail!("regression targets on a task of another kind"),
+            (Targets::Segments { .. } | Targets::Maps { .. }, _) => unreachable!("dense targets returned above"),
         }
     }
 
@@ -205,6 +228,7 @@ impl Objective {
             Kind::Regression { loss, .. } => regression_loss(*loss, outputs, targets),
             Kind::MultiLabel { pos_weight: None, .. } => bce_with_logits(outputs, targets),
             Kind::MultiLabel { pos_weight: Some(weights), .. } => weighted_bce_with_logits(outputs, targets, weights),
+            Kind::Dense(dense) => dense.loss(outputs, targets),
         }
     }
 
@@ -221,6 +245,7 @@ impl Objective {
             Kind::Classification { .. } => Tally::Classes(Vec::new(), 0),
             Kind::Regression { mean, .. } => Tally::Values(RegressionAccumulator::new(mean.len())),
             Kind::MultiLabel { .. } => Tally::Logits(Vec::new()),
+            Kind::Dense(dense) => Tally::Dense(dense.tally()),
         };
         Scorer { objective: self, tally }
     }
@@ -237,6 +262,7 @@ enum Tally {
     Classes(Vec<u32>, usize),
     Values(RegressionAccumulator),
     Logits(Vec<f32>),
+    Dense(DenseTally),
 }
 
 impl Scorer<'_> {
@@ -268,6 +294,7 @@ impl Scorer<'_> {
             (Tally::Logits(logits), ..) => {
                 logits.extend(outputs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
             }
+            (Tally::Dense(tally), _, targets) => tally.add(outputs, targets, indices)?,
             _ => candle_core::bail!("targets of another kind than the task's"),
         }
         Ok(())
@@ -285,6 +312,7 @@ impl Scorer<'_> {
                 metrics
             }
             (Tally::Values(acc), ..) => acc.scores().map_or_else(Vec::new, |s| s.named()),
+            (Tally::Dense(tally), ..) => tally.metrics(),
             (Tally::Logits(logits), Kind::MultiLabel { width, .. }, Targets::Binary { labels, .. }) => {
                 multi_label_scores(&logits, labels, *width).map_or_else(Vec::new, |s| s.named())
             }

@@ -8,7 +8,7 @@
 use mtl_data::augment::{Augmentation, Normalization};
 use mtl_data::SamplingPolicy;
 use mtl_model::sequence::{Pooling, Positions, RecurrentPooling};
-use mtl_model::{ImageStem, InitScheme, ResNetStem, Sharing, Strategy, TrunkSpec};
+use mtl_model::{ImageStem, InitScheme, ResNetDepth, ResNetStem, Sharing, Strategy, TrunkSpec};
 use mtl_store::ParamValue;
 use serde_json::{json, Value};
 
@@ -39,6 +39,18 @@ fn model_settings(model: &ModelConfig) -> Value {
             "pooling": recurrent_pooling_name(*pooling),
         }),
         TrunkSpec::Mlp { width, depth } => json!({ "trunk": "mlp", "width": width, "depth": depth }),
+        TrunkSpec::EncoderDecoder { depth, width, stem } => json!({
+            "trunk": "encoder-decoder", "depth": encoder_depth(*depth), "width": width,
+            "stem": resnet_stem_name(Some(*stem)),
+        }),
+    }
+}
+
+/// The encoder-decoder's `depth`: its encoder's ResNet depth.
+fn encoder_depth(depth: ResNetDepth) -> u32 {
+    match depth {
+        ResNetDepth::R18 => 18,
+        ResNetDepth::R34 => 34,
     }
 }
 
@@ -98,6 +110,11 @@ fn backbone_params(model: &ModelConfig) -> Vec<(String, ParamValue)> {
             text("pooling", recurrent_pooling_name(pooling)),
         ]),
         TrunkSpec::Mlp { width, depth } => params.extend([num("width", width as f64), num("depth", depth as f64)]),
+        TrunkSpec::EncoderDecoder { depth, width, stem } => params.extend([
+            num("depth", f64::from(encoder_depth(depth))),
+            num("width", width),
+            text("stem", resnet_stem_name(Some(stem))),
+        ]),
         TrunkSpec::Sequence { .. } | TrunkSpec::LeNet | TrunkSpec::TextCnn { .. } => {}
     }
     params

@@ -6,13 +6,13 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::optim::{clip_grad_norm, EarlyStopper, Optimizer, OptimizerSpec, Schedule};
 use mtl_data::augment::ImageAugmenter;
-use mtl_data::{Inputs, JointSampler, Rng, Split, TaskData};
+use mtl_data::{Inputs, JointSampler, Rng, Split, Targets, TaskData};
 
 use crate::data::TaskSet;
 use crate::diagnostics::Diagnostics;
 use crate::gradients::{add_into, TaskGradients};
 use crate::weighting::{Decision, Method, StepInput, Weighter};
-use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, Sharing, TaskSpec};
+use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, Sharing, TaskSpec, TrunkSpec};
 use mtl_store::{DiagnosticPoint, MetricPoint};
 
 use crate::objective::Objective;
@@ -240,9 +240,27 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
             method.name()
         ));
     }
+    let encoder_decoder = matches!(trial.settings.model, TrunkSpec::EncoderDecoder { .. });
     for (task, objective) in task_set.tasks.iter().zip(&task_set.objectives) {
         if let Some(problem) = objective.problem(task) {
             return Some(problem);
+        }
+        let dense = matches!(task.train.targets, Targets::Segments { .. } | Targets::Maps { .. });
+        if dense != encoder_decoder {
+            return Some(format!(
+                "task {} is {}, and the {} trunk {}: dense tasks (segmentation, depth, normals) need                  [model] trunk = \"encoder-decoder\", which serves only them",
+                task.name,
+                task.kind(),
+                trial.settings.model.name(),
+                if encoder_decoder { "gives per-pixel outputs" } else { "gives one output per example" }
+            ));
+        }
+        let augment = &trial.settings.augment;
+        if dense && (augment.crop_padding > 0 || augment.flip) {
+            return Some(format!(
+                "augment.crop_padding and augment.flip move the pixels of task {}'s images but not its per-pixel                  targets; leave them off for dense tasks (normalisation is fine)",
+                task.name
+            ));
         }
         if let Inputs::Images { channels, .. } = task.train.inputs {
             if let Err(message) = trial.settings.augment.check_channels(channels) {

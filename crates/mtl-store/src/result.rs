@@ -6,7 +6,7 @@
 //!
 //! - [`ResultEpoch::BestVal`] (the default): the epoch with the highest mean over the
 //!   tasks of each task's selecting metric on validation ([`crate::Selection`]: accuracy
-//!   for classification, R² for regression, mAP for multi-label), the first on ties ([`RunRecord::best_epoch`], chosen
+//!   for classification, R² for regression, mAP for multi-label, mIoU for segmentation, δ₁ for depth, within 11.25° for normals), the first on ties ([`RunRecord::best_epoch`], chosen
 //!   once per run when it finishes). A run without validation accuracy, or one not
 //!   finished, falls back to its last epoch.
 //! - [`ResultEpoch::Last`]: the last epoch logged.

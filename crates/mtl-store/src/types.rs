@@ -429,7 +429,7 @@ impl ResultEpoch {
         match self {
             ResultEpoch::BestVal => {
                 "each run at its best epoch on validation (mean over tasks of each task's selecting metric: \
-                 accuracy for classification, R² for regression, mAP for multi-label)"
+                 accuracy for classification, R² for regression, mAP for multi-label, mIoU for segmentation, δ₁ for depth, within 11.25° for normals)"
             }
             ResultEpoch::Last => "each run at its last epoch",
         }

@@ -136,6 +136,9 @@ pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Vec<Feat
         (TrunkSpec::Mlp { width, depth }, InputSpec::Features { size }) => std::iter::once(Features::Vector { size })
             .chain((0..depth).map(|_| Features::Vector { size: width }))
             .collect(),
+        (TrunkSpec::EncoderDecoder { .. }, InputSpec::Image { channels, .. }) => {
+            vec![Features::PooledMaps { channels }, Features::PooledMaps { channels: trunk.representation() }]
+        }
         (other, _) => {
             other.check_input(input)?;
             candle_core::bail!("the {} trunk has no blocks for {input:?}", other.name())
@@ -191,6 +194,8 @@ pub(crate) enum Block {
         fc: Linear,
         last: bool,
     },
+    /// The whole encoder–decoder (its skips stay inside one block).
+    EncoderDecoder(Box<crate::dense::EncoderDecoder>),
 }
 
 impl Block {
@@ -203,6 +208,18 @@ impl Block {
         vb: VarBuilder,
     ) -> Result<Block> {
         let shapes = boundaries(trunk, input)?;
+        if let TrunkSpec::EncoderDecoder { depth, width, stem } = trunk {
+            // Its parameters keep the encoder–decoder's own names (`trunk.encoder.…`).
+            let spec = crate::dense::EncoderDecoderSpec {
+                in_channels: shapes[0].channels(),
+                depth,
+                width,
+                stem,
+                heads: Vec::new(),
+                init,
+            };
+            return Ok(Block::EncoderDecoder(Box::new(crate::dense::EncoderDecoder::build(&spec, vb)?)));
+        }
         let vb = vb.pp(&trunk.block_names()[index]);
         Ok(match (trunk, index) {
             (TrunkSpec::ResNet { depth, width, .. }, _) => {
@@ -231,6 +248,7 @@ impl Block {
             }
             (TrunkSpec::LeNet, 0) => Block::LeNetConv1(Conv2d::new(shapes[0].channels(), 10, 5, 0, init, vb)?),
             (TrunkSpec::LeNet, _) => Block::LeNetConv2(Conv2d::new(10, 20, 5, 0, init, vb)?),
+            (TrunkSpec::EncoderDecoder { .. }, _) => unreachable!("built above"),
         })
     }
 
@@ -238,6 +256,7 @@ impl Block {
     pub(crate) fn batch_norms(&self) -> Vec<NamedBatchNorm> {
         match self {
             Block::ResNet(stage) => stage.batch_norms(),
+            Block::EncoderDecoder(net) => net.named_batch_norms(),
             _ => Vec::new(),
         }
     }
@@ -262,6 +281,7 @@ impl Block {
                 let xs = if *last { dropout.apply(xs)? } else { xs.clone() };
                 fc.forward(&xs)?.relu()
             }
+            Block::EncoderDecoder(net) => net.features_with(xs, dropout),
         }
     }
 }
@@ -317,6 +337,8 @@ impl ChannelLinear {
 pub(crate) enum Head {
     Linear(Linear),
     Mlp(Linear, Linear),
+    /// Per pixel, on the encoder–decoder's maps.
+    Pixel(crate::dense::PixelHead),
 }
 
 impl Head {
@@ -327,6 +349,7 @@ impl Head {
                 linear(input, LENET_REPRESENTATION, init, vb.pp("fc1"))?,
                 linear(LENET_REPRESENTATION, n_classes, init, vb.pp("fc2"))?,
             ),
+            TrunkSpec::EncoderDecoder { .. } => Head::Pixel(crate::dense::PixelHead::new(input, n_classes, init, vb)?),
             _ => Head::Linear(linear(input, n_classes, init, vb)?),
         })
     }
@@ -335,6 +358,7 @@ impl Head {
         match self {
             Head::Linear(fc) => fc.forward(xs),
             Head::Mlp(fc1, fc2) => fc2.forward(&fc1.forward(xs)?.relu()?),
+            Head::Pixel(head) => head.forward(xs),
         }
     }
 }

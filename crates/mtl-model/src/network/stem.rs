@@ -65,7 +65,7 @@ impl Stem {
                     InputSpec::Features { .. } => Stem::Identity,
                 });
             }
-            TrunkSpec::LeNet | TrunkSpec::Mlp { .. } => return Ok(Stem::Identity),
+            TrunkSpec::LeNet | TrunkSpec::Mlp { .. } | TrunkSpec::EncoderDecoder { .. } => return Ok(Stem::Identity),
         };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {

@@ -73,6 +73,17 @@ pub enum TrunkSpec {
         /// Final states or masked mean.
         pooling: RecurrentPooling,
     },
+    /// The encoder–decoder of [`crate::dense`] for images, as one block (`encoder_decoder`):
+    /// its representation is the decoder's `[channels, H, W]` maps at the input's size,
+    /// which per-pixel heads read (conv 3×3 → relu → conv 1×1).
+    EncoderDecoder {
+        /// ResNet-18 or -34 encoder.
+        depth: ResNetDepth,
+        /// Channel multiplier.
+        width: f64,
+        /// The encoder's first layers.
+        stem: ResNetStem,
+    },
     /// An MLP over numeric feature vectors: `depth` blocks of linear (`width`) → relu.
     Mlp {
         /// Width of every hidden layer and of the representation.
@@ -149,6 +160,7 @@ impl TrunkSpec {
             TrunkSpec::Transformer { d_model, .. } => d_model,
             TrunkSpec::Recurrent { hidden, bidirectional, .. } => hidden * (1 + usize::from(bidirectional)),
             TrunkSpec::Mlp { width, .. } => width,
+            TrunkSpec::EncoderDecoder { width, stem, .. } => crate::dense::decoder_channels(width, stem),
         }
     }
 
@@ -164,6 +176,7 @@ impl TrunkSpec {
             TrunkSpec::Transformer { layers, .. } => numbered("layer", layers),
             TrunkSpec::Recurrent { .. } => vec!["recurrent".into(), "pool".into()],
             TrunkSpec::Mlp { depth, .. } => numbered("fc", depth),
+            TrunkSpec::EncoderDecoder { .. } => vec!["encoder_decoder".into()],
         }
     }
 
@@ -184,6 +197,7 @@ impl TrunkSpec {
             TrunkSpec::Recurrent { cell: CellKind::Lstm, .. } => "lstm",
             TrunkSpec::Recurrent { cell: CellKind::Gru, .. } => "gru",
             TrunkSpec::Mlp { .. } => "mlp",
+            TrunkSpec::EncoderDecoder { .. } => "encoder-decoder",
         }
     }
 
@@ -193,14 +207,14 @@ impl TrunkSpec {
         let reads = match (self, input) {
             (TrunkSpec::Sequence { .. }, InputSpec::Image { .. } | InputSpec::Text { .. }) => return Ok(()),
             (TrunkSpec::ResNet { .. }, InputSpec::Image { .. } | InputSpec::Text { .. }) => return Ok(()),
-            (TrunkSpec::LeNet, InputSpec::Image { .. }) => return Ok(()),
+            (TrunkSpec::LeNet | TrunkSpec::EncoderDecoder { .. }, InputSpec::Image { .. }) => return Ok(()),
             (
                 TrunkSpec::TextCnn { .. } | TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. },
                 InputSpec::Text { .. },
             ) => return Ok(()),
             (TrunkSpec::Mlp { .. }, InputSpec::Features { .. }) => return Ok(()),
             (TrunkSpec::Sequence { .. } | TrunkSpec::ResNet { .. }, _) => "images and text",
-            (TrunkSpec::LeNet, _) => "images",
+            (TrunkSpec::LeNet | TrunkSpec::EncoderDecoder { .. }, _) => "images",
             (TrunkSpec::TextCnn { .. } | TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. }, _) => "text",
             (TrunkSpec::Mlp { .. }, _) => "numeric feature vectors",
         };

@@ -130,7 +130,7 @@ pub(super) fn group_index_by_run(groups: &[RunGroup]) -> BTreeMap<RunId, usize> 
 
 /// The metric that stands for `task` on `split` in the report's headline tables and
 /// charts: the task's selecting metric ([`RunRecord::selection`]: accuracy for
-/// classification, R² for regression, mAP for multi-label, unless the file names another).
+/// classification, R² for regression, mAP for multi-label, mIoU for segmentation, δ₁ for depth, within 11.25° for normals, unless the file names another).
 pub fn headline_key<'a>(runs: impl IntoIterator<Item = &'a RunRecord>, task: &str, split: &str) -> MetricKey {
     let with_task = runs.into_iter().find(|run| run.result_metrics().keys().any(|key| key.task == task));
     let metric = with_task.map_or_else(|| "accuracy".to_owned(), |run| run.selection().metric_for(task).to_owned());

@@ -139,6 +139,26 @@ pub(super) struct CelebaEntry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct Nyuv2Entry {
+    /// The folder holding `train/` and `val/`.
+    pub(super) path: PathBuf,
+    /// "segmentation", "depth" or "normals".
+    pub(super) task: String,
+    /// Segmentation classes (default 13).
+    pub(super) classes: Option<usize>,
+    /// `[height, width]` to resize to.
+    pub(super) size: Option<Vec<usize>>,
+    pub(super) val_size: Option<SizeEntry>,
+    pub(super) carve: Option<String>,
+    pub(super) n_train: Option<usize>,
+    pub(super) n_val: Option<usize>,
+    pub(super) n_test: Option<usize>,
+    #[serde(default)]
+    pub(super) seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TableEntry {
     /// One file, the splits carved from it; or `train` with `val` and `test` files.
     pub(super) path: Option<PathBuf>,
@@ -363,6 +383,7 @@ pub(super) enum DataEntry {
     Tsv(DelimitedEntry),
     Table(TableEntry),
     Celeba(CelebaEntry),
+    Nyuv2(Nyuv2Entry),
     Jsonl {
         path: Option<PathBuf>,
         train: Option<PathBuf>,
@@ -515,6 +536,21 @@ pub(super) struct StrategyEntries {
     pub(super) mmoe: Option<MmoeEntry>,
     pub(super) cgc: Option<CgcEntry>,
     pub(super) ple: Option<PleEntry>,
+}
+
+impl StrategyEntries {
+    /// Whether the file has a `[strategy.<name>]` section for `strategy`.
+    pub(super) fn gives(&self, strategy: mtl_model::Strategy) -> bool {
+        use mtl_model::Strategy::*;
+        match strategy {
+            Soft => self.soft.is_some(),
+            CrossStitch => self.cross_stitch.is_some(),
+            Mmoe => self.mmoe.is_some(),
+            Cgc => self.cgc.is_some(),
+            Ple => self.ple.is_some(),
+            SingleTask | Hard | Mtan => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]

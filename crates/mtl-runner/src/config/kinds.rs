@@ -1,5 +1,5 @@
-//! `format = "table"`, `format = "celeba"` and a task's `loss` and `select`: the
-//! experiment-file side of the task kinds beyond classification.
+//! `format = "table"`, `format = "celeba"`, `format = "nyuv2"` and a task's `loss` and
+//! `select`: the experiment-file side of the task kinds beyond classification.
 
 use std::path::{Path, PathBuf};
 
@@ -7,9 +7,9 @@ use mtl_data::formats::images::{Fit, ImageFolderOptions};
 use mtl_data::formats::table::{TableOptions, TableTarget};
 use mtl_data::formats::text::{parse_delimiter, Column};
 
-use super::entries::{CelebaEntry, ColumnEntry, ObjectiveEntry, TableEntry};
+use super::entries::{CelebaEntry, ColumnEntry, Nyuv2Entry, ObjectiveEntry, TableEntry};
 use super::{Checker, ConfigError, Index, Key};
-use crate::data::{CelebaTarget, DataSource, ImageFormat};
+use crate::data::{CelebaTarget, DataSource, DenseTarget, ImageFormat};
 use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
 
 /// At most this many class or label weights.
@@ -225,5 +225,36 @@ impl Checker<'_> {
         // The partition file gives the splits: nothing is carved.
         let split = self.split(i, None, None, None, entry.seed, [entry.n_train, entry.n_val, entry.n_test])?;
         Ok(DataSource::Images { path: resolve(&entry.path), format: ImageFormat::Celeba { options, target }, split })
+    }
+
+    /// `format = "nyuv2"`: LibMTL's NYUv2 layout, one task per target; `train/` gives
+    /// train and validation (`val_size`, default 10%), `val/` the test split.
+    pub(super) fn nyuv2(
+        &self,
+        i: usize,
+        entry: Nyuv2Entry,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<DataSource, ConfigError> {
+        let at = |key: &'static str| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let Some(target) = DenseTarget::from_name(&entry.task) else {
+            let names = DenseTarget::NAMES.join("\", \"");
+            return self.fail(&at("task"), format!("unknown task \"{}\"; expected \"{names}\"", entry.task));
+        };
+        if entry.classes.is_some() && target != DenseTarget::Segmentation {
+            return self.fail(&at("classes"), "classes is for the segmentation task");
+        }
+        let classes = self.count(entry.classes, 13, &at("classes"), 1..255)?;
+        let size = match entry.size.as_deref() {
+            None => None,
+            Some(&[h, w]) if (1..=4096).contains(&h) && (1..=4096).contains(&w) => Some((h, w)),
+            Some(_) => return self.fail(&at("size"), "give [height, width], each 1 to 4096, e.g. [96, 128]"),
+        };
+        let split =
+            self.split(i, entry.val_size, None, entry.carve, entry.seed, [entry.n_train, entry.n_val, entry.n_test])?;
+        Ok(DataSource::Images {
+            path: resolve(&entry.path),
+            format: ImageFormat::Nyuv2 { target, classes, size },
+            split,
+        })
     }
 }

@@ -31,8 +31,7 @@ fn given_keys(entry: &ModelEntry) -> [(&'static str, bool); 14] {
 }
 
 /// The trunks `[model] trunk` names.
-const TRUNKS: &str =
-    "\"sequence\", \"lenet\", \"textcnn\", \"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\" or \"mlp\"";
+const TRUNKS: &str = "\"sequence\", \"lenet\", \"textcnn\", \"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\", \"mlp\" or \"encoder-decoder\"";
 
 impl Checker<'_> {
     /// `[model]`: the trunk and its sizes. Defaults: `sequence` (width 32, hidden 64, image
@@ -41,8 +40,9 @@ impl Checker<'_> {
     /// least 64 px on each side, `cifar` below; `transformer` d_model 64, heads 4, layers 2,
     /// ff 4·d_model, positions `sinusoidal` (or `learned`), pooling `mean` (or `cls`),
     /// max_len 512; `lstm`/`gru` width (embedding) 64, hidden 64, bidirectional true,
-    /// pooling `final` (or `mean`); `mlp` width 64, depth 2. A key the trunk does not take
-    /// is an error.
+    /// pooling `final` (or `mean`); `mlp` width 64, depth 2; `encoder-decoder` (dense tasks)
+    /// depth 18 (or 34: the encoder's ResNet), width 1, stem `imagenet`. A key the trunk
+    /// does not take is an error.
     pub(super) fn model(&self, entry: &ModelEntry) -> Result<ModelConfig, ConfigError> {
         let TrunkSpec::Sequence { width: default_width, hidden: default_hidden, .. } = DEFAULT_MODEL else {
             unreachable!("the default trunk is the sequence CNN")
@@ -97,32 +97,28 @@ impl Checker<'_> {
                 }
                 Ok(TrunkSpec::LeNet)
             }
+            "encoder-decoder" => {
+                self.only(entry, trunk, &["depth", "width", "stem"])?;
+                let depth = match entry.depth.unwrap_or(18) {
+                    18 => ResNetDepth::R18,
+                    34 => ResNetDepth::R34,
+                    other => {
+                        let message = format!("{other}: the encoder is a ResNet-18 or -34; write 18 or 34");
+                        return self.fail(&[Key("model"), Key("depth")], message);
+                    }
+                };
+                let TrunkSpec::ResNet { width, stem, .. } = self.resnet(entry, "encoder-decoder")? else {
+                    unreachable!("resnet settings")
+                };
+                Ok(TrunkSpec::EncoderDecoder { depth, width, stem: stem.unwrap_or(ResNetStem::ImageNet) })
+            }
             "resnet18" | "resnet34" => {
                 self.only(entry, trunk, &["width", "stem"])?;
-                let multiplier = entry.width.unwrap_or(1.0);
-                if !(multiplier > 0.0 && multiplier <= 16.0) {
-                    self.fail(
-                        &[Key("model"), Key("width")],
-                        format!(
-                            "{multiplier} is out of range; resnet's width is a channel multiplier above 0, at most 16"
-                        ),
-                    )?;
-                }
-                Ok(TrunkSpec::ResNet {
-                    depth: if trunk == "resnet18" { ResNetDepth::R18 } else { ResNetDepth::R34 },
-                    width: multiplier,
-                    stem: match entry.stem.as_deref() {
-                        None => None,
-                        Some("cifar") => Some(ResNetStem::Cifar),
-                        Some("imagenet") => Some(ResNetStem::ImageNet),
-                        Some(other) => {
-                            return self.fail(
-                                &[Key("model"), Key("stem")],
-                                format!("unknown stem \"{other}\"; expected \"cifar\" or \"imagenet\""),
-                            )
-                        }
-                    },
-                })
+                let TrunkSpec::ResNet { width, stem, .. } = self.resnet(entry, trunk)? else {
+                    unreachable!("resnet settings")
+                };
+                let depth = if trunk == "resnet18" { ResNetDepth::R18 } else { ResNetDepth::R34 };
+                Ok(TrunkSpec::ResNet { depth, width, stem })
             }
             "transformer" => {
                 self.only(entry, trunk, &["d_model", "heads", "layers", "ff", "positions", "pooling", "max_len"])?;
@@ -185,6 +181,29 @@ impl Checker<'_> {
             }
             other => self.fail(&[Key("model"), Key("trunk")], format!("unknown trunk \"{other}\"; expected {TRUNKS}")),
         }
+    }
+
+    /// A ResNet's `width` and `stem` for `trunk` (its depth is the caller's: R18 here).
+    fn resnet(&self, entry: &ModelEntry, trunk: &str) -> Result<TrunkSpec, ConfigError> {
+        let multiplier = entry.width.unwrap_or(1.0);
+        if !(multiplier > 0.0 && multiplier <= 16.0) {
+            self.fail(
+                &[Key("model"), Key("width")],
+                format!("{multiplier} is out of range; {trunk}'s width is a channel multiplier above 0, at most 16"),
+            )?;
+        }
+        let stem = match entry.stem.as_deref() {
+            None => None,
+            Some("cifar") => Some(ResNetStem::Cifar),
+            Some("imagenet") => Some(ResNetStem::ImageNet),
+            Some(other) => {
+                return self.fail(
+                    &[Key("model"), Key("stem")],
+                    format!("unknown stem \"{other}\"; expected \"cifar\" or \"imagenet\""),
+                )
+            }
+        };
+        Ok(TrunkSpec::ResNet { depth: ResNetDepth::R18, width: multiplier, stem })
     }
 
     /// Refuses the keys `entry` gives that `trunk` does not take (`takes`), naming those it does.

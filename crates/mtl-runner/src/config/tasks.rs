@@ -236,6 +236,7 @@ impl Checker<'_> {
             DataEntry::Tsv(entry) => self.delimited(i, entry, b'\t', &resolve)?,
             DataEntry::Table(entry) => self.table(i, entry, &resolve)?,
             DataEntry::Celeba(entry) => self.celeba(i, entry, &resolve)?,
+            DataEntry::Nyuv2(entry) => self.nyuv2(i, entry, &resolve)?,
             DataEntry::Jsonl {
                 path,
                 train,
@@ -278,7 +279,8 @@ impl Checker<'_> {
                     &[Key("tasks"), Index(i), Key("kind")],
                     format!(
                         "kind \"{kind}\" does not match the data, which gives \"{}\" (kinds: \
-                         image-classification, text-classification, classification, regression, multi-label)",
+                         image-classification, text-classification, classification, regression, multi-label, \
+                         segmentation, depth, normals)",
                         data.kind()
                     ),
                 )?;

@@ -23,6 +23,7 @@ mod cifar;
 mod folder;
 mod idx;
 mod multi_mnist;
+pub mod nyuv2;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,100 @@
+//! Dense tasks on LibMTL's NYUv2 layout (`mtl_data::formats::images::nyuv2`): each task
+//! predicts one of segmentation, depth or surface normals of the same images. Every task of
+//! one input (the same folder, size, classes and splits) reads the images once, and they
+//! share batches.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mtl_data::formats::images::nyuv2::{self, DenseExamples, DenseOptions, DenseParts};
+use mtl_data::prepare::SplitPolicy;
+use mtl_data::{DataError, Inputs, Split, Targets, TaskData};
+
+/// What a dense task predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseTarget {
+    /// `label/`: one class per pixel.
+    Segmentation,
+    /// `depth/`.
+    Depth,
+    /// `normal/`.
+    Normals,
+}
+
+impl DenseTarget {
+    /// Every target, by the name experiment files use (`task = "…"`).
+    pub const NAMES: [&'static str; 3] = ["segmentation", "depth", "normals"];
+
+    /// The name experiment files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DenseTarget::Segmentation => "segmentation",
+            DenseTarget::Depth => "depth",
+            DenseTarget::Normals => "normals",
+        }
+    }
+
+    /// Parses [`DenseTarget::name`].
+    pub fn from_name(name: &str) -> Option<DenseTarget> {
+        [DenseTarget::Segmentation, DenseTarget::Depth, DenseTarget::Normals].into_iter().find(|t| t.name() == name)
+    }
+
+    /// The folder it needs read.
+    pub(super) fn parts(self) -> DenseParts {
+        DenseParts {
+            label: self == DenseTarget::Segmentation,
+            depth: self == DenseTarget::Depth,
+            normal: self == DenseTarget::Normals,
+        }
+    }
+}
+
+/// One NYUv2 input: its images (shared by its tasks) and the targets read, per split.
+pub(super) struct Input {
+    splits: [(Inputs, DenseExamples); 3],
+}
+
+/// Reads the layout at `path`: the folders `parts` names, split by `split`.
+pub(super) fn load(
+    path: &Path,
+    classes: usize,
+    size: Option<(usize, usize)>,
+    parts: DenseParts,
+    split: &SplitPolicy,
+) -> Result<Input, DataError> {
+    let sourced = nyuv2::nyuv2(path, &DenseOptions { parts, classes, size }, split)?;
+    let (val, test) = (sourced.val.expect("nyuv2 has val"), sourced.test.expect("nyuv2 has test"));
+    let inputs = |mut examples: DenseExamples| {
+        let pixels = std::mem::take(&mut examples.pixels);
+        let (height, width) = (examples.height, examples.width);
+        (Inputs::Images { pixels: Arc::from(pixels), channels: 3, height, width }, examples)
+    };
+    Ok(Input { splits: [inputs(sourced.train), inputs(val), inputs(test)] })
+}
+
+/// The task `name` predicting `target` of `input`'s images, with `classes` segmentation classes.
+pub(super) fn task(name: &str, target: DenseTarget, classes: usize, input: &Input) -> TaskData {
+    let class_names = match target {
+        DenseTarget::Segmentation => (0..classes).map(|c| c.to_string()).collect(),
+        DenseTarget::Depth => vec!["depth".to_string()],
+        DenseTarget::Normals => ["x", "y", "z"].map(String::from).to_vec(),
+    };
+    let split = |(inputs, examples): &(Inputs, DenseExamples)| {
+        let (height, width) = (examples.height, examples.width);
+        let targets = match target {
+            DenseTarget::Segmentation => Targets::Segments { labels: examples.labels.clone(), height, width },
+            DenseTarget::Depth => Targets::Maps { values: examples.depth.clone(), channels: 1, height, width },
+            DenseTarget::Normals => Targets::Maps { values: examples.normals.clone(), channels: 3, height, width },
+        };
+        Split { inputs: inputs.clone(), targets }
+    };
+    let [train, val, test] = &input.splits;
+    TaskData {
+        name: name.into(),
+        class_names,
+        train: split(train),
+        val: split(val),
+        test: split(test),
+        vocabulary: None,
+    }
+}

@@ -382,3 +382,172 @@ fn the_ready_made_kind_experiments_train_on_fixtures_of_their_layouts() {
     // celeba: single-task and hard; multimnist-kinds: single-task and hard at three λ.
     assert_eq!(done, [2, 4]);
 }
+
+/// A `.npy` file (format 1.0, little-endian, C order) of `shape` holding `values` as `<f4`.
+fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(path, bytes).expect("npy");
+}
+
+/// LibMTL's NYUv2 layout, `n_train` + `n_val` examples of 8×12: three vertical bands, each
+/// of one of 3 classes coloured by its class; the top row unlabelled (−1, depth 0, normals 0);
+/// depth 1 + class; normals (0, 0, 1), or (0.6, 0, 0.8) on class 1.
+fn write_nyuv2(root: &Path, n_train: usize, n_val: usize) {
+    let (h, w) = (8, 12);
+    for (split, n) in [("train", n_train), ("val", n_val)] {
+        for part in ["image", "label", "depth", "normal"] {
+            std::fs::create_dir_all(root.join(split).join(part)).expect("mkdir");
+        }
+        for i in 0..n {
+            let class_at = |x: usize| ((x / 4) + i) % 3;
+            let (mut image, mut label, mut depth, mut normal) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for y in 0..h {
+                for x in 0..w {
+                    let class = class_at(x);
+                    let noise = ((x * 7 + y * 3 + i * 5) % 10) as f32 / 50.0;
+                    image.extend((0..3).map(|c| if c == class { 0.8 + noise } else { noise }));
+                    let labelled = y > 0;
+                    label.push(if labelled { class as f32 } else { -1.0 });
+                    depth.push(if labelled { 1.0 + class as f32 } else { 0.0 });
+                    normal.extend(match (labelled, class) {
+                        (false, _) => [0.0, 0.0, 0.0],
+                        (true, 1) => [0.6, 0.0, 0.8],
+                        _ => [0.0, 0.0, 1.0],
+                    });
+                }
+            }
+            let file = |part: &str| root.join(split).join(part).join(format!("{i}.npy"));
+            write_npy(&file("image"), &[h, w, 3], &image);
+            write_npy(&file("label"), &[h, w], &label);
+            write_npy(&file("depth"), &[h, w, 1], &depth);
+            write_npy(&file("normal"), &[h, w, 3], &normal);
+        }
+    }
+}
+
+#[test]
+fn nyuv2_segmentation_depth_and_normals_train_through_the_encoder_decoder_with_their_metrics() {
+    let ws = Workspace::new();
+    write_nyuv2(&ws.path("nyuv2"), 12, 4);
+    let data = |task: &str| format!("{{ format = \"nyuv2\", path = \"nyuv2\", task = \"{task}\" }}");
+    let file = format!(
+        "name = \"scenes\"\nepochs = 2\nbatch_size = 4\n\
+         [[tasks]]\nname = \"seg\"\ndata = {{ format = \"nyuv2\", path = \"nyuv2\", task = \"segmentation\", classes = 3 }}\n\
+         [[tasks]]\nname = \"depth\"\ndata = {}\n[[tasks]]\nname = \"normals\"\ndata = {}\n\
+         [model]\ntrunk = \"encoder-decoder\"\nwidth = 0.125\nstem = \"cifar\"\n\
+         [sweep]\nstrategy = [\"single-task\", \"hard\"]\nlr = [0.01]\n",
+        data("depth"),
+        data("normals")
+    );
+    ws.write("scenes.toml", &file);
+    let out = ws.mtl(&["run", "scenes.toml", "--no-report"]);
+    expect_code(&out, 0);
+    // train/ gives train and validation (10%), val/ the test split.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("examples (train/val/test): seg 11/1/4 · depth 11/1/4 · normals 11/1/4"), "{stderr}");
+    let db = ws.path("mtl.db");
+    let stored: Vec<String> =
+        rows(&db, "SELECT DISTINCT task || '.' || metric FROM metrics WHERE split = 'test' ORDER BY 1");
+    let expected = [
+        "depth.abs_err",
+        "depth.delta1",
+        "depth.delta2",
+        "depth.delta3",
+        "depth.loss",
+        "depth.rel_err",
+        "normals.loss",
+        "normals.mean_angle",
+        "normals.median_angle",
+        "normals.within_11_25",
+        "normals.within_22_5",
+        "normals.within_30",
+        "seg.loss",
+        "seg.miou",
+        "seg.pixel_accuracy",
+    ];
+    assert_eq!(stored, expected);
+    // Depth's L1 loss on valid pixels is its absolute error: the same number, epoch by epoch.
+    let same: Vec<i64> = rows(
+        &db,
+        "SELECT COUNT(*) FROM metrics a JOIN metrics b ON a.run_id = b.run_id AND a.epoch = b.epoch AND a.split = b.split \
+         WHERE a.task = 'depth' AND b.task = 'depth' AND a.metric = 'loss' AND b.metric = 'abs_err' AND a.split <> 'train' \
+         AND abs(a.value - b.value) < 1e-6",
+    );
+    assert_eq!(same, [8], "2 runs × 2 epochs × val and test");
+    let selection: Vec<String> = rows(&db, "SELECT text FROM params WHERE key = 'select' LIMIT 1");
+    assert_eq!(selection, ["seg=miou,depth=delta1,normals=within_11_25"]);
+    // Δm% over the nine NYUv2 metrics, as LibMTL counts them (no δ thresholds).
+    let out = ws.mtl(&["compare", "--db", "mtl.db"]);
+    expect_code(&out, 0);
+    let compared = text(&out.stdout);
+    assert!(
+        compared.contains(
+            "over abs_err, mean_angle, median_angle, miou, pixel_accuracy, rel_err, within_11_25, within_22_5, within_30;"
+        ),
+        "{compared}"
+    );
+    // The same file and seed give the same bits.
+    let again = ws.mtl(&["run", "scenes.toml", "--no-report", "--db", "again.db"]);
+    expect_code(&again, 0);
+    assert_eq!(metric_bits(&db), metric_bits(&ws.path("again.db")));
+}
+
+#[test]
+fn dense_tasks_refuse_trunks_and_augmentation_that_do_not_fit_them() {
+    let ws = Workspace::new();
+    write_nyuv2(&ws.path("nyuv2"), 6, 2);
+    let base = "name = \"bad\"\nepochs = 1\nbatch_size = 2\n\
+                [[tasks]]\nname = \"depth\"\ndata = { format = \"nyuv2\", path = \"nyuv2\", task = \"depth\" }\n";
+    for (extra, message) in [
+        (
+            "[model]\ntrunk = \"lenet\"\n",
+            "dense tasks (segmentation, depth, normals) need [model] trunk = \"encoder-decoder\"",
+        ),
+        (
+            "[model]\ntrunk = \"encoder-decoder\"\nstem = \"cifar\"\n[augment]\nflip = true\n",
+            "move the pixels of task depth's images but not its per-pixel targets",
+        ),
+        ("[model]\ntrunk = \"encoder-decoder\"\ndepth = 50\n", "the encoder is a ResNet-18 or -34; write 18 or 34"),
+    ] {
+        ws.write("bad.toml", &format!("{base}{extra}"));
+        let out = ws.mtl(&["run", "bad.toml"]);
+        expect_code(&out, 2);
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+        assert!(!ws.path("mtl.db").exists());
+    }
+    let wrong = base.replace("task = \"depth\"", "task = \"height\"");
+    ws.write("bad.toml", &format!("{wrong}[model]\ntrunk = \"encoder-decoder\"\n"));
+    let out = ws.mtl(&["run", "bad.toml"]);
+    expect_code(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("tasks[0].data.task") && stderr.contains("unknown task \"height\""), "{stderr}");
+}
+
+#[test]
+fn the_ready_made_nyuv2_experiment_trains_on_a_fixture_of_its_layout() {
+    let ws = Workspace::new();
+    write_nyuv2(&ws.path("nyuv2"), 10, 3);
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let file = std::fs::read_to_string(experiments.join("nyuv2.toml")).expect("experiment file");
+    let file = file
+        .replace("../data/nyuv2", "nyuv2")
+        .replace("classes = 13", "classes = 3")
+        .replace("size = [96, 128]", "size = [16, 24]")
+        .replace("epochs = 20", "epochs = 1")
+        .replace("seeds = [0, 1]", "seeds = [0]");
+    ws.write("nyuv2.toml", &file);
+    expect_code(&ws.mtl(&["run", "nyuv2.toml", "--no-report"]), 0);
+    let done: Vec<i64> = rows(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'");
+    // single-task, then hard and mtan under static and dwa weighting.
+    assert_eq!(done, [5]);
+}

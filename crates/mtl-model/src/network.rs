@@ -297,6 +297,8 @@ fn streams(tasks: &[TaskSpec]) -> Vec<&'static str> {
 #[cfg(test)]
 mod backbone_tests;
 #[cfg(test)]
+mod dense_trunk_tests;
+#[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]
 mod tests;

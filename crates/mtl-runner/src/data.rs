@@ -246,6 +246,11 @@ impl DataSource {
         }
     }
 
+    /// Whether its inputs are images (of any task kind).
+    pub fn reads_images(&self) -> bool {
+        matches!(self, DataSource::SyntheticShapes { .. } | DataSource::Images { .. })
+    }
+
     /// The file or folder the data is read from (the first of several files; none for the
     /// built-in sets), for errors.
     pub fn path(&self) -> &Path {

@@ -248,7 +248,7 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
         let dense = matches!(task.train.targets, Targets::Segments { .. } | Targets::Maps { .. });
         if dense != encoder_decoder {
             return Some(format!(
-                "task {} is {}, and the {} trunk {}: dense tasks (segmentation, depth, normals) need                  [model] trunk = \"encoder-decoder\", which serves only them",
+                "task {} is {}, and the {} trunk {}: dense tasks (segmentation, depth, normals) need [model] trunk = \"encoder-decoder\", which serves only them",
                 task.name,
                 task.kind(),
                 trial.settings.model.name(),
@@ -258,7 +258,7 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
         let augment = &trial.settings.augment;
         if dense && (augment.crop_padding > 0 || augment.flip) {
             return Some(format!(
-                "augment.crop_padding and augment.flip move the pixels of task {}'s images but not its per-pixel                  targets; leave them off for dense tasks (normalisation is fine)",
+                "augment.crop_padding and augment.flip move the pixels of task {}'s images but not its per-pixel targets; leave them off for dense tasks (normalisation is fine)",
                 task.name
             ));
         }

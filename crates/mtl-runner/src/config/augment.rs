@@ -26,7 +26,7 @@ impl Checker<'_> {
             ("flip", entry.flip.is_some()),
             ("normalize", entry.normalize.is_some()),
         ];
-        let images = tasks.iter().any(|t| t.data.kind() == "image-classification");
+        let images = tasks.iter().any(|t| t.data.reads_images());
         if let Some((key, _)) = given.iter().find(|(_, given)| *given).filter(|_| !images) {
             self.fail(&at(key), format!("augment.{key} applies to image tasks, and no task of this file has images"))?;
         }

@@ -534,7 +534,7 @@ fn dense_tasks_refuse_trunks_and_augmentation_that_do_not_fit_them() {
 }
 
 #[test]
-fn the_ready_made_nyuv2_experiment_trains_on_a_fixture_of_its_layout() {
+fn the_ready_made_nyuv2_and_cityscapes_experiments_train_on_fixtures_of_their_layout() {
     let ws = Workspace::new();
     write_nyuv2(&ws.path("nyuv2"), 10, 3);
     let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
@@ -547,7 +547,21 @@ fn the_ready_made_nyuv2_experiment_trains_on_a_fixture_of_its_layout() {
         .replace("seeds = [0, 1]", "seeds = [0]");
     ws.write("nyuv2.toml", &file);
     expect_code(&ws.mtl(&["run", "nyuv2.toml", "--no-report"]), 0);
-    let done: Vec<i64> = rows(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'");
-    // single-task, then hard and mtan under static and dwa weighting.
-    assert_eq!(done, [5]);
+    // Cityscapes: the same layout without normal/ (never read), 7 classes by default.
+    std::fs::remove_dir_all(ws.path("nyuv2/train/normal")).expect("rm");
+    let file = std::fs::read_to_string(experiments.join("cityscapes.toml")).expect("experiment file");
+    let file = file
+        .replace("../data/cityscapes", "nyuv2")
+        .replace("size = [64, 128]", "size = [8, 16]")
+        .replace("epochs = 20", "epochs = 1")
+        .replace("seeds = [0, 1]", "seeds = [0]");
+    ws.write("cityscapes.toml", &file);
+    expect_code(&ws.mtl(&["run", "cityscapes.toml", "--no-report"]), 0);
+    let done: Vec<i64> = rows(
+        &ws.path("mtl.db"),
+        "SELECT COUNT(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.status = 'done' \
+         GROUP BY e.name ORDER BY e.name",
+    );
+    // cityscapes: four strategies; nyuv2: single-task, then hard and mtan under static and dwa.
+    assert_eq!(done, [4, 5]);
 }

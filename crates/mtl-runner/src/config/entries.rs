@@ -384,6 +384,8 @@ pub(super) enum DataEntry {
     Table(TableEntry),
     Celeba(CelebaEntry),
     Nyuv2(Nyuv2Entry),
+    /// LibMTL's Cityscapes: the same layout without `normal/`, 7 classes by default.
+    Cityscapes(Nyuv2Entry),
     Jsonl {
         path: Option<PathBuf>,
         train: Option<PathBuf>,

@@ -227,12 +227,14 @@ impl Checker<'_> {
         Ok(DataSource::Images { path: resolve(&entry.path), format: ImageFormat::Celeba { options, target }, split })
     }
 
-    /// `format = "nyuv2"`: LibMTL's NYUv2 layout, one task per target; `train/` gives
-    /// train and validation (`val_size`, default 10%), `val/` the test split.
+    /// `format = "nyuv2"` or `"cityscapes"`: LibMTL's layout of either, one task per target;
+    /// `train/` gives train and validation (`val_size`, default 10%), `val/` the test split.
+    /// `classes` defaults to `default_classes` (13 for NYUv2, 7 for Cityscapes).
     pub(super) fn nyuv2(
         &self,
         i: usize,
         entry: Nyuv2Entry,
+        default_classes: usize,
         resolve: &dyn Fn(&Path) -> PathBuf,
     ) -> Result<DataSource, ConfigError> {
         let at = |key: &'static str| [Key("tasks"), Index(i), Key("data"), Key(key)];
@@ -243,7 +245,7 @@ impl Checker<'_> {
         if entry.classes.is_some() && target != DenseTarget::Segmentation {
             return self.fail(&at("classes"), "classes is for the segmentation task");
         }
-        let classes = self.count(entry.classes, 13, &at("classes"), 1..255)?;
+        let classes = self.count(entry.classes, default_classes, &at("classes"), 1..255)?;
         let size = match entry.size.as_deref() {
             None => None,
             Some(&[h, w]) if (1..=4096).contains(&h) && (1..=4096).contains(&w) => Some((h, w)),

@@ -236,7 +236,8 @@ impl Checker<'_> {
             DataEntry::Tsv(entry) => self.delimited(i, entry, b'\t', &resolve)?,
             DataEntry::Table(entry) => self.table(i, entry, &resolve)?,
             DataEntry::Celeba(entry) => self.celeba(i, entry, &resolve)?,
-            DataEntry::Nyuv2(entry) => self.nyuv2(i, entry, &resolve)?,
+            DataEntry::Nyuv2(entry) => self.nyuv2(i, entry, 13, &resolve)?,
+            DataEntry::Cityscapes(entry) => self.nyuv2(i, entry, 7, &resolve)?,
             DataEntry::Jsonl {
                 path,
                 train,

@@ -565,3 +565,98 @@ fn the_ready_made_nyuv2_and_cityscapes_experiments_train_on_fixtures_of_their_la
     // cityscapes: four strategies; nyuv2: single-task, then hard and mtan under static and dwa.
     assert_eq!(done, [4, 5]);
 }
+
+/// The image/mask layout under `root/<split>/`: `n` photos of 10×14 (three vertical bands
+/// coloured by their class), palette masks of the class (top row unlabelled, 255), and
+/// 16-bit depth PNGs in millimetres (1000·(1 + class); 0 on the top row).
+fn write_image_masks(root: &Path, split: &str, n: usize) {
+    let (h, w) = (10u32, 14u32);
+    for folder in ["images", "masks", "depth"] {
+        std::fs::create_dir_all(root.join(split).join(folder)).expect("mkdir");
+    }
+    for i in 0..n {
+        let class = |x: u32| ((x * 3 / w) as usize + i) % 3;
+        let photo = image::RgbImage::from_fn(w, h, |x, _| {
+            let mut rgb = [30u8, 30, 30];
+            rgb[class(x)] = 220;
+            image::Rgb(rgb)
+        });
+        photo.save(root.join(split).join("images").join(format!("p{i}.png"))).expect("png");
+        let mask: Vec<u8> =
+            (0..h).flat_map(|y| (0..w).map(move |x| if y == 0 { 255 } else { class(x) as u8 })).collect();
+        let file = std::fs::File::create(root.join(split).join("masks").join(format!("p{i}.png"))).expect("mask");
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+        palette[..9].copy_from_slice(&[255, 0, 0, 0, 255, 0, 0, 0, 255]);
+        encoder.set_palette(palette);
+        encoder.write_header().expect("header").write_image_data(&mask).expect("mask data");
+        let depth = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(w, h, |x, y| {
+            image::Luma([if y == 0 { 0 } else { 1000 * (1 + class(x) as u16) }])
+        });
+        depth.save(root.join(split).join("depth").join(format!("p{i}.png"))).expect("depth png");
+    }
+}
+
+#[test]
+fn the_image_mask_layout_trains_segmentation_and_depth_and_refuses_masks_that_do_not_fit() {
+    let ws = Workspace::new();
+    write_image_masks(&ws.path("streets"), "train", 12);
+    write_image_masks(&ws.path("streets"), "test", 4);
+    let file = "name = \"streets\"\nepochs = 2\nbatch_size = 4\n\
+        [[tasks]]\nname = \"seg\"\ndata = { format = \"image-masks\", path = \"streets\", task = \"segmentation\", classes = 3, size = [8, 12] }\n\
+        [[tasks]]\nname = \"depth\"\ndata = { format = \"image-masks\", path = \"streets\", task = \"depth\", depth_scale = 1000, size = [8, 12] }\n\
+        [model]\ntrunk = \"encoder-decoder\"\nwidth = 0.125\nstem = \"cifar\"\n\
+        [sweep]\nstrategy = [\"hard\"]\nlr = [0.01]\n";
+    ws.write("streets.toml", file);
+    let out = ws.mtl(&["run", "streets.toml", "--no-report"]);
+    expect_code(&out, 0);
+    // train/ carved into train and validation; test/ as it is.
+    assert!(
+        text(&out.stderr).contains("examples (train/val/test): seg 11/1/4 · depth 11/1/4"),
+        "{}",
+        text(&out.stderr)
+    );
+    let db = ws.path("mtl.db");
+    let stored: Vec<String> = rows(
+        &db,
+        "SELECT DISTINCT task || '.' || metric FROM metrics WHERE split = 'test' AND metric <> 'loss' ORDER BY 1",
+    );
+    let expected = [
+        "depth.abs_err",
+        "depth.delta1",
+        "depth.delta2",
+        "depth.delta3",
+        "depth.rel_err",
+        "seg.miou",
+        "seg.pixel_accuracy",
+    ];
+    assert_eq!(stored, expected);
+    // Depth in metres (the PNG's millimetres over depth_scale): the error of a network that
+    // has seen 2 epochs is within the targets' range, not a thousand times it.
+    let errors: Vec<f64> =
+        rows(&db, "SELECT value FROM metrics WHERE task = 'depth' AND metric = 'abs_err' AND split = 'test'");
+    assert!(errors.iter().all(|e| *e < 4.0), "{errors:?}");
+
+    // A mask of another size than its image, and a value outside the classes: exit 2,
+    // naming the file, nothing written.
+    let mask = ws.path("streets/train/masks/p3.png");
+    image::GrayImage::new(5, 5).save(&mask).expect("small mask");
+    let out = ws.mtl(&["run", "streets.toml", "--db", "bad.db"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("masks/p3.png: 5×5, but its image p3.png is 10×14"), "{}", text(&out.stderr));
+    image::GrayImage::from_pixel(14, 10, image::Luma([7])).save(&mask).expect("mask");
+    let out = ws.mtl(&["run", "streets.toml", "--db", "bad.db"]);
+    expect_code(&out, 2);
+    assert!(
+        text(&out.stderr).contains("masks/p3.png: mask value 7 is neither a class 0..2 nor ignore = 255"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(&mask).expect("rm");
+    let out = ws.mtl(&["run", "streets.toml", "--db", "bad.db"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("masks/p3.png"), "{}", text(&out.stderr));
+    assert!(!ws.path("bad.db").exists());
+}

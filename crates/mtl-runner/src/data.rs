@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use mtl_data::formats::images::masks::MaskOptions;
 use mtl_data::formats::images::{self, CifarLabels, Fit, ImageFolderOptions, Unreadable};
 use mtl_data::formats::table::{self, TableOptions, TableTarget};
 use mtl_data::formats::text::{self, Column, DelimitedOptions, JsonlOptions, LabelClasses};
@@ -118,6 +119,19 @@ pub enum ImageFormat {
         /// Segmentation classes (labels 0 … classes − 1).
         classes: usize,
         /// `(height, width)` to resize to, if not the files' size.
+        size: Option<(usize, usize)>,
+    },
+    /// `images/<name>.png|jpg` with `masks/<name>.png` and/or `depth/<name>.png|npy`.
+    ImageMasks {
+        /// Segmentation or depth.
+        target: DenseTarget,
+        /// Segmentation classes (mask values 0 … classes − 1).
+        classes: usize,
+        /// The mask value of unlabelled pixels.
+        ignore: u8,
+        /// A 16-bit depth PNG's value per unit of depth.
+        depth_scale: f64,
+        /// `(height, width)` to resize to; `None`: the first training image's size.
         size: Option<(usize, usize)>,
     },
     /// MultiMNIST composed from the IDX digits of the folder, each split from its own digits.
@@ -235,7 +249,10 @@ impl DataSource {
             DataSource::Images { format: ImageFormat::Celeba { target: CelebaTarget::Attributes(_), .. }, .. } => {
                 "multi-label"
             }
-            DataSource::Images { format: ImageFormat::Nyuv2 { target, .. }, .. } => target.name(),
+            DataSource::Images {
+                format: ImageFormat::Nyuv2 { target, .. } | ImageFormat::ImageMasks { target, .. },
+                ..
+            } => target.name(),
             DataSource::SyntheticShapes { .. } | DataSource::Images { .. } => "image-classification",
             DataSource::SyntheticReviews { .. } | DataSource::Texts { .. } => "text-classification",
             DataSource::Table { options, .. } => match options.target {
@@ -300,6 +317,10 @@ impl DataSource {
                     }
                     ImageFormat::Nyuv2 { target, classes, size } => json!({
                         "format": "nyuv2", "task": target.name(), "classes": classes, "size": size,
+                    }),
+                    ImageFormat::ImageMasks { target, classes, ignore, depth_scale, size } => json!({
+                        "format": "image-masks", "task": target.name(), "classes": classes, "ignore": ignore,
+                        "depth_scale": depth_scale, "size": size,
                     }),
                     ImageFormat::MultiMnist { digit, composition } => {
                         let mut settings = composition.settings();
@@ -398,6 +419,14 @@ impl DataSource {
             DataSource::Images { path, format: ImageFormat::Nyuv2 { classes, size, .. }, split } => {
                 Some(format!("nyuv2:{}:{classes}:{size:?}:{}", path.display(), split_settings(split)))
             }
+            DataSource::Images {
+                path,
+                format: ImageFormat::ImageMasks { classes, ignore, depth_scale, size, .. },
+                split,
+            } => {
+                let read = json!([classes, ignore, depth_scale, size]);
+                Some(format!("image-masks:{}:{read}:{}", path.display(), split_settings(split)))
+            }
             DataSource::Images { path, format: ImageFormat::MultiMnist { composition, .. }, split } => {
                 Some(format!("multimnist:{}:{}:{}", path.display(), composition.settings(), split_settings(split)))
             }
@@ -485,6 +514,19 @@ enum Loading {
     Text(CarvedTexts, usize),
 }
 
+/// A dense format's target and how its layout is read (`None` for other formats).
+fn dense_layout(format: &ImageFormat) -> Option<(DenseTarget, dense::Layout)> {
+    match *format {
+        ImageFormat::Nyuv2 { target, classes, size } => Some((target, dense::Layout::Npy { classes, size })),
+        ImageFormat::ImageMasks { target, classes, ignore, depth_scale, size } => {
+            let parts = mtl_data::formats::images::nyuv2::DenseParts::default();
+            let options = MaskOptions { parts, classes, ignore, depth_scale, size };
+            Some((target, dense::Layout::Masks(options)))
+        }
+        _ => None,
+    }
+}
+
 /// Loads every task of a plan, in order. Sources read once per sweep. The text tasks
 /// ([`vocabulary_tasks`]) are encoded with one vocabulary built over all of their
 /// training splits ([`shared_vocabulary`]), so that a token id is the same word for each.
@@ -518,29 +560,41 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 }
                 celeba::task(name, path, target, &celeba_inputs[&key])?
             }
-            DataSource::Images { path, format: ImageFormat::Nyuv2 { target, classes, size }, split } => {
-                let key = task.data.shared_input_key().expect("a NYUv2 input has a key");
+            DataSource::Images {
+                path,
+                format: format @ (ImageFormat::Nyuv2 { .. } | ImageFormat::ImageMasks { .. }),
+                split,
+            } => {
+                let (target, layout) = dense_layout(format).expect("a dense format");
+                let key = task.data.shared_input_key().expect("a dense input has a key");
                 if !dense_inputs.contains_key(&key) {
                     // The folders every task of this input needs, read in one pass.
                     let mut parts = target.parts();
                     for other in tasks.iter().filter(|t| t.data.shared_input_key().as_ref() == Some(&key)) {
-                        if let DataSource::Images { format: ImageFormat::Nyuv2 { target, .. }, .. } = &other.data {
-                            let more = target.parts();
+                        if let DataSource::Images { format, .. } = &other.data {
+                            let more = dense_layout(format).map(|(target, _)| target.parts()).unwrap_or_default();
                             parts.label |= more.label;
                             parts.depth |= more.depth;
                             parts.normal |= more.normal;
                         }
                     }
-                    dense_inputs.insert(key.clone(), dense::load(path, *classes, *size, parts, split)?);
+                    dense_inputs.insert(key.clone(), dense::load(path, layout, parts, split)?);
                 }
-                dense::task(name, *target, *classes, &dense_inputs[&key])
+                let classes = match layout {
+                    dense::Layout::Npy { classes, .. } => classes,
+                    dense::Layout::Masks(options) => options.classes,
+                };
+                dense::task(name, target, classes, &dense_inputs[&key])
             }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {
                     ImageFormat::Idx { prefix } => images::idx_dir_with_prefix(path, prefix.as_deref())?,
                     ImageFormat::Cifar(labels) => images::cifar(path, *labels)?,
                     ImageFormat::Folder(options) => images::image_folder(path, options)?,
-                    ImageFormat::MultiMnist { .. } | ImageFormat::Celeba { .. } | ImageFormat::Nyuv2 { .. } => {
+                    ImageFormat::MultiMnist { .. }
+                    | ImageFormat::Celeba { .. }
+                    | ImageFormat::Nyuv2 { .. }
+                    | ImageFormat::ImageMasks { .. } => {
                         unreachable!("handled above")
                     }
                 };

@@ -159,6 +159,27 @@ pub(super) struct Nyuv2Entry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct ImageMasksEntry {
+    /// The folder holding `images/` and `masks/` and/or `depth/` (or `train/`, `val/`, `test/` with them).
+    pub(super) path: PathBuf,
+    /// "segmentation" or "depth".
+    pub(super) task: String,
+    pub(super) classes: Option<usize>,
+    pub(super) ignore: Option<u8>,
+    pub(super) depth_scale: Option<f64>,
+    pub(super) size: Option<Vec<usize>>,
+    pub(super) val_size: Option<SizeEntry>,
+    pub(super) test_size: Option<SizeEntry>,
+    pub(super) carve: Option<String>,
+    pub(super) n_train: Option<usize>,
+    pub(super) n_val: Option<usize>,
+    pub(super) n_test: Option<usize>,
+    #[serde(default)]
+    pub(super) seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TableEntry {
     /// One file, the splits carved from it; or `train` with `val` and `test` files.
     pub(super) path: Option<PathBuf>,
@@ -386,6 +407,7 @@ pub(super) enum DataEntry {
     Nyuv2(Nyuv2Entry),
     /// LibMTL's Cityscapes: the same layout without `normal/`, 7 classes by default.
     Cityscapes(Nyuv2Entry),
+    ImageMasks(ImageMasksEntry),
     Jsonl {
         path: Option<PathBuf>,
         train: Option<PathBuf>,

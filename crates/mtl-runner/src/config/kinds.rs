@@ -7,7 +7,7 @@ use mtl_data::formats::images::{Fit, ImageFolderOptions};
 use mtl_data::formats::table::{TableOptions, TableTarget};
 use mtl_data::formats::text::{parse_delimiter, Column};
 
-use super::entries::{CelebaEntry, ColumnEntry, Nyuv2Entry, ObjectiveEntry, TableEntry};
+use super::entries::{CelebaEntry, ColumnEntry, ImageMasksEntry, Nyuv2Entry, ObjectiveEntry, TableEntry};
 use super::{Checker, ConfigError, Index, Key};
 use crate::data::{CelebaTarget, DataSource, DenseTarget, ImageFormat};
 use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
@@ -246,11 +246,7 @@ impl Checker<'_> {
             return self.fail(&at("classes"), "classes is for the segmentation task");
         }
         let classes = self.count(entry.classes, default_classes, &at("classes"), 1..255)?;
-        let size = match entry.size.as_deref() {
-            None => None,
-            Some(&[h, w]) if (1..=4096).contains(&h) && (1..=4096).contains(&w) => Some((h, w)),
-            Some(_) => return self.fail(&at("size"), "give [height, width], each 1 to 4096, e.g. [96, 128]"),
-        };
+        let size = self.dense_size(i, entry.size)?;
         let split =
             self.split(i, entry.val_size, None, entry.carve, entry.seed, [entry.n_train, entry.n_val, entry.n_test])?;
         Ok(DataSource::Images {
@@ -258,5 +254,73 @@ impl Checker<'_> {
             format: ImageFormat::Nyuv2 { target, classes, size },
             split,
         })
+    }
+
+    /// `size = [height, width]` of a dense layout.
+    fn dense_size(&self, i: usize, size: Option<Vec<usize>>) -> Result<Option<(usize, usize)>, ConfigError> {
+        match size.as_deref() {
+            None => Ok(None),
+            Some(&[h, w]) if (1..=4096).contains(&h) && (1..=4096).contains(&w) => Ok(Some((h, w))),
+            Some(_) => self.fail(
+                &[Key("tasks"), Index(i), Key("data"), Key("size")],
+                "give [height, width], each 1 to 4096, e.g. [96, 128]",
+            ),
+        }
+    }
+
+    /// `format = "image-masks"`: `images/` with `masks/` (segmentation, `classes` required)
+    /// and/or `depth/` (16-bit PNG divided by `depth_scale`, default 1, or `.npy`).
+    pub(super) fn image_masks(
+        &self,
+        i: usize,
+        entry: ImageMasksEntry,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<DataSource, ConfigError> {
+        let at = |key: &'static str| [Key("tasks"), Index(i), Key("data"), Key(key)];
+        let target = match DenseTarget::from_name(&entry.task) {
+            Some(target @ (DenseTarget::Segmentation | DenseTarget::Depth)) => target,
+            _ => {
+                let message = format!("unknown task \"{}\"; expected \"segmentation\" or \"depth\"", entry.task);
+                return self.fail(&at("task"), message);
+            }
+        };
+        let segmentation = target == DenseTarget::Segmentation;
+        for (key, given, fits) in [
+            ("classes", entry.classes.is_some(), segmentation),
+            ("ignore", entry.ignore.is_some(), segmentation),
+            ("depth_scale", entry.depth_scale.is_some(), !segmentation),
+        ] {
+            if given && !fits {
+                return self.fail(&at(key), format!("{key} is not a setting of the {} task", target.name()));
+            }
+        }
+        let ignore = entry.ignore.unwrap_or(255);
+        let classes = match entry.classes {
+            None if segmentation => return self.fail(&at("classes"), "give the number of classes, e.g. classes = 21"),
+            None => 1,
+            Some(c) if c == 0 || c > usize::from(ignore) => {
+                return self
+                    .fail(&at("classes"), format!("{c}: give 1 to {ignore} (every class below ignore = {ignore})"))
+            }
+            Some(c) => c,
+        };
+        let depth_scale = entry.depth_scale.unwrap_or(1.0);
+        if !(depth_scale.is_finite() && depth_scale > 0.0) {
+            return self.fail(
+                &at("depth_scale"),
+                format!("{depth_scale}: give the PNG value of one unit of depth, e.g. 1000 for millimetres"),
+            );
+        }
+        let size = self.dense_size(i, entry.size)?;
+        let split = self.split(
+            i,
+            entry.val_size,
+            entry.test_size,
+            entry.carve,
+            entry.seed,
+            [entry.n_train, entry.n_val, entry.n_test],
+        )?;
+        let format = ImageFormat::ImageMasks { target, classes, ignore, depth_scale, size };
+        Ok(DataSource::Images { path: resolve(&entry.path), format, split })
     }
 }

@@ -1,11 +1,12 @@
-//! Dense tasks on LibMTL's NYUv2 layout (`mtl_data::formats::images::nyuv2`): each task
-//! predicts one of segmentation, depth or surface normals of the same images. Every task of
-//! one input (the same folder, size, classes and splits) reads the images once, and they
-//! share batches.
+//! Dense tasks on LibMTL's NYUv2 and Cityscapes layout (`mtl_data::formats::images::nyuv2`)
+//! or the image/mask layout (`masks`): each task predicts one of segmentation, depth or
+//! surface normals of the same images. Every task of one input (the same folder, size,
+//! classes and splits) reads the images once, and they share batches.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use mtl_data::formats::images::masks::{self, MaskOptions};
 use mtl_data::formats::images::nyuv2::{self, DenseExamples, DenseOptions, DenseParts};
 use mtl_data::prepare::SplitPolicy;
 use mtl_data::{DataError, Inputs, Split, Targets, TaskData};
@@ -54,15 +55,21 @@ pub(super) struct Input {
     splits: [(Inputs, DenseExamples); 3],
 }
 
+/// A dense layout and how to read it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Layout {
+    /// LibMTL's `.npy` folders.
+    Npy { classes: usize, size: Option<(usize, usize)> },
+    /// `images/`, `masks/`, `depth/` (its `parts` set by [`load`]).
+    Masks(MaskOptions),
+}
+
 /// Reads the layout at `path`: the folders `parts` names, split by `split`.
-pub(super) fn load(
-    path: &Path,
-    classes: usize,
-    size: Option<(usize, usize)>,
-    parts: DenseParts,
-    split: &SplitPolicy,
-) -> Result<Input, DataError> {
-    let sourced = nyuv2::nyuv2(path, &DenseOptions { parts, classes, size }, split)?;
+pub(super) fn load(path: &Path, layout: Layout, parts: DenseParts, split: &SplitPolicy) -> Result<Input, DataError> {
+    let sourced = match layout {
+        Layout::Npy { classes, size } => nyuv2::nyuv2(path, &DenseOptions { parts, classes, size }, split)?,
+        Layout::Masks(options) => masks::image_masks(path, &MaskOptions { parts, ..options }, split)?,
+    };
     let (val, test) = (sourced.val.expect("nyuv2 has val"), sourced.test.expect("nyuv2 has test"));
     let inputs = |mut examples: DenseExamples| {
         let pixels = std::mem::take(&mut examples.pixels);

@@ -22,6 +22,7 @@ pub mod celeba;
 mod cifar;
 mod folder;
 mod idx;
+pub mod masks;
 mod multi_mnist;
 pub mod nyuv2;
 

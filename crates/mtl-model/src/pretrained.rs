@@ -9,7 +9,7 @@
 //!
 //! | mtl-lab (after the trunk's prefix) | torchvision |
 //! |---|---|
-//! | `stems.image.conv.weight`, `stems.image.bn.*` (or `stems.image.<task>.…`) | `conv1.weight`, `bn1.*` |
+//! | `stems.image.conv.weight`, `stems.image.bn.*` (or `stems.image.<task>.…`; the encoder–decoder's `encoder.stem.…`) | `conv1.weight`, `bn1.*` |
 //! | `stage<L>.blocks.<i>.conv<k>.weight`, `….bn<k>.*` | `layer<L>.<i>.conv<k>.weight`, `….bn<k>.*` |
 //! | `stage<L>.blocks.<i>.downsample.conv.weight`, `….downsample.bn.*` | `layer<L>.<i>.downsample.0.weight`, `….downsample.1.*` |
 //!
@@ -75,9 +75,11 @@ fn from_stage(name: &str) -> Option<&str> {
 }
 
 /// The torchvision name of one of the image stem's tensors (`stems.image.conv.weight`,
-/// `stems.image.<task>.bn.bias`); `None` for other names.
+/// `stems.image.<task>.bn.bias`, or the encoder–decoder's `….encoder.stem.conv.weight`);
+/// `None` for other names.
 fn stem_torchvision_name(ours: &str) -> Option<String> {
-    let rest = ours.strip_prefix("stems.image.")?;
+    let encoder_stem = ours.find("encoder.stem.").map(|at| &ours[at + "encoder.stem.".len()..]);
+    let rest = ours.strip_prefix("stems.image.").or(encoder_stem)?;
     let parts: Vec<&str> = rest.split('.').collect();
     Some(match parts[parts.len().saturating_sub(2)..] {
         ["conv", "weight"] => "conv1.weight".to_string(),
@@ -252,6 +254,9 @@ mod tests {
             ("stage3.blocks.0.bn1.bias", "layer3.0.bn1.bias"),
             ("stage4.blocks.0.downsample.conv.weight", "layer4.0.downsample.0.weight"),
             ("stage2.blocks.0.downsample.bn.running_mean", "layer2.0.downsample.1.running_mean"),
+            ("trunk.encoder.stem.conv.weight", "conv1.weight"),
+            ("trunk.depth.encoder.stem.bn.running_mean", "bn1.running_mean"),
+            ("trunk.encoder.stage2.blocks.0.downsample.conv.weight", "layer2.0.downsample.0.weight"),
         ];
         for (ours, theirs) in cases {
             assert_eq!(resnet_torchvision_name(ours).as_deref(), Some(theirs), "{ours}");
@@ -261,5 +266,42 @@ mod tests {
         assert_eq!(torchvision_name("stage2.stem.conv.weight"), None);
         assert_eq!(from_stage("trunk.shapes.stage2.blocks.0.conv1.weight"), Some("stage2.blocks.0.conv1.weight"));
         assert_eq!(from_stage("trunk.stages.conv"), None);
+        assert_eq!(resnet_torchvision_name("trunk.decoder.up1.conv.weight"), None);
+    }
+
+    #[test]
+    fn the_encoder_decoder_takes_torchvision_weights_into_its_encoder_only() -> Result<()> {
+        use crate::{
+            InitScheme, InputSpec, ModelSpec, MultiTaskNet, ResNetDepth, ResNetStem, Sharing, TaskSpec, TrunkSpec,
+        };
+        let input = InputSpec::Image { channels: 3, height: 32, width: 32 };
+        let spec = ModelSpec {
+            tasks: vec![TaskSpec { name: "segmentation".into(), input, n_classes: 3 }],
+            sharing: Sharing::Hard,
+            trunk: TrunkSpec::EncoderDecoder { depth: ResNetDepth::R18, width: 1.0 / 16.0, stem: ResNetStem::ImageNet },
+            dropout: 0.0,
+            init: InitScheme::Framework,
+        };
+        let device = candle_core::Device::Cpu;
+        let (_, source) = MultiTaskNet::new(&spec, 1, DType::F32, &device)?;
+        let (_, target) = MultiTaskNet::new(&spec, 2, DType::F32, &device)?;
+        // A torchvision-named file holding the source's encoder.
+        let theirs: HashMap<String, Tensor> = source
+            .tensors()
+            .into_iter()
+            .filter_map(|(name, tensor)| resnet_torchvision_name(&name).map(|tv| (tv, tensor)))
+            .collect();
+        assert!(theirs.contains_key("conv1.weight") && theirs.contains_key("layer4.1.bn2.running_var"));
+        let load = target.load_pretrained(&theirs, WeightNames::Torchvision)?;
+        assert_eq!(load.used, theirs.len());
+        let (ours, loaded) = (source.tensors(), target.tensors());
+        for (name, value) in &ours {
+            let same = value.flatten_all()?.to_vec1::<f32>()? == loaded[name].flatten_all()?.to_vec1::<f32>()?;
+            let from_file = name.contains(".encoder.");
+            // The decoder and heads keep their own draw (batch norms start at 1 and 0 either way).
+            let fixed = name.ends_with("running_mean") || name.ends_with("running_var") || name.contains("bn.");
+            assert!(same == from_file || (fixed && same), "{name}: same {same}");
+        }
+        Ok(())
     }
 }

@@ -18,10 +18,12 @@ pub enum DataCommand {
     /// Formats: mnist-idx (a folder of IDX files), cifar, image-folder,
     /// aclimdb (folder or .tar.gz), text-lines (name.pos, name.neg, … in one folder),
     /// prefixed-lines (`LABEL text` per line: TREC's .label files, fastText), csv, tsv (a
-    /// header row), jsonl; and table (`--data-format table`: every column of a CSV or TSV
-    /// file profiled as numeric, binary or categorical, to choose a table task's columns). Their text and label columns (fields) are `text` and
-    /// `label`, else guessed from their names and values (saying so), else as given by
-    /// --text-column and --label-column.
+    /// header row), jsonl, celeba (img_align_celeba/ with its two tables), nyuv2 (LibMTL's
+    /// NYUv2 or Cityscapes .npy folders: files per folder, pixels per class, depth range,
+    /// invalid pixels); and table (`--data-format table`: every column of a CSV or TSV
+    /// file profiled as numeric, binary or categorical, to choose a table task's columns).
+    /// Their text and label columns (fields) are `text` and `label`, else guessed from
+    /// their names and values (saying so), else as given by --text-column and --label-column.
     Inspect(InspectArgs),
 }
 

@@ -7,6 +7,7 @@ use crate::files::{self, Expected};
 use crate::formats::{images, text};
 use crate::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 
+pub mod dense;
 pub mod table;
 
 /// The formats `inspect` recognises.
@@ -34,11 +35,13 @@ pub enum Format {
     Table,
     /// CelebA's `img_align_celeba/`, `list_attr_celeba.txt` and `list_eval_partition.txt`.
     Celeba,
+    /// LibMTL's NYUv2: `train/` and `val/`, each `image/`, `label/`, `depth/`, `normal/` of `<i>.npy`.
+    Nyuv2,
 }
 
 impl Format {
     /// Every format, with the name the experiment file uses.
-    pub const ALL: [(Format, &'static str); 11] = [
+    pub const ALL: [(Format, &'static str); 12] = [
         (Format::MnistIdx, "mnist-idx"),
         (Format::Cifar, "cifar"),
         (Format::ImageFolder, "image-folder"),
@@ -50,6 +53,7 @@ impl Format {
         (Format::Jsonl, "jsonl"),
         (Format::Table, "table"),
         (Format::Celeba, "celeba"),
+        (Format::Nyuv2, "nyuv2"),
     ];
 
     /// The experiment file's name of the format.
@@ -173,6 +177,8 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
     let has = |pred: &dyn Fn(&str) -> bool| entries.iter().any(|e| pred(e));
     if has(&|e| e == images::celeba::ATTRIBUTES) {
         Ok(Format::Celeba)
+    } else if dense::is_layout(path) {
+        Ok(Format::Nyuv2)
     } else if has(&|e| e.contains("-idx3-ubyte")) {
         Ok(Format::MnistIdx)
     } else if has(&|e| {
@@ -316,6 +322,7 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
             inspection.notes.push("per attribute: the images where it is present (1)".into());
             Ok(inspection)
         }
+        Format::Nyuv2 => dense::inspection(path),
         Format::Csv => delimited(b','),
         Format::Tsv => delimited(b'\t'),
         Format::Jsonl => {

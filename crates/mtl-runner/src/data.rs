@@ -510,7 +510,7 @@ pub fn vocabulary_tasks(sources: &[TaskSource]) -> Vec<&str> {
 
 /// A task being loaded: text tasks wait for the vocabulary they share.
 enum Loading {
-    Ready(TaskData),
+    Ready(Box<TaskData>),
     Text(CarvedTexts, usize),
 }
 
@@ -630,7 +630,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 continue;
             }
         };
-        loading.push(Loading::Ready(share_inputs(&mut shared_inputs, &task.data, task.data.path(), data)?));
+        loading.push(Loading::Ready(Box::new(share_inputs(&mut shared_inputs, &task.data, task.data.path(), data)?)));
     }
     let carved: Vec<&CarvedTexts> = loading
         .iter()
@@ -643,7 +643,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let tasks = loading
         .into_iter()
         .map(|l| match (l, &vocabulary) {
-            (Loading::Ready(data), _) => data,
+            (Loading::Ready(data), _) => *data,
             (Loading::Text(carved, max_len), Some(vocabulary)) => encode_texts(carved, vocabulary, max_len),
             (Loading::Text(..), None) => unreachable!("a text task sets the vocabulary options"),
         })

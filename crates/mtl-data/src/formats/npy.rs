@@ -58,8 +58,8 @@ impl NpyArray {
 pub fn read_npy(path: &Path) -> Result<NpyArray, DataError> {
     let io = |source| DataError::Io { path: path.to_path_buf(), source };
     let invalid = |message: String| DataError::invalid(path, message);
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let file_len = file.metadata().map_err(io)?.len();
+    // A regular file only: opening a FIFO would block.
+    let (mut file, file_len) = crate::files::open(path)?;
     let mut preamble = [0u8; 8];
     file.read_exact(&mut preamble).map_err(|_| invalid("not a .npy file: shorter than its 8-byte preamble".into()))?;
     if &preamble[..6] != b"\x93NUMPY" {

@@ -13,7 +13,8 @@
 //! `train/` and reports on `val/` (the 654 official test images), so `val/` is the test
 //! split here and validation is carved from `train/`. Only the folders the tasks need are
 //! read, and only the examples each split keeps. With `size`, images are resized
-//! bilinearly and targets by nearest neighbour, so labels stay labels.
+//! bilinearly and targets by nearest neighbour, so labels stay labels; without it, every
+//! image of every split must have the size of the first one read.
 
 use std::path::{Path, PathBuf};
 
@@ -76,8 +77,11 @@ pub fn indices(split: &Path) -> Result<Vec<u64>, DataError> {
     for entry in std::fs::read_dir(&folder).map_err(|e| DataError::io(&folder, e))? {
         let entry = entry.map_err(|e| DataError::io(&folder, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".npy") else { continue };
-        let index = stem.parse::<u64>().map_err(|_| {
+        if !name.ends_with(".npy") {
+            continue;
+        }
+        // `01.npy` would be read as `1.npy`: a name must be the index as the layout writes it.
+        let index = npy_index(&name).ok_or_else(|| {
             DataError::invalid(entry.path(), "not <number>.npy: the layout names each example by its index")
         })?;
         found.push(index);
@@ -89,6 +93,13 @@ pub fn indices(split: &Path) -> Result<Vec<u64>, DataError> {
     Ok(found)
 }
 
+/// The index of a file named `<i>.npy`, `i` written as the layout writes it (no sign, no
+/// leading zero); `None` for any other name.
+pub(crate) fn npy_index(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".npy")?;
+    stem.parse::<u64>().ok().filter(|index| index.to_string() == stem)
+}
+
 /// Reads the layout under `root` as `options` say: `train/` split into train and
 /// validation by `policy`, `val/` as test, each cut to `policy.keep`.
 pub fn nyuv2(root: &Path, options: &DenseOptions, policy: &SplitPolicy) -> Result<Sourced<DenseExamples>, DataError> {
@@ -98,12 +109,20 @@ pub fn nyuv2(root: &Path, options: &DenseOptions, policy: &SplitPolicy) -> Resul
     }
     let (train_dir, test_dir) = (root.join(SPLITS[0]), root.join(SPLITS[1]));
     let (train_files, test_files) = (indices(&train_dir)?, indices(&test_dir)?);
+    if train_files.is_empty() {
+        return Err(DataError::invalid(train_dir.join("image"), "no <i>.npy files: no training examples"));
+    }
     let lengths = [Some(train_files.len()), None, Some(test_files.len())];
     let (train, val, test) = kept_indices(lengths, policy).map_err(|m| DataError::invalid(root, m))?;
+    let parts = options.parts;
+    let files_per_example = 1 + usize::from(parts.label) + usize::from(parts.depth) + usize::from(parts.normal);
     let mut files_read = 0;
+    // Every split has the first image's size (without `size`): a test split of another
+    // size would be read as if it had the training split's.
+    let mut first = None;
     let mut read = |dir: &Path, files: &[u64], kept: Vec<usize>| -> Result<DenseExamples, DataError> {
-        let examples = read_split(dir, kept.iter().map(|&i| files[i]), options)?;
-        files_read += kept.len();
+        let examples = read_split(dir, kept.iter().map(|&i| files[i]), options, &mut first)?;
+        files_read += kept.len() * files_per_example;
         Ok(examples)
     };
     let (train, val, test) = (
@@ -121,10 +140,13 @@ pub fn nyuv2(root: &Path, options: &DenseOptions, policy: &SplitPolicy) -> Resul
     Ok(Sourced { class_names: Vec::new(), train, val: Some(val), test: Some(test), report })
 }
 
+/// Reads the examples `indices` of the split folder `dir`; `first` is the first image read
+/// of any split and its size, which every image must have unless `options.size` is given.
 fn read_split(
     dir: &Path,
     indices: impl Iterator<Item = u64>,
     options: &DenseOptions,
+    first: &mut Option<(PathBuf, (usize, usize))>,
 ) -> Result<DenseExamples, DataError> {
     let mut split = DenseExamples::default();
     for index in indices {
@@ -135,16 +157,19 @@ fn read_split(
             [h, w, 3] if h > 0 && w > 0 => (h, w),
             _ => return Err(shape_error(&image_path, &image, "[H, W, 3] (RGB, channels last)")),
         };
-        let (out_h, out_w) = options.size.unwrap_or((height, width));
-        if split.n == 0 {
-            (split.height, split.width) = (out_h, out_w);
-        } else if (height, width) != (split.height, split.width) && options.size.is_none() {
-            let message = format!(
-                "{height}×{width}, but the split's first image is {}×{}: give size = [h, w] to resize all",
-                split.height, split.width
-            );
-            return Err(DataError::invalid(&image_path, message));
+        match first {
+            None => *first = Some((image_path.clone(), (height, width))),
+            Some((first_path, (h, w))) if options.size.is_none() && (height, width) != (*h, *w) => {
+                let message = format!(
+                    "{height}×{width}, but {} is {h}×{w}: give size = [h, w] to resize all",
+                    first_path.display()
+                );
+                return Err(DataError::invalid(&image_path, message));
+            }
+            Some(_) => {}
         }
+        let (out_h, out_w) = options.size.unwrap_or((height, width));
+        (split.height, split.width) = (out_h, out_w);
         if (split.n + 1) * 3 * out_h * out_w > MAX_SPLIT_VALUES {
             return Err(DataError::invalid(
                 dir,
@@ -173,12 +198,18 @@ fn read_split(
             let labels = array
                 .to_f32()
                 .into_iter()
-                .map(|v| match v {
+                .enumerate()
+                .map(|(i, v)| match v {
                     -1.0 => Ok(IGNORED_PIXEL),
                     v if v >= 0.0 && v.fract() == 0.0 && (v as usize) < options.classes => Ok(v as u8),
                     v => Err(DataError::invalid(
                         &path,
-                        format!("label {v} is neither a class 0..{} nor −1 (unlabelled)", options.classes - 1),
+                        format!(
+                            "label {v} at row {}, column {} is neither a class 0 … {} nor −1 (unlabelled)",
+                            i / width,
+                            i % width,
+                            options.classes - 1
+                        ),
                     )),
                 })
                 .collect::<Result<Vec<u8>, _>>()?;
@@ -189,8 +220,10 @@ fn read_split(
             let array = read_npy(&path)?;
             same_size(&path, &array, 1)?;
             let depth = finite(&path, array.to_f32())?;
-            if let Some(v) = depth.iter().find(|&&v| v < 0.0) {
-                return Err(DataError::invalid(&path, format!("negative depth {v} (0 marks an unmeasured pixel)")));
+            if let Some(i) = depth.iter().position(|&v| v < 0.0) {
+                let (v, row, column) = (depth[i], i / width, i % width);
+                let message = format!("negative depth {v} at row {row}, column {column} (0 marks an unmeasured pixel)");
+                return Err(DataError::invalid(&path, message));
             }
             split.depth.extend(resize_nearest(&depth, 1, (height, width), (out_h, out_w)));
         }
@@ -280,21 +313,5 @@ pub fn resize_bilinear(values: &[f32], channels: usize, from: (usize, usize), to
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_resize_keeps_labels_and_bilinear_matches_a_hand_case() {
-        // 2×4 → 1×2 nearest: centres 0.5·(4/2) = 1 → column 1, 3 → column 3; row 1.
-        let labels = [0u8, 1, 2, 3, 4, 5, 6, 7];
-        assert_eq!(resize_nearest(&labels, 1, (2, 4), (1, 2)), vec![5, 7]);
-        // 1×2 → 1×4 bilinear: x = (o + 0.5)/2 − 0.5 = −0.25 (clamped 0), 0.25, 0.75, 1.25 (→ 1).
-        let got = resize_bilinear(&[0.0, 4.0], 1, (1, 2), (1, 4));
-        assert_eq!(got, vec![0.0, 1.0, 3.0, 4.0]);
-    }
-
-    #[test]
-    fn channels_first_transposes() {
-        assert_eq!(channels_first(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
-    }
-}
+#[path = "nyuv2_tests.rs"]
+pub(crate) mod tests;

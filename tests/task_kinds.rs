@@ -660,3 +660,57 @@ fn the_image_mask_layout_trains_segmentation_and_depth_and_refuses_masks_that_do
     assert!(text(&out.stderr).contains("masks/p3.png"), "{}", text(&out.stderr));
     assert!(!ws.path("bad.db").exists());
 }
+
+/// Census-income's layout: 42 comma-separated columns without a header, cells after a
+/// space; the numeric, categorical and label columns where `experiments/census-income.toml`
+/// reads them.
+fn write_census(path: &Path, rows: usize, offset: usize) {
+    let numeric = [0, 5, 16, 17, 18, 24, 30, 39];
+    let mut text = String::new();
+    for r in 0..rows {
+        let i = r + offset;
+        let rich = i % 3 == 0;
+        let single = i % 4 == 1;
+        let cells: Vec<String> = (0..42)
+            .map(|c| match c {
+                7 => (if single { "Never married" } else { "Married-civilian spouse present" }).to_string(),
+                41 => (if rich { "50000+." } else { "- 50000." }).to_string(),
+                0 => (20 + (i * 7) % 50 + if single { 0 } else { 15 }).to_string(),
+                5 => (if rich { 1500 } else { 0 }).to_string(),
+                c if numeric.contains(&c) => ((i * c) % 13).to_string(),
+                4 => (if rich { "Masters degree(MA MS MEng MEd MSW MBA)" } else { "High school graduate" }).to_string(),
+                c => format!("v{}", (i + c) % 3),
+            })
+            .collect();
+        text.push_str(&cells.join(", "));
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("census");
+}
+
+#[test]
+fn the_ready_made_census_income_experiment_trains_on_a_fixture_of_its_layout() {
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path("census")).expect("mkdir");
+    write_census(&ws.path("census/census-income.data"), 120, 0);
+    write_census(&ws.path("census/census-income.test"), 40, 1000);
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let file = std::fs::read_to_string(experiments.join("census-income.toml")).expect("experiment file");
+    let file = file
+        .replace("../data/census-income", "census")
+        .replace("epochs = 10", "epochs = 1")
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        .replace("batch_size = 1024", "batch_size = 32");
+    ws.write("census.toml", &file);
+    let out = ws.mtl(&["run", "census.toml", "--no-report"]);
+    expect_code(&out, 0);
+    let db = ws.path("mtl.db");
+    let done: Vec<i64> = rows(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'");
+    assert_eq!(done, [3], "single-task, hard, mmoe");
+    // One table read once for both tasks: the same rows, validation carved from train.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("examples (train/val/test): income 108/12/40 · never-married 108/12/40"), "{stderr}");
+    let accuracy: Vec<f64> =
+        rows(&db, "SELECT value FROM metrics WHERE metric = 'accuracy' AND split = 'test' AND task = 'never-married'");
+    assert_eq!(accuracy.len(), 3);
+}

@@ -334,9 +334,12 @@ impl DataSource {
             DataSource::Table { path, options: o, splits, split } => {
                 let columns = |columns: &[Column]| Value::Array(columns.iter().map(column).collect());
                 let target = match &o.target {
-                    TableTarget::Class { column: c, classes } => {
+                    TableTarget::Class { column: c, classes, positive } => {
                         let mut target = json!({ "label_column": column(c) });
                         add_label_range(&mut target, *classes);
+                        if let Some(values) = positive {
+                            target["positive"] = json!(values);
+                        }
                         target
                     }
                     TableTarget::Values(c) => json!({ "targets": columns(c) }),

@@ -95,6 +95,10 @@ pub enum TableTarget {
         column: Column,
         /// How its values become classes.
         classes: LabelClasses,
+        /// The values that make the positive class, if the column is made binary: two
+        /// classes, `not <values>` and `<values>` (e.g. census-income's marital status as
+        /// "Never married" or not, the MMoE paper's task).
+        positive: Option<Vec<String>>,
     },
     /// Real-valued columns (regression), every cell a finite number.
     Values(Vec<Column>),
@@ -193,6 +197,20 @@ fn targets(files: &[(&Path, RawTable)], target: &TableTarget) -> Result<(Vec<Str
                     Targets::Binary { labels, width }
                 })
                 .collect();
+            Ok((crate::files::escaped_class_names(files[0].0, names)?, targets))
+        }
+        TableTarget::Class { positive: Some(values), column, .. } => {
+            let is_positive = |cell: &String| values.iter().any(|v| v == cell);
+            if let Some(missing) = values.iter().find(|v| !files.iter().any(|(_, t)| t.targets.contains(v))) {
+                let message = format!("positive value {missing:?} occurs in no row of {column}");
+                return Err(DataError::invalid(files[0].0, message));
+            }
+            let joined = values.join(", ");
+            let targets = files
+                .iter()
+                .map(|(_, t)| Targets::Classes(t.targets.iter().map(|c| u32::from(is_positive(c))).collect()))
+                .collect();
+            let names = vec![format!("not {joined}"), joined];
             Ok((crate::files::escaped_class_names(files[0].0, names)?, targets))
         }
         TableTarget::Class { classes, .. } => {
@@ -378,10 +396,22 @@ mod tests {
         let files = SplitFiles::one(&path);
         let read = table(&files, &options(TableTarget::Labels(names(&["smiling", "young"])))).expect("reads");
         assert_eq!(read.train.targets, Targets::Binary { labels: vec![1, 0, 0, 1], width: 2 });
-        let class = TableTarget::Class { column: Column::Name("income".into()), classes: LabelClasses::Names };
+        let class =
+            TableTarget::Class { column: Column::Name("income".into()), classes: LabelClasses::Names, positive: None };
         let read = table(&files, &options(class)).expect("reads");
         assert_eq!(read.class_names, ["<=50K", ">50K"]);
         assert_eq!(read.train.targets, Targets::Classes(vec![1, 0]));
+        // Made two-class by its positive values: 1 where the cell is one of them.
+        let binary = |values: &[&str]| TableTarget::Class {
+            column: Column::Name("income".into()),
+            classes: LabelClasses::Names,
+            positive: Some(values.iter().map(|v| v.to_string()).collect()),
+        };
+        let read = table(&files, &options(binary(&[">50K"]))).expect("reads");
+        assert_eq!(read.class_names, ["not >50K", ">50K"]);
+        assert_eq!(read.train.targets, Targets::Classes(vec![1, 0]));
+        let error = table(&files, &options(binary(&[">50K", "b"]))).expect_err("b is in no row").to_string();
+        assert!(error.contains("positive value \"b\" occurs in no row of column 'income'"), "{error}");
     }
 
     #[test]

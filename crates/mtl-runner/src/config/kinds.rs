@@ -7,7 +7,7 @@ use mtl_data::formats::images::{Fit, ImageFolderOptions};
 use mtl_data::formats::table::{TableOptions, TableTarget};
 use mtl_data::formats::text::{parse_delimiter, Column};
 
-use super::entries::{CelebaEntry, ColumnEntry, ImageMasksEntry, Nyuv2Entry, ObjectiveEntry, TableEntry};
+use super::entries::{CelebaEntry, ColumnEntry, ImageMasksEntry, Nyuv2Entry, ObjectiveEntry, OneOrSeveral, TableEntry};
 use super::{Checker, ConfigError, Index, Key};
 use crate::data::{CelebaTarget, DataSource, DenseTarget, ImageFormat};
 use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
@@ -82,10 +82,25 @@ impl Checker<'_> {
         if entry.label_range.is_some() && entry.label_column.is_none() {
             return self.fail(&at("label_range"), "label_range goes with label_column");
         }
+        let positive = entry.positive.map(OneOrSeveral::into_vec);
+        match &positive {
+            Some(_) if entry.label_column.is_none() => {
+                return self.fail(&at("positive"), "positive goes with label_column (the column it makes two-class)")
+            }
+            Some(_) if entry.label_range.is_some() => {
+                return self.fail(&at("positive"), "give positive or label_range, not both")
+            }
+            Some(values) if values.is_empty() || values.iter().any(|v| v.trim().is_empty()) => {
+                return self
+                    .fail(&at("positive"), "give the label values of the positive class, e.g. \"Never married\"")
+            }
+            _ => {}
+        }
         let target = match (entry.label_column, entry.targets, entry.labels, entry.label_list) {
             (Some(column), ..) => TableTarget::Class {
                 column: columns(vec![column], "label_column")?.remove(0),
                 classes: self.label_classes(i, entry.label_range)?,
+                positive: positive.map(|values| values.iter().map(|v| v.trim().to_owned()).collect()),
             },
             (_, Some(targets), ..) => TableTarget::Values(columns(targets.into_vec(), "targets")?),
             (_, _, Some(labels), _) => TableTarget::Labels(columns(labels, "labels")?),

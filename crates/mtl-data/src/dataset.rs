@@ -48,13 +48,28 @@ pub enum Inputs {
         /// Number of distinct ids, padding included.
         vocab_size: usize,
     },
-    /// `n × width` numeric features (standardised table columns, one-hot categories).
+    /// `n × width` numeric features (standardised table columns, one-hot categories), the
+    /// last `embedded.columns` of each row category ids for an embedding.
     Features {
         /// Feature values, row by row, shared by the tasks that read the same rows.
         values: Arc<[f32]>,
-        /// Features per example.
+        /// Values per example, the ids included.
         width: usize,
+        /// The embedded categorical columns at the end of each row.
+        embedded: Embedded,
     },
+}
+
+/// Categorical columns given to the network as ids into one embedding table (each column
+/// its own rows of it), instead of one-hot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Embedded {
+    /// Id columns at the end of each row (0: none).
+    pub columns: usize,
+    /// Rows of the embedding table: every column's categories, plus one "unseen" row each.
+    pub rows: usize,
+    /// Width of each column's embedding.
+    pub dim: usize,
 }
 
 impl Inputs {

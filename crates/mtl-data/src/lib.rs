@@ -25,7 +25,7 @@ mod rng;
 mod sampler;
 pub mod synthetic;
 
-pub use dataset::{kind_name, Inputs, Modality, Split, Targets, TaskData, IGNORED_PIXEL};
+pub use dataset::{kind_name, Embedded, Inputs, Modality, Split, Targets, TaskData, IGNORED_PIXEL};
 pub use raw::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced, TableRows};
 pub use rng::Rng;
 pub use sampler::{JointSampler, SamplingPolicy};

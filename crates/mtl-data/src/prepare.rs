@@ -202,12 +202,14 @@ pub fn image_task(
 /// A table task from a read table: splits carved as for images, then each numeric
 /// column standardised with the training split's mean and standard deviation (a column
 /// constant on train is only centred) and each categorical column one-hot over the
-/// training split's categories ([`Categories`]). `path` names the data in errors.
+/// training split's categories ([`Categories`]), or, if embedded, an id for an embedding
+/// `embedding_dim` wide. `path` names the data in errors.
 pub fn table_task(
     name: &str,
     path: &Path,
     sourced: Sourced<TableRows>,
     policy: &SplitPolicy,
+    embedding_dim: usize,
 ) -> Result<TaskData, DataError> {
     let Sourced { class_names, train, val, test, .. } = sourced;
     let lengths =
@@ -219,6 +221,7 @@ pub fn table_task(
         return Err(DataError::invalid(path, message));
     }
     let (width, n_numeric) = (categories.width(&train), train.n_numeric);
+    let embedded = categories.embedded(&train, embedding_dim);
     let numeric = |own: &TableRows, indices: &[usize]| -> Vec<f32> {
         indices.iter().flat_map(|&i| &own.numeric[i * n_numeric..(i + 1) * n_numeric]).copied().collect()
     };
@@ -228,7 +231,10 @@ pub fn table_task(
         let mut values = numeric(own, indices);
         standardize(&mut values);
         let values = categories.encode(own, indices, &values);
-        Split { inputs: Inputs::Features { values: values.into(), width }, targets: own.targets.select(indices) }
+        Split {
+            inputs: Inputs::Features { values: values.into(), width, embedded },
+            targets: own.targets.select(indices),
+        }
     };
     let (val, test) = (split(val.as_ref(), &val_idx), split(test.as_ref(), &test_idx));
     let train = split(None, &train_idx);

@@ -107,8 +107,11 @@ pub struct TableRows {
     pub n_numeric: usize,
     /// `n × categorical.len()` category names, row by row.
     pub categories: Vec<String>,
-    /// The categorical columns, as the options name them (for errors).
+    /// The categorical columns, as the options name them (for errors): the one-hot ones,
+    /// then the `n_embedded` embedded ones.
     pub categorical: Vec<String>,
+    /// The last columns of `categorical`, given to the network as ids into an embedding.
+    pub n_embedded: usize,
     /// What each row is labelled with.
     pub targets: crate::Targets,
 }

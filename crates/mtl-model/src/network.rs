@@ -301,4 +301,6 @@ mod dense_trunk_tests;
 #[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]
+mod table_stem_tests;
+#[cfg(test)]
 mod tests;

@@ -291,21 +291,22 @@ fn delta_m_over_classification_regression_and_depth_matches_a_hand_computation()
         ("depth", "delta1", 0.66),
     ];
     let runs: Vec<RunRecord> = single.into_iter().chain([run(4, "hard", Some(1.0), 0.0, &metrics)]).collect();
-    // Per metric, (m − b)/b, sign flipped where lower is better (R² is left out by default):
+    // Per metric, (m − b)/b, sign flipped where lower is better (R² and depth's δ thresholds
+    // are left out by default, as LibMTL's NYUv2 Δm%):
     //   digit: accuracy +0.10, macro_f1 0 → task mean +0.05;
     //   sum: mae −(1.5 − 2)/2 = +0.25, rmse −(3 − 2.5)/2.5 = −0.20 → +0.025;
-    //   depth: abs_err −(0.5 − 0.4)/0.4 = −0.25, rel_err −(0.1 − 0.2)/0.2 = +0.5, delta1 +0.10 → +0.35/3.
-    // Δm% = 100 · (0.05 + 0.025 + 0.35/3) / 3 = 100 · (23/120) / 3 = 115/18 = 6.3889…
+    //   depth: abs_err −(0.5 − 0.4)/0.4 = −0.25, rel_err −(0.1 − 0.2)/0.2 = +0.5 → +0.125.
+    // Δm% = 100 · (0.05 + 0.025 + 0.125) / 3 = 20/3 = 6.6667…
     let comparison = compare(&runs, &CompareSpec::by(&["strategy"]));
     let hard = comparison.rows.iter().find(|r| !r.baseline).expect("the hard group");
     let delta = hard.delta_m.as_ref().expect("Δm%").value;
-    assert!((delta - 115.0 / 18.0).abs() < 1e-9, "{delta}");
-    assert_eq!(comparison.delta_metrics, ["abs_err", "accuracy", "delta1", "macro_f1", "mae", "rel_err", "rmse"]);
-    // Asked for, R² (+0.20) joins sum's terms: (0.25 − 0.20 + 0.20)/3, and
-    // Δm% = 100 · (0.05 + 0.25/3 + 0.35/3) / 3 = 25/3.
+    assert!((delta - 20.0 / 3.0).abs() < 1e-9, "{delta}");
+    assert_eq!(comparison.delta_metrics, ["abs_err", "accuracy", "macro_f1", "mae", "rel_err", "rmse"]);
+    // Asked for, R² (+0.20) joins sum's terms, (0.25 − 0.20 + 0.20)/3, and δ₁ (+0.10) depth's,
+    // (−0.25 + 0.5 + 0.10)/3: Δm% = 100 · (0.05 + 0.25/3 + 0.35/3) / 3 = 25/3.
     let mut metrics = comparison.delta_metrics.clone();
-    metrics.push("r2".into());
-    let with_r2 = compare(&runs, &CompareSpec { delta_metrics: Some(metrics), ..CompareSpec::by(&["strategy"]) });
-    let hard = with_r2.rows.iter().find(|r| !r.baseline).expect("the hard group");
+    metrics.extend(["r2".to_string(), "delta1".to_string()]);
+    let asked = compare(&runs, &CompareSpec { delta_metrics: Some(metrics), ..CompareSpec::by(&["strategy"]) });
+    let hard = asked.rows.iter().find(|r| !r.baseline).expect("the hard group");
     assert!((hard.delta_m.as_ref().expect("Δm%").value - 25.0 / 3.0).abs() < 1e-9);
 }

@@ -353,6 +353,11 @@ impl DataSource {
                     "quoting": o.quoting, "features": columns(&o.numeric), "categorical": columns(&o.categorical),
                     "target": target,
                 });
+                // Only where given, so that earlier keys hold.
+                if !o.embedded.is_empty() {
+                    source["embedded"] = columns(&o.embedded);
+                    source["embedding_dim"] = json!(o.embedding_dim);
+                }
                 splits.add_to(&mut source);
                 json!({ "path": path, "source": source, "split": split_settings(split) })
             }
@@ -415,7 +420,7 @@ impl DataSource {
                 let rows = json!({
                     "path": path, "val": splits.val, "test": splits.test, "delimiter": o.delimiter, "header": o.has_header,
                     "quoting": o.quoting, "features": columns(&o.numeric), "categorical": columns(&o.categorical),
-                    "split": split_settings(split),
+                    "embedded": columns(&o.embedded), "embedding_dim": o.embedding_dim, "split": split_settings(split),
                 });
                 Some(format!("table:{rows}"))
             }
@@ -554,7 +559,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 multimnist::input_task(name, path, split, *digit, &multi_digits[&key])?
             }
             DataSource::Table { path, options, splits, split } => {
-                table_task(name, path, table::table(&splits.with_train(path), options)?, split)?
+                table_task(name, path, table::table(&splits.with_train(path), options)?, split, options.embedding_dim)?
             }
             DataSource::Images { path, format: ImageFormat::Celeba { options, target }, split } => {
                 let key = task.data.shared_input_key().expect("a CelebA input has a key");

@@ -545,7 +545,9 @@ mod tests {
     fn top5_accuracy_counts_labels_among_the_five_highest_outputs_from_ten_classes() {
         use mtl_data::Inputs;
         let split = |labels: Vec<u32>| {
-            Split::classified(Inputs::Features { values: vec![0.0; labels.len()].into(), width: 1 }, labels)
+            let inputs =
+                Inputs::Features { values: vec![0.0; labels.len()].into(), width: 1, embedded: Default::default() };
+            Split::classified(inputs, labels)
         };
         let task = |classes: usize| TaskData {
             name: "d".into(),
@@ -579,7 +581,7 @@ mod tests {
     fn regression_scores_are_in_the_data_s_units() {
         use mtl_data::Inputs;
         let split = |values: Vec<f32>| Split {
-            inputs: Inputs::Features { values: vec![0.0; values.len()].into(), width: 1 },
+            inputs: Inputs::Features { values: vec![0.0; values.len()].into(), width: 1, embedded: Default::default() },
             targets: Targets::Values { values, width: 1 },
         };
         let task = TaskData {

@@ -83,12 +83,17 @@ pub fn shared_stem_problem(trial: &Trial, sources: &[TaskSource], tasks: &[TaskD
                     tasks[first].name, task.name
                 )
             }
-            (Inputs::Features { width, .. }, Inputs::Features { width: other, .. }) if width != other => format!(
-                "tasks {} ({width} features) and {} ({other}) cannot share one feature stem under strategy \
-                 {strategy}: give them the same feature columns (one-hot categories count), or leave sharing out: \
-                 sweep.strategy = [\"single-task\"]",
-                tasks[first].name, task.name
-            ),
+            (
+                Inputs::Features { width, embedded, .. },
+                Inputs::Features { width: other, embedded: other_embedded, .. },
+            ) if width != other || embedded != other_embedded => {
+                format!(
+                    "tasks {} ({width} features) and {} ({other}) cannot share one feature stem under strategy \
+                     {strategy}: give them the same feature columns (one-hot categories count, and embedded \
+                     columns with their embedding_dim), or leave sharing out: sweep.strategy = [\"single-task\"]",
+                    tasks[first].name, task.name
+                )
+            }
             _ => continue,
         };
         return Some(problem);

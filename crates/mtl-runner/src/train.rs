@@ -101,7 +101,9 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
                     InputSpec::Image { channels: *channels, height: *height, width: *width }
                 }
                 Inputs::Tokens { vocab_size, .. } => InputSpec::Text { vocab_size: *vocab_size },
-                Inputs::Features { width, .. } => InputSpec::Features { size: *width },
+                Inputs::Features { width, embedded, .. } => {
+                    InputSpec::Features { size: width - embedded.columns, embedded: *embedded }
+                }
             };
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
@@ -156,7 +158,7 @@ fn batch_inputs(
             }
             Tensor::from_vec(data, (n, *seq_len), device)
         }
-        Inputs::Features { values, width } => {
+        Inputs::Features { values, width, .. } => {
             let data: Vec<f32> = indices.iter().flat_map(|&i| &values[i * width..(i + 1) * width]).copied().collect();
             Tensor::from_vec(data, (n, *width), device)
         }

@@ -46,9 +46,24 @@ impl Categories {
         Categories { names, positions }
     }
 
-    /// Values per row: `rows`' numeric columns and one per category.
+    /// The one-hot columns' categories, then the embedded columns'.
+    fn split_at_embedded(&self, rows: &TableRows) -> (&[Vec<String>], &[Vec<String>]) {
+        self.names.split_at(self.names.len() - rows.n_embedded)
+    }
+
+    /// Values per row: `rows`' numeric columns, one per category of each one-hot column,
+    /// then one id per embedded column.
     pub fn width(&self, rows: &TableRows) -> usize {
-        rows.n_numeric + self.names.iter().map(Vec::len).sum::<usize>()
+        let (one_hot, embedded) = self.split_at_embedded(rows);
+        rows.n_numeric + one_hot.iter().map(Vec::len).sum::<usize>() + embedded.len()
+    }
+
+    /// The embedding the embedded columns need, `dim` wide: each column has its
+    /// categories' rows and one for a category the training rows lack.
+    pub fn embedded(&self, rows: &TableRows, dim: usize) -> crate::Embedded {
+        let (_, embedded) = self.split_at_embedded(rows);
+        let n_rows = embedded.iter().map(|names| names.len() + 1).sum();
+        crate::Embedded { columns: embedded.len(), rows: n_rows, dim: if embedded.is_empty() { 0 } else { dim } }
     }
 
     /// Why `n` rows of this width are too many, naming the categorical column with the most
@@ -67,18 +82,29 @@ impl Categories {
         ))
     }
 
-    /// The rows `indices` of `rows` as features: the numeric values (as given), then each
-    /// categorical column one-hot.
+    /// The rows `indices` of `rows` as features: the numeric values (as given), each
+    /// one-hot column's categories, then each embedded column's id: column j's category p
+    /// (in sorted order) is `offset_j + 1 + p` and one the training rows lack `offset_j`,
+    /// where `offset_j` counts the rows of the columns before it.
     pub fn encode(&self, rows: &TableRows, indices: &[usize], numeric: &[f32]) -> Vec<f32> {
         let (n_numeric, k) = (rows.n_numeric, rows.categorical.len());
+        let one_hot = k - rows.n_embedded;
         let mut features = Vec::with_capacity(indices.len() * self.width(rows));
         for (r, &i) in indices.iter().enumerate() {
             features.extend_from_slice(&numeric[r * n_numeric..(r + 1) * n_numeric]);
+            let mut offset = 0;
             for (c, (names, positions)) in self.names.iter().zip(&self.positions).enumerate() {
-                let start = features.len();
-                features.resize(start + names.len(), 0.0);
-                if let Some(&p) = positions.get(&rows.categories[i * k + c]) {
-                    features[start + p] = 1.0;
+                let position = positions.get(&rows.categories[i * k + c]);
+                if c < one_hot {
+                    let start = features.len();
+                    features.resize(start + names.len(), 0.0);
+                    if let Some(&p) = position {
+                        features[start + p] = 1.0;
+                    }
+                } else {
+                    // Ids are below 2^24 (MAX_WIDTH), exact as f32.
+                    features.push((offset + position.map_or(0, |&p| p + 1)) as f32);
+                    offset += names.len() + 1;
                 }
             }
         }
@@ -127,8 +153,19 @@ pub struct TableOptions {
     pub numeric: Vec<Column>,
     /// Categorical feature columns (one-hot).
     pub categorical: Vec<Column>,
+    /// Categorical feature columns given to the network as ids into a learned embedding.
+    pub embedded: Vec<Column>,
+    /// Width of each embedded column's embedding.
+    pub embedding_dim: usize,
     /// The targets.
     pub target: TableTarget,
+}
+
+impl TableOptions {
+    /// The columns read as category names: the one-hot ones, then the embedded ones.
+    pub fn category_columns(&self) -> Vec<Column> {
+        self.categorical.iter().chain(&self.embedded).cloned().collect()
+    }
 }
 
 /// One file's cells: numeric features, category names, raw target cells, each with its line.
@@ -143,8 +180,8 @@ struct RawTable {
 /// Reads a table kept as one file or one file per split; the classes (for a class column)
 /// are those of all files together, the categories those of the training file.
 pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<TableRows>, DataError> {
-    if options.numeric.is_empty() && options.categorical.is_empty() {
-        return Err(DataError::invalid(&files.train, "no feature columns given (numeric or categorical)"));
+    if options.numeric.is_empty() && options.categorical.is_empty() && options.embedded.is_empty() {
+        return Err(DataError::invalid(&files.train, "no feature columns given (numeric, categorical or embedded)"));
     }
     let train = raw(&files.train, options)?;
     let val = files.val.as_deref().map(|p| raw(p, options).map(|t| (p, t))).transpose()?;
@@ -153,12 +190,13 @@ pub fn table(files: &SplitFiles, options: &TableOptions) -> Result<Sourced<Table
     splits.extend(val);
     splits.extend(test);
     let (class_names, mut targets) = targets(&splits, &options.target)?;
-    let categorical: Vec<String> = options.categorical.iter().map(ToString::to_string).collect();
+    let categorical: Vec<String> = options.category_columns().iter().map(ToString::to_string).collect();
     let mut rows = splits.into_iter().map(|(_, t)| TableRows {
         numeric: t.numeric,
         n_numeric: options.numeric.len(),
         categories: t.categories.into_iter().flatten().collect(),
         categorical: categorical.clone(),
+        n_embedded: options.embedded.len(),
         targets: targets.remove(0),
     });
     let train = rows.next().expect("the training file");
@@ -271,7 +309,8 @@ fn raw(path: &Path, options: &TableOptions) -> Result<RawTable, DataError> {
     let indices = |columns: &[Column]| -> Result<Vec<usize>, DataError> {
         columns.iter().map(|c| column_index(path, c, header.as_ref())).collect()
     };
-    let (numeric, categorical) = (indices(&options.numeric)?, indices(&options.categorical)?);
+    let category_columns = options.category_columns();
+    let (numeric, categorical) = (indices(&options.numeric)?, indices(&category_columns)?);
     let target_columns = match &options.target {
         TableTarget::Class { column, .. } | TableTarget::LabelList { column, .. } => vec![column.clone()],
         TableTarget::Values(columns) | TableTarget::Labels(columns) => columns.clone(),
@@ -282,7 +321,7 @@ fn raw(path: &Path, options: &TableOptions) -> Result<RawTable, DataError> {
     let targets = indices(&target_columns)?;
     let mut used: BTreeMap<usize, &Column> = BTreeMap::new();
     for (index, column) in (numeric.iter().zip(&options.numeric))
-        .chain(categorical.iter().zip(&options.categorical))
+        .chain(categorical.iter().zip(&category_columns))
         .chain(targets.iter().zip(&target_columns))
     {
         if let Some(earlier) = used.insert(*index, column) {
@@ -321,7 +360,7 @@ fn raw(path: &Path, options: &TableOptions) -> Result<RawTable, DataError> {
         }
         let row: Vec<String> = categorical
             .iter()
-            .zip(&options.categorical)
+            .zip(&category_columns)
             .map(|(&index, column)| field(index, column).map(str::to_owned))
             .collect::<Result<_, _>>()?;
         table.categories.push(row);
@@ -357,8 +396,32 @@ mod tests {
             quoting: true,
             numeric: names(&["age", "hours"]),
             categorical: names(&["job"]),
+            embedded: Vec::new(),
+            embedding_dim: 8,
             target,
         }
+    }
+
+    #[test]
+    fn embedded_columns_are_ids_after_the_one_hot_values() {
+        let dir = tempfile::tempdir().expect("dir");
+        let text =
+            "age,job,city,hours,y\n30,clerk,paris,40,1\n50,admin,rome,20,2\n41,clerk,oslo,35,3\n22,pilot,rome,10,4\n";
+        let train = write(dir.path(), "train.csv", text);
+        let options = TableOptions { embedded: names(&["city"]), ..options(TableTarget::Values(names(&["y"]))) };
+        let read = table(&SplitFiles::one(&train), &options).expect("reads");
+        assert_eq!(read.train.categorical, ["column 'job'", "column 'city'"]);
+        assert_eq!(read.train.n_embedded, 1);
+        // Training rows 0–2: job admin, clerk (one-hot); city oslo, paris, rome (ids).
+        let categories = Categories::of(&read.train, &[0, 1, 2]);
+        assert_eq!(categories.width(&read.train), 2 + 2 + 1);
+        assert_eq!(categories.embedded(&read.train, 4), crate::Embedded { columns: 1, rows: 4, dim: 4 });
+        // City ids: 0 is a city the training rows lack (row 3's rome is kept: rows 0-2 have it).
+        let encoded = categories.encode(&read.train, &[1, 3], &[5., 6., 7., 8.]);
+        assert_eq!(encoded, [5., 6., 1., 0., 3., 7., 8., 0., 0., 3.]);
+        let only_paris = Categories::of(&read.train, &[0]);
+        assert_eq!(only_paris.encode(&read.train, &[1], &[0., 0.]), [0., 0., 0., 0.]);
+        assert_eq!(only_paris.embedded(&read.train, 4).rows, 2);
     }
 
     #[test]

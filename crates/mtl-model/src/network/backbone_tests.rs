@@ -32,7 +32,7 @@ fn tiny_mlp() -> TrunkSpec {
 fn input_of(trunk: TrunkSpec) -> InputSpec {
     match trunk {
         TrunkSpec::ResNet { .. } => InputSpec::Image { channels: 3, height: 8, width: 8 },
-        TrunkSpec::Mlp { .. } => InputSpec::Features { size: 6 },
+        TrunkSpec::Mlp { .. } => InputSpec::Features { size: 6, embedded: Default::default() },
         _ => TEXT,
     }
 }
@@ -56,7 +56,7 @@ fn two_tasks(trunk: TrunkSpec, sharing: Sharing) -> ModelSpec {
 fn batch(trunk: TrunkSpec, n: usize, dtype: DType) -> Result<Tensor> {
     match input_of(trunk) {
         InputSpec::Image { channels, height, width } => random(&[n, channels, height, width], 7)?.to_dtype(dtype),
-        InputSpec::Features { size } => random(&[n, size], 8)?.to_dtype(dtype),
+        InputSpec::Features { size, .. } => random(&[n, size], 8)?.to_dtype(dtype),
         InputSpec::Text { .. } => {
             let lengths = [6, 3, 1, 5];
             let ids: Vec<u32> =
@@ -289,11 +289,19 @@ fn ple_levels_follow_the_trunks_block_count() {
 fn each_trunk_refuses_inputs_it_does_not_read() {
     let image = InputSpec::Image { channels: 1, height: 8, width: 8 };
     let cases = [
-        (tiny_resnet(), InputSpec::Features { size: 3 }, "the resnet18 trunk reads images and text only"),
+        (
+            tiny_resnet(),
+            InputSpec::Features { size: 3, embedded: Default::default() },
+            "the resnet18 trunk reads images and text only",
+        ),
         (tiny_transformer(Pooling::Cls, Positions::Sinusoidal), image, "the transformer trunk reads text only"),
         (tiny_recurrent(CellKind::Lstm, RecurrentPooling::FinalStates), image, "the lstm trunk reads text only"),
         (tiny_mlp(), TEXT, "the mlp trunk reads numeric feature vectors only"),
-        (DEFAULT_SEQUENCE, InputSpec::Features { size: 3 }, "the sequence trunk reads images and text only"),
+        (
+            DEFAULT_SEQUENCE,
+            InputSpec::Features { size: 3, embedded: Default::default() },
+            "the sequence trunk reads images and text only",
+        ),
     ];
     for (trunk, input, expected) in cases {
         let spec = ModelSpec {
@@ -305,7 +313,7 @@ fn each_trunk_refuses_inputs_it_does_not_read() {
     }
     // Features beside images: the second task's input is refused too.
     let mut spec = two_tasks(tiny_resnet(), Sharing::Hard);
-    spec.tasks[1].input = InputSpec::Features { size: 3 };
+    spec.tasks[1].input = InputSpec::Features { size: 3, embedded: Default::default() };
     let error = MultiTaskNet::new(&spec, 0, DType::F32, &Device::Cpu).err().expect("refused");
     assert!(error.to_string().contains("reads images and text only, not features inputs"), "{error}");
 }

@@ -133,9 +133,12 @@ pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Vec<Feat
             candle_core::bail!("the textcnn trunk reads text only; use the sequence trunk for image tasks")
         }
         (TrunkSpec::Mlp { depth: 0, .. }, _) => candle_core::bail!("the mlp trunk needs at least 1 layer"),
-        (TrunkSpec::Mlp { width, depth }, InputSpec::Features { size }) => std::iter::once(Features::Vector { size })
-            .chain((0..depth).map(|_| Features::Vector { size: width }))
-            .collect(),
+        (TrunkSpec::Mlp { width, depth }, InputSpec::Features { size, embedded }) => {
+            let size = size + embedded.columns * embedded.dim;
+            std::iter::once(Features::Vector { size })
+                .chain((0..depth).map(|_| Features::Vector { size: width }))
+                .collect()
+        }
         (TrunkSpec::EncoderDecoder { .. }, InputSpec::Image { channels, .. }) => {
             vec![Features::PooledMaps { channels }, Features::PooledMaps { channels: trunk.representation() }]
         }

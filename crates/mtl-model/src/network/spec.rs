@@ -23,11 +23,14 @@ pub enum InputSpec {
         /// Number of token ids, padding included.
         vocab_size: usize,
     },
-    /// Numeric feature vectors `[B, size]` (the MLP trunk's input; no data format
-    /// produces them yet).
+    /// Table rows `[B, size + embedded.columns]`: numeric features (the MLP trunk's input),
+    /// then category ids.
     Features {
-        /// Features per example.
+        /// Numeric values per example, the category ids of `embedded` not counted.
         size: usize,
+        /// Categorical columns at the end of each row, as ids into one embedding table
+        /// (the feature stem looks them up and appends their embeddings).
+        embedded: mtl_data::Embedded,
     },
 }
 

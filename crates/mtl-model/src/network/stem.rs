@@ -28,6 +28,9 @@ pub(crate) enum Stem {
     /// The ResNet trunk's for text: token embeddings as a one-row map `[B, C, 1, T]`,
     /// zeros at the padding.
     ResNetText { embedding: Embedding },
+    /// Table rows whose last `columns` values are category ids: the `dense` values, then
+    /// each id's embedding (one table, each column its own rows), `[B, dense + columns·dim]`.
+    Table { embedding: Embedding, dense: usize, columns: usize },
 }
 
 /// A `vocab_size × width` embedding table under `vb.embedding`.
@@ -65,7 +68,17 @@ impl Stem {
                     InputSpec::Features { .. } => Stem::Identity,
                 });
             }
-            TrunkSpec::LeNet | TrunkSpec::Mlp { .. } | TrunkSpec::EncoderDecoder { .. } => return Ok(Stem::Identity),
+            TrunkSpec::Mlp { .. } => {
+                return Ok(match *input {
+                    InputSpec::Features { size, embedded } if embedded.columns > 0 => Stem::Table {
+                        embedding: embedding(embedded.rows, embedded.dim, init, &vb)?,
+                        dense: size,
+                        columns: embedded.columns,
+                    },
+                    _ => Stem::Identity,
+                })
+            }
+            TrunkSpec::LeNet | TrunkSpec::EncoderDecoder { .. } => return Ok(Stem::Identity),
         };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
@@ -120,6 +133,14 @@ impl Stem {
             Stem::Text { embedding } => embedding.forward(xs)?.transpose(1, 2)?.contiguous(),
             Stem::Transformer(stem) => stem.forward(xs),
             Stem::ResNetImage(stem) => stem.forward(xs, pass),
+            Stem::Table { embedding, dense, columns } => {
+                let ids = xs.narrow(1, *dense, *columns)?.to_dtype(candle_core::DType::U32)?;
+                let embedded = embedding.forward(&ids)?.flatten_from(1)?;
+                if *dense == 0 {
+                    return Ok(embedded);
+                }
+                Tensor::cat(&[&xs.narrow(1, 0, *dense)?, &embedded], 1)
+            }
             Stem::ResNetText { embedding } => {
                 // Padding is zeros, as beyond the map's edges: it adds nothing to the convolutions.
                 let embedded = embedding.forward(xs)?;

@@ -195,6 +195,11 @@ pub(super) struct TableEntry {
     /// Categorical feature columns (one-hot over the training file's categories).
     #[serde(default)]
     pub(super) categorical: Vec<ColumnEntry>,
+    /// Categorical feature columns given as ids into a learned embedding.
+    #[serde(default)]
+    pub(super) embedded: Vec<ColumnEntry>,
+    /// Width of each embedded column's embedding (default 8).
+    pub(super) embedding_dim: Option<usize>,
     /// A class column (classification) …
     pub(super) label_column: Option<ColumnEntry>,
     pub(super) label_range: Option<Vec<i64>>,

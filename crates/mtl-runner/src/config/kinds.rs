@@ -48,7 +48,13 @@ impl Checker<'_> {
             Some(Err(message)) => return self.fail(&at("delimiter"), message),
         };
         let (numeric, categorical) = (columns(entry.features, "features")?, columns(entry.categorical, "categorical")?);
-        if numeric.is_empty() && categorical.is_empty() {
+        let embedded = columns(entry.embedded, "embedded")?;
+        if entry.embedding_dim.is_some() && embedded.is_empty() {
+            return self
+                .fail(&at("embedding_dim"), "embedding_dim goes with embedded = [\"…\"] (the columns to embed)");
+        }
+        let embedding_dim = self.count(entry.embedding_dim, 8, &at("embedding_dim"), 1..1025)?;
+        if numeric.is_empty() && categorical.is_empty() && embedded.is_empty() {
             return self.fail(
                 &[Key("tasks"), Index(i), Key("data")],
                 "a table needs feature columns: features = [\"…\"] (numeric) and/or categorical = [\"…\"] (one-hot)",
@@ -121,6 +127,8 @@ impl Checker<'_> {
             quoting: entry.quoting.unwrap_or(true),
             numeric,
             categorical,
+            embedded,
+            embedding_dim,
             target,
         };
         let files = [entry.path, entry.train, entry.val, entry.test];

@@ -534,6 +534,21 @@ mod trunk_tests {
             recurrent(CellKind::Gru, 8, 12, false, RecurrentPooling::MaskedMean),
         );
         check("trunk = \"mlp\"\nwidth = 10", TrunkSpec::Mlp { width: 10, depth: 2 });
+        // The encoder-decoder is one block: PLE's default 2 levels do not fit it, so no ple here.
+        let encoder_decoder = |model: &str| {
+            let source = format!(
+                "name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"synthetic-shapes\" }}\n[model]\n{model}\n"
+            );
+            parse_str(&source, Path::new("x.toml")).unwrap_or_else(|e| panic!("{model}: {e}")).trials[0].settings.model
+        };
+        assert_eq!(
+            encoder_decoder("trunk = \"encoder-decoder\""),
+            TrunkSpec::EncoderDecoder { depth: ResNetDepth::R18, width: 1.0, stem: ResNetStem::ImageNet }
+        );
+        assert_eq!(
+            encoder_decoder("trunk = \"encoder-decoder\"\ndepth = 34\nwidth = 0.25\nstem = \"cifar\""),
+            TrunkSpec::EncoderDecoder { depth: ResNetDepth::R34, width: 0.25, stem: ResNetStem::Cifar }
+        );
     }
 
     #[test]
@@ -559,8 +574,10 @@ mod trunk_tests {
             (
                 "trunk = \"vgg\"",
                 "model.trunk",
-                "\"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\" or \"mlp\"",
+                "\"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\", \"mlp\" or \"encoder-decoder\"",
             ),
+            ("trunk = \"encoder-decoder\"\ndepth = 50", "model.depth", "a ResNet-18 or -34; write 18 or 34"),
+            ("trunk = \"encoder-decoder\"\nhidden = 3", "model.hidden", "it takes depth, width, stem"),
         ];
         for (model, key, expected) in cases {
             let error = parse("synthetic-reviews", model).err().unwrap_or_else(|| panic!("{model}: accepted"));

@@ -500,6 +500,14 @@ fn nyuv2_segmentation_depth_and_normals_train_through_the_encoder_decoder_with_t
     let again = ws.mtl(&["run", "scenes.toml", "--no-report", "--db", "again.db"]);
     expect_code(&again, 0);
     assert_eq!(metric_bits(&db), metric_bits(&ws.path("again.db")));
+    // The three tasks read one input, whatever their own settings (the segmentation's 3
+    // classes, the others' default 13): they share batches and one representation, which
+    // mgda-ub needs.
+    let shared =
+        file.replace("strategy = [\"single-task\", \"hard\"]", "strategy = [\"hard\"]\nweighting = [\"mgda-ub\"]");
+    ws.write("shared.toml", &shared.replace("epochs = 2", "epochs = 1"));
+    let out = ws.mtl(&["run", "shared.toml", "--no-report", "--db", "shared.db"]);
+    expect_code(&out, 0);
 }
 
 #[test]

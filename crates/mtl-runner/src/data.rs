@@ -424,16 +424,13 @@ impl DataSource {
                 });
                 Some(format!("table:{rows}"))
             }
-            DataSource::Images { path, format: ImageFormat::Nyuv2 { classes, size, .. }, split } => {
-                Some(format!("nyuv2:{}:{classes}:{size:?}:{}", path.display(), split_settings(split)))
+            // The settings of one target (classes, the mask's ignore value, depth's scale) are
+            // not in the key: the tasks of one folder read it once.
+            DataSource::Images { path, format: ImageFormat::Nyuv2 { size, .. }, split } => {
+                Some(format!("nyuv2:{}:{size:?}:{}", path.display(), split_settings(split)))
             }
-            DataSource::Images {
-                path,
-                format: ImageFormat::ImageMasks { classes, ignore, depth_scale, size, .. },
-                split,
-            } => {
-                let read = json!([classes, ignore, depth_scale, size]);
-                Some(format!("image-masks:{}:{read}:{}", path.display(), split_settings(split)))
+            DataSource::Images { path, format: ImageFormat::ImageMasks { size, .. }, split } => {
+                Some(format!("image-masks:{}:{size:?}:{}", path.display(), split_settings(split)))
             }
             DataSource::Images { path, format: ImageFormat::MultiMnist { composition, .. }, split } => {
                 Some(format!("multimnist:{}:{}:{}", path.display(), composition.settings(), split_settings(split)))
@@ -576,23 +573,20 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                 let (target, layout) = dense_layout(format).expect("a dense format");
                 let key = task.data.shared_input_key().expect("a dense input has a key");
                 if !dense_inputs.contains_key(&key) {
-                    // The folders every task of this input needs, read in one pass.
-                    let mut parts = target.parts();
-                    for other in tasks.iter().filter(|t| t.data.shared_input_key().as_ref() == Some(&key)) {
-                        if let DataSource::Images { format, .. } = &other.data {
-                            let more = dense_layout(format).map(|(target, _)| target.parts()).unwrap_or_default();
-                            parts.label |= more.label;
-                            parts.depth |= more.depth;
-                            parts.normal |= more.normal;
-                        }
-                    }
-                    dense_inputs.insert(key.clone(), dense::load(path, layout, parts, split)?);
+                    // Every task of this input, read in one pass: the folders they need, the
+                    // most classes any asks for, the mask and depth settings they agree on.
+                    let layouts: Vec<(DenseTarget, dense::Layout)> = tasks
+                        .iter()
+                        .filter(|t| t.data.shared_input_key().as_ref() == Some(&key))
+                        .filter_map(|t| match &t.data {
+                            DataSource::Images { format, .. } => dense_layout(format),
+                            _ => None,
+                        })
+                        .collect();
+                    let (merged, parts) = dense::merged(&layouts, path)?;
+                    dense_inputs.insert(key.clone(), dense::load(path, merged, parts, split)?);
                 }
-                let classes = match layout {
-                    dense::Layout::Npy { classes, .. } => classes,
-                    dense::Layout::Masks(options) => options.classes,
-                };
-                dense::task(name, target, classes, &dense_inputs[&key])
+                dense::task(name, path, target, layout.classes(), &dense_inputs[&key])?
             }
             DataSource::Images { path, format, split } => {
                 let sourced = match format {

@@ -64,6 +64,64 @@ pub(super) enum Layout {
     Masks(MaskOptions),
 }
 
+impl Layout {
+    /// Segmentation classes.
+    pub(super) fn classes(self) -> usize {
+        match self {
+            Layout::Npy { classes, .. } => classes,
+            Layout::Masks(options) => options.classes,
+        }
+    }
+}
+
+/// How the tasks of one input (`layouts`, each with its target) read it together: the
+/// folders they need, the most classes a segmentation task asks for, and the mask's
+/// `ignore` and depth's `depth_scale` they must agree on (an error naming `path` if not).
+pub(super) fn merged(layouts: &[(DenseTarget, Layout)], path: &Path) -> Result<(Layout, DenseParts), DataError> {
+    let mut parts = DenseParts::default();
+    for (target, _) in layouts {
+        let more = target.parts();
+        parts.label |= more.label;
+        parts.depth |= more.depth;
+        parts.normal |= more.normal;
+    }
+    let of = |target: DenseTarget| layouts.iter().filter(move |(t, _)| *t == target).map(|(_, l)| *l);
+    let classes = of(DenseTarget::Segmentation).map(Layout::classes).max();
+    let disagree = |what: &str| {
+        let message = format!("the tasks of this folder give different values of {what}: give them one");
+        Err(DataError::invalid(path, message))
+    };
+    let merged = match layouts[0].1 {
+        Layout::Npy { size, .. } => Layout::Npy { classes: classes.unwrap_or(layouts[0].1.classes()), size },
+        Layout::Masks(first) => {
+            let masks = |target: DenseTarget| {
+                of(target).filter_map(|l| match l {
+                    Layout::Masks(options) => Some(options),
+                    Layout::Npy { .. } => None,
+                })
+            };
+            let mut options = first;
+            options.classes = classes.unwrap_or(first.classes);
+            let ignores: Vec<u8> = masks(DenseTarget::Segmentation).map(|o| o.ignore).collect();
+            if let Some(&ignore) = ignores.first() {
+                if ignores.iter().any(|&i| i != ignore) {
+                    return disagree("ignore");
+                }
+                options.ignore = ignore;
+            }
+            let scales: Vec<f64> = masks(DenseTarget::Depth).map(|o| o.depth_scale).collect();
+            if let Some(&scale) = scales.first() {
+                if scales.iter().any(|&s| s != scale) {
+                    return disagree("depth_scale");
+                }
+                options.depth_scale = scale;
+            }
+            Layout::Masks(options)
+        }
+    };
+    Ok((merged, parts))
+}
+
 /// Reads the layout at `path`: the folders `parts` names, split by `split`.
 pub(super) fn load(path: &Path, layout: Layout, parts: DenseParts, split: &SplitPolicy) -> Result<Input, DataError> {
     let sourced = match layout {
@@ -79,8 +137,23 @@ pub(super) fn load(path: &Path, layout: Layout, parts: DenseParts, split: &Split
     Ok(Input { splits: [inputs(sourced.train), inputs(val), inputs(test)] })
 }
 
-/// The task `name` predicting `target` of `input`'s images, with `classes` segmentation classes.
-pub(super) fn task(name: &str, target: DenseTarget, classes: usize, input: &Input) -> TaskData {
+/// The task `name` predicting `target` of `input`'s images (read from `path`), with
+/// `classes` segmentation classes: a label at or above them (read for a task of the same
+/// folder that has more) is an error.
+pub(super) fn task(
+    name: &str,
+    path: &Path,
+    target: DenseTarget,
+    classes: usize,
+    input: &Input,
+) -> Result<TaskData, DataError> {
+    if target == DenseTarget::Segmentation {
+        let labels = input.splits.iter().flat_map(|(_, examples)| &examples.labels);
+        if let Some(label) = labels.copied().find(|&l| l != mtl_data::IGNORED_PIXEL && usize::from(l) >= classes) {
+            let message = format!("task {name}: label {label} is not one of its classes 0 … {}", classes - 1);
+            return Err(DataError::invalid(path, message));
+        }
+    }
     let class_names = match target {
         DenseTarget::Segmentation => (0..classes).map(|c| c.to_string()).collect(),
         DenseTarget::Depth => vec!["depth".to_string()],
@@ -96,12 +169,12 @@ pub(super) fn task(name: &str, target: DenseTarget, classes: usize, input: &Inpu
         Split { inputs: inputs.clone(), targets }
     };
     let [train, val, test] = &input.splits;
-    TaskData {
+    Ok(TaskData {
         name: name.into(),
         class_names,
         train: split(train),
         val: split(val),
         test: split(test),
         vocabulary: None,
-    }
+    })
 }

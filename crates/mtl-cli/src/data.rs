@@ -20,7 +20,9 @@ pub enum DataCommand {
     /// prefixed-lines (`LABEL text` per line: TREC's .label files, fastText), csv, tsv (a
     /// header row), jsonl, celeba (img_align_celeba/ with its two tables), nyuv2 (LibMTL's
     /// NYUv2 or Cityscapes .npy folders: files per folder, pixels per class, depth range,
-    /// invalid pixels); and table (`--data-format table`: every column of a CSV or TSV
+    /// invalid pixels), image-masks ([train/ val/ test/] images/ with masks/ and/or depth/:
+    /// image sizes, missing masks and depth files, pixels per mask value, palette or
+    /// grayscale masks, raw depth range); and table (`--data-format table`: every column of a CSV or TSV
     /// file profiled as numeric, binary or categorical, to choose a table task's columns).
     /// Their text and label columns (fields) are `text` and `label`, else guessed from
     /// their names and values (saying so), else as given by --text-column and --label-column.

@@ -8,6 +8,7 @@ use crate::formats::{images, text};
 use crate::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 
 pub mod dense;
+pub mod masks;
 pub mod table;
 
 /// The formats `inspect` recognises.
@@ -37,11 +38,13 @@ pub enum Format {
     Celeba,
     /// LibMTL's NYUv2: `train/` and `val/`, each `image/`, `label/`, `depth/`, `normal/` of `<i>.npy`.
     Nyuv2,
+    /// `[split/]images/<name>.png|jpg|…` with `masks/<name>.png` and/or `depth/<name>.png|npy`.
+    ImageMasks,
 }
 
 impl Format {
     /// Every format, with the name the experiment file uses.
-    pub const ALL: [(Format, &'static str); 12] = [
+    pub const ALL: [(Format, &'static str); 13] = [
         (Format::MnistIdx, "mnist-idx"),
         (Format::Cifar, "cifar"),
         (Format::ImageFolder, "image-folder"),
@@ -54,6 +57,7 @@ impl Format {
         (Format::Table, "table"),
         (Format::Celeba, "celeba"),
         (Format::Nyuv2, "nyuv2"),
+        (Format::ImageMasks, "image-masks"),
     ];
 
     /// The experiment file's name of the format.
@@ -179,6 +183,8 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
         Ok(Format::Celeba)
     } else if dense::is_layout(path) {
         Ok(Format::Nyuv2)
+    } else if masks::is_layout(path) {
+        Ok(Format::ImageMasks)
     } else if has(&|e| e.contains("-idx3-ubyte")) {
         Ok(Format::MnistIdx)
     } else if has(&|e| {
@@ -323,6 +329,7 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
             Ok(inspection)
         }
         Format::Nyuv2 => dense::inspection(path),
+        Format::ImageMasks => masks::inspection(path),
         Format::Csv => delimited(b','),
         Format::Tsv => delimited(b'\t'),
         Format::Jsonl => {

@@ -23,7 +23,7 @@ use crate::prepare::{kept_indices, SplitPolicy};
 use crate::{files, DataError, Sourced, IGNORED_PIXEL};
 
 /// Image extensions read from `images/`.
-const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+pub(crate) const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
 /// The most bytes one decoded mask or depth PNG may take.
 const MAX_PNG_BYTES: usize = 1 << 28;
@@ -93,6 +93,8 @@ pub fn image_masks(
     let size = match (options.size, train_images.first()) {
         (Some(size), _) => size,
         (None, Some(first)) => {
+            // Checked before opening: opening a FIFO blocks.
+            files::check_kind(first, files::Expected::File)?;
             let (w, h) = image::image_dimensions(first).map_err(|e| DataError::invalid(first, e.to_string()))?;
             (h as usize, w as usize)
         }
@@ -131,6 +133,8 @@ fn read_example(
     image_options: &ImageFolderOptions,
     split: &mut DenseExamples,
 ) -> Result<(), DataError> {
+    // Checked before opening: opening a FIFO blocks.
+    files::check_kind(image_path, files::Expected::File)?;
     let dims = image::image_dimensions(image_path).map_err(|e| DataError::invalid(image_path, e.to_string()))?;
     let from = (dims.1 as usize, dims.0 as usize);
     let to = (split.height, split.width);
@@ -200,7 +204,7 @@ fn read_example(
 
 /// The values and `(height, width)` of a one-channel PNG of `bits` bits: 8-bit grayscale
 /// or palette indices for masks, 16-bit grayscale for depth.
-fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize)), DataError> {
+pub(crate) fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize)), DataError> {
     let (file, _) = files::open(path)?;
     let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), png::Limits { bytes: MAX_PNG_BYTES });
     decoder.set_transformations(png::Transformations::IDENTITY);
@@ -217,7 +221,7 @@ fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize)), DataErr
         _ => false,
     };
     if !fits {
-        return Err(invalid(format!("a {color:?} PNG of {depth:?} bits; write {wanted}")));
+        return Err(invalid(format!("the PNG is {}; write {wanted}", describe_png(color, depth))));
     }
     let mut buffer = vec![0; reader.output_buffer_size()];
     let frame = reader.next_frame(&mut buffer).map_err(|e| invalid(format!("not a readable PNG: {e}")))?;
@@ -228,4 +232,16 @@ fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize)), DataErr
         _ => bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
     };
     Ok((values, (height, width)))
+}
+
+/// How a PNG stores its pixels, as messages name it: "8-bit palette", "16-bit grayscale".
+pub(crate) fn describe_png(color: png::ColorType, depth: png::BitDepth) -> String {
+    let color = match color {
+        png::ColorType::Grayscale => "grayscale",
+        png::ColorType::Indexed => "palette",
+        png::ColorType::Rgb => "RGB",
+        png::ColorType::Rgba => "RGBA",
+        png::ColorType::GrayscaleAlpha => "grayscale+alpha",
+    };
+    format!("{}-bit {color}", depth as u8)
 }

@@ -28,8 +28,17 @@ const EVAL_BATCH: usize = 500;
 /// 500 for MNIST, CIFAR and texts.
 const EVAL_VALUES: usize = 1 << 22;
 
-/// Examples per evaluation batch of `split`: [`EVAL_BATCH`], fewer for large images.
+/// Pixels of one evaluation batch of a dense task at most: its network keeps maps at the
+/// input's resolution (hundreds of values per pixel), so 2^22 input values (891 MultiMNIST-
+/// sized 28×56 canvases) held 7.7 GB; 2^16 pixels are 41 such canvases, 5 images of 96×128.
+const EVAL_DENSE_PIXELS: usize = 1 << 16;
+
+/// Examples per evaluation batch of `split`: [`EVAL_BATCH`], fewer for large images and
+/// for dense tasks.
 fn eval_batch(split: &Split) -> usize {
+    if let Targets::Segments { height, width, .. } | Targets::Maps { height, width, .. } = &split.targets {
+        return (EVAL_DENSE_PIXELS / (height * width).max(1)).clamp(1, EVAL_BATCH);
+    }
     let per_example = match &split.inputs {
         Inputs::Images { channels, height, width, .. } => channels * height * width,
         _ => 1,

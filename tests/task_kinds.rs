@@ -667,6 +667,21 @@ fn the_image_mask_layout_trains_segmentation_and_depth_and_refuses_masks_that_do
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("masks/p3.png"), "{}", text(&out.stderr));
     assert!(!ws.path("bad.db").exists());
+
+    // The ready-made experiment of this layout, on a fresh fixture of it.
+    write_image_masks(&ws.path("digits"), "train", 12);
+    write_image_masks(&ws.path("digits"), "test", 4);
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let file = std::fs::read_to_string(experiments.join("mnist-masks.toml")).expect("experiment file");
+    let file = file
+        .replace("../data/mnist-masks", "digits")
+        .replace("val_size = 250, n_train = 1000, n_test = 500", "val_size = 2")
+        .replace("epochs = 5", "epochs = 1")
+        .replace("seeds = [0, 1]", "seeds = [0]");
+    ws.write("digits.toml", &file);
+    expect_code(&ws.mtl(&["run", "digits.toml", "--no-report", "--db", "digits.db"]), 0);
+    let done: Vec<i64> = rows(&ws.path("digits.db"), "SELECT COUNT(*) FROM runs WHERE status = 'done'");
+    assert_eq!(done, [2], "single-task and hard");
 }
 
 /// Census-income's layout: 42 comma-separated columns without a header, cells after a

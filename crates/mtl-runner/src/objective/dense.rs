@@ -89,9 +89,7 @@ impl Dense {
                 let unit = outputs.broadcast_div(&length)?;
                 let cosine = (unit * targets)?.sum_keepdim(1)?;
                 let valid = targets.abs()?.sum_keepdim(1)?.gt(0.0)?.to_dtype(outputs.dtype())?;
-                let mean_cosine = mean_over(&(cosine * &valid)?, &valid)?;
-                let any = if valid.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()? > 0.0 { 1.0 } else { 0.0 };
-                (mean_cosine.neg()? + any)?.to_dtype(outputs.dtype())
+                mean_over(&(cosine.affine(-1.0, 1.0)? * &valid)?, &valid)
             }
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use super::parallel::{lockable_chunks, parallel_for, Element};
 use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
+use super::winograd;
 
 /// The most samples in one unit of work (one matrix product over their patches).
 const MAX_SAMPLES_PER_CHUNK: usize = 8;
@@ -227,7 +228,7 @@ fn col2im_by_position<T: Element>(geometry: &Geometry, rows: Range<usize>, grads
 
 /// `Σ values` in 8 interleaved partial sums (added in a fixed order), so that the adds
 /// do not wait on each other.
-fn lane_sum<T: Element>(values: &[T]) -> T {
+pub(super) fn lane_sum<T: Element>(values: &[T]) -> T {
     const LANES: usize = 8;
     let zero = T::from_f64(0.0);
     let mut lanes = [zero; LANES];
@@ -256,15 +257,21 @@ fn transpose<T: Element>(src: &[T], (rows, cols): (usize, usize), dst: &mut [T])
 }
 
 /// A read-only matrix view for [`matmul`]: element (r, c) is `data[r·row_stride + c·col_stride]`.
-struct View<'a, T> {
-    data: &'a [T],
-    row_stride: usize,
-    col_stride: usize,
+pub(super) struct View<'a, T> {
+    pub(super) data: &'a [T],
+    pub(super) row_stride: usize,
+    pub(super) col_stride: usize,
 }
 
 /// `dst[m×n]` (row-major, contiguous) = (`accumulate` ? `dst` : 0) + `lhs[m×k]` · `rhs[k×n]`,
 /// single-threaded (the callers parallelise over samples).
-fn matmul<T: Element>(dst: &mut [T], (m, n, k): (usize, usize, usize), accumulate: bool, lhs: View<T>, rhs: View<T>) {
+pub(super) fn matmul<T: Element>(
+    dst: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    lhs: View<T>,
+    rhs: View<T>,
+) {
     assert_eq!(dst.len(), m * n, "matmul destination");
     if m == 0 || n == 0 {
         return;
@@ -346,6 +353,10 @@ pub(super) fn conv_forward<T: Element>(
     let out_width = geometry.out_width();
     let (pooled_width, pooled_len) = (out_width / 2, output_len / out_channels.max(1));
     let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
+    if kind == Output::Full && winograd::applies(geometry) {
+        winograd::convolve(geometry, input, weight, Some(bias), &mut output);
+        return (output, Vec::new());
+    }
     let mut winners = vec![0; if kind == Output::Full { 0 } else { output.len() }];
     let per_chunk = samples_per_chunk(geometry.batch);
     let chunks = lockable_chunks(&mut output, per_chunk * output_len);
@@ -411,7 +422,7 @@ pub(super) fn conv_forward<T: Element>(
 }
 
 /// One chunk's sums of (dWᵀ, db).
-type PartialSums<T> = (Vec<T>, Vec<T>);
+pub(super) type PartialSums<T> = (Vec<T>, Vec<T>);
 
 /// The gradient arriving at a convolution op: of its full output `[B, O, Ho·Wo]`, or of
 /// its pooled output (`output` says which) with the winners its forward pass recorded.
@@ -443,6 +454,20 @@ pub(super) fn conv_backward<T: Element>(
     let (output_len, pooled_width) = (geometry.op_output_len(kind), out_width / 2);
     let pooled_len = output_len / out_channels.max(1);
     let zero = T::from_f64(0.0);
+    if let (true, OutputGrad::Full(grad)) = (winograd::applies(geometry), output_grad) {
+        // dW and db, then dX = dY ⋆ the flipped kernels (padding 1).
+        let (weight_grad, bias_grad) = winograd::kernel_gradient(geometry, input, grad);
+        let mut packed = weight_grad;
+        packed.extend_from_slice(&bias_grad);
+        if with_input {
+            let weight_and_bias = packed.len();
+            packed.resize(weight_and_bias + geometry.batch * input_len, zero);
+            let transposed = Geometry { in_channels: out_channels, out_channels: geometry.in_channels, ..*geometry };
+            let flipped = winograd::flipped_kernels(weight, out_channels, geometry.in_channels);
+            winograd::convolve(&transposed, grad, &flipped, None, &mut packed[weight_and_bias..]);
+        }
+        return packed;
+    }
     let per_chunk = samples_per_chunk(geometry.batch);
     let chunk = |chunk_idx: usize, input_grad: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
         let first = chunk_idx * per_chunk;

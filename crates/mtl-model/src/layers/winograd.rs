@@ -303,7 +303,6 @@ fn transform_gradient_tile_row<T: Element>(
 ) {
     let zero = T::from_f64(0.0);
     let tile_cols = width.div_ceil(2);
-    let pairs = width / 2;
     for r in 0..2 {
         let (even, odd) = (&mut halves.even[r], &mut halves.odd[r]);
         let y = 2 * tile_row + r;
@@ -312,15 +311,7 @@ fn transform_gradient_tile_row<T: Element>(
             odd.fill(zero);
             continue;
         }
-        let source = &plane[y * width..][..width];
-        let (paired, even_pairs, odd_pairs) = (&source[..2 * pairs], &mut even[..pairs], &mut odd[..pairs]);
-        for q in 0..pairs {
-            even_pairs[q] = paired[2 * q];
-            odd_pairs[q] = paired[2 * q + 1];
-        }
-        if width % 2 == 1 {
-            (even[pairs], odd[pairs]) = (source[width - 1], zero);
-        }
+        deinterleave(&plane[y * width..][..width], even, odd);
     }
     // Rows of A dY: [y0, y0 + y1, y0 − y1, −y1], on the even and odd columns.
     for (parts, rows) in [(&halves.even, &mut halves.even_rows), (&halves.odd, &mut halves.odd_rows)] {
@@ -406,20 +397,25 @@ fn combine<T: Element>(target: &mut [T], a: &[T], b: &[T], add: bool) {
     }
 }
 
+/// `even[q] = row[2q]` and `odd[q] = row[2q + 1]`, a zero past the end of an odd-width row.
+fn deinterleave<T: Element>(row: &[T], even: &mut [T], odd: &mut [T]) {
+    let pairs = row.len() / 2;
+    let (paired, even_pairs, odd_pairs) = (&row[..2 * pairs], &mut even[..pairs], &mut odd[..pairs]);
+    for q in 0..pairs {
+        even_pairs[q] = paired[2 * q];
+        odd_pairs[q] = paired[2 * q + 1];
+    }
+    if row.len() % 2 == 1 {
+        (even[pairs], odd[pairs]) = (row[row.len() - 1], T::from_f64(0.0));
+    }
+}
+
 /// The four columns `x[2t − 1 + j]` (j = 0..4) of the tiles t of one input row, zeros
 /// outside it.
 fn split_columns<T: Element>(row: &[T], [c0, c1, c2, c3]: [&mut [T]; 4]) {
     let zero = T::from_f64(0.0);
-    let (width, tile_cols) = (row.len(), c0.len());
-    let pairs = width / 2;
-    let (paired, even, odd) = (&row[..2 * pairs], &mut c1[..pairs], &mut c2[..pairs]);
-    for q in 0..pairs {
-        even[q] = paired[2 * q];
-        odd[q] = paired[2 * q + 1];
-    }
-    if width % 2 == 1 {
-        (c1[pairs], c2[pairs]) = (row[width - 1], zero);
-    }
+    let tile_cols = c0.len();
+    deinterleave(row, c1, c2);
     c0[0] = zero;
     c0[1..].copy_from_slice(&c2[..tile_cols - 1]);
     c3[..tile_cols - 1].copy_from_slice(&c1[1..]);

@@ -167,3 +167,51 @@ for name, grads in NASH_CASES.items():
 first, _ = nash_mtl_official(NASH_CASES["three"])
 weights, solved = nash_mtl_official(NASH_CASES["unbounded"], start=first)
 show(f"nash-mtl official, unbounded after three ({solved} problems)", weights)
+
+
+# UPGrad, DualProj and ConFIG (dual_cone.rs), as torchjd at 098255d computes them: the Gram
+# matrix divided by its trace plus 1e-4 I, each projection the v >= u minimising v'Kv (solved
+# here exactly, by trying every set of active bounds: an independent method), and ConFIG with
+# torch.linalg.pinv's default tolerance max(m, n) * eps_f32.
+def regularised(K):
+    return K / np.trace(K) + 1e-4 * np.eye(len(K))
+
+
+def project(K, u):
+    """The v >= u minimising v'Kv (K positive definite): the active set B (v_B = u_B) whose free
+    part solves (K v)_F = 0 with v_F >= u_F and multipliers (K v)_B >= 0."""
+    m = len(K)
+    for size in range(m + 1):
+        for B in itertools.combinations(range(m), size):
+            F = [i for i in range(m) if i not in B]
+            v = u.copy()
+            if F:
+                rhs = -K[np.ix_(F, list(B))] @ u[list(B)] if B else np.zeros(len(F))
+                v[F] = np.linalg.solve(K[np.ix_(F, F)], rhs)
+            if np.all(v[F] >= u[F] - 1e-15) and np.all((K @ v)[list(B)] >= -1e-15):
+                return v
+    raise ValueError("no active set satisfies the KKT conditions")
+
+
+def upgrad(K):
+    m = len(K)
+    return sum(project(regularised(K), np.eye(m)[i] / m) for i in range(m))
+
+
+def dualproj(K):
+    return project(regularised(K), np.full(len(K), 1.0 / len(K)))
+
+
+def config(G):
+    units = G / np.linalg.norm(G, axis=1, keepdims=True)
+    rtol = max(G.shape) * np.finfo(np.float32).eps
+    d = np.linalg.pinv(units, rcond=rtol) @ np.ones(len(G))
+    d_hat = d / np.linalg.norm(d)
+    update = np.sum(G @ d_hat) * d_hat
+    # The weights alpha with update = G' alpha (G has full row rank here).
+    return np.linalg.solve(G @ G.T, G @ update)
+
+
+show("upgrad", upgrad(K))
+show("dualproj", dualproj(K))
+show("config", config(G))

@@ -13,7 +13,7 @@ use super::{
 /// The usual order of weighting methods, `static` (the reference) first: that of
 /// `mtl_runner::weighting::Method::NAMES` (mtl-report does not depend on the runner; an
 /// end-to-end test checks that the two agree).
-pub const WEIGHTING_ORDER: [&str; 17] = [
+pub const WEIGHTING_ORDER: [&str; 20] = [
     "static",
     "equal",
     "uncertainty",
@@ -31,6 +31,9 @@ pub const WEIGHTING_ORDER: [&str; 17] = [
     "aligned-mtl",
     "nash-mtl",
     "mgda-ub",
+    "upgrad",
+    "dualproj",
+    "config",
 ];
 
 /// One group (method and λ) in a comparison of weighting methods.

@@ -103,6 +103,55 @@ pub(super) fn solve_with_tolerance(mut a: Vec<Vec<f64>>, mut b: Vec<f64>, relati
     Some(x)
 }
 
+/// The `x ≥ 0` minimising `½ xᵀ A x − bᵀ x` for a symmetric positive definite `A` (n × n): the
+/// active-set method of Lawson & Hanson's NNLS (1974) in the form of Bro & de Jong (1997), which
+/// works on `A` and `b` directly. Each outer step frees the bound variable whose gradient
+/// `b − A x` is largest; each inner step solves on the free set and, where that leaves the
+/// orthant, moves back to its boundary. Exact (up to rounding) after finitely many steps; the
+/// outer loop is capped at `10·n + 10` in case rounding makes a variable re-enter forever.
+pub(super) fn nonnegative_quadratic(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    let n = b.len();
+    let tolerance = 1e-13 * b.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+    let mut x = vec![0.0; n];
+    let mut free = vec![false; n];
+    // The minimiser over the free variables, the others 0 (None: singular to working precision).
+    let solve_free = |free: &[bool]| -> Option<Vec<f64>> {
+        let index: Vec<usize> = (0..n).filter(|&i| free[i]).collect();
+        let sub = index.iter().map(|&i| index.iter().map(|&j| a[i][j]).collect()).collect();
+        let solution = solve(sub, index.iter().map(|&i| b[i]).collect())?;
+        let mut s = vec![0.0; n];
+        index.iter().zip(solution).for_each(|(&i, v)| s[i] = v);
+        Some(s)
+    };
+    for _ in 0..10 * n + 10 {
+        let gradient: Vec<f64> = (0..n).map(|i| b[i] - dot(&a[i], &x)).collect();
+        let entering = (0..n)
+            .filter(|&i| !free[i] && gradient[i] > tolerance)
+            .max_by(|&p, &q| gradient[p].total_cmp(&gradient[q]));
+        let Some(entering) = entering else { break };
+        free[entering] = true;
+        while free.iter().any(|&f| f) {
+            let Some(s) = solve_free(&free) else { return x };
+            if (0..n).filter(|&i| free[i]).all(|i| s[i] > 0.0) {
+                x = s;
+                break;
+            }
+            // The furthest step towards s that stays in the orthant; the variables it zeroes leave.
+            let (step, leaving) = (0..n)
+                .filter(|&i| free[i] && s[i] <= 0.0)
+                .map(|i| (x[i] / (x[i] - s[i]), i))
+                .fold((f64::INFINITY, entering), |best, next| if next.0 < best.0 { next } else { best });
+            for i in 0..n {
+                x[i] += step * (s[i] - x[i]);
+                if free[i] && (x[i] <= 0.0 || i == leaving) {
+                    (free[i], x[i]) = (false, 0.0);
+                }
+            }
+        }
+    }
+    x
+}
+
 /// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: eigenvalues in
 /// descending order and the matching unit eigenvectors (`vectors[k]` belongs to `values[k]`).
 pub(super) fn symmetric_eigen(k: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
@@ -186,6 +235,21 @@ impl Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonnegative_quadratic_matches_hand_cases() {
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-14);
+        // A = I: x = max(b, 0).
+        let identity = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        assert!(close(&nonnegative_quadratic(&identity, &[1.0, -1.0]), &[1.0, 0.0]));
+        let a = vec![vec![2.0, 1.0], vec![1.0, 2.0]];
+        // Inside the orthant: A⁻¹b = (1/3, 1/3).
+        assert!(close(&nonnegative_quadratic(&a, &[1.0, 1.0]), &[1.0 / 3.0, 1.0 / 3.0]));
+        // A⁻¹b = (4/3, −5/3) is outside: x₂ = 0, then x₁ = b₁/A₁₁ = 1/2 (and b₂ − A₂₁x₁ < 0).
+        assert!(close(&nonnegative_quadratic(&a, &[1.0, -2.0]), &[0.5, 0.0]));
+        // Every gradient negative: x = 0.
+        assert!(close(&nonnegative_quadratic(&a, &[-1.0, -1.0]), &[0.0, 0.0]));
+    }
 
     #[test]
     fn simplex_projection_matches_hand_cases() {

@@ -10,7 +10,8 @@
 //! - loss level (`loss_level`): static, equal, uncertainty, dwa, rlw, gls, famo, and gradnorm;
 //! - gradient surgery (`surgery`): pcgrad, gradvac, db-mtl;
 //! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl,
-//!   aligned-mtl; nash-mtl has a module of its own (`nash`).
+//!   aligned-mtl; nash-mtl has a module of its own (`nash`);
+//! - the aggregators of Jacobian descent and torchjd (`dual_cone`): upgrad, dualproj, config.
 //!
 //! Each method cites its paper and, where we follow it instead, the official code; departures
 //! from either are noted on the method. A claim about another implementation names the version
@@ -28,6 +29,7 @@
 //! assert!((weights[0] - 0.8).abs() < 1e-12 && (gradient[1] - 0.4).abs() < 1e-6);
 //! ```
 
+mod dual_cone;
 mod linalg;
 mod loss_level;
 mod nash;
@@ -115,11 +117,18 @@ pub enum Method {
     /// respect to the shared representation (an upper bound of the shared-parameter problem),
     /// applied to the losses. Needs tasks that share one representation (hard sharing, same inputs).
     MgdaUb,
+    /// UPGrad, Quinton & Rey 2024: each gradient projected onto the dual cone of all, averaged.
+    Upgrad,
+    /// DualProj (torchjd; the projection of Lopez-Paz & Ranzato 2017): the mean gradient
+    /// projected onto the dual cone of the gradients.
+    DualProj,
+    /// ConFIG, Liu et al. 2024: the direction with equal cosines to every gradient.
+    Config,
 }
 
 impl Method {
     /// Every method's name, as the experiment file spells it.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 20] = [
         "static",
         "equal",
         "uncertainty",
@@ -137,6 +146,9 @@ impl Method {
         "aligned-mtl",
         "nash-mtl",
         "mgda-ub",
+        "upgrad",
+        "dualproj",
+        "config",
     ];
 
     /// The method's name (one of [`Method::NAMES`]).
@@ -159,6 +171,9 @@ impl Method {
             Method::AlignedMtl => "aligned-mtl",
             Method::NashMtl { .. } => "nash-mtl",
             Method::MgdaUb => "mgda-ub",
+            Method::Upgrad => "upgrad",
+            Method::DualProj => "dualproj",
+            Method::Config => "config",
         }
     }
 
@@ -182,6 +197,9 @@ impl Method {
             "aligned-mtl" => Method::AlignedMtl,
             "nash-mtl" => Method::NashMtl { max_norm: 1.0 },
             "mgda-ub" => Method::MgdaUb,
+            "upgrad" => Method::Upgrad,
+            "dualproj" => Method::DualProj,
+            "config" => Method::Config,
             _ => return None,
         })
     }
@@ -244,6 +262,9 @@ impl Method {
                 | Method::AlignedMtl
                 | Method::NashMtl { .. }
                 | Method::MgdaUb
+                | Method::Upgrad
+                | Method::DualProj
+                | Method::Config
         )
     }
 
@@ -273,7 +294,10 @@ impl Method {
             | Method::Cagrad { .. }
             | Method::Imtl
             | Method::AlignedMtl
-            | Method::NashMtl { .. } => "n backward passes, n × shared-parameter gradients",
+            | Method::NashMtl { .. }
+            | Method::Upgrad
+            | Method::DualProj
+            | Method::Config => "n backward passes, n × shared-parameter gradients",
             Method::MgdaUb => {
                 "n backward passes through the heads only, n × representation gradients (batch × width), then 1 backward pass of the weighted loss"
             }
@@ -318,6 +342,9 @@ impl Method {
             Method::AlignedMtl => Box::new(solvers::GramSolver { weights_of: solvers::aligned_mtl_weights }),
             Method::NashMtl { max_norm } => Box::new(nash::NashMtl { max_norm, previous: vec![1.0; n_tasks] }),
             Method::MgdaUb => Box::new(solvers::MinNormLossWeights),
+            Method::Upgrad => Box::new(solvers::GramSolver { weights_of: dual_cone::upgrad_weights }),
+            Method::DualProj => Box::new(solvers::GramSolver { weights_of: dual_cone::dualproj_weights }),
+            Method::Config => Box::new(dual_cone::Config),
         };
         Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
     }
@@ -500,7 +527,21 @@ pub(crate) mod tests {
             Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().needs_gradients()).collect();
         assert_eq!(
             needing,
-            ["db-mtl", "gradnorm", "pcgrad", "mgda", "cagrad", "imtl", "gradvac", "aligned-mtl", "nash-mtl", "mgda-ub"]
+            [
+                "db-mtl",
+                "gradnorm",
+                "pcgrad",
+                "mgda",
+                "cagrad",
+                "imtl",
+                "gradvac",
+                "aligned-mtl",
+                "nash-mtl",
+                "mgda-ub",
+                "upgrad",
+                "dualproj",
+                "config"
+            ]
         );
         let on_representation: Vec<&str> =
             Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().on_representation()).collect();

@@ -215,3 +215,21 @@ def config(G):
 show("upgrad", upgrad(K))
 show("dualproj", dualproj(K))
 show("config", config(G))
+
+
+# FairGrad (solvers.rs) as LibMTL's FairGrad.py at 2ab0216 computes it: scipy's least_squares
+# from 1/n, bounded below by 0, on (K w)_i - w_i^(-1/alpha); tightened tolerances so that the
+# printed digits are the root's, not the default stopping point's.
+def fairgrad(K, alpha):
+    from scipy.optimize import least_squares
+
+    def residual(x):
+        return K @ x - np.power(1 / x, 1 / alpha)
+
+    res = least_squares(residual, np.ones(len(K)) / len(K), bounds=(0, np.inf), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    return res.x, np.max(np.abs(residual(res.x)))
+
+
+for alpha in (0.5, 1.0, 2.0):
+    weights, worst = fairgrad(K, alpha)
+    show(f"fairgrad alpha={alpha} (largest residual {worst:.1e})", weights)

@@ -13,7 +13,7 @@ use super::{
 /// The usual order of weighting methods, `static` (the reference) first: that of
 /// `mtl_runner::weighting::Method::NAMES` (mtl-report does not depend on the runner; an
 /// end-to-end test checks that the two agree).
-pub const WEIGHTING_ORDER: [&str; 20] = [
+pub const WEIGHTING_ORDER: [&str; 22] = [
     "static",
     "equal",
     "uncertainty",
@@ -34,6 +34,8 @@ pub const WEIGHTING_ORDER: [&str; 20] = [
     "upgrad",
     "dualproj",
     "config",
+    "stch",
+    "fairgrad",
 ];
 
 /// One group (method and λ) in a comparison of weighting methods.

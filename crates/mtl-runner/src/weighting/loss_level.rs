@@ -1,4 +1,4 @@
-//! Methods that only reweigh the losses: static, equal, uncertainty, dwa, rlw, gls, famo —
+//! Methods that only reweigh the losses: static, equal, uncertainty, dwa, rlw, gls, famo, stch —
 //! and gradnorm, which looks at gradient norms but still returns loss weights.
 
 use mtl_data::Rng;
@@ -94,6 +94,43 @@ impl Weighter for Dwa {
         if self.history.len() > 2 {
             self.history.remove(0);
         }
+    }
+}
+
+/// Smooth Tchebycheff scalarisation (Lin et al. 2024), as LibMTL's `STCH.py` (at ea8b8b7)
+/// computes it: until epoch `warmup_epoch` (counted from 0) the loss is `Σ_i log L_i`, and the
+/// mean losses of epoch `warmup_epoch` become the nadir point `z`; after it the loss is
+/// `n·μ·log Σ_i exp(log(L_i/z_i)/μ)`, a smooth maximum of the log loss ratios. The weights are
+/// the loss's derivatives: `1/L_i`, then `n·softmax(log(L_i/z_i)/μ)_i / L_i` (losses clamped at
+/// [`LOSS_FLOOR`]).
+pub(super) struct Stch {
+    pub(super) mu: f64,
+    pub(super) warmup_epoch: usize,
+    pub(super) epoch: usize,
+    /// Sum and count of the losses of epoch `warmup_epoch`'s steps.
+    pub(super) warmup_sum: Vec<f64>,
+    pub(super) warmup_steps: usize,
+}
+
+impl Weighter for Stch {
+    fn step(&mut self, input: &StepInput) -> Decision {
+        let losses: Vec<f64> = input.losses.iter().map(|l| l.max(LOSS_FLOOR)).collect();
+        if self.epoch == self.warmup_epoch {
+            self.warmup_sum.resize(losses.len(), 0.0);
+            self.warmup_sum.iter_mut().zip(&losses).for_each(|(sum, l)| *sum += l);
+            self.warmup_steps += 1;
+        }
+        if self.epoch <= self.warmup_epoch || self.warmup_steps == 0 {
+            return Decision::LossWeights(losses.iter().map(|l| 1.0 / l).collect());
+        }
+        let nadir = self.warmup_sum.iter().map(|sum| sum / self.warmup_steps as f64);
+        let ratios: Vec<f64> = losses.iter().zip(nadir).map(|(l, z)| (l / z).ln() / self.mu).collect();
+        let shares = softmax(&ratios, losses.len() as f64);
+        Decision::LossWeights(shares.iter().zip(&losses).map(|(share, l)| share / l).collect())
+    }
+
+    fn end_epoch(&mut self, _mean_losses: &[f64]) {
+        self.epoch += 1;
     }
 }
 
@@ -231,6 +268,29 @@ mod tests {
         for (step, ((losses, grads), want)) in steps.iter().zip(expected).enumerate() {
             let input = StepInput { losses, static_weights: &[1.0, 0.5], shared_gradients: *grads };
             assert_close(&loss_weights(weighter.step(&input)), want, tol, &format!("{} step {step}", method.name()));
+        }
+    }
+
+    #[test]
+    fn stch_weights_by_hand() {
+        // warmup_epoch 1. Epoch 0: 1/L. Epoch 1: 1/L, and its mean losses (2, 3) are the nadir.
+        // Epoch 2, L = (2, 6): log ratios (0, ln 2)/μ; μ = 1: softmax (1/3, 2/3), times n = 2,
+        // over L: (1/3, 2/9); μ = ½: exp (1, 4), softmax (1/5, 4/5): (0.2, 1.6/6).
+        for (mu, last) in [(1.0, [1.0 / 3.0, 2.0 / 9.0]), (0.5, [0.2, 1.6 / 6.0])] {
+            let method = Method::Stch { mu, warmup_epoch: 1.0 };
+            let mut weighter = method.start(2, 0);
+            let epochs: [&[([f64; 2], [f64; 2])]; 3] = [
+                &[([0.5, 2.0], [2.0, 0.5])],
+                &[([1.0, 4.0], [1.0, 0.25]), ([3.0, 2.0], [1.0 / 3.0, 0.5])],
+                &[([2.0, 6.0], last)],
+            ];
+            for (epoch, steps) in epochs.iter().enumerate() {
+                for (losses, want) in steps.iter() {
+                    let input = StepInput { losses, static_weights: &[], shared_gradients: None };
+                    assert_close(&loss_weights(weighter.step(&input)), want, 1e-15, &format!("μ {mu} epoch {epoch}"));
+                }
+                weighter.end_epoch(&[0.0, 0.0]);
+            }
         }
     }
 

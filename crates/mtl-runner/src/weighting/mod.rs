@@ -7,10 +7,10 @@
 //! No candle here: inputs are `f64` losses and `f32` gradients, computations are in `f64`, and
 //! every random draw comes from [`mtl_data::Rng`] seeded by [`Method::start`].
 //!
-//! - loss level (`loss_level`): static, equal, uncertainty, dwa, rlw, gls, famo, and gradnorm;
+//! - loss level (`loss_level`): static, equal, uncertainty, dwa, rlw, gls, famo, stch, and gradnorm;
 //! - gradient surgery (`surgery`): pcgrad, gradvac, db-mtl;
 //! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl,
-//!   aligned-mtl; nash-mtl has a module of its own (`nash`);
+//!   aligned-mtl, fairgrad; nash-mtl has a module of its own (`nash`);
 //! - the aggregators of Jacobian descent and torchjd (`dual_cone`): upgrad, dualproj, config.
 //!
 //! Each method cites its paper and, where we follow it instead, the official code; departures
@@ -124,11 +124,26 @@ pub enum Method {
     DualProj,
     /// ConFIG, Liu et al. 2024: the direction with equal cosines to every gradient.
     Config,
+    /// STCH, smooth Tchebycheff scalarisation, Lin et al. 2024.
+    Stch {
+        /// Smoothing μ (default 1, LibMTL's `--STCH_mu`; its `config.py` at the date of
+        /// `STCH.py` ea8b8b7).
+        mu: f64,
+        /// The epoch (from 0) whose mean losses are the nadir point; until then the loss is
+        /// `Σ log L_i` (default 4, LibMTL's `--STCH_warmup_epoch`). A whole number.
+        warmup_epoch: f64,
+    },
+    /// FairGrad, Ban & Ji 2024: α-fair weights, `(GᵀG w)_i = w_i^(−1/α)`.
+    FairGrad {
+        /// Fairness α > 0 (default 1, LibMTL's `--FairGrad_alpha`; α = 1 is Nash-MTL's
+        /// condition, larger α is fairer).
+        alpha: f64,
+    },
 }
 
 impl Method {
     /// Every method's name, as the experiment file spells it.
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 22] = [
         "static",
         "equal",
         "uncertainty",
@@ -149,6 +164,8 @@ impl Method {
         "upgrad",
         "dualproj",
         "config",
+        "stch",
+        "fairgrad",
     ];
 
     /// The method's name (one of [`Method::NAMES`]).
@@ -174,6 +191,8 @@ impl Method {
             Method::Upgrad => "upgrad",
             Method::DualProj => "dualproj",
             Method::Config => "config",
+            Method::Stch { .. } => "stch",
+            Method::FairGrad { .. } => "fairgrad",
         }
     }
 
@@ -200,6 +219,8 @@ impl Method {
             "upgrad" => Method::Upgrad,
             "dualproj" => Method::DualProj,
             "config" => Method::Config,
+            "stch" => Method::Stch { mu: 1.0, warmup_epoch: 4.0 },
+            "fairgrad" => Method::FairGrad { alpha: 1.0 },
             _ => return None,
         })
     }
@@ -215,6 +236,8 @@ impl Method {
             Method::Cagrad { c } => vec![("cagrad_c", c)],
             Method::GradVac { beta } => vec![("gradvac_beta", beta)],
             Method::NashMtl { max_norm } => vec![("nash_mtl_max_norm", max_norm)],
+            Method::Stch { mu, warmup_epoch } => vec![("stch_mu", mu), ("stch_warmup_epoch", warmup_epoch)],
+            Method::FairGrad { alpha } => vec![("fairgrad_alpha", alpha)],
             _ => Vec::new(),
         }
     }
@@ -237,6 +260,11 @@ impl Method {
                 (Method::Cagrad { c }, "c") => (c, (0.0..1.0).contains(&value), "in [0, 1)"),
                 (Method::GradVac { beta }, "beta") => (beta, (0.0..=1.0).contains(&value), "in [0, 1]"),
                 (Method::NashMtl { max_norm }, "max_norm") => (max_norm, value >= 0.0, "≥ 0 (0: no clipping)"),
+                (Method::Stch { mu, .. }, "mu") => (mu, value > 0.0, "> 0"),
+                (Method::Stch { warmup_epoch, .. }, "warmup_epoch") => {
+                    (warmup_epoch, value >= 0.0 && value.fract() == 0.0 && value <= 1e6, "whole, in [0, 1000000]")
+                }
+                (Method::FairGrad { alpha }, "alpha") => (alpha, value > 0.0, "> 0"),
                 _ => return Err(format!("{} has no hyperparameter \"{key}\"", self.name())),
             };
             if !(value.is_finite() && allowed) {
@@ -265,6 +293,7 @@ impl Method {
                 | Method::Upgrad
                 | Method::DualProj
                 | Method::Config
+                | Method::FairGrad { .. }
         )
     }
 
@@ -297,7 +326,9 @@ impl Method {
             | Method::NashMtl { .. }
             | Method::Upgrad
             | Method::DualProj
-            | Method::Config => "n backward passes, n × shared-parameter gradients",
+            | Method::Config
+            | Method::FairGrad { .. } => "n backward passes, n × shared-parameter gradients",
+            Method::Stch { .. } => "1 backward pass of the weighted loss, the nadir losses",
             Method::MgdaUb => {
                 "n backward passes through the heads only, n × representation gradients (batch × width), then 1 backward pass of the weighted loss"
             }
@@ -345,6 +376,14 @@ impl Method {
             Method::Upgrad => Box::new(solvers::GramSolver { weights_of: dual_cone::upgrad_weights }),
             Method::DualProj => Box::new(solvers::GramSolver { weights_of: dual_cone::dualproj_weights }),
             Method::Config => Box::new(dual_cone::Config),
+            Method::Stch { mu, warmup_epoch } => Box::new(loss_level::Stch {
+                mu,
+                warmup_epoch: warmup_epoch as usize,
+                epoch: 0,
+                warmup_sum: Vec::new(),
+                warmup_steps: 0,
+            }),
+            Method::FairGrad { alpha } => Box::new(solvers::FairGrad { alpha }),
         };
         Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
     }
@@ -540,7 +579,8 @@ pub(crate) mod tests {
                 "mgda-ub",
                 "upgrad",
                 "dualproj",
-                "config"
+                "config",
+                "fairgrad"
             ]
         );
         let on_representation: Vec<&str> =

@@ -1,6 +1,6 @@
 //! Methods that solve a small problem over the Gram matrix `K = GᵀG` (n × n, `K_ij = g_i·g_j`)
 //! for task weights α and update the shared parameters with `Σ_i α_i g_i`:
-//! mgda, cagrad, imtl, aligned-mtl (nash-mtl, which also solves over K, is in `nash`).
+//! mgda, cagrad, imtl, aligned-mtl, fairgrad (nash-mtl, which also solves over K, is in `nash`).
 
 use super::linalg::{combine, dot, gram, mat_vec, project_to_simplex, quadratic, solve, symmetric_eigen};
 use super::{shared_gradients, Decision, StepInput, Weighter};
@@ -178,6 +178,66 @@ pub(super) fn imtl_weights(k: &[Vec<f64>]) -> Vec<f64> {
     }
 }
 
+/// FairGrad needs its `alpha`, so it is not a plain function of K.
+pub(super) struct FairGrad {
+    pub(super) alpha: f64,
+}
+
+impl Weighter for FairGrad {
+    fn step(&mut self, input: &StepInput) -> Decision {
+        let grads = shared_gradients(input);
+        let k = gram(grads);
+        let weights = fairgrad_weights(&k, self.alpha).unwrap_or_else(|| vec![1.0 / k.len() as f64; k.len()]);
+        Decision::SharedGradient { gradient: combine(grads, &weights), weights }
+    }
+}
+
+/// FairGrad's weights (Ban & Ji 2024, Sec. 3): the α-fair allocation, the w > 0 with
+/// `(K w)_i = w_i^(−1/α)` (α = 1 gives Nash-MTL's condition). The official code (LibMTL's
+/// `FairGrad.py` at 2ab0216) finds it with scipy's `least_squares` from w = 1/n; we minimise the
+/// convex `½ wᵀKw − Σ_i φ(w_i)` with `φ' = w^(−1/α)` (φ = ln w for α = 1, else
+/// `w^(1−1/α)/(1−1/α)`), whose stationary point is that w, by Newton steps with a backtracking
+/// line search that keeps w > 0, from `w_i = K_ii^(−α/(α+1))` (exact for orthogonal gradients).
+/// `None` when it has no solution (a zero gradient, or a nonnegative combination of the
+/// gradients that vanishes: f is then unbounded below); the caller then uses 1/n, where the
+/// official code would keep least squares' best point.
+pub(super) fn fairgrad_weights(k: &[Vec<f64>], alpha: f64) -> Option<Vec<f64>> {
+    let n = k.len();
+    let power = -1.0 / alpha;
+    let phi = |w: f64| if alpha == 1.0 { w.ln() } else { w.powf(1.0 + power) / (1.0 + power) };
+    let f = |w: &[f64]| 0.5 * quadratic(k, w) - w.iter().map(|&x| phi(x)).sum::<f64>();
+    let mut w: Vec<f64> =
+        (0..n).map(|i| if k[i][i] > 0.0 { k[i][i].powf(-alpha / (alpha + 1.0)) } else { 1.0 }).collect();
+    for _ in 0..200 {
+        let gradient: Vec<f64> = mat_vec(k, &w).iter().zip(&w).map(|(kw, x)| kw - x.powf(power)).collect();
+        let scale = (0..n).map(|i| mat_vec(k, &w)[i].abs() + w[i].powf(power)).fold(0.0, f64::max);
+        if gradient.iter().all(|g| g.abs() <= 1e-12 * scale) {
+            return w.iter().all(|x| x.is_finite() && *x > 0.0).then_some(w);
+        }
+        let mut hessian = k.to_vec();
+        for i in 0..n {
+            hessian[i][i] += -power * w[i].powf(power - 1.0);
+        }
+        let step = solve(hessian, gradient.iter().map(|g| -g).collect())?;
+        let slope = dot(&gradient, &step);
+        if !(slope < 0.0) {
+            return None;
+        }
+        let (current, mut t) = (f(&w), 1.0);
+        let moved = |t: f64| -> Vec<f64> { w.iter().zip(&step).map(|(x, d)| x + t * d).collect() };
+        while t > 1e-12 && (moved(t).iter().any(|x| *x <= 0.0) || f(&moved(t)) > current + 0.25 * t * slope) {
+            t *= 0.5;
+        }
+        if t <= 1e-12 {
+            // No decrease left to find: accept w only if it already (nearly) solves the system.
+            let close = gradient.iter().all(|g| g.abs() <= 1e-8 * scale);
+            return close.then_some(w);
+        }
+        w = moved(t);
+    }
+    None
+}
+
 /// Aligned-MTL's gradient transform B (Senushkin et al. 2023, Sec. 4 / Alg. 1; the official
 /// `ProcrustesSolver` with `scale_mode = "min"`, SamsungLabs/MTL at 3f577f1): with `K = V Λ Vᵀ`
 /// (eigenvalues above
@@ -292,6 +352,30 @@ mod tests {
             &[0.6, 0.6],
             1e-7,
         );
+    }
+
+    #[test]
+    fn fairgrad_matches_the_reference_and_the_closed_forms() {
+        // benches/reference/weighting_reference.py (fairgrad): the official least_squares.
+        let k = gram_of(&[&[1.0, 0.2, -0.3], &[-0.4, 1.0, 0.5], &[0.9, 0.9, 0.1]]);
+        let reference: [(f64, [f64; 3]); 3] = [
+            (0.5, [0.8640619499720024, 0.8747243605697076, 0.637298427616921]),
+            (1.0, [0.8614231961733311, 0.8523323341747431, 0.4626454323087875]),
+            (2.0, [0.9381302069200876, 0.8781984722601052, 0.2664104115144826]),
+        ];
+        for (alpha, want) in reference {
+            let got = fairgrad_weights(&k, alpha).expect("a solution");
+            assert_close(&got, &want, 1e-12, &format!("fairgrad α = {alpha}"));
+        }
+        // α = 1 is Nash-MTL's fixed point.
+        let nash = super::super::nash_weights(&k).expect("nash");
+        assert_close(&fairgrad_weights(&k, 1.0).unwrap(), &nash, 1e-12, "fairgrad α = 1 vs nash");
+        // Orthogonal gradients, K = diag(4, 1/4): w_i = K_ii^(−α/(α+1)); α = 3: (4^(−3/4), 4^(3/4)).
+        let orthogonal = vec![vec![4.0, 0.0], vec![0.0, 0.25]];
+        let want = [4f64.powf(-0.75), 4f64.powf(0.75)];
+        assert_close(&fairgrad_weights(&orthogonal, 3.0).unwrap(), &want, 1e-12, "fairgrad orthogonal");
+        // No solution for opposite gradients: the caller falls back to the mean.
+        assert_eq!(fairgrad_weights(&gram_of(&[&[1.0, 0.0], &[-1.0, 0.0]]), 1.0), None);
     }
 
     #[test]

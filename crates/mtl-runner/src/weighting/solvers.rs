@@ -220,7 +220,7 @@ pub(super) fn fairgrad_weights(k: &[Vec<f64>], alpha: f64) -> Option<Vec<f64>> {
         }
         let step = solve(hessian, gradient.iter().map(|g| -g).collect())?;
         let slope = dot(&gradient, &step);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             return None;
         }
         let (current, mut t) = (f(&w), 1.0);

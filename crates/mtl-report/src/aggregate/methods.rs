@@ -13,7 +13,7 @@ use super::{
 /// The usual order of weighting methods, `static` (the reference) first: that of
 /// `mtl_runner::weighting::Method::NAMES` (mtl-report does not depend on the runner; an
 /// end-to-end test checks that the two agree).
-pub const WEIGHTING_ORDER: [&str; 22] = [
+pub const WEIGHTING_ORDER: [&str; 26] = [
     "static",
     "equal",
     "uncertainty",
@@ -27,6 +27,7 @@ pub const WEIGHTING_ORDER: [&str; 22] = [
     "mgda",
     "cagrad",
     "imtl",
+    "imtl-g",
     "gradvac",
     "aligned-mtl",
     "nash-mtl",
@@ -36,6 +37,9 @@ pub const WEIGHTING_ORDER: [&str; 22] = [
     "config",
     "stch",
     "fairgrad",
+    "graddrop",
+    "moco",
+    "excess-mtl",
 ];
 
 /// One group (method and λ) in a comparison of weighting methods.

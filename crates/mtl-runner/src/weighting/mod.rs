@@ -9,9 +9,10 @@
 //!
 //! - loss level (`loss_level`): static, equal, uncertainty, dwa, rlw, gls, famo, stch, and gradnorm;
 //! - gradient surgery (`surgery`): pcgrad, gradvac, db-mtl;
-//! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl,
-//!   aligned-mtl, fairgrad; nash-mtl has a module of its own (`nash`);
-//! - the aggregators of Jacobian descent and torchjd (`dual_cone`): upgrad, dualproj, config.
+//! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl-g and
+//!   imtl, aligned-mtl, fairgrad; nash-mtl has a module of its own (`nash`);
+//! - the aggregators of Jacobian descent and torchjd (`dual_cone`): upgrad, dualproj, config;
+//! - per-coordinate or per-parameter state (`tracking`): graddrop, moco, excess-mtl.
 //!
 //! Each method cites its paper and, where we follow it instead, the official code; departures
 //! from either are noted on the method. A claim about another implementation names the version
@@ -35,6 +36,7 @@ mod loss_level;
 mod nash;
 mod solvers;
 mod surgery;
+mod tracking;
 
 use mtl_data::Rng;
 
@@ -96,8 +98,15 @@ pub enum Method {
         /// Nash-MTL's code at cce18403 and FAMO's at 0a6ad06 defaults to 0.4).
         c: f64,
     },
-    /// IMTL-G, Liu et al. 2021.
-    Imtl,
+    /// IMTL, Liu et al. 2021, whole: IMTL-L's learned loss scales and IMTL-G's weights.
+    Imtl {
+        /// Adam learning rate of the log loss scales (default 0.025, as for uncertainty's
+        /// log-variances). Runs stored under `imtl` without this setting are IMTL-G's.
+        scale_lr: f64,
+    },
+    /// IMTL-G, Liu et al. 2021: the gradient part of IMTL alone (stored as `imtl` before
+    /// `imtl` became the whole method).
+    ImtlG,
     /// GradVac, Wang et al. 2021.
     GradVac {
         /// EMA decay β of the similarity targets (default 0.01, the paper's; LibMTL's
@@ -139,11 +148,34 @@ pub enum Method {
         /// condition, larger α is fairer).
         alpha: f64,
     },
+    /// GradDrop, Chen et al. 2020: a random sign choice per coordinate by the gradients' purity.
+    GradDrop {
+        /// The share of a dropped coordinate that still passes, in [0, 1] (default 0, LibMTL's `--leak`).
+        leak: f64,
+    },
+    /// MoCo, Fernando et al. 2023: tracked gradient estimates and weights on the simplex.
+    MoCo {
+        /// Rate β of the tracked estimates (default 0.5, LibMTL's `--MoCo_beta`).
+        beta: f64,
+        /// Decay σ_β of `β/t^σ_β` (default 0.5).
+        beta_sigma: f64,
+        /// Rate γ of the weights (default 0.1, LibMTL's `--MoCo_gamma`).
+        gamma: f64,
+        /// Decay σ_γ of `γ/t^σ_γ` (default 0.5).
+        gamma_sigma: f64,
+        /// ℓ2 regularisation ρ of the weights' step (default 0).
+        rho: f64,
+    },
+    /// ExcessMTL, He et al. 2024: loss weights from each task's estimated excess risk.
+    ExcessMtl {
+        /// Step size η of the multiplicative update (default 0.01, LibMTL's `--robust_step_size`).
+        step_size: f64,
+    },
 }
 
 impl Method {
     /// Every method's name, as the experiment file spells it.
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 26] = [
         "static",
         "equal",
         "uncertainty",
@@ -157,6 +189,7 @@ impl Method {
         "mgda",
         "cagrad",
         "imtl",
+        "imtl-g",
         "gradvac",
         "aligned-mtl",
         "nash-mtl",
@@ -166,6 +199,9 @@ impl Method {
         "config",
         "stch",
         "fairgrad",
+        "graddrop",
+        "moco",
+        "excess-mtl",
     ];
 
     /// The method's name (one of [`Method::NAMES`]).
@@ -183,7 +219,8 @@ impl Method {
             Method::PcGrad => "pcgrad",
             Method::Mgda => "mgda",
             Method::Cagrad { .. } => "cagrad",
-            Method::Imtl => "imtl",
+            Method::Imtl { .. } => "imtl",
+            Method::ImtlG => "imtl-g",
             Method::GradVac { .. } => "gradvac",
             Method::AlignedMtl => "aligned-mtl",
             Method::NashMtl { .. } => "nash-mtl",
@@ -193,6 +230,9 @@ impl Method {
             Method::Config => "config",
             Method::Stch { .. } => "stch",
             Method::FairGrad { .. } => "fairgrad",
+            Method::GradDrop { .. } => "graddrop",
+            Method::MoCo { .. } => "moco",
+            Method::ExcessMtl { .. } => "excess-mtl",
         }
     }
 
@@ -211,7 +251,8 @@ impl Method {
             "pcgrad" => Method::PcGrad,
             "mgda" => Method::Mgda,
             "cagrad" => Method::Cagrad { c: 0.5 },
-            "imtl" => Method::Imtl,
+            "imtl" => Method::Imtl { scale_lr: loss_level::UNCERTAINTY_LR },
+            "imtl-g" => Method::ImtlG,
             "gradvac" => Method::GradVac { beta: 0.01 },
             "aligned-mtl" => Method::AlignedMtl,
             "nash-mtl" => Method::NashMtl { max_norm: 1.0 },
@@ -221,6 +262,9 @@ impl Method {
             "config" => Method::Config,
             "stch" => Method::Stch { mu: 1.0, warmup_epoch: 4.0 },
             "fairgrad" => Method::FairGrad { alpha: 1.0 },
+            "graddrop" => Method::GradDrop { leak: 0.0 },
+            "moco" => Method::MoCo { beta: 0.5, beta_sigma: 0.5, gamma: 0.1, gamma_sigma: 0.5, rho: 0.0 },
+            "excess-mtl" => Method::ExcessMtl { step_size: 0.01 },
             _ => return None,
         })
     }
@@ -238,6 +282,16 @@ impl Method {
             Method::NashMtl { max_norm } => vec![("nash_mtl_max_norm", max_norm)],
             Method::Stch { mu, warmup_epoch } => vec![("stch_mu", mu), ("stch_warmup_epoch", warmup_epoch)],
             Method::FairGrad { alpha } => vec![("fairgrad_alpha", alpha)],
+            Method::Imtl { scale_lr } => vec![("imtl_scale_lr", scale_lr)],
+            Method::GradDrop { leak } => vec![("graddrop_leak", leak)],
+            Method::MoCo { beta, beta_sigma, gamma, gamma_sigma, rho } => vec![
+                ("moco_beta", beta),
+                ("moco_beta_sigma", beta_sigma),
+                ("moco_gamma", gamma),
+                ("moco_gamma_sigma", gamma_sigma),
+                ("moco_rho", rho),
+            ],
+            Method::ExcessMtl { step_size } => vec![("excess_mtl_step_size", step_size)],
             _ => Vec::new(),
         }
     }
@@ -265,6 +319,14 @@ impl Method {
                     (warmup_epoch, value >= 0.0 && value.fract() == 0.0 && value <= 1e6, "whole, in [0, 1000000]")
                 }
                 (Method::FairGrad { alpha }, "alpha") => (alpha, value > 0.0, "> 0"),
+                (Method::Imtl { scale_lr }, "scale_lr") => (scale_lr, value > 0.0, "> 0"),
+                (Method::GradDrop { leak }, "leak") => (leak, (0.0..=1.0).contains(&value), "in [0, 1]"),
+                (Method::MoCo { beta, .. }, "beta") => (beta, value > 0.0 && value <= 1.0, "in (0, 1]"),
+                (Method::MoCo { beta_sigma, .. }, "beta_sigma") => (beta_sigma, value >= 0.0, "≥ 0"),
+                (Method::MoCo { gamma, .. }, "gamma") => (gamma, value > 0.0, "> 0"),
+                (Method::MoCo { gamma_sigma, .. }, "gamma_sigma") => (gamma_sigma, value >= 0.0, "≥ 0"),
+                (Method::MoCo { rho, .. }, "rho") => (rho, value >= 0.0, "≥ 0"),
+                (Method::ExcessMtl { step_size }, "step_size") => (step_size, value > 0.0, "> 0"),
                 _ => return Err(format!("{} has no hyperparameter \"{key}\"", self.name())),
             };
             if !(value.is_finite() && allowed) {
@@ -285,7 +347,8 @@ impl Method {
                 | Method::PcGrad
                 | Method::Mgda
                 | Method::Cagrad { .. }
-                | Method::Imtl
+                | Method::Imtl { .. }
+                | Method::ImtlG
                 | Method::GradVac { .. }
                 | Method::AlignedMtl
                 | Method::NashMtl { .. }
@@ -294,6 +357,9 @@ impl Method {
                 | Method::DualProj
                 | Method::Config
                 | Method::FairGrad { .. }
+                | Method::GradDrop { .. }
+                | Method::MoCo { .. }
+                | Method::ExcessMtl { .. }
         )
     }
 
@@ -321,7 +387,8 @@ impl Method {
             | Method::PcGrad
             | Method::Mgda
             | Method::Cagrad { .. }
-            | Method::Imtl
+            | Method::Imtl { .. }
+            | Method::ImtlG
             | Method::AlignedMtl
             | Method::NashMtl { .. }
             | Method::Upgrad
@@ -329,6 +396,15 @@ impl Method {
             | Method::Config
             | Method::FairGrad { .. } => "n backward passes, n × shared-parameter gradients",
             Method::Stch { .. } => "1 backward pass of the weighted loss, the nadir losses",
+            Method::GradDrop { .. } => {
+                "n backward passes, n × shared-parameter gradients, one random draw per shared parameter"
+            }
+            Method::MoCo { .. } => {
+                "n backward passes, n × shared-parameter gradients plus n tracked estimates (n × shared parameters in f64)"
+            }
+            Method::ExcessMtl { .. } => {
+                "n backward passes, n × shared-parameter gradients plus their accumulated squares (n × shared parameters in f64)"
+            }
             Method::MgdaUb => {
                 "n backward passes through the heads only, n × representation gradients (batch × width), then 1 backward pass of the weighted loss"
             }
@@ -366,7 +442,10 @@ impl Method {
             Method::PcGrad => Box::new(surgery::PcGrad { rng: rng() }),
             Method::Mgda => Box::new(solvers::GramSolver { weights_of: solvers::min_norm_from_gram }),
             Method::Cagrad { c } => Box::new(solvers::Cagrad { c }),
-            Method::Imtl => Box::new(solvers::GramSolver { weights_of: solvers::imtl_weights }),
+            Method::Imtl { scale_lr } => {
+                Box::new(solvers::Imtl { scales: vec![0.0; n_tasks], adam: linalg::Adam::new(n_tasks, scale_lr, 0.0) })
+            }
+            Method::ImtlG => Box::new(solvers::GramSolver { weights_of: solvers::imtl_weights }),
             Method::GradVac { beta } => {
                 Box::new(surgery::GradVac { beta, targets: vec![vec![0.0; n_tasks]; n_tasks], rng: rng() })
             }
@@ -384,6 +463,23 @@ impl Method {
                 warmup_steps: 0,
             }),
             Method::FairGrad { alpha } => Box::new(solvers::FairGrad { alpha }),
+            Method::GradDrop { leak } => Box::new(tracking::GradDrop { leak, rng: rng() }),
+            Method::MoCo { beta, beta_sigma, gamma, gamma_sigma, rho } => Box::new(tracking::MoCo {
+                beta,
+                beta_sigma,
+                gamma,
+                gamma_sigma,
+                rho,
+                step: 0,
+                estimates: Vec::new(),
+                lambda: Vec::new(),
+            }),
+            Method::ExcessMtl { step_size } => Box::new(tracking::ExcessMtl {
+                step_size,
+                squared_sums: Vec::new(),
+                reference: None,
+                weights: Vec::new(),
+            }),
         };
         Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
     }
@@ -420,7 +516,8 @@ pub enum Decision {
         /// The shared parameters' update direction.
         gradient: Vec<f32>,
         /// The effective task weights, for the diagnostics: `gradient = Σ_i weights_i g_i` exactly
-        /// for every method but db-mtl (whose weights scale moving averages; see there).
+        /// for every method but db-mtl (whose weights scale moving averages), graddrop (the share
+        /// of each gradient kept) and moco (the weights of its tracked estimates); see each.
         weights: Vec<f64>,
     },
 }
@@ -573,6 +670,7 @@ pub(crate) mod tests {
                 "mgda",
                 "cagrad",
                 "imtl",
+                "imtl-g",
                 "gradvac",
                 "aligned-mtl",
                 "nash-mtl",
@@ -580,7 +678,10 @@ pub(crate) mod tests {
                 "upgrad",
                 "dualproj",
                 "config",
-                "fairgrad"
+                "fairgrad",
+                "graddrop",
+                "moco",
+                "excess-mtl"
             ]
         );
         let on_representation: Vec<&str> =

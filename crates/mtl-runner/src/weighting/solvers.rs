@@ -1,8 +1,8 @@
 //! Methods that solve a small problem over the Gram matrix `K = GᵀG` (n × n, `K_ij = g_i·g_j`)
 //! for task weights α and update the shared parameters with `Σ_i α_i g_i`:
-//! mgda, cagrad, imtl, aligned-mtl, fairgrad (nash-mtl, which also solves over K, is in `nash`).
+//! mgda, cagrad, imtl-g and imtl, aligned-mtl, fairgrad (nash-mtl, which also solves over K, is in `nash`).
 
-use super::linalg::{combine, dot, gram, mat_vec, project_to_simplex, quadratic, solve, symmetric_eigen};
+use super::linalg::{combine, dot, gram, mat_vec, project_to_simplex, quadratic, solve, symmetric_eigen, Adam};
 use super::{shared_gradients, Decision, StepInput, Weighter};
 
 /// A method whose task weights are a function of this step's Gram matrix alone.
@@ -175,6 +175,32 @@ pub(super) fn imtl_weights(k: &[Vec<f64>]) -> Vec<f64> {
             alpha
         }
         None => mean,
+    }
+}
+
+/// IMTL as a whole (Liu et al. 2021): IMTL-L's learned loss scales with IMTL-G's gradient
+/// weights. The losses are scaled to `e^(s_i) L_i − s_i`, whose gradients are `e^(s_i) g_i`;
+/// IMTL-G ([`imtl_weights`]) weighs those, so the shared update is `Σ_i α_i e^(s_i) g_i` (the
+/// reported weights are `α_i e^(s_i)`), as LibMTL's `IMTL.py` (at 2d842d6). The scales take an
+/// Adam step on `∂/∂s_i = e^(s_i) L_i − 1` (rate `scale_lr`, by default that of the other
+/// methods' own parameters, `UNCERTAINTY_LR`), from s = 0. Task-specific parameters keep their unscaled
+/// gradients, as with every shared-gradient method here (LibMTL's heads get `e^(s_i) ∇L_i`).
+pub(super) struct Imtl {
+    pub(super) scales: Vec<f64>,
+    pub(super) adam: Adam,
+}
+
+impl Weighter for Imtl {
+    fn step(&mut self, input: &StepInput) -> Decision {
+        let grads = shared_gradients(input);
+        let factors: Vec<f64> = self.scales.iter().map(|s| s.exp()).collect();
+        let k = gram(grads);
+        let scaled: Vec<Vec<f64>> =
+            (0..k.len()).map(|i| (0..k.len()).map(|j| factors[i] * factors[j] * k[i][j]).collect()).collect();
+        let weights: Vec<f64> = imtl_weights(&scaled).iter().zip(&factors).map(|(a, f)| a * f).collect();
+        let scale_grads: Vec<f64> = factors.iter().zip(input.losses).map(|(f, l)| f * l - 1.0).collect();
+        self.adam.step(&mut self.scales, &scale_grads);
+        Decision::SharedGradient { gradient: combine(grads, &weights), weights }
     }
 }
 
@@ -355,6 +381,23 @@ mod tests {
     }
 
     #[test]
+    fn imtl_scales_the_losses_then_equalises_projections() {
+        // s = 0 at the first step: IMTL-G's weights. Losses (3, 0.5) give ∂/∂s = (2, −0.5), and
+        // Adam's first step moves s by ∓lr: factors f = (e^−0.025, e^0.025). IMTL-G on f₁g₁ = (f₁, 0)
+        // and f₂g₂ = (0, 2f₂) (orthogonal, norms a = f₁, b = 2f₂) gives α = (b, a)/(a + b), so the
+        // weights of g are α_i f_i and the update (2f₁f₂/(f₁ + 2f₂))·(1, 1).
+        let (g1, g2): (&[f32], &[f32]) = (&[1.0, 0.0], &[0.0, 2.0]);
+        let step = [(3.0, g1), (0.5, g2)];
+        let imtl = Method::default_for("imtl").unwrap();
+        check_shared(imtl, &[&step], &[2.0 / 3.0, 2.0 / 3.0], &[2.0 / 3.0, 1.0 / 3.0], 1e-7);
+        let lr = super::super::loss_level::UNCERTAINTY_LR;
+        let (f1, f2) = ((-lr).exp(), lr.exp());
+        let (a, b) = (f1, 2.0 * f2);
+        let update = 2.0 * f1 * f2 / (f1 + 2.0 * f2);
+        check_shared(imtl, &[&step, &step], &[update, update], &[b / (a + b) * f1, a / (a + b) * f2], 1e-7);
+    }
+
+    #[test]
     fn fairgrad_matches_the_reference_and_the_closed_forms() {
         // benches/reference/weighting_reference.py (fairgrad): the official least_squares.
         let k = gram_of(&[&[1.0, 0.2, -0.3], &[-0.4, 1.0, 0.5], &[0.9, 0.9, 0.1]]);
@@ -393,7 +436,7 @@ mod tests {
         // g1 = (1, 0), g2 = (0, 2): u = e1, e2; D = (1, −2), U = (1, −1): α_2 = 1/3, α_1 = 2/3;
         // d = (2/3, 2/3) projects to 2/3 on both unit gradients.
         check_shared(
-            Method::Imtl,
+            Method::ImtlG,
             &[&[(1.0, &[1.0, 0.0]), (1.0, &[0.0, 2.0])]],
             &[2.0 / 3.0, 2.0 / 3.0],
             &[2.0 / 3.0, 1.0 / 3.0],

@@ -500,19 +500,19 @@ fn report_open_hands_the_page_to_the_desktop_opener() {
 #[test]
 fn every_strategy_trains_and_the_store_records_its_hyperparameters_and_size() {
     let ws = Workspace::new();
-    let all = r#"strategy = ["single-task", "hard", "soft", "cross-stitch", "mmoe", "cgc", "ple", "mtan"]"#;
+    let all = r#"strategy = ["single-task", "hard", "soft", "cross-stitch", "mmoe", "dselect-k", "cgc", "ple", "mtan", "ltb"]"#;
     let experiment = SMALL
         .replace(r#"strategy = ["single-task", "hard"]"#, all)
         .replace("lambda = [0.5, 2.0]", "lambda = [1.0]")
         .replace("seeds = [0, 1]", "seeds = [0]")
-        + "\n[strategy.soft]\nweight = [0.01, 0.1]\n\n[strategy.mmoe]\nexperts = 2\n";
+        + "\n[strategy.soft]\nweight = [0.01, 0.1]\n\n[strategy.mmoe]\nexperts = 2\n\n[strategy.dselect-k]\nexperts = 3\nk = 1\n\n[strategy.ltb]\ntemperature = 0.5\n";
     ws.write("all.toml", &experiment);
     let out = ws.mtl(&["run", "all.toml"]);
     expect_code(&out, 0);
-    // One trial per strategy and soft weight: 1 + 1 + 2 + 1 + 1 + 1 + 1 + 1.
+    // One trial per strategy and soft weight: 1 + 1 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1.
     let db = ws.path("mtl.db");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 9);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM params WHERE key = 'n_parameters'"), 9);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 11);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM params WHERE key = 'n_parameters'"), 11);
     let conn = Connection::open(&db).expect("db");
     let soft_weights: Vec<f64> = conn
         .prepare("SELECT num FROM params WHERE key = 'soft_weight' ORDER BY num")
@@ -531,10 +531,16 @@ fn every_strategy_trains_and_the_store_records_its_hyperparameters_and_size() {
         )
         .expect("mmoe records its experts");
     assert_eq!(mmoe_experts, 2.0);
+    for (key, expected) in [("dselect_k", 1.0), ("dselect_gamma", 1.0), ("ltb_temperature", 0.5)] {
+        let recorded: f64 = conn
+            .query_row(&format!("SELECT num FROM params WHERE key = '{key}'"), [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(recorded, expected, "{key}");
+    }
     // Each finished trial's line shows its parameter count.
     let stderr = text(&out.stderr);
     let finished: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
-    assert_eq!(finished.len(), 9, "{stderr}");
+    assert_eq!(finished.len(), 11, "{stderr}");
     assert!(finished.iter().all(|l| l.contains(" params, ")), "{stderr}");
     assert!(finished.iter().any(|l| l.contains("mmoe(experts=2) λ=1")), "{stderr}");
     // The report compares the strategies.

@@ -233,3 +233,37 @@ def fairgrad(K, alpha):
 for alpha in (0.5, 1.0, 2.0):
     weights, worst = fairgrad(K, alpha)
     show(f"fairgrad alpha={alpha} (largest residual {worst:.1e})", weights)
+
+
+# SDMGrad (sampled.rs) as LibMTL's SDMGrad.py at 8bc7605 computes it, one step from w = 1/n with
+# its defaults (lambda 0.3, 20 iterations of torch.optim.SGD(lr=5, momentum=0.5) on w, each
+# projected onto the simplex), for three samples of the gradients above.
+def simplex(v):
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u)
+    rho = np.nonzero(u * np.arange(1, len(v) + 1) > (css - 1))[0][-1]
+    return np.maximum(v - (css[rho] - 1) / (rho + 1), 0)
+
+
+def sdmgrad(zeta, xi1, xi2, lam=0.3, niter=20):
+    M = xi1 @ xi2.T
+    s = np.mean(np.sqrt(np.maximum(np.diag(M), 0)))
+    M = M / (s**2 + 1e-8)
+    m = M.mean(axis=1)
+    w = np.full(len(M), 1 / len(M))
+    buf = None
+    for _ in range(niter):
+        g = M @ w + lam * m
+        buf = g if buf is None else 0.5 * buf + g
+        w = simplex(w - 5 * buf)
+    return (w + lam / len(w)) / (1 + lam)
+
+
+SAMPLES = (
+    G,
+    np.array([[1.0, 0.3, -0.2], [-0.3, 0.9, 0.6], [0.8, 1.0, 0.0]]),
+    np.array([[0.9, 0.1, -0.4], [-0.5, 1.1, 0.4], [1.0, 0.8, 0.2]]),
+)
+# Twenty iterations reach a vertex of the simplex here; one and three stop inside it.
+for niter in (1, 3, 20):
+    show(f"sdmgrad weights on zeta, niter={niter}", sdmgrad(*SAMPLES, niter=niter))

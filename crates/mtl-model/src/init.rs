@@ -20,7 +20,8 @@ use mtl_data::Rng;
 /// `fan_in` and `fan_out` are PyTorch's (`torch.nn.init._calculate_fan_in_and_fan_out`):
 /// for a weight `[out, in, k…]`, `fan_in = in·Πk` and `fan_out = out·Πk` (a convolution's
 /// kernel size counts; a linear layer has no `k`). Special parameters keep their own
-/// initialisation under every scheme: cross-stitch α (`Sharing::CrossStitch`'s `init`).
+/// initialisation under every scheme: cross-stitch α (`Sharing::CrossStitch`'s `init`),
+/// DSelect-k's gate layers (uniform, as the official code) and LTB's branching logits (0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum InitScheme {
     /// PyTorch's default of each layer type, what a user's PyTorch baseline starts from:

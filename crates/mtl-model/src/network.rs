@@ -43,13 +43,16 @@
 //! | `soft` | per modality | one per task, L2 penalty on their differences | each input through its task's trunk; the penalty couples them | `trunk.<task>.…` |
 //! | `cross-stitch` | per modality | one per task, mixed by α after each block | an input runs through every column (the mixing needs all), its task reads its own | `trunk.<task>.…`, `trunk.stitch.<block>` |
 //! | `mmoe` | per modality | shared experts, a softmax gate per task | gates read the input, so they can route images and text to different experts | `trunk.level1.shared.<e>.…`, `trunk.level1.gates.<task>.…` |
+//! | `dselect-k` | per modality | shared experts, a DSelect-k gate per task (`dselect`) | as `mmoe` | `trunk.level1.gates.<task>.codes.…`, `….selectors.…` |
 //! | `cgc` | per modality | shared and per-task experts, a gate per task | as `mmoe`, plus experts only one task trains | `trunk.level1.tasks.<task>.<e>.…` |
 //! | `ple` | per modality | CGC levels over block ranges, shared gates between them | as `cgc` | `trunk.level<k>.…`, `trunk.level<k>.shared_gate.…` |
 //! | `mtan` | per modality | one shared, per-task attention masks after each block | masks chosen per task on either input | `trunk.…`, `trunk.attention.<task>.<block>.…` |
+//! | `ltb` | per modality | one per task, each block's copies picking a parent copy by Gumbel-softmax after each block (`branching`) | as `cross-stitch` in training; in evaluation only the argmax tree's paths | `trunk.<task>.…`, `trunk.branch.<block>` |
 //!
 //! References: hard sharing (Caruana 1993), soft sharing (Duong et al. 2015),
-//! cross-stitch units (Misra et al. 2016), MMoE (Ma et al. 2018), CGC and PLE
-//! (Tang et al. 2020), MTAN (Liu et al. 2019). Where a paper's architecture
+//! cross-stitch units (Misra et al. 2016), MMoE (Ma et al. 2018), DSelect-k (Hazimeh et
+//! al. 2021), CGC and PLE (Tang et al. 2020), MTAN (Liu et al. 2019), Learning To Branch
+//! (Guo et al. 2020). Where a paper's architecture
 //! had to be fitted to these trunks:
 //! - gates read the stem output averaged over time (sequences) or flattened (images;
 //!   ResNet's maps averaged over positions);
@@ -62,6 +65,8 @@
 //! checkpoints add each batch norm's `running_mean` and `running_var` ([`Parameters`]).
 
 mod blocks;
+mod branching;
+mod dselect;
 pub(crate) mod resnet;
 mod sharing;
 mod spec;
@@ -265,6 +270,14 @@ impl MultiTaskNet {
     /// Images are `[B, C, H, W]` floats, texts `[B, T]` u32 token ids.
     pub fn forward(&self, task_idx: usize, xs: &Tensor) -> Result<Tensor> {
         self.heads[task_idx].forward(&self.representation(task_idx, xs)?)
+    }
+
+    /// Tells the network which training epoch (from 1) the next training passes belong to:
+    /// `ltb` anneals its Gumbel-softmax temperature by it; other strategies ignore it.
+    pub fn set_epoch(&mut self, epoch: u32) {
+        if let Trunk::Branching(branching) = &mut self.trunk {
+            branching.set_epoch(epoch);
+        }
     }
 
     /// The strategy's own term of the loss, if it has one: under `soft`,

@@ -58,6 +58,15 @@ impl<'a> Dropout<'a> {
         }
     }
 
+    /// `n` standard Gumbel draws `−ln(−ln u)` from the pass's generator (LTB's branching noise),
+    /// or `None` in evaluation. `u` is uniform on the open interval (0, 1), so every draw is finite.
+    pub(crate) fn gumbel(&mut self, n: usize) -> Option<Vec<f64>> {
+        let (_, rng) = self.masks.as_mut()?;
+        // 52 random bits, centred in their cell: u ∈ [2⁻⁵³, 1 − 2⁻⁵³], exact in f64.
+        let open_uniform = |rng: &mut Rng| ((rng.next_u64() >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64);
+        Some((0..n).map(|_| -(-open_uniform(rng).ln()).ln()).collect())
+    }
+
     pub(crate) fn apply(&mut self, xs: &Tensor) -> Result<Tensor> {
         let Some((p, rng)) = &mut self.masks else { return Ok(xs.clone()) };
         if *p <= 0.0 {

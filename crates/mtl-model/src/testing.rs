@@ -40,9 +40,10 @@ pub(crate) fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolera
     Ok(())
 }
 
-/// Every strategy with small hyperparameters (two experts where there are any; PLE with
+/// Every strategy with small hyperparameters (two experts where there are any, three under
+/// DSelect-k, whose gate renormalises when the count is not a power of two; PLE with
 /// 2 levels, which every trunk has room for).
-pub(crate) fn all_sharings() -> [crate::Sharing; 8] {
+pub(crate) fn all_sharings() -> [crate::Sharing; 10] {
     use crate::Sharing;
     [
         Sharing::SingleTask,
@@ -50,9 +51,11 @@ pub(crate) fn all_sharings() -> [crate::Sharing; 8] {
         Sharing::Soft { weight: 0.1 },
         Sharing::CrossStitch { init: 0.9 },
         Sharing::Mmoe { experts: 2 },
+        Sharing::DSelectK { experts: 3, selectors: 2, gamma: 1.0 },
         Sharing::Cgc { experts: 1, task_experts: 1 },
         Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
         Sharing::Mtan,
+        Sharing::Ltb { temperature: 1.0 },
     ]
 }
 

@@ -238,7 +238,7 @@ impl Checker<'_> {
         self.shared_text(&tasks, &strategies)?;
         let all_methods: Vec<Method> = Method::NAMES.iter().filter_map(|name| Method::default_for(name)).collect();
         let methods = self.names(&sweep.weighting, "weighting", &all_methods, |m| m.name())?;
-        for name in file.weighting.keys() {
+        for name in file.weighting.methods.keys() {
             if Method::default_for(name).is_none() {
                 self.fail(
                     &[Key("weighting"), Key(name)],
@@ -248,7 +248,7 @@ impl Checker<'_> {
         }
         let mut weightings = Vec::new();
         for method in &all_methods {
-            let expanded = self.methods(*method, &file.weighting)?;
+            let expanded = self.methods(*method, &file.weighting.methods)?;
             if methods.iter().any(|m| m.name() == method.name()) {
                 weightings.push((methods.iter().position(|m| m.name() == method.name()), expanded));
             }
@@ -322,6 +322,7 @@ impl Checker<'_> {
             augment,
             pretrained,
             freeze,
+            rep_grad: file.weighting.rep_grad.unwrap_or(false),
         };
         let axes = SweepAxes { sharings, weightings, static_weights, lrs: sweep.lr, inits, seeds: file.seeds };
         let result_epoch = match file.result_epoch.as_deref() {

@@ -97,6 +97,29 @@ impl TaskGradients {
     }
 }
 
+impl TaskGradients {
+    /// The mean over `samples` (the same variables' per-task gradients on several batches) of
+    /// each sample's [`TaskGradients::combine`]: shared variables get the decision's gradient,
+    /// the others their task's gradient averaged over the batches.
+    pub(crate) fn combine_mean(samples: &[&TaskGradients], decision: &Decision, vars: &[Var]) -> Result<GradStore> {
+        let stores = samples.iter().map(|sample| sample.combine(decision, vars)).collect::<Result<Vec<_>>>()?;
+        let mut out = GradStore::default();
+        for (v, var) in vars.iter().enumerate() {
+            let grads: Vec<&Tensor> = stores.iter().filter_map(|store| store.get(var)).collect();
+            if samples[0].shared.contains(&v) {
+                // The decision's gradient, the same in every sample's combination.
+                if let Some(grad) = grads.first() {
+                    out.insert(var, (*grad).clone());
+                }
+            } else if let Some((first, rest)) = grads.split_first() {
+                let sum = rest.iter().try_fold((*first).clone(), |sum, grad| sum + *grad)?;
+                out.insert(var, (sum / grads.len() as f64)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Adds `extra`'s gradients (e.g. of the soft-sharing penalty) into `grads`.
 pub(crate) fn add_into(grads: &mut GradStore, extra: &GradStore, vars: &[Var]) -> Result<()> {
     for var in vars {
@@ -166,6 +189,31 @@ mod tests {
         let decision = Decision::SharedGradient { gradient: vec![-1.0], weights: vec![1.0, 1.0] };
         let combined = grads.combine(&decision, &vars)?;
         assert_eq!([value(&combined, &w), value(&combined, &a), value(&combined, &b)], [-1.0, 8.0, 6.0]);
+        Ok(())
+    }
+
+    #[test]
+    fn several_samples_average_the_task_gradients_and_keep_the_shared_one() -> Result<()> {
+        // Two batches of L0 = (w·a)², L1 = 3·w·b: a = 1 then 2 (∂L0/∂a = 2w²a = 8, then 16),
+        // b = 5 then 1 (∂L1/∂b = 3w = 6 both times). w gets the decision's gradient.
+        let device = Device::Cpu;
+        let w = Var::new(&[2f32], &device)?;
+        let (a, b) = (Var::new(&[1f32], &device)?, Var::new(&[5f32], &device)?);
+        let vars = vec![a.clone(), b.clone(), w.clone()];
+        let losses = |scale_a: f64, scale_b: f64| -> Result<Vec<Tensor>> {
+            Ok(vec![
+                ((w.as_tensor() * a.as_tensor())? * scale_a)?.sqr()?.sum_all()?,
+                ((w.as_tensor() * b.as_tensor())? * (3.0 * scale_b))?.sum_all()?,
+            ])
+        };
+        let first = TaskGradients::compute(&losses(1.0, 1.0)?, &vars)?;
+        let second = TaskGradients::compute(&losses(2.0_f64.sqrt(), 0.2)?, &vars)?;
+        let decision = Decision::SharedGradient { gradient: vec![0.1], weights: vec![1.0, 1.0] };
+        let combined = TaskGradients::combine_mean(&[&first, &second], &decision, &vars)?;
+        let value = |var: &Var| combined.get(var).expect("grad").to_vec1::<f32>().expect("vec")[0];
+        assert_eq!(value(&w), 0.1, "the shared gradient as decided, not a mean of copies");
+        assert!((value(&a) - 12.0).abs() < 1e-5, "a: mean of 8 and 16, got {}", value(&a));
+        assert!((value(&b) - 3.6).abs() < 1e-5, "b: mean of 6 and 1.2, got {}", value(&b));
         Ok(())
     }
 

@@ -35,6 +35,7 @@ pub mod plan;
 pub mod provenance;
 pub mod shard;
 pub mod stems;
+mod step;
 pub mod sweep;
 pub mod threads;
 pub mod train;

@@ -154,6 +154,9 @@ pub struct TrainingSettings {
     /// When training diagnostics are measured and logged (they never change the results,
     /// so they are not part of the trial key).
     pub diagnostics: crate::diagnostics::DiagnosticsSettings,
+    /// Gradient methods act on the gradient of the shared representation instead of the
+    /// shared parameters' (`[weighting] rep_grad`; see [`TrainingSettings::on_representation`]).
+    pub rep_grad: bool,
 }
 
 /// The swept values, as validated.
@@ -349,6 +352,9 @@ impl Trial {
         for (name, value) in self.sharing.hyperparameters().into_iter().chain(self.weighting.hyperparameters()) {
             params.push((name.to_string(), ParamValue::Num(value)));
         }
+        if s.rep_grad && self.weighting.needs_gradients() && !self.weighting.on_representation() {
+            params.push(("rep_grad".to_string(), ParamValue::Num(1.0)));
+        }
         // Settings at their defaults add nothing, so that runs from before they existed
         // group with new seeds of the same settings.
         if !s.optimizer_is_default() {
@@ -513,6 +519,10 @@ impl Plan {
                             if let Some(values) = hyperparameter_object(weighting.hyperparameters()) {
                                 resolved["weighting_hyperparameters"] = values;
                             }
+                            // Only where it changes something (and mgda-ub is always on the representation).
+                            if settings.rep_grad && weighting.needs_gradients() && !weighting.on_representation() {
+                                resolved["rep_grad"] = json!(true);
+                            }
                             // Trials run before `init` existed drew as `candle` does: it adds nothing,
                             // so that their keys stay the same.
                             if init != InitScheme::Candle {
@@ -579,6 +589,12 @@ pub struct PretrainedWeights {
 }
 
 impl TrainingSettings {
+    /// Whether `method` computes its decision from the tasks' gradients with respect to the
+    /// shared representation: mgda-ub always, other gradient methods under `rep_grad`.
+    pub fn on_representation(&self, method: Method) -> bool {
+        method.on_representation() || (self.rep_grad && method.needs_gradients())
+    }
+
     /// Whether the optimiser is the one every trial used before it could be chosen:
     /// AdamW with β = (0.9, 0.999), ε = 1e-8 and no clipping.
     fn optimizer_is_default(&self) -> bool {

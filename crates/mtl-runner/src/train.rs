@@ -1,17 +1,15 @@
 //! The training loop of one trial: joint multi-task batches, the weighted
 //! loss, AdamW, and per-epoch evaluation of every task on val and test.
 
-use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 
-use crate::optim::{clip_grad_norm, EarlyStopper, Optimizer, OptimizerSpec, Schedule};
+use crate::optim::{EarlyStopper, Optimizer, OptimizerSpec, Schedule};
 use mtl_data::augment::ImageAugmenter;
 use mtl_data::{Inputs, JointSampler, Rng, Split, Targets, TaskData};
 
 use crate::data::TaskSet;
 use crate::diagnostics::Diagnostics;
-use crate::gradients::{add_into, TaskGradients};
-use crate::weighting::{Decision, Method, StepInput, Weighter};
+use crate::step::{update, RepresentationStep, Update};
 use mtl_model::{InputSpec, ModelSpec, MultiTaskNet, Parameters, Sharing, TaskSpec, TrunkSpec};
 use mtl_store::{DiagnosticPoint, MetricPoint};
 
@@ -251,6 +249,22 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
             method.name()
         ));
     }
+    if trial.settings.on_representation(method) && !method.on_representation() {
+        if !method.supports_representation() {
+            return Some(format!(
+                "{} keeps state per gradient coordinate across steps, and the representation's gradient has one \
+                 coordinate per example (an epoch's last batch can be smaller): set [weighting] rep_grad = false",
+                method.name()
+            ));
+        }
+        if !one_representation {
+            return Some(format!(
+                "[weighting] rep_grad needs every task to read the same inputs through one shared trunk (hard \
+                 sharing), so that they share one representation; {} on this strategy or these tasks cannot use it",
+                method.name()
+            ));
+        }
+    }
     let encoder_decoder = matches!(trial.settings.model, TrunkSpec::EncoderDecoder { .. });
     for (task, objective) in task_set.tasks.iter().zip(&task_set.objectives) {
         if let Some(problem) = objective.problem(task) {
@@ -363,7 +377,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let task_set = &*seeded(trial, task_set)?;
     let tasks = &task_set.tasks;
     let device = Device::Cpu;
-    let (net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
+    let (mut net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
     let settings = &trial.settings;
     let trainable = trainable_from_weights(trial, &params)?;
     let trainable_vars = trainable.iter().map(|(_, var)| var.clone()).collect();
@@ -375,7 +389,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     let groups = &task_set.input_groups;
     let mut sampler = sampler(trial, task_set);
     let mut dropout_rng = Rng::derive(trial.seed, "dropout");
-    let steps_per_epoch = sampler.steps_per_epoch();
+    // An epoch draws as many batches whatever the method; sdmgrad and modo take three a step.
+    let draws = trial.weighting.samples_per_step();
+    let steps_per_epoch = sampler.steps_per_epoch().div_ceil(draws);
 
     if let Some(reason) = unsupported(trial, task_set) {
         return Err(TrainError::Unsupported(reason));
@@ -392,6 +408,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     // Frozen parameters take no part in gradients, clipping or diagnostics.
     let vars: Vec<Var> = trainable.iter().map(|(_, var)| var.clone()).collect();
     let method = trial.weighting;
+    let on_representation = settings.on_representation(method);
     let mut weighter = method.start(tasks.len(), trial.seed);
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     let mut diagnostics = Diagnostics::new(settings.diagnostics, task_names);
@@ -407,6 +424,7 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
     mtl_model::layers::take_parallel_work();
     for epoch in 1..=settings.epochs {
         optimizer.set_learning_rate(schedule.lr_at(epoch));
+        net.set_epoch(epoch);
         let mut loss_sums = vec![0f64; tasks.len()];
         let mut correct = vec![0usize; tasks.len()];
         let mut seen = vec![0usize; tasks.len()];
@@ -420,46 +438,62 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             // task's loss value (read once, here).
             let mut losses: Vec<(usize, Tensor)> = Vec::new();
             let mut loss_values = vec![f64::NAN; tasks.len()];
-            // MGDA-UB: each task's loss gradient with respect to the shared representation.
+            // On the representation (mgda-ub, rep_grad): each task's loss gradient with respect
+            // to the shared representation, the representation, and each task's loss on a
+            // detached copy of it (whose backward reaches the task's head alone).
             let mut representation_gradients: Vec<Vec<f32>> = vec![Vec::new(); tasks.len()];
-            for (group_idx, indices) in sampler.next_step() {
-                let group = &groups[group_idx];
-                let transform = match &augmenters[group[0]] {
-                    Some(augmenter) => Transform::Augment(augmenter, &mut augment_rng),
-                    None => Transform::None,
-                };
-                let xs = batch_inputs(&tasks[group[0]].train, &indices, &device, transform)?;
-                // One pass of the trunk gives every task of the group its representation.
-                let representations = net.representations_train(group, &xs, &mut dropout_rng)?;
-                if method.on_representation() {
-                    // The heads again, on a detached copy of the one shared representation.
-                    let shared = Var::from_tensor(&representations[0].detach())?;
-                    for &task_idx in group {
-                        let objective = &objectives[task_idx];
-                        let outputs = net.head(task_idx, shared.as_tensor())?;
-                        let ys = objective.batch_targets(&tasks[task_idx].train, &indices, &device)?;
-                        let grads = objective.loss(&outputs, &ys)?.backward()?;
-                        let grad = grads.get(&shared).expect("the head reads the representation");
-                        representation_gradients[task_idx] = grad.flatten_all()?.to_vec1::<f32>()?;
+            let mut on_copy = RepresentationStep::default();
+            // sdmgrad and modo draw three batches a step (independent gradient samples): the
+            // first's losses in `losses`, the others' in `more_losses`; loss values are their mean.
+            let mut more_losses: Vec<Vec<(usize, Tensor)>> = vec![Vec::new(); draws - 1];
+            for draw in 0..draws {
+                for (group_idx, indices) in sampler.next_step() {
+                    let group = &groups[group_idx];
+                    let transform = match &augmenters[group[0]] {
+                        Some(augmenter) => Transform::Augment(augmenter, &mut augment_rng),
+                        None => Transform::None,
+                    };
+                    let xs = batch_inputs(&tasks[group[0]].train, &indices, &device, transform)?;
+                    // One pass of the trunk gives every task of the group its representation.
+                    let representations = net.representations_train(group, &xs, &mut dropout_rng)?;
+                    if on_representation {
+                        // The heads again, on a detached copy of the one shared representation.
+                        let shared = Var::from_tensor(&representations[0].detach())?;
+                        on_copy.representation = Some(representations[0].clone());
+                        for &task_idx in group {
+                            let objective = &objectives[task_idx];
+                            let outputs = net.head(task_idx, shared.as_tensor())?;
+                            let ys = objective.batch_targets(&tasks[task_idx].train, &indices, &device)?;
+                            let loss = objective.loss(&outputs, &ys)?;
+                            let grads = loss.backward()?;
+                            let grad = grads.get(&shared).expect("the head reads the representation");
+                            representation_gradients[task_idx] = grad.flatten_all()?.to_vec1::<f32>()?;
+                            on_copy.losses.push((task_idx, loss));
+                        }
                     }
-                }
-                for (&task_idx, representation) in group.iter().zip(&representations) {
-                    let (task, objective) = (&tasks[task_idx], &objectives[task_idx]);
-                    let outputs = net.head(task_idx, representation)?;
-                    let ys = objective.batch_targets(&task.train, &indices, &device)?;
-                    let loss = objective.loss(&outputs, &ys)?;
-                    let value = loss.to_scalar::<f32>()?;
-                    if !value.is_finite() {
-                        let what = format!("task {}: training loss is {value}", task.name);
-                        return Err(TrainError::Diverged { what, epoch, step, global_step });
+                    for (&task_idx, representation) in group.iter().zip(&representations) {
+                        let (task, objective) = (&tasks[task_idx], &objectives[task_idx]);
+                        let outputs = net.head(task_idx, representation)?;
+                        let ys = objective.batch_targets(&task.train, &indices, &device)?;
+                        let loss = objective.loss(&outputs, &ys)?;
+                        let value = loss.to_scalar::<f32>()?;
+                        if !value.is_finite() {
+                            let what = format!("task {}: training loss is {value}", task.name);
+                            return Err(TrainError::Diverged { what, epoch, step, global_step });
+                        }
+                        loss_sums[task_idx] += value as f64 * indices.len() as f64;
+                        seen[task_idx] += indices.len();
+                        if objective.counts_correct() {
+                            correct[task_idx] += objective.correct(&outputs, &task.train, &indices)?;
+                        }
+                        if draw == 0 {
+                            loss_values[task_idx] = value as f64 / draws as f64;
+                            losses.push((task_idx, loss));
+                        } else {
+                            loss_values[task_idx] += value as f64 / draws as f64;
+                            more_losses[draw - 1].push((task_idx, loss));
+                        }
                     }
-                    loss_sums[task_idx] += value as f64 * indices.len() as f64;
-                    seen[task_idx] += indices.len();
-                    if objective.counts_correct() {
-                        correct[task_idx] += objective.correct(&outputs, &task.train, &indices)?;
-                    }
-                    loss_values[task_idx] = value as f64;
-                    losses.push((task_idx, loss));
                 }
             }
             update(&mut Update {
@@ -469,6 +503,9 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
                 losses: &losses,
                 loss_values: &loss_values,
                 representation_gradients: &representation_gradients,
+                more_losses: &more_losses,
+                on_representation,
+                on_copy: &on_copy,
                 static_weights: &static_weights,
                 n_tasks: tasks.len(),
                 global_step,
@@ -568,35 +605,6 @@ fn evaluate(
     Ok(points)
 }
 
-/// What one optimiser step needs.
-struct Update<'a> {
-    method: Method,
-    weighter: &'a mut dyn Weighter,
-    diagnostics: &'a mut Diagnostics,
-    losses: &'a [(usize, Tensor)],
-    /// Each task's loss value this step (NaN for tasks without a batch).
-    loss_values: &'a [f64],
-    representation_gradients: &'a [Vec<f32>],
-    static_weights: &'a [f64],
-    n_tasks: usize,
-    global_step: u64,
-    net: &'a MultiTaskNet,
-    vars: &'a [Var],
-    optimizer: &'a mut Optimizer,
-    /// Clip the combined gradient to this global norm before the step.
-    clip_norm: Option<f64>,
-}
-
-impl Update<'_> {
-    /// One optimiser step from `grads`, clipped first when the trial asks for it.
-    fn step(&mut self, mut grads: GradStore) -> candle_core::Result<()> {
-        if let Some(max_norm) = self.clip_norm {
-            clip_grad_norm(&mut grads, self.vars, max_norm)?;
-        }
-        self.optimizer.step(&grads)
-    }
-}
-
 /// The rule that picks a run's best epoch, and that early stopping and reduce-on-plateau
 /// read: each task's selecting metric on validation ([`Objective::select`]), as the store
 /// picks the best epoch ([`mtl_store::Selection`]).
@@ -607,88 +615,4 @@ pub fn selection(tasks: &[TaskData], objectives: &[Objective]) -> mtl_store::Sel
 /// The selection of `task_set`'s tasks (what `mtl run` records with each run).
 pub fn task_set_selection(task_set: &TaskSet) -> mtl_store::Selection {
     selection(&task_set.tasks, &objectives(task_set))
-}
-
-/// Weighs the step's task losses with the method and takes one optimiser step.
-fn update(u: &mut Update) -> candle_core::Result<()> {
-    let penalty = u.net.penalty()?;
-    // Steps where only some tasks drew a batch (sampling other than "all"): the static
-    // weights of those tasks (the config allows only static and equal weighting then).
-    if u.losses.len() < u.n_tasks {
-        let mut total: Option<Tensor> = None;
-        for (task_idx, loss) in u.losses {
-            let weight = if u.method == Method::Equal { 1.0 } else { u.static_weights[*task_idx] };
-            let weighted = (loss * weight)?;
-            total = Some(match total {
-                Some(sum) => (sum + weighted)?,
-                None => weighted,
-            });
-        }
-        return match (total, penalty) {
-            (Some(total), Some(penalty)) => u.step((total + penalty)?.backward()?),
-            (Some(total), None) => u.step(total.backward()?),
-            (None, _) => Ok(()),
-        };
-    }
-    // Every task is present: losses in task order for the method.
-    let mut by_task: Vec<Option<&Tensor>> = vec![None; u.n_tasks];
-    for (task_idx, loss) in u.losses {
-        by_task[*task_idx] = Some(loss);
-    }
-    let task_losses: Vec<Tensor> = by_task.into_iter().map(|l| l.expect("every task present").clone()).collect();
-    // Methods that need the shared parameters' per-task gradients (not MGDA-UB's representation gradients).
-    let needs_gradients = u.method.needs_gradients() && !u.method.on_representation();
-    let measured = if needs_gradients || u.diagnostics.measures_at(u.global_step) {
-        Some(TaskGradients::compute(&task_losses, u.vars)?)
-    } else {
-        None
-    };
-    let input = StepInput {
-        losses: u.loss_values,
-        static_weights: u.static_weights,
-        shared_gradients: if u.method.on_representation() {
-            Some(u.representation_gradients)
-        } else if needs_gradients {
-            measured.as_ref().map(|g| g.flat.as_slice())
-        } else {
-            None
-        },
-    };
-    let decision = u.weighter.step(&input);
-    // Without shared parameters (single-task) there are no gradients to compare.
-    if let Some(gradients) = measured.as_ref().filter(|g| g.flat.iter().any(|f| !f.is_empty())) {
-        u.diagnostics.record_gradients(&gradients.flat);
-    }
-    match (&decision, &measured) {
-        (Decision::LossWeights(weights), _) if !needs_gradients => {
-            u.diagnostics.record_weights(weights);
-            // One backward of Σ w_i L_i, summed in the sampler's order (as before there were methods).
-            let mut total: Option<Tensor> = None;
-            for (task_idx, loss) in u.losses {
-                let weighted = (loss * weights[*task_idx])?;
-                total = Some(match total {
-                    Some(sum) => (sum + weighted)?,
-                    None => weighted,
-                });
-            }
-            let total = total.expect("at least one task");
-            let total = match penalty {
-                Some(penalty) => (total + penalty)?,
-                None => total,
-            };
-            u.step(total.backward()?)
-        }
-        (_, Some(gradients)) => {
-            u.diagnostics.record_weights(decision.weights());
-            let mut grads = gradients.combine(&decision, u.vars)?;
-            if let Some(penalty) = penalty {
-                add_into(&mut grads, &penalty.backward()?, u.vars)?;
-            }
-            u.step(grads)
-        }
-        (Decision::SharedGradient { .. } | Decision::ClippedLossWeights { .. }, None) => {
-            candle_core::bail!("{} returned a gradient decision without being given gradients", u.method.name())
-        }
-        (Decision::LossWeights(_), None) => unreachable!("handled above"),
-    }
 }

@@ -458,10 +458,11 @@ fn checkpoints_of_the_text_trunks_load_back_with_identical_outputs() -> Result<(
 }
 
 /// The bits of a training pass's loss and of every gradient, for `trunk` under MTAN (every
-/// block twice per task) and cross-stitch.
+/// block twice per task), cross-stitch, DSelect-k and LTB (its Gumbel noise seeded).
 fn training_bits(trunk: TrunkSpec, seed: u64) -> Result<Vec<Vec<u32>>> {
     let mut all = Vec::new();
-    for sharing in [Sharing::Mtan, Sharing::CrossStitch { init: 0.9 }] {
+    let dselect = Sharing::DSelectK { experts: 2, selectors: 2, gamma: 1.0 };
+    for sharing in [Sharing::Mtan, Sharing::CrossStitch { init: 0.9 }, dselect, Sharing::Ltb { temperature: 1.0 }] {
         let (net, params) = MultiTaskNet::new(&two_tasks(trunk, sharing), seed, DType::F32, &Device::Cpu)?;
         let input = match trunk {
             TrunkSpec::ResNet { .. } => random(&[16, 3, 32, 32], seed)?.to_dtype(DType::F32)?,

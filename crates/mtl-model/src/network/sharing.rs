@@ -5,6 +5,8 @@ use candle_core::{Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::blocks::{boundaries, ChannelLinear, Column, Dropout, Features, NamedBatchNorm};
+use super::branching::Branching;
+use super::dselect::DSelectGate;
 use super::{InputSpec, Sharing, TaskSpec, TrunkSpec};
 use crate::init::{linear, InitScheme};
 
@@ -16,25 +18,62 @@ pub(crate) enum Trunk {
     /// the columns' activations are mixed after each block by an `[n_tasks, n_tasks]` matrix α:
     /// task t's next input is `Σ_u α[t][u]·h_u`.
     Columns { columns: Vec<Column>, stitches: Vec<Tensor> },
-    /// Mixture-of-experts levels (`mmoe`, `cgc`, `ple`).
+    /// Mixture-of-experts levels (`mmoe`, `dselect-k`, `cgc`, `ple`).
     Experts(Vec<ExpertLevel>),
     /// A shared column with per-task attention masks after each block (`mtan`):
     /// `masks[task][block]`.
     Attention { shared: Column, masks: Vec<Vec<ChannelLinear>> },
+    /// A column per task whose blocks pick their parent block by Gumbel-softmax (`ltb`).
+    Branching(Branching),
 }
 
 /// One level of experts (Tang et al. 2020): shared experts read the shared
 /// input, task t's experts read task t's input; task t's gate mixes its own
 /// and the shared experts; the shared gate (every level but the last) mixes
 /// all experts into the next level's shared input. MMoE is one level without
-/// task experts; CGC is one level.
+/// task experts; CGC is one level; DSelect-k is MMoE with DSelect-k task gates.
 pub(crate) struct ExpertLevel {
     pub(crate) shared: Vec<Column>,
     task_experts: Vec<Vec<Column>>,
-    gates: Vec<Linear>,
+    gates: Vec<Gate>,
     shared_gate: Option<Linear>,
     /// The shape of the level's input, which its gates read.
     gate_input: Features,
+}
+
+/// What one expert level has: its experts, and how its task gates weigh them.
+struct LevelSpec {
+    n_shared: usize,
+    n_task_experts: usize,
+    /// Whether the level mixes all its experts into the next level's shared input (PLE).
+    has_shared_gate: bool,
+    /// `Some((k, γ))`: DSelect-k task gates; `None`: softmax gates.
+    dselect: Option<(usize, f64)>,
+}
+
+impl LevelSpec {
+    fn softmax(n_shared: usize, n_task_experts: usize, has_shared_gate: bool) -> LevelSpec {
+        LevelSpec { n_shared, n_task_experts, has_shared_gate, dselect: None }
+    }
+}
+
+/// A task's gate over a level's experts.
+enum Gate {
+    /// `softmax(W·x + b)` (MMoE, CGC, PLE).
+    Softmax(Linear),
+    /// See [`DSelectGate`].
+    DSelect(DSelectGate),
+}
+
+impl Gate {
+    /// The expert weights `[B, n_experts]`, each row summing to 1, for the gate input `[B, size]`.
+    fn weights(&self, gate_input: &Tensor) -> Result<Tensor> {
+        match self {
+            // `ops::softmax`, not the fused `softmax_last_dim`, which records no backward in candle 0.11.1.
+            Gate::Softmax(linear) => candle_nn::ops::softmax(&linear.forward(gate_input)?, D::Minus1),
+            Gate::DSelect(gate) => gate.weights(gate_input),
+        }
+    }
 }
 
 /// The blocks each PLE level covers: one block per level, the last level takes the rest.
@@ -78,13 +117,16 @@ impl Trunk {
                 Trunk::Columns { columns: per_task_columns()?, stitches }
             }
             Sharing::Mmoe { experts } => {
-                let level = ExpertLevel::new(trunk, tasks, all_blocks, (experts, 0), false, init, vb.pp("level1"))?;
-                Trunk::Experts(vec![level])
+                let spec = LevelSpec::softmax(experts, 0, false);
+                Trunk::Experts(vec![ExpertLevel::new(trunk, tasks, all_blocks, spec, init, vb.pp("level1"))?])
+            }
+            Sharing::DSelectK { experts, selectors, gamma } => {
+                let spec = LevelSpec { dselect: Some((selectors, gamma)), ..LevelSpec::softmax(experts, 0, false) };
+                Trunk::Experts(vec![ExpertLevel::new(trunk, tasks, all_blocks, spec, init, vb.pp("level1"))?])
             }
             Sharing::Cgc { experts, task_experts } => {
-                let level =
-                    ExpertLevel::new(trunk, tasks, all_blocks, (experts, task_experts), false, init, vb.pp("level1"))?;
-                Trunk::Experts(vec![level])
+                let spec = LevelSpec::softmax(experts, task_experts, false);
+                Trunk::Experts(vec![ExpertLevel::new(trunk, tasks, all_blocks, spec, init, vb.pp("level1"))?])
             }
             Sharing::Ple { experts, task_experts, levels } => {
                 let ranges = level_ranges(levels, block_names.len());
@@ -94,8 +136,8 @@ impl Trunk {
                     .enumerate()
                     .map(|(k, range)| {
                         let vb = vb.pp(format!("level{}", k + 1));
-                        let experts = (experts, task_experts);
-                        ExpertLevel::new(trunk, tasks, range, experts, k + 1 < n_levels, init, vb)
+                        let spec = LevelSpec::softmax(experts, task_experts, k + 1 < n_levels);
+                        ExpertLevel::new(trunk, tasks, range, spec, init, vb)
                     })
                     .collect::<Result<_>>()?;
                 Trunk::Experts(levels)
@@ -117,6 +159,10 @@ impl Trunk {
                 }
                 Trunk::Attention { shared: Column::new(trunk, input, all_blocks, init, vb)?, masks }
             }
+            Sharing::Ltb { temperature } => {
+                let columns = per_task_columns()?;
+                Trunk::Branching(Branching::new(columns, &block_names, temperature, vb.pp("branch"))?)
+            }
         })
     }
 
@@ -125,6 +171,7 @@ impl Trunk {
         let columns: Vec<&Column> = match self {
             Trunk::Shared(column) | Trunk::Attention { shared: column, .. } => vec![column],
             Trunk::Columns { columns, .. } => columns.iter().collect(),
+            Trunk::Branching(branching) => branching.columns.iter().collect(),
             Trunk::Experts(levels) => {
                 levels.iter().flat_map(|level| level.shared.iter().chain(level.task_experts.iter().flatten())).collect()
             }
@@ -184,6 +231,7 @@ impl Trunk {
                 }
                 Ok(attended.into_iter().map(|a| a.expect("the trunk has blocks")).collect())
             }
+            Trunk::Branching(branching) => branching.forward(xs, tasks, dropout),
         }
     }
 }
@@ -206,10 +254,8 @@ pub(crate) fn stitch(alpha: &Tensor, activations: &[Tensor]) -> Result<Vec<Tenso
     (0..n).map(|t| mixed.get(t)?.reshape(&shape)).collect()
 }
 
-/// `Σ_e softmax(gate_logits)[e]·outputs[e]`, per example.
-fn mix(outputs: &[Tensor], gate_logits: &Tensor) -> Result<Tensor> {
-    // `ops::softmax`, not the fused `softmax_last_dim`, which records no backward in candle 0.11.1.
-    let weights = candle_nn::ops::softmax(gate_logits, D::Minus1)?;
+/// `Σ_e weights[e]·outputs[e]`, per example (`weights` `[B, n_experts]`).
+fn mix(outputs: &[Tensor], weights: &Tensor) -> Result<Tensor> {
     let stacked = Tensor::stack(outputs, 1)?;
     let mut weight_shape = vec![1; stacked.rank()];
     weight_shape[0] = stacked.dim(0)?;
@@ -218,16 +264,16 @@ fn mix(outputs: &[Tensor], gate_logits: &Tensor) -> Result<Tensor> {
 }
 
 impl ExpertLevel {
-    /// A level of `blocks` with `(n_shared, n_task_experts)` experts.
+    /// A level of `blocks` with the experts and gates `spec` says.
     fn new(
         trunk: TrunkSpec,
         tasks: &[TaskSpec],
         blocks: std::ops::Range<usize>,
-        (n_shared, n_task_experts): (usize, usize),
-        has_shared_gate: bool,
+        spec: LevelSpec,
         init: InitScheme,
         vb: VarBuilder,
     ) -> Result<ExpertLevel> {
+        let LevelSpec { n_shared, n_task_experts, has_shared_gate, dselect } = spec;
         let input = &tasks[0].input;
         let gate_input = boundaries(trunk, input)?[blocks.start];
         let gate_size = gate_input.gate_size();
@@ -238,7 +284,11 @@ impl ExpertLevel {
         for task in tasks {
             let vb_task = vb.pp("tasks").pp(&task.name);
             task_experts.push((0..n_task_experts).map(|e| expert(vb_task.pp(e))).collect::<Result<Vec<_>>>()?);
-            gates.push(linear(gate_size, n_task_experts + n_shared, init, vb.pp("gates").pp(&task.name))?);
+            let (n_experts, vb_gate) = (n_task_experts + n_shared, vb.pp("gates").pp(&task.name));
+            gates.push(match dselect {
+                Some((k, gamma)) => Gate::DSelect(DSelectGate::new(gate_size, n_experts, k, gamma, vb_gate)?),
+                None => Gate::Softmax(linear(gate_size, n_experts, init, vb_gate)?),
+            });
         }
         let shared_gate = if has_shared_gate {
             Some(linear(gate_size, tasks.len() * n_task_experts + n_shared, init, vb.pp("shared_gate"))?)
@@ -263,12 +313,13 @@ impl ExpertLevel {
             let mut outputs = experts.iter().map(|e| e.forward(input, dropout)).collect::<Result<Vec<_>>>()?;
             all_outputs.extend(outputs.iter().cloned());
             outputs.extend(shared_outputs.iter().cloned());
-            task_outputs.push(mix(&outputs, &gate.forward(&self.gate_input.gate_input(input)?)?)?);
+            task_outputs.push(mix(&outputs, &gate.weights(&self.gate_input.gate_input(input)?)?)?);
         }
         let shared = match &self.shared_gate {
             Some(gate) => {
                 all_outputs.extend(shared_outputs);
-                Some(mix(&all_outputs, &gate.forward(&self.gate_input.gate_input(shared_input)?)?)?)
+                let logits = gate.forward(&self.gate_input.gate_input(shared_input)?)?;
+                Some(mix(&all_outputs, &candle_nn::ops::softmax(&logits, D::Minus1)?)?)
             }
             None => None,
         };

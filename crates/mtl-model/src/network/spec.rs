@@ -68,25 +68,33 @@ pub enum Strategy {
     CrossStitch,
     /// Shared experts, a softmax gate per task (Ma et al. 2018).
     Mmoe,
+    /// Shared experts, a DSelect-k gate per task: k soft single-expert selectors
+    /// (Hazimeh et al. 2021).
+    DSelectK,
     /// Shared and task-specific experts, a gate per task (Tang et al. 2020).
     Cgc,
     /// Stacked CGC levels (Tang et al. 2020).
     Ple,
     /// Per-task attention masks over a shared trunk (Liu et al. 2019).
     Mtan,
+    /// A copy of each block per task; after each block every task's copy of the next picks its
+    /// parent copy by Gumbel-softmax (Learning To Branch, Guo et al. 2020).
+    Ltb,
 }
 
 impl Strategy {
     /// Every strategy, in documentation order.
-    pub const ALL: [Strategy; 8] = [
+    pub const ALL: [Strategy; 10] = [
         Strategy::SingleTask,
         Strategy::Hard,
         Strategy::Soft,
         Strategy::CrossStitch,
         Strategy::Mmoe,
+        Strategy::DSelectK,
         Strategy::Cgc,
         Strategy::Ple,
         Strategy::Mtan,
+        Strategy::Ltb,
     ];
 
     /// The name used in experiment files and the store.
@@ -97,9 +105,11 @@ impl Strategy {
             Strategy::Soft => "soft",
             Strategy::CrossStitch => "cross-stitch",
             Strategy::Mmoe => "mmoe",
+            Strategy::DSelectK => "dselect-k",
             Strategy::Cgc => "cgc",
             Strategy::Ple => "ple",
             Strategy::Mtan => "mtan",
+            Strategy::Ltb => "ltb",
         }
     }
 
@@ -131,6 +141,16 @@ pub enum Sharing {
         /// Number of experts.
         experts: usize,
     },
+    /// See [`Strategy::DSelectK`].
+    DSelectK {
+        /// Number of experts (at least 2; any count, see `network::dselect` for counts that are
+        /// not a power of two).
+        experts: usize,
+        /// k: the number of single-expert selectors each task's gate mixes.
+        selectors: usize,
+        /// γ: the width of the smooth-step's transition, `s(t)` is 0 below −γ/2 and 1 above γ/2.
+        gamma: f64,
+    },
     /// See [`Strategy::Cgc`].
     Cgc {
         /// Shared experts.
@@ -150,6 +170,11 @@ pub enum Sharing {
     },
     /// See [`Strategy::Mtan`].
     Mtan,
+    /// See [`Strategy::Ltb`].
+    Ltb {
+        /// τ₀: the Gumbel-softmax temperature of the first epoch; epoch e (from 1) trains at τ₀/√e.
+        temperature: f64,
+    },
 }
 
 impl Sharing {
@@ -161,9 +186,13 @@ impl Sharing {
             Strategy::Soft => Sharing::Soft { weight: 0.01 },
             Strategy::CrossStitch => Sharing::CrossStitch { init: 0.9 },
             Strategy::Mmoe => Sharing::Mmoe { experts: 3 },
+            // k = 2 selectors and γ = 1 (the official implementation's default γ); 4 experts, a
+            // power of two, so that the default is the paper's gate with no padded codes.
+            Strategy::DSelectK => Sharing::DSelectK { experts: 4, selectors: 2, gamma: 1.0 },
             Strategy::Cgc => Sharing::Cgc { experts: 2, task_experts: 1 },
             Strategy::Ple => Sharing::Ple { experts: 1, task_experts: 1, levels: 2 },
             Strategy::Mtan => Sharing::Mtan,
+            Strategy::Ltb => Sharing::Ltb { temperature: 1.0 },
         }
     }
 
@@ -175,9 +204,11 @@ impl Sharing {
             Sharing::Soft { .. } => Strategy::Soft,
             Sharing::CrossStitch { .. } => Strategy::CrossStitch,
             Sharing::Mmoe { .. } => Strategy::Mmoe,
+            Sharing::DSelectK { .. } => Strategy::DSelectK,
             Sharing::Cgc { .. } => Strategy::Cgc,
             Sharing::Ple { .. } => Strategy::Ple,
             Sharing::Mtan => Strategy::Mtan,
+            Sharing::Ltb { .. } => Strategy::Ltb,
         }
     }
 
@@ -188,12 +219,16 @@ impl Sharing {
             Sharing::Soft { weight } => vec![("soft_weight", weight)],
             Sharing::CrossStitch { init } => vec![("stitch_init", init)],
             Sharing::Mmoe { experts } => vec![("experts", experts as f64)],
+            Sharing::DSelectK { experts, selectors, gamma } => {
+                vec![("experts", experts as f64), ("dselect_k", selectors as f64), ("dselect_gamma", gamma)]
+            }
             Sharing::Cgc { experts, task_experts } => {
                 vec![("experts", experts as f64), ("task_experts", task_experts as f64)]
             }
             Sharing::Ple { experts, task_experts, levels } => {
                 vec![("experts", experts as f64), ("task_experts", task_experts as f64), ("levels", levels as f64)]
             }
+            Sharing::Ltb { temperature } => vec![("ltb_temperature", temperature)],
         }
     }
 
@@ -218,6 +253,14 @@ impl Sharing {
                 Err(format!("the cross-stitch init must be between 0 and 1, got {init}"))
             }
             Sharing::Mmoe { experts: 0 } => Err("mmoe needs at least 1 expert".into()),
+            Sharing::DSelectK { experts: 0 | 1, .. } => Err("dselect-k needs at least 2 experts".into()),
+            Sharing::DSelectK { selectors: 0, .. } => Err("dselect-k needs k ≥ 1 selectors".into()),
+            Sharing::DSelectK { gamma, .. } if !(gamma.is_finite() && gamma > 0.0) => {
+                Err(format!("the dselect-k gamma must be a finite number > 0, got {gamma}"))
+            }
+            Sharing::Ltb { temperature } if !(temperature.is_finite() && temperature > 0.0) => {
+                Err(format!("the ltb temperature must be a finite number > 0, got {temperature}"))
+            }
             Sharing::Cgc { experts: 0, task_experts: 0 } | Sharing::Ple { experts: 0, task_experts: 0, .. } => {
                 Err("experts and task_experts cannot both be 0".into())
             }

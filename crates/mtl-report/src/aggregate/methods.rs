@@ -13,7 +13,7 @@ use super::{
 /// The usual order of weighting methods, `static` (the reference) first: that of
 /// `mtl_runner::weighting::Method::NAMES` (mtl-report does not depend on the runner; an
 /// end-to-end test checks that the two agree).
-pub const WEIGHTING_ORDER: [&str; 26] = [
+pub const WEIGHTING_ORDER: [&str; 28] = [
     "static",
     "equal",
     "uncertainty",
@@ -40,6 +40,8 @@ pub const WEIGHTING_ORDER: [&str; 26] = [
     "graddrop",
     "moco",
     "excess-mtl",
+    "sdmgrad",
+    "modo",
 ];
 
 /// One group (method and λ) in a comparison of weighting methods.

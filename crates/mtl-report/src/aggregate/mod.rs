@@ -38,7 +38,8 @@ pub use crate::groups::SINGLE_TASK_STRATEGY;
 
 /// Multi-task strategies in the order `mtl_model::Strategy` documents them
 /// (mtl-report reads names from the store and does not depend on mtl-model).
-pub const MULTI_TASK_STRATEGY_ORDER: [&str; 7] = ["hard", "soft", "cross-stitch", "mmoe", "cgc", "ple", "mtan"];
+pub const MULTI_TASK_STRATEGY_ORDER: [&str; 9] =
+    ["hard", "soft", "cross-stitch", "mmoe", "dselect-k", "cgc", "ple", "mtan", "ltb"];
 
 fn text_param(run: &RunRecord, name: &str) -> Option<String> {
     run.params.get(name).map(ParamValue::to_string)

@@ -70,7 +70,7 @@ impl Workload {
     /// The plan of one trial that sets the workload's model and optimiser (its tasks' data are
     /// placeholders: the benchmark trains on random inputs of the same shapes); `None` for w6,
     /// which no experiment file can describe yet.
-    fn plan(self) -> Option<Plan> {
+    pub(crate) fn plan(self) -> Option<Plan> {
         let (batch_size, tasks, model, dropout, lambda, lr) = match self {
             Workload::W1 | Workload::W2 => {
                 (256, [("left", shapes()), ("right", shapes())], TrunkSpec::LeNet, 0.0, 0.5, 0.0005)
@@ -116,6 +116,7 @@ impl Workload {
             dropout,
             augment: Default::default(),
             diagnostics: DiagnosticsSettings { measure_every: 0, ..DiagnosticsSettings::default() },
+            rep_grad: false,
         };
         let axes = SweepAxes {
             sharings: vec![Sharing::Hard],
@@ -170,7 +171,7 @@ pub struct BenchResult {
 }
 
 /// Random inputs of the workload's shapes: `n` training examples per task.
-fn random_task_set(workload: Workload, n: usize) -> TaskSet {
+pub(crate) fn random_task_set(workload: Workload, n: usize) -> TaskSet {
     let mut rng = Rng::derive(0, "bench");
     let mut images = |n: usize| Inputs::Images {
         pixels: (0..n * 784).map(|_| rng.range(0.0, 1.0) as f32).collect(),

@@ -46,7 +46,6 @@ pub(super) struct ExperimentFile {
     pub(super) sweep: SweepEntry,
     #[serde(default)]
     pub(super) strategy: StrategyEntries,
-    /// `[weighting.<method>]`: hyperparameter name → a value or a list.
     #[serde(default)]
     pub(super) diagnostics: DiagnosticsEntry,
     /// `[optimizer]`: the update rule and its settings (AdamW without weight decay by default).
@@ -60,7 +59,17 @@ pub(super) struct ExperimentFile {
     /// `[augment]`: crop, flip and normalisation of image tasks' batches (none by default).
     pub(super) augment: Option<AugmentEntry>,
     #[serde(default)]
-    pub(super) weighting: std::collections::BTreeMap<String, std::collections::BTreeMap<String, OneOrMany<f64>>>,
+    pub(super) weighting: WeightingEntries,
+}
+
+/// `[weighting]`: the `rep_grad` switch, and `[weighting.<method>]` tables of hyperparameter
+/// name → a value or a list.
+#[derive(Deserialize, Default)]
+pub(super) struct WeightingEntries {
+    /// Gradient methods act on the shared representation's gradient (default false).
+    pub(super) rep_grad: Option<bool>,
+    #[serde(flatten)]
+    pub(super) methods: std::collections::BTreeMap<String, std::collections::BTreeMap<String, OneOrMany<f64>>>,
 }
 
 fn default_epochs() -> u32 {
@@ -565,8 +574,11 @@ pub(super) struct StrategyEntries {
     #[serde(rename = "cross-stitch")]
     pub(super) cross_stitch: Option<CrossStitchEntry>,
     pub(super) mmoe: Option<MmoeEntry>,
+    #[serde(rename = "dselect-k")]
+    pub(super) dselect_k: Option<DSelectKEntry>,
     pub(super) cgc: Option<CgcEntry>,
     pub(super) ple: Option<PleEntry>,
+    pub(super) ltb: Option<LtbEntry>,
 }
 
 impl StrategyEntries {
@@ -577,8 +589,10 @@ impl StrategyEntries {
             Soft => self.soft.is_some(),
             CrossStitch => self.cross_stitch.is_some(),
             Mmoe => self.mmoe.is_some(),
+            DSelectK => self.dselect_k.is_some(),
             Cgc => self.cgc.is_some(),
             Ple => self.ple.is_some(),
+            Ltb => self.ltb.is_some(),
             SingleTask | Hard | Mtan => false,
         }
     }
@@ -600,6 +614,21 @@ pub(super) struct CrossStitchEntry {
 #[serde(deny_unknown_fields)]
 pub(super) struct MmoeEntry {
     pub(super) experts: Option<OneOrMany<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DSelectKEntry {
+    pub(super) experts: Option<OneOrMany<usize>>,
+    /// The number of selectors.
+    pub(super) k: Option<OneOrMany<usize>>,
+    pub(super) gamma: Option<OneOrMany<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LtbEntry {
+    pub(super) temperature: Option<OneOrMany<f64>>,
 }
 
 #[derive(Deserialize)]

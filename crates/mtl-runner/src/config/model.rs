@@ -250,6 +250,17 @@ impl Checker<'_> {
             Strategy::Soft => (&["weight"], vec![entries.soft.as_ref().and_then(|e| floats(&e.weight))]),
             Strategy::CrossStitch => (&["init"], vec![entries.cross_stitch.as_ref().and_then(|e| floats(&e.init))]),
             Strategy::Mmoe => (&["experts"], vec![entries.mmoe.as_ref().and_then(|e| counts(&e.experts))]),
+            Strategy::DSelectK => {
+                let entry = entries.dselect_k.as_ref();
+                (
+                    &["experts", "k", "gamma"],
+                    vec![
+                        entry.and_then(|e| counts(&e.experts)),
+                        entry.and_then(|e| counts(&e.k)),
+                        entry.and_then(|e| floats(&e.gamma)),
+                    ],
+                )
+            }
             Strategy::Cgc => {
                 let entry = entries.cgc.as_ref();
                 (
@@ -268,12 +279,17 @@ impl Checker<'_> {
                     ],
                 )
             }
+            Strategy::Ltb => (&["temperature"], vec![entries.ltb.as_ref().and_then(|e| floats(&e.temperature))]),
             Strategy::SingleTask | Strategy::Hard | Strategy::Mtan => return Ok(vec![Sharing::default_for(strategy)]),
         };
         let build = |values: &[f64]| match strategy {
             Strategy::Soft => Sharing::Soft { weight: values[0] },
             Strategy::CrossStitch => Sharing::CrossStitch { init: values[0] },
             Strategy::Mmoe => Sharing::Mmoe { experts: values[0] as usize },
+            Strategy::DSelectK => {
+                Sharing::DSelectK { experts: values[0] as usize, selectors: values[1] as usize, gamma: values[2] }
+            }
+            Strategy::Ltb => Sharing::Ltb { temperature: values[0] },
             Strategy::Cgc => Sharing::Cgc { experts: values[0] as usize, task_experts: values[1] as usize },
             _ => Sharing::Ple {
                 experts: values[0] as usize,
@@ -441,6 +457,41 @@ mod strategy_tests {
             sharings("[\"mmoe\", \"soft\"]", "[strategy.mmoe]\nexperts = 4\n"),
             [Sharing::Mmoe { experts: 4 }, Sharing::default_for(Strategy::Soft)]
         );
+    }
+
+    #[test]
+    fn dselect_k_and_ltb_take_their_sections_and_defaults() {
+        let dselect = |experts, selectors| Sharing::DSelectK { experts, selectors, gamma: 1.0 };
+        let sections = "[strategy.dselect-k]\nexperts = [2, 5]\nk = 1\n[strategy.ltb]\ntemperature = [0.5, 2]\n";
+        assert_eq!(
+            sharings("[\"dselect-k\", \"ltb\"]", sections),
+            [dselect(2, 1), dselect(5, 1), Sharing::Ltb { temperature: 0.5 }, Sharing::Ltb { temperature: 2.0 }]
+        );
+        assert_eq!(
+            sharings("[\"dselect-k\", \"ltb\"]", ""),
+            [Sharing::DSelectK { experts: 4, selectors: 2, gamma: 1.0 }, Sharing::Ltb { temperature: 1.0 }]
+        );
+        // Bad values are refused naming the key.
+        let source = |sections: &str| {
+            format!("name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"synthetic-shapes\" }}\n[sweep]\nstrategy = [\"dselect-k\", \"ltb\"]\n{sections}")
+        };
+        for (sections, key, message) in [
+            (
+                "[strategy.dselect-k]\ngamma = [1, 0]\n",
+                "strategy.dselect-k.gamma[1]",
+                "gamma must be a finite number > 0",
+            ),
+            ("[strategy.dselect-k]\nexperts = 1\n", "strategy.dselect-k.experts", "at least 2 experts"),
+            (
+                "[strategy.ltb]\ntemperature = -1\n",
+                "strategy.ltb.temperature",
+                "temperature must be a finite number > 0",
+            ),
+        ] {
+            let error = parse_str(&source(sections), Path::new("x.toml")).expect_err(sections);
+            assert_eq!(error.key.as_deref(), Some(key), "{sections}");
+            assert!(error.message.contains(message), "{sections}: {}", error.message);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{Checker, ConfigError, Key, Seg};
 use crate::plan::Plan;
 
 /// The settings `[sweep]` can list values for, as dotted paths of the file.
-pub const SWEEPABLE: [&str; 46] = [
+pub const SWEEPABLE: [&str; 47] = [
     "epochs",
     "batch_size",
     "sampling",
@@ -55,6 +55,7 @@ pub const SWEEPABLE: [&str; 46] = [
     "schedule.threshold",
     "schedule.cooldown",
     "schedule.min_lr",
+    "weighting.rep_grad",
     "early_stopping.patience",
     "early_stopping.min_delta",
     "augment.crop_padding",

@@ -43,15 +43,17 @@ pub(super) fn strategy_combinations(entries: &StrategyEntries, name: &str) -> u6
         "soft" => entries.soft.as_ref().map_or(1, |e| product([len(&e.weight)])),
         "cross-stitch" => entries.cross_stitch.as_ref().map_or(1, |e| product([len(&e.init)])),
         "mmoe" => entries.mmoe.as_ref().map_or(1, |e| product([len(&e.experts)])),
+        "dselect-k" => entries.dselect_k.as_ref().map_or(1, |e| product([len(&e.experts), len(&e.k), len(&e.gamma)])),
         "cgc" => entries.cgc.as_ref().map_or(1, |e| product([len(&e.experts), len(&e.task_experts)])),
         "ple" => entries.ple.as_ref().map_or(1, |e| product([len(&e.experts), len(&e.task_experts), len(&e.levels)])),
+        "ltb" => entries.ltb.as_ref().map_or(1, |e| product([len(&e.temperature)])),
         _ => 1,
     }
 }
 
 /// Hyperparameter combinations `[weighting.<name>]` gives `name`.
 pub(super) fn weighting_combinations(file: &ExperimentFile, name: &str) -> u64 {
-    file.weighting.get(name).map_or(1, |given| product(given.values().map(|v| v.values().len())))
+    file.weighting.methods.get(name).map_or(1, |given| product(given.values().map(|v| v.values().len())))
 }
 
 /// The static weight vectors `sweep.lambda` asks for; `n_tasks` for the simplex grid.
@@ -138,6 +140,19 @@ mod tests {
         // sharings: hard 1 + mmoe 2 = 3; per sharing: 1 × 3 + (1 + 2) = 6; (1 + 3 × 6) × 2 × 3 = 114.
         assert_eq!(size.trials, 114);
         assert_eq!(size.describe(), "strategy 4 × weighting 4 × lambda 3 × lr 2 × seeds 3");
+        let plan = crate::config::parse_str(&text, "x.toml".as_ref()).expect("valid");
+        assert_eq!(plan.trials.len() as u64, size.trials);
+    }
+
+    #[test]
+    fn counts_the_hyperparameter_lists_of_dselect_k_and_ltb() {
+        // dselect-k: 2 experts × 2 k × 1 gamma = 4; ltb: 3 temperatures; hard 1: 8 trials.
+        let text = format!(
+            "{TASKS}[sweep]\nstrategy = [\"hard\", \"dselect-k\", \"ltb\"]\n\
+             [strategy.dselect-k]\nexperts = [2, 4]\nk = [1, 2]\ngamma = 0.5\n[strategy.ltb]\ntemperature = [0.5, 1, 2]\n"
+        );
+        let size = size(&text);
+        assert_eq!(size.trials, 8);
         let plan = crate::config::parse_str(&text, "x.toml".as_ref()).expect("valid");
         assert_eq!(plan.trials.len() as u64, size.trials);
     }

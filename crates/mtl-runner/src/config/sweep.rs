@@ -25,7 +25,7 @@ impl Checker<'_> {
                 self.fail(&[Key("strategy"), Key(strategy.name())], message)?;
             }
         }
-        for name in file.weighting.keys() {
+        for name in file.weighting.methods.keys() {
             let n = size::weighting_combinations(file, name);
             if too_many(n) {
                 let message = format!("its lists make {n} combinations, more than {MAX_WEIGHT_VECTORS}");

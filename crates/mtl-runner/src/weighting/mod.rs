@@ -12,7 +12,8 @@
 //! - small solvers over the Gram matrix of the gradients (`solvers`): mgda, cagrad, imtl-g and
 //!   imtl, aligned-mtl, fairgrad; nash-mtl has a module of its own (`nash`);
 //! - the aggregators of Jacobian descent and torchjd (`dual_cone`): upgrad, dualproj, config;
-//! - per-coordinate or per-parameter state (`tracking`): graddrop, moco, excess-mtl.
+//! - per-coordinate or per-parameter state (`tracking`): graddrop, moco, excess-mtl;
+//! - three independent gradient samples a step (`sampled`): sdmgrad, modo.
 //!
 //! Each method cites its paper and, where we follow it instead, the official code; departures
 //! from either are noted on the method. A claim about another implementation names the version
@@ -34,6 +35,7 @@ mod dual_cone;
 mod linalg;
 mod loss_level;
 mod nash;
+mod sampled;
 mod solvers;
 mod surgery;
 mod tracking;
@@ -171,11 +173,25 @@ pub enum Method {
         /// Step size η of the multiplicative update (default 0.01, LibMTL's `--robust_step_size`).
         step_size: f64,
     },
+    /// SDMGrad, Xiao et al. 2023: direction-oriented weights from two independent samples.
+    SdmGrad {
+        /// Regularisation λ towards the mean gradient (default 0.3, LibMTL's `--SDMGrad_lamda`).
+        lambda: f64,
+        /// SGD iterations on the weights per step (default 20, LibMTL's `--SDMGrad_niter`). A whole number.
+        niter: f64,
+    },
+    /// MoDo, Chen et al. 2023: weights by one projected step a batch, from two independent samples.
+    MoDo {
+        /// Rate γ of the weights (default 0.001, LibMTL's `--MoDo_gamma`).
+        gamma: f64,
+        /// ℓ2 regularisation ρ of the weights' step (default 0.1, LibMTL's `--MoDo_rho`).
+        rho: f64,
+    },
 }
 
 impl Method {
     /// Every method's name, as the experiment file spells it.
-    pub const NAMES: [&'static str; 26] = [
+    pub const NAMES: [&'static str; 28] = [
         "static",
         "equal",
         "uncertainty",
@@ -202,6 +218,8 @@ impl Method {
         "graddrop",
         "moco",
         "excess-mtl",
+        "sdmgrad",
+        "modo",
     ];
 
     /// The method's name (one of [`Method::NAMES`]).
@@ -233,6 +251,8 @@ impl Method {
             Method::GradDrop { .. } => "graddrop",
             Method::MoCo { .. } => "moco",
             Method::ExcessMtl { .. } => "excess-mtl",
+            Method::SdmGrad { .. } => "sdmgrad",
+            Method::MoDo { .. } => "modo",
         }
     }
 
@@ -265,6 +285,8 @@ impl Method {
             "graddrop" => Method::GradDrop { leak: 0.0 },
             "moco" => Method::MoCo { beta: 0.5, beta_sigma: 0.5, gamma: 0.1, gamma_sigma: 0.5, rho: 0.0 },
             "excess-mtl" => Method::ExcessMtl { step_size: 0.01 },
+            "sdmgrad" => Method::SdmGrad { lambda: 0.3, niter: 20.0 },
+            "modo" => Method::MoDo { gamma: 0.001, rho: 0.1 },
             _ => return None,
         })
     }
@@ -292,6 +314,8 @@ impl Method {
                 ("moco_rho", rho),
             ],
             Method::ExcessMtl { step_size } => vec![("excess_mtl_step_size", step_size)],
+            Method::SdmGrad { lambda, niter } => vec![("sdmgrad_lambda", lambda), ("sdmgrad_niter", niter)],
+            Method::MoDo { gamma, rho } => vec![("modo_gamma", gamma), ("modo_rho", rho)],
             _ => Vec::new(),
         }
     }
@@ -327,6 +351,12 @@ impl Method {
                 (Method::MoCo { gamma_sigma, .. }, "gamma_sigma") => (gamma_sigma, value >= 0.0, "≥ 0"),
                 (Method::MoCo { rho, .. }, "rho") => (rho, value >= 0.0, "≥ 0"),
                 (Method::ExcessMtl { step_size }, "step_size") => (step_size, value > 0.0, "> 0"),
+                (Method::SdmGrad { lambda, .. }, "lambda") => (lambda, value >= 0.0, "≥ 0"),
+                (Method::SdmGrad { niter, .. }, "niter") => {
+                    (niter, value >= 1.0 && value.fract() == 0.0 && value <= 10000.0, "whole, in [1, 10000]")
+                }
+                (Method::MoDo { gamma, .. }, "gamma") => (gamma, value > 0.0, "> 0"),
+                (Method::MoDo { rho, .. }, "rho") => (rho, value >= 0.0, "≥ 0"),
                 _ => return Err(format!("{} has no hyperparameter \"{key}\"", self.name())),
             };
             if !(value.is_finite() && allowed) {
@@ -360,6 +390,8 @@ impl Method {
                 | Method::GradDrop { .. }
                 | Method::MoCo { .. }
                 | Method::ExcessMtl { .. }
+                | Method::SdmGrad { .. }
+                | Method::MoDo { .. }
         )
     }
 
@@ -367,6 +399,33 @@ impl Method {
     /// tensor every task's head reads) rather than the shared parameters.
     pub fn on_representation(&self) -> bool {
         matches!(self, Method::MgdaUb)
+    }
+
+    /// Whether `[weighting] rep_grad` may apply it to the representation's gradient: every
+    /// gradient method but those that keep per-coordinate state across steps (db-mtl, moco,
+    /// excess-mtl), since the representation has as many coordinates as the batch has examples
+    /// and an epoch's last batch can be smaller.
+    pub fn supports_representation(&self) -> bool {
+        self.needs_gradients()
+            && !matches!(
+                self,
+                Method::DbMtl { .. }
+                    | Method::MoCo { .. }
+                    | Method::ExcessMtl { .. }
+                    | Method::SdmGrad { .. }
+                    | Method::MoDo { .. }
+            )
+    }
+
+    /// Batches drawn per optimiser step: 3 for sdmgrad and modo (independent gradient samples),
+    /// 1 for every other method. An epoch draws as many batches either way, so these take a
+    /// third as many steps.
+    pub fn samples_per_step(&self) -> usize {
+        if matches!(self, Method::SdmGrad { .. } | Method::MoDo { .. }) {
+            3
+        } else {
+            1
+        }
     }
 
     /// One line: backward passes per step and extra memory (n = number of tasks). The n × n
@@ -404,6 +463,9 @@ impl Method {
             }
             Method::ExcessMtl { .. } => {
                 "n backward passes, n × shared-parameter gradients plus their accumulated squares (n × shared parameters in f64)"
+            }
+            Method::SdmGrad { .. } | Method::MoDo { .. } => {
+                "3 batches a step: 3n backward passes, 3n × shared-parameter gradients"
             }
             Method::MgdaUb => {
                 "n backward passes through the heads only, n × representation gradients (batch × width), then 1 backward pass of the weighted loss"
@@ -480,6 +542,10 @@ impl Method {
                 reference: None,
                 weights: Vec::new(),
             }),
+            Method::SdmGrad { lambda, niter } => {
+                Box::new(sampled::SdmGrad { lambda, iterations: niter as usize, weights: Vec::new() })
+            }
+            Method::MoDo { gamma, rho } => Box::new(sampled::MoDo { gamma, rho, weights: Vec::new() }),
         };
         Box::new(Checked { name: self.name(), n_tasks, needs_gradients: self.needs_gradients(), inner })
     }
@@ -538,6 +604,12 @@ impl Decision {
 pub trait Weighter: Send {
     /// Called once per optimiser step.
     fn step(&mut self, input: &StepInput) -> Decision;
+    /// Called instead of [`Weighter::step`] for methods with [`Method::samples_per_step`] > 1:
+    /// `input` holds the first batch's losses and gradients, `more` the other batches' per-task
+    /// gradients.
+    fn step_sampled(&mut self, input: &StepInput, _more: &[Vec<Vec<f32>>]) -> Decision {
+        self.step(input)
+    }
     /// Called after each epoch with each task's mean training loss of that epoch (DWA uses these).
     fn end_epoch(&mut self, _mean_losses: &[f64]) {}
 }
@@ -551,8 +623,8 @@ struct Checked {
     inner: Box<dyn Weighter>,
 }
 
-impl Weighter for Checked {
-    fn step(&mut self, input: &StepInput) -> Decision {
+impl Checked {
+    fn check(&self, input: &StepInput) {
         let n = self.n_tasks;
         assert_eq!(input.losses.len(), n, "{}: expected {n} losses", self.name);
         if self.needs_gradients {
@@ -560,7 +632,24 @@ impl Weighter for Checked {
             assert_eq!(grads.len(), n, "{}: expected {n} gradients", self.name);
             assert!(grads.iter().all(|g| g.len() == grads[0].len()), "{}: gradients of different lengths", self.name);
         }
+    }
+}
+
+impl Weighter for Checked {
+    fn step(&mut self, input: &StepInput) -> Decision {
+        self.check(input);
         self.inner.step(input)
+    }
+
+    fn step_sampled(&mut self, input: &StepInput, more: &[Vec<Vec<f32>>]) -> Decision {
+        let n = self.n_tasks;
+        let first = input.shared_gradients.map_or(0, |g| g.first().map_or(0, Vec::len));
+        for sample in more {
+            assert_eq!(sample.len(), n, "{}: expected {n} gradients per sample", self.name);
+            assert!(sample.iter().all(|g| g.len() == first), "{}: samples of different lengths", self.name);
+        }
+        self.check(input);
+        self.inner.step_sampled(input, more)
     }
 
     fn end_epoch(&mut self, mean_losses: &[f64]) {
@@ -574,156 +663,4 @@ fn shared_gradients<'a>(input: &StepInput<'a>) -> &'a [Vec<f32>] {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    pub(crate) fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= tol, "{what}: got {got:?}, want {want:?} (±{tol})");
-        }
-    }
-
-    pub(crate) fn loss_weights(decision: Decision) -> Vec<f64> {
-        match decision {
-            Decision::LossWeights(weights) => weights,
-            other => panic!("expected loss weights, got {other:?}"),
-        }
-    }
-
-    /// Runs `method` through `steps` (per step, per task: its loss and shared gradient) and
-    /// compares the last step's shared gradient and weights.
-    pub(crate) fn check_shared(
-        method: Method,
-        steps: &[&[(f64, &[f32])]],
-        gradient: &[f64],
-        weights: &[f64],
-        tol: f64,
-    ) {
-        let mut weighter = method.start(steps[0].len(), 5);
-        let mut last = None;
-        for step in steps {
-            let losses: Vec<f64> = step.iter().map(|(loss, _)| *loss).collect();
-            let grads: Vec<Vec<f32>> = step.iter().map(|(_, grad)| grad.to_vec()).collect();
-            let input = StepInput { losses: &losses, static_weights: &[], shared_gradients: Some(&grads) };
-            last = Some(weighter.step(&input));
-        }
-        match last {
-            Some(Decision::SharedGradient { gradient: got, weights: got_weights }) => {
-                let got: Vec<f64> = got.iter().map(|&g| f64::from(g)).collect();
-                // The gradient is f32: allow its rounding on top of `tol`.
-                assert_close(&got, gradient, tol + 1e-6, &format!("{} gradient", method.name()));
-                assert_close(&got_weights, weights, tol, &format!("{} weights", method.name()));
-            }
-            other => panic!("{}: expected a shared gradient, got {other:?}", method.name()),
-        }
-    }
-
-    #[test]
-    fn names_round_trip_with_defaults() {
-        for name in Method::NAMES {
-            let method = Method::default_for(name).unwrap_or_else(|| panic!("{name} has no default"));
-            assert_eq!(method.name(), name);
-            // Every hyperparameter is stored under the method's prefix.
-            let prefix = name.replace('-', "_");
-            assert!(method.hyperparameters().iter().all(|(key, _)| key.starts_with(&prefix)), "{name}");
-            assert!(!method.cost().is_empty());
-        }
-        assert_eq!(Method::default_for("mean"), None);
-        assert_eq!(Method::default_for("cagrad").unwrap().hyperparameters(), vec![("cagrad_c", 0.5)]);
-        assert_eq!(Method::default_for("dwa").unwrap().hyperparameters(), vec![("dwa_temperature", 2.0)]);
-    }
-
-    #[test]
-    fn with_replaces_and_validates_hyperparameters() {
-        let cagrad = Method::default_for("cagrad").unwrap();
-        assert_eq!(cagrad.with(&[("cagrad_c", 0.2)]), Ok(Method::Cagrad { c: 0.2 }));
-        assert_eq!(cagrad.with(&[("cagrad_c", 1.0)]), Err("c must be a finite number in [0, 1), got 1".to_string()));
-        assert_eq!(cagrad.with(&[("cagrad_beta", 0.1)]), Err("cagrad has no hyperparameter \"beta\"".to_string()));
-        let nash = Method::default_for("nash-mtl").unwrap();
-        assert_eq!(nash.hyperparameters(), vec![("nash_mtl_max_norm", 1.0)]);
-        assert_eq!(nash.with(&[("nash_mtl_max_norm", 0.0)]), Ok(Method::NashMtl { max_norm: 0.0 }));
-        assert_eq!(
-            nash.with(&[("nash_mtl_max_norm", -1.0)]),
-            Err("max_norm must be a finite number ≥ 0 (0: no clipping), got -1".to_string())
-        );
-        let famo = Method::default_for("famo").unwrap();
-        assert_eq!(famo.with(&[("famo_lr", 0.1), ("famo_gamma", 0.0)]), Ok(Method::Famo { gamma: 0.0, lr: 0.1 }));
-        assert!(famo.with(&[("famo_lr", f64::NAN)]).is_err());
-        // Every default passes its own validation.
-        for name in Method::NAMES {
-            let method = Method::default_for(name).unwrap();
-            assert_eq!(method.with(&method.hyperparameters()), Ok(method), "{name}");
-        }
-    }
-
-    #[test]
-    fn gradient_methods_are_the_ones_that_need_gradients() {
-        let needing: Vec<&str> =
-            Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().needs_gradients()).collect();
-        assert_eq!(
-            needing,
-            [
-                "db-mtl",
-                "gradnorm",
-                "pcgrad",
-                "mgda",
-                "cagrad",
-                "imtl",
-                "imtl-g",
-                "gradvac",
-                "aligned-mtl",
-                "nash-mtl",
-                "mgda-ub",
-                "upgrad",
-                "dualproj",
-                "config",
-                "fairgrad",
-                "graddrop",
-                "moco",
-                "excess-mtl"
-            ]
-        );
-        let on_representation: Vec<&str> =
-            Method::NAMES.into_iter().filter(|name| Method::default_for(name).unwrap().on_representation()).collect();
-        assert_eq!(on_representation, ["mgda-ub"]);
-    }
-
-    #[test]
-    #[should_panic(expected = "mgda needs the shared gradients")]
-    fn a_gradient_method_without_gradients_names_itself() {
-        let mut weighter = Method::Mgda.start(2, 0);
-        weighter.step(&StepInput { losses: &[1.0, 1.0], static_weights: &[], shared_gradients: None });
-    }
-
-    #[test]
-    fn every_method_handles_zero_and_equal_gradients() {
-        // Degenerate inputs a real run can produce (a task whose gradient vanishes; identical
-        // tasks) must give finite decisions.
-        let cases = [vec![vec![0.0f32, 0.0], vec![1.0, 2.0]], vec![vec![1.0, 2.0], vec![1.0, 2.0]]];
-        for name in Method::NAMES {
-            let method = Method::default_for(name).unwrap();
-            for grads in &cases {
-                let mut weighter = method.start(2, 3);
-                for _ in 0..3 {
-                    let input = StepInput {
-                        losses: &[0.5, 2.0],
-                        static_weights: &[1.0, 1.0],
-                        shared_gradients: method.needs_gradients().then_some(grads.as_slice()),
-                    };
-                    let finite = match weighter.step(&input) {
-                        Decision::LossWeights(w) => w.iter().all(|x| x.is_finite()),
-                        Decision::ClippedLossWeights { weights, shared_scale } => {
-                            weights.iter().all(|x| x.is_finite()) && shared_scale > 0.0 && shared_scale <= 1.0
-                        }
-                        Decision::SharedGradient { gradient, weights } => {
-                            gradient.iter().all(|x| x.is_finite()) && weights.iter().all(|x| x.is_finite())
-                        }
-                    };
-                    assert!(finite, "{name} on {grads:?}");
-                    weighter.end_epoch(&[0.5, 2.0]);
-                }
-            }
-        }
-    }
-}
+pub(crate) mod tests;

@@ -323,17 +323,57 @@ def make_step(workload):
     raise SystemExit(f"unknown workload {workload}")
 
 
+# The w6 step's convolutions: (count, in, out, kernel, stride, input height, input width), as
+# `CONVOLUTIONS` in crates/mtl-runner/examples/w6.rs.
+W6_CONVOLUTIONS = [
+    (1, 3, 64, 7, 2, 96, 128), (4, 64, 64, 3, 1, 24, 32), (1, 64, 128, 3, 2, 24, 32), (1, 64, 128, 1, 2, 24, 32),
+    (3, 128, 128, 3, 1, 12, 16), (1, 128, 256, 3, 2, 12, 16), (1, 128, 256, 1, 2, 12, 16), (3, 256, 256, 3, 1, 6, 8),
+    (1, 256, 512, 3, 2, 6, 8), (1, 256, 512, 1, 2, 6, 8), (3, 512, 512, 3, 1, 3, 4), (1, 512, 256, 3, 1, 6, 8),
+    (1, 256, 128, 3, 1, 12, 16), (1, 128, 64, 3, 1, 24, 32), (1, 64, 64, 3, 1, 48, 64), (1, 64, 32, 3, 1, 96, 128),
+    (2, 32, 32, 3, 1, 96, 128), (1, 32, 13, 1, 1, 96, 128), (1, 32, 1, 1, 1, 96, 128),
+]
+
+
+def time_convs():
+    """Per w6 convolution shape (bias-free, batch 8, input gradient kept): the median ms of its
+    forward and of the backward of its sum over 9 runs, and the totals weighted by each count."""
+    forward_total = backward_total = 0.0
+    for count, cin, cout, k, s, h, w in W6_CONVOLUTIONS:
+        x = torch.rand(8, cin, h, w, requires_grad=True)
+        weight = torch.rand(cout, cin, k, k, requires_grad=True)
+        forward, backward = [], []
+        for _ in range(9):
+            started = time.perf_counter()
+            y = F.conv2d(x, weight, stride=s, padding=k // 2)
+            forward.append((time.perf_counter() - started) * 1000)
+            total = y.sum()
+            started = time.perf_counter()
+            total.backward()
+            backward.append((time.perf_counter() - started) * 1000)
+        f, b = sorted(forward)[4], sorted(backward)[4]
+        forward_total += count * f
+        backward_total += count * b
+        print(f"{count} × {cin:>3}→{cout:<3} {k}×{k}/{s} @{h}×{w}: forward {f:6.1f} backward {b:6.1f}")
+    print(f"step total (each shape × its count): forward {forward_total:.1f} ms, backward {backward_total:.1f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", default="w1", choices=["w1", "w2", "w3", "w4", "w5", "w6"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads [default: the number of cores]")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--convs", action="store_true", help="w6 only: time each convolution shape of its step")
     args = parser.parse_args()
     import os
 
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
+    if args.convs:
+        if args.workload != "w6":
+            parser.error("--convs times w6's convolutions: add --workload w6")
+        time_convs()
+        return
     step, samples_per_step = make_step(args.workload)
     for _ in range(3):
         step()

@@ -8,8 +8,22 @@
 //! after 2 warm-up runs): the shared encoder–decoder forward, the heads, the losses, the
 //! backward pass, the Adam step, and the decoder's five bilinear up-samplings alone
 //! (forward and backward, each plus a sum), composed of tensor ops and fused.
+//!
+//! `... --example w6 convs` prints, for each convolution shape of the step (bias-free,
+//! batch 8, input gradient kept), the median ms of its forward and of the backward of its
+//! sum (9 runs), and the totals weighted by how often the step has each shape; compare with
+//! `python benches/torch_reference.py --workload w6 --convs`.
 
 use std::time::Instant;
+
+// The allocator and option of the `mtl` binary (`crates/mtl-cli/src/main.rs`), so that these
+// timings are those `mtl bench --workload w6` would see: glibc's malloc returns large freed
+// buffers to the kernel, and their pages fault again on every step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay`, as in `mtl`.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use mtl_data::Rng;
@@ -20,9 +34,13 @@ use mtl_runner::bench::BenchOptions;
 use mtl_runner::optim::{Optimizer, OptimizerKind, OptimizerSpec};
 
 fn main() -> Result<()> {
+    // SAFETY: sets one of mimalloc's global options, first thing in main (as `mtl` does).
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("parts") {
-        return time_parts();
+    match args.first().map(String::as_str) {
+        Some("parts") => return time_parts(),
+        Some("convs") => return time_convs(),
+        _ => {}
     }
     let numbers: Vec<usize> = args.iter().map(|a| a.parse().expect("a number")).collect();
     let mut options = BenchOptions::default();
@@ -116,5 +134,56 @@ fn time_parts() -> Result<()> {
         let ms = median_ms(|| conv.forward(&xs)?.sum_all()?.backward().map(drop))?;
         println!("| {:<40} | {ms:>8.1} |", format!("conv {name} fwd+bwd"));
     }
+    Ok(())
+}
+
+/// The step's convolutions: (count, in, out, kernel, stride, input height, input width), as
+/// `W6_CONVOLUTIONS` in `benches/torch_reference.py`.
+const CONVOLUTIONS: [(usize, usize, usize, usize, usize, usize, usize); 19] = [
+    (1, 3, 64, 7, 2, 96, 128),
+    (4, 64, 64, 3, 1, 24, 32),
+    (1, 64, 128, 3, 2, 24, 32),
+    (1, 64, 128, 1, 2, 24, 32),
+    (3, 128, 128, 3, 1, 12, 16),
+    (1, 128, 256, 3, 2, 12, 16),
+    (1, 128, 256, 1, 2, 12, 16),
+    (3, 256, 256, 3, 1, 6, 8),
+    (1, 256, 512, 3, 2, 6, 8),
+    (1, 256, 512, 1, 2, 6, 8),
+    (3, 512, 512, 3, 1, 3, 4),
+    (1, 512, 256, 3, 1, 6, 8),
+    (1, 256, 128, 3, 1, 12, 16),
+    (1, 128, 64, 3, 1, 24, 32),
+    (1, 64, 64, 3, 1, 48, 64),
+    (1, 64, 32, 3, 1, 96, 128),
+    (2, 32, 32, 3, 1, 96, 128),
+    (1, 32, 13, 1, 1, 96, 128),
+    (1, 32, 1, 1, 1, 96, 128),
+];
+
+fn time_convs() -> Result<()> {
+    let mut rng = Rng::new(0);
+    let (mut forward_total, mut backward_total) = (0.0, 0.0);
+    for (count, inputs, outputs, kernel, stride, height, width) in CONVOLUTIONS {
+        let xs = Var::from_tensor(&random(&[W6_BATCH, inputs, height, width], &mut rng)?)?;
+        let weight = random(&[outputs, inputs, kernel, kernel], &mut rng)?;
+        let conv = mtl_model::layers::Conv2d::from_parts(weight, None, kernel / 2).with_stride(stride);
+        let (mut forward, mut backward) = (Vec::new(), Vec::new());
+        for _ in 0..9 {
+            let started = Instant::now();
+            let ys = conv.forward(&xs)?;
+            forward.push(started.elapsed().as_secs_f64() * 1000.0);
+            let sum = ys.sum_all()?;
+            let started = Instant::now();
+            sum.backward()?;
+            backward.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        forward.sort_by(f64::total_cmp);
+        backward.sort_by(f64::total_cmp);
+        let (f, b) = (forward[4], backward[4]);
+        (forward_total, backward_total) = (forward_total + count as f64 * f, backward_total + count as f64 * b);
+        println!("{count} × {inputs:>3}→{outputs:<3} {kernel}×{kernel}/{stride} @{height}×{width}: forward {f:6.1} backward {b:6.1}");
+    }
+    println!("step total (each shape × its count): forward {forward_total:.1} ms, backward {backward_total:.1} ms");
     Ok(())
 }

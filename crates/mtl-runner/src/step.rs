@@ -105,7 +105,7 @@ pub(crate) fn update(u: &mut Update) -> candle_core::Result<()> {
     let decision = if samples.is_empty() {
         u.weighter.step(&input)
     } else {
-        let more: Vec<Vec<Vec<f32>>> = samples.iter().map(|sample| sample.flat.clone()).collect();
+        let more: Vec<&[Vec<f32>]> = samples.iter().map(|sample| sample.flat.as_slice()).collect();
         u.weighter.step_sampled(&input, &more)
     };
     // Without shared parameters (single-task) there are no gradients to compare.

@@ -607,7 +607,7 @@ pub trait Weighter: Send {
     /// Called instead of [`Weighter::step`] for methods with [`Method::samples_per_step`] > 1:
     /// `input` holds the first batch's losses and gradients, `more` the other batches' per-task
     /// gradients.
-    fn step_sampled(&mut self, input: &StepInput, _more: &[Vec<Vec<f32>>]) -> Decision {
+    fn step_sampled(&mut self, input: &StepInput, _more: &[&[Vec<f32>]]) -> Decision {
         self.step(input)
     }
     /// Called after each epoch with each task's mean training loss of that epoch (DWA uses these).
@@ -641,7 +641,7 @@ impl Weighter for Checked {
         self.inner.step(input)
     }
 
-    fn step_sampled(&mut self, input: &StepInput, more: &[Vec<Vec<f32>>]) -> Decision {
+    fn step_sampled(&mut self, input: &StepInput, more: &[&[Vec<f32>]]) -> Decision {
         let n = self.n_tasks;
         let first = input.shared_gradients.map_or(0, |g| g.first().map_or(0, Vec::len));
         for sample in more {

@@ -9,9 +9,9 @@ use super::{shared_gradients, Decision, StepInput, Weighter};
 
 /// The three samples of one step: the input's gradients, then the two others. Given fewer
 /// (a caller without independent batches), the input's gradients stand in for the missing.
-fn three_samples<'a>(input: &StepInput<'a>, more: &'a [Vec<Vec<f32>>]) -> [&'a [Vec<f32>]; 3] {
+fn three_samples<'a>(input: &StepInput<'a>, more: &[&'a [Vec<f32>]]) -> [&'a [Vec<f32>]; 3] {
     let first = shared_gradients(input);
-    let other = |i: usize| more.get(i).map_or(first, Vec::as_slice);
+    let other = |i: usize| more.get(i).copied().unwrap_or(first);
     [first, other(0), other(1)]
 }
 
@@ -39,7 +39,7 @@ impl Weighter for SdmGrad {
         self.step_sampled(input, &[])
     }
 
-    fn step_sampled(&mut self, input: &StepInput, more: &[Vec<Vec<f32>>]) -> Decision {
+    fn step_sampled(&mut self, input: &StepInput, more: &[&[Vec<f32>]]) -> Decision {
         let [zeta, xi1, xi2] = three_samples(input, more);
         let n = zeta.len();
         if self.weights.len() != n {
@@ -82,7 +82,7 @@ impl Weighter for MoDo {
         self.step_sampled(input, &[])
     }
 
-    fn step_sampled(&mut self, input: &StepInput, more: &[Vec<Vec<f32>>]) -> Decision {
+    fn step_sampled(&mut self, input: &StepInput, more: &[&[Vec<f32>]]) -> Decision {
         let [first, second, third] = three_samples(input, more);
         let n = first.len();
         if self.weights.len() != n {
@@ -111,7 +111,8 @@ mod tests {
         let owned: Vec<Vec<Vec<f32>>> = samples.iter().map(|s| s.iter().map(|g| g.to_vec()).collect()).collect();
         let n = owned[0].len();
         let input = StepInput { losses: &vec![1.0; n], static_weights: &[], shared_gradients: Some(&owned[0]) };
-        match method.start(n, 0).step_sampled(&input, &owned[1..]) {
+        let more: Vec<&[Vec<f32>]> = owned[1..].iter().map(Vec::as_slice).collect();
+        match method.start(n, 0).step_sampled(&input, &more) {
             Decision::SharedGradient { gradient, weights } => {
                 (gradient.iter().map(|&g| f64::from(g)).collect(), weights)
             }

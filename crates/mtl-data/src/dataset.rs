@@ -12,6 +12,8 @@ pub enum Modality {
     Text,
     /// Numeric feature vectors (table rows).
     Features,
+    /// Molecular graphs (atoms, positions, bonds).
+    Graph,
 }
 
 impl Modality {
@@ -21,6 +23,7 @@ impl Modality {
             Modality::Image => "image",
             Modality::Text => "text",
             Modality::Features => "features",
+            Modality::Graph => "graph",
         }
     }
 }
@@ -58,6 +61,8 @@ pub enum Inputs {
         /// The embedded categorical columns at the end of each row.
         embedded: Embedded,
     },
+    /// Molecular graphs, shared by the tasks that read the same molecules.
+    Graphs(Arc<crate::graphs::GraphSet>),
 }
 
 /// Categorical columns given to the network as ids into one embedding table (each column
@@ -79,6 +84,7 @@ impl Inputs {
             Inputs::Images { .. } => Modality::Image,
             Inputs::Tokens { .. } => Modality::Text,
             Inputs::Features { .. } => Modality::Features,
+            Inputs::Graphs(_) => Modality::Graph,
         }
     }
 
@@ -88,6 +94,7 @@ impl Inputs {
             Inputs::Images { channels, height, width, .. } => channels * height * width,
             Inputs::Tokens { seq_len, .. } => *seq_len,
             Inputs::Features { width, .. } => *width,
+            Inputs::Graphs(graphs) => graphs.example_size(),
         }
     }
 
@@ -98,6 +105,7 @@ impl Inputs {
             Inputs::Images { pixels, .. } => pixels.len() / size,
             Inputs::Tokens { ids, .. } => ids.len() / size,
             Inputs::Features { values, .. } => values.len() / size,
+            Inputs::Graphs(graphs) => graphs.len(),
         }
     }
 
@@ -242,7 +250,7 @@ pub fn kind_name(targets: &Targets, modality: Modality) -> &'static str {
     match (targets, modality) {
         (Targets::Classes(_), Modality::Image) => "image-classification",
         (Targets::Classes(_), Modality::Text) => "text-classification",
-        (Targets::Classes(_), Modality::Features) => "classification",
+        (Targets::Classes(_), Modality::Features | Modality::Graph) => "classification",
         (Targets::Values { .. }, _) => "regression",
         (Targets::Binary { .. }, _) => "multi-label",
         (Targets::Segments { .. }, _) => "segmentation",

@@ -9,6 +9,7 @@ use crate::{DataError, LabeledImages, LabeledTexts, LoadReport, Sourced};
 
 pub mod dense;
 pub mod masks;
+pub mod molecules;
 pub mod table;
 
 /// The formats `inspect` recognises.
@@ -40,11 +41,13 @@ pub enum Format {
     Nyuv2,
     /// `[split/]images/<name>.png|jpg|…` with `masks/<name>.png` and/or `depth/<name>.png|npy`.
     ImageMasks,
+    /// QM9's raw files: `gdb9.sdf`, `gdb9.sdf.csv` and optionally `uncharacterized.txt`.
+    Qm9,
 }
 
 impl Format {
     /// Every format, with the name the experiment file uses.
-    pub const ALL: [(Format, &'static str); 13] = [
+    pub const ALL: [(Format, &'static str); 14] = [
         (Format::MnistIdx, "mnist-idx"),
         (Format::Cifar, "cifar"),
         (Format::ImageFolder, "image-folder"),
@@ -58,6 +61,7 @@ impl Format {
         (Format::Celeba, "celeba"),
         (Format::Nyuv2, "nyuv2"),
         (Format::ImageMasks, "image-masks"),
+        (Format::Qm9, "qm9"),
     ];
 
     /// The experiment file's name of the format.
@@ -179,7 +183,9 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     let has = |pred: &dyn Fn(&str) -> bool| entries.iter().any(|e| pred(e));
-    if has(&|e| e == images::celeba::ATTRIBUTES) {
+    if molecules::is_layout(path) {
+        Ok(Format::Qm9)
+    } else if has(&|e| e == images::celeba::ATTRIBUTES) {
         Ok(Format::Celeba)
     } else if dense::is_layout(path) {
         Ok(Format::Nyuv2)
@@ -330,6 +336,7 @@ pub fn inspect_with(path: &Path, options: &InspectOptions) -> Result<Inspection,
         }
         Format::Nyuv2 => dense::inspection(path),
         Format::ImageMasks => masks::inspection(path),
+        Format::Qm9 => molecules::inspection(path),
         Format::Csv => delimited(b','),
         Format::Tsv => delimited(b'\t'),
         Format::Jsonl => {

@@ -18,6 +18,7 @@ pub mod augment;
 mod dataset;
 pub mod files;
 pub mod formats;
+pub mod graphs;
 pub mod inspect;
 pub mod prepare;
 mod raw;

@@ -92,7 +92,7 @@ pub(crate) fn subsample(indices: Vec<usize>, n: Option<usize>, seed: u64, split:
 /// The indices of each split (of the examples it is taken from: train's for carved
 /// splits, the format's own otherwise) after carving and [`Keep`]; `lengths` are those of
 /// the format's train, val and test splits (`None`: not in the format).
-pub(crate) fn kept_indices(lengths: [Option<usize>; 3], policy: &SplitPolicy) -> Result<SplitIndices, String> {
+pub fn kept_indices(lengths: [Option<usize>; 3], policy: &SplitPolicy) -> Result<SplitIndices, String> {
     let [train, val, test] = lengths;
     let (train_idx, val_idx, test_idx) = split_indices(train.unwrap_or(0), val.is_some(), test.is_some(), policy)?;
     let own = |len: Option<usize>, carved: Vec<usize>| len.map_or(carved, |len| (0..len).collect());

@@ -67,6 +67,7 @@
 mod blocks;
 mod branching;
 mod dselect;
+mod mpnn;
 pub(crate) mod resnet;
 mod sharing;
 mod spec;

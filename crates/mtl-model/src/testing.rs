@@ -59,6 +59,20 @@ pub(crate) fn all_sharings() -> [crate::Sharing; 10] {
     ]
 }
 
+/// [`all_sharings`] for a trunk of `blocks` blocks: PLE with at most that many levels.
+pub(crate) fn sharings_for(blocks: usize) -> Vec<crate::Sharing> {
+    use crate::Sharing;
+    all_sharings()
+        .into_iter()
+        .map(|s| match s {
+            Sharing::Ple { experts, task_experts, levels } => {
+                Sharing::Ple { experts, task_experts, levels: levels.min(blocks) }
+            }
+            other => other,
+        })
+        .collect()
+}
+
 /// Compares the autograd gradient of `loss` for each variable with central finite
 /// differences (f64, step 1e-6, tolerance 1e-6·(1 + |numeric|)), on at most
 /// `max_elements` evenly spread elements of each variable. A step that straddles a kink

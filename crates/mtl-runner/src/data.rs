@@ -22,6 +22,7 @@ use crate::objective::ObjectiveSpec;
 
 mod celeba;
 mod dense;
+mod molecules;
 mod multimnist;
 pub use celeba::CelebaTarget;
 pub use dense::DenseTarget;
@@ -180,6 +181,16 @@ pub enum DataSource {
         /// How missing splits are carved.
         split: SplitPolicy,
     },
+    /// QM9's raw files (`gdb9.sdf`, `gdb9.sdf.csv`, `uncharacterized.txt`): molecular
+    /// graphs and their 19 properties.
+    Molecules {
+        /// The folder holding them.
+        path: PathBuf,
+        /// The targets this task regresses (names of `mtl_data::formats::molecules::QM9_TARGETS`).
+        targets: Vec<String>,
+        /// How the splits are carved (QM9 has none of its own).
+        split: SplitPolicy,
+    },
     /// Text files.
     Texts {
         /// File or folder (for `Lines`, the files are in the format).
@@ -260,6 +271,7 @@ impl DataSource {
                 TableTarget::Values(_) => "regression",
                 TableTarget::Labels(_) | TableTarget::LabelList { .. } => "multi-label",
             },
+            DataSource::Molecules { .. } => "regression",
         }
     }
 
@@ -273,7 +285,10 @@ impl DataSource {
     pub fn path(&self) -> &Path {
         match self {
             DataSource::SyntheticShapes { .. } | DataSource::SyntheticReviews { .. } => Path::new("(built-in data)"),
-            DataSource::Images { path, .. } | DataSource::Texts { path, .. } | DataSource::Table { path, .. } => path,
+            DataSource::Images { path, .. }
+            | DataSource::Texts { path, .. }
+            | DataSource::Table { path, .. }
+            | DataSource::Molecules { path, .. } => path,
         }
     }
 
@@ -361,6 +376,9 @@ impl DataSource {
                 splits.add_to(&mut source);
                 json!({ "path": path, "source": source, "split": split_settings(split) })
             }
+            DataSource::Molecules { path, targets, split } => json!({
+                "path": path, "source": { "format": "qm9", "targets": targets }, "split": split_settings(split),
+            }),
             DataSource::Texts { path, format, split, options } => {
                 let format = match format {
                     TextFormat::AclImdb => json!({ "format": "aclimdb" }),
@@ -431,6 +449,9 @@ impl DataSource {
             }
             DataSource::Images { path, format: ImageFormat::ImageMasks { size, .. }, split } => {
                 Some(format!("image-masks:{}:{size:?}:{}", path.display(), split_settings(split)))
+            }
+            DataSource::Molecules { path, split, .. } => {
+                Some(format!("qm9:{}:{}", path.display(), split_settings(split)))
             }
             DataSource::Images { path, format: ImageFormat::MultiMnist { composition, .. }, split } => {
                 Some(format!("multimnist:{}:{}:{}", path.display(), composition.settings(), split_settings(split)))
@@ -539,6 +560,7 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
     let mut multi_digits: HashMap<String, multimnist::Input> = HashMap::new();
     let mut celeba_inputs: HashMap<String, celeba::Input> = HashMap::new();
     let mut dense_inputs: HashMap<String, dense::Input> = HashMap::new();
+    let mut molecule_inputs: HashMap<String, molecules::Input> = HashMap::new();
     let mut shared_inputs = SharedInputs::new();
     let mut loading = Vec::with_capacity(tasks.len());
     // The first text task's vocabulary options: validation makes every text task's the same.
@@ -554,6 +576,13 @@ pub fn load_tasks(tasks: &[TaskSource]) -> Result<Vec<TaskData>, DataError> {
                     multi_digits.insert(key.clone(), multimnist::load(path, split, composition)?);
                 }
                 multimnist::input_task(name, path, split, *digit, &multi_digits[&key])?
+            }
+            DataSource::Molecules { path, targets, split } => {
+                let key = task.data.shared_input_key().expect("a QM9 input has a key");
+                if !molecule_inputs.contains_key(&key) {
+                    molecule_inputs.insert(key.clone(), molecules::load(path, split)?);
+                }
+                molecules::task(name, path, targets, &molecule_inputs[&key])?
             }
             DataSource::Table { path, options, splits, split } => {
                 table_task(name, path, table::table(&splits.with_train(path), options)?, split, options.embedding_dim)?

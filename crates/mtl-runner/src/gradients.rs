@@ -23,9 +23,21 @@ pub(crate) struct TaskGradients {
 }
 
 impl TaskGradients {
-    /// One backward pass per loss.
+    /// One backward pass per loss. Each pass's store keeps only the variables' gradients:
+    /// candle's holds one for every activation too, which for 11 tasks of a large network
+    /// held gigabytes until the step ended.
     pub(crate) fn compute(losses: &[Tensor], vars: &[Var]) -> Result<TaskGradients> {
-        let stores = losses.iter().map(|loss| loss.backward()).collect::<Result<Vec<_>>>()?;
+        let variables_only = |loss: &Tensor| -> Result<GradStore> {
+            let all = loss.backward()?;
+            let mut kept = GradStore::default();
+            for var in vars {
+                if let Some(grad) = all.get(var) {
+                    kept.insert(var, grad.clone());
+                }
+            }
+            Ok(kept)
+        };
+        let stores = losses.iter().map(variables_only).collect::<Result<Vec<_>>>()?;
         let shared: Vec<usize> = (0..vars.len())
             .filter(|&v| stores.iter().filter(|store| store.get(&vars[v]).is_some()).count() > 1)
             .collect();

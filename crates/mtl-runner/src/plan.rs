@@ -39,6 +39,9 @@ fn model_settings(model: &ModelConfig) -> Value {
             "pooling": recurrent_pooling_name(*pooling),
         }),
         TrunkSpec::Mlp { width, depth } => json!({ "trunk": "mlp", "width": width, "depth": depth }),
+        TrunkSpec::Mpnn { width, steps, readout_steps } => json!({
+            "trunk": "mpnn", "width": width, "steps": steps, "readout_steps": readout_steps,
+        }),
         TrunkSpec::EncoderDecoder { depth, width, stem } => json!({
             "trunk": "encoder-decoder", "depth": encoder_depth(*depth), "width": width,
             "stem": resnet_stem_name(Some(*stem)),
@@ -110,6 +113,11 @@ fn backbone_params(model: &ModelConfig) -> Vec<(String, ParamValue)> {
             text("pooling", recurrent_pooling_name(pooling)),
         ]),
         TrunkSpec::Mlp { width, depth } => params.extend([num("width", width as f64), num("depth", depth as f64)]),
+        TrunkSpec::Mpnn { width, steps, readout_steps } => params.extend([
+            num("width", width as f64),
+            num("steps", steps as f64),
+            num("readout_steps", readout_steps as f64),
+        ]),
         TrunkSpec::EncoderDecoder { depth, width, stem } => params.extend([
             num("depth", f64::from(encoder_depth(depth))),
             num("width", width),

@@ -2,8 +2,8 @@
 //! before any trial trains or the database is opened. Every strategy but `single-task`
 //! feeds all image tasks through one image stem and all text tasks through one text stem
 //! and all table tasks through one feature stem (mtl-model's `MultiTaskNet`), so the image
-//! tasks need one size and channel count, the text tasks one vocabulary and the table
-//! tasks one feature width.
+//! tasks need one size and channel count, the text tasks one vocabulary, the table
+//! tasks one feature width and the graph tasks one atom layout.
 //!
 //! ```
 //! use mtl_runner::{config, data, stems};
@@ -28,7 +28,7 @@ pub fn shared_stem_problem(trial: &Trial, sources: &[TaskSource], tasks: &[TaskD
     }
     let strategy = strategy.name();
     // The first task of each modality decides its stem's input, as the network does.
-    let mut first_of = [None::<usize>; 3];
+    let mut first_of = [None::<usize>; 4];
     for (idx, task) in tasks.iter().enumerate() {
         let slot = &mut first_of[task.modality() as usize];
         let Some(first) = *slot else {
@@ -92,6 +92,19 @@ pub fn shared_stem_problem(trial: &Trial, sources: &[TaskSource], tasks: &[TaskD
                      {strategy}: give them the same feature columns (one-hot categories count, and embedded \
                      columns with their embedding_dim), or leave sharing out: sweep.strategy = [\"single-task\"]",
                     tasks[first].name, task.name
+                )
+            }
+            (Inputs::Graphs(ours), Inputs::Graphs(theirs))
+                if (ours.node_features, ours.max_nodes) != (theirs.node_features, theirs.max_nodes) =>
+            {
+                format!(
+                    "tasks {} ({} features per atom, up to {} atoms) and {} ({}, {}) cannot share one graph                      trunk input under strategy {strategy}: read them from the same molecules, or leave sharing                      out: sweep.strategy = [\"single-task\"]",
+                    tasks[first].name,
+                    ours.node_features,
+                    ours.max_nodes,
+                    task.name,
+                    theirs.node_features,
+                    theirs.max_nodes
                 )
             }
             _ => continue,

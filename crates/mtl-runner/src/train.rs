@@ -31,14 +31,16 @@ const EVAL_VALUES: usize = 1 << 22;
 /// sized 28×56 canvases) held 7.7 GB; 2^16 pixels are 41 such canvases, 5 images of 96×128.
 const EVAL_DENSE_PIXELS: usize = 1 << 16;
 
-/// Examples per evaluation batch of `split`: [`EVAL_BATCH`], fewer for large images and
-/// for dense tasks.
+/// Examples per evaluation batch of `split`: [`EVAL_BATCH`], fewer for large images, for
+/// molecular graphs and for dense tasks.
 fn eval_batch(split: &Split) -> usize {
     if let Targets::Segments { height, width, .. } | Targets::Maps { height, width, .. } = &split.targets {
         return (EVAL_DENSE_PIXELS / (height * width).max(1)).clamp(1, EVAL_BATCH);
     }
     let per_example = match &split.inputs {
         Inputs::Images { channels, height, width, .. } => channels * height * width,
+        // The mpnn keeps an edge-network hidden vector (128) per pair of atoms, each step.
+        Inputs::Graphs(graphs) => graphs.max_nodes * graphs.max_nodes * 128,
         _ => 1,
     };
     (EVAL_VALUES / per_example.max(1)).clamp(1, EVAL_BATCH)
@@ -111,6 +113,9 @@ pub fn model_spec(trial: &Trial, tasks: &[TaskData]) -> ModelSpec {
                 Inputs::Features { width, embedded, .. } => {
                     InputSpec::Features { size: width - embedded.columns, embedded: *embedded }
                 }
+                Inputs::Graphs(graphs) => {
+                    InputSpec::Graph { node_features: graphs.node_features, max_nodes: graphs.max_nodes }
+                }
             };
             TaskSpec { name: task.name.clone(), input, n_classes: task.n_classes() }
         })
@@ -168,6 +173,13 @@ fn batch_inputs(
         Inputs::Features { values, width, .. } => {
             let data: Vec<f32> = indices.iter().flat_map(|&i| &values[i * width..(i + 1) * width]).copied().collect();
             Tensor::from_vec(data, (n, *width), device)
+        }
+        Inputs::Graphs(graphs) => {
+            let mut data = Vec::with_capacity(n * graphs.example_size());
+            for &i in indices {
+                graphs.batch_row(i, &mut data);
+            }
+            Tensor::from_vec(data, (n, graphs.max_nodes, graphs.row_width()), device)
         }
     }
 }

@@ -5,6 +5,7 @@
 //! is wrong with it. Readers only read: they write nothing.
 
 pub mod images;
+pub mod molecules;
 pub mod npy;
 pub mod table;
 pub mod text;

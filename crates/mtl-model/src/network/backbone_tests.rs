@@ -28,11 +28,19 @@ fn tiny_mlp() -> TrunkSpec {
     TrunkSpec::Mlp { width: 5, depth: 2 }
 }
 
+fn tiny_mpnn() -> TrunkSpec {
+    TrunkSpec::Mpnn { width: 3, steps: 2, readout_steps: 2 }
+}
+
+/// Graphs of 2 features per atom, padded to 3 atoms.
+const GRAPH: InputSpec = InputSpec::Graph { node_features: 2, max_nodes: 3 };
+
 /// The input every task of `trunk` reads: 3×8×8 images, texts or 6 features.
 fn input_of(trunk: TrunkSpec) -> InputSpec {
     match trunk {
         TrunkSpec::ResNet { .. } => InputSpec::Image { channels: 3, height: 8, width: 8 },
         TrunkSpec::Mlp { .. } => InputSpec::Features { size: 6, embedded: Default::default() },
+        TrunkSpec::Mpnn { .. } => GRAPH,
         _ => TEXT,
     }
 }
@@ -57,6 +65,27 @@ fn batch(trunk: TrunkSpec, n: usize, dtype: DType) -> Result<Tensor> {
     match input_of(trunk) {
         InputSpec::Image { channels, height, width } => random(&[n, channels, height, width], 7)?.to_dtype(dtype),
         InputSpec::Features { size, .. } => random(&[n, size], 8)?.to_dtype(dtype),
+        InputSpec::Graph { node_features, max_nodes } => {
+            // Graphs of 3, 2, 1, 3, … atoms: random features and positions, bonds i–j of code (i + j) % 5.
+            let sizes = [3, 2, 1];
+            let noise = random(&[n * max_nodes * (node_features + 3)], 8)?.to_vec1::<f64>()?;
+            let mut values = Vec::new();
+            for b in 0..n {
+                for i in 0..max_nodes {
+                    let real = i < sizes[b % 3];
+                    let at = (b * max_nodes + i) * (node_features + 3);
+                    let keep = |v: f64| if real { v } else { 0.0 };
+                    values.extend(noise[at..at + node_features].iter().map(|&v| keep(v)));
+                    values.push(keep(1.0));
+                    values.extend(noise[at + node_features..at + node_features + 3].iter().map(|&v| keep(2.0 * v)));
+                    values.extend(
+                        (0..max_nodes)
+                            .map(|j| keep(if j != i && j < sizes[b % 3] { ((i + j) % 5) as f64 } else { 0.0 })),
+                    );
+                }
+            }
+            Tensor::from_vec(values, (n, max_nodes, node_features + 4 + max_nodes), &Device::Cpu)?.to_dtype(dtype)
+        }
         InputSpec::Text { .. } => {
             let lengths = [6, 3, 1, 5];
             let ids: Vec<u32> =
@@ -88,6 +117,7 @@ fn new_trunks() -> Vec<TrunkSpec> {
         tiny_recurrent(CellKind::Lstm, RecurrentPooling::FinalStates),
         tiny_recurrent(CellKind::Gru, RecurrentPooling::MaskedMean),
         tiny_mlp(),
+        tiny_mpnn(),
     ]
 }
 
@@ -211,7 +241,7 @@ fn check_every_strategy(trunk: TrunkSpec) -> Result<()> {
     // ResNet's variables are many; a few elements of each keep the check short.
     let per_variable = if matches!(trunk, TrunkSpec::ResNet { .. }) { 3 } else { 20 };
     let xs = batch(trunk, 3, DType::F64)?;
-    for sharing in all_sharings() {
+    for sharing in crate::testing::sharings_for(trunk.n_blocks()) {
         let spec = two_tasks(trunk, sharing);
         let (net, params) = MultiTaskNet::new(&spec, 2, DType::F64, &Device::Cpu)?;
         let vars: Vec<(&str, &candle_core::Var)> = params.named().collect();
@@ -240,10 +270,15 @@ fn every_strategy_on_lstm_gru_and_mlp_passes_a_finite_difference_gradient_check(
 }
 
 #[test]
+fn every_strategy_on_the_mpnn_passes_a_finite_difference_gradient_check() -> Result<()> {
+    check_every_strategy(tiny_mpnn())
+}
+
+#[test]
 fn every_strategy_on_every_new_trunk_gives_each_task_its_shape_and_one_pass_equals_each_alone() -> Result<()> {
     for trunk in new_trunks() {
         let xs = batch(trunk, 4, DType::F32)?;
-        for sharing in all_sharings() {
+        for sharing in crate::testing::sharings_for(trunk.n_blocks()) {
             let (net, _) = MultiTaskNet::new(&two_tasks(trunk, sharing), 1, DType::F32, &Device::Cpu)?;
             let both = net.representations(&[0, 1], &xs)?;
             for (task, representation) in both.iter().enumerate() {
@@ -297,6 +332,8 @@ fn each_trunk_refuses_inputs_it_does_not_read() {
         (tiny_transformer(Pooling::Cls, Positions::Sinusoidal), image, "the transformer trunk reads text only"),
         (tiny_recurrent(CellKind::Lstm, RecurrentPooling::FinalStates), image, "the lstm trunk reads text only"),
         (tiny_mlp(), TEXT, "the mlp trunk reads numeric feature vectors only"),
+        (tiny_mpnn(), TEXT, "the mpnn trunk reads molecular graphs only"),
+        (tiny_mlp(), GRAPH, "the mlp trunk reads numeric feature vectors only"),
         (
             DEFAULT_SEQUENCE,
             InputSpec::Features { size: 3, embedded: Default::default() },

@@ -86,7 +86,8 @@ pub(crate) fn gate_features(xs: &Tensor) -> Result<Tensor> {
 /// The activation shapes at the trunk's block boundaries: the input, then the output of
 /// each block (`[input, after conv1, after conv2, after fc]` for the first three trunks).
 pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Vec<Features>> {
-    if matches!(input, InputSpec::Features { .. }) {
+    if matches!(input, InputSpec::Features { .. } | InputSpec::Graph { .. }) || matches!(trunk, TrunkSpec::Mpnn { .. })
+    {
         trunk.check_input(input)?;
     }
     if let Some(shapes) = super::text_encoders::boundaries(trunk, input)? {
@@ -138,6 +139,10 @@ pub(crate) fn boundaries(trunk: TrunkSpec, input: &InputSpec) -> Result<Vec<Feat
             std::iter::once(Features::Vector { size })
                 .chain((0..depth).map(|_| Features::Vector { size: width }))
                 .collect()
+        }
+        // Gates read the mean of each atom's row.
+        (TrunkSpec::Mpnn { width, .. }, InputSpec::Graph { max_nodes, .. }) => {
+            vec![Features::Sequence { channels: max_nodes }, Features::Vector { size: width }]
         }
         (TrunkSpec::EncoderDecoder { .. }, InputSpec::Image { channels, .. }) => {
             vec![Features::PooledMaps { channels }, Features::PooledMaps { channels: trunk.representation() }]
@@ -199,6 +204,8 @@ pub(crate) enum Block {
     },
     /// The whole encoder–decoder (its skips stay inside one block).
     EncoderDecoder(Box<crate::dense::EncoderDecoder>),
+    /// The whole message-passing network.
+    Mpnn(Box<super::mpnn::Mpnn>),
 }
 
 impl Block {
@@ -224,6 +231,18 @@ impl Block {
             return Ok(Block::EncoderDecoder(Box::new(crate::dense::EncoderDecoder::build(&spec, vb)?)));
         }
         let vb = vb.pp(&trunk.block_names()[index]);
+        if let (TrunkSpec::Mpnn { width, steps, readout_steps }, InputSpec::Graph { node_features, .. }) =
+            (trunk, input)
+        {
+            return Ok(Block::Mpnn(Box::new(super::mpnn::Mpnn::new(
+                *node_features,
+                width,
+                steps,
+                readout_steps,
+                init,
+                vb,
+            )?)));
+        }
         Ok(match (trunk, index) {
             (TrunkSpec::ResNet { depth, width, .. }, _) => {
                 Block::ResNet(ResNetStage::new(depth, width, index, init, vb)?)
@@ -251,7 +270,7 @@ impl Block {
             }
             (TrunkSpec::LeNet, 0) => Block::LeNetConv1(Conv2d::new(shapes[0].channels(), 10, 5, 0, init, vb)?),
             (TrunkSpec::LeNet, _) => Block::LeNetConv2(Conv2d::new(10, 20, 5, 0, init, vb)?),
-            (TrunkSpec::EncoderDecoder { .. }, _) => unreachable!("built above"),
+            (TrunkSpec::EncoderDecoder { .. } | TrunkSpec::Mpnn { .. }, _) => unreachable!("built above"),
         })
     }
 
@@ -285,6 +304,7 @@ impl Block {
                 fc.forward(&xs)?.relu()
             }
             Block::EncoderDecoder(net) => net.features_with(xs, dropout),
+            Block::Mpnn(net) => net.forward(xs),
         }
     }
 }

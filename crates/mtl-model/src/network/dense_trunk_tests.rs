@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::init::InitScheme;
-use crate::testing::{all_sharings, random};
+use crate::testing::random;
 
 /// ResNet-18 at width 1/16 with the CIFAR stem: total stride 8, decoder 4 channels.
 const TRUNK: TrunkSpec =
@@ -12,13 +12,7 @@ const TRUNK: TrunkSpec =
 
 /// Every strategy, PLE with the one level a one-block trunk allows.
 fn sharings() -> Vec<Sharing> {
-    all_sharings()
-        .into_iter()
-        .map(|s| match s {
-            Sharing::Ple { experts, task_experts, .. } => Sharing::Ple { experts, task_experts, levels: 1 },
-            other => other,
-        })
-        .collect()
+    crate::testing::sharings_for(1)
 }
 
 /// A 3-class segmentation and a 1-channel depth task on 3×6×10 images (not a multiple

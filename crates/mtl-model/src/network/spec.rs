@@ -32,6 +32,14 @@ pub enum InputSpec {
         /// (the feature stem looks them up and appends their embeddings).
         embedded: mtl_data::Embedded,
     },
+    /// Molecular graphs padded to `max_nodes` atoms, `[B, max_nodes, node_features + 4 +
+    /// max_nodes]` (features, presence, position, bonds: `mtl_data::graphs`).
+    Graph {
+        /// Features per atom.
+        node_features: usize,
+        /// Atoms per padded graph.
+        max_nodes: usize,
+    },
 }
 
 impl InputSpec {
@@ -40,6 +48,7 @@ impl InputSpec {
             InputSpec::Image { .. } => "image",
             InputSpec::Text { .. } => "text",
             InputSpec::Features { .. } => "features",
+            InputSpec::Graph { .. } => "graph",
         }
     }
 }

@@ -65,7 +65,7 @@ impl Stem {
                         Stem::ResNetText { embedding: embedding(vocab_size, resnet_channels(width, 0), init, &vb)? }
                     }
                     // The trunk refuses them.
-                    InputSpec::Features { .. } => Stem::Identity,
+                    InputSpec::Features { .. } | InputSpec::Graph { .. } => Stem::Identity,
                 });
             }
             TrunkSpec::Mlp { .. } => {
@@ -78,7 +78,7 @@ impl Stem {
                     _ => Stem::Identity,
                 })
             }
-            TrunkSpec::LeNet | TrunkSpec::EncoderDecoder { .. } => return Ok(Stem::Identity),
+            TrunkSpec::LeNet | TrunkSpec::EncoderDecoder { .. } | TrunkSpec::Mpnn { .. } => return Ok(Stem::Identity),
         };
         Ok(match *input {
             InputSpec::Image { channels, width: columns, .. } => match image_stem {
@@ -92,7 +92,7 @@ impl Stem {
             },
             InputSpec::Text { vocab_size } => Stem::Text { embedding: embedding(vocab_size, width, init, &vb)? },
             // The trunk refuses them.
-            InputSpec::Features { .. } => Stem::Identity,
+            InputSpec::Features { .. } | InputSpec::Graph { .. } => Stem::Identity,
         })
     }
 

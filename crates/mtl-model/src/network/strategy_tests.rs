@@ -61,7 +61,9 @@ fn joint_loss(spec: &ModelSpec, net: &MultiTaskNet, dtype: DType, n: usize) -> R
     if matches!(spec.trunk, TrunkSpec::LeNet) {
         let side = match spec.tasks[0].input {
             InputSpec::Image { height, .. } => height,
-            InputSpec::Text { .. } | InputSpec::Features { .. } => unreachable!("lenet reads images"),
+            InputSpec::Text { .. } | InputSpec::Features { .. } | InputSpec::Graph { .. } => {
+                unreachable!("lenet reads images")
+            }
         };
         let images = random(&[n, 1, side, side], 7)?.to_dtype(dtype)?;
         // One pass for both tasks, as training does for tasks that share inputs.

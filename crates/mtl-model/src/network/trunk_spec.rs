@@ -91,6 +91,16 @@ pub enum TrunkSpec {
         /// Hidden layers (one block each).
         depth: usize,
     },
+    /// The message-passing network for molecular graphs (`mpnn`: edge-network convolution
+    /// and GRU, Set2Set readout), as one block.
+    Mpnn {
+        /// Width of every atom's state and of the representation (LibMTL's QM9: 64).
+        width: usize,
+        /// Message-passing steps (3).
+        steps: usize,
+        /// Set2Set steps (3).
+        readout_steps: usize,
+    },
 }
 
 /// How the sequence trunk's image stem reads an image.
@@ -159,7 +169,7 @@ impl TrunkSpec {
             TrunkSpec::ResNet { width, .. } => resnet_channels(width, 3),
             TrunkSpec::Transformer { d_model, .. } => d_model,
             TrunkSpec::Recurrent { hidden, bidirectional, .. } => hidden * (1 + usize::from(bidirectional)),
-            TrunkSpec::Mlp { width, .. } => width,
+            TrunkSpec::Mlp { width, .. } | TrunkSpec::Mpnn { width, .. } => width,
             TrunkSpec::EncoderDecoder { width, stem, .. } => crate::dense::decoder_channels(width, stem),
         }
     }
@@ -177,6 +187,7 @@ impl TrunkSpec {
             TrunkSpec::Recurrent { .. } => vec!["recurrent".into(), "pool".into()],
             TrunkSpec::Mlp { depth, .. } => numbered("fc", depth),
             TrunkSpec::EncoderDecoder { .. } => vec!["encoder_decoder".into()],
+            TrunkSpec::Mpnn { .. } => vec!["mpnn".into()],
         }
     }
 
@@ -198,6 +209,7 @@ impl TrunkSpec {
             TrunkSpec::Recurrent { cell: CellKind::Gru, .. } => "gru",
             TrunkSpec::Mlp { .. } => "mlp",
             TrunkSpec::EncoderDecoder { .. } => "encoder-decoder",
+            TrunkSpec::Mpnn { .. } => "mpnn",
         }
     }
 
@@ -213,10 +225,12 @@ impl TrunkSpec {
                 InputSpec::Text { .. },
             ) => return Ok(()),
             (TrunkSpec::Mlp { .. }, InputSpec::Features { .. }) => return Ok(()),
+            (TrunkSpec::Mpnn { .. }, InputSpec::Graph { .. }) => return Ok(()),
             (TrunkSpec::Sequence { .. } | TrunkSpec::ResNet { .. }, _) => "images and text",
             (TrunkSpec::LeNet | TrunkSpec::EncoderDecoder { .. }, _) => "images",
             (TrunkSpec::TextCnn { .. } | TrunkSpec::Transformer { .. } | TrunkSpec::Recurrent { .. }, _) => "text",
             (TrunkSpec::Mlp { .. }, _) => "numeric feature vectors",
+            (TrunkSpec::Mpnn { .. }, _) => "molecular graphs",
         };
         candle_core::bail!(
             "the {} trunk reads {reads} only, not {} inputs; use the sequence or a resnet trunk for image and text tasks together",

@@ -189,6 +189,23 @@ pub(super) struct ImageMasksEntry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct Qm9Entry {
+    /// The folder holding `gdb9.sdf`, `gdb9.sdf.csv` and optionally `uncharacterized.txt`.
+    pub(super) path: PathBuf,
+    /// One target name or several (one regression task of several outputs).
+    pub(super) target: OneOrSeveral<String>,
+    pub(super) val_size: Option<SizeEntry>,
+    pub(super) test_size: Option<SizeEntry>,
+    pub(super) carve: Option<String>,
+    pub(super) n_train: Option<usize>,
+    pub(super) n_val: Option<usize>,
+    pub(super) n_test: Option<usize>,
+    #[serde(default)]
+    pub(super) seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TableEntry {
     /// One file, the splits carved from it; or `train` with `val` and `test` files.
     pub(super) path: Option<PathBuf>,
@@ -424,6 +441,7 @@ pub(super) enum DataEntry {
     /// LibMTL's Cityscapes: the same layout without `normal/`, 7 classes by default.
     Cityscapes(Nyuv2Entry),
     ImageMasks(ImageMasksEntry),
+    Qm9(Qm9Entry),
     Jsonl {
         path: Option<PathBuf>,
         train: Option<PathBuf>,
@@ -467,6 +485,9 @@ pub(super) struct ModelEntry {
     pub(super) max_len: Option<usize>,
     pub(super) bidirectional: Option<bool>,
     pub(super) depth: Option<usize>,
+    /// The mpnn trunk's message-passing and Set2Set steps.
+    pub(super) steps: Option<usize>,
+    pub(super) readout_steps: Option<usize>,
     pub(super) init: Option<init::InitEntry>,
     /// Parts of the network the optimiser leaves alone (`stem`, `stage1`, …).
     pub(super) freeze: Option<Vec<String>>,

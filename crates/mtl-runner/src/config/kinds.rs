@@ -7,7 +7,9 @@ use mtl_data::formats::images::{Fit, ImageFolderOptions};
 use mtl_data::formats::table::{TableOptions, TableTarget};
 use mtl_data::formats::text::{parse_delimiter, Column};
 
-use super::entries::{CelebaEntry, ColumnEntry, ImageMasksEntry, Nyuv2Entry, ObjectiveEntry, OneOrSeveral, TableEntry};
+use super::entries::{
+    CelebaEntry, ColumnEntry, ImageMasksEntry, Nyuv2Entry, ObjectiveEntry, OneOrSeveral, Qm9Entry, TableEntry,
+};
 use super::{Checker, ConfigError, Index, Key};
 use crate::data::{CelebaTarget, DataSource, DenseTarget, ImageFormat};
 use crate::objective::{metric_names, ObjectiveSpec, RegressionLoss};
@@ -289,6 +291,41 @@ impl Checker<'_> {
                 "give [height, width], each 1 to 4096, e.g. [96, 128]",
             ),
         }
+    }
+
+    /// `format = "qm9"`: QM9's raw files, one task per `target` (or one task of several);
+    /// the splits are carved (LibMTL's QM9: 10,000 validation and 10,000 test molecules).
+    pub(super) fn qm9(
+        &self,
+        i: usize,
+        entry: Qm9Entry,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<DataSource, ConfigError> {
+        use mtl_data::formats::molecules::QM9_TARGETS;
+        let at = [Key("tasks"), Index(i), Key("data"), Key("target")];
+        let targets = entry.target.into_vec();
+        if targets.is_empty() {
+            return self.fail(&at, "give a target, e.g. target = \"mu\", or a list of them");
+        }
+        for (k, target) in targets.iter().enumerate() {
+            if !QM9_TARGETS.iter().any(|t| t.name == target) {
+                let known: Vec<&str> = QM9_TARGETS.iter().map(|t| t.name).collect();
+                let message = format!("unknown QM9 target \"{target}\"; expected one of {}", known.join(", "));
+                return self.fail(&at, message);
+            }
+            if targets[..k].contains(target) {
+                return self.fail(&at, format!("\"{target}\" is listed twice"));
+            }
+        }
+        let split = self.split(
+            i,
+            entry.val_size,
+            entry.test_size,
+            entry.carve,
+            entry.seed,
+            [entry.n_train, entry.n_val, entry.n_test],
+        )?;
+        Ok(DataSource::Molecules { path: resolve(&entry.path), targets, split })
     }
 
     /// `format = "image-masks"`: `images/` with `masks/` (segmentation, `classes` required)

@@ -11,7 +11,7 @@ use crate::plan::{ModelConfig, DEFAULT_MODEL};
 use crate::weighting::Method;
 
 /// The `[model]` keys that shape a trunk, with whether `entry` gives each.
-fn given_keys(entry: &ModelEntry) -> [(&'static str, bool); 14] {
+fn given_keys(entry: &ModelEntry) -> [(&'static str, bool); 16] {
     [
         ("width", entry.width.is_some()),
         ("hidden", entry.hidden.is_some()),
@@ -27,11 +27,13 @@ fn given_keys(entry: &ModelEntry) -> [(&'static str, bool); 14] {
         ("max_len", entry.max_len.is_some()),
         ("bidirectional", entry.bidirectional.is_some()),
         ("depth", entry.depth.is_some()),
+        ("steps", entry.steps.is_some()),
+        ("readout_steps", entry.readout_steps.is_some()),
     ]
 }
 
 /// The trunks `[model] trunk` names.
-const TRUNKS: &str = "\"sequence\", \"lenet\", \"textcnn\", \"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\", \"mlp\" or \"encoder-decoder\"";
+const TRUNKS: &str = "\"sequence\", \"lenet\", \"textcnn\", \"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\", \"mlp\", \"encoder-decoder\" or \"mpnn\"";
 
 impl Checker<'_> {
     /// `[model]`: the trunk and its sizes. Defaults: `sequence` (width 32, hidden 64, image
@@ -41,7 +43,8 @@ impl Checker<'_> {
     /// ff 4·d_model, positions `sinusoidal` (or `learned`), pooling `mean` (or `cls`),
     /// max_len 512; `lstm`/`gru` width (embedding) 64, hidden 64, bidirectional true,
     /// pooling `final` (or `mean`); `mlp` width 64, depth 2; `encoder-decoder` (dense tasks)
-    /// depth 18 (or 34: the encoder's ResNet), width 1, stem `imagenet`. A key the trunk
+    /// depth 18 (or 34: the encoder's ResNet), width 1, stem `imagenet`; `mpnn` (molecular
+    /// graphs) width 64, steps 3, readout_steps 3 (LibMTL's QM9 encoder). A key the trunk
     /// does not take is an error.
     pub(super) fn model(&self, entry: &ModelEntry) -> Result<ModelConfig, ConfigError> {
         let TrunkSpec::Sequence { width: default_width, hidden: default_hidden, .. } = DEFAULT_MODEL else {
@@ -177,6 +180,15 @@ impl Checker<'_> {
                 Ok(TrunkSpec::Mlp {
                     width: width(64)?,
                     depth: self.count(entry.depth, 2, &[Key("model"), Key("depth")], 1..65)?,
+                })
+            }
+            "mpnn" => {
+                self.only(entry, trunk, &["width", "steps", "readout_steps"])?;
+                let at = |key| [Key("model"), Key(key)];
+                Ok(TrunkSpec::Mpnn {
+                    width: self.count(self.whole(entry.width, &at("width"))?, 64, &at("width"), 1..257)?,
+                    steps: self.count(entry.steps, 3, &at("steps"), 1..17)?,
+                    readout_steps: self.count(entry.readout_steps, 3, &at("readout_steps"), 1..17)?,
                 })
             }
             other => self.fail(&[Key("model"), Key("trunk")], format!("unknown trunk \"{other}\"; expected {TRUNKS}")),
@@ -585,6 +597,11 @@ mod trunk_tests {
             recurrent(CellKind::Gru, 8, 12, false, RecurrentPooling::MaskedMean),
         );
         check("trunk = \"mlp\"\nwidth = 10", TrunkSpec::Mlp { width: 10, depth: 2 });
+        check("trunk = \"mpnn\"", TrunkSpec::Mpnn { width: 64, steps: 3, readout_steps: 3 });
+        check(
+            "trunk = \"mpnn\"\nwidth = 8\nsteps = 2\nreadout_steps = 1",
+            TrunkSpec::Mpnn { width: 8, steps: 2, readout_steps: 1 },
+        );
         // The encoder-decoder is one block: PLE's default 2 levels do not fit it, so no ple here.
         let encoder_decoder = |model: &str| {
             let source = format!(
@@ -625,7 +642,7 @@ mod trunk_tests {
             (
                 "trunk = \"vgg\"",
                 "model.trunk",
-                "\"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\", \"mlp\" or \"encoder-decoder\"",
+                "\"resnet18\", \"resnet34\", \"transformer\", \"lstm\", \"gru\", \"mlp\", \"encoder-decoder\" or \"mpnn\"",
             ),
             ("trunk = \"encoder-decoder\"\ndepth = 50", "model.depth", "a ResNet-18 or -34; write 18 or 34"),
             ("trunk = \"encoder-decoder\"\nhidden = 3", "model.hidden", "it takes depth, width, stem"),

@@ -239,6 +239,7 @@ impl Checker<'_> {
             DataEntry::Nyuv2(entry) => self.nyuv2(i, entry, 13, &resolve)?,
             DataEntry::Cityscapes(entry) => self.nyuv2(i, entry, 7, &resolve)?,
             DataEntry::ImageMasks(entry) => self.image_masks(i, entry, &resolve)?,
+            DataEntry::Qm9(entry) => self.qm9(i, entry, &resolve)?,
             DataEntry::Jsonl {
                 path,
                 train,

@@ -22,7 +22,8 @@ pub enum DataCommand {
     /// NYUv2 or Cityscapes .npy folders: files per folder, pixels per class, depth range,
     /// invalid pixels), image-masks ([train/ val/ test/] images/ with masks/ and/or depth/:
     /// image sizes, missing masks and depth files, pixels per mask value, palette or
-    /// grayscale masks, raw depth range); and table (`--data-format table`: every column of a CSV or TSV
+    /// grayscale masks, raw depth range), qm9 (gdb9.sdf with gdb9.sdf.csv: molecules, atoms per
+    /// element and per molecule, bonds per type, each target's range); and table (`--data-format table`: every column of a CSV or TSV
     /// file profiled as numeric, binary or categorical, to choose a table task's columns).
     /// Their text and label columns (fields) are `text` and `label`, else guessed from
     /// their names and values (saying so), else as given by --text-column and --label-column.

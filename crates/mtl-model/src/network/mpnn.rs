@@ -88,6 +88,11 @@ impl Mpnn {
 
     /// `[B, N, F + 4 + N]` padded graphs → `[B, width]`.
     pub(crate) fn forward(&self, graphs: &Tensor) -> Result<Tensor> {
+        self.lin1.forward(&self.read_out(graphs)?)?.relu()
+    }
+
+    /// The Set2Set output `q*` `[B, 2·width]` of `graphs`.
+    fn read_out(&self, graphs: &Tensor) -> Result<Tensor> {
         let (batch, n, _) = graphs.dims3()?;
         let (x, present, edges) = self.read(graphs)?;
         let w = self.width;
@@ -98,8 +103,7 @@ impl Mpnn {
             let state = self.gru.step(&input, &RecurrentState { h: h.reshape((batch * n, w))?, c: None })?;
             h = state.h.reshape((batch, n, w))?.broadcast_mul(&present)?;
         }
-        let q_star = self.set2set(&h, &present.squeeze(D::Minus1)?)?;
-        self.lin1.forward(&q_star)?.relu()
+        self.set2set(&h, &present.squeeze(D::Minus1)?)
     }
 
     /// The atoms' features `[B, N, F]`, which of them are real `[B, N, 1]`, and the edges.

@@ -24,6 +24,7 @@
 
 pub mod bench;
 pub mod cluster_state;
+pub mod command;
 pub mod config;
 pub mod data;
 pub mod diagnostics;

@@ -20,9 +20,9 @@ pub enum DataCommand {
     /// prefixed-lines (`LABEL text` per line: TREC's .label files, fastText), csv, tsv (a
     /// header row), jsonl, celeba (img_align_celeba/ with its two tables), nyuv2 (LibMTL's
     /// NYUv2 or Cityscapes .npy folders: files per folder, pixels per class, depth range,
-    /// invalid pixels), image-masks ([train/ val/ test/] images/ with masks/ and/or depth/:
-    /// image sizes, missing masks and depth files, pixels per mask value, palette or
-    /// grayscale masks, raw depth range), qm9 (gdb9.sdf with gdb9.sdf.csv: molecules, atoms per
+    /// invalid pixels), image-masks ([train/ val/ test/] images/ with masks/, depth/ and/or
+    /// normals/: image sizes, missing target files, pixels per mask value, palette or
+    /// grayscale masks, raw depth range, unknown normals), qm9 (gdb9.sdf with gdb9.sdf.csv: molecules, atoms per
     /// element and per molecule, bonds per type, each target's range); and table (`--data-format table`: every column of a CSV or TSV
     /// file profiled as numeric, binary or categorical, to choose a table task's columns).
     /// Their text and label columns (fields) are `text` and `label`, else guessed from

@@ -39,7 +39,8 @@ pub enum Format {
     Celeba,
     /// LibMTL's NYUv2: `train/` and `val/`, each `image/`, `label/`, `depth/`, `normal/` of `<i>.npy`.
     Nyuv2,
-    /// `[split/]images/<name>.png|jpg|…` with `masks/<name>.png` and/or `depth/<name>.png|npy`.
+    /// `[split/]images/<name>.png|jpg|…` with `masks/<name>.png`, `depth/<name>.png|npy` and/or
+    /// `normals/<name>.png|npy`.
     ImageMasks,
     /// QM9's raw files: `gdb9.sdf`, `gdb9.sdf.csv` and optionally `uncharacterized.txt`.
     Qm9,

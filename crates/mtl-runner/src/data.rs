@@ -122,9 +122,10 @@ pub enum ImageFormat {
         /// `(height, width)` to resize to, if not the files' size.
         size: Option<(usize, usize)>,
     },
-    /// `images/<name>.png|jpg` with `masks/<name>.png` and/or `depth/<name>.png|npy`.
+    /// `images/<name>.png|jpg` with `masks/<name>.png`, `depth/<name>.png|npy` and/or
+    /// `normals/<name>.png|npy`.
     ImageMasks {
-        /// Segmentation or depth.
+        /// Segmentation, depth or normals.
         target: DenseTarget,
         /// Segmentation classes (mask values 0 … classes − 1).
         classes: usize,

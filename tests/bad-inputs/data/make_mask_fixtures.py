@@ -1,9 +1,12 @@
-"""Writes the image/mask fixtures of the bad-inputs corpus (cases 93-98): the
+"""Writes the image/mask fixtures of the bad-inputs corpus (cases 93-98 and 106-108): the
 `format = "image-masks"` layout, train/ (3 examples) and test/ (1) each holding images/
 (RGB), masks/ (8-bit palette, classes 0..2 and 255 unlabelled) and depth/ (16-bit
-grayscale, millimetres, 0 unmeasured) of 8x8 <name>.png files, one defect per folder.
+grayscale, millimetres, 0 unmeasured) of 8x8 <name>.png files, one defect per folder; the
+masks-normals-* folders also hold normals/ (8-bit RGB, each channel 2*v/255 - 1, a normal
+per class, (0, 0, 0) where unlabelled: no ground truth).
 Rerun from anywhere: python make_mask_fixtures.py (the standard library only; seed 93).
-Each folder is removed and written again."""
+Each folder is removed and written again; normals/ draws nothing from the seed, so the
+other folders are the same whether or not a folder has it."""
 
 import random
 import shutil
@@ -50,15 +53,24 @@ def example(rng, root, split, name):
     write_png(root / split / "images" / name, image, color=2, bits=8)
     mask_png(root / split / "masks" / name, mask)
     write_png(root / split / "depth" / name, depth, color=0, bits=16)
+    return mask
 
 
-def layout(name, spoil):
+# Per class, a unit normal as an 8-bit RGB pixel: 0 facing the camera (0, 0, 1), 1 and 2
+# tilted 45 degrees to +x and -x; 255 (unlabelled) unknown.
+NORMAL = {0: (128, 128, 255), 1: (218, 128, 218), 2: (37, 128, 218), 255: (0, 0, 0)}
+
+
+def layout(name, spoil, normals=False):
     root = HERE / name
     shutil.rmtree(root, ignore_errors=True)
     rng = random.Random(93)
     for split, n in [("train", 3), ("test", 1)]:
         for i in range(n):
-            example(rng, root, split, f"p{i}.png")
+            mask = example(rng, root, split, f"p{i}.png")
+            if normals:
+                rows = [[s for v in row for s in NORMAL[v]] for row in mask]
+                write_png(root / split / "normals" / f"p{i}.png", rows, color=2, bits=8)
     spoil(root)
 
 
@@ -88,13 +100,28 @@ def depth_8bit(root):
     write_png(root / "train/depth/p1.png", [[40] * W for _ in range(H)], color=0, bits=8)
 
 
-for name, spoil in [
-    ("masks-size", mask_size),
-    ("masks-value", mask_value),
-    ("masks-missing", mask_missing),
-    ("masks-16bit", mask_16bit),
-    ("masks-rgb", mask_rgb),
-    ("masks-depth-8bit", depth_8bit),
+def normals_gray(root):
+    write_png(root / "train/normals/p1.png", [[128] * W for _ in range(H)], color=0, bits=8)
+
+
+def normals_size(root):
+    write_png(root / "train/normals/p1.png", [[128, 128, 255] * (W - 1) for _ in range(H)], color=2, bits=8)
+
+
+def normals_missing(root):
+    (root / "train/normals/p1.png").unlink()
+
+
+for name, spoil, normals in [
+    ("masks-size", mask_size, False),
+    ("masks-value", mask_value, False),
+    ("masks-missing", mask_missing, False),
+    ("masks-16bit", mask_16bit, False),
+    ("masks-rgb", mask_rgb, False),
+    ("masks-depth-8bit", depth_8bit, False),
+    ("masks-normals-gray", normals_gray, True),
+    ("masks-normals-size", normals_size, True),
+    ("masks-normals-missing", normals_missing, True),
 ]:
-    layout(name, spoil)
+    layout(name, spoil, normals)
     print("wrote", HERE / name)

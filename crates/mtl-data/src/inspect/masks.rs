@@ -1,9 +1,9 @@
 //! `mtl data inspect` of the image/mask layout (`format = "image-masks"`, read by
 //! [`crate::formats::images::masks`]): per split folder (`train/`, `val/`, `test/`, or the
-//! root when it has none), its images and their sizes, the images that lack a mask or a
-//! depth file, the pixels of each mask value, how masks and depth PNGs are stored, the raw
-//! depth range (to choose `depth_scale`) and unmeasured share, and the problems a run
-//! would refuse, each naming its file.
+//! root when it has none), its images and their sizes, the images that lack a mask, depth
+//! or normals file, the pixels of each mask value, how masks, depth and normals are
+//! stored, the raw depth range (to choose `depth_scale`) and unmeasured share, the unknown
+//! share of normals, and the problems a run would refuse, each naming its file.
 //!
 //! One file is read at a time and only counts are kept, so memory does not grow with the
 //! data set; at most [`MAX_EXAMINED`] images of each split are read.
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Format, Inspection, SplitSummary};
 use crate::files::{self, Expected};
-use crate::formats::images::masks::{describe_png, read_png, IMAGE_EXTENSIONS};
+use crate::formats::images::masks::{describe_png, read_normals_npy, read_normals_png, read_png, IMAGE_EXTENSIONS};
 use crate::formats::npy::read_npy;
 use crate::DataError;
 
@@ -38,6 +38,10 @@ const SHOWN: usize = 5;
 
 /// The mask value shown as unlabelled (the reader's default `ignore`).
 const UNLABELLED: usize = 255;
+
+/// The target folders, the extensions a run reads in each, and the task that needs it.
+const TARGETS: [(&str, &[&str], &str); 3] =
+    [("masks", &["png"], "segmentation"), ("depth", &["png", "npy"], "depth"), ("normals", &["png", "npy"], "normals")];
 
 /// File names: up to [`SHOWN`], and how many there are.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -63,10 +67,10 @@ impl Named {
     }
 }
 
-/// A target folder (`masks/` or `depth/`) of a split folder.
+/// A target folder (`masks/`, `depth/` or `normals/`) of a split folder.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TargetFolder {
-    /// Its files of the target's extensions (`.png`; depth also `.npy`).
+    /// Its files of the target's extensions (`.png`; depth and normals also `.npy`).
     pub files: usize,
     /// The images that have no file here.
     pub missing: Named,
@@ -105,6 +109,12 @@ pub struct MaskSplit {
     pub depth_npy_range: Option<(f32, f32)>,
     /// Depth pixels: unmeasured (0), and all.
     pub depth_zero: (u64, u64),
+    /// `normals/`, where it is a folder.
+    pub normals: Option<TargetFolder>,
+    /// How the normals files read are stored ("8-bit RGB PNG", ".npy"), with how many.
+    pub normals_kinds: BTreeMap<String, usize>,
+    /// Pixels of the normals files read: unknown (all 0), and all.
+    pub normals_unknown: (u64, u64),
     /// Problems, each naming its file: at most 20 …
     pub problems: Vec<String>,
     /// … and how many more there are.
@@ -136,11 +146,11 @@ fn is_image(path: &Path) -> bool {
 }
 
 /// Whether `root` looks like the layout: it (or its `train/`) holds `images/` with image
-/// files in it, beside `masks/` or `depth/`.
+/// files in it, beside `masks/`, `depth/` or `normals/`.
 pub(super) fn is_layout(root: &Path) -> bool {
     [root.to_path_buf(), root.join("train")]
         .iter()
-        .any(|dir| holds_images(dir) && (dir.join("masks").is_dir() || dir.join("depth").is_dir()))
+        .any(|dir| holds_images(dir) && TARGETS.iter().any(|(folder, ..)| dir.join(folder).is_dir()))
 }
 
 /// The [`MaskSummary`] of the layout under `root`.
@@ -303,6 +313,36 @@ impl MaskSplit {
             Err(e) => self.problem(message(&e)),
         }
     }
+
+    /// Reads the normals file `png` (or the `.npy` beside it) as a run does: its kind, its
+    /// unknown (all 0) pixels and its size against the image's.
+    fn normals(&mut self, png: &Path, npy: bool, image: &str, size: Option<(usize, usize)>) {
+        // A PNG counts by its header (a grayscale one too, so that the note shows it); a
+        // .npy once it is read.
+        let (path, kind, read) = if npy {
+            let path = png.with_extension("npy");
+            let read = read_normals_npy(&path);
+            (path, read.is_ok().then(|| ".npy".to_owned()), read)
+        } else {
+            match png_kind(png) {
+                Ok(kind) => (png.to_path_buf(), Some(format!("{kind} PNG")), read_normals_png(png)),
+                Err(e) => return self.problem(message(&e)),
+            }
+        };
+        if let Some(kind) = kind {
+            *self.normals_kinds.entry(kind).or_default() += 1;
+            self.files_read += 1;
+        }
+        match read {
+            Ok((normals, shape)) => {
+                self.same_size(&path, image, shape, size);
+                self.normals_unknown.1 += (normals.len() / 3) as u64;
+                self.normals_unknown.0 +=
+                    normals.chunks_exact(3).filter(|n| n.iter().all(|&v| v == 0.0)).count() as u64;
+            }
+            Err(e) => self.problem(message(&e)),
+        }
+    }
 }
 
 /// The stems of `folder`'s files with one of `extensions`, with the stems that have a `.npy`.
@@ -339,11 +379,10 @@ fn split_summary(dir: &Path, name: &'static str, max_examined: usize) -> Result<
     }
     split.images = images.len();
     let stem = |image: &str| image.rsplit_once('.').map_or(image, |(s, _)| s).to_owned();
-    let mut found = [None, None];
-    let mut with_npy = BTreeSet::new();
-    for (t, (folder, extensions, task)) in
-        [("masks", &["png"][..], "segmentation"), ("depth", &["png", "npy"][..], "depth")].into_iter().enumerate()
-    {
+    // Per target folder (in `TARGETS`' order): the stems of its files, and those with a .npy.
+    let mut found: [Option<BTreeSet<String>>; 3] = Default::default();
+    let mut with_npy: [BTreeSet<String>; 3] = Default::default();
+    for (t, (folder, extensions, task)) in TARGETS.into_iter().enumerate() {
         let folder = dir.join(folder);
         if !folder.is_dir() {
             continue;
@@ -360,13 +399,8 @@ fn split_summary(dir: &Path, name: &'static str, max_examined: usize) -> Result<
                 target.missing.list()
             ));
         }
-        if t == 0 {
-            split.masks = Some(target);
-        } else {
-            split.depth = Some(target);
-            with_npy = npy;
-        }
-        found[t] = Some(stems);
+        *[&mut split.masks, &mut split.depth, &mut split.normals][t] = Some(target);
+        (found[t], with_npy[t]) = (Some(stems), npy);
     }
     for image in images.iter().take(max_examined) {
         split.examined += 1;
@@ -391,7 +425,10 @@ fn split_summary(dir: &Path, name: &'static str, max_examined: usize) -> Result<
             split.mask(&dir.join("masks").join(format!("{stem}.png")), image, size);
         }
         if found[1].as_ref().is_some_and(|s| s.contains(&stem)) {
-            split.depth(&dir.join("depth").join(format!("{stem}.png")), with_npy.contains(&stem), image, size);
+            split.depth(&dir.join("depth").join(format!("{stem}.png")), with_npy[1].contains(&stem), image, size);
+        }
+        if found[2].as_ref().is_some_and(|s| s.contains(&stem)) {
+            split.normals(&dir.join("normals").join(format!("{stem}.png")), with_npy[2].contains(&stem), image, size);
         }
     }
     Ok(split)
@@ -429,7 +466,13 @@ fn inspection_of(root: &Path, max_examined: usize) -> Result<Inspection, DataErr
         let folder = |name: &str, t: &Option<TargetFolder>| {
             t.as_ref().map_or(format!("{name}/ absent"), |t| format!("{name}/ {} files", t.files))
         };
-        notes.push(format!("{at}{} images; {}, {}", s.images, folder("masks", &s.masks), folder("depth", &s.depth)));
+        notes.push(format!(
+            "{at}{} images; {}, {}, {}",
+            s.images,
+            folder("masks", &s.masks),
+            folder("depth", &s.depth),
+            folder("normals", &s.normals)
+        ));
         if s.examined < s.images {
             notes.push(format!("{at}the first {} of {} images (by name) were read", s.examined, s.images));
         }
@@ -480,6 +523,13 @@ fn inspection_of(root: &Path, max_examined: usize) -> Result<Inspection, DataErr
                 percent(s.depth_zero.0, s.depth_zero.1)
             ));
         }
+        if !s.normals_kinds.is_empty() {
+            notes.push(format!(
+                "{at}normals: {}; {} unknown (all 0: a (0, 0, 0) PNG pixel)",
+                counted(&s.normals_kinds),
+                percent(s.normals_unknown.0, s.normals_unknown.1)
+            ));
+        }
         let image_shape = match s.sizes.keys().collect::<Vec<_>>()[..] {
             [&(h, w)] => Some((3, h, w)),
             _ => None,
@@ -494,8 +544,8 @@ fn inspection_of(root: &Path, max_examined: usize) -> Result<Inspection, DataErr
         });
     }
     // A target folder one split has and another lacks fails that task on the other.
-    for (t, (name, task)) in [("masks", "segmentation"), ("depth", "depth")].into_iter().enumerate() {
-        let has = |s: &MaskSplit| if t == 0 { s.masks.is_some() } else { s.depth.is_some() };
+    for (t, (name, _, task)) in TARGETS.into_iter().enumerate() {
+        let has = |s: &MaskSplit| [&s.masks, &s.depth, &s.normals][t].is_some();
         if let Some(with) = splits.iter().find(|s| has(s)) {
             for s in splits.iter().filter(|s| !has(s) && s.images > 0) {
                 problems.push(format!(
@@ -539,236 +589,5 @@ fn inspection_of(root: &Path, max_examined: usize) -> Result<Inspection, DataErr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::formats::images::nyuv2::tests::{write_npy, Values};
-
-    /// Writes an 8-bit mask of `values` (`w` wide), as a palette PNG or grayscale.
-    fn write_mask(path: &Path, w: u32, values: &[u8], palette: bool) {
-        let file = std::fs::File::create(path).expect("mask");
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, values.len() as u32 / w);
-        encoder.set_depth(png::BitDepth::Eight);
-        if palette {
-            encoder.set_color(png::ColorType::Indexed);
-            encoder.set_palette((0..=255u8).flat_map(|v| [v, v, v]).collect::<Vec<u8>>());
-        } else {
-            encoder.set_color(png::ColorType::Grayscale);
-        }
-        encoder.write_header().expect("header").write_image_data(values).expect("mask data");
-    }
-
-    /// Writes a 16-bit grayscale PNG of `values`.
-    fn write_depth(path: &Path, w: u32, values: &[u16]) {
-        let image =
-            image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(w, values.len() as u32 / w, values.to_vec());
-        image.expect("buffer").save(path).expect("depth png");
-    }
-
-    /// `n` examples `p<i>.png` of 4×6 under `dir`: images, palette masks (per row: 6 pixels
-    /// of class 0, 1, 2, then 255) and depth PNGs (1000 × (row + 1), 0 in the last row).
-    fn write_split(dir: &Path, n: usize) {
-        for folder in ["images", "masks", "depth"] {
-            std::fs::create_dir_all(dir.join(folder)).expect("mkdir");
-        }
-        for i in 0..n {
-            let name = format!("p{i}.png");
-            image::RgbImage::from_pixel(6, 4, image::Rgb([9, 99, 199])).save(dir.join("images").join(&name)).unwrap();
-            let mask: Vec<u8> = (0..24).map(|p| [0, 1, 2, 255][p / 6]).collect();
-            write_mask(&dir.join("masks").join(&name), 6, &mask, true);
-            let depth: Vec<u16> = (0..24).map(|p| if p >= 18 { 0 } else { 1000 * (p as u16 / 6 + 1) }).collect();
-            write_depth(&dir.join("depth").join(&name), 6, &depth);
-        }
-    }
-
-    /// `train/` of 4 examples and `test/` of 2, spoiled: train's p1 mask 5×6 and grayscale,
-    /// p2's mask 16-bit, p3's mask missing, p0's depth 8-bit, a `notes.txt` in images/;
-    /// test's p1 depth an unreadable PNG.
-    fn spoiled_layout(root: &Path) {
-        write_split(&root.join("train"), 4);
-        write_split(&root.join("test"), 2);
-        let train = root.join("train");
-        write_mask(&train.join("masks/p1.png"), 6, &[1; 30], false);
-        write_depth(&train.join("masks/p2.png"), 6, &[1; 24]);
-        std::fs::remove_file(train.join("masks/p3.png")).expect("rm");
-        image::GrayImage::from_pixel(6, 4, image::Luma([7])).save(train.join("depth/p0.png")).expect("png");
-        std::fs::write(train.join("images/notes.txt"), "x").expect("write");
-        std::fs::write(root.join("test/depth/p1.png"), "not a png").expect("write");
-    }
-
-    #[test]
-    fn the_summary_counts_files_values_and_problems_by_file() {
-        let dir = tempfile::tempdir().expect("dir");
-        spoiled_layout(dir.path());
-        let MaskSummary { split_folders, splits } = summary(dir.path()).expect("summary");
-        assert!(split_folders);
-        let [train, test] = &splits[..] else { panic!("{splits:?}") };
-        assert_eq!((train.name, train.images, train.examined), ("train", 4, 4));
-        assert_eq!(train.not_images, Named { shown: vec!["notes.txt".into()], count: 1 });
-        assert_eq!(train.sizes, BTreeMap::from([((4, 6), 4)]));
-        let missing = Named { shown: vec!["p3.png".into()], count: 1 };
-        assert_eq!(train.masks, Some(TargetFolder { files: 3, missing }));
-        assert_eq!(train.depth, Some(TargetFolder { files: 4, missing: Named::default() }));
-        // p0's palette mask and p1's grayscale one are read; p2's 16-bit one is refused.
-        let kinds = |k: &[(&str, usize)]| k.iter().map(|&(k, n)| (k.to_string(), n)).collect::<BTreeMap<_, _>>();
-        assert_eq!(train.mask_kinds, kinds(&[("16-bit grayscale", 1), ("8-bit grayscale", 1), ("8-bit palette", 1)]));
-        assert_eq!((train.mask_pixels[0], train.mask_pixels[1], train.mask_pixels[2]), (6, 6 + 30, 6));
-        assert_eq!((train.mask_pixels[255], train.mask_pixels.iter().sum::<u64>()), (6, 54));
-        assert_eq!(train.mask_size_differs, Named { shown: vec!["p1.png".into()], count: 1 });
-        assert_eq!(train.depth_kinds, kinds(&[("16-bit grayscale PNG", 3), ("8-bit grayscale PNG", 1)]));
-        assert_eq!((train.depth_png_range, train.depth_zero), (Some((1000, 3000)), (18, 72)));
-        assert_eq!(train.files_read, 4 + 3 + 4);
-        let expected = [
-            "train/masks: 1 of the 4 images have no file (missing for: p3.png): a segmentation task fails at p3.png",
-            "train/depth/p0.png: the PNG is 8-bit grayscale; write a 16-bit grayscale PNG",
-            "train/masks/p1.png: 5×6, but its image p1.png is 4×6",
-            "train/masks/p2.png: the PNG is 16-bit grayscale; write an 8-bit grayscale or 8-bit palette PNG",
-        ];
-        assert_eq!(train.problems.len(), expected.len(), "{:?}", train.problems);
-        for (problem, expected) in train.problems.iter().zip(expected) {
-            assert!(problem.contains(expected), "{problem:?} lacks {expected:?}");
-        }
-        assert_eq!((test.name, test.images, test.files_read), ("test", 2, 2 + 2 + 1));
-        assert_eq!(test.problems.len(), 1, "{:?}", test.problems);
-        assert!(test.problems[0].contains("test/depth/p1.png: not a readable PNG"), "{:?}", test.problems);
-    }
-
-    #[test]
-    fn inspect_recognises_the_layout_and_shows_pixels_per_value_and_notes() {
-        let dir = tempfile::tempdir().expect("dir");
-        spoiled_layout(dir.path());
-        let inspection = super::super::inspect(dir.path(), None).expect("inspects");
-        assert_eq!(inspection.format, Format::ImageMasks);
-        assert_eq!(inspection.class_names, ["0", "1", "2", "unlabelled"]);
-        let rows: Vec<_> = inspection.splits.iter().map(|s| (s.name.as_str(), s.count, s.per_class.clone())).collect();
-        assert_eq!(rows, [("train", 4, vec![6, 36, 6, 6]), ("test", 2, vec![12, 12, 12, 12])]);
-        assert_eq!(inspection.splits[1].image_shape, Some((3, 4, 6)));
-        assert_eq!((inspection.files_read, inspection.problems.len()), (11 + 5, 5));
-        let notes = inspection.notes.join("\n");
-        for expected in [
-            "train/: 4 images; masks/ 3 files, depth/ 4 files",
-            "train/: 1 file(s) in images/ are not .png, .jpg, .jpeg or .bmp and are not read (notes.txt)",
-            "train/: masks: 16-bit grayscale (1), 8-bit grayscale (1), 8-bit palette (1)",
-            "train/: 1 mask(s) of another size than their image (p1.png)",
-            "train/: depth: 16-bit grayscale PNG (3), 8-bit grayscale PNG (1); PNG values 1000 to 3000 (raw: a run \
-             divides them by depth_scale) over the measured pixels; 25.0% unmeasured (0)",
-            "test/: depth: 16-bit grayscale PNG (1); PNG values 1000 to 3000",
-            "mask values 0 … 2 and 255 (unlabelled): a segmentation task needs classes = 3 or more",
-            "no val/ folder: a run carves its val split from train/",
-        ] {
-            assert!(notes.contains(expected), "{notes}\nlacks {expected:?}");
-        }
-        assert!(!notes.contains("were read"), "{notes}");
-        // At most `max_examined` images of a split are read, and the notes say so.
-        let capped = inspection_of(dir.path(), 1).expect("inspects");
-        assert!(
-            capped.notes.iter().any(|n| n == "train/: the first 1 of 4 images (by name) were read"),
-            "{:?}",
-            capped.notes
-        );
-        assert_eq!(capped.files_read, 3 + 3);
-    }
-
-    #[test]
-    fn a_root_without_split_folders_is_the_training_split_and_problems_are_capped() {
-        let dir = tempfile::tempdir().expect("dir");
-        write_split(dir.path(), 3);
-        std::fs::remove_dir_all(dir.path().join("masks")).expect("rm");
-        // Depth as .npy for p1 (beside its PNG, which the .npy overrides), of another size.
-        let depth = [0.5, 1.5, 0.0, 2.0, 3.0, -1.0];
-        write_npy(&dir.path().join("depth/p1.npy"), &[2, 3], Values::F4(&depth));
-        image::RgbImage::new(3, 5).save(dir.path().join("images/p2.png")).expect("png");
-        let inspection = super::super::inspect(dir.path(), None).expect("inspects");
-        assert_eq!(inspection.format, Format::ImageMasks);
-        assert!(inspection.class_names.is_empty());
-        assert_eq!((inspection.splits.len(), inspection.splits[0].name.as_str()), (1, "train"));
-        assert_eq!(inspection.splits[0].image_shape, None);
-        let notes = inspection.notes.join("\n");
-        for expected in [
-            "3 images; masks/ absent, depth/ 3 files",
-            "images of 2 sizes: 4×6 (2), 5×3 (1)",
-            "depth: .npy (1), 16-bit grayscale PNG (2); PNG values 1000 to 3000 (raw: a run divides them by \
-             depth_scale), .npy depths 0.500 to 3.000 over the measured pixels",
-            "no train/ folder: these images are the training examples",
-        ] {
-            assert!(notes.contains(expected), "{notes}\nlacks {expected:?}");
-        }
-        let problems = inspection.problems.join("\n");
-        for expected in [
-            "depth/p1.npy: 2×3, but its image p1.png is 4×6",
-            "depth/p1.npy: 1 depth(s) are negative or not finite (first: -1)",
-            "depth/p2.png: 4×6, but its image p2.png is 5×3",
-        ] {
-            assert!(problems.contains(expected), "{problems}\nlacks {expected:?}");
-        }
-        // Past 20 problems in a split, the rest are counted.
-        for i in 3..30 {
-            std::fs::write(dir.path().join(format!("images/q{i}.png")), "not a png").expect("write");
-        }
-        let inspection = super::super::inspect(dir.path(), Some(Format::ImageMasks)).expect("inspects");
-        assert_eq!(inspection.problems.len(), 21, "{:?}", inspection.problems);
-        let last = inspection.problems.last().expect("last");
-        assert!(last.starts_with("… and 11 more problem(s) in "), "{last}");
-    }
-
-    #[test]
-    fn class_folders_named_images_are_an_image_folder_and_a_missing_split_target_is_a_problem() {
-        let dir = tempfile::tempdir().expect("dir");
-        for class in ["images/cat", "images/dog", "masks"] {
-            std::fs::create_dir_all(dir.path().join(class)).expect("mkdir");
-            image::RgbImage::new(2, 2).save(dir.path().join(class).join("a.png")).expect("png");
-        }
-        assert!(!is_layout(dir.path()));
-        assert_eq!(super::super::detect(dir.path()).expect("detects"), Format::ImageFolder);
-        let dir = tempfile::tempdir().expect("dir");
-        write_split(&dir.path().join("train"), 2);
-        write_split(&dir.path().join("val"), 1);
-        std::fs::remove_dir_all(dir.path().join("val/depth")).expect("rm");
-        assert!(is_layout(dir.path()));
-        let inspection = super::super::inspect(dir.path(), None).expect("inspects");
-        assert_eq!(inspection.problems.len(), 1, "{:?}", inspection.problems);
-        assert!(
-            inspection.problems[0].contains("val/depth: missing, though ")
-                && inspection.problems[0].ends_with("train/depth/ is there: a depth task fails on val/"),
-            "{:?}",
-            inspection.problems
-        );
-    }
-
-    #[test]
-    fn a_fifo_among_the_files_is_a_problem_and_the_reader_refuses_it_unopened() {
-        let dir = tempfile::tempdir().expect("dir");
-        write_split(dir.path(), 3);
-        let mkfifo = |path: &str| {
-            let path = dir.path().join(path);
-            std::fs::remove_file(&path).expect("rm");
-            let status = std::process::Command::new("mkfifo").arg(&path).status().expect("run mkfifo");
-            assert!(status.success());
-        };
-        // Opening a FIFO blocks: a run refuses the image from its metadata.
-        mkfifo("images/p1.png");
-        let options = crate::formats::images::masks::MaskOptions {
-            parts: crate::formats::images::nyuv2::DenseParts { label: true, depth: true, normal: false },
-            classes: 3,
-            ignore: 255,
-            depth_scale: 1000.0,
-            size: None,
-        };
-        let policy = crate::prepare::SplitPolicy {
-            val: crate::prepare::Amount::Count(1),
-            test: crate::prepare::Amount::Count(1),
-            carve: crate::prepare::Carve::Random,
-            seed: 0,
-            keep: crate::prepare::Keep::ALL,
-        };
-        let message =
-            crate::formats::images::masks::image_masks(dir.path(), &options, &policy).unwrap_err().to_string();
-        assert!(message.contains("images/p1.png: a FIFO, not a regular file"), "{message}");
-        // Inspect lists it, and a FIFO mask, as problems.
-        mkfifo("masks/p2.png");
-        let inspection = super::super::inspect(dir.path(), None).expect("inspects");
-        let problems = inspection.problems.join("\n");
-        for expected in ["unreadable image ", "images/p1.png: a FIFO, not a regular file", "masks/p2.png: a FIFO"] {
-            assert!(problems.contains(expected), "{problems}\nlacks {expected:?}");
-        }
-    }
-}
+#[path = "masks_tests.rs"]
+mod tests;

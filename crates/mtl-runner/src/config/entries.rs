@@ -169,9 +169,9 @@ pub(super) struct Nyuv2Entry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ImageMasksEntry {
-    /// The folder holding `images/` and `masks/` and/or `depth/` (or `train/`, `val/`, `test/` with them).
+    /// The folder holding `images/` and `masks/`, `depth/` and/or `normals/` (or `train/`, `val/`, `test/` with them).
     pub(super) path: PathBuf,
-    /// "segmentation" or "depth".
+    /// "segmentation", "depth" or "normals".
     pub(super) task: String,
     pub(super) classes: Option<usize>,
     pub(super) ignore: Option<u8>,

@@ -328,8 +328,9 @@ impl Checker<'_> {
         Ok(DataSource::Molecules { path: resolve(&entry.path), targets, split })
     }
 
-    /// `format = "image-masks"`: `images/` with `masks/` (segmentation, `classes` required)
-    /// and/or `depth/` (16-bit PNG divided by `depth_scale`, default 1, or `.npy`).
+    /// `format = "image-masks"`: `images/` with `masks/` (segmentation, `classes` required),
+    /// `depth/` (16-bit PNG divided by `depth_scale`, default 1, or `.npy`) and/or `normals/`
+    /// (RGB PNG or `.npy`).
     pub(super) fn image_masks(
         &self,
         i: usize,
@@ -337,18 +338,16 @@ impl Checker<'_> {
         resolve: &dyn Fn(&Path) -> PathBuf,
     ) -> Result<DataSource, ConfigError> {
         let at = |key: &'static str| [Key("tasks"), Index(i), Key("data"), Key(key)];
-        let target = match DenseTarget::from_name(&entry.task) {
-            Some(target @ (DenseTarget::Segmentation | DenseTarget::Depth)) => target,
-            _ => {
-                let message = format!("unknown task \"{}\"; expected \"segmentation\" or \"depth\"", entry.task);
-                return self.fail(&at("task"), message);
-            }
+        let Some(target) = DenseTarget::from_name(&entry.task) else {
+            let message =
+                format!("unknown task \"{}\"; expected \"segmentation\", \"depth\" or \"normals\"", entry.task);
+            return self.fail(&at("task"), message);
         };
         let segmentation = target == DenseTarget::Segmentation;
         for (key, given, fits) in [
             ("classes", entry.classes.is_some(), segmentation),
             ("ignore", entry.ignore.is_some(), segmentation),
-            ("depth_scale", entry.depth_scale.is_some(), !segmentation),
+            ("depth_scale", entry.depth_scale.is_some(), target == DenseTarget::Depth),
         ] {
             if given && !fits {
                 return self.fail(&at(key), format!("{key} is not a setting of the {} task", target.name()));
@@ -382,5 +381,43 @@ impl Checker<'_> {
         )?;
         let format = ImageFormat::ImageMasks { target, classes, ignore, depth_scale, size };
         Ok(DataSource::Images { path: resolve(&entry.path), format, split })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The kind of the one task of a file that reads `image-masks` with `settings`, or the
+    /// file's error.
+    fn check(settings: &str) -> Result<&'static str, String> {
+        let data = format!("{{ format = \"image-masks\", path = \"rooms\", {settings} }}");
+        let text = format!("name = \"t\"\n\n[[tasks]]\nname = \"t0\"\ndata = {data}\n");
+        let plan = crate::config::parse_str(&text, Path::new("x.toml")).map_err(|e| e.to_string())?;
+        Ok(plan.tasks[0].data.kind())
+    }
+
+    #[test]
+    fn image_masks_tasks_take_the_settings_of_their_target_only() {
+        assert_eq!(check("task = \"normals\""), Ok("normals"));
+        assert_eq!(check("task = \"depth\", depth_scale = 1000"), Ok("depth"));
+        assert_eq!(check("task = \"segmentation\", classes = 3, ignore = 200"), Ok("segmentation"));
+        for (settings, message) in [
+            ("task = \"normals\", classes = 3", "tasks[0].data.classes: classes is not a setting of the normals task"),
+            ("task = \"normals\", ignore = 0", "tasks[0].data.ignore: ignore is not a setting of the normals task"),
+            (
+                "task = \"normals\", depth_scale = 1000",
+                "tasks[0].data.depth_scale: depth_scale is not a setting of the normals task",
+            ),
+            (
+                "task = \"segmentation\", classes = 3, depth_scale = 1000",
+                "depth_scale is not a setting of the segmentation task",
+            ),
+            ("task = \"depth\", classes = 3", "classes is not a setting of the depth task"),
+            ("task = \"height\"", "unknown task \"height\"; expected \"segmentation\", \"depth\" or \"normals\""),
+        ] {
+            let error = check(settings).expect_err(settings);
+            assert!(error.contains(message), "{settings}: {error}");
+        }
     }
 }

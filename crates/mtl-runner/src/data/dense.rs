@@ -14,11 +14,11 @@ use mtl_data::{DataError, Inputs, Split, Targets, TaskData};
 /// What a dense task predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DenseTarget {
-    /// `label/`: one class per pixel.
+    /// `label/` (NYUv2), `masks/` (the image/mask layout): one class per pixel.
     Segmentation,
     /// `depth/`.
     Depth,
-    /// `normal/`.
+    /// `normal/` (NYUv2), `normals/` (the image/mask layout).
     Normals,
 }
 
@@ -60,7 +60,7 @@ pub(super) struct Input {
 pub(super) enum Layout {
     /// LibMTL's `.npy` folders.
     Npy { classes: usize, size: Option<(usize, usize)> },
-    /// `images/`, `masks/`, `depth/` (its `parts` set by [`load`]).
+    /// `images/`, `masks/`, `depth/`, `normals/` (its `parts` set by [`load`]).
     Masks(MaskOptions),
 }
 
@@ -177,4 +177,104 @@ pub(super) fn task(
         test: split(test),
         vocabulary: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use mtl_data::{Inputs, Targets};
+
+    use crate::data::load_task_set;
+
+    /// CRC-32 (PNG's, ISO-HDLC) of `bytes`.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// An 8-bit PNG of `samples`, `width` pixels a row, grayscale (`color` 0) or RGB (2),
+    /// in one stored (uncompressed) deflate block: this crate has no PNG encoder.
+    fn png(width: usize, color: u8, samples: &[u8]) -> Vec<u8> {
+        let row = width * if color == 2 { 3 } else { 1 };
+        let height = samples.len() / row;
+        let raw: Vec<u8> = samples.chunks(row).flat_map(|r| [0].into_iter().chain(r.iter().copied())).collect();
+        let length = u16::try_from(raw.len()).expect("one stored block");
+        let mut zlib = vec![0x78, 0x01, 1];
+        zlib.extend(length.to_le_bytes().into_iter().chain((!length).to_le_bytes()));
+        zlib.extend(&raw);
+        // Adler-32 of the uncompressed bytes.
+        let (mut a, mut b) = (1u32, 0u32);
+        for &byte in &raw {
+            a = (a + u32::from(byte)) % 65521;
+            b = (b + a) % 65521;
+        }
+        zlib.extend(((b << 16) | a).to_be_bytes());
+        let mut header = (width as u32).to_be_bytes().to_vec();
+        header.extend((height as u32).to_be_bytes().into_iter().chain([8, color, 0, 0, 0]));
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (tag, data) in [(&b"IHDR"[..], header), (b"IDAT", zlib), (b"IEND", Vec::new())] {
+            let tagged: Vec<u8> = tag.iter().chain(&data).copied().collect();
+            png.extend((data.len() as u32).to_be_bytes());
+            png.extend(&tagged);
+            png.extend(crc32(&tagged).to_be_bytes());
+        }
+        png
+    }
+
+    /// `n` examples of 2×2 under `root`: a gray image, a mask of classes 0, 1, 2 and 255,
+    /// and normals facing the camera (128, 128, 255) but for an unknown (0, 0, 0) last pixel.
+    fn write_layout(root: &std::path::Path, n: usize) {
+        for folder in ["images", "masks", "normals"] {
+            std::fs::create_dir_all(root.join(folder)).expect("mkdir");
+        }
+        let normals = [128, 128, 255, 128, 128, 255, 128, 128, 255, 0, 0, 0];
+        for i in 0..n {
+            let file = |folder: &str| root.join(folder).join(format!("p{i}.png"));
+            std::fs::write(file("images"), png(2, 2, &[90; 12])).expect("image");
+            std::fs::write(file("masks"), png(2, 0, &[0, 1, 2, 255])).expect("mask");
+            std::fs::write(file("normals"), png(2, 2, &normals)).expect("normals");
+        }
+    }
+
+    #[test]
+    fn segmentation_and_normals_of_one_folder_read_its_images_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        write_layout(dir.path(), 6);
+        let data = |settings: &str| {
+            let path = dir.path().display();
+            format!("{{ format = \"image-masks\", path = {path:?}, {settings}, val_size = 1, test_size = 1 }}")
+        };
+        let source = format!(
+            "name = \"rooms\"\n[[tasks]]\nname = \"seg\"\ndata = {}\n[[tasks]]\nname = \"normals\"\ndata = {}\n\
+             [model]\ntrunk = \"encoder-decoder\"\n",
+            data("task = \"segmentation\", classes = 3"),
+            data("task = \"normals\"")
+        );
+        let plan = crate::config::parse_str(&source, std::path::Path::new("rooms.toml")).expect("valid");
+        assert_eq!(plan.tasks.iter().map(|t| t.data.kind()).collect::<Vec<_>>(), ["segmentation", "normals"]);
+        let set = load_task_set(&plan.tasks).expect("loads");
+        assert_eq!(set.input_groups, [vec![0, 1]], "one input, shared batches");
+        let [seg, normals] = &set.tasks[..] else { panic!("two tasks") };
+        assert_eq!((seg.train.len(), seg.val.len(), seg.test.len()), (4, 1, 1));
+        assert_eq!(normals.class_names, ["x", "y", "z"]);
+        let Targets::Maps { values, channels: 3, height: 2, width: 2 } = &normals.train.targets else {
+            panic!("{:?}", normals.train.targets)
+        };
+        // Channels first: x, y, z of the 4 pixels; the last pixel unknown, all 0.
+        let first: Vec<f32> = values[..12].iter().map(|v| (v * 100.0).round() / 100.0).collect();
+        assert_eq!(first, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+        for split in [&seg.train, &seg.val, &seg.test].into_iter().zip([&normals.train, &normals.val, &normals.test]) {
+            let (Inputs::Images { pixels: a, .. }, Inputs::Images { pixels: b, .. }) =
+                (&split.0.inputs, &split.1.inputs)
+            else {
+                panic!("images")
+            };
+            assert!(std::sync::Arc::ptr_eq(a, b), "the images are read once and held once");
+        }
+    }
 }

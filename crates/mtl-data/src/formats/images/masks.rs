@@ -1,16 +1,31 @@
-//! The common image/mask layout of segmentation and depth sets: under the root (or under
-//! each of `train/`, `val/`, `test/` where the set comes split),
+//! The common image/mask layout of segmentation, depth and surface-normal sets: under the
+//! root (or under each of `train/`, `val/`, `test/` where the set comes split),
 //!
 //! | folder | files | values |
 //! |---|---|---|
 //! | `images/` | `<name>.png`, `.jpg`, `.jpeg`, `.bmp` | RGB (grayscale is repeated) |
 //! | `masks/` | `<name>.png`, 8-bit grayscale or 8-bit palette | class index per pixel; `ignore` (255) unlabelled |
 //! | `depth/` | `<name>.png` 16-bit grayscale, or `<name>.npy` `[H, W]` / `[H, W, 1]` | depth × `depth_scale` (PNG) or depth (npy); 0 unmeasured |
+//! | `normals/` | `<name>.png` 8- or 16-bit RGB, or `<name>.npy` `[H, W, 3]` | per channel `2·v/max − 1` (PNG, max 255 or 65535) or the vector (npy); all 0 unknown |
 //!
-//! Every image needs the target files of the tasks that read it, of its own size. Images
-//! are resized bilinearly to `size` (default: the first training image's), masks and
-//! depth by nearest neighbour, so that labels stay labels. Splits the set lacks are carved
-//! from its training examples.
+//! Every image needs the target files of the tasks that read it, of its own size. Normals
+//! that are not all 0 are scaled to unit length (a PNG's, quantised, are slightly off).
+//! Images are resized bilinearly to `size` (default: the first training image's), masks,
+//! depth and normals by nearest neighbour, so that labels stay labels. Splits the set lacks
+//! are carved from its training examples.
+//!
+//! ```no_run
+//! use mtl_data::formats::images::masks::{image_masks, MaskOptions};
+//! use mtl_data::formats::images::nyuv2::DenseParts;
+//! use mtl_data::prepare::{Amount, Carve, Keep, SplitPolicy};
+//! let parts = DenseParts { label: true, depth: false, normal: true };
+//! let options = MaskOptions { parts, classes: 21, ignore: 255, depth_scale: 1.0, size: Some((64, 96)) };
+//! let (val, test) = (Amount::Fraction(0.1), Amount::Fraction(0.2));
+//! let policy = SplitPolicy { val, test, carve: Carve::Random, seed: 0, keep: Keep::ALL };
+//! let set = image_masks("data/rooms".as_ref(), &options, &policy)?;
+//! assert_eq!(set.train.normals.len(), set.train.n * 3 * 64 * 96); // channels first, unit or all 0
+//! # Ok::<(), mtl_data::DataError>(())
+//! ```
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -25,13 +40,14 @@ use crate::{files, DataError, Sourced, IGNORED_PIXEL};
 /// Image extensions read from `images/`.
 pub(crate) const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
-/// The most bytes one decoded mask or depth PNG may take.
+/// The most bytes one decoded mask, depth or normals PNG may take.
 const MAX_PNG_BYTES: usize = 1 << 28;
 
 /// How the layout is read.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MaskOptions {
-    /// Which target folders to read: `label` is `masks/`, `depth` is `depth/` (no normals).
+    /// Which target folders to read: `label` is `masks/`, `depth` is `depth/`, `normal` is
+    /// `normals/`.
     pub parts: DenseParts,
     /// Segmentation classes: mask values must lie in `0..classes` or be `ignore`.
     pub classes: usize,
@@ -197,19 +213,61 @@ fn read_example(
         }
         split.depth.extend(resize_nearest(&depth, 1, from, to));
     }
+    if options.parts.normal {
+        let png = folder.join("normals").join(format!("{stem}.png"));
+        let npy = png.with_extension("npy");
+        let (file, (normals, shape)) = if npy.exists() {
+            (&npy, read_normals_npy(&npy)?)
+        } else if png.exists() {
+            (&png, read_normals_png(&png)?)
+        } else {
+            let message = format!(
+                "missing (and no {stem}.npy beside it): the image {} needs its normals, an RGB PNG or a [H, W, 3] .npy",
+                file_name(image_path)
+            );
+            return Err(DataError::invalid(&png, message));
+        };
+        same_size(file, shape)?;
+        split.normals.extend(resize_nearest(&unit_normals(&normals), 3, from, to));
+    }
     split.pixels.extend(pixels);
     split.n += 1;
     Ok(())
 }
 
-/// The values and `(height, width)` of a one-channel PNG of `bits` bits: 8-bit grayscale
-/// or palette indices for masks, 16-bit grayscale for depth.
-pub(crate) fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize)), DataError> {
+/// A PNG opened for decoding.
+type PngReader = png::Reader<BufReader<std::fs::File>>;
+
+/// The PNG at `path`, its header read, to decode its samples as stored (no palette or
+/// bit-depth expansion).
+fn open_png(path: &Path) -> Result<PngReader, DataError> {
     let (file, _) = files::open(path)?;
     let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), png::Limits { bytes: MAX_PNG_BYTES });
     decoder.set_transformations(png::Transformations::IDENTITY);
-    let invalid = |message: String| DataError::invalid(path, message);
-    let mut reader = decoder.read_info().map_err(|e| invalid(format!("not a readable PNG: {e}")))?;
+    decoder.read_info().map_err(|e| DataError::invalid(path, format!("not a readable PNG: {e}")))
+}
+
+/// The samples of the PNG's first frame (16-bit ones as read big-endian) and its
+/// `(height, width)`.
+fn png_samples(path: &Path, mut reader: PngReader) -> Result<(Vec<u16>, (usize, usize)), DataError> {
+    let sixteen = reader.output_color_type().1 == png::BitDepth::Sixteen;
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let frame =
+        reader.next_frame(&mut buffer).map_err(|e| DataError::invalid(path, format!("not a readable PNG: {e}")))?;
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let bytes = &buffer[..frame.buffer_size()];
+    let values: Vec<u16> = if sixteen {
+        bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
+    } else {
+        bytes.iter().map(|&b| u16::from(b)).collect()
+    };
+    Ok((values, (height, width)))
+}
+
+/// The values and `(height, width)` of a one-channel PNG of `bits` bits: 8-bit grayscale
+/// or palette indices for masks, 16-bit grayscale for depth.
+pub(crate) fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize)), DataError> {
+    let reader = open_png(path)?;
     let (color, depth) = reader.output_color_type();
     let wanted = match bits {
         8 => "an 8-bit grayscale or 8-bit palette PNG (pixel value = class)",
@@ -221,17 +279,72 @@ pub(crate) fn read_png(path: &Path, bits: u8) -> Result<(Vec<u16>, (usize, usize
         _ => false,
     };
     if !fits {
-        return Err(invalid(format!("the PNG is {}; write {wanted}", describe_png(color, depth))));
+        let message = format!("the PNG is {}; write {wanted}", describe_png(color, depth));
+        return Err(DataError::invalid(path, message));
     }
-    let mut buffer = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buffer).map_err(|e| invalid(format!("not a readable PNG: {e}")))?;
-    let (width, height) = (frame.width as usize, frame.height as usize);
-    let bytes = &buffer[..frame.buffer_size()];
-    let values: Vec<u16> = match bits {
-        8 => bytes.iter().map(|&b| u16::from(b)).collect(),
-        _ => bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
+    png_samples(path, reader)
+}
+
+/// The normals of an 8- or 16-bit RGB PNG, channels last, and its `(height, width)`: each
+/// channel `2·v/max − 1`, a (0, 0, 0) pixel the all-zero vector (unknown), as stored.
+pub(crate) fn read_normals_png(path: &Path) -> Result<(Vec<f32>, (usize, usize)), DataError> {
+    let reader = open_png(path)?;
+    let (color, depth) = reader.output_color_type();
+    let max = match (color, depth) {
+        (png::ColorType::Rgb, png::BitDepth::Eight) => 255.0,
+        (png::ColorType::Rgb, png::BitDepth::Sixteen) => 65535.0,
+        _ => {
+            let message = format!(
+                "the PNG is {}; write an 8-bit or 16-bit RGB PNG (per channel 2·value/max − 1, (0, 0, 0) unknown) \
+                 or a [H, W, 3] .npy beside it",
+                describe_png(color, depth)
+            );
+            return Err(DataError::invalid(path, message));
+        }
     };
-    Ok((values, (height, width)))
+    let (values, shape) = png_samples(path, reader)?;
+    let mut normals: Vec<f32> = values.iter().map(|&v| (2.0 * f64::from(v) / max - 1.0) as f32).collect();
+    for (pixel, stored) in normals.chunks_exact_mut(3).zip(values.chunks_exact(3)) {
+        if stored == [0, 0, 0] {
+            pixel.fill(0.0);
+        }
+    }
+    Ok((normals, shape))
+}
+
+/// The normals of a `[H, W, 3]` `.npy` (any dtype the reader takes), channels last, and
+/// its `(height, width)`; every value must be finite.
+pub(crate) fn read_normals_npy(path: &Path) -> Result<(Vec<f32>, (usize, usize)), DataError> {
+    let array = read_npy(path)?;
+    let shape = match array.shape[..] {
+        [h, w, 3] => (h, w),
+        _ => {
+            let message = format!("shape {:?}, expected [H, W, 3] (x, y, z per pixel)", array.shape);
+            return Err(DataError::invalid(path, message));
+        }
+    };
+    let normals = array.to_f32();
+    if let Some(i) = normals.iter().position(|v| !v.is_finite()) {
+        let (row, column) = (i / 3 / shape.1, i / 3 % shape.1);
+        let message = format!("{} at row {row}, column {column}: give finite normals ((0, 0, 0) unknown)", normals[i]);
+        return Err(DataError::invalid(path, message));
+    }
+    Ok((normals, shape))
+}
+
+/// Channels-last normals as `[3, H, W]`, each vector that is not all 0 scaled to unit length.
+fn unit_normals(normals: &[f32]) -> Vec<f32> {
+    let positions = normals.len() / 3;
+    let mut out = vec![0.0; normals.len()];
+    for (p, n) in normals.chunks_exact(3).enumerate() {
+        let length = n.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+        if length > 0.0 {
+            for (c, &v) in n.iter().enumerate() {
+                out[c * positions + p] = (f64::from(v) / length) as f32;
+            }
+        }
+    }
+    out
 }
 
 /// How a PNG stores its pixels, as messages name it: "8-bit palette", "16-bit grayscale".
@@ -245,3 +358,7 @@ pub(crate) fn describe_png(color: png::ColorType, depth: png::BitDepth) -> Strin
     };
     format!("{}-bit {color}", depth as u8)
 }
+
+#[cfg(test)]
+#[path = "masks_tests.rs"]
+mod tests;

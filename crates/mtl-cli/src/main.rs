@@ -15,6 +15,7 @@ mod curate;
 mod data;
 mod export;
 mod guard;
+mod import;
 mod interrupt;
 mod ls;
 mod output;
@@ -114,6 +115,9 @@ enum Command {
     /// Look at data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Bring in runs logged elsewhere (MLflow).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Training throughput (samples/s) and peak memory of the reference workloads,
     /// on random inputs of their shapes.
     ///
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
             | Command::Note(_)
             | Command::Rm(_)
             | Command::Restore(_)
+            | Command::Import(_)
     );
     #[cfg(unix)]
     if !writes_results {
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => cluster::merge(args),
         Command::Worker(args) => cluster::worker(args),
         Command::Data(command) => data::data(command),
+        Command::Import(command) => import::import(command),
         Command::Bench(args) => bench::bench(args),
     };
     let code = match result {

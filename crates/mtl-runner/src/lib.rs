@@ -29,6 +29,7 @@ pub mod config;
 pub mod data;
 pub mod diagnostics;
 mod gradients;
+pub mod import;
 pub mod metrics;
 pub mod objective;
 pub mod optim;

@@ -131,10 +131,44 @@ fn bad_input_is_refused_before_anything_is_written() {
             vec!["import", "mlflow", "mlruns", "--experiment", "digits", "--name", "acc"],
             "--name \"acc\": write FROM=TO",
         ),
+        (
+            vec!["import", "mlflow", "mlruns/7/meta.yaml", "--experiment", "digits"],
+            "cannot be read as an MLflow database",
+        ),
     ] {
         let out = ws.mtl(&args);
         expect_code(&out, 2);
         assert!(text(&out.stderr).contains(expected), "{args:?}: {}", text(&out.stderr));
         assert!(!ws.path("mtl.db").exists(), "{args:?} wrote a database");
     }
+}
+
+/// The fixtures MLflow 3.18 itself wrote (`tests/fixtures/mlflow/make_fixtures.py`): the
+/// same four runs in its SQLite backend and in its file store.
+#[test]
+fn mlflows_own_sqlite_database_and_file_store_import_to_the_same_numbers() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mlflow");
+    let ws = Workspace::new();
+    let mut deltas = Vec::new();
+    for (source, db) in [("mlflow.db", "from-sqlite.db"), ("mlruns", "from-files.db")] {
+        let path = fixtures.join(source);
+        let path = path.to_str().expect("utf-8 path");
+        let mut args: Vec<&str> = IMPORT.to_vec();
+        args[2] = path;
+        args.extend(["--db", db]);
+        let out = ws.mtl(&args);
+        expect_code(&out, 0);
+        assert!(text(&out.stdout).contains("imported 4 run(s)"), "{source}: {}", text(&out.stdout));
+        let db = ws.path(db);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 4, "{source}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM metrics WHERE metric = 'accuracy'"), 48, "{source}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM tags WHERE key = 'team_name' AND value = 'vision'"), 4);
+        let compare = ws.mtl(&["compare", "--experiment", "digits", "--format", "json", "--db", db.to_str().unwrap()]);
+        expect_code(&compare, 0);
+        let groups: serde_json::Value = serde_json::from_slice(&compare.stdout).expect("json");
+        let hard = groups.as_array().and_then(|g| g.iter().find(|g| g["group"]["strategy"] == "hard")).cloned();
+        deltas.push(hard.and_then(|h| h["delta_m"].as_f64()).expect("Δm% of hard"));
+    }
+    assert!((deltas[0] - 100.0 * (0.02 / 0.9225) / 2.0).abs() < 1e-9, "{deltas:?}");
+    assert_eq!(deltas[0], deltas[1]);
 }

@@ -12,7 +12,7 @@ use crate::BadInput;
 
 #[derive(clap::Subcommand)]
 pub enum ImportCommand {
-    /// Runs of an MLflow experiment from its file store (an `mlruns/` folder).
+    /// Runs of an MLflow experiment from its SQLite database (`mlflow.db`) or file store (`mlruns/`).
     ///
     /// Each run becomes a run of the experiment --into (default: the MLflow experiment's
     /// name): params become settings, metrics per step become metrics per epoch (the first
@@ -27,7 +27,8 @@ pub enum ImportCommand {
 
 #[derive(clap::Args)]
 pub struct MlflowArgs {
-    /// The MLflow file store: the `mlruns/` folder.
+    /// MLflow's SQLite tracking database (e.g. `mlflow.db`, of `sqlite:///mlflow.db`), or its
+    /// file store (the `mlruns/` folder).
     path: PathBuf,
     /// The MLflow experiment: its name or its id.
     #[arg(long)]
@@ -71,7 +72,11 @@ pub fn import(command: ImportCommand) -> anyhow::Result<ExitCode> {
     let params = pairs(&args.params, "param")?.into_iter().map(|(setting, mlflow)| (mlflow, setting)).collect();
     let pattern = KeyPattern::parse(&args.metric_pattern).map_err(|e| BadInput(e.to_string()))?;
     // Everything is read and checked before the database is opened.
-    let runs = mtl_data::formats::mlflow::read_experiment(&args.path, &args.experiment)?;
+    let runs = if args.path.is_dir() {
+        mtl_data::formats::mlflow::read_experiment(&args.path, &args.experiment)?
+    } else {
+        mtl_runner::import::runs_from_sqlite(mtl_store::mlflow::read_mlflow_sqlite(&args.path, &args.experiment)?)
+    };
     let experiment = args.into.unwrap_or_else(|| args.experiment.clone());
     let source = format!("mlflow:{} (experiment {})", args.path.display(), args.experiment);
     let options = ImportOptions { experiment: experiment.clone(), pattern, names, params, source };

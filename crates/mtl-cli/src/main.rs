@@ -229,6 +229,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                         | StoreError::NewerSchema { .. }
                         | StoreError::WriteRefused { .. }
                         | StoreError::BadQuery { .. }
+                        | StoreError::Foreign { .. }
                 )
             )
             || matches!(

@@ -1,4 +1,4 @@
-//! Runs from elsewhere into the store: MLflow's file store (`mtl import mlflow`).
+//! Runs from elsewhere into the store: MLflow's file store or SQLite database (`mtl import mlflow`).
 //!
 //! Each MLflow run becomes one run of the target experiment, its trial key the sha256 of
 //! `mlflow:<run id>`, so that importing twice finds every run already there and changes
@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mtl_data::formats::mlflow::{MlflowRun, RunState};
+use mtl_data::formats::mlflow::{Logged, MlflowRun, RunState};
 use mtl_store::{MetricPoint, NewRun, ParamValue, Provenance, RunStatus, Store};
 use serde_json::json;
 
@@ -143,6 +143,32 @@ fn matches(parts: &[Part], text: &str, found: &mut [String; 3]) -> bool {
         }
     }
     false
+}
+
+/// The runs of MLflow's SQLite database ([`mtl_store::mlflow`]) as the file store's reader gives them.
+pub fn runs_from_sqlite(rows: Vec<mtl_store::mlflow::MlflowRunRows>) -> Vec<MlflowRun> {
+    rows.into_iter()
+        .map(|run| {
+            let state = match run.status.as_str() {
+                "FINISHED" => RunState::Finished,
+                "FAILED" => RunState::Failed,
+                "KILLED" => RunState::Killed,
+                _ => RunState::Unfinished,
+            };
+            let mut metrics: BTreeMap<String, Vec<Logged>> = BTreeMap::new();
+            for (key, timestamp, value, step) in run.metrics {
+                metrics.entry(key).or_default().push(Logged { timestamp, value, step });
+            }
+            MlflowRun {
+                run_id: run.run_id,
+                run_name: Some(run.name).filter(|n| !n.is_empty()),
+                state,
+                params: run.params.into_iter().collect(),
+                tags: run.tags.into_iter().collect(),
+                metrics,
+            }
+        })
+        .collect()
 }
 
 /// Imports `runs` into `store` as `options` say.

@@ -32,6 +32,7 @@ pub mod filter;
 mod hash;
 mod lock;
 mod merge;
+pub mod mlflow;
 mod open;
 mod process;
 mod query;

@@ -89,6 +89,14 @@ pub enum StoreError {
         /// SQLite's message.
         message: String,
     },
+    /// Another program's database (MLflow's) that cannot be read as asked.
+    #[error("{path}: {message}")]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong, and what to give instead.
+        message: String,
+    },
     /// Another process took over a run this one was training: it found no heartbeat
     /// for too long and took it for dead.
     #[error("{path}: run {run} was taken over by another process ({owner}); this one stops")]

@@ -151,8 +151,13 @@ fn mlflows_own_sqlite_database_and_file_store_import_to_the_same_numbers() {
     let ws = Workspace::new();
     let mut deltas = Vec::new();
     for (source, db) in [("mlflow.db", "from-sqlite.db"), ("mlruns", "from-files.db")] {
+        // As a tracking URI for the database, as a folder for the file store.
         let path = fixtures.join(source);
-        let path = path.to_str().expect("utf-8 path");
+        let path = match source {
+            "mlflow.db" => format!("sqlite:///{}", path.display()),
+            _ => path.display().to_string(),
+        };
+        let path = path.as_str();
         let mut args: Vec<&str> = IMPORT.to_vec();
         args[2] = path;
         args.extend(["--db", db]);

@@ -27,8 +27,8 @@ pub enum ImportCommand {
 
 #[derive(clap::Args)]
 pub struct MlflowArgs {
-    /// MLflow's SQLite tracking database (e.g. `mlflow.db`, of `sqlite:///mlflow.db`), or its
-    /// file store (the `mlruns/` folder).
+    /// MLflow's SQLite tracking database (`mlflow.db`; a tracking URI `sqlite:///mlflow.db`
+    /// is read as that file), or its file store (the `mlruns/` folder, or `file://…/mlruns`).
     path: PathBuf,
     /// The MLflow experiment: its name or its id.
     #[arg(long)]
@@ -72,10 +72,15 @@ pub fn import(command: ImportCommand) -> anyhow::Result<ExitCode> {
     let params = pairs(&args.params, "param")?.into_iter().map(|(setting, mlflow)| (mlflow, setting)).collect();
     let pattern = KeyPattern::parse(&args.metric_pattern).map_err(|e| BadInput(e.to_string()))?;
     // Everything is read and checked before the database is opened.
-    let runs = if args.path.is_dir() {
-        mtl_data::formats::mlflow::read_experiment(&args.path, &args.experiment)?
+    let given = args.path.to_string_lossy();
+    let path = match given.strip_prefix("sqlite:///").or_else(|| given.strip_prefix("file://")) {
+        Some(rest) => PathBuf::from(rest),
+        None => args.path.clone(),
+    };
+    let runs = if path.is_dir() {
+        mtl_data::formats::mlflow::read_experiment(&path, &args.experiment)?
     } else {
-        mtl_runner::import::runs_from_sqlite(mtl_store::mlflow::read_mlflow_sqlite(&args.path, &args.experiment)?)
+        mtl_runner::import::runs_from_sqlite(mtl_store::mlflow::read_mlflow_sqlite(&path, &args.experiment)?)
     };
     let experiment = args.into.unwrap_or_else(|| args.experiment.clone());
     let source = format!("mlflow:{} (experiment {})", args.path.display(), args.experiment);

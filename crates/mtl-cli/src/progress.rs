@@ -111,7 +111,11 @@ impl SweepEvents for Progress {
         *started = Instant::now();
         *parameters = n_parameters;
         bar.reset();
-        bar.set_prefix(format!("{} ({n_parameters} params)", trial.label()));
+        // A program of the user's own (`[trainer]`) reports no parameter count.
+        match n_parameters {
+            0 => bar.set_prefix(trial.label()),
+            n => bar.set_prefix(format!("{} ({n} params)", trial.label())),
+        }
     }
 
     fn step(&self, job: usize, trial: &Trial, epoch: u32, step: usize, steps_per_epoch: usize) {

@@ -68,8 +68,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let folder = sweep::checkpoint_folder(&args.checkpoints, &plan.experiment);
         crate::guard::check_writable_folder(&folder, "--checkpoints")?;
     }
-    let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
-    note!("examples (train/val/test): {}", mtl_runner::data::split_sizes(&tasks.tasks));
+    // A [trainer] program reads its own data: nothing to load or try here.
+    let command = plan.trials.first().and_then(|t| t.settings.trainer.as_ref()).is_some();
+    let tasks = match command {
+        true => mtl_runner::data::TaskSet::new(Vec::new(), Vec::new()),
+        false => mtl_runner::data::load_task_set(&plan.tasks)?,
+    };
+    if !command {
+        note!("examples (train/val/test): {}", mtl_runner::data::split_sizes(&tasks.tasks));
+    }
     // Each sharing setting's network is built and run on one example before any trial
     // trains: what does not fit the data fails now (exit 2), not after the data of every
     // trial has loaded.
@@ -83,9 +90,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // A trial whose steps have too little work keeps to one thread (see `train`).
         std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
     }
-    let threads = mtl_runner::train::check_plan(&plan, &tasks)
-        .map_err(|problem| crate::BadInput(format!("{}: {problem}", args.file.display())))?;
-    if mtl_runner::train::threads_by_work_enabled() && !threads.any_may_share {
+    let any_may_share = match command {
+        true => false,
+        false => {
+            mtl_runner::train::check_plan(&plan, &tasks)
+                .map_err(|problem| crate::BadInput(format!("{}: {problem}", args.file.display())))?
+                .any_may_share
+        }
+    };
+    if mtl_runner::train::threads_by_work_enabled() && !any_may_share {
         // No trial will try more than one thread. candle reads this at each matmul, and
         // its pool when it starts (on a first large tensor: one example rarely has one).
         std::env::set_var("RAYON_NUM_THREADS", "1");

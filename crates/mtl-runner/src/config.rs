@@ -32,6 +32,7 @@ mod shared_text;
 mod size;
 mod sweep;
 mod tasks;
+mod trainer;
 mod training;
 pub use changes::changed_keys;
 pub use error::ConfigError;
@@ -181,7 +182,7 @@ impl Checker<'_> {
         Ok(value)
     }
 
-    fn validate(&self, file: ExperimentFile, source: &str) -> Result<Plan, ConfigError> {
+    fn validate(&self, mut file: ExperimentFile, source: &str) -> Result<Plan, ConfigError> {
         if file.name.trim().is_empty() {
             self.fail(&[Key("name")], "the experiment name is empty")?;
         }
@@ -208,7 +209,20 @@ impl Checker<'_> {
             }
         }
 
-        self.non_empty(&file.tasks, &[Key("tasks")])?;
+        let trainer = match file.trainer.take() {
+            Some(_) if !file.tasks.is_empty() => {
+                return self.fail(
+                    &[Key("tasks")],
+                    "with a [trainer], the tasks are the keys of trainer.metrics (the program reads its own data); \
+                     remove [[tasks]]",
+                );
+            }
+            Some(entry) => Some(self.trainer(entry)?),
+            None => {
+                self.non_empty(&file.tasks, &[Key("tasks")])?;
+                None
+            }
+        };
         self.bounded_sweep(&file)?;
         let mut tasks = Vec::new();
         for (i, task) in file.tasks.into_iter().enumerate() {
@@ -256,7 +270,10 @@ impl Checker<'_> {
         // In the order of sweep.weighting.
         weightings.sort_by_key(|(position, _)| *position);
         let weightings: Vec<Method> = weightings.into_iter().flat_map(|(_, expanded)| expanded).collect();
-        let task_names: Vec<String> = tasks.iter().map(|t: &TaskSource| t.name.clone()).collect();
+        let task_names: Vec<String> = match &trainer {
+            Some(trainer) => trainer.metrics.keys().cloned().collect(),
+            None => tasks.iter().map(|t: &TaskSource| t.name.clone()).collect(),
+        };
         let static_weights = self.static_weights(&sweep.lambda, &task_names)?;
         self.non_empty(&sweep.lr, &[Key("sweep"), Key("lr")])?;
         for (i, &lr) in sweep.lr.iter().enumerate() {
@@ -323,6 +340,7 @@ impl Checker<'_> {
             pretrained,
             freeze,
             rep_grad: file.weighting.rep_grad.unwrap_or(false),
+            trainer,
         };
         let axes = SweepAxes { sharings, weightings, static_weights, lrs: sweep.lr, inits, seeds: file.seeds };
         let result_epoch = match file.result_epoch.as_deref() {

@@ -165,6 +165,8 @@ pub struct TrainingSettings {
     /// Gradient methods act on the gradient of the shared representation instead of the
     /// shared parameters' (`[weighting] rep_grad`; see [`TrainingSettings::on_representation`]).
     pub rep_grad: bool,
+    /// A program of the user's own that each trial runs instead of mtl-lab's training.
+    pub trainer: Option<crate::command::CommandTrainer>,
 }
 
 /// The swept values, as validated.
@@ -557,6 +559,9 @@ impl Plan {
                             }
                             if !settings.augment.is_off() {
                                 resolved["augment"] = augment_settings(&settings.augment);
+                            }
+                            if let Some(trainer) = &settings.trainer {
+                                resolved["trainer"] = trainer.settings();
                             }
                             // serde_json's map is ordered by key, so this text is canonical.
                             let settings_json = resolved.to_string();

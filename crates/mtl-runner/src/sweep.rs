@@ -250,6 +250,74 @@ impl TrainObserver for StoreObserver<'_> {
     }
 }
 
+impl crate::command::CommandObserver for StoreObserver<'_> {
+    fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String> {
+        TrainObserver::epoch(self, epoch, points)
+    }
+
+    fn should_stop(&self) -> bool {
+        TrainObserver::should_stop(self)
+    }
+}
+
+/// `DB.runs/<experiment>/<trial key>`: the working folder of a trial that runs a program of
+/// the user's own (cleared at each attempt).
+pub fn command_folder(db: &Path, experiment: &str, trial_key: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".runs");
+    checkpoint_folder(&PathBuf::from(name), experiment).join(trial_key)
+}
+
+/// Runs a claimed trial's program ([`crate::command`]) and records how it ended.
+fn run_command_trial(
+    store: &mut Store,
+    context: &Context,
+    trial_idx: usize,
+    job: usize,
+    (run, attempt): (RunId, u32),
+    trainer: &crate::command::CommandTrainer,
+) -> Result<TrialOutcome, SweepError> {
+    let Context { plan, events, options, .. } = *context;
+    let trial = &plan.trials[trial_idx];
+    let selection = mtl_store::Selection::new(trainer.select.clone().into_iter().collect());
+    if !selection.is_default() {
+        store.set_param(run, mtl_store::Selection::PARAM, &ParamValue::Text(selection.to_param()))?;
+    }
+    let workdir = command_folder(&options.db, &plan.experiment, &trial.key);
+    events.trial_started(job, trial, 0);
+    let mut observer = StoreObserver {
+        store,
+        run,
+        trial,
+        job,
+        events,
+        last_points: Vec::new(),
+        store_error: None,
+        stop: options.stop,
+    };
+    let result = crate::command::run(trainer, trial, &plan.experiment, &workdir, &mut observer);
+    let StoreObserver { store, last_points, store_error, .. } = observer;
+    if let Some(e) = store_error {
+        return Err(e.into());
+    }
+    let (status, error) = match result {
+        Ok(artifacts) => {
+            let mut error = None;
+            for (name, path) in artifacts {
+                match std::fs::read(&path) {
+                    Ok(bytes) => store.attach_file(run, &name, &path, &mtl_store::sha256_hex(&bytes))?,
+                    Err(e) => error = Some(format!("artifact {}: {e}", path.display())),
+                }
+            }
+            (if error.is_none() { RunStatus::Done } else { RunStatus::Failed }, error)
+        }
+        Err(e @ crate::command::CommandError::Interrupted) => (RunStatus::Interrupted, Some(e.to_string())),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    };
+    store.finish_run(run, status, error.as_deref())?;
+    Ok(TrialOutcome { trial_idx, run, attempt, recovered: None, status, error, final_points: last_points })
+}
+
 /// `DIR/<experiment>`, where `--save-checkpoints` writes an experiment's trials (the
 /// name with every character but letters, digits, `-` and `_` as `_`).
 pub fn checkpoint_folder(dir: &Path, experiment: &str) -> PathBuf {
@@ -287,6 +355,9 @@ fn run_trial(
 ) -> Result<TrialOutcome, SweepError> {
     let Context { plan, tasks, events, options } = *context;
     let trial = &plan.trials[trial_idx];
+    if let Some(trainer) = &trial.settings.trainer {
+        return run_command_trial(store, context, trial_idx, job, (run, attempt), trainer);
+    }
     // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same
     // one: once per run, as every text task shares it.
     if let Some(vocabulary) = tasks.tasks.iter().find_map(|task| task.vocabulary.as_ref()) {

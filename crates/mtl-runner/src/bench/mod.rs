@@ -117,6 +117,7 @@ impl Workload {
             augment: Default::default(),
             diagnostics: DiagnosticsSettings { measure_every: 0, ..DiagnosticsSettings::default() },
             rep_grad: false,
+            trainer: None,
         };
         let axes = SweepAxes {
             sharings: vec![Sharing::Hard],

@@ -39,7 +39,11 @@ pub(super) struct ExperimentFile {
     pub(super) temperature: Option<f64>,
     /// Which epoch is each run's result: "best-val" (default) or "last".
     pub(super) result_epoch: Option<String>,
+    /// Absent with a `[trainer]`, whose metrics name the tasks.
+    #[serde(default)]
     pub(super) tasks: Vec<TaskEntry>,
+    /// `[trainer]`: a program of the user's own runs each trial.
+    pub(super) trainer: Option<TrainerEntry>,
     #[serde(default)]
     pub(super) model: ModelEntry,
     #[serde(default)]
@@ -60,6 +64,20 @@ pub(super) struct ExperimentFile {
     pub(super) augment: Option<AugmentEntry>,
     #[serde(default)]
     pub(super) weighting: WeightingEntries,
+}
+
+/// `[trainer]`: the program each trial runs and what it reports.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TrainerEntry {
+    /// The program and its arguments, with `{placeholders}`.
+    pub(super) command: Vec<String>,
+    /// Task → metric → "higher" or "lower".
+    pub(super) metrics: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Task → the metric that picks the best epoch (default: the task's only metric, or accuracy).
+    pub(super) select: Option<std::collections::BTreeMap<String, String>>,
+    /// Seconds a trial may run.
+    pub(super) timeout: Option<f64>,
 }
 
 /// `[weighting]`: the `rep_grad` switch, and `[weighting.<method>]` tables of hyperparameter

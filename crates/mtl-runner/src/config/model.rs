@@ -597,25 +597,26 @@ mod trunk_tests {
             recurrent(CellKind::Gru, 8, 12, false, RecurrentPooling::MaskedMean),
         );
         check("trunk = \"mlp\"\nwidth = 10", TrunkSpec::Mlp { width: 10, depth: 2 });
-        check("trunk = \"mpnn\"", TrunkSpec::Mpnn { width: 64, steps: 3, readout_steps: 3 });
-        check(
-            "trunk = \"mpnn\"\nwidth = 8\nsteps = 2\nreadout_steps = 1",
-            TrunkSpec::Mpnn { width: 8, steps: 2, readout_steps: 1 },
-        );
-        // The encoder-decoder is one block: PLE's default 2 levels do not fit it, so no ple here.
-        let encoder_decoder = |model: &str| {
+        // The encoder-decoder and the mpnn are one block each: PLE's default 2 levels do not
+        // fit them, so no ple here.
+        let one_block = |model: &str| {
             let source = format!(
                 "name = \"x\"\n[[tasks]]\nname = \"a\"\ndata = {{ format = \"synthetic-shapes\" }}\n[model]\n{model}\n"
             );
             parse_str(&source, Path::new("x.toml")).unwrap_or_else(|e| panic!("{model}: {e}")).trials[0].settings.model
         };
         assert_eq!(
-            encoder_decoder("trunk = \"encoder-decoder\""),
+            one_block("trunk = \"encoder-decoder\""),
             TrunkSpec::EncoderDecoder { depth: ResNetDepth::R18, width: 1.0, stem: ResNetStem::ImageNet }
         );
         assert_eq!(
-            encoder_decoder("trunk = \"encoder-decoder\"\ndepth = 34\nwidth = 0.25\nstem = \"cifar\""),
+            one_block("trunk = \"encoder-decoder\"\ndepth = 34\nwidth = 0.25\nstem = \"cifar\""),
             TrunkSpec::EncoderDecoder { depth: ResNetDepth::R34, width: 0.25, stem: ResNetStem::Cifar }
+        );
+        assert_eq!(one_block("trunk = \"mpnn\""), TrunkSpec::Mpnn { width: 64, steps: 3, readout_steps: 3 });
+        assert_eq!(
+            one_block("trunk = \"mpnn\"\nwidth = 8\nsteps = 2\nreadout_steps = 1"),
+            TrunkSpec::Mpnn { width: 8, steps: 2, readout_steps: 1 }
         );
     }
 

@@ -1,0 +1,189 @@
+//! `[trainer]` (issue 21): a program of the user's own run per trial — the stdlib-only
+//! `tests/fixtures/trainer/train.py` speaking the metrics protocol through
+//! `clients/python/mtl_client.py` — its metrics in the database and in `compare`, and every
+//! way a program can end: failure with its output's tail, a timeout, a malformed line, an
+//! artifact, and `mtl run` killed mid-trial (the program goes too; the trial runs again).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+mod support {
+    pub mod common;
+}
+use support::common::{count, expect_code, text, Workspace};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository")
+}
+
+/// An experiment running train.py with `mode`, over single-task and hard sharing, λ 0.5
+/// and 2, seeds 0 and 1 (`extra` lines added to `[trainer]`).
+fn experiment(mode: &str, extra: &str) -> String {
+    let script = repo().join("tests/fixtures/trainer/train.py");
+    format!(
+        "name = \"own\"\nepochs = 3\nseeds = [0, 1]\n\n[trainer]\ncommand = [\"python3\", \"{}\", \"--lambda\", \
+         \"{{lambda}}\", \"--seed\", \"{{seed}}\", \"--mode\", \"{mode}\"]\nmetrics = {{ left = {{ accuracy = \
+         \"higher\" }}, right = {{ accuracy = \"higher\", loss = \"lower\" }} }}\nselect = {{ right = \"accuracy\" \
+         }}\n{extra}\n[sweep]\nstrategy = [\"single-task\", \"hard\"]\nlambda = [0.5, 2.0]\nlr = [0.001]\n",
+        script.display()
+    )
+}
+
+fn mtl_run(ws: &Workspace) -> std::process::Output {
+    ws.command(&["run", "own.toml", "--no-report"])
+        .env("MTL_CLIENT", repo().join("clients/python"))
+        .output()
+        .expect("run mtl")
+}
+
+#[test]
+fn a_sweep_of_the_users_program_is_stored_and_compared_like_built_in_trials() {
+    let ws = Workspace::new();
+    ws.write("own.toml", &experiment("ok", ""));
+    let out = mtl_run(&ws);
+    expect_code(&out, 0);
+    let db = ws.path("mtl.db");
+    // single-task once per seed, hard under λ 0.5 and 2: 6 trials, 3 epochs each.
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 6);
+    assert_eq!(count(&db, "SELECT COUNT(DISTINCT epoch) FROM metrics"), 3);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM metrics WHERE task = 'right' AND metric = 'loss'"), 6 * 2 * 3);
+    let compare = ws.mtl(&["compare", "--format", "json"]);
+    expect_code(&compare, 0);
+    let groups: serde_json::Value = serde_json::from_slice(&compare.stdout).expect("json");
+    let groups = groups.as_array().expect("groups");
+    let hard = |lambda: f64| {
+        groups
+            .iter()
+            .find(|g| g["group"]["strategy"] == "hard" && g["group"]["lambda"].as_f64() == Some(lambda))
+            .unwrap_or_else(|| panic!("no hard λ={lambda}: {groups:?}"))
+    };
+    // Epoch 3, seeds 0 and 1: single-task left 0.8005, right 0.8005 + 0.02λ... (train.py):
+    // hard λ=0.5 left = 0.8005 + 0.05 − 0.01, right = 0.8005 + 0.01; single-task λ is 1.
+    let (left_st, right_st) = (0.8005 - 0.02, 0.8005 + 0.02);
+    let (left, right) = (0.8005 + 0.05 - 0.01, 0.8005 + 0.01);
+    let expected = 100.0 * ((left - left_st) / left_st + (right - right_st) / right_st) / 2.0;
+    let delta = hard(0.5)["delta_m"].as_f64().expect("Δm%");
+    assert!((delta - expected).abs() < 1e-9, "{delta} vs {expected}");
+    assert!(
+        hard(2.0)["metrics"]["right.test.accuracy"]["mean"].as_f64()
+            > hard(0.5)["metrics"]["right.test.accuracy"]["mean"].as_f64()
+    );
+    // The program's output and its trial file are in the trial's working folder.
+    let runs = ws.path("mtl.db.runs/own");
+    let folders: Vec<PathBuf> = std::fs::read_dir(&runs).expect("runs").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(folders.len(), 6);
+    let log = std::fs::read_to_string(folders[0].join("output.log")).expect("log");
+    assert!(log.starts_with("training "), "{log}");
+    // Everything is done: a second run trains nothing.
+    let again = mtl_run(&ws);
+    expect_code(&again, 0);
+    assert_eq!(count(&db, "SELECT SUM(attempts) FROM runs"), 6);
+}
+
+#[test]
+fn failures_timeouts_and_malformed_lines_fail_their_trial_not_the_sweep() {
+    for (mode, extra, expected) in [
+        ("fail", "", "the program exited with code 3; the last lines of its output.log:"),
+        ("sleep", "timeout = 1", "timed out after 1 s"),
+        ("malformed", "", "metrics line 6: unknown task \"middle\"; the experiment declares left, right"),
+    ] {
+        let ws = Workspace::new();
+        ws.write("own.toml", &experiment(mode, extra));
+        let out = mtl_run(&ws);
+        expect_code(&out, 1);
+        let db = ws.path("mtl.db");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'failed'"), 6, "{mode}");
+        let conn = rusqlite::Connection::open(&db).expect("db");
+        let error: String = conn.query_row("SELECT error FROM runs LIMIT 1", [], |r| r.get(0)).expect("error");
+        assert!(error.contains(expected), "{mode}: {error}");
+        if mode == "fail" {
+            assert!(error.contains("something went wrong"), "the output's tail: {error}");
+            // Epoch 1 was complete before the program failed.
+            assert_eq!(count(&db, "SELECT COUNT(DISTINCT run_id) FROM metrics WHERE epoch = 1"), 6);
+        }
+        if mode == "sleep" {
+            // The program is gone, not left sleeping.
+            for folder in std::fs::read_dir(ws.path("mtl.db.runs/own")).expect("runs") {
+                let pid = std::fs::read_to_string(folder.expect("entry").path().join("pid")).expect("pid");
+                assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "process {pid} still runs");
+            }
+        }
+    }
+}
+
+#[test]
+fn artifacts_are_kept_and_bad_trainer_sections_are_refused() {
+    let ws = Workspace::new();
+    ws.write("own.toml", &experiment("artifact", ""));
+    expect_code(&mtl_run(&ws), 0);
+    let db = ws.path("mtl.db");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM artifacts WHERE name = 'model'"), 6);
+
+    let bad = [
+        (experiment("ok", "").replace("{seed}", "{sed}"), "unknown placeholder {sed}"),
+        (experiment("ok", "").replace("loss = \"lower\"", "loss = \"higher\""), "loss is declared higher is better"),
+        (
+            experiment("ok", "")
+                .replace("select = { right = \"accuracy\" }", "")
+                .replace("right = { accuracy", "right = { f1"),
+            "task right declares several metrics",
+        ),
+        (experiment("ok", "timeout = -1"), "give the seconds a trial may run"),
+        (
+            experiment("ok", "") + "\n[[tasks]]\nname = \"a\"\ndata = { format = \"synthetic-shapes\" }\n",
+            "with a [trainer], the tasks are the keys of trainer.metrics",
+        ),
+    ];
+    let fresh = Workspace::new();
+    for (file, expected) in bad {
+        fresh.write("own.toml", &file);
+        let out = mtl_run(&fresh);
+        expect_code(&out, 2);
+        assert!(text(&out.stderr).contains(expected), "{expected}: {}", text(&out.stderr));
+        assert!(!fresh.path("mtl.db").exists());
+    }
+}
+
+#[test]
+fn a_killed_mtl_run_takes_its_program_along_and_the_trial_runs_again() {
+    let ws = Workspace::new();
+    // The same file both times (the same trials): the first run's programs sleep.
+    let file = experiment("ok", "").replace(", \"--mode\", \"ok\"", "").replace("seeds = [0, 1]", "seeds = [0]");
+    ws.write("own.toml", &file);
+    let mut child = ws
+        .command(&["run", "own.toml", "--no-report", "--jobs", "1"])
+        .env("MTL_CLIENT", repo().join("clients/python"))
+        .env("TRAIN_MODE", "sleep")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mtl run");
+    // Wait for the first program to say its pid.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = loop {
+        let found = std::fs::read_dir(ws.path("mtl.db.runs/own"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|e| std::fs::read_to_string(e.path().join("pid")).ok());
+        if let Some(pid) = found.filter(|p| !p.is_empty()) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the program never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let proc = format!("/proc/{}", pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&proc).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!Path::new(&proc).exists(), "the program outlived mtl");
+    // The trial was left running by a process that is gone: the next run trains it again.
+    let out = mtl_run(&ws);
+    expect_code(&out, 0);
+    let db = ws.path("mtl.db");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 3);
+    assert_eq!(count(&db, "SELECT SUM(attempts) FROM runs"), 4, "the killed trial ran twice");
+}

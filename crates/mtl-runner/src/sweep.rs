@@ -202,6 +202,35 @@ struct StoreObserver<'a> {
     stop: Option<&'static AtomicBool>,
 }
 
+impl<'a> StoreObserver<'a> {
+    fn new(
+        store: &'a mut Store,
+        run: RunId,
+        trial: &'a Trial,
+        job: usize,
+        events: &'a dyn SweepEvents,
+        stop: Option<&'static AtomicBool>,
+    ) -> StoreObserver<'a> {
+        StoreObserver { store, run, trial, job, events, last_points: Vec::new(), store_error: None, stop }
+    }
+
+    /// The store back, with the last epoch's points; the first store error, if one happened.
+    fn finish(self) -> Result<(&'a mut Store, Vec<MetricPoint>), SweepError> {
+        match self.store_error {
+            Some(e) => Err(e.into()),
+            None => Ok((self.store, self.last_points)),
+        }
+    }
+}
+
+/// Records the run's best-epoch rule, where some task selects by another metric than accuracy.
+fn record_selection(store: &mut Store, run: RunId, selection: &mtl_store::Selection) -> Result<(), StoreError> {
+    if !selection.is_default() {
+        store.set_param(run, mtl_store::Selection::PARAM, &ParamValue::Text(selection.to_param()))?;
+    }
+    Ok(())
+}
+
 impl TrainObserver for StoreObserver<'_> {
     fn started(&mut self, n_parameters: usize) {
         self.events.trial_started(self.job, self.trial, n_parameters);
@@ -279,27 +308,12 @@ fn run_command_trial(
 ) -> Result<TrialOutcome, SweepError> {
     let Context { plan, events, options, .. } = *context;
     let trial = &plan.trials[trial_idx];
-    let selection = mtl_store::Selection::new(trainer.select.clone().into_iter().collect());
-    if !selection.is_default() {
-        store.set_param(run, mtl_store::Selection::PARAM, &ParamValue::Text(selection.to_param()))?;
-    }
+    record_selection(store, run, &mtl_store::Selection::new(trainer.select.clone().into_iter().collect()))?;
     let workdir = command_folder(&options.db, &plan.experiment, &trial.key);
     events.trial_started(job, trial, 0);
-    let mut observer = StoreObserver {
-        store,
-        run,
-        trial,
-        job,
-        events,
-        last_points: Vec::new(),
-        store_error: None,
-        stop: options.stop,
-    };
+    let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop);
     let result = crate::command::run(trainer, trial, &plan.experiment, &workdir, &mut observer);
-    let StoreObserver { store, last_points, store_error, .. } = observer;
-    if let Some(e) = store_error {
-        return Err(e.into());
-    }
+    let (store, last_points) = observer.finish()?;
     let (status, error) = match result {
         Ok(artifacts) => {
             let mut error = None;
@@ -365,26 +379,10 @@ fn run_trial(
     }
     let sizes = ParamValue::Text(crate::data::split_sizes(&tasks.tasks));
     store.set_param(run, crate::data::SPLIT_SIZES_PARAM, &sizes)?;
-    // The best epoch's rule, where some task selects by another metric than accuracy.
-    let selection = crate::train::task_set_selection(tasks);
-    if !selection.is_default() {
-        store.set_param(run, mtl_store::Selection::PARAM, &ParamValue::Text(selection.to_param()))?;
-    }
-    let mut observer = StoreObserver {
-        store,
-        run,
-        trial,
-        job,
-        events,
-        last_points: Vec::new(),
-        store_error: None,
-        stop: options.stop,
-    };
+    record_selection(store, run, &crate::train::task_set_selection(tasks))?;
+    let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop);
     let result = train(trial, tasks, &mut observer);
-    let StoreObserver { store, last_points, store_error, .. } = observer;
-    if let Some(e) = store_error {
-        return Err(e.into());
-    }
+    let (store, last_points) = observer.finish()?;
     let (status, error) = match result {
         Ok(params) => match &options.checkpoint_dir {
             None => (RunStatus::Done, None),

@@ -33,9 +33,14 @@ fn states(dir: &Path, db: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The newest job id submitted for the experiment.
+/// The newest job id submitted for the experiment `small`.
 fn last_job(dir: &Path, db: &str) -> String {
-    let jobs = std::fs::read_to_string(dir.join(format!("{db}.cluster/small/jobs"))).expect("jobs file");
+    last_job_of(dir, db, "small")
+}
+
+/// The newest job id submitted for `experiment`.
+fn last_job_of(dir: &Path, db: &str, experiment: &str) -> String {
+    let jobs = std::fs::read_to_string(dir.join(format!("{db}.cluster/{experiment}/jobs"))).expect("jobs file");
     // Lines are "JOB INDICES".
     jobs.lines().last().and_then(|line| line.split_whitespace().next()).expect("a job").to_string()
 }
@@ -148,4 +153,40 @@ fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_re
     mtl(dir, &["merge", "--db", "retry.db"]);
     assert!(states(dir, "retry.db").iter().all(|(state, _)| state == "done"));
     assert_eq!(metric_bits(&dir.join("retry.db")), local);
+}
+
+#[test]
+fn a_sweep_of_the_users_own_program_runs_as_a_slurm_job_array_with_the_same_metrics_as_locally() {
+    slurm_up();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository");
+    let dir = tempfile::tempdir().expect("dir");
+    let dir = dir.path();
+    let script = repo.join("tests/fixtures/trainer/train.py");
+    let experiment = format!(
+        "name = \"own\"\nepochs = 3\nseeds = [0, 1]\n\n[trainer]\ncommand = [\"python3\", \"{}\", \"--lambda\", \
+         \"{{lambda}}\", \"--seed\", \"{{seed}}\"]\nmetrics = {{ left = {{ accuracy = \"higher\" }}, right = {{ \
+         accuracy = \"higher\", loss = \"lower\" }} }}\nselect = {{ right = \"accuracy\" }}\n\n[sweep]\nstrategy = [\"single-task\", \"hard\"]\nlambda = [0.5, 2.0]\n\
+         lr = [0.001]\n",
+        script.display()
+    );
+    std::fs::write(dir.join("own.toml"), experiment).expect("experiment");
+    // sbatch passes the environment on: the workers find the Python client.
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mtl"))
+            .args(args)
+            .current_dir(dir)
+            .env("MTL_CLIENT", repo.join("clients/python"))
+            .output()
+            .expect("run mtl");
+        assert!(out.status.success(), "mtl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["run", "own.toml", "--db", "cluster.db", "--executor", "slurm", "--max-parallel", "2"]);
+    wait_for(&last_job_of(dir, "cluster.db", "own"));
+    let merged = String::from_utf8_lossy(&mtl(dir, &["merge", "--db", "cluster.db"]).stdout).into_owned();
+    assert!(merged.contains("6 done, 0 failed; 0 already there"), "{merged}");
+    run(&["run", "own.toml", "--db", "local.db", "--no-report"]);
+    let local = metric_bits(&dir.join("local.db"));
+    // 6 trials × 3 metrics × 2 splits × 3 epochs.
+    assert_eq!(local.len(), 6 * 3 * 2 * 3);
+    assert_eq!(metric_bits(&dir.join("cluster.db")), local);
 }

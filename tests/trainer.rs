@@ -39,7 +39,10 @@ fn mtl_run(ws: &Workspace) -> std::process::Output {
 #[test]
 fn a_sweep_of_the_users_program_is_stored_and_compared_like_built_in_trials() {
     let ws = Workspace::new();
-    ws.write("own.toml", &experiment("ok", ""));
+    // The program beside the experiment file, named through {dir}.
+    std::fs::copy(repo().join("tests/fixtures/trainer/train.py"), ws.path("train.py")).expect("copy");
+    let script = repo().join("tests/fixtures/trainer/train.py").display().to_string();
+    ws.write("own.toml", &experiment("ok", "").replace(&script, "{dir}/train.py"));
     let out = mtl_run(&ws);
     expect_code(&out, 0);
     let db = ws.path("mtl.db");

@@ -18,6 +18,7 @@
 //! | `{experiment}` | `MTL_EXPERIMENT` | the experiment's name |
 //! | `{trial}` | `MTL_TRIAL_KEY` | the trial key |
 //! | `{workdir}` | `MTL_WORKDIR` | the trial's working folder |
+//! | `{dir}` | `MTL_DIR` | the experiment file's folder (so the command can name files beside it) |
 //!
 //! `MTL_METRICS` names the file the program appends its metrics to; its standard output and
 //! error go to `output.log` in the working folder, whose last lines are stored with a
@@ -51,8 +52,8 @@ const POLL: Duration = Duration::from_millis(50);
 const LOG_TAIL_LINES: usize = 20;
 
 /// The placeholders a command may hold.
-pub const PLACEHOLDERS: [&str; 10] =
-    ["lambda", "lr", "seed", "strategy", "weighting", "epochs", "batch_size", "experiment", "trial", "workdir"];
+pub const PLACEHOLDERS: [&str; 11] =
+    ["lambda", "lr", "seed", "strategy", "weighting", "epochs", "batch_size", "experiment", "trial", "workdir", "dir"];
 
 /// Which way a declared metric improves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,9 @@ pub struct CommandTrainer {
     pub select: BTreeMap<String, String>,
     /// The longest a trial may run.
     pub timeout: Option<Duration>,
+    /// The experiment file's folder, absolute (`{dir}`; not in the trial key, so that a
+    /// moved folder keeps its trials).
+    pub dir: PathBuf,
 }
 
 impl CommandTrainer {
@@ -123,7 +127,7 @@ pub trait CommandObserver {
 pub type Artifacts = Vec<(String, PathBuf)>;
 
 /// The values the placeholders and variables take for `trial`.
-fn trial_values(trial: &Trial, experiment: &str, workdir: &Path) -> Vec<(&'static str, String)> {
+fn trial_values(trial: &Trial, experiment: &str, workdir: &Path, dir: &Path) -> Vec<(&'static str, String)> {
     let lambda = match &trial.static_weights {
         Some(crate::plan::StaticWeights::Lambda(lambda)) => lambda.to_string(),
         _ => "1".to_string(),
@@ -139,6 +143,7 @@ fn trial_values(trial: &Trial, experiment: &str, workdir: &Path) -> Vec<(&'stati
         ("experiment", experiment.to_string()),
         ("trial", trial.key.clone()),
         ("workdir", workdir.display().to_string()),
+        ("dir", dir.display().to_string()),
     ]
 }
 
@@ -157,7 +162,7 @@ pub fn run(
     std::fs::create_dir_all(workdir).map_err(|e| failed(format!("creating {}: {e}", workdir.display())))?;
     // The program runs in it: every path it is given is absolute.
     let workdir = &workdir.canonicalize().map_err(|e| failed(format!("{}: {e}", workdir.display())))?;
-    let values = trial_values(trial, experiment, workdir);
+    let values = trial_values(trial, experiment, workdir, &trainer.dir);
     let trial_file = workdir.join("trial.json");
     let settings: serde_json::Map<String, serde_json::Value> =
         values.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();

@@ -101,7 +101,9 @@ impl Checker<'_> {
             }
             Some(other) => return self.fail(&at("timeout"), format!("{other}: give the seconds a trial may run, > 0")),
         };
-        Ok(CommandTrainer { command: entry.command, metrics, select, timeout })
+        let base = self.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let dir = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+        Ok(CommandTrainer { command: entry.command, metrics, select, timeout, dir })
     }
 }
 

@@ -30,7 +30,11 @@ fn experiment(mode: &str, extra: &str) -> String {
 }
 
 fn mtl_run(ws: &Workspace) -> std::process::Output {
-    ws.command(&["run", "own.toml", "--no-report"])
+    mtl_run_with(ws, &[])
+}
+
+fn mtl_run_with(ws: &Workspace, extra: &[&str]) -> std::process::Output {
+    ws.command(&[&["run", "own.toml", "--no-report"], extra].concat())
         .env("MTL_CLIENT", repo().join("clients/python"))
         .output()
         .expect("run mtl")
@@ -43,7 +47,8 @@ fn a_sweep_of_the_users_program_is_stored_and_compared_like_built_in_trials() {
     std::fs::copy(repo().join("tests/fixtures/trainer/train.py"), ws.path("train.py")).expect("copy");
     let script = repo().join("tests/fixtures/trainer/train.py").display().to_string();
     ws.write("own.toml", &experiment("ok", "").replace(&script, "{dir}/train.py"));
-    let out = mtl_run(&ws);
+    // Two trials at a time, each seeing one of two GPUs.
+    let out = mtl_run_with(&ws, &["--jobs", "2", "--gpus", "3,5"]);
     expect_code(&out, 0);
     let db = ws.path("mtl.db");
     // single-task once per seed, hard under λ 0.5 and 2: 6 trials, 3 epochs each.
@@ -77,6 +82,12 @@ fn a_sweep_of_the_users_program_is_stored_and_compared_like_built_in_trials() {
     assert_eq!(folders.len(), 6);
     let log = std::fs::read_to_string(folders[0].join("output.log")).expect("log");
     assert!(log.starts_with("training "), "{log}");
+    let gpus: std::collections::BTreeSet<String> = folders
+        .iter()
+        .map(|f| std::fs::read_to_string(f.join("output.log")).expect("log"))
+        .filter_map(|log| log.lines().find_map(|l| l.strip_prefix("gpu ").map(String::from)))
+        .collect();
+    assert_eq!(gpus, ["3".to_string(), "5".to_string()].into(), "each job its GPU");
     // Everything is done: a second run trains nothing.
     let again = mtl_run(&ws);
     expect_code(&again, 0);

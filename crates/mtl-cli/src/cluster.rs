@@ -193,6 +193,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         checkpoint_dir: None,
         stop: Some(crate::interrupt::install()),
         provenance,
+        gpus: Vec::new(),
     };
     struct Quiet;
     impl sweep::SweepEvents for Quiet {}

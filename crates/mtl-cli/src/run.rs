@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Results do not depend on this setting.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: Option<u32>,
+    /// GPUs for `[trainer]` programs, e.g. 0,1: the trials running at once each see one of
+    /// them as CUDA_VISIBLE_DEVICES (with --jobs 4, two trials per GPU).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    gpus: Vec<String>,
     /// The report folder written when the sweep ends.
     #[arg(long, default_value = "report")]
     out: PathBuf,
@@ -124,6 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         checkpoint_dir,
         stop: Some(crate::interrupt::install()),
         provenance: mtl_runner::provenance::collect(&args.file),
+        gpus: args.gpus.clone(),
     };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();

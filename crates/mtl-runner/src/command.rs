@@ -20,7 +20,9 @@
 //! | `{workdir}` | `MTL_WORKDIR` | the trial's working folder |
 //! | `{dir}` | `MTL_DIR` | the experiment file's folder (so the command can name files beside it) |
 //!
-//! `MTL_METRICS` names the file the program appends its metrics to; its standard output and
+//! With `mtl run --gpus 0,1` each concurrent trial's program sees one of the listed GPUs
+//! (`CUDA_VISIBLE_DEVICES`, by the job running it). `MTL_METRICS` names the file the
+//! program appends its metrics to; its standard output and
 //! error go to `output.log` in the working folder, whose last lines are stored with a
 //! failed run. A program that exits non-zero, breaks the protocol, or outlives `timeout`
 //! fails its trial (never the sweep); a stop (Ctrl-C, SIGTERM) is passed on to the
@@ -153,6 +155,7 @@ pub fn run(
     trial: &Trial,
     experiment: &str,
     workdir: &Path,
+    gpu: Option<&str>,
     observer: &mut dyn CommandObserver,
 ) -> Result<Artifacts, CommandError> {
     let failed = |message: String| CommandError::Failed(message);
@@ -187,6 +190,9 @@ pub fn run(
         command.env(name, value);
     }
     command.env("MTL_TRIAL", &trial_file).env("MTL_METRICS", &metrics_file);
+    if let Some(gpu) = gpu {
+        command.env("CUDA_VISIBLE_DEVICES", gpu);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;

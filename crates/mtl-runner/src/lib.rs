@@ -16,7 +16,8 @@
 //! struct Quiet;
 //! impl sweep::SweepEvents for Quiet {}
 //! let provenance = mtl_runner::provenance::collect("experiments/quickstart.toml".as_ref());
-//! let options = sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None, provenance };
+//! let options =
+//!     sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None, provenance, gpus: vec![] };
 //! let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -35,6 +35,9 @@ pub struct SweepOptions {
     pub stop: Option<&'static AtomicBool>,
     /// Recorded with every run (see [`crate::provenance::collect`]).
     pub provenance: mtl_store::Provenance,
+    /// GPUs for `[trainer]` programs (`--gpus`): job j's program sees `CUDA_VISIBLE_DEVICES`
+    /// = `gpus[j % len]`; empty: the variable is left as it is.
+    pub gpus: Vec<String>,
 }
 
 /// A `running` trial of another host is taken for dead after this long without a
@@ -312,7 +315,8 @@ fn run_command_trial(
     let workdir = command_folder(&options.db, &plan.experiment, &trial.key);
     events.trial_started(job, trial, 0);
     let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop);
-    let result = crate::command::run(trainer, trial, &plan.experiment, &workdir, &mut observer);
+    let gpu = (!options.gpus.is_empty()).then(|| options.gpus[job % options.gpus.len()].as_str());
+    let result = crate::command::run(trainer, trial, &plan.experiment, &workdir, gpu, &mut observer);
     let (store, last_points) = observer.finish()?;
     let (status, error) = match result {
         Ok(artifacts) => {

@@ -167,10 +167,21 @@ pub fn run(
     let workdir = &workdir.canonicalize().map_err(|e| failed(format!("{}: {e}", workdir.display())))?;
     let values = trial_values(trial, experiment, workdir, &trainer.dir);
     let trial_file = workdir.join("trial.json");
-    let settings: serde_json::Map<String, serde_json::Value> =
-        values.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let mut document = json!({ "settings": settings, "resolved": serde_json::from_str::<serde_json::Value>(&trial.settings_json).unwrap_or_default() });
-    document["settings"]["lambda"] = json!(values[0].1.parse::<f64>().unwrap_or(1.0));
+    // Numbers as numbers, the rest as text.
+    let settings: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(k, v)| {
+            let value = match *k {
+                "lambda" | "lr" | "seed" | "epochs" | "batch_size" => {
+                    v.parse::<f64>().map_or_else(|_| json!(v), |n| json!(n))
+                }
+                _ => json!(v),
+            };
+            (k.to_string(), value)
+        })
+        .collect();
+    let resolved: serde_json::Value = serde_json::from_str(&trial.settings_json).unwrap_or_default();
+    let document = json!({ "settings": settings, "resolved": resolved });
     std::fs::write(&trial_file, document.to_string()).map_err(|e| failed(format!("writing trial.json: {e}")))?;
     let metrics_file = workdir.join("metrics.jsonl");
     std::fs::write(&metrics_file, "").map_err(|e| failed(format!("creating metrics.jsonl: {e}")))?;

@@ -158,6 +158,23 @@ fn artifacts_are_kept_and_bad_trainer_sections_are_refused() {
     }
 }
 
+/// The pid of the first program that `TRAIN_MODE=sleep` put to sleep (waits for it to start).
+fn sleeping_program(ws: &Workspace) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = std::fs::read_dir(ws.path("mtl.db.runs/own"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|e| std::fs::read_to_string(e.path().join("pid")).ok());
+        if let Some(pid) = found.filter(|p| !p.is_empty()) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the program never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_killed_mtl_run_takes_its_program_along_and_the_trial_runs_again() {
     let ws = Workspace::new();
@@ -173,19 +190,7 @@ fn a_killed_mtl_run_takes_its_program_along_and_the_trial_runs_again() {
         .spawn()
         .expect("mtl run");
     // Wait for the first program to say its pid.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pid = loop {
-        let found = std::fs::read_dir(ws.path("mtl.db.runs/own"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .find_map(|e| std::fs::read_to_string(e.path().join("pid")).ok());
-        if let Some(pid) = found.filter(|p| !p.is_empty()) {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "the program never started");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let pid = sleeping_program(&ws);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let proc = format!("/proc/{}", pid.trim());
@@ -200,4 +205,28 @@ fn a_killed_mtl_run_takes_its_program_along_and_the_trial_runs_again() {
     let db = ws.path("mtl.db");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 3);
     assert_eq!(count(&db, "SELECT SUM(attempts) FROM runs"), 4, "the killed trial ran twice");
+}
+
+#[test]
+fn sigterm_to_mtl_run_stops_its_program_and_leaves_the_trial_interrupted() {
+    let ws = Workspace::new();
+    let file = experiment("ok", "").replace(", \"--mode\", \"ok\"", "").replace("seeds = [0, 1]", "seeds = [0]");
+    ws.write("own.toml", &file);
+    let mut child = ws
+        .command(&["run", "own.toml", "--no-report", "--jobs", "1"])
+        .env("MTL_CLIENT", repo().join("clients/python"))
+        .env("TRAIN_MODE", "sleep")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mtl run");
+    let pid = sleeping_program(&ws);
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("mtl ends");
+    assert_eq!(exit.code(), Some(1), "an interrupted sweep exits 1");
+    assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the program was stopped with mtl");
+    let db = ws.path("mtl.db");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'interrupted'"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"), 0);
 }

@@ -59,7 +59,21 @@ fn wait_for(job: &str) {
     }
 }
 
-fn slurm_up() {
+/// One test at a time on the one-node cluster (this file's tests share it), and
+/// `scripts/slurm-local.sh up` once: two at once race on its files.
+static CLUSTER: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+
+/// Brings the cluster up (once) and holds it for the calling test.
+fn slurm_up() -> std::sync::MutexGuard<'static, bool> {
+    let mut up = CLUSTER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !*up {
+        start_slurm();
+        *up = true;
+    }
+    up
+}
+
+fn start_slurm() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-local.sh");
     let out = Command::new(&script).arg("up").output().expect("run scripts/slurm-local.sh");
     assert!(
@@ -73,7 +87,7 @@ fn slurm_up() {
 
 #[test]
 fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_retries_lost_and_killed_tasks() {
-    slurm_up();
+    let _cluster = slurm_up();
     let dir = tempfile::tempdir().expect("dir");
     let dir = dir.path();
     std::fs::write(dir.join("small.toml"), SMALL).expect("experiment");
@@ -157,7 +171,7 @@ fn a_sweep_submitted_to_slurm_merges_into_the_same_metrics_as_a_local_run_and_re
 
 #[test]
 fn a_sweep_of_the_users_own_program_runs_as_a_slurm_job_array_with_the_same_metrics_as_locally() {
-    slurm_up();
+    let _cluster = slurm_up();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository");
     let dir = tempfile::tempdir().expect("dir");
     let dir = dir.path();

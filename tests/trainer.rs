@@ -158,8 +158,20 @@ fn artifacts_are_kept_and_bad_trainer_sections_are_refused() {
     }
 }
 
-/// The pid of the first program that `TRAIN_MODE=sleep` put to sleep (waits for it to start).
-fn sleeping_program(ws: &Workspace) -> String {
+/// `mtl run` of one seed on one job, its programs asleep (`TRAIN_MODE=sleep`; the file is
+/// the one a later plain `mtl_run` reads, so the trials are the same), and the pid of the
+/// first program once it has started.
+fn sleeping_sweep(ws: &Workspace) -> (std::process::Child, String) {
+    let file = experiment("ok", "").replace(", \"--mode\", \"ok\"", "").replace("seeds = [0, 1]", "seeds = [0]");
+    ws.write("own.toml", &file);
+    let child = ws
+        .command(&["run", "own.toml", "--no-report", "--jobs", "1"])
+        .env("MTL_CLIENT", repo().join("clients/python"))
+        .env("TRAIN_MODE", "sleep")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mtl run");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let found = std::fs::read_dir(ws.path("mtl.db.runs/own"))
@@ -168,7 +180,7 @@ fn sleeping_program(ws: &Workspace) -> String {
             .flatten()
             .find_map(|e| std::fs::read_to_string(e.path().join("pid")).ok());
         if let Some(pid) = found.filter(|p| !p.is_empty()) {
-            return pid;
+            return (child, pid);
         }
         assert!(Instant::now() < deadline, "the program never started");
         std::thread::sleep(Duration::from_millis(50));
@@ -178,19 +190,7 @@ fn sleeping_program(ws: &Workspace) -> String {
 #[test]
 fn a_killed_mtl_run_takes_its_program_along_and_the_trial_runs_again() {
     let ws = Workspace::new();
-    // The same file both times (the same trials): the first run's programs sleep.
-    let file = experiment("ok", "").replace(", \"--mode\", \"ok\"", "").replace("seeds = [0, 1]", "seeds = [0]");
-    ws.write("own.toml", &file);
-    let mut child = ws
-        .command(&["run", "own.toml", "--no-report", "--jobs", "1"])
-        .env("MTL_CLIENT", repo().join("clients/python"))
-        .env("TRAIN_MODE", "sleep")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("mtl run");
-    // Wait for the first program to say its pid.
-    let pid = sleeping_program(&ws);
+    let (mut child, pid) = sleeping_sweep(&ws);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let proc = format!("/proc/{}", pid.trim());
@@ -210,17 +210,7 @@ fn a_killed_mtl_run_takes_its_program_along_and_the_trial_runs_again() {
 #[test]
 fn sigterm_to_mtl_run_stops_its_program_and_leaves_the_trial_interrupted() {
     let ws = Workspace::new();
-    let file = experiment("ok", "").replace(", \"--mode\", \"ok\"", "").replace("seeds = [0, 1]", "seeds = [0]");
-    ws.write("own.toml", &file);
-    let mut child = ws
-        .command(&["run", "own.toml", "--no-report", "--jobs", "1"])
-        .env("MTL_CLIENT", repo().join("clients/python"))
-        .env("TRAIN_MODE", "sleep")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("mtl run");
-    let pid = sleeping_program(&ws);
+    let (mut child, pid) = sleeping_sweep(&ws);
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("mtl ends");

@@ -164,7 +164,7 @@ fn artifacts_are_kept_and_bad_trainer_sections_are_refused() {
 fn sleeping_sweep(ws: &Workspace) -> (std::process::Child, String) {
     let file = experiment("ok", "").replace(", \"--mode\", \"ok\"", "").replace("seeds = [0, 1]", "seeds = [0]");
     ws.write("own.toml", &file);
-    let child = ws
+    let mut child = ws
         .command(&["run", "own.toml", "--no-report", "--jobs", "1"])
         .env("MTL_CLIENT", repo().join("clients/python"))
         .env("TRAIN_MODE", "sleep")
@@ -182,7 +182,11 @@ fn sleeping_sweep(ws: &Workspace) -> (std::process::Child, String) {
         if let Some(pid) = found.filter(|p| !p.is_empty()) {
             return (child, pid);
         }
-        assert!(Instant::now() < deadline, "the program never started");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the program never started");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -172,7 +172,7 @@ fn status_without_cluster_plans_export_show_and_sql_help() {
     let status = mtl_env(&ws, &["status"]);
     expect_code(&status, 0);
     let out = text(&status.stdout);
-    assert!(out.contains("small: 6 done, 0 failed, 0 interrupted, 0 running"), "{out}");
+    assert!(out.contains("small: 6 done, 0 failed, 0 interrupted, 0 pruned, 0 running"), "{out}");
     let all = json(&mtl_env(&ws, &["status", "--all", "--format", "json"]));
     assert_eq!(all["source"], "local");
     assert_eq!(all["experiments"][0]["counts"]["done"], 6);

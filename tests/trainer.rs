@@ -227,3 +227,36 @@ fn sigterm_to_mtl_run_stops_its_program_and_leaves_the_trial_interrupted() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'interrupted'"), 1);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"), 0);
 }
+
+#[test]
+fn a_pruned_program_is_stopped_and_its_trial_ends_pruned() {
+    let ws = Workspace::new();
+    // left accuracy = 0.5 + 0.1·epoch + 0.001·seed + 0.05 − 0.02λ: λ = 2 trails λ = 0.5 by 0.03,
+    // so with --jobs 1 both λ = 2 trials (planned after λ = 0.5's) fall below the median at epoch 1.
+    let prune = "\n[prune]\nrule = \"median\"\nmetric = \"left.accuracy\"\nmin_trials = 2\n";
+    ws.write("own.toml", &experiment("ok", "").replace("\n[sweep]", &format!("{prune}\n[sweep]")));
+    let out = mtl_run_with(&ws, &["--jobs", "1"]);
+    expect_code(&out, 0);
+    let db = ws.path("mtl.db");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.error, (SELECT MAX(epoch) FROM metrics m WHERE m.run_id = r.id) FROM runs r
+             JOIN params p ON p.run_id = r.id AND p.key = 'lambda' AND p.num = 2 WHERE r.status = 'pruned'
+             ORDER BY r.id",
+        )
+        .expect("prepare");
+    let pruned: Vec<(String, i64)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
+    assert_eq!(
+        pruned,
+        [
+            ("pruned at epoch 1: val left accuracy 0.6100 below the median 0.6405 of 2 trials at epoch 1".into(), 1),
+            // The first pruned trial's epoch counts too.
+            ("pruned at epoch 1: val left accuracy 0.6110 below the median 0.6400 of 3 trials at epoch 1".into(), 1)
+        ],
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 4, "the baselines and λ = 0.5");
+}

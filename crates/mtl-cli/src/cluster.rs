@@ -431,15 +431,16 @@ fn print_states(
 }
 
 /// The states a local run can be in, in the order `mtl status` counts them.
-const LOCAL_STATES: [RunStatus; 4] = [RunStatus::Done, RunStatus::Failed, RunStatus::Interrupted, RunStatus::Running];
+const LOCAL_STATES: [RunStatus; 5] =
+    [RunStatus::Done, RunStatus::Pruned, RunStatus::Failed, RunStatus::Interrupted, RunStatus::Running];
 
 /// `mtl status` of a database without cluster plans: per experiment, how many of its runs are
-/// done, failed, interrupted and running, then the runs that are not done (every run with --all).
+/// done, failed, interrupted, pruned and running, then the runs that are not done (every run with --all).
 fn local_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&args.db)?;
     let runs = store.runs(None)?;
     let host = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
-    let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
     let mut rows = Vec::new();
     for run in &runs {
         let state = LOCAL_STATES.iter().position(|s| *s == run.status).unwrap_or(0);

@@ -105,7 +105,7 @@ enum Command {
     ///
     /// For plans submitted with --executor slurm (or plan): pending, running, done, failed,
     /// from the database, the shards and squeue together. Without plans: per experiment, how
-    /// many runs are done, failed, interrupted and running, then the runs not done.
+    /// many runs are done, failed, interrupted, pruned and running, then the runs not done.
     Status(cluster::StatusArgs),
     /// Bring finished shards (DB.cluster/*/shards/*.db) into the database; safe to repeat
     /// and to run while workers write.

@@ -164,6 +164,7 @@ impl SweepEvents for Progress {
                 )
             }
             RunStatus::Interrupted => format!("interrupted ({})", outcome.error.as_deref().unwrap_or("Ctrl-C")),
+            RunStatus::Pruned => outcome.error.clone().unwrap_or_else(|| "pruned".into()),
             _ => format!("FAILED: {}", outcome.error.as_deref().unwrap_or("unknown error")),
         };
         let time = elapsed.as_secs_f64();

@@ -166,7 +166,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let running = report.left_to_others.iter().filter(|(_, why)| why.starts_with("running")).count();
         note!("{} trial(s) were left to other processes ({running} still running there)", report.left_to_others.len());
     }
-    let failed = report.outcomes.iter().filter(|o| o.status != RunStatus::Done).count();
+    let pruned = report.outcomes.iter().filter(|o| o.status == RunStatus::Pruned).count();
+    if pruned > 0 {
+        let db = args.db.display();
+        note!(
+            "{pruned} trial(s) pruned by [prune]; `mtl ls --db {db} --where \"status = 'pruned'\"` lists them and why"
+        );
+    }
+    let failed = report.outcomes.iter().filter(|o| !matches!(o.status, RunStatus::Done | RunStatus::Pruned)).count();
     if failed > 0 {
         note!("{failed} trial(s) failed; `mtl ls --db {}` shows why", args.db.display());
         return Ok(ExitCode::from(1));

@@ -18,29 +18,10 @@
 
 use std::collections::BTreeMap;
 
-pub use mtl_store::lower_is_better;
+pub use mtl_store::{delta_m, lower_is_better};
 use mtl_store::{MetricKey, RunRecord};
 
 use crate::stats::{interval, Verdict};
-
-/// Δm% of `(task, metric, group mean, baseline mean)` terms; `None` without terms, with
-/// a non-finite value, or with a baseline ≤ 0 (a relative change from a zero or negative
-/// R² means nothing: R² is not among the default Δm% metrics).
-pub fn delta_m(terms: &[(&str, &str, f64, f64)]) -> Option<f64> {
-    let mut by_task: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for &(task, metric, value, baseline) in terms {
-        if baseline <= 0.0 || !value.is_finite() || !baseline.is_finite() {
-            return None;
-        }
-        let sign = if lower_is_better(metric) { -1.0 } else { 1.0 };
-        by_task.entry(task).or_default().push(sign * (value - baseline) / baseline);
-    }
-    if by_task.is_empty() {
-        return None;
-    }
-    let per_task = by_task.values().map(|terms| terms.iter().sum::<f64>() / terms.len() as f64);
-    Some(100.0 * per_task.sum::<f64>() / by_task.len() as f64)
-}
 
 /// Δm% of a group, its interval and verdict, and each run's own Δm.
 #[derive(Clone, Debug, PartialEq)]

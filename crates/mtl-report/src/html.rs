@@ -89,7 +89,7 @@ table { border-collapse: collapse; font-size: .85rem; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
 th { background: #f6f6f6; }
 td.text { text-align: left; }
-.status-done { color: #1a7f37; } .status-failed { color: #cf222e; } .status-running, .status-interrupted { color: #9a6700; }
+.status-done { color: #1a7f37; } .status-failed { color: #cf222e; } .status-running, .status-interrupted, .status-pruned { color: #9a6700; }
 .meta { color: #666; font-size: .9rem; }
 caption { caption-side: top; text-align: left; font-size: .85rem; color: #555; padding: .3rem 0; }
 table.sortable th { cursor: pointer; user-select: none; }
@@ -164,6 +164,32 @@ pub(crate) fn render_index(database: &Path, sections: &[ExperimentSection]) -> S
     page
 }
 
+/// The trials the sweep's `[prune]` rule stopped, each with its reason.
+fn render_pruned(page: &mut String, runs: &[RunRecord]) {
+    let pruned: Vec<&RunRecord> = runs.iter().filter(|r| r.status == mtl_store::RunStatus::Pruned).collect();
+    if pruned.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        page,
+        "<h3>Pruned trials</h3>\n<p class=\"meta\">{} trials stopped early by the experiment's <code>[prune]</code> \
+         rule; they are left out of the groups and charts.</p>\n<ul class=\"meta\">",
+        pruned.len()
+    );
+    const SHOWN: usize = 100;
+    for run in pruned.iter().take(SHOWN) {
+        let _ = writeln!(page, "<li>run {}: {}</li>", run.id.0, escape(run.error.as_deref().unwrap_or("pruned")));
+    }
+    if pruned.len() > SHOWN {
+        let _ = writeln!(
+            page,
+            "<li>and {} more: <code>mtl ls --where \"status = 'pruned'\"</code></li>",
+            pruned.len() - SHOWN
+        );
+    }
+    page.push_str("</ul>\n");
+}
+
 /// The table of contents: each experiment with its revisions, run counts and verdict.
 fn render_contents(page: &mut String, sections: &[ExperimentSection]) {
     page.push_str(
@@ -234,6 +260,7 @@ fn render_section(page: &mut String, index: usize, section: &ExperimentSection) 
         }
         page.push_str("</ul>\n");
     }
+    render_pruned(page, &section.runs);
     render_runs_table(page, &section.runs, &section.runs_csv);
     page.push_str("</section>\n");
 }

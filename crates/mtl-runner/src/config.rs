@@ -27,6 +27,7 @@ mod init;
 mod kinds;
 mod model;
 mod multimnist;
+mod prune;
 mod setting_sweep;
 mod shared_text;
 mod size;
@@ -353,8 +354,10 @@ impl Checker<'_> {
                 }
             },
         };
+        let prune = self.prune(file.prune.as_ref(), file.epochs, &task_names)?;
         let mut plan = Plan::new(file.name, source.to_string(), tasks, settings, axes);
         plan.result_epoch = result_epoch;
+        plan.prune = prune;
         Ok(plan)
     }
 }

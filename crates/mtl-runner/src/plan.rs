@@ -456,6 +456,8 @@ pub struct Plan {
     pub tasks: Vec<TaskSource>,
     /// Trials in order: strategy, weighting, λ, lr, init, seed.
     pub trials: Vec<Trial>,
+    /// `[prune]`: the rule that stops poor trials early, if any.
+    pub prune: Option<crate::prune::PruneSpec>,
 }
 
 impl Plan {
@@ -586,7 +588,7 @@ impl Plan {
                 }
             }
         }
-        Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default() }
+        Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default(), prune: None }
     }
 }
 

@@ -19,6 +19,7 @@ use mtl_store::{
 };
 
 use crate::plan::{Plan, Trial};
+use crate::prune::Pruner;
 use crate::train::{train, TrainError, TrainObserver};
 
 /// How to run a sweep.
@@ -55,9 +56,9 @@ pub struct TrialOutcome {
     pub attempt: u32,
     /// Why the run was taken from a process that is gone when this one claimed it, if it was.
     pub recovered: Option<String>,
-    /// `Done`, `Failed` or `Interrupted`.
+    /// `Done`, `Failed`, `Interrupted` or `Pruned`.
     pub status: RunStatus,
-    /// Why it failed.
+    /// Why it failed, was interrupted or was pruned.
     pub error: Option<String>,
     /// The metrics of its last epoch.
     pub final_points: Vec<MetricPoint>,
@@ -66,7 +67,7 @@ pub struct TrialOutcome {
 /// The result of [`run_sweep`].
 #[derive(Clone, Debug)]
 pub struct SweepReport {
-    /// Trials already done before this run started, skipped.
+    /// Trials already done (or pruned) before this run started, skipped.
     pub skipped: Vec<usize>,
     /// Runs left `running` by a process that is gone, marked interrupted when the sweep started.
     pub recovered: Vec<StaleRun>,
@@ -122,11 +123,16 @@ pub fn run_sweep(
     let mut skipped = Vec::new();
     for (i, trial) in plan.trials.iter().enumerate() {
         match store.run_status(experiment, &trial.key)? {
-            Some((_, RunStatus::Done)) => skipped.push(i),
+            Some((_, RunStatus::Done | RunStatus::Pruned)) => skipped.push(i),
             _ => pending.push(i),
         }
     }
     drop(store);
+    let pruner = Pruner::of(plan, experiment);
+    if plan.prune.as_ref().is_some_and(|spec| spec.metric == crate::prune::PruneMetric::DeltaM) {
+        // Δm% needs the single-task baselines: they train first.
+        pending.sort_by_key(|&i| Pruner::judges(&plan.trials[i]));
+    }
     events.planned(plan, &pending, &recovered);
 
     let next = AtomicUsize::new(0);
@@ -136,7 +142,7 @@ pub fn run_sweep(
     std::thread::scope(|scope| {
         for job in 0..options.jobs.clamp(1, pending.len().max(1)) {
             let (next, outcomes, first_error, pending) = (&next, &outcomes, &first_error, &pending);
-            let (left_to_others, policy) = (&left_to_others, &policy);
+            let (left_to_others, policy, pruner) = (&left_to_others, &policy, &pruner);
             scope.spawn(move || {
                 let work = || -> Result<(), SweepError> {
                     let mut store = Store::open(&options.db)?;
@@ -159,7 +165,7 @@ pub fn run_sweep(
                         };
                         let why = match store.claim_run(&new_run, policy)? {
                             Claim::Claimed { run, attempt, recovered } => {
-                                let context = Context { plan, tasks, events, options };
+                                let context = Context { plan, tasks, events, options, pruner: pruner.as_ref() };
                                 let mut outcome = run_trial(&mut store, &context, trial_idx, job, (run, attempt))?;
                                 outcome.recovered = recovered;
                                 events.trial_finished(job, trial, &outcome);
@@ -168,6 +174,7 @@ pub fn run_sweep(
                                 continue;
                             }
                             Claim::Done => "done by another process".to_string(),
+                            Claim::Pruned => "pruned by another process".to_string(),
                             Claim::Running { owner } => format!("running in process {owner}"),
                             Claim::Tried { status } => {
                                 format!("{} in another process since this sweep began", status.as_str())
@@ -203,6 +210,10 @@ struct StoreObserver<'a> {
     last_points: Vec<MetricPoint>,
     store_error: Option<StoreError>,
     stop: Option<&'static AtomicBool>,
+    /// The sweep's pruning rule, with the trial's selection (what its score reads).
+    pruner: Option<(&'a Pruner<'a>, mtl_store::Selection)>,
+    /// Why the rule stopped the trial, once it has.
+    pruned: Option<String>,
 }
 
 impl<'a> StoreObserver<'a> {
@@ -213,16 +224,31 @@ impl<'a> StoreObserver<'a> {
         job: usize,
         events: &'a dyn SweepEvents,
         stop: Option<&'static AtomicBool>,
+        pruner: Option<(&'a Pruner<'a>, mtl_store::Selection)>,
     ) -> StoreObserver<'a> {
-        StoreObserver { store, run, trial, job, events, last_points: Vec::new(), store_error: None, stop }
+        let last_points = Vec::new();
+        StoreObserver { store, run, trial, job, events, last_points, store_error: None, stop, pruner, pruned: None }
     }
 
-    /// The store back, with the last epoch's points; the first store error, if one happened.
-    fn finish(self) -> Result<(&'a mut Store, Vec<MetricPoint>), SweepError> {
+    /// The store back, with the last epoch's points and why the trial was pruned; the first
+    /// store error, if one happened.
+    fn finish(self) -> Result<(&'a mut Store, Vec<MetricPoint>, Option<String>), SweepError> {
         match self.store_error {
             Some(e) => Err(e.into()),
-            None => Ok((self.store, self.last_points)),
+            None => Ok((self.store, self.last_points, self.pruned)),
         }
+    }
+
+    /// Asks the pruning rule after `epoch` was recorded; remembers a reason to stop.
+    fn judge(&mut self, epoch: u32) -> Option<String> {
+        let (pruner, selection) = self.pruner.as_ref()?;
+        match pruner.check(self.store, self.trial, selection, epoch) {
+            Ok(reason) => self.pruned = reason,
+            Err(e) => {
+                self.store_error.get_or_insert(e);
+            }
+        }
+        self.pruned.clone()
     }
 }
 
@@ -248,6 +274,10 @@ impl TrainObserver for StoreObserver<'_> {
 
     fn should_stop(&self) -> bool {
         self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    fn pruned(&mut self, epoch: u32) -> Option<String> {
+        self.judge(epoch)
     }
 
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String> {
@@ -283,12 +313,18 @@ impl TrainObserver for StoreObserver<'_> {
 }
 
 impl crate::command::CommandObserver for StoreObserver<'_> {
+    /// Epochs a pruned program reports before its stop reaches it are not stored.
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String> {
-        TrainObserver::epoch(self, epoch, points)
+        if self.pruned.is_none() {
+            TrainObserver::epoch(self, epoch, points)?;
+            self.judge(epoch);
+        }
+        Ok(())
     }
 
+    /// Also once the rule has pruned the trial: its program is stopped as at Ctrl-C.
     fn should_stop(&self) -> bool {
-        TrainObserver::should_stop(self)
+        TrainObserver::should_stop(self) || self.pruned.is_some()
     }
 }
 
@@ -309,16 +345,19 @@ fn run_command_trial(
     (run, attempt): (RunId, u32),
     trainer: &crate::command::CommandTrainer,
 ) -> Result<TrialOutcome, SweepError> {
-    let Context { plan, events, options, .. } = *context;
+    let Context { plan, events, options, pruner, .. } = *context;
     let trial = &plan.trials[trial_idx];
-    record_selection(store, run, &mtl_store::Selection::new(trainer.select.clone().into_iter().collect()))?;
+    let selection = mtl_store::Selection::new(trainer.select.clone().into_iter().collect());
+    record_selection(store, run, &selection)?;
     let workdir = command_folder(&options.db, &plan.experiment, &trial.key);
     events.trial_started(job, trial, 0);
-    let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop);
+    let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop, pruner.map(|p| (p, selection)));
     let gpu = (!options.gpus.is_empty()).then(|| options.gpus[job % options.gpus.len()].as_str());
     let result = crate::command::run(trainer, trial, &plan.experiment, &workdir, gpu, &mut observer);
-    let (store, last_points) = observer.finish()?;
+    let (store, last_points, pruned) = observer.finish()?;
+    // A pruned program is stopped, or may have ended on its own before the stop reached it.
     let (status, error) = match result {
+        _ if pruned.is_some() => (RunStatus::Pruned, pruned),
         Ok(artifacts) => {
             let mut error = None;
             for (name, path) in artifacts {
@@ -361,6 +400,7 @@ struct Context<'a> {
     tasks: &'a TaskSet,
     events: &'a dyn SweepEvents,
     options: &'a SweepOptions,
+    pruner: Option<&'a Pruner<'a>>,
 }
 
 /// Trains a claimed trial (its run and attempt) and records how it ended.
@@ -371,7 +411,7 @@ fn run_trial(
     job: usize,
     (run, attempt): (RunId, u32),
 ) -> Result<TrialOutcome, SweepError> {
-    let Context { plan, tasks, events, options } = *context;
+    let Context { plan, tasks, events, options, pruner } = *context;
     let trial = &plan.trials[trial_idx];
     if let Some(trainer) = &trial.settings.trainer {
         return run_command_trial(store, context, trial_idx, job, (run, attempt), trainer);
@@ -383,10 +423,11 @@ fn run_trial(
     }
     let sizes = ParamValue::Text(crate::data::split_sizes(&tasks.tasks));
     store.set_param(run, crate::data::SPLIT_SIZES_PARAM, &sizes)?;
-    record_selection(store, run, &crate::train::task_set_selection(tasks))?;
-    let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop);
+    let selection = crate::train::task_set_selection(tasks);
+    record_selection(store, run, &selection)?;
+    let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop, pruner.map(|p| (p, selection)));
     let result = train(trial, tasks, &mut observer);
-    let (store, last_points) = observer.finish()?;
+    let (store, last_points, _) = observer.finish()?;
     let (status, error) = match result {
         Ok(params) => match &options.checkpoint_dir {
             None => (RunStatus::Done, None),
@@ -399,6 +440,7 @@ fn run_trial(
             },
         },
         Err(e @ TrainError::Interrupted { .. }) => (RunStatus::Interrupted, Some(e.to_string())),
+        Err(TrainError::Pruned { reason, .. }) => (RunStatus::Pruned, Some(reason)),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
     store.finish_run(run, status, error.as_deref())?;

@@ -72,6 +72,14 @@ pub enum TrainError {
         /// 1-based step within the epoch.
         step: usize,
     },
+    /// The sweep's `[prune]` rule stopped the trial after an epoch ([`crate::prune`]).
+    #[error("{reason}")]
+    Pruned {
+        /// The last epoch trained.
+        epoch: u32,
+        /// Why, e.g. "pruned at epoch 3: val Δm% −4.10 below the median −0.80 of 12 trials at epoch 3".
+        reason: String,
+    },
     /// The trial's settings cannot work on these tasks.
     #[error("{0}")]
     Unsupported(String),
@@ -92,6 +100,10 @@ pub trait TrainObserver {
     }
     /// After each epoch's evaluation; an error stops training.
     fn epoch(&mut self, epoch: u32, points: &[MetricPoint]) -> Result<(), String>;
+    /// Asked after each epoch is recorded: a reason stops training with [`TrainError::Pruned`].
+    fn pruned(&mut self, _epoch: u32) -> Option<String> {
+        None
+    }
     /// When training ends: `steps` optimiser steps took `seconds` (evaluation not counted).
     fn timing(&mut self, _steps: u64, _seconds: f64) {}
     /// At the end of each diagnostics window (by default each epoch, before its evaluation).
@@ -575,6 +587,10 @@ pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver
             return Err(TrainError::Diverged { what, epoch, step: steps_per_epoch, global_step });
         }
         observer.epoch(epoch, &points).map_err(TrainError::Observer)?;
+        if let Some(reason) = observer.pruned(epoch) {
+            observer.timing(global_step, step_seconds);
+            return Err(TrainError::Pruned { epoch, reason });
+        }
         if let Some(score) = selection.score(points.iter().map(|p| (&p.key, p.value))) {
             // Reduce-on-plateau reads the score; the next epoch starts at the rate it gives.
             schedule.observe(epoch, score);

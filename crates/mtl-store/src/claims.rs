@@ -40,6 +40,8 @@ pub enum Claim {
     },
     /// Already done.
     Done,
+    /// Pruned by the sweep's rule: it ends there, as done.
+    Pruned,
     /// A live process trains it.
     Running {
         /// `host:pid`.
@@ -86,6 +88,7 @@ impl Store {
         if let Some(row) = &existing {
             match row.status {
                 RunStatus::Done => return Ok(Claim::Done),
+                RunStatus::Pruned => return Ok(Claim::Pruned),
                 RunStatus::Running => match row.stale_because(policy) {
                     None => return Ok(Claim::Running { owner: row.owner_text() }),
                     Some(reason) => {

@@ -52,11 +52,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use claims::{Claim, ClaimPolicy, StaleRun};
-pub use direction::lower_is_better;
+pub use direction::{delta_m, lower_is_better};
 pub use hash::sha256_hex;
 pub use lock::LockHolder;
 pub use merge::{MergeSummary, ShardTrial};
 pub use query::{QueryResult, QuerySummary, SqlValue};
+pub use reads::TrialPoints;
 pub use result::override_result_epoch;
 pub use revision::LatestRevision;
 pub use schema::SCHEMA_VERSION;
@@ -126,11 +127,14 @@ impl Store {
         }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         // A new file has version 0; an up-to-date one skips the exclusive lock of `migrate`.
+        // Foreign keys (on by default in the bundled SQLite) are off while it runs: a migration
+        // may rebuild a table, and dropping the old one must not cascade to its rows.
         if version < SCHEMA_VERSION {
+            conn.pragma_update(None, "foreign_keys", "OFF").map_err(err)?;
             schema::migrate(&mut conn).map_err(err)?;
         }
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() })
     }
 

@@ -10,6 +10,9 @@ use crate::{
     RunId, RunRecord, RunStatus, Store,
 };
 
+/// A trial key with its points at one epoch ([`Store::val_points_at`]).
+pub type TrialPoints = (String, Vec<(MetricKey, f64)>);
+
 impl Store {
     /// Names of all experiments, oldest first.
     pub fn experiments(&self) -> Result<Vec<String>> {
@@ -28,6 +31,35 @@ impl Store {
             )
             .optional()
             .map_err(self.err())
+    }
+
+    /// The validation points of every run of `experiment` (archived ones left out) at
+    /// `epoch`, by trial key in key order: what a sweep's pruning rule compares. One
+    /// indexed seek per run; the size is bounded by the runs × their metrics.
+    pub fn val_points_at(&self, experiment: ExperimentId, epoch: u32) -> Result<Vec<TrialPoints>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.trial_key, m.task, m.metric, m.value FROM runs r
+                 CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = ?2 AND m.split = 'val'
+                 WHERE r.experiment_id = ?1 AND r.archived_at IS NULL ORDER BY r.trial_key, m.task, m.metric",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![experiment.0, epoch], |r| {
+                let key = MetricKey { task: r.get(1)?, split: "val".into(), metric: r.get(2)? };
+                Ok((r.get::<_, String>(0)?, key, r.get::<_, f64>(3)?))
+            })
+            .map_err(self.err())?;
+        let mut runs: Vec<TrialPoints> = Vec::new();
+        for row in rows {
+            let (trial_key, key, value) = row.map_err(self.err())?;
+            match runs.last_mut() {
+                Some((last, points)) if *last == trial_key => points.push((key, value)),
+                _ => runs.push((trial_key, vec![(key, value)])),
+            }
+        }
+        Ok(runs)
     }
 
     /// The files recorded for `run`: (name, path, sha256).

@@ -3,7 +3,7 @@
 //! Entries are only ever appended: migration `i` takes the schema from
 //! version `i` to `i + 1`. Never edit or remove one that has shipped.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1: experiments, runs, typed params, per-epoch metrics.
@@ -152,12 +152,77 @@ const MIGRATIONS: &[&str] = &[
         text        TEXT NOT NULL,
         created_at  TEXT NOT NULL
     );",
+    // 7 -> 8: the status `pruned` (a trial stopped by the sweep's `[prune]` rule). SQLite
+    // cannot change a CHECK in place: `runs` is copied into a table with the wider one, with
+    // the views that name it dropped first and made again after (foreign keys are off while
+    // migrating, so dropping the old table deletes nothing that refers to it).
+    "DROP VIEW IF EXISTS runs_wide;
+    DROP VIEW metric_points;
+    DROP VIEW final_metrics;
+    DROP VIEW best_metrics;
+    DROP VIEW result_metrics;
+    CREATE TABLE runs_new (
+        id                 INTEGER PRIMARY KEY,
+        experiment_id      INTEGER NOT NULL REFERENCES experiments(id),
+        trial_key          TEXT NOT NULL,
+        status             TEXT NOT NULL
+                           CHECK (status IN ('running', 'done', 'failed', 'interrupted', 'pruned')),
+        started_at         TEXT,
+        ended_at           TEXT,
+        settings           TEXT NOT NULL,
+        error              TEXT,
+        experiment_file    TEXT,
+        experiment_sha256  TEXT,
+        mtl_version        TEXT,
+        git_commit         TEXT,
+        host               TEXT,
+        best_epoch         INTEGER,
+        owner_host         TEXT,
+        owner_pid          INTEGER,
+        owner_token        TEXT,
+        heartbeat_at       TEXT,
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        archived_at        TEXT,
+        UNIQUE (experiment_id, trial_key)
+    );
+    INSERT INTO runs_new (id, experiment_id, trial_key, status, started_at, ended_at, settings, error,
+            experiment_file, experiment_sha256, mtl_version, git_commit, host, best_epoch, owner_host,
+            owner_pid, owner_token, heartbeat_at, attempts, archived_at)
+        SELECT id, experiment_id, trial_key, status, started_at, ended_at, settings, error,
+            experiment_file, experiment_sha256, mtl_version, git_commit, host, best_epoch, owner_host,
+            owner_pid, owner_token, heartbeat_at, attempts, archived_at FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_new RENAME TO runs;
+    CREATE INDEX runs_by_experiment ON runs (experiment_id, status);
+    CREATE VIEW metric_points AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM metrics m JOIN runs r ON r.id = m.run_id JOIN experiments e ON e.id = r.experiment_id;
+    CREATE VIEW final_metrics AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM runs r CROSS JOIN metrics m ON m.run_id = r.id
+             AND m.epoch = (SELECT MAX(epoch) FROM metrics last WHERE last.run_id = r.id)
+        JOIN experiments e ON e.id = r.experiment_id;
+    CREATE VIEW best_metrics AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM runs r CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = r.best_epoch
+        JOIN experiments e ON e.id = r.experiment_id;
+    CREATE VIEW result_metrics AS
+        SELECT e.name AS experiment, r.id AS run_id, r.trial_key, r.status,
+               m.task, m.split, m.metric, m.epoch, m.value
+        FROM runs r JOIN experiments e ON e.id = r.experiment_id
+             CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = CASE WHEN e.result_epoch = 'last'
+                 OR r.best_epoch IS NULL THEN (SELECT MAX(epoch) FROM metrics l WHERE l.run_id = r.id)
+                 ELSE r.best_epoch END;",
 ];
 
 /// The version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Applies the missing migrations inside one exclusive transaction.
+/// Applies the missing migrations inside one exclusive transaction. The connection's
+/// foreign keys must be off (migration 7 -> 8 drops and renames `runs`).
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     // Re-read under the lock: another process may have migrated meanwhile.
@@ -167,6 +232,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     if version < SCHEMA_VERSION {
+        let dangling: Option<String> =
+            tx.query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0)).optional()?;
+        if let Some(table) = dangling {
+            let message = format!("the migration left rows of {table} without their run");
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                Some(message),
+            ));
+        }
         // Views name the columns of `runs`: rebuilt after any migration.
         crate::views::rebuild_runs_view(&tx)?;
     }

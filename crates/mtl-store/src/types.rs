@@ -166,6 +166,9 @@ pub enum RunStatus {
     Failed,
     /// Stopped by the user.
     Interrupted,
+    /// Stopped early by the sweep's `[prune]` rule; the run's `error` says at which epoch and why.
+    /// Like `Done`, it is never trained again.
+    Pruned,
 }
 
 impl RunStatus {
@@ -176,6 +179,7 @@ impl RunStatus {
             RunStatus::Done => "done",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Pruned => "pruned",
         }
     }
 
@@ -184,6 +188,7 @@ impl RunStatus {
             "done" => RunStatus::Done,
             "failed" => RunStatus::Failed,
             "interrupted" => RunStatus::Interrupted,
+            "pruned" => RunStatus::Pruned,
             _ => RunStatus::Running,
         }
     }

@@ -79,7 +79,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
     let conn = rusqlite::Connection::open(&path).expect("sqlite");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
 }
 
 fn accuracy_points(val: [f64; 2], test: [f64; 2]) -> Vec<MetricPoint> {

@@ -64,6 +64,8 @@ pub(super) struct ExperimentFile {
     pub(super) augment: Option<AugmentEntry>,
     #[serde(default)]
     pub(super) weighting: WeightingEntries,
+    /// `[prune]`: stop poor trials early (none by default).
+    pub(super) prune: Option<super::prune::PruneEntry>,
 }
 
 /// `[trainer]`: the program each trial runs and what it reports.

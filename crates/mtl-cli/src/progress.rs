@@ -97,6 +97,12 @@ impl SweepEvents for Progress {
         ));
     }
 
+    fn searching(&self, trials: u64) {
+        *self.total.lock().expect("total") += trials as usize;
+        self.overall.set_length(self.overall.length().unwrap_or(0) + trials);
+        self.line(format!("[search]: {trials} trials of its budget left to propose and run"));
+    }
+
     fn left_to_other(&self, _job: usize, trial: &Trial, why: &str) {
         let mut total = self.total.lock().expect("total");
         *total = total.saturating_sub(1);

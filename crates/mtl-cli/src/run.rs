@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use mtl_runner::sweep::{self, SweepOptions};
 use mtl_store::{RunRecord, RunStatus, Store};
 
@@ -114,6 +113,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             crate::BadInput("--retry-failed, --max-parallel and --sbatch-arg go with --executor slurm".into()).into()
         );
     }
+    if plan.search.is_some() && args.executor != Executor::Local {
+        return Err(crate::BadInput(format!(
+            "{}: [search] proposes trials from the results as they arrive, through one database: run it with \
+             `mtl run` (several `mtl run` processes may share the database), not --executor {}",
+            args.file.display(),
+            if args.executor == Executor::Slurm { "slurm" } else { "plan" }
+        ))
+        .into());
+    }
     crate::revision::check(&args.db, &plan, &args.file, args.new_revision)?;
     match args.executor {
         Executor::Slurm => return crate::cluster::submit(&plan, &args.file, &args.db, &args.slurm),
@@ -133,10 +141,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();
     // The store's own error, so that a database that is not one, or is newer, exits 2.
-    let report = report.map_err(|error| match error {
-        sweep::SweepError::Store(error) => error,
-    });
-    let report = report.context("running the sweep")?;
+    let report = match report {
+        Ok(report) => report,
+        Err(sweep::SweepError::Store(error)) => return Err(anyhow::Error::new(error).context("running the sweep")),
+        Err(error @ sweep::SweepError::Search(_)) => return Err(anyhow::anyhow!("running the search: {error}")),
+    };
     let interrupted = report.outcomes.iter().filter(|o| o.status == RunStatus::Interrupted).count();
     if crate::interrupt::requested() {
         note!(

@@ -18,9 +18,12 @@ pub fn is_single_task(run: &RunRecord) -> bool {
     matches!(run.params.get("strategy"), Some(ParamValue::Text(s)) if s == SINGLE_TASK_STRATEGY)
 }
 
-/// Params that record what a run measured, not how it was set up (`split_sizes`: its
-/// examples per split, which its data settings decide; runs logged before it lack it).
-pub const OUTCOME_PARAMS: [&str; 4] = ["n_parameters", "steps", "train_seconds", "split_sizes"];
+/// Params that record what a run measured or how a search found it, not how it was set
+/// up (`split_sizes`: its examples per split, which its data settings decide; runs logged
+/// before it lack it; `search_index` and `search_point`: its `[search]` proposal, whose
+/// values are among its settings).
+pub const OUTCOME_PARAMS: [&str; 6] =
+    ["n_parameters", "steps", "train_seconds", "split_sizes", "search_index", "search_point"];
 
 /// Whether the param `name` is a setting (not the seed nor an outcome).
 pub fn is_setting(name: &str) -> bool {

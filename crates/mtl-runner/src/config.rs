@@ -28,6 +28,7 @@ mod kinds;
 mod model;
 mod multimnist;
 mod prune;
+mod search;
 mod setting_sweep;
 mod shared_text;
 mod size;
@@ -37,6 +38,7 @@ mod trainer;
 mod training;
 pub use changes::changed_keys;
 pub use error::ConfigError;
+pub use search::materialize as search_trials;
 pub use setting_sweep::SWEEPABLE;
 pub use size::{SweepSize, MAX_PLAN_TRIALS};
 
@@ -93,6 +95,9 @@ pub fn parse_str(source: &str, path: &Path) -> Result<Plan, ConfigError> {
 pub fn parse_str_with(source: &str, path: &Path, max_trials: u64) -> Result<Plan, ConfigError> {
     let checker = Checker { source, file: path, max_trials: max_trials.min(MAX_PLAN_TRIALS) };
     let file = deserialize(source, path)?;
+    if let Some(search) = &file.search {
+        return checker.search(search);
+    }
     if file.sweep.settings.is_empty() {
         return checker.validate(file, source);
     }

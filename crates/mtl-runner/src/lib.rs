@@ -5,7 +5,7 @@
 //! - [`plan`]: the validated plan, its trials and their stable keys;
 //! - [`stems`]: whether the tasks fit the stems a strategy shares (checked before any trial trains);
 //! - [`train`]: the training loop of one trial;
-//! - [`sweep`]: runs a plan against the store, resumably; [`prune`]: its `[prune]` rule;
+//! - [`sweep`]: runs a plan against the store, resumably; [`prune`]: its `[prune]` rule; [`search`]: its `[search]`;
 //! - [`shard`] and [`cluster_state`]: the contract with cluster schedulers, and where a plan's trials stand;
 //! - [`provenance`]: what each run records about how it was made.
 //!
@@ -37,6 +37,7 @@ pub mod optim;
 pub mod plan;
 pub mod provenance;
 pub mod prune;
+pub mod search;
 pub mod shard;
 pub mod stems;
 mod step;

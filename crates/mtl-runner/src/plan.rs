@@ -458,6 +458,9 @@ pub struct Plan {
     pub trials: Vec<Trial>,
     /// `[prune]`: the rule that stops poor trials early, if any.
     pub prune: Option<crate::prune::PruneSpec>,
+    /// `[search]`: the adaptive search whose proposals follow `trials` (then only the
+    /// single-task baselines), if any.
+    pub search: Option<crate::search::SearchSpec>,
 }
 
 impl Plan {
@@ -588,7 +591,15 @@ impl Plan {
                 }
             }
         }
-        Plan { experiment, source, tasks, trials, result_epoch: mtl_store::ResultEpoch::default(), prune: None }
+        Plan {
+            experiment,
+            source,
+            tasks,
+            trials,
+            result_epoch: mtl_store::ResultEpoch::default(),
+            prune: None,
+            search: None,
+        }
     }
 }
 

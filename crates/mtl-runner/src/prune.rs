@@ -28,7 +28,7 @@
 use std::collections::BTreeMap;
 
 use mtl_model::Strategy;
-use mtl_store::{lower_is_better, ExperimentId, MetricKey, RunStatus, Selection, Store, StoreError};
+use mtl_store::{lower_is_better, ExperimentId, MetricKey, RunRecord, RunStatus, Selection, Store, StoreError};
 
 use crate::plan::{Plan, Trial};
 
@@ -108,7 +108,8 @@ impl PruneMetric {
         }
     }
 
-    fn higher_is_better(&self) -> bool {
+    /// Whether a higher value is better.
+    pub fn higher_is_better(&self) -> bool {
         match self {
             PruneMetric::Task { metric, .. } => !lower_is_better(metric),
             PruneMetric::Score | PruneMetric::DeltaM => true,
@@ -220,12 +221,7 @@ pub struct Pruner<'a> {
 impl<'a> Pruner<'a> {
     /// The rule of `plan` (if it has one), for its runs in `experiment`.
     pub fn of(plan: &'a Plan, experiment: ExperimentId) -> Option<Pruner<'a>> {
-        let trainer_tasks = plan.trials.first().and_then(|t| t.settings.trainer.as_ref()).map(|t| t.metrics.keys());
-        let tasks = match trainer_tasks {
-            Some(names) => names.cloned().collect(),
-            None => plan.tasks.iter().map(|t| t.name.clone()).collect(),
-        };
-        plan.prune.as_ref().map(|spec| Pruner { spec, plan, experiment, tasks })
+        plan.prune.as_ref().map(|spec| Pruner { spec, plan, experiment, tasks: task_names(plan) })
     }
 
     /// Whether `trial` may be pruned and is compared against (not a single-task baseline).
@@ -259,48 +255,77 @@ impl<'a> Pruner<'a> {
         let Some(own) = rows.iter().find(|(key, _)| *key == trial.key).and_then(|(_, points)| value(points)) else {
             return Ok(None);
         };
-        let same_bracket = |other: &Trial| {
+        let same_bracket = |key: &str| {
             self.spec.rule != PruneRule::Hyperband
-                || bracket(self.spec, &other.key, epochs) == bracket(self.spec, &trial.key, epochs)
+                || bracket(self.spec, key, epochs) == bracket(self.spec, &trial.key, epochs)
+        };
+        // The plan's multi-task trials; with a [search], every run but the baselines.
+        let competes = |key: &str| match self.plan.trials.iter().find(|t| t.key == key) {
+            Some(t) => Pruner::judges(t),
+            None => self.plan.search.is_some(),
         };
         let others: Vec<f64> = rows
             .iter()
-            .filter(|(key, _)| *key != trial.key)
-            .filter(|(key, _)| self.plan.trials.iter().any(|t| t.key == *key && Pruner::judges(t) && same_bracket(t)))
+            .filter(|(key, _)| *key != trial.key && competes(key) && same_bracket(key))
             .filter_map(|(_, points)| value(points))
             .collect();
         Ok(decide(self.spec, epoch, own, &others).map(|reason| format!("pruned at epoch {epoch}: {reason}")))
     }
 
     /// Mean result of each selecting validation metric over the plan's done single-task
-    /// runs; `None` until every single-task trial has ended (done or failed), so that
-    /// every Δm% decision of a sweep reads the same baselines.
+    /// runs; `None` until every single-task trial has ended ([`baseline_means`]).
     fn baselines(&self, store: &Store, selection: &Selection) -> Result<Option<BTreeMap<MetricKey, f64>>, StoreError> {
-        let mut sums: BTreeMap<MetricKey, (f64, usize)> = BTreeMap::new();
-        let single_task: Vec<&str> =
-            self.plan.trials.iter().filter(|t| !Pruner::judges(t)).map(|t| t.key.as_str()).collect();
         let runs = store.runs(Some(&self.plan.experiment))?;
-        let ended = |key: &str| {
-            runs.iter().any(|r| r.trial_key == key && matches!(r.status, RunStatus::Done | RunStatus::Failed))
-        };
-        if !single_task.iter().all(|key| ended(key)) {
-            return Ok(None);
-        }
-        for run in runs {
-            if run.status != RunStatus::Done || !single_task.contains(&run.trial_key.as_str()) {
-                continue;
-            }
-            for task in &self.tasks {
-                let key =
-                    MetricKey { task: task.clone(), split: "val".into(), metric: selection.metric_for(task).into() };
-                if let Some(value) = run.result(&key).filter(|v| v.is_finite()) {
-                    let sum = sums.entry(key).or_insert((0.0, 0));
-                    *sum = (sum.0 + value, sum.1 + 1);
-                }
-            }
-        }
-        Ok(Some(sums.into_iter().map(|(key, (sum, n))| (key, sum / n as f64)).collect()))
+        Ok(baseline_means(self.plan, &runs, &self.tasks, selection))
     }
+}
+
+/// The plan's task names (of a `[trainer]`: the keys of its metrics).
+pub fn task_names(plan: &Plan) -> Vec<String> {
+    let first = plan.trials.first().and_then(|t| t.settings.trainer.as_ref());
+    match first {
+        Some(trainer) => trainer.metrics.keys().cloned().collect(),
+        None => plan.tasks.iter().map(|t| t.name.clone()).collect(),
+    }
+}
+
+/// The selecting metrics of the plan's tasks: a `[trainer]`'s `select`, else each task's kind's.
+pub fn selection_of(plan: &Plan, tasks: &crate::data::TaskSet) -> Selection {
+    match plan.trials.first().and_then(|t| t.settings.trainer.as_ref()) {
+        Some(trainer) => Selection::new(trainer.select.clone().into_iter().collect()),
+        None => crate::train::task_set_selection(tasks),
+    }
+}
+
+/// The mean result of each task's selecting validation metric over the plan's done
+/// single-task runs among `runs`; `None` until every single-task trial of the plan has
+/// ended (done or failed), so that every decision of a sweep reads the same baselines.
+pub fn baseline_means(
+    plan: &Plan,
+    runs: &[RunRecord],
+    tasks: &[String],
+    selection: &Selection,
+) -> Option<BTreeMap<MetricKey, f64>> {
+    let single_task: Vec<&str> = plan.trials.iter().filter(|t| !Pruner::judges(t)).map(|t| t.key.as_str()).collect();
+    let ended =
+        |key: &str| runs.iter().any(|r| r.trial_key == key && matches!(r.status, RunStatus::Done | RunStatus::Failed));
+    if !single_task.iter().all(|key| ended(key)) {
+        return None;
+    }
+    let mut sums: BTreeMap<MetricKey, (f64, usize)> = BTreeMap::new();
+    for run in runs {
+        if run.status != RunStatus::Done || !single_task.contains(&run.trial_key.as_str()) {
+            continue;
+        }
+        for task in tasks {
+            let key = MetricKey { task: task.clone(), split: "val".into(), metric: selection.metric_for(task).into() };
+            if let Some(value) = run.result(&key).filter(|v| v.is_finite()) {
+                let sum = sums.entry(key).or_insert((0.0, 0));
+                *sum = (sum.0 + value, sum.1 + 1);
+            }
+        }
+    }
+    Some(sums.into_iter().map(|(key, (sum, n))| (key, sum / n as f64)).collect())
 }
 
 /// One run's value of `metric` from its validation points at an epoch; `None` when a

@@ -48,7 +48,7 @@ pub const STALE_AFTER: Duration = Duration::from_secs(3600);
 /// What happened to one trial.
 #[derive(Clone, Debug)]
 pub struct TrialOutcome {
-    /// Index of the trial in the plan.
+    /// Index of the trial in the plan (the plan's length for a trial of its `[search]`).
     pub trial_idx: usize,
     /// Its run in the database.
     pub run: RunId,
@@ -92,6 +92,8 @@ pub trait SweepEvents: Sync {
     fn step(&self, _job: usize, _trial: &Trial, _epoch: u32, _step: usize, _steps_per_epoch: usize) {}
     /// A trial ended.
     fn trial_finished(&self, _job: usize, _trial: &Trial, _outcome: &TrialOutcome) {}
+    /// The plan has a `[search]` with `trials` trials of its budget left to run.
+    fn searching(&self, _trials: u64) {}
 }
 
 /// Errors that stop the whole sweep (a failing trial does not).
@@ -100,6 +102,9 @@ pub enum SweepError {
     /// The database could not be opened or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A point the `[search]` proposed is not a valid experiment.
+    #[error(transparent)]
+    Search(#[from] crate::config::ConfigError),
 }
 
 /// Trains every trial of `plan` not yet done in the database.
@@ -127,6 +132,15 @@ pub fn run_sweep(
             _ => pending.push(i),
         }
     }
+    let selection = crate::prune::selection_of(plan, tasks);
+    let searched = match &plan.search {
+        Some(_) => store
+            .runs(Some(&plan.experiment))?
+            .iter()
+            .filter(|r| r.params.contains_key(mtl_store::Proposal::PARAM))
+            .count() as u64,
+        None => 0,
+    };
     drop(store);
     let pruner = Pruner::of(plan, experiment);
     if plan.prune.as_ref().is_some_and(|spec| spec.metric == crate::prune::PruneMetric::DeltaM) {
@@ -134,6 +148,9 @@ pub fn run_sweep(
         pending.sort_by_key(|&i| Pruner::judges(&plan.trials[i]));
     }
     events.planned(plan, &pending, &recovered);
+    if let Some(spec) = &plan.search {
+        events.searching(spec.budget.saturating_sub(searched));
+    }
 
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
@@ -142,7 +159,7 @@ pub fn run_sweep(
     std::thread::scope(|scope| {
         for job in 0..options.jobs.clamp(1, pending.len().max(1)) {
             let (next, outcomes, first_error, pending) = (&next, &outcomes, &first_error, &pending);
-            let (left_to_others, policy, pruner) = (&left_to_others, &policy, &pruner);
+            let (left_to_others, policy, pruner, selection) = (&left_to_others, &policy, &pruner, &selection);
             scope.spawn(move || {
                 let work = || -> Result<(), SweepError> {
                     let mut store = Store::open(&options.db)?;
@@ -152,7 +169,7 @@ pub fn run_sweep(
                             return Ok(());
                         }
                         let Some(&trial_idx) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else {
-                            return Ok(());
+                            break;
                         };
                         let trial = &plan.trials[trial_idx];
                         let params = trial.params();
@@ -166,7 +183,8 @@ pub fn run_sweep(
                         let why = match store.claim_run(&new_run, policy)? {
                             Claim::Claimed { run, attempt, recovered } => {
                                 let context = Context { plan, tasks, events, options, pruner: pruner.as_ref() };
-                                let mut outcome = run_trial(&mut store, &context, trial_idx, job, (run, attempt))?;
+                                let mut outcome =
+                                    run_trial(&mut store, &context, trial, trial_idx, job, (run, attempt))?;
                                 outcome.recovered = recovered;
                                 events.trial_finished(job, trial, &outcome);
                                 outcomes.lock().expect("outcome lock").push(outcome);
@@ -175,6 +193,7 @@ pub fn run_sweep(
                             }
                             Claim::Done => "done by another process".to_string(),
                             Claim::Pruned => "pruned by another process".to_string(),
+                            Claim::Stale | Claim::Spent => unreachable!("only a search's claims answer so"),
                             Claim::Running { owner } => format!("running in process {owner}"),
                             Claim::Tried { status } => {
                                 format!("{} in another process since this sweep began", status.as_str())
@@ -182,6 +201,37 @@ pub fn run_sweep(
                         };
                         events.left_to_other(job, trial, &why);
                         left_to_others.lock().expect("left lock").push((trial_idx, why));
+                    }
+                    let Some(spec) = &plan.search else { return Ok(()) };
+                    let search = crate::search::SearchContext {
+                        plan,
+                        spec,
+                        experiment,
+                        selection,
+                        tasks: crate::prune::task_names(plan),
+                        policy,
+                        provenance: &options.provenance,
+                    };
+                    let mut cache = std::collections::BTreeMap::new();
+                    loop {
+                        let stopped = options.stop.is_some_and(|s| s.load(Ordering::SeqCst));
+                        if stopped || first_error.lock().expect("error lock").is_some() {
+                            return Ok(());
+                        }
+                        let next = crate::search::next_trial(&mut store, &search, &mut cache).map_err(|e| match e {
+                            crate::search::SearchError::Store(e) => SweepError::Store(e),
+                            crate::search::SearchError::Config(e) => SweepError::Search(e),
+                        })?;
+                        let crate::search::Next::Train { trial, run, attempt, recovered } = next else {
+                            return Ok(());
+                        };
+                        let context = Context { plan, tasks, events, options, pruner: pruner.as_ref() };
+                        let trial_idx = plan.trials.len();
+                        let mut outcome = run_trial(&mut store, &context, &trial, trial_idx, job, (run, attempt))?;
+                        outcome.recovered = recovered;
+                        events.trial_finished(job, &trial, &outcome);
+                        outcomes.lock().expect("outcome lock").push(outcome);
+                        mtl_store::test_pause("between-trials", &format!("after {}", trial.label()));
                     }
                 };
                 if let Err(e) = work() {
@@ -340,13 +390,12 @@ pub fn command_folder(db: &Path, experiment: &str, trial_key: &str) -> PathBuf {
 fn run_command_trial(
     store: &mut Store,
     context: &Context,
-    trial_idx: usize,
+    (trial, trial_idx): (&Trial, usize),
     job: usize,
     (run, attempt): (RunId, u32),
     trainer: &crate::command::CommandTrainer,
 ) -> Result<TrialOutcome, SweepError> {
     let Context { plan, events, options, pruner, .. } = *context;
-    let trial = &plan.trials[trial_idx];
     let selection = mtl_store::Selection::new(trainer.select.clone().into_iter().collect());
     record_selection(store, run, &selection)?;
     let workdir = command_folder(&options.db, &plan.experiment, &trial.key);
@@ -407,14 +456,14 @@ struct Context<'a> {
 fn run_trial(
     store: &mut Store,
     context: &Context,
+    trial: &Trial,
     trial_idx: usize,
     job: usize,
     (run, attempt): (RunId, u32),
 ) -> Result<TrialOutcome, SweepError> {
     let Context { plan, tasks, events, options, pruner } = *context;
-    let trial = &plan.trials[trial_idx];
     if let Some(trainer) = &trial.settings.trainer {
-        return run_command_trial(store, context, trial_idx, job, (run, attempt), trainer);
+        return run_command_trial(store, context, (trial, trial_idx), job, (run, attempt), trainer);
     }
     // The vocabulary token ids refer to, so that evaluation and checkpoints can use the same
     // one: once per run, as every text task shares it.

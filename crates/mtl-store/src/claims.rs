@@ -52,6 +52,25 @@ pub enum Claim {
         /// `Failed` or `Interrupted`.
         status: RunStatus,
     },
+    /// A search's proposal was made from an older state: another process took its index first
+    /// ([`Store::claim_proposed_run`]); ask the sampler again.
+    Stale,
+    /// A search's budget of trials is spent.
+    Spent,
+}
+
+/// A trial of an adaptive search's proposal ([`Store::claim_proposed_run`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Proposal {
+    /// The proposal's index: proposals are numbered 0, 1, … in the order they were first claimed.
+    pub index: u64,
+    /// The search's budget: at most this many runs carry [`Proposal::PARAM`].
+    pub budget: u64,
+}
+
+impl Proposal {
+    /// The run param that holds a search trial's proposal index.
+    pub const PARAM: &'static str = "search_index";
 }
 
 /// A `running` run whose process is gone, as [`Store::interrupt_stale_runs`] found it.
@@ -73,6 +92,21 @@ impl Store {
     /// interrupted and then reset. A taken trial's row is reset as by [`Store::begin_run`],
     /// with the owner, a heartbeat and one more attempt.
     pub fn claim_run(&mut self, new: &NewRun, policy: &ClaimPolicy) -> Result<Claim> {
+        self.claim(new, policy, None)
+    }
+
+    /// [`Store::claim_run`] for a trial of an adaptive search, in the same transaction as
+    /// the search's checks: a trial with no row yet is taken only if fewer than
+    /// `proposal.budget` runs of the experiment carry [`Proposal::PARAM`] ([`Claim::Spent`]
+    /// otherwise), and, when its index is new, only if exactly `proposal.index` indices exist
+    /// ([`Claim::Stale`] otherwise: another process proposed from the same state first). So
+    /// several processes share one numbering and one budget. `new.params` must hold the
+    /// index as [`Proposal::PARAM`].
+    pub fn claim_proposed_run(&mut self, new: &NewRun, policy: &ClaimPolicy, proposal: Proposal) -> Result<Claim> {
+        self.claim(new, policy, Some(proposal))
+    }
+
+    fn claim(&mut self, new: &NewRun, policy: &ClaimPolicy, proposal: Option<Proposal>) -> Result<Claim> {
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
@@ -84,6 +118,22 @@ impl Store {
             )
             .optional()
             .map_err(err)?;
+        if let (Some(proposal), None) = (proposal, &existing) {
+            let (indices, trials, known): (i64, i64, bool) = tx
+                .query_row(
+                    "SELECT COUNT(DISTINCT p.num), COUNT(*), COALESCE(MAX(p.num = ?3), 0) FROM params p
+                     JOIN runs r ON r.id = p.run_id WHERE r.experiment_id = ?1 AND p.key = ?2",
+                    params![new.experiment.0, Proposal::PARAM, proposal.index as f64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(err)?;
+            if trials as u64 >= proposal.budget {
+                return Ok(Claim::Spent);
+            }
+            if !known && indices as u64 != proposal.index {
+                return Ok(Claim::Stale);
+            }
+        }
         let mut recovered = None;
         if let Some(row) = &existing {
             match row.status {

@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use claims::{Claim, ClaimPolicy, StaleRun};
+pub use claims::{Claim, ClaimPolicy, Proposal, StaleRun};
 pub use direction::{delta_m, lower_is_better};
 pub use hash::sha256_hex;
 pub use lock::LockHolder;

@@ -66,6 +66,8 @@ pub(super) struct ExperimentFile {
     pub(super) weighting: WeightingEntries,
     /// `[prune]`: stop poor trials early (none by default).
     pub(super) prune: Option<super::prune::PruneEntry>,
+    /// `[search]`: an adaptive search in place of the grid (none by default).
+    pub(super) search: Option<super::search::SearchEntry>,
 }
 
 /// `[trainer]`: the program each trial runs and what it reports.

@@ -1,0 +1,380 @@
+//! Adaptive search (`[search]`): in place of the whole grid, a sampler proposes one
+//! setting at a time (a *point*: one value per dimension), trained with every seed of the
+//! file, until `budget` trials have run.
+//!
+//! - **random**: each dimension drawn on its own: a choice uniformly, a range uniformly
+//!   (or log-uniformly), an integer range the same then rounded.
+//! - **tpe** (Bergstra et al. 2011, "Algorithms for Hyper-Parameter Optimization"; the
+//!   univariate form and defaults of Optuna's `TPESampler`): after `startup` random
+//!   points, the observed points are split into the best `γ(n) = min(⌈0.1·n⌉, 25)` and the
+//!   rest; each dimension gets a Parzen estimator of each group, `l` and `g` (a choice:
+//!   counts plus a uniform prior of weight 1; a range: a truncated Gaussian per point plus a
+//!   prior one over the whole range, each point's width the larger gap to its neighbours,
+//!   clipped to `[(high − low)/min(100, 1 + k), high − low]` for `k` components, in log
+//!   space for a log range), and of 24 candidates drawn from `l` the one with the highest
+//!   `l(x)/g(x)` is proposed.
+//!
+//! Ask/tell through the store: the sampler's state is rebuilt from the runs in the
+//! database (each search trial carries its proposal's index and point), so resume, several
+//! processes and their sweeps share one search. Proposal `k` is drawn from a generator
+//! seeded by the search seed and `k` alone, and from the points observed when it is made:
+//! the same seed and the same order of completions give the same proposals. Running
+//! trials count as unobserved. A point's value is the mean over its finished seeds of the
+//! objective at each run's result epoch, on validation; pruned and failed trials count
+//! as the worst observations.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use mtl_data::Rng;
+use toml::Value;
+
+use crate::prune::PruneMetric;
+
+/// `[search]`, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchSpec {
+    /// How points are proposed.
+    pub sampler: Sampler,
+    /// Trials to run in all (every seed of a point counts).
+    pub budget: u64,
+    /// What the sampler maximises (on validation).
+    pub objective: PruneMetric,
+    /// The sampler's own seed.
+    pub seed: u64,
+    /// TPE: random points before the model is used.
+    pub startup: usize,
+    /// What is searched, one dimension per setting.
+    pub dimensions: Vec<Dimension>,
+    /// The experiment file (where a point's trials are made from).
+    pub file: PathBuf,
+    /// Its text.
+    pub source: String,
+}
+
+/// The samplers of [`SearchSpec`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampler {
+    /// Independent draws.
+    Random,
+    /// Tree-structured Parzen estimators.
+    Tpe,
+}
+
+impl Sampler {
+    /// The names the experiment file uses.
+    pub const NAMES: [&'static str; 2] = ["random", "tpe"];
+
+    /// The sampler named `name`.
+    pub fn parse(name: &str) -> Option<Sampler> {
+        match name {
+            "random" => Some(Sampler::Random),
+            "tpe" => Some(Sampler::Tpe),
+            _ => None,
+        }
+    }
+}
+
+/// One searched setting: its path in the file (`lr`, `weighting`, `model.dropout`, …) and its domain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dimension {
+    /// `strategy`, `weighting`, `lambda`, `lr`, or a sweepable setting's dotted path.
+    pub path: String,
+    /// Its values.
+    pub domain: Domain,
+}
+
+/// The values of a [`Dimension`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Domain {
+    /// One of these values.
+    Choice(Vec<Value>),
+    /// A real number in `[low, high]`, drawn on a log scale if `log`.
+    Float {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+        /// Log scale.
+        log: bool,
+    },
+    /// A whole number in `[low, high]`, drawn on a log scale if `log`.
+    Int {
+        /// Lower bound.
+        low: i64,
+        /// Upper bound.
+        high: i64,
+        /// Log scale.
+        log: bool,
+    },
+}
+
+/// One value per dimension, in [`SearchSpec::dimensions`]' order.
+pub type Point = Vec<Value>;
+
+/// Candidates TPE draws from `l` per dimension (Optuna's `n_ei_candidates`).
+const CANDIDATES: usize = 24;
+
+/// The proposal with index `index` (draw `attempt`: a point already proposed is drawn
+/// again), given the points observed so far with their values (higher is better). Pure:
+/// the same arguments give the same point.
+pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[(Point, f64)]) -> Point {
+    let mut rng = Rng::derive(spec.seed, &format!("search/{index}/{attempt}"));
+    let model = spec.sampler == Sampler::Tpe && observed.len() >= spec.startup.max(1);
+    if !model {
+        return spec.dimensions.iter().map(|d| draw(&d.domain, &mut rng)).collect();
+    }
+    let mut ranked: Vec<&(Point, f64)> = observed.iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let n_good = observed.len().div_ceil(10).clamp(1, 25);
+    let (good, bad) = ranked.split_at(n_good);
+    spec.dimensions
+        .iter()
+        .enumerate()
+        .map(|(i, dimension)| {
+            let good: Vec<&Value> = good.iter().map(|(p, _)| &p[i]).collect();
+            let bad: Vec<&Value> = bad.iter().map(|(p, _)| &p[i]).collect();
+            tpe_dimension(&dimension.domain, &good, &bad, &mut rng)
+        })
+        .collect()
+}
+
+/// A uniform draw from `domain`.
+fn draw(domain: &Domain, rng: &mut Rng) -> Value {
+    match domain {
+        Domain::Choice(values) => rng.pick(values).clone(),
+        Domain::Float { .. } | Domain::Int { .. } => {
+            let (low, high) = scaled_bounds(domain);
+            from_scaled(domain, rng.range(low, high))
+        }
+    }
+}
+
+/// The bounds of a range on its sampling scale (log for a log range; an integer range
+/// widened by ½ on each side so that each whole number gets its share).
+fn scaled_bounds(domain: &Domain) -> (f64, f64) {
+    match *domain {
+        Domain::Float { low, high, log } => scale(low, high, log),
+        Domain::Int { low, high, log } => {
+            let (low, high) = (low as f64 - 0.5, high as f64 + 0.5);
+            if log {
+                ((low.max(0.5)).ln(), high.ln())
+            } else {
+                (low, high)
+            }
+        }
+        Domain::Choice(_) => (0.0, 1.0),
+    }
+}
+
+fn scale(low: f64, high: f64, log: bool) -> (f64, f64) {
+    if log {
+        (low.ln(), high.ln())
+    } else {
+        (low, high)
+    }
+}
+
+/// A value of the sampling scale back in the domain's units (clamped to its bounds).
+fn from_scaled(domain: &Domain, u: f64) -> Value {
+    match *domain {
+        Domain::Float { low, high, log } => Value::Float((if log { u.exp() } else { u }).clamp(low, high)),
+        Domain::Int { low, high, log } => {
+            let x = if log { u.exp() } else { u };
+            Value::Integer((x.round() as i64).clamp(low, high))
+        }
+        Domain::Choice(_) => unreachable!("choices are not scaled"),
+    }
+}
+
+/// A value of a range on its sampling scale.
+fn to_scaled(domain: &Domain, value: &Value) -> f64 {
+    let x = value.as_float().or_else(|| value.as_integer().map(|i| i as f64)).unwrap_or(0.0);
+    let log = matches!(domain, Domain::Float { log: true, .. } | Domain::Int { log: true, .. });
+    if log {
+        x.max(f64::MIN_POSITIVE).ln()
+    } else {
+        x
+    }
+}
+
+/// TPE's choice for one dimension from the good and the bad points' values.
+fn tpe_dimension(domain: &Domain, good: &[&Value], bad: &[&Value], rng: &mut Rng) -> Value {
+    match domain {
+        Domain::Choice(values) => {
+            let l = categorical(values, good);
+            let g = categorical(values, bad);
+            let mut best = (f64::NEG_INFINITY, 0);
+            for _ in 0..CANDIDATES {
+                let c = sample_weights(&l, rng);
+                let score = l[c].ln() - g[c].ln();
+                if score > best.0 {
+                    best = (score, c);
+                }
+            }
+            values[best.1].clone()
+        }
+        _ => {
+            let (low, high) = scaled_bounds(domain);
+            let l = Parzen::new(good.iter().map(|v| to_scaled(domain, v)).collect(), low, high);
+            let g = Parzen::new(bad.iter().map(|v| to_scaled(domain, v)).collect(), low, high);
+            let mut best = (f64::NEG_INFINITY, (low + high) / 2.0);
+            for _ in 0..CANDIDATES {
+                let u = l.sample(rng);
+                let score = l.log_density(u) - g.log_density(u);
+                if score > best.0 {
+                    best = (score, u);
+                }
+            }
+            from_scaled(domain, best.1)
+        }
+    }
+}
+
+/// Probabilities of each choice: counts of `seen` plus a uniform prior of weight 1.
+pub fn categorical(values: &[Value], seen: &[&Value]) -> Vec<f64> {
+    let k = values.len() as f64;
+    let mut weights = vec![1.0 / k; values.len()];
+    for value in seen {
+        if let Some(i) = values.iter().position(|v| v == *value) {
+            weights[i] += 1.0;
+        }
+    }
+    let total: f64 = weights.iter().sum();
+    weights.iter().map(|w| w / total).collect()
+}
+
+fn sample_weights(weights: &[f64], rng: &mut Rng) -> usize {
+    let mut u = rng.uniform();
+    for (i, w) in weights.iter().enumerate() {
+        if u < *w {
+            return i;
+        }
+        u -= w;
+    }
+    weights.len() - 1
+}
+
+/// A mixture of Gaussians truncated to `[low, high]`, one per observation plus a prior
+/// over the whole range, equally weighted (Optuna's univariate Parzen estimator).
+#[derive(Clone, Debug)]
+pub struct Parzen {
+    /// Component means (the prior's is the middle of the range).
+    pub mus: Vec<f64>,
+    /// Component widths.
+    pub sigmas: Vec<f64>,
+    low: f64,
+    high: f64,
+}
+
+impl Parzen {
+    /// The estimator of `points` on `[low, high]`.
+    pub fn new(points: Vec<f64>, low: f64, high: f64) -> Parzen {
+        let mut mus = points;
+        mus.push((low + high) / 2.0);
+        let mut order: Vec<usize> = (0..mus.len()).collect();
+        order.sort_by(|&a, &b| mus[a].total_cmp(&mus[b]));
+        let width = high - low;
+        let floor = width / (100f64).min(1.0 + mus.len() as f64);
+        let mut sigmas = vec![width; mus.len()];
+        let prior = mus.len() - 1;
+        for (rank, &i) in order.iter().enumerate() {
+            if i == prior {
+                continue;
+            }
+            let below = if rank == 0 { low } else { mus[order[rank - 1]] };
+            let above = if rank + 1 == order.len() { high } else { mus[order[rank + 1]] };
+            sigmas[i] = (mus[i] - below).max(above - mus[i]).clamp(floor, width);
+        }
+        Parzen { mus, sigmas, low, high }
+    }
+
+    /// The log density at `x` (the truncated components renormalised).
+    pub fn log_density(&self, x: f64) -> f64 {
+        let n = self.mus.len() as f64;
+        let density: f64 = self
+            .mus
+            .iter()
+            .zip(&self.sigmas)
+            .map(|(&mu, &sigma)| {
+                let mass = normal_cdf((self.high - mu) / sigma) - normal_cdf((self.low - mu) / sigma);
+                let z = (x - mu) / sigma;
+                (-0.5 * z * z).exp() / (sigma * (2.0 * std::f64::consts::PI).sqrt()) / mass.max(1e-300)
+            })
+            .sum();
+        (density / n).max(1e-300).ln()
+    }
+
+    /// A draw: a component chosen uniformly, then its truncated Gaussian (by rejection).
+    pub fn sample(&self, rng: &mut Rng) -> f64 {
+        let i = rng.below(self.mus.len());
+        for _ in 0..1000 {
+            let x = self.mus[i] + self.sigmas[i] * rng.normal();
+            if (self.low..=self.high).contains(&x) {
+                return x;
+            }
+        }
+        self.mus[i].clamp(self.low, self.high)
+    }
+}
+
+/// Φ(x) = erfc(−x/√2)/2.
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// erfc(x) by Numerical Recipes' Chebyshev fit (fractional error below 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// A point as the JSON text stored with each of its runs (`search_point`).
+pub fn point_json(spec: &SearchSpec, point: &Point) -> String {
+    let map: BTreeMap<&str, serde_json::Value> = spec
+        .dimensions
+        .iter()
+        .zip(point)
+        .map(|(d, v)| (d.path.as_str(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
+        .collect();
+    serde_json::to_string(&map).unwrap_or_default()
+}
+
+/// The point of a stored `search_point` text; `None` if it does not fit the dimensions.
+pub fn point_from_json(spec: &SearchSpec, text: &str) -> Option<Point> {
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+    spec.dimensions
+        .iter()
+        .map(|d| {
+            let value = map.get(&d.path)?;
+            match (&d.domain, value) {
+                (Domain::Int { .. }, v) => v.as_i64().map(Value::Integer),
+                (Domain::Float { .. }, v) => v.as_f64().map(Value::Float),
+                (Domain::Choice(values), v) => {
+                    values.iter().find(|c| serde_json::to_value(c).ok().as_ref() == Some(v)).cloned()
+                }
+            }
+        })
+        .collect()
+}
+
+mod driver;
+pub use driver::{next_trial, Next, SearchContext, SearchError, POINT_PARAM};
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+mod tests;

@@ -1,0 +1,189 @@
+//! The search's ask/tell through the store: the state read back from the runs, and the
+//! next trial a sweep worker claims (an earlier proposal's seed left to train, or a new
+//! proposal) under the store's numbering and budget ([`Store::claim_proposed_run`]).
+
+use std::collections::BTreeMap;
+
+use mtl_store::{
+    Claim, ClaimPolicy, ExperimentId, MetricKey, NewRun, ParamValue, Proposal, RunId, RunRecord, RunStatus, Selection,
+    Store,
+};
+
+use super::{point_from_json, point_json, propose, Point, SearchSpec};
+use crate::plan::{Plan, Trial};
+use crate::prune::{baseline_means, objective, PruneMetric};
+
+/// The run param that holds a search trial's point ([`point_json`]).
+pub const POINT_PARAM: &str = "search_point";
+
+/// What the search's trials share.
+pub struct SearchContext<'a> {
+    /// The plan (its trials are the baselines; `plan.search` is the search).
+    pub plan: &'a Plan,
+    /// The search.
+    pub spec: &'a SearchSpec,
+    /// The plan's experiment in the store.
+    pub experiment: ExperimentId,
+    /// The tasks' selecting metrics.
+    pub selection: &'a Selection,
+    /// The task names.
+    pub tasks: Vec<String>,
+    /// How this process claims.
+    pub policy: &'a ClaimPolicy,
+    /// Recorded with every run.
+    pub provenance: &'a mtl_store::Provenance,
+}
+
+/// What [`next_trial`] found.
+pub enum Next {
+    /// A trial claimed for this process: train it.
+    Train {
+        /// The trial.
+        trial: Box<Trial>,
+        /// Its run.
+        run: RunId,
+        /// Its attempt.
+        attempt: u32,
+        /// Why an earlier attempt was taken for dead, if one was.
+        recovered: Option<String>,
+    },
+    /// The budget is spent and no proposal has a trial left to train here.
+    Finished,
+}
+
+/// Errors of the search: the store, or a proposal that is not a valid experiment.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] mtl_store::StoreError),
+    /// A proposed point made a file that does not validate.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Each proposal's point and the runs of its trials.
+struct State {
+    proposals: BTreeMap<u64, (Point, Vec<RunRecord>)>,
+    trials: u64,
+    observed: Vec<(Point, f64)>,
+}
+
+fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchError> {
+    let runs = store.runs(Some(&context.plan.experiment))?;
+    let spec = context.spec;
+    let baselines = match spec.objective {
+        PruneMetric::DeltaM => baseline_means(context.plan, &runs, &context.tasks, context.selection),
+        _ => Some(BTreeMap::new()),
+    };
+    let mut proposals: BTreeMap<u64, (Point, Vec<RunRecord>)> = BTreeMap::new();
+    let mut trials = 0;
+    for run in runs {
+        let (Some(ParamValue::Num(index)), Some(ParamValue::Text(text))) =
+            (run.params.get(Proposal::PARAM), run.params.get(POINT_PARAM))
+        else {
+            continue;
+        };
+        let Some(point) = point_from_json(spec, text) else { continue };
+        trials += 1;
+        proposals.entry(*index as u64).or_insert_with(|| (point, Vec::new())).1.push(run);
+    }
+    let value = |run: &RunRecord| {
+        let keys: Vec<MetricKey> = context
+            .tasks
+            .iter()
+            .map(|t| MetricKey { task: t.clone(), split: "val".into(), metric: context.selection.metric_for(t).into() })
+            .chain(match &spec.objective {
+                PruneMetric::Task { task, metric } => {
+                    Some(MetricKey { task: task.clone(), split: "val".into(), metric: metric.clone() })
+                }
+                _ => None,
+            })
+            .collect();
+        let points: Vec<(MetricKey, f64)> =
+            keys.into_iter().filter_map(|key| run.result(&key).map(|v| (key, v))).collect();
+        let value = objective(&spec.objective, context.selection, &context.tasks, baselines.as_ref()?, &points)?;
+        Some(if spec.objective.higher_is_better() { value } else { -value })
+    };
+    // A point is observed once none of its trials runs: the mean of its done trials, or the
+    // worst value when all of them were pruned or failed.
+    let mut observed = Vec::new();
+    for (point, runs) in proposals.values() {
+        if runs.iter().any(|r| matches!(r.status, RunStatus::Running | RunStatus::Interrupted)) {
+            continue;
+        }
+        let values: Vec<f64> = runs.iter().filter(|r| r.status == RunStatus::Done).filter_map(value).collect();
+        match values.is_empty() {
+            true if runs.iter().all(|r| r.status != RunStatus::Done) => observed.push((point.clone(), f64::MIN)),
+            true => {}
+            false => observed.push((point.clone(), values.iter().sum::<f64>() / values.len() as f64)),
+        }
+    }
+    Ok(State { proposals, trials, observed })
+}
+
+/// The next search trial for this process to train, claimed: a seed of an earlier proposal
+/// that no process has (yet, or any more: interrupted, failed before this wave), else a new
+/// proposal's. `cache` keeps each proposal's trials.
+pub fn next_trial(
+    store: &mut Store,
+    context: &SearchContext,
+    cache: &mut BTreeMap<u64, Vec<Trial>>,
+) -> Result<Next, SearchError> {
+    let spec = context.spec;
+    // Each Stale answer means another process took an index: bounded by the budget.
+    for _ in 0..=spec.budget.saturating_mul(2) + 8 {
+        let state = read_state(store, context)?;
+        let mut indices: Vec<(u64, Point)> = state.proposals.iter().map(|(i, (p, _))| (*i, p.clone())).collect();
+        let fresh = state.proposals.len() as u64;
+        if state.trials < spec.budget {
+            // A point already proposed (a space of choices can run out) is drawn again.
+            let known: Vec<&Point> = state.proposals.values().map(|(p, _)| p).collect();
+            let point =
+                (0..100).map(|attempt| propose(spec, fresh, attempt, &state.observed)).find(|p| !known.contains(&p));
+            indices.extend(point.map(|p| (fresh, p)));
+        }
+        let mut stale = false;
+        'proposals: for (index, point) in indices {
+            let settled = |trial: &Trial| {
+                state.proposals.get(&index).is_some_and(|(_, runs)| {
+                    runs.iter()
+                        .any(|r| r.trial_key == trial.key && matches!(r.status, RunStatus::Done | RunStatus::Pruned))
+                })
+            };
+            if let std::collections::btree_map::Entry::Vacant(entry) = cache.entry(index) {
+                entry.insert(crate::config::search_trials(spec, &point)?);
+            }
+            for trial in &cache[&index] {
+                if settled(trial) {
+                    continue;
+                }
+                let mut params = trial.params();
+                params.push((Proposal::PARAM.into(), ParamValue::Num(index as f64)));
+                params.push((POINT_PARAM.into(), ParamValue::Text(point_json(spec, &point))));
+                let new_run = NewRun {
+                    experiment: context.experiment,
+                    trial_key: &trial.key,
+                    settings_json: &trial.settings_json,
+                    params: &params,
+                    provenance: context.provenance,
+                };
+                match store.claim_proposed_run(&new_run, context.policy, Proposal { index, budget: spec.budget })? {
+                    Claim::Claimed { run, attempt, recovered } => {
+                        return Ok(Next::Train { trial: Box::new(trial.clone()), run, attempt, recovered })
+                    }
+                    Claim::Stale => {
+                        stale = true;
+                        break 'proposals;
+                    }
+                    Claim::Spent if index == fresh => break 'proposals,
+                    _ => {}
+                }
+            }
+        }
+        if !stale {
+            return Ok(Next::Finished);
+        }
+    }
+    Ok(Next::Finished)
+}

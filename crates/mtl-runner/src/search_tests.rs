@@ -1,0 +1,167 @@
+//! Hand cases of the samplers: bounds and scales of random draws, the Parzen estimator's
+//! widths and normalisation, the categorical estimator, TPE homing in on an optimum, and
+//! points surviving their stored form.
+
+use super::*;
+
+fn spec(sampler: Sampler, dimensions: Vec<Dimension>) -> SearchSpec {
+    SearchSpec {
+        sampler,
+        budget: 100,
+        objective: PruneMetric::Score,
+        seed: 7,
+        startup: 5,
+        dimensions,
+        file: PathBuf::from("x.toml"),
+        source: String::new(),
+    }
+}
+
+fn float(low: f64, high: f64, log: bool) -> Dimension {
+    Dimension { path: "lr".into(), domain: Domain::Float { low, high, log } }
+}
+
+fn x(point: &Point) -> f64 {
+    point[0].as_float().expect("a float")
+}
+
+#[test]
+fn random_draws_keep_to_their_bounds_and_scale() {
+    let log = spec(Sampler::Random, vec![float(1e-4, 1e-1, true)]);
+    let draws: Vec<f64> = (0..2000).map(|k| x(&propose(&log, k, 0, &[]))).collect();
+    assert!(draws.iter().all(|v| (1e-4..=1e-1).contains(v)));
+    // Log-uniform: half below the geometric mean 10^-2.5.
+    let below = draws.iter().filter(|&&v| v < 10f64.powf(-2.5)).count() as f64 / 2000.0;
+    assert!((below - 0.5).abs() < 0.04, "{below}");
+    let linear = spec(Sampler::Random, vec![float(0.0, 1.0, false)]);
+    let mean = (0..2000).map(|k| x(&propose(&linear, k, 0, &[]))).sum::<f64>() / 2000.0;
+    assert!((mean - 0.5).abs() < 0.03, "{mean}");
+    let ints = spec(
+        Sampler::Random,
+        vec![Dimension { path: "batch_size".into(), domain: Domain::Int { low: 2, high: 5, log: false } }],
+    );
+    let mut seen = [0usize; 6];
+    for k in 0..400 {
+        let v = propose(&ints, k, 0, &[])[0].as_integer().expect("an integer");
+        seen[v as usize] += 1;
+    }
+    assert_eq!(&seen[..2], [0, 0]);
+    assert!(seen[2..].iter().all(|&n| n > 70), "each whole number gets its share: {seen:?}");
+}
+
+#[test]
+fn proposals_depend_on_the_seed_index_and_attempt_only() {
+    let s = spec(Sampler::Tpe, vec![float(0.0, 1.0, false)]);
+    let observed: Vec<(Point, f64)> = (0..8).map(|i| (vec![Value::Float(i as f64 / 8.0)], i as f64)).collect();
+    assert_eq!(propose(&s, 8, 0, &observed), propose(&s, 8, 0, &observed));
+    assert_ne!(propose(&s, 8, 0, &observed), propose(&s, 9, 0, &observed));
+    assert_ne!(propose(&s, 8, 0, &observed), propose(&s, 8, 1, &observed));
+}
+
+#[test]
+fn parzen_widths_are_the_larger_gap_clipped_and_the_density_integrates_to_one() {
+    // One point at 0.2 on [0, 1] with the prior at 0.5: gaps 0.2 below and 0.3 above, so 0.3,
+    // clipped up to (1 − 0)/min(100, 1 + 2) = 1/3; the prior is as wide as the range.
+    let p = Parzen::new(vec![0.2], 0.0, 1.0);
+    assert_eq!(p.mus, [0.2, 0.5]);
+    assert!((p.sigmas[0] - 1.0 / 3.0).abs() < 1e-15 && p.sigmas[1] == 1.0, "{:?}", p.sigmas);
+    // Points at 0.1, 0.15 and 0.9: 0.1 has gaps 0.1 (to low) and 0.05 → 0.1; 0.15: 0.05 and
+    // 0.35 (to the prior) → 0.35; 0.9: 0.4 and 0.1 → 0.4; the floor 1/5 lifts 0.1 to 0.2.
+    let p = Parzen::new(vec![0.1, 0.15, 0.9], 0.0, 1.0);
+    let expected = [0.2, 0.35, 0.4, 1.0];
+    assert!(p.sigmas.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12), "{:?}", p.sigmas);
+    // Truncated and renormalised: the density integrates to 1 over the range.
+    for (points, low, high) in [(vec![0.1, 0.15, 0.9], 0.0, 1.0), (vec![-3.0, -2.5], -9.2, -2.3)] {
+        let p = Parzen::new(points, low, high);
+        let n = 20_000;
+        let h = (high - low) / n as f64;
+        let integral: f64 = (0..=n)
+            .map(|i| {
+                let w = if i == 0 || i == n { 0.5 } else { 1.0 };
+                w * p.log_density(low + i as f64 * h).exp()
+            })
+            .sum::<f64>()
+            * h;
+        assert!((integral - 1.0).abs() < 1e-5, "{integral}");
+    }
+}
+
+#[test]
+fn erfc_matches_tabulated_values() {
+    // Abramowitz & Stegun, Table 7.1.
+    for (x, expected) in
+        [(0.0, 1.0), (0.5, 0.479_500_122), (1.0, 0.157_299_207), (2.0, 0.004_677_735), (-1.0, 1.842_700_793)]
+    {
+        assert!((erfc(x) - expected).abs() < 2e-7, "erfc({x}) = {}", erfc(x));
+    }
+}
+
+#[test]
+fn the_categorical_estimator_is_counts_plus_a_uniform_prior() {
+    let values = [Value::from("a"), Value::from("b"), Value::from("c")];
+    let a = Value::from("a");
+    let weights = categorical(&values, &[&a, &a]);
+    let expected = [7.0 / 9.0, 1.0 / 9.0, 1.0 / 9.0];
+    assert!(weights.iter().zip(expected).all(|(w, e)| (w - e).abs() < 1e-15), "{weights:?}");
+}
+
+/// 40 sequential proposals against f(x) = −(x − 0.8)²: the distance to 0.8 of the last 20.
+fn last_distances(sampler: Sampler, seed: u64) -> Vec<f64> {
+    let mut s = spec(sampler, vec![float(0.0, 1.0, false)]);
+    s.seed = seed;
+    let mut observed: Vec<(Point, f64)> = Vec::new();
+    for k in 0..40 {
+        let point = propose(&s, k, 0, &observed);
+        let v = x(&point);
+        observed.push((point, -(v - 0.8) * (v - 0.8)));
+    }
+    let mut last: Vec<f64> = observed[20..].iter().map(|(p, _)| (x(p) - 0.8).abs()).collect();
+    last.sort_by(f64::total_cmp);
+    last
+}
+
+#[test]
+fn tpe_proposes_near_the_optimum_where_random_does_not() {
+    for seed in 0..3 {
+        let tpe = last_distances(Sampler::Tpe, seed);
+        let random = last_distances(Sampler::Random, seed);
+        // Medians: uniform draws on [0, 1] are about 0.25 from 0.8.
+        eprintln!("seed {seed}: median distance TPE {:.3}, random {:.3}", tpe[10], random[10]);
+        assert!(tpe[10] < 0.5 * random[10], "seed {seed}: TPE {} against random {}", tpe[10], random[10]);
+        assert!(random[10] > 0.15, "seed {seed}: random's median distance {}", random[10]);
+    }
+}
+
+#[test]
+fn a_choice_dimension_concentrates_on_the_best_choice() {
+    let choices = vec![Value::from("a"), Value::from("b"), Value::from("c"), Value::from("d")];
+    let s = spec(Sampler::Tpe, vec![Dimension { path: "weighting".into(), domain: Domain::Choice(choices) }]);
+    let mut observed: Vec<(Point, f64)> = Vec::new();
+    for k in 0..30 {
+        let point = propose(&s, k, 0, &observed);
+        let value = if point[0].as_str() == Some("c") { 1.0 } else { 0.0 };
+        observed.push((point, value));
+    }
+    let c = observed[10..].iter().filter(|(p, _)| p[0].as_str() == Some("c")).count();
+    assert!(c >= 12, "{c} of the last 20 proposals are the best choice");
+}
+
+#[test]
+fn points_survive_their_stored_form() {
+    let s = spec(
+        Sampler::Random,
+        vec![
+            float(1e-5, 1.0, true),
+            Dimension { path: "batch_size".into(), domain: Domain::Int { low: 8, high: 512, log: true } },
+            Dimension {
+                path: "weighting".into(),
+                domain: Domain::Choice(vec![Value::from("static"), Value::from("famo")]),
+            },
+        ],
+    );
+    for k in 0..200 {
+        let point = propose(&s, k, 0, &[]);
+        assert_eq!(point_from_json(&s, &point_json(&s, &point)).as_ref(), Some(&point));
+    }
+    assert_eq!(point_from_json(&s, r#"{"lr": 0.1}"#), None, "a dimension missing");
+}

@@ -1,0 +1,203 @@
+//! `[search]` end to end: two `mtl run` processes share one adaptive search on one
+//! database (one numbering, no point proposed twice, the budget kept, no trial trained
+//! twice), a process killed with SIGKILL inside a search trial leaves a search that the
+//! next `mtl run` finishes, the same file and seed give the same proposals, and with
+//! `[prune]` the search's trials are pruned against each other.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+use rusqlite::Connection;
+
+mod support {
+    pub mod common;
+}
+use support::common::{count, expect_code, text, Workspace};
+
+/// TPE over lr and λ (and three weighting methods) for hard sharing, 2 seeds, a budget of
+/// 10 trials (5 points), after the 2 single-task baselines.
+const SEARCH: &str = r#"
+name = "searched"
+epochs = 2
+seeds = [0, 1]
+batch_size = 32
+
+[[tasks]]
+name = "shapes"
+data = { format = "synthetic-shapes", n_train = 600, n_val = 64, n_test = 64 }
+
+[[tasks]]
+name = "reviews"
+data = { format = "synthetic-reviews", n_train = 600, n_val = 64, n_test = 64 }
+
+[model]
+image_stem = "rows"
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["single-task", "hard"]
+weighting = ["static", "equal", "dwa"]
+lambda = [1.0]
+lr = [0.01]
+
+[search]
+sampler = "tpe"
+budget = 10
+startup = 2
+seed = 3
+
+[search.space]
+lr = { low = 0.0001, high = 0.1, log = true }
+lambda = { low = 0.01, high = 100.0, log = true }
+"#;
+
+/// `(search_index, search_point, trial_key, status, attempts)` of each search run, by index then key.
+fn search_runs(db: &Path) -> Vec<(i64, String, String, String, i64)> {
+    let conn = Connection::open(db).expect("db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT CAST(i.num AS INTEGER), p.text, r.trial_key, r.status, r.attempts FROM runs r
+             JOIN params i ON i.run_id = r.id AND i.key = 'search_index'
+             JOIN params p ON p.run_id = r.id AND p.key = 'search_point' ORDER BY 1, 3",
+        )
+        .expect("prepare");
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+/// What every finished search must hold: `budget` trials, indices 0..n each with both
+/// seeds and one point, no point twice.
+fn check_search(db: &Path, budget: usize) -> Vec<String> {
+    let runs = search_runs(db);
+    assert_eq!(runs.len(), budget, "{runs:?}");
+    let mut points: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for (index, point, _, status, _) in &runs {
+        assert!(status == "done" || status == "pruned", "{runs:?}");
+        points.entry(*index).or_default().insert(point.clone());
+    }
+    assert_eq!(points.keys().copied().collect::<Vec<_>>(), (0..budget as i64 / 2).collect::<Vec<_>>());
+    assert!(points.values().all(|p| p.len() == 1), "one point per index: {points:?}");
+    let distinct: BTreeSet<&String> = points.values().flatten().collect();
+    assert_eq!(distinct.len(), budget / 2, "no point proposed twice");
+    points.into_values().flatten().collect()
+}
+
+#[test]
+fn two_processes_share_one_search_and_the_same_seed_gives_the_same_proposals() {
+    let ws = Workspace::new();
+    ws.write("search.toml", SEARCH);
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            let mut command = ws.command(&["run", "search.toml", "--jobs", "1", "--no-report"]);
+            command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let db = ws.path("mtl.db");
+    check_search(&db, 10);
+    assert_eq!(count(&db, "SELECT MAX(attempts) FROM runs"), 1, "no trial trained twice");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs"), 12, "2 baselines and the budget");
+    // Once spent, another run proposes nothing.
+    let again = ws.mtl(&["run", "search.toml", "--no-report"]);
+    expect_code(&again, 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs"), 12);
+
+    // One process, twice: the same proposals in the same order.
+    let order = |name: &str| {
+        let out = ws.mtl(&["run", "search.toml", "--jobs", "1", "--no-report", "--db", name]);
+        expect_code(&out, 0);
+        search_runs(&ws.path(name)).into_iter().map(|(i, point, key, ..)| (i, point, key)).collect::<Vec<_>>()
+    };
+    let first = order("a.db");
+    assert_eq!(first.len(), 10);
+    assert_eq!(order("b.db"), first);
+}
+
+#[test]
+fn a_search_killed_inside_a_trial_is_finished_by_the_next_run() {
+    let ws = Workspace::new();
+    // No baselines (the objective is the score): the first trial is the search's.
+    let no_baselines = SEARCH
+        .replace("strategy = [\"single-task\", \"hard\"]", "strategy = [\"hard\"]")
+        .replace("seed = 3", "seed = 3\nobjective = \"score\"");
+    ws.write("search.toml", &no_baselines);
+    // Paused inside the first search trial's first epoch write, then killed.
+    let mut child = ws
+        .command(&["run", "search.toml", "--jobs", "1", "--no-report"])
+        .env("MTL_TEST_PAUSE_AT", "epoch-write")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("paused at epoch-write") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).expect("read") > 0, "mtl ended before pausing");
+    }
+    // SAFETY: signalling our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+    child.wait().expect("wait");
+    let db = ws.path("mtl.db");
+    let before = search_runs(&db);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!((before[0].0, before[0].3.as_str()), (0, "running"), "{before:?}");
+
+    let out = ws.mtl(&["run", "search.toml", "--jobs", "1", "--no-report"]);
+    expect_code(&out, 0);
+    let points = check_search(&db, 10);
+    let after = search_runs(&db);
+    let killed = after.iter().find(|r| r.2 == before[0].2).expect("the killed trial");
+    assert_eq!((killed.0, &killed.1, killed.4), (0, &before[0].1, 2), "trained again, same proposal, 2nd attempt");
+    assert!(points.contains(&before[0].1));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 10);
+}
+
+#[test]
+fn search_trials_are_pruned_against_each_other() {
+    let ws = Workspace::new();
+    let text = SEARCH.replace("epochs = 2", "epochs = 4").replace("budget = 10", "budget = 16")
+        + "\n[prune]\nrule = \"median\"\nmetric = \"score\"\nmin_trials = 2\n";
+    ws.write("search.toml", &text);
+    let out = ws.mtl(&["run", "search.toml", "--jobs", "1", "--no-report"]);
+    expect_code(&out, 0);
+    let db = ws.path("mtl.db");
+    check_search(&db, 16);
+    let pruned = count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'pruned'");
+    assert!(pruned > 0, "{}", support::common::text(&out.stderr));
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM runs r JOIN params p ON p.run_id = r.id WHERE r.status = 'pruned' AND p.key = 'strategy' AND p.text = 'single-task'"),
+        0
+    );
+}
+
+#[test]
+fn bad_search_sections_name_the_key_and_write_nothing() {
+    let ws = Workspace::new();
+    for (edit, expected) in [
+        (("sampler = \"tpe\"", "sampler = \"cmaes\""), "search.sampler: unknown sampler \"cmaes\""),
+        (("budget = 10", "budget = 0"), "search.budget: 0 is out of range"),
+        (
+            ("lr = { low = 0.0001", "lr = { low = 0.0"),
+            "search.space.lr: lr: low = 0, high = 0.1; expected 0 < low < high on a log scale",
+        ),
+        (("[search.space]", "[search.space]\n\"model.colour\" = [1, 2]"), "model.colour cannot be searched"),
+        (("[search.space]", "[search.space]\nbatch_size = [0, 32]"), "search.space.batch_size"),
+    ] {
+        ws.write("bad.toml", &SEARCH.replace(edit.0, edit.1));
+        let out = ws.mtl(&["run", "bad.toml"]);
+        expect_code(&out, 2);
+        assert!(text(&out.stderr).contains(expected), "{expected}\n{}", text(&out.stderr));
+        assert!(!ws.path("mtl.db").exists());
+    }
+    ws.write("slurm.toml", SEARCH);
+    let out = ws.mtl(&["run", "slurm.toml", "--executor", "plan"]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("[search] proposes trials"), "{}", text(&out.stderr));
+}

@@ -201,3 +201,34 @@ fn bad_search_sections_name_the_key_and_write_nothing() {
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("[search] proposes trials"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn importance_ranks_the_setting_that_decides_accuracy_first() {
+    let ws = Workspace::new();
+    // lr = 1e-5 barely moves the weights in 2 epochs, lr = 0.01 trains: lr decides accuracy;
+    // λ (0.5 or 2) far less.
+    let grid = SEARCH
+        .split("[search]")
+        .next()
+        .expect("the part before [search]")
+        .replace("weighting = [\"static\", \"equal\", \"dwa\"]", "weighting = [\"static\"]")
+        .replace("lambda = [1.0]", "lambda = [0.5, 2.0]")
+        .replace("lr = [0.01]", "lr = [0.00001, 0.01]");
+    ws.write("grid.toml", &grid);
+    expect_code(&ws.mtl(&["run", "grid.toml", "--no-report"]), 0);
+    let out = ws.mtl(&["importance", "--format", "csv"]);
+    expect_code(&out, 0);
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    assert_eq!(&header[..3], ["setting", "values", "delta_m"], "{csv}");
+    let column = header.iter().position(|h| *h == "shapes.test.accuracy").expect("a task column");
+    let share = |setting: &str| -> f64 {
+        let line = csv.lines().find(|l| l.starts_with(&format!("{setting},"))).unwrap_or_else(|| panic!("{csv}"));
+        line.split(',').nth(column).expect("cell").parse().expect("a share")
+    };
+    assert!(share("lr") > 0.5 && share("lr") > share("lambda"), "{csv}");
+    let table = ws.mtl(&["importance"]);
+    expect_code(&table, 0);
+    assert!(text(&table.stdout).contains("across 4 seed groups"), "{}", text(&table.stdout));
+}

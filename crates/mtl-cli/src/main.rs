@@ -16,6 +16,7 @@ mod data;
 mod export;
 mod guard;
 mod import;
+mod importance;
 mod interrupt;
 mod ls;
 mod output;
@@ -88,6 +89,10 @@ enum Command {
     /// Prints every setting of its runs, n, Δm% and each test metric with its 95% interval,
     /// and the run ids.
     Best(best::BestArgs),
+    /// Which settings matter: each setting's share of the variance of Δm% (and of each task's metrics) across seed groups.
+    ///
+    /// The groups are those of `mtl compare`; a setting's share is its main effect (η²).
+    Importance(importance::ImportanceArgs),
     /// Tag runs: `mtl tag RUN… KEY=VALUE` (or --where); filter with --where "tag.KEY = 'VALUE'".
     Tag(curate::TagArgs),
     /// Set a run's note (shown by `mtl show`, filtered with --where "note = '…'").
@@ -175,6 +180,7 @@ fn main() -> ExitCode {
         Command::Show(args) => show::show(args),
         Command::Compare(args) => compare::compare(args),
         Command::Best(args) => best::best(args),
+        Command::Importance(args) => importance::importance_command(args),
         Command::Tag(args) => curate::tag(args),
         Command::Note(args) => curate::note(args),
         Command::Rm(args) => curate::rm(args),

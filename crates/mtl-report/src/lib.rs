@@ -33,6 +33,7 @@ pub mod compare;
 pub mod delta;
 pub mod groups;
 mod html;
+pub mod importance;
 pub mod stats;
 pub mod tradeoff;
 

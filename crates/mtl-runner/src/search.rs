@@ -115,12 +115,17 @@ pub type Point = Vec<Value>;
 /// Candidates TPE draws from `l` per dimension (Optuna's `n_ei_candidates`).
 const CANDIDATES: usize = 24;
 
+/// Draws of one index by TPE before [`propose`] draws at random (see there).
+pub const MODEL_ATTEMPTS: u32 = 20;
+
 /// The proposal with index `index` (draw `attempt`: a point already proposed is drawn
 /// again), given the points observed so far with their values (higher is better). Pure:
 /// the same arguments give the same point.
 pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[(Point, f64)]) -> Point {
     let mut rng = Rng::derive(spec.seed, &format!("search/{index}/{attempt}"));
-    let model = spec.sampler == Sampler::Tpe && observed.len() >= spec.startup.max(1);
+    // TPE can keep proposing the points it has (a small space of choices): after
+    // `MODEL_ATTEMPTS` draws that all were, the draws are random.
+    let model = spec.sampler == Sampler::Tpe && observed.len() >= spec.startup.max(1) && attempt < MODEL_ATTEMPTS;
     if !model {
         return spec.dimensions.iter().map(|d| draw(&d.domain, &mut rng)).collect();
     }

@@ -67,6 +67,8 @@ struct State {
     proposals: BTreeMap<u64, (Point, Vec<RunRecord>)>,
     trials: u64,
     observed: Vec<(Point, f64)>,
+    /// Every trial key of the experiment.
+    keys: std::collections::BTreeSet<String>,
 }
 
 fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchError> {
@@ -78,6 +80,7 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
     };
     let mut proposals: BTreeMap<u64, (Point, Vec<RunRecord>)> = BTreeMap::new();
     let mut trials = 0;
+    let keys = runs.iter().map(|r| r.trial_key.clone()).collect();
     for run in runs {
         let (Some(ParamValue::Num(index)), Some(ParamValue::Text(text))) =
             (run.params.get(Proposal::PARAM), run.params.get(POINT_PARAM))
@@ -119,16 +122,16 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
             false => observed.push((point.clone(), values.iter().sum::<f64>() / values.len() as f64)),
         }
     }
-    Ok(State { proposals, trials, observed })
+    Ok(State { proposals, trials, observed, keys })
 }
 
 /// The next search trial for this process to train, claimed: a seed of an earlier proposal
 /// that no process has (yet, or any more: interrupted, failed before this wave), else a new
-/// proposal's. `cache` keeps each proposal's trials.
+/// proposal's. `cache` keeps each point's trials (by its stored text).
 pub fn next_trial(
     store: &mut Store,
     context: &SearchContext,
-    cache: &mut BTreeMap<u64, Vec<Trial>>,
+    cache: &mut BTreeMap<String, Vec<Trial>>,
 ) -> Result<Next, SearchError> {
     let spec = context.spec;
     // Each Stale answer means another process took an index: bounded by the budget.
@@ -137,11 +140,17 @@ pub fn next_trial(
         let mut indices: Vec<(u64, Point)> = state.proposals.iter().map(|(i, (p, _))| (*i, p.clone())).collect();
         let fresh = state.proposals.len() as u64;
         if state.trials < spec.budget {
-            // A point already proposed (a space of choices can run out) is drawn again.
-            let known: Vec<&Point> = state.proposals.values().map(|(p, _)| p).collect();
-            let point =
-                (0..100).map(|attempt| propose(spec, fresh, attempt, &state.observed)).find(|p| !known.contains(&p));
-            indices.extend(point.map(|p| (fresh, p)));
+            // A point whose trials exist already (one proposed before, or one that differs
+            // only where it changes nothing, as λ for a method that sets its own weights) is
+            // drawn again from the next stream; a space of choices can run out.
+            for attempt in 0..super::MODEL_ATTEMPTS + 1000 {
+                let point = propose(spec, fresh, attempt, &state.observed);
+                let trials = trials_of(spec, &point, cache)?;
+                if trials.iter().all(|t| !state.keys.contains(&t.key)) {
+                    indices.push((fresh, point));
+                    break;
+                }
+            }
         }
         let mut stale = false;
         'proposals: for (index, point) in indices {
@@ -151,10 +160,8 @@ pub fn next_trial(
                         .any(|r| r.trial_key == trial.key && matches!(r.status, RunStatus::Done | RunStatus::Pruned))
                 })
             };
-            if let std::collections::btree_map::Entry::Vacant(entry) = cache.entry(index) {
-                entry.insert(crate::config::search_trials(spec, &point)?);
-            }
-            for trial in &cache[&index] {
+            for trial in trials_of(spec, &point, cache)?.clone() {
+                let trial = &trial;
                 if settled(trial) {
                     continue;
                 }
@@ -186,4 +193,18 @@ pub fn next_trial(
         }
     }
     Ok(Next::Finished)
+}
+
+/// The trials of `point`, made once per point.
+fn trials_of<'c>(
+    spec: &SearchSpec,
+    point: &Point,
+    cache: &'c mut BTreeMap<String, Vec<Trial>>,
+) -> Result<&'c Vec<Trial>, SearchError> {
+    let text = point_json(spec, point);
+    if !cache.contains_key(&text) {
+        let trials = crate::config::search_trials(spec, point)?;
+        cache.insert(text.clone(), trials);
+    }
+    Ok(&cache[&text])
 }

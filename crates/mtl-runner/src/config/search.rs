@@ -41,9 +41,10 @@ impl Checker<'_> {
             return self
                 .fail(&at("sampler"), format!("unknown sampler \"{}\"; expected one of {names}", entry.sampler));
         };
-        if !(1..=MAX_PLAN_TRIALS).contains(&entry.budget) {
-            return self
-                .fail(&at("budget"), format!("{} is out of range; expected 1 to {MAX_PLAN_TRIALS}", entry.budget));
+        // --max-trials bounds a search's budget as it bounds a grid.
+        if !(1..=self.max_trials).contains(&entry.budget) {
+            let message = format!("{} is out of range; expected 1 to {}", entry.budget, self.max_trials);
+            return self.fail(&at("budget"), message);
         }
         let mut base: Table = toml::from_str(self.source).unwrap_or_default();
         base.remove("search");

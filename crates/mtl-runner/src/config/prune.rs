@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Checker, ConfigError, Key};
+use super::{Checker, ConfigError, Key, Seg};
 use crate::prune::{PruneMetric, PruneRule, PruneSpec};
 
 /// `[prune]`.
@@ -31,25 +31,7 @@ impl Checker<'_> {
             let names = PruneRule::NAMES.map(|n| format!("\"{n}\"")).join(", ");
             return self.fail(&at("rule"), format!("unknown rule \"{}\"; expected one of {names}", entry.rule));
         };
-        let metric = match entry.metric.as_deref().unwrap_or("score") {
-            "score" => PruneMetric::Score,
-            "delta_m" => PruneMetric::DeltaM,
-            dotted => match dotted.split_once('.') {
-                Some((task, metric)) if tasks.iter().any(|t| t == task) && !metric.is_empty() => {
-                    PruneMetric::Task { task: task.into(), metric: metric.into() }
-                }
-                _ => {
-                    return self.fail(
-                        &at("metric"),
-                        format!(
-                            "unknown metric \"{dotted}\"; expected \"score\", \"delta_m\" or TASK.METRIC with a task \
-                             of this experiment ({})",
-                            tasks.join(", ")
-                        ),
-                    )
-                }
-            },
-        };
+        let metric = self.compared_metric(&at("metric"), entry.metric.as_deref().unwrap_or("score"), tasks)?;
         let grace = entry.grace.unwrap_or(1);
         if grace == 0 || grace >= epochs {
             return self.fail(
@@ -71,5 +53,27 @@ impl Checker<'_> {
             return self.fail(&at("min_trials"), format!("{min_trials} is out of range; expected 1 to 100000"));
         }
         Ok(Some(PruneSpec { rule, metric, grace, reduction, min_trials }))
+    }
+
+    /// `"score"`, `"delta_m"` or `TASK.METRIC` (a task of `tasks`): what a rule or a
+    /// search compares, read from the key at `at`.
+    pub(super) fn compared_metric(&self, at: &[Seg], text: &str, tasks: &[String]) -> Result<PruneMetric, ConfigError> {
+        match text {
+            "score" => Ok(PruneMetric::Score),
+            "delta_m" => Ok(PruneMetric::DeltaM),
+            dotted => match dotted.split_once('.') {
+                Some((task, metric)) if tasks.iter().any(|t| t == task) && !metric.is_empty() => {
+                    Ok(PruneMetric::Task { task: task.into(), metric: metric.into() })
+                }
+                _ => self.fail(
+                    at,
+                    format!(
+                        "unknown metric \"{dotted}\"; expected \"score\", \"delta_m\" or TASK.METRIC with a task of \
+                         this experiment ({})",
+                        tasks.join(", ")
+                    ),
+                ),
+            },
+        }
     }
 }

@@ -101,23 +101,8 @@ impl Checker<'_> {
             Some(names) => names.cloned().collect(),
             None => plan.tasks.iter().map(|t| t.name.clone()).collect(),
         };
-        let objective = match entry.objective.as_deref().unwrap_or("delta_m") {
-            "score" => PruneMetric::Score,
-            "delta_m" => PruneMetric::DeltaM,
-            dotted => match dotted.split_once('.') {
-                Some((task, metric)) if task_names.iter().any(|t| t == task) && !metric.is_empty() => {
-                    PruneMetric::Task { task: task.into(), metric: metric.into() }
-                }
-                _ => {
-                    let message = format!(
-                        "unknown objective \"{dotted}\"; expected \"delta_m\", \"score\" or TASK.METRIC with a task of \
-                         this experiment ({})",
-                        task_names.join(", ")
-                    );
-                    return self.fail(&at("objective"), message);
-                }
-            },
-        };
+        let objective =
+            self.compared_metric(&at("objective"), entry.objective.as_deref().unwrap_or("delta_m"), &task_names)?;
         if objective == PruneMetric::DeltaM && !single_task {
             return self.fail(
                 &at("objective"),

@@ -190,7 +190,8 @@ pub fn trial_states(
         main.runs_including_archived(Some(&plan.experiment))?.into_iter().map(|r| (r.trial_key, r.status)).collect();
     let mut states = Vec::new();
     for (index, key) in plan.trial_keys.iter().enumerate() {
-        if experiment_runs.get(key) == Some(&RunStatus::Done) {
+        // A pruned trial is finished as a done one is.
+        if matches!(experiment_runs.get(key), Some(RunStatus::Done | RunStatus::Pruned)) {
             states.push(TrialState::Done);
             continue;
         }

@@ -282,16 +282,21 @@ impl<'a> Pruner<'a> {
 
 /// The plan's task names (of a `[trainer]`: the keys of its metrics).
 pub fn task_names(plan: &Plan) -> Vec<String> {
-    let first = plan.trials.first().and_then(|t| t.settings.trainer.as_ref());
-    match first {
+    match trainer_of(plan) {
         Some(trainer) => trainer.metrics.keys().cloned().collect(),
         None => plan.tasks.iter().map(|t| t.name.clone()).collect(),
     }
 }
 
+/// The plan's `[trainer]`: of its first trial, or of its search's.
+fn trainer_of(plan: &Plan) -> Option<&crate::command::CommandTrainer> {
+    let example = plan.search.as_ref().and_then(|s| s.example.as_deref());
+    plan.trials.first().or(example).and_then(|t| t.settings.trainer.as_ref())
+}
+
 /// The selecting metrics of the plan's tasks: a `[trainer]`'s `select`, else each task's kind's.
 pub fn selection_of(plan: &Plan, tasks: &crate::data::TaskSet) -> Selection {
-    match plan.trials.first().and_then(|t| t.settings.trainer.as_ref()) {
+    match trainer_of(plan) {
         Some(trainer) => Selection::new(trainer.select.clone().into_iter().collect()),
         None => crate::train::task_set_selection(tasks),
     }

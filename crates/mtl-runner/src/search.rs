@@ -19,9 +19,9 @@
 //! processes and their sweeps share one search. Proposal `k` is drawn from a generator
 //! seeded by the search seed and `k` alone, and from the points observed when it is made:
 //! the same seed and the same order of completions give the same proposals. Running
-//! trials count as unobserved. A point's value is the mean over its finished seeds of the
-//! objective at each run's result epoch, on validation; pruned and failed trials count
-//! as the worst observations.
+//! trials count as unobserved. A point's value is the mean over its done seeds of the
+//! objective at each run's result epoch, on validation; a point whose trials were all
+//! pruned or failed counts as the worst observation.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,6 +50,9 @@ pub struct SearchSpec {
     pub file: PathBuf,
     /// Its text.
     pub source: String,
+    /// A trial of the search (the first of a point checked ahead): what its tasks and, with
+    /// a `[trainer]`, their selecting metrics are read from when the plan has no baselines.
+    pub example: Option<Box<crate::plan::Trial>>,
 }
 
 /// The samplers of [`SearchSpec`].

@@ -14,6 +14,7 @@ fn spec(sampler: Sampler, dimensions: Vec<Dimension>) -> SearchSpec {
         dimensions,
         file: PathBuf::from("x.toml"),
         source: String::new(),
+        example: None,
     }
 }
 

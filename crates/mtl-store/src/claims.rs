@@ -61,16 +61,20 @@ pub enum Claim {
 
 /// A trial of an adaptive search's proposal ([`Store::claim_proposed_run`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Proposal {
+pub struct Proposal<'a> {
     /// The proposal's index: proposals are numbered 0, 1, … in the order they were first claimed.
     pub index: u64,
+    /// The proposal's point, as stored in [`Proposal::POINT_PARAM`].
+    pub point: &'a str,
     /// The search's budget: at most this many runs carry [`Proposal::PARAM`].
     pub budget: u64,
 }
 
-impl Proposal {
+impl Proposal<'_> {
     /// The run param that holds a search trial's proposal index.
     pub const PARAM: &'static str = "search_index";
+    /// The run param that holds a search trial's point.
+    pub const POINT_PARAM: &'static str = "search_point";
 }
 
 /// A `running` run whose process is gone, as [`Store::interrupt_stale_runs`] found it.
@@ -98,10 +102,11 @@ impl Store {
     /// [`Store::claim_run`] for a trial of an adaptive search, in the same transaction as
     /// the search's checks: a trial with no row yet is taken only if fewer than
     /// `proposal.budget` runs of the experiment carry [`Proposal::PARAM`] ([`Claim::Spent`]
-    /// otherwise), and, when its index is new, only if exactly `proposal.index` indices exist
-    /// ([`Claim::Stale`] otherwise: another process proposed from the same state first). So
-    /// several processes share one numbering and one budget. `new.params` must hold the
-    /// index as [`Proposal::PARAM`].
+    /// otherwise), and only if its index is new with exactly `proposal.index` indices taken
+    /// (the highest is `index − 1`), or its index is taken by a run of the same point
+    /// ([`Claim::Stale`] otherwise: another process proposed from another state first). So
+    /// several processes share one numbering, one point per index and one budget. `new.params`
+    /// must hold the index as [`Proposal::PARAM`] and the point as [`Proposal::POINT_PARAM`].
     pub fn claim_proposed_run(&mut self, new: &NewRun, policy: &ClaimPolicy, proposal: Proposal) -> Result<Claim> {
         self.claim(new, policy, Some(proposal))
     }
@@ -119,9 +124,9 @@ impl Store {
             .optional()
             .map_err(err)?;
         if let (Some(proposal), None) = (proposal, &existing) {
-            let (indices, trials, known): (i64, i64, bool) = tx
+            let (next, trials, known): (i64, i64, bool) = tx
                 .query_row(
-                    "SELECT COUNT(DISTINCT p.num), COUNT(*), COALESCE(MAX(p.num = ?3), 0) FROM params p
+                    "SELECT CAST(COALESCE(MAX(p.num) + 1, 0) AS INTEGER), COUNT(*), COALESCE(MAX(p.num = ?3), 0) FROM params p
                      JOIN runs r ON r.id = p.run_id WHERE r.experiment_id = ?1 AND p.key = ?2",
                     params![new.experiment.0, Proposal::PARAM, proposal.index as f64],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -130,7 +135,22 @@ impl Store {
             if trials as u64 >= proposal.budget {
                 return Ok(Claim::Spent);
             }
-            if !known && indices as u64 != proposal.index {
+            let same_point: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM params i JOIN params p ON p.run_id = i.run_id AND p.key = ?3
+                     JOIN runs r ON r.id = i.run_id
+                     WHERE r.experiment_id = ?1 AND i.key = ?2 AND i.num = ?4 AND p.text = ?5)",
+                    params![
+                        new.experiment.0,
+                        Proposal::PARAM,
+                        Proposal::POINT_PARAM,
+                        proposal.index as f64,
+                        proposal.point
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if (known && !same_point) || (!known && next as u64 != proposal.index) {
                 return Ok(Claim::Stale);
             }
         }

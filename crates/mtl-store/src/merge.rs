@@ -196,7 +196,7 @@ impl Store {
                 }
                 // Timestamps are RFC 3339 UTC with milliseconds: they order as text.
                 Some((_, status, started, ended))
-                    if status == "done" || *started == shard_started || *ended >= shard_ended =>
+                    if status == "done" || status == "pruned" || *started == shard_started || *ended >= shard_ended =>
                 {
                     summary.already_merged += 1;
                     continue;

@@ -111,3 +111,35 @@ fn val_points_at_an_epoch_by_trial_key() {
     store.archive_runs(&[b]).expect("archive");
     assert_eq!(store.val_points_at(experiment, 1).expect("points").len(), 1, "archived runs are left out");
 }
+
+#[test]
+fn a_search_claim_keeps_one_numbering_one_point_per_index_and_the_budget() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(&dir.path().join("s.db")).expect("open");
+    let experiment = store.experiment("e").expect("experiment");
+    let policy = ClaimPolicy {
+        owner: Owner::this_process("localhost"),
+        stale_after: std::time::Duration::from_secs(3600),
+        retry_ended_before: String::new(),
+    };
+    let mut claim = |key: &str, index: u64, point: &str| {
+        let params = [
+            (mtl_store::Proposal::PARAM.to_string(), ParamValue::Num(index as f64)),
+            (mtl_store::Proposal::POINT_PARAM.to_string(), ParamValue::Text(point.into())),
+        ];
+        let proposal = mtl_store::Proposal { index, point, budget: 3 };
+        match store.claim_proposed_run(&new_run(experiment, key, &params), &policy, proposal).expect("claim") {
+            Claim::Claimed { .. } => "claimed",
+            Claim::Stale => "stale",
+            Claim::Spent => "spent",
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(claim("a0", 1, "A"), "stale", "index 0 comes first");
+    assert_eq!(claim("a0", 0, "A"), "claimed");
+    assert_eq!(claim("b0", 0, "B"), "stale", "index 0 holds point A");
+    assert_eq!(claim("a1", 0, "A"), "claimed", "another seed of point A");
+    assert_eq!(claim("c0", 2, "C"), "stale", "the next index is 1");
+    assert_eq!(claim("c0", 1, "C"), "claimed");
+    assert_eq!(claim("c1", 1, "C"), "spent", "a budget of 3 trials");
+}

@@ -67,6 +67,7 @@ impl Checker<'_> {
             dimensions,
             file: self.file.to_owned(),
             source: self.source.to_owned(),
+            example: None,
         };
         // Every value of every dimension is tried once (the others at their first), so that
         // a point the search may propose fails here, not after hours of searching.
@@ -111,6 +112,7 @@ impl Checker<'_> {
             );
         }
         spec.objective = objective;
+        spec.example = plan.trials.first().cloned().map(Box::new);
         plan.trials.clear();
         if single_task {
             let mut baselines = base;

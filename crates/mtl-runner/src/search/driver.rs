@@ -14,7 +14,7 @@ use crate::plan::{Plan, Trial};
 use crate::prune::{baseline_means, objective, PruneMetric};
 
 /// The run param that holds a search trial's point ([`point_json`]).
-pub const POINT_PARAM: &str = "search_point";
+pub const POINT_PARAM: &str = Proposal::POINT_PARAM;
 
 /// What the search's trials share.
 pub struct SearchContext<'a> {
@@ -65,6 +65,9 @@ pub enum SearchError {
 /// Each proposal's point and the runs of its trials.
 struct State {
     proposals: BTreeMap<u64, (Point, Vec<RunRecord>)>,
+    /// The next free index: one past the highest stored (archived runs and points that no
+    /// longer fit the dimensions included, as the claim counts them).
+    next: u64,
     trials: u64,
     observed: Vec<(Point, f64)>,
     /// Every trial key of the experiment.
@@ -72,23 +75,22 @@ struct State {
 }
 
 fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchError> {
-    let runs = store.runs(Some(&context.plan.experiment))?;
+    // Archived runs keep their index and their trial key (their trials count as done).
+    let runs = store.runs_including_archived(Some(&context.plan.experiment))?;
     let spec = context.spec;
     let baselines = match spec.objective {
         PruneMetric::DeltaM => baseline_means(context.plan, &runs, &context.tasks, context.selection),
         _ => Some(BTreeMap::new()),
     };
     let mut proposals: BTreeMap<u64, (Point, Vec<RunRecord>)> = BTreeMap::new();
-    let mut trials = 0;
+    let (mut trials, mut next) = (0, 0);
     let keys = runs.iter().map(|r| r.trial_key.clone()).collect();
     for run in runs {
-        let (Some(ParamValue::Num(index)), Some(ParamValue::Text(text))) =
-            (run.params.get(Proposal::PARAM), run.params.get(POINT_PARAM))
-        else {
-            continue;
-        };
-        let Some(point) = point_from_json(spec, text) else { continue };
+        let Some(ParamValue::Num(index)) = run.params.get(Proposal::PARAM) else { continue };
         trials += 1;
+        next = next.max(*index as u64 + 1);
+        let Some(ParamValue::Text(text)) = run.params.get(POINT_PARAM) else { continue };
+        let Some(point) = point_from_json(spec, text) else { continue };
         proposals.entry(*index as u64).or_insert_with(|| (point, Vec::new())).1.push(run);
     }
     let value = |run: &RunRecord| {
@@ -122,7 +124,7 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
             false => observed.push((point.clone(), values.iter().sum::<f64>() / values.len() as f64)),
         }
     }
-    Ok(State { proposals, trials, observed, keys })
+    Ok(State { proposals, next, trials, observed, keys })
 }
 
 /// The next search trial for this process to train, claimed: a seed of an earlier proposal
@@ -138,14 +140,15 @@ pub fn next_trial(
     for _ in 0..=spec.budget.saturating_mul(2) + 8 {
         let state = read_state(store, context)?;
         let mut indices: Vec<(u64, Point)> = state.proposals.iter().map(|(i, (p, _))| (*i, p.clone())).collect();
-        let fresh = state.proposals.len() as u64;
+        let fresh = state.next;
         if state.trials < spec.budget {
             // A point whose trials exist already (one proposed before, or one that differs
             // only where it changes nothing, as λ for a method that sets its own weights) is
             // drawn again from the next stream; a space of choices can run out.
+            // A combination of values that does not validate is drawn again too.
             for attempt in 0..super::MODEL_ATTEMPTS + 1000 {
                 let point = propose(spec, fresh, attempt, &state.observed);
-                let trials = trials_of(spec, &point, cache)?;
+                let Ok(trials) = trials_of(spec, &point, cache) else { continue };
                 if trials.iter().all(|t| !state.keys.contains(&t.key)) {
                     indices.push((fresh, point));
                     break;
@@ -160,7 +163,8 @@ pub fn next_trial(
                         .any(|r| r.trial_key == trial.key && matches!(r.status, RunStatus::Done | RunStatus::Pruned))
                 })
             };
-            for trial in trials_of(spec, &point, cache)?.clone() {
+            let Ok(trials) = trials_of(spec, &point, cache) else { continue };
+            for trial in trials.clone() {
                 let trial = &trial;
                 if settled(trial) {
                     continue;
@@ -175,7 +179,9 @@ pub fn next_trial(
                     params: &params,
                     provenance: context.provenance,
                 };
-                match store.claim_proposed_run(&new_run, context.policy, Proposal { index, budget: spec.budget })? {
+                let text = point_json(spec, &point);
+                let proposal = Proposal { index, point: &text, budget: spec.budget };
+                match store.claim_proposed_run(&new_run, context.policy, proposal)? {
                     Claim::Claimed { run, attempt, recovered } => {
                         return Ok(Next::Train { trial: Box::new(trial.clone()), run, attempt, recovered })
                     }
@@ -184,6 +190,11 @@ pub fn next_trial(
                         break 'proposals;
                     }
                     Claim::Spent if index == fresh => break 'proposals,
+                    // Another process claimed the same new point first: read its state again.
+                    Claim::Done | Claim::Pruned | Claim::Running { .. } | Claim::Tried { .. } if index == fresh => {
+                        stale = true;
+                        break 'proposals;
+                    }
                     _ => {}
                 }
             }

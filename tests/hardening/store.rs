@@ -94,9 +94,10 @@ fn sql_shows_blobs_apart_from_integers_and_answers_reading_pragmas() {
     let help = ws.mtl(&["sql", "--help"]);
     assert!(text(&help.stdout).contains("{\"blob_bytes\": N}"), "{}", text(&help.stdout));
 
+    let version = format!("user_version\n{}\n", mtl_store::SCHEMA_VERSION);
     let cases: [(&str, i32, &str); 4] = [
         ("PRAGMA journal_mode", 0, "journal_mode\nwal\n"),
-        ("PRAGMA user_version", 0, "user_version\n7\n"),
+        ("PRAGMA user_version", 0, &version),
         ("PRAGMA journal_mode = DELETE", 2, ""),
         ("PRAGMA user_version = 3", 2, ""),
     ];

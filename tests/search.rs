@@ -189,6 +189,12 @@ fn bad_search_sections_name_the_key_and_write_nothing() {
         ),
         (("[search.space]", "[search.space]\n\"model.colour\" = [1, 2]"), "model.colour cannot be searched"),
         (("[search.space]", "[search.space]\nbatch_size = [0, 32]"), "search.space.batch_size"),
+        (("seed = 3", "seed = 3\nobjective = \"tasks\""), "search.objective: tpe searches one objective"),
+        (("seed = 3", "seed = 3\npopulation = 4"), "search.population: population is a setting of sampler = \"nsga2\""),
+        (
+            ("seed = 3", "seed = 3\nobjective = [\"shapes.accuracy\", \"shapes.accuracy\"]"),
+            "search.objective: \"shapes.accuracy\" is listed twice",
+        ),
     ] {
         ws.write("bad.toml", &SEARCH.replace(edit.0, edit.1));
         let out = ws.mtl(&["run", "bad.toml"]);
@@ -196,10 +202,54 @@ fn bad_search_sections_name_the_key_and_write_nothing() {
         assert!(text(&out.stderr).contains(expected), "{expected}\n{}", text(&out.stderr));
         assert!(!ws.path("mtl.db").exists());
     }
+    // A metric the trials do not report stops the search after its first trial, naming it.
+    ws.write("typo.toml", &SEARCH.replace("seed = 3", "seed = 3\nobjective = \"shapes.colour\""));
+    let out = ws.mtl(&["run", "typo.toml", "--no-report", "--db", "typo.db", "--jobs", "1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("reports no validation metric \"colour\" for task shapes; it reports: accuracy"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(count(&ws.path("typo.db"), "SELECT COUNT(*) FROM params WHERE key = 'search_index'"), 1);
     ws.write("slurm.toml", SEARCH);
     let out = ws.mtl(&["run", "slurm.toml", "--executor", "plan"]);
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("[search] proposes trials"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn nsga2_searches_every_task_metric_and_breeds_from_observed_points() {
+    let ws = Workspace::new();
+    let text = SEARCH
+        .replace("sampler = \"tpe\"", "sampler = \"nsga2\"\npopulation = 2\nobjective = \"tasks\"")
+        .replace("startup = 2\n", "")
+        .replace("budget = 10", "budget = 12");
+    ws.write("search.toml", &text);
+    let order = |name: &str| {
+        let out = ws.mtl(&["run", "search.toml", "--jobs", "1", "--no-report", "--db", name]);
+        expect_code(&out, 0);
+        check_search(&ws.path(name), 12);
+        search_runs(&ws.path(name)).into_iter().map(|(i, point, key, ..)| (i, point, key)).collect::<Vec<_>>()
+    };
+    let first = order("a.db");
+    assert_eq!(order("b.db"), first, "the same file and seed give the same proposals");
+    // Generations 1 and 2 (points 2–5) breed from earlier points: each of their values comes
+    // from a parent unless mutated (probability 1/3 per dimension), so most of them do.
+    let by_index: BTreeMap<i64, serde_json::Map<String, serde_json::Value>> =
+        first.iter().map(|(i, point, _)| (*i, serde_json::from_str(point).expect("a point"))).collect();
+    assert_eq!(by_index.len(), 6, "{by_index:?}");
+    let inherited = (2..6)
+        .flat_map(|child| {
+            let earlier: Vec<_> = (0..child / 2 * 2).map(|i| by_index[&i].clone()).collect();
+            by_index[&child]
+                .iter()
+                .map(move |(k, v)| earlier.iter().any(|p| p.get(k) == Some(v)))
+                .collect::<Vec<bool>>()
+        })
+        .filter(|&b| b)
+        .count();
+    assert!(inherited >= 6, "{inherited} of 12 values inherited: {by_index:?}");
 }
 
 #[test]

@@ -13,15 +13,17 @@
 //!   clipped to `[(high − low)/min(100, 1 + k), high − low]` for `k` components, in log
 //!   space for a log range), and of 24 candidates drawn from `l` the one with the highest
 //!   `l(x)/g(x)` is proposed.
+//! - **nsga2**: a genetic algorithm towards the Pareto front of several objectives (each
+//!   task's metric), see [`nsga2`].
 //!
 //! Ask/tell through the store: the sampler's state is rebuilt from the runs in the
 //! database (each search trial carries its proposal's index and point), so resume, several
 //! processes and their sweeps share one search. Proposal `k` is drawn from a generator
 //! seeded by the search seed and `k` alone, and from the points observed when it is made:
 //! the same seed and the same order of completions give the same proposals. Running
-//! trials count as unobserved. A point's value is the mean over its done seeds of the
-//! objective at each run's result epoch, on validation; a point whose trials were all
-//! pruned or failed counts as the worst observation.
+//! trials count as unobserved. A point's value is, per objective, the mean over its done
+//! seeds of the objective at each run's result epoch, on validation; a point whose trials
+//! were all pruned or failed counts as the worst observation.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,12 +40,15 @@ pub struct SearchSpec {
     pub sampler: Sampler,
     /// Trials to run in all (every seed of a point counts).
     pub budget: u64,
-    /// What the sampler maximises (on validation).
-    pub objective: PruneMetric,
+    /// What the sampler maximises (on validation): one objective, or several (NSGA-II and
+    /// random only).
+    pub objectives: Vec<PruneMetric>,
     /// The sampler's own seed.
     pub seed: u64,
     /// TPE: random points before the model is used.
     pub startup: usize,
+    /// NSGA-II: points per generation.
+    pub population: usize,
     /// What is searched, one dimension per setting.
     pub dimensions: Vec<Dimension>,
     /// The experiment file (where a point's trials are made from).
@@ -62,20 +67,35 @@ pub enum Sampler {
     Random,
     /// Tree-structured Parzen estimators.
     Tpe,
+    /// NSGA-II.
+    Nsga2,
 }
 
 impl Sampler {
     /// The names the experiment file uses.
-    pub const NAMES: [&'static str; 2] = ["random", "tpe"];
+    pub const NAMES: [&'static str; 3] = ["random", "tpe", "nsga2"];
 
     /// The sampler named `name`.
     pub fn parse(name: &str) -> Option<Sampler> {
         match name {
             "random" => Some(Sampler::Random),
             "tpe" => Some(Sampler::Tpe),
+            "nsga2" => Some(Sampler::Nsga2),
             _ => None,
         }
     }
+}
+
+/// A point the sampler has seen finish: its proposal's index and, per objective of
+/// [`SearchSpec::objectives`], its value (higher is better).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The proposal's index.
+    pub index: u64,
+    /// Its point.
+    pub point: Point,
+    /// Its values.
+    pub values: Vec<f64>,
 }
 
 /// One searched setting: its path in the file (`lr`, `weighting`, `model.dropout`, …) and its domain.
@@ -122,29 +142,35 @@ const CANDIDATES: usize = 24;
 pub const MODEL_ATTEMPTS: u32 = 20;
 
 /// The proposal with index `index` (draw `attempt`: a point already proposed is drawn
-/// again), given the points observed so far with their values (higher is better). Pure:
-/// the same arguments give the same point.
-pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[(Point, f64)]) -> Point {
+/// again), given the points observed so far. Pure: the same arguments give the same point.
+pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[Observation]) -> Point {
     let mut rng = Rng::derive(spec.seed, &format!("search/{index}/{attempt}"));
-    // TPE can keep proposing the points it has (a small space of choices): after
+    let random = |rng: &mut Rng| spec.dimensions.iter().map(|d| draw(&d.domain, rng)).collect();
+    // A model can keep proposing the points it has (a small space of choices): after
     // `MODEL_ATTEMPTS` draws that all were, the draws are random.
-    let model = spec.sampler == Sampler::Tpe && observed.len() >= spec.startup.max(1) && attempt < MODEL_ATTEMPTS;
-    if !model {
-        return spec.dimensions.iter().map(|d| draw(&d.domain, &mut rng)).collect();
+    if attempt >= MODEL_ATTEMPTS {
+        return random(&mut rng);
     }
-    let mut ranked: Vec<&(Point, f64)> = observed.iter().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let n_good = observed.len().div_ceil(10).clamp(1, 25);
-    let (good, bad) = ranked.split_at(n_good);
-    spec.dimensions
-        .iter()
-        .enumerate()
-        .map(|(i, dimension)| {
-            let good: Vec<&Value> = good.iter().map(|(p, _)| &p[i]).collect();
-            let bad: Vec<&Value> = bad.iter().map(|(p, _)| &p[i]).collect();
-            tpe_dimension(&dimension.domain, &good, &bad, &mut rng)
-        })
-        .collect()
+    match spec.sampler {
+        Sampler::Random => random(&mut rng),
+        Sampler::Nsga2 => nsga2::propose(spec, index, observed, &mut rng).unwrap_or_else(|| random(&mut rng)),
+        Sampler::Tpe if observed.len() < spec.startup.max(1) => random(&mut rng),
+        Sampler::Tpe => {
+            let mut ranked: Vec<&Observation> = observed.iter().collect();
+            ranked.sort_by(|a, b| b.values[0].total_cmp(&a.values[0]));
+            let n_good = observed.len().div_ceil(10).clamp(1, 25);
+            let (good, bad) = ranked.split_at(n_good);
+            spec.dimensions
+                .iter()
+                .enumerate()
+                .map(|(i, dimension)| {
+                    let good: Vec<&Value> = good.iter().map(|o| &o.point[i]).collect();
+                    let bad: Vec<&Value> = bad.iter().map(|o| &o.point[i]).collect();
+                    tpe_dimension(&dimension.domain, &good, &bad, &mut rng)
+                })
+                .collect()
+        }
+    }
 }
 
 /// A uniform draw from `domain`.
@@ -381,6 +407,7 @@ pub fn point_from_json(spec: &SearchSpec, text: &str) -> Option<Point> {
 }
 
 mod driver;
+pub mod nsga2;
 pub use driver::{next_trial, Next, SearchContext, SearchError, POINT_PARAM};
 
 #[cfg(test)]

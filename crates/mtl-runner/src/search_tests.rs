@@ -1,6 +1,7 @@
 //! Hand cases of the samplers: bounds and scales of random draws, the Parzen estimator's
-//! widths and normalisation, the categorical estimator, TPE homing in on an optimum, and
-//! points surviving their stored form.
+//! widths and normalisation, the categorical estimator, TPE homing in on an optimum,
+//! NSGA-II's sorting and crowding by hand and its approach to a Pareto front, and points
+//! surviving their stored form.
 
 use super::*;
 
@@ -8,9 +9,10 @@ fn spec(sampler: Sampler, dimensions: Vec<Dimension>) -> SearchSpec {
     SearchSpec {
         sampler,
         budget: 100,
-        objective: PruneMetric::Score,
+        objectives: vec![PruneMetric::Score],
         seed: 7,
         startup: 5,
+        population: 10,
         dimensions,
         file: PathBuf::from("x.toml"),
         source: String::new(),
@@ -20,6 +22,10 @@ fn spec(sampler: Sampler, dimensions: Vec<Dimension>) -> SearchSpec {
 
 fn float(low: f64, high: f64, log: bool) -> Dimension {
     Dimension { path: "lr".into(), domain: Domain::Float { low, high, log } }
+}
+
+fn obs(index: u64, point: Point, value: f64) -> Observation {
+    Observation { index, point, values: vec![value] }
 }
 
 fn x(point: &Point) -> f64 {
@@ -53,7 +59,7 @@ fn random_draws_keep_to_their_bounds_and_scale() {
 #[test]
 fn proposals_depend_on_the_seed_index_and_attempt_only() {
     let s = spec(Sampler::Tpe, vec![float(0.0, 1.0, false)]);
-    let observed: Vec<(Point, f64)> = (0..8).map(|i| (vec![Value::Float(i as f64 / 8.0)], i as f64)).collect();
+    let observed: Vec<Observation> = (0..8).map(|i| obs(i, vec![Value::Float(i as f64 / 8.0)], i as f64)).collect();
     assert_eq!(propose(&s, 8, 0, &observed), propose(&s, 8, 0, &observed));
     assert_ne!(propose(&s, 8, 0, &observed), propose(&s, 9, 0, &observed));
     assert_ne!(propose(&s, 8, 0, &observed), propose(&s, 8, 1, &observed));
@@ -110,13 +116,13 @@ fn the_categorical_estimator_is_counts_plus_a_uniform_prior() {
 fn last_distances(sampler: Sampler, seed: u64) -> Vec<f64> {
     let mut s = spec(sampler, vec![float(0.0, 1.0, false)]);
     s.seed = seed;
-    let mut observed: Vec<(Point, f64)> = Vec::new();
+    let mut observed: Vec<Observation> = Vec::new();
     for k in 0..40 {
         let point = propose(&s, k, 0, &observed);
         let v = x(&point);
-        observed.push((point, -(v - 0.8) * (v - 0.8)));
+        observed.push(obs(k, point, -(v - 0.8) * (v - 0.8)));
     }
-    let mut last: Vec<f64> = observed[20..].iter().map(|(p, _)| (x(p) - 0.8).abs()).collect();
+    let mut last: Vec<f64> = observed[20..].iter().map(|o| (x(&o.point) - 0.8).abs()).collect();
     last.sort_by(f64::total_cmp);
     last
 }
@@ -137,13 +143,13 @@ fn tpe_proposes_near_the_optimum_where_random_does_not() {
 fn a_choice_dimension_concentrates_on_the_best_choice() {
     let choices = vec![Value::from("a"), Value::from("b"), Value::from("c"), Value::from("d")];
     let s = spec(Sampler::Tpe, vec![Dimension { path: "weighting".into(), domain: Domain::Choice(choices) }]);
-    let mut observed: Vec<(Point, f64)> = Vec::new();
+    let mut observed: Vec<Observation> = Vec::new();
     for k in 0..30 {
         let point = propose(&s, k, 0, &observed);
         let value = if point[0].as_str() == Some("c") { 1.0 } else { 0.0 };
-        observed.push((point, value));
+        observed.push(obs(k, point, value));
     }
-    let c = observed[10..].iter().filter(|(p, _)| p[0].as_str() == Some("c")).count();
+    let c = observed[10..].iter().filter(|o| o.point[0].as_str() == Some("c")).count();
     assert!(c >= 12, "{c} of the last 20 proposals are the best choice");
 }
 
@@ -165,4 +171,77 @@ fn points_survive_their_stored_form() {
         assert_eq!(point_from_json(&s, &point_json(&s, &point)).as_ref(), Some(&point));
     }
     assert_eq!(point_from_json(&s, r#"{"lr": 0.1}"#), None, "a dimension missing");
+}
+
+#[test]
+fn fronts_and_crowding_distances_by_hand() {
+    // Maximised: (1,5), (2,4), (3,3) are the first front; (2,2) is dominated by (2,4) and
+    // (3,3) only; (1,1) by (2,2) too; (0,0) by everything.
+    let values: Vec<Vec<f64>> =
+        vec![vec![1.0, 5.0], vec![2.0, 2.0], vec![2.0, 4.0], vec![1.0, 1.0], vec![3.0, 3.0], vec![0.0, 0.0]];
+    let refs: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
+    assert_eq!(nsga2::fronts(&refs), [0, 1, 0, 2, 0, 3]);
+    // Within the first front, (2,4) has neighbours (1,5) and (3,3): (3−1)/2 + (5−3)/2 = 2.
+    assert_eq!(nsga2::crowding(&refs, &[0, 2, 4]), [f64::INFINITY, 2.0, f64::INFINITY]);
+    let observed: Vec<Observation> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Observation { index: i as u64, point: vec![], values: v.clone() })
+        .collect();
+    let refs: Vec<&Observation> = observed.iter().collect();
+    let chosen: Vec<usize> = nsga2::survivors(&refs, 4).iter().map(|s| s.0).collect();
+    // The first front, the ends (infinitely crowded) ahead of the middle, then the second.
+    assert_eq!(chosen, [0, 4, 2, 1]);
+    assert!(!nsga2::dominates(&[1.0, 1.0], &[1.0, 1.0]));
+}
+
+/// ZDT1 (Zitzler, Deb and Thiele 2000) over three variables in [0, 1], both objectives
+/// negated to be maximised: f1 = x1, f2 = g·(1 − √(x1/g)), g = 1 + 9·mean(x2, x3); the
+/// Pareto front is x2 = x3 = 0. The mean of g − 1 over the last 40 of 200 proposals.
+fn zdt1_distance(sampler: Sampler, seed: u64) -> f64 {
+    let dims = ["a", "b", "c"]
+        .map(|p| Dimension { path: p.into(), domain: Domain::Float { low: 0.0, high: 1.0, log: false } });
+    let mut s = spec(sampler, dims.to_vec());
+    s.seed = seed;
+    s.objectives = vec![PruneMetric::Score, PruneMetric::DeltaM];
+    let mut observed = Vec::new();
+    let mut gaps = Vec::new();
+    for k in 0..200 {
+        let point = propose(&s, k, 0, &observed);
+        let v: Vec<f64> = point.iter().map(|p| p.as_float().expect("a float")).collect();
+        let g = 1.0 + 9.0 * (v[1] + v[2]) / 2.0;
+        let f2 = g * (1.0 - (v[0] / g).sqrt());
+        gaps.push(g - 1.0);
+        observed.push(Observation { index: k, point, values: vec![-v[0], -f2] });
+    }
+    gaps[160..].iter().sum::<f64>() / 40.0
+}
+
+#[test]
+fn nsga2_approaches_the_pareto_front_where_random_does_not() {
+    for seed in 0..3 {
+        let nsga2 = zdt1_distance(Sampler::Nsga2, seed);
+        let random = zdt1_distance(Sampler::Random, seed);
+        eprintln!("seed {seed}: mean g − 1 of the last 40, NSGA-II {nsga2:.3}, random {random:.3}");
+        // Uniform draws: E[g − 1] = 4.5.
+        assert!(random > 3.5, "seed {seed}: random {random}");
+        assert!(nsga2 < 0.5 * random, "seed {seed}: NSGA-II {nsga2} against random {random}");
+    }
+}
+
+#[test]
+fn nsga2_draws_its_first_generation_at_random_and_breeds_from_earlier_ones_only() {
+    let mut s = spec(Sampler::Nsga2, vec![float(0.0, 1.0, false)]);
+    s.population = 4;
+    let random = spec(Sampler::Random, vec![float(0.0, 1.0, false)]);
+    let observed: Vec<Observation> = (0..3).map(|i| obs(i, vec![Value::Float(0.9)], 1.0)).collect();
+    // Index 3 is still generation 0: random, whatever was observed.
+    assert_eq!(propose(&s, 3, 0, &observed), propose(&random, 3, 0, &[]));
+    // Generation 1 breeds from points 0..3 (all 0.9): a child is 0.9 unless mutated (p = 1).
+    let children: Vec<f64> = (4..8).map(|k| x(&propose(&s, k, 0, &observed))).collect();
+    assert_ne!(children, (4..8).map(|k| x(&propose(&random, k, 0, &[]))).collect::<Vec<_>>());
+    // A point of generation 1 itself (index 4) is not a parent of generation 1.
+    let mut later = observed.clone();
+    later.push(obs(4, vec![Value::Float(0.1)], 5.0));
+    assert_eq!(propose(&s, 5, 0, &observed), propose(&s, 5, 0, &later));
 }

@@ -102,9 +102,10 @@ pub enum SweepError {
     /// The database could not be opened or written.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A point the `[search]` proposed is not a valid experiment.
+    /// A point the `[search]` proposed is not a valid experiment, or its objective is not
+    /// reported.
     #[error(transparent)]
-    Search(#[from] crate::config::ConfigError),
+    Search(crate::search::SearchError),
 }
 
 /// Trains every trial of `plan` not yet done in the database.
@@ -220,7 +221,7 @@ pub fn run_sweep(
                         }
                         let next = crate::search::next_trial(&mut store, &search, &mut cache).map_err(|e| match e {
                             crate::search::SearchError::Store(e) => SweepError::Store(e),
-                            crate::search::SearchError::Config(e) => SweepError::Search(e),
+                            e => SweepError::Search(e),
                         })?;
                         let crate::search::Next::Train { trial, run, attempt, recovered } = next else {
                             return Ok(());

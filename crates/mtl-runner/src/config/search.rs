@@ -22,9 +22,10 @@ use crate::search::{Dimension, Domain, Point, Sampler, SearchSpec};
 pub(super) struct SearchEntry {
     sampler: String,
     budget: u64,
-    objective: Option<String>,
+    objective: Option<Value>,
     seed: Option<u64>,
     startup: Option<usize>,
+    population: Option<usize>,
     #[serde(default)]
     space: Table,
 }
@@ -61,9 +62,10 @@ impl Checker<'_> {
         let mut spec = SearchSpec {
             sampler,
             budget: entry.budget,
-            objective: PruneMetric::Score,
+            objectives: vec![PruneMetric::Score],
             seed: entry.seed.unwrap_or(0),
             startup: entry.startup.unwrap_or(10),
+            population: entry.population.unwrap_or(10),
             dimensions,
             file: self.file.to_owned(),
             source: self.source.to_owned(),
@@ -97,21 +99,29 @@ impl Checker<'_> {
             }
         }
         let mut plan = probe.expect("at least one dimension");
-        let trainer_tasks = plan.trials.first().and_then(|t| t.settings.trainer.as_ref()).map(|t| t.metrics.keys());
-        let task_names: Vec<String> = match trainer_tasks {
-            Some(names) => names.cloned().collect(),
-            None => plan.tasks.iter().map(|t| t.name.clone()).collect(),
-        };
-        let objective =
-            self.compared_metric(&at("objective"), entry.objective.as_deref().unwrap_or("delta_m"), &task_names)?;
-        if objective == PruneMetric::DeltaM && !single_task {
+        spec.objectives = self.objectives(entry, &plan)?;
+        if spec.objectives.contains(&PruneMetric::DeltaM) && !single_task {
             return self.fail(
                 &at("objective"),
                 "objective = \"delta_m\" needs the single-task baselines: add \"single-task\" to [sweep] strategy, \
                  or search another objective",
             );
         }
-        spec.objective = objective;
+        if spec.objectives.len() > 1 && sampler == Sampler::Tpe {
+            return self.fail(
+                &at("objective"),
+                "tpe searches one objective; for several, use sampler = \"nsga2\" (or \"random\")",
+            );
+        }
+        match (entry.population, sampler) {
+            (Some(_), Sampler::Random | Sampler::Tpe) => {
+                return self.fail(&at("population"), "population is a setting of sampler = \"nsga2\"")
+            }
+            (Some(n), Sampler::Nsga2) if n < 2 => {
+                return self.fail(&at("population"), format!("{n} is too small; expected at least 2"))
+            }
+            _ => {}
+        }
         spec.example = plan.trials.first().cloned().map(Box::new);
         plan.trials.clear();
         if single_task {
@@ -125,6 +135,51 @@ impl Checker<'_> {
         plan.source = self.source.to_owned();
         plan.search = Some(spec);
         Ok(plan)
+    }
+
+    /// `objective`: one name (`"delta_m"`, the default; `"score"`; `TASK.METRIC`), a list of
+    /// names, or `"tasks"`: each task's selecting metric.
+    fn objectives(&self, entry: &SearchEntry, plan: &Plan) -> Result<Vec<PruneMetric>, ConfigError> {
+        let at = [Key("search"), Key("objective")];
+        let trainer = plan.trials.first().and_then(|t| t.settings.trainer.as_ref());
+        let selecting: Vec<(String, String)> = match trainer {
+            Some(trainer) => {
+                let selection = mtl_store::Selection::new(trainer.select.clone().into_iter().collect());
+                trainer.metrics.keys().map(|t| (t.clone(), selection.metric_for(t).to_owned())).collect()
+            }
+            None => plan
+                .tasks
+                .iter()
+                .map(|t| {
+                    let kind = crate::objective::default_selection(t.data.kind());
+                    (t.name.clone(), t.objective.select.clone().unwrap_or_else(|| kind.to_owned()))
+                })
+                .collect(),
+        };
+        let task_names: Vec<String> = selecting.iter().map(|(t, _)| t.clone()).collect();
+        let names: Vec<String> = match &entry.objective {
+            None => vec!["delta_m".into()],
+            Some(Value::String(name)) if name == "tasks" => {
+                selecting.iter().map(|(task, metric)| format!("{task}.{metric}")).collect()
+            }
+            Some(Value::String(name)) => vec![name.clone()],
+            Some(Value::Array(names)) if !names.is_empty() && names.iter().all(Value::is_str) => {
+                names.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+            }
+            Some(_) => {
+                return self
+                    .fail(&at, "expected a metric name, a list of them, or \"tasks\" (each task's selecting metric)")
+            }
+        };
+        let mut objectives = Vec::new();
+        for name in &names {
+            let metric = self.compared_metric(&at, name, &task_names)?;
+            if objectives.contains(&metric) {
+                return self.fail(&at, format!("\"{name}\" is listed twice"));
+            }
+            objectives.push(metric);
+        }
+        Ok(objectives)
     }
 
     /// The `[sweep]` lists of several values, then `[search.space]`'s entries over them.

@@ -9,7 +9,7 @@ use mtl_store::{
     Store,
 };
 
-use super::{point_from_json, point_json, propose, Point, SearchSpec};
+use super::{point_from_json, point_json, propose, Observation, Point, SearchSpec};
 use crate::plan::{Plan, Trial};
 use crate::prune::{baseline_means, objective, PruneMetric};
 
@@ -60,6 +60,27 @@ pub enum SearchError {
     /// A proposed point made a file that does not validate.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// An objective names a metric the finished trials do not report.
+    #[error("search.objective: {0}")]
+    UnknownMetric(String),
+}
+
+/// Refuses an objective that a finished trial does not report (a misspelt metric would
+/// leave every point unobserved).
+fn check_reported(spec: &SearchSpec, run: &RunRecord) -> Result<(), SearchError> {
+    for o in &spec.objectives {
+        let PruneMetric::Task { task, metric } = o else { continue };
+        let val = |k: &&MetricKey| k.task == *task && k.split == "val";
+        if !run.final_metrics.keys().filter(val).any(|k| k.metric == *metric) {
+            let names: Vec<&str> = run.final_metrics.keys().filter(val).map(|k| k.metric.as_str()).collect();
+            return Err(SearchError::UnknownMetric(format!(
+                "the finished trial {} reports no validation metric \"{metric}\" for task {task}; it reports: {}",
+                run.trial_key,
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Each proposal's point and the runs of its trials.
@@ -69,7 +90,7 @@ struct State {
     /// longer fit the dimensions included, as the claim counts them).
     next: u64,
     trials: u64,
-    observed: Vec<(Point, f64)>,
+    observed: Vec<Observation>,
     /// Every trial key of the experiment.
     keys: std::collections::BTreeSet<String>,
 }
@@ -78,9 +99,9 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
     // Archived runs keep their index and their trial key (their trials count as done).
     let runs = store.runs_including_archived(Some(&context.plan.experiment))?;
     let spec = context.spec;
-    let baselines = match spec.objective {
-        PruneMetric::DeltaM => baseline_means(context.plan, &runs, &context.tasks, context.selection),
-        _ => Some(BTreeMap::new()),
+    let baselines = match spec.objectives.contains(&PruneMetric::DeltaM) {
+        true => baseline_means(context.plan, &runs, &context.tasks, context.selection),
+        false => Some(BTreeMap::new()),
     };
     let mut proposals: BTreeMap<u64, (Point, Vec<RunRecord>)> = BTreeMap::new();
     let (mut trials, mut next) = (0, 0);
@@ -93,36 +114,47 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
         let Some(point) = point_from_json(spec, text) else { continue };
         proposals.entry(*index as u64).or_insert_with(|| (point, Vec::new())).1.push(run);
     }
-    let value = |run: &RunRecord| {
+    // Each objective of a run, on validation at its result epoch, higher is better.
+    let values = |run: &RunRecord| -> Option<Vec<f64>> {
         let keys: Vec<MetricKey> = context
             .tasks
             .iter()
             .map(|t| MetricKey { task: t.clone(), split: "val".into(), metric: context.selection.metric_for(t).into() })
-            .chain(match &spec.objective {
+            .chain(spec.objectives.iter().filter_map(|o| match o {
                 PruneMetric::Task { task, metric } => {
                     Some(MetricKey { task: task.clone(), split: "val".into(), metric: metric.clone() })
                 }
                 _ => None,
-            })
+            }))
             .collect();
         let points: Vec<(MetricKey, f64)> =
             keys.into_iter().filter_map(|key| run.result(&key).map(|v| (key, v))).collect();
-        let value = objective(&spec.objective, context.selection, &context.tasks, baselines.as_ref()?, &points)?;
-        Some(if spec.objective.higher_is_better() { value } else { -value })
+        spec.objectives
+            .iter()
+            .map(|o| {
+                let value = objective(o, context.selection, &context.tasks, baselines.as_ref()?, &points)?;
+                Some(if o.higher_is_better() { value } else { -value })
+            })
+            .collect()
     };
     // A point is observed once none of its trials runs: the mean of its done trials, or the
     // worst value when all of them were pruned or failed.
     let mut observed = Vec::new();
-    for (point, runs) in proposals.values() {
+    for (&index, (point, runs)) in &proposals {
         if runs.iter().any(|r| matches!(r.status, RunStatus::Running | RunStatus::Interrupted)) {
             continue;
         }
-        let values: Vec<f64> = runs.iter().filter(|r| r.status == RunStatus::Done).filter_map(value).collect();
-        match values.is_empty() {
-            true if runs.iter().all(|r| r.status != RunStatus::Done) => observed.push((point.clone(), f64::MIN)),
-            true => {}
-            false => observed.push((point.clone(), values.iter().sum::<f64>() / values.len() as f64)),
-        }
+        let done: Vec<&RunRecord> = runs.iter().filter(|r| r.status == RunStatus::Done).collect();
+        done.iter().try_for_each(|run| check_reported(spec, run))?;
+        let done: Vec<Vec<f64>> = done.into_iter().filter_map(values).collect();
+        let values = match done.is_empty() {
+            true if runs.iter().all(|r| r.status != RunStatus::Done) => vec![f64::MIN; spec.objectives.len()],
+            true => continue,
+            false => {
+                (0..spec.objectives.len()).map(|m| done.iter().map(|v| v[m]).sum::<f64>() / done.len() as f64).collect()
+            }
+        };
+        observed.push(Observation { index, point: point.clone(), values });
     }
     Ok(State { proposals, next, trials, observed, keys })
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
+pub use mtl_report::compare::default_group_by;
 use mtl_report::compare::{compare_against, CompareSpec, Comparison, GroupRow};
 use mtl_report::stats::{marker, Verdict};
 use mtl_store::RunRecord;
@@ -193,11 +194,6 @@ fn sort_order(
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
     }
-}
-
-/// strategy, weighting and lambda, those that `known` has.
-pub fn default_group_by(known: &BTreeSet<String>) -> Vec<String> {
-    ["strategy", "weighting", "lambda"].iter().filter(|k| known.contains(**k)).map(|k| k.to_string()).collect()
 }
 
 fn check_list(keys: &[String], known: &BTreeSet<String>, flag: &str) -> Result<(), BadInput> {

@@ -4,10 +4,9 @@
 
 use std::process::ExitCode;
 
-use mtl_report::compare::{compare_against, CompareSpec};
-use mtl_report::importance::{importance, objectives};
+use mtl_report::compare::compare_against;
+use mtl_report::importance::{importance_spec, Ranking};
 
-use crate::compare::default_group_by;
 use crate::ls::Selection;
 use crate::output::{self, Cell, Format};
 
@@ -35,8 +34,7 @@ pub fn importance_command(args: ImportanceArgs) -> anyhow::Result<ExitCode> {
         Some(_) => Some(args.selection.all_runs(&store)?),
         None => None,
     };
-    let spec = CompareSpec { group_by: default_group_by(&known), ..CompareSpec::default() };
-    let comparison = compare_against(&runs, all_runs.as_deref().unwrap_or(&runs), &spec);
+    let comparison = compare_against(&runs, all_runs.as_deref().unwrap_or(&runs), &importance_spec(&known));
     let experiments: std::collections::BTreeSet<&str> =
         comparison.rows.iter().filter(|r| !r.baseline).map(|r| r.experiment.as_str()).collect();
     if experiments.len() > 1 {
@@ -48,11 +46,11 @@ pub fn importance_command(args: ImportanceArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let shares = importance(&comparison);
-    let groups = comparison.rows.iter().filter(|r| !r.baseline).count();
+    let ranking = Ranking::of(&comparison);
     let header: Vec<String> =
-        ["setting".to_string(), "values".to_string()].into_iter().chain(objectives(&comparison)).collect();
-    let rows: Vec<Vec<Cell>> = shares
+        ["setting".to_string(), "values".to_string()].into_iter().chain(ranking.objectives.clone()).collect();
+    let rows: Vec<Vec<Cell>> = ranking
+        .settings
         .iter()
         .map(|s| {
             [Cell::Text(s.setting.clone()), Cell::Int(s.levels as i64)]
@@ -63,10 +61,14 @@ pub fn importance_command(args: ImportanceArgs) -> anyhow::Result<ExitCode> {
         .collect();
     match args.format {
         Format::Table => {
-            if rows.is_empty() || groups < 2 {
-                outln!("fewer than two multi-task groups, or no setting that differs between them: nothing to rank")?;
+            if !ranking.has_something() {
+                outln!(
+                    "fewer than two multi-task groups, or no setting that differs between them with an objective \
+                     that varies: nothing to rank"
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let groups = ranking.n_groups;
             outln!("share of the variance across {groups} seed groups that each setting explains (its main effect, 0 to 1):")?;
             out!("{}", output::cells_table(&header, &rows))?;
         }

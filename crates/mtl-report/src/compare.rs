@@ -167,6 +167,13 @@ impl Comparison {
     }
 }
 
+/// The grouping `mtl compare`, `mtl best` and `mtl importance` start from: `strategy`,
+/// `weighting` and `lambda`, those of them `known` has (any other setting that differs
+/// splits the groups, so each group is the runs that differ only in the seed).
+pub fn default_group_by(known: &BTreeSet<String>) -> Vec<String> {
+    ["strategy", "weighting", "lambda"].iter().filter(|k| known.contains(**k)).map(|k| k.to_string()).collect()
+}
+
 /// A run's value of a metric: its result (see [`RunRecord::result_metrics`]).
 pub fn selected_metric(run: &RunRecord, key: &MetricKey) -> Option<f64> {
     run.result(key)

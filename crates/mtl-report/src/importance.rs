@@ -11,12 +11,61 @@
 //! without a model; the shares then sum to 1 minus the interactions' share. When settings
 //! vary together (a searched sample, nested settings) a setting's share also holds what it
 //! shares with those it varies with, and the shares may sum to more than 1.
+//!
+//! `mtl importance` prints a [`Ranking`] and the report draws it, both of the comparison
+//! [`importance_spec`] asks for.
+//!
+//! ```no_run
+//! use mtl_report::compare::compare;
+//! use mtl_report::importance::{importance_spec, Ranking};
+//! # let runs: Vec<mtl_store::RunRecord> = Vec::new();
+//! let known = runs.iter().flat_map(|run| run.params.keys().cloned()).collect();
+//! let ranking = Ranking::of(&compare(&runs, &importance_spec(&known)));
+//! for setting in ranking.settings.iter().filter(|_| ranking.has_something()) {
+//!     println!("{}: {:?}", setting.setting, setting.shares);
+//! }
+//! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mtl_store::ParamValue;
 
-use crate::compare::Comparison;
+use crate::compare::{default_group_by, CompareSpec, Comparison};
+
+/// The comparison whose groups are ranked: every seed group of [`default_group_by`] (the
+/// groups of `mtl compare`), nothing picked, so that λ is a setting like any other.
+pub fn importance_spec(known: &BTreeSet<String>) -> CompareSpec {
+    CompareSpec { group_by: default_group_by(known), ..CompareSpec::default() }
+}
+
+/// [`importance`] of a comparison with what it is over: `mtl importance`'s table and the
+/// report's chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranking {
+    /// [`objectives`], the order of every [`SettingImportance::shares`].
+    pub objectives: Vec<String>,
+    /// [`importance`]: the settings with the largest Δm% share first.
+    pub settings: Vec<SettingImportance>,
+    /// The multi-task seed groups the shares are over.
+    pub n_groups: usize,
+}
+
+impl Ranking {
+    /// The ranking of `comparison`'s groups.
+    pub fn of(comparison: &Comparison) -> Ranking {
+        Ranking {
+            objectives: objectives(comparison),
+            settings: importance(comparison),
+            n_groups: comparison.rows.iter().filter(|r| !r.baseline).count(),
+        }
+    }
+
+    /// Two multi-task groups or more and a setting that differs between them with a share
+    /// of some objective: otherwise there is nothing to rank.
+    pub fn has_something(&self) -> bool {
+        self.n_groups >= 2 && self.settings.iter().any(|s| s.shares.iter().any(Option::is_some))
+    }
+}
 
 /// One setting's shares.
 #[derive(Clone, Debug, PartialEq)]

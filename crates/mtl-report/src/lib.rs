@@ -6,7 +6,9 @@
 //! method at its best-val λ, mean ± sample std over seeds, single-task
 //! baselines as dashed lines), with the same numbers and each method's
 //! parameter count in a table below. A Δm% heatmap (strategy × weighting or
-//! strategy × λ) and the Pareto front of each pair of tasks follow. Where runs differ in their weighting
+//! strategy × λ), which settings matter (each setting's η² share of the variance of Δm%
+//! and of each task metric across the seed groups, as `mtl importance` ranks them) and
+//! the Pareto front of each pair of tasks follow. Where runs differ in their weighting
 //! method, a table compares every method and λ: test accuracy, time per step
 //! (also relative to static weighting), final task weights and gradient
 //! cosines. Where runs logged training diagnostics, the task weights and the
@@ -43,7 +45,8 @@ use std::path::{Path, PathBuf};
 use mtl_store::{ParamValue, RunId, Store};
 
 use crate::charts::{
-    DeltaMHeatmapChart, DiagnosticChart, LearningCurvesChart, MetricByLambdaChart, ParetoChart, StrategyComparisonChart,
+    DeltaMHeatmapChart, DiagnosticChart, ImportanceChart, LearningCurvesChart, MetricByLambdaChart, ParetoChart,
+    StrategyComparisonChart,
 };
 use crate::html::{ChartLink, ExperimentSection};
 
@@ -176,6 +179,15 @@ pub fn write_report(store: &Store, options: &ReportOptions) -> Result<ReportSumm
             let title = format!("{name}: Δm% against single-task, strategy × {}", grid.column_title);
             let chart = DeltaMHeatmapChart { title: title.clone(), grid: &grid };
             charts.push(chart_writer.write(&chart, title, &[&name, "delta-m"])?);
+        }
+        // The groups `mtl importance` ranks (every seed group, λ not picked: it is ranked too).
+        let known: BTreeSet<String> = runs.iter().flat_map(|run| run.params.keys().cloned()).collect();
+        let ranking = importance::Ranking::of(&compare::compare(&runs, &importance::importance_spec(&known)));
+        if ranking.has_something() {
+            let title = format!("{name}: which settings matter, across {} seed groups", ranking.n_groups);
+            let chart = ImportanceChart { title: title.clone(), ranking: &ranking };
+            let link = chart_writer.write(&chart, title, &[&name, "importance"])?;
+            charts.push(ChartLink { notes: vec![charts::eta_squared_note(&ranking)], ..link });
         }
         let tasks = aggregate::task_names(&runs);
         let panels: Vec<tradeoff::ParetoData> = tradeoff::task_pairs(&tasks)

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use mtl_report::compare::compare;
+use mtl_report::importance::{importance, importance_spec, objectives};
 use mtl_report::{write_report, ReportError, ReportOptions, ReportSummary};
 use mtl_store::{DiagnosticPoint, MetricPoint, NewRun, ParamValue, RunId, RunStatus, Store};
 
@@ -151,6 +153,7 @@ fn report_of_every_experiment_writes_index_and_charts() {
         &[
             "shapes-reviews-sweep-strategies",
             "shapes-reviews-sweep-delta-m",
+            "shapes-reviews-sweep-importance",
             "shapes-reviews-sweep-pareto",
             "shapes-reviews-sweep-reviews-test-accuracy-vs-lambda",
             "shapes-reviews-sweep-reviews-learning-curves",
@@ -202,8 +205,8 @@ fn strategy_comparison_chart_and_table_come_first() {
     let out_dir = temp.path().join("report");
     let summary = write_report(&store, &ReportOptions { experiment: None, out_dir: out_dir.clone() }).expect("report");
     let stem = "strategy-comparison-strategies";
-    let mut expected_stems =
-        vec![stem.to_string(), "strategy-comparison-delta-m".into(), "strategy-comparison-pareto".into()];
+    let mut expected_stems: Vec<String> = vec![stem.to_string()];
+    expected_stems.extend(["delta-m", "importance", "pareto"].map(|chart| format!("strategy-comparison-{chart}")));
     for task in ["reviews", "shapes"] {
         for chart in ["test-accuracy-vs-lambda", "learning-curves"] {
             expected_stems.push(format!("strategy-comparison-{task}-{chart}"));
@@ -293,7 +296,7 @@ fn weighting_methods_get_diagnostic_charts_and_a_comparison_table() {
     }
     let out_dir = temp.path().join("report");
     let summary = write_report(&store, &ReportOptions { experiment: None, out_dir: out_dir.clone() }).expect("report");
-    let mut expected_stems: Vec<String> = ["strategies", "pareto", "task-weights", "gradient-cosine"]
+    let mut expected_stems: Vec<String> = ["strategies", "importance", "pareto", "task-weights", "gradient-cosine"]
         .iter()
         .map(|chart| format!("weighting-comparison-{chart}"))
         .collect();
@@ -336,6 +339,73 @@ fn weighting_methods_get_diagnostic_charts_and_a_comparison_table() {
     ] {
         assert!(index.contains(expected), "index.html lacks {expected:?}");
     }
+}
+
+#[test]
+fn importance_chart_ranks_the_settings_as_mtl_importance_does() {
+    const SETTINGS: &str = "settings sweep";
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&temp.path().join("mtl.db")).expect("open store");
+    for seed in 0..2 {
+        for task in ["shapes", "reviews"] {
+            log_run(&mut store, SETTINGS, "single-task", None, seed, &[task]);
+        }
+        for strategy in ["hard", "soft"] {
+            for lambda in [0.5, 2.0] {
+                log_run(&mut store, SETTINGS, strategy, Some(lambda), seed, &["shapes", "reviews"]);
+            }
+        }
+        // One multi-task seed group: nothing to rank, no chart.
+        log_run(&mut store, SMOKE, "hard", Some(1.0), seed, &["digits", "sentiment"]);
+    }
+    let out_dir = temp.path().join("report");
+    let summary = write_report(&store, &ReportOptions { experiment: None, out_dir: out_dir.clone() }).expect("report");
+    let mut expected_stems: Vec<String> = ["strategies", "delta-m", "importance", "pareto"]
+        .iter()
+        .map(|chart| format!("settings-sweep-{chart}"))
+        .collect();
+    for task in ["reviews", "shapes"] {
+        for chart in ["test-accuracy-vs-lambda", "learning-curves"] {
+            expected_stems.push(format!("settings-sweep-{task}-{chart}"));
+        }
+    }
+    expected_stems
+        .extend(["smoke-pareto", "smoke-digits-learning-curves", "smoke-sentiment-learning-curves"].map(String::from));
+    check_files(&summary, &expected_stems.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // `mtl importance --experiment "settings sweep"`: the same function of the same comparison.
+    let runs = store.runs(Some(SETTINGS)).expect("runs");
+    let known = runs.iter().flat_map(|run| run.params.keys().cloned()).collect();
+    let comparison = compare(&runs, &importance_spec(&known));
+    let (ranked, objectives) = (importance(&comparison), objectives(&comparison));
+    // Accuracy and macro-F1 move with λ (the fixture's sharing gain) and the seed, which every
+    // group averages alike: λ explains all of the variance across the 4 groups, strategy none.
+    let settings: Vec<&str> = ranked.iter().map(|s| s.setting.as_str()).collect();
+    assert_eq!(settings, ["lambda", "strategy"]);
+    assert_eq!(objectives.len(), 5, "Δm% and accuracy and macro-F1 of two tasks: {objectives:?}");
+    for (setting, expected) in ranked.iter().zip([1.0, 0.0]) {
+        assert!(setting.shares.iter().all(|s| s.is_some_and(|s| (s - expected).abs() < 1e-9)), "{setting:?}");
+    }
+    let svg = std::fs::read_to_string(out_dir.join("settings-sweep-importance.svg")).expect("svg readable");
+    let texts: Vec<&str> =
+        svg.split("</text>").filter_map(|part| Some(part[part.rfind("<text")?..].split_once('>')?.1.trim())).collect();
+    for text in ["lambda", "strategy", "2 values", "Δm%", "shapes test accuracy", "share of variance explained (η²)"]
+    {
+        assert!(texts.contains(&text), "the importance chart lacks {text:?}: {texts:?}");
+    }
+    // Each bar's tooltip holds the number it draws.
+    for setting in &ranked {
+        for (objective, share) in objectives.iter().zip(&setting.shares) {
+            let label = if objective == "delta_m" { "Δm%".to_string() } else { objective.replace('.', " ") };
+            let share = share.expect("a share");
+            let tooltip = format!("{} ({} values): {label} η² = {share:.4}", setting.setting, setting.levels);
+            assert!(svg.contains(&tooltip), "the importance chart lacks {tooltip:?}");
+        }
+    }
+    let index = std::fs::read_to_string(&summary.index).expect("index.html readable");
+    let caption =
+        "which settings matter, across 4 seed groups — <a href=\"settings-sweep-importance.svg\">SVG</a><br>η²: ";
+    assert!(index.contains(caption), "index.html lacks {caption:?}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Draws the report's charts with plotters: the strategy comparison (`bars`), a
 //! metric against λ and training diagnostics against epochs (`lines`), learning
 //! curves (`curves`, small multiples when there are many), the Pareto chart of
-//! task against task (`pareto`) and the Δm% heatmap (`heatmap`); `omitted` says
-//! which charts would show nothing and why, so the page can say it instead.
+//! task against task (`pareto`), the Δm% heatmap (`heatmap`) and which settings
+//! matter (`importance`); `omitted` says which charts would show nothing and why,
+//! so the page can say it instead.
 //! Each chart is one drawing function generic over the backend, run once for
 //! PNG and once for SVG; the SVG then gets the chart's tooltips (`<title>`).
 //! Text uses DejaVu Sans embedded in the binary: nothing is read from the system,
@@ -18,6 +19,7 @@ mod bars;
 mod common;
 mod curves;
 mod heatmap;
+mod importance;
 mod lines;
 pub(crate) mod omitted;
 mod pareto;
@@ -34,6 +36,7 @@ pub(crate) use bars::StrategyComparisonChart;
 pub(crate) use common::{short_number, FONT_FAMILY};
 pub(crate) use curves::LearningCurvesChart;
 pub(crate) use heatmap::DeltaMHeatmapChart;
+pub(crate) use importance::{eta_squared_note, ImportanceChart};
 pub(crate) use lines::{steps_per_epoch, DiagnosticChart, MetricByLambdaChart};
 pub(crate) use pareto::ParetoChart;
 

@@ -207,3 +207,36 @@ fn two_processes_sharing_a_database_both_prune_and_train_no_trial_twice() {
         }
     }
 }
+
+#[test]
+fn cluster_workers_prune_against_the_finished_shards_as_one_process_does() {
+    let ws = Workspace::new();
+    ws.write("pruned.toml", PRUNED);
+    expect_code(&ws.mtl(&["run", "pruned.toml", "--jobs", "1", "--no-report", "--db", "local.db"]), 0);
+    let local = runs(&ws.path("local.db"));
+    assert!(local.iter().any(|r| r.2 == "pruned"), "{local:?}");
+
+    // The same trials as cluster workers (what each Slurm array task runs), one after
+    // another in the order the local run trained them: each compares with the shards
+    // finished before it, as the local run compared with the runs before.
+    expect_code(&ws.mtl(&["run", "pruned.toml", "--executor", "plan", "--db", "cluster.db"]), 0);
+    let plan_file = ws.path("cluster.db.cluster/pruned/plan.json");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("plan")).expect("json");
+    let keys: Vec<&str> =
+        plan["trial_keys"].as_array().expect("keys").iter().map(|k| k.as_str().expect("a key")).collect();
+    for (_, key, status, ..) in &local {
+        let index = keys.iter().position(|k| k == key).expect("planned").to_string();
+        let out = ws.mtl(&["worker", "--plan", plan_file.to_str().expect("utf-8"), "--trial", &index]);
+        expect_code(&out, 0);
+        assert!(text(&out.stdout).contains(&format!("): {status}, in ")), "{status}: {}", text(&out.stdout));
+    }
+    expect_code(&ws.mtl(&["merge", "--db", "cluster.db"]), 0);
+    let outcome = |all: Vec<(i64, String, String, Option<String>, i64)>| {
+        let mut by_key: Vec<_> =
+            all.into_iter().map(|(_, key, status, error, last)| (key, status, error, last)).collect();
+        by_key.sort();
+        by_key
+    };
+    assert_eq!(outcome(runs(&ws.path("cluster.db"))), outcome(local));
+}

@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 
 use mtl_runner::cluster_state::{self, index_ranges, shard_status, submitted_jobs, TrialState};
 use mtl_runner::plan::Plan;
+use mtl_runner::prune::Peers;
 use mtl_runner::shard::ShardPlan;
 use mtl_runner::sweep::{self, SweepOptions};
 use mtl_store::{MergeSummary, RunStatus, ShardTrial, Store, StoreError};
@@ -194,6 +195,16 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         stop: Some(crate::interrupt::install()),
         provenance,
         gpus: Vec::new(),
+        // [prune] compares with the finished shards and the main database.
+        peers: match plan.prune {
+            Some(_) => Some(std::sync::Arc::new(Peers::new(
+                shard_plan.plan().map_err(|e| BadInput(e.to_string()))?,
+                shard_plan.db.clone(),
+                shard_plan.dir(),
+                shard.clone(),
+            ))),
+            None => None,
+        },
     };
     struct Quiet;
     impl sweep::SweepEvents for Quiet {}
@@ -205,6 +216,11 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     match shard_status(&shard, trial)? {
         Some((RunStatus::Done, _)) => {
             outln!("trial {index} ({key}): done, in {}", shard.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        // Stopped by the rule, as planned: not a failure for the scheduler.
+        Some((RunStatus::Pruned, error)) => {
+            outln!("trial {index} ({key}): pruned, in {}: {}", shard.display(), error.unwrap_or_default())?;
             Ok(ExitCode::SUCCESS)
         }
         Some((status, error)) => {

@@ -137,6 +137,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stop: Some(crate::interrupt::install()),
         provenance: mtl_runner::provenance::collect(&args.file),
         gpus: args.gpus.clone(),
+        peers: None,
     };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();

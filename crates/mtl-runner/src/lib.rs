@@ -17,7 +17,7 @@
 //! impl sweep::SweepEvents for Quiet {}
 //! let provenance = mtl_runner::provenance::collect("experiments/quickstart.toml".as_ref());
 //! let options =
-//!     sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None, provenance, gpus: vec![] };
+//!     sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None, provenance, gpus: vec![], peers: None };
 //! let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -216,12 +216,20 @@ pub struct Pruner<'a> {
     experiment: ExperimentId,
     /// The tasks (of a `[trainer]`: the keys of its metrics).
     tasks: Vec<String>,
+    /// A cluster worker's other trials, outside its own database.
+    peers: Option<&'a Peers>,
 }
 
 impl<'a> Pruner<'a> {
     /// The rule of `plan` (if it has one), for its runs in `experiment`.
     pub fn of(plan: &'a Plan, experiment: ExperimentId) -> Option<Pruner<'a>> {
-        plan.prune.as_ref().map(|spec| Pruner { spec, plan, experiment, tasks: task_names(plan) })
+        plan.prune.as_ref().map(|spec| Pruner { spec, plan, experiment, tasks: task_names(plan), peers: None })
+    }
+
+    /// The rule of a cluster worker's whole plan, comparing its trial (in `experiment` of
+    /// its own database) with `peers` too.
+    pub fn with_peers(peers: &'a Peers, experiment: ExperimentId) -> Option<Pruner<'a>> {
+        Pruner::of(&peers.plan, experiment).map(|pruner| Pruner { peers: Some(peers), ..pruner })
     }
 
     /// Whether `trial` may be pruned and is compared against (not a single-task baseline).
@@ -242,7 +250,11 @@ impl<'a> Pruner<'a> {
         if !Pruner::judges(trial) || !decides_at(self.spec, &trial.key, epochs, epoch) {
             return Ok(None);
         }
-        let rows = store.val_points_at(self.experiment, epoch)?;
+        let mut rows = store.val_points_at(self.experiment, epoch)?;
+        if let Some(peers) = self.peers {
+            let own: Vec<String> = rows.iter().map(|(key, _)| key.clone()).collect();
+            rows.extend(peers.points_at(epoch).into_iter().filter(|(key, _)| !own.contains(key)));
+        }
         let baselines = match self.spec.metric {
             PruneMetric::DeltaM => match self.baselines(store, selection)? {
                 Some(baselines) => baselines,
@@ -275,7 +287,11 @@ impl<'a> Pruner<'a> {
     /// Mean result of each selecting validation metric over the plan's done single-task
     /// runs; `None` until every single-task trial has ended ([`baseline_means`]).
     fn baselines(&self, store: &Store, selection: &Selection) -> Result<Option<BTreeMap<MetricKey, f64>>, StoreError> {
-        let runs = store.runs(Some(&self.plan.experiment))?;
+        let mut runs = store.runs(Some(&self.plan.experiment))?;
+        if let Some(peers) = self.peers {
+            let own: Vec<String> = runs.iter().map(|r| r.trial_key.clone()).collect();
+            runs.extend(peers.runs().into_iter().filter(|r| !own.contains(&r.trial_key)));
+        }
         Ok(baseline_means(self.plan, &runs, &self.tasks, selection))
     }
 }
@@ -359,6 +375,9 @@ pub fn objective(
         }
     }
 }
+
+mod peers;
+pub use peers::Peers;
 
 #[cfg(test)]
 #[path = "prune_tests.rs"]

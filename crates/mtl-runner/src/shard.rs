@@ -211,6 +211,11 @@ impl ShardPlan {
         serde_json::from_str(&text).map_err(|e| file_error(format!("not an mtl-lab plan file: {e}")))
     }
 
+    /// The experiment's whole plan, from the text the plan file keeps.
+    pub fn plan(&self) -> Result<Plan, ShardError> {
+        Ok(config::parse_str(&self.experiment_text, &self.experiment_file)?)
+    }
+
     /// The experiment's plan, cut down to the trial at `index`, checked against the key
     /// the plan was written with. `plan_file` is used in messages.
     pub fn trial_plan(&self, index: usize, plan_file: &Path) -> Result<Plan, ShardError> {
@@ -222,7 +227,7 @@ impl ShardPlan {
                 self.trial_keys.len().saturating_sub(1)
             )));
         };
-        let mut plan = config::parse_str(&self.experiment_text, &self.experiment_file)?;
+        let mut plan = self.plan()?;
         let Some(trial) = plan.trials.iter().find(|t| &t.key == key).cloned() else {
             return Err(trial_error(format!(
                 "trial {index} ({key}) is not in the experiment any more: this mtl-lab plans it differently; \

@@ -39,6 +39,8 @@ pub struct SweepOptions {
     /// GPUs for `[trainer]` programs (`--gpus`): job j's program sees `CUDA_VISIBLE_DEVICES`
     /// = `gpus[j % len]`; empty: the variable is left as it is.
     pub gpus: Vec<String>,
+    /// A cluster worker's other trials, which `[prune]` compares against too.
+    pub peers: Option<std::sync::Arc<crate::prune::Peers>>,
 }
 
 /// A `running` trial of another host is taken for dead after this long without a
@@ -143,7 +145,10 @@ pub fn run_sweep(
         None => 0,
     };
     drop(store);
-    let pruner = Pruner::of(plan, experiment);
+    let pruner = match &options.peers {
+        Some(peers) => Pruner::with_peers(peers, experiment),
+        None => Pruner::of(plan, experiment),
+    };
     if plan.prune.as_ref().is_some_and(|spec| spec.metric == crate::prune::PruneMetric::DeltaM) {
         // Δm% needs the single-task baselines: they train first.
         pending.sort_by_key(|&i| Pruner::judges(&plan.trials[i]));

@@ -21,6 +21,14 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// The id of the experiment named `name`, if the database has it.
+    pub fn experiment_named(&self, name: &str) -> Result<Option<ExperimentId>> {
+        self.conn
+            .query_row("SELECT id FROM experiments WHERE name = ?1", [name], |r| Ok(ExperimentId(r.get(0)?)))
+            .optional()
+            .map_err(self.err())
+    }
+
     /// The run of `trial_key` in `experiment`, if one was ever started.
     pub fn run_status(&self, experiment: ExperimentId, trial_key: &str) -> Result<Option<(RunId, RunStatus)>> {
         self.conn

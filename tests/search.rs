@@ -190,6 +190,14 @@ fn bad_search_sections_name_the_key_and_write_nothing() {
         (("[search.space]", "[search.space]\n\"model.colour\" = [1, 2]"), "model.colour cannot be searched"),
         (("[search.space]", "[search.space]\nbatch_size = [0, 32]"), "search.space.batch_size"),
         (("seed = 3", "seed = 3\nobjective = \"tasks\""), "search.objective: tpe searches one objective"),
+        (
+            ("lr = { low = 0.0001, high = 0.1, log = true }", "lr = { simplex = true }"),
+            "lr: only lambda takes { simplex = true }",
+        ),
+        (
+            ("lambda = { low = 0.01, high = 100.0, log = true }", "lambda = { simplex = true, total = -1 }"),
+            "total must be a number > 0",
+        ),
         (("seed = 3", "seed = 3\npopulation = 4"), "search.population: population is a setting of sampler = \"nsga2\""),
         (
             ("seed = 3", "seed = 3\nobjective = [\"shapes.accuracy\", \"shapes.accuracy\"]"),
@@ -250,6 +258,39 @@ fn nsga2_searches_every_task_metric_and_breeds_from_observed_points() {
         .filter(|&b| b)
         .count();
     assert!(inherited >= 6, "{inherited} of 12 values inherited: {by_index:?}");
+}
+
+#[test]
+fn a_simplex_of_task_weights_is_searched_and_each_trial_trains_with_its_point() {
+    let ws = Workspace::new();
+    let text = SEARCH
+        .replace("weighting = [\"static\", \"equal\", \"dwa\"]", "weighting = [\"static\"]")
+        .replace("lambda = { low = 0.01, high = 100.0, log = true }", "lambda = { simplex = true, total = 2.0 }")
+        .replace("budget = 10", "budget = 6");
+    ws.write("search.toml", &text);
+    expect_code(&ws.mtl(&["run", "search.toml", "--jobs", "1", "--no-report"]), 0);
+    let db = ws.path("mtl.db");
+    check_search(&db, 6);
+    let conn = Connection::open(&db).expect("db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT p.text, s.num, r.num FROM params p
+             JOIN params s ON s.run_id = p.run_id AND s.key = 'weight.shapes'
+             JOIN params r ON r.run_id = p.run_id AND r.key = 'weight.reviews' WHERE p.key = 'search_point'",
+        )
+        .expect("prepare");
+    let rows: Vec<(String, f64, f64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(rows.len(), 6, "each search trial records its static weights");
+    for (point, shapes, reviews) in rows {
+        let point: serde_json::Value = serde_json::from_str(&point).expect("json");
+        assert_eq!(point["lambda"]["shapes"].as_f64(), Some(shapes), "{point}");
+        assert_eq!(point["lambda"]["reviews"].as_f64(), Some(reviews), "{point}");
+        assert!((shapes + reviews - 2.0).abs() < 1e-12, "{shapes} + {reviews}");
+    }
 }
 
 #[test]

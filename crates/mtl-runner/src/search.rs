@@ -121,6 +121,14 @@ pub enum Domain {
         /// Log scale.
         log: bool,
     },
+    /// Static loss weights, one per task, on the simplex summing to `total` (`lambda =
+    /// { simplex = true }`): a point's value is a table of task → weight.
+    Simplex {
+        /// The tasks, in file order.
+        tasks: Vec<String>,
+        /// What the weights sum to.
+        total: f64,
+    },
     /// A whole number in `[low, high]`, drawn on a log scale if `log`.
     Int {
         /// Lower bound.
@@ -177,6 +185,11 @@ pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[Observat
 fn draw(domain: &Domain, rng: &mut Rng) -> Value {
     match domain {
         Domain::Choice(values) => rng.pick(values).clone(),
+        Domain::Simplex { tasks, total } => {
+            // Uniform on the simplex: Dirichlet(1, …, 1), normalised exponential draws.
+            let draws: Vec<f64> = tasks.iter().map(|_| -(1.0 - rng.uniform()).max(f64::MIN_POSITIVE).ln()).collect();
+            simplex_value(tasks, *total, &draws)
+        }
         Domain::Float { .. } | Domain::Int { .. } => {
             let (low, high) = scaled_bounds(domain);
             from_scaled(domain, rng.range(low, high))
@@ -197,8 +210,20 @@ fn scaled_bounds(domain: &Domain) -> (f64, f64) {
                 (low, high)
             }
         }
-        Domain::Choice(_) => (0.0, 1.0),
+        Domain::Choice(_) | Domain::Simplex { .. } => (0.0, 1.0),
     }
+}
+
+/// The weights `parts` scaled to sum to `total`, as a table of task → weight.
+fn simplex_value(tasks: &[String], total: f64, parts: &[f64]) -> Value {
+    let sum: f64 = parts.iter().sum();
+    let table = tasks.iter().zip(parts).map(|(task, part)| (task.clone(), Value::Float(total * part / sum))).collect();
+    Value::Table(table)
+}
+
+/// The weights of a simplex value, in task order.
+fn simplex_parts(tasks: &[String], value: &Value) -> Vec<f64> {
+    tasks.iter().map(|t| value.get(t).and_then(Value::as_float).unwrap_or(0.0)).collect()
 }
 
 fn scale(low: f64, high: f64, log: bool) -> (f64, f64) {
@@ -217,7 +242,7 @@ fn from_scaled(domain: &Domain, u: f64) -> Value {
             let x = if log { u.exp() } else { u };
             Value::Integer((x.round() as i64).clamp(low, high))
         }
-        Domain::Choice(_) => unreachable!("choices are not scaled"),
+        Domain::Choice(_) | Domain::Simplex { .. } => unreachable!("choices and simplices are not scaled"),
     }
 }
 
@@ -247,6 +272,26 @@ fn tpe_dimension(domain: &Domain, good: &[&Value], bad: &[&Value], rng: &mut Rng
                 }
             }
             values[best.1].clone()
+        }
+        Domain::Simplex { tasks, total } => {
+            // Each weight modelled on its own on [0, total] (a Parzen estimator per task of
+            // each group); a candidate's weights drawn from `l`'s, then scaled to the total.
+            let component = |points: &[&Value], i: usize| {
+                Parzen::new(points.iter().map(|v| simplex_parts(tasks, v)[i]).collect(), 0.0, *total)
+            };
+            let l: Vec<Parzen> = (0..tasks.len()).map(|i| component(good, i)).collect();
+            let g: Vec<Parzen> = (0..tasks.len()).map(|i| component(bad, i)).collect();
+            let mut best = (f64::NEG_INFINITY, vec![1.0; tasks.len()]);
+            for _ in 0..CANDIDATES {
+                let draws: Vec<f64> = l.iter().map(|p| p.sample(rng).max(1e-12)).collect();
+                let scaled = simplex_parts(tasks, &simplex_value(tasks, *total, &draws));
+                let score: f64 =
+                    scaled.iter().enumerate().map(|(i, &w)| l[i].log_density(w) - g[i].log_density(w)).sum();
+                if score > best.0 {
+                    best = (score, scaled);
+                }
+            }
+            simplex_value(tasks, *total, &best.1)
         }
         _ => {
             let (low, high) = scaled_bounds(domain);
@@ -397,6 +442,12 @@ pub fn point_from_json(spec: &SearchSpec, text: &str) -> Option<Point> {
             let value = map.get(&d.path)?;
             match (&d.domain, value) {
                 (Domain::Int { .. }, v) => v.as_i64().map(Value::Integer),
+                (Domain::Simplex { tasks, .. }, v) => {
+                    let weights = v.as_object()?;
+                    let table: Option<toml::Table> =
+                        tasks.iter().map(|t| Some((t.clone(), Value::Float(weights.get(t)?.as_f64()?)))).collect();
+                    table.filter(|_| weights.len() == tasks.len()).map(Value::Table)
+                }
                 (Domain::Float { .. }, v) => v.as_f64().map(Value::Float),
                 (Domain::Choice(values), v) => {
                     values.iter().find(|c| serde_json::to_value(c).ok().as_ref() == Some(v)).cloned()

@@ -245,3 +245,52 @@ fn nsga2_draws_its_first_generation_at_random_and_breeds_from_earlier_ones_only(
     later.push(obs(4, vec![Value::Float(0.1)], 5.0));
     assert_eq!(propose(&s, 5, 0, &observed), propose(&s, 5, 0, &later));
 }
+
+fn simplex(n: usize, total: f64) -> Dimension {
+    let tasks = (0..n).map(|i| format!("t{i}")).collect();
+    Dimension { path: "lambda".into(), domain: Domain::Simplex { tasks, total } }
+}
+
+fn weights(point: &Point) -> Vec<f64> {
+    let Value::Table(table) = &point[0] else { panic!("a table: {point:?}") };
+    table.values().map(|v| v.as_float().expect("a weight")).collect()
+}
+
+#[test]
+fn simplex_draws_are_uniform_on_the_simplex() {
+    let s = spec(Sampler::Random, vec![simplex(3, 2.0)]);
+    let draws: Vec<Vec<f64>> = (0..4000).map(|k| weights(&propose(&s, k, 0, &[]))).collect();
+    assert!(draws.iter().all(|w| w.len() == 3 && w.iter().all(|&x| x >= 0.0)));
+    assert!(draws.iter().all(|w| (w.iter().sum::<f64>() - 2.0).abs() < 1e-12));
+    // Uniform on the simplex: each weight/total is Beta(1, n − 1), P(w/total < 1/2) = 1 − (1/2)² = 3/4.
+    for i in 0..3 {
+        let below = draws.iter().filter(|w| w[i] < 1.0).count() as f64 / 4000.0;
+        assert!((below - 0.75).abs() < 0.025, "weight {i}: {below}");
+    }
+    let point = propose(&s, 0, 0, &[]);
+    assert_eq!(point_from_json(&s, &point_json(&s, &point)), Some(point));
+    assert_eq!(point_from_json(&s, r#"{"lambda": {"t0": 1.0, "t1": 1.0}}"#), None, "a task missing");
+}
+
+#[test]
+fn tpe_on_a_simplex_homes_in_on_the_best_weights() {
+    let target = [0.7, 0.2, 0.1];
+    let distance = |w: &[f64]| w.iter().zip(target).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    let run = |sampler: Sampler, seed: u64| {
+        let s = SearchSpec { startup: 10, seed, ..spec(sampler, vec![simplex(3, 1.0)]) };
+        let mut observed = Vec::new();
+        for k in 0..60 {
+            let point = propose(&s, k, 0, &observed);
+            let value = -distance(&weights(&point));
+            observed.push(obs(k, point, value));
+        }
+        let mut last: Vec<f64> = observed[40..].iter().map(|o| -o.values[0]).collect();
+        last.sort_by(f64::total_cmp);
+        last[10]
+    };
+    for seed in 0..3 {
+        let (tpe, random) = (run(Sampler::Tpe, seed), run(Sampler::Random, seed));
+        eprintln!("seed {seed}: median distance to the best weights: TPE {tpe:.3}, random {random:.3}");
+        assert!(tpe < 0.6 * random, "seed {seed}: TPE {tpe} against random {random}");
+    }
+}

@@ -215,12 +215,49 @@ impl Checker<'_> {
                     }
                     Domain::Choice(values)
                 }
+                Value::Table(simplex) if simplex.contains_key("simplex") => self.simplex(&keys, &path, &simplex)?,
                 Value::Table(range) => self.range(&keys, &path, &range)?,
-                _ => return self.fail(&keys, "expected a list of choices or a range { low = …, high = … }"),
+                _ => {
+                    let expected =
+                        "expected a list of choices, a range { low = …, high = … } or, for lambda, { simplex = true }";
+                    return self.fail(&keys, expected);
+                }
             };
             set(path, domain);
         }
         Ok(dimensions)
+    }
+
+    /// `lambda = { simplex = true, total = 1.0 }`: one weight per task, summing to `total`.
+    fn simplex(&self, keys: &[Seg], path: &str, table: &Table) -> Result<Domain, ConfigError> {
+        if path != "lambda" {
+            return self.fail(keys, format!("{path}: only lambda takes {{ simplex = true }}"));
+        }
+        if let Some(key) = table.keys().find(|k| !["simplex", "total"].contains(&k.as_str())) {
+            return self.fail(keys, format!("unknown key `{key}` in a simplex; expected simplex, total"));
+        }
+        if table.get("simplex") != Some(&Value::Boolean(true)) {
+            return self.fail(keys, "simplex = true: weights drawn on the simplex (a grid of it is [sweep] lambda)");
+        }
+        let total = match table.get("total") {
+            None => 1.0,
+            Some(v) => v.as_float().or_else(|| v.as_integer().map(|i| i as f64)).unwrap_or(f64::NAN),
+        };
+        if !(total.is_finite() && total > 0.0) {
+            return self.fail(keys, "total must be a number > 0");
+        }
+        let source: Table = toml::from_str(self.source).unwrap_or_default();
+        let tasks: Vec<String> = source
+            .get("tasks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        if tasks.len() < 2 {
+            return self.fail(keys, "a simplex of weights needs at least two [[tasks]]");
+        }
+        Ok(Domain::Simplex { tasks, total })
     }
 
     fn range(&self, keys: &[Seg], path: &str, range: &Table) -> Result<Domain, ConfigError> {
@@ -260,6 +297,19 @@ fn corners(domain: &Domain) -> Vec<Value> {
         Domain::Choice(ref values) => values.clone(),
         Domain::Float { low, high, .. } => vec![Value::Float(low), Value::Float(high)],
         Domain::Int { low, high, .. } => vec![Value::Integer(low), Value::Integer(high)],
+        // Equal weights, and all of the total on each task (one weight zero is allowed).
+        Domain::Simplex { ref tasks, total } => std::iter::once(vec![1.0; tasks.len()])
+            .chain((0..tasks.len()).map(|i| (0..tasks.len()).map(|j| if i == j { 1.0 } else { 0.0 }).collect()))
+            .map(|parts: Vec<f64>| {
+                Value::Table(
+                    tasks
+                        .iter()
+                        .zip(&parts)
+                        .map(|(t, p)| (t.clone(), Value::Float(total * p / parts.iter().sum::<f64>())))
+                        .collect(),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -268,7 +318,7 @@ fn flatten(table: &Table) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (key, value) in table {
         match value {
-            Value::Table(inner) if !inner.contains_key("low") && !inner.contains_key("high") => {
+            Value::Table(inner) if !["low", "high", "simplex"].iter().any(|k| inner.contains_key(*k)) => {
                 for (path, value) in flatten(inner) {
                     out.push((format!("{key}.{path}"), value));
                 }
@@ -294,7 +344,11 @@ fn materialize_plan(spec: &SearchSpec, point: &Point) -> Result<Plan, ConfigErro
     sweep.insert("strategy".into(), Value::Array(strategies));
     let mut swept = Vec::new();
     for (dimension, value) in spec.dimensions.iter().zip(point) {
-        if AXES.contains(&dimension.path.as_str()) {
+        if let Value::Table(weights) = value {
+            // A simplex point: sweep.lambda's per-task lists of one weight each.
+            let lists = weights.iter().map(|(task, w)| (task.clone(), Value::Array(vec![w.clone()]))).collect();
+            sweep.insert(dimension.path.clone(), Value::Table(lists));
+        } else if AXES.contains(&dimension.path.as_str()) {
             sweep.insert(dimension.path.clone(), Value::Array(vec![value.clone()]));
         } else {
             remove_path(&mut sweep, &dimension.path);
@@ -320,6 +374,10 @@ fn materialize_plan(spec: &SearchSpec, point: &Point) -> Result<Plan, ConfigErro
 
 fn shown(value: &Value) -> String {
     match value {
+        Value::Table(weights) => {
+            let parts: Vec<String> = weights.iter().map(|(task, w)| format!("{task} {}", shown(w))).collect();
+            format!("({})", parts.join(", "))
+        }
         Value::String(s) => s.clone(),
         Value::Float(x) => format!("{}", (x * 1e6).round() / 1e6),
         other => other.to_string(),

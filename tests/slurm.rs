@@ -204,3 +204,81 @@ fn a_sweep_of_the_users_own_program_runs_as_a_slurm_job_array_with_the_same_metr
     assert_eq!(local.len(), 6 * 3 * 2 * 3);
     assert_eq!(metric_bits(&dir.join("cluster.db")), local);
 }
+
+/// A random search (its points depend on their index only) over lr and λ for hard sharing
+/// and two weighting methods, 2 seeds, a budget of 6 trials, after 2 single-task baselines.
+const SEARCH: &str = r#"
+name = "searched"
+epochs = 2
+seeds = [0, 1]
+batch_size = 32
+
+[[tasks]]
+name = "shapes"
+data = { format = "synthetic-shapes", n_train = 300, n_val = 64, n_test = 64 }
+
+[[tasks]]
+name = "reviews"
+data = { format = "synthetic-reviews", n_train = 300, n_val = 64, n_test = 64 }
+
+[model]
+image_stem = "rows"
+width = 8
+hidden = 8
+
+[sweep]
+strategy = ["single-task", "hard"]
+weighting = ["static", "dwa"]
+lambda = [1.0]
+lr = [0.01]
+
+[search]
+sampler = "random"
+budget = 6
+seed = 5
+
+[search.space]
+lr = { low = 0.0001, high = 0.1, log = true }
+lambda = { low = 0.01, high = 100.0, log = true }
+"#;
+
+/// `(search_index, search_point, trial_key)` of each search run, in that order.
+fn search_points(db: &Path) -> Vec<(i64, String, String)> {
+    let conn = rusqlite::Connection::open(db).expect("db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT CAST(i.num AS INTEGER), p.text, r.trial_key FROM runs r
+             JOIN params i ON i.run_id = r.id AND i.key = 'search_index'
+             JOIN params p ON p.run_id = r.id AND p.key = 'search_point' WHERE r.status = 'done' ORDER BY 1, 3",
+        )
+        .expect("prepare");
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+#[test]
+fn a_search_coordinated_on_slurm_proposes_and_trains_what_a_local_search_does() {
+    let _cluster = slurm_up();
+    let dir = tempfile::tempdir().expect("dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("search.toml"), SEARCH).expect("experiment");
+    mtl(dir, &["run", "search.toml", "--db", "local.db", "--jobs", "1", "--no-report"]);
+
+    // The coordinator returns once the budget is spent and every trial has ended, merged.
+    let out = mtl(dir, &["run", "search.toml", "--db", "cluster.db", "--executor", "slurm", "--max-parallel", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("search finished on Slurm: 3 point(s), 6 trial(s)"), "{stdout}");
+    let (local, cluster) = (dir.join("local.db"), dir.join("cluster.db"));
+    assert_eq!(search_points(&cluster).len(), 6);
+    assert_eq!(search_points(&cluster), search_points(&local), "the same points under the same indices");
+    assert_eq!(metric_bits(&cluster), metric_bits(&local), "bit-identical metrics");
+    let states = states(dir, "cluster.db");
+    assert_eq!(states.len(), 8, "{states:?}");
+    assert!(states.iter().all(|(state, _)| state == "done"), "{states:?}");
+
+    // Spent: run again, nothing is proposed or submitted.
+    let jobs = std::fs::read_to_string(dir.join("cluster.db.cluster/searched/jobs")).expect("jobs");
+    let again = mtl(dir, &["run", "search.toml", "--db", "cluster.db", "--executor", "slurm"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("3 point(s), 6 trial(s)"));
+    assert_eq!(std::fs::read_to_string(dir.join("cluster.db.cluster/searched/jobs")).expect("jobs"), jobs);
+}

@@ -99,17 +99,41 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
         outln!("experiment {:?}: {what}; nothing to submit (`mtl status --db {}`)", plan.experiment, db.display())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut array = index_ranges(&wanted);
+    let (job, array) = sbatch_array(&plan.experiment, &dir, &plan_file, &wanted, args)?;
+    outln!(
+        "experiment {:?}: submitted Slurm job {job}, {} array task(s) ({array}) of {} trials; plan {}",
+        plan.experiment,
+        wanted.len(),
+        shard_plan.trial_keys.len(),
+        plan_file.display()
+    )?;
+    outln!(
+        "follow it with `mtl status --db {0}`; `mtl merge --db {0}` brings finished trials into the database",
+        db.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Submits the plan's trials `wanted` (indices) as one Slurm job array and records the
+/// job: its id, and the `--array` value.
+pub(crate) fn sbatch_array(
+    experiment: &str,
+    dir: &Path,
+    plan_file: &Path,
+    wanted: &[usize],
+    args: &SlurmArgs,
+) -> anyhow::Result<(String, String)> {
+    let mut array = index_ranges(wanted);
     if let Some(k) = args.max_parallel {
         array += &format!("%{k}");
     }
     let exe = std::env::current_exe()?;
-    let wrap = format!("{} worker --plan {}", shell_quote(&exe), shell_quote(&plan_file));
+    let wrap = format!("{} worker --plan {}", shell_quote(&exe), shell_quote(plan_file));
     let mut sbatch = Command::new("sbatch");
     sbatch
         .arg("--parsable")
         .arg(format!("--array={array}"))
-        .arg(format!("--job-name=mtl-{}", plan.experiment))
+        .arg(format!("--job-name=mtl-{experiment}"))
         .arg(format!("--output={}", dir.join("logs/%A_%a.out").display()))
         .args(&args.sbatch_args)
         .arg(format!("--wrap={wrap}"));
@@ -124,22 +148,11 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
-    let jobs_file = cluster_state::jobs_file(&dir);
+    let jobs_file = cluster_state::jobs_file(dir);
     let mut jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
-    jobs += &cluster_state::jobs_line(&job, &wanted);
+    jobs += &cluster_state::jobs_line(&job, wanted);
     std::fs::write(&jobs_file, jobs).map_err(|e| anyhow::anyhow!("{}: {e}", jobs_file.display()))?;
-    outln!(
-        "experiment {:?}: submitted Slurm job {job}, {} array task(s) ({array}) of {} trials; plan {}",
-        plan.experiment,
-        wanted.len(),
-        shard_plan.trial_keys.len(),
-        plan_file.display()
-    )?;
-    outln!(
-        "follow it with `mtl status --db {0}`; `mtl merge --db {0}` brings finished trials into the database",
-        db.display()
-    )?;
-    Ok(ExitCode::SUCCESS)
+    Ok((job, array))
 }
 
 fn shell_quote(path: &Path) -> String {
@@ -274,7 +287,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
 /// that trial of that experiment; any other, and one that is not a regular file or cannot
 /// be read, is reported and skipped (its trial shows as failed in `mtl status`). An error
 /// of the main database ends the merge.
-fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<(MergeSummary, usize)> {
+pub(crate) fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<(MergeSummary, usize)> {
     let mut summary = MergeSummary::default();
     let shards = ShardPlan::shards(dir);
     let plan = match ShardPlan::read(&dir.join("plan.json")) {
@@ -330,7 +343,7 @@ fn plan_dirs(db: &Path) -> Vec<PathBuf> {
 
 /// Each trial's state, from the main database, its shard in the plan folder `dir` and
 /// (where Slurm is) `squeue`.
-fn trial_states(plan: &ShardPlan, dir: &Path, main: &Store) -> anyhow::Result<Vec<TrialState>> {
+pub(crate) fn trial_states(plan: &ShardPlan, dir: &Path, main: &Store) -> anyhow::Result<Vec<TrialState>> {
     let jobs = submitted_jobs(dir);
     let queue = slurm_states(&jobs);
     Ok(cluster_state::trial_states(plan, dir, main, &jobs, queue.as_ref())?)

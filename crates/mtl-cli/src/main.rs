@@ -10,6 +10,7 @@ mod terminal;
 mod bench;
 mod best;
 mod cluster;
+mod cluster_search;
 mod compare;
 mod curate;
 mod data;

@@ -113,17 +113,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             crate::BadInput("--retry-failed, --max-parallel and --sbatch-arg go with --executor slurm".into()).into()
         );
     }
-    if plan.search.is_some() && args.executor != Executor::Local {
+    if plan.search.is_some() && args.executor == Executor::Plan {
         return Err(crate::BadInput(format!(
-            "{}: [search] proposes trials from the results as they arrive, through one database: run it with \
-             `mtl run` (several `mtl run` processes may share the database), not --executor {}",
+            "{}: [search] proposes trials from the results as they arrive: run it with `mtl run` (several \
+             processes may share the database) or --executor slurm (this process coordinates), not --executor plan",
             args.file.display(),
-            if args.executor == Executor::Slurm { "slurm" } else { "plan" }
         ))
         .into());
     }
     crate::revision::check(&args.db, &plan, &args.file, args.new_revision)?;
     match args.executor {
+        Executor::Slurm if plan.search.is_some() => {
+            return crate::cluster_search::coordinate(&plan, &tasks, &args.file, &args.db, &args.slurm)
+        }
         Executor::Slurm => return crate::cluster::submit(&plan, &args.file, &args.db, &args.slurm),
         Executor::Plan => return crate::cluster::write_plan(&plan, &args.file, &args.db),
         Executor::Local => {}

@@ -301,6 +301,9 @@ pub struct Trial {
     /// The settings `[sweep]` varies beside the axes, with this trial's values (dotted
     /// path, value as shown), for its label.
     pub swept: Vec<(String, String)>,
+    /// Recorded after the settings' own params: a search trial's `search_index` and
+    /// `search_point`.
+    pub extra_params: Vec<(String, ParamValue)>,
 }
 
 impl Trial {
@@ -398,6 +401,7 @@ impl Trial {
         if !self.vocabulary_tasks.is_empty() {
             params.push(("vocabulary_tasks".to_string(), ParamValue::Text(self.vocabulary_tasks.join(","))));
         }
+        params.extend(self.extra_params.iter().cloned());
         params
     }
 
@@ -585,6 +589,7 @@ impl Plan {
                                 data_key,
                                 vocabulary_tasks: vocabulary_tasks.clone(),
                                 swept: Vec::new(),
+                                extra_params: Vec::new(),
                             });
                         }
                     }

@@ -459,7 +459,7 @@ pub fn point_from_json(spec: &SearchSpec, text: &str) -> Option<Point> {
 
 mod driver;
 pub mod nsga2;
-pub use driver::{next_trial, Next, SearchContext, SearchError, POINT_PARAM};
+pub use driver::{next_trial, observed, proposed, Next, SearchContext, SearchError, POINT_PARAM};
 
 #[cfg(test)]
 #[path = "search_tests.rs"]

@@ -41,6 +41,21 @@ pub struct ShardPlan {
     pub trial_keys: Vec<String>,
     /// The main database (absolute).
     pub db: PathBuf,
+    /// A `[search]`'s trials so far (after the baselines), each a proposal's point: the
+    /// coordinator (`mtl run --executor slurm`) appends them as it proposes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<SearchSlot>,
+}
+
+/// A search trial of a [`ShardPlan`]: its index in `trial_keys`, and its proposal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchSlot {
+    /// Its index in [`ShardPlan::trial_keys`].
+    pub trial: usize,
+    /// The proposal's index (`search_index`).
+    pub index: u64,
+    /// The proposal's point as stored (`search_point`).
+    pub point: String,
 }
 
 /// Why a plan cannot be used.
@@ -119,6 +134,7 @@ impl ShardPlan {
             experiment_text: plan.source.clone(),
             trial_keys: plan.trials.iter().map(|t| t.key.clone()).collect(),
             db: absolute(db),
+            search: Vec::new(),
         }
     }
 
@@ -228,6 +244,18 @@ impl ShardPlan {
             )));
         };
         let mut plan = self.plan()?;
+        // A worker trains its one trial; a search is the coordinator's.
+        let search = plan.search.take();
+        if let (Some(slot), Some(spec)) = (self.search.iter().find(|s| s.trial == index), &search) {
+            let point = crate::search::point_from_json(spec, &slot.point)
+                .ok_or_else(|| trial_error(format!("trial {index}: its point {} does not fit [search]", slot.point)))?;
+            let trials = config::search_trials(spec, &point)?;
+            let trial = trials.iter().find(|t| &t.key == key).ok_or_else(|| {
+                trial_error(format!("trial {index} ({key}) is not a trial of its point {} any more", slot.point))
+            })?;
+            plan.trials = vec![crate::search::proposed(trial, slot.index, &slot.point)];
+            return Ok(plan);
+        }
         let Some(trial) = plan.trials.iter().find(|t| &t.key == key).cloned() else {
             return Err(trial_error(format!(
                 "trial {index} ({key}) is not in the experiment any more: this mtl-lab plans it differently; \

@@ -95,12 +95,29 @@ struct State {
     keys: std::collections::BTreeSet<String>,
 }
 
-fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchError> {
+/// The points observed so far in the search of `plan`, from the runs in `store`: what
+/// the next proposal is made from (`tasks` and `selection` as in [`SearchContext`]).
+pub fn observed(
+    store: &Store,
+    plan: &Plan,
+    tasks: &[String],
+    selection: &Selection,
+) -> Result<Vec<Observation>, SearchError> {
+    let spec = plan.search.as_ref().expect("a plan with [search]");
+    Ok(read_state(store, plan, spec, tasks, selection)?.observed)
+}
+
+fn read_state(
+    store: &Store,
+    plan: &Plan,
+    spec: &SearchSpec,
+    tasks: &[String],
+    selection: &Selection,
+) -> Result<State, SearchError> {
     // Archived runs keep their index and their trial key (their trials count as done).
-    let runs = store.runs_including_archived(Some(&context.plan.experiment))?;
-    let spec = context.spec;
+    let runs = store.runs_including_archived(Some(&plan.experiment))?;
     let baselines = match spec.objectives.contains(&PruneMetric::DeltaM) {
-        true => baseline_means(context.plan, &runs, &context.tasks, context.selection),
+        true => baseline_means(plan, &runs, tasks, selection),
         false => Some(BTreeMap::new()),
     };
     let mut proposals: BTreeMap<u64, (Point, Vec<RunRecord>)> = BTreeMap::new();
@@ -116,10 +133,9 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
     }
     // Each objective of a run, on validation at its result epoch, higher is better.
     let values = |run: &RunRecord| -> Option<Vec<f64>> {
-        let keys: Vec<MetricKey> = context
-            .tasks
+        let keys: Vec<MetricKey> = tasks
             .iter()
-            .map(|t| MetricKey { task: t.clone(), split: "val".into(), metric: context.selection.metric_for(t).into() })
+            .map(|t| MetricKey { task: t.clone(), split: "val".into(), metric: selection.metric_for(t).into() })
             .chain(spec.objectives.iter().filter_map(|o| match o {
                 PruneMetric::Task { task, metric } => {
                     Some(MetricKey { task: task.clone(), split: "val".into(), metric: metric.clone() })
@@ -132,7 +148,7 @@ fn read_state(store: &Store, context: &SearchContext) -> Result<State, SearchErr
         spec.objectives
             .iter()
             .map(|o| {
-                let value = objective(o, context.selection, &context.tasks, baselines.as_ref()?, &points)?;
+                let value = objective(o, selection, tasks, baselines.as_ref()?, &points)?;
                 Some(if o.higher_is_better() { value } else { -value })
             })
             .collect()
@@ -170,7 +186,7 @@ pub fn next_trial(
     let spec = context.spec;
     // Each Stale answer means another process took an index: bounded by the budget.
     for _ in 0..=spec.budget.saturating_mul(2) + 8 {
-        let state = read_state(store, context)?;
+        let state = read_state(store, context.plan, spec, &context.tasks, context.selection)?;
         let mut indices: Vec<(u64, Point)> = state.proposals.iter().map(|(i, (p, _))| (*i, p.clone())).collect();
         let fresh = state.next;
         if state.trials < spec.budget {
@@ -201,9 +217,8 @@ pub fn next_trial(
                 if settled(trial) {
                     continue;
                 }
-                let mut params = trial.params();
-                params.push((Proposal::PARAM.into(), ParamValue::Num(index as f64)));
-                params.push((POINT_PARAM.into(), ParamValue::Text(point_json(spec, &point))));
+                let trial = &proposed(trial, index, &point_json(spec, &point));
+                let params = trial.params();
                 let new_run = NewRun {
                     experiment: context.experiment,
                     trial_key: &trial.key,
@@ -236,6 +251,16 @@ pub fn next_trial(
         }
     }
     Ok(Next::Finished)
+}
+
+/// `trial` of proposal `index` (its point stored as `text`), recording both.
+pub fn proposed(trial: &Trial, index: u64, text: &str) -> Trial {
+    let mut trial = trial.clone();
+    trial.extra_params = vec![
+        (Proposal::PARAM.into(), ParamValue::Num(index as f64)),
+        (POINT_PARAM.into(), ParamValue::Text(text.to_owned())),
+    ];
+    trial
 }
 
 /// The trials of `point`, made once per point.

@@ -276,6 +276,28 @@ fn a_search_coordinated_on_slurm_proposes_and_trains_what_a_local_search_does() 
     assert_eq!(states.len(), 8, "{states:?}");
     assert!(states.iter().all(|(state, _)| state == "done"), "{states:?}");
 
+    // A coordinator killed (SIGKILL) after its second submission: the same command resumes
+    // with the points proposed so far and ends with the local search's points and bits.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mtl"))
+        .args(["run", "search.toml", "--db", "killed.db", "--executor", "slurm", "--max-parallel", "1"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let jobs_file = dir.join("killed.db.cluster/searched/jobs");
+    let start = Instant::now();
+    while std::fs::read_to_string(&jobs_file).map_or(0, |j| j.lines().count()) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no second submission");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let resumed = mtl(dir, &["run", "search.toml", "--db", "killed.db", "--executor", "slurm", "--max-parallel", "1"]);
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("3 point(s), 6 trial(s)"));
+    assert_eq!(search_points(&dir.join("killed.db")), search_points(&local));
+    assert_eq!(metric_bits(&dir.join("killed.db")), metric_bits(&local));
+
     // Spent: run again, nothing is proposed or submitted.
     let jobs = std::fs::read_to_string(dir.join("cluster.db.cluster/searched/jobs")).expect("jobs");
     let again = mtl(dir, &["run", "search.toml", "--db", "cluster.db", "--executor", "slurm"]);

@@ -60,12 +60,18 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
     let stop = crate::interrupt::install();
     let mut first_pass = true;
     let mut exhausted = false;
+    let mut written: Option<ShardPlan> = None;
     loop {
         if stop.load(Ordering::SeqCst) {
             note!("stopped: the submitted tasks go on; run the same command again to go on with the search");
             return Ok(ExitCode::from(130));
         }
-        let plan_file = shard_plan.write()?;
+        // Written when it changes (atomically: workers read it as they start).
+        let plan_file = shard_plan.dir().join("plan.json");
+        if written.as_ref() != Some(&shard_plan) {
+            shard_plan.write()?;
+            written = Some(shard_plan.clone());
+        }
         merge_dir(&mut store, &dir)?;
         let states = trial_states(&shard_plan, &dir, &store)?;
         let wanted: Vec<usize> = (0..states.len())

@@ -294,6 +294,36 @@ fn a_simplex_of_task_weights_is_searched_and_each_trial_trains_with_its_point() 
 }
 
 #[test]
+fn a_grid_search_trains_each_combination_once_in_order_and_stops_when_they_run_out() {
+    let ws = Workspace::new();
+    let file = SEARCH
+        .replace("sampler = \"tpe\"", "sampler = \"grid\"")
+        .replace("startup = 2\n", "")
+        .replace("budget = 10", "budget = 20")
+        .replace("lr = { low = 0.0001, high = 0.1, log = true }", "lr = [0.01, 0.001]")
+        .replace("lambda = { low = 0.01, high = 100.0, log = true }\n", "");
+    ws.write("search.toml", &file);
+    expect_code(&ws.mtl(&["run", "search.toml", "--jobs", "1", "--no-report"]), 0);
+    // 3 methods × 2 lr = 6 points of 2 seeds: 12 trials, under the budget of 20.
+    let points = check_search(&ws.path("mtl.db"), 12);
+    assert_eq!(points.len(), 6);
+    let runs = search_runs(&ws.path("mtl.db"));
+    let first: serde_json::Value = serde_json::from_str(&runs[0].1).expect("json");
+    let last: serde_json::Value = serde_json::from_str(&runs[11].1).expect("json");
+    assert_eq!((first["weighting"].as_str(), first["lr"].as_f64()), (Some("static"), Some(0.01)));
+    assert_eq!((last["weighting"].as_str(), last["lr"].as_f64()), (Some("dwa"), Some(0.001)));
+    let bad = file.replace("lr = [0.01, 0.001]", "lr = { low = 0.001, high = 0.01 }");
+    ws.write("bad.toml", &bad);
+    let out = ws.mtl(&["run", "bad.toml", "--db", "bad.db"]);
+    expect_code(&out, 2);
+    assert!(
+        text(&out.stderr).contains("search.space.lr: sampler = \"grid\" takes lists of choices"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn importance_ranks_the_setting_that_decides_accuracy_first() {
     let ws = Workspace::new();
     // lr = 1e-5 barely moves the weights in 2 epochs, lr = 0.01 trains: lr decides accuracy;

@@ -2,6 +2,8 @@
 //! setting at a time (a *point*: one value per dimension), trained with every seed of the
 //! file, until `budget` trials have run.
 //!
+//! - **grid**: the combinations of the dimensions' choices in order (the last dimension
+//!   fastest), as many as the budget allows.
 //! - **random**: each dimension drawn on its own: a choice uniformly, a range uniformly
 //!   (or log-uniformly), an integer range the same then rounded.
 //! - **tpe** (Bergstra et al. 2011, "Algorithms for Hyper-Parameter Optimization"; the
@@ -69,11 +71,13 @@ pub enum Sampler {
     Tpe,
     /// NSGA-II.
     Nsga2,
+    /// The combinations of choices in order.
+    Grid,
 }
 
 impl Sampler {
     /// The names the experiment file uses.
-    pub const NAMES: [&'static str; 3] = ["random", "tpe", "nsga2"];
+    pub const NAMES: [&'static str; 4] = ["grid", "random", "tpe", "nsga2"];
 
     /// The sampler named `name`.
     pub fn parse(name: &str) -> Option<Sampler> {
@@ -81,6 +85,7 @@ impl Sampler {
             "random" => Some(Sampler::Random),
             "tpe" => Some(Sampler::Tpe),
             "nsga2" => Some(Sampler::Nsga2),
+            "grid" => Some(Sampler::Grid),
             _ => None,
         }
     }
@@ -153,6 +158,11 @@ pub const MODEL_ATTEMPTS: u32 = 20;
 /// again), given the points observed so far. Pure: the same arguments give the same point.
 pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[Observation]) -> Point {
     let mut rng = Rng::derive(spec.seed, &format!("search/{index}/{attempt}"));
+    if spec.sampler == Sampler::Grid {
+        // Combination `index + attempt`, round the grid: a combination whose trials exist
+        // (or that does not validate) gives way to the next.
+        return grid_point(&spec.dimensions, index + attempt as u64);
+    }
     let random = |rng: &mut Rng| spec.dimensions.iter().map(|d| draw(&d.domain, rng)).collect();
     // A model can keep proposing the points it has (a small space of choices): after
     // `MODEL_ATTEMPTS` draws that all were, the draws are random.
@@ -160,7 +170,7 @@ pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[Observat
         return random(&mut rng);
     }
     match spec.sampler {
-        Sampler::Random => random(&mut rng),
+        Sampler::Random | Sampler::Grid => random(&mut rng),
         Sampler::Nsga2 => nsga2::propose(spec, index, observed, &mut rng).unwrap_or_else(|| random(&mut rng)),
         Sampler::Tpe if observed.len() < spec.startup.max(1) => random(&mut rng),
         Sampler::Tpe => {
@@ -179,6 +189,26 @@ pub fn propose(spec: &SearchSpec, index: u64, attempt: u32, observed: &[Observat
                 .collect()
         }
     }
+}
+
+/// Combination `k` (modulo their number) of the dimensions' choices, the last fastest.
+fn grid_point(dimensions: &[Dimension], k: u64) -> Point {
+    let sizes: Vec<u64> = dimensions
+        .iter()
+        .map(|d| match &d.domain {
+            Domain::Choice(values) => values.len() as u64,
+            _ => unreachable!("a grid searches choices only (checked with the file)"),
+        })
+        .collect();
+    let total: u64 = sizes.iter().product();
+    let mut rest = k % total.max(1);
+    let mut point = vec![Value::Boolean(false); dimensions.len()];
+    for (i, dimension) in dimensions.iter().enumerate().rev() {
+        let Domain::Choice(values) = &dimension.domain else { unreachable!() };
+        point[i] = values[(rest % sizes[i]) as usize].clone();
+        rest /= sizes[i];
+    }
+    point
 }
 
 /// A uniform draw from `domain`.

@@ -294,3 +294,19 @@ fn tpe_on_a_simplex_homes_in_on_the_best_weights() {
         assert!(tpe < 0.6 * random, "seed {seed}: TPE {tpe} against random {random}");
     }
 }
+
+#[test]
+fn grid_proposals_walk_the_combinations_in_order_the_last_dimension_fastest() {
+    let choice = |path: &str, values: &[&str]| Dimension {
+        path: path.into(),
+        domain: Domain::Choice(values.iter().map(|v| Value::from(*v)).collect()),
+    };
+    let s = spec(Sampler::Grid, vec![choice("weighting", &["a", "b", "c"]), choice("lr", &["x", "y"])]);
+    let shown = |k: u64, attempt: u32| -> String {
+        propose(&s, k, attempt, &[]).iter().map(|v| v.as_str().expect("a choice")).collect()
+    };
+    let all: Vec<String> = (0..6).map(|k| shown(k, 0)).collect();
+    assert_eq!(all, ["ax", "ay", "bx", "by", "cx", "cy"]);
+    // Another attempt is the next combination; past the end, round again.
+    assert_eq!((shown(1, 1), shown(5, 1), shown(6, 0)), ("bx".into(), "ax".into(), "ax".into()));
+}

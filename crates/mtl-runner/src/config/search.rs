@@ -59,6 +59,15 @@ impl Checker<'_> {
                 "nothing to search: give [search.space] entries, or [sweep] lists of more than one value",
             );
         }
+        if sampler == Sampler::Grid {
+            if let Some(d) = dimensions.iter().find(|d| !matches!(d.domain, Domain::Choice(_))) {
+                let keys: Vec<Seg> = ["search", "space"].into_iter().chain(d.path.split('.')).map(Key).collect();
+                return self.fail(
+                    &keys,
+                    "sampler = \"grid\" takes lists of choices; ranges and simplices are for random, tpe and nsga2",
+                );
+            }
+        }
         let mut spec = SearchSpec {
             sampler,
             budget: entry.budget,
@@ -114,7 +123,7 @@ impl Checker<'_> {
             );
         }
         match (entry.population, sampler) {
-            (Some(_), Sampler::Random | Sampler::Tpe) => {
+            (Some(_), Sampler::Random | Sampler::Tpe | Sampler::Grid) => {
                 return self.fail(&at("population"), "population is a setting of sampler = \"nsga2\"")
             }
             (Some(n), Sampler::Nsga2) if n < 2 => {

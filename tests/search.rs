@@ -215,7 +215,9 @@ fn bad_search_sections_name_the_key_and_write_nothing() {
     let out = ws.mtl(&["run", "typo.toml", "--no-report", "--db", "typo.db", "--jobs", "1"]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("reports no validation metric \"colour\" for task shapes; it reports: accuracy"),
+        text(&out.stderr).contains(
+            "reports no validation metric \"colour\" for task shapes at its result epoch; it reports: accuracy"
+        ),
         "{}",
         text(&out.stderr)
     );

@@ -298,6 +298,16 @@ fn a_search_coordinated_on_slurm_proposes_and_trains_what_a_local_search_does() 
     assert_eq!(search_points(&dir.join("killed.db")), search_points(&local));
     assert_eq!(metric_bits(&dir.join("killed.db")), metric_bits(&local));
 
+    // A database with a search run by `mtl run` is not numbered again by a coordinator.
+    let out = Command::new(env!("CARGO_BIN_EXE_mtl"))
+        .args(["run", "search.toml", "--db", "local.db", "--executor", "slurm"])
+        .current_dir(dir)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("6 search trial(s) of experiment \"searched\" that its Slurm plan does not list"));
+
     // Spent: run again, nothing is proposed or submitted.
     let jobs = std::fs::read_to_string(dir.join("cluster.db.cluster/searched/jobs")).expect("jobs");
     let again = mtl(dir, &["run", "search.toml", "--db", "cluster.db", "--executor", "slurm"]);

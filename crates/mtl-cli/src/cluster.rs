@@ -35,7 +35,8 @@ pub enum Executor {
 /// The flags of `mtl run` for `--executor slurm`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct SlurmArgs {
-    /// At most this many array tasks at once (sbatch's `--array=…%K`).
+    /// At most this many array tasks at once (sbatch's `--array=…%K`); with [search], at
+    /// most this many points in flight (default 4), each point's seeds at once.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_parallel: Option<u32>,
     /// An extra argument for sbatch, e.g. --sbatch-arg=--partition=gpu (repeatable).
@@ -148,6 +149,11 @@ pub(crate) fn sbatch_array(
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
+    if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(
+            BadInput(format!("sbatch printed no job id (expected one with --parsable): {:?}", stdout.trim())).into()
+        );
+    }
     let jobs_file = cluster_state::jobs_file(dir);
     let mut jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
     jobs += &cluster_state::jobs_line(&job, wanted);
@@ -188,8 +194,9 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let key = plan.trials[0].key.clone();
     let shard = shard_plan.shard_path(&key);
     let trial = ShardTrial { experiment: &shard_plan.experiment, trial_key: &key };
-    if shard_status(&shard, trial).is_ok_and(|s| s.is_some_and(|(status, _)| status == RunStatus::Done)) {
-        outln!("trial {index} ({key}): already done in {}", shard.display())?;
+    let finished = |status: RunStatus| matches!(status, RunStatus::Done | RunStatus::Pruned);
+    if shard_status(&shard, trial).is_ok_and(|s| s.is_some_and(|(status, _)| finished(status))) {
+        outln!("trial {index} ({key}): already finished in {}", shard.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
@@ -208,11 +215,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         stop: Some(crate::interrupt::install()),
         provenance,
         gpus: Vec::new(),
-        // [prune] compares with the finished shards and the main database.
+        // [prune] compares with the other trials' finished shards.
         peers: match plan.prune {
             Some(_) => Some(std::sync::Arc::new(Peers::new(
                 shard_plan.plan().map_err(|e| BadInput(e.to_string()))?,
-                shard_plan.db.clone(),
                 shard_plan.dir(),
                 shard.clone(),
             ))),

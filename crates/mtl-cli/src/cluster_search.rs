@@ -4,9 +4,9 @@
 //! point's trials to the plan (`plan.json`: earlier indices keep their meaning, so queued
 //! tasks are unaffected) and submits them as array tasks, keeping at most `--max-parallel`
 //! points (default 4) in flight, until the budget is spent and every trial has ended.
-//! Only this process writes the database; workers write their shards, as for any sweep.
-//! Run it again to resume: the plan keeps the points proposed so far, their indices and
-//! their trials.
+//! Only this process writes the database (one coordinator per experiment: a lock file in
+//! the plan folder); workers write their shards, as for any sweep. Run it again to resume:
+//! the plan keeps the points proposed so far, their indices and their trials.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -52,8 +52,39 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
         }
         _ => fresh,
     };
-    let mut store = Store::open(db)?;
     let dir = shard_plan.dir();
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let lock_path = dir.join("coordinator.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(|e| anyhow::anyhow!("{}: {e}", lock_path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; held until the file closes.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        return Err(BadInput(format!(
+            "another `mtl run --executor slurm` coordinates this search (it holds {})",
+            lock_path.display()
+        ))
+        .into());
+    }
+    let mut store = Store::open(db)?;
+    // The plan numbers the search: search runs it does not list (a local `mtl run` of the
+    // file) would be numbered twice.
+    let listed: BTreeSet<&String> = shard_plan.search.iter().map(|slot| &shard_plan.trial_keys[slot.trial]).collect();
+    let foreign = store
+        .runs_including_archived(Some(&plan.experiment))?
+        .into_iter()
+        .filter(|r| r.params.contains_key(mtl_store::Proposal::PARAM) && !listed.contains(&r.trial_key))
+        .count();
+    if foreign > 0 {
+        return Err(BadInput(format!(
+            "{}: the database has {foreign} search trial(s) of experiment {:?} that its Slurm plan does not list \
+             (a search run with `mtl run`): go on with `mtl run`, or give the experiment a new name",
+            db.display(),
+            plan.experiment
+        ))
+        .into());
+    }
+    // Each submission is one point's trials: --max-parallel bounds the points, not each array.
+    let array_args = SlurmArgs { max_parallel: None, ..args.clone() };
     let selection = mtl_runner::prune::selection_of(plan, tasks);
     let task_names = mtl_runner::prune::task_names(plan);
     let in_flight_limit = args.max_parallel.map_or(DEFAULT_POINTS_IN_FLIGHT, |k| k as usize).max(1);
@@ -83,8 +114,9 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
             .collect();
         first_pass = false;
         if !wanted.is_empty() {
-            let (job, array) = sbatch_array(&plan.experiment, &dir, &plan_file, &wanted, args)?;
+            let (job, array) = sbatch_array(&plan.experiment, &dir, &plan_file, &wanted, &array_args)?;
             note!("submitted Slurm job {job}: trial(s) {array} of {}", shard_plan.trial_keys.len());
+            std::thread::sleep(POLL);
             continue;
         }
         let ended = |i: usize| states[i].is_done() || states[i].is_failed();
@@ -95,11 +127,13 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
             break;
         }
         if !spent && in_flight.len() < in_flight_limit {
-            exhausted = !propose_next(&mut shard_plan, plan, &store, &task_names, &selection)?;
+            exhausted = !propose_next(&mut shard_plan, plan, &store, &in_flight, &task_names, &selection)?;
             continue;
         }
         std::thread::sleep(POLL);
     }
+    // A shard published since the last merge.
+    merge_dir(&mut store, &dir)?;
     let points: BTreeSet<u64> = shard_plan.search.iter().map(|slot| slot.index).collect();
     outln!(
         "experiment {:?}: search finished on Slurm: {} point(s), {} trial(s), merged into {}",
@@ -117,11 +151,14 @@ fn propose_next(
     shard_plan: &mut ShardPlan,
     plan: &Plan,
     store: &Store,
+    in_flight: &BTreeSet<u64>,
     task_names: &[String],
     selection: &mtl_store::Selection,
 ) -> anyhow::Result<bool> {
     let spec = plan.search.as_ref().expect("a plan with [search]");
-    let observed = observed(store, plan, task_names, selection)?;
+    // A point with trials not merged yet is not observed (as a running one is locally).
+    let mut observed = observed(store, plan, task_names, selection)?;
+    observed.retain(|o| !in_flight.contains(&o.index));
     let index = shard_plan.search.iter().map(|slot| slot.index + 1).max().unwrap_or(0);
     let mut known: BTreeSet<String> = shard_plan.trial_keys.iter().cloned().collect();
     known.extend(store.runs_including_archived(Some(&plan.experiment))?.into_iter().map(|r| r.trial_key));

@@ -203,7 +203,8 @@ pub fn trial_states(
         };
         let submitted = jobs.iter().any(|(_, indices)| indices.contains(&index));
         let state = match (&shard, queue.and_then(|q| q.get(&index)).map(String::as_str)) {
-            (Some((RunStatus::Done, _)), _) => TrialState::DoneNotMerged,
+            // A pruned trial is finished as a done one is.
+            (Some((RunStatus::Done | RunStatus::Pruned, _)), _) => TrialState::DoneNotMerged,
             (_, Some(slurm)) if slurm_phase(slurm) == SlurmPhase::Queued => TrialState::Pending,
             (_, Some(slurm)) if slurm_phase(slurm) == SlurmPhase::Alive => TrialState::Running,
             (Some((status, error)), _) => TrialState::Failed(error.clone().unwrap_or_else(|| status.as_str().into())),

@@ -353,7 +353,7 @@ fn materialize_plan(spec: &SearchSpec, point: &Point) -> Result<Plan, ConfigErro
     sweep.insert("strategy".into(), Value::Array(strategies));
     let mut swept = Vec::new();
     for (dimension, value) in spec.dimensions.iter().zip(point) {
-        if let Value::Table(weights) = value {
+        if let (Domain::Simplex { .. }, Value::Table(weights)) = (&dimension.domain, value) {
             // A simplex point: sweep.lambda's per-task lists of one weight each.
             let lists = weights.iter().map(|(task, w)| (task.clone(), Value::Array(vec![w.clone()]))).collect();
             sweep.insert(dimension.path.clone(), Value::Table(lists));

@@ -1,9 +1,11 @@
 //! What a cluster worker's pruning compares against. A worker trains one trial into a
 //! database of its own; the others are in the finished shards of the experiment's folder
-//! (each renamed into place whole, so never changing once there) and in the main database
-//! (merged trials), which it reads read-only. A trial still training on another node is not
-//! visible, so a worker compares against the trials finished when it asks: Optuna's median
-//! pruner, too, compares with completed trials. A peer that cannot be read is left out.
+//! (each renamed into place whole; merging leaves them there), read read-only. The main
+//! database is not read: SQLite's WAL mode is not safe across hosts. A trial still training
+//! on another node is not visible, so a worker compares against the trials finished when it
+//! asks: Optuna's median pruner, too, compares with completed trials. A shard is read again
+//! only when its size or time changes (a trial trained again replaces it); one that cannot
+//! be read is left out.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,41 +20,44 @@ use crate::plan::Plan;
 pub struct Peers {
     /// The whole plan (the worker trains one trial of it).
     pub plan: Plan,
-    db: PathBuf,
     dir: PathBuf,
     own: PathBuf,
-    /// Finished shards' validation points by epoch, and their runs: read once.
-    points: Mutex<BTreeMap<(PathBuf, u32), Vec<TrialPoints>>>,
-    runs: Mutex<BTreeMap<PathBuf, Vec<RunRecord>>>,
+    /// Shards' validation points by epoch, and their runs, by the file's path, size and
+    /// modification time.
+    points: Mutex<BTreeMap<(Version, u32), Vec<TrialPoints>>>,
+    runs: Mutex<BTreeMap<Version, Vec<RunRecord>>>,
 }
 
+/// A shard file as it is now: its path, size and modification time.
+type Version = (PathBuf, u64, Option<std::time::SystemTime>);
+
 impl Peers {
-    /// The peers of the worker whose shard is `own` in the plan folder `dir` of the main
-    /// database `db`.
-    pub fn new(plan: Plan, db: PathBuf, dir: PathBuf, own: PathBuf) -> Peers {
-        Peers { plan, db, dir, own, points: Mutex::default(), runs: Mutex::default() }
+    /// The peers of the worker whose shard is `own` in the plan folder `dir`.
+    pub fn new(plan: Plan, dir: PathBuf, own: PathBuf) -> Peers {
+        Peers { plan, dir, own, points: Mutex::default(), runs: Mutex::default() }
     }
 
-    /// The main database, then every finished shard but the worker's own, each with
-    /// whether it can change (the main database can: `mtl merge` writes it).
-    fn sources(&self) -> Vec<(PathBuf, bool)> {
+    /// Every finished shard but the worker's own, as it is now.
+    fn sources(&self) -> Vec<Version> {
         let shards = crate::shard::ShardPlan::shards(&self.dir).into_iter().filter(|p| *p != self.own);
-        std::iter::once((self.db.clone(), true)).chain(shards.map(|p| (p, false))).collect()
+        shards
+            .filter_map(|path| {
+                let metadata = std::fs::metadata(&path).ok()?;
+                Some((path, metadata.len(), metadata.modified().ok()))
+            })
+            .collect()
     }
 
     /// The other trials' validation points at `epoch` (each trial once).
     pub fn points_at(&self, epoch: u32) -> Vec<TrialPoints> {
         let mut all: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for (path, changes) in self.sources() {
-            let cached =
-                (!changes).then(|| self.points.lock().expect("peers lock").get(&(path.clone(), epoch)).cloned());
-            let rows = match cached.flatten() {
+        for version in self.sources() {
+            let cached = self.points.lock().expect("peers lock").get(&(version.clone(), epoch)).cloned();
+            let rows = match cached {
                 Some(rows) => rows,
                 None => {
-                    let rows = read(&path, &self.plan.experiment, |s, e| s.val_points_at(e, epoch));
-                    if !changes {
-                        self.points.lock().expect("peers lock").insert((path, epoch), rows.clone());
-                    }
+                    let rows = read(&version.0, &self.plan.experiment, |s, e| s.val_points_at(e, epoch));
+                    self.points.lock().expect("peers lock").insert((version, epoch), rows.clone());
                     rows
                 }
             };
@@ -66,16 +71,14 @@ impl Peers {
     /// The other trials' runs (each trial once, a done run first).
     pub fn runs(&self) -> Vec<RunRecord> {
         let mut all: BTreeMap<String, RunRecord> = BTreeMap::new();
-        for (path, changes) in self.sources() {
-            let cached = (!changes).then(|| self.runs.lock().expect("peers lock").get(&path).cloned());
-            let runs = match cached.flatten() {
+        for version in self.sources() {
+            let cached = self.runs.lock().expect("peers lock").get(&version).cloned();
+            let runs = match cached {
                 Some(runs) => runs,
                 None => {
                     let experiment = self.plan.experiment.clone();
-                    let runs = read(&path, &experiment, |s, _| s.runs(Some(&experiment)));
-                    if !changes {
-                        self.runs.lock().expect("peers lock").insert(path, runs.clone());
-                    }
+                    let runs = read(&version.0, &experiment, |s, _| s.runs(Some(&experiment)));
+                    self.runs.lock().expect("peers lock").insert(version, runs.clone());
                     runs
                 }
             };

@@ -71,10 +71,13 @@ fn check_reported(spec: &SearchSpec, run: &RunRecord) -> Result<(), SearchError>
     for o in &spec.objectives {
         let PruneMetric::Task { task, metric } = o else { continue };
         let val = |k: &&MetricKey| k.task == *task && k.split == "val";
-        if !run.final_metrics.keys().filter(val).any(|k| k.metric == *metric) {
-            let names: Vec<&str> = run.final_metrics.keys().filter(val).map(|k| k.metric.as_str()).collect();
+        // The values the objective reads: the run's result epoch's.
+        let result = run.result_metrics();
+        if !result.keys().filter(val).any(|k| k.metric == *metric) {
+            let names: Vec<&str> = result.keys().filter(val).map(|k| k.metric.as_str()).collect();
             return Err(SearchError::UnknownMetric(format!(
-                "the finished trial {} reports no validation metric \"{metric}\" for task {task}; it reports: {}",
+                "the finished trial {} reports no validation metric \"{metric}\" for task {task} at its result epoch; \
+                 it reports: {}",
                 run.trial_key,
                 names.join(", ")
             )));

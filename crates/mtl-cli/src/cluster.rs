@@ -350,8 +350,22 @@ fn plan_dirs(db: &Path) -> Vec<PathBuf> {
 /// Each trial's state, from the main database, its shard in the plan folder `dir` and
 /// (where Slurm is) `squeue`.
 pub(crate) fn trial_states(plan: &ShardPlan, dir: &Path, main: &Store) -> anyhow::Result<Vec<TrialState>> {
+    states_with_queue(plan, dir, main, false)
+}
+
+/// [`trial_states`], and with `need_queue` an error where jobs were submitted and `squeue`
+/// does not answer (a coordinator could not tell a lost task from a queued one).
+pub(crate) fn states_with_queue(
+    plan: &ShardPlan,
+    dir: &Path,
+    main: &Store,
+    need_queue: bool,
+) -> anyhow::Result<Vec<TrialState>> {
     let jobs = submitted_jobs(dir);
     let queue = slurm_states(&jobs);
+    if need_queue && !jobs.is_empty() && queue.is_none() {
+        anyhow::bail!("squeue does not answer: following a search on Slurm needs it (the submitted tasks go on)");
+    }
     Ok(cluster_state::trial_states(plan, dir, main, &jobs, queue.as_ref())?)
 }
 

@@ -20,7 +20,7 @@ use mtl_runner::search::{observed, point_json, propose, MODEL_ATTEMPTS};
 use mtl_runner::shard::{SearchSlot, ShardPlan};
 use mtl_store::Store;
 
-use crate::cluster::{merge_dir, sbatch_array, trial_states, SlurmArgs};
+use crate::cluster::{merge_dir, sbatch_array, states_with_queue, SlurmArgs};
 use crate::BadInput;
 
 /// Points trained at once when `--max-parallel` is not given.
@@ -28,6 +28,9 @@ const DEFAULT_POINTS_IN_FLIGHT: usize = 4;
 
 /// How often the coordinator looks at the shards and the queue.
 const POLL: Duration = Duration::from_secs(2);
+
+/// Polls in a row without an answer from `squeue` before the coordinator gives up.
+const QUEUE_PATIENCE: u32 = 30;
 
 /// Runs the search of `plan` on Slurm until its budget is spent and every trial has ended.
 pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::Result<ExitCode> {
@@ -92,6 +95,7 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
     let mut first_pass = true;
     let mut exhausted = false;
     let mut written: Option<ShardPlan> = None;
+    let mut queue_failures = 0;
     loop {
         if stop.load(Ordering::SeqCst) {
             note!("stopped: the submitted tasks go on; run the same command again to go on with the search");
@@ -104,7 +108,20 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
             written = Some(shard_plan.clone());
         }
         merge_dir(&mut store, &dir)?;
-        let states = trial_states(&shard_plan, &dir, &store)?;
+        // squeue may fail now and then; a minute without it ends the coordinator.
+        let states = match states_with_queue(&shard_plan, &dir, &store, true) {
+            Ok(states) => {
+                queue_failures = 0;
+                states
+            }
+            Err(error) if queue_failures < QUEUE_PATIENCE => {
+                queue_failures += 1;
+                note!("{error:#}; trying again");
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let wanted: Vec<usize> = (0..states.len())
             .filter(|&i| match &states[i] {
                 state if first_pass && args.retry_failed => state.is_failed(),

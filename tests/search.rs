@@ -14,45 +14,7 @@ use rusqlite::Connection;
 mod support {
     pub mod common;
 }
-use support::common::{count, expect_code, text, Workspace};
-
-/// TPE over lr and λ (and three weighting methods) for hard sharing, 2 seeds, a budget of
-/// 10 trials (5 points), after the 2 single-task baselines.
-const SEARCH: &str = r#"
-name = "searched"
-epochs = 2
-seeds = [0, 1]
-batch_size = 32
-
-[[tasks]]
-name = "shapes"
-data = { format = "synthetic-shapes", n_train = 600, n_val = 64, n_test = 64 }
-
-[[tasks]]
-name = "reviews"
-data = { format = "synthetic-reviews", n_train = 600, n_val = 64, n_test = 64 }
-
-[model]
-image_stem = "rows"
-width = 8
-hidden = 8
-
-[sweep]
-strategy = ["single-task", "hard"]
-weighting = ["static", "equal", "dwa"]
-lambda = [1.0]
-lr = [0.01]
-
-[search]
-sampler = "tpe"
-budget = 10
-startup = 2
-seed = 3
-
-[search.space]
-lr = { low = 0.0001, high = 0.1, log = true }
-lambda = { low = 0.01, high = 100.0, log = true }
-"#;
+use support::common::{count, expect_code, text, Workspace, SEARCH};
 
 /// `(search_index, search_point, trial_key, status, attempts)` of each search run, by index then key.
 fn search_runs(db: &Path) -> Vec<(i64, String, String, String, i64)> {

@@ -205,42 +205,15 @@ fn a_sweep_of_the_users_own_program_runs_as_a_slurm_job_array_with_the_same_metr
     assert_eq!(metric_bits(&dir.join("cluster.db")), local);
 }
 
-/// A random search (its points depend on their index only) over lr and λ for hard sharing
-/// and two weighting methods, 2 seeds, a budget of 6 trials, after 2 single-task baselines.
-const SEARCH: &str = r#"
-name = "searched"
-epochs = 2
-seeds = [0, 1]
-batch_size = 32
-
-[[tasks]]
-name = "shapes"
-data = { format = "synthetic-shapes", n_train = 300, n_val = 64, n_test = 64 }
-
-[[tasks]]
-name = "reviews"
-data = { format = "synthetic-reviews", n_train = 300, n_val = 64, n_test = 64 }
-
-[model]
-image_stem = "rows"
-width = 8
-hidden = 8
-
-[sweep]
-strategy = ["single-task", "hard"]
-weighting = ["static", "dwa"]
-lambda = [1.0]
-lr = [0.01]
-
-[search]
-sampler = "random"
-budget = 6
-seed = 5
-
-[search.space]
-lr = { low = 0.0001, high = 0.1, log = true }
-lambda = { low = 0.01, high = 100.0, log = true }
-"#;
+/// A random search (its points depend on their index only): the search of the `search`
+/// test, 2 seeds, a budget of 6 trials, after 2 single-task baselines.
+fn search_file() -> String {
+    support::common::SEARCH
+        .replace("sampler = \"tpe\"", "sampler = \"random\"")
+        .replace("startup = 2\n", "")
+        .replace("budget = 10", "budget = 6")
+        .replace("weighting = [\"static\", \"equal\", \"dwa\"]", "weighting = [\"static\", \"dwa\"]")
+}
 
 /// `(search_index, search_point, trial_key)` of each search run, in that order.
 fn search_points(db: &Path) -> Vec<(i64, String, String)> {
@@ -261,7 +234,7 @@ fn a_search_coordinated_on_slurm_proposes_and_trains_what_a_local_search_does() 
     let _cluster = slurm_up();
     let dir = tempfile::tempdir().expect("dir");
     let dir = dir.path();
-    std::fs::write(dir.join("search.toml"), SEARCH).expect("experiment");
+    std::fs::write(dir.join("search.toml"), search_file()).expect("experiment");
     mtl(dir, &["run", "search.toml", "--db", "local.db", "--jobs", "1", "--no-report"]);
 
     // The coordinator returns once the budget is spent and every trial has ended, merged.

@@ -25,7 +25,8 @@ pub enum Executor {
     /// Here, on `--jobs` threads.
     #[default]
     Local,
-    /// As a Slurm job array: one task per trial, each writing its own shard database.
+    /// As a Slurm job array: one task per trial, each writing its own shard database (with
+    /// [search], this process coordinates until the budget is spent).
     Slurm,
     /// Write the plan only, for another scheduler (e.g. a Kubernetes Indexed Job): it runs
     /// `mtl worker --plan PLAN` once per index, 0 to N−1.

@@ -88,7 +88,7 @@ pub fn submit(plan: &Plan, file: &Path, db: &Path, args: &SlurmArgs) -> anyhow::
     }
     let plan_file = shard_plan.write()?;
     // Shards finished since the last merge count as done.
-    merge_dir(&mut store, &dir)?;
+    merge_dir(&mut store, &dir, false)?;
     let states = trial_states(&shard_plan, &dir, &store)?;
     let wanted: Vec<usize> = states
         .iter()
@@ -274,7 +274,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let mut total = MergeSummary::default();
     let mut skipped = 0;
     for dir in &dirs {
-        let (merged, left_out) = merge_dir(&mut store, dir)?;
+        let (merged, left_out) = merge_dir(&mut store, dir, false)?;
         total.add(&merged);
         skipped += left_out;
     }
@@ -293,8 +293,9 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
 /// merged only if its name designates a trial of the folder's plan and it holds exactly
 /// that trial of that experiment; any other, and one that is not a regular file or cannot
 /// be read, is reported and skipped (its trial shows as failed in `mtl status`). An error
-/// of the main database ends the merge.
-pub(crate) fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<(MergeSummary, usize)> {
+/// of the main database ends the merge. With `skip_finished`, shards of trials done or
+/// pruned in the database are not opened (merging them would keep the database's).
+pub(crate) fn merge_dir(store: &mut Store, dir: &Path, skip_finished: bool) -> anyhow::Result<(MergeSummary, usize)> {
     let mut summary = MergeSummary::default();
     let shards = ShardPlan::shards(dir);
     let plan = match ShardPlan::read(&dir.join("plan.json")) {
@@ -305,9 +306,21 @@ pub(crate) fn merge_dir(store: &mut Store, dir: &Path) -> anyhow::Result<(MergeS
             return Ok((summary, shards.len()));
         }
     };
+    let finished: std::collections::BTreeSet<String> = match skip_finished {
+        true => store
+            .runs(Some(&plan.experiment))?
+            .into_iter()
+            .filter(|r| matches!(r.status, RunStatus::Done | RunStatus::Pruned))
+            .map(|r| r.trial_key)
+            .collect(),
+        false => Default::default(),
+    };
     let mut skipped = 0;
     for shard in shards {
         let name = shard.file_stem().and_then(|stem| stem.to_str());
+        if name.is_some_and(|name| finished.contains(name)) {
+            continue;
+        }
         let Some(key) = name.filter(|name| plan.trial_keys.iter().any(|key| key == name)) else {
             let experiment = &plan.experiment;
             note!("skipped {}: its name designates no trial of the plan of experiment {experiment:?}", shard.display());

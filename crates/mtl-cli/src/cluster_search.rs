@@ -107,7 +107,7 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
             shard_plan.write()?;
             written = Some(shard_plan.clone());
         }
-        merge_dir(&mut store, &dir)?;
+        merge_dir(&mut store, &dir, true)?;
         // squeue may fail now and then; a minute without it ends the coordinator.
         let states = match states_with_queue(&shard_plan, &dir, &store, true) {
             Ok(states) => {
@@ -150,7 +150,7 @@ pub fn coordinate(plan: &Plan, tasks: &TaskSet, file: &Path, db: &Path, args: &S
         std::thread::sleep(POLL);
     }
     // A shard published since the last merge.
-    merge_dir(&mut store, &dir)?;
+    merge_dir(&mut store, &dir, true)?;
     let points: BTreeSet<u64> = shard_plan.search.iter().map(|slot| slot.index).collect();
     outln!(
         "experiment {:?}: search finished on Slurm: {} point(s), {} trial(s), merged into {}",

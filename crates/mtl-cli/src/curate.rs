@@ -151,7 +151,7 @@ impl Runs {
 
 fn select(all: &[RunRecord], text: &str) -> anyhow::Result<Vec<RunRecord>> {
     let filter = Filter::parse(text).map_err(|e| BadInput(format!("--where: {e}")))?;
-    let known = crate::ls::known_keys(all);
+    let known = mtl_store::listing::known_keys(all);
     crate::ls::check_keys(text, filter.keys().iter().map(|(k, at)| (k.as_str(), *at)), &known, "--where")?;
     Ok(all.iter().filter(|run| filter.matches(run)).cloned().collect())
 }

@@ -4,10 +4,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use std::cmp::Ordering;
-
-use mtl_store::filter::{lookup, Filter, BUILT_IN_KEYS};
-use mtl_store::{override_result_epoch, ParamValue, ResultEpoch, RunRecord, Store};
+use mtl_store::filter::Filter;
+use mtl_store::listing::{describe_unknown_key, known_keys, sort_runs, unknown_key, SortKey};
+use mtl_store::{override_result_epoch, ResultEpoch, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
 use crate::output::{self, Cell, Format};
@@ -91,27 +90,9 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(text) = &args.sort {
-        let mut keys = Vec::new();
-        let mut offset = 0;
-        for part in text.split(',') {
-            let key = part.trim().trim_start_matches('-');
-            keys.push((key, part.trim().starts_with('-'), offset + part.find(key).unwrap_or(0)));
-            offset += part.len() + 1;
-        }
-        check_keys(text, keys.iter().map(|(k, _, at)| (*k, *at)), &known, "--sort")?;
-        runs.sort_by(|a, b| {
-            keys.iter()
-                .map(|(key, descending, _)| {
-                    let order = compare_values(lookup(a, key), lookup(b, key));
-                    if *descending {
-                        order.reverse()
-                    } else {
-                        order
-                    }
-                })
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        });
+        let keys = SortKey::parse_list(text);
+        check_keys(text, keys.iter().map(|k| (k.key.as_str(), k.at)), &known, "--sort")?;
+        sort_runs(&mut runs, &keys);
     }
     let left_out = match args.limit {
         Some(limit) if runs.len() > limit => {
@@ -290,17 +271,6 @@ pub fn select_runs(
     Ok((store, runs, known))
 }
 
-/// Every key a filter or sort may name, given the runs of the database.
-pub(crate) fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
-    let mut keys: BTreeSet<String> = BUILT_IN_KEYS.iter().map(|k| k.to_string()).collect();
-    for run in runs {
-        keys.extend(run.params.keys().cloned());
-        keys.extend(run.tags.keys().map(|k| format!("tag.{k}")));
-        keys.extend(run.result_metrics().keys().map(|k| k.to_string()));
-    }
-    keys
-}
-
 /// Rejects keys no run has (a typo would otherwise silently match nothing).
 pub fn check_keys<'a>(
     text: &str,
@@ -308,28 +278,8 @@ pub fn check_keys<'a>(
     known: &BTreeSet<String>,
     flag: &str,
 ) -> Result<(), BadInput> {
-    for (key, at) in keys {
-        if !known.contains(key) {
-            let list: Vec<&str> = known.iter().map(String::as_str).collect();
-            let caret = " ".repeat(text[..at].chars().count());
-            return Err(BadInput(format!(
-                "{flag}: unknown key {key:?}\n  {text}\n  {caret}^\nknown keys: {}",
-                list.join(", ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Numbers before text, missing values last.
-fn compare_values(a: Option<ParamValue>, b: Option<ParamValue>) -> Ordering {
-    match (a, b) {
-        (Some(ParamValue::Num(x)), Some(ParamValue::Num(y))) => x.total_cmp(&y),
-        (Some(ParamValue::Text(x)), Some(ParamValue::Text(y))) => x.cmp(&y),
-        (Some(ParamValue::Num(_)), Some(ParamValue::Text(_))) => Ordering::Less,
-        (Some(ParamValue::Text(_)), Some(ParamValue::Num(_))) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
+    match unknown_key(keys, known) {
+        Some((key, at)) => Err(BadInput(format!("{flag}: {}", describe_unknown_key(text, key, at, known)))),
+        None => Ok(()),
     }
 }

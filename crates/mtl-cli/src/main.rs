@@ -26,6 +26,7 @@ mod revision;
 mod run;
 mod show;
 mod sql;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,6 +131,11 @@ enum Command {
     /// benches/torch_reference.py runs the same workloads in PyTorch; `just bench-vs-torch`
     /// runs both side by side.
     Bench(bench::BenchArgs),
+    /// A live dashboard of the database in the browser: experiments, runs, curves, comparisons.
+    ///
+    /// Serves http://127.0.0.1:8765/ from this binary (no network needed) and follows the
+    /// database while sweeps write to it.
+    Ui(ui::UiArgs),
 }
 
 #[derive(clap::Args)]
@@ -194,6 +200,7 @@ fn main() -> ExitCode {
         Command::Data(command) => data::data(command),
         Command::Import(command) => import::import(command),
         Command::Bench(args) => bench::bench(args),
+        Command::Ui(args) => ui::ui(args),
     };
     let code = match result {
         Ok(code) => code,
@@ -265,6 +272,11 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
 
 /// Hands `page` to the desktop's browser; says so, rather than failing, where there is none.
 fn open_in_browser(page: &std::path::Path) {
+    open_in_browser_url(&page.display().to_string());
+}
+
+/// Hands a URL or file to the desktop's browser (see [`open_in_browser`]).
+fn open_in_browser_url(page: &str) {
     let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
     let started = std::process::Command::new(opener)
         .arg(page)
@@ -273,6 +285,6 @@ fn open_in_browser(page: &std::path::Path) {
         .stderr(std::process::Stdio::null())
         .spawn();
     if started.is_err() {
-        note!("no browser to open it with ({opener} not found); open {} yourself", page.display());
+        note!("no browser to open it with ({opener} not found); open {page} yourself");
     }
 }

@@ -30,6 +30,7 @@ mod curation;
 mod direction;
 pub mod filter;
 mod hash;
+pub mod listing;
 mod lock;
 mod merge;
 pub mod mlflow;
@@ -136,6 +137,12 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         Ok(Store { conn, path: path.to_owned(), claimed: HashMap::new() })
+    }
+
+    /// `PRAGMA data_version`: a number that changes, on this connection, whenever another
+    /// connection (of any process) has committed a change since it was last read.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| sqlite_err(&self.path, e))
     }
 
     /// The database file.

@@ -275,15 +275,20 @@ function finishRender(name) {
 
 let lastVersion = null;
 
+let pollFailed = false;
+
 async function poll() {
   try {
     const res = await fetch('/api/changes', {cache: 'no-store'});
     if (!res.ok) throw new Error(String(res.status));
     const {version} = await res.json();
     setLive(true);
-    if (lastVersion !== null && version !== lastVersion && current) refreshView();
+    // A changed database, or the server (or database) back after a failed poll: read again.
+    if (current && ((lastVersion !== null && version !== lastVersion) || pollFailed)) refreshView();
     lastVersion = version;
+    pollFailed = false;
   } catch (e) {
+    pollFailed = true;
     setLive(false);
   } finally {
     setTimeout(poll, 1000);

@@ -33,3 +33,7 @@ bench-vs-torch python="~/torch-venv/bin/python":
 # The results database at scale: logging throughput, then ls/compare on 10,000 runs
 bench-store:
     benches/store_scale.sh
+
+# The dashboard on the 10,000-run database, timed in headless Chromium.
+bench-ui:
+    benches/ui_scale.sh

@@ -7,6 +7,7 @@
 //! assert_eq!((keys[1].key.as_str(), keys[1].descending, keys[1].at), ("reviews.test.accuracy", true, 11));
 //! ```
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
@@ -14,7 +15,7 @@ use crate::filter::{lookup, BUILT_IN_KEYS};
 use crate::{ParamValue, RunRecord};
 
 /// Every key a filter or sort may name, given the runs of the database.
-pub fn known_keys(runs: &[RunRecord]) -> BTreeSet<String> {
+pub fn known_keys<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> BTreeSet<String> {
     let mut keys: BTreeSet<String> = BUILT_IN_KEYS.iter().map(|k| k.to_string()).collect();
     for run in runs {
         keys.extend(run.params.keys().cloned());
@@ -67,8 +68,9 @@ impl SortKey {
 }
 
 /// Sorts `runs` by `keys`, the first deciding; stable, so ties keep their order.
-pub fn sort_runs(runs: &mut [RunRecord], keys: &[SortKey]) {
+pub fn sort_runs<R: Borrow<RunRecord>>(runs: &mut [R], keys: &[SortKey]) {
     runs.sort_by(|a, b| {
+        let (a, b) = (a.borrow(), b.borrow());
         keys.iter()
             .map(|key| {
                 let order = compare_values(lookup(a, &key.key), lookup(b, &key.key));

@@ -5,7 +5,7 @@
 // Safety: every string from the API reaches the DOM through el() (text nodes, properties, or
 // setAttribute on plain attributes), never as HTML; links are only "#/…" routes built by route().
 
-const PAGE_ROWS = 500;
+const PAGE_ROWS = 200;
 const STATUSES = ['running', 'done', 'failed', 'interrupted', 'pruned'];
 
 // ---- helpers ----
@@ -416,7 +416,8 @@ function runsView(params) {
     toggle(Number(ev.target.value), ev.target.checked);
     updateSelection();
   });
-  more.addEventListener('click', () => { state.limit += PAGE_ROWS; renderTable(); });
+  // More rows are asked of the server (it sends the first `limit` of the sorted matches).
+  more.addEventListener('click', () => { state.limit += PAGE_ROWS; view.refresh().catch(showError); });
 
   function toggle(id, on) { if (on) state.selected.add(id); else state.selected.delete(id); }
 
@@ -481,7 +482,7 @@ function runsView(params) {
         c.key === sortKey && first ? el('span', {class: 'arrow'}, dir === 'ascending' ? ' ▲' : ' ▼') : null))),
       el('th', {scope: 'col'}, 'tags · note')));
     const frag = document.createDocumentFragment();
-    for (const row of data.rows.slice(0, state.limit)) {
+    for (const row of data.rows) {
       frag.append(el('tr', {dataset: {runId: String(row.id)}, class: `row-${STATUSES.includes(row.status) ? row.status : 'other'}`},
         el('td', {class: 'sel'}, el('input', {type: 'checkbox', class: 'select-run', value: String(row.id),
           checked: state.selected.has(row.id), 'aria-label': `select run ${row.id}`})),
@@ -490,15 +491,15 @@ function runsView(params) {
           !hasStatus && row.error ? el('span', {class: 'error-short', title: row.error}, shorten(row.error, 60)) : null)));
     }
     fill(tbody, frag);
-    const left = data.rows.length - Math.min(state.limit, data.rows.length);
+    const left = data.matched - data.rows.length;
     more.hidden = left <= 0;
     more.textContent = `Show ${Math.min(left, PAGE_ROWS)} more (${left} not shown)`;
     count.textContent = `${data.matched} of ${data.total} runs` +
-      (data.rows.length > state.limit ? ` · showing the first ${state.limit}` : '');
+      (left > 0 ? ` · showing the first ${data.rows.length}` : '');
     renderPanel(data.columns);
   }
 
-  return {name: 'runs', root,
+  const view = {name: 'runs', root,
     update(path, p) {
       if (path !== '/runs' || (p.get('experiment') || '') !== state.experiment) return false;
       state.where = p.get('where') || '';
@@ -507,7 +508,7 @@ function runsView(params) {
       return true;
     },
     async refresh() {
-      const q = {experiment: state.experiment, where: state.where, sort: state.sort};
+      const q = {experiment: state.experiment, where: state.where, sort: state.sort, limit: String(state.limit)};
       title.textContent = state.experiment;
       setCrumbs([['Experiments', '#/'], [state.experiment]]);
       fill(links, el('a', {href: route('compare', {experiment: state.experiment})}, 'compare seed groups'));
@@ -526,6 +527,7 @@ function runsView(params) {
       window.scrollTo(window.scrollX, scroll[0]);
       wrap.scrollTop = scroll[1];
     }};
+  return view;
 }
 
 function runView(id) {

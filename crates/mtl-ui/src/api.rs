@@ -97,14 +97,41 @@ pub fn experiments(runs: &[RunRecord], db: &Path) -> Value {
     json!({ "db": db.display().to_string(), "experiments": list })
 }
 
-/// The runs of `experiment` that match `filter`, sorted by `sort` (`mtl ls`'s rules).
-pub fn runs(all: &[RunRecord], experiment: &str, filter: Option<&str>, sort: Option<&str>) -> Result<Value, ApiError> {
-    let mut runs = runs_of(all, experiment)?;
-    let total = runs.len();
-    let known = known_keys(&runs);
+/// Which rows of a listing to send: the first `limit` after `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// Rows skipped.
+    pub offset: usize,
+    /// Rows sent at most.
+    pub limit: usize,
+}
+
+impl Page {
+    /// What the page asks for first.
+    pub const FIRST: Page = Page { offset: 0, limit: 500 };
+    /// The most rows one answer holds.
+    pub const MAX_LIMIT: usize = 10_000;
+}
+
+/// The runs of `experiment` that match `filter`, sorted by `sort` (`mtl ls`'s rules),
+/// `page` of them with their values; the columns with whether every run of the
+/// experiment has the same value in them.
+pub fn runs(
+    all: &[RunRecord],
+    experiment: &str,
+    filter: Option<&str>,
+    sort: Option<&str>,
+    page: Page,
+) -> Result<Value, ApiError> {
+    let of_experiment = runs_of(all, experiment)?;
+    let known = known_keys(of_experiment.iter().copied());
+    let mut runs = of_experiment.clone();
     if let Some(text) = filter.filter(|t| !t.trim().is_empty()) {
-        let parsed =
-            Filter::parse(text).map_err(|e| ApiError { status: 400, message: e.message, at: Some(e.position) })?;
+        let parsed = Filter::parse(text).map_err(|e| ApiError {
+            status: 400,
+            at: Some(text[..e.position].chars().count()),
+            message: e.message,
+        })?;
         check_keys(text, parsed.keys().iter().map(|(k, at)| (k.as_str(), *at)), &known)?;
         runs.retain(|run| parsed.matches(run));
     }
@@ -113,16 +140,15 @@ pub fn runs(all: &[RunRecord], experiment: &str, filter: Option<&str>, sort: Opt
         check_keys(text, keys.iter().map(|k| (k.key.as_str(), k.at)), &known)?;
         sort_runs(&mut runs, &keys);
     }
-    let all_of_experiment: Vec<&RunRecord> = all.iter().filter(|r| r.experiment == experiment).collect();
-    let columns = columns(&all_of_experiment);
-    let values: BTreeMap<i64, Map<String, Value>> = all_of_experiment.iter().map(|r| (r.id.0, values_of(r))).collect();
     let rows: Vec<Value> = runs
         .iter()
+        .skip(page.offset)
+        .take(page.limit.min(Page::MAX_LIMIT))
         .map(|run| {
             json!({
                 "id": run.id,
                 "status": run.status,
-                "values": values.get(&run.id.0),
+                "values": values_of(run),
                 "tags": run.tags,
                 "note": run.note,
                 "error": run.error,
@@ -130,20 +156,18 @@ pub fn runs(all: &[RunRecord], experiment: &str, filter: Option<&str>, sort: Opt
             })
         })
         .collect();
-    let columns: Vec<Value> = columns
+    let columns: Vec<Value> = columns(&of_experiment)
         .iter()
-        .map(|(key, kind)| {
-            let mut all_values = values.values().map(|v| v.get(key));
-            let first = all_values.next().flatten();
-            let constant = all_values.all(|v| v == first);
-            json!({ "key": key, "kind": kind, "constant": constant })
-        })
+        .map(
+            |column| json!({ "key": column.key(), "kind": column.kind(), "constant": column.constant(&of_experiment) }),
+        )
         .collect();
     Ok(json!({
         "experiment": experiment,
         "columns": columns,
         "rows": rows,
-        "total": total,
+        "offset": page.offset,
+        "total": of_experiment.len(),
         "matched": runs.len(),
         "keys": known,
     }))
@@ -232,8 +256,8 @@ fn group_names(runs: &[&RunRecord]) -> Vec<String> {
 }
 
 /// The runs of one experiment, or 404 naming the experiments there are.
-pub(crate) fn runs_of(all: &[RunRecord], experiment: &str) -> Result<Vec<RunRecord>, ApiError> {
-    let runs: Vec<RunRecord> = all.iter().filter(|r| r.experiment == experiment).cloned().collect();
+pub(crate) fn runs_of<'a>(all: &'a [RunRecord], experiment: &str) -> Result<Vec<&'a RunRecord>, ApiError> {
+    let runs: Vec<&RunRecord> = all.iter().filter(|r| r.experiment == experiment).collect();
     if runs.is_empty() {
         let known: BTreeSet<&str> = all.iter().map(|r| r.experiment.as_str()).collect();
         let known: Vec<&str> = known.into_iter().collect();
@@ -274,24 +298,72 @@ fn values_of(run: &RunRecord) -> Map<String, Value> {
     values
 }
 
-/// The columns of a runs table, with their kind: built-in keys, settings, result
-/// metrics, tags.
-fn columns(runs: &[&RunRecord]) -> Vec<(String, &'static str)> {
-    let mut columns: Vec<(String, &'static str)> = vec![("id".into(), "builtin"), ("status".into(), "builtin")];
-    if runs.iter().any(|r| r.revision > 1) {
-        columns.push(("revision".into(), "builtin"));
+/// A column of the runs table.
+enum Column {
+    Id,
+    Status,
+    Revision,
+    Setting(String),
+    Metric(MetricKey),
+    Tag(String),
+}
+
+impl Column {
+    /// The key a filter, sort and the row's values name it by.
+    fn key(&self) -> String {
+        match self {
+            Column::Id => "id".into(),
+            Column::Status => "status".into(),
+            Column::Revision => "revision".into(),
+            Column::Setting(name) => name.clone(),
+            Column::Metric(key) => key.to_string(),
+            Column::Tag(name) => format!("tag.{name}"),
+        }
     }
-    // The leading settings, then the test metrics (what a reader looks for first), then
-    // the other settings and metrics.
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Column::Id | Column::Status | Column::Revision => "builtin",
+            Column::Setting(_) => "setting",
+            Column::Metric(_) => "metric",
+            Column::Tag(_) => "tag",
+        }
+    }
+
+    /// Whether every run has the same value here (compared in place: no copies).
+    fn constant(&self, runs: &[&RunRecord]) -> bool {
+        fn same<'a, T: PartialEq>(runs: &[&'a RunRecord], value: impl Fn(&'a RunRecord) -> T) -> bool {
+            let mut values = runs.iter().map(|r| value(r));
+            let first = values.next();
+            values.all(|v| Some(v) == first)
+        }
+        match self {
+            Column::Id => runs.len() < 2,
+            Column::Status => same(runs, |r| r.status),
+            Column::Revision => same(runs, |r| r.revision),
+            Column::Setting(name) => same(runs, |r| r.params.get(name)),
+            Column::Metric(key) => same(runs, |r| r.result_metrics().get(key).copied()),
+            Column::Tag(name) => same(runs, |r| r.tags.get(name)),
+        }
+    }
+}
+
+/// The columns of a runs table: id and status, the leading settings, the test metrics
+/// (what a reader looks for first), the other settings and metrics, the tags.
+fn columns(runs: &[&RunRecord]) -> Vec<Column> {
+    let mut columns = vec![Column::Id, Column::Status];
+    if runs.iter().any(|r| r.revision > 1) {
+        columns.push(Column::Revision);
+    }
     let settings: BTreeSet<&String> = runs.iter().flat_map(|r| r.params.keys()).collect();
-    let leading: Vec<&String> = LEADING.iter().filter_map(|k| settings.iter().find(|s| **s == k).copied()).collect();
-    columns.extend(leading.iter().map(|k| (k.to_string(), "setting")));
-    let metrics: BTreeSet<MetricKey> = runs.iter().flat_map(|r| r.result_metrics().keys().cloned()).collect();
-    columns.extend(metrics.iter().filter(|k| k.split == "test").map(|k| (k.to_string(), "metric")));
-    columns.extend(settings.iter().filter(|s| !LEADING.contains(&s.as_str())).map(|k| (k.to_string(), "setting")));
-    columns.extend(metrics.iter().filter(|k| k.split != "test").map(|k| (k.to_string(), "metric")));
+    let leading = LEADING.iter().filter_map(|k| settings.iter().find(|s| **s == k).copied());
+    columns.extend(leading.map(|k| Column::Setting(k.clone())));
+    let metrics: BTreeSet<&MetricKey> = runs.iter().flat_map(|r| r.result_metrics().keys()).collect();
+    columns.extend(metrics.iter().filter(|k| k.split == "test").map(|k| Column::Metric((*k).clone())));
+    columns.extend(settings.iter().filter(|s| !LEADING.contains(&s.as_str())).map(|k| Column::Setting((*k).clone())));
+    columns.extend(metrics.iter().filter(|k| k.split != "test").map(|k| Column::Metric((*k).clone())));
     let tags: BTreeSet<&String> = runs.iter().flat_map(|r| r.tags.keys()).collect();
-    columns.extend(tags.into_iter().map(|k| (format!("tag.{k}"), "tag")));
+    columns.extend(tags.into_iter().map(|k| Column::Tag(k.clone())));
     columns
 }
 

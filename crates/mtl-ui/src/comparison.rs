@@ -15,7 +15,7 @@ use crate::api::{finite, param_json, runs_of, ApiError};
 
 /// Everything the compare view draws for `experiment`.
 pub fn compare_view(all: &[RunRecord], experiment: &str) -> Result<Value, ApiError> {
-    let runs = runs_of(all, experiment)?;
+    let runs: Vec<RunRecord> = runs_of(all, experiment)?.into_iter().cloned().collect();
     let spec = CompareSpec { group_by: default_group_by(&known_keys(&runs)), ..Default::default() };
     let comparison = compare(&runs, &spec);
     let keys = comparison.keys();

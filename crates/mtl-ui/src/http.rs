@@ -167,13 +167,13 @@ async fn experiments(State(shared): State<AppState>) -> Response {
 async fn runs(State(shared): State<AppState>, Query(params): Params) -> Response {
     answer(move || {
         let experiment = params.get("experiment").ok_or_else(|| ApiError::new(400, "runs needs ?experiment="))?;
-        let snapshot = shared.db.snapshot()?;
-        api::runs(
-            &snapshot.runs,
-            experiment,
-            params.get("where").map(String::as_str),
-            params.get("sort").map(String::as_str),
-        )
+        let number = |name: &str, default: usize| match params.get(name) {
+            None => Ok(default),
+            Some(text) => text.parse().map_err(|_| ApiError::new(400, format!("{name}={text:?} is not a count"))),
+        };
+        let page = api::Page { offset: number("offset", 0)?, limit: number("limit", api::Page::FIRST.limit)? };
+        let (filter, sort) = (params.get("where").map(String::as_str), params.get("sort").map(String::as_str));
+        api::runs(&shared.db.snapshot()?.runs, experiment, filter, sort, page)
     })
     .await
 }

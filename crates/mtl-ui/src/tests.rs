@@ -46,7 +46,7 @@ fn runs() -> Vec<RunRecord> {
 
 #[test]
 fn runs_are_filtered_and_sorted_with_the_cli_language_and_constant_columns_marked() {
-    let answer = api::runs(&runs(), "e", Some("lambda < 1"), Some("-a.test.accuracy")).unwrap();
+    let answer = api::runs(&runs(), "e", Some("lambda < 1"), Some("-a.test.accuracy"), api::Page::FIRST).unwrap();
     let ids: Vec<i64> = answer["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [2, 1]);
     assert_eq!((answer["total"].clone(), answer["matched"].clone()), (json!(3), json!(2)));
@@ -60,14 +60,14 @@ fn runs_are_filtered_and_sorted_with_the_cli_language_and_constant_columns_marke
 
 #[test]
 fn a_bad_filter_or_sort_names_the_offending_place() {
-    let error = api::runs(&runs(), "e", Some("lambda < 1 and lamda > 0"), None).unwrap_err();
+    let error = api::runs(&runs(), "e", Some("lambda < 1 and lamda > 0"), None, api::Page::FIRST).unwrap_err();
     assert_eq!((error.status, error.at), (400, Some(15)));
     assert!(error.message.contains("unknown key \"lamda\""), "{}", error.message);
-    let error = api::runs(&runs(), "e", Some("lambda <"), None).unwrap_err();
+    let error = api::runs(&runs(), "e", Some("lambda <"), None, api::Page::FIRST).unwrap_err();
     assert_eq!((error.status, error.at), (400, Some(8)));
-    let error = api::runs(&runs(), "e", None, Some("seed,-sede")).unwrap_err();
+    let error = api::runs(&runs(), "e", None, Some("seed,-sede"), api::Page::FIRST).unwrap_err();
     assert_eq!((error.status, error.at), (400, Some(6)));
-    let error = api::runs(&runs(), "nope", None, None).unwrap_err();
+    let error = api::runs(&runs(), "nope", None, None, api::Page::FIRST).unwrap_err();
     assert_eq!(error.status, 404);
     assert!(error.message.contains("known experiments: e"), "{}", error.message);
 }
@@ -79,7 +79,7 @@ fn a_running_trial_shows_its_epoch_and_the_time_left_at_its_pace() {
     running.final_epoch = Some(1);
     running.started_at = Some("2026-12-06T10:00:00.000Z".into());
     running.heartbeat_at = Some("2026-12-06T10:00:30.000Z".into());
-    let answer = api::runs(&[running], "e", None, None).unwrap();
+    let answer = api::runs(&[running], "e", None, None, api::Page::FIRST).unwrap();
     // 30 s for one epoch, three to go.
     assert_eq!(answer["rows"][0]["progress"], json!({ "epoch": 1, "epochs": 4.0, "eta_s": 90.0 }));
 }
@@ -97,4 +97,12 @@ fn the_verdict_is_the_best_group_of_compare() {
     assert_eq!(verdict["group"], json!("strategy=hard, lambda=0.5"));
     // Δm% of means: a 0.85 and b 0.425 against 0.7 and 0.35 → +21.43%.
     assert!((verdict["delta_m"].as_f64().unwrap() - 150.0 / 7.0).abs() < 1e-9, "{verdict}");
+}
+
+#[test]
+fn a_page_of_the_matches_is_sent_and_the_count_of_all() {
+    let answer = api::runs(&runs(), "e", None, Some("-id"), api::Page { offset: 1, limit: 1 }).unwrap();
+    assert_eq!(answer["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(answer["rows"][0]["id"], json!(2));
+    assert_eq!((answer["matched"].clone(), answer["total"].clone()), (json!(3), json!(3)));
 }

@@ -488,3 +488,50 @@ fn a_missing_corrupt_or_newer_database_is_a_clear_page_not_a_crash() {
     drop(conn);
     wait_view(&mut browser, "experiments");
 }
+
+/// The body of an HTTP response, as JSON.
+fn body_json(response: &(u16, String)) -> serde_json::Value {
+    assert_eq!(response.0, 200, "{}", response.1);
+    let body = response.1.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).expect("JSON")
+}
+
+#[test]
+fn the_page_shows_the_numbers_the_cli_prints() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("mtl.db");
+    drop(write_mixed(&db, false));
+    let server = UiServer::start(&db, &[]);
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mtl"))
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .args(["--format", "json"])
+            .output()
+            .expect("run mtl");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    let compared = cli(&["compare"]);
+    let page = body_json(&server.get("/api/compare?experiment=mixed"));
+    let groups = page["groups"].as_array().expect("groups");
+    let rows = compared.as_array().expect("rows");
+    assert_eq!(groups.len(), rows.len());
+    for (group, row) in groups.iter().zip(rows) {
+        assert_eq!(group["runs"], row["runs"]);
+        assert_eq!(group["delta_m"]["value"], row["delta_m"], "{group}");
+        assert_eq!(group["delta_m"]["low"], row["delta_m.ci95_low"]);
+        assert_eq!(group["stats"]["left.test.accuracy"]["mean"], row["metrics"]["left.test.accuracy"]["mean"]);
+    }
+    let best = cli(&["best"]);
+    let verdict = &body_json(&server.get("/api/experiments"))["experiments"][0]["verdict"];
+    let best = &best.as_array().expect("winners")[0];
+    assert_eq!(verdict["delta_m"], best["delta_m"], "{verdict} against {best}");
+    let listed = cli(&["ls", "--where", "lambda > 1", "--sort", "-right.test.accuracy"]);
+    let page = body_json(&server.get("/api/runs?experiment=mixed&where=lambda%20%3E%201&sort=-right.test.accuracy"));
+    let ids =
+        |rows: &serde_json::Value| rows.as_array().expect("rows").iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&page["rows"]), ids(&listed));
+    assert_eq!(page["rows"][0]["values"]["right.test.accuracy"], listed[0]["result_metrics"]["right.test.accuracy"]);
+}

@@ -624,7 +624,10 @@ function compareView(params) {
       section('Seed groups', groupsTable(data, 'groups-table', true)),
       overlaySection(data)];
     if (data.by_lambda && data.by_lambda.length) parts.push(section('Metrics against λ', el('div', {class: 'charts'}, lambdaCards(data.by_lambda, ''))));
-    if (data.heatmap) parts.push(section('Δm% heatmap', el('div', {class: 'charts'}, heatmapCard(data.heatmap, ''))));
+    if (data.heatmap) {
+      const wide = data.heatmap.columns.length > 6 ? 'charts wide' : 'charts';
+      parts.push(section('Δm% heatmap', el('div', {class: wide}, heatmapCard(data.heatmap, ''))));
+    }
     if (data.pareto && data.pareto.length) parts.push(section('Pareto fronts', el('div', {class: 'charts'}, paretoCards(data.pareto, data.experiment, ''))));
     if (data.parallel && data.parallel.rows && data.parallel.rows.length) {
       parts.push(section('Parallel coordinates', el('div', {class: 'charts wide'}, parallelCard(data.parallel, ''))));

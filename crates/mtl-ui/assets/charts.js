@@ -240,6 +240,8 @@ function heatmapCard(hm, prefix) {
   const data = [];
   hm.cells.forEach((row, y) => row.forEach((v, x) => { if (v != null) data.push([x, y, v]); }));
   const max = symmetricMax(data.map((d) => d[2]));
+  // Many columns (every weighting method): labels slanted, values in the tooltip only.
+  const many = hm.columns.length > 10;
   const formatter = (p) => {
     const [x, y, v] = p.value;
     const iv = hm.intervals && hm.intervals[y] && hm.intervals[y][x];
@@ -250,12 +252,13 @@ function heatmapCard(hm, prefix) {
     animation: false,
     tooltip: tooltipBase({trigger: 'item', formatter}),
     grid: {left: 12, right: 90, top: 28, bottom: 40, containLabel: true},
-    xAxis: {type: 'category', data: hm.columns, name: hm.column_title, nameLocation: 'middle', nameGap: 26, splitArea: {show: true}},
-    yAxis: {type: 'category', data: hm.rows, name: hm.row_title, inverse: true, splitArea: {show: true},
-      nameLocation: 'start', nameTextStyle: {align: 'right', fontWeight: 'bold'}},
+    xAxis: {type: 'category', data: hm.columns, name: hm.column_title, nameLocation: 'middle', nameGap: many ? 70 : 26,
+      splitArea: {show: true}, axisLabel: {interval: 0, rotate: many ? 45 : 0}},
+    // The rows' title is in the caption ("by strategy and …").
+    yAxis: {type: 'category', data: hm.rows, inverse: true, splitArea: {show: true}},
     visualMap: {type: 'continuous', min: -max, max, calculable: true, right: 0, top: 'middle', itemHeight: 160,
       inRange: {color: DIVERGING}, formatter: (v) => fmtSigned(v)},
-    series: [{type: 'heatmap', data, label: {show: true, formatter: (p) => fmtSigned(p.value[2])},
+    series: [{type: 'heatmap', data, label: {show: !many, formatter: (p) => fmtSigned(p.value[2])},
       emphasis: {itemStyle: {borderColor: '#333', borderWidth: 1}}}],
   };
   return chartCard(`${prefix}heatmap`, `Δm% by ${hm.row_title} and ${hm.column_title}`, option);

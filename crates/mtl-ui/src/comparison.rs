@@ -93,7 +93,11 @@ pub fn compare_view(all: &[RunRecord], experiment: &str) -> Result<Value, ApiErr
                 .collect();
             json!({ "metric": key.to_string(), "lines": lines_json, "references": references })
         })
-        .filter(|v| v["lines"].as_array().is_some_and(|l| !l.is_empty()))
+        // Only where some method was run at several λ: one λ is no curve.
+        .filter(|v| {
+            let lines = v["lines"].as_array().map(Vec::as_slice).unwrap_or_default();
+            lines.iter().any(|l| l["points"].as_array().is_some_and(|p| p.len() > 1))
+        })
         .collect();
 
     Ok(json!({

@@ -2,10 +2,13 @@
 //! loaded once per change of the database (`PRAGMA data_version`), so that listing
 //! and filtering 10,000 runs is a pass over memory, not a query per request.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mtl_store::{RunRecord, Store, SCHEMA_VERSION};
+
+use serde_json::Value;
 
 use crate::api::ApiError;
 
@@ -29,6 +32,8 @@ struct Cache {
     /// The `data_version` the runs were loaded at.
     loaded_at: Option<i64>,
     runs: Arc<Vec<RunRecord>>,
+    /// Answers computed from these runs (the comparisons), by request; emptied when they change.
+    answers: HashMap<String, Value>,
 }
 
 /// The results database behind a lock: SQLite connections are not shared between threads.
@@ -41,7 +46,7 @@ impl Database {
     /// Nothing is opened yet: a missing or broken file is reported per request, and the
     /// page works as soon as the file appears.
     pub fn new(path: &Path) -> Database {
-        let cache = Cache { opened: 0, loaded_at: None, runs: Arc::new(Vec::new()) };
+        let cache = Cache { opened: 0, loaded_at: None, runs: Arc::new(Vec::new()), answers: HashMap::new() };
         let state = State { store: None, cache };
         Database { path: path.to_owned(), state: Mutex::new(state) }
     }
@@ -63,9 +68,30 @@ impl Database {
             if state.loaded_at != Some(version) {
                 state.runs = Arc::new(store.runs(None)?);
                 state.loaded_at = Some(version);
+                state.answers.clear();
             }
             Ok(Snapshot { version: format!("{}-{version}", state.opened), runs: state.runs.clone() })
         })
+    }
+
+    /// The answer `key` computed from the runs as they are now: computed once per change
+    /// of the database (a comparison of 10,000 runs takes most of a second), then reused.
+    pub fn answer(
+        &self,
+        key: &str,
+        compute: impl FnOnce(&[RunRecord]) -> Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
+        let snapshot = self.snapshot()?;
+        if let Some(answer) = self.lock().cache.answers.get(key) {
+            return Ok(answer.clone());
+        }
+        let answer = compute(&snapshot.runs)?;
+        let mut state = self.lock();
+        // Kept only if the runs did not change meanwhile.
+        if Arc::ptr_eq(&state.cache.runs, &snapshot.runs) {
+            state.cache.answers.insert(key.to_string(), answer.clone());
+        }
+        Ok(answer)
     }
 
     /// Runs `read` with the open store (for the per-run reads: curves, diagnostics, artifacts).

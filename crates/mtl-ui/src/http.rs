@@ -161,7 +161,7 @@ async fn changes(State(shared): State<AppState>) -> Response {
 }
 
 async fn experiments(State(shared): State<AppState>) -> Response {
-    answer(move || Ok(api::experiments(&shared.db.snapshot()?.runs, shared.db.path()))).await
+    answer(move || shared.db.answer("experiments", |runs| Ok(api::experiments(runs, shared.db.path())))).await
 }
 
 async fn runs(State(shared): State<AppState>, Query(params): Params) -> Response {
@@ -205,7 +205,7 @@ async fn curves(State(shared): State<AppState>, Query(params): Params) -> Respon
 async fn compare(State(shared): State<AppState>, Query(params): Params) -> Response {
     answer(move || {
         let experiment = params.get("experiment").ok_or_else(|| ApiError::new(400, "compare needs ?experiment="))?;
-        compare_view(&shared.db.snapshot()?.runs, experiment)
+        shared.db.answer(&format!("compare {experiment}"), |runs| compare_view(runs, experiment))
     })
     .await
 }

@@ -327,7 +327,9 @@ function experimentsView() {
         el('td', {title: e.last_activity || ''}, e.last_activity ? relTime(e.last_activity) : '—'),
         el('td', {class: 'num'}, e.revision == null ? '—' : String(e.revision)),
         el('td', {class: 'verdict'}, v ? [el('span', {class: 'muted'}, 'best: '), el('b', {}, v.group),
-          ` Δm% ${fmtDelta({value: v.delta_m, low: v.low, high: v.high})}`] : el('span', {class: 'muted'}, '—')),
+          ` Δm% ${fmtDelta({value: v.delta_m, low: v.low, high: v.high})}`,
+          v.baseline ? el('span', {class: 'muted'}, ' (the single-task baseline: no multi-task group is higher)') : null]
+          : el('span', {class: 'muted'}, '—')),
         el('td', {}, el('a', {href: route('compare', {experiment: e.name})}, 'compare')));
     });
     const names = exps.map((e) => e.name);
@@ -621,8 +623,9 @@ function compareView(params) {
     const parts = [el('h1', {}, `Compare · ${data.experiment}`),
       el('p', {class: 'links'}, el('a', {href: route('runs', {experiment: data.experiment})}, 'runs'),
         el('span', {class: 'muted'}, ` · grouped by ${(data.keys || []).join(', ') || 'nothing'} · click a group to overlay its runs`)),
-      section('Seed groups', groupsTable(data, 'groups-table', true)),
-      overlaySection(data)];
+      // Runs picked in the runs view come first; a group picked here shows below its table.
+      ...(state.runs.length ? [overlaySection(data), section('Seed groups', groupsTable(data, 'groups-table', true))]
+        : [section('Seed groups', groupsTable(data, 'groups-table', true)), overlaySection(data)])];
     if (data.by_lambda && data.by_lambda.length) parts.push(section('Metrics against λ', el('div', {class: 'charts'}, lambdaCards(data.by_lambda, ''))));
     if (data.heatmap) {
       const wide = data.heatmap.columns.length > 6 ? 'charts wide' : 'charts';

@@ -78,6 +78,7 @@ pub fn experiments(runs: &[RunRecord], db: &Path) -> Value {
                 let delta = row.delta_m.as_ref()?;
                 Some(json!({
                     "group": row.describe(&keys),
+                    "baseline": row.baseline,
                     "delta_m": finite(delta.value),
                     "low": delta.ci95.map(|c| c.0),
                     "high": delta.ci95.map(|c| c.1),

@@ -308,26 +308,22 @@ fn hostile_names_are_shown_as_text_and_never_run() {
         );
         assert_eq!(browser.eval("[...document.querySelectorAll('a[href]')].filter(a => a.getAttribute('href').toLowerCase().startsWith('javascript')).length"), 0);
     }
-    // Tooltips, which ECharts writes as HTML: hover every Pareto point of the hostile experiment.
+    // Tooltips, which ECharts writes as HTML: the Pareto point and the heatmap cell named
+    // by the hostile strategy.
     open(&mut browser, &format!("{}#/compare?experiment={experiment}", server.url), "compare");
     let keys = browser.eval("Object.keys(window.mtlCharts)");
-    eprintln!("charts: {keys}");
-    let chart_id = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .filter_map(|k| k.as_str())
-        .find(|k| k.starts_with("pareto:"))
-        .map(str::to_string);
-    let chart_id = chart_id.expect("a Pareto chart");
-    let tooltip = hover_point(&mut browser, &chart_id.replace('\'', "\\'"), "() => true");
-    eprintln!("hostile tooltip: {tooltip}");
-    assert!(tooltip.contains(HOSTILE_STRATEGY) || tooltip.contains("single-task"), "{tooltip}");
-    assert_eq!(browser.eval(untouched), true);
-    assert_eq!(
-        browser.eval("document.querySelectorAll('.mtl-tooltip img, .mtl-tooltip script, .mtl-tooltip svg').length"),
-        0
-    );
+    let pareto = keys.as_array().expect("keys").iter().filter_map(|k| k.as_str()).find(|k| k.starts_with("pareto:"));
+    let pareto = pareto.expect("a Pareto chart").replace('\\', "\\\\").replace('\'', "\\'");
+    for (chart, pick) in
+        [(pareto.as_str(), "(item) => item.name && item.name.includes('<img')"), ("heatmap", "() => true")]
+    {
+        let tooltip = hover_point(&mut browser, chart, pick);
+        eprintln!("hostile tooltip of {chart}: {tooltip}");
+        assert!(tooltip.contains(HOSTILE_STRATEGY), "{chart}: {tooltip}");
+        assert_eq!(browser.eval(untouched), true);
+        let injected = "document.querySelectorAll('.mtl-tooltip img, .mtl-tooltip script, .mtl-tooltip svg').length";
+        assert_eq!(browser.eval(injected), 0, "{chart}");
+    }
     browser.screenshot_full_page(&screenshot_dir().join("hostile-compare.png"));
     let errors: Vec<String> = browser.errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
@@ -422,6 +418,21 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         assert_eq!(status, *expected, "{shown}: {}", text.lines().next().unwrap_or_default());
         assert!(server.alive(), "the server died on {shown}");
     }
+    // A page of another site (its requests marked so by the browser) gets nothing.
+    let cross_site = format!("GET /api/runs?experiment=mixed&sort=id HTTP/1.1\r\nHost: {host}\r\nSec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n");
+    assert_eq!(server.raw(&cross_site).0, 403);
+    let two_hosts =
+        format!("GET /api/changes HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    assert_eq!(server.raw(&two_hosts).0, 400);
+    let many_keys = vec!["id"; 9].join(",");
+    assert_eq!(server.get(&format!("/api/runs?experiment=mixed&sort={many_keys}")).0, 400);
+    // Requests the database cannot answer leave it as it was: no reopening, no new version.
+    let version = server.get("/api/changes").1;
+    for target in ["/api/run/999999", "/api/curves?runs=999999", "/api/runs?experiment=nope"] {
+        assert_eq!(server.get(target).0, 404, "{target}");
+    }
+    let body = |text: &str| text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    assert_eq!(body(&server.get("/api/changes").1), body(&version));
     let (status, text) = server.get("/api/runs?experiment=mixed");
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("content-security-policy: default-src 'self'"), "{text}");
@@ -482,7 +493,7 @@ fn a_missing_corrupt_or_newer_database_is_a_clear_page_not_a_crash() {
     assert!(text.contains("newer than this mtl-lab supports"), "{text}");
     assert!(server.alive());
     // The page says so too, and recovers by itself once the file is one it can read.
-    wait_view(&mut browser, "error");
+    browser.wait_for("document.body.innerText.includes('newer than this mtl-lab supports')", Duration::from_secs(10));
     let conn = rusqlite::Connection::open(&db).expect("open");
     conn.pragma_update(None, "user_version", mtl_store::SCHEMA_VERSION).expect("set version");
     drop(conn);

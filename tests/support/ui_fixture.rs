@@ -13,9 +13,9 @@ use mtl_store::{DiagnosticPoint, MetricPoint, NewRun, ParamValue, Provenance, Ru
 /// Names a page must show as text and never run: each would change the title if it did.
 pub const HOSTILE_EXPERIMENT: &str = "<script>document.title='pwned-experiment'</script>";
 pub const HOSTILE_TASK: &str = "\"><img src=x onerror=\"document.title='pwned-task'\">";
-pub const HOSTILE_STRATEGY: &str = "javascript:document.title='pwned-strategy'";
+pub const HOSTILE_STRATEGY: &str = "<img src=x onerror=\"document.title='pwned-strategy'\">";
 pub const HOSTILE_TAG: &str = "<svg onload=\"document.title='pwned-tag'\">";
-pub const HOSTILE_NOTE: &str = "<img src=x onerror=\"document.title='pwned-note'\">";
+pub const HOSTILE_NOTE: &str = "javascript:document.title='pwned-note'";
 pub const HOSTILE_ERROR: &str = "</pre><script>document.title='pwned-error'</script>";
 
 /// One run to write: its settings, then `epochs` epochs of two tasks' accuracy and loss

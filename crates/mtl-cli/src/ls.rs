@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mtl_store::filter::Filter;
-use mtl_store::listing::{describe_unknown_key, known_keys, sort_runs, unknown_key, SortKey};
+use mtl_store::listing::{describe_unknown_key, known_keys, sort_runs, unknown_key, SortKey, LEADING};
 use mtl_store::{override_result_epoch, ResultEpoch, RunRecord, Store};
 use serde_json::{json, Map, Value};
 
@@ -72,9 +72,6 @@ pub struct LsArgs {
     #[arg(long)]
     archived: bool,
 }
-
-/// Settings shown first, in this order; any others follow alphabetically.
-const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let s = &args.selection;

@@ -28,6 +28,7 @@ pub struct UiArgs {
 
 pub fn ui(args: UiArgs) -> anyhow::Result<ExitCode> {
     let mut options = mtl_ui::UiOptions::local(args.db.clone(), args.port);
+    options.host_name = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
     if let Some(host) = args.host.filter(|h| !h.is_loopback()) {
         options.host = host;
         options.token = Some(mtl_ui::new_token()?);

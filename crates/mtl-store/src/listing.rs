@@ -14,6 +14,9 @@ use std::collections::BTreeSet;
 use crate::filter::{lookup, BUILT_IN_KEYS};
 use crate::{ParamValue, RunRecord};
 
+/// Settings a listing shows first, in this order; any others follow alphabetically.
+pub const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
+
 /// Every key a filter or sort may name, given the runs of the database.
 pub fn known_keys<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> BTreeSet<String> {
     let mut keys: BTreeSet<String> = BUILT_IN_KEYS.iter().map(|k| k.to_string()).collect();

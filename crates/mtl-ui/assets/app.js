@@ -6,6 +6,7 @@
 // setAttribute on plain attributes), never as HTML; links are only "#/…" routes built by route().
 
 const PAGE_ROWS = 200;
+const MAX_ROWS = 10000; // the most rows the server sends at once: past them, filter
 const STATUSES = ['running', 'done', 'failed', 'interrupted', 'pruned'];
 
 // ---- helpers ----
@@ -419,7 +420,7 @@ function runsView(params) {
     updateSelection();
   });
   // More rows are asked of the server (it sends the first `limit` of the sorted matches).
-  more.addEventListener('click', () => { state.limit += PAGE_ROWS; view.refresh().catch(showError); });
+  more.addEventListener('click', () => { state.limit = Math.min(state.limit + PAGE_ROWS, MAX_ROWS); refreshView(); });
 
   function toggle(id, on) { if (on) state.selected.add(id); else state.selected.delete(id); }
 
@@ -494,7 +495,7 @@ function runsView(params) {
     }
     fill(tbody, frag);
     const left = data.matched - data.rows.length;
-    more.hidden = left <= 0;
+    more.hidden = left <= 0 || data.rows.length >= MAX_ROWS;
     more.textContent = `Show ${Math.min(left, PAGE_ROWS)} more (${left} not shown)`;
     count.textContent = `${data.matched} of ${data.total} runs` +
       (left > 0 ? ` · showing the first ${data.rows.length}` : '');

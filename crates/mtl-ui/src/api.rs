@@ -10,7 +10,7 @@ use mtl_report::compare::{compare, default_group_by, CompareSpec, Standing};
 use mtl_report::groups::{describe, differing_settings};
 use mtl_report::stats::seed_stats;
 use mtl_store::filter::Filter;
-use mtl_store::listing::{known_keys, sort_runs, unknown_key, SortKey};
+use mtl_store::listing::{known_keys, sort_runs, unknown_key, SortKey, LEADING};
 use mtl_store::{DiagnosticRow, MetricKey, MetricRow, ParamValue, RunRecord, RunStatus, Store, StoreError};
 use serde_json::{json, Map, Value};
 
@@ -26,6 +26,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The status of a database that cannot be read (missing, broken, another version).
+    pub const DATABASE: u16 = 503;
+
     pub(crate) fn new(status: u16, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into(), at: None }
     }
@@ -40,16 +43,13 @@ impl From<StoreError> for ApiError {
             message.push_str(&format!(": {cause}"));
             source = cause.source();
         }
-        ApiError::new(503, message)
+        ApiError::new(ApiError::DATABASE, message)
     }
 }
 
 /// The status names, in the order the page shows them.
 const STATUSES: [RunStatus; 5] =
     [RunStatus::Done, RunStatus::Running, RunStatus::Failed, RunStatus::Interrupted, RunStatus::Pruned];
-
-/// Settings shown first (as in `mtl ls`), then the others alphabetically.
-const LEADING: [&str; 5] = ["strategy", "weighting", "lambda", "lr", "seed"];
 
 /// Every experiment: its runs by status, last activity, revision, tasks and verdict.
 pub fn experiments(runs: &[RunRecord], db: &Path) -> Value {
@@ -98,6 +98,9 @@ pub fn experiments(runs: &[RunRecord], db: &Path) -> Value {
     json!({ "db": db.display().to_string(), "experiments": list })
 }
 
+/// The most keys a sort takes (each costs a lookup per comparison).
+pub const MAX_SORT_KEYS: usize = 8;
+
 /// Which rows of a listing to send: the first `limit` after `offset`.
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
@@ -123,6 +126,7 @@ pub fn runs(
     filter: Option<&str>,
     sort: Option<&str>,
     page: Page,
+    host: &str,
 ) -> Result<Value, ApiError> {
     let of_experiment = runs_of(all, experiment)?;
     let known = known_keys(of_experiment.iter().copied());
@@ -138,6 +142,9 @@ pub fn runs(
     }
     if let Some(text) = sort.filter(|t| !t.trim().is_empty()) {
         let keys = SortKey::parse_list(text);
+        if keys.len() > MAX_SORT_KEYS {
+            return Err(ApiError::new(400, format!("sort by at most {MAX_SORT_KEYS} keys, not {}", keys.len())));
+        }
         check_keys(text, keys.iter().map(|k| (k.key.as_str(), k.at)), &known)?;
         sort_runs(&mut runs, &keys);
     }
@@ -152,8 +159,8 @@ pub fn runs(
                 "values": values_of(run),
                 "tags": run.tags,
                 "note": run.note,
-                "error": run.error,
-                "progress": progress(run),
+                "error": shown_error(run, host),
+                "progress": progress(run, host),
             })
         })
         .collect();
@@ -175,7 +182,7 @@ pub fn runs(
 }
 
 /// One run: its settings, provenance, every curve and diagnostic, its artifacts.
-pub fn run(all: &[RunRecord], store: &Store, id: i64) -> Result<Value, ApiError> {
+pub fn run(all: &[RunRecord], store: &Store, id: i64, host: &str) -> Result<Value, ApiError> {
     let run = all
         .iter()
         .find(|r| r.id.0 == id)
@@ -190,7 +197,7 @@ pub fn run(all: &[RunRecord], store: &Store, id: i64) -> Result<Value, ApiError>
         "id": run.id,
         "experiment": run.experiment,
         "status": run.status,
-        "error": run.error,
+        "error": shown_error(run, host),
         "trial_key": run.trial_key,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
@@ -200,7 +207,7 @@ pub fn run(all: &[RunRecord], store: &Store, id: i64) -> Result<Value, ApiError>
         "provenance": run.provenance,
         "tags": run.tags,
         "note": run.note,
-        "progress": progress(run),
+        "progress": progress(run, host),
         "result_epoch": run.result_epoch(),
         "best_epoch": run.best_epoch,
         "final_epoch": run.final_epoch,
@@ -216,6 +223,8 @@ pub const MAX_OVERLAY_RUNS: usize = 200;
 /// Learning curves of `ids`: one series per run, or with `mean` one series of their
 /// mean and sample standard deviation per epoch (over the runs that logged it).
 pub fn curves(all: &[RunRecord], store: &Store, ids: &[i64], mean: bool) -> Result<Value, ApiError> {
+    let mut seen = BTreeSet::new();
+    let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
     if ids.len() > MAX_OVERLAY_RUNS {
         return Err(ApiError::new(400, format!("at most {MAX_OVERLAY_RUNS} runs can be overlaid, not {}", ids.len())));
     }
@@ -226,9 +235,12 @@ pub fn curves(all: &[RunRecord], store: &Store, ids: &[i64], mean: bool) -> Resu
     let run_ids: Vec<_> = runs.iter().map(|r| r.id).collect();
     let rows = store.metric_rows(&run_ids)?;
     let names = differing_settings(runs.iter().copied(), &[]);
-    let label = |run: &RunRecord| match names.is_empty() {
-        true => format!("run {}", run.id.0),
-        false => format!("run {} · {}", run.id.0, describe(run, &names)),
+    let label = |run: &RunRecord| {
+        if names.is_empty() {
+            format!("run {}", run.id.0)
+        } else {
+            format!("run {} · {}", run.id.0, describe(run, &names))
+        }
     };
     let series = match mean {
         true => {
@@ -249,7 +261,7 @@ pub fn curves(all: &[RunRecord], store: &Store, ids: &[i64], mean: bool) -> Resu
     Ok(json!({ "series": series }))
 }
 
-/// The settings a seed group shares: every setting but the seed and the measurements.
+/// The settings that name a seed group in an overlay's legend: the leading ones it has, but the seed.
 fn group_names(runs: &[&RunRecord]) -> Vec<String> {
     let mut names: Vec<String> = LEADING.iter().filter(|k| **k != "seed").map(|k| k.to_string()).collect();
     names.retain(|name| runs.iter().any(|r| r.params.contains_key(name)));
@@ -368,10 +380,11 @@ fn columns(runs: &[&RunRecord]) -> Vec<Column> {
     columns
 }
 
-/// A running trial's epoch, planned epochs and the time left at the pace of its
-/// epochs so far (from its start to its last heartbeat, written with each epoch).
-fn progress(run: &RunRecord) -> Value {
-    if run.status != RunStatus::Running {
+/// A running trial's epoch, planned epochs and the time left, as of its last heartbeat
+/// (written with each epoch), at the pace of its epochs so far; null for a run whose
+/// process on this machine has ended (its `error` says so, as in `mtl ls`).
+fn progress(run: &RunRecord, host: &str) -> Value {
+    if run.status != RunStatus::Running || run.owner_ended(host).is_some() {
         return Value::Null;
     }
     let epochs = match run.params.get("epochs") {
@@ -389,6 +402,17 @@ fn progress(run: &RunRecord) -> Value {
         _ => None,
     };
     json!({ "epoch": epoch, "epochs": epochs, "eta_s": eta })
+}
+
+/// A run's error, or for a run left `running` by a process of this machine that has
+/// ended, that fact (what `mtl ls` shows).
+fn shown_error(run: &RunRecord, host: &str) -> Option<String> {
+    match run.owner_ended(host) {
+        Some(reason) => {
+            Some(format!("{reason}; the next `mtl run` of its experiment marks it interrupted and trains it again"))
+        }
+        None => run.error.clone(),
+    }
 }
 
 /// `[epoch, mean, std]` per epoch of every (task, split, metric) in `rows`.

@@ -158,9 +158,10 @@ fn parallel(rows: &[GroupRow], keys: &[String]) -> Value {
                     seen
                 },
             );
-            match numeric[i] {
-                true => json!({ "name": name, "type": "value" }),
-                false => json!({ "name": name, "type": "category", "categories": texts }),
+            if numeric[i] {
+                json!({ "name": name, "type": "value" })
+            } else {
+                json!({ "name": name, "type": "category", "categories": texts })
             }
         })
         .collect();

@@ -1,7 +1,8 @@
 //! Routes, the guard every request passes, and the embedded assets.
 //!
 //! The guard, in order: only GET and HEAD; at most [`MAX_URI_BYTES`] of path and query
-//! (414); a `Host` header naming the bound address when no token is set (421: a page
+//! (414); no request a browser marks as coming from another site (403: such a page
+//! cannot read the answer, but could make the server work); one `Host` header (400), naming the bound address when no token is set (421: a page
 //! on another site that rebinds its name to 127.0.0.1 cannot read the API); the access
 //! token when one is set (401), taken from `?token=` (then kept in a cookie) or the
 //! cookie. Every answer carries a Content-Security-Policy that allows only the
@@ -34,6 +35,8 @@ pub struct Shared {
     pub allowed_hosts: Vec<String>,
     /// The access token every request must carry, when the server listens beyond loopback.
     pub token: Option<String>,
+    /// This machine's name, as runs record their owner (to tell a run whose process ended).
+    pub host_name: String,
 }
 
 type AppState = Arc<Shared>;
@@ -80,6 +83,14 @@ async fn guard(State(shared): State<AppState>, request: Request, next: Next) -> 
     let uri_bytes = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
         return error_response(&ApiError::new(414, format!("request target over {MAX_URI_BYTES} bytes")));
+    }
+    // A page of another site may send requests it cannot read (no-cors): they get nothing.
+    let fetch_site = request.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site == Some("cross-site") {
+        return error_response(&ApiError::new(403, "requests from other sites are refused"));
+    }
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return error_response(&ApiError::new(400, "more than one Host header"));
     }
     let mut set_cookie = None;
     match &shared.token {
@@ -157,7 +168,14 @@ fn error_response(e: &ApiError) -> Response {
 type Params = Query<HashMap<String, String>>;
 
 async fn changes(State(shared): State<AppState>) -> Response {
-    answer(move || Ok(json!({ "version": shared.db.version()? }))).await
+    // A database that cannot be read is a state of its own (the page shows why), not a
+    // failed poll: the server is up, and the page reads again when the reason changes.
+    answer(move || match shared.db.snapshot() {
+        Ok(snapshot) => Ok(json!({ "version": snapshot.version })),
+        Err(e) if e.status == ApiError::DATABASE => Ok(json!({ "version": format!("unreadable: {}", e.message) })),
+        Err(e) => Err(e),
+    })
+    .await
 }
 
 async fn experiments(State(shared): State<AppState>) -> Response {
@@ -173,7 +191,7 @@ async fn runs(State(shared): State<AppState>, Query(params): Params) -> Response
         };
         let page = api::Page { offset: number("offset", 0)?, limit: number("limit", api::Page::FIRST.limit)? };
         let (filter, sort) = (params.get("where").map(String::as_str), params.get("sort").map(String::as_str));
-        api::runs(&shared.db.snapshot()?.runs, experiment, filter, sort, page)
+        api::runs(&shared.db.snapshot()?.runs, experiment, filter, sort, page, &shared.host_name)
     })
     .await
 }
@@ -182,7 +200,7 @@ async fn run(State(shared): State<AppState>, Path(id): Path<String>) -> Response
     answer(move || {
         let id: i64 = id.parse().map_err(|_| ApiError::new(400, format!("{id:?} is not a run id")))?;
         let snapshot = shared.db.snapshot()?;
-        shared.db.with_store(|store| api::run(&snapshot.runs, store, id))
+        shared.db.with_store(|store| api::run(&snapshot.runs, store, id, &shared.host_name))
     })
     .await
 }

@@ -33,12 +33,14 @@ pub struct UiOptions {
     pub port: u16,
     /// The access token every request must carry; required off loopback.
     pub token: Option<String>,
+    /// This machine's name as runs record their owner (`localhost` if unknown).
+    pub host_name: String,
 }
 
 impl UiOptions {
     /// On 127.0.0.1, without a token.
     pub fn local(db: PathBuf, port: u16) -> UiOptions {
-        UiOptions { db, host: IpAddr::V4(Ipv4Addr::LOCALHOST), port, token: None }
+        UiOptions { db, host: IpAddr::V4(Ipv4Addr::LOCALHOST), port, token: None, host_name: "localhost".into() }
     }
 }
 
@@ -96,7 +98,8 @@ pub fn serve(options: UiOptions, ready: impl FnOnce(&Bound)) -> Result<(), UiErr
         Some(token) => format!("http://{addr}/?token={token}"),
         None => format!("http://{addr}/"),
     };
-    let shared = Arc::new(http::Shared { db: data::Database::new(&options.db), allowed_hosts, token: options.token });
+    let db = data::Database::new(&options.db);
+    let shared = Arc::new(http::Shared { db, allowed_hosts, token: options.token, host_name: options.host_name });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_io().enable_time().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;

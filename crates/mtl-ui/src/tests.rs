@@ -46,7 +46,8 @@ fn runs() -> Vec<RunRecord> {
 
 #[test]
 fn runs_are_filtered_and_sorted_with_the_cli_language_and_constant_columns_marked() {
-    let answer = api::runs(&runs(), "e", Some("lambda < 1"), Some("-a.test.accuracy"), api::Page::FIRST).unwrap();
+    let answer =
+        api::runs(&runs(), "e", Some("lambda < 1"), Some("-a.test.accuracy"), api::Page::FIRST, "here").unwrap();
     let ids: Vec<i64> = answer["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [2, 1]);
     assert_eq!((answer["total"].clone(), answer["matched"].clone()), (json!(3), json!(2)));
@@ -60,14 +61,14 @@ fn runs_are_filtered_and_sorted_with_the_cli_language_and_constant_columns_marke
 
 #[test]
 fn a_bad_filter_or_sort_names_the_offending_place() {
-    let error = api::runs(&runs(), "e", Some("lambda < 1 and lamda > 0"), None, api::Page::FIRST).unwrap_err();
+    let error = api::runs(&runs(), "e", Some("lambda < 1 and lamda > 0"), None, api::Page::FIRST, "here").unwrap_err();
     assert_eq!((error.status, error.at), (400, Some(15)));
     assert!(error.message.contains("unknown key \"lamda\""), "{}", error.message);
-    let error = api::runs(&runs(), "e", Some("lambda <"), None, api::Page::FIRST).unwrap_err();
+    let error = api::runs(&runs(), "e", Some("lambda <"), None, api::Page::FIRST, "here").unwrap_err();
     assert_eq!((error.status, error.at), (400, Some(8)));
-    let error = api::runs(&runs(), "e", None, Some("seed,-sede"), api::Page::FIRST).unwrap_err();
+    let error = api::runs(&runs(), "e", None, Some("seed,-sede"), api::Page::FIRST, "here").unwrap_err();
     assert_eq!((error.status, error.at), (400, Some(6)));
-    let error = api::runs(&runs(), "nope", None, None, api::Page::FIRST).unwrap_err();
+    let error = api::runs(&runs(), "nope", None, None, api::Page::FIRST, "here").unwrap_err();
     assert_eq!(error.status, 404);
     assert!(error.message.contains("known experiments: e"), "{}", error.message);
 }
@@ -79,7 +80,7 @@ fn a_running_trial_shows_its_epoch_and_the_time_left_at_its_pace() {
     running.final_epoch = Some(1);
     running.started_at = Some("2026-12-06T10:00:00.000Z".into());
     running.heartbeat_at = Some("2026-12-06T10:00:30.000Z".into());
-    let answer = api::runs(&[running], "e", None, None, api::Page::FIRST).unwrap();
+    let answer = api::runs(&[running], "e", None, None, api::Page::FIRST, "here").unwrap();
     // 30 s for one epoch, three to go.
     assert_eq!(answer["rows"][0]["progress"], json!({ "epoch": 1, "epochs": 4.0, "eta_s": 90.0 }));
 }
@@ -101,7 +102,7 @@ fn the_verdict_is_the_best_group_of_compare() {
 
 #[test]
 fn a_page_of_the_matches_is_sent_and_the_count_of_all() {
-    let answer = api::runs(&runs(), "e", None, Some("-id"), api::Page { offset: 1, limit: 1 }).unwrap();
+    let answer = api::runs(&runs(), "e", None, Some("-id"), api::Page { offset: 1, limit: 1 }, "here").unwrap();
     assert_eq!(answer["rows"].as_array().unwrap().len(), 1);
     assert_eq!(answer["rows"][0]["id"], json!(2));
     assert_eq!((answer["matched"].clone(), answer["total"].clone()), (json!(3), json!(3)));

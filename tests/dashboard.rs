@@ -424,7 +424,7 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
     let two_hosts =
         format!("GET /api/changes HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
     assert_eq!(server.raw(&two_hosts).0, 400);
-    let many_keys = vec!["id"; 9].join(",");
+    let many_keys = ["id"; 9].join(",");
     assert_eq!(server.get(&format!("/api/runs?experiment=mixed&sort={many_keys}")).0, 400);
     // Requests the database cannot answer leave it as it was: no reopening, no new version.
     let version = server.get("/api/changes").1;

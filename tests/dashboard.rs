@@ -250,6 +250,15 @@ fn every_view_loads_filters_sorts_opens_overlays_and_hovers_without_console_erro
     assert!(tooltip.contains("hard") || tooltip.contains("single-task"), "tooltip: {tooltip}");
     eprintln!("Pareto tooltip: {tooltip}");
     browser.screenshot(&shots.join("fixture-pareto-hover.png"));
+    // A seed group clicked: its mean curve with a band, the group named in the URL by its settings.
+    let (x, y) = browser.center_of("#groups-table tbody tr:nth-child(2)");
+    browser.click(x, y);
+    browser.wait_for(
+        "location.hash.includes('group=') && !!window.mtlCharts['overlay:left:accuracy']",
+        Duration::from_secs(10),
+    );
+    let hash = browser.eval("decodeURIComponent(location.hash)");
+    assert!(hash.as_str().unwrap_or_default().contains("group=strategy=hard"), "{hash}");
     for chart in ["heatmap", "parallel", "pareto:left:right"] {
         assert_eq!(browser.eval(&format!("!!window.mtlCharts['{chart}']")), true, "chart {chart}");
     }

@@ -569,7 +569,7 @@ function runView(id) {
 function compareView(params) {
   const state = {split: 'val', overlay: null};
   const read = (p) => Object.assign(state, {experiment: p.get('experiment') || '', other: p.get('other') || '',
-    runs: parseIds(p.get('runs')), group: p.has('group') ? Number(p.get('group')) : null});
+    runs: parseIds(p.get('runs')), group: p.has('group') ? p.get('group') : null});
   read(params);
   const root = el('section', {});
 
@@ -577,7 +577,7 @@ function compareView(params) {
     const head = ['', 'group', 'n', 'Δm% [95% interval]', 'standing'].concat(data.columns);
     const rows = data.groups.map((g, i) => {
       const tr = el('tr', {dataset: {group: String(i)}, tabIndex: 0,
-        class: ['clickable', g.baseline ? 'baseline' : '', g.pareto ? 'pareto' : '', selectable && state.group === i ? 'selected' : ''].join(' '),
+        class: ['clickable', g.baseline ? 'baseline' : '', g.pareto ? 'pareto' : '', selectable && state.group === g.label ? 'selected' : ''].join(' '),
         title: g.pareto ? 'on the Pareto front; click to overlay its runs' : 'click to overlay its runs'},
       el('td', {class: 'star'}, g.pareto ? '★' : ''),
       el('td', {}, g.label, g.baseline ? el('span', {class: 'chip baseline-chip'}, 'baseline') : null),
@@ -590,8 +590,9 @@ function compareView(params) {
           s ? `${fmtNum(s.mean)} ± ${fmtStd(s.std)}` : '—');
       }));
       const choose = () => {
-        const again = selectable && state.group === i;
-        location.hash = route('compare', {experiment: data.experiment, group: again ? null : i});
+        // A group is named by its label (its settings): an index would point elsewhere once groups are added.
+        const again = selectable && state.group === g.label;
+        location.hash = route('compare', {experiment: data.experiment, group: again ? null : g.label});
       };
       tr.addEventListener('click', choose);
       tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); choose(); } });
@@ -666,7 +667,7 @@ function compareView(params) {
         return;
       }
       const data = await api(`/api/compare?experiment=${encodeURIComponent(state.experiment)}`);
-      const g = state.group != null ? data.groups[state.group] : null;
+      const g = state.group != null ? data.groups.find((x) => x.label === state.group) || null : null;
       const runs = g ? g.runs : state.runs;
       state.overlay = null;
       if (runs && runs.length) {

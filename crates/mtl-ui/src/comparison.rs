@@ -8,7 +8,7 @@ use mtl_report::aggregate::{final_metric_by_lambda, group_runs, headline_key, ta
 use mtl_report::compare::{compare, default_group_by, CompareSpec, GroupRow};
 use mtl_report::tradeoff::{delta_m_grid, pareto, task_pairs};
 use mtl_store::listing::known_keys;
-use mtl_store::{ParamValue, RunRecord};
+use mtl_store::{MetricKey, ParamValue, RunRecord};
 use serde_json::{json, Map, Value};
 
 use crate::api::{finite, param_json, runs_of, ApiError};
@@ -69,10 +69,14 @@ pub fn compare_view(all: &[RunRecord], experiment: &str) -> Result<Value, ApiErr
         })
         .collect();
 
-    let by_lambda: Vec<Value> = tasks
+    // Every test metric against λ, each task's headline metric first.
+    let headlines: Vec<MetricKey> = tasks.iter().map(|task| headline_key(&runs, task, "test")).collect();
+    let others = comparison.columns.iter().filter(|k| !headlines.contains(k)).cloned();
+    let by_lambda: Vec<Value> = headlines
         .iter()
-        .map(|task| {
-            let key = headline_key(&runs, task, "test");
+        .cloned()
+        .chain(others)
+        .map(|key| {
             let lines = final_metric_by_lambda(&runs, &run_groups, &key);
             let lines_json: Vec<Value> = lines
                 .lines

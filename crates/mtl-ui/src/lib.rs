@@ -94,9 +94,11 @@ pub fn serve(options: UiOptions, ready: impl FnOnce(&Bound)) -> Result<(), UiErr
         Some(_) => Vec::new(),
         None => vec![format!("{addr}"), format!("localhost:{port}")],
     };
+    // Listening on every interface: other machines reach it by this machine's name.
+    let shown = if addr.ip().is_unspecified() { format!("{}:{port}", options.host_name) } else { addr.to_string() };
     let url = match &options.token {
-        Some(token) => format!("http://{addr}/?token={token}"),
-        None => format!("http://{addr}/"),
+        Some(token) => format!("http://{shown}/?token={token}"),
+        None => format!("http://{shown}/"),
     };
     let db = data::Database::new(&options.db);
     let shared = Arc::new(http::Shared { db, allowed_hosts, token: options.token, host_name: options.host_name });

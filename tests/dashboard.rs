@@ -178,10 +178,7 @@ fn hover_point(browser: &mut Browser, chart: &str, pick: &str) -> String {
 
 #[test]
 fn every_view_loads_filters_sorts_opens_overlays_and_hovers_without_console_errors() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("mtl.db");
-    drop(write_mixed(&db, false));
-    let server = UiServer::start(&db, &[]);
+    let (_dir, _db, server) = mixed_server();
     let shots = screenshot_dir();
     let mut browser = Browser::launch();
 
@@ -399,10 +396,7 @@ fn the_page_follows_the_database_while_a_trial_trains() {
 
 #[test]
 fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("mtl.db");
-    drop(write_mixed(&db, false));
-    let mut server = UiServer::start(&db, &[]);
+    let (_dir, db, mut server) = mixed_server();
     let host = server.address.clone();
     let long = "a".repeat(9000);
     let cases: Vec<(String, u16)> = vec![
@@ -509,6 +503,15 @@ fn a_missing_corrupt_or_newer_database_is_a_clear_page_not_a_crash() {
     wait_view(&mut browser, "experiments");
 }
 
+/// The experiment "mixed" (finished runs only) in a temporary folder, served by `mtl ui`.
+fn mixed_server() -> (tempfile::TempDir, std::path::PathBuf, UiServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("mtl.db");
+    drop(write_mixed(&db, false));
+    let server = UiServer::start(&db, &[]);
+    (dir, db, server)
+}
+
 /// The body of an HTTP response, as JSON.
 fn body_json(response: &(u16, String)) -> serde_json::Value {
     assert_eq!(response.0, 200, "{}", response.1);
@@ -518,10 +521,7 @@ fn body_json(response: &(u16, String)) -> serde_json::Value {
 
 #[test]
 fn the_page_shows_the_numbers_the_cli_prints() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("mtl.db");
-    drop(write_mixed(&db, false));
-    let server = UiServer::start(&db, &[]);
+    let (_dir, db, server) = mixed_server();
     let cli = |args: &[&str]| -> serde_json::Value {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_mtl"))
             .args(args)

@@ -10,13 +10,14 @@
 
 #[path = "../../../tests/support/cdp.rs"]
 mod cdp;
+#[path = "../../../tests/support/ui_fixture.rs"]
+mod ui_fixture;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cdp::Browser;
 use serde_json::json;
+use ui_fixture::UiServer;
 
 /// Records the time of every render of the page (ms since navigation start).
 const RENDER_CLOCK: &str = "window.__renders = []; new MutationObserver(() => { \
@@ -38,15 +39,8 @@ fn main() {
         std::process::exit(2);
     };
     let repeat: usize = value("--repeat").and_then(|r| r.parse().ok()).unwrap_or(5);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mtl"))
-        .args(["ui", "--port", "0", "--db", &db])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mtl ui");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("the URL line");
-    let url = line.split_whitespace().last().expect("a URL").to_string();
+    let server = UiServer::start(std::path::Path::new(&db), &[]);
+    let url = server.url.clone();
 
     let mut browser = Browser::launch();
     browser.call("Page.addScriptToEvaluateOnNewDocument", json!({ "source": RENDER_CLOCK }));
@@ -113,8 +107,7 @@ fn main() {
     if !errors.is_empty() {
         println!("console errors: {errors:#?}");
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 fn first_experiment(browser: &mut Browser, url: &str) -> String {

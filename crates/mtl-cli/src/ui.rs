@@ -29,11 +29,11 @@ pub struct UiArgs {
 pub fn ui(args: UiArgs) -> anyhow::Result<ExitCode> {
     let mut options = mtl_ui::UiOptions::local(args.db.clone(), args.port);
     options.host_name = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
-    if let Some(host) = args.host.filter(|h| !h.is_loopback()) {
+    if let Some(host) = args.host {
         options.host = host;
-        options.token = Some(mtl_ui::new_token()?);
-    } else if let Some(host) = args.host {
-        options.host = host;
+        if !host.is_loopback() {
+            options.token = Some(mtl_ui::new_token()?);
+        }
     }
     if !args.db.exists() {
         note!("no database at {} yet; the page will show it once `mtl run` creates it", args.db.display());

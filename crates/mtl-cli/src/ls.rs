@@ -80,11 +80,7 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     // A run left `running` by a process that has ended says so (the file changes at the next `mtl run`).
     let host = mtl_runner::provenance::host_name().unwrap_or_else(|| "localhost".into());
     for run in &mut runs {
-        if let Some(reason) = run.owner_ended(&host) {
-            run.error = Some(format!(
-                "{reason}; the next `mtl run` of its experiment marks it interrupted and trains it again"
-            ));
-        }
+        run.error = run.shown_error(&host);
     }
     if let Some(text) = &args.sort {
         let keys = SortKey::parse_list(text);

@@ -368,6 +368,17 @@ impl RunRecord {
         let pid: u32 = pid.parse().ok()?;
         (host == this_host && !process_alive(pid)).then(|| format!("its process {host}:{pid} has ended"))
     }
+
+    /// What a listing shows as the run's error: for a run whose process ended (see
+    /// [`RunRecord::owner_ended`]) that fact and what happens next, else its error.
+    pub fn shown_error(&self, this_host: &str) -> Option<String> {
+        match self.owner_ended(this_host) {
+            Some(reason) => {
+                Some(format!("{reason}; the next `mtl run` of its experiment marks it interrupted and trains it again"))
+            }
+            None => self.error.clone(),
+        }
+    }
 }
 
 /// A process that trains runs: its host, its pid, and a token unique to the process,

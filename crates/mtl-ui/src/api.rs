@@ -159,7 +159,7 @@ pub fn runs(
                 "values": values_of(run),
                 "tags": run.tags,
                 "note": run.note,
-                "error": shown_error(run, host),
+                "error": run.shown_error(host),
                 "progress": progress(run, host),
             })
         })
@@ -197,7 +197,7 @@ pub fn run(all: &[RunRecord], store: &Store, id: i64, host: &str) -> Result<Valu
         "id": run.id,
         "experiment": run.experiment,
         "status": run.status,
-        "error": shown_error(run, host),
+        "error": run.shown_error(host),
         "trial_key": run.trial_key,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
@@ -402,17 +402,6 @@ fn progress(run: &RunRecord, host: &str) -> Value {
         _ => None,
     };
     json!({ "epoch": epoch, "epochs": epochs, "eta_s": eta })
-}
-
-/// A run's error, or for a run left `running` by a process of this machine that has
-/// ended, that fact (what `mtl ls` shows).
-fn shown_error(run: &RunRecord, host: &str) -> Option<String> {
-    match run.owner_ended(host) {
-        Some(reason) => {
-            Some(format!("{reason}; the next `mtl run` of its experiment marks it interrupted and trains it again"))
-        }
-        None => run.error.clone(),
-    }
 }
 
 /// `[epoch, mean, std]` per epoch of every (task, split, metric) in `rows`.

@@ -364,6 +364,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--convs", action="store_true", help="w6 only: time each convolution shape of its step")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (every tensor is made there)")
     args = parser.parse_args()
     import os
 
@@ -374,14 +375,19 @@ def main():
             parser.error("--convs times w6's convolutions: add --workload w6")
         time_convs()
         return
+    torch.set_default_device(args.device)
+    # A GPU runs kernels asynchronously: each timed repeat ends when they have.
+    synchronize = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     step, samples_per_step = make_step(args.workload)
     for _ in range(3):
         step()
     repeats = []
     for _ in range(args.repeats):
+        synchronize()
         started = time.perf_counter()
         for _ in range(args.steps):
             step()
+        synchronize()
         repeats.append(args.steps * samples_per_step / (time.perf_counter() - started))
     median = sorted(repeats)[len(repeats) // 2]
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -389,7 +395,7 @@ def main():
     shown = " ".join(f"{r:.{decimals}f}" for r in repeats)
     print(
         f"{args.workload}: {median:.{decimals}f} samples/s (median of {args.repeats} × {args.steps} steps, "
-        f"{samples_per_step} samples/step, {threads} threads; repeats {shown}), peak RSS {peak_mib:.0f} MiB "
+        f"{samples_per_step} samples/step, {threads} threads, {args.device}; repeats {shown}), peak RSS {peak_mib:.0f} MiB "
         f"[torch {torch.__version__}]"
     )
 

@@ -68,6 +68,9 @@ fn run_writes_the_database_and_the_report_and_ls_lists_every_run() {
     assert!(hard[0].0 < hard[1].0);
     assert_eq!(ids(&["--where", "strategy in ('single-task') or lambda < 1"]).len(), 4);
     assert_eq!(ids(&["--where", "not status = 'done'"]).len(), 0);
+    // Each run records the device it trained on.
+    assert_eq!(ids(&["--where", "device = 'cpu'"]).len(), 6);
+    assert_eq!(count(&ws.path("mtl.db"), "SELECT COUNT(*) FROM runs_wide WHERE device = 'cpu'"), 6);
     let out = ws.mtl(&["ls", "--where", "lamda > 1"]);
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("unknown key \"lamda\""), "{}", text(&out.stderr));

@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Steps per repeat, after 3 warm-up steps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     steps: u32,
+    /// Where the workloads train: cpu, cuda or cuda:N (a build with the cuda feature).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: mtl_runner::device::DeviceSpec,
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -35,8 +38,13 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Some(name) => vec![Workload::from_name(name).expect("clap checked the name")],
         None => Workload::ALL.to_vec(),
     };
-    let options =
-        BenchOptions { warmup_steps: 3, repeats: args.repeats as usize, steps_per_repeat: args.steps as usize };
+    args.device.open().map_err(|e| crate::BadInput(e.to_string()))?;
+    let options = BenchOptions {
+        warmup_steps: 3,
+        repeats: args.repeats as usize,
+        steps_per_repeat: args.steps as usize,
+        device: args.device,
+    };
     for workload in workloads {
         let result = mtl_runner::bench::run(workload, options)?;
         // One decimal below 100 samples/s (the ResNet workloads), as the PyTorch script prints.
@@ -44,12 +52,13 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let repeats: Vec<String> = result.repeats.iter().map(|r| format!("{r:.decimals$}")).collect();
         let memory = result.peak_rss_bytes.map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
         outln!(
-            "{}: {:.decimals$} samples/s (median of {} × {} steps, {} samples/step, {threads} threads; repeats {}), peak RSS {memory}",
+            "{}: {:.decimals$} samples/s (median of {} × {} steps, {} samples/step, {threads} threads, {}; repeats {}), peak RSS {memory}",
             workload.name(),
             result.median_samples_per_second,
             args.repeats,
             args.steps,
             result.samples_per_step,
+            args.device,
             repeats.join(" "),
         )?;
     }

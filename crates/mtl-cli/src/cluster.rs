@@ -175,6 +175,10 @@ pub struct WorkerArgs {
     /// $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
     #[arg(long)]
     trial: Option<usize>,
+    /// Where the trial trains: cpu, cuda or cuda:N [default: the experiment file's
+    /// `device`, else cpu].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<mtl_runner::device::DeviceSpec>,
 }
 
 /// Trains one trial of a plan into its shard database: exit 0 when it is done, 1 when it failed.
@@ -200,8 +204,11 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         outln!("trial {index} ({key}): already finished in {}", shard.display())?;
         return Ok(ExitCode::SUCCESS);
     }
+    let device = args.device.unwrap_or(plan.device);
+    device.open().map_err(|e| BadInput(e.to_string()))?;
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
     let mut provenance = mtl_runner::provenance::collect(&shard_plan.experiment_file);
+    provenance.device = Some(device.describe());
     // What the plan was made from, whatever the file holds now.
     provenance.experiment_text = Some(shard_plan.experiment_text.clone());
     // The trial trains into a database of its own on this node's disk; only the finished
@@ -225,6 +232,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             ))),
             None => None,
         },
+        device,
     };
     struct Quiet;
     impl sweep::SweepEvents for Quiet {}

@@ -26,6 +26,11 @@ pub struct RunArgs {
     /// Results do not depend on this setting.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: Option<u32>,
+    /// Where trials train: cpu, cuda or cuda:N (an NVIDIA GPU; needs a build with the cuda
+    /// feature, see docs/gpu.md). Overrides the experiment file's `device` [default: the
+    /// file's, else cpu]. On a GPU, --jobs N trains N trials at once on it.
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<mtl_runner::device::DeviceSpec>,
     /// GPUs for `[trainer]` programs, e.g. 0,1: the trials running at once each see one of
     /// them as CUDA_VISIBLE_DEVICES (with --jobs 4, two trials per GPU).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
@@ -67,6 +72,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything the user typed is validated before the database is touched.
     check_outputs(&args)?;
     let plan = parse_plan(&args.file, args.max_trials)?;
+    if args.device.is_some() && args.executor != Executor::Local {
+        return Err(crate::BadInput(
+            "--device goes with the local executor; for a cluster, give `device` in the experiment file (each \
+             worker reads it) or pass --device to mtl worker"
+                .into(),
+        )
+        .into());
+    }
+    // The device must open before anything is written.
+    let device = args.device.unwrap_or(plan.device);
+    if args.executor == Executor::Local {
+        device.open().map_err(|e| crate::BadInput(format!("{}: {e}", args.file.display())))?;
+    }
     if args.save_checkpoints {
         let folder = sweep::checkpoint_folder(&args.checkpoints, &plan.experiment);
         crate::guard::check_writable_folder(&folder, "--checkpoints")?;
@@ -137,9 +155,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         jobs,
         checkpoint_dir,
         stop: Some(crate::interrupt::install()),
-        provenance: mtl_runner::provenance::collect(&args.file),
+        provenance: mtl_store::Provenance {
+            device: Some(device.describe()),
+            ..mtl_runner::provenance::collect(&args.file)
+        },
         gpus: args.gpus.clone(),
         peers: None,
+        device,
     };
     let report = sweep::run_sweep(&plan, &tasks, &options, &progress);
     progress.finish();

@@ -230,7 +230,7 @@ impl Parameters {
             candle_core::bail!("the checkpoint has {extra}, which this model does not");
         }
         for (name, var) in &self.vars {
-            var.set(&tensors[name].to_dtype(var.dtype())?)?;
+            var.set(&tensors[name].to_dtype(var.dtype())?.to_device(var.device())?)?;
         }
         for (norm, mean, var) in stats {
             norm.set_running_stats(mean, var)?;

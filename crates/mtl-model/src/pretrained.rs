@@ -207,7 +207,7 @@ impl Target {
 
     fn set(&self, value: &Tensor) -> Result<()> {
         match self {
-            Target::Variable(var) => var.set(&value.to_dtype(var.dtype())?),
+            Target::Variable(var) => var.set(&value.to_dtype(var.dtype())?.to_device(var.device())?),
             Target::Running(norm, is_mean) => {
                 let (mean, var) = norm.running_stats();
                 if *is_mean {

@@ -45,7 +45,7 @@ fn main() -> Result<()> {
     let numbers: Vec<usize> = args.iter().map(|a| a.parse().expect("a number")).collect();
     let mut options = BenchOptions::default();
     if let [warmup_steps, repeats, steps_per_repeat] = numbers[..] {
-        options = BenchOptions { warmup_steps, repeats, steps_per_repeat };
+        options = BenchOptions { warmup_steps, repeats, steps_per_repeat, ..options };
     }
     let result = run_w6(options)?;
     let shown: Vec<String> = result.repeats.iter().map(|r| format!("{r:.1}")).collect();

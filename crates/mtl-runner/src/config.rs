@@ -359,9 +359,15 @@ impl Checker<'_> {
                 }
             },
         };
+        let device = match file.device.as_deref().map(crate::device::DeviceSpec::parse) {
+            None => crate::device::DeviceSpec::Cpu,
+            Some(Ok(device)) => device,
+            Some(Err(e)) => return self.fail(&[Key("device")], e.to_string()),
+        };
         let prune = self.prune(file.prune.as_ref(), file.epochs, &task_names)?;
         let mut plan = Plan::new(file.name, source.to_string(), tasks, settings, axes);
         plan.result_epoch = result_epoch;
+        plan.device = device;
         plan.prune = prune;
         Ok(plan)
     }

@@ -16,8 +16,16 @@
 //! struct Quiet;
 //! impl sweep::SweepEvents for Quiet {}
 //! let provenance = mtl_runner::provenance::collect("experiments/quickstart.toml".as_ref());
-//! let options =
-//!     sweep::SweepOptions { db: "mtl.db".into(), jobs: 1, checkpoint_dir: None, stop: None, provenance, gpus: vec![], peers: None };
+//! let options = sweep::SweepOptions {
+//!     db: "mtl.db".into(),
+//!     jobs: 1,
+//!     checkpoint_dir: None,
+//!     stop: None,
+//!     provenance,
+//!     gpus: vec![],
+//!     peers: None,
+//!     device: Default::default(),
+//! };
 //! let report = sweep::run_sweep(&plan, &tasks, &options, &Quiet)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -28,6 +36,7 @@ pub mod cluster_state;
 pub mod command;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod diagnostics;
 mod gradients;
 pub mod import;

@@ -332,6 +332,9 @@ pub struct Plan {
     pub source: String,
     /// Which epoch is each run's result (`result_epoch`; stored with the experiment).
     pub result_epoch: mtl_store::ResultEpoch,
+    /// Where its trials train (`device`; `--device` overrides it). Not part of a trial's
+    /// key: a trial is the same trial on any device, and its run records the device.
+    pub device: crate::device::DeviceSpec,
     /// The tasks, in file order (task 1 first).
     pub tasks: Vec<TaskSource>,
     /// Trials in order: strategy, weighting, λ, lr, init, seed.
@@ -478,6 +481,7 @@ impl Plan {
             tasks,
             trials,
             result_epoch: mtl_store::ResultEpoch::default(),
+            device: crate::device::DeviceSpec::Cpu,
             prune: None,
             search: None,
         }

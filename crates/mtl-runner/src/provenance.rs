@@ -16,6 +16,8 @@ pub fn collect(path: &Path) -> Provenance {
         mtl_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         git_commit: git_commit(folder),
         host: host_name(),
+        // Set by the command that knows where its trials train (`mtl run`, `mtl worker`).
+        device: None,
     }
 }
 

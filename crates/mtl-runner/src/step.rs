@@ -239,7 +239,8 @@ mod tests {
         trial.settings.optimizer = OptimizerSpec::default_for(OptimizerKind::Sgd);
         trial.lr = 10.0;
         let mut steps = Steps::default();
-        let params = train(&trial, &random_task_set(Workload::W1, 16 * batches), &mut steps).expect("training");
+        let params = train(&trial, &random_task_set(Workload::W1, 16 * batches), &candle_core::Device::Cpu, &mut steps)
+            .expect("training");
         let values = params
             .named()
             .map(|(name, var)| (name.to_string(), var.flatten_all().unwrap().to_vec1::<f32>().unwrap()))

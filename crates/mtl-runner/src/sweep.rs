@@ -41,6 +41,8 @@ pub struct SweepOptions {
     pub gpus: Vec<String>,
     /// A cluster worker's other trials, which `[prune]` compares against too.
     pub peers: Option<std::sync::Arc<crate::prune::Peers>>,
+    /// Where the trials train (each opens it anew: on a GPU, a stream per trial).
+    pub device: crate::device::DeviceSpec,
 }
 
 /// A `running` trial of another host is taken for dead after this long without a
@@ -481,7 +483,10 @@ fn run_trial(
     let selection = crate::train::task_set_selection(tasks);
     record_selection(store, run, &selection)?;
     let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop, pruner.map(|p| (p, selection)));
-    let result = train(trial, tasks, &mut observer);
+    let result = match options.device.open() {
+        Ok(device) => train(trial, tasks, &device, &mut observer),
+        Err(e) => Err(TrainError::Model(candle_core::Error::Msg(e.to_string()))),
+    };
     let (store, last_points, _) = observer.finish()?;
     let (status, error) = match result {
         Ok(params) => match &options.checkpoint_dir {

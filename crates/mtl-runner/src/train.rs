@@ -337,6 +337,7 @@ fn unsupported(trial: &Trial, task_set: &TaskSet) -> Option<String> {
 fn trainable_from_weights(trial: &Trial, params: &Parameters) -> candle_core::Result<Vec<(String, Var)>> {
     if let Some(weights) = &trial.settings.pretrained {
         let in_file = |e: candle_core::Error| candle_core::Error::Msg(format!("{}: {e}", weights.path.display()));
+        // Read on the CPU; each value moves to its variable's device as it is set.
         let file = candle_core::safetensors::load(&weights.path, &Device::Cpu).map_err(in_file)?;
         params.load_pretrained(&file, weights.names).map_err(in_file)?;
     }
@@ -395,12 +396,17 @@ pub fn plain_message(error: TrainError) -> String {
     }
 }
 
-/// Trains `trial` on `task_set`, reports every epoch to `observer`, and returns
-/// the trained parameters.
-pub fn train(trial: &Trial, task_set: &TaskSet, observer: &mut dyn TrainObserver) -> Result<Parameters, TrainError> {
+/// Trains `trial` on `task_set` on `device`, reports every epoch to `observer`, and
+/// returns the trained parameters.
+pub fn train(
+    trial: &Trial,
+    task_set: &TaskSet,
+    device: &Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<Parameters, TrainError> {
     let task_set = &*seeded(trial, task_set)?;
     let tasks = &task_set.tasks;
-    let device = Device::Cpu;
+    let device = device.clone();
     let (mut net, params) = MultiTaskNet::new(&model_spec(trial, tasks), trial.seed, DType::F32, &device)?;
     let settings = &trial.settings;
     let trainable = trainable_from_weights(trial, &params)?;

@@ -37,6 +37,7 @@ fn main() {
         mtl_version: Some(env!("CARGO_PKG_VERSION").into()),
         git_commit: None,
         host: Some("bench".into()),
+        device: Some("cpu".into()),
     };
     let policy = ClaimPolicy {
         owner: Owner::this_process("bench"),

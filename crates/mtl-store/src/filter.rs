@@ -6,7 +6,7 @@
 //! unary   := 'not' unary | '(' expr ')' | key op value | key ['not'] 'in' '(' value (',' value)* ')'
 //! op      := '=' | '!=' | '<' | '<=' | '>' | '>='
 //! key     := a setting (strategy, lambda, seed, …), a metric of the run's result (task.split.metric),
-//!            or one of id, experiment, status, trial_key, host, git_commit, mtl_version,
+//!            or one of id, experiment, status, trial_key, host, device, git_commit, mtl_version,
 //!            experiment_file, attempts
 //! value   := number | 'text' | "text"
 //! ```
@@ -336,6 +336,7 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
         "status" => Some(ParamValue::Text(run.status.as_str().into())),
         "trial_key" => Some(ParamValue::Text(run.trial_key.clone())),
         "host" => run.provenance.host.clone().map(ParamValue::Text),
+        "device" => run.provenance.device.clone().map(ParamValue::Text),
         "git_commit" => run.provenance.git_commit.clone().map(ParamValue::Text),
         "mtl_version" => run.provenance.mtl_version.clone().map(ParamValue::Text),
         "experiment_file" => run.provenance.experiment_file.clone().map(ParamValue::Text),
@@ -351,12 +352,13 @@ pub fn lookup(run: &RunRecord, key: &str) -> Option<ParamValue> {
 }
 
 /// Keys every run has, whatever its settings (the provenance ones may be missing).
-pub const BUILT_IN_KEYS: [&str; 12] = [
+pub const BUILT_IN_KEYS: [&str; 13] = [
     "id",
     "experiment",
     "status",
     "trial_key",
     "host",
+    "device",
     "git_commit",
     "mtl_version",
     "experiment_file",

@@ -150,7 +150,7 @@ impl Store {
                 "SELECT r.id, e.name, r.trial_key, r.status, r.started_at, r.ended_at, r.error, r.best_epoch,
                         r.experiment_file, r.experiment_sha256, r.mtl_version, r.git_commit, r.host,
                         r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at, e.result_epoch,
-                        r.archived_at IS NOT NULL, n.text
+                        r.archived_at IS NOT NULL, n.text, r.device
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id LEFT JOIN notes n ON n.run_id = r.id
                  WHERE (?1 IS NULL OR e.name = ?1) AND (?2 OR r.archived_at IS NULL) ORDER BY r.id",
             )
@@ -172,6 +172,7 @@ impl Store {
                         mtl_version: r.get(10)?,
                         git_commit: r.get(11)?,
                         host: r.get(12)?,
+                        device: r.get(19)?,
                     },
                     experiment_sha256: r.get(9)?,
                     attempts: r.get(13)?,

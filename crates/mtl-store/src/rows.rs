@@ -44,7 +44,7 @@ pub(crate) fn start_run(
     };
     tx.execute(
         "UPDATE runs SET experiment_file = ?2, experiment_sha256 = ?3, mtl_version = ?4, git_commit = ?5, host = ?6,
-             owner_host = ?7, owner_pid = ?8, owner_token = ?9, heartbeat_at = ?10
+             owner_host = ?7, owner_pid = ?8, owner_token = ?9, heartbeat_at = ?10, device = ?11
          WHERE id = ?1",
         params![
             run,
@@ -57,6 +57,7 @@ pub(crate) fn start_run(
             owner.map(|o| o.pid),
             owner.map(|o| &o.token),
             now,
+            provenance.device,
         ],
     )?;
     let mut stmt = tx.prepare("INSERT INTO params (run_id, key, num, text) VALUES (?1, ?2, ?3, ?4)")?;

@@ -216,6 +216,9 @@ const MIGRATIONS: &[&str] = &[
              CROSS JOIN metrics m ON m.run_id = r.id AND m.epoch = CASE WHEN e.result_epoch = 'last'
                  OR r.best_epoch IS NULL THEN (SELECT MAX(epoch) FROM metrics l WHERE l.run_id = r.id)
                  ELSE r.best_epoch END;",
+    // 8 -> 9: the device a run trained on ("cpu", or "cuda:N" with the GPU's name, driver and
+    // CUDA version).
+    "ALTER TABLE runs ADD COLUMN device TEXT;",
 ];
 
 /// The version this build writes.

@@ -300,6 +300,9 @@ pub struct Provenance {
     pub git_commit: Option<String>,
     /// The machine's host name.
     pub host: Option<String>,
+    /// The device it trained on: `cpu`, or `cuda:N (GPU name, driver …, CUDA …)`; none
+    /// for runs of older versions, imported runs and trainer programs.
+    pub device: Option<String>,
 }
 
 /// A run with its settings, provenance and the metrics of its last and its best epoch.

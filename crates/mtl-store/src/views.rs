@@ -24,6 +24,7 @@ pub(crate) fn rebuild_runs_view(conn: &Connection) -> rusqlite::Result<()> {
         "r.mtl_version",
         "r.git_commit",
         "r.host",
+        "r.device",
         "r.attempts",
         "r.owner_host",
         "r.owner_pid",

@@ -79,7 +79,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_runs() {
     let conn = rusqlite::Connection::open(&path).expect("sqlite");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 8);
+    assert_eq!(SCHEMA_VERSION, 9);
 }
 
 fn accuracy_points(val: [f64; 2], test: [f64; 2]) -> Vec<MetricPoint> {
@@ -144,6 +144,7 @@ fn runs_carry_their_provenance_and_best_epoch_and_the_views_follow_new_settings(
         mtl_version: Some("9.9.9".into()),
         git_commit: Some("abc123-dirty".into()),
         host: Some("node7".into()),
+        device: Some("cuda:0 (NVIDIA H200)".into()),
     };
     let params = [("lambda".to_string(), ParamValue::Num(0.5))];
     let new_run = NewRun { experiment, trial_key: "k1", settings_json: "{}", params: &params, provenance: &provenance };
@@ -162,6 +163,7 @@ fn runs_carry_their_provenance_and_best_epoch_and_the_views_follow_new_settings(
     assert_eq!(record.provenance.mtl_version.as_deref(), Some("9.9.9"));
     assert_eq!(record.provenance.git_commit.as_deref(), Some("abc123-dirty"));
     assert_eq!(record.provenance.host.as_deref(), Some("node7"));
+    assert_eq!(record.provenance.device.as_deref(), Some("cuda:0 (NVIDIA H200)"));
     let sha256 = record.experiment_sha256.clone().expect("the file's hash");
     assert_eq!(store.blob_by_hash(&sha256).expect("blob").as_deref(), Some("name = \"e\"\n".as_bytes()));
     assert_eq!(record.best_epoch, Some(2));

@@ -78,10 +78,12 @@
 //! added in order.
 //!
 //! Supported: the custom ops take CPU tensors of f32 (training) or f64 (the gradient
-//! checks); [`BatchNorm2d`] (off the CPU), [`global_avg_pool2d`] and the up-sampling run
-//! on any device and dtype candle's ops support.
+//! checks). Off the CPU (CUDA) every layer here is composed of candle tensor ops instead
+//! (`composed`, and [`BatchNorm2d`]'s own composed path), with the same function and
+//! gradients: candle's conv2d, and arg-max + gather for the pools.
 
 mod batchnorm;
+mod composed;
 mod conv;
 mod kernels;
 mod parallel;
@@ -99,6 +101,8 @@ pub use pool::{max_pool2x2, max_pool2x2_relu};
 pub use upsample::{upsample_bilinear, upsample_nearest};
 pub use window_pool::{global_avg_pool2d, max_pool2d};
 
+#[cfg(test)]
+mod composed_tests;
 #[cfg(test)]
 mod resnet_ops_tests;
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use mtl_data::Rng;
 use mtl_model::dense::{DenseHead, EncoderDecoder, EncoderDecoderSpec};
 use mtl_model::{InitScheme, ResNetDepth, ResNetStem};
@@ -69,7 +69,7 @@ pub(crate) fn run_dense(
     (height, width): (usize, usize),
     options: BenchOptions,
 ) -> Result<BenchResult> {
-    let device = Device::Cpu;
+    let device = options.device.open().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let (net, params) = EncoderDecoder::new(spec, 0, DType::F32, &device)?;
     let optimizer_spec = OptimizerSpec { lr: 1e-4, ..OptimizerSpec::default_for(OptimizerKind::Adam) };
     let mut optimizer = Optimizer::new(params.vars(), &optimizer_spec)?;
@@ -111,6 +111,7 @@ pub(crate) fn run_dense(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     #[test]
     fn pixel_losses_match_hand_computed_values() -> Result<()> {
@@ -129,7 +130,7 @@ mod tests {
     #[test]
     fn a_small_dense_workload_trains_and_reports_throughput() -> Result<()> {
         let spec = EncoderDecoderSpec { width: 1.0 / 16.0, ..w6_spec() };
-        let options = BenchOptions { warmup_steps: 1, repeats: 3, steps_per_repeat: 1 };
+        let options = BenchOptions { warmup_steps: 1, repeats: 3, steps_per_repeat: 1, ..BenchOptions::default() };
         let result = run_dense(&spec, 2, (32, 64), options)?;
         assert_eq!(result.samples_per_step, 2);
         assert_eq!(result.repeats.len(), 3);

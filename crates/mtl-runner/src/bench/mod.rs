@@ -150,11 +150,13 @@ pub struct BenchOptions {
     pub repeats: usize,
     /// Steps per repeat.
     pub steps_per_repeat: usize,
+    /// Where the workload trains.
+    pub device: crate::device::DeviceSpec,
 }
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { warmup_steps: 3, repeats: 5, steps_per_repeat: 10 }
+        BenchOptions { warmup_steps: 3, repeats: 5, steps_per_repeat: 10, device: Default::default() }
     }
 }
 
@@ -269,7 +271,8 @@ pub fn run(workload: Workload, options: BenchOptions) -> Result<BenchResult, Tra
     let batch = trial.settings.batch_size;
     let task_set = random_task_set(workload, batch * steps);
     let mut clock = StepClock { step_ends: Vec::new() };
-    train(&trial, &task_set, &mut clock)?;
+    let device = options.device.open().map_err(|e| TrainError::Model(candle_core::Error::Msg(e.to_string())))?;
+    train(&trial, &task_set, &device, &mut clock)?;
     let samples_per_step = batch * task_set.input_groups.len();
     let durations: Vec<f64> = clock.step_ends.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
     let repeats: Vec<f64> = durations[options.warmup_steps..]
@@ -304,7 +307,7 @@ mod tests {
 
     #[test]
     fn every_workload_trains_on_inputs_of_its_shapes_and_reports_throughput() {
-        let options = BenchOptions { warmup_steps: 1, repeats: 3, steps_per_repeat: 1 };
+        let options = BenchOptions { warmup_steps: 1, repeats: 3, steps_per_repeat: 1, ..BenchOptions::default() };
         for workload in [Workload::W1, Workload::W2] {
             let result = run(workload, options).expect("runs");
             assert_eq!(result.samples_per_step, 256, "{workload:?}: one batch of images feeds both heads");

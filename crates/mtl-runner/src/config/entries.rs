@@ -39,6 +39,8 @@ pub(super) struct ExperimentFile {
     pub(super) temperature: Option<f64>,
     /// Which epoch is each run's result: "best-val" (default) or "last".
     pub(super) result_epoch: Option<String>,
+    /// Where trials train: "cpu" (default), "cuda" or "cuda:N".
+    pub(super) device: Option<String>,
     /// Absent with a `[trainer]`, whose metrics name the tasks.
     #[serde(default)]
     pub(super) tasks: Vec<TaskEntry>,

@@ -40,7 +40,7 @@ impl FusedAdam {
             let t = self.steps[slot_idx];
             let scale_m = (1.0 / (1.0 - p.beta1.powi(t))) as f32;
             let scale_v = (1.0 / (1.0 - p.beta2.powi(t))) as f32;
-            fused::update(slot, grad, |theta, buffers, g| {
+            let kernel = |theta: &mut [f32], buffers: &mut [&mut [f32]], g: &[f32]| {
                 let [m, v] = buffers else { unreachable!("Adam keeps two moments") };
                 for (((theta, m), v), &g) in theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                     let g = g + weight_decay * *theta;
@@ -49,8 +49,13 @@ impl FusedAdam {
                     let adjusted = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
                     *theta -= adjusted * lr;
                 }
-            })?;
-            Ok(())
+            };
+            let on_device = |theta: &Tensor, buffers: &mut [Tensor], g: &Tensor| -> Result<Tensor> {
+                let g = (g + (theta * f64::from(weight_decay))?)?;
+                let adjusted = fused::adam_direction(buffers, &g, (beta1, beta2), (scale_m, scale_v), eps)?;
+                theta - (adjusted * f64::from(lr))?
+            };
+            fused::apply(slot, grad, kernel, on_device)
         })?;
         if non_finite.is_some() {
             self.non_finite = non_finite;

@@ -43,7 +43,7 @@ impl FusedAdamW {
         let (lr, eps) = (p.lr as f32, p.eps as f32);
         let decay = (1.0 - p.lr * p.weight_decay) as f32;
         let non_finite = fused::each_gradient(&mut self.slots, grads, |_, slot, grad| {
-            fused::update(slot, grad, |theta, buffers, g| {
+            let kernel = |theta: &mut [f32], buffers: &mut [&mut [f32]], g: &[f32]| {
                 let [m, v] = buffers else { unreachable!("AdamW keeps two moments") };
                 for (((theta, m), v), &g) in theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                     *m = *m * beta1 + g * (1.0 - beta1);
@@ -51,8 +51,12 @@ impl FusedAdamW {
                     let adjusted = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
                     *theta = *theta * decay - adjusted * lr;
                 }
-            })?;
-            Ok(())
+            };
+            let on_device = |theta: &Tensor, buffers: &mut [Tensor], g: &Tensor| -> Result<Tensor> {
+                let adjusted = fused::adam_direction(buffers, g, (beta1, beta2), (scale_m, scale_v), eps)?;
+                (theta * f64::from(decay))? - (adjusted * f64::from(lr))?
+            };
+            fused::apply(slot, grad, kernel, on_device)
         })?;
         if non_finite.is_some() {
             self.non_finite = non_finite;

@@ -1,5 +1,9 @@
 //! The loop every optimiser shares: read a variable's gradient, refuse a non-finite one,
 //! update the variable and its state buffers element by element in chunks.
+//!
+//! A variable off the CPU (on a GPU) keeps its state beside it as tensors and is updated
+//! with the same formula written as tensor ops ([`apply`]'s `on_device`), so that nothing
+//! crosses to the host but one sum per gradient, read together for the non-finite check.
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
@@ -10,7 +14,28 @@ const CHUNK: usize = 1 << 15;
 /// One variable and its per-element state (moments, momentum), each as long as the variable.
 pub(super) struct Slot {
     pub(super) var: Var,
-    pub(super) buffers: Vec<Vec<f32>>,
+    buffers: Buffers,
+}
+
+/// A variable's state buffers: on the host for a CPU variable, tensors on its device otherwise.
+enum Buffers {
+    Host(Vec<Vec<f32>>),
+    Device(Vec<Tensor>),
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: CPU variables take the tensor-op path too, to compare it with the host one.
+    pub(super) static TENSOR_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether `var` is updated by tensor ops (off the CPU) rather than on the host.
+fn on_device(var: &Var) -> bool {
+    #[cfg(test)]
+    if TENSOR_PATH.with(|t| t.get()) {
+        return true;
+    }
+    !var.device().is_cpu()
 }
 
 /// `vars` with `n_buffers` zeroed state buffers each; only f32 variables are accepted.
@@ -20,8 +45,11 @@ pub(super) fn slots(vars: Vec<Var>, n_buffers: usize, optimizer: &str) -> Result
             if var.dtype() != DType::F32 {
                 candle_core::bail!("{optimizer} updates f32 variables, got {:?}", var.dtype());
             }
-            let n = var.elem_count();
-            Ok(Slot { var, buffers: vec![vec![0.0; n]; n_buffers] })
+            let buffers = match on_device(&var) {
+                true => Buffers::Device((0..n_buffers).map(|_| var.zeros_like()).collect::<Result<_>>()?),
+                false => Buffers::Host(vec![vec![0.0; var.elem_count()]; n_buffers]),
+            };
+            Ok(Slot { var, buffers })
         })
         .collect()
 }
@@ -34,6 +62,14 @@ pub(super) enum Gradient {
     NonFinite(f32),
     /// The gradient, flattened.
     Finite(Vec<f32>),
+}
+
+/// A finite gradient, where its variable is.
+pub(super) enum Grad<'a> {
+    /// On the host, flattened.
+    Host(&'a [f32]),
+    /// On the variable's device.
+    Device(&'a Tensor),
 }
 
 /// `var`'s gradient in `grads`.
@@ -54,28 +90,92 @@ pub(super) fn gradient(var: &Var, grads: &GradStore) -> Result<Gradient> {
 pub(super) fn each_gradient(
     slots: &mut [Slot],
     grads: &GradStore,
-    mut update: impl FnMut(usize, &mut Slot, &[f32]) -> Result<()>,
+    mut update: impl FnMut(usize, &mut Slot, Grad<'_>) -> Result<()>,
 ) -> Result<Option<(usize, f32)>> {
+    let first_bad_on_device = first_non_finite_on_device(slots, grads)?;
     for (slot_idx, slot) in slots.iter_mut().enumerate() {
+        if matches!(slot.buffers, Buffers::Device(_)) {
+            let Some(grad) = grads.get(&slot.var) else { continue };
+            if first_bad_on_device == Some(slot_idx) {
+                let Gradient::NonFinite(bad) = gradient(&slot.var, grads)? else {
+                    candle_core::bail!("variable {slot_idx}: its gradient's sum is not finite, but every element is");
+                };
+                return Ok(Some((slot_idx, bad)));
+            }
+            update(slot_idx, slot, Grad::Device(grad))?;
+            continue;
+        }
         match gradient(&slot.var, grads)? {
             Gradient::Missing => continue,
             Gradient::NonFinite(bad) => return Ok(Some((slot_idx, bad))),
-            Gradient::Finite(grad) => update(slot_idx, slot, &grad)?,
+            Gradient::Finite(grad) => update(slot_idx, slot, Grad::Host(&grad))?,
         }
     }
     Ok(None)
 }
 
+/// The first variable off the host whose gradient has a NaN or infinite element, from
+/// one read of every such gradient's sum (NaN or infinite when an element is; a finite
+/// gradient whose sum overflows f32 is taken for a diverged one, and reported as such
+/// only if an element is not finite).
+fn first_non_finite_on_device(slots: &[Slot], grads: &GradStore) -> Result<Option<usize>> {
+    let mut sums = Vec::new();
+    for (slot_idx, slot) in slots.iter().enumerate() {
+        if let (Buffers::Device(_), Some(grad)) = (&slot.buffers, grads.get(&slot.var)) {
+            sums.push((slot_idx, grad.sum_all()?));
+        }
+    }
+    if sums.is_empty() {
+        return Ok(None);
+    }
+    let tensors: Vec<&Tensor> = sums.iter().map(|(_, sum)| sum).collect();
+    let values = Tensor::stack(&tensors, 0)?.to_vec1::<f32>()?;
+    Ok(sums.iter().zip(values).find(|(_, v)| !v.is_finite()).map(|((slot_idx, _), _)| *slot_idx))
+}
+
+/// Updates `slot` from `grad`: on the host with `kernel(θ, buffers, g)` over matching
+/// chunks (see [`update`]), or on the variable's device with `on_device(θ, buffers, g)`,
+/// which replaces the buffers in place and returns the new θ (the same formula as
+/// tensor ops).
+pub(super) fn apply(
+    slot: &mut Slot,
+    grad: Grad<'_>,
+    kernel: impl Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync,
+    on_device: impl FnOnce(&Tensor, &mut [Tensor], &Tensor) -> Result<Tensor>,
+) -> Result<()> {
+    match (grad, &mut slot.buffers) {
+        (Grad::Host(grad), Buffers::Host(_)) => update(slot, grad, kernel),
+        (Grad::Device(grad), Buffers::Device(buffers)) => {
+            let theta = on_device(slot.var.as_tensor(), buffers, &grad.reshape(slot.var.shape())?)?;
+            slot.var.set(&theta)
+        }
+        _ => candle_core::bail!("an optimizer's variable changed device"),
+    }
+}
+
+/// Adam's and AdamW's shared part as tensor ops: updates the moments `[m, v]` from `g`
+/// and returns `m̂ / (√v̂ + ε)` (`scales` are `1/(1−β1^t)` and `1/(1−β2^t)`).
+pub(super) fn adam_direction(
+    buffers: &mut [Tensor],
+    g: &Tensor,
+    (beta1, beta2): (f32, f32),
+    (scale_m, scale_v): (f32, f32),
+    eps: f32,
+) -> Result<Tensor> {
+    let [m, v] = buffers else { candle_core::bail!("Adam keeps two moments") };
+    *m = ((&*m * f64::from(beta1))? + (g * f64::from(1.0 - beta1))?)?;
+    *v = ((&*v * f64::from(beta2))? + (g.sqr()? * f64::from(1.0 - beta2))?)?;
+    let denominator = ((&*v * f64::from(scale_v))?.sqrt()? + f64::from(eps))?;
+    (&*m * f64::from(scale_m))? / denominator
+}
+
 /// Runs `kernel(θ, buffers, g)` over matching chunks of the variable, its buffers and
 /// `grad`, then writes the variable back. The kernel must be element-wise, so that
 /// splitting the work over threads changes no result.
-pub(super) fn update(
-    slot: &mut Slot,
-    grad: &[f32],
-    kernel: impl Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync,
-) -> Result<()> {
+fn update(slot: &mut Slot, grad: &[f32], kernel: impl Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync) -> Result<()> {
+    let Buffers::Host(buffers) = &mut slot.buffers else { candle_core::bail!("host update of a device variable") };
     let mut theta = slot.var.flatten_all()?.to_vec1::<f32>()?;
-    let mut buffer_chunks: Vec<_> = slot.buffers.iter_mut().map(|b| b.chunks_mut(CHUNK)).collect();
+    let mut buffer_chunks: Vec<_> = buffers.iter_mut().map(|b| b.chunks_mut(CHUNK)).collect();
     let chunks: Vec<_> = theta
         .chunks_mut(CHUNK)
         .zip(grad.chunks(CHUNK))

@@ -51,7 +51,23 @@ impl FusedSgd {
         let kept = (1.0 - p.dampening) as f32;
         let non_finite = fused::each_gradient(&mut self.slots, grads, |slot_idx, slot, grad| {
             let first = !std::mem::replace(&mut self.started[slot_idx], true);
-            fused::update(slot, grad, |theta, buffers, g| match buffers {
+            let on_device = |theta: &Tensor, buffers: &mut [Tensor], g: &Tensor| -> Result<Tensor> {
+                let g = (g + (theta * f64::from(weight_decay))?)?;
+                let direction = match buffers {
+                    [] => g,
+                    [b] => {
+                        *b = if first { g.clone() } else { ((&*b * f64::from(momentum))? + (&g * f64::from(kept))?)? };
+                        if p.nesterov {
+                            (g + (&*b * f64::from(momentum))?)?
+                        } else {
+                            b.clone()
+                        }
+                    }
+                    _ => candle_core::bail!("SGD keeps at most one buffer"),
+                };
+                theta - (direction * f64::from(lr))?
+            };
+            let kernel = |theta: &mut [f32], buffers: &mut [&mut [f32]], g: &[f32]| match buffers {
                 [] => {
                     for (theta, &g) in theta.iter_mut().zip(g) {
                         *theta -= lr * (g + weight_decay * *theta);
@@ -66,8 +82,8 @@ impl FusedSgd {
                     }
                 }
                 _ => unreachable!("SGD keeps at most one buffer"),
-            })?;
-            Ok(())
+            };
+            fused::apply(slot, grad, kernel, on_device)
         })?;
         if non_finite.is_some() {
             self.non_finite = non_finite;

@@ -241,8 +241,29 @@ fn check(label: &str, spec: &OptimizerSpec, lrs: Option<[f64; 5]>, expected: &[[
     Ok(())
 }
 
+/// Runs `test` with the variables updated on the host, then with the tensor ops a GPU's
+/// variables take (`fused::TENSOR_PATH`).
+fn on_both_paths(test: impl Fn() -> Result<()>) -> Result<()> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            fused::TENSOR_PATH.with(|t| t.set(false));
+        }
+    }
+    let _reset = Reset;
+    for tensor_path in [false, true] {
+        fused::TENSOR_PATH.with(|t| t.set(tensor_path));
+        test().map_err(|e| candle_core::Error::Msg(format!("tensor path {tensor_path}: {e}")))?;
+    }
+    Ok(())
+}
+
 #[test]
 fn reference_optimizers() -> Result<()> {
+    on_both_paths(reference_optimizers_on_one_path)
+}
+
+fn reference_optimizers_on_one_path() -> Result<()> {
     check("sgd plain", &sgd(0.0, 0.0, false, 0.0), None, &SGD_PLAIN)?;
     check("sgd momentum", &sgd(0.9, 0.1, false, 0.01), None, &SGD_MOMENTUM)?;
     check("sgd nesterov", &sgd(0.9, 0.0, true, 0.01), None, &SGD_NESTEROV)?;
@@ -253,6 +274,10 @@ fn reference_optimizers() -> Result<()> {
 
 #[test]
 fn each_optimizer_reports_a_non_finite_gradient_and_leaves_its_variable() -> Result<()> {
+    on_both_paths(non_finite_on_one_path)
+}
+
+fn non_finite_on_one_path() -> Result<()> {
     for spec in [sgd(0.9, 0.0, true, 0.01), spec("adam", 0.01, 0.1), spec("adamw", 0.01, 0.1)] {
         let first = Var::from_tensor(&Tensor::new(&[1f32, 2.0], &Device::Cpu)?)?;
         let second = Var::from_tensor(&Tensor::new(&[3f32, 4.0], &Device::Cpu)?)?;
@@ -270,6 +295,10 @@ fn each_optimizer_reports_a_non_finite_gradient_and_leaves_its_variable() -> Res
 
 #[test]
 fn a_variable_without_a_gradient_keeps_its_value_and_state() -> Result<()> {
+    on_both_paths(without_a_gradient_on_one_path)
+}
+
+fn without_a_gradient_on_one_path() -> Result<()> {
     // SGD's momentum buffer starts at a variable's first gradient, however late (PyTorch).
     let (idle, busy) = (Var::new(&[1f32], &Device::Cpu)?, Var::new(&[1f32], &Device::Cpu)?);
     let mut optimizer = Optimizer::new(vec![idle.clone(), busy.clone()], &sgd(0.5, 0.5, false, 0.0))?;
@@ -277,6 +306,30 @@ fn a_variable_without_a_gradient_keeps_its_value_and_state() -> Result<()> {
     assert_eq!((idle.to_vec1::<f32>()?, busy.to_vec1::<f32>()?), (vec![1.0], vec![0.9]));
     optimizer.step(&gradient_store(&idle, &[1.0])?)?;
     assert_eq!(idle.to_vec1::<f32>()?, [0.9], "b = g at its first step, not μ·0 + (1−τ)·g");
+    Ok(())
+}
+
+#[test]
+fn the_tensor_ops_of_a_gpu_give_the_host_updates_bit_for_bit() -> Result<()> {
+    // The same f32 operations in the same order, element by element.
+    for spec in [sgd(0.0, 0.0, false, 0.01), sgd(0.9, 0.1, false, 0.01), sgd(0.9, 0.0, true, 0.01)]
+        .into_iter()
+        .chain([spec("adam", 0.01, 0.1), spec("adamw", 0.01, 0.1)])
+    {
+        let mut finals = Vec::new();
+        for tensor_path in [false, true] {
+            fused::TENSOR_PATH.with(|t| t.set(tensor_path));
+            let var = Var::from_tensor(&Tensor::from_slice(&THETA0, (2, 3), &Device::Cpu)?)?;
+            let mut optimizer = Optimizer::new(vec![var.clone()], &spec);
+            fused::TENSOR_PATH.with(|t| t.set(false));
+            let optimizer = optimizer.as_mut().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            for grad in GRADS {
+                optimizer.step(&gradient_store(&var, &grad)?)?;
+            }
+            finals.push(var.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        }
+        assert_eq!(finals[0], finals[1], "{}", spec.name());
+    }
     Ok(())
 }
 

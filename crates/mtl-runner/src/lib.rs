@@ -38,6 +38,8 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod diagnostics;
+#[cfg(test)]
+mod gpu_path_tests;
 mod gradients;
 pub mod import;
 pub mod metrics;

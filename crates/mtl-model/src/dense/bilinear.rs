@@ -21,7 +21,7 @@ use crate::layers::{parallel_for, upsample_bilinear};
 /// in one op with its backward on the CPU (f32, f64).
 pub fn upsample_bilinear_fused(xs: &Tensor, scale: usize) -> Result<Tensor> {
     let (_, _, height, width) = xs.dims4()?;
-    let cpu_float = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
+    let cpu_float = crate::layers::composed::kernels_apply(xs) && matches!(xs.dtype(), DType::F32 | DType::F64);
     if !cpu_float || scale <= 1 || height == 0 || width == 0 {
         return upsample_bilinear(xs, scale);
     }

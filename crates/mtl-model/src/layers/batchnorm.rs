@@ -149,7 +149,7 @@ impl BatchNorm2d {
         if count < 2 {
             candle_core::bail!("batch norm: training needs more than one value per channel, input {:?}", xs.dims());
         }
-        let fused = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
+        let fused = super::composed::kernels_apply(xs) && matches!(xs.dtype(), DType::F32 | DType::F64);
         let (ys, mean, var) = match fused {
             true => batch_norm_train_fused(xs, &self.weight, &self.bias, epilogue)?,
             false => batch_norm_train_composed(xs, &self.weight, &self.bias, epilogue)?,

@@ -15,9 +15,28 @@
 //! NaN inputs are the one difference: the CPU ops let a NaN win its window; here the
 //! arg-max of a window with a NaN is whatever the device's comparison makes it.
 
+use std::cell::Cell;
+
 use candle_core::{Result, Tensor, D};
 
 use super::kernels::Output;
+
+thread_local! {
+    static ON_THE_CPU_TOO: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether `xs` goes through mtl-lab's own CPU kernels: on the CPU, unless this thread
+/// asked for the composed layers with [`compose_on_the_cpu`].
+pub(crate) fn kernels_apply(xs: &Tensor) -> bool {
+    xs.device().is_cpu() && !ON_THE_CPU_TOO.with(Cell::get)
+}
+
+/// Tests: runs the layers called on this thread as they run off the CPU (composed of
+/// candle ops), so that a whole training run on the CPU takes the GPU's code path.
+#[doc(hidden)]
+pub fn compose_on_the_cpu(on: bool) {
+    ON_THE_CPU_TOO.with(|c| c.set(on));
+}
 
 /// Padding (rows, columns) and stride, as `conv::Spacing`.
 type Spacing = ((usize, usize), usize);

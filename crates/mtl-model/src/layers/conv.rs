@@ -156,7 +156,7 @@ impl Module for Conv2d {
 type Spacing = ((usize, usize), usize);
 
 fn convolve(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spacing: Spacing, output: Output) -> Result<Tensor> {
-    if !xs.device().is_cpu() {
+    if !super::composed::kernels_apply(xs) {
         return super::composed::convolve(xs, weight, bias, spacing, output);
     }
     // The kernels read contiguous memory; `contiguous` is free when it already is.

@@ -83,7 +83,7 @@
 //! gradients: candle's conv2d, and arg-max + gather for the pools.
 
 mod batchnorm;
-mod composed;
+pub(crate) mod composed;
 mod conv;
 mod kernels;
 mod parallel;
@@ -93,6 +93,8 @@ mod window_pool;
 mod winograd;
 
 pub use batchnorm::{BatchNorm2d, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM};
+#[doc(hidden)]
+pub use composed::compose_on_the_cpu;
 pub use conv::{Conv1d, Conv2d};
 pub use parallel::{
     choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, MIN_PARALLEL_COST,

@@ -26,7 +26,7 @@ pub fn max_pool2x2_relu(xs: &Tensor) -> Result<Tensor> {
 }
 
 fn pool(xs: &Tensor, relu: bool) -> Result<Tensor> {
-    if !xs.device().is_cpu() {
+    if !super::composed::kernels_apply(xs) {
         return super::composed::max_pool2x2(xs, relu);
     }
     xs.contiguous()?.apply_op1(MaxPool { relu, winners: Mutex::new(None) })

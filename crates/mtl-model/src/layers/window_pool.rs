@@ -30,7 +30,7 @@ struct Window {
 /// every window it wins. A NaN wins its window, so it propagates.
 pub fn max_pool2d(xs: &Tensor, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
     let window = Window { kernel, stride, padding };
-    if !xs.device().is_cpu() {
+    if !super::composed::kernels_apply(xs) {
         let planes = Planes::new(xs.dims(), window)?;
         return super::composed::max_pool2d(xs, kernel, stride, padding, (planes.out_height, planes.out_width));
     }

@@ -26,7 +26,7 @@ enum Buffers {
 #[cfg(test)]
 thread_local! {
     /// Tests: CPU variables take the tensor-op path too, to compare it with the host one.
-    pub(super) static TENSOR_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    pub(crate) static TENSOR_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Whether `var` is updated by tensor ops (off the CPU) rather than on the host.

@@ -25,7 +25,7 @@ mod adam;
 mod adamw;
 mod clip;
 mod early_stopping;
-mod fused;
+pub(crate) mod fused;
 mod schedule;
 mod sgd;
 mod spec;

@@ -8,11 +8,19 @@
 #   scripts/gpu-check.sh [BIN_DIR]     BIN_DIR default target/cuda/gpu-bin
 #
 # BIN_DIR holds what `scripts/build-cuda.sh --tests` leaves there on the build machine:
-# `mtl` (stripped, built with the cuda feature) and `gpu_ops` (the test binary). With
+# `mtl` (built with the cuda feature) and `gpu_ops` (the test binary), each gzipped. With
 # MTL_GPU_CHECK_CPU_ONLY=1 only the CPU half runs (any machine, a CPU `mtl` in BIN_DIR).
 set -uo pipefail
 
 bin=${1:-target/cuda/gpu-bin}
+# build-cuda.sh gzips what travels; unpack it beside a temporary copy.
+if compgen -G "$bin/*.gz" >/dev/null; then
+    unpacked=$(mktemp -d)
+    for packed in "$bin"/*.gz; do
+        gunzip -c "$packed" >"$unpacked/$(basename "$packed" .gz)" && chmod +x "$unpacked/$(basename "$packed" .gz)"
+    done
+    bin=$unpacked
+fi
 python=${PYTHON:-python3}
 report=${OUT:-.}/gpu-check.txt
 cpu_only=${MTL_GPU_CHECK_CPU_ONLY:-0}
@@ -29,6 +37,16 @@ step() {
 }
 
 say "# gpu-check $(date -u +%FT%TZ) on $(hostname), $(nproc) cores"
+# The CUDA 13 libraries the binary loads (cudart, cuBLAS, cuRAND, NVRTC): the toolkit's,
+# else those of PyTorch's CUDA wheels.
+for dir in /usr/local/cuda/lib64 /usr/local/cuda-13.0/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+    $("$python" -c 'import nvidia, os; [print(os.path.join(p, d, "lib")) for p in nvidia.__path__ for d in os.listdir(p)]' 2>/dev/null); do
+    if [[ -e "$dir/libcublas.so.13" || -e "$dir/libcurand.so.10" || -e "$dir/libnvrtc.so.13" || -e "$dir/libcudart.so.13" ]]; then
+        export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+done
+say "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+[[ $cpu_only == 1 ]] || step 10 bash -c "ldd '$bin/mtl' | grep -E 'cuda|cublas|curand|nvrtc'"
 if [[ $cpu_only != 1 ]]; then
     step 10 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
     say "## The layers on the GPU against the CPU"

@@ -92,6 +92,8 @@ fn a_sweep_of_the_users_program_is_stored_and_compared_like_built_in_trials() {
     let again = mtl_run(&ws);
     expect_code(&again, 0);
     assert_eq!(count(&db, "SELECT SUM(attempts) FROM runs"), 6);
+    // The program picked its own device: none is recorded for it.
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE device IS NULL"), 6);
 }
 
 #[test]

@@ -208,7 +208,8 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     device.open().map_err(|e| BadInput(e.to_string()))?;
     let tasks = mtl_runner::data::load_task_set(&plan.tasks)?;
     let mut provenance = mtl_runner::provenance::collect(&shard_plan.experiment_file);
-    provenance.device = Some(device.describe());
+    // A [trainer] program picks its own device.
+    provenance.device = plan.trials[0].settings.trainer.is_none().then(|| device.describe());
     // What the plan was made from, whatever the file holds now.
     provenance.experiment_text = Some(shard_plan.experiment_text.clone());
     // The trial trains into a database of its own on this node's disk; only the finished

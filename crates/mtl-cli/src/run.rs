@@ -156,7 +156,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         checkpoint_dir,
         stop: Some(crate::interrupt::install()),
         provenance: mtl_store::Provenance {
-            device: Some(device.describe()),
+            // A [trainer] program picks its own device.
+            device: (!command).then(|| device.describe()),
             ..mtl_runner::provenance::collect(&args.file)
         },
         gpus: args.gpus.clone(),

@@ -60,9 +60,8 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Cpu => Ok(Device::Cpu),
             DeviceSpec::Cuda(_) if !cfg!(feature = "cuda") => Err(DeviceError::NotBuilt(self)),
-            DeviceSpec::Cuda(ordinal) => {
-                Device::new_cuda_with_stream(ordinal).map_err(|e| DeviceError::Unavailable { device: self, reason: one_line(&e) })
-            }
+            DeviceSpec::Cuda(ordinal) => Device::new_cuda_with_stream(ordinal)
+                .map_err(|e| DeviceError::Unavailable { device: self, reason: one_line(&e) }),
         }
     }
 

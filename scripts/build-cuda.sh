@@ -8,7 +8,7 @@
 # Leaves target/cuda/release/mtl, and in target/cuda/gpu-bin/ what a GPU machine needs
 # (mtl.gz and, with --tests, gpu_ops.gz: stripped and gzipped, under the 64 MiB carried).
 #
-#   --check   `cargo check --features cuda` only (what CI runs; no PTX is linked)
+#   --check   `cargo clippy --features cuda` only, every target (what CI runs; nothing is linked)
 #   --tests   also build the GPU test binaries (`cargo test --no-run --features cuda`)
 #
 # Environment:
@@ -92,7 +92,7 @@ export LIBRARY_PATH="$stubs${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target/cuda}
 nvcc --version | tail -1 >&2
 if $check; then
-    cargo check --workspace --all-targets --features mtl-cli/cuda,mtl-model/cuda,mtl-runner/cuda
+    cargo clippy --workspace --all-targets --features mtl-cli/cuda,mtl-model/cuda,mtl-runner/cuda -- -D warnings
     exit 0
 fi
 cargo build --release --features cuda -p mtl-cli

@@ -21,6 +21,16 @@ pub(crate) fn weighted_sum(out: &Tensor, seed: u64) -> Result<Tensor> {
     (out * random(out.dims(), seed)?.to_dtype(out.dtype())?)?.sum_all()
 }
 
+/// `out` and the gradients of `vars` of `loss = weighted_sum(out)`.
+pub(crate) fn output_and_gradients(out: Tensor, vars: &[&Var]) -> Result<Vec<Tensor>> {
+    let grads = weighted_sum(&out, 4)?.backward()?;
+    let mut tensors = vec![out];
+    for var in vars {
+        tensors.push(grads.get(var).expect("gradient").clone());
+    }
+    Ok(tensors)
+}
+
 /// A variable of standard normal values from `seed`, in `dtype`.
 pub(crate) fn random_var(shape: &[usize], seed: u64, dtype: DType) -> Result<Var> {
     Var::from_tensor(&random(shape, seed)?.to_dtype(dtype)?)

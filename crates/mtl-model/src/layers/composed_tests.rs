@@ -6,21 +6,11 @@ use candle_core::{DType, Result, Tensor, Var};
 use super::composed;
 use super::kernels::Output;
 use super::{max_pool2d, max_pool2x2, max_pool2x2_relu, Conv1d, Conv2d};
-use crate::testing::{assert_close, random, weighted_sum};
+use crate::testing::{assert_close, output_and_gradients, random};
 
 /// Values in {−2, …, 2}: most pooling windows hold ties, some only negatives.
 fn tied(shape: &[usize], seed: u64) -> Result<Var> {
     Var::from_tensor(&(random(shape, seed)? * 1.2)?.round()?.clamp(-2.0, 2.0)?)
-}
-
-/// `f`'s output and the gradients of a weighted sum of it with respect to `vars`.
-fn output_and_gradients(out: Tensor, vars: &[&Var]) -> Result<Vec<Tensor>> {
-    let grads = weighted_sum(&out, 99)?.backward()?;
-    let mut all = vec![out];
-    for var in vars {
-        all.push(grads.get(var).expect("a gradient").clone());
-    }
-    Ok(all)
 }
 
 fn assert_same(what: &str, composed: &[Tensor], cpu: &[Tensor]) -> Result<()> {

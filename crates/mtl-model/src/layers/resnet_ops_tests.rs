@@ -11,7 +11,7 @@ use super::batchnorm::{batch_norm_train_composed, batch_norm_train_fused, Epilog
 use super::parallel::{on_the_pool, sequentially};
 use super::{global_avg_pool2d, max_pool2d, upsample_bilinear, upsample_nearest, BatchNorm2d, Conv2d, BATCH_NORM_EPS};
 use crate::init::{InitScheme, SeededBackend};
-use crate::testing::{assert_close, check_gradients, random, random_var, values, weighted_sum};
+use crate::testing::{assert_close, check_gradients, output_and_gradients, random, random_var, values, weighted_sum};
 
 fn assert_values_close(what: &str, ours: &Tensor, expected: &[f64], tolerance: f64) -> Result<()> {
     let ours = values(ours)?;
@@ -25,16 +25,6 @@ fn assert_values_close(what: &str, ours: &Tensor, expected: &[f64], tolerance: f
 /// The bits of every tensor (f32).
 fn bits(tensors: &[Tensor]) -> Result<Vec<Vec<u32>>> {
     tensors.iter().map(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect())).collect()
-}
-
-/// The output and the gradients of `vars` of `loss = weighted_sum(out)`.
-fn output_and_gradients(out: Tensor, vars: &[&Var]) -> Result<Vec<Tensor>> {
-    let grads = weighted_sum(&out, 4)?.backward()?;
-    let mut tensors = vec![out];
-    for var in vars {
-        tensors.push(grads.get(var).expect("gradient").clone());
-    }
-    Ok(tensors)
 }
 
 // ---- strided convolution ----

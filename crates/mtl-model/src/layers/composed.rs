@@ -120,11 +120,12 @@ pub(super) fn max_pool2d(
         let at: Vec<u32> = (0..n).map(|o| (o * stride + offset) as u32).collect();
         Tensor::new(at, device)
     };
+    let columns = (0..kernel).map(|dx| picks(dx, out_width)).collect::<Result<Vec<_>>>()?;
     let mut cells = Vec::with_capacity(kernel * kernel);
     for dy in 0..kernel {
         let rows = padded.index_select(&picks(dy, out_height)?, 2)?;
-        for dx in 0..kernel {
-            cells.push(rows.index_select(&picks(dx, out_width)?, 3)?);
+        for columns in &columns {
+            cells.push(rows.index_select(columns, 3)?);
         }
     }
     first_max(&Tensor::stack(&cells, 4)?)

@@ -1,12 +1,13 @@
 //! The loop every optimiser shares: read a variable's gradient, refuse a non-finite one,
-//! update the variable and its state buffers element by element in chunks.
+//! update the variable and its state buffers element by element in chunks, in place on
+//! the host (the gradient is read and the variable written where they lie).
 //!
 //! A variable off the CPU (on a GPU) keeps its state beside it as tensors and is updated
 //! with the same formula written as tensor ops ([`apply`]'s `on_device`), so that nothing
 //! crosses to the host but one sum per gradient, read together for the non-finite check.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Result, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Result, Storage, Tensor, Var};
 
 /// Elements per unit of parallel work.
 const CHUNK: usize = 1 << 15;
@@ -54,16 +55,6 @@ pub(super) fn slots(vars: Vec<Var>, n_buffers: usize, optimizer: &str) -> Result
         .collect()
 }
 
-/// A variable's gradient as the optimisers see it.
-pub(super) enum Gradient {
-    /// The variable took no part in the loss.
-    Missing,
-    /// The first NaN or infinite element: training has diverged.
-    NonFinite(f32),
-    /// The gradient, flattened.
-    Finite(Vec<f32>),
-}
-
 /// A finite gradient, where its variable is.
 pub(super) enum Grad<'a> {
     /// On the host, flattened.
@@ -72,16 +63,9 @@ pub(super) enum Grad<'a> {
     Device(&'a Tensor),
 }
 
-/// `var`'s gradient in `grads`.
-pub(super) fn gradient(var: &Var, grads: &GradStore) -> Result<Gradient> {
-    let Some(grad) = grads.get(var) else { return Ok(Gradient::Missing) };
-    let grad = grad.flatten_all()?.to_vec1::<f32>()?;
-    // Branch-free, so that it vectorises: a small share of the update's own pass.
-    if !grad.iter().fold(true, |finite, g| finite & g.is_finite()) {
-        let bad = grad.iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN);
-        return Ok(Gradient::NonFinite(bad));
-    }
-    Ok(Gradient::Finite(grad))
+/// The first NaN or infinite element of `grad` (read to the host), if any.
+fn first_non_finite_of(grad: &Tensor) -> Result<Option<f32>> {
+    Ok(first_non_finite(&grad.flatten_all()?.to_vec1::<f32>()?))
 }
 
 /// Calls `update(index, slot, gradient)` for each variable with a gradient, in order; at
@@ -97,7 +81,7 @@ pub(super) fn each_gradient(
         if matches!(slot.buffers, Buffers::Device(_)) {
             let Some(grad) = grads.get(&slot.var) else { continue };
             if first_bad_on_device == Some(slot_idx) {
-                let Gradient::NonFinite(bad) = gradient(&slot.var, grads)? else {
+                let Some(bad) = first_non_finite_of(grad)? else {
                     candle_core::bail!("variable {slot_idx}: its gradient's sum is not finite, but every element is");
                 };
                 return Ok(Some((slot_idx, bad)));
@@ -105,13 +89,34 @@ pub(super) fn each_gradient(
             update(slot_idx, slot, Grad::Device(grad))?;
             continue;
         }
-        match gradient(&slot.var, grads)? {
-            Gradient::Missing => continue,
-            Gradient::NonFinite(bad) => return Ok(Some((slot_idx, bad))),
-            Gradient::Finite(grad) => update(slot_idx, slot, Grad::Host(&grad))?,
+        // On the host the gradient is read where it lies, not copied.
+        let Some(grad) = grads.get(&slot.var) else { continue };
+        let grad = grad.contiguous()?;
+        let (storage, layout) = grad.storage_and_layout();
+        let values = host_values(&storage, layout)?;
+        if let Some(bad) = first_non_finite(values) {
+            return Ok(Some((slot_idx, bad)));
         }
+        update(slot_idx, slot, Grad::Host(values))?;
     }
     Ok(None)
+}
+
+/// The f32 values of a contiguous CPU tensor's `storage`, borrowed.
+fn host_values<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => Ok(&values[start..end]),
+        _ => candle_core::bail!("an optimizer reads contiguous f32 CPU gradients"),
+    }
+}
+
+/// The first NaN or infinite value of `values`, if any.
+fn first_non_finite(values: &[f32]) -> Option<f32> {
+    // Branch-free, so that it vectorises: a small share of the update's own pass.
+    if values.iter().fold(true, |finite, g| finite & g.is_finite()) {
+        return None;
+    }
+    Some(values.iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN))
 }
 
 /// The first variable off the host whose gradient has a NaN or infinite element, from
@@ -170,27 +175,51 @@ pub(super) fn adam_direction(
 }
 
 /// Runs `kernel(θ, buffers, g)` over matching chunks of the variable, its buffers and
-/// `grad`, then writes the variable back. The kernel must be element-wise, so that
-/// splitting the work over threads changes no result.
+/// `grad`, on the variable's own storage (nothing is copied). The kernel must be
+/// element-wise, so that splitting the work over threads changes no result.
 fn update(slot: &mut Slot, grad: &[f32], kernel: impl Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync) -> Result<()> {
     let Buffers::Host(buffers) = &mut slot.buffers else { candle_core::bail!("host update of a device variable") };
-    let mut theta = slot.var.flatten_all()?.to_vec1::<f32>()?;
-    let mut buffer_chunks: Vec<_> = buffers.iter_mut().map(|b| b.chunks_mut(CHUNK)).collect();
-    let chunks: Vec<_> = theta
-        .chunks_mut(CHUNK)
-        .zip(grad.chunks(CHUNK))
-        .map(|(theta, g)| {
-            let buffers: Vec<&mut [f32]> = buffer_chunks.iter_mut().filter_map(|chunks| chunks.next()).collect();
-            std::sync::Mutex::new((theta, buffers, g))
-        })
-        .collect();
-    // On candle's pool, under the same rules as the layers' loops (by size, and never
-    // for a trial kept to one thread).
-    mtl_model::layers::parallel_for(chunks.len(), grad.len() * 4, |i| {
-        let mut chunk = chunks[i].lock().expect("optimizer chunk");
-        let (theta, buffers, g) = &mut *chunk;
-        kernel(theta, buffers, g);
-    });
-    drop(chunks);
-    slot.var.set(&Tensor::from_vec(theta, slot.var.shape(), slot.var.device())?)
+    if grad.len() != slot.var.elem_count() {
+        candle_core::bail!("a gradient of {} values for a variable of {}", grad.len(), slot.var.elem_count());
+    }
+    let op = InPlaceUpdate { grad, buffers: std::sync::Mutex::new(buffers), kernel };
+    slot.var.as_tensor().inplace_op1(&op)
+}
+
+/// [`update`]'s pass, as an in-place op on the variable's storage.
+struct InPlaceUpdate<'a, K> {
+    grad: &'a [f32],
+    buffers: std::sync::Mutex<&'a mut Vec<Vec<f32>>>,
+    kernel: K,
+}
+
+impl<K: Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync> InplaceOp1 for InPlaceUpdate<'_, K> {
+    fn name(&self) -> &'static str {
+        "optimizer-update"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("an optimizer updates contiguous f32 CPU variables")
+        };
+        let theta = &mut values[start..end];
+        let mut buffers = self.buffers.lock().expect("optimizer buffers");
+        let mut buffer_chunks: Vec<_> = buffers.iter_mut().map(|b| b.chunks_mut(CHUNK)).collect();
+        let chunks: Vec<_> = theta
+            .chunks_mut(CHUNK)
+            .zip(self.grad.chunks(CHUNK))
+            .map(|(theta, g)| {
+                let buffers: Vec<&mut [f32]> = buffer_chunks.iter_mut().filter_map(|chunks| chunks.next()).collect();
+                std::sync::Mutex::new((theta, buffers, g))
+            })
+            .collect();
+        // On candle's pool, under the same rules as the layers' loops (by size, and never
+        // for a trial kept to one thread).
+        mtl_model::layers::parallel_for(chunks.len(), self.grad.len() * 4, |i| {
+            let mut chunk = chunks[i].lock().expect("optimizer chunk");
+            let (theta, buffers, g) = &mut *chunk;
+            (self.kernel)(theta, buffers, g);
+        });
+        Ok(())
+    }
 }

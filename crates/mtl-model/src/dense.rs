@@ -109,7 +109,7 @@ impl PixelHead {
 
     /// `[B, out_channels, H, W]` from the decoder's `[B, channels, H, W]`.
     pub(crate) fn forward(&self, features: &Tensor) -> Result<Tensor> {
-        self.output.forward(&self.hidden.forward(features)?.relu()?)
+        self.output.forward(&self.hidden.forward_relu(features)?)
     }
 }
 

@@ -32,6 +32,7 @@ use candle_nn::init::Init;
 use candle_nn::VarBuilder;
 
 use super::parallel::{lockable_chunks, parallel_for};
+use super::relu::relu_gradient;
 
 /// Weight of the batch statistics in the running-statistics update (PyTorch's default).
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -333,22 +334,6 @@ fn map_planes<T: WithDType>(
             if relu {
                 out.iter_mut().filter(|o| **o < T::zero()).for_each(|o| *o = T::zero());
             }
-        }
-    });
-}
-
-/// `out[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through the ReLU whose output
-/// is `y` (PyTorch's `threshold_backward`), in parallel. At an input of exactly 0 this
-/// passes nothing, where candle's relu backward (the composed path) passes the gradient:
-/// both are subgradients; the fused CPU path follows PyTorch.
-fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
-    const CHUNK: usize = 1 << 14;
-    let chunks = lockable_chunks(out, CHUNK);
-    parallel_for(chunks.len(), dy.len(), |unit| {
-        let mut chunk = chunks[unit].lock().expect("gradient chunk");
-        let (dy, y) = (&dy[unit * CHUNK..], &y[unit * CHUNK..]);
-        for ((o, &g), &y) in chunk.iter_mut().zip(dy).zip(y) {
-            *o = if y > T::zero() { g } else { T::zero() };
         }
     });
 }

@@ -71,6 +71,8 @@ pub(super) fn convolve(
     match output {
         Output::Full if one_d => ys.squeeze(2),
         Output::Full => Ok(ys),
+        Output::FullRelu if one_d => ys.squeeze(2)?.relu(),
+        Output::FullRelu => ys.relu(),
         Output::PooledRelu => max_pool2x2(&ys, true),
         Output::MaxReluOverTime => first_max(&ys.flatten_from(2)?)?.relu(),
     }

@@ -45,6 +45,9 @@ fn composed_convolutions_match_the_cpu_ops_in_values_and_gradients() -> Result<(
         let spacing = ((padding, padding), stride);
         let ours = composed::convolve(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), spacing, Output::Full)?;
         assert_same(&format!("conv2d case {i}"), &output_and_gradients(ours, &[&x, &w, &b])?, &cpu)?;
+        let cpu = output_and_gradients(conv.forward_relu(x.as_tensor())?, &[&x, &w, &b])?;
+        let ours = composed::convolve(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), spacing, Output::FullRelu)?;
+        assert_same(&format!("conv2d → relu case {i}"), &output_and_gradients(ours, &[&x, &w, &b])?, &cpu)?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use candle_nn::VarBuilder;
 use super::kernels::{conv_backward, conv_forward, Geometry, Output, OutputGrad};
 use super::parallel::Element;
 use super::pool::Winner;
+use super::relu::relu_backward;
 use crate::init::{Fan, InitScheme};
 
 /// 1-D convolution, stride 1, zero padding on both sides, bias fused.
@@ -136,6 +137,14 @@ impl Conv2d {
         convolve(xs, &self.weight, self.bias.as_ref(), geometry, Output::Full)
     }
 
+    /// `relu(forward(xs))` in one op: the output is clamped as it is written, and the
+    /// backward pass masks the output gradient once, where candle's relu makes another
+    /// tensor forward and a comparison, a cast and a product backward.
+    pub fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        let geometry = ((self.padding, self.padding), self.stride);
+        convolve(xs, &self.weight, self.bias.as_ref(), geometry, Output::FullRelu)
+    }
+
     /// `relu(max_pool2x2(forward(xs)))` in one op: `[B, in, H, W]` →
     /// `[B, out, Ho/2, Wo/2]`. The same values and gradients as the three ops in a
     /// row, but the full-size output and its gradient stay in per-chunk scratch
@@ -235,7 +244,9 @@ fn output_shape(input: &Layout, geometry: &Geometry, output: Output) -> Shape {
     match (input.dims().len(), output) {
         (_, Output::MaxReluOverTime) => Shape::from((batch, channels)),
         (3, _) => Shape::from((batch, channels, geometry.out_width())),
-        (_, Output::Full) => Shape::from((batch, channels, geometry.out_height(), geometry.out_width())),
+        (_, Output::Full | Output::FullRelu) => {
+            Shape::from((batch, channels, geometry.out_height(), geometry.out_width()))
+        }
         (_, Output::PooledRelu) => Shape::from((batch, channels, geometry.out_height() / 2, geometry.out_width() / 2)),
     }
 }
@@ -268,7 +279,7 @@ impl CustomOp3 for ConvOp {
             DType::F32 => forward::<f32>(&geometry, input, weight, bias, self.output)?,
             _ => forward::<f64>(&geometry, input, weight, bias, self.output)?,
         };
-        if self.output != Output::Full {
+        if self.output.pools() {
             *self.winners.lock().expect("conv pool record") = Some(Arc::new(winners));
         }
         Ok((output, output_shape(input_layout, &geometry, self.output)))
@@ -279,19 +290,23 @@ impl CustomOp3 for ConvOp {
         input: &Tensor,
         weight: &Tensor,
         bias: &Tensor,
-        _output: &Tensor,
+        output: &Tensor,
         output_grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // The network's first convolution reads the images, which need no gradient:
         // skipping dX there saves the costliest part of its backward.
         let with_input = input.track_op();
         let winners = self.winners.lock().expect("conv pool record").clone();
-        if self.output != Output::Full && winners.is_none() {
+        if self.output.pools() && winners.is_none() {
             candle_core::bail!("conv: backward before forward");
         }
+        let output_grad = match self.output {
+            Output::FullRelu => relu_backward(output_grad, output)?,
+            _ => output_grad.contiguous()?,
+        };
         let backward = ConvBackwardOp { spacing: self.spacing, with_input, output: self.output, winners };
         // No backward of the backward: gradients of gradients are not needed.
-        let packed = input.apply_op3_no_bwd(weight, &output_grad.contiguous()?, &backward)?;
+        let packed = input.apply_op3_no_bwd(weight, &output_grad, &backward)?;
         let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
         let weight_grad = packed.narrow(0, 0, n_weight)?.reshape(weight.shape())?;
         let bias_grad = packed.narrow(0, n_weight, n_bias)?;

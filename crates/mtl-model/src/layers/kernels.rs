@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use super::parallel::{lockable_chunks, parallel_for, Element};
 use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
+use super::relu::clamp_negative;
 use super::winograd;
 
 /// The most samples in one unit of work (one matrix product over their patches).
@@ -47,7 +48,7 @@ struct Segment {
 fn tiles(geometry: &Geometry, samples: usize, kind: Output) -> Vec<Vec<Segment>> {
     let (out_height, out_width) = (geometry.out_height(), geometry.out_width());
     let positions = out_height * out_width;
-    if positions > TILE_POSITIONS && kind == Output::Full {
+    if positions > TILE_POSITIONS && !kind.pools() {
         let rows_per_tile = (TILE_POSITIONS / out_width.max(1)).max(1);
         let blocks = |sample| {
             (0..out_height)
@@ -318,17 +319,26 @@ pub(super) fn matmul<T: Element>(
 pub(super) enum Output {
     /// `[B, O, Ho, Wo]`.
     Full,
+    /// `relu(·)`: `[B, O, Ho, Wo]`, clamped as it is written.
+    FullRelu,
     /// `relu(max_pool2x2(·))`: `[B, O, Ho/2, Wo/2]`, plus each window's winner.
     PooledRelu,
     /// `relu(max over the row)` of a 1-D convolution: `[B, O]`, plus each row's winner.
     MaxReluOverTime,
 }
 
+impl Output {
+    /// Whether the op's output is pooled (and records winners).
+    pub(super) fn pools(self) -> bool {
+        matches!(self, Output::PooledRelu | Output::MaxReluOverTime)
+    }
+}
+
 impl Geometry {
     /// Elements of one sample's op output.
     pub(super) fn op_output_len(&self, output: Output) -> usize {
         match output {
-            Output::Full => self.output_len(),
+            Output::Full | Output::FullRelu => self.output_len(),
             Output::PooledRelu => self.out_channels * (self.out_height() / 2) * (self.out_width() / 2),
             Output::MaxReluOverTime => self.out_channels,
         }
@@ -353,11 +363,14 @@ pub(super) fn conv_forward<T: Element>(
     let out_width = geometry.out_width();
     let (pooled_width, pooled_len) = (out_width / 2, output_len / out_channels.max(1));
     let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
-    if kind == Output::Full && winograd::applies(geometry) {
+    if !kind.pools() && winograd::applies(geometry) {
         winograd::convolve(geometry, input, weight, Some(bias), &mut output);
+        if kind == Output::FullRelu {
+            clamp_negative(&mut output);
+        }
         return (output, Vec::new());
     }
-    let mut winners = vec![0; if kind == Output::Full { 0 } else { output.len() }];
+    let mut winners = vec![0; if kind.pools() { output.len() } else { 0 }];
     let per_chunk = samples_per_chunk(geometry.batch);
     let chunks = lockable_chunks(&mut output, per_chunk * output_len);
     let winner_chunks = lockable_chunks(&mut winners, per_chunk * output_len);
@@ -409,6 +422,12 @@ pub(super) fn conv_forward<T: Element>(
                             }
                             (Output::MaxReluOverTime, Some(winners)) => {
                                 (out[target], winners[target]) = max_relu_row(values);
+                            }
+                            (Output::FullRelu, _) => {
+                                let out = &mut out[target + rows.start * out_width..][..values.len()];
+                                for (o, &v) in out.iter_mut().zip(values) {
+                                    *o = if v < T::zero() { T::zero() } else { v };
+                                }
                             }
                             _ => out[target + rows.start * out_width..][..values.len()].copy_from_slice(values),
                         }

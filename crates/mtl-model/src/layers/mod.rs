@@ -88,6 +88,7 @@ mod conv;
 mod kernels;
 mod parallel;
 mod pool;
+mod relu;
 mod upsample;
 mod window_pool;
 mod winograd;

@@ -215,6 +215,36 @@ fn fused_conv_pool_relu_equals_the_three_ops_bit_for_bit_and_passes_finite_diffe
 }
 
 #[test]
+fn fused_conv_relu_equals_conv_then_relu_bit_for_bit_and_passes_finite_differences() -> Result<()> {
+    // One im2col product per chunk, tiles of rows (over 1,024 positions a sample), and the
+    // Winograd path (16 channels each side, 1,024 tiles), each with several chunks.
+    let cases = [
+        Conv2dCase { batch: 11, in_channels: 3, out_channels: 5, height: 9, width: 8, kernel: 3, padding: 1 },
+        Conv2dCase { batch: 3, in_channels: 2, out_channels: 3, height: 40, width: 33, kernel: 3, padding: 1 },
+        Conv2dCase { batch: 4, in_channels: 16, out_channels: 16, height: 32, width: 32, kernel: 3, padding: 1 },
+    ];
+    for case in cases {
+        let Conv2dCase { batch, in_channels, out_channels, height, width, kernel, padding } = case;
+        let weight = random_var(&[out_channels, in_channels, kernel, kernel], 1, DType::F32)?;
+        let bias = random_var(&[out_channels], 2, DType::F32)?;
+        let input = random_var(&[batch, in_channels, height, width], 3, DType::F32)?;
+        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let vars = [&weight, &bias];
+        let fused = output_and_gradient_bits(&conv.forward_relu(&input)?, &vars, &input)?;
+        let separate = output_and_gradient_bits(&conv.forward(&input)?.relu()?, &vars, &input)?;
+        assert!(fused == separate, "{case:?}");
+        let zeros = fused[0].iter().filter(|&&bits| f32::from_bits(bits) == 0.0).count();
+        assert!(zeros > 0 && zeros < fused[0].len(), "{case:?}: the relu clamps some outputs, not all");
+    }
+    let weight = Var::from_tensor(&random(&[3, 2, 3, 3], 1)?)?;
+    let bias = Var::from_tensor(&random(&[3], 2)?)?;
+    let input = Var::from_tensor(&random(&[2, 2, 6, 5], 3)?)?;
+    let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), 1);
+    let vars = [("weight", &weight), ("bias", &bias), ("input", &input)];
+    check_finite_differences(&vars, || weighted_sum(&conv.forward_relu(&input)?, 6))
+}
+
+#[test]
 fn only_a_2d_convolution_pools_its_output() -> Result<()> {
     // A [B, C, T] input with a [O, C, k] kernel is a valid 1-D convolution, but is not pooled.
     let conv = Conv2d::from_parts(random(&[2, 1, 3], 1)?, None, 0);

@@ -1,0 +1,77 @@
+//! The ReLU as passes over plain slices, for the ops that fuse it (the batch norm's and
+//! the convolution's): the clamp of an output in place, and the gradient through it,
+//! both in parallel; [`relu_backward`] applies the latter to tensors.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+
+use super::parallel::{lockable_chunks, parallel_for};
+
+/// Elements per unit of parallel work.
+const CHUNK: usize = 1 << 14;
+
+/// `values[i] = max(values[i], 0)`, in parallel.
+pub(super) fn clamp_negative<T: WithDType>(values: &mut [T]) {
+    let work = values.len();
+    let chunks = lockable_chunks(values, CHUNK);
+    parallel_for(chunks.len(), work, |unit| {
+        let mut chunk = chunks[unit].lock().expect("relu chunk");
+        chunk.iter_mut().filter(|v| **v < T::zero()).for_each(|v| *v = T::zero());
+    });
+}
+
+/// `out[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through the ReLU whose output
+/// is `y` (PyTorch's `threshold_backward`), in parallel. At an input of exactly 0 this
+/// passes nothing, where candle's relu backward (the composed paths) passes the gradient:
+/// both are subgradients; the fused CPU paths follow PyTorch.
+pub(super) fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
+    let chunks = lockable_chunks(out, CHUNK);
+    parallel_for(chunks.len(), dy.len(), |unit| {
+        let mut chunk = chunks[unit].lock().expect("gradient chunk");
+        let (dy, y) = (&dy[unit * CHUNK..], &y[unit * CHUNK..]);
+        for ((o, &g), &y) in chunk.iter_mut().zip(dy).zip(y) {
+            *o = if y > T::zero() { g } else { T::zero() };
+        }
+    });
+}
+
+/// `dy` masked by `y > 0` ([`relu_gradient`]) as one CPU op without a backward of its
+/// own; `dy` and `y` have one shape, f32 or f64.
+pub(super) fn relu_backward(dy: &Tensor, y: &Tensor) -> Result<Tensor> {
+    dy.contiguous()?.apply_op2_no_bwd(&y.contiguous()?, &ReluBackward)
+}
+
+struct ReluBackward;
+
+impl CustomOp2 for ReluBackward {
+    fn name(&self) -> &'static str {
+        "mtl-relu-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dy: &CpuStorage,
+        dy_layout: &Layout,
+        y: &CpuStorage,
+        y_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if dy_layout.shape() != y_layout.shape() {
+            candle_core::bail!("relu backward: gradient {:?} for output {:?}", dy_layout.dims(), y_layout.dims());
+        }
+        let (Some((dy_start, dy_end)), Some((y_start, y_end))) =
+            (dy_layout.contiguous_offsets(), y_layout.contiguous_offsets())
+        else {
+            candle_core::bail!("relu backward: contiguous tensors expected")
+        };
+        fn masked<T: WithDType>(dy: &[T], y: &[T]) -> CpuStorage {
+            let mut out = vec![T::zero(); dy.len()];
+            relu_gradient(&mut out, dy, y);
+            T::to_cpu_storage_owned(out)
+        }
+        let storage = match (dy, y) {
+            (CpuStorage::F32(dy), CpuStorage::F32(y)) => masked(&dy[dy_start..dy_end], &y[y_start..y_end]),
+            (CpuStorage::F64(dy), CpuStorage::F64(y)) => masked(&dy[dy_start..dy_end], &y[y_start..y_end]),
+            _ => candle_core::bail!("relu backward: f32 or f64 tensors of one dtype expected"),
+        };
+        Ok((storage, dy_layout.shape().clone()))
+    }
+}

@@ -88,7 +88,7 @@ fn time_parts() -> Result<()> {
     let (height, width) = W6_SIZE;
     let images = random(&[W6_BATCH, 3, height, width], &mut rng)?;
     let depth = random(&[W6_BATCH, 1, height, width], &mut rng)?;
-    let classes: Vec<u32> = (0..W6_BATCH * height * width).map(|_| rng.below(W6_CLASSES) as u32).collect();
+    let classes: Vec<f32> = (0..W6_BATCH * height * width).map(|_| rng.below(W6_CLASSES) as f32).collect();
     let classes = Tensor::from_vec(classes, (W6_BATCH, height, width), &Device::Cpu)?;
     let features = net.features_t(&images, true)?;
     let outputs = [net.head(0, &features)?, net.head(1, &features)?];

@@ -32,7 +32,7 @@ use candle_nn::init::Init;
 use candle_nn::VarBuilder;
 
 use super::parallel::{lockable_chunks, parallel_for};
-use super::relu::relu_gradient;
+use super::relu::{clamp_slice, relu_gradient};
 
 /// Weight of the batch statistics in the running-statistics update (PyTorch's default).
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -332,7 +332,7 @@ fn map_planes<T: WithDType>(
                 out.iter_mut().zip(&skip[at..][..plane]).for_each(|(o, &s)| *o += s);
             }
             if relu {
-                out.iter_mut().filter(|o| **o < T::zero()).for_each(|o| *o = T::zero());
+                clamp_slice(out);
             }
         }
     });

@@ -87,6 +87,7 @@ pub(crate) mod composed;
 mod conv;
 mod kernels;
 mod parallel;
+mod pixel_nll;
 mod pool;
 mod relu;
 mod upsample;
@@ -100,12 +101,15 @@ pub use conv::{Conv1d, Conv2d};
 pub use parallel::{
     choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, MIN_PARALLEL_COST,
 };
+pub use pixel_nll::pixel_nll;
 pub use pool::{max_pool2x2, max_pool2x2_relu};
 pub use upsample::{upsample_bilinear, upsample_nearest};
 pub use window_pool::{global_avg_pool2d, max_pool2d};
 
 #[cfg(test)]
 mod composed_tests;
+#[cfg(test)]
+mod pixel_nll_tests;
 #[cfg(test)]
 mod resnet_ops_tests;
 #[cfg(test)]

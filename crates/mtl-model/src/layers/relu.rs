@@ -15,8 +15,14 @@ pub(super) fn clamp_negative<T: WithDType>(values: &mut [T]) {
     let chunks = lockable_chunks(values, CHUNK);
     parallel_for(chunks.len(), work, |unit| {
         let mut chunk = chunks[unit].lock().expect("relu chunk");
-        chunk.iter_mut().filter(|v| **v < T::zero()).for_each(|v| *v = T::zero());
+        clamp_slice(&mut chunk);
     });
+}
+
+/// `values[i] = max(values[i], 0)` on this thread; branch-free, so that it vectorises
+/// (NaN stays NaN, for the optimisers' divergence check).
+pub(super) fn clamp_slice<T: WithDType>(values: &mut [T]) {
+    values.iter_mut().for_each(|v| *v = if *v < T::zero() { T::zero() } else { *v });
 }
 
 /// `out[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through the ReLU whose output

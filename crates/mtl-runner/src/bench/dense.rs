@@ -42,12 +42,11 @@ pub fn w6_spec() -> EncoderDecoderSpec {
 }
 
 /// Mean over pixels of the cross-entropy of `logits` `[B, C, H, W]` against `classes`
-/// `[B, H, W]` (u32): `−log_softmax(logits)[b, classes[b, h, w], h, w]` averaged
-/// (PyTorch's `F.cross_entropy` on maps).
+/// `[B, H, W]` (class indices in the logits' dtype): `−log_softmax(logits)[b, classes[b, h,
+/// w], h, w]` averaged (PyTorch's `F.cross_entropy` on maps), through the segmentation
+/// tasks' own [`mtl_model::layers::pixel_nll`].
 pub fn pixel_cross_entropy(logits: &Tensor, classes: &Tensor) -> Result<Tensor> {
-    let log_probabilities = candle_nn::ops::log_softmax(logits, 1)?;
-    let picked = log_probabilities.gather(&classes.unsqueeze(1)?.contiguous()?, 1)?;
-    picked.mean_all()?.neg()
+    mtl_model::layers::pixel_nll(logits, classes)?.mean_all()
 }
 
 /// Mean absolute difference (L1) of `predicted` and `target`, same shape.
@@ -78,7 +77,7 @@ pub(crate) fn run_dense(
     let images: Vec<f32> = (0..pixels * spec.in_channels).map(|_| rng.range(0.0, 1.0) as f32).collect();
     let images = Tensor::from_vec(images, (batch, spec.in_channels, height, width), &device)?;
     let n_classes = spec.heads[0].1.out_channels;
-    let classes: Vec<u32> = (0..pixels).map(|_| rng.below(n_classes) as u32).collect();
+    let classes: Vec<f32> = (0..pixels).map(|_| rng.below(n_classes) as f32).collect();
     let classes = Tensor::from_vec(classes, (batch, height, width), &device)?;
     let depth: Vec<f32> = (0..pixels).map(|_| rng.range(0.0, 1.0) as f32).collect();
     let depth = Tensor::from_vec(depth, (batch, 1, height, width), &device)?;
@@ -118,7 +117,7 @@ mod tests {
         // Two pixels of 2 classes: logits (0, ln 3) and (ln 3, 0), classes 1 and 1:
         // −log(3/4) and −log(1/4), mean ln(4) − ln(3)/2. L1 of (1, −2) against (0, 0): 1.5.
         let logits = Tensor::new(&[[[[0f32, 3f32.ln()]], [[3f32.ln(), 0.0]]]], &Device::Cpu)?;
-        let classes = Tensor::new(&[[[1u32, 1]]], &Device::Cpu)?;
+        let classes = Tensor::new(&[[[1f32, 1.0]]], &Device::Cpu)?;
         let expected = 4f32.ln() - 3f32.ln() / 2.0;
         let got = pixel_cross_entropy(&logits, &classes)?.to_scalar::<f32>()?;
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");

@@ -8,7 +8,7 @@
 //!
 //! A batch without valid pixels has loss 0. Metrics: [`crate::metrics::dense`].
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use mtl_data::{Targets, IGNORED_PIXEL};
 
 use crate::metrics::dense::{DepthAccumulator, NormalAccumulator, SegmentationAccumulator};
@@ -68,17 +68,13 @@ impl Dense {
     pub(super) fn loss(self, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Dense::Segmentation { classes } => {
-                let (n, c, h, w) = outputs.dims4()?;
+                let (_, c, _, _) = outputs.dims4()?;
                 if c != classes {
                     candle_core::bail!("segmentation output has {c} channels for {classes} classes");
                 }
-                let scores = outputs.permute((0, 2, 3, 1))?.reshape((n * h * w, c))?;
-                let labels = targets.flatten_all()?;
+                let labels = targets.to_dtype(outputs.dtype())?;
                 let valid = labels.ge(0.0)?.to_dtype(outputs.dtype())?;
-                let classes = labels.clamp(0.0, (c - 1) as f64)?.to_dtype(DType::U32)?;
-                let log_p = candle_nn::ops::log_softmax(&scores, D::Minus1)?;
-                let picked = log_p.gather(&classes.unsqueeze(1)?, 1)?.squeeze(1)?;
-                mean_over(&(picked * &valid)?.neg()?, &valid)
+                mean_over(&mtl_model::layers::pixel_nll(outputs, &labels)?, &valid)
             }
             Dense::Depth => {
                 let valid = targets.ne(0.0)?.to_dtype(outputs.dtype())?;

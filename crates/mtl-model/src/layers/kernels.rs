@@ -246,15 +246,19 @@ pub(super) fn lane_sum<T: Element>(values: &[T]) -> T {
 fn transpose<T: Element>(src: &[T], (rows, cols): (usize, usize), dst: &mut [T]) {
     const BLOCK: usize = 16;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose");
-    for row_block in (0..rows).step_by(BLOCK) {
-        for col_block in (0..cols).step_by(BLOCK) {
+    // A block of destination rows (source columns) per unit of parallel work.
+    let blocks = lockable_chunks(&mut dst[..rows * cols], BLOCK * rows.max(1));
+    parallel_for(blocks.len(), rows * cols, |block| {
+        let mut out = blocks[block].lock().expect("transpose block");
+        let columns = block * BLOCK..((block + 1) * BLOCK).min(cols);
+        for row_block in (0..rows).step_by(BLOCK) {
             for r in row_block..(row_block + BLOCK).min(rows) {
-                for c in col_block..(col_block + BLOCK).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+                for c in columns.clone() {
+                    out[(c - columns.start) * rows + r] = src[r * cols + c];
                 }
             }
         }
-    }
+    });
 }
 
 /// A read-only matrix view for [`matmul`]: element (r, c) is `data[r·row_stride + c·col_stride]`.
@@ -443,6 +447,29 @@ pub(super) fn conv_forward<T: Element>(
 /// One chunk's sums of (dWᵀ, db).
 pub(super) type PartialSums<T> = (Vec<T>, Vec<T>);
 
+/// Elements of the partial kernel gradients added as one unit of parallel work.
+const SUM_SLICE: usize = 1 << 16;
+
+/// The chunks' partial sums (at least one) added in chunk order, a slice of the kernel
+/// gradient per unit of parallel work: each element's sum has the same order however
+/// many threads run.
+pub(super) fn add_partials<T: Element>(mut partials: Vec<PartialSums<T>>) -> PartialSums<T> {
+    let (mut weight_grad, mut bias_grad) = partials.remove(0);
+    let slices = lockable_chunks(&mut weight_grad, SUM_SLICE);
+    parallel_for(slices.len(), partials.len() * slices.len() * SUM_SLICE, |slice_idx| {
+        let mut sums = slices[slice_idx].lock().expect("partial sums");
+        for (part, _) in &partials {
+            let part = &part[slice_idx * SUM_SLICE..][..sums.len()];
+            sums.iter_mut().zip(part).for_each(|(sum, &v)| *sum += v);
+        }
+    });
+    drop(slices);
+    for (_, bias_part) in &partials {
+        bias_grad.iter_mut().zip(bias_part).for_each(|(sum, &v)| *sum += v);
+    }
+    (weight_grad, bias_grad)
+}
+
 /// The gradient arriving at a convolution op: of its full output `[B, O, Ho·Wo]`, or of
 /// its pooled output (`output` says which) with the winners its forward pass recorded.
 #[derive(Clone, Copy)]
@@ -588,13 +615,11 @@ pub(super) fn conv_backward<T: Element>(
             *partials[chunk_idx].lock().expect("partial sums") = Some(result);
         });
     }
-    let mut partials = partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran"));
-    let (mut weight_grad_t, mut bias_grad) =
-        partials.next().unwrap_or_else(|| (vec![zero; out_channels * patch_len], vec![zero; out_channels]));
-    for (weight_part, bias_part) in partials {
-        weight_grad_t.iter_mut().zip(weight_part).for_each(|(sum, v)| *sum += v);
-        bias_grad.iter_mut().zip(bias_part).for_each(|(sum, v)| *sum += v);
-    }
+    let partials = partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran"));
+    let (weight_grad_t, bias_grad) = match n_chunks {
+        0 => (vec![zero; out_channels * patch_len], vec![zero; out_channels]),
+        _ => add_partials(partials.collect()),
+    };
     // [K, O] → [O, K].
     let (weight_grad, bias) = weight_and_bias.split_at_mut(weight_len);
     transpose(&weight_grad_t, (patch_len, out_channels), weight_grad);

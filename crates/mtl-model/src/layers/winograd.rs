@@ -15,7 +15,7 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
-use super::kernels::{lane_sum, matmul, samples_per_chunk, Geometry, PartialSums, View};
+use super::kernels::{add_partials, lane_sum, matmul, samples_per_chunk, Geometry, PartialSums, View};
 use super::parallel::{lockable_chunks, parallel_for, Element};
 
 /// Input and output channels below this go through im2col: with few channels the
@@ -186,27 +186,10 @@ pub(super) fn kernel_gradient<T: Element>(geometry: &Geometry, input: &[T], outp
         });
         *partials[chunk_idx].lock().expect("partial sums") = Some((grad_t, bias_grad));
     });
-    let mut partials: Vec<PartialSums<T>> =
-        partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran")).collect();
-    let (mut grad_t, mut bias_grad) = partials.remove(0);
-    // The chunks' partials added in chunk order, a slice of the sums per thread.
-    let slices = lockable_chunks(&mut grad_t, SUM_SLICE);
-    parallel_for(slices.len(), partials.len() * slices.len() * SUM_SLICE, |slice_idx| {
-        let mut sums = slices[slice_idx].lock().expect("partial sums");
-        for (part, _) in &partials {
-            let part = &part[slice_idx * SUM_SLICE..][..sums.len()];
-            sums.iter_mut().zip(part).for_each(|(sum, &v)| *sum += v);
-        }
-    });
-    drop(slices);
-    for (_, bias_part) in &partials {
-        bias_grad.iter_mut().zip(bias_part).for_each(|(sum, &v)| *sum += v);
-    }
+    let partials = partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran"));
+    let (grad_t, bias_grad) = add_partials(partials.collect());
     (untransform_kernels(&grad_t, out_channels, channels), bias_grad)
 }
-
-/// Elements of the kernel gradient's partial sums added as one unit of parallel work.
-const SUM_SLICE: usize = 1 << 16;
 
 /// `dW[o, c]` = `Gᵀ dU G` from the 16 matrices `dUᵀ_ξ[c, o]`; Gᵀ = [[1, ½, ½, 0],
 /// [0, ½, −½, 0], [0, ½, ½, 1]].

@@ -56,7 +56,7 @@ fn check_conv2d(case: Conv2dCase, dtype: DType, tolerance: f64) -> Result<()> {
     Ok(())
 }
 
-const CONV2D_CASES: [Conv2dCase; 8] = [
+const CONV2D_CASES: [Conv2dCase; 10] = [
     Conv2dCase { batch: 1, in_channels: 1, out_channels: 1, height: 5, width: 7, kernel: 1, padding: 0 },
     Conv2dCase { batch: 3, in_channels: 2, out_channels: 4, height: 7, width: 6, kernel: 3, padding: 2 },
     Conv2dCase { batch: 2, in_channels: 3, out_channels: 5, height: 9, width: 8, kernel: 5, padding: 0 },
@@ -67,6 +67,10 @@ const CONV2D_CASES: [Conv2dCase; 8] = [
     // A kernel wider than the image: some output positions read only padding.
     Conv2dCase { batch: 4, in_channels: 3, out_channels: 2, height: 3, width: 3, kernel: 5, padding: 2 },
     Conv2dCase { batch: 3, in_channels: 4, out_channels: 1, height: 1, width: 1, kernel: 1, padding: 0 },
+    // Many output channels on small planes: dW as one product over the batch, by channels
+    // (4 chunks × 40 channels ≥ 4 × the batch's 16 positions; 40 rows: a partial block).
+    Conv2dCase { batch: 4, in_channels: 3, out_channels: 40, height: 2, width: 2, kernel: 3, padding: 1 },
+    Conv2dCase { batch: 1, in_channels: 2, out_channels: 33, height: 2, width: 3, kernel: 3, padding: 1 },
 ];
 
 #[test]

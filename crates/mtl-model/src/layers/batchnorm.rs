@@ -304,11 +304,12 @@ fn channel_sums<T: WithDType>(
 type Coefficients<T> = [T; 4];
 
 /// `out[s, c, i] = k0·a[s, c, i] + k1·(b[s, c, i] − k2) + k3` with channel `c`'s
-/// coefficients, then `+ skip[s, c, i]` and the ReLU where asked, every plane, in
-/// parallel (in `T`, as the output is).
+/// coefficients (without `a`, `out` itself is `a`, updated in place), then
+/// `+ skip[s, c, i]` and the ReLU where asked, every plane, in parallel (in `T`, as the
+/// output is).
 fn map_planes<T: WithDType>(
     out: &mut [T],
-    (a, b): (&[T], &[T]),
+    (a, b): (Option<&[T]>, &[T]),
     plane: usize,
     coefficients: &[Coefficients<T>],
     (skip, relu): (Option<&[T]>, bool),
@@ -318,15 +319,20 @@ fn map_planes<T: WithDType>(
     }
     let planes_per_unit = (4096 / plane).max(1);
     let chunks = lockable_chunks(out, planes_per_unit * plane);
-    parallel_for(chunks.len(), a.len(), |unit| {
+    parallel_for(chunks.len(), b.len(), |unit| {
         let mut chunk = chunks[unit].lock().expect("output chunk");
         for (p, out) in chunk.chunks_exact_mut(plane).enumerate() {
             let index = unit * planes_per_unit + p;
             let at = index * plane;
-            let (a, b) = (&a[at..][..plane], &b[at..][..plane]);
+            let b = &b[at..][..plane];
             let [k0, k1, k2, k3] = coefficients[index % coefficients.len()];
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = k0 * a + k1 * (b - k2) + k3;
+            match a {
+                Some(a) => {
+                    for ((o, &a), &b) in out.iter_mut().zip(&a[at..][..plane]).zip(b) {
+                        *o = k0 * a + k1 * (b - k2) + k3;
+                    }
+                }
+                None => out.iter_mut().zip(b).for_each(|(o, &b)| *o = k0 * *o + k1 * (b - k2) + k3),
             }
             if let Some(skip) = skip {
                 out.iter_mut().zip(&skip[at..][..plane]).for_each(|(o, &s)| *o += s);
@@ -357,7 +363,7 @@ fn forward<T: WithDType>(
         .map(|c| [T::zero(), T::from_f64(weight[c].to_f64() * inv_std[c]), T::from_f64(mean[c]), bias[c]])
         .collect();
     let mut ys = vec![T::zero(); x.len()];
-    map_planes(&mut ys, (x, x), dims.2, &coefficients, epilogue);
+    map_planes(&mut ys, (Some(x), x), dims.2, &coefficients, epilogue);
     let weight = weight.iter().map(|w| w.to_f64()).collect();
     (ys, ChannelStats { mean, var, inv_std, weight })
 }
@@ -378,26 +384,31 @@ fn backward<T: WithDType>(
     let mut packed = vec![T::zero(); 2 * channels + if skip { 2 * n } else { n }];
     let (head, rest) = packed.split_at_mut(2 * channels);
     let (input_grad, skip_grad) = rest.split_at_mut(n);
-    let mut masked;
-    let g: &[T] = match (relu_output, skip) {
-        (None, false) => dy,
+    // g where it lies: dy, the skip's gradient, or (through a ReLU alone) dx's own slots,
+    // then updated in place.
+    let in_place = match (relu_output, skip) {
+        (None, false) => false,
         (None, true) => {
             skip_grad.copy_from_slice(dy);
-            dy
+            false
         }
         (Some(y), true) => {
             relu_gradient(skip_grad, dy, y);
-            skip_grad
+            false
         }
         (Some(y), false) => {
-            masked = vec![T::zero(); n];
-            relu_gradient(&mut masked, dy, y);
-            &masked
+            relu_gradient(input_grad, dy, y);
+            true
         }
+    };
+    let g: Option<&[T]> = match (in_place, relu_output.is_some()) {
+        (true, _) => None,
+        (false, true) => Some(skip_grad),
+        (false, false) => Some(dy),
     };
     let ChannelStats { mean, inv_std, weight, .. } = stats;
     // (Σ g, Σ g·(x − mean)) in one pass.
-    let sums = channel_sums(g, x, dims, |c, g, v| (g, g * (v - mean[c])));
+    let sums = channel_sums(g.unwrap_or(input_grad), x, dims, |c, g, v| (g, g * (v - mean[c])));
     let bias_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
     let weight_grad: Vec<f64> = sums.iter().zip(inv_std).map(|(s, inv_std)| s.1 * inv_std).collect();
     // dx = A·g + (−A·inv_std·dweight/n)·(x − mean) − A·dbias/n, with A = weight·inv_std.

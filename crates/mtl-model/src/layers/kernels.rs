@@ -455,8 +455,9 @@ const SUM_SLICE: usize = 1 << 16;
 /// many threads run.
 pub(super) fn add_partials<T: Element>(mut partials: Vec<PartialSums<T>>) -> PartialSums<T> {
     let (mut weight_grad, mut bias_grad) = partials.remove(0);
+    let weight_len = weight_grad.len();
     let slices = lockable_chunks(&mut weight_grad, SUM_SLICE);
-    parallel_for(slices.len(), partials.len() * slices.len() * SUM_SLICE, |slice_idx| {
+    parallel_for(slices.len(), partials.len() * weight_len, |slice_idx| {
         let mut sums = slices[slice_idx].lock().expect("partial sums");
         for (part, _) in &partials {
             let part = &part[slice_idx * SUM_SLICE..][..sums.len()];

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType, D};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, D};
 
 use super::parallel::{lockable_chunks, parallel_for};
 
@@ -87,8 +87,15 @@ enum Shifts {
     F64(Vec<f64>, Vec<f64>),
 }
 
+/// What the forward pass leaves the backward pass: the labels it read and its shifts.
+#[derive(Debug)]
+struct Record {
+    labels: Vec<Option<usize>>,
+    shifts: Shifts,
+}
+
 struct PixelNll {
-    record: Arc<Mutex<Option<Arc<Shifts>>>>,
+    record: Arc<Mutex<Option<Arc<Record>>>>,
 }
 
 /// The contiguous data of an argument as a slice of `T`.
@@ -211,45 +218,41 @@ impl CustomOp2 for PixelNll {
         y_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let dims @ (n, c, p) = sizes(x_layout)?;
+        let labels = match x.dtype() {
+            DType::F32 => classes_of(slice::<f32>(y, y_layout)?, c, p)?,
+            DType::F64 => classes_of(slice::<f64>(y, y_layout)?, c, p)?,
+            dtype => candle_core::bail!("pixel_nll: f32 or f64 scores expected, got {dtype:?}"),
+        };
         let (storage, shifts) = match x.dtype() {
             DType::F32 => {
-                let labels = classes_of(slice::<f32>(y, y_layout)?, c, p)?;
                 let (nll, m, s) = forward(slice::<f32>(x, x_layout)?, &labels, dims);
                 (CpuStorage::F32(nll), Shifts::F32(m, s))
             }
-            DType::F64 => {
-                let labels = classes_of(slice::<f64>(y, y_layout)?, c, p)?;
+            _ => {
                 let (nll, m, s) = forward(slice::<f64>(x, x_layout)?, &labels, dims);
                 (CpuStorage::F64(nll), Shifts::F64(m, s))
             }
-            dtype => candle_core::bail!("pixel_nll: f32 or f64 scores expected, got {dtype:?}"),
         };
-        *self.record.lock().expect("pixel_nll record") = Some(Arc::new(shifts));
+        *self.record.lock().expect("pixel_nll record") = Some(Arc::new(Record { labels, shifts }));
         let (_, _, height, width) = x_layout.shape().dims4()?;
         Ok((storage, Shape::from((n, height, width))))
     }
 
-    fn bwd(
-        &self,
-        scores: &Tensor,
-        labels: &Tensor,
-        _: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let shifts = self.record.lock().expect("pixel_nll record").clone();
-        let Some(shifts) = shifts else { candle_core::bail!("pixel_nll: backward before forward") };
+    fn bwd(&self, scores: &Tensor, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let record = self.record.lock().expect("pixel_nll record").clone();
+        let Some(record) = record else { candle_core::bail!("pixel_nll: backward before forward") };
         // No backward of the backward: gradients of gradients are not needed.
-        let dx = scores.apply_op3_no_bwd(labels, &grad.contiguous()?, &PixelNllBackward { shifts })?;
+        let dx = scores.apply_op2_no_bwd(&grad.contiguous()?, &PixelNllBackward { record })?;
         Ok((Some(dx), None))
     }
 }
 
-/// `(scores, labels, dloss)` → dscores, from the forward pass's shifts.
+/// `(scores, dloss)` → dscores, from the forward pass's record.
 struct PixelNllBackward {
-    shifts: Arc<Shifts>,
+    record: Arc<Record>,
 }
 
-impl CustomOp3 for PixelNllBackward {
+impl CustomOp2 for PixelNllBackward {
     fn name(&self) -> &'static str {
         "mtl-pixel-nll-backward"
     }
@@ -258,22 +261,19 @@ impl CustomOp3 for PixelNllBackward {
         &self,
         x: &CpuStorage,
         x_layout: &Layout,
-        y: &CpuStorage,
-        y_layout: &Layout,
         g: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let dims @ (_, c, p) = sizes(x_layout)?;
-        let storage = match &*self.shifts {
+        let dims = sizes(x_layout)?;
+        let Record { labels, shifts } = &*self.record;
+        let storage = match shifts {
             Shifts::F32(m, s) => {
-                let labels = classes_of(slice::<f32>(y, y_layout)?, c, p)?;
-                let grad = slice::<f32>(g, g_layout)?;
-                CpuStorage::F32(backward(slice::<f32>(x, x_layout)?, &labels, grad, (m, s), dims))
+                let (x, grad) = (slice::<f32>(x, x_layout)?, slice::<f32>(g, g_layout)?);
+                CpuStorage::F32(backward(x, labels, grad, (m, s), dims))
             }
             Shifts::F64(m, s) => {
-                let labels = classes_of(slice::<f64>(y, y_layout)?, c, p)?;
-                let grad = slice::<f64>(g, g_layout)?;
-                CpuStorage::F64(backward(slice::<f64>(x, x_layout)?, &labels, grad, (m, s), dims))
+                let (x, grad) = (slice::<f64>(x, x_layout)?, slice::<f64>(g, g_layout)?);
+                CpuStorage::F64(backward(x, labels, grad, (m, s), dims))
             }
         };
         Ok((storage, x_layout.shape().clone()))

@@ -191,6 +191,16 @@ fn conv_results_are_bit_identical_whatever_the_number_of_threads() -> Result<()>
     Ok(())
 }
 
+/// Random f32 kernel, bias and input of `case`, and the convolution over them.
+fn f32_case(case: Conv2dCase) -> Result<(Var, Var, Var, Conv2d)> {
+    let Conv2dCase { batch, in_channels, out_channels, height, width, kernel, padding } = case;
+    let weight = random_var(&[out_channels, in_channels, kernel, kernel], 1, DType::F32)?;
+    let bias = random_var(&[out_channels], 2, DType::F32)?;
+    let input = random_var(&[batch, in_channels, height, width], 3, DType::F32)?;
+    let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+    Ok((weight, bias, input, conv))
+}
+
 #[test]
 fn fused_conv_pool_relu_equals_the_three_ops_bit_for_bit_and_passes_finite_differences() -> Result<()> {
     // Odd and even conv outputs (the pool drops an odd last row/column), padding, several
@@ -201,17 +211,13 @@ fn fused_conv_pool_relu_equals_the_three_ops_bit_for_bit_and_passes_finite_diffe
         Conv2dCase { batch: 17, in_channels: 2, out_channels: 3, height: 12, width: 12, kernel: 5, padding: 0 },
     ];
     for case in cases {
-        let Conv2dCase { batch, in_channels, out_channels, height, width, kernel, padding } = case;
-        let weight = random_var(&[out_channels, in_channels, kernel, kernel], 1, DType::F32)?;
-        let bias = random_var(&[out_channels], 2, DType::F32)?;
-        let input = random_var(&[batch, in_channels, height, width], 3, DType::F32)?;
-        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let (weight, bias, input, conv) = f32_case(case)?;
         let vars = [&weight, &bias];
         assert!(conv_bits(&conv, &vars, &input, true)? == conv_bits(&conv, &vars, &input, false)?, "{case:?}");
 
         let [weight, bias, input] = [&weight, &bias, &input].map(|v| Var::from_tensor(&v.to_dtype(DType::F64)?));
         let (weight, bias, input) = (weight?, bias?, input?);
-        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), case.padding);
         let vars = [("weight", &weight), ("bias", &bias), ("input", &input)];
         check_finite_differences(&vars, || weighted_sum(&conv.forward_pool_relu(&input)?, 6))?;
     }
@@ -228,11 +234,7 @@ fn fused_conv_relu_equals_conv_then_relu_bit_for_bit_and_passes_finite_differenc
         Conv2dCase { batch: 4, in_channels: 16, out_channels: 16, height: 32, width: 32, kernel: 3, padding: 1 },
     ];
     for case in cases {
-        let Conv2dCase { batch, in_channels, out_channels, height, width, kernel, padding } = case;
-        let weight = random_var(&[out_channels, in_channels, kernel, kernel], 1, DType::F32)?;
-        let bias = random_var(&[out_channels], 2, DType::F32)?;
-        let input = random_var(&[batch, in_channels, height, width], 3, DType::F32)?;
-        let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), padding);
+        let (weight, bias, input, conv) = f32_case(case)?;
         let vars = [&weight, &bias];
         let fused = output_and_gradient_bits(&conv.forward_relu(&input)?, &vars, &input)?;
         let separate = output_and_gradient_bits(&conv.forward(&input)?.relu()?, &vars, &input)?;

@@ -7,7 +7,7 @@
 //! crosses to the host but one sum per gradient, read together for the non-finite check.
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Result, Storage, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var};
 
 /// Elements per unit of parallel work.
 const CHUNK: usize = 1 << 15;
@@ -57,8 +57,8 @@ pub(super) fn slots(vars: Vec<Var>, n_buffers: usize, optimizer: &str) -> Result
 
 /// A finite gradient, where its variable is.
 pub(super) enum Grad<'a> {
-    /// On the host, flattened.
-    Host(&'a [f32]),
+    /// On the host: a contiguous f32 tensor of the variable's size.
+    Host(&'a Tensor),
     /// On the variable's device.
     Device(&'a Tensor),
 }
@@ -92,20 +92,30 @@ pub(super) fn each_gradient(
         // On the host the gradient is read where it lies, not copied.
         let Some(grad) = grads.get(&slot.var) else { continue };
         let grad = grad.contiguous()?;
-        let (storage, layout) = grad.storage_and_layout();
-        let values = host_values(&storage, layout)?;
-        if let Some(bad) = first_non_finite(values) {
+        let bad = {
+            let (storage, layout) = grad.storage_and_layout();
+            first_non_finite(host_values(&storage, layout)?)
+        };
+        if let Some(bad) = bad {
             return Ok(Some((slot_idx, bad)));
         }
-        update(slot_idx, slot, Grad::Host(values))?;
+        update(slot_idx, slot, Grad::Host(&grad))?;
     }
     Ok(None)
 }
 
 /// The f32 values of a contiguous CPU tensor's `storage`, borrowed.
 fn host_values<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(storage) => cpu_values(storage, layout),
+        _ => candle_core::bail!("an optimizer reads contiguous f32 CPU gradients"),
+    }
+}
+
+/// The f32 values of a contiguous CPU `storage`, borrowed.
+fn cpu_values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
     match (storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => Ok(&values[start..end]),
+        (CpuStorage::F32(values), Some((start, end))) => Ok(&values[start..end]),
         _ => candle_core::bail!("an optimizer reads contiguous f32 CPU gradients"),
     }
 }
@@ -175,30 +185,37 @@ pub(super) fn adam_direction(
 }
 
 /// Runs `kernel(θ, buffers, g)` over matching chunks of the variable, its buffers and
-/// `grad`, on the variable's own storage (nothing is copied). The kernel must be
-/// element-wise, so that splitting the work over threads changes no result.
-fn update(slot: &mut Slot, grad: &[f32], kernel: impl Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync) -> Result<()> {
+/// `grad`, on the variable's own storage (nothing is copied; a gradient sharing the
+/// variable's storage is refused by candle). The kernel must be element-wise, so that
+/// splitting the work over threads changes no result.
+fn update(slot: &mut Slot, grad: &Tensor, kernel: impl Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync) -> Result<()> {
     let Buffers::Host(buffers) = &mut slot.buffers else { candle_core::bail!("host update of a device variable") };
-    if grad.len() != slot.var.elem_count() {
-        candle_core::bail!("a gradient of {} values for a variable of {}", grad.len(), slot.var.elem_count());
+    if grad.elem_count() != slot.var.elem_count() {
+        candle_core::bail!("a gradient of {} values for a variable of {}", grad.elem_count(), slot.var.elem_count());
     }
-    let op = InPlaceUpdate { grad, buffers: std::sync::Mutex::new(buffers), kernel };
-    slot.var.as_tensor().inplace_op1(&op)
+    let op = InPlaceUpdate { buffers: std::sync::Mutex::new(buffers), kernel };
+    slot.var.as_tensor().inplace_op2(grad, &op)
 }
 
-/// [`update`]'s pass, as an in-place op on the variable's storage.
+/// [`update`]'s pass, as an in-place op on the variable's storage, reading the gradient's.
 struct InPlaceUpdate<'a, K> {
-    grad: &'a [f32],
     buffers: std::sync::Mutex<&'a mut Vec<Vec<f32>>>,
     kernel: K,
 }
 
-impl<K: Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync> InplaceOp1 for InPlaceUpdate<'_, K> {
+impl<K: Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync> InplaceOp2 for InPlaceUpdate<'_, K> {
     fn name(&self) -> &'static str {
         "optimizer-update"
     }
 
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+    fn cpu_fwd(
+        &self,
+        storage: &mut CpuStorage,
+        layout: &Layout,
+        grad: &CpuStorage,
+        grad_layout: &Layout,
+    ) -> Result<()> {
+        let grad = cpu_values(grad, grad_layout)?;
         let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
             candle_core::bail!("an optimizer updates contiguous f32 CPU variables")
         };
@@ -207,7 +224,7 @@ impl<K: Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync> InplaceOp1 for InPlace
         let mut buffer_chunks: Vec<_> = buffers.iter_mut().map(|b| b.chunks_mut(CHUNK)).collect();
         let chunks: Vec<_> = theta
             .chunks_mut(CHUNK)
-            .zip(self.grad.chunks(CHUNK))
+            .zip(grad.chunks(CHUNK))
             .map(|(theta, g)| {
                 let buffers: Vec<&mut [f32]> = buffer_chunks.iter_mut().filter_map(|chunks| chunks.next()).collect();
                 std::sync::Mutex::new((theta, buffers, g))
@@ -215,7 +232,7 @@ impl<K: Fn(&mut [f32], &mut [&mut [f32]], &[f32]) + Sync> InplaceOp1 for InPlace
             .collect();
         // On candle's pool, under the same rules as the layers' loops (by size, and never
         // for a trial kept to one thread).
-        mtl_model::layers::parallel_for(chunks.len(), self.grad.len() * 4, |i| {
+        mtl_model::layers::parallel_for(chunks.len(), grad.len() * 4, |i| {
             let mut chunk = chunks[i].lock().expect("optimizer chunk");
             let (theta, buffers, g) = &mut *chunk;
             (self.kernel)(theta, buffers, g);

@@ -558,3 +558,18 @@ fn names_round_trip_and_defaults_are_valid() {
     );
     assert_eq!((Mode::from_name("max"), Mode::from_name("up")), (Some(Mode::Max), None));
 }
+
+#[test]
+fn a_gradient_sharing_its_variables_storage_is_refused_not_waited_on() -> Result<()> {
+    // The update writes the variable in place while it reads the gradient: the same
+    // storage for both must be an error (candle's in-place op checks), not a deadlock.
+    let var = Var::new(&[1f32, 2.0, 3.0], &Device::Cpu)?;
+    let mut grads = GradStore::default();
+    grads.insert(var.as_tensor(), var.as_tensor().clone());
+    let spec = OptimizerSpec::default_for(OptimizerKind::Sgd);
+    let mut optimizer = Optimizer::new(vec![var.clone()], &spec)?;
+    let error = optimizer.step(&grads).expect_err("refused").to_string();
+    assert!(error.contains("shares storage"), "{error}");
+    assert_eq!(var.to_vec1::<f32>()?, [1.0, 2.0, 3.0]);
+    Ok(())
+}

@@ -12,7 +12,8 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use mtl_data::Rng;
 use mtl_model::dense::upsample_bilinear_fused;
 use mtl_model::layers::{
-    global_avg_pool2d, max_pool2d, max_pool2x2, max_pool2x2_relu, upsample_bilinear, BatchNorm2d, Conv1d, Conv2d,
+    global_avg_pool2d, max_pool2d, max_pool2x2, max_pool2x2_relu, pixel_nll, upsample_bilinear, BatchNorm2d, Conv1d,
+    Conv2d,
 };
 
 const TOLERANCE: f64 = 1e-4;
@@ -81,6 +82,10 @@ fn convolutions_agree_with_the_cpu() -> Result<()> {
         let on_gpu =
             output_and_gradients(&conv(&wg, &bg).with_stride(stride).forward(xg.as_tensor())?, &[&xg, &wg, &bg])?;
         assert_agree(&format!("conv2d {input:?} * {kernel:?} /{stride}"), &on_gpu, &cpu);
+        let relu = |w: &Var, b: &Var, x: &Var| conv(w, b).with_stride(stride).forward_relu(x.as_tensor());
+        let cpu = output_and_gradients(&relu(&w, &b, &x)?, &[&x, &w, &b])?;
+        let on_gpu = output_and_gradients(&relu(&wg, &bg, &xg)?, &[&xg, &wg, &bg])?;
+        assert_agree(&format!("conv2d → relu {input:?} * {kernel:?} /{stride}"), &on_gpu, &cpu);
         if stride == 1 {
             let cpu = output_and_gradients(&conv(&w, &b).forward_pool_relu(x.as_tensor())?, &[&x, &w, &b])?;
             let on_gpu = output_and_gradients(&conv(&wg, &bg).forward_pool_relu(xg.as_tensor())?, &[&xg, &wg, &bg])?;
@@ -102,7 +107,7 @@ fn convolutions_agree_with_the_cpu() -> Result<()> {
 }
 
 #[test]
-fn pooling_up_sampling_and_batch_norm_agree_with_the_cpu() -> Result<()> {
+fn pooling_up_sampling_batch_norm_and_the_pixel_loss_agree_with_the_cpu() -> Result<()> {
     let gpu = gpu();
     let (x, xg) = pair(&[4, 6, 17, 20], 1000, &gpu)?;
     type Op = fn(&Tensor) -> Result<Tensor>;
@@ -129,6 +134,14 @@ fn pooling_up_sampling_and_batch_norm_agree_with_the_cpu() -> Result<()> {
         let on_gpu = output_and_gradients(&norm_gpu.forward_t(xg.as_tensor(), train)?, &[&xg, &weight_gpu, &bias_gpu])?;
         assert_agree(&format!("batch norm (training: {train})"), &on_gpu, &cpu);
     }
+    // The segmentation loss: 5 classes, labels in −1..5 (−1 unlabelled).
+    let (scores, scores_gpu) = pair(&[4, 5, 6, 7], 1003, &gpu)?;
+    let mut rng = Rng::new(1004);
+    let labels: Vec<f32> = (0..4 * 6 * 7).map(|_| rng.below(6) as f32 - 1.0).collect();
+    let labels_on = |device: &Device| Tensor::from_vec(labels.clone(), (4, 6, 7), device);
+    let cpu = output_and_gradients(&pixel_nll(&scores, &labels_on(&Device::Cpu)?)?, &[&scores])?;
+    let on_gpu = output_and_gradients(&pixel_nll(&scores_gpu, &labels_on(&gpu)?)?, &[&scores_gpu])?;
+    assert_agree("pixel_nll", &on_gpu, &cpu);
     let (mean, var) = norm.running_stats();
     let (mean_gpu, var_gpu) = norm_gpu.running_stats();
     let stats = |t: &Tensor| t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.to_vec1::<f32>();

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::parallel::{lockable_chunks, parallel_for, Element};
 use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
-use super::relu::clamp_negative;
+use super::relu::{clamp_negative, clamp_slice};
 use super::winograd;
 
 /// The most samples in one unit of work (one matrix product over their patches).
@@ -429,9 +429,8 @@ pub(super) fn conv_forward<T: Element>(
                             }
                             (Output::FullRelu, _) => {
                                 let out = &mut out[target + rows.start * out_width..][..values.len()];
-                                for (o, &v) in out.iter_mut().zip(values) {
-                                    *o = if v < T::zero() { T::zero() } else { v };
-                                }
+                                out.copy_from_slice(values);
+                                clamp_slice(out);
                             }
                             _ => out[target + rows.start * out_width..][..values.len()].copy_from_slice(values),
                         }
@@ -540,12 +539,15 @@ pub(super) fn conv_backward<T: Element>(
                 let (dy, column_grads) = rest.split_at_mut(out_channels * width);
                 let dy = &mut dy[..out_channels * width];
                 let column_grads = &mut column_grads[..grad_buffers * patch_len * width];
-                // The tile's patches side by side [K, tile], and dY as [O, tile].
+                // The tile's patches side by side [K, tile] (only dW reads them), and dY as
+                // [O, tile].
                 let mut offset = 0;
                 for Segment { sample, rows } in tile {
                     let (sample, len) = (first + sample, rows.len() * out_width);
-                    let x = &input[sample * input_len..][..input_len];
-                    im2col(geometry, x, rows.clone(), &mut columns[offset..], width);
+                    if with_weight {
+                        let x = &input[sample * input_len..][..input_len];
+                        im2col(geometry, x, rows.clone(), &mut columns[offset..], width);
+                    }
                     for o in 0..out_channels {
                         let target = &mut dy[o * width + offset..][..len];
                         let source = sample * output_len + o * pooled_len;

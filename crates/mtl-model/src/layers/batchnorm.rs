@@ -384,27 +384,22 @@ fn backward<T: WithDType>(
     let mut packed = vec![T::zero(); 2 * channels + if skip { 2 * n } else { n }];
     let (head, rest) = packed.split_at_mut(2 * channels);
     let (input_grad, skip_grad) = rest.split_at_mut(n);
-    // g where it lies: dy, the skip's gradient, or (through a ReLU alone) dx's own slots,
-    // then updated in place.
-    let in_place = match (relu_output, skip) {
-        (None, false) => false,
+    // g where it lies: dy, the skip's gradient, or (through a ReLU alone, `None`) dx's own
+    // slots, then updated in place.
+    let g: Option<&[T]> = match (relu_output, skip) {
+        (None, false) => Some(dy),
         (None, true) => {
             skip_grad.copy_from_slice(dy);
-            false
+            Some(dy)
         }
         (Some(y), true) => {
             relu_gradient(skip_grad, dy, y);
-            false
+            Some(skip_grad)
         }
         (Some(y), false) => {
             relu_gradient(input_grad, dy, y);
-            true
+            None
         }
-    };
-    let g: Option<&[T]> = match (in_place, relu_output.is_some()) {
-        (true, _) => None,
-        (false, true) => Some(skip_grad),
-        (false, false) => Some(dy),
     };
     let ChannelStats { mean, inv_std, weight, .. } = stats;
     // (Σ g, Σ g·(x − mean)) in one pass.

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 
-use crate::layers::{parallel_for, upsample_bilinear};
+use crate::layers::{parallel_for, upsample_bilinear, zeroed};
 
 /// `[B, C, H, W]` → `[B, C, scale·H, scale·W]`, as [`upsample_bilinear`] (to rounding),
 /// in one op with its backward on the CPU (f32, f64).
@@ -86,7 +86,7 @@ fn forward<T: WithDType>(input: &[T], planes: Planes) -> Vec<T> {
     let (rows, columns) = (taps(height, scale), taps(width, scale));
     let weight = |w: f64| T::from_f64(w);
     let out_width = width * scale;
-    let mut output = vec![T::from_f64(0.0); planes.n_planes * planes.output_len()];
+    let mut output = zeroed(planes.n_planes * planes.output_len());
     let cost = 4 * output.len();
     for_each_plane(&mut output, planes.output_len(), cost, |p, out| {
         let input = &input[p * planes.input_len()..][..planes.input_len()];
@@ -114,7 +114,7 @@ fn backward<T: WithDType>(output_grad: &[T], planes: Planes) -> Vec<T> {
     let (rows, columns) = (taps(height, scale), taps(width, scale));
     let weight = |w: f64| T::from_f64(w);
     let out_width = width * scale;
-    let mut input_grad = vec![T::from_f64(0.0); planes.n_planes * planes.input_len()];
+    let mut input_grad = zeroed(planes.n_planes * planes.input_len());
     for_each_plane(&mut input_grad, planes.input_len(), 4 * planes.n_planes * planes.output_len(), |p, grad| {
         let output_grad = &output_grad[p * planes.output_len()..][..planes.output_len()];
         // Adjoint along the height: [scale·H, scale·W] → [H, scale·W], in output order.

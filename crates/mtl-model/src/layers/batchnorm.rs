@@ -17,7 +17,8 @@
 //! On the CPU (f32, f64) the training pass is one fused custom op, forward and backward:
 //! three passes over the input forward and two backward, where the composed candle ops
 //! make a dozen (about 6× faster on [128, 64, 32, 32] f32: the `resnet_stage_time`
-//! example). The ReLU after a batch norm, and a residual block's `relu(norm(x) + skip)`,
+//! example). The unit of parallel work is a channel: its statistics and its output pass
+//! run back to back on one core, so that only the first pass reads from memory. The ReLU after a batch norm, and a residual block's `relu(norm(x) + skip)`,
 //! join that op ([`BatchNorm2d::forward_relu`]): candle's relu and add, and their
 //! backward passes (a comparison, a cast, a product and gradient sums each), become a
 //! clamp in the output pass and one masking pass backward. On other devices it is the
@@ -31,8 +32,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, ModuleT, Resu
 use candle_nn::init::Init;
 use candle_nn::VarBuilder;
 
-use super::parallel::{lockable_chunks, parallel_for};
-use super::relu::{clamp_slice, relu_gradient};
+use super::parallel::{lockable_chunks, parallel_for, zeroed};
+use super::relu::{clamp_slice, relu_gradient_slice};
 
 /// Weight of the batch statistics in the running-statistics update (PyTorch's default).
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -277,93 +278,103 @@ fn lane_sums<T: WithDType>(a: &[T], b: &[T], term: impl Fn(f64, f64) -> (f64, f6
     })
 }
 
-/// `Σ term(c, a, b)` (two sums at once) over every element of each channel `c` of two
-/// `[B, C, HW]` arrays, the channels in parallel, the samples of a channel in order.
-fn channel_sums<T: WithDType>(
-    a: &[T],
-    b: &[T],
-    (batch, channels, plane): (usize, usize, usize),
-    term: impl Fn(usize, f64, f64) -> (f64, f64) + Sync,
-) -> Vec<(f64, f64)> {
-    let mut sums = vec![(0.0, 0.0); channels];
-    let slots = lockable_chunks(&mut sums, 1);
-    parallel_for(channels, a.len(), |channel| {
-        let term = |a, b| term(channel, a, b);
-        let planes = (0..batch).map(|s| (s * channels + channel) * plane);
-        let sum = planes.fold((0.0, 0.0), |(x, y), start| {
-            let (dx, dy) = lane_sums(&a[start..][..plane], &b[start..][..plane], term);
-            (x + dx, y + dy)
-        });
-        slots[channel].lock().expect("channel sum")[0] = sum;
-    });
-    drop(slots);
-    sums
+/// `Σ term(a[i], b[i])` (two sums at once) over pairs of planes, in their order.
+fn planes_sum<'a, T: WithDType>(
+    planes: impl Iterator<Item = (&'a [T], &'a [T])>,
+    term: impl Fn(f64, f64) -> (f64, f64),
+) -> (f64, f64) {
+    planes.fold((0.0, 0.0), |(x, y), (a, b)| {
+        let (dx, dy) = lane_sums(a, b, &term);
+        (x + dx, y + dy)
+    })
 }
 
-/// Per channel `[k0, k1, k2, k3]` of [`map_planes`].
+/// Runs `work(c, planes)` for every channel `c`, the channels in parallel: `planes[k]`
+/// holds channel `c`'s plane of each sample (in order) of `outputs[k]`, a `[B, C, HW]`
+/// array (an empty output gives none). A channel's statistics and its pass over the
+/// outputs then run back to back on one core, its planes still in that core's cache.
+fn for_each_channel<T: WithDType>(
+    outputs: &mut [&mut [T]],
+    (batch, channels, plane): (usize, usize, usize),
+    cost: usize,
+    work: impl Fn(usize, &mut [Vec<&mut [T]>]) + Sync,
+) {
+    let planes: Vec<Vec<Mutex<&mut [T]>>> =
+        outputs.iter_mut().map(|output| lockable_chunks(output, plane.max(1))).collect();
+    parallel_for(channels, cost, |channel| {
+        let mut guards: Vec<Vec<_>> = planes
+            .iter()
+            .map(|output| {
+                let mine = (0..batch).filter_map(|sample| output.get(sample * channels + channel));
+                mine.map(|plane| plane.lock().expect("channel plane")).collect()
+            })
+            .collect();
+        let mut views: Vec<Vec<&mut [T]>> =
+            guards.iter_mut().map(|output| output.iter_mut().map(|guard| &mut ***guard).collect()).collect();
+        work(channel, &mut views);
+    });
+}
+
+/// Per channel `[k0, k1, k2, k3]` of [`map_plane`].
 type Coefficients<T> = [T; 4];
 
-/// `out[s, c, i] = k0·a[s, c, i] + k1·(b[s, c, i] − k2) + k3` with channel `c`'s
-/// coefficients (without `a`, `out` itself is `a`, updated in place), then
-/// `+ skip[s, c, i]` and the ReLU where asked, every plane, in parallel (in `T`, as the
+/// `out[i] = k0·a[i] + k1·(b[i] − k2) + k3` (without `a`, `out` itself is `a`, updated in
+/// place), then `+ skip[i]` and the ReLU where asked, over one plane (in `T`, as the
 /// output is).
-fn map_planes<T: WithDType>(
+fn map_plane<T: WithDType>(
     out: &mut [T],
     (a, b): (Option<&[T]>, &[T]),
-    plane: usize,
-    coefficients: &[Coefficients<T>],
+    [k0, k1, k2, k3]: Coefficients<T>,
     (skip, relu): (Option<&[T]>, bool),
 ) {
-    if plane == 0 {
-        return;
-    }
-    let planes_per_unit = (4096 / plane).max(1);
-    let chunks = lockable_chunks(out, planes_per_unit * plane);
-    parallel_for(chunks.len(), b.len(), |unit| {
-        let mut chunk = chunks[unit].lock().expect("output chunk");
-        for (p, out) in chunk.chunks_exact_mut(plane).enumerate() {
-            let index = unit * planes_per_unit + p;
-            let at = index * plane;
-            let b = &b[at..][..plane];
-            let [k0, k1, k2, k3] = coefficients[index % coefficients.len()];
-            match a {
-                Some(a) => {
-                    for ((o, &a), &b) in out.iter_mut().zip(&a[at..][..plane]).zip(b) {
-                        *o = k0 * a + k1 * (b - k2) + k3;
-                    }
-                }
-                None => out.iter_mut().zip(b).for_each(|(o, &b)| *o = k0 * *o + k1 * (b - k2) + k3),
-            }
-            if let Some(skip) = skip {
-                out.iter_mut().zip(&skip[at..][..plane]).for_each(|(o, &s)| *o += s);
-            }
-            if relu {
-                clamp_slice(out);
+    match a {
+        Some(a) => {
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *o = k0 * a + k1 * (b - k2) + k3;
             }
         }
-    });
+        None => out.iter_mut().zip(b).for_each(|(o, &b)| *o = k0 * *o + k1 * (b - k2) + k3),
+    }
+    if let Some(skip) = skip {
+        out.iter_mut().zip(skip).for_each(|(o, &s)| *o += s);
+    }
+    if relu {
+        clamp_slice(out);
+    }
 }
 
 /// The output and the statistics of the training pass; `affine` is `[weight C, bias C]`.
+/// Per channel: the mean, then `Σ(x − mean)²` in a second pass (not `Σx² − n·mean²`,
+/// which cancels catastrophically), then the output pass.
 fn forward<T: WithDType>(
     x: &[T],
     affine: &[T],
     dims: (usize, usize, usize),
-    epilogue: (Option<&[T]>, bool),
+    (skip, relu): (Option<&[T]>, bool),
 ) -> (Vec<T>, ChannelStats) {
-    let count = (dims.0 * dims.2) as f64;
-    let (weight, bias) = affine.split_at(dims.1);
-    let mean: Vec<f64> = channel_sums(x, x, dims, |_, v, _| (v, 0.0)).iter().map(|s| s.0 / count).collect();
-    // Σ(x − mean)² in a second pass, not Σx² − n·mean² (which cancels catastrophically).
-    let deviations = channel_sums(x, x, dims, |c, v, _| ((v - mean[c]) * (v - mean[c]), 0.0));
-    let var: Vec<f64> = deviations.iter().map(|s| s.0 / count).collect();
-    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + BATCH_NORM_EPS).sqrt()).collect();
-    // y = 0·x + (weight·inv_std)·(x − mean) + bias.
-    let coefficients: Vec<Coefficients<T>> = (0..dims.1)
-        .map(|c| [T::zero(), T::from_f64(weight[c].to_f64() * inv_std[c]), T::from_f64(mean[c]), bias[c]])
-        .collect();
-    let mut ys = vec![T::zero(); x.len()];
-    map_planes(&mut ys, (Some(x), x), dims.2, &coefficients, epilogue);
+    let (batch, channels, plane) = dims;
+    let count = (batch * plane) as f64;
+    let (weight, bias) = affine.split_at(channels);
+    let mut ys = zeroed(x.len());
+    let mut moments = vec![(0.0, 0.0); channels];
+    let slots = lockable_chunks(&mut moments, 1);
+    for_each_channel(&mut [&mut ys], dims, 4 * x.len(), |c, planes| {
+        let at = |sample: usize| (sample * channels + c) * plane;
+        let x_planes = || (0..batch).map(|sample| (&x[at(sample)..][..plane], &x[at(sample)..][..plane]));
+        let mean = planes_sum(x_planes(), |v, _| (v, 0.0)).0 / count;
+        let var = planes_sum(x_planes(), |v, _| ((v - mean) * (v - mean), 0.0)).0 / count;
+        let inv_std = 1.0 / (var + BATCH_NORM_EPS).sqrt();
+        // y = 0·x + (weight·inv_std)·(x − mean) + bias.
+        let coefficients = [T::zero(), T::from_f64(weight[c].to_f64() * inv_std), T::from_f64(mean), bias[c]];
+        for (sample, out) in planes[0].iter_mut().enumerate() {
+            let x = &x[at(sample)..][..plane];
+            map_plane(out, (Some(x), x), coefficients, (skip.map(|skip| &skip[at(sample)..][..plane]), relu));
+        }
+        slots[c].lock().expect("channel moments")[0] = (mean, var);
+    });
+    drop(slots);
+    let (mean, var): (Vec<f64>, Vec<f64>) = moments.into_iter().unzip();
+    let inv_std = var.iter().map(|v| 1.0 / (v + BATCH_NORM_EPS).sqrt()).collect();
     let weight = weight.iter().map(|w| w.to_f64()).collect();
     (ys, ChannelStats { mean, var, inv_std, weight })
 }
@@ -372,7 +383,8 @@ fn forward<T: WithDType>(
 /// Through a ReLU whose output is `relu_output`, `dy` becomes `g = dy·[y > 0]` (which is
 /// also `dskip`). With `x̂ = (x − mean)·inv_std` and n = B·H·W: `dbias = Σ g`,
 /// `dweight = Σ g·x̂`, and, through the batch statistics,
-/// `dx = weight·inv_std·(g − Σg/n − x̂·Σ(g·x̂)/n)`.
+/// `dx = weight·inv_std·(g − Σg/n − x̂·Σ(g·x̂)/n)`. A channel's g, sums and dx are one
+/// unit of work.
 fn backward<T: WithDType>(
     x: &[T],
     dy: &[T],
@@ -380,43 +392,56 @@ fn backward<T: WithDType>(
     dims: (usize, usize, usize),
     stats: &ChannelStats,
 ) -> Vec<T> {
-    let (n, channels, count) = (x.len(), dims.1, (dims.0 * dims.2) as f64);
-    let mut packed = vec![T::zero(); 2 * channels + if skip { 2 * n } else { n }];
+    let (n, (batch, channels, plane)) = (x.len(), dims);
+    let count = (batch * plane) as f64;
+    let mut packed = zeroed(2 * channels + if skip { 2 * n } else { n });
     let (head, rest) = packed.split_at_mut(2 * channels);
     let (input_grad, skip_grad) = rest.split_at_mut(n);
-    // g where it lies: dy, the skip's gradient, or (through a ReLU alone, `None`) dx's own
-    // slots, then updated in place.
-    let g: Option<&[T]> = match (relu_output, skip) {
-        (None, false) => Some(dy),
-        (None, true) => {
-            skip_grad.copy_from_slice(dy);
-            Some(dy)
-        }
-        (Some(y), true) => {
-            relu_gradient(skip_grad, dy, y);
-            Some(skip_grad)
-        }
-        (Some(y), false) => {
-            relu_gradient(input_grad, dy, y);
-            None
-        }
-    };
+    let mut gradients = vec![(0.0, 0.0); channels];
+    let slots = lockable_chunks(&mut gradients, 1);
     let ChannelStats { mean, inv_std, weight, .. } = stats;
-    // (Σ g, Σ g·(x − mean)) in one pass.
-    let sums = channel_sums(g.unwrap_or(input_grad), x, dims, |c, g, v| (g, g * (v - mean[c])));
-    let bias_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
-    let weight_grad: Vec<f64> = sums.iter().zip(inv_std).map(|(s, inv_std)| s.1 * inv_std).collect();
-    // dx = A·g + (−A·inv_std·dweight/n)·(x − mean) − A·dbias/n, with A = weight·inv_std.
-    let coefficients: Vec<Coefficients<T>> = (0..channels)
-        .map(|c| {
-            let a = weight[c] * inv_std[c];
-            let centered = -a * inv_std[c] * weight_grad[c] / count;
-            [T::from_f64(a), T::from_f64(centered), T::from_f64(mean[c]), T::from_f64(-a * bias_grad[c] / count)]
-        })
-        .collect();
-    map_planes(input_grad, (g, x), dims.2, &coefficients, (None, false));
-    for (slot, value) in head.iter_mut().zip(weight_grad.iter().chain(&bias_grad)) {
-        *slot = T::from_f64(*value);
+    for_each_channel(&mut [input_grad, skip_grad], dims, 5 * n, |c, planes| {
+        let [dx, dskip] = planes else { unreachable!("two outputs") };
+        let at = |sample: usize| (sample * channels + c) * plane;
+        let (x, dy) = (|s: usize| &x[at(s)..][..plane], |s: usize| &dy[at(s)..][..plane]);
+        // g where it lies: dy, the skip's gradient, or (through a ReLU alone) dx's own
+        // planes, then updated in place.
+        for (sample, dx) in dx.iter_mut().enumerate() {
+            match (relu_output, skip) {
+                (None, false) => {}
+                (None, true) => dskip[sample].copy_from_slice(dy(sample)),
+                (Some(y), true) => relu_gradient_slice(dskip[sample], dy(sample), &y[at(sample)..][..plane]),
+                (Some(y), false) => relu_gradient_slice(dx, dy(sample), &y[at(sample)..][..plane]),
+            }
+        }
+        // (Σ g, Σ g·(x − mean)) in one pass.
+        let g_planes = (0..dx.len()).map(|sample| -> (&[T], &[T]) {
+            match (relu_output, skip) {
+                (None, _) => (dy(sample), x(sample)),
+                (Some(_), true) => (&*dskip[sample], x(sample)),
+                (Some(_), false) => (&*dx[sample], x(sample)),
+            }
+        });
+        let (bias_grad, centered_sum) = planes_sum(g_planes, |g, v| (g, g * (v - mean[c])));
+        let weight_grad = centered_sum * inv_std[c];
+        // dx = A·g + (−A·inv_std·dweight/n)·(x − mean) − A·dbias/n, with A = weight·inv_std.
+        let a = weight[c] * inv_std[c];
+        let centered = -a * inv_std[c] * weight_grad / count;
+        let coefficients =
+            [T::from_f64(a), T::from_f64(centered), T::from_f64(mean[c]), T::from_f64(-a * bias_grad / count)];
+        for (sample, dx) in dx.iter_mut().enumerate() {
+            let g = match (relu_output, skip) {
+                (None, _) => Some(dy(sample)),
+                (Some(_), true) => Some(&*dskip[sample]),
+                (Some(_), false) => None,
+            };
+            map_plane(dx, (g, x(sample)), coefficients, (None, false));
+        }
+        slots[c].lock().expect("channel gradients")[0] = (weight_grad, bias_grad);
+    });
+    drop(slots);
+    for (c, (weight_grad, bias_grad)) in gradients.into_iter().enumerate() {
+        (head[c], head[channels + c]) = (T::from_f64(weight_grad), T::from_f64(bias_grad));
     }
     packed
 }

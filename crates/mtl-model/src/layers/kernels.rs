@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
-use super::parallel::{lockable_chunks, parallel_for, Element};
+use super::parallel::{lockable_chunks, parallel_for, zeroed, Element};
 use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
 use super::relu::{clamp_negative, clamp_slice};
 use super::winograd;
@@ -366,7 +366,7 @@ pub(super) fn conv_forward<T: Element>(
     let (input_len, output_len) = (geometry.input_len(), geometry.op_output_len(kind));
     let out_width = geometry.out_width();
     let (pooled_width, pooled_len) = (out_width / 2, output_len / out_channels.max(1));
-    let mut output = vec![T::from_f64(0.0); geometry.batch * output_len];
+    let mut output = zeroed(geometry.batch * output_len);
     if !kind.pools() && winograd::applies(geometry) {
         winograd::convolve(geometry, input, weight, Some(bias), &mut output);
         if kind == Output::FullRelu {
@@ -609,7 +609,7 @@ pub(super) fn conv_backward<T: Element>(
 
     let (weight_len, input_grad_len) =
         (out_channels * patch_len, if with_input { geometry.batch * input_len } else { 0 });
-    let mut packed = vec![zero; weight_len + out_channels + input_grad_len];
+    let mut packed = zeroed(weight_len + out_channels + input_grad_len);
     let (weight_and_bias, input_grad) = packed.split_at_mut(weight_len + out_channels);
     // Each chunk's partial (dW, db), filled in by whichever thread runs it.
     let partials: Vec<Mutex<Option<PartialSums<T>>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();

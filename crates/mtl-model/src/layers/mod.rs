@@ -99,7 +99,8 @@ pub use batchnorm::{BatchNorm2d, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM};
 pub use composed::compose_on_the_cpu;
 pub use conv::{Conv1d, Conv2d};
 pub use parallel::{
-    choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, MIN_PARALLEL_COST,
+    choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, zeroed,
+    MIN_PARALLEL_COST,
 };
 pub use pixel_nll::pixel_nll;
 pub use pool::{max_pool2x2, max_pool2x2_relu};

@@ -136,3 +136,43 @@ macro_rules! element {
 }
 element!(f32);
 element!(f64);
+
+/// Elements written per unit of parallel work by [`filled`].
+const FILL_CHUNK: usize = 1 << 16;
+
+/// `vec![0; len]` with the zeros written in parallel where the buffer is large: an op's
+/// output zeroed by one thread (its pages touched for the first time included) kept
+/// every other core waiting, 7% of the main thread of a `w6` step in all.
+pub fn zeroed<T: WithDType>(len: usize) -> Vec<T> {
+    filled(len, T::zero())
+}
+
+/// `vec![value; len]`, written by the pool's threads where it is large (see [`zeroed`]).
+fn filled<T: WithDType>(len: usize, value: T) -> Vec<T> {
+    let mut values: Vec<T> = Vec::with_capacity(len);
+    let chunks = lockable_chunks(&mut values.spare_capacity_mut()[..len], FILL_CHUNK);
+    parallel_for(chunks.len(), len, |unit| {
+        chunks[unit].lock().expect("filled chunk").fill(std::mem::MaybeUninit::new(value));
+    });
+    drop(chunks);
+    // SAFETY: the loop above wrote every element of `0..len` (all within the capacity):
+    // `parallel_for` runs every unit, and a panic in one never reaches this line.
+    unsafe { values.set_len(len) };
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filled_buffers_hold_the_value_everywhere_on_one_thread_and_on_the_pool() {
+        for len in [0, 1, FILL_CHUNK - 1, FILL_CHUNK, 3 * FILL_CHUNK + 5] {
+            for values in [sequentially(|| filled(len, 1.5f32)), on_the_pool(|| filled(len, 1.5f32))] {
+                assert_eq!(values.len(), len);
+                assert!(values.iter().all(|&v| v == 1.5), "length {len}");
+            }
+        }
+        assert!(on_the_pool(|| zeroed::<f64>(FILL_CHUNK + 3)).iter().all(|&v| v.to_bits() == 0));
+    }
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, D};
 
-use super::parallel::{lockable_chunks, parallel_for};
+use super::parallel::{lockable_chunks, parallel_for, zeroed};
 
 /// Pixels per unit of parallel work in the forward pass.
 const BLOCK: usize = 1024;
@@ -186,7 +186,7 @@ fn backward<T: Real>(
     (maxima, log_sums): (&[T], &[T]),
     (n, c, p): (usize, usize, usize),
 ) -> Vec<T> {
-    let mut dx = vec![T::zero(); n * c * p];
+    let mut dx = zeroed(n * c * p);
     let rows = lockable_chunks(&mut dx, p);
     parallel_for(rows.len(), n * c * p, |unit| {
         let mut row = rows[unit].lock().expect("gradient row");

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::parallel::{lockable_chunks, parallel_for};
+use super::parallel::{lockable_chunks, parallel_for, zeroed};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 
@@ -54,8 +54,7 @@ fn planes(dims: &[usize]) -> Result<(usize, usize, usize, usize, usize)> {
 
 fn pool_forward<T: WithDType>(input: &[T], dims: &[usize], relu: bool) -> Result<(Vec<T>, Vec<Winner>)> {
     let (n_planes, height, width, out_height, out_width) = planes(dims)?;
-    let zero = T::from_f64(0.0);
-    let mut output = vec![zero; n_planes * out_height * out_width];
+    let mut output = zeroed(n_planes * out_height * out_width);
     let mut winners = vec![NO_WINNER; output.len()];
     if output.is_empty() {
         return Ok((output, winners));
@@ -220,7 +219,7 @@ impl MaxPoolBackward {
                 self.winners.len()
             );
         }
-        let mut input_grad = vec![T::from_f64(0.0); n_planes * height * width];
+        let mut input_grad = zeroed(n_planes * height * width);
         let plane_len = out_height * out_width;
         if plane_len == 0 {
             return Ok(input_grad);

@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 
-use super::parallel::{lockable_chunks, parallel_for};
+use super::parallel::{lockable_chunks, parallel_for, zeroed};
 
 /// Elements per unit of parallel work.
 const CHUNK: usize = 1 << 14;
@@ -33,11 +33,16 @@ pub(super) fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
     let chunks = lockable_chunks(out, CHUNK);
     parallel_for(chunks.len(), dy.len(), |unit| {
         let mut chunk = chunks[unit].lock().expect("gradient chunk");
-        let (dy, y) = (&dy[unit * CHUNK..], &y[unit * CHUNK..]);
-        for ((o, &g), &y) in chunk.iter_mut().zip(dy).zip(y) {
-            *o = if y > T::zero() { g } else { T::zero() };
-        }
+        let len = chunk.len();
+        relu_gradient_slice(&mut chunk, &dy[unit * CHUNK..][..len], &y[unit * CHUNK..][..len]);
     });
+}
+
+/// [`relu_gradient`] on this thread (`out`, `dy` and `y` of one length).
+pub(super) fn relu_gradient_slice<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
+    for ((o, &g), &y) in out.iter_mut().zip(dy).zip(y) {
+        *o = if y > T::zero() { g } else { T::zero() };
+    }
 }
 
 /// `dy` masked by `y > 0` ([`relu_gradient`]) as one CPU op without a backward of its
@@ -69,7 +74,7 @@ impl CustomOp2 for ReluBackward {
             candle_core::bail!("relu backward: contiguous tensors expected")
         };
         fn masked<T: WithDType>(dy: &[T], y: &[T]) -> CpuStorage {
-            let mut out = vec![T::zero(); dy.len()];
+            let mut out = zeroed(dy.len());
             relu_gradient(&mut out, dy, y);
             T::to_cpu_storage_owned(out)
         }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 
-use super::parallel::{lockable_chunks, parallel_for};
+use super::parallel::{lockable_chunks, parallel_for, zeroed};
 use super::pool::Winner;
 
 /// The window of a [`max_pool2d`]: square `kernel`, `stride` and zero-cost `padding`
@@ -106,7 +106,7 @@ fn pool_plane<T: WithDType>(input: &[T], planes: Planes, window: Window, output:
 
 fn pool_forward<T: WithDType>(input: &[T], planes: Planes, window: Window) -> (Vec<T>, Vec<Winner>) {
     let plane_len = planes.out_height * planes.out_width;
-    let mut output = vec![T::from_f64(0.0); planes.n_planes * plane_len];
+    let mut output = zeroed(planes.n_planes * plane_len);
     let mut winners = vec![0; output.len()];
     if output.is_empty() {
         return (output, winners);
@@ -190,7 +190,7 @@ impl WindowMaxPoolBackward {
             );
         }
         let (in_len, out_len) = (height * width, out_height * out_width);
-        let mut input_grad = vec![T::from_f64(0.0); n_planes * in_len];
+        let mut input_grad = zeroed(n_planes * in_len);
         if out_len == 0 || in_len == 0 {
             return Ok(input_grad);
         }

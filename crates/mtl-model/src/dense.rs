@@ -30,7 +30,7 @@
 //!
 //! **Decoder** (LinkNet's additive skips, Chaurasia & Culurciello 2017, with bilinear
 //! up-sampling in place of its transposed convolutions): from the deepest map, each step
-//! is bilinear ×2 ([`upsample_bilinear_fused`]) → conv 3×3 (no bias) → batch norm → relu
+//! is bilinear ×2 ([`crate::layers::upsample_bilinear_fused`]) → conv 3×3 (no bias) → batch norm → relu
 //! to the channels of the next shallower skip, plus that skip. With the ImageNet stem one last such step (no skip,
 //! `32·width` channels) reaches stride 1. The decoder's output has
 //! [`EncoderDecoder::decoder_channels`] channels.
@@ -59,9 +59,6 @@ use crate::layers::{max_pool2d, BatchNorm2d, Conv2d};
 use crate::network::resnet::{BasicBlock, ConvNorm};
 use crate::network::{resnet_channels, Dropout, NamedBatchNorm};
 use crate::{ResNetDepth, ResNetStem};
-pub use bilinear::upsample_bilinear_fused;
-
-mod bilinear;
 
 /// A per-task head on the decoder's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,7 +271,7 @@ impl EncoderDecoder {
         }
         skips.pop();
         for step in &self.up_steps {
-            maps = step.layer.forward_relu(&upsample_bilinear_fused(&maps, 2)?, mode, None)?;
+            maps = step.layer.forward_relu_upsampled(&maps, 2, mode)?;
             if let Some(skip) = skips.pop() {
                 maps = (maps + skip)?;
             }

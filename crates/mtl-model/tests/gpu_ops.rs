@@ -10,7 +10,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use mtl_data::Rng;
-use mtl_model::dense::upsample_bilinear_fused;
+use mtl_model::layers::upsample_bilinear_fused;
 use mtl_model::layers::{
     global_avg_pool2d, max_pool2d, max_pool2x2, max_pool2x2_relu, pixel_nll, upsample_bilinear, BatchNorm2d, Conv1d,
     Conv2d,
@@ -91,6 +91,10 @@ fn convolutions_agree_with_the_cpu() -> Result<()> {
             let on_gpu = output_and_gradients(&conv(&wg, &bg).forward_pool_relu(xg.as_tensor())?, &[&xg, &wg, &bg])?;
             assert_agree(&format!("conv2d → pool → relu {input:?}"), &on_gpu, &cpu);
         }
+        let up = |w: &Var, b: &Var, x: &Var| conv(w, b).with_stride(stride).forward_upsampled(x.as_tensor(), 2);
+        let cpu = output_and_gradients(&up(&w, &b, &x)?, &[&x, &w, &b])?;
+        let on_gpu = output_and_gradients(&up(&wg, &bg, &xg)?, &[&xg, &wg, &bg])?;
+        assert_agree(&format!("upsample ×2 → conv2d {input:?} * {kernel:?} /{stride}"), &on_gpu, &cpu);
     }
     // Text: batch 8, 16 channels, 40 steps, kernel 5 padded 2.
     let (x, xg) = pair(&[8, 16, 40], 900, &gpu)?;

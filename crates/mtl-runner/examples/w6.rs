@@ -27,8 +27,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use mtl_data::Rng;
-use mtl_model::dense::{upsample_bilinear_fused, EncoderDecoder};
-use mtl_model::layers::upsample_bilinear;
+use mtl_model::dense::EncoderDecoder;
+use mtl_model::layers::{upsample_bilinear, upsample_bilinear_fused};
 use mtl_runner::bench::dense::{l1_loss, pixel_cross_entropy, run_w6, w6_spec, W6_BATCH, W6_CLASSES, W6_SIZE};
 use mtl_runner::bench::BenchOptions;
 use mtl_runner::optim::{Optimizer, OptimizerKind, OptimizerSpec};

@@ -240,7 +240,7 @@ fn fused_bilinear_matches_the_composed_ops_and_finite_differences() -> Result<()
     // must agree with it, including planes of one row or column.
     for (shape, scale) in [([2, 3, 4, 5], 2), ([1, 2, 1, 3], 2), ([1, 1, 3, 1], 3), ([2, 1, 3, 4], 3)] {
         let xs = Var::from_tensor(&random(&shape, 9)?)?;
-        let fused = bilinear::upsample_bilinear_fused(xs.as_tensor(), scale)?;
+        let fused = crate::layers::upsample_bilinear_fused(xs.as_tensor(), scale)?;
         let composed = crate::layers::upsample_bilinear(xs.as_tensor(), scale)?;
         assert_eq!(fused.dims(), composed.dims());
         let difference = (&fused - &composed)?.abs()?.max_all()?.to_scalar::<f64>()?;
@@ -252,7 +252,7 @@ fn fused_bilinear_matches_the_composed_ops_and_finite_differences() -> Result<()
         let difference = (grad(&fused)? - grad(&composed)?)?.abs()?.max_all()?.to_scalar::<f64>()?;
         assert!(difference < 1e-13, "{shape:?} ×{scale}: backward differs by {difference}");
         check_gradients(&[("xs", &xs)], 100, || {
-            weighted_sum(&bilinear::upsample_bilinear_fused(xs.as_tensor(), scale)?, 4)
+            weighted_sum(&crate::layers::upsample_bilinear_fused(xs.as_tensor(), scale)?, 4)
         })?;
     }
     Ok(())

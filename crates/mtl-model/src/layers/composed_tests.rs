@@ -102,3 +102,15 @@ fn composed_pools_match_the_cpu_ops_with_ties_odd_sizes_and_padding() -> Result<
     let ours = output_and_gradients(composed::max_pool2d(x32.as_tensor(), 3, 2, 1, (4, 5))?, &[&x32])?;
     assert_within("max_pool2d in f32", &ours, &cpu, 1e-6)
 }
+
+#[test]
+fn the_composed_upsampled_convolution_matches_the_cpu_op() -> Result<()> {
+    let (x, w) = (Var::from_tensor(&random(&[2, 3, 4, 5], 70)?)?, Var::from_tensor(&random(&[4, 3, 3, 3], 71)?)?);
+    let b = Var::from_tensor(&random(&[4], 72)?)?;
+    let conv = Conv2d::from_parts(w.as_tensor().clone(), Some(b.as_tensor().clone()), 1);
+    let cpu = output_and_gradients(conv.forward_upsampled(x.as_tensor(), 2)?, &[&x, &w, &b])?;
+    super::compose_on_the_cpu(true);
+    let composed = conv.forward_upsampled(x.as_tensor(), 2).and_then(|out| output_and_gradients(out, &[&x, &w, &b]));
+    super::compose_on_the_cpu(false);
+    assert_same("conv of an up-sampling", &composed?, &cpu)
+}

@@ -8,9 +8,10 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Storage, Tensor, WithDType};
 use candle_nn::VarBuilder;
 
+use super::bilinear::{upsample_backward, upsample_bilinear_fused, upsample_storage};
 use super::kernels::{conv_backward, conv_forward, Geometry, Output, OutputGrad};
 use super::parallel::Element;
 use super::pool::Winner;
@@ -153,6 +154,16 @@ impl Conv2d {
         let geometry = ((self.padding, self.padding), self.stride);
         convolve(xs, &self.weight, self.bias.as_ref(), geometry, Output::PooledRelu)
     }
+
+    /// `forward(upsample_bilinear_fused(xs, scale))` in one op: `[B, in, H, W]` →
+    /// the convolution of `[B, in, scale·H, scale·W]`. The same values and gradients, but
+    /// the up-sampled input is kept inside the op for its backward pass instead of
+    /// becoming a node of the graph, whose gradient candle would allocate zeroed and add
+    /// to (at the last step of `w6`'s decoder, 6.3 M values).
+    pub fn forward_upsampled(&self, xs: &Tensor, scale: usize) -> Result<Tensor> {
+        let geometry = ((self.padding, self.padding), self.stride);
+        convolve_upsampled((xs, scale), &self.weight, self.bias.as_ref(), geometry, Output::Full)
+    }
 }
 
 impl Module for Conv2d {
@@ -165,8 +176,20 @@ impl Module for Conv2d {
 type Spacing = ((usize, usize), usize);
 
 fn convolve(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spacing: Spacing, output: Output) -> Result<Tensor> {
+    convolve_upsampled((xs, 1), weight, bias, spacing, output)
+}
+
+/// [`convolve`] of `xs` up-sampled bilinearly by `scale` (1: as it is).
+fn convolve_upsampled(
+    (xs, scale): (&Tensor, usize),
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    spacing: Spacing,
+    output: Output,
+) -> Result<Tensor> {
     if !super::composed::kernels_apply(xs) {
-        return super::composed::convolve(xs, weight, bias, spacing, output);
+        let xs = if scale > 1 { upsample_bilinear_fused(xs, scale)? } else { xs.clone() };
+        return super::composed::convolve(&xs, weight, bias, spacing, output);
     }
     // The kernels read contiguous memory; `contiguous` is free when it already is.
     let bias = match bias {
@@ -174,7 +197,9 @@ fn convolve(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spacing: Spacin
         // A constant zero bias keeps one op for both cases; it needs no gradient.
         None => Tensor::zeros(weight.dim(0)?, weight.dtype(), weight.device())?,
     };
-    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { spacing, output, winners: Mutex::new(None) })
+    let upsample = (scale > 1).then(|| Upsample { scale, input: Mutex::new(None) });
+    let op = ConvOp { spacing, output, winners: Mutex::new(None), upsample };
+    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias, op)
 }
 
 /// `(x, weight, bias)` → the convolution (pooled if `output` says so).
@@ -184,6 +209,15 @@ struct ConvOp {
     /// A pooled output's winners, recorded by the forward pass for the backward pass
     /// (one op value per application, so it holds one forward's record).
     winners: Mutex<Option<Arc<Vec<Winner>>>>,
+    /// Where the op up-samples its input first.
+    upsample: Option<Upsample>,
+}
+
+/// The factor of an op's bilinear up-sampling of its input, and the up-sampled input
+/// that the forward pass keeps for the backward pass.
+struct Upsample {
+    scale: usize,
+    input: Mutex<Option<Tensor>>,
 }
 
 /// `(x, weight, output gradient)` → dW, db and (if `with_input`) dX, flattened
@@ -265,6 +299,77 @@ impl CustomOp3 for ConvOp {
         bias: &CpuStorage,
         bias_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let Some(upsample) = &self.upsample else {
+            return self.convolve((input, input_layout), (weight, weight_layout), (bias, bias_layout));
+        };
+        let upsampled = upsample_storage(input, input_layout, upsample.scale)?;
+        let result = {
+            let (storage, input_layout) = upsampled.storage_and_layout();
+            match &*storage {
+                Storage::Cpu(input) => {
+                    self.convolve((input, input_layout), (weight, weight_layout), (bias, bias_layout))
+                }
+                _ => candle_core::bail!("conv: the up-sampled input left the CPU"),
+            }
+        };
+        *upsample.input.lock().expect("conv up-sampled input") = Some(upsampled);
+        result
+    }
+
+    fn bwd(
+        &self,
+        input: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        output: &Tensor,
+        output_grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // The network's first convolution reads the images, which need no gradient:
+        // skipping dX there saves the costliest part of its backward.
+        let with_input = input.track_op();
+        let winners = self.winners.lock().expect("conv pool record").clone();
+        if self.output.pools() && winners.is_none() {
+            candle_core::bail!("conv: backward before forward");
+        }
+        let convolved = match &self.upsample {
+            None => input.clone(),
+            Some(upsample) => match upsample.input.lock().expect("conv up-sampled input").clone() {
+                Some(upsampled) => upsampled,
+                None => candle_core::bail!("conv: backward before forward"),
+            },
+        };
+        let output_grad = match self.output {
+            Output::FullRelu => relu_backward(output_grad, output)?,
+            _ => output_grad.contiguous()?,
+        };
+        let backward = ConvBackwardOp { spacing: self.spacing, with_input, output: self.output, winners };
+        // No backward of the backward: gradients of gradients are not needed.
+        let packed = convolved.apply_op3_no_bwd(weight, &output_grad, &backward)?;
+        let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
+        let weight_grad = packed.narrow(0, 0, n_weight)?.reshape(weight.shape())?;
+        let bias_grad = packed.narrow(0, n_weight, n_bias)?;
+        let input_grad = match with_input {
+            true => {
+                let grad = packed.narrow(0, n_weight + n_bias, convolved.elem_count())?.reshape(convolved.shape())?;
+                Some(match &self.upsample {
+                    Some(upsample) => upsample_backward(&grad, input.dims(), upsample.scale)?,
+                    None => grad,
+                })
+            }
+            false => None,
+        };
+        Ok((input_grad, weight.track_op().then_some(weight_grad), bias.track_op().then_some(bias_grad)))
+    }
+}
+
+impl ConvOp {
+    /// The forward pass on the op's (up-sampled) input.
+    fn convolve(
+        &self,
+        (input, input_layout): Argument,
+        (weight, weight_layout): Argument,
+        (bias, bias_layout): Argument,
+    ) -> Result<(CpuStorage, Shape)> {
         let geometry = geometry(input_layout, weight_layout, self.spacing)?;
         if bias_layout.dims() != [geometry.out_channels] {
             candle_core::bail!("conv: bias {:?} for {} output channels", bias_layout.dims(), geometry.out_channels);
@@ -283,38 +388,6 @@ impl CustomOp3 for ConvOp {
             *self.winners.lock().expect("conv pool record") = Some(Arc::new(winners));
         }
         Ok((output, output_shape(input_layout, &geometry, self.output)))
-    }
-
-    fn bwd(
-        &self,
-        input: &Tensor,
-        weight: &Tensor,
-        bias: &Tensor,
-        output: &Tensor,
-        output_grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // The network's first convolution reads the images, which need no gradient:
-        // skipping dX there saves the costliest part of its backward.
-        let with_input = input.track_op();
-        let winners = self.winners.lock().expect("conv pool record").clone();
-        if self.output.pools() && winners.is_none() {
-            candle_core::bail!("conv: backward before forward");
-        }
-        let output_grad = match self.output {
-            Output::FullRelu => relu_backward(output_grad, output)?,
-            _ => output_grad.contiguous()?,
-        };
-        let backward = ConvBackwardOp { spacing: self.spacing, with_input, output: self.output, winners };
-        // No backward of the backward: gradients of gradients are not needed.
-        let packed = input.apply_op3_no_bwd(weight, &output_grad, &backward)?;
-        let (n_weight, n_bias) = (weight.elem_count(), bias.elem_count());
-        let weight_grad = packed.narrow(0, 0, n_weight)?.reshape(weight.shape())?;
-        let bias_grad = packed.narrow(0, n_weight, n_bias)?;
-        let input_grad = match with_input {
-            true => Some(packed.narrow(0, n_weight + n_bias, input.elem_count())?.reshape(input.shape())?),
-            false => None,
-        };
-        Ok((input_grad, weight.track_op().then_some(weight_grad), bias.track_op().then_some(bias_grad)))
     }
 }
 

@@ -83,6 +83,7 @@
 //! gradients: candle's conv2d, and arg-max + gather for the pools.
 
 mod batchnorm;
+mod bilinear;
 pub(crate) mod composed;
 mod conv;
 mod kernels;
@@ -95,6 +96,7 @@ mod window_pool;
 mod winograd;
 
 pub use batchnorm::{BatchNorm2d, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM};
+pub use bilinear::upsample_bilinear_fused;
 #[doc(hidden)]
 pub use composed::compose_on_the_cpu;
 pub use conv::{Conv1d, Conv2d};

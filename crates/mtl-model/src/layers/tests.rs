@@ -251,6 +251,39 @@ fn fused_conv_relu_equals_conv_then_relu_bit_for_bit_and_passes_finite_differenc
 }
 
 #[test]
+fn upsampled_conv_equals_conv_of_the_upsampling_bit_for_bit_and_passes_finite_differences() -> Result<()> {
+    // ×2 on the im2col path (and on tiles of rows: 2·21 = 42 rows of 40 columns), ×3 with
+    // stride 2, and ×2 onto the Winograd path (16 channels, 32×32 planes); input gradients
+    // through the up-sampling's adjoint.
+    let cases = [
+        (Conv2dCase { batch: 5, in_channels: 3, out_channels: 4, height: 4, width: 3, kernel: 3, padding: 1 }, 2, 1),
+        (Conv2dCase { batch: 2, in_channels: 2, out_channels: 3, height: 21, width: 20, kernel: 3, padding: 1 }, 2, 1),
+        (Conv2dCase { batch: 3, in_channels: 2, out_channels: 2, height: 3, width: 4, kernel: 3, padding: 0 }, 3, 2),
+        (
+            Conv2dCase { batch: 4, in_channels: 16, out_channels: 16, height: 16, width: 16, kernel: 3, padding: 1 },
+            2,
+            1,
+        ),
+    ];
+    for (case, scale, stride) in cases {
+        let (weight, bias, input, conv) = f32_case(case)?;
+        let conv = conv.with_stride(stride);
+        let vars = [&weight, &bias];
+        let fused = output_and_gradient_bits(&conv.forward_upsampled(&input, scale)?, &vars, &input)?;
+        let upsampled = super::upsample_bilinear_fused(&input, scale)?;
+        let separate = output_and_gradient_bits(&conv.forward(&upsampled)?, &vars, &input)?;
+        assert!(fused == separate, "{case:?} ×{scale}");
+        assert_eq!(fused[3].len(), input.elem_count(), "{case:?}: the gradient of the input before up-sampling");
+    }
+    let weight = Var::from_tensor(&random(&[3, 2, 3, 3], 1)?)?;
+    let bias = Var::from_tensor(&random(&[3], 2)?)?;
+    let input = Var::from_tensor(&random(&[2, 2, 3, 4], 3)?)?;
+    let conv = Conv2d::from_parts(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), 1);
+    let vars = [("weight", &weight), ("bias", &bias), ("input", &input)];
+    check_finite_differences(&vars, || weighted_sum(&conv.forward_upsampled(&input, 2)?, 6))
+}
+
+#[test]
 fn only_a_2d_convolution_pools_its_output() -> Result<()> {
     // A [B, C, T] input with a [O, C, k] kernel is a valid 1-D convolution, but is not pooled.
     let conv = Conv2d::from_parts(random(&[2, 1, 3], 1)?, None, 0);

@@ -69,6 +69,12 @@ impl ConvNorm {
     pub(crate) fn forward_relu(&self, xs: &Tensor, dropout: &Dropout, skip: Option<&Tensor>) -> Result<Tensor> {
         self.norm.forward_relu(&self.conv.forward(xs)?, dropout, skip)
     }
+
+    /// `relu(bn(conv(upsample_bilinear(xs, scale))))`, the up-sampling inside the
+    /// convolution's op ([`Conv2d::forward_upsampled`]).
+    pub(crate) fn forward_relu_upsampled(&self, xs: &Tensor, scale: usize, dropout: &Dropout) -> Result<Tensor> {
+        self.norm.forward_relu(&self.conv.forward_upsampled(xs, scale)?, dropout, None)
+    }
 }
 
 /// A basic block: two 3×3 conv → bn, the shortcut projected when the shape changes.

@@ -13,19 +13,36 @@
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::op::BackpropOp;
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor, WithDType};
 
-use crate::layers::{parallel_for, upsample_bilinear, zeroed};
+use super::parallel::{parallel_for, zeroed};
+use super::upsample::upsample_bilinear;
 
 /// `[B, C, H, W]` → `[B, C, scale·H, scale·W]`, as [`upsample_bilinear`] (to rounding),
 /// in one op with its backward on the CPU (f32, f64).
 pub fn upsample_bilinear_fused(xs: &Tensor, scale: usize) -> Result<Tensor> {
     let (_, _, height, width) = xs.dims4()?;
-    let cpu_float = crate::layers::composed::kernels_apply(xs) && matches!(xs.dtype(), DType::F32 | DType::F64);
+    let cpu_float = super::composed::kernels_apply(xs) && matches!(xs.dtype(), DType::F32 | DType::F64);
     if !cpu_float || scale <= 1 || height == 0 || width == 0 {
         return upsample_bilinear(xs, scale);
     }
     xs.contiguous()?.apply_op1(Bilinear { scale })
+}
+
+/// The up-sampling of a contiguous `[B, C, H, W]` f32 or f64 input by `scale` on the CPU,
+/// as a tensor outside the graph: for ops that up-sample their input inside
+/// ([`crate::layers::Conv2d::forward_upsampled`]).
+pub(super) fn upsample_storage(storage: &CpuStorage, layout: &Layout, scale: usize) -> Result<Tensor> {
+    let (upsampled, shape) = Bilinear { scale }.cpu_fwd(storage, layout)?;
+    Ok(Tensor::from_storage(Storage::Cpu(upsampled), shape, BackpropOp::none(), false))
+}
+
+/// The gradient of the `input_dims` input of an up-sampling by `scale` from that of its
+/// output (no backward of its own).
+pub(super) fn upsample_backward(output_grad: &Tensor, input_dims: &[usize], scale: usize) -> Result<Tensor> {
+    let backward = BilinearBackward { planes: Planes::new(input_dims, scale)?, input_dims: input_dims.to_vec() };
+    output_grad.contiguous()?.apply_op1_no_bwd(&backward)
 }
 
 /// For each output index along an axis of `size` cells: the two source cells and weights.
@@ -174,10 +191,8 @@ impl CustomOp1 for Bilinear {
     }
 
     fn bwd(&self, input: &Tensor, _output: &Tensor, output_grad: &Tensor) -> Result<Option<Tensor>> {
-        let planes = Planes::new(input.dims(), self.scale)?;
-        let backward = BilinearBackward { planes, input_dims: input.dims().to_vec() };
         // No backward of the backward: gradients of gradients are not needed.
-        Ok(Some(output_grad.contiguous()?.apply_op1_no_bwd(&backward)?))
+        Ok(Some(upsample_backward(output_grad, input.dims(), self.scale)?))
     }
 }
 

@@ -18,22 +18,23 @@
 //! three passes over the input forward and two backward, where the composed candle ops
 //! make a dozen (about 6× faster on [128, 64, 32, 32] f32: the `resnet_stage_time`
 //! example). The unit of parallel work is a channel: its statistics and its output pass
-//! run back to back on one core, so that only the first pass reads from memory. The ReLU after a batch norm, and a residual block's `relu(norm(x) + skip)`,
+//! run back to back on one core, so that only the first pass reads from memory; its outputs
+//! are written once, without being zeroed first (`layers::fresh`). The ReLU after a batch norm, and a residual block's `relu(norm(x) + skip)`,
 //! join that op ([`BatchNorm2d::forward_relu`]): candle's relu and add, and their
 //! backward passes (a comparison, a cast, a product and gradient sums each), become a
 //! clamp in the output pass and one masking pass backward. On other devices it is the
 //! composed candle ops, the fused op's reference in the
 //! tests. Evaluation is two broadcast ops everywhere.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, ModuleT, Result, Shape, Tensor, WithDType};
 use candle_nn::init::Init;
 use candle_nn::VarBuilder;
 
-use super::parallel::{lockable_chunks, parallel_for, zeroed};
-use super::relu::{clamp_slice, relu_gradient_slice};
+use super::fresh::{all_written, Fresh, Part};
+use super::parallel::{lockable_chunks, parallel_for};
 
 /// Weight of the batch statistics in the running-statistics update (PyTorch's default).
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -289,90 +290,85 @@ fn planes_sum<'a, T: WithDType>(
     })
 }
 
-/// Runs `work(c, planes)` for every channel `c`, the channels in parallel: `planes[k]`
-/// holds channel `c`'s plane of each sample (in order) of `outputs[k]`, a `[B, C, HW]`
-/// array (an empty output gives none). A channel's statistics and its pass over the
-/// outputs then run back to back on one core, its planes still in that core's cache.
+/// Runs `work(c, planes)` for every channel `c`, the channels in parallel: `planes[k][s]`
+/// is channel `c`'s plane of sample `s` of output `k`, where `parts` holds the outputs'
+/// planes one after the other (each output `[B, C, HW]`). A channel's statistics and its
+/// pass over the outputs then run back to back on one core, its planes still in that
+/// core's cache.
 fn for_each_channel<T: WithDType>(
-    outputs: &mut [&mut [T]],
-    (batch, channels, plane): (usize, usize, usize),
+    parts: &[Mutex<Part<'_, T>>],
+    (batch, channels, _): (usize, usize, usize),
     cost: usize,
-    work: impl Fn(usize, &mut [Vec<&mut [T]>]) + Sync,
+    work: impl Fn(usize, &mut [Vec<MutexGuard<Part<'_, T>>>]) + Sync,
 ) {
-    let planes: Vec<Vec<Mutex<&mut [T]>>> =
-        outputs.iter_mut().map(|output| lockable_chunks(output, plane.max(1))).collect();
+    let per_output = batch * channels;
+    let outputs = parts.len().checked_div(per_output).unwrap_or(0);
     parallel_for(channels, cost, |channel| {
-        let mut guards: Vec<Vec<_>> = planes
-            .iter()
-            .map(|output| {
-                let mine = (0..batch).filter_map(|sample| output.get(sample * channels + channel));
-                mine.map(|plane| plane.lock().expect("channel plane")).collect()
+        let mut planes: Vec<Vec<_>> = (0..outputs)
+            .map(|k| {
+                let plane =
+                    |sample: usize| parts[k * per_output + sample * channels + channel].lock().expect("channel plane");
+                (0..batch).map(plane).collect()
             })
             .collect();
-        let mut views: Vec<Vec<&mut [T]>> =
-            guards.iter_mut().map(|output| output.iter_mut().map(|guard| &mut ***guard).collect()).collect();
-        work(channel, &mut views);
+        work(channel, &mut planes);
     });
 }
 
-/// Per channel `[k0, k1, k2, k3]` of [`map_plane`].
+/// `dy` where `y > 0`, else 0: the gradient through the ReLU whose output is `y`.
+fn masked<'a, T: WithDType>(dy: &'a [T], y: &'a [T]) -> impl Iterator<Item = T> + 'a {
+    dy.iter().zip(y).map(|(&g, &y)| if y > T::zero() { g } else { T::zero() })
+}
+
+/// Per channel `[k0, k1, k2, k3]` of [`affine`].
 type Coefficients<T> = [T; 4];
 
-/// `out[i] = k0·a[i] + k1·(b[i] − k2) + k3` (without `a`, `out` itself is `a`, updated in
-/// place), then `+ skip[i]` and the ReLU where asked, over one plane (in `T`, as the
-/// output is).
-fn map_plane<T: WithDType>(
-    out: &mut [T],
-    (a, b): (Option<&[T]>, &[T]),
-    [k0, k1, k2, k3]: Coefficients<T>,
-    (skip, relu): (Option<&[T]>, bool),
-) {
-    match a {
-        Some(a) => {
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = k0 * a + k1 * (b - k2) + k3;
-            }
-        }
-        None => out.iter_mut().zip(b).for_each(|(o, &b)| *o = k0 * *o + k1 * (b - k2) + k3),
-    }
-    if let Some(skip) = skip {
-        out.iter_mut().zip(skip).for_each(|(o, &s)| *o += s);
-    }
-    if relu {
-        clamp_slice(out);
-    }
+/// `k0·a + k1·(b − k2) + k3`.
+fn affine<T: WithDType>(a: T, b: T, [k0, k1, k2, k3]: Coefficients<T>) -> T {
+    k0 * a + k1 * (b - k2) + k3
 }
 
 /// The output and the statistics of the training pass; `affine` is `[weight C, bias C]`.
 /// Per channel: the mean, then `Σ(x − mean)²` in a second pass (not `Σx² − n·mean²`,
-/// which cancels catastrophically), then the output pass.
+/// which cancels catastrophically), then the output pass, `+ skip` and the ReLU where
+/// asked.
 fn forward<T: WithDType>(
     x: &[T],
-    affine: &[T],
+    affine_parameters: &[T],
     dims: (usize, usize, usize),
     (skip, relu): (Option<&[T]>, bool),
 ) -> (Vec<T>, ChannelStats) {
     let (batch, channels, plane) = dims;
     let count = (batch * plane) as f64;
-    let (weight, bias) = affine.split_at(channels);
-    let mut ys = zeroed(x.len());
+    let (weight, bias) = affine_parameters.split_at(channels);
+    let mut ys = Fresh::new(x.len());
+    let parts = ys.parts(std::iter::repeat_n(plane, batch * channels));
     let mut moments = vec![(0.0, 0.0); channels];
     let slots = lockable_chunks(&mut moments, 1);
-    for_each_channel(&mut [&mut ys], dims, 4 * x.len(), |c, planes| {
+    for_each_channel(&parts, dims, 4 * x.len(), |c, planes| {
         let at = |sample: usize| (sample * channels + c) * plane;
         let x_planes = || (0..batch).map(|sample| (&x[at(sample)..][..plane], &x[at(sample)..][..plane]));
         let mean = planes_sum(x_planes(), |v, _| (v, 0.0)).0 / count;
         let var = planes_sum(x_planes(), |v, _| ((v - mean) * (v - mean), 0.0)).0 / count;
         let inv_std = 1.0 / (var + BATCH_NORM_EPS).sqrt();
         // y = 0·x + (weight·inv_std)·(x − mean) + bias.
-        let coefficients = [T::zero(), T::from_f64(weight[c].to_f64() * inv_std), T::from_f64(mean), bias[c]];
+        let k = [T::zero(), T::from_f64(weight[c].to_f64() * inv_std), T::from_f64(mean), bias[c]];
+        let clamp = |v: T| if relu && v < T::zero() { T::zero() } else { v };
         for (sample, out) in planes[0].iter_mut().enumerate() {
             let x = &x[at(sample)..][..plane];
-            map_plane(out, (Some(x), x), coefficients, (skip.map(|skip| &skip[at(sample)..][..plane]), relu));
+            match skip {
+                Some(skip) => {
+                    let skip = &skip[at(sample)..][..plane];
+                    out.write(x.iter().zip(skip).map(|(&v, &s)| clamp(affine(v, v, k) + s)))
+                }
+                None => out.write(x.iter().map(|&v| clamp(affine(v, v, k)))),
+            };
         }
         slots[c].lock().expect("channel moments")[0] = (mean, var);
     });
     drop(slots);
+    let written = all_written(parts);
+    let ys = ys.finish(written);
     let (mean, var): (Vec<f64>, Vec<f64>) = moments.into_iter().unzip();
     let inv_std = var.iter().map(|v| 1.0 / (v + BATCH_NORM_EPS).sqrt()).collect();
     let weight = weight.iter().map(|w| w.to_f64()).collect();
@@ -385,65 +381,73 @@ fn forward<T: WithDType>(
 /// `dweight = Σ g·x̂`, and, through the batch statistics,
 /// `dx = weight·inv_std·(g − Σg/n − x̂·Σ(g·x̂)/n)`. A channel's g, sums and dx are one
 /// unit of work.
-fn backward<T: WithDType>(
-    x: &[T],
-    dy: &[T],
-    (relu_output, skip): (Option<&[T]>, bool),
+fn backward<'a, T: WithDType>(
+    x: &'a [T],
+    dy: &'a [T],
+    (relu_output, skip): (Option<&'a [T]>, bool),
     dims: (usize, usize, usize),
     stats: &ChannelStats,
 ) -> Vec<T> {
     let (n, (batch, channels, plane)) = (x.len(), dims);
     let count = (batch * plane) as f64;
-    let mut packed = zeroed(2 * channels + if skip { 2 * n } else { n });
-    let (head, rest) = packed.split_at_mut(2 * channels);
-    let (input_grad, skip_grad) = rest.split_at_mut(n);
+    let mut packed = Fresh::new(2 * channels + if skip { 2 * n } else { n });
+    let outputs = if skip { 2 } else { 1 };
+    let parts =
+        packed.parts(std::iter::once(2 * channels).chain(std::iter::repeat_n(plane, outputs * batch * channels)));
     let mut gradients = vec![(0.0, 0.0); channels];
     let slots = lockable_chunks(&mut gradients, 1);
     let ChannelStats { mean, inv_std, weight, .. } = stats;
-    for_each_channel(&mut [input_grad, skip_grad], dims, 5 * n, |c, planes| {
-        let [dx, dskip] = planes else { unreachable!("two outputs") };
+    for_each_channel(&parts[1..], dims, 5 * n, |c, planes| {
+        let (dx, dskip) = planes.split_at_mut(1);
+        let (dx, mut dskip) = (&mut dx[0], dskip.first_mut());
         let at = |sample: usize| (sample * channels + c) * plane;
         let (x, dy) = (|s: usize| &x[at(s)..][..plane], |s: usize| &dy[at(s)..][..plane]);
-        // g where it lies: dy, the skip's gradient, or (through a ReLU alone) dx's own
-        // planes, then updated in place.
-        for (sample, dx) in dx.iter_mut().enumerate() {
-            match (relu_output, skip) {
-                (None, false) => {}
-                (None, true) => dskip[sample].copy_from_slice(dy(sample)),
-                (Some(y), true) => relu_gradient_slice(dskip[sample], dy(sample), &y[at(sample)..][..plane]),
-                (Some(y), false) => relu_gradient_slice(dx, dy(sample), &y[at(sample)..][..plane]),
+        let relu_gradient = |s: usize, y: &'a [T]| masked(dy(s), &y[at(s)..][..plane]);
+        // g where it lies: dy, or (through a ReLU) the skip's gradient or dx's own planes,
+        // then updated in place.
+        match (relu_output, dskip.as_deref_mut()) {
+            (None, None) => {}
+            (None, Some(dskip)) => {
+                dskip.iter_mut().enumerate().for_each(|(s, out)| _ = out.write(dy(s).iter().copied()))
             }
+            (Some(y), Some(dskip)) => {
+                dskip.iter_mut().enumerate().for_each(|(s, out)| _ = out.write(relu_gradient(s, y)))
+            }
+            (Some(y), None) => dx.iter_mut().enumerate().for_each(|(s, out)| _ = out.write(relu_gradient(s, y))),
         }
         // (Σ g, Σ g·(x − mean)) in one pass.
-        let g_planes = (0..dx.len()).map(|sample| -> (&[T], &[T]) {
-            match (relu_output, skip) {
-                (None, _) => (dy(sample), x(sample)),
-                (Some(_), true) => (&*dskip[sample], x(sample)),
-                (Some(_), false) => (&*dx[sample], x(sample)),
-            }
-        });
-        let (bias_grad, centered_sum) = planes_sum(g_planes, |g, v| (g, g * (v - mean[c])));
+        let (bias_grad, centered_sum) = {
+            let g = |s: usize| match (relu_output, dskip.as_deref()) {
+                (None, _) => dy(s),
+                (Some(_), Some(dskip)) => dskip[s].written(),
+                (Some(_), None) => dx[s].written(),
+            };
+            planes_sum((0..batch).map(|s| (g(s), x(s))), |g, v| (g, g * (v - mean[c])))
+        };
         let weight_grad = centered_sum * inv_std[c];
         // dx = A·g + (−A·inv_std·dweight/n)·(x − mean) − A·dbias/n, with A = weight·inv_std.
         let a = weight[c] * inv_std[c];
         let centered = -a * inv_std[c] * weight_grad / count;
-        let coefficients =
-            [T::from_f64(a), T::from_f64(centered), T::from_f64(mean[c]), T::from_f64(-a * bias_grad / count)];
-        for (sample, dx) in dx.iter_mut().enumerate() {
-            let g = match (relu_output, skip) {
-                (None, _) => Some(dy(sample)),
-                (Some(_), true) => Some(&*dskip[sample]),
-                (Some(_), false) => None,
+        let k = [T::from_f64(a), T::from_f64(centered), T::from_f64(mean[c]), T::from_f64(-a * bias_grad / count)];
+        for (s, out) in dx.iter_mut().enumerate() {
+            let g = match (relu_output, dskip.as_deref()) {
+                (None, _) => dy(s),
+                (Some(_), Some(dskip)) => dskip[s].written(),
+                (Some(_), None) => {
+                    out.written_mut().iter_mut().zip(x(s)).for_each(|(g, &v)| *g = affine(*g, v, k));
+                    continue;
+                }
             };
-            map_plane(dx, (g, x(sample)), coefficients, (None, false));
+            out.write(g.iter().zip(x(s)).map(|(&g, &v)| affine(g, v, k)));
         }
         slots[c].lock().expect("channel gradients")[0] = (weight_grad, bias_grad);
     });
     drop(slots);
-    for (c, (weight_grad, bias_grad)) in gradients.into_iter().enumerate() {
-        (head[c], head[channels + c]) = (T::from_f64(weight_grad), T::from_f64(bias_grad));
-    }
-    packed
+    let (weight_grads, bias_grads): (Vec<f64>, Vec<f64>) = gradients.into_iter().unzip();
+    let head = weight_grads.iter().chain(&bias_grads).map(|&v| T::from_f64(v));
+    parts[0].lock().expect("gradient head").write(head);
+    let written = all_written(parts);
+    packed.finish(written)
 }
 
 /// The contiguous data of a tensor as a slice of `T`.

@@ -86,6 +86,7 @@ mod batchnorm;
 mod bilinear;
 pub(crate) mod composed;
 mod conv;
+mod fresh;
 mod kernels;
 mod parallel;
 mod pixel_nll;

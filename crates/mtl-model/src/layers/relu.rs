@@ -33,16 +33,11 @@ pub(super) fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
     let chunks = lockable_chunks(out, CHUNK);
     parallel_for(chunks.len(), dy.len(), |unit| {
         let mut chunk = chunks[unit].lock().expect("gradient chunk");
-        let len = chunk.len();
-        relu_gradient_slice(&mut chunk, &dy[unit * CHUNK..][..len], &y[unit * CHUNK..][..len]);
+        let (dy, y) = (&dy[unit * CHUNK..], &y[unit * CHUNK..]);
+        for ((o, &g), &y) in chunk.iter_mut().zip(dy).zip(y) {
+            *o = if y > T::zero() { g } else { T::zero() };
+        }
     });
-}
-
-/// [`relu_gradient`] on this thread (`out`, `dy` and `y` of one length).
-pub(super) fn relu_gradient_slice<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
-    for ((o, &g), &y) in out.iter_mut().zip(dy).zip(y) {
-        *o = if y > T::zero() { g } else { T::zero() };
-    }
 }
 
 /// `dy` masked by `y > 0` ([`relu_gradient`]) as one CPU op without a backward of its

@@ -16,6 +16,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::op::BackpropOp;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor, WithDType};
 
+use super::fresh::{all_written, Fresh};
 use super::parallel::{parallel_for, zeroed};
 use super::upsample::upsample_bilinear;
 
@@ -102,28 +103,33 @@ fn forward<T: WithDType>(input: &[T], planes: Planes) -> Vec<T> {
     let Planes { height, width, scale, .. } = planes;
     let (rows, columns) = (taps(height, scale), taps(width, scale));
     let weight = |w: f64| T::from_f64(w);
-    let out_width = width * scale;
-    let mut output = zeroed(planes.n_planes * planes.output_len());
-    let cost = 4 * output.len();
-    for_each_plane(&mut output, planes.output_len(), cost, |p, out| {
-        let input = &input[p * planes.input_len()..][..planes.input_len()];
-        // Along the width: [H, W] → [H, scale·W].
-        let mut wide = vec![T::from_f64(0.0); height * out_width];
-        for (row, wide_row) in input.chunks_exact(width).zip(wide.chunks_exact_mut(out_width)) {
-            for (cell, &(a, wa, b, wb)) in wide_row.iter_mut().zip(&columns) {
-                *cell = row[a] * weight(wa) + row[b] * weight(wb);
+    let (out_width, output_len) = (width * scale, planes.output_len());
+    // Written a plane at a time, row after row, without zeroing it first.
+    let mut output = Fresh::new(planes.n_planes * output_len);
+    let parts = output.parts(std::iter::repeat_n(output_len, planes.n_planes));
+    let planes_per_unit = (16_384 / output_len.max(1)).max(1);
+    let units = planes.n_planes.div_ceil(planes_per_unit);
+    parallel_for(units, 4 * planes.n_planes * output_len, |unit| {
+        for p in unit * planes_per_unit..((unit + 1) * planes_per_unit).min(planes.n_planes) {
+            let mut out = parts[p].lock().expect("output plane");
+            let input = &input[p * planes.input_len()..][..planes.input_len()];
+            // Along the width: [H, W] → [H, scale·W].
+            let mut wide = vec![T::from_f64(0.0); height * out_width];
+            for (row, wide_row) in input.chunks_exact(width).zip(wide.chunks_exact_mut(out_width)) {
+                for (cell, &(a, wa, b, wb)) in wide_row.iter_mut().zip(&columns) {
+                    *cell = row[a] * weight(wa) + row[b] * weight(wb);
+                }
             }
-        }
-        // Along the height: [H, scale·W] → [scale·H, scale·W].
-        for (out_row, &(a, wa, b, wb)) in out.chunks_exact_mut(out_width).zip(&rows) {
-            let (upper, lower) = (&wide[a * out_width..][..out_width], &wide[b * out_width..][..out_width]);
-            let (wa, wb) = (weight(wa), weight(wb));
-            for ((cell, &u), &l) in out_row.iter_mut().zip(upper).zip(lower) {
-                *cell = u * wa + l * wb;
+            // Along the height: [H, scale·W] → [scale·H, scale·W].
+            for &(a, wa, b, wb) in &rows {
+                let (upper, lower) = (&wide[a * out_width..][..out_width], &wide[b * out_width..][..out_width]);
+                let (wa, wb) = (weight(wa), weight(wb));
+                out.extend(upper.iter().zip(lower).map(|(&u, &l)| u * wa + l * wb));
             }
         }
     });
-    output
+    let written = all_written(parts);
+    output.finish(written)
 }
 
 fn backward<T: WithDType>(output_grad: &[T], planes: Planes) -> Vec<T> {

@@ -2,8 +2,8 @@
 //! without zeroing it first. Zeroing an output the op then overwrites is a pass over
 //! memory of its own: for `w6`'s batch norms and up-samplings about 2% of a step.
 //!
-//! Each part is written whole by [`Part::write`] (which panics unless its values fill
-//! the part), and [`Fresh::finish`] takes the buffer only with a [`Written`] record that
+//! Each part is written from its start, whole by [`Part::write`] (which panics unless
+//! its values fill the part) or a piece at a time by [`Part::extend`], and [`Fresh::finish`] takes the buffer only with a [`Written`] record that
 //! every part of that buffer was: no element is read before it is written.
 
 use std::mem::MaybeUninit;
@@ -15,10 +15,10 @@ pub(super) struct Fresh<T> {
     len: usize,
 }
 
-/// One part of a [`Fresh`] buffer, and whether it was written.
+/// One part of a [`Fresh`] buffer, and how much of it was written (from its start).
 pub(super) struct Part<'a, T> {
     slots: &'a mut [MaybeUninit<T>],
-    written: bool,
+    filled: usize,
 }
 
 /// That every part of the buffer starting at `start`, `len` elements, was written.
@@ -39,7 +39,7 @@ impl<T: Copy> Fresh<T> {
         let mut parts = Vec::new();
         for len in lens {
             let (slots, tail) = std::mem::take(&mut rest).split_at_mut(len);
-            parts.push(Mutex::new(Part { slots, written: false }));
+            parts.push(Mutex::new(Part { slots, filled: 0 }));
             rest = tail;
         }
         assert!(rest.is_empty(), "the parts leave {} elements of the buffer out", rest.len());
@@ -62,28 +62,31 @@ impl<T: Copy> Part<'_, T> {
     /// Writes `values` into the whole part, in order, and returns it. Panics unless they
     /// fill it (values beyond its length are not read).
     pub(super) fn write(&mut self, values: impl IntoIterator<Item = T>) -> &mut [T] {
+        self.extend(values);
+        self.written_mut()
+    }
+
+    /// Writes `values` after what was written so far, in order, up to the part's end
+    /// (for parts written a piece at a time).
+    pub(super) fn extend(&mut self, values: impl IntoIterator<Item = T>) {
         let mut count = 0;
-        for (slot, value) in self.slots.iter_mut().zip(values) {
+        for (slot, value) in self.slots[self.filled..].iter_mut().zip(values) {
             slot.write(value);
             count += 1;
         }
-        assert_eq!(count, self.slots.len(), "too few values for a part of an op's output");
-        self.written = true;
-        // SAFETY: every element of the part was written just above, and `MaybeUninit<T>`
-        // has the layout of `T`.
-        unsafe { &mut *(self.slots as *mut [MaybeUninit<T>] as *mut [T]) }
+        self.filled += count;
     }
 
     /// The part as written. Panics unless it was.
     pub(super) fn written(&self) -> &[T] {
-        assert!(self.written, "a part of an op's output read before it was written");
-        // SAFETY: `written` is set only once every element was written.
+        assert_eq!(self.filled, self.slots.len(), "a part of an op's output read before it was written");
+        // SAFETY: `filled` counts the elements written from the start: all of them.
         unsafe { &*(&*self.slots as *const [MaybeUninit<T>] as *const [T]) }
     }
 
     /// The part as written, to update in place. Panics unless it was.
     pub(super) fn written_mut(&mut self) -> &mut [T] {
-        assert!(self.written, "a part of an op's output read before it was written");
+        assert_eq!(self.filled, self.slots.len(), "a part of an op's output read before it was written");
         // SAFETY: as for `written`.
         unsafe { &mut *(&mut *self.slots as *mut [MaybeUninit<T>] as *mut [T]) }
     }
@@ -95,7 +98,7 @@ pub(super) fn all_written<T>(parts: Vec<Mutex<Part<'_, T>>>) -> Written {
     let mut len = 0;
     for part in parts {
         let part = part.into_inner().expect("output part");
-        assert!(part.written, "a part of an op's output was not written");
+        assert_eq!(part.filled, part.slots.len(), "a part of an op's output was not written in full");
         start.get_or_insert(part.slots.as_ptr() as usize);
         len += part.slots.len();
     }
@@ -116,6 +119,15 @@ mod tests {
         }
         let written = all_written(parts);
         assert_eq!(fresh.finish(written), [0., 1., 2., 20., 21., 22., 23., 24., 25., 26.]);
+        // A part written in pieces; values past its end are not taken.
+        let mut fresh = Fresh::new(5);
+        let parts = fresh.parts([5]);
+        let mut part = parts[0].lock().unwrap();
+        part.extend([1., 2.]);
+        part.extend([3., 4., 5., 6.]);
+        drop(part);
+        let written = all_written(parts);
+        assert_eq!(fresh.finish(written), [1., 2., 3., 4., 5.]);
     }
 
     #[test]
@@ -133,6 +145,13 @@ mod tests {
             parts[0].lock().unwrap().write([1.]);
         });
         assert!(short.is_err());
+        let half = std::panic::catch_unwind(|| {
+            let mut fresh = Fresh::<f32>::new(4);
+            let parts = fresh.parts([4]);
+            parts[0].lock().unwrap().extend([1., 2.]);
+            all_written(parts);
+        });
+        assert!(half.is_err());
         let uncovered = std::panic::catch_unwind(|| Fresh::<f32>::new(3).parts([2]).len());
         assert!(uncovered.is_err());
     }

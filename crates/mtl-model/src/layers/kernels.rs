@@ -7,9 +7,10 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
+use super::fresh::{all_written, Fresh};
 use super::parallel::{lockable_chunks, parallel_for, zeroed, Element};
 use super::pool::{max_relu_row, pool_plane, unmax_row, unpool_plane, Winner};
-use super::relu::{clamp_negative, clamp_slice};
+use super::relu::clamp_slice;
 use super::winograd;
 
 /// The most samples in one unit of work (one matrix product over their patches).
@@ -366,14 +367,15 @@ pub(super) fn conv_forward<T: Element>(
     let (input_len, output_len) = (geometry.input_len(), geometry.op_output_len(kind));
     let out_width = geometry.out_width();
     let (pooled_width, pooled_len) = (out_width / 2, output_len / out_channels.max(1));
-    let mut output = zeroed(geometry.batch * output_len);
     if !kind.pools() && winograd::applies(geometry) {
-        winograd::convolve(geometry, input, weight, Some(bias), &mut output);
-        if kind == Output::FullRelu {
-            clamp_negative(&mut output);
-        }
-        return (output, Vec::new());
+        // Each output plane written once, row by row (no zeroing pass first).
+        let mut output = Fresh::new(geometry.batch * output_len);
+        let planes = output.parts(std::iter::repeat_n(positions, geometry.batch * out_channels));
+        winograd::convolve(geometry, input, weight, (Some(bias), kind == Output::FullRelu), &planes);
+        let written = all_written(planes);
+        return (output.finish(written), Vec::new());
     }
+    let mut output = zeroed(geometry.batch * output_len);
     let mut winners = vec![0; if kind.pools() { output.len() } else { 0 }];
     let per_chunk = samples_per_chunk(geometry.batch);
     let chunks = lockable_chunks(&mut output, per_chunk * output_len);
@@ -503,16 +505,19 @@ pub(super) fn conv_backward<T: Element>(
     if let (true, OutputGrad::Full(grad)) = (winograd::applies(geometry), output_grad) {
         // dW and db, then dX = dY ⋆ the flipped kernels (padding 1).
         let (weight_grad, bias_grad) = winograd::kernel_gradient(geometry, input, grad);
-        let mut packed = weight_grad;
-        packed.extend_from_slice(&bias_grad);
+        let weight_and_bias = weight_grad.len() + bias_grad.len();
+        let input_planes = if with_input { geometry.batch * geometry.in_channels } else { 0 };
+        let plane = geometry.in_height * geometry.in_width;
+        let mut packed = Fresh::new(weight_and_bias + input_planes * plane);
+        let parts = packed.parts(std::iter::once(weight_and_bias).chain(std::iter::repeat_n(plane, input_planes)));
+        parts[0].lock().expect("kernel gradient").write(weight_grad.into_iter().chain(bias_grad));
         if with_input {
-            let weight_and_bias = packed.len();
-            packed.resize(weight_and_bias + geometry.batch * input_len, zero);
             let transposed = Geometry { in_channels: out_channels, out_channels: geometry.in_channels, ..*geometry };
             let flipped = winograd::flipped_kernels(weight, out_channels, geometry.in_channels);
-            winograd::convolve(&transposed, grad, &flipped, None, &mut packed[weight_and_bias..]);
+            winograd::convolve(&transposed, grad, &flipped, (None, false), &parts[1..]);
         }
-        return packed;
+        let written = all_written(parts);
+        return packed.finish(written);
     }
     let per_chunk = samples_per_chunk(geometry.batch);
     let n_chunks = geometry.batch.div_ceil(per_chunk);

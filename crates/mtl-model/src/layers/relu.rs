@@ -1,6 +1,6 @@
 //! The ReLU as passes over plain slices, for the ops that fuse it (the batch norm's and
-//! the convolution's): the clamp of an output in place, and the gradient through it,
-//! both in parallel; [`relu_backward`] applies the latter to tensors.
+//! the convolution's): the clamp of an output slice, and the gradient through it in
+//! parallel; [`relu_backward`] applies the latter to tensors.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 
@@ -8,16 +8,6 @@ use super::parallel::{lockable_chunks, parallel_for, zeroed};
 
 /// Elements per unit of parallel work.
 const CHUNK: usize = 1 << 14;
-
-/// `values[i] = max(values[i], 0)`, in parallel.
-pub(super) fn clamp_negative<T: WithDType>(values: &mut [T]) {
-    let work = values.len();
-    let chunks = lockable_chunks(values, CHUNK);
-    parallel_for(chunks.len(), work, |unit| {
-        let mut chunk = chunks[unit].lock().expect("relu chunk");
-        clamp_slice(&mut chunk);
-    });
-}
 
 /// `values[i] = max(values[i], 0)` on this thread; branch-free, so that it vectorises
 /// (NaN stays NaN, for the optimisers' divergence check).

@@ -15,8 +15,9 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
+use super::fresh::Part;
 use super::kernels::{add_partials, lane_sum, matmul, samples_per_chunk, Geometry, PartialSums, View};
-use super::parallel::{lockable_chunks, parallel_for, Element};
+use super::parallel::{parallel_for, Element};
 
 /// Input and output channels below this go through im2col: with few channels the
 /// transforms cost more than the products they save.
@@ -65,30 +66,34 @@ pub(super) fn at_any_size<R>(work: impl FnOnce() -> R) -> R {
     result
 }
 
-/// `output[B, O, H, W]` = `input[B, C, H, W]` ⋆ `weight[O, C, 3, 3]` (+ `bias[O]`), for a
-/// geometry [`applies`] accepts. `output` is overwritten.
+/// `output[B, O, H, W]` = `input[B, C, H, W]` ⋆ `weight[O, C, 3, 3]` (+ `bias[O]`), then
+/// the ReLU if `relu`, for a geometry [`applies`] accepts: `output` holds the `B·O`
+/// planes, each written row by row.
 pub(super) fn convolve<T: Element>(
     geometry: &Geometry,
     input: &[T],
     weight: &[T],
-    bias: Option<&[T]>,
-    output: &mut [T],
+    (bias, relu): (Option<&[T]>, bool),
+    output: &[Mutex<Part<'_, T>>],
 ) {
     debug_assert!(applies(geometry));
     let (channels, out_channels) = (geometry.in_channels, geometry.out_channels);
     let (height, width) = (geometry.in_height, geometry.in_width);
-    let (input_len, output_len) = (channels * height * width, out_channels * height * width);
+    let input_len = channels * height * width;
     assert_eq!(input.len(), geometry.batch * input_len, "winograd input");
-    assert_eq!(output.len(), geometry.batch * output_len, "winograd output");
+    assert_eq!(output.len(), geometry.batch * out_channels, "winograd output planes");
     let transformed = transform_kernels(weight, out_channels, channels);
     let (tile_rows, tile_cols) = (height.div_ceil(2), width.div_ceil(2));
     let rows_per_block = (BLOCK_VALUES / (16 * (channels + out_channels) * tile_cols)).max(1);
     let per_chunk = samples_per_chunk(geometry.batch);
-    let chunks = lockable_chunks(output, per_chunk * output_len);
     let cost = geometry.batch * tile_rows * tile_cols * 16 * channels * out_channels;
-    parallel_for(chunks.len(), cost, |chunk_idx| {
-        let mut out = chunks[chunk_idx].lock().expect("output chunk");
-        let samples = out.len() / output_len;
+    parallel_for(geometry.batch.div_ceil(per_chunk), cost, |chunk_idx| {
+        let first = chunk_idx * per_chunk;
+        let samples = (first + per_chunk).min(geometry.batch) - first;
+        let mut planes: Vec<_> = output[first * out_channels..][..samples * out_channels]
+            .iter()
+            .map(|plane| plane.lock().expect("output plane"))
+            .collect();
         let x = &input[chunk_idx * per_chunk * input_len..][..samples * input_len];
         // The chunk's rows of tiles, (sample, tile row), a block at a time.
         let rows: Vec<(usize, usize)> = (0..samples).flat_map(|s| (0..tile_rows).map(move |r| (s, r))).collect();
@@ -113,12 +118,11 @@ pub(super) fn convolve<T: Element>(
                     matmul(product, (out_channels, tiles, channels), false, lhs, rhs);
                 }
                 for (start, sample, tile_rows) in runs(block) {
-                    let sample_output = &mut out[sample * output_len..][..output_len];
                     for o in 0..out_channels {
-                        let plane = &mut sample_output[o * height * width..][..height * width];
+                        let plane = &mut planes[sample * out_channels + o];
                         let at = (o * tiles + start * tile_cols, out_channels * tiles);
                         let b = bias.map_or(T::from_f64(0.0), |bias| bias[o]);
-                        untransform_rows(m, at, b, (height, width), tile_rows.clone(), &mut sums, plane);
+                        untransform_rows(m, at, (b, relu), (height, width), tile_rows.clone(), &mut sums, plane);
                     }
                 }
             }
@@ -450,17 +454,18 @@ fn transform_rows<T: Element>(
 }
 
 /// Writes output rows `2r` and `2r + 1` for the tile rows r of `tile_rows` of one channel's
-/// `plane` from the products `m` (16 planes of `xi_stride` values; these rows' tiles side
-/// by side at `column..`): `Y = Aᵀ M A + bias` with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]],
-/// clipped to the image. `sums` is scratch: 12 arrays of the run's tiles.
+/// `plane` (after its rows above) from the products `m` (16 planes of `xi_stride` values;
+/// these rows' tiles side by side at `column..`): `Y = Aᵀ M A + bias` with
+/// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], clipped to the image, then the ReLU if `relu`.
+/// `sums` is scratch: 12 arrays of the run's tiles.
 fn untransform_rows<T: Element>(
     m: &[T],
     (column, xi_stride): (usize, usize),
-    bias: T,
+    (bias, relu): (T, bool),
     (height, width): (usize, usize),
     tile_rows: Range<usize>,
     sums: &mut [Vec<T>; 12],
-    plane: &mut [T],
+    plane: &mut Part<'_, T>,
 ) {
     let tile_cols = width.div_ceil(2);
     let n = tile_rows.len() * tile_cols;
@@ -483,24 +488,18 @@ fn untransform_rows<T: Element>(
         (0..n).for_each(|t| left[t] = s0[t] + s1[t] + s2[t] + bias);
         (0..n).for_each(|t| right[t] = s1[t] - s2[t] - s3[t] + bias);
     }
-    // Interleaved into the image's rows.
-    let pairs = width / 2;
+    // Interleaved into the image's rows (a last column of an odd width from `left` alone).
     for (run_row, tile_row) in tile_rows.enumerate() {
         for r in 0..2 {
-            let y = 2 * tile_row + r;
-            if y >= height {
+            if 2 * tile_row + r >= height {
                 break;
             }
             let left = &outputs[r][run_row * tile_cols..][..tile_cols];
             let right = &outputs[2 + r][run_row * tile_cols..][..tile_cols];
-            let row = &mut plane[y * width..][..width];
-            let paired = &mut row[..2 * pairs];
-            for t in 0..pairs {
-                paired[2 * t] = left[t];
-                paired[2 * t + 1] = right[t];
-            }
-            if width % 2 == 1 {
-                row[width - 1] = left[pairs];
+            let row = left.iter().zip(right).flat_map(|(&l, &r)| [l, r]).take(width);
+            match relu {
+                true => plane.extend(row.map(|v| if v < T::zero() { T::zero() } else { v })),
+                false => plane.extend(row),
             }
         }
     }

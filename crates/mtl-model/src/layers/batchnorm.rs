@@ -35,6 +35,7 @@ use candle_nn::VarBuilder;
 
 use super::fresh::{all_written, Fresh, Part};
 use super::parallel::{lockable_chunks, parallel_for};
+use super::relu::masked;
 
 /// Weight of the batch statistics in the running-statistics update (PyTorch's default).
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -313,11 +314,6 @@ fn for_each_channel<T: WithDType>(
             .collect();
         work(channel, &mut planes);
     });
-}
-
-/// `dy` where `y > 0`, else 0: the gradient through the ReLU whose output is `y`.
-fn masked<'a, T: WithDType>(dy: &'a [T], y: &'a [T]) -> impl Iterator<Item = T> + 'a {
-    dy.iter().zip(y).map(|(&g, &y)| if y > T::zero() { g } else { T::zero() })
 }
 
 /// Per channel `[k0, k1, k2, k3]` of [`affine`].

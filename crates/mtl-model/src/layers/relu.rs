@@ -4,7 +4,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 
-use super::parallel::{lockable_chunks, parallel_for, zeroed};
+use super::fresh::{all_written, Fresh};
+use super::parallel::parallel_for;
 
 /// Elements per unit of parallel work.
 const CHUNK: usize = 1 << 14;
@@ -19,15 +20,21 @@ pub(super) fn clamp_slice<T: WithDType>(values: &mut [T]) {
 /// is `y` (PyTorch's `threshold_backward`), in parallel. At an input of exactly 0 this
 /// passes nothing, where candle's relu backward (the composed paths) passes the gradient:
 /// both are subgradients; the fused CPU paths follow PyTorch.
-pub(super) fn relu_gradient<T: WithDType>(out: &mut [T], dy: &[T], y: &[T]) {
-    let chunks = lockable_chunks(out, CHUNK);
-    parallel_for(chunks.len(), dy.len(), |unit| {
-        let mut chunk = chunks[unit].lock().expect("gradient chunk");
+pub(super) fn relu_gradient<T: WithDType>(dy: &[T], y: &[T]) -> Vec<T> {
+    let mut out = Fresh::new(dy.len());
+    let chunks = dy.len().div_ceil(CHUNK);
+    let parts = out.parts((0..chunks).map(|unit| CHUNK.min(dy.len() - unit * CHUNK)));
+    parallel_for(chunks, dy.len(), |unit| {
         let (dy, y) = (&dy[unit * CHUNK..], &y[unit * CHUNK..]);
-        for ((o, &g), &y) in chunk.iter_mut().zip(dy).zip(y) {
-            *o = if y > T::zero() { g } else { T::zero() };
-        }
+        parts[unit].lock().expect("gradient chunk").write(masked(dy, y));
     });
+    let written = all_written(parts);
+    out.finish(written)
+}
+
+/// [`relu_gradient`] as values, element by element (as many as the shorter slice has).
+pub(super) fn masked<'a, T: WithDType>(dy: &'a [T], y: &'a [T]) -> impl Iterator<Item = T> + 'a {
+    dy.iter().zip(y).map(|(&g, &y)| if y > T::zero() { g } else { T::zero() })
 }
 
 /// `dy` masked by `y > 0` ([`relu_gradient`]) as one CPU op without a backward of its
@@ -59,9 +66,7 @@ impl CustomOp2 for ReluBackward {
             candle_core::bail!("relu backward: contiguous tensors expected")
         };
         fn masked<T: WithDType>(dy: &[T], y: &[T]) -> CpuStorage {
-            let mut out = zeroed(dy.len());
-            relu_gradient(&mut out, dy, y);
-            T::to_cpu_storage_owned(out)
+            T::to_cpu_storage_owned(relu_gradient(dy, y))
         }
         let storage = match (dy, y) {
             (CpuStorage::F32(dy), CpuStorage::F32(y)) => masked(&dy[dy_start..dy_end], &y[y_start..y_end]),

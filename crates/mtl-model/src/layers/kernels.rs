@@ -614,48 +614,37 @@ pub(super) fn conv_backward<T: Element>(
 
     let (weight_len, input_grad_len) =
         (out_channels * patch_len, if with_input { geometry.batch * input_len } else { 0 });
-    let mut packed = Fresh::new(weight_len + out_channels + input_grad_len);
-    // [dW, db], then dX a chunk of samples per part.
-    let dx_chunk = per_chunk * input_len;
-    let dx_lens = (0..if with_input { n_chunks } else { 0 }).map(|c| dx_chunk.min(input_grad_len - c * dx_chunk));
-    let parts = packed.parts(std::iter::once(weight_len + out_channels).chain(dx_lens));
+    let mut packed = zeroed(weight_len + out_channels + input_grad_len);
+    let (weight_and_bias, input_grad) = packed.split_at_mut(weight_len + out_channels);
     // Each chunk's partial (dW, db), filled in by whichever thread runs it.
     let partials: Vec<Mutex<Option<PartialSums<T>>>> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
     // Without dX, a whole-batch dW leaves the chunks nothing to do.
     if with_input || whole_batch.is_none() {
+        let grad_chunks = with_input.then(|| lockable_chunks(input_grad, per_chunk * input_len));
         // dW and, where wanted, dX: one or two products the size of the forward one.
         let cost = geometry.batch * positions * patch_len * out_channels * if with_input { 2 } else { 1 };
         parallel_for(n_chunks, cost, |chunk_idx| {
-            let result = match with_input {
-                // dX zeroed by the thread that then adds onto it, while it is in its cache.
-                true => {
-                    let mut part = parts[1 + chunk_idx].lock().expect("input gradient chunk");
-                    chunk(chunk_idx, Some(part.write(std::iter::repeat(zero))))
-                }
-                false => chunk(chunk_idx, None),
+            let result = match &grad_chunks {
+                Some(chunks) => chunk(chunk_idx, Some(&mut chunks[chunk_idx].lock().expect("input gradient chunk"))),
+                None => chunk(chunk_idx, None),
             };
             *partials[chunk_idx].lock().expect("partial sums") = result;
         });
     }
-    {
-        let mut head = parts[0].lock().expect("kernel gradient");
-        let (weight_grad, bias) = head.write(std::iter::repeat(zero)).split_at_mut(weight_len);
-        if let Some(grad) = whole_batch {
-            kernel_gradient_by_channels(geometry, input, grad, weight_grad, bias);
-        } else {
-            let partials =
-                partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran"));
-            let (weight_grad_t, bias_grad) = match n_chunks {
-                0 => (vec![zero; out_channels * patch_len], vec![zero; out_channels]),
-                _ => add_partials(partials.collect()),
-            };
-            // [K, O] → [O, K].
-            transpose(&weight_grad_t, (patch_len, out_channels), weight_grad);
-            bias.copy_from_slice(&bias_grad);
-        }
+    let (weight_grad, bias) = weight_and_bias.split_at_mut(weight_len);
+    if let Some(grad) = whole_batch {
+        kernel_gradient_by_channels(geometry, input, grad, weight_grad, bias);
+        return packed;
     }
-    let written = all_written(parts);
-    packed.finish(written)
+    let partials = partials.into_iter().map(|p| p.into_inner().expect("partial sums").expect("every chunk ran"));
+    let (weight_grad_t, bias_grad) = match n_chunks {
+        0 => (vec![zero; out_channels * patch_len], vec![zero; out_channels]),
+        _ => add_partials(partials.collect()),
+    };
+    // [K, O] → [O, K].
+    transpose(&weight_grad_t, (patch_len, out_channels), weight_grad);
+    bias.copy_from_slice(&bias_grad);
+    packed
 }
 
 /// The most patch values (`C·kh·kw` × the batch's output positions) that

@@ -35,6 +35,9 @@ pub fn upsample_bilinear_fused(xs: &Tensor, scale: usize) -> Result<Tensor> {
 /// as a tensor outside the graph: for ops that up-sample their input inside
 /// ([`crate::layers::Conv2d::forward_upsampled`]).
 pub(super) fn upsample_storage(storage: &CpuStorage, layout: &Layout, scale: usize) -> Result<Tensor> {
+    if layout.dims().contains(&0) {
+        candle_core::bail!("upsample_bilinear: empty input {:?}", layout.dims());
+    }
     let (upsampled, shape) = Bilinear { scale }.cpu_fwd(storage, layout)?;
     Ok(Tensor::from_storage(Storage::Cpu(upsampled), shape, BackpropOp::none(), false))
 }

@@ -275,6 +275,11 @@ fn upsampled_conv_equals_conv_of_the_upsampling_bit_for_bit_and_passes_finite_di
         assert!(fused == separate, "{case:?} ×{scale}");
         assert_eq!(fused[3].len(), input.elem_count(), "{case:?}: the gradient of the input before up-sampling");
     }
+    // An empty or 3-D input is an error, not a panic.
+    let conv = Conv2d::from_parts(random(&[2, 3, 3, 3], 1)?, None, 1);
+    let empty = conv.forward_upsampled(&Tensor::zeros((2, 3, 4, 0), DType::F64, &Device::Cpu)?, 2);
+    assert!(empty.expect_err("refused").to_string().contains("empty input"));
+    assert!(conv.forward_upsampled(&random(&[2, 3, 5], 2)?, 2).is_err());
     let weight = Var::from_tensor(&random(&[3, 2, 3, 3], 1)?)?;
     let bias = Var::from_tensor(&random(&[3], 2)?)?;
     let input = Var::from_tensor(&random(&[2, 2, 3, 4], 3)?)?;

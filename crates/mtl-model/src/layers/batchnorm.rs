@@ -18,8 +18,9 @@
 //! three passes over the input forward and two backward, where the composed candle ops
 //! make a dozen (about 6× faster on [128, 64, 32, 32] f32: the `resnet_stage_time`
 //! example). The unit of parallel work is a channel: its statistics and its output pass
-//! run back to back on one core, so that only the first pass reads from memory; its outputs
-//! are written once, without being zeroed first (`layers::fresh`). The ReLU after a batch norm, and a residual block's `relu(norm(x) + skip)`,
+//! run back to back on one core, so that only the first pass reads from memory; its
+//! outputs are written once, without being zeroed first (`layers::fresh`). The ReLU
+//! after a batch norm, and a residual block's `relu(norm(x) + skip)`,
 //! join that op ([`BatchNorm2d::forward_relu`]): candle's relu and add, and their
 //! backward passes (a comparison, a cast, a product and gradient sums each), become a
 //! clamp in the output pass and one masking pass backward. On other devices it is the
@@ -339,7 +340,7 @@ fn forward<T: WithDType>(
     let (weight, bias) = affine_parameters.split_at(channels);
     let mut ys = Fresh::new(x.len());
     let parts = ys.parts(std::iter::repeat_n(plane, batch * channels));
-    let mut moments = vec![(0.0, 0.0); channels];
+    let mut moments = vec![(0.0, 0.0, 0.0); channels];
     let slots = lockable_chunks(&mut moments, 1);
     for_each_channel(&parts, dims, 4 * x.len(), |c, planes| {
         let at = |sample: usize| (sample * channels + c) * plane;
@@ -360,13 +361,14 @@ fn forward<T: WithDType>(
                 None => out.write(x.iter().map(|&v| clamp(affine(v, v, k)))),
             };
         }
-        slots[c].lock().expect("channel moments")[0] = (mean, var);
+        slots[c].lock().expect("channel moments")[0] = (mean, var, inv_std);
     });
     drop(slots);
     let written = all_written(parts);
     let ys = ys.finish(written);
-    let (mean, var): (Vec<f64>, Vec<f64>) = moments.into_iter().unzip();
-    let inv_std = var.iter().map(|v| 1.0 / (v + BATCH_NORM_EPS).sqrt()).collect();
+    let mean = moments.iter().map(|m| m.0).collect();
+    let var = moments.iter().map(|m| m.1).collect();
+    let inv_std = moments.iter().map(|m| m.2).collect();
     let weight = weight.iter().map(|w| w.to_f64()).collect();
     (ys, ChannelStats { mean, var, inv_std, weight })
 }

@@ -143,7 +143,7 @@ const FILL_CHUNK: usize = 1 << 16;
 /// `vec![0; len]` with the zeros written in parallel where the buffer is large: an op's
 /// output zeroed by one thread (its pages touched for the first time included) kept
 /// every other core waiting, 7% of the main thread of a `w6` step in all.
-pub fn zeroed<T: WithDType>(len: usize) -> Vec<T> {
+pub(super) fn zeroed<T: WithDType>(len: usize) -> Vec<T> {
     filled(len, T::zero())
 }
 

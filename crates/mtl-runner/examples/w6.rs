@@ -12,7 +12,8 @@
 //! `... --example w6 convs` prints, for each convolution shape of the step (bias-free,
 //! batch 8, input gradient kept), the median ms of its forward and of the backward of its
 //! sum (9 runs), and the totals weighted by how often the step has each shape; compare with
-//! `python benches/torch_reference.py --workload w6 --convs`.
+//! `python benches/torch_reference.py --workload w6 --convs`. `... w6 convs 32→32` times
+//! only the shapes whose label contains the text given.
 
 use std::time::Instant;
 
@@ -39,7 +40,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("parts") => return time_parts(),
-        Some("convs") => return time_convs(),
+        Some("convs") => return time_convs(args.get(1).map(String::as_str)),
         _ => {}
     }
     let numbers: Vec<usize> = args.iter().map(|a| a.parse().expect("a number")).collect();
@@ -161,10 +162,14 @@ const CONVOLUTIONS: [(usize, usize, usize, usize, usize, usize, usize); 19] = [
     (1, 32, 1, 1, 1, 96, 128),
 ];
 
-fn time_convs() -> Result<()> {
+fn time_convs(filter: Option<&str>) -> Result<()> {
     let mut rng = Rng::new(0);
     let (mut forward_total, mut backward_total) = (0.0, 0.0);
     for (count, inputs, outputs, kernel, stride, height, width) in CONVOLUTIONS {
+        let shape = format!("{inputs:>3}→{outputs:<3} {kernel}×{kernel}/{stride} @{height}×{width}");
+        if filter.is_some_and(|filter| !shape.contains(filter)) {
+            continue;
+        }
         let xs = Var::from_tensor(&random(&[W6_BATCH, inputs, height, width], &mut rng)?)?;
         let weight = random(&[outputs, inputs, kernel, kernel], &mut rng)?;
         let conv = mtl_model::layers::Conv2d::from_parts(weight, None, kernel / 2).with_stride(stride);
@@ -182,7 +187,7 @@ fn time_convs() -> Result<()> {
         backward.sort_by(f64::total_cmp);
         let (f, b) = (forward[4], backward[4]);
         (forward_total, backward_total) = (forward_total + count as f64 * f, backward_total + count as f64 * b);
-        println!("{count} × {inputs:>3}→{outputs:<3} {kernel}×{kernel}/{stride} @{height}×{width}: forward {f:6.1} backward {b:6.1}");
+        println!("{count} × {shape}: forward {f:6.1} backward {b:6.1}");
     }
     println!("step total (each shape × its count): forward {forward_total:.1} ms, backward {backward_total:.1} ms");
     Ok(())

@@ -3,8 +3,10 @@
 //! memory of its own: for `w6`'s batch norms and up-samplings about 2% of a step.
 //!
 //! Each part is written from its start, whole by [`Part::write`] (which panics unless
-//! its values fill the part) or a piece at a time by [`Part::extend`], and [`Fresh::finish`] takes the buffer only with a [`Written`] record that
-//! every part of that buffer was: no element is read before it is written.
+//! its values fill the part) or a piece at a time by [`Part::extend`] and
+//! [`Part::extend_interleaved`], and [`Fresh::finish`] takes the buffer only with a
+//! [`Written`] record that every part of that buffer was: no element is read before it
+//! is written.
 
 use std::mem::MaybeUninit;
 use std::sync::Mutex;
@@ -77,6 +79,24 @@ impl<T: Copy> Part<'_, T> {
         self.filled += count;
     }
 
+    /// Writes `len` values after what was written so far: `map` of `even[0], odd[0],
+    /// even[1], odd[1], …` (a row of Winograd's two output columns per tile). A loop the
+    /// compiler vectorises, where a zip of pairs through [`Part::extend`] is element by element.
+    pub(super) fn extend_interleaved(&mut self, (even, odd): (&[T], &[T]), len: usize, map: impl Fn(T) -> T) {
+        let pairs = len / 2;
+        assert!(even.len() >= len - pairs && odd.len() >= pairs, "interleaved rows shorter than {len} values");
+        let slots = &mut self.slots[self.filled..][..len];
+        let (even_pairs, odd_pairs) = (&even[..pairs], &odd[..pairs]);
+        for ((pair, &e), &o) in slots.chunks_exact_mut(2).zip(even_pairs).zip(odd_pairs) {
+            pair[0].write(map(e));
+            pair[1].write(map(o));
+        }
+        if len % 2 == 1 {
+            slots[len - 1].write(map(even[pairs]));
+        }
+        self.filled += len;
+    }
+
     /// The part as written. Panics unless it was.
     pub(super) fn written(&self) -> &[T] {
         assert_eq!(self.filled, self.slots.len(), "a part of an op's output read before it was written");
@@ -128,6 +148,29 @@ mod tests {
         drop(part);
         let written = all_written(parts);
         assert_eq!(fresh.finish(written), [1., 2., 3., 4., 5.]);
+    }
+
+    #[test]
+    fn interleaved_rows_land_in_order_through_their_map() {
+        let mut fresh = Fresh::new(8);
+        let parts = fresh.parts([8]);
+        let mut part = parts[0].lock().unwrap();
+        // An odd length takes its last value from `even`; values past `len` are not read.
+        part.extend_interleaved((&[1., 3., 5., 99.], &[2., 4., 99.]), 5, |v| v);
+        part.extend_interleaved((&[-7., 9.], &[-8., 10.]), 3, |v: f32| v.max(0.));
+        drop(part);
+        let written = all_written(parts);
+        assert_eq!(fresh.finish(written), [1., 2., 3., 4., 5., 0., 0., 9.]);
+        // Rows too short for `len`, or `len` past the part's end: a panic, nothing counted.
+        for (even, odd, len) in [(&[1f32, 2.][..], &[3f32][..], 4), (&[1., 2.][..], &[3., 4.][..], 5)] {
+            let short = std::panic::catch_unwind(|| {
+                let mut fresh = Fresh::<f32>::new(4);
+                let parts = fresh.parts([4]);
+                parts[0].lock().unwrap().extend_interleaved((even, odd), len, |v| v);
+                all_written(parts);
+            });
+            assert!(short.is_err());
+        }
     }
 
     #[test]

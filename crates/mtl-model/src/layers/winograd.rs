@@ -496,10 +496,9 @@ fn untransform_rows<T: Element>(
             }
             let left = &outputs[r][run_row * tile_cols..][..tile_cols];
             let right = &outputs[2 + r][run_row * tile_cols..][..tile_cols];
-            let row = left.iter().zip(right).flat_map(|(&l, &r)| [l, r]).take(width);
             match relu {
-                true => plane.extend(row.map(|v| if v < T::zero() { T::zero() } else { v })),
-                false => plane.extend(row),
+                true => plane.extend_interleaved((left, right), width, |v| if v < T::zero() { T::zero() } else { v }),
+                false => plane.extend_interleaved((left, right), width, |v| v),
             }
         }
     }

@@ -16,17 +16,24 @@ use super::winograd;
 /// The most samples in one unit of work (one matrix product over their patches).
 const MAX_SAMPLES_PER_CHUNK: usize = 8;
 
-/// The fewest units a batch is cut into where it can be: at batch 8 (the dense
-/// workloads) a single unit would leave every other thread idle.
-const MIN_CHUNKS: usize = 4;
+/// The fewest units a batch is cut into where it can be: one per core of the machine,
+/// from 2 to 4. At batch 8 (the dense workloads) a single unit would leave every other
+/// core idle, and units beyond the cores only add each unit's own costs (its products'
+/// packing of the weights, its scratch): on 2 cores, w6's convolutions took 288 ms a step
+/// in 2 units against 328 in 4 (`docs/performance.md`). The machine's cores, not the
+/// threads a run is given, so that results do not depend on the thread count.
+fn min_chunks() -> usize {
+    static CHUNKS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CHUNKS.get_or_init(|| std::thread::available_parallelism().map_or(4, |cores| cores.get()).clamp(2, 4))
+}
 
 /// Samples per unit of work for a batch of `batch`: up to [`MAX_SAMPLES_PER_CHUNK`], fewer
-/// for small batches so that there are [`MIN_CHUNKS`] units. It depends on the batch
-/// alone, never on the number of threads, so that the batch sums of the weight and bias
-/// gradients are added in the same order however many threads run: results are
-/// bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
+/// for small batches so that there are [`min_chunks`] units. It depends on the batch and
+/// the machine alone, never on the number of threads, so that the batch sums of the
+/// weight and bias gradients are added in the same order however many threads run:
+/// results are bit-identical with `RAYON_NUM_THREADS=1` and `=2`.
 pub(super) fn samples_per_chunk(batch: usize) -> usize {
-    batch.div_ceil(MIN_CHUNKS).clamp(1, MAX_SAMPLES_PER_CHUNK)
+    batch.div_ceil(min_chunks()).clamp(1, MAX_SAMPLES_PER_CHUNK)
 }
 
 /// The most output positions in one matrix product. A chunk's patches are built and

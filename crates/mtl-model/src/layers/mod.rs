@@ -19,8 +19,8 @@
 //! - **Speed.** Its conv backward is a direct transposed convolution plus an
 //!   element-wise im2col gather and a strided sum for the bias; training spent most
 //!   of its time there. Here [`Conv1d`] and [`Conv2d`] are im2col + one `gemm` call
-//!   per chunk of up to 8 samples (their patches side by side; at least 4 chunks per
-//!   batch where it has 4 samples, so that batch 8 still spreads), the chunks spread over
+//!   per chunk of up to 8 samples (their patches side by side; a small batch makes one
+//!   chunk per core of the machine, 2 to 4, so that batch 8 still spreads), the chunks spread over
 //!   candle's own CPU thread pool (a second pool, e.g. rayon's, would compete with its
 //!   spinning workers for the cores), the bias fused into the same op (and its
 //!   gradient into the same backward pass), and the input gradient skipped when the

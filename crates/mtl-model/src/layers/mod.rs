@@ -20,11 +20,11 @@
 //!   element-wise im2col gather and a strided sum for the bias; training spent most
 //!   of its time there. Here [`Conv1d`] and [`Conv2d`] are im2col + one `gemm` call
 //!   per chunk of up to 8 samples (their patches side by side; a small batch makes one
-//!   chunk per core of the machine, 2 to 4, so that batch 8 still spreads), the chunks spread over
-//!   candle's own CPU thread pool (a second pool, e.g. rayon's, would compete with its
-//!   spinning workers for the cores), the bias fused into the same op (and its
-//!   gradient into the same backward pass), and the input gradient skipped when the
-//!   input needs none (the first layer reads the images).
+//!   chunk per core of the machine, 2 to 4, so that batch 8 still spreads), the chunks
+//!   spread over candle's own CPU thread pool (a second pool, e.g. rayon's, would
+//!   compete with its spinning workers for the cores), the bias fused into the same op
+//!   (and its gradient into the same backward pass), and the input gradient skipped
+//!   when the input needs none (the first layer reads the images).
 //! - **Fusion.** [`Conv2d::forward_pool_relu`] is conv → [`max_pool2x2_relu`] in one op, and
 //!   [`Conv1d::forward_relu_max_over_time`] conv → relu → max over time: the full-size
 //!   output and its gradient stay in each chunk's scratch buffer.

@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::fresh::Part;
-use super::kernels::{add_partials, lane_sum, matmul, samples_per_chunk, Geometry, PartialSums, View};
+use super::kernels::{add_partials, lane_sum, matmul, odd_lines, samples_per_chunk, Geometry, PartialSums, View};
 use super::parallel::{parallel_for, Element};
 
 /// Input and output channels below this go through im2col: with few channels the
@@ -164,25 +164,27 @@ pub(super) fn kernel_gradient<T: Element>(geometry: &Geometry, input: &[T], outp
         let mut grad_t = vec![zero; 16 * channels * out_channels];
         let rows: Vec<(usize, usize)> = (0..samples).flat_map(|s| (0..tile_rows).map(move |r| (s, r))).collect();
         let most = rows_per_block.min(rows.len()) * tile_cols;
-        T::with_scratch(16 * (channels + out_channels) * most, |scratch| {
+        // Ŷ's rows an odd number of cache lines apart ([`odd_lines`]).
+        T::with_scratch(16 * channels * most + 16 * out_channels * odd_lines::<T>(most), |scratch| {
             let mut padded = Padded::new(rows_per_block.min(tile_rows), tile_cols);
             let mut halves = Halves::new(tile_cols);
             for (block_idx, block) in rows.chunks(rows_per_block).enumerate() {
                 let tiles = block.len() * tile_cols;
+                let g_stride = odd_lines::<T>(tiles);
                 let (v, g) = scratch.split_at_mut(16 * channels * tiles);
-                let g = &mut g[..16 * out_channels * tiles];
+                let g = &mut g[..16 * out_channels * g_stride];
                 transform_block(x, geometry, block, &mut padded, v);
                 for (row_idx, &(sample, tile_row)) in block.iter().enumerate() {
                     for o in 0..out_channels {
                         let plane = &dy[sample * output_len + o * plane_len..][..plane_len];
-                        let at = (o * tiles + row_idx * tile_cols, out_channels * tiles);
+                        let at = (o * g_stride + row_idx * tile_cols, out_channels * g_stride);
                         transform_gradient_tile_row(plane, (height, width), tile_row, &mut halves, g, at);
                     }
                 }
                 for xi in 0..16 {
                     // dUᵀ_ξ[C×O] += V_ξ[C×P] · Ŷ_ξᵀ[P×O] (the orientation gemm runs fastest for few O).
                     let lhs = View { data: &v[xi * channels * tiles..], row_stride: tiles, col_stride: 1 };
-                    let rhs = View { data: &g[xi * out_channels * tiles..], row_stride: 1, col_stride: tiles };
+                    let rhs = View { data: &g[xi * out_channels * g_stride..], row_stride: 1, col_stride: g_stride };
                     let target = &mut grad_t[xi * channels * out_channels..][..channels * out_channels];
                     matmul(target, (channels, out_channels, tiles), block_idx > 0, lhs, rhs);
                 }

@@ -14,6 +14,12 @@
 //! sum (9 runs), and the totals weighted by how often the step has each shape; compare with
 //! `python benches/torch_reference.py --workload w6 --convs`. `... w6 convs 32→32` times
 //! only the shapes whose label contains the text given.
+//!
+//! `... --example w6 abstep 21 17` times whole steps (forward, losses, backward, Adam) with
+//! the least work handed to other threads (`layers::set_min_parallel_cost`) alternating
+//! between 1 << 21 and 1 << 17 step by step, 15 steps each after 4 warm-up steps, and
+//! prints each side's median: alternating in one process compares them at the same
+//! speed of a machine whose speed drifts between runs.
 
 use std::time::Instant;
 
@@ -41,6 +47,11 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("parts") => return time_parts(),
         Some("convs") => return time_convs(args.get(1).map(String::as_str)),
+        Some("abstep") => {
+            let shift =
+                |i: usize| args.get(i).and_then(|a| a.parse::<u32>().ok()).expect("abstep A B: two powers of 2");
+            return alternate_thresholds(shift(1), shift(2));
+        }
         _ => {}
     }
     let numbers: Vec<usize> = args.iter().map(|a| a.parse().expect("a number")).collect();
@@ -81,9 +92,10 @@ fn median_ms(mut part: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(ms[2])
 }
 
-fn time_parts() -> Result<()> {
+/// w6's network, its Adam optimiser, and a batch: images, depths and classes.
+fn w6_setup() -> Result<(EncoderDecoder, Optimizer, [Tensor; 3])> {
     let (net, params) = EncoderDecoder::new(&w6_spec(), 0, DType::F32, &Device::Cpu)?;
-    let mut optimizer =
+    let optimizer =
         Optimizer::new(params.vars(), &OptimizerSpec { lr: 1e-4, ..OptimizerSpec::default_for(OptimizerKind::Adam) })?;
     let mut rng = Rng::new(0);
     let (height, width) = W6_SIZE;
@@ -91,6 +103,41 @@ fn time_parts() -> Result<()> {
     let depth = random(&[W6_BATCH, 1, height, width], &mut rng)?;
     let classes: Vec<f32> = (0..W6_BATCH * height * width).map(|_| rng.below(W6_CLASSES) as f32).collect();
     let classes = Tensor::from_vec(classes, (W6_BATCH, height, width), &Device::Cpu)?;
+    Ok((net, optimizer, [images, depth, classes]))
+}
+
+/// Whole steps alternating the parallel threshold between `1 << a` and `1 << b`.
+fn alternate_thresholds(a: u32, b: u32) -> Result<()> {
+    let (net, mut optimizer, [images, depth, classes]) = w6_setup()?;
+    let mut ms: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for step in 0..34 {
+        let side = step % 2;
+        mtl_model::layers::set_min_parallel_cost(1 << [a, b][side]);
+        let started = Instant::now();
+        let features = net.features_t(&images, true)?;
+        let outputs = [net.head(0, &features)?, net.head(1, &features)?];
+        let loss = (pixel_cross_entropy(&outputs[0], &classes)? + l1_loss(&outputs[1], &depth)?)?;
+        optimizer.backward_step(&loss)?;
+        if step >= 4 {
+            ms[side].push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    mtl_model::layers::set_min_parallel_cost(mtl_model::layers::MIN_PARALLEL_COST);
+    let [first, second] = ms.map(|mut side| {
+        side.sort_by(f64::total_cmp);
+        side[side.len() / 2]
+    });
+    println!(
+        "1 << {a}: {first:.1} ms a step, 1 << {b}: {second:.1} ms (median of 15 each; ratio {:.3})",
+        second / first
+    );
+    Ok(())
+}
+
+fn time_parts() -> Result<()> {
+    let (net, mut optimizer, [images, depth, classes]) = w6_setup()?;
+    let mut rng = Rng::new(1);
+    let (height, width) = W6_SIZE;
     let features = net.features_t(&images, true)?;
     let outputs = [net.head(0, &features)?, net.head(1, &features)?];
     let loss = (pixel_cross_entropy(&outputs[0], &classes)? + l1_loss(&outputs[1], &depth)?)?;

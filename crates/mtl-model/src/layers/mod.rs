@@ -102,7 +102,8 @@ pub use bilinear::upsample_bilinear_fused;
 pub use composed::compose_on_the_cpu;
 pub use conv::{Conv1d, Conv2d};
 pub use parallel::{
-    choose_threads_by_work, parallel_for, run_on_one_thread, take_parallel_work, threads_by_work, MIN_PARALLEL_COST,
+    choose_threads_by_work, parallel_for, run_on_one_thread, set_min_parallel_cost, take_parallel_work,
+    threads_by_work, MIN_PARALLEL_COST,
 };
 pub use pixel_nll::pixel_nll;
 pub use pool::{max_pool2x2, max_pool2x2_relu};

@@ -4,6 +4,7 @@
 //! [`Element`] types with their scratch buffers.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use candle_core::WithDType;
@@ -28,16 +29,16 @@ thread_local! {
 
 /// Whether training decides per trial, by the work of its first step, to keep to one
 /// thread (the default); off where the user chose the thread count.
-static THREADS_BY_WORK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+static THREADS_BY_WORK: AtomicBool = AtomicBool::new(true);
 
 /// Sets whether trials choose their threads by their work (see [`threads_by_work`]).
 pub fn choose_threads_by_work(on: bool) {
-    THREADS_BY_WORK.store(on, std::sync::atomic::Ordering::Relaxed);
+    THREADS_BY_WORK.store(on, Ordering::Relaxed);
 }
 
 /// Whether trials choose their threads by their work (default: yes).
 pub fn threads_by_work() -> bool {
-    THREADS_BY_WORK.load(std::sync::atomic::Ordering::Relaxed)
+    THREADS_BY_WORK.load(Ordering::Relaxed)
 }
 
 /// Runs every parallel loop started on this thread on this thread alone (`true`), or
@@ -76,11 +77,27 @@ pub(super) fn on_the_pool<R>(work: impl FnOnce() -> R) -> R {
 }
 
 /// The least work (multiply-adds, or element visits for the pools) handed to other
-/// threads. Waking a parked worker costs tens of microseconds to milliseconds (an idle
-/// VM's vCPU must be scheduled again), more than a small op takes on one core: a small
-/// network on two threads trained 29× slower than on one (`--jobs 1`, 2 cores). Below
-/// this the work runs on the calling thread, in the same chunks, so results are the same.
-pub const MIN_PARALLEL_COST: usize = 1 << 21;
+/// threads by default. Waking a parked worker costs tens of microseconds to milliseconds
+/// (an idle VM's vCPU must be scheduled again), more than a small op takes on one core: a
+/// small network on two threads trained 29× slower than on one (`--jobs 1`, 2 cores), and
+/// such networks now keep to one thread by their trial's choice (`mtl_runner::threads`).
+/// At 1 << 21, `w6`'s batch norms below 24×32 × 64 channels, its Adam updates of the
+/// variables under 512 K values, its segmentation loss and most kernel-gradient transposes
+/// ran on one core while the other waited; at 1 << 17 a `w6` step took 4–9% less time
+/// (steps alternating between the two in one process, `examples/w6 abstep`), w1–w5
+/// unchanged. Below this the work runs on the calling thread, in the same chunks, so
+/// results are the same.
+pub const MIN_PARALLEL_COST: usize = 1 << 17;
+
+/// The least work [`parallel_for`] hands to other threads: [`MIN_PARALLEL_COST`] unless a
+/// benchmark set another ([`set_min_parallel_cost`]).
+static PARALLEL_FROM: AtomicUsize = AtomicUsize::new(MIN_PARALLEL_COST);
+
+/// Sets the least work handed to other threads, for every thread (benchmarks compare
+/// thresholds with it; results do not depend on it).
+pub fn set_min_parallel_cost(cost: usize) {
+    PARALLEL_FROM.store(cost, Ordering::Relaxed);
+}
 
 /// Runs `work(i)` for `i` in `0..n` on candle's own CPU thread pool — the one its ops
 /// use, so that no second pool's idle workers spin on the same cores — when the whole
@@ -88,7 +105,7 @@ pub const MIN_PARALLEL_COST: usize = 1 << 21;
 pub fn parallel_for(n: usize, cost: usize, work: impl Fn(usize) + Sync) {
     WORK.with(|w| w.set(w.get().saturating_add(cost as u64)));
     let parallel = match MODE.with(|m| m.get()) {
-        Mode::ByCost => n >= 2 && cost >= MIN_PARALLEL_COST,
+        Mode::ByCost => n >= 2 && cost >= PARALLEL_FROM.load(Ordering::Relaxed),
         Mode::OneThread => false,
         #[cfg(test)]
         Mode::Sequential => false,

@@ -260,24 +260,30 @@ pub(super) fn lane_sum<T: Element>(values: &[T]) -> T {
     lanes.iter().fold(zero, |sum, &v| sum + v) + tail
 }
 
+/// Side of the blocks [`transpose`] moves at a time.
+const TRANSPOSE_BLOCK: usize = 16;
+
 /// `dst[cols×rows]` = `src[rows×cols]`ᵀ (both row-major), a block at a time so that
 /// both sides stay in the cache.
 fn transpose<T: Element>(src: &[T], (rows, cols): (usize, usize), dst: &mut [T]) {
-    const BLOCK: usize = 16;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose");
-    // A block of destination rows (source columns) per unit of parallel work.
-    let blocks = lockable_chunks(&mut dst[..rows * cols], BLOCK * rows.max(1));
-    parallel_for(blocks.len(), rows * cols, |block| {
-        let mut out = blocks[block].lock().expect("transpose block");
-        let columns = block * BLOCK..((block + 1) * BLOCK).min(cols);
-        for row_block in (0..rows).step_by(BLOCK) {
-            for r in row_block..(row_block + BLOCK).min(rows) {
-                for c in columns.clone() {
-                    out[(c - columns.start) * rows + r] = src[r * cols + c];
-                }
+    // A strip of destination rows (source columns) per unit of parallel work.
+    let strips = lockable_chunks(&mut dst[..rows * cols], TRANSPOSE_BLOCK * rows.max(1));
+    parallel_for(strips.len(), rows * cols, |strip| {
+        let columns = strip * TRANSPOSE_BLOCK..((strip + 1) * TRANSPOSE_BLOCK).min(cols);
+        transpose_strip(src, (rows, cols), columns, &mut strips[strip].lock().expect("transpose strip"));
+    });
+}
+
+/// Rows `columns` of [`transpose`]'s destination (source columns), into `out`, on this thread.
+fn transpose_strip<T: Copy>(src: &[T], (rows, cols): (usize, usize), columns: Range<usize>, out: &mut [T]) {
+    for row_block in (0..rows).step_by(TRANSPOSE_BLOCK) {
+        for r in row_block..(row_block + TRANSPOSE_BLOCK).min(rows) {
+            for c in columns.clone() {
+                out[(c - columns.start) * rows + r] = src[r * cols + c];
             }
         }
-    });
+    }
 }
 
 /// A read-only matrix view for [`matmul`]: element (r, c) is `data[r·row_stride + c·col_stride]`.
@@ -695,26 +701,31 @@ fn kernel_gradient_by_channels<T: Element>(
     let (patch_len, positions, out_channels) = (geometry.patch_len(), geometry.positions(), geometry.out_channels);
     let (input_len, batch_positions) = (geometry.input_len(), geometry.batch * positions);
     let zero = T::from_f64(0.0);
-    let mut columns = vec![zero; patch_len * batch_positions];
+    // The patches position by position [B·Ho·Wo, K], a sample per unit of parallel work
+    // (im2col in the thread's scratch, then transposed): gemm reads them as the packed side
+    // of each block's product without gathering one value per row (8% of a 512 → 512
+    // backward at 3×4, same bits).
+    let mut patches = vec![zero; patch_len * batch_positions];
+    let sample_patches = lockable_chunks(&mut patches, positions * patch_len);
+    parallel_for(sample_patches.len(), batch_positions * patch_len, |sample| {
+        let x = &input[sample * input_len..][..input_len];
+        T::with_scratch(patch_len * positions, |columns| {
+            im2col(geometry, x, 0..geometry.out_height(), columns, positions);
+            let mut out = sample_patches[sample].lock().expect("sample patches");
+            transpose_strip(columns, (patch_len, positions), 0..positions, &mut out);
+        });
+    });
+    drop(sample_patches);
     let mut dy = vec![zero; out_channels * batch_positions];
     for sample in 0..geometry.batch {
-        let x = &input[sample * input_len..][..input_len];
-        let at = sample * positions;
-        im2col(geometry, x, 0..geometry.out_height(), &mut columns[at..], batch_positions);
         for o in 0..out_channels {
             let source = &grad[(sample * out_channels + o) * positions..][..positions];
-            dy[o * batch_positions + at..][..positions].copy_from_slice(source);
+            dy[o * batch_positions + sample * positions..][..positions].copy_from_slice(source);
         }
     }
     for (b, row) in bias_grad.iter_mut().zip(dy.chunks_exact(batch_positions.max(1))) {
         *b = lane_sum(row);
     }
-    // The patches position by position [B·Ho·Wo, K]: gemm reads them as the packed side
-    // of each block's product without gathering one value per row (8% of a 512 → 512
-    // backward at 3×4, same bits).
-    let mut patches = vec![zero; columns.len()];
-    transpose(&columns, (patch_len, batch_positions), &mut patches);
-    drop(columns);
     let blocks = lockable_chunks(weight_grad, ROWS * patch_len);
     parallel_for(blocks.len(), batch_positions * patch_len * out_channels, |block| {
         let mut rows = blocks[block].lock().expect("kernel gradient rows");

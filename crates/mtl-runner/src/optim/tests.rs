@@ -294,6 +294,25 @@ fn non_finite_on_one_path() -> Result<()> {
 }
 
 #[test]
+fn a_non_finite_value_deep_in_a_large_gradient_is_found() -> Result<()> {
+    // Several of the update's units of parallel work; the infinity in a later one.
+    let n = 5 * (1 << 15) + 7;
+    let start: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    for (bad_at, one_thread) in [(3 * (1 << 15) + 11, false), (n - 1, false), (3 * (1 << 15) + 11, true)] {
+        mtl_model::layers::run_on_one_thread(one_thread);
+        let var = Var::from_vec(start.clone(), n, &Device::Cpu)?;
+        let mut optimizer = Optimizer::new(vec![var.clone()], &spec("adam", 0.01, 0.0))?;
+        let mut grad = vec![0.5f32; n];
+        grad[bad_at] = f32::NEG_INFINITY;
+        optimizer.step(&gradient_store(&var, &grad)?)?;
+        mtl_model::layers::run_on_one_thread(false);
+        assert_eq!(optimizer.non_finite_gradient(), Some((0, f32::NEG_INFINITY)), "at {bad_at}");
+        assert_eq!(var.to_vec1::<f32>()?, start, "the variable is left as it was");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_variable_without_a_gradient_keeps_its_value_and_state() -> Result<()> {
     on_both_paths(without_a_gradient_on_one_path)
 }

@@ -84,8 +84,8 @@ pub(super) fn on_the_pool<R>(work: impl FnOnce() -> R) -> R {
 /// At 1 << 21, `w6`'s batch norms below 24×32 × 64 channels, its Adam updates of the
 /// variables under 512 K values, its segmentation loss and most kernel-gradient transposes
 /// ran on one core while the other waited; at 1 << 17 a `w6` step took 4–9% less time
-/// (steps alternating between the two in one process, `examples/w6 abstep`), w1–w5
-/// unchanged. Below this the work runs on the calling thread, in the same chunks, so
+/// (steps alternating between the two in one process, `examples/w6 abstep`); w3–w5 were
+/// unchanged, and w1 and w2 within this machine's noise (`docs/performance.md`). Below this the work runs on the calling thread, in the same chunks, so
 /// results are the same.
 pub const MIN_PARALLEL_COST: usize = 1 << 17;
 

@@ -512,3 +512,19 @@ fn a_thread_kept_to_one_thread_runs_even_large_loops_itself_and_counts_their_wor
     assert_eq!(take_parallel_work(), (MIN_PARALLEL_COST * 100) as u64, "the work is counted");
     assert_eq!(take_parallel_work(), 0, "and taken once");
 }
+
+#[test]
+fn gathered_rows_are_an_odd_number_of_cache_lines_apart() {
+    use super::kernels::odd_lines;
+    // f32: 16 to a 64-byte line; 768 values are 48 lines, 49 after rounding.
+    assert_eq!(odd_lines::<f32>(768), 784);
+    assert_eq!(odd_lines::<f32>(1), 16);
+    assert_eq!(odd_lines::<f32>(17), 48);
+    assert_eq!(odd_lines::<f32>(0), 16, "at least one line");
+    // f64: 8 to a line.
+    assert_eq!(odd_lines::<f64>(16), 24);
+    for values in 1..300 {
+        let (stride, lines) = (odd_lines::<f32>(values), odd_lines::<f32>(values) / 16);
+        assert!(stride >= values && stride % 16 == 0 && lines % 2 == 1, "{values} → {stride}");
+    }
+}

@@ -262,3 +262,32 @@ fn a_pruned_program_is_stopped_and_its_trial_ends_pruned() {
     );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 4, "the baselines and λ = 0.5");
 }
+
+#[test]
+fn the_line_a_finished_trial_prints_is_its_result_as_ls_shows_it() {
+    let ws = Workspace::new();
+    // Validation peaks at epoch 2 of 3 (--mode peak): each run's result is epoch 2, whose
+    // test accuracies for hard λ = 0.5, seed 0 are left 0.5 + 0.2 + 0.05 − 0.01 and right 0.7 + 0.01.
+    ws.write("own.toml", &experiment("peak", ""));
+    let out = mtl_run_with(&ws, &["--jobs", "1"]);
+    expect_code(&out, 0);
+    let stderr = text(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("] hard λ=0.5 ") && l.contains("seed=0"))
+        .unwrap_or_else(|| panic!("no line for hard λ=0.5 seed 0:\n{stderr}"));
+    assert!(line.ends_with("done, test accuracy left 0.740, right 0.710 (epoch 2/3)"), "{line}");
+    let ls = ws.mtl(&["ls", "--format", "json"]);
+    expect_code(&ls, 0);
+    let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).expect("json");
+    let run = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["settings"]["strategy"] == "hard" && r["settings"]["lambda"] == 0.5 && r["settings"]["seed"] == 0)
+        .unwrap_or_else(|| panic!("no hard λ=0.5 seed 0 in {runs}"));
+    assert_eq!(run["result_epoch"], 2);
+    let result = |key: &str| run["result_metrics"][key].as_f64().map(|v| format!("{v:.3}"));
+    assert_eq!(result("left.test.accuracy").as_deref(), Some("0.740"));
+    assert_eq!(result("right.test.accuracy").as_deref(), Some("0.710"));
+}

@@ -163,11 +163,13 @@ impl SweepEvents for Progress {
         let total = *self.total.lock().expect("total");
         self.overall.inc(1);
         let detail = match outcome.status {
+            // The run's result, as `mtl ls` and the summary show it.
             RunStatus::Done => {
-                format!(
-                    "done, test {}",
-                    self.selected(&outcome.final_points, |split| split == "test", false).join(", ")
-                )
+                let test = self.selected(&outcome.result_points, |split| split == "test", false).join(", ");
+                match outcome.result_epoch {
+                    Some(epoch) => format!("done, test {test} (epoch {epoch}/{})", trial.settings.epochs),
+                    None => format!("done, test {test}"),
+                }
             }
             RunStatus::Interrupted => format!("interrupted ({})", outcome.error.as_deref().unwrap_or("Ctrl-C")),
             RunStatus::Pruned => outcome.error.clone().unwrap_or_else(|| "pruned".into()),

@@ -64,8 +64,28 @@ pub struct TrialOutcome {
     pub status: RunStatus,
     /// Why it failed, was interrupted or was pruned.
     pub error: Option<String>,
-    /// The metrics of its last epoch.
-    pub final_points: Vec<MetricPoint>,
+    /// The epoch that stands for the run under its experiment's rule (its best on
+    /// validation by default), and that epoch's metrics: what `mtl ls` shows for it.
+    pub result_epoch: Option<u32>,
+    /// The metrics of `result_epoch`.
+    pub result_points: Vec<MetricPoint>,
+}
+
+/// Records how a trial's run ended and reads back its result ([`mtl_store::RunRecord::result_metrics`]).
+fn finish_trial(
+    store: &mut Store,
+    (trial_idx, run, attempt): (usize, RunId, u32),
+    status: RunStatus,
+    error: Option<String>,
+) -> Result<TrialOutcome, SweepError> {
+    store.finish_run(run, status, error.as_deref())?;
+    let record = store.run(run)?;
+    let result_epoch = record.as_ref().and_then(|r| r.result_epoch());
+    let result_points = record
+        .iter()
+        .flat_map(|r| r.result_metrics().iter().map(|(key, &value)| MetricPoint { key: key.clone(), value }))
+        .collect();
+    Ok(TrialOutcome { trial_idx, run, attempt, recovered: None, status, error, result_epoch, result_points })
 }
 
 /// The result of [`run_sweep`].
@@ -265,7 +285,6 @@ struct StoreObserver<'a> {
     trial: &'a Trial,
     job: usize,
     events: &'a dyn SweepEvents,
-    last_points: Vec<MetricPoint>,
     store_error: Option<StoreError>,
     stop: Option<&'static AtomicBool>,
     /// The sweep's pruning rule, with the trial's selection (what its score reads).
@@ -284,16 +303,14 @@ impl<'a> StoreObserver<'a> {
         stop: Option<&'static AtomicBool>,
         pruner: Option<(&'a Pruner<'a>, mtl_store::Selection)>,
     ) -> StoreObserver<'a> {
-        let last_points = Vec::new();
-        StoreObserver { store, run, trial, job, events, last_points, store_error: None, stop, pruner, pruned: None }
+        StoreObserver { store, run, trial, job, events, store_error: None, stop, pruner, pruned: None }
     }
 
-    /// The store back, with the last epoch's points and why the trial was pruned; the first
-    /// store error, if one happened.
-    fn finish(self) -> Result<(&'a mut Store, Vec<MetricPoint>, Option<String>), SweepError> {
+    /// The store back, with why the trial was pruned; the first store error, if one happened.
+    fn finish(self) -> Result<(&'a mut Store, Option<String>), SweepError> {
         match self.store_error {
             Some(e) => Err(e.into()),
-            None => Ok((self.store, self.last_points, self.pruned)),
+            None => Ok((self.store, self.pruned)),
         }
     }
 
@@ -342,7 +359,6 @@ impl TrainObserver for StoreObserver<'_> {
         match self.store.log_epoch(self.run, epoch, points) {
             Ok(()) => {
                 self.events.epoch(self.job, self.trial, epoch, points);
-                self.last_points = points.to_vec();
                 Ok(())
             }
             Err(e) => {
@@ -411,7 +427,7 @@ fn run_command_trial(
     let mut observer = StoreObserver::new(store, run, trial, job, events, options.stop, pruner.map(|p| (p, selection)));
     let gpu = (!options.gpus.is_empty()).then(|| options.gpus[job % options.gpus.len()].as_str());
     let result = crate::command::run(trainer, trial, &plan.experiment, &workdir, gpu, &mut observer);
-    let (store, last_points, pruned) = observer.finish()?;
+    let (store, pruned) = observer.finish()?;
     // A pruned program is stopped, or may have ended on its own before the stop reached it.
     let (status, error) = match result {
         _ if pruned.is_some() => (RunStatus::Pruned, pruned),
@@ -428,8 +444,7 @@ fn run_command_trial(
         Err(e @ crate::command::CommandError::Interrupted) => (RunStatus::Interrupted, Some(e.to_string())),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
-    store.finish_run(run, status, error.as_deref())?;
-    Ok(TrialOutcome { trial_idx, run, attempt, recovered: None, status, error, final_points: last_points })
+    finish_trial(store, (trial_idx, run, attempt), status, error)
 }
 
 /// `DIR/<experiment>`, where `--save-checkpoints` writes an experiment's trials (the
@@ -487,7 +502,7 @@ fn run_trial(
         Ok(device) => train(trial, tasks, &device, &mut observer),
         Err(e) => Err(TrainError::Model(candle_core::Error::Msg(e.to_string()))),
     };
-    let (store, last_points, _) = observer.finish()?;
+    let (store, _) = observer.finish()?;
     let (status, error) = match result {
         Ok(params) => match &options.checkpoint_dir {
             None => (RunStatus::Done, None),
@@ -503,6 +518,5 @@ fn run_trial(
         Err(TrainError::Pruned { reason, .. }) => (RunStatus::Pruned, Some(reason)),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
-    store.finish_run(run, status, error.as_deref())?;
-    Ok(TrialOutcome { trial_idx, run, attempt, recovered: None, status, error, final_points: last_points })
+    finish_trial(store, (trial_idx, run, attempt), status, error)
 }

@@ -133,15 +133,22 @@ impl Store {
     /// provenance, tags, note and the metrics of its last and its best epoch. Every reader
     /// of results goes through it, so an archived run (`mtl rm`) is left out everywhere.
     pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
-        self.read_runs(experiment, false)
+        self.read_runs(experiment, false, None)
     }
 
     /// [`Store::runs`] with the archived runs too (`mtl ls --archived`, finding a run to restore).
     pub fn runs_including_archived(&self, experiment: Option<&str>) -> Result<Vec<RunRecord>> {
-        self.read_runs(experiment, true)
+        self.read_runs(experiment, true, None)
     }
 
-    fn read_runs(&self, experiment: Option<&str>, archived: bool) -> Result<Vec<RunRecord>> {
+    /// One run, archived or not, read as [`Store::runs`] reads each (the line a sweep prints
+    /// when a trial ends shows its result); `None` if there is no such run.
+    pub fn run(&self, id: RunId) -> Result<Option<RunRecord>> {
+        Ok(self.read_runs(None, true, Some(id))?.pop())
+    }
+
+    fn read_runs(&self, experiment: Option<&str>, archived: bool, only: Option<RunId>) -> Result<Vec<RunRecord>> {
+        let only = only.map(|id| id.0);
         let err = self.err();
         // One snapshot for the several queries, while other processes write.
         let snapshot = self.conn.unchecked_transaction().map_err(&err)?;
@@ -152,11 +159,12 @@ impl Store {
                         r.attempts, r.owner_host || ':' || r.owner_pid, r.heartbeat_at, e.result_epoch,
                         r.archived_at IS NOT NULL, n.text, r.device
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id LEFT JOIN notes n ON n.run_id = r.id
-                 WHERE (?1 IS NULL OR e.name = ?1) AND (?2 OR r.archived_at IS NULL) ORDER BY r.id",
+                 WHERE (?1 IS NULL OR e.name = ?1) AND (?2 OR r.archived_at IS NULL) AND (?3 IS NULL OR r.id = ?3)
+                 ORDER BY r.id",
             )
             .map_err(&err)?;
         let mut runs: Vec<RunRecord> = stmt
-            .query_map(params![experiment, archived], |r| {
+            .query_map(params![experiment, archived, only], |r| {
                 Ok(RunRecord {
                     id: RunId(r.get(0)?),
                     experiment: r.get(1)?,
@@ -192,10 +200,11 @@ impl Store {
         let mut stmt = snapshot
             .prepare(
                 "SELECT p.run_id, p.key, p.num, p.text FROM params p JOIN runs r ON r.id = p.run_id
-                 JOIN experiments e ON e.id = r.experiment_id WHERE ?1 IS NULL OR e.name = ?1",
+                 JOIN experiments e ON e.id = r.experiment_id
+                 WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)",
             )
             .map_err(&err)?;
-        let mut rows = stmt.query([experiment]).map_err(&err)?;
+        let mut rows = stmt.query(params![experiment, only]).map_err(&err)?;
         while let Some(r) = rows.next().map_err(&err)? {
             let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
             let num: Option<f64> = r.get(2).map_err(&err)?;
@@ -209,10 +218,11 @@ impl Store {
         let mut stmt = snapshot
             .prepare(
                 "SELECT t.run_id, t.key, t.value FROM tags t JOIN runs r ON r.id = t.run_id
-                 JOIN experiments e ON e.id = r.experiment_id WHERE ?1 IS NULL OR e.name = ?1",
+                 JOIN experiments e ON e.id = r.experiment_id
+                 WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)",
             )
             .map_err(&err)?;
-        let mut rows = stmt.query([experiment]).map_err(&err)?;
+        let mut rows = stmt.query(params![experiment, only]).map_err(&err)?;
         while let Some(r) = rows.next().map_err(&err)? {
             let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
             runs[i].tags.insert(r.get(1).map_err(&err)?, r.get(2).map_err(&err)?);
@@ -222,10 +232,11 @@ impl Store {
         for (view, best) in [("final_metrics", false), ("best_metrics", true)] {
             let mut stmt = snapshot
                 .prepare(&format!(
-                    "SELECT run_id, epoch, task, split, metric, value FROM {view} WHERE ?1 IS NULL OR experiment = ?1"
+                    "SELECT run_id, epoch, task, split, metric, value FROM {view}
+                     WHERE (?1 IS NULL OR experiment = ?1) AND (?2 IS NULL OR run_id = ?2)"
                 ))
                 .map_err(&err)?;
-            let mut rows = stmt.query([experiment]).map_err(&err)?;
+            let mut rows = stmt.query(params![experiment, only]).map_err(&err)?;
             while let Some(r) = rows.next().map_err(&err)? {
                 let Some(&i) = index.get(&RunId(r.get(0).map_err(&err)?)) else { continue };
                 let key = MetricKey {

@@ -1,8 +1,9 @@
 //! A run's result: the metrics of one epoch, chosen by the experiment's rule.
 //!
-//! Every place that shows a run's result (the run summary, `mtl ls`, `show`,
-//! `compare`, `export`, the report, the `result_metrics` view and `runs_wide`) reads
-//! it through [`RunRecord::result_metrics`], so they all show the same number.
+//! Every place that shows a run's result (the run summary, the line `mtl run` prints as a
+//! trial ends, `mtl ls`, `show`, `compare`, `export`, the report, the `result_metrics` view
+//! and `runs_wide`) reads it through [`RunRecord::result_metrics`], so they all show the
+//! same number.
 //!
 //! - [`ResultEpoch::BestVal`] (the default): the epoch with the highest mean over the
 //!   tasks of each task's selecting metric on validation ([`crate::Selection`]: accuracy

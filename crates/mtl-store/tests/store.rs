@@ -553,6 +553,11 @@ fn tags_notes_archiving_and_purging() {
     assert_eq!(ids(store.runs(None).expect("runs")), [kept]);
     let all = store.runs_including_archived(None).expect("all");
     assert_eq!(filter("archived = 'yes'", &all), [archived.0]);
+    // One run read alone (Store::run) is the record the listing holds, archived or not.
+    for record in &all {
+        assert_eq!(store.run(record.id).expect("run").as_ref(), Some(record));
+    }
+    assert_eq!(store.run(mtl_store::RunId(archived.0 + 100)).expect("no run"), None);
     let experiment = store.experiment("e").expect("experiment");
     assert_eq!(store.run_status(experiment, "archived").expect("status"), Some((archived, RunStatus::Done)));
     assert_eq!(store.restore_runs(&[archived, kept]).expect("restore"), 1);
